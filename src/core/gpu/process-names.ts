@@ -1,0 +1,36 @@
+/** Process names from /proc, for when NVML does not know them. */
+import { readFile } from 'node:fs/promises';
+
+export async function processNameFromProc(pid: number, procRoot = '/proc'): Promise<string | null> {
+  try {
+    const cmdline = await readFile(`${procRoot}/${pid}/cmdline`, 'utf8');
+    const argv0 = cmdline.split('\0')[0];
+    if (argv0) return argv0;
+  } catch {
+    // the process is gone, or /proc is not there (Windows): try comm, then give up
+  }
+  try {
+    const comm = (await readFile(`${procRoot}/${pid}/comm`, 'utf8')).trim();
+    return comm || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Remembers names by PID for as long as the PID stays in the process lists. */
+export class ProcessNameCache {
+  private readonly names = new Map<number, string | null>();
+
+  get(pid: number): string | null | undefined {
+    return this.names.get(pid);
+  }
+
+  set(pid: number, name: string | null): void {
+    this.names.set(pid, name);
+  }
+
+  /** Forgets PIDs no longer seen, so a reused PID gets its new name. */
+  retain(seen: ReadonlySet<number>): void {
+    for (const pid of this.names.keys()) if (!seen.has(pid)) this.names.delete(pid);
+  }
+}

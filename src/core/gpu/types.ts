@@ -1,0 +1,73 @@
+/** What every GPU source reports: one sample of every GPU it sees. */
+
+export type SourceKind = 'nvml' | 'nvidia-smi' | 'replay';
+
+export interface GpuProcess {
+  pid: number;
+  /** From NVML, else /proc; null when neither knows. */
+  name: string | null;
+  /** Bytes of VRAM; null when the driver says "not available" (WDDM, WSL, some containers). */
+  usedBytes: number | null;
+  kind: 'compute' | 'graphics' | 'compute+graphics';
+}
+
+export interface DeviceError {
+  /** NVML's name for the failure, e.g. GPU_IS_LOST, NO_PERMISSION. */
+  code: string;
+  message: string;
+}
+
+export interface DeviceMemory {
+  total: number;
+  used: number;
+  free: number;
+  /** Memory the driver reserves; null when the source cannot tell. */
+  reserved: number | null;
+}
+
+export interface GpuDevice {
+  index: number;
+  name: string | null;
+  uuid: string | null;
+  /** null when the device could not be read (see `error`). */
+  memory: DeviceMemory | null;
+  utilization: { gpu: number | null; memory: number | null };
+  temperatureC: number | null;
+  powerW: number | null;
+  persistenceMode: boolean | null;
+  processes: GpuProcess[];
+  error: DeviceError | null;
+}
+
+export interface GpuSample {
+  source: SourceKind;
+  /** Milliseconds since the epoch, from the watcher's clock. */
+  timestamp: number;
+  driverVersion: string | null;
+  nvmlVersion: string | null;
+  devices: GpuDevice[];
+}
+
+export interface GpuSource {
+  readonly kind: SourceKind;
+  /** A sentence for tooltips and logs, e.g. "NVML 12.535.104 via /usr/lib/libnvidia-ml.so.1". */
+  readonly description: string;
+  /** Reads every GPU once. Per-device failures are reported on the device; throws only when the source itself broke. */
+  sample(timestamp: number): Promise<GpuSample>;
+  dispose(): Promise<void>;
+}
+
+export function emptyDevice(index: number): GpuDevice {
+  return {
+    index,
+    name: null,
+    uuid: null,
+    memory: null,
+    utilization: { gpu: null, memory: null },
+    temperatureC: null,
+    powerW: null,
+    persistenceMode: null,
+    processes: [],
+    error: null,
+  };
+}
