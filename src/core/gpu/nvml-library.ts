@@ -32,10 +32,10 @@ export interface NvmlBindings {
   init(): Promise<number>;
   shutdown(): number;
   errorString(rc: number): string;
-  deviceCount(out: Buffer): number;
-  handleByIndex(index: number, out: DeviceHandle[]): number;
-  name(device: DeviceHandle, buf: Buffer, length: number): number;
-  uuid(device: DeviceHandle, buf: Buffer, length: number): number;
+  deviceCount: NativeCall;
+  handleByIndex: NativeCall;
+  name: NativeCall;
+  uuid: NativeCall;
   memoryV2: NativeCall | undefined;
   memoryV1: NativeCall;
   utilization: NativeCall | undefined;
