@@ -1,0 +1,29 @@
+/**
+ * What the extension exports from `activate`: the state that the status bar shows, for tests and
+ * for other extensions. Plain data only.
+ */
+import type { GpuSample, SourceKind } from '../core/gpu/types.ts';
+import type { Level } from '../core/watch/levels.ts';
+
+export interface ExtensionState {
+  /** The source being sampled, or null while probing or when there is none. */
+  source: { kind: SourceKind; description: string } | null;
+  /** Why there is no source ("no NVML: ...; nvidia-smi: ..."); null when there is one. */
+  noSourceReason: string | null;
+  /** The latest sample; null before the first one. */
+  sample: GpuSample | null;
+  /** Level per device, in the order of `sample.devices`. */
+  levels: Level[];
+  /** Problems found in the settings, one sentence each; the defaults are used for those settings. */
+  settingsProblems: string[];
+  /** The status bar item's text as shown, e.g. "$(chip) 5.3/8.0 GB". */
+  statusBarText: string;
+  /** Milliseconds `activate` took. */
+  activationMs: number;
+}
+
+export interface VramGuardApi {
+  getState(): ExtensionState;
+  /** Resolves with the state once a sample newer than `afterTimestamp` (or a no-source verdict) exists. */
+  waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState>;
+}
