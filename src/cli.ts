@@ -1,0 +1,66 @@
+/**
+ * The `vram-guard` command line, over the same core as the extension.
+ */
+import { UsageError } from './cli/args.ts';
+import type { CliIo } from './cli/io.ts';
+import { runStatusCommand } from './cli/status.ts';
+import { runWatchCommand } from './cli/watch.ts';
+
+const USAGE = `Usage: vram-guard <command> [options]
+
+Commands:
+  status     one sample of every GPU (--json for machines)
+  watch      sample until interrupted, with level changes
+
+Run "vram-guard <command> --help" for a command's options.
+`;
+
+const EXIT_USAGE = 64;
+
+const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+  status: runStatusCommand,
+  watch: runWatchCommand,
+};
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === 'help' || command === '-h') {
+    io.stdout(USAGE);
+    return command ? 0 : EXIT_USAGE;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.stderr(`vram-guard: unknown command "${command}"\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`vram-guard ${command}: ${err.message}\nRun "vram-guard ${command} --help" for the options.\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr(`vram-guard ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    env: process.env,
+    interrupted: new Promise((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }),
+  };
+}
+
+// Run when executed (the bundled dist/cli.cjs, or `node src/cli.ts`), not when imported by tests.
+const entry = process.argv[1] ?? '';
+if (/(?:^|[\\/])(?:cli\.(?:cjs|ts)|vram-guard)$/.test(entry)) {
+  void main(process.argv.slice(2), processIo()).then((code) => {
+    process.exitCode = code;
+  });
+}

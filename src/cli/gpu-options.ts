@@ -1,0 +1,41 @@
+/** The options `status` and `watch` share: where to read the GPU from, and the thresholds. */
+import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreference } from '../core/gpu/probe.ts';
+import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
+import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './args.ts';
+
+export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'thresholds', 'hysteresis'] as const;
+
+export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi   where to read the GPU from (default auto: NVML, else nvidia-smi)
+  --nvml-library PATH             the libnvidia-ml to load (else $VRAM_GUARD_NVML_LIBRARY, else the system's)
+  --nvidia-smi PATH               the nvidia-smi executable (default: nvidia-smi on PATH)
+  --thresholds warning=80%,critical=90%,emergency=95%
+                                  levels, each in %, MiB or GiB (e.g. warning=6144MiB)
+  --hysteresis 2%                 how far below a threshold usage must fall to leave its level`;
+
+export interface GpuOptions {
+  probe: () => Promise<ProbeResult>;
+  thresholds: ThresholdSpec;
+}
+
+export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptions {
+  const source = stringFlag(parsed, 'source') ?? 'auto';
+  if (!(SOURCE_PREFERENCES as readonly string[]).includes(source)) {
+    throw new UsageError(`--source must be one of ${SOURCE_PREFERENCES.join(', ')}`);
+  }
+  const thresholdText = stringFlag(parsed, 'thresholds');
+  const parsedThresholds = parseThresholds(thresholdText === undefined ? undefined : parseThresholdFlag(thresholdText), stringFlag(parsed, 'hysteresis'), {
+    thresholds: '--thresholds',
+    hysteresis: '--hysteresis',
+  });
+  if (parsedThresholds.problems.length) throw new UsageError(parsedThresholds.problems.join(' '));
+  return {
+    thresholds: parsedThresholds.spec,
+    probe: () =>
+      probeSource({
+        preference: source as SourcePreference,
+        nvmlLibraryPath: stringFlag(parsed, 'nvml-library'),
+        nvidiaSmiPath: stringFlag(parsed, 'nvidia-smi'),
+        env,
+      }),
+  };
+}

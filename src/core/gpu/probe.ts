@@ -1,0 +1,40 @@
+/**
+ * Picks the GPU source: NVML, else nvidia-smi, else none — with the reason, never a throw.
+ */
+import { openNvidiaSmi } from './nvidia-smi-source.ts';
+import { openNvml } from './nvml-source.ts';
+import type { GpuSource } from './types.ts';
+
+export const SOURCE_PREFERENCES = ['auto', 'nvml', 'nvidia-smi'] as const;
+export type SourcePreference = (typeof SOURCE_PREFERENCES)[number];
+
+export interface ProbeOptions {
+  preference: SourcePreference;
+  nvmlLibraryPath?: string | undefined;
+  nvidiaSmiPath?: string | undefined;
+  nvidiaSmiTimeoutMs?: number | undefined;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+}
+
+export type ProbeResult = { ok: true; source: GpuSource } | { ok: false; reason: string };
+
+export async function probeSource(options: ProbeOptions): Promise<ProbeResult> {
+  const log = options.log ?? (() => {});
+  const env = options.env ?? process.env;
+  const reasons: string[] = [];
+
+  if (options.preference !== 'nvidia-smi') {
+    const nvml = await openNvml({ libraryPath: options.nvmlLibraryPath, env, log });
+    if (nvml.ok) return nvml;
+    reasons.push(`no NVML: ${nvml.reason}`);
+    log(`NVML unavailable: ${nvml.reason}`);
+    if (options.preference === 'nvml') return { ok: false, reason: reasons.join('; ') };
+  }
+
+  const smi = await openNvidiaSmi({ executable: options.nvidiaSmiPath, timeoutMs: options.nvidiaSmiTimeoutMs, env, log });
+  if (smi.ok) return smi;
+  reasons.push(`no nvidia-smi: ${smi.reason}`);
+  log(`nvidia-smi unavailable: ${smi.reason}`);
+  return { ok: false, reason: reasons.join('; ') };
+}

@@ -1,0 +1,55 @@
+/** Sizes as people write them ("6144MiB", "6GiB", "80%") and as VRAM Guard prints them. */
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+
+export type SizeSpec = { kind: 'bytes'; bytes: number } | { kind: 'percent'; percent: number };
+
+const UNITS: Record<string, number> = {
+  b: 1,
+  kib: 1024,
+  mib: MiB,
+  gib: GiB,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+};
+
+/**
+ * Parses "6144MiB", "6 GiB", "6144MB" (decimal), "80%", "2.5%". Returns an error sentence instead
+ * of throwing. A bare number is refused: the unit says what is meant.
+ */
+export function parseSize(text: unknown): SizeSpec | { error: string } {
+  if (typeof text !== 'string') return { error: `expected a string such as "6GiB" or "80%", got ${JSON.stringify(text)}` };
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%|[KMG]i?B|B)\s*$/i.exec(text);
+  if (!m) return { error: `"${text}" is not a size: write it like "6144MiB", "6GiB" or "80%"` };
+  const value = Number(m[1]);
+  const unit = m[2]!.toLowerCase();
+  if (unit === '%') {
+    if (value > 100) return { error: `"${text}" is more than 100%` };
+    return { kind: 'percent', percent: value };
+  }
+  return { kind: 'bytes', bytes: Math.round(value * UNITS[unit]!) };
+}
+
+export function resolveSize(spec: SizeSpec, total: number): number {
+  return spec.kind === 'bytes' ? spec.bytes : Math.round((spec.percent / 100) * total);
+}
+
+export function formatSize(spec: SizeSpec): string {
+  return spec.kind === 'percent' ? `${spec.percent}%` : formatMiB(spec.bytes);
+}
+
+/** "5418 MiB" */
+export function formatMiB(bytes: number): string {
+  return `${Math.round(bytes / MiB)} MiB`;
+}
+
+/** "5.3" — gigabytes with one decimal, in binary units as nvidia-smi and the driver count them. */
+export function formatGB(bytes: number): string {
+  return (bytes / GiB).toFixed(1);
+}
+
+export function percentOf(part: number, total: number): number {
+  return total > 0 ? (part / total) * 100 : 0;
+}

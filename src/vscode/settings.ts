@@ -1,0 +1,119 @@
+/**
+ * Reads and validates the `vramGuard.*` settings. Pure: it is handed a getter, so it runs (and is
+ * tested) without VS Code. Every invalid value yields one sentence naming the setting, and the default.
+ */
+import { SOURCE_PREFERENCES, type SourcePreference } from '../core/gpu/probe.ts';
+import { parseSize } from '../core/units.ts';
+import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
+import { DEFAULT_ADAPTIVE, type AdaptiveRate } from '../core/watch/watcher.ts';
+
+export interface Settings {
+  source: SourcePreference;
+  nvmlLibraryPath: string;
+  nvidiaSmiPath: string;
+  sampleIntervalMs: number;
+  adaptiveRate: AdaptiveRate;
+  thresholds: ThresholdSpec;
+  statusBarGpu: 'worst' | number;
+  hideWhenNoGpu: boolean;
+  notifyOnWarning: boolean;
+  notificationMinIntervalSeconds: number;
+  problems: string[];
+}
+
+export type SettingGetter = (key: string) => unknown;
+
+const P = 'vramGuard.';
+
+export function readSettings(get: SettingGetter): Settings {
+  const problems: string[] = [];
+  const number = (key: string, fallback: number, min: number, max: number): number => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+      problems.push(`${P}${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}. Using ${fallback}.`);
+      return fallback;
+    }
+    return v;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') {
+      problems.push(`${P}${key} must be true or false, got ${JSON.stringify(v)}. Using ${fallback}.`);
+      return fallback;
+    }
+    return v;
+  };
+  const string = (key: string, fallback: string): string => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string') {
+      problems.push(`${P}${key} must be a string, got ${JSON.stringify(v)}. Using "${fallback}".`);
+      return fallback;
+    }
+    return v.trim();
+  };
+
+  let source: SourcePreference = 'auto';
+  const rawSource = get('source');
+  if (rawSource !== undefined && rawSource !== null) {
+    if ((SOURCE_PREFERENCES as readonly unknown[]).includes(rawSource)) source = rawSource as SourcePreference;
+    else problems.push(`${P}source must be one of ${SOURCE_PREFERENCES.join(', ')}, got ${JSON.stringify(rawSource)}. Using "auto".`);
+  }
+
+  const parsed = parseThresholds(get('thresholds'), get('hysteresis'));
+  problems.push(...parsed.problems);
+
+  let statusBarGpu: 'worst' | number = 'worst';
+  const rawGpu = get('statusBar.gpu');
+  if (rawGpu !== undefined && rawGpu !== null && rawGpu !== 'worst') {
+    if (typeof rawGpu === 'number' && Number.isInteger(rawGpu) && rawGpu >= 0) statusBarGpu = rawGpu;
+    else problems.push(`${P}statusBar.gpu must be "worst" or a GPU index (0, 1, ...), got ${JSON.stringify(rawGpu)}. Using "worst".`);
+  }
+
+  return {
+    source,
+    nvmlLibraryPath: string('nvmlLibraryPath', ''),
+    nvidiaSmiPath: string('nvidiaSmiPath', 'nvidia-smi') || 'nvidia-smi',
+    sampleIntervalMs: number('sampleIntervalMs', 1000, 100, 60_000),
+    adaptiveRate: readAdaptive(get('adaptiveRate'), problems),
+    thresholds: parsed.spec,
+    statusBarGpu,
+    hideWhenNoGpu: bool('statusBar.hideWhenNoGpu', false),
+    notifyOnWarning: bool('notifications.onWarning', false),
+    notificationMinIntervalSeconds: number('notifications.minIntervalSeconds', 300, 0, 86_400),
+    problems,
+  };
+}
+
+function readAdaptive(value: unknown, problems: string[]): AdaptiveRate {
+  if (value === undefined || value === null) return DEFAULT_ADAPTIVE;
+  const key = `${P}adaptiveRate`;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push(`${key} must be an object like { "enabled": true, "fastIntervalMs": 250, "calmIntervalMs": 2000, "margin": "5%" }. Using the defaults.`);
+    return DEFAULT_ADAPTIVE;
+  }
+  const v = value as Record<string, unknown>;
+  const out: AdaptiveRate = { ...DEFAULT_ADAPTIVE };
+  const errors: string[] = [];
+  if (v['enabled'] !== undefined) {
+    if (typeof v['enabled'] === 'boolean') out.enabled = v['enabled'];
+    else errors.push('enabled must be true or false');
+  }
+  for (const k of ['fastIntervalMs', 'calmIntervalMs'] as const) {
+    if (v[k] === undefined) continue;
+    const n = v[k];
+    if (typeof n === 'number' && Number.isFinite(n) && n >= 50 && n <= 600_000) out[k] = n;
+    else errors.push(`${k} must be a number of milliseconds from 50 to 600000`);
+  }
+  if (v['margin'] !== undefined) {
+    const m = parseSize(v['margin']);
+    if ('error' in m) errors.push(`margin: ${m.error}`);
+    else out.margin = m;
+  }
+  if (errors.length) {
+    problems.push(`${key}: ${errors.join('; ')}. Using the defaults for those.`);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * What the status bar item shows, computed from the watcher's state. Pure: no VS Code here, so the
+ * text, tooltip and colour are tested in plain Node.
+ */
+import { samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
+import { formatGB } from '../core/units.ts';
+import type { Level } from '../core/watch/levels.ts';
+import type { SourceStatus, WatchedSample } from '../core/watch/watcher.ts';
+
+export interface StatusView {
+  text: string;
+  tooltip: string;
+  /** Theme colour id for the background, or null for the default. */
+  background: 'statusBarItem.warningBackground' | 'statusBarItem.errorBackground' | null;
+  visible: boolean;
+  level: Level | null;
+}
+
+export interface StatusViewInput {
+  status: SourceStatus;
+  latest: WatchedSample | null;
+  gpu: 'worst' | number;
+  hideWhenNoGpu: boolean;
+}
+
+const BACKGROUND: Record<Level, StatusView['background']> = {
+  ok: null,
+  warning: null,
+  critical: 'statusBarItem.warningBackground',
+  emergency: 'statusBarItem.errorBackground',
+};
+
+const ICON: Record<Level, string> = { ok: '$(chip)', warning: '$(warning)', critical: '$(chip)', emergency: '$(flame)' };
+
+export function statusView(input: StatusViewInput): StatusView {
+  const { status, latest } = input;
+  if (status.state === 'none') {
+    return {
+      text: '$(chip) no GPU',
+      tooltip: `**VRAM Guard: no GPU to watch**\n\n${status.reason}\n\nSet \`vramGuard.nvmlLibraryPath\` or \`vramGuard.source\` if the GPU is there.`,
+      background: null,
+      visible: !input.hideWhenNoGpu,
+      level: null,
+    };
+  }
+  if (status.state === 'probing' || !latest) {
+    return { text: '$(loading~spin) VRAM', tooltip: 'VRAM Guard: looking for a GPU…', background: null, visible: true, level: null };
+  }
+  const source = status.source;
+  const simulated = source.kind === 'replay' ? '**Simulated GPU** — replaying a recorded trace, not a real GPU.\n\n' : '';
+  const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\nClick for details.`;
+  const i = pickDevice(latest, input.gpu);
+  const device = i === null ? undefined : latest.sample.devices[i];
+  if (!device) {
+    return { text: '$(chip) no GPU', tooltip: `**VRAM Guard**: the source reports no GPUs.${footer}`, background: null, visible: !input.hideWhenNoGpu, level: null };
+  }
+  const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
+  if (!device.memory) {
+    return { text: `$(error) GPU ${device.index} ${device.error?.code ?? 'error'}`, tooltip, background: 'statusBarItem.errorBackground', visible: true, level: null };
+  }
+  const level = latest.levels[i!] ?? 'ok';
+  const prefix = source.kind === 'replay' ? `${ICON[level]} sim ` : `${ICON[level]} `;
+  return {
+    text: `${prefix}${formatGB(device.memory.used)}/${formatGB(device.memory.total)} GB`,
+    tooltip,
+    background: BACKGROUND[level],
+    visible: true,
+    level,
+  };
+}
