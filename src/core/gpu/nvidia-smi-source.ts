@@ -171,8 +171,8 @@ export class NvidiaSmiSource implements GpuSource {
             'run `nvidia-smi` in a terminal to see whether it answers; enabling persistence mode (`sudo nvidia-smi -pm 1`) makes it answer faster.',
         );
       }
-      if (result.failed && result.exitCode === undefined) {
-        throw new NvidiaSmiError(spawnFailure(executable, result.code, result.shortMessage ?? result.message));
+      if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+        throw new NvidiaSmiError(spawnFailure(executable, result.code, result.shortMessage ?? result.message ?? 'unknown error'));
       }
       if (result.exitCode !== 0) {
         // nvidia-smi writes its errors to stdout.
