@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MiB } from '../../src/core/gpu/nvidia-smi-parse.ts';
-import { openNvidiaSmi, type NvidiaSmiSource } from '../../src/core/gpu/nvidia-smi-source.ts';
+import { MiB, type SmiGpuRow } from '../../src/core/gpu/nvidia-smi-parse.ts';
+import { openNvidiaSmi, toDevice, type NvidiaSmiSource } from '../../src/core/gpu/nvidia-smi-source.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/nvidia-smi/', import.meta.url));
 const fixture = (name: string): string => join(fixtures, name);
@@ -210,5 +210,58 @@ describe('nvidia-smi source', () => {
     await unlink(link);
     await assert.rejects(source.sample(3), { name: 'NvidiaSmiError', message: /^nvidia-smi was not found at / });
     await source.dispose();
+  });
+});
+
+describe('toDevice', () => {
+  const row = (over: Partial<SmiGpuRow> = {}): SmiGpuRow => ({
+    index: 2,
+    name: 'NVIDIA GeForce RTX 3070',
+    uuid: 'GPU-5e8a2f4c-31d7-9b06-c2f1-7a4d0e6b9c13',
+    memoryTotal: 8192 * MiB,
+    memoryUsed: 5590 * MiB,
+    memoryFree: 2290 * MiB,
+    memoryReserved: 312 * MiB,
+    utilizationGpu: 66,
+    utilizationMemory: 41,
+    temperatureC: null,
+    powerW: 142.53,
+    persistenceMode: true,
+    driverVersion: '550.54.14',
+    problems: [],
+    ...over,
+  });
+
+  it('keeps the memory and reports the first real failure of another field, with advice', () => {
+    const d = toDevice(row({ problems: [{ field: 'temperature.gpu', text: '[Insufficient Permissions]', code: 'NO_PERMISSION' }] }));
+    assert.equal(d.index, 2);
+    assert.deepEqual(d.memory, { total: 8192 * MiB, used: 5590 * MiB, free: 2290 * MiB, reserved: 312 * MiB });
+    assert.deepEqual(d.error, {
+      code: 'NO_PERMISSION',
+      message: 'temperature.gpu: nvidia-smi reported [Insufficient Permissions]. The user lacks permission for this NVML query (containers and some clusters restrict it).',
+    });
+  });
+
+  it('puts a lost GPU in error with what to do', () => {
+    const d = toDevice(
+      row({
+        memoryTotal: null,
+        memoryUsed: null,
+        memoryFree: null,
+        memoryReserved: null,
+        problems: ['memory.total', 'memory.used', 'memory.free', 'memory.reserved'].map((field) => ({ field, text: '[GPU is lost]', code: 'GPU_IS_LOST' })),
+      }),
+    );
+    assert.equal(d.memory, null);
+    assert.deepEqual(d.error, {
+      code: 'GPU_IS_LOST',
+      message: 'memory.total: nvidia-smi reported [GPU is lost]. The GPU fell off the bus or stopped answering; it usually needs a reset or a reboot.',
+    });
+  });
+
+  it('is in error when memory is [N/A], even though N/A alone is no error', () => {
+    const d = toDevice(row({ memoryUsed: null, problems: [{ field: 'memory.used', text: '[N/A]', code: 'NOT_SUPPORTED' }] }));
+    assert.equal(d.memory, null);
+    assert.deepEqual(d.error, { code: 'NOT_SUPPORTED', message: 'memory.used: nvidia-smi reported [N/A]' });
   });
 });
