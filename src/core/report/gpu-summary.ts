@@ -48,7 +48,8 @@ function vitals(d: GpuDevice): string {
 }
 
 function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+  // Enough to keep names from turning into markup, links or table cells.
+  return text.replace(/[\\`*_[\]<>|]/g, (c) => `\\${c}`);
 }
 
 /** A few lines per GPU: figures, level, thresholds and the top processes. */

@@ -8,11 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bytesPerSample, type AudioFormat } from './audio-format.ts';
-import { toDbfs } from './level.ts';
 import { audioBetween, startRecorder, type RecordingResult } from './recorder.ts';
 import { noiseWav } from './test-signal.ts';
 import { runTool, ToolMissingError } from './tools.ts';
-import { measureLevel } from './level.ts';
+import { measureLevel, toDbfs } from './level.ts';
 
 export interface EchoTestOptions {
   /** The cancelled source. */
