@@ -296,8 +296,16 @@ export async function checkEcho(
   }
   try {
     const r = await runEchoTest({ cancelledSource: sourceName, rawSource: raw, format, seconds, env: ctx.env, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    const data = { reductionDb: Number(r.reductionDb.toFixed(1)), microphoneDbfs: Number(r.rawDbfs.toFixed(1)), cancelledDbfs: Number(r.cancelledDbfs.toFixed(1)), microphone: raw, library: module.library };
-    const detail = `The canceller removes ${r.reductionDb.toFixed(1)} dB: test noise on the default output reached the microphone "${raw}" at ${formatDbfs(r.rawDbfs)} and "${sourceName}" at ${formatDbfs(r.cancelledDbfs)} (measured over the last ${r.measuredSeconds.toFixed(1)} s of ${seconds} s, after the canceller adapted).`;
+    const data = {
+      reductionDb: Number(r.reductionDb.toFixed(1)),
+      reductionIsLowerBound: r.cancelledSilent,
+      microphoneDbfs: Number(r.rawDbfs.toFixed(1)),
+      cancelledDbfs: Number.isFinite(r.cancelledDbfs) ? Number(r.cancelledDbfs.toFixed(1)) : null,
+      microphone: raw,
+      library: module.library,
+    };
+    const amount = r.cancelledSilent ? `at least ${r.reductionDb.toFixed(1)} dB (the cancelled source was silent)` : `${r.reductionDb.toFixed(1)} dB`;
+    const detail = `The canceller removes ${amount}: test noise on the default output reached the microphone "${raw}" at ${formatDbfs(r.rawDbfs)} and "${sourceName}" at ${formatDbfs(r.cancelledDbfs)} (measured over the last ${r.measuredSeconds.toFixed(1)} s of ${seconds} s, after the canceller adapted).`;
     if (r.reductionDb >= 10) return { id, title, status: 'pass', detail, advice: '', data };
     const advice =
       module.library === 'null'

@@ -32,6 +32,14 @@ export interface EchoTestResult {
   cancelledDbfs: number;
   /** Seconds of signal the figures were measured over. */
   measuredSeconds: number;
+  /** The cancelled source was digitally silent: the reduction is a lower bound (the format's floor). */
+  cancelledSilent: boolean;
+}
+
+/** The level of one least significant bit: the quietest a non-silent recording in this format can be. */
+export function floorDbfs(format: AudioFormat): number {
+  if (format.sampleFormat === 'float32le') return -150;
+  return 20 * Math.log10(1 / 2 ** (bytesPerSample(format.sampleFormat) * 8 - 1));
 }
 
 export class EchoTestError extends Error {
@@ -93,8 +101,9 @@ export async function runEchoTest(o: EchoTestOptions): Promise<EchoTestResult> {
         'Turn the speakers on and up, unmute the microphone, and run the echo test again; with headphones there is no echo to cancel.',
       );
     }
-    const reductionDb = cancLevel.energy > 0 ? 10 * Math.log10(rawLevel.energy / rawLevel.samples / (cancLevel.energy / cancLevel.samples)) : Infinity;
-    return { reductionDb, rawDbfs, cancelledDbfs, measuredSeconds: (to - from) / 1000 };
+    const floor = floorDbfs(o.format);
+    const reductionDb = rawDbfs - Math.max(cancelledDbfs, floor);
+    return { reductionDb, rawDbfs, cancelledDbfs, measuredSeconds: (to - from) / 1000, cancelledSilent: !(cancelledDbfs > floor) };
   } catch (e) {
     if (e instanceof ToolMissingError || e instanceof EchoTestError) throw e;
     throw new EchoTestError(`The echo test failed: ${e instanceof Error ? e.message : String(e)}`, 'Run the check again; if it repeats, restart PipeWire.');
