@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import playwright from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { descendantsOf } from './processes.ts';
+import { descendantsOf, raceDeadline } from './processes.ts';
 
 export const CHROMIUM_FLAGS = [
   '--headless',
@@ -83,8 +83,8 @@ export async function launchBrowser(options: { viewport?: { width: number; heigh
       if (closed) return;
       closed = true;
       const pids = [pid, ...descendantsOf(pid)];
-      await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-      await Promise.race([server.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+      await raceDeadline(browser.close().catch(() => {}), 5000);
+      await raceDeadline(server.close().catch(() => {}), 5000);
       for (const p of pids) kill(p, 'SIGKILL');
       kill(-pid, 'SIGKILL');
     },

@@ -106,7 +106,7 @@ export async function stopGroup(started: Started, graceMs = 5000): Promise<void>
   }
   signalQuietly(-started.pid, 'SIGKILL');
   for (const pid of pids) if (isAlive(pid)) signalQuietly(pid, 'SIGKILL');
-  await Promise.race([started.exited, sleep(2000)]);
+  await raceDeadline(started.exited, 2000);
   running.delete(started);
 }
 
@@ -133,7 +133,7 @@ export function stopEverythingOnExit(cleanup: () => Promise<void> = async () => 
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\n${signal}: stopping...\n`);
-    const done = Promise.race([cleanup().catch(() => {}).then(stopAll), sleep(10_000)]);
+    const done = raceDeadline(cleanup().catch(() => {}).then(stopAll), 10_000);
     void done.finally(() => {
       killAllNow();
       process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -143,6 +143,17 @@ export function stopEverythingOnExit(cleanup: () => Promise<void> = async () => 
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   process.once('exit', killAllNow);
+}
+
+/** Resolves with `promise`'s value, or 'timeout' after `ms`; the timer never outlives the race. */
+export async function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  const abort = new AbortController();
+  const timer = sleep(ms, 'timeout' as const, { signal: abort.signal }).catch(() => 'timeout' as const);
+  try {
+    return await Promise.race([promise, timer]);
+  } finally {
+    abort.abort();
+  }
 }
 
 /** Runs a command to completion, returning its exit code; output is passed to `onOutput`. */
@@ -156,8 +167,7 @@ export async function runToEnd(
   const started = startGroup(name, command, args, spawnOptions);
   started.child.stdout?.on('data', (b: Buffer) => onOutput?.(b.toString()));
   started.child.stderr?.on('data', (b: Buffer) => onOutput?.(b.toString()));
-  const timer = sleep(timeoutMs, 'timeout' as const);
-  const result = await Promise.race([started.exited, timer]);
+  const result = await raceDeadline(started.exited, timeoutMs);
   if (result === 'timeout') {
     await stopGroup(started);
     throw new Error(`${name} did not finish within ${Math.round(timeoutMs / 1000)} s`);
