@@ -3,6 +3,7 @@
  */
 import { UsageError } from './cli/args.ts';
 import type { CliIo } from './cli/io.ts';
+import { runPreflightCommand } from './cli/preflight.ts';
 import { runStatusCommand } from './cli/status.ts';
 import { runWatchCommand } from './cli/watch.ts';
 
@@ -11,6 +12,7 @@ const USAGE = `Usage: vram-guard <command> [options]
 Commands:
   status     one sample of every GPU (--json for machines)
   watch      sample until interrupted, with level changes
+  preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -20,6 +22,7 @@ const EXIT_USAGE = 64;
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
   status: runStatusCommand,
   watch: runWatchCommand,
+  preflight: runPreflightCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

@@ -11,6 +11,8 @@ import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
+import { registerPreflightCommand } from './vscode/preflight-command.ts';
+import { readPreflightSettings } from './vscode/preflight-settings.ts';
 import { LevelNotifier } from './vscode/notifier.ts';
 import { readSettings, type Settings } from './vscode/settings.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
@@ -95,6 +97,21 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     statusBar,
     views,
     vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, showDetails),
+    registerPreflightCommand({
+      views,
+      log,
+      readSettings: () => {
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        return { thresholds: settings.thresholds, preflight: readPreflightSettings((key) => config.get(key)) };
+      },
+      currentGpu: async () => {
+        const status = watcher.status;
+        const latest = watcher.latest;
+        if (status.state === 'none') return { ok: false, reason: status.reason };
+        if (status.state !== 'ready' || !latest) return { ok: false, reason: 'the GPU is still being probed; run the check again in a moment' };
+        return { ok: true, sample: latest.sample, description: status.source.description };
+      },
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('vramGuard')) return;
       const before = settings;

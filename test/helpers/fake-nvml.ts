@@ -143,3 +143,90 @@ export class FakeNvmlState {
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
+
+/** Reads a state file's text back into a FakeState (the inverse of renderFakeState). */
+export function parseFakeState(text: string): FakeState {
+  const state: FakeState = { devices: [] };
+  const num = (v: string) => Number(v);
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
+    const dev = /^dev(\d+)\.(.+)$/.exec(key);
+    if (!dev) {
+      if (key === 'init_rc') state.initRc = num(value);
+      else if (key === 'count_rc') state.countRc = num(value);
+      else if (key === 'init_delay_ms') state.initDelayMs = num(value);
+      else if (key === 'proc_stride') state.procStride = num(value) as 24 | 32;
+      else if (key === 'proc_grow') state.procGrow = num(value);
+      else if (key === 'driver') state.driver = value;
+      else if (key === 'nvml_version') state.nvmlVersion = value;
+      else if (key === 'device_count') while (state.devices.length < num(value)) state.devices.push({});
+      continue;
+    }
+    const index = Number(dev[1]);
+    while (state.devices.length <= index) state.devices.push({});
+    const d = state.devices[index]!;
+    const field = dev[2]!;
+    switch (field) {
+      case 'name': d.name = value; break;
+      case 'uuid': d.uuid = value; break;
+      case 'total': d.total = num(value); break;
+      case 'used': d.used = num(value); break;
+      case 'reserved': d.reserved = num(value); break;
+      case 'util_gpu': d.utilGpu = num(value); break;
+      case 'util_mem': d.utilMem = num(value); break;
+      case 'temp': d.temp = num(value); break;
+      case 'power_mw': d.powerMw = num(value); break;
+      case 'persistence': d.persistence = num(value) as 0 | 1; break;
+      case 'handle_rc': d.handleRc = num(value); break;
+      case 'rc': d.rc = num(value); break;
+      case 'memv2_rc': d.memoryV2Rc = num(value); break;
+      case 'unsupported': d.unsupported = value.split(',') as FakeDevice['unsupported']; break;
+      case 'proc': {
+        const [pid, kind, used, ...name] = value.split(':');
+        const p: FakeProcess = { pid: Number(pid), kind: kind as FakeProcess['kind'], used: used === 'na' ? 'na' : Number(used) };
+        if (name.join(':')) p.name = name.join(':');
+        (d.processes ??= []).push(p);
+        break;
+      }
+    }
+  }
+  return state;
+}
+
+/**
+ * Read-modify-write of a state file shared by several processes (emulated model servers that
+ * "allocate" VRAM): a lock directory serialises writers, the new state replaces the file by an
+ * atomic rename, so the fake library never reads half a file. A lock older than `staleMs` (its
+ * holder died) is broken.
+ */
+export async function updateFakeState(path: string, change: (state: FakeState) => FakeState | void, staleMs = 5000): Promise<FakeState> {
+  const { mkdir: mkdirLock, rmdir, stat } = await import('node:fs/promises');
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await mkdirLock(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > staleMs) await rmdir(lock).catch(() => {});
+      if (Date.now() > deadline) throw new Error(`could not lock the fake NVML state ${path} within 10 s`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+  try {
+    const current = parseFakeState(await readFile(path, 'utf8').catch(() => ''));
+    const next = change(current) ?? current;
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, renderFakeState(next));
+    await rename(tmp, path);
+    return next;
+  } finally {
+    await rmdir(lock).catch(() => {});
+  }
+}

@@ -24,6 +24,7 @@ const requiredTools: Record<string, string> = {
   parec: 'pulseaudio-utils',
   'pw-play': 'pipewire-bin',
   'pw-link': 'pipewire-bin',
+  'pw-loopback': 'pipewire-bin',
 };
 
 const aecLibraries = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].flatMap((d) => [
@@ -86,7 +87,7 @@ export interface PrivatePipewire {
   pids: number[];
   /** Plays a steady tone straight into the virtual microphone (not through any sink) until stopped. */
   feedMicrophone(): Promise<Linked>;
-  /** Links the default sink's monitor into the virtual microphone: what is played is "heard" by the mic. */
+  /** Feeds the default sink's sound into the virtual microphone, 50 ms late: what is played is "heard" by the mic. */
   linkRoom(): Promise<Linked>;
   stop(): Promise<void>;
 }
@@ -295,13 +296,38 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
         return handle;
       },
       async linkRoom() {
+        // A loopback from the default sink's monitor into the microphone, 50 ms late like sound
+        // through a room and a sound card (with no delay at all the canceller cannot align).
         const sink = info.defaultSinkName;
+        const node = `ci-room-${helpers.length}`;
+        const loopback = execa(
+          'pw-loopback',
+          ['-n', node, '-d', '0.05', '--capture-props', `stream.capture.sink=true node.target=${sink}`, '--playback-props', `node.autoconnect=false node.name=${node}-out`],
+          { env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 300_000 },
+        );
+        const kill = async (): Promise<void> => {
+          if (loopback.pid !== undefined) {
+            try {
+              process.kill(loopback.pid, 'SIGTERM');
+            } catch {
+              // gone
+            }
+          }
+          await loopback;
+        };
         const links = await linkPorts([
-          [`${sink}:monitor_FL`, `${micName}:input_FL`],
-          [`${sink}:monitor_FR`, `${micName}:input_FR`],
-        ]);
-        helpers.push(links);
-        return links;
+          [`${node}-out:output_FL`, `${micName}:input_FL`],
+          [`${node}-out:output_FR`, `${micName}:input_FR`],
+        ]).catch(async (e: unknown) => {
+          await kill();
+          throw e;
+        });
+        const handle = once(async () => {
+          await links.stop();
+          await kill();
+        });
+        helpers.push(handle);
+        return handle;
       },
       stop,
     };

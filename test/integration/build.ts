@@ -18,6 +18,9 @@ export async function buildSuite(): Promise<string> {
     target: 'node22',
     external: ['vscode', 'koffi'],
     sourcemap: 'inline',
+    // Shared helpers are ES modules that use import.meta.url; give them this bundle's URL.
+    define: { 'import.meta.url': 'importMetaUrl' },
+    banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     logLevel: 'error',
   });
   return suiteBundle;

@@ -10,7 +10,7 @@
  * Last line of output: "N passed, N failed[, N skipped]".
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
@@ -20,16 +20,22 @@ import { startServer, type RunningServer } from '../../scripts/vscode/server.ts'
 import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { buildSuite } from './build.ts';
 import type { TestReport } from './index.ts';
-import { scenarioSetups, type ScenarioSetup } from './scenario-setups.ts';
+import type { Page } from 'playwright-core';
+import type { PageGlobals } from '../../scripts/vscode/page-dom.ts';
+import { scenarioSetups, type Notification, type ScenarioSetup } from './scenario-setups.ts';
 
 const RUN_TIMEOUT_MS = Number(process.env.VRAM_GUARD_TEST_TIMEOUT_MS ?? 180_000);
 
 interface Outcome {
   name: string;
+  /** The page's notifications check, when the scenario has one. */
+  notificationCheck: { title: string; problem: string | null } | null;
   report: TestReport | null;
   exitCode: number | null;
   problem: string | null;
   wallMs: number;
+  /** What the workbench handed to codeAutomationExit (its log lines). */
+  logs?: unknown;
 }
 
 let currentBrowser: RunningBrowser | null = null;
@@ -62,17 +68,47 @@ export function testUrl(server: RunningServer, workspace: string, suite: string 
   return `${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }
 
+/** Every notification the workbench holds (toasts and the notification centre), read from the page. */
+export async function readNotifications(page: Page): Promise<Notification[]> {
+  // Open the notification centre: it lists every notification, also those whose toast has gone.
+  await page.keyboard.press('Escape').catch(() => {});
+  const bell = page.locator('[id="status.notifications"]').first();
+  if (await bell.count()) await bell.click({ timeout: 5000 }).catch(() => {});
+  await page.waitForTimeout(500);
+  return await page.evaluate(() => {
+    const { document } = globalThis as unknown as PageGlobals;
+    const rows = Array.from(document.querySelectorAll('.notifications-center .notification-list-item, .notifications-toasts .notification-list-item'));
+    const seen = new Set<string>();
+    const out: Array<{ severity: 'error' | 'warning' | 'info'; text: string }> = [];
+    for (const row of rows) {
+      const icon = row.querySelector('.notification-list-item-icon');
+      const cls = icon?.className ?? '';
+      const severity = cls.includes('codicon-error') ? 'error' : cls.includes('codicon-warning') ? 'warning' : 'info';
+      const text = (row.querySelector('.notification-list-item-message')?.textContent ?? row.textContent ?? '').trim();
+      const key = `${severity}|${text}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ severity, text });
+    }
+    return out;
+  });
+}
+
 async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: string): Promise<Outcome> {
   const t0 = Date.now();
   const stateDir = await mkdtemp(join(tmpdir(), `vram-guard-it-${setup.name}-`));
   const workspace = join(stateDir, 'workspace');
   const reportPath = join(stateDir, 'report.json');
+  const consoleFile = join(stateDir, 'browser-console.log');
   const fake = await FakeNvmlState.create(setup.fakeState ?? { devices: [] });
   const context = { fakeLibrary, fakeStatePath: fake.path, workspace };
-  await mkdir(join(workspace, '.vscode'), { recursive: true });
-  await writeFile(join(workspace, '.vscode', 'settings.json'), JSON.stringify(setup.settings(context), null, 2));
+  // The settings go to the server's machine settings: the workspace is not trusted, and an untrusted
+  // workspace may not choose the NVML library (a restricted setting).
+  await mkdir(join(stateDir, 'user-data', 'Machine'), { recursive: true });
+  await writeFile(join(stateDir, 'user-data', 'Machine', 'settings.json'), JSON.stringify(setup.settings(context), null, 2));
+  await mkdir(workspace, { recursive: true });
   await writeFile(join(workspace, 'README.md'), `Workspace for the "${setup.name}" extension tests.\n`);
-  const outcome: Outcome = { name: setup.name, report: null, exitCode: null, problem: null, wallMs: 0 };
+  const outcome: Outcome = { name: setup.name, notificationCheck: null, report: null, exitCode: null, problem: null, wallMs: 0 };
   try {
     currentServer = await startServer({
       mode: 'smoke',
@@ -95,6 +131,7 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
     });
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => void appendFile(consoleFile, `[${msg.type()}] ${msg.text()}\n`).catch(() => {}));
     await page.goto(testUrl(currentServer, workspace, suite), { timeout: 60_000 });
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), RUN_TIMEOUT_MS).unref());
     const result = await Promise.race([exit, timeout]);
@@ -102,9 +139,16 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
       outcome.problem = `the test run did not finish within ${RUN_TIMEOUT_MS / 1000} s (page errors: ${pageErrors.slice(0, 3).join(' | ') || 'none'}); server log: ${currentServer.logFile}`;
     } else {
       outcome.exitCode = result.code;
+      outcome.logs = result.logs;
+    }
+    if (setup.notifications && result !== 'timeout') {
+      const shown = await readNotifications(page);
+      outcome.notificationCheck = { title: setup.notifications.title, problem: setup.notifications.check(shown) };
     }
     if (existsSync(reportPath)) outcome.report = JSON.parse(await readFile(reportPath, 'utf8')) as TestReport;
-    else if (!outcome.problem) outcome.problem = `the suite wrote no report (exit code ${outcome.exitCode}); server log: ${currentServer.logFile}`;
+    else if (!outcome.problem) {
+      outcome.problem = `the suite wrote no report (exit code ${outcome.exitCode}); server log: ${currentServer.logFile}; console: ${consoleFile}`;
+    }
   } catch (err) {
     outcome.problem = (err as Error).message;
   } finally {
@@ -131,7 +175,7 @@ export async function runIntegration(names: string[]): Promise<Totals> {
   await buildExtension();
   const suite = await buildSuite();
   const fakeLibrary = await buildFakeNvml('current');
-  const selected = names.length > 0 ? names : Object.keys(scenarioSetups);
+  const selected = names.length > 0 ? names : Object.values(scenarioSetups).filter((s) => !s.onlyWhenNamed).map((s) => s.name);
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
   for (const name of selected) {
     const setup = scenarioSetups[name];
@@ -147,6 +191,16 @@ export async function runIntegration(names: string[]): Promise<Totals> {
       const mark = test.state === 'passed' ? 'ok  ' : test.state === 'failed' ? 'FAIL' : 'skip';
       console.log(`  ${mark} ${test.title} (${test.durationMs} ms)`);
       if (test.error) console.log(test.error.split('\n').slice(0, 8).map((l) => `       ${l}`).join('\n'));
+    }
+    if (outcome.notificationCheck) {
+      const { title, problem } = outcome.notificationCheck;
+      console.log(`  ${problem ? 'FAIL' : 'ok  '} page ${title}`);
+      if (problem) console.log(`       ${problem}`);
+      if (problem) totals.failed++;
+      else totals.passed++;
+    } else if (setup.notifications && !outcome.problem) {
+      console.log(`  FAIL page ${setup.notifications.title}: the page could not be read`);
+      totals.failed++;
     }
     for (const [key, value] of Object.entries(r?.measurements ?? {})) console.log(`  measured: ${key} = ${value}`);
     if (r) {

@@ -1,13 +1,21 @@
 /**
  * What each extension-host scenario needs before VS Code starts: workspace settings, environment
  * and the fake NVML's first state. The tests for each live in suite/scenarios.ts under the same name.
+ * After the suite, the runner checks the notifications the page shows (`notifications`).
  */
+import { existsSync } from 'node:fs';
 import type { FakeState } from '../helpers/fake-nvml.ts';
+import { fakeGpu, SAMPLE_INTERVAL_MS } from './suite/scenarios.ts';
 
 export interface SetupContext {
   fakeLibrary: string;
   fakeStatePath: string;
   workspace: string;
+}
+
+export interface Notification {
+  severity: 'error' | 'warning' | 'info';
+  text: string;
 }
 
 export interface ScenarioSetup {
@@ -16,13 +24,68 @@ export interface ScenarioSetup {
   settings: (ctx: SetupContext) => Record<string, unknown>;
   env?: (ctx: SetupContext) => Record<string, string | undefined>;
   fakeState?: FakeState;
+  /** Left out of a full run (a check of the tooling itself). */
+  onlyWhenNamed?: boolean;
+  /** Checks the notifications shown by the end of the run; returns a failure message or null. */
+  notifications?: { title: string; check: (shown: Notification[]) => string | null };
 }
+
+/** Whether this machine has an NVIDIA driver (then "no GPU" has to be made, not found). */
+const hasRealGpu = existsSync('/dev/nvidiactl');
+
+const fakeSettings = (ctx: SetupContext) => ({
+  'vramGuard.source': 'nvml',
+  'vramGuard.nvmlLibraryPath': ctx.fakeLibrary,
+  'vramGuard.sampleIntervalMs': SAMPLE_INTERVAL_MS,
+  'vramGuard.adaptiveRate': { enabled: false, fastIntervalMs: 250, calmIntervalMs: 2000, margin: '5%' },
+});
+
+const ours = (n: Notification) => /VRAM Guard/i.test(n.text);
 
 const list: ScenarioSetup[] = [
   {
     name: 'smoke',
-    description: 'the test protocol itself',
+    description: 'the test protocol itself (run only when named)',
     settings: () => ({}),
+    onlyWhenNamed: true,
+  },
+  {
+    name: 'fake-gpu',
+    description: 'an 8 GiB GPU from the fake NVML library',
+    settings: fakeSettings,
+    fakeState: fakeGpu(5.3),
+  },
+  {
+    name: 'bad-thresholds',
+    description: 'invalid vramGuard.thresholds with the fake GPU at 85 %',
+    settings: (ctx) => ({ ...fakeSettings(ctx), 'vramGuard.thresholds': { warning: '95%', critical: '90%', emergency: 'lots' } }),
+    fakeState: fakeGpu(6.8),
+    notifications: {
+      title: 'shows one warning about the thresholds',
+      check: (shown) => {
+        // Level notifications (the test fills the GPU) are not about settings.
+        const mine = shown.filter((n) => ours(n) && /vramGuard\.\w/.test(n.text));
+        if (mine.length !== 1) return `expected one notification about settings, saw ${mine.length}: ${JSON.stringify(mine)}`;
+        if (!/thresholds/.test(mine[0]!.text)) return `the notification does not name the thresholds: ${mine[0]!.text}`;
+        return null;
+      },
+    },
+  },
+  {
+    name: 'no-gpu',
+    description: hasRealGpu ? 'no GPU (a fake NVML whose init says the driver is not loaded)' : 'no NVML library and no nvidia-smi',
+    settings: (ctx) =>
+      hasRealGpu
+        ? { 'vramGuard.source': 'nvml', 'vramGuard.nvmlLibraryPath': ctx.fakeLibrary }
+        : { 'vramGuard.source': 'auto', 'vramGuard.nvidiaSmiPath': '/nonexistent/nvidia-smi' },
+    fakeState: hasRealGpu ? { initRc: 9, devices: [] } : { devices: [] },
+    notifications: {
+      title: 'shows no error notification',
+      check: (shown) => {
+        const errors = shown.filter((n) => ours(n) && n.severity === 'error');
+        return errors.length === 0 ? null : `error notifications shown: ${JSON.stringify(errors)}`;
+      },
+    },
   },
 ];
 

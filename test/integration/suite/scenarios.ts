@@ -1,18 +1,213 @@
 /**
- * The scenarios the extension is tested in. Each needs its own VS Code (its own settings and
- * environment, set up by the runner before the extension activates), so each is one run.
+ * The extension-host tests, one group per scenario. Each scenario runs in its own VS Code, set up
+ * by the runner (test/integration/scenario-setups.ts) before the extension activates.
  */
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import type { FakeState } from '../../helpers/fake-nvml.ts';
+import type { ExtensionState, VramGuardApi } from '../../../src/vscode/api.ts';
+import { activatedExtension, childProcesses, settled, sleep, trackExtensionTimers, vscodeApi, writeFakeState } from './extension.ts';
 
 export type Scenario = (measurements: Record<string, number | string>) => void;
+
+const GiB = 1024 ** 3;
+const gib = (n: number) => Math.round(n * GiB);
+
+/** The fake's GPU: 8 GiB, figures as in the status bar contract ("5.3/8.0 GB"). */
+export function fakeGpu(usedGiB: number): FakeState {
+  return {
+    driver: '550.54.14',
+    nvmlVersion: '12.550.54.14',
+    devices: [
+      {
+        name: 'NVIDIA GeForce RTX 3070 (fake)',
+        uuid: 'GPU-fa4e0000-0000-4000-8000-000000000001',
+        total: gib(8),
+        used: gib(usedGiB),
+        utilGpu: 37,
+        temp: 61,
+        powerMw: 118_000,
+        processes: [{ pid: 4242, used: gib(usedGiB - 0.3), name: 'llama-server' }],
+      },
+    ],
+  };
+}
+
+export const SAMPLE_INTERVAL_MS = 1000;
+/** Slack for the fake noticing its rewritten file and the event reaching the test. */
+const NOTICE_SLACK_MS = 400;
+
+function activationBudgetMs(): number {
+  return Number(process.env.VRAM_GUARD_ACTIVATION_BUDGET_MS ?? 50);
+}
+
+function describeState(s: ExtensionState): string {
+  const d = s.sample?.devices[0];
+  return JSON.stringify({ source: s.source?.kind, levels: s.levels, text: s.statusBarText, used: d?.memory?.used, problems: s.settingsProblems, noSource: s.noSourceReason });
+}
+
+async function timeLevelChange(api: VramGuardApi, state: FakeState, level: string): Promise<number> {
+  const t0 = Date.now();
+  await writeFakeState(state);
+  const budget = 2 * SAMPLE_INTERVAL_MS + NOTICE_SLACK_MS;
+  try {
+    await api.waitForState((s) => s.levels[0] === level, budget);
+  } catch {
+    assert.fail(`level did not become ${level} within two sample intervals (${budget} ms); state: ${describeState(api.getState())}`);
+  }
+  return Date.now() - t0;
+}
+
+function activationChecks(measurements: Record<string, number | string>): void {
+  it('activates on startup, by itself, and returns its API', async () => {
+    const { ext, api } = await activatedExtension();
+    assert.equal(ext.isActive, true);
+    const state = api.getState();
+    assert.equal(typeof state.activationMs, 'number');
+    measurements.activationMs = Math.round(state.activationMs * 10) / 10;
+  });
+
+  it(`activates in under ${activationBudgetMs()} ms (NVML loads after activation)`, async () => {
+    const { api } = await activatedExtension();
+    const ms = api.getState().activationMs;
+    assert.ok(ms < activationBudgetMs(), `activate took ${ms.toFixed(1)} ms, target is under ${activationBudgetMs()} ms`);
+  });
+}
 
 export const scenarios: Record<string, Scenario> = {
   smoke: () => {
     describe('protocol', () => {
       it('runs inside the extension host', async () => {
-        const vscode = await import('vscode');
+        const vscode = await vscodeApi();
         assert.ok(vscode.version.length > 0);
+      });
+    });
+  },
+
+  'fake-gpu': (measurements) => {
+    describe('VRAM Guard with the fake NVML library', () => {
+      let timers: ReturnType<typeof trackExtensionTimers>;
+      let childrenBefore: number[] = [];
+      before(() => {
+        timers = trackExtensionTimers();
+        childrenBefore = childProcesses().map((c) => c.pid);
+      });
+      after(() => timers.stop());
+
+      activationChecks(measurements);
+
+      it('reports no settings problems with valid settings', async () => {
+        const { api } = await activatedExtension();
+        assert.deepEqual(api.getState().settingsProblems, []);
+      });
+
+      it("shows the fake's figures and level", async () => {
+        const { api } = await activatedExtension();
+        const state = await api.waitForState((s) => s.sample !== null && s.levels.length === 1, 15_000);
+        assert.equal(state.source?.kind, 'nvml', `source: ${JSON.stringify(state.source)} (${state.noSourceReason})`);
+        assert.equal(state.noSourceReason, null);
+        const device = state.sample!.devices[0]!;
+        assert.equal(device.name, 'NVIDIA GeForce RTX 3070 (fake)');
+        assert.equal(device.uuid, 'GPU-fa4e0000-0000-4000-8000-000000000001');
+        assert.equal(device.memory?.total, gib(8));
+        assert.equal(device.memory?.used, gib(5.3));
+        assert.equal(state.sample!.driverVersion, '550.54.14');
+        assert.deepEqual(device.processes.map((p) => [p.pid, p.name, p.usedBytes]), [[4242, 'llama-server', gib(5.0)]]);
+        assert.deepEqual(state.levels, ['ok']);
+        assert.equal(state.statusBarText, '$(chip) 5.3/8.0 GB');
+      });
+
+      it('moves the level within two sample intervals when the GPU fills, and back down', async () => {
+        const { api } = await activatedExtension();
+        const critical = await timeLevelChange(api, fakeGpu(7.4), 'critical'); // 92.5 %
+        assert.match(api.getState().statusBarText, /7\.4\/8\.0 GB/);
+        const emergency = await timeLevelChange(api, fakeGpu(7.8), 'emergency'); // 97.5 %
+        const ok = await timeLevelChange(api, fakeGpu(4.0), 'ok'); // 50 %
+        assert.equal(api.getState().statusBarText, '$(chip) 4.0/8.0 GB');
+        measurements.levelChangeMs = `critical ${critical}, emergency ${emergency}, ok ${ok} (interval ${SAMPLE_INTERVAL_MS})`;
+      });
+
+      it('registers every command contributed in package.json', async () => {
+        const vscode = await vscodeApi();
+        const { ext } = await activatedExtension();
+        const contributed = ((ext.packageJSON as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? []).map((c) => c.command);
+        assert.ok(contributed.length > 0, 'package.json contributes no commands');
+        const registered = new Set(await vscode.commands.getCommands(true));
+        const missing = contributed.filter((c) => !registered.has(c));
+        assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
+      });
+
+      it('runs the details command without an error', async () => {
+        const vscode = await vscodeApi();
+        await vscode.commands.executeCommand('vramGuard.showDetails');
+      });
+
+      it('leaves no timers and no child processes after deactivation', async () => {
+        const vscode = await vscodeApi();
+        const { ext, api } = await activatedExtension();
+        assert.ok(timers.created() > 0, 'saw no timer created by the extension: the tracking hook did not work, so this test proves nothing');
+        const main = (ext.packageJSON as { main: string }).main;
+        const modulePath = require.resolve(`${ext.extensionPath}/${main}`);
+        const mod = require.cache[modulePath]?.exports as { deactivate?: () => unknown } | undefined;
+        assert.ok(mod, `the extension module ${modulePath} is not in the require cache`);
+        assert.equal(typeof mod.deactivate, 'function', 'the extension exports no deactivate()');
+        await mod.deactivate!();
+        const last = api.getState().sample?.timestamp;
+        await sleep(3 * SAMPLE_INTERVAL_MS);
+        assert.deepEqual(timers.live(), [], 'timers created by the extension are still pending after deactivate()');
+        assert.equal(api.getState().sample?.timestamp, last, 'samples kept coming after deactivate()');
+        // VS Code's own language servers (started by the editor, e.g. for the details view) are not ours.
+        const leftover = childProcesses().filter((c) => !childrenBefore.includes(c.pid) && !c.cmd.includes('/lib/vscode/'));
+        assert.deepEqual(leftover, [], 'child processes started during the tests are still running');
+        void vscode;
+      });
+    });
+  },
+
+  'bad-thresholds': (measurements) => {
+    describe('VRAM Guard with invalid threshold settings', () => {
+      activationChecks(measurements);
+
+      it('reports exactly one clear problem naming vramGuard.thresholds', async () => {
+        const { api } = await activatedExtension();
+        await settled(api);
+        const problems = api.getState().settingsProblems;
+        assert.equal(problems.length, 1, `expected one problem, got ${JSON.stringify(problems)}`);
+        assert.match(problems[0]!, /vramGuard\.thresholds/);
+      });
+
+      it('uses the default thresholds (80 / 90 / 95 %)', async () => {
+        const { api } = await activatedExtension();
+        // 85 % of 8 GiB: WARNING under the defaults (the invalid setting asked for 95 % / 90 %).
+        const state = await api.waitForState((s) => s.sample !== null, 15_000);
+        assert.deepEqual(state.levels, ['warning'], describeState(state));
+        await writeFakeState(fakeGpu(7.3)); // 91.3 %
+        await api.waitForState((s) => s.levels[0] === 'critical', 2 * SAMPLE_INTERVAL_MS + NOTICE_SLACK_MS);
+      });
+    });
+  },
+
+  'no-gpu': (measurements) => {
+    describe('VRAM Guard without a GPU', () => {
+      activationChecks(measurements);
+
+      it('settles on "no GPU" with a reason', async () => {
+        const { api } = await activatedExtension();
+        const state = await settled(api);
+        assert.equal(state.source, null, `a source was found: ${JSON.stringify(state.source)}`);
+        assert.equal(state.sample, null);
+        assert.ok(typeof state.noSourceReason === 'string' && state.noSourceReason.length > 10, `reason: ${state.noSourceReason}`);
+        assert.deepEqual(state.levels, []);
+        assert.equal(state.statusBarText, '$(chip) no GPU');
+        assert.deepEqual(state.settingsProblems, []);
+        measurements.noGpuReason = state.noSourceReason!;
+      });
+
+      it('still registers its commands and shows details', async () => {
+        const vscode = await vscodeApi();
+        const registered = new Set(await vscode.commands.getCommands(true));
+        assert.ok(registered.has('vramGuard.showDetails'));
+        await vscode.commands.executeCommand('vramGuard.showDetails');
       });
     });
   },

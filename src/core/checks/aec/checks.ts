@@ -303,6 +303,7 @@ export async function checkEcho(
       cancelledDbfs: Number.isFinite(r.cancelledDbfs) ? Number(r.cancelledDbfs.toFixed(1)) : null,
       microphone: raw,
       library: module.library,
+      timeline: r.timeline,
     };
     const amount = r.cancelledSilent ? `at least ${r.reductionDb.toFixed(1)} dB (the cancelled source was silent)` : `${r.reductionDb.toFixed(1)} dB`;
     const detail = `The canceller removes ${amount}: test noise on the default output reached the microphone "${raw}" at ${formatDbfs(r.rawDbfs)} and "${sourceName}" at ${formatDbfs(r.cancelledDbfs)} (measured over the last ${r.measuredSeconds.toFixed(1)} s of ${seconds} s, after the canceller adapted).`;

@@ -32,6 +32,8 @@ export interface EchoTestResult {
   cancelledDbfs: number;
   /** Seconds of signal the figures were measured over. */
   measuredSeconds: number;
+  /** Levels (dBFS, rounded) of consecutive half seconds from the start of the signal: how the canceller adapted. */
+  timeline: { microphone: number[]; cancelled: number[] };
   /** The cancelled source was digitally silent: the reduction is a lower bound (the format's floor). */
   cancelledSilent: boolean;
 }
@@ -101,9 +103,18 @@ export async function runEchoTest(o: EchoTestOptions): Promise<EchoTestResult> {
         'Turn the speakers on and up, unmute the microphone, and run the echo test again; with headphones there is no echo to cancel.',
       );
     }
+    const halves = (chunks: RecordingResult['chunks']): number[] => {
+      const out: number[] = [];
+      for (let t = playStart; t + 500 <= playEnd; t += 500) {
+        const l = measureLevel(audioBetween(chunks, t, t + 500, frame), o.format);
+        out.push(Number.isFinite(l.rmsDbfs) ? Math.round(l.rmsDbfs) : -200);
+      }
+      return out;
+    };
+    const timeline = { microphone: halves(results[0].chunks), cancelled: halves(results[1].chunks) };
     const floor = floorDbfs(o.format);
     const reductionDb = rawDbfs - Math.max(cancelledDbfs, floor);
-    return { reductionDb, rawDbfs, cancelledDbfs, measuredSeconds: (to - from) / 1000, cancelledSilent: !(cancelledDbfs > floor) };
+    return { reductionDb, rawDbfs, cancelledDbfs, measuredSeconds: (to - from) / 1000, timeline, cancelledSilent: !(cancelledDbfs > floor) };
   } catch (e) {
     if (e instanceof ToolMissingError || e instanceof EchoTestError) throw e;
     throw new EchoTestError(`The echo test failed: ${e instanceof Error ? e.message : String(e)}`, 'Run the check again; if it repeats, restart PipeWire.');

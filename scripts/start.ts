@@ -1,0 +1,210 @@
+/**
+ * `npm start`: the product, one command away.
+ *
+ * Builds and packages the extension, installs it into a real VS Code (the server bundled in the
+ * code-server npm package, installed into .vscode-test/ on first use), opens a copy of the sample
+ * workspace (samples/workspace) and prints the URL. On a machine without an NVIDIA GPU the sample
+ * workspace is pointed at the replay source: a simulated GPU playing a recorded trace.
+ * Ctrl-C stops the server and everything it started.
+ *
+ *   npm start [-- --port 8765] [-- --simulate] [-- --speed 2] [-- --trace FILE] [-- --check]
+ *
+ * --simulate  use the simulated GPU even when a real one is there
+ * --speed N   replay speed (trace seconds per second), default 1
+ * --trace F   the trace to replay, default media/traces/a1000-4gb-speech-cascade.jsonl
+ * --check     start, open the page in headless Chromium, wait until the status bar shows the GPU
+ *             (and, when simulated, a level change), save screenshots to test-results/start/, stop.
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { launchBrowser, type RunningBrowser } from './vscode/browser.ts';
+import { ensureVsCode } from './vscode/install.ts';
+import { cacheRoot, repoRoot, testResults } from './vscode/paths.ts';
+import { descendantsOf, runToEnd, stopEverythingOnExit } from './vscode/processes.ts';
+import { freePort, startServer, type RunningServer } from './vscode/server.ts';
+
+const DEFAULT_TRACE = join(repoRoot, 'media', 'traces', 'a1000-4gb-speech-cascade.jsonl');
+const STATUS_ITEM_ID = 'vram-guard.vram-guard.vramGuard.status';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    simulate: { type: 'boolean', default: false },
+    speed: { type: 'string', default: '1' },
+    trace: { type: 'string' },
+    check: { type: 'boolean', default: false },
+  },
+});
+
+let server: RunningServer | null = null;
+let browser: RunningBrowser | null = null;
+let stopping = false;
+
+async function shutdown(): Promise<void> {
+  stopping = true;
+  await browser?.close();
+  browser = null;
+  await server?.stop();
+  server = null;
+}
+
+function say(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+async function step(name: string, command: string[], timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  let output = '';
+  const code = await runToEnd(name, process.execPath, command, { cwd: repoRoot, timeoutMs, onOutput: (c) => (output += c) });
+  if (code !== 0) throw new Error(`${name} failed (exit ${String(code)}):\n${output.trim()}`);
+  say(`  ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** Whether the extension would find a real GPU here (NVML, else nvidia-smi), asked the same way it asks. */
+async function realGpu(): Promise<{ found: boolean; detail: string }> {
+  try {
+    const { probeSource } = await import('../src/core/gpu/probe.ts');
+    const result = await probeSource({ preference: 'auto' });
+    if (result.ok) {
+      const detail = result.source.description;
+      await result.source.dispose();
+      return { found: true, detail };
+    }
+    return { found: false, detail: result.reason };
+  } catch (err) {
+    return { found: false, detail: `the probe failed: ${(err as Error).message}` };
+  }
+}
+
+async function prepareWorkspace(simulate: boolean, trace: string, speed: number): Promise<string> {
+  const workspace = join(cacheRoot, 'start', 'workspace');
+  await rm(workspace, { recursive: true, force: true });
+  await cp(join(repoRoot, 'samples', 'workspace'), workspace, { recursive: true });
+  const settingsFile = join(workspace, '.vscode', 'settings.json');
+  // The sample's settings file has comments: keep it as text and add the replay lines.
+  const text = await readFile(settingsFile, 'utf8');
+  if (simulate) {
+    const replay = [
+      '  // Added by npm start: no NVIDIA GPU here, so a simulated GPU replays a recorded trace.',
+      '  "vramGuard.source": "replay",',
+      `  "vramGuard.replayFile": ${JSON.stringify(trace)},`,
+      `  "vramGuard.replaySpeed": ${speed},`,
+    ].join('\n');
+    await writeFile(settingsFile, text.replace(/^\{\n/, `{\n${replay}\n`));
+  }
+  return workspace;
+}
+
+async function check(url: string, simulated: boolean): Promise<void> {
+  const dir = join(testResults, 'start');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  browser = await launchBrowser();
+  const page = browser.page;
+  await page.goto(url, { timeout: 60_000 });
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  const item = page.locator(`[id="${STATUS_ITEM_ID}"]`);
+  const bar = page.locator('[id="workbench.parts.statusbar"]');
+  await item.filter({ hasText: /GB/ }).waitFor({ timeout: 60_000 });
+  const first = ((await item.textContent()) ?? '').trim();
+  say(`  check: status bar shows "${first}"`);
+  await bar.screenshot({ path: join(dir, 'statusbar-first.png') });
+  await item.hover();
+  const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: /GPU/ }).first();
+  await hover.waitFor({ state: 'visible', timeout: 15_000 });
+  const tooltip = (await hover.textContent()) ?? '';
+  await page.screenshot({ path: join(dir, 'statusbar-tooltip.png') });
+  await page.mouse.move(10, 10);
+  if (simulated) {
+    if (!/sim/.test(first)) throw new Error(`the status bar does not say the GPU is simulated: "${first}"`);
+    if (!/Simulated GPU/i.test(tooltip)) throw new Error(`the tooltip does not say the GPU is simulated: ${tooltip.slice(0, 200)}`);
+    // The trace reaches CRITICAL (the warning background) about 30 s in at speed 1.
+    await item.and(page.locator('.warning-kind, .error-kind')).waitFor({ timeout: 90_000 });
+    const critical = ((await item.textContent()) ?? '').trim();
+    say(`  check: the simulated GPU crossed into CRITICAL: "${critical}"`);
+    await bar.screenshot({ path: join(dir, 'statusbar-critical.png') });
+  }
+  say(`  check: screenshots in ${dir}`);
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const speed = Number(args.speed);
+  if (!Number.isFinite(speed) || speed <= 0) throw new Error(`--speed must be a number above 0, got ${args.speed}`);
+  const trace = resolve(args.trace ?? DEFAULT_TRACE);
+  if (!existsSync(trace)) throw new Error(`no trace at ${trace}`);
+
+  say('VRAM Guard: starting a real VS Code with the extension');
+  await ensureVsCode((m) => say(`  ${m}`));
+  const target = `${process.platform}-${process.arch}`;
+  // scripts/package.ts builds the bundle (production) and packs the VSIX for this platform.
+  await step('build and package', [join(repoRoot, 'scripts', 'package.ts'), '--target', target], 300_000);
+  const vsix = join(repoRoot, 'build', `vram-guard-${target}.vsix`);
+  if (!existsSync(vsix)) throw new Error(`packaging did not produce ${vsix}`);
+
+  const gpu = args.simulate ? { found: false, detail: '--simulate' } : await realGpu();
+  const simulate = !gpu.found;
+  say(simulate ? `  GPU: none found (${gpu.detail}), so a SIMULATED GPU replays ${trace} at ${speed}x` : `  GPU: ${gpu.detail}`);
+  const workspace = await prepareWorkspace(simulate, trace, speed);
+
+  const stateDir = join(cacheRoot, 'start');
+  const extensionsDir = join(stateDir, 'extensions');
+  await rm(extensionsDir, { recursive: true, force: true });
+  const install = await ensureVsCode();
+  await mkdir(extensionsDir, { recursive: true });
+  let installOutput = '';
+  const code = await runToEnd('install the extension', process.execPath, [
+    install.codeServerEntry, '--user-data-dir', join(stateDir, 'user-data'), '--extensions-dir', extensionsDir, '--install-extension', vsix,
+  ], {
+    cwd: stateDir,
+    timeoutMs: 120_000,
+    onOutput: (c) => (installOutput += c),
+  });
+  if (code !== 0 || !/successfully installed/i.test(installOutput)) throw new Error(`installing ${vsix} failed:\n${installOutput.trim()}`);
+
+  let port = args.port ? Number(args.port) : 8765;
+  if (!args.port && !(await portIsFree(port))) port = await freePort();
+  server = await startServer({ mode: 'code-server', stateDir, port, folder: workspace, env: {} });
+  const url = `${server.url}/`;
+  say('');
+  say(`  VS Code ${install.vscodeVersion} with VRAM Guard is ready (${((Date.now() - t0) / 1000).toFixed(0)} s):`);
+  say('');
+  say(`      ${url}`);
+  say('');
+  say(`  workspace: ${workspace}`);
+  say(`  server log: ${server.logFile} (pid ${server.pid})`);
+
+  if (args.check) {
+    await check(url, simulate);
+    await shutdown();
+    say('  check passed; stopped.');
+    return;
+  }
+  say('  Press Ctrl-C to stop.');
+  const exit = await server.process.exited;
+  if (stopping) return;
+  server = null;
+  throw new Error(`the VS Code server exited on its own (${String(exit)}); see ${join(stateDir, 'server.log')}`);
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return await new Promise((resolvePort) => {
+    const s = createServer();
+    s.once('error', () => resolvePort(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolvePort(true)));
+  });
+}
+
+stopEverythingOnExit(shutdown);
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`npm start: ${(err as Error).message}\n`);
+  await shutdown();
+  const left = descendantsOf(process.pid);
+  if (left.length > 0) process.stderr.write(`  (stopping ${left.length} leftover process(es))\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,318 @@
+/**
+ * The pre-flight check: before a model server starts, does what it needs fit on the chosen GPU?
+ * Pure over one GPU sample and the options: free VRAM against need + margin, memory no process
+ * accounts for, the level the GPU would reach, persistence mode, a driver with broken process
+ * data. Without GPU figures it says so and does not block, unless asked to be strict.
+ */
+import type { GpuDevice, GpuSample, SourceKind } from '../gpu/types.ts';
+import { processLabel } from '../report/gpu-summary.ts';
+import { formatMiB, percentOf, resolveSize, type SizeSpec } from '../units.ts';
+import { rawLevel } from '../watch/classifier.ts';
+import { levelLabel, type Level } from '../watch/levels.ts';
+import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
+import type { CheckResult, CheckStatus } from './check-result.ts';
+import { describeEstimate, modelLabel, type NoEstimate, type VramEstimate } from './gguf-estimate.ts';
+
+/** Keep this much free beyond the need, like llama.cpp's fit target. */
+export const DEFAULT_MARGIN_TEXT = '1GiB';
+/** Used memory beyond the processes' sum above this is reported as residual. */
+export const DEFAULT_RESIDUAL_THRESHOLD_TEXT = '100MiB';
+
+/** Drivers whose `_v3` process calls wrote 32-byte entries instead of 24. */
+const BROKEN_PROCESS_DATA = { major: 535, fromMinor: 43, toMinor: 86 } as const;
+
+/** What the server needs: nothing given, a size (an argument, a task's `needs`), or a GGUF estimate. */
+export type PreflightNeed =
+  | { kind: 'none' }
+  | { kind: 'size'; bytes: number; from: string }
+  | { kind: 'estimate'; estimate: VramEstimate | NoEstimate };
+
+export type PreflightGpu = { ok: true; sample: GpuSample; description: string } | { ok: false; reason: string };
+
+export interface PreflightOptions {
+  /** The GPU's index (as NVML numbers it). */
+  gpu: number;
+  need: PreflightNeed;
+  margin: SizeSpec;
+  residualThreshold: SizeSpec;
+  thresholds: ThresholdSpec;
+  platform: NodeJS.Platform;
+  /** Fail, rather than pass over, when there are no GPU figures. */
+  strict: boolean;
+  /** PIDs that belong to tasks VRAM Guard tracks; absent where no task is tracked (the CLI). */
+  ownedPids?: ReadonlySet<number> | undefined;
+}
+
+/** `unavailable`: no GPU figures and not strict; the check did not block. */
+export type PreflightVerdict = 'pass' | 'warn' | 'fail' | 'unavailable';
+
+export interface PreflightReport {
+  verdict: PreflightVerdict;
+  source: { kind: SourceKind; description: string } | null;
+  driverVersion: string | null;
+  gpu: { index: number; name: string | null; uuid: string | null; totalBytes: number; usedBytes: number; freeBytes: number } | null;
+  needBytes: number | null;
+  /** Where the need came from: "--need", "task", "estimate", or null. */
+  needFrom: string | null;
+  estimate: VramEstimate | NoEstimate | null;
+  marginBytes: number | null;
+  /** The level the GPU would reach with the need added. */
+  projectedLevel: Level | null;
+  checks: CheckResult[];
+}
+
+export const PREFLIGHT_EXIT = { pass: 0, fail: 1, warn: 3 } as const;
+
+export function preflightExitCode(report: PreflightReport, failOnWarn: boolean): number {
+  if (report.verdict === 'fail') return PREFLIGHT_EXIT.fail;
+  if (report.verdict === 'warn' && failOnWarn) return PREFLIGHT_EXIT.warn;
+  return PREFLIGHT_EXIT.pass;
+}
+
+const check = (id: string, title: string, status: CheckStatus, detail: string, advice = '', data?: Record<string, unknown>): CheckResult =>
+  data ? { id, title, status, detail, advice, data } : { id, title, status, detail, advice };
+
+const FREE_ADVICE =
+  'Free memory first (stop or unload another model: `ollama stop MODEL`, a smaller server), or shrink the need: a smaller context, a q8_0 KV cache (`-ctk q8_0 -ctv q8_0`, `OLLAMA_KV_CACHE_TYPE=q8_0`), fewer GPU layers (`-ngl`).';
+
+const SHRINK = 'Free memory, or shrink the need (a smaller context, a q8_0 KV cache, fewer GPU layers).';
+
+export function runPreflight(gpu: PreflightGpu, options: PreflightOptions): PreflightReport {
+  const checks: CheckResult[] = [];
+  const estimate = options.need.kind === 'estimate' ? options.need.estimate : null;
+  const needBytes = options.need.kind === 'size' ? options.need.bytes : estimate?.ok ? estimate.totalBytes : null;
+  const needFrom = options.need.kind === 'size' ? options.need.from : estimate?.ok ? 'estimate' : null;
+  const report: PreflightReport = {
+    verdict: 'pass',
+    source: null,
+    driverVersion: null,
+    gpu: null,
+    needBytes,
+    needFrom,
+    estimate,
+    marginBytes: null,
+    projectedLevel: null,
+    checks,
+  };
+
+  const device = sourceCheck(gpu, options, report);
+  if (estimate) checks.push(estimateCheck(estimate));
+  if (device?.memory) {
+    const m = device.memory;
+    report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: m.total, usedBytes: m.used, freeBytes: m.free };
+    report.marginBytes = resolveSize(options.margin, m.total);
+    checks.push(freeCheck(device, needBytes, report.marginBytes, estimate));
+    checks.push(levelCheck(device, needBytes, options.thresholds, report));
+    checks.push(residualCheck(device, resolveSize(options.residualThreshold, m.total)));
+    if (options.ownedPids) checks.push(unownedCheck(device, options.ownedPids, resolveSize(options.residualThreshold, m.total)));
+    if (options.platform === 'linux') checks.push(persistenceCheck(device));
+  }
+  if (gpu.ok) checks.push(driverCheck(gpu.sample.driverVersion));
+
+  const statuses = checks.map((c) => c.status);
+  report.verdict = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : device?.memory ? 'pass' : 'unavailable';
+  return report;
+}
+
+function sourceCheck(gpu: PreflightGpu, options: PreflightOptions, report: PreflightReport): GpuDevice | null {
+  const id = 'preflight.gpu';
+  const title = 'GPU figures';
+  if (!gpu.ok) {
+    report.source = null;
+    report.checks.push(
+      check(
+        id,
+        title,
+        options.strict ? 'fail' : 'unavailable',
+        `No GPU source: ${gpu.reason.replace(/\.+$/, '')}. ${options.strict ? 'With --strict, missing GPU figures fail the check.' : 'Without GPU figures nothing can be checked, and the pre-flight does not block.'}`,
+        'Install the NVIDIA driver (it provides libnvidia-ml), or point --nvml-library (the setting vramGuard.nvmlLibraryPath) at libnvidia-ml.so.1.',
+      ),
+    );
+    return null;
+  }
+  const { sample, description } = gpu;
+  report.source = { kind: sample.source, description };
+  report.driverVersion = sample.driverVersion;
+  const device = sample.devices.find((d) => d.index === options.gpu);
+  if (!device) {
+    const present = sample.devices.length ? `this machine has GPU${sample.devices.length > 1 ? 's' : ''} ${sample.devices.map((d) => d.index).join(', ')}` : 'the source sees no GPU';
+    report.checks.push(check(id, title, 'fail', `GPU ${options.gpu} was not found: ${present}.`, sample.devices.length ? 'Choose one of them with --gpu.' : 'Check the driver sees the GPU (`nvidia-smi`).'));
+    return null;
+  }
+  if (!device.memory) {
+    const why = device.error ? `${device.error.code}: ${device.error.message}` : 'the source gave no memory figures';
+    report.checks.push(
+      check(id, title, 'fail', `GPU ${device.index} (${device.name ?? 'unknown'}) could not be read (${why}), so nothing can be started on it safely.`, 'A lost GPU (GPU_IS_LOST) needs a driver reload or a reboot; for NO_PERMISSION, run as a user allowed to use the GPU.'),
+    );
+    return device;
+  }
+  const m = device.memory;
+  const simulated = sample.source === 'replay';
+  report.checks.push(
+    check(
+      id,
+      title,
+      simulated ? 'warn' : 'pass',
+      `${simulated ? 'SIMULATED: ' : ''}GPU ${device.index} ${device.name ?? 'unknown'}: ${formatMiB(m.used)} of ${formatMiB(m.total)} used (${percentOf(m.used, m.total).toFixed(1)}%), ${formatMiB(m.free)} free. Source: ${description}.`,
+      simulated ? 'These figures are replayed from a recording, not read from the GPU.' : '',
+    ),
+  );
+  return device;
+}
+
+function estimateCheck(e: VramEstimate | NoEstimate): CheckResult {
+  const id = 'preflight.estimate';
+  const title = 'Estimated need';
+  if (e.ok) {
+    const detail = `${modelLabel({ path: e.model.path, name: e.model.name, architecture: e.model.architecture })}: ${describeEstimate(e)} = ${formatMiB(e.totalBytes)}.`;
+    return check(id, title, 'pass', [detail, ...e.notes].join(' '), '', {
+      weightsBytes: e.weightsBytes,
+      kvCacheBytes: e.kvCacheBytes,
+      computeBytes: e.computeBytes,
+      runtimeBytes: e.runtimeBytes,
+      totalBytes: e.totalBytes,
+    });
+  }
+  const weights = e.weightsBytes === null ? '' : ` The weights alone are ${formatMiB(e.weightsBytes)}.`;
+  // A model the formula does not fit must not block a start; a file that cannot be read should.
+  return check(id, title, e.kind === 'unreadable' ? 'fail' : 'unavailable', `No estimate: ${e.reason}${weights}`, e.advice);
+}
+
+function freeCheck(device: GpuDevice, needBytes: number | null, marginBytes: number, estimate: VramEstimate | NoEstimate | null): CheckResult {
+  const id = 'preflight.free';
+  const title = 'Free VRAM for the need';
+  const free = device.memory!.free;
+  if (needBytes === null) {
+    return estimate
+      ? check(id, title, 'unavailable', `${formatMiB(free)} free on GPU ${device.index}; with no estimate there is no need to compare it with.`, 'Give the need with --need (for example --need 6GiB).')
+      : check(id, title, 'unavailable', `${formatMiB(free)} free on GPU ${device.index}; no need was given, so there is nothing to compare.`, 'Give the need (--need 6GiB) or the model (--model path.gguf) to check that it fits.');
+  }
+  const data = { freeBytes: free, needBytes, marginBytes };
+  if (free >= needBytes + marginBytes) {
+    return check(id, title, 'pass', `${formatMiB(free)} free ≥ ${formatMiB(needBytes)} needed + ${formatMiB(marginBytes)} margin (${formatMiB(free - needBytes - marginBytes)} to spare).`, '', data);
+  }
+  if (free >= needBytes) {
+    return check(
+      id,
+      title,
+      'warn',
+      `${formatMiB(free)} free: the ${formatMiB(needBytes)} needed fits, but leaves ${formatMiB(free - needBytes)}, less than the ${formatMiB(marginBytes)} margin; a longer prompt or another process could tip it over.`,
+      FREE_ADVICE,
+      data,
+    );
+  }
+  return check(
+    id,
+    title,
+    'fail',
+    `${formatMiB(free)} free < ${formatMiB(needBytes)} needed: ${formatMiB(needBytes - free)} short (${formatMiB(needBytes + marginBytes - free)} with the ${formatMiB(marginBytes)} margin). The server would stop with CUDA out of memory or spill to the CPU.`,
+    FREE_ADVICE,
+    data,
+  );
+}
+
+function levelCheck(device: GpuDevice, needBytes: number | null, spec: ThresholdSpec, report: PreflightReport): CheckResult {
+  const id = 'preflight.level';
+  const title = needBytes === null ? 'Level now' : 'Level after start';
+  const m = device.memory!;
+  const { thresholds: t, problem } = resolveThresholds(spec, m.total);
+  const projected = m.used + (needBytes ?? 0);
+  const level = rawLevel(projected, t);
+  report.projectedLevel = level;
+  const at = `(WARNING at ${formatMiB(t.warning)}, CRITICAL at ${formatMiB(t.critical)}, EMERGENCY at ${formatMiB(t.emergency)})`;
+  const figures =
+    needBytes === null
+      ? `${formatMiB(m.used)} of ${formatMiB(m.total)} used: ${levelLabel(level)} ${at}.`
+      : `${formatMiB(m.used)} used + ${formatMiB(needBytes)} needed = ${formatMiB(projected)} of ${formatMiB(m.total)} (${percentOf(projected, m.total).toFixed(1)}%${projected > m.total ? ', more than the GPU has' : ''}): ${levelLabel(level)} ${at}.`;
+  const detail = problem ? `${figures} ${problem}` : figures;
+  const data = { projectedBytes: projected, level, thresholds: { warning: t.warning, critical: t.critical, emergency: t.emergency } };
+  switch (level) {
+    case 'ok':
+      return check(id, title, 'pass', detail, '', data);
+    case 'warning':
+      return check(id, title, 'warn', detail, `It would run at WARNING, with little room for a second model or a longer context. ${SHRINK}`, data);
+    default:
+      return check(id, title, 'fail', detail, `It would run at ${levelLabel(level)}, close to out of memory from the start. ${SHRINK}`, data);
+  }
+}
+
+function residualCheck(device: GpuDevice, thresholdBytes: number): CheckResult {
+  const id = 'preflight.residual';
+  const title = 'Memory no process accounts for';
+  const m = device.memory!;
+  if (device.processes.some((p) => p.usedBytes === null)) {
+    return check(id, title, 'unavailable', 'The driver does not report per-process memory here (Windows WDDM, WSL, some containers), so memory left behind cannot be told from memory in use.');
+  }
+  const held = device.processes.reduce((sum, p) => sum + (p.usedBytes ?? 0), 0);
+  const residual = Math.max(0, m.used - held);
+  const who = device.processes.length
+    ? `${device.processes.length === 1 ? '1 process holds' : `${device.processes.length} processes hold`} ${formatMiB(held)}`
+    : 'no process holds any';
+  const data = { usedBytes: m.used, processesBytes: held, residualBytes: residual, thresholdBytes };
+  if (residual > thresholdBytes) {
+    return check(
+      id,
+      title,
+      'warn',
+      `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); above the ${formatMiB(thresholdBytes)} threshold.`,
+      'It is left behind by a process that is gone (a crashed server, a zombie), or held where NVML cannot see (another container, a VM). Look with `nvidia-smi` and `fuser -v /dev/nvidia*`; stopping the holder, or a driver reload, frees it.',
+      data,
+    );
+  }
+  return check(id, title, 'pass', `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); threshold ${formatMiB(thresholdBytes)}.`, '', data);
+}
+
+function unownedCheck(device: GpuDevice, owned: ReadonlySet<number>, thresholdBytes: number): CheckResult {
+  const id = 'preflight.unowned';
+  const title = 'Processes no task owns';
+  const strangers = device.processes.filter((p) => !owned.has(p.pid) && (p.usedBytes ?? 0) > thresholdBytes);
+  if (!strangers.length) return check(id, title, 'pass', `Every process holding more than ${formatMiB(thresholdBytes)} belongs to a task.`);
+  const list = strangers.map((p) => `${processLabel(p)} ${formatMiB(p.usedBytes ?? 0)}`).join(', ');
+  return check(
+    id,
+    title,
+    'warn',
+    `${strangers.length} process${strangers.length === 1 ? '' : 'es'} no task started hold${strangers.length === 1 ? 's' : ''} VRAM: ${list}.`,
+    'If one is a server left over from an earlier run, stop it before starting another.',
+    { pids: strangers.map((p) => p.pid) },
+  );
+}
+
+function persistenceCheck(device: GpuDevice): CheckResult {
+  const id = 'preflight.persistence';
+  const title = 'Persistence mode';
+  if (device.persistenceMode === null) return check(id, title, 'unavailable', 'The source does not report persistence mode for this GPU.');
+  if (device.persistenceMode) return check(id, title, 'pass', 'On: the driver keeps the GPU initialised between processes.');
+  return check(
+    id,
+    title,
+    'warn',
+    'Off: the driver tears the GPU down whenever no process uses it, so each server start (and every NVML or nvidia-smi call on an idle GPU) can take seconds.',
+    'Turn it on: `sudo systemctl enable --now nvidia-persistenced` (or `sudo nvidia-smi -pm 1` until the next reboot).',
+  );
+}
+
+/** True for drivers 535.43 to 535.86, whose per-process lists are malformed. */
+export function hasBrokenProcessData(driverVersion: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(driverVersion.trim());
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major === BROKEN_PROCESS_DATA.major && minor >= BROKEN_PROCESS_DATA.fromMinor && minor <= BROKEN_PROCESS_DATA.toMinor;
+}
+
+function driverCheck(driverVersion: string | null): CheckResult {
+  const id = 'preflight.driver';
+  const title = 'Driver version';
+  if (driverVersion === null) return check(id, title, 'unavailable', 'The source does not report the driver version.');
+  if (hasBrokenProcessData(driverVersion)) {
+    return check(
+      id,
+      title,
+      'warn',
+      `Driver ${driverVersion} is in the 535.43–535.86 range, whose per-process memory lists are malformed (32-byte entries where 24 are expected). VRAM Guard detects and reads them correctly, but other tools and servers may show garbage or wrong sizes.`,
+      'Update the NVIDIA driver (535.104 or later).',
+    );
+  }
+  return check(id, title, 'pass', `Driver ${driverVersion}.`);
+}

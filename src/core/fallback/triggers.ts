@@ -1,0 +1,31 @@
+/** Whether a step's trigger is met on a GPU: a level reached, or used memory at or above a threshold. */
+import { resolveSize } from '../units.ts';
+import { rawLevel } from '../watch/classifier.ts';
+import { levelRank, type Level } from '../watch/levels.ts';
+import type { ResolvedThresholds } from '../watch/thresholds.ts';
+import type { Trigger } from './steps.ts';
+
+export interface GpuReading {
+  gpu: number;
+  used: number;
+  total: number;
+  /** The GPU's level (the watcher's, with hysteresis; or raw from the thresholds after a step). */
+  level: Level;
+  thresholds: ResolvedThresholds | null;
+}
+
+/** The used bytes at which the trigger fires on this GPU; null when unknown (a level without thresholds). */
+export function triggerBytes(trigger: Trigger, reading: GpuReading): number | null {
+  if (trigger.kind === 'threshold') return resolveSize(trigger.threshold, reading.total);
+  return reading.thresholds ? reading.thresholds[trigger.level] : null;
+}
+
+export function triggerFires(trigger: Trigger, reading: GpuReading): boolean {
+  if (trigger.kind === 'threshold') return reading.used >= resolveSize(trigger.threshold, reading.total);
+  return levelRank(reading.level) >= levelRank(trigger.level);
+}
+
+/** A fresh reading of used memory: the level without hysteresis, so a step that freed enough ends the chain. */
+export function readingAfter(before: GpuReading, used: number): GpuReading {
+  return { ...before, used, level: before.thresholds ? rawLevel(used, before.thresholds) : before.level };
+}

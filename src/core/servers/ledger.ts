@@ -1,0 +1,136 @@
+/**
+ * The VRAM ledger: NVML's per-process memory joined to process trees, tasks and servers. For each
+ * GPU: memory by task/server (with what the server itself reports beside it), other processes, and
+ * the residual — used memory that no running process accounts for (processes that are gone, or the
+ * driver) — shown apart, with a hint when it is large.
+ */
+import type { GpuProcess, GpuSample } from '../gpu/types.ts';
+import { formatMiB, MiB } from '../units.ts';
+import { adapterFor } from './adapters/index.ts';
+import { reportedVram, type ServerReport } from './adapters/types.ts';
+import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
+import type { Owner } from './server-registry.ts';
+
+export interface LedgerEntry {
+  owner: Owner;
+  /** The owner's processes that hold memory on this GPU. */
+  processes: GpuProcess[];
+  /** NVML's figure: the sum of those processes; null when the driver does not say (WDDM, WSL). */
+  nvmlBytes: number | null;
+  /** What the server says it holds (Ollama `size_vram`); null when it does not say. */
+  reportedBytes: number | null;
+  report: ServerReport | null;
+}
+
+export interface GpuLedger {
+  gpu: number;
+  name: string | null;
+  total: number | null;
+  used: number | null;
+  owned: LedgerEntry[];
+  /** Processes that belong to no known task or server. */
+  other: GpuProcess[];
+  /** used − the sum of every process; null when some process's memory is not available. */
+  residualBytes: number | null;
+  residualHint: string | null;
+}
+
+export interface LedgerInput {
+  sample: GpuSample;
+  table: ProcessTable;
+  owners: Owner[];
+  reports?: ReadonlyMap<string, ServerReport>;
+  /** Residual above this gets a hint (default 256 MiB). */
+  residualHintBytes?: number;
+}
+
+export function buildLedger(input: LedgerInput): GpuLedger[] {
+  const ownerOf = new Map<number, Owner>();
+  for (const owner of input.owners) {
+    for (const pid of treeOf(owner.rootPid, input.table)) if (!ownerOf.has(pid)) ownerOf.set(pid, owner);
+  }
+  const hintAt = input.residualHintBytes ?? 256 * MiB;
+  return input.sample.devices.map((device) => {
+    const byOwner = new Map<string, LedgerEntry>();
+    const other: GpuProcess[] = [];
+    let known = 0;
+    let unknown = false;
+    for (const p of device.processes) {
+      if (p.usedBytes === null) unknown = true;
+      else known += p.usedBytes;
+      const owner = ownerOf.get(p.pid);
+      if (!owner) {
+        other.push(p);
+        continue;
+      }
+      let entry = byOwner.get(owner.name);
+      if (!entry) {
+        const report = input.reports?.get(owner.name) ?? null;
+        entry = { owner, processes: [], nvmlBytes: 0, reportedBytes: report ? reportedVram(report) : null, report };
+        byOwner.set(owner.name, entry);
+      }
+      entry.processes.push(p);
+      entry.nvmlBytes = entry.nvmlBytes === null || p.usedBytes === null ? null : entry.nvmlBytes + p.usedBytes;
+    }
+    // Servers that hold nothing on this GPU still show, with what they report, on the GPU they use.
+    for (const owner of input.owners) {
+      const report = input.reports?.get(owner.name);
+      if (!byOwner.has(owner.name) && report && device.index === (owner.gpu ?? 0)) byOwner.set(owner.name, { owner, processes: [], nvmlBytes: 0, reportedBytes: reportedVram(report), report });
+    }
+    const used = device.memory?.used ?? null;
+    const residual = used === null || unknown ? null : Math.max(0, used - known);
+    const residualHint =
+      residual !== null && residual >= hintAt
+        ? `${formatMiB(residual)} of used VRAM belongs to no running process: memory still held for processes that have exited, or by the driver. Is it a leak? If it stays after the servers are stopped, a crashed process may still hold it (look for it with nvidia-smi, or restart the server that used it); a model measured now would look bigger than it is.`
+        : null;
+    return {
+      gpu: device.index,
+      name: device.name,
+      total: device.memory?.total ?? null,
+      used,
+      owned: [...byOwner.values()].sort((a, b) => (b.nvmlBytes ?? 0) - (a.nvmlBytes ?? 0)),
+      other,
+      residualBytes: residual,
+      residualHint,
+    };
+  });
+}
+
+/** Reads the process table and asks each server what it holds, then builds the ledger. */
+export async function collectLedger(sample: GpuSample, owners: Owner[], options: { timeoutMs?: number; fetch?: typeof fetch; residualHintBytes?: number } = {}): Promise<GpuLedger[]> {
+  const [table, reports] = await Promise.all([
+    readProcessTable(),
+    (async () => {
+      const out = new Map<string, ServerReport>();
+      await Promise.all(
+        owners.map(async (o) => {
+          const adapter = adapterFor(o.kind);
+          if (!adapter || !o.baseUrl) return;
+          out.set(o.name, await adapter.report(o.baseUrl, { timeoutMs: options.timeoutMs ?? 1000, fetch: options.fetch }));
+        }),
+      );
+      return out;
+    })(),
+  ]);
+  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes });
+}
+
+const mib = (b: number | null) => (b === null ? 'N/A' : formatMiB(b));
+
+/** The ledger as text, for the log and the task's terminal. */
+export function ledgerText(ledger: GpuLedger[]): string {
+  const lines: string[] = [];
+  for (const g of ledger) {
+    lines.push(`GPU ${g.gpu}${g.name ? ` · ${g.name}` : ''}: ${mib(g.used)} used of ${mib(g.total)}`);
+    for (const e of g.owned) {
+      const said = e.reportedBytes !== null ? ` · server says ${formatMiB(e.reportedBytes)}` : '';
+      const ctx = e.report?.contextLength ?? e.report?.models.find((m) => m.contextLength !== null)?.contextLength ?? null;
+      const models = e.report?.models.length ? ` · ${e.report.models.map((m) => `${m.name}${m.contextLength ? ` (ctx ${m.contextLength})` : ''}`).join(', ')}` : '';
+      lines.push(`  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}`);
+    }
+    for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
+    lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);
+    if (g.residualHint) lines.push(`  ↳ ${g.residualHint}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,238 @@
+/**
+ * A `vram-guard` task's server through its life: the VRAM gate, the GPU lock for exclusive tasks,
+ * the process (start, health, stop), and restarts with a smaller context or on the CPU, which is how
+ * fallback steps shrink llama-server, vLLM and Whisper. Every step is told on `log`, in sentences a
+ * person reads in the task's terminal.
+ */
+import type { CheckResult } from '../checks/check-result.ts';
+import { Emitter } from '../events.ts';
+import type { GpuDevice } from '../gpu/types.ts';
+import type { GpuLock } from './gpu-lock.ts';
+import { ServerProcess, type ExitInfo, type StopResult } from './server-process.ts';
+import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
+import type { VramGate } from './vram-gate.ts';
+
+export interface ManagedServerDeps {
+  /** A fresh reading of one GPU, for the gate; null when there is none. */
+  readDevice: (gpu: number) => Promise<GpuDevice | null>;
+  gate: VramGate;
+  lock: GpuLock;
+  marginBytes: number;
+  stopTimeoutMs: number;
+  healthIntervalMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface Overrides {
+  /** Context size replacing the task's (llama-server `-c`, vLLM `--max-model-len`). */
+  contextSize: number | null;
+  /** Run with the task's CPU arguments and environment. */
+  cpu: boolean;
+}
+
+export type ServerState = 'idle' | 'checking' | 'waiting-for-gpu-lock' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'refused' | 'failed' | 'exited';
+
+export type StartOutcome = { ok: true; pid: number } | { ok: false; message: string; gate?: CheckResult; lastLines?: string[] };
+
+type Events = {
+  /** VRAM Guard's own messages about this server. */
+  log: [string];
+  /** The server's stdout/stderr, as it comes. */
+  output: [text: string, stream: 'stdout' | 'stderr'];
+  state: [ServerState];
+};
+
+export class ManagedServer extends Emitter<Events> {
+  readonly task: ServerTaskDefinition;
+  private readonly deps: ManagedServerDeps;
+  state: ServerState = 'idle';
+  overrides: Overrides = { contextSize: null, cpu: false };
+  process: ServerProcess | null = null;
+  lastGate: CheckResult | null = null;
+  lastExit: ExitInfo | null = null;
+  private release: (() => void) | null = null;
+  private readonly abort = new AbortController();
+
+  constructor(task: ServerTaskDefinition, deps: ManagedServerDeps) {
+    super();
+    this.task = task;
+    this.deps = deps;
+  }
+
+  get name(): string {
+    return this.task.name;
+  }
+
+  get pid(): number | null {
+    return this.process && !this.process.exit ? this.process.pid : null;
+  }
+
+  get baseUrl(): string | null {
+    return serverBaseUrl(this.task);
+  }
+
+  /** The context size in effect: the override, else the value after the context argument, else null. */
+  currentContext(): number | null {
+    if (this.overrides.contextSize !== null) return this.overrides.contextSize;
+    const arg = this.task.fallback.contextArg;
+    if (!arg) return null;
+    const all = [...this.task.command, ...this.task.args];
+    const i = all.lastIndexOf(arg);
+    const v = i >= 0 ? Number(all[i + 1]) : NaN;
+    return Number.isFinite(v) ? v : null;
+  }
+
+  /** The next smaller size from the task's `contextSizes`, or null when there is none. */
+  nextContext(): number | null {
+    const current = this.currentContext();
+    const sizes = this.task.fallback.contextSizes;
+    if (!sizes.length) return null;
+    if (current === null) return sizes.length > 1 ? sizes[1]! : null;
+    return sizes.find((s) => s < current) ?? null;
+  }
+
+  /** The command line and environment the next start uses. */
+  commandLine(): { command: string; args: string[]; env: Record<string, string> } {
+    const [command, ...fixed] = this.task.command;
+    let args = [...fixed, ...this.task.args];
+    const arg = this.task.fallback.contextArg;
+    if (this.overrides.contextSize !== null && arg) {
+      const i = args.lastIndexOf(arg);
+      if (i >= 0 && i + 1 < args.length) args[i + 1] = String(this.overrides.contextSize);
+      else args = [...args, arg, String(this.overrides.contextSize)];
+    }
+    let env = { ...this.task.env };
+    if (this.overrides.cpu) {
+      const cpuArgs = this.task.fallback.cpuArgs;
+      // A lone flag (-ng) is added once; options with values (-ngl 0) are appended, and the last one wins.
+      if (!(cpuArgs.length === 1 && args.includes(cpuArgs[0]!))) args.push(...cpuArgs);
+      env = { ...env, ...this.task.fallback.cpuEnv };
+    }
+    return { command: command!, args, env };
+  }
+
+  private setState(state: ServerState): void {
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private say(message: string): void {
+    this.emit('log', message);
+  }
+
+  /** Gate, lock, spawn, health. A refused or failed start says why, with the numbers. */
+  async start(options: { skipGate?: boolean } = {}): Promise<StartOutcome> {
+    const t = this.task;
+    if (!options.skipGate) {
+      this.setState('checking');
+      const device = await this.deps.readDevice(t.gpu);
+      const gate = await this.deps.gate({ taskName: t.name, device, needsBytes: t.needsBytes, modelPath: t.model, marginBytes: this.deps.marginBytes });
+      this.lastGate = gate;
+      this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.detail}${gate.advice && gate.status !== 'pass' ? ` ${gate.advice}` : ''}`);
+      if (gate.status === 'fail') {
+        this.setState('refused');
+        return { ok: false, message: `${gate.detail} ${gate.advice}`, gate };
+      }
+    }
+    if (t.exclusive && !this.release) {
+      const holder = this.deps.lock.current;
+      if (holder) {
+        this.setState('waiting-for-gpu-lock');
+        this.say(`Waiting for the GPU lock, held by "${holder.name}" (exclusive tasks run one at a time).`);
+      }
+      try {
+        this.release = await this.deps.lock.acquire(t.name, this.abort.signal);
+      } catch (err) {
+        this.setState('stopped');
+        return { ok: false, message: (err as Error).message };
+      }
+    }
+    return this.spawn();
+  }
+
+  private async spawn(): Promise<StartOutcome> {
+    const line = this.commandLine();
+    this.setState('starting');
+    this.say(`Starting: ${[line.command, ...line.args].map(quote).join(' ')}${Object.keys(line.env).length ? ` (env ${Object.entries(line.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
+    if (this.task.healthUrl) this.say(`Waiting for ${this.task.healthUrl} to answer 200 (up to ${this.task.startTimeoutSeconds} s)…`);
+    const p = new ServerProcess({
+      command: line.command,
+      args: line.args,
+      env: line.env,
+      cwd: this.task.cwd ?? undefined,
+      healthUrl: this.task.healthUrl,
+      startTimeoutMs: this.task.startTimeoutSeconds * 1000,
+      stopTimeoutMs: this.deps.stopTimeoutMs,
+      healthIntervalMs: this.deps.healthIntervalMs,
+      fetch: this.deps.fetch,
+    });
+    this.process = p;
+    p.on('output', (text, stream) => this.emit('output', text, stream));
+    p.on('exit', (exit) => {
+      this.lastExit = exit;
+      if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;
+      this.say(`The server exited unexpectedly with ${exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.exitCode)}`}. Last log lines:\n${p.lastLines(10).join('\n')}`);
+      this.releaseLock();
+      this.setState('exited');
+    });
+    const r = await p.start();
+    if (r.ok) {
+      this.setState('ready');
+      this.say(`Ready after ${(r.readyMs / 1000).toFixed(1)} s (PID ${r.pid}).`);
+      return { ok: true, pid: r.pid };
+    }
+    if (r.reason === 'timeout') await p.stop();
+    this.releaseLock();
+    this.setState(r.reason === 'stopped' ? 'stopped' : 'failed');
+    const tail = r.lastLines.length ? `\n${r.lastLines.join('\n')}` : '';
+    this.say(`${r.message}${tail}`);
+    return { ok: false, message: r.message, lastLines: r.lastLines };
+  }
+
+  /** Stops the server and its process tree (SIGTERM, wait, SIGKILL) and releases the GPU lock. */
+  async stop(reason = 'stop requested'): Promise<StopResult | null> {
+    this.abort.abort();
+    const p = this.process;
+    if (!p || p.exit) {
+      this.releaseLock();
+      this.setState('stopped');
+      return null;
+    }
+    this.setState('stopping');
+    this.say(`Stopping (${reason}): SIGTERM, then SIGKILL after ${Math.round(this.deps.stopTimeoutMs / 1000)} s…`);
+    const r = await p.stop();
+    this.say(r.how === 'SIGKILL' ? `It ignored SIGTERM for ${(r.waitedMs / 1000).toFixed(1)} s and was killed (SIGKILL, ${r.pids.length} process${r.pids.length === 1 ? '' : 'es'}).` : `Stopped (${r.how === 'SIGTERM' ? 'SIGTERM' : 'it had already exited'}).`);
+    this.releaseLock();
+    this.setState('stopped');
+    return r;
+  }
+
+  /** Stops and starts again with new overrides (no gate: the memory it held is freed first). */
+  async restart(overrides: Partial<Overrides>, reason: string): Promise<StartOutcome> {
+    this.overrides = { ...this.overrides, ...overrides };
+    const p = this.process;
+    this.setState('restarting');
+    this.say(`Restarting (${reason}).`);
+    if (p && !p.exit) {
+      const r = await p.stop();
+      if (r.how === 'SIGKILL') this.say(`It ignored SIGTERM and was killed after ${(r.waitedMs / 1000).toFixed(1)} s.`);
+    }
+    return this.spawn();
+  }
+
+  /** For the host's last moments: SIGKILL at once, synchronously. */
+  killNow(): void {
+    this.process?.killNow();
+    this.releaseLock();
+  }
+
+  private releaseLock(): void {
+    const release = this.release;
+    this.release = null;
+    release?.();
+  }
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
