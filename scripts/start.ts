@@ -16,9 +16,10 @@
  *             (and, when simulated, a level change), save screenshots to test-results/start/, stop.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Locator } from 'playwright-core';
 import { launchBrowser, type RunningBrowser } from './vscode/browser.ts';
 import { ensureVsCode } from './vscode/install.ts';
 import { cacheRoot, repoRoot, testResults } from './vscode/paths.ts';
@@ -97,6 +98,42 @@ async function prepareWorkspace(simulate: boolean, trace: string, speed: number)
   return workspace;
 }
 
+/** The newest "VRAM Guard" output channel file of this server, if any. */
+async function extensionLog(): Promise<string | null> {
+  const root = join(cacheRoot, 'start', 'user-data', 'logs');
+  const found: Array<{ path: string; mtime: number }> = [];
+  for (const entry of await readdir(root, { recursive: true }).catch(() => [] as string[])) {
+    if (!/VRAM Guard\.log$/.test(entry)) continue;
+    const path = join(root, entry);
+    found.push({ path, mtime: (await stat(path)).mtimeMs });
+  }
+  return found.sort((a, b) => b.mtime - a.mtime)[0]?.path ?? null;
+}
+
+/** Waits until the status bar item shows "x/y GB"; fails early, with what it shows, when it says "no GPU". */
+async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let text = '(no VRAM Guard item in the status bar)';
+  let noGpuSince: number | null = null;
+  while (Date.now() < deadline) {
+    if (await item.count()) {
+      text = ((await item.textContent().catch(() => '')) ?? '').trim();
+      if (/\d\/\d+(\.\d)? GB/.test(text)) return text;
+      if (/no GPU/.test(text)) {
+        noGpuSince ??= Date.now();
+        if (Date.now() - noGpuSince > 10_000) break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const log = await extensionLog();
+  const last = log ? (await readFile(log, 'utf8')).trim().split('\n').at(-1) : null;
+  throw new Error(
+    `the status bar item shows "${text}" instead of the GPU's "x/y GB".` +
+      (log ? `\n  The extension's log (${log}) ends with:\n  ${last}` : ''),
+  );
+}
+
 async function check(url: string, simulated: boolean): Promise<void> {
   const dir = join(testResults, 'start');
   await rm(dir, { recursive: true, force: true });
@@ -107,8 +144,7 @@ async function check(url: string, simulated: boolean): Promise<void> {
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   const item = page.locator(`[id="${STATUS_ITEM_ID}"]`);
   const bar = page.locator('[id="workbench.parts.statusbar"]');
-  await item.filter({ hasText: /GB/ }).waitFor({ timeout: 60_000 });
-  const first = ((await item.textContent()) ?? '').trim();
+  const first = await waitForGpuText(item, 60_000);
   say(`  check: status bar shows "${first}"`);
   await bar.screenshot({ path: join(dir, 'statusbar-first.png') });
   await item.hover();

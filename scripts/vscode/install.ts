@@ -63,8 +63,10 @@ async function readVersion(): Promise<string> {
 }
 
 function npmEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  // Settings of an outer `npm run` (npm_config_*, npm_package_*) must not leak into this install.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
   return {
-    ...process.env,
+    ...inherited,
     // This Node first, so npm, install scripts and node-gyp all run on it.
     PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
     npm_config_fund: 'false',
@@ -147,6 +149,8 @@ export async function ensureVsCode(log: (m: string) => void = (m) => process.std
   );
   if (!existsSync(vscodeServerMain)) throw new Error(`code-server installed but ${vscodeServerMain} is missing; see ${installLog}`);
   await writeFile(installedMarker, `${new Date().toISOString()}\n`);
+  // The headers (a whole Node package, about 190 MB) were only needed to build; keep the cache small.
+  await rm(headers, { recursive: true, force: true });
   const vscodeVersion = await readVersion();
   log(`VS Code ${vscodeVersion} installed in ${Math.round((Date.now() - t0) / 1000)} s.`);
   return { codeServerEntry, serverMain: vscodeServerMain, vscodeVersion };

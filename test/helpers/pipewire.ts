@@ -87,7 +87,7 @@ export interface PrivatePipewire {
   pids: number[];
   /** Plays a steady tone straight into the virtual microphone (not through any sink) until stopped. */
   feedMicrophone(): Promise<Linked>;
-  /** Feeds the default sink's sound into the virtual microphone, 50 ms late: what is played is "heard" by the mic. */
+  /** Feeds the default sink's sound into the virtual microphone, 20 ms late: what is played is "heard" by the mic. */
   linkRoom(): Promise<Linked>;
   stop(): Promise<void>;
 }
@@ -164,6 +164,10 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(run, 'bus')}`,
     PULSE_CLIENTCONFIG: join(dir, 'client.conf'),
   };
+  await writeFile(
+    join(config, 'pipewire', 'pipewire.conf.d', 'fixed-quantum.conf'),
+    await readFile(new URL('../fixtures/pipewire/fixed-quantum.conf', import.meta.url), 'utf8'),
+  );
   let configFile: string | null = null;
   if (options.echoCancel !== 'none') {
     const template = await readFile(new URL('../fixtures/pipewire/echo-cancel.conf.in', import.meta.url), 'utf8');
@@ -249,9 +253,10 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     }
 
     const linkPorts = async (pairs: [string, string][]): Promise<Linked> => {
-      await waitFor(`ports ${pairs.map((p) => p[0]).join(', ')}`, 5000, async () => {
+      await waitFor(`ports ${pairs.flat().join(', ')}`, 5000, async () => {
         const out = String((await tool('pw-link', ['-o'])).stdout).split('\n');
-        return pairs.every(([from]) => out.includes(from)) ? true : undefined;
+        const inputs = String((await tool('pw-link', ['-i'])).stdout).split('\n');
+        return pairs.every(([from, to]) => out.includes(from) && inputs.includes(to)) ? true : undefined;
       }, logs);
       for (const [from, to] of pairs) {
         const r = await tool('pw-link', [from, to]);
@@ -296,13 +301,17 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
         return handle;
       },
       async linkRoom() {
-        // A loopback from the default sink's monitor into the microphone, 50 ms late like sound
+        // A loopback from the default sink's monitor into the microphone, 20 ms late like sound
         // through a room and a sound card (with no delay at all the canceller cannot align).
         const sink = info.defaultSinkName;
         const node = `ci-room-${helpers.length}`;
         const loopback = execa(
           'pw-loopback',
-          ['-n', node, '-d', '0.05', '--capture-props', `stream.capture.sink=true node.target=${sink}`, '--playback-props', `node.autoconnect=false node.name=${node}-out`],
+          [
+            '-n', node, '-d', '0.02',
+            '--capture-props', `node.autoconnect=false node.name=${node}-in`,
+            '--playback-props', `node.autoconnect=false node.name=${node}-out`,
+          ],
           { env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 300_000 },
         );
         const kill = async (): Promise<void> => {
@@ -315,9 +324,13 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
           }
           await loopback;
         };
+        // Output side first, input side last: no sound waits in the loopback before both are
+        // connected, so the delay is the 20 ms asked for and not however long the linking took.
         const links = await linkPorts([
           [`${node}-out:output_FL`, `${micName}:input_FL`],
           [`${node}-out:output_FR`, `${micName}:input_FR`],
+          [`${sink}:monitor_FL`, `${node}-in:input_FL`],
+          [`${sink}:monitor_FR`, `${node}-in:input_FR`],
         ]).catch(async (e: unknown) => {
           await kill();
           throw e;

@@ -9,7 +9,9 @@ import { GpuLock } from '../../src/core/servers/gpu-lock.ts';
 import { ManagedServer } from '../../src/core/servers/managed-server.ts';
 import { ServerRegistry } from '../../src/core/servers/server-registry.ts';
 import { validateTaskDefinition } from '../../src/core/servers/task-definition.ts';
-import { vramGate } from '../../src/core/servers/vram-gate.ts';
+import { preflightGate } from '../../src/core/servers/preflight-gate.ts';
+import { parseSize, type SizeSpec } from '../../src/core/units.ts';
+import { parseThresholds } from '../../src/core/watch/thresholds.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeState } from './fake-nvml.ts';
 import { emulatorCommand, freePort, PidRegister, type EmulatorKind } from './servers.ts';
 
@@ -19,6 +21,7 @@ export const baseGpu = (over: Partial<FakeState['devices'][number]> = {}): FakeS
   total: 8 * GiB,
   used: 1464 * MiB,
   reserved: 0,
+  persistence: 1,
   processes: [{ pid: 1187, kind: 'graphics', used: 1464 * MiB, name: 'Xorg' }],
   ...over,
 });
@@ -31,7 +34,7 @@ export class ServerHarness {
   readonly pids = new PidRegister();
   readonly logs = new Map<string, string[]>();
   stopTimeoutMs = 2000;
-  marginBytes = 256 * MiB;
+  margin = parseSize('256MiB') as SizeSpec;
 
   private constructor(fake: FakeNvmlState, source: NvmlSource) {
     this.fake = fake;
@@ -64,10 +67,14 @@ export class ServerHarness {
     const v = validateTaskDefinition(raw, name);
     if (!v.ok) throw new Error(v.problems.join('\n'));
     const s = new ManagedServer(v.task, {
-      readDevice: (gpu) => this.device(gpu),
-      gate: vramGate,
+      readGpu: async () => ({ ok: true, sample: await this.source.sample(Date.now()), description: 'fake NVML' }),
+      gate: preflightGate(() => ({
+        margin: this.margin,
+        residualThreshold: parseSize('100MiB') as SizeSpec,
+        thresholds: parseThresholds({ warning: '6144MiB', critical: '7168MiB', emergency: '7782MiB' }, '2%').spec,
+        platform: 'linux',
+      })),
       lock: this.lock,
-      marginBytes: this.marginBytes,
       stopTimeoutMs: this.stopTimeoutMs,
       healthIntervalMs: 25,
     });

@@ -27,6 +27,23 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     await pw?.stop();
   });
 
+  // First, while the canceller's state is fresh: once PipeWire 0.3's canceller has lost the
+  // alignment of microphone and reference (a stream restarted late on a busy machine), it stays lost.
+  it('measures at least 10 dB removed by the WebRTC canceller in the echo test', async () => {
+    const room = await pw!.linkRoom();
+    let report: AecReport;
+    try {
+      report = await verifyEchoCancellation({ env: pw!.env, echoTest: true, echoSeconds: 4 });
+    } finally {
+      await room.stop();
+    }
+    const echo = check(report, 'aec.echo');
+    assert.equal(echo.status, 'pass', `${renderMarkdown(report)}\n${JSON.stringify(echo.data)}`);
+    assert.equal(echo.data?.['microphone'], pw!.micName);
+    assert.ok((echo.data?.['reductionDb'] as number) >= 10, `reduction ${String(echo.data?.['reductionDb'])} dB`);
+    assert.ok((echo.data?.['microphoneDbfs'] as number) > -40);
+  });
+
   it('passes every check for the configured source and records the right byte count', async () => {
     const feed = await pw!.feedMicrophone();
     let report: AecReport;
@@ -77,21 +94,6 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     assert.equal(rec.data?.['streamSource'], 'Echo Cancellation Source');
     assert.match(rec.detail, /not from "Echo_Cancellation_Source"/);
     assert.equal(report.status, 'fail');
-  });
-
-  it('measures at least 10 dB removed by the WebRTC canceller in the echo test', async () => {
-    const room = await pw!.linkRoom();
-    let report: AecReport;
-    try {
-      report = await verifyEchoCancellation({ env: pw!.env, echoTest: true, echoSeconds: 4 });
-    } finally {
-      await room.stop();
-    }
-    const echo = check(report, 'aec.echo');
-    assert.equal(echo.status, 'pass', `${renderMarkdown(report)}\n${JSON.stringify(echo.data)}`);
-    assert.equal(echo.data?.['microphone'], pw!.micName);
-    assert.ok((echo.data?.['reductionDb'] as number) >= 10, `reduction ${String(echo.data?.['reductionDb'])} dB`);
-    assert.ok((echo.data?.['microphoneDbfs'] as number) > -40);
   });
 
   it('runs from the CLI with --json and exits 0 with warnings only (silent microphone), 3 with --fail-on-warn', async () => {

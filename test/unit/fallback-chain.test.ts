@@ -171,7 +171,7 @@ describe('fallback settings', () => {
     assert.deepEqual(s.steps.map((x) => [x.action, x.target, x.trigger]), [
       ['reduceContext', null, { kind: 'level', level: 'critical' }],
       ['unloadModel', 'ollama', { kind: 'level', level: 'critical' }],
-      ['moveToCpu', null, { kind: 'level', level: 'emergency' }],
+      ['moveToCpu', 'whisper', { kind: 'level', level: 'emergency' }],
     ]);
     assert.equal(s.stopTimeoutMs, 10_000);
     assert.deepEqual(s.problems, []);

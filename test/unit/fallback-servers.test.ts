@@ -33,7 +33,7 @@ async function scene(desktopMiB: number) {
     needs: '3GiB',
     fallback: { contextSizes: [8192, 4096, 2048] },
   });
-  const ollama = await h.task(`ollama-${desktopMiB}`, 'ollama', ['--model', 'llama3.2:3b=2200:112'], { needs: '2GiB' });
+  const ollama = await h.task(`ollama-${desktopMiB}`, 'ollama', ['--model', 'llama3.2:3b=2200:112'], { needs: '1GiB' });
   assert.ok((await llama.start()).ok);
   assert.ok((await ollama.start()).ok);
 

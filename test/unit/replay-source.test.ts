@@ -1,17 +1,23 @@
 /** The replay source: a simulated GPU playing a trace, on the watcher's clock. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { openReplay, type ReplaySource } from '../../src/core/gpu/replay-source.ts';
 import { MiB } from '../../src/core/gpu/trace-format.ts';
 import { repoRoot } from '../helpers/fake-nvml.ts';
 
 const header = '{"vramGuardTrace":1,"title":"Two steps","devices":[{"index":0,"name":"GPU A","totalMiB":1000},{"index":1,"name":"GPU B","totalMiB":2000}]}';
 
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function traceFile(lines: string[]): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'vram-guard-replay-'));
+  dirs.push(dir);
   const file = join(dir, 'trace.jsonl');
   await writeFile(file, [header, ...lines].join('\n') + '\n');
   return file;

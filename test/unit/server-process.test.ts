@@ -118,3 +118,25 @@ describe('server process', () => {
     await p.stop();
   });
 });
+
+describe('server process whose launcher exits', () => {
+  it('stops the helpers its launcher left behind in the process group', async () => {
+    const port = await freePort();
+    const [node, script] = emulatorCommand('llama-server');
+    // A launcher that starts the server and exits at once, as some wrapper scripts do.
+    const launcher = `const { spawn } = require('node:child_process'); const c = spawn(${JSON.stringify(node)}, [${JSON.stringify(script)}, '--port', '${port}'], { stdio: 'ignore' }); console.log('child ' + c.pid); process.exit(0);`;
+    const p = new ServerProcess({ command: node!, args: ['-e', launcher], healthUrl: null, settleMs: 50, startTimeoutMs: 5000, stopTimeoutMs: 2000 });
+    let out = '';
+    p.on('output', (t) => (out += t));
+    const started = p.start();
+    pids.add(p.pid);
+    await started;
+    const child = Number((await pollUntil(() => /child (\d+)/.exec(out), 'the launcher to print its child'))[1]);
+    pids.add(child);
+    await p.exited();
+    await pollUntil(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status === 200, 'the orphaned server to answer', 10_000);
+    const stop = await p.stop();
+    assert.equal(stop.how, 'SIGTERM');
+    assert.equal(await isRunning(child), false);
+  });
+});

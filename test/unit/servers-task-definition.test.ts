@@ -57,3 +57,20 @@ describe('task definition', () => {
     assert.match(v.warnings[0]!, /neither "needs" nor "model"/);
   });
 });
+
+describe('simple VRAM gate', () => {
+  it('passes with room, and refuses with the numbers otherwise', async () => {
+    const { simpleGate } = await import('../../src/core/servers/vram-gate.ts');
+    const { emptyDevice } = await import('../../src/core/gpu/types.ts');
+    const d = emptyDevice(0);
+    d.memory = { total: 8 * GiB, used: 6 * GiB, free: 2 * GiB, reserved: 0 };
+    const reading = { ok: true as const, sample: { source: 'nvml' as const, timestamp: 0, driverVersion: null, nvmlVersion: null, devices: [d] }, description: 'test' };
+    const gate = simpleGate(256 * 1024 * 1024);
+    const base = { taskName: 'llama', gpu: 0, reading, modelPath: null, contextLength: null };
+    assert.equal((await gate({ ...base, needsBytes: 1 * GiB })).status, 'pass');
+    const fail = await gate({ ...base, needsBytes: 2 * GiB });
+    assert.equal(fail.status, 'fail');
+    assert.match(fail.summary, /^"llama" was not started\. GPU 0 has 2048 MiB free of 8192 MiB; "llama" needs 2048 MiB \+ 256 MiB margin = 2304 MiB, 256 MiB more than is free/);
+    assert.equal((await gate({ ...base, reading: { ok: false, reason: 'no NVML' }, needsBytes: 1 })).status, 'unavailable');
+  });
+});

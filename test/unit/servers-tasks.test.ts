@@ -28,7 +28,7 @@ describe('model server tasks', () => {
     // weights 2000 + KV 512 + compute 100 MiB
     assert.equal((await h.used()) - before, 2612 * MiB);
     const log = h.logs.get('llama')!.join('\n');
-    assert.match(log, /VRAM gate: PASS/);
+    assert.match(log, /VRAM gate: PASS — 6728 MiB free ≥ 3072 MiB needed \+ 256 MiB margin/);
     assert.match(log, /Ready after/);
     await s.stop();
     assert.equal(await isRunning(r.pid), false);
@@ -37,14 +37,15 @@ describe('model server tasks', () => {
 
   it('refuses to start when free VRAM is short, with the numbers', async () => {
     await h.fake.write({ devices: [baseGpu({ used: 6 * GiB })] });
-    const s = await h.task('big', 'llama-server', ['-m', 'model.gguf'], { needs: '2GiB' });
+    const s = await h.task('big', 'llama-server', ['-m', 'model.gguf'], { needs: '3GiB' });
     const r = await s.start();
     assert.equal(r.ok, false);
     assert.equal(s.state, 'refused');
     assert.equal(s.process, null, 'nothing was spawned');
     if (!r.ok) {
-      assert.match(r.message, /Not started: GPU 0 has 2048 MiB free of 8192 MiB, and "big" needs 2048 MiB .* \+ 256 MiB margin = 2304 MiB, 256 MiB more than is free/);
-      assert.match(r.message, /stop or unload another model server/);
+      assert.match(r.message, /^"big" was not started\. 2048 MiB free < 3072 MiB needed: 1024 MiB short \(1280 MiB with the 256 MiB margin\)/);
+      assert.match(r.message, /6144 MiB used \+ 3072 MiB needed = 9216 MiB of 8192 MiB .*more than the GPU has\): EMERGENCY/);
+      assert.match(r.message, /Free memory first/);
     }
   });
 

@@ -121,6 +121,11 @@ export class FallbackChain extends Emitter<Events> {
     return out;
   }
 
+  /** New timings (after a settings change) apply from the next step. */
+  configure(timing: Pick<ChainOptions, 'cooldownMs' | 'settleIntervalMs' | 'settleTimeoutMs'>): void {
+    Object.assign(this.options, timing);
+  }
+
   dispose(): void {
     this.disposed = true;
     this.clear();

@@ -28,5 +28,5 @@ export interface FallbackEvent {
 
 export function eventText(e: FallbackEvent): string {
   const after = e.usedAfter !== null ? ` → ${formatMiB(e.usedAfter)}` : '';
-  return `fallback ${e.result.toUpperCase()} · GPU ${e.gpu} ${levelLabel(e.level)} · step ${e.step + 1} ${e.label} (${e.origin}, ${e.mode})${e.target ? ` on ${e.target}` : ''}: ${e.message} · ${formatMiB(e.usedBefore)}${after} of ${formatMiB(e.totalBytes)}${e.durationMs ? ` · ${(e.durationMs / 1000).toFixed(1)} s` : ''}`;
+  return `fallback ${e.result.toUpperCase()} · GPU ${e.gpu} ${levelLabel(e.level)} · step ${e.step + 1} ${e.label} (${e.origin === 'auto' ? 'triggered' : e.origin}, ${e.mode} mode)${e.target ? ` on ${e.target}` : ''}: ${e.message} · ${formatMiB(e.usedBefore)}${after} of ${formatMiB(e.totalBytes)}${e.durationMs ? ` · ${(e.durationMs / 1000).toFixed(1)} s` : ''}`;
 }

@@ -20,7 +20,8 @@ export interface FallbackStep {
   trigger: Trigger;
   /**
    * What the step acts on: a task's name, or a server kind ("ollama", "llama-server", "vllm",
-   * "whisper-cpp", "faster-whisper"); null for `command`, or for "every matching server".
+   * "whisper-cpp", "faster-whisper", or "whisper" for both); null for `command`, or for "every
+   * matching server".
    */
   target: string | null;
   /** `unloadModel` on Ollama: one model's name; null unloads every loaded model. */
@@ -37,7 +38,7 @@ export interface FallbackStep {
 export const DEFAULT_CHAIN_SETTING: readonly Record<string, unknown>[] = [
   { action: 'reduceContext', trigger: 'critical' },
   { action: 'unloadModel', target: 'ollama', trigger: 'critical' },
-  { action: 'moveToCpu', trigger: 'emergency' },
+  { action: 'moveToCpu', target: 'whisper', trigger: 'emergency' },
 ];
 export const DEFAULT_MODE: FallbackMode = 'confirm';
 

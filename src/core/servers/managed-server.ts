@@ -4,20 +4,17 @@
  * fallback steps shrink llama-server, vLLM and Whisper. Every step is told on `log`, in sentences a
  * person reads in the task's terminal.
  */
-import type { CheckResult } from '../checks/check-result.ts';
 import { Emitter } from '../events.ts';
-import type { GpuDevice } from '../gpu/types.ts';
 import type { GpuLock } from './gpu-lock.ts';
 import { ServerProcess, type ExitInfo, type StopResult } from './server-process.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
-import type { VramGate } from './vram-gate.ts';
+import type { GateGpu, GateResult, VramGate } from './vram-gate.ts';
 
 export interface ManagedServerDeps {
-  /** A fresh reading of one GPU, for the gate; null when there is none. */
-  readDevice: (gpu: number) => Promise<GpuDevice | null>;
+  /** A fresh GPU sample for the gate, or why there is none. */
+  readGpu: () => Promise<GateGpu>;
   gate: VramGate;
   lock: GpuLock;
-  marginBytes: number;
   stopTimeoutMs: number;
   healthIntervalMs?: number;
   fetch?: typeof fetch;
@@ -32,7 +29,7 @@ export interface Overrides {
 
 export type ServerState = 'idle' | 'checking' | 'waiting-for-gpu-lock' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'refused' | 'failed' | 'exited';
 
-export type StartOutcome = { ok: true; pid: number } | { ok: false; message: string; gate?: CheckResult; lastLines?: string[] };
+export type StartOutcome = { ok: true; pid: number } | { ok: false; message: string; gate?: GateResult; lastLines?: string[] };
 
 type Events = {
   /** VRAM Guard's own messages about this server. */
@@ -48,10 +45,10 @@ export class ManagedServer extends Emitter<Events> {
   state: ServerState = 'idle';
   overrides: Overrides = { contextSize: null, cpu: false };
   process: ServerProcess | null = null;
-  lastGate: CheckResult | null = null;
+  lastGate: GateResult | null = null;
   lastExit: ExitInfo | null = null;
   private release: (() => void) | null = null;
-  private readonly abort = new AbortController();
+  private abort = new AbortController();
 
   constructor(task: ServerTaskDefinition, deps: ManagedServerDeps) {
     super();
@@ -123,15 +120,16 @@ export class ManagedServer extends Emitter<Events> {
   /** Gate, lock, spawn, health. A refused or failed start says why, with the numbers. */
   async start(options: { skipGate?: boolean } = {}): Promise<StartOutcome> {
     const t = this.task;
+    this.abort = new AbortController();
     if (!options.skipGate) {
       this.setState('checking');
-      const device = await this.deps.readDevice(t.gpu);
-      const gate = await this.deps.gate({ taskName: t.name, device, needsBytes: t.needsBytes, modelPath: t.model, marginBytes: this.deps.marginBytes });
+      const reading = await this.deps.readGpu();
+      const gate = await this.deps.gate({ taskName: t.name, gpu: t.gpu, reading, needsBytes: t.needsBytes, modelPath: t.model, contextLength: this.currentContext() });
       this.lastGate = gate;
-      this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.detail}${gate.advice && gate.status !== 'pass' ? ` ${gate.advice}` : ''}`);
+      this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.summary}`);
       if (gate.status === 'fail') {
         this.setState('refused');
-        return { ok: false, message: `${gate.detail} ${gate.advice}`, gate };
+        return { ok: false, message: gate.summary, gate };
       }
     }
     if (t.exclusive && !this.release) {

@@ -173,7 +173,9 @@ export class ServerProcess extends Emitter<Events> {
           lastAnswer = `HTTP ${res.status}`;
           return res.status === 200;
         } catch (err) {
-          lastAnswer = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+          const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+          // A probe cut short by the deadline says nothing new: keep the last real answer.
+          if (!timedOut || lastAnswer === 'no answer yet') lastAnswer = timedOut ? 'no answer (timed out)' : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
           return false;
         }
       })();
@@ -186,7 +188,7 @@ export class ServerProcess extends Emitter<Events> {
     return {
       ok: false,
       reason: 'timeout',
-      message: `The server did not become ready within ${Math.round(startTimeoutMs / 1000)} s: ${healthUrl} last said ${lastAnswer}. It is still running; stop it, or raise "startTimeoutSeconds" if loading the model takes longer.`,
+      message: `The server did not become ready within ${startTimeoutMs < 10_000 ? (startTimeoutMs / 1000).toFixed(1) : Math.round(startTimeoutMs / 1000)} s: ${healthUrl} last said ${lastAnswer}. It is still running; stop it, or raise "startTimeoutSeconds" if loading the model takes longer.`,
       exit: null,
       lastLines: this.lastLines(),
     };
@@ -197,7 +199,16 @@ export class ServerProcess extends Emitter<Events> {
     const t0 = performance.now();
     this.stopRequested = true;
     const pid = this.pid;
-    if (pid === null || this.exit) return { how: 'already-exited', waitedMs: 0, pids: [] };
+    if (pid === null) return { how: 'already-exited', waitedMs: 0, pids: [] };
+    if (this.exit) {
+      // The leader is gone, but helpers it started may live on in its process group.
+      if (!groupAlive(pid)) return { how: 'already-exited', waitedMs: 0, pids: [] };
+      signalTree(pid, [], 'SIGTERM');
+      if (await waitFor(async () => !groupAlive(pid), this.options.stopTimeoutMs)) return { how: 'SIGTERM', waitedMs: performance.now() - t0, pids: [] };
+      signalTree(pid, [], 'SIGKILL');
+      await waitFor(async () => !groupAlive(pid), 2000);
+      return { how: 'SIGKILL', waitedMs: performance.now() - t0, pids: [] };
+    }
     this.state = 'stopping';
     const tree = await processTree(pid);
     signalTree(pid, tree, 'SIGTERM');
@@ -236,6 +247,15 @@ function signalTree(root: number, pids: number[], signal: NodeJS.Signals): void 
     } catch {
       // already gone
     }
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

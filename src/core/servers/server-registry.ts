@@ -46,12 +46,16 @@ export class ServerRegistry extends Emitter<{ changed: [] }> {
     return [...this.servers.values()];
   }
 
-  /** Servers a step's target names: a task's name first, else every server of that kind; null: all. */
+  /**
+   * Servers a step's target names: a task's name first, else every server of that kind ("whisper"
+   * names both whisper kinds); null: all.
+   */
   find(target: string | null): ManagedServer[] {
     if (target === null) return this.all();
     const byName = this.servers.get(target);
     if (byName) return [byName];
-    return this.all().filter((s) => s.task.server === target);
+    const kinds = target === 'whisper' ? ['whisper-cpp', 'faster-whisper'] : [target];
+    return this.all().filter((s) => kinds.includes(s.task.server));
   }
 
   /** An ordinary task's process (from VS Code's onDidStartTaskProcess), keyed by its execution. */

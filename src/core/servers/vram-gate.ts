@@ -1,65 +1,69 @@
 /**
- * The VRAM gate before a model server starts: free VRAM must cover what it needs plus a margin,
- * else it is refused with the numbers. A small stand-in for the full pre-flight check; both answer
- * with the shared CheckResult.
+ * The VRAM gate before a model server starts: is there room for what it needs? The full pre-flight
+ * (src/core/checks/preflight.ts, through `preflightGate`) is the gate in use; `simpleGate` is the
+ * small stand-in — free VRAM ≥ need + margin — for callers without the pre-flight's settings.
+ * Either answers with checks and one summary that carries the numbers.
  */
-import { stat } from 'node:fs/promises';
-import type { CheckResult } from '../checks/check-result.ts';
-import type { GpuDevice } from '../gpu/types.ts';
+import type { CheckResult, CheckStatus } from '../checks/check-result.ts';
+import { worstStatus } from '../checks/check-result.ts';
+import type { GpuSample } from '../gpu/types.ts';
 import { formatMiB } from '../units.ts';
+
+/** A GPU reading for the gate: a sample and where it came from, or why there is none. */
+export type GateGpu = { ok: true; sample: GpuSample; description: string } | { ok: false; reason: string };
 
 export interface GateInput {
   taskName: string;
-  /** The GPU as just sampled; null when there is no GPU to read. */
-  device: GpuDevice | null;
+  gpu: number;
+  reading: GateGpu;
+  /** Expected VRAM in bytes (the task's `needs`); null when not given. */
   needsBytes: number | null;
-  /** A model file whose size stands in for its weights when `needsBytes` is not given. */
+  /** A model file to estimate from when `needsBytes` is null. */
   modelPath: string | null;
-  marginBytes: number;
+  /** The context the server will run with, for an estimate; null: the model's default. */
+  contextLength: number | null;
 }
 
-export type VramGate = (input: GateInput) => Promise<CheckResult>;
+export interface GateResult {
+  /** `fail` refuses the start; the others let it go on. */
+  status: CheckStatus;
+  /** One paragraph for the terminal and the log: what was found, with the numbers, and what to do. */
+  summary: string;
+  checks: CheckResult[];
+}
 
-export const vramGate: VramGate = async (input) => {
-  const id = 'servers.vramGate';
-  const title = `Enough free VRAM for "${input.taskName}"`;
-  let needs = input.needsBytes;
-  let basis = 'its "needs"';
-  if (needs === null && input.modelPath) {
-    try {
-      needs = (await stat(input.modelPath)).size;
-      basis = `the size of ${input.modelPath} (weights only; the context needs more)`;
-    } catch {
-      needs = null;
-    }
-  }
-  if (!input.device || !input.device.memory) {
-    const why = input.device?.error ? `GPU ${input.device.index} could not be read (${input.device.error.code})` : 'there is no GPU reading';
-    return { id, title, status: 'unavailable', detail: `The VRAM gate was skipped: ${why}.`, advice: 'The server starts without the check; watch the status bar.' };
-  }
-  const { free, total } = input.device.memory;
-  const gpu = `GPU ${input.device.index}`;
-  if (needs === null) {
-    return {
-      id,
-      title,
-      status: 'warn',
-      detail: `${gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; what "${input.taskName}" needs is unknown.`,
-      advice: 'Add "needs": "6GiB" (or a "model" path) to the task so the gate can refuse a start that would not fit.',
-      data: { freeBytes: free, totalBytes: total },
-    };
-  }
-  const required = needs + input.marginBytes;
-  const data = { freeBytes: free, totalBytes: total, needsBytes: needs, marginBytes: input.marginBytes };
-  if (free >= required) {
-    return { id, title, status: 'pass', detail: `${gpu} has ${formatMiB(free)} free; "${input.taskName}" needs ${formatMiB(needs)} (from ${basis}) + ${formatMiB(input.marginBytes)} margin.`, advice: '', data };
-  }
-  return {
-    id,
-    title,
-    status: 'fail',
-    detail: `Not started: ${gpu} has ${formatMiB(free)} free of ${formatMiB(total)}, and "${input.taskName}" needs ${formatMiB(needs)} (from ${basis}) + ${formatMiB(input.marginBytes)} margin = ${formatMiB(required)}, ${formatMiB(required - free)} more than is free. Starting it would likely end in CUDA out-of-memory errors.`,
-    advice: 'Free VRAM first (stop or unload another model server, or run a fallback step), or lower what it needs (a smaller context or model), then run the task again.',
-    data,
+export type VramGate = (input: GateInput) => Promise<GateResult>;
+
+/** The summary of a set of checks: the failing (else warning) ones, detail then advice. */
+export function summarize(taskName: string, checks: CheckResult[]): GateResult {
+  const status = worstStatus(checks.filter((c) => c.status !== 'unavailable')) ;
+  const worst = checks.filter((c) => c.status === status);
+  const shown = status === 'pass' ? checks.filter((c) => c.id.endsWith('free') || c.id.endsWith('vramGate')).slice(0, 1) : worst;
+  const text = (shown.length ? shown : checks.slice(0, 1)).map((c) => `${c.detail}${c.advice && status !== 'pass' ? ` ${c.advice}` : ''}`).join(' ');
+  const lead = status === 'fail' ? `"${taskName}" was not started. ` : '';
+  return { status: checks.every((c) => c.status === 'unavailable') ? 'unavailable' : status, summary: `${lead}${text}`.trim(), checks };
+}
+
+/** Free VRAM must cover the need plus `marginBytes`. */
+export function simpleGate(marginBytes: number): VramGate {
+  return async (input) => {
+    const id = 'servers.vramGate';
+    const title = `Enough free VRAM for "${input.taskName}"`;
+    const one = (status: CheckStatus, detail: string, advice = '', data?: Record<string, unknown>) => summarize(input.taskName, [data ? { id, title, status, detail, advice, data } : { id, title, status, detail, advice }]);
+    if (!input.reading.ok) return one('unavailable', `The VRAM gate was skipped: ${input.reading.reason}.`, 'The server starts without the check; watch the status bar.');
+    const device = input.reading.sample.devices.find((d) => d.index === input.gpu);
+    if (!device?.memory) return one('unavailable', `The VRAM gate was skipped: GPU ${input.gpu} could not be read${device?.error ? ` (${device.error.code})` : ''}.`);
+    const { free, total } = device.memory;
+    const needs = input.needsBytes;
+    if (needs === null) return one('warn', `GPU ${input.gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; what "${input.taskName}" needs is unknown.`, 'Add "needs": "6GiB" to the task so the gate can refuse a start that would not fit.');
+    const required = needs + marginBytes;
+    const data = { freeBytes: free, totalBytes: total, needsBytes: needs, marginBytes };
+    if (free >= required) return one('pass', `GPU ${input.gpu} has ${formatMiB(free)} free ≥ ${formatMiB(needs)} needed + ${formatMiB(marginBytes)} margin.`, '', data);
+    return one(
+      'fail',
+      `GPU ${input.gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; "${input.taskName}" needs ${formatMiB(needs)} + ${formatMiB(marginBytes)} margin = ${formatMiB(required)}, ${formatMiB(required - free)} more than is free. Starting it would likely end in CUDA out-of-memory errors.`,
+      'Free VRAM first (stop or unload another model server, or run a fallback step), or lower what it needs (a smaller context or model), then run the task again.',
+      data,
+    );
   };
-};
+}

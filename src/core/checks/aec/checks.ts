@@ -2,7 +2,6 @@
  * The five checks of the echo-cancellation verification. Each returns a CheckResult with what was
  * found and what to do; the facts later checks need travel in the returned objects.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CheckResult } from '../check-result.ts';
 import { expectedBytes, formatToString, judgeByteCount, byteTolerance, bytesPerSample, type AudioFormat } from './audio-format.ts';
 import { findEchoCancelConfig } from './config-files.ts';
@@ -10,7 +9,7 @@ import { describeModule, readEchoCancelModule, type EchoCancelModule } from './e
 import { EchoTestError, runEchoTest } from './echo-test.ts';
 import { formatDbfs, measureLevel } from './level.ts';
 import { parseModules, parseServerInfo, parseSourceOutputs, parseSources, type ServerInfo, type SourceInfo } from './pactl-json.ts';
-import { audioBetween, countBytesBetween, startRecorder } from './recorder.ts';
+import { startRecorder } from './recorder.ts';
 import { suggestSources } from './suggest.ts';
 import { runTool, ToolMissingError } from './tools.ts';
 
@@ -184,15 +183,14 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
   const title = `Recording ${seconds} s (${formatToString(format)})`;
   const firstByteDeadlineMs = 3000;
   const rec = startRecorder({ source: sourceName, format, env: ctx.env, maxMs: firstByteDeadlineMs + seconds * 1000 + 3000, watchStream: true, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const expected = expectedBytes(format, seconds);
   const gotData = await rec.firstByte(firstByteDeadlineMs);
-  if (gotData) {
-    // Record `seconds` from the first byte, leaving a moment for the stream's source to be seen.
-    // (60 ms more lets the last chunk of the period arrive; only bytes within the period are counted.)
-    await sleep(seconds * 1000 + 60, undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(() => undefined);
-  }
+  // Wait for the expected bytes: a busy machine may deliver them late, in bursts, but all of them
+  // must come within half as long again (plus half a second).
+  const lateLimitMs = seconds * 1500 + 500;
+  if (gotData) await rec.whenBytes(expected, lateLimitMs);
   const result = await rec.finish();
   ctx.signal?.throwIfAborted();
-  const expected = expectedBytes(format, seconds);
   if (!gotData || result.chunks.length === 0) {
     return {
       id,
@@ -202,23 +200,35 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
       advice: 'Check that the source is not suspended by an error (pactl list sources) and that PipeWire runs normally (journalctl --user -u pipewire -u wireplumber -b).',
     };
   }
-  const t0 = result.chunks[0]!.t;
-  const received = countBytesBetween(result.chunks, t0, t0 + seconds * 1000);
+  // The bytes up to the chunk that completed the expected count (at most the count: the last chunk
+  // may hold more), and how long they took.
+  let total = 0;
+  let lastT = result.chunks[0]!.t;
+  for (const c of result.chunks) {
+    if (total >= expected) break;
+    total += c.data.length;
+    lastT = c.t;
+  }
+  const received = Math.min(total, expected);
+  const elapsedS = (lastT - result.chunks[0]!.t) / 1000;
   const frame = bytesPerSample(format.sampleFormat) * format.channels;
-  const audio = audioBetween(result.chunks, t0, t0 + seconds * 1000 + 1, frame);
+  const audio = Buffer.concat(result.chunks.map((c) => c.data)).subarray(0, received - (received % frame));
   const level = measureLevel(audio, format);
   const verdict = judgeByteCount(received, expected);
+  // The first chunk holds audio captured before it came, so real time allows a little less.
+  const tooFast = received >= expected && elapsedS < seconds * (1 - byteTolerance) - 0.1;
   const streamName = result.streamSource?.name ?? null;
   const data = {
     expectedBytes: expected,
     receivedBytes: received,
     ratio: Number(verdict.ratio.toFixed(3)),
+    elapsedSeconds: Number(elapsedS.toFixed(2)),
     rmsDbfs: Number.isFinite(level.rmsDbfs) ? Number(level.rmsDbfs.toFixed(1)) : null,
     peakDbfs: Number.isFinite(level.peakDbfs) ? Number(level.peakDbfs.toFixed(1)) : null,
     silent: level.allZero,
     streamSource: streamName,
   };
-  const bytesText = `${received} bytes of ${expected} expected (${(verdict.ratio * 100).toFixed(0)} %, tolerance ±${byteTolerance * 100} %)`;
+  const bytesText = `${received} bytes of ${expected} expected (${(verdict.ratio * 100).toFixed(0)} %, tolerance ±${byteTolerance * 100} %) in ${elapsedS.toFixed(2)} s`;
   const levelText = level.allZero ? 'all zeros' : `level ${formatDbfs(level.rmsDbfs)} RMS, peak ${formatDbfs(level.peakDbfs)}`;
   const streamText = streamName ? `the stream recorded from "${streamName}"` : result.streamSource ? `the stream recorded from source #${result.streamSource.index}` : 'the stream\'s source was not seen';
   const detail = `${bytesText}; ${levelText}; ${streamText}.`;
@@ -232,13 +242,13 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
       data,
     };
   }
-  if (!verdict.ok) {
+  if (!verdict.ok || tooFast) {
     return {
       id,
       title,
       status: 'fail',
-      detail: `${detail} ${verdict.ratio < 1 ? 'Too few bytes: the source delivers audio slower than real time or stalls.' : 'Too many bytes for the time: the format was not applied.'}`,
-      advice: 'Check the source\'s state (pactl list sources) and PipeWire\'s messages (journalctl --user -u pipewire -b); a overloaded machine can also starve the stream.',
+      detail: `${detail} ${tooFast ? `The bytes came faster than real time (${elapsedS.toFixed(2)} s for ${seconds} s of audio): the format was not applied.` : `Too few bytes within ${(lateLimitMs / 1000).toFixed(1)} s: the source delivers audio slower than real time or stalls.`}`,
+      advice: 'Check the source\'s state (pactl list sources) and PipeWire\'s messages (journalctl --user -u pipewire -b); an overloaded machine can also starve the stream.',
       data,
     };
   }

@@ -114,13 +114,17 @@ export function parseSources(text: string): SourceInfo[] {
     const name = str(o, 'name', `sources[${i}]`);
     if (index === null || !name) throw new PactlFormatError(`sources[${i}] has no index or name`);
     const properties = props(o);
-    const monitor = o['monitor_of_sink'];
+    // pactl 16 prints the monitored sink's name as "monitor_source" (plain output: "Monitor of Sink").
+    const monitor = o['monitor_of_sink'] ?? o['monitor_source'];
+    const mediaClass = properties['media.class'] ?? '';
+    const monitorOfSink =
+      typeof monitor === 'string' && monitor !== 'n/a' && monitor !== '' ? monitor : properties['device.class'] === 'monitor' || mediaClass === 'Audio/Sink' ? name.replace(/\.monitor$/, '') : null;
     return {
       index,
       name,
       description: str(o, 'description', `sources[${i}]`),
-      mediaClass: properties['media.class'] ?? '',
-      monitorOfSink: typeof monitor === 'string' && monitor !== 'n/a' && monitor !== '' ? monitor : null,
+      mediaClass,
+      monitorOfSink,
       properties,
     };
   });

@@ -42,6 +42,8 @@ export interface Recorder {
   /** Resolves with true at the first byte, false when the tool ends or `deadlineMs` passes first. */
   firstByte(deadlineMs: number): Promise<boolean>;
   bytesSoFar(): number;
+  /** Resolves with true once `n` bytes have come, false when the tool ends or `timeoutMs` passes first. */
+  whenBytes(n: number, timeoutMs: number): Promise<boolean>;
   /** Milliseconds since the recorder started. */
   now(): number;
   /** Stops recording and returns what was recorded; throws ToolMissingError when parec is missing. */
@@ -74,10 +76,8 @@ export function startRecorder(o: RecorderOptions): Recorder {
   tool.stdout.on('data', (data: Buffer) => {
     chunks.push({ t: performance.now(), offset: bytes, data });
     bytes += data.length;
-    if (firstByteMs === null) {
-      firstByteMs = now();
-      waiters.splice(0).forEach((w) => w());
-    }
+    if (firstByteMs === null) firstByteMs = now();
+    waiters.splice(0).forEach((w) => w());
   });
   void tool.exited.then(() => {
     ended = true;
@@ -86,18 +86,22 @@ export function startRecorder(o: RecorderOptions): Recorder {
 
   let streamSource: number | null = null;
   let watching = o.watchStream === true;
+  const pollStream = async (): Promise<boolean> => {
+    try {
+      const r = await runTool('pactl', ['-f', 'json', 'list', 'source-outputs'], { env: o.env, timeoutMs: 3000, ...(o.signal ? { signal: o.signal } : {}) });
+      if (r.exitCode === 0) {
+        const mine = parseSourceOutputs(r.stdout).find((so) => so.properties['media.name'] === streamName);
+        if (mine && mine.source !== null) streamSource = mine.source;
+      }
+      return true;
+    } catch {
+      // pactl gone or output not understood: the stream's source stays unknown.
+      return false;
+    }
+  };
   const watcher = (async () => {
     while (watching && !ended) {
-      try {
-        const r = await runTool('pactl', ['-f', 'json', 'list', 'source-outputs'], { env: o.env, timeoutMs: 3000, ...(o.signal ? { signal: o.signal } : {}) });
-        if (r.exitCode === 0) {
-          const mine = parseSourceOutputs(r.stdout).find((so) => so.properties['media.name'] === streamName);
-          if (mine && mine.source !== null) streamSource = mine.source;
-        }
-      } catch {
-        // pactl gone or output not understood: the stream's source stays unknown.
-        return;
-      }
+      if (!(await pollStream())) return;
       await sleep(100);
     }
   })();
@@ -112,12 +116,32 @@ export function startRecorder(o: RecorderOptions): Recorder {
           clearTimeout(timer);
           resolve(firstByteMs !== null);
         });
+        // (Called at the first chunk or at the end, whichever comes first.)
       });
     },
     bytesSoFar: () => bytes,
+    whenBytes(n, timeoutMs) {
+      return new Promise((resolve) => {
+        const check = (): boolean => {
+          if (bytes >= n || ended) {
+            clearTimeout(timer);
+            resolve(bytes >= n);
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(() => resolve(bytes >= n), timeoutMs);
+        const wait = (): void => {
+          if (!check()) waiters.push(wait);
+        };
+        wait();
+      });
+    },
     now,
     async finish() {
       const endedBefore = ended;
+      // One last look while the stream still exists, when the polls have not seen it yet.
+      if (watching && streamSource === null && !ended) await pollStream();
       watching = false;
       tool.stop();
       const exit = await tool.exited;
@@ -154,11 +178,4 @@ export function audioBetween(chunks: readonly Chunk[], fromT: number, toT: numbe
   const first = inside[0]!;
   const last = inside[inside.length - 1]!;
   return all.subarray(align(first.offset), align(last.offset + last.data.length));
-}
-
-/** Bytes in the chunks that arrived in [fromT, toT]. */
-export function countBytesBetween(chunks: readonly Chunk[], fromT: number, toT: number): number {
-  let n = 0;
-  for (const c of chunks) if (c.t >= fromT && c.t <= toT) n += c.data.length;
-  return n;
 }

@@ -1,0 +1,126 @@
+/**
+ * The load a spike puts on each server: one inference request of the kind the server answers
+ * (a completion for llama-server, Ollama and vLLM, a transcription for the Whisper servers), or one
+ * the spec describes. Each request has a timeout and stops when the spike is cancelled.
+ */
+import type { SpikeLoad, SpikeServer } from './spike-spec.ts';
+
+export interface LoadOptions {
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  fetch?: typeof fetch;
+}
+
+export interface LoadResult {
+  ok: boolean;
+  /** The HTTP status; null when no answer came. */
+  status: number | null;
+  ms: number;
+  /** Why it failed, in a sentence; null when it succeeded. */
+  error: string | null;
+}
+
+/** A request, described: for the report ("POST /api/generate (llama3.2:3b)"). */
+export function describeLoad(server: SpikeServer): string {
+  const l = server.load;
+  switch (l.kind) {
+    case 'none':
+      return 'none';
+    case 'json':
+      return `POST ${l.path}`;
+    case 'audio':
+      return `POST ${l.path} (1 s of audio as "${l.field}")`;
+    case 'default': {
+      const r = defaultRequest(server.task.server, l);
+      return r ? `POST ${r.path}${l.model ? ` (${l.model})` : ''}` : 'none';
+    }
+  }
+}
+
+type Request = { path: string; json: unknown } | { path: string; audioField: string; fields: Record<string, string> };
+
+function defaultRequest(kind: SpikeServer['task']['server'], l: Extract<SpikeLoad, { kind: 'default' }>): Request | null {
+  switch (kind) {
+    case 'ollama':
+      return { path: '/api/generate', json: { model: l.model, prompt: l.prompt, stream: false, options: { num_predict: 64 } } };
+    case 'llama-server':
+      return { path: '/completion', json: { prompt: l.prompt, n_predict: 128 } };
+    case 'vllm':
+      return { path: '/v1/completions', json: { model: l.model, prompt: l.prompt, max_tokens: 64 } };
+    case 'whisper-cpp':
+      return { path: '/inference', audioField: 'file', fields: { response_format: 'json' } };
+    case 'faster-whisper':
+      return { path: '/v1/audio/transcriptions', audioField: 'file', fields: { model: l.model ?? '', response_format: 'json' } };
+    case 'command':
+      return null;
+  }
+}
+
+/** One second of silence, 16 kHz mono 16-bit PCM, as a WAV file: what Whisper servers transcribe. */
+export function silenceWav(seconds = 1, rate = 16_000): Uint8Array {
+  const dataBytes = Math.round(seconds * rate) * 2;
+  const b = Buffer.alloc(44 + dataBytes);
+  b.write('RIFF', 0, 'ascii');
+  b.writeUInt32LE(36 + dataBytes, 4);
+  b.write('WAVEfmt ', 8, 'ascii');
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20); // PCM
+  b.writeUInt16LE(1, 22); // mono
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36, 'ascii');
+  b.writeUInt32LE(dataBytes, 40);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+async function resolveRequest(server: SpikeServer, base: string, options: LoadOptions, signal: AbortSignal): Promise<Request | null> {
+  const l = server.load;
+  if (l.kind === 'none') return null;
+  if (l.kind === 'json') return { path: l.path, json: l.body };
+  if (l.kind === 'audio') return { path: l.path, audioField: l.field, fields: l.model ? { model: l.model } : {} };
+  if (server.task.server === 'vllm' && !l.model) {
+    // vLLM serves one model: ask which, as its OpenAI-compatible API expects the id.
+    const res = await (options.fetch ?? fetch)(`${base}/v1/models`, { signal });
+    const body: unknown = await res.json().catch(() => null);
+    const data = body && typeof body === 'object' && Array.isArray((body as { data?: unknown }).data) ? (body as { data: Array<{ id?: unknown }> }).data : [];
+    const id = typeof data[0]?.id === 'string' ? data[0].id : null;
+    if (!id) throw new Error(`GET ${base}/v1/models named no model (HTTP ${res.status})`);
+    return defaultRequest('vllm', { ...l, model: id });
+  }
+  return defaultRequest(server.task.server, l);
+}
+
+/** Sends the server's load request once and waits for the answer. */
+export async function sendLoad(server: SpikeServer, options: LoadOptions): Promise<LoadResult> {
+  const t0 = performance.now();
+  const done = (ok: boolean, status: number | null, error: string | null): LoadResult => ({ ok, status, ms: Math.round(performance.now() - t0), error });
+  if (!server.baseUrl) return done(false, null, `"${server.name}" has no port, so it cannot be sent a request; give its "port" or "healthUrl", or "load": "none".`);
+  const signals = [AbortSignal.timeout(options.timeoutMs)];
+  if (options.signal) signals.push(options.signal);
+  const signal = AbortSignal.any(signals);
+  try {
+    const r = await resolveRequest(server, server.baseUrl, options, signal);
+    if (!r) return done(true, null, null);
+    const init: RequestInit = { method: 'POST', signal };
+    if ('json' in r) {
+      init.body = JSON.stringify(r.json);
+      init.headers = { 'content-type': 'application/json' };
+    } else {
+      const form = new FormData();
+      form.append(r.audioField, new Blob([silenceWav()], { type: 'audio/wav' }), 'silence.wav');
+      for (const [k, v] of Object.entries(r.fields)) if (v) form.append(k, v);
+      init.body = form;
+    }
+    const res = await (options.fetch ?? fetch)(`${server.baseUrl}${r.path}`, init);
+    const text = await res.text();
+    if (res.ok) return done(true, res.status, null);
+    return done(false, res.status, `POST ${r.path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  } catch (err) {
+    if (options.signal?.aborted) return done(false, null, 'cancelled');
+    const e = err instanceof Error ? err : new Error(String(err));
+    const why = e.name === 'TimeoutError' ? `no answer within ${Math.round(options.timeoutMs / 1000)} s` : e.cause instanceof Error ? e.cause.message : e.message;
+    return done(false, null, why);
+  }
+}

@@ -1,0 +1,24 @@
+/** The fallback chain as Markdown: a dry run's plan, and the recent actions, for the details view. */
+import { formatMiB } from '../units.ts';
+import { levelLabel } from '../watch/levels.ts';
+import type { FallbackEvent } from './events.ts';
+
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function dryRunMarkdown(events: FallbackEvent[], when: Date): string {
+  const lines = [`# Fallback chain — dry run`, '', `${when.toISOString()} · nothing was done.`, ''];
+  if (!events.length) return [...lines, 'No steps are configured (`vramGuard.fallbackChain`), or no GPU has been read yet.'].join('\n');
+  lines.push('| GPU | Step | Mode | What would happen |', '|---|---|---|---|');
+  for (const e of events) lines.push(`| ${e.gpu} · ${levelLabel(e.level)} · ${formatMiB(e.usedBefore)} of ${formatMiB(e.totalBytes)} | ${e.step + 1}. ${cell(e.label)} | ${e.mode} | ${cell(e.message)} |`);
+  return lines.join('\n');
+}
+
+export function actionsMarkdown(events: FallbackEvent[]): string {
+  const done = events.filter((e) => e.origin !== 'dry-run');
+  if (!done.length) return 'No fallback step has run.';
+  const lines = ['| Time | GPU | Level | Step | Target | Result | Before → after |', '|---|---|---|---|---|---|---|'];
+  for (const e of done) {
+    lines.push(`| ${new Date(e.time).toISOString()} | ${e.gpu} | ${levelLabel(e.level)} | ${e.step + 1}. ${cell(e.label)} | ${cell(e.target ?? '—')} | ${e.result}: ${cell(e.message)} | ${formatMiB(e.usedBefore)} → ${e.usedAfter === null ? '—' : formatMiB(e.usedAfter)} |`);
+  }
+  return lines.join('\n');
+}

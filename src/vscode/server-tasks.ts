@@ -1,0 +1,171 @@
+/**
+ * The `vram-guard` task type: a task provider whose tasks run a model server through a
+ * CustomExecution and a pseudoterminal — the definition is validated (problems go to the terminal
+ * and the log), the VRAM gate runs, the server's output streams to the terminal, and closing the
+ * terminal stops the whole process tree. Ordinary shell/process tasks are tracked by PID too, so
+ * their VRAM is attributed to them. Everything still running is stopped when the extension goes.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import * as vscode from 'vscode';
+import type { GpuLock } from '../core/servers/gpu-lock.ts';
+import { ManagedServer } from '../core/servers/managed-server.ts';
+import type { ServerRegistry } from '../core/servers/server-registry.ts';
+import { TASK_TYPE, validateTaskDefinition } from '../core/servers/task-definition.ts';
+import type { GateGpu, VramGate } from '../core/servers/vram-gate.ts';
+
+export interface ServerTaskDeps {
+  registry: ServerRegistry;
+  lock: GpuLock;
+  gate: VramGate;
+  /** The GPU as the watcher last sampled it, or why there is none. */
+  readGpu: () => Promise<GateGpu>;
+  /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
+  stopTimeoutMs: () => number;
+  log: vscode.LogOutputChannel;
+}
+
+const RESET = '\x1b[0m';
+const DIM = '\x1b[36m';
+const RED = '\x1b[31m';
+
+/** Terminal text: CRLF line ends, as a pseudoterminal needs. */
+export function terminalText(text: string): string {
+  return text.replace(/\r?\n/g, '\r\n');
+}
+
+class ServerTerminal implements vscode.Pseudoterminal {
+  private readonly writeEmitter = new vscode.EventEmitter<string>();
+  private readonly closeEmitter = new vscode.EventEmitter<number>();
+  readonly onDidWrite = this.writeEmitter.event;
+  readonly onDidClose = this.closeEmitter.event;
+  private server: ManagedServer | null = null;
+  private removeFromRegistry: (() => void) | null = null;
+  private closed = false;
+  private readonly deps: ServerTaskDeps;
+  private readonly definition: vscode.TaskDefinition;
+  private readonly name: string;
+  private readonly folder: string | undefined;
+
+  constructor(deps: ServerTaskDeps, definition: vscode.TaskDefinition, name: string, folder: string | undefined) {
+    this.deps = deps;
+    this.definition = definition;
+    this.name = name;
+    this.folder = folder;
+  }
+
+  private say(message: string, color = DIM): void {
+    this.writeEmitter.fire(`${color}${terminalText(`[VRAM Guard] ${message}`)}${RESET}\r\n`);
+  }
+
+  open(): void {
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { deps } = this;
+    if (!vscode.workspace.isTrusted) {
+      this.say('This workspace is not trusted, so VRAM Guard does not start the commands its tasks name. Trust the workspace to run model servers from tasks.', RED);
+      return this.finish(1);
+    }
+    const v = validateTaskDefinition(this.definition, this.name);
+    if (!v.ok) {
+      this.say(`The task definition has ${v.problems.length === 1 ? 'a problem' : `${v.problems.length} problems`}; nothing was started. Fix it in tasks.json:`, RED);
+      for (const p of v.problems) {
+        this.say(`  • ${p}`, RED);
+        deps.log.error(p);
+      }
+      return this.finish(1);
+    }
+    for (const w of v.warnings) {
+      this.say(w);
+      deps.log.warn(w);
+    }
+    const task = v.task;
+    if (this.folder) task.cwd = task.cwd ? (isAbsolute(task.cwd) ? task.cwd : resolve(this.folder, task.cwd)) : this.folder;
+    if (deps.registry.get(task.name)?.pid) {
+      this.say(`"${task.name}" is already running (PID ${deps.registry.get(task.name)!.pid}). Stop it first (VRAM Guard: Stop Model Server…).`, RED);
+      return this.finish(1);
+    }
+    const server = new ManagedServer(task, { readGpu: deps.readGpu, gate: deps.gate, lock: deps.lock, stopTimeoutMs: deps.stopTimeoutMs() });
+    this.server = server;
+    this.removeFromRegistry = deps.registry.add(server);
+    server.on('log', (m) => {
+      this.say(m);
+      deps.log.info(`${task.name}: ${m}`);
+    });
+    server.on('output', (text) => this.writeEmitter.fire(terminalText(text)));
+    server.on('state', (state) => {
+      // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it.
+      if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);
+      if (state === 'stopped') this.finish(0);
+    });
+    const r = await server.start();
+    if (!r.ok) {
+      deps.log.error(`${task.name}: ${r.message}`);
+      return this.finish(1);
+    }
+  }
+
+  private finish(code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeFromRegistry?.();
+    this.closeEmitter.fire(code);
+  }
+
+  handleInput(data: string): void {
+    if (data === '\x03') void this.stop('Ctrl+C');
+  }
+
+  close(): void {
+    void this.stop('the task was terminated');
+  }
+
+  private async stop(reason: string): Promise<void> {
+    const s = this.server;
+    if (s) await s.stop(reason);
+    this.finish(0);
+  }
+}
+
+export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
+  const folderOf = (task: vscode.Task) => (task.scope && typeof task.scope === 'object' ? task.scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath);
+  const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(deps, definition, task.name, folderOf(task)));
+
+  const provider = vscode.tasks.registerTaskProvider(TASK_TYPE, {
+    provideTasks: () => [],
+    resolveTask(task) {
+      if (task.definition.type !== TASK_TYPE) return undefined;
+      const resolved = new vscode.Task(task.definition, task.scope ?? vscode.TaskScope.Workspace, task.name, TASK_TYPE, undefined, []);
+      resolved.execution = execution(resolved);
+      resolved.isBackground = true;
+      return resolved;
+    },
+  });
+
+  // Ordinary shell/process tasks: VS Code reports their PIDs; their trees are joined to NVML's list.
+  const ids = new WeakMap<vscode.TaskExecution, string>();
+  let next = 0;
+  const started = vscode.tasks.onDidStartTaskProcess((e) => {
+    if (e.execution.task.definition.type === TASK_TYPE || !e.processId) return;
+    const id = `task-${++next}`;
+    ids.set(e.execution, id);
+    deps.registry.track(id, { name: e.execution.task.name, pid: e.processId });
+  });
+  const ended = vscode.tasks.onDidEndTaskProcess((e) => {
+    const id = ids.get(e.execution);
+    if (id) deps.registry.untrack(id);
+  });
+
+  // No orphans: SIGKILL whatever is left if the host exits without deactivating.
+  const onExit = () => deps.registry.killAllNow();
+  process.on('exit', onExit);
+
+  return new vscode.Disposable(() => {
+    provider.dispose();
+    started.dispose();
+    ended.dispose();
+    process.off('exit', onExit);
+    void deps.registry.stopAll();
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * "VRAM Guard: Run VRAM Budget Spike…": the user picks the `vram-guard` tasks to start, in order
+ * (or a JSON spec file in the workspace), and the spike runs under a cancellable progress
+ * notification. The report is saved under `.vram-guard/spikes/` in the workspace and opened.
+ * It starts commands, so it runs only in a trusted workspace.
+ */
+import * as vscode from 'vscode';
+import { join, resolve } from 'node:path';
+import { systemClock } from '../core/clock.ts';
+import { processLauncher } from '../core/checks/spike-launcher.ts';
+import { sendLoad } from '../core/checks/spike-load.ts';
+import { spikeMarkdown, spikeSummary } from '../core/checks/spike-report.ts';
+import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../core/checks/spike-save.ts';
+import { DEFAULT_TIMING, validateSpikeServers, validateSpikeSpec, type SpikeSpec } from '../core/checks/spike-spec.ts';
+import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
+import type { ProbeResult } from '../core/gpu/probe.ts';
+import { collectLedger } from '../core/servers/ledger.ts';
+import { TASK_TYPE } from '../core/servers/task-definition.ts';
+import type { ThresholdSpec } from '../core/watch/thresholds.ts';
+import type { MarkdownViews } from './markdown-view.ts';
+
+export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';
+const TITLE = 'VRAM Guard: VRAM Budget Spike';
+
+export interface SpikeCommandDeps {
+  views: MarkdownViews;
+  log: vscode.LogOutputChannel;
+  /** The thresholds in force: GO means the peak stays below WARNING. */
+  readThresholds: () => ThresholdSpec;
+  /** Opens a GPU source of the spike's own: the peak needs 10 samples a second, faster than the watcher. */
+  openSource: () => Promise<ProbeResult>;
+}
+
+interface ServerPick extends vscode.QuickPickItem {
+  task?: vscode.Task;
+  action?: 'run' | 'spec';
+}
+
+/** Asks for the tasks, one at a time, in the order they start. */
+async function pickTasks(tasks: vscode.Task[]): Promise<vscode.Task[] | 'spec' | undefined> {
+  const chosen: vscode.Task[] = [];
+  for (;;) {
+    const items: ServerPick[] = [];
+    if (chosen.length) items.push({ label: `$(play) Run the spike: ${chosen.map((t) => t.name).join(' → ')}`, action: 'run' }, { label: '', kind: vscode.QuickPickItemKind.Separator });
+    for (const task of tasks) {
+      if (chosen.includes(task)) continue;
+      const d = task.definition as Record<string, unknown>;
+      const command = Array.isArray(d['command']) ? (d['command'] as unknown[]).join(' ') : '';
+      items.push({ label: `$(server-process) ${task.name}`, description: String(d['server'] ?? ''), detail: command || undefined, task });
+    }
+    if (!chosen.length) items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(json) Use a spike spec file (JSON)…', action: 'spec' });
+    const picked = await vscode.window.showQuickPick(items, {
+      title: TITLE,
+      placeHolder: chosen.length ? `Started in this order: ${chosen.map((t) => t.name).join(' → ')}. Add a server, or run.` : 'The first server to start (then the next, in order)',
+    });
+    if (!picked) return undefined;
+    if (picked.action === 'spec') return 'spec';
+    if (picked.action === 'run') return chosen;
+    if (picked.task) chosen.push(picked.task);
+    if (chosen.length === tasks.length) return chosen;
+  }
+}
+
+/** The tasks as spike servers; asks for an Ollama model where the task names none. */
+async function specFromTasks(tasks: vscode.Task[]): Promise<SpikeSpec | string | undefined> {
+  const raw: Array<Record<string, unknown>> = [];
+  for (const task of tasks) {
+    const d: Record<string, unknown> = { ...(task.definition as Record<string, unknown>), name: task.name };
+    const fallback = d['fallback'] && typeof d['fallback'] === 'object' ? (d['fallback'] as Record<string, unknown>) : {};
+    if ((d['server'] === 'ollama' || d['server'] === 'faster-whisper') && typeof fallback['model'] !== 'string') {
+      const model = await vscode.window.showInputBox({
+        title: `${TITLE} — ${task.name}`,
+        prompt: `The model the load request to "${task.name}" uses (add "fallback": { "model": "…" } to the task to skip this question)`,
+        placeHolder: d['server'] === 'ollama' ? 'llama3.2:3b' : 'Systran/faster-distil-whisper-large-v3',
+        validateInput: (t) => (t.trim() ? undefined : 'A model name is needed'),
+      });
+      if (model === undefined) return undefined;
+      d['load'] = { model: model.trim() };
+    }
+    raw.push(d);
+  }
+  const r = validateSpikeServers(raw);
+  if (!r.ok) return r.problems.join(' ');
+  return { gpu: r.servers[0]?.task.gpu ?? 0, servers: r.servers, timing: DEFAULT_TIMING, leaveRunning: false };
+}
+
+async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): Promise<SpikeSpec | string | undefined> {
+  const title = `${TITLE}: ${noTasks ? `no "${TASK_TYPE}" tasks here, so choose a spec file (JSON) with the servers` : 'the spec file (JSON)'}`;
+  const files = await vscode.window.showOpenDialog({ defaultUri: folder.uri, canSelectMany: false, openLabel: 'Run the spike', title, filters: { 'Spike spec (JSON)': ['json'] } });
+  const file = files?.[0];
+  if (!file) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
+  } catch (err) {
+    return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  const r = validateSpikeSpec(json, vscode.workspace.asRelativePath(file));
+  return r.ok ? r.spec : r.problems.join(' ');
+}
+
+async function askLeaveRunning(spec: SpikeSpec): Promise<boolean | undefined> {
+  const stop = { label: '$(debug-stop) Stop them when the spike ends', leave: false };
+  const leave = { label: '$(debug-continue) Leave them running', description: 'a cancelled or failed spike stops them anyway', leave: true };
+  const picked = await vscode.window.showQuickPick(spec.leaveRunning ? [leave, stop] : [stop, leave], { title: TITLE, placeHolder: `The servers the spike starts (${spec.servers.map((s) => s.name).join(', ')})` });
+  return picked?.leave;
+}
+
+async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec: SpikeSpec): Promise<void> {
+  const opened = await deps.openSource();
+  if (!opened.ok) {
+    void vscode.window.showErrorMessage(`VRAM Guard: no GPU to measure, so nothing was started: ${opened.reason}`);
+    return;
+  }
+  const source = opened.source;
+  let report: SpikeReport;
+  try {
+    report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VRAM budget spike', cancellable: true }, async (progress, token) => {
+      const controller = new AbortController();
+      const cancel = token.onCancellationRequested(() => controller.abort());
+      let done = 0;
+      try {
+        return await runSpike(
+          spec,
+          {
+            sample: () => source.sample(Date.now()),
+            source: { kind: source.kind, description: source.description },
+            thresholds: deps.readThresholds(),
+            clock: systemClock,
+            launcher: processLauncher({ stopTimeoutMs: spec.timing.stopTimeoutMs, onOutput: (name, text) => deps.log.trace(`[${name}] ${text.trimEnd()}`) }),
+            load: sendLoad,
+            ledger: (sample, owners) => collectLedger(sample, owners),
+          },
+          {
+            signal: controller.signal,
+            onProgress: (p) => {
+              deps.log.info(`spike: ${p.message}`);
+              progress.report({ message: p.message, increment: Math.max(0, (p.fraction - done) * 100) });
+              done = Math.max(done, p.fraction);
+            },
+          },
+        );
+      } finally {
+        cancel.dispose();
+      }
+    });
+  } finally {
+    await source.dispose();
+  }
+  const summary = spikeSummary(report);
+  deps.log.info(`spike: ${summary}`);
+  let saved: SavedSpike | null = null;
+  try {
+    saved = await saveSpikeReport(join(folder.uri.fsPath, SPIKES_DIR), report);
+    deps.log.info(`spike: saved ${saved.markdownPath} and ${saved.jsonPath}`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    deps.log.error(`spike: the report could not be saved: ${message}`);
+    void vscode.window.showErrorMessage(`VRAM Guard: the spike report could not be saved in ${SPIKES_DIR}: ${message}. It is shown, unsaved.`);
+  }
+  if (saved) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(saved.markdownPath));
+  else await deps.views.show('VRAM budget spike', spikeMarkdown(report));
+  const show = report.status !== 'complete' ? vscode.window.showWarningMessage : report.decision?.verdict === 'GO' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+  void show(`VRAM budget spike: ${summary}`);
+}
+
+export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable {
+  let running = false;
+  return vscode.commands.registerCommand(SPIKE_COMMAND, async () => {
+    if (!vscode.workspace.isTrusted) {
+      const choice = await vscode.window.showErrorMessage(
+        'VRAM Guard: the budget spike starts the model servers named in this workspace (its tasks or spec file), so it runs only in a trusted workspace. Trust the workspace if you know its tasks, then run the spike again.',
+        'Manage Workspace Trust',
+      );
+      if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      return;
+    }
+    if (running) {
+      void vscode.window.showWarningMessage('VRAM Guard: a budget spike is already running; wait for it or cancel it in its notification.');
+      return;
+    }
+    const folder = vscode.workspace.workspaceFolders?.length === 1 ? vscode.workspace.workspaceFolders[0] : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'The folder the spike report is saved in' });
+    if (!folder) {
+      if (!vscode.workspace.workspaceFolders?.length) void vscode.window.showErrorMessage('VRAM Guard: open a folder first: the budget spike saves its report in the workspace (.vram-guard/spikes).');
+      return;
+    }
+    running = true;
+    try {
+      const tasks = await vscode.tasks.fetchTasks({ type: TASK_TYPE });
+      const choice = tasks.length ? await pickTasks(tasks) : 'spec';
+      if (!choice) return;
+      const spec = choice === 'spec' ? await specFromFile(folder, tasks.length === 0) : await specFromTasks(choice);
+      if (spec === undefined) return;
+      if (typeof spec === 'string') {
+        deps.log.warn(`spike: ${spec}`);
+        void vscode.window.showErrorMessage(`VRAM Guard: the spike cannot run: ${spec}`);
+        return;
+      }
+      const leaveRunning = await askLeaveRunning(spec);
+      if (leaveRunning === undefined) return;
+      // Relative paths in commands and models are the workspace folder's, as in its tasks.
+      const servers = spec.servers.map((s) => ({ ...s, task: { ...s.task, cwd: resolve(folder.uri.fsPath, s.task.cwd ?? '.') } }));
+      await run(deps, folder, { ...spec, servers, leaveRunning });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      deps.log.error(`spike failed: ${message}`);
+      void vscode.window.showErrorMessage(`VRAM Guard: the budget spike could not run: ${message}. See the VRAM Guard output for details.`);
+    } finally {
+      running = false;
+    }
+  });
+}
