@@ -2,6 +2,7 @@
  * VRAM Guard's entry point: composes the watcher, the status bar, notifications and commands.
  * Activation does no I/O: the GPU is probed right after, off the startup path.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { probeSource } from './core/gpu/probe.ts';
 import type { LevelTransition } from './core/watch/classifier.ts';
@@ -42,6 +43,8 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
         preference: settings.source,
         nvmlLibraryPath: settings.nvmlLibraryPath || undefined,
         nvidiaSmiPath: settings.nvidiaSmiPath,
+        replayFile: replayFile(context, settings.replayFile),
+        replaySpeed: settings.replaySpeed,
         log: (m) => log.info(m),
       }),
     thresholds: settings.thresholds,
@@ -119,7 +122,13 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
       watcher.setThresholds(settings.thresholds);
       watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
-      if (before.source !== settings.source || before.nvmlLibraryPath !== settings.nvmlLibraryPath || before.nvidiaSmiPath !== settings.nvidiaSmiPath) {
+      if (
+        before.source !== settings.source ||
+        before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
+        before.nvidiaSmiPath !== settings.nvidiaSmiPath ||
+        before.replayFile !== settings.replayFile ||
+        before.replaySpeed !== settings.replaySpeed
+      ) {
         watcher.reprobe();
       }
       reportProblems();
@@ -172,6 +181,14 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
         check();
       }),
   };
+}
+
+/** The trace for `replay`: the setting (relative to the workspace folder), else the bundled one. */
+function replayFile(context: vscode.ExtensionContext, setting: string): string {
+  if (!setting) return context.asAbsolutePath(path.join('media', 'traces', 'a1000-4gb-speech-cascade.jsonl'));
+  if (path.isAbsolute(setting)) return setting;
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return folder ? path.join(folder, setting) : setting;
 }
 
 export async function deactivate(): Promise<void> {

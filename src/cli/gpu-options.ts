@@ -3,11 +3,15 @@ import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreferenc
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 
-export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'thresholds', 'hysteresis'] as const;
+export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'replay-file', 'replay-speed', 'thresholds', 'hysteresis'] as const;
 
-export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi   where to read the GPU from (default auto: NVML, else nvidia-smi)
+export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi|replay
+                                  where to read the GPU from (default auto: NVML, else nvidia-smi;
+                                  replay: a simulated GPU playing --replay-file at --replay-speed)
   --nvml-library PATH             the libnvidia-ml to load (else $VRAM_GUARD_NVML_LIBRARY, else the system's)
   --nvidia-smi PATH               the nvidia-smi executable (default: nvidia-smi on PATH)
+  --replay-file FILE              the trace to play with --source replay (docs/trace-format.md)
+  --replay-speed N                trace seconds per second (default 1)
   --thresholds warning=80%,critical=90%,emergency=95%
                                   levels, each in %, MiB or GiB (e.g. warning=6144MiB)
   --hysteresis 2%                 how far below a threshold usage must fall to leave its level`;
@@ -28,6 +32,11 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
     hysteresis: '--hysteresis',
   });
   if (parsedThresholds.problems.length) throw new UsageError(parsedThresholds.problems.join(' '));
+  const replayFile = stringFlag(parsed, 'replay-file');
+  if (source === 'replay' && !replayFile) throw new UsageError('--source replay needs --replay-file FILE');
+  const speedText = stringFlag(parsed, 'replay-speed');
+  const replaySpeed = speedText === undefined ? undefined : Number(speedText);
+  if (replaySpeed !== undefined && !(replaySpeed > 0)) throw new UsageError(`--replay-speed must be a positive number (got "${speedText}")`);
   return {
     thresholds: parsedThresholds.spec,
     probe: () =>
@@ -35,6 +44,8 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
         preference: source as SourcePreference,
         nvmlLibraryPath: stringFlag(parsed, 'nvml-library'),
         nvidiaSmiPath: stringFlag(parsed, 'nvidia-smi'),
+        replayFile,
+        replaySpeed,
         env,
       }),
   };

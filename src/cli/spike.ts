@@ -40,7 +40,8 @@ second → stop the servers. GO when the peak stays below the WARNING threshold,
 The report (the table, headroom at peak, the decision with its margin, each server's VRAM from
 NVML and from the server itself) is printed and saved as Markdown and JSON in --out, under a new
 timestamped name. Ctrl-C cancels at any step: what was measured is saved, marked incomplete, and
-every server the spike started is stopped (SIGTERM, then SIGKILL).
+every server the spike started is stopped (SIGTERM, then SIGKILL). The servers are always stopped
+at the end (their output flows through vram-guard, so they cannot outlive it).
 
 ${SERVER_FLAG_HELP}
   --spec FILE                     a JSON spec: { "servers": [ { "name", "server", "command": [..],
@@ -54,7 +55,6 @@ ${SERVER_FLAG_HELP}
   --peak-window SECONDS           sample the load at least this long (default ${DEFAULT_TIMING.peakWindowMs / 1000})
   --request-timeout SECONDS       one load request may take this long (default ${DEFAULT_TIMING.requestTimeoutMs / 1000})
   --stop-timeout SECONDS          SIGTERM → SIGKILL grace (default ${DEFAULT_TIMING.stopTimeoutMs / 1000})
-  --leave-running                 leave the servers running after a complete spike
   --out DIR                       where reports are saved (default ${SPIKES_DIR} here)
   --json                          print the JSON report instead of Markdown
 ${GPU_OPTIONS_HELP}
@@ -62,7 +62,7 @@ ${GPU_OPTIONS_HELP}
 Exit codes: 0 GO, 1 NO-GO, 2 no GPU source (nothing started), 4 incomplete (cancelled, or a server
             failed to start), 64 wrong usage.`;
 
-const BOOLEANS = ['json', 'leave-running', 'help'] as const;
+const BOOLEANS = ['json', 'help'] as const;
 const VALUES = ['spec', 'gpu', 'out', ...Object.keys(TIMING_FLAGS), ...GPU_VALUE_FLAGS] as const;
 
 /** Takes every `--server` out of `args` (the general parser keeps one value per flag). */
@@ -121,10 +121,11 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
   }
   const gpuText = stringFlag(parsed, 'gpu');
   if (gpuText !== undefined) raw['gpu'] = /^\d+$/.test(gpuText) ? Number(gpuText) : gpuText;
-  if (parsed.flags.has('leave-running')) raw['leaveRunning'] = true;
   const validated = validateSpikeSpec(raw, specPath ?? 'The servers');
   if (!validated.ok) throw new UsageError(validated.problems.join('\n  '));
   const spec = validated.spec;
+  // The servers' output flows through this process's pipes: they cannot outlive it safely.
+  if (spec.leaveRunning) throw new UsageError('"leaveRunning" is for the editor\'s command: the command line stops the servers it started when it ends');
   const options = gpuOptions(parsed, io.env);
   const out = resolve(stringFlag(parsed, 'out') ?? SPIKES_DIR);
   const json = parsed.flags.has('json');

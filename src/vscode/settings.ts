@@ -11,6 +11,8 @@ export interface Settings {
   source: SourcePreference;
   nvmlLibraryPath: string;
   nvidiaSmiPath: string;
+  replayFile: string;
+  replaySpeed: number;
   sampleIntervalMs: number;
   adaptiveRate: AdaptiveRate;
   thresholds: ThresholdSpec;
@@ -76,6 +78,8 @@ export function readSettings(get: SettingGetter): Settings {
     source,
     nvmlLibraryPath: string('nvmlLibraryPath', ''),
     nvidiaSmiPath: string('nvidiaSmiPath', 'nvidia-smi') || 'nvidia-smi',
+    replayFile: string('replayFile', ''),
+    replaySpeed: number('replaySpeed', 1, 0.01, 10_000),
     sampleIntervalMs: number('sampleIntervalMs', 1000, 100, 60_000),
     adaptiveRate: readAdaptive(get('adaptiveRate'), problems),
     thresholds: parsed.spec,

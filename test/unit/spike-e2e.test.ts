@@ -5,9 +5,9 @@
  * in `after`, also when a test fails.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { CliIo } from '../../src/cli/io.ts';
 import { runSpikeCommand } from '../../src/cli/spike.ts';
@@ -63,16 +63,28 @@ async function emulatorDescendants(): Promise<number[]> {
 
 const esc = (s: string) => s.replace(/[\\,;]/g, (c) => `\\${c}`);
 
-async function serverFlags(ollamaWeightsMiB: number): Promise<string[]> {
+/** Whisper, then Ollama, as spec-file servers: the command an argument array. */
+async function servers(ollamaWeightsMiB: number, ollamaExtra: string[] = []): Promise<Array<Record<string, unknown>>> {
   const [node, whisper] = emulatorCommand('whisper-cpp');
   const [, ollama] = emulatorCommand('ollama');
   const pw = await freePort();
   const po = await freePort();
-  // Whisper: 1016 MiB of model + 100 MiB of CUDA context = 1116 MiB in NVML.
-  const a = `name=whisper,kind=whisper-cpp,cmd=${esc(node!)},args=${[whisper!, '-m', 'ggml-distil-large-v3.bin', '--port', String(pw), '--vram-mib', '1016', '--nvml-extra-mib', '100'].map(esc).join(';')},port=${pw}`;
-  // Ollama: weights + 448 MiB of KV cache at 4096 tokens (its size_vram) + 200 MiB NVML sees beyond it.
-  const b = `name=ollama,kind=ollama,cmd=${esc(node!)},args=${[ollama!, '--model', `llama3.2:3b=${ollamaWeightsMiB}:112`, '--nvml-extra-mib', '200'].map(esc).join(';')},port=${po},model=llama3.2:3b`;
-  return ['--server', a, '--server', b];
+  return [
+    // Whisper: 1016 MiB of model + 100 MiB of CUDA context = 1116 MiB in NVML.
+    { name: 'whisper', server: 'whisper-cpp', command: [node, whisper], args: ['-m', 'ggml-distil-large-v3.bin', '--port', String(pw), '--vram-mib', '1016', '--nvml-extra-mib', '100'], port: pw },
+    // Ollama: weights + 448 MiB of KV cache at 4096 tokens (its size_vram) + 200 MiB NVML sees beyond it.
+    { name: 'ollama', server: 'ollama', command: [node, ollama], args: ['--model', `llama3.2:3b=${ollamaWeightsMiB}:112`, '--nvml-extra-mib', '200', ...ollamaExtra], port: po, load: { model: 'llama3.2:3b' } },
+  ];
+}
+
+/** The same servers as `--server` flags: cmd= the program, args= its arguments separated by ;. */
+function serverFlags(list: Array<Record<string, unknown>>): string[] {
+  return list.flatMap((s) => {
+    const [cmd, ...fixed] = s['command'] as string[];
+    const args = [...fixed, ...(s['args'] as string[])].map(esc).join(';');
+    const model = (s['load'] as { model?: string } | undefined)?.model;
+    return ['--server', `name=${s['name']},kind=${s['server']},cmd=${esc(cmd!)},args=${args},port=${s['port']}${model ? `,model=${model}` : ''}`];
+  });
 }
 
 const FAST = ['--settle', '0.05', '--samples', '3', '--measure-interval', '20', '--rounds', '2', '--sample-interval', '50', '--peak-window', '0.5', '--stop-timeout', '3'];
@@ -90,7 +102,7 @@ interface Run {
  * on top of the loaded models when the user measured), released when the servers stop;
  * `cancelWhen` interrupts (as Ctrl-C does) when a progress line matches.
  */
-async function spike(extra: string[], options: { ollamaWeightsMiB: number; cancelWhen?: RegExp }): Promise<Run> {
+async function spike(extra: string[], options: { ollamaWeightsMiB: number; ollamaExtra?: string[]; specFile?: boolean; cancelWhen?: RegExp }): Promise<Run> {
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create(card());
   statePath = fake.path;
@@ -111,7 +123,14 @@ async function spike(extra: string[], options: { ollamaWeightsMiB: number; cance
     env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib },
     interrupted: new Promise((resolve) => (interrupt = resolve)),
   };
-  const code = await runSpikeCommand([...(await serverFlags(options.ollamaWeightsMiB)), ...FAST, ...THRESHOLDS, '--out', out, ...extra], io);
+  const list = await servers(options.ollamaWeightsMiB, options.ollamaExtra);
+  let how = serverFlags(list);
+  if (options.specFile) {
+    const file = join(out, '..', `${basename(out)}.spike.json`);
+    await writeFile(file, JSON.stringify({ servers: list }, null, 2));
+    how = ['--spec', file];
+  }
+  const code = await runSpikeCommand([...how, ...FAST, ...THRESHOLDS, '--out', out, ...extra], io);
   return { code, stdout, stderr, out };
 }
 
@@ -168,8 +187,8 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.deepEqual(await emulatorDescendants(), []);
   });
 
-  it('reports NO-GO when Ollama adds 4500 MiB', async () => {
-    const r = await spike(['--json'], { ollamaWeightsMiB: 3852 });
+  it('reports NO-GO when Ollama adds 4500 MiB (servers from a JSON spec file)', async () => {
+    const r = await spike(['--json'], { ollamaWeightsMiB: 3852, specFile: true });
     assert.equal(r.code, 1, r.stderr);
     const json = JSON.parse(r.stdout);
     assert.equal(json.verdict, 'NO-GO');
@@ -210,11 +229,24 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.deepEqual(state.devices[0]!.processes?.map((p) => p.pid), [1187, 2290]);
   });
 
+  it('a server that exits during start: incomplete, with its log lines; the first one is stopped', async () => {
+    const r = await spike([], { ollamaWeightsMiB: 2190, ollamaExtra: ['--exit-during-start', '3'] });
+    assert.equal(r.code, 4, r.stderr);
+    const { md, json } = await saved(r.out);
+    assert.equal(json.status, 'failed');
+    assert.match(json.problem, /^"ollama" did not start: The server exited during start-up with exit code 3/);
+    assert.match(md, /\*\*INCOMPLETE — failed: "ollama" did not start/);
+    assert.match(md, /### ollama\n\n- Did not start: [^\n]+\n\n```text\n[^`]*emulated start-up failure/);
+    assert.equal(json.servers[0].stop.how, 'SIGTERM');
+    assert.equal(alive(json.servers[0].pid), false);
+    assert.deepEqual(await emulatorDescendants(), []);
+  });
+
   it('exits 2 and starts nothing without a GPU source', async () => {
     let stderr = '';
     const io: CliIo = { stdout: () => {}, stderr: (t) => void (stderr += t), env: { VRAM_GUARD_NVML_LIBRARY: '/nonexistent/libnvidia-ml.so.1' }, interrupted: new Promise(() => {}) };
     const out = await mkdtemp(join(tmpdir(), 'vram-guard-spikes-'));
-    const code = await runSpikeCommand([...(await serverFlags(2190)), '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1', '--out', out], io);
+    const code = await runSpikeCommand([...serverFlags(await servers(2190)), '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1', '--out', out], io);
     assert.equal(code, 2);
     assert.match(stderr, /no GPU source available, so nothing was started/);
     assert.deepEqual(await readdir(out), []);

@@ -1,7 +1,12 @@
 /** The spike's spec (a JSON file, or `--server` flags): validation, loads per kind, the flag syntax. */
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { UsageError } from '../../src/cli/args.ts';
+import type { CliIo } from '../../src/cli/io.ts';
+import { runSpikeCommand } from '../../src/cli/spike.ts';
 import { parseServerFlag, splitEscaped } from '../../src/cli/server-flag.ts';
 import { describeLoad, silenceWav } from '../../src/core/checks/spike-load.ts';
 import { DEFAULT_PROMPT, DEFAULT_TIMING, validateSpikeSpec } from '../../src/core/checks/spike-spec.ts';
@@ -131,5 +136,32 @@ describe('--server', () => {
     assert.throws(() => parseServerFlag('kind=vllm,load=fast'), /load must be default, none or a path/);
     assert.throws(() => parseServerFlag('kind=vllm,health=/health'), /health=\/path needs port=/);
     assert.throws(() => parseServerFlag('kind=command,load=/x,body={"a":1,"b":2}'), /""b":2}" should look like key=value .*a comma inside a value is written \\,/);
+  });
+});
+
+describe('vram-guard spike: usage', () => {
+  const io = () => {
+    const out = { stdout: '', stderr: '' };
+    const cli: CliIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env: {}, interrupted: new Promise(() => {}) };
+    return { out, cli };
+  };
+
+  it('--help documents the flags and the exit codes', async () => {
+    const { out, cli } = io();
+    assert.equal(await runSpikeCommand(['--help'], cli), 0);
+    assert.match(out.stdout, /--server 'KEY=VALUE,\.\.\.'/);
+    assert.match(out.stdout, /Exit codes: 0 GO, 1 NO-GO, 2 no GPU source \(nothing started\), 4 incomplete/);
+  });
+
+  it('refuses before anything starts: no servers, both ways at once, a bad spec, leaveRunning', async () => {
+    const { cli } = io();
+    await assert.rejects(runSpikeCommand([], cli), (e: unknown) => e instanceof UsageError && /say which servers to start/.test(e.message));
+    const dir = await mkdtemp(join(tmpdir(), 'vram-guard-spec-'));
+    const file = join(dir, 'spec.json');
+    await writeFile(file, JSON.stringify({ leaveRunning: true, servers: [{ name: 'v', server: 'vllm', port: 8000 }] }));
+    await assert.rejects(runSpikeCommand(['--spec', file, '--server', 'kind=vllm,port=8000'], cli), /either with --server or in the --spec file/);
+    await assert.rejects(runSpikeCommand(['--spec', file], cli), /"leaveRunning" is for the editor's command/);
+    await assert.rejects(runSpikeCommand(['--spec', join(dir, 'missing.json')], cli), /--spec: cannot read .*ENOENT/);
+    await assert.rejects(runSpikeCommand(['--server', 'kind=ollama,port=11434', '--rounds', '0'], cli), (e: unknown) => e instanceof UsageError && /say which model/.test(e.message) && /"rounds" must be a whole number from 1/.test(e.message));
   });
 });

@@ -1,11 +1,13 @@
 /**
  * Picks the GPU source: NVML, else nvidia-smi, else none — with the reason, never a throw.
+ * `replay` plays a recorded trace instead (a simulated GPU).
  */
 import { openNvidiaSmi } from './nvidia-smi-source.ts';
 import { openNvml } from './nvml-source.ts';
+import { openReplay } from './replay-source.ts';
 import type { GpuSource } from './types.ts';
 
-export const SOURCE_PREFERENCES = ['auto', 'nvml', 'nvidia-smi'] as const;
+export const SOURCE_PREFERENCES = ['auto', 'nvml', 'nvidia-smi', 'replay'] as const;
 export type SourcePreference = (typeof SOURCE_PREFERENCES)[number];
 
 export interface ProbeOptions {
@@ -13,6 +15,9 @@ export interface ProbeOptions {
   nvmlLibraryPath?: string | undefined;
   nvidiaSmiPath?: string | undefined;
   nvidiaSmiTimeoutMs?: number | undefined;
+  /** The trace a `replay` source plays. */
+  replayFile?: string | undefined;
+  replaySpeed?: number | undefined;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
 }
@@ -23,6 +28,11 @@ export async function probeSource(options: ProbeOptions): Promise<ProbeResult> {
   const log = options.log ?? (() => {});
   const env = options.env ?? process.env;
   const reasons: string[] = [];
+
+  if (options.preference === 'replay') {
+    const replay = await openReplay({ file: options.replayFile ?? '', speed: options.replaySpeed, log });
+    return replay.ok ? replay : { ok: false, reason: `no replay: ${replay.reason}` };
+  }
 
   if (options.preference !== 'nvidia-smi') {
     const nvml = await openNvml({ libraryPath: options.nvmlLibraryPath, env, log });
