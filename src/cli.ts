@@ -4,6 +4,7 @@
 import { UsageError } from './cli/args.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
+import { runSpikeCommand } from './cli/spike.ts';
 import { runStatusCommand } from './cli/status.ts';
 import { runWatchCommand } from './cli/watch.ts';
 
@@ -13,6 +14,7 @@ Commands:
   status     one sample of every GPU (--json for machines)
   watch      sample until interrupted, with level changes
   preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
+  spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   status: runStatusCommand,
   watch: runWatchCommand,
   preflight: runPreflightCommand,
+  spike: runSpikeCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

@@ -4,31 +4,38 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { FallbackChain } from './core/fallback/chain.ts';
+import { chainSteps, readFallbackSettings } from './core/fallback/config.ts';
+import { ServerExecutor } from './core/fallback/server-executor.ts';
+import { nextSampleUsed } from './core/fallback/watcher-reading.ts';
 import { probeSource } from './core/gpu/probe.ts';
+import { GpuLock } from './core/servers/gpu-lock.ts';
+import { preflightGate } from './core/servers/preflight-gate.ts';
+import { ServerRegistry } from './core/servers/server-registry.ts';
 import type { LevelTransition } from './core/watch/classifier.ts';
 import { levelLabel } from './core/watch/levels.ts';
 import { Watcher } from './core/watch/watcher.ts';
 import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
+import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
 import { registerPreflightCommand } from './vscode/preflight-command.ts';
 import { readPreflightSettings } from './vscode/preflight-settings.ts';
 import { LevelNotifier } from './vscode/notifier.ts';
+import { registerServerTasks } from './vscode/server-tasks.ts';
+import { registerSpikeCommand } from './vscode/spike-command.ts';
 import { readSettings, type Settings } from './vscode/settings.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
 const RECENT_TRANSITIONS = 50;
 
-let running: { watcher: Watcher } | undefined;
+let running: { watcher: Watcher; servers: ServerRegistry } | undefined;
 
 export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('VRAM Guard', { log: true });
-  const readConfig = (): Settings => {
-    const config = vscode.workspace.getConfiguration('vramGuard');
-    return readSettings((key) => config.get(key));
-  };
+  const readConfig = (): Settings => readSettings(configGetter());
   let settings = readConfig();
   const statusBar = new GpuStatusBar();
   const views = new MarkdownViews();
@@ -37,31 +44,52 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   let thresholdProblems: string[] = [];
   const stateListeners = new Set<() => void>();
 
+  /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
+  const openSource = () =>
+    probeSource({
+      preference: settings.source,
+      nvmlLibraryPath: settings.nvmlLibraryPath || undefined,
+      nvidiaSmiPath: settings.nvidiaSmiPath,
+      replayFile: replayFile(context, settings.replayFile),
+      replaySpeed: settings.replaySpeed,
+      log: (m) => log.info(m),
+    });
   const watcher = new Watcher({
-    openSource: () =>
-      probeSource({
-        preference: settings.source,
-        nvmlLibraryPath: settings.nvmlLibraryPath || undefined,
-        nvidiaSmiPath: settings.nvidiaSmiPath,
-        replayFile: replayFile(context, settings.replayFile),
-        replaySpeed: settings.replaySpeed,
-        log: (m) => log.info(m),
-      }),
+    openSource,
     thresholds: settings.thresholds,
     intervalMs: settings.sampleIntervalMs,
     adaptive: settings.adaptiveRate,
     log: (m) => log.info(m),
   });
-  running = { watcher };
+  const servers = new ServerRegistry();
+  running = { watcher, servers };
+
+  const readFallback = () => readFallbackSettings(configGetter());
+  let fallback = readFallback();
+  const fallbackSteps = () => chainSteps(fallback.steps, servers.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })));
+  const chain = new FallbackChain({
+    steps: fallbackSteps,
+    mode: () => fallback.mode,
+    executor: new ServerExecutor({ registry: servers, isTrusted: () => vscode.workspace.isTrusted }),
+    readUsed: (gpu) => nextSampleUsed(watcher, gpu),
+    confirm: confirmStep,
+    cooldownMs: fallback.cooldownMs,
+    settleTimeoutMs: fallback.settleTimeoutMs,
+    log: (m) => log.info(m),
+  });
+  watcher.on('sample', (w) => chain.onSample(w));
+  const readPreflight = () => readPreflightSettings(configGetter());
+  const ownedPids = () => new Set(servers.owners().map((o) => o.rootPid));
 
   const refresh = () => {
     statusBar.update({ status: watcher.status, latest: watcher.latest, gpu: settings.statusBarGpu, hideWhenNoGpu: settings.hideWhenNoGpu });
     for (const listener of stateListeners) listener();
   };
 
+  const settingsProblems = () => [...settings.problems, ...fallback.problems, ...thresholdProblems];
   let shownProblems = '';
   const reportProblems = () => {
-    const problems = [...settings.problems, ...thresholdProblems];
+    const problems = settingsProblems();
     const key = problems.join('\n');
     if (key === shownProblems) return;
     shownProblems = key;
@@ -92,7 +120,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   });
 
   const showDetails = async () => {
-    await views.show('GPU details', detailsMarkdown({ status: watcher.status, latest: watcher.latest, transitions, settingsProblems: [...settings.problems, ...thresholdProblems] }));
+    await views.show('GPU details', detailsMarkdown({ status: watcher.status, latest: watcher.latest, transitions, settingsProblems: settingsProblems() }));
   };
 
   context.subscriptions.push(
@@ -103,22 +131,31 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     registerPreflightCommand({
       views,
       log,
-      readSettings: () => {
-        const config = vscode.workspace.getConfiguration('vramGuard');
-        return { thresholds: settings.thresholds, preflight: readPreflightSettings((key) => config.get(key)) };
-      },
-      currentGpu: async () => {
-        const status = watcher.status;
-        const latest = watcher.latest;
-        if (status.state === 'none') return { ok: false, reason: status.reason };
-        if (status.state !== 'ready' || !latest) return { ok: false, reason: 'the GPU is still being probed; run the check again in a moment' };
-        return { ok: true, sample: latest.sample, description: status.source.description };
-      },
+      readSettings: () => ({ thresholds: settings.thresholds, preflight: readPreflight() }),
+      currentGpu: async () => watcher.reading(),
+      ownedPids,
     }),
+    registerServerTasks({
+      registry: servers,
+      lock: new GpuLock(),
+      readGpu: async () => watcher.reading(),
+      log,
+      stopTimeoutMs: () => fallback.stopTimeoutMs,
+      gate: preflightGate(() => {
+        const p = readPreflight();
+        return { margin: p.margin, residualThreshold: p.residualThreshold, thresholds: settings.thresholds, ownedPids: ownedPids() };
+      }),
+    }),
+    // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
+    registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource }),
+    registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
+    { dispose: () => chain.dispose() },
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('vramGuard')) return;
       const before = settings;
       settings = readConfig();
+      fallback = readFallback();
+      chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
       notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
       watcher.setThresholds(settings.thresholds);
       watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
@@ -151,7 +188,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       noSourceReason: status.state === 'none' ? status.reason : null,
       sample: watcher.latest?.sample ?? null,
       levels: watcher.latest?.levels ?? [],
-      settingsProblems: [...settings.problems, ...thresholdProblems],
+      settingsProblems: settingsProblems(),
       statusBarText: statusBar.view.text,
       activationMs,
     };
@@ -183,6 +220,12 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   };
 }
 
+/** Reads `vramGuard.*` settings as they are now, for the validators (which never see VS Code). */
+function configGetter(): (key: string) => unknown {
+  const config = vscode.workspace.getConfiguration('vramGuard');
+  return (key) => config.get(key);
+}
+
 /** The trace for `replay`: the setting (relative to the workspace folder), else the bundled one. */
 function replayFile(context: vscode.ExtensionContext, setting: string): string {
   if (!setting) return context.asAbsolutePath(path.join('media', 'traces', 'a1000-4gb-speech-cascade.jsonl'));
@@ -194,5 +237,6 @@ function replayFile(context: vscode.ExtensionContext, setting: string): string {
 export async function deactivate(): Promise<void> {
   const current = running;
   running = undefined;
+  await current?.servers.stopAll();
   await current?.watcher.stop();
 }

@@ -1,15 +1,15 @@
 /**
  * `vram-guard aec`: verifies the echo-cancellation device on PipeWire and prints the report.
  *
- * Exit codes: 0 every check passed (or only warnings), 1 a check failed, 2 wrong usage,
- * 3 only warnings and --fail-on-warn, 4 not available here (not Linux, no PipeWire).
+ * Exit codes: 0 every check passed (or only warnings), 1 a check failed, 3 only warnings and
+ * --fail-on-warn, 4 not available here (not Linux, no PipeWire), 64 wrong usage.
  */
 import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat } from '../core/checks/aec/audio-format.ts';
 import { renderJson, renderMarkdown } from '../core/checks/aec/report.ts';
 import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
 import type { CliIo } from './io.ts';
 
-export const aecExitCodes = { pass: 0, fail: 1, usage: 2, warn: 3, unavailable: 4 } as const;
+export const aecExitCodes = { pass: 0, fail: 1, warn: 3, unavailable: 4, usage: 64 } as const;
 
 const usage = `Usage: vram-guard aec [options]
 
@@ -31,8 +31,8 @@ Options:
   --fail-on-warn       exit with 3 when there are warnings but no failure
   --help               show this help
 
-Exit codes: 0 passed (warnings allowed), 1 a check failed, 2 wrong usage,
-            3 warnings with --fail-on-warn, 4 not available here (not Linux or no PipeWire).
+Exit codes: 0 passed (warnings allowed), 1 a check failed, 3 warnings with --fail-on-warn,
+            4 not available here (not Linux or no PipeWire), 64 wrong usage.
 `;
 
 export interface AecArgs {

@@ -11,7 +11,7 @@ import { processLauncher } from '../core/checks/spike-launcher.ts';
 import { sendLoad } from '../core/checks/spike-load.ts';
 import { spikeMarkdown, spikeSummary } from '../core/checks/spike-report.ts';
 import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../core/checks/spike-save.ts';
-import { DEFAULT_TIMING, validateSpikeServers, validateSpikeSpec, type SpikeSpec } from '../core/checks/spike-spec.ts';
+import { applyTiming, DEFAULT_TIMING, TIMING_KEY_NAMES, validateSpikeServers, validateSpikeSpec, type SpikeSpec } from '../core/checks/spike-spec.ts';
 import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
 import type { ProbeResult } from '../core/gpu/probe.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
@@ -29,6 +29,17 @@ export interface SpikeCommandDeps {
   readThresholds: () => ThresholdSpec;
   /** Opens a GPU source of the spike's own: the peak needs 10 samples a second, faster than the watcher. */
   openSource: () => Promise<ProbeResult>;
+}
+
+/** `vramGuard.spike.*`: the timing keys of a spec file (settleSeconds, samples, rounds, ...) as settings. */
+function spikeSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration('vramGuard.spike');
+  const out: Record<string, unknown> = {};
+  for (const key of TIMING_KEY_NAMES) {
+    const v = config.get(key);
+    if (v !== undefined && v !== null) out[key] = v;
+  }
+  return out;
 }
 
 interface ServerPick extends vscode.QuickPickItem {
@@ -81,7 +92,10 @@ async function specFromTasks(tasks: vscode.Task[]): Promise<SpikeSpec | string |
   }
   const r = validateSpikeServers(raw);
   if (!r.ok) return r.problems.join(' ');
-  return { gpu: r.servers[0]?.task.gpu ?? 0, servers: r.servers, timing: DEFAULT_TIMING, leaveRunning: false };
+  const problems: string[] = [];
+  const timing = applyTiming(DEFAULT_TIMING, spikeSettings(), 'vramGuard.spike: ', problems);
+  if (problems.length) return problems.join(' ');
+  return { gpu: r.servers[0]?.task.gpu ?? 0, servers: r.servers, timing, leaveRunning: false };
 }
 
 async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): Promise<SpikeSpec | string | undefined> {
@@ -95,7 +109,9 @@ async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): P
   } catch (err) {
     return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${err instanceof Error ? err.message : String(err)}`;
   }
-  const r = validateSpikeSpec(json, vscode.workspace.asRelativePath(file));
+  // The file's timing wins over the settings'.
+  const merged = json && typeof json === 'object' && !Array.isArray(json) ? { ...spikeSettings(), ...(json as Record<string, unknown>) } : json;
+  const r = validateSpikeSpec(merged, vscode.workspace.asRelativePath(file));
   return r.ok ? r.spec : r.problems.join(' ');
 }
 

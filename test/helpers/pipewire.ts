@@ -164,10 +164,7 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(run, 'bus')}`,
     PULSE_CLIENTCONFIG: join(dir, 'client.conf'),
   };
-  await writeFile(
-    join(config, 'pipewire', 'pipewire.conf.d', 'fixed-quantum.conf'),
-    await readFile(new URL('../fixtures/pipewire/fixed-quantum.conf', import.meta.url), 'utf8'),
-  );
+  // EXPERIMENT-FIXED-QUANTUM
   let configFile: string | null = null;
   if (options.echoCancel !== 'none') {
     const template = await readFile(new URL('../fixtures/pipewire/echo-cancel.conf.in', import.meta.url), 'utf8');

@@ -35,9 +35,9 @@ describe('aec arguments', () => {
     assert.equal(r.problems.length, 4);
   });
 
-  it('exits 2 on wrong usage and 0 with --help', async () => {
+  it('exits 64 on wrong usage and 0 with --help', async () => {
     const a = io();
-    assert.equal(await runAecCommand(['--seconds', '0'], a), 2);
+    assert.equal(await runAecCommand(['--seconds', '0'], a), 64);
     assert.match(a.err.join(''), /--seconds needs a number of seconds from 0.2 to 30/);
     const b = io();
     assert.equal(await runAecCommand(['--help'], b), 0);
@@ -62,6 +62,17 @@ const sample: AecReport = {
     { id: 'aec.source', title: 'Source "a|b" exists', status: 'fail', detail: 'No source is named exactly "a|b".', advice: 'Use "c".' },
   ],
 };
+
+describe('aec without the tools', () => {
+  it('is "not available" and names the package when pactl is missing', { skip: process.platform !== 'linux' }, async () => {
+    const a = io({ PATH: '/nonexistent' });
+    assert.equal(await runAecCommand(['--json'], a), 4);
+    const report = JSON.parse(a.out.join('')) as AecReport;
+    assert.equal(report.available, false);
+    assert.match(report.checks[0]!.detail, /pactl is not installed/);
+    assert.match(report.checks[0]!.advice, /apt-get install pulseaudio-utils/);
+  });
+});
 
 describe('aec report', () => {
   it('renders a Markdown table with what to do, pipes escaped', () => {

@@ -212,6 +212,7 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
   it('cancelled while the second server starts: an incomplete report is saved and no process is left', async () => {
     const r = await spike([], { ollamaWeightsMiB: 2190, cancelWhen: /^spike: starting ollama/m });
     assert.equal(r.code, 4, r.stderr);
+    assert.doesNotMatch(r.stderr, /ollama: one request/, 'cancelled before Ollama was ready');
     const { md, json } = await saved(r.out);
     assert.equal(json.status, 'cancelled');
     assert.equal(json.complete, false);

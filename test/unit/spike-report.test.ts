@@ -82,6 +82,8 @@ describe('spike report', () => {
     assert.match(md, /\| whisper \| whisper-cpp \| 4343 \| \+1116 MiB \| 1116 MiB \| — \|/);
     assert.match(md, /31 samples taken every 100 ms \(10\.3 Hz\) over 3 s of concurrent load, 3 rounds/);
     assert.doesNotMatch(md, /driver 550\.54\.14 · driver/);
+    assert.doesNotMatch(md, /SIMULATED/);
+    assert.match(spikeMarkdown({ ...measured(), source: { kind: 'replay', description: 'replay of trace.json' } }), /\*\*SIMULATED:\*\* the GPU figures are replayed/);
     assert.equal(spikeSummary(measured()), 'GO: peak 5421 MiB is 723 MiB below the WARNING threshold of 6144 MiB; 2771 MiB headroom at peak.');
     assert.equal(spikeExitCode(measured()), 0);
   });

@@ -4,7 +4,8 @@
  * accounts for, the level the GPU would reach, persistence mode, a driver with broken process
  * data. Without GPU figures it says so and does not block, unless asked to be strict.
  */
-import type { GpuDevice, GpuSample, SourceKind } from '../gpu/types.ts';
+import type { GpuReading } from '../watch/watcher.ts';
+import type { GpuDevice, SourceKind } from '../gpu/types.ts';
 import { processLabel } from '../report/gpu-summary.ts';
 import { formatMiB, percentOf, resolveSize, type SizeSpec } from '../units.ts';
 import { rawLevel } from '../watch/classifier.ts';
@@ -27,7 +28,7 @@ export type PreflightNeed =
   | { kind: 'size'; bytes: number; from: string }
   | { kind: 'estimate'; estimate: VramEstimate | NoEstimate };
 
-export type PreflightGpu = { ok: true; sample: GpuSample; description: string } | { ok: false; reason: string };
+export type PreflightGpu = GpuReading;
 
 export interface PreflightOptions {
   /** The GPU's index (as NVML numbers it). */

@@ -33,6 +33,7 @@ export function spikeMarkdown(r: SpikeReport): string {
       '',
     );
   }
+  if (r.source.kind === 'replay') lines.push('**SIMULATED:** the GPU figures are replayed from a recording, not read from the GPU, so the servers the spike started are not in them.', '');
   if (r.gpu) lines.push(`- GPU ${r.gpu.index}: ${r.gpu.name ?? 'unknown'}, ${formatMiB(total)} total · source: ${r.source.description}${r.driverVersion && !r.source.description.includes(r.driverVersion) ? ` · driver ${r.driverVersion}` : ''}`);
   else lines.push(`- Source: ${r.source.description}`);
   lines.push(`- ${r.startedAt} → ${r.finishedAt}`);

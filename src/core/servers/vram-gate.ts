@@ -4,13 +4,13 @@
  * small stand-in — free VRAM ≥ need + margin — for callers without the pre-flight's settings.
  * Either answers with checks and one summary that carries the numbers.
  */
+import type { GpuReading } from '../watch/watcher.ts';
 import type { CheckResult, CheckStatus } from '../checks/check-result.ts';
 import { worstStatus } from '../checks/check-result.ts';
-import type { GpuSample } from '../gpu/types.ts';
 import { formatMiB } from '../units.ts';
 
 /** A GPU reading for the gate: a sample and where it came from, or why there is none. */
-export type GateGpu = { ok: true; sample: GpuSample; description: string } | { ok: false; reason: string };
+export type GateGpu = GpuReading;
 
 export interface GateInput {
   taskName: string;

@@ -51,6 +51,9 @@ export interface WatchedSample {
   thresholds: Array<ResolvedThresholds | null>;
 }
 
+/** The latest sample with its source's description, or why there is none: what checks read. */
+export type GpuReading = { ok: true; sample: GpuSample; description: string } | { ok: false; reason: string };
+
 export type SourceStatus = { state: 'probing' } | { state: 'ready'; source: GpuSource } | { state: 'none'; reason: string };
 
 type WatcherEvents = {
@@ -124,6 +127,14 @@ export class Watcher extends Emitter<WatcherEvents> {
   setRate(intervalMs: number, adaptive: AdaptiveRate): void {
     this.options.intervalMs = intervalMs;
     this.options.adaptive = adaptive;
+  }
+
+  /** The latest sample for a check, or why there is none yet. */
+  reading(): GpuReading {
+    const status = this.status;
+    if (status.state === 'none') return { ok: false, reason: status.reason };
+    if (status.state !== 'ready' || !this.latest) return { ok: false, reason: 'the GPU is still being probed; try again in a moment' };
+    return { ok: true, sample: this.latest.sample, description: status.source.description };
   }
 
   /** Closes the source and probes again now (after a settings change, or on request). */

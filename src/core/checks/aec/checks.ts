@@ -315,7 +315,7 @@ export async function checkEcho(
       library: module.library,
       timeline: r.timeline,
     };
-    const amount = r.cancelledSilent ? `at least ${r.reductionDb.toFixed(1)} dB (the cancelled source was silent)` : `${r.reductionDb.toFixed(1)} dB`;
+    const amount = r.cancelledSilent ? `at least ${r.reductionDb.toFixed(1)} dB (what is left is below the quietest level the format can carry)` : `${r.reductionDb.toFixed(1)} dB`;
     const detail = `The canceller removes ${amount}: test noise on the default output reached the microphone "${raw}" at ${formatDbfs(r.rawDbfs)} and "${sourceName}" at ${formatDbfs(r.cancelledDbfs)} (measured over the last ${r.measuredSeconds.toFixed(1)} s of ${seconds} s, after the canceller adapted).`;
     if (r.reductionDb >= 10) return { id, title, status: 'pass', detail, advice: '', data };
     const advice =

@@ -62,7 +62,10 @@ export function startRecorder(o: RecorderOptions): Recorder {
       `--channels=${o.format.channels}`,
       `--rate=${o.format.rate}`,
       // The default fragment is about 2 s: without this a short recording gets no bytes at all.
-      '--latency-msec=20',
+      // 50 ms is no less than PipeWire's default quantum (1024 at 48 kHz), so recording does not
+      // make the graph switch to a smaller quantum (which moves PipeWire 0.3's echo canceller off
+      // its alignment).
+      '--latency-msec=50',
       '--client-name=VRAM Guard',
       `--stream-name=${streamName}`,
     ],

@@ -50,9 +50,10 @@ export interface ToolResult {
   canceled: boolean;
 }
 
+/** Options every tool runs with: the given environment only, in the C locale, timed out and killable. */
 function baseOptions(options: ToolOptions) {
   return {
-    env: options.env ?? process.env,
+    env: withCLocale(options.env),
     extendEnv: false,
     timeout: options.timeoutMs,
     forceKillAfterDelay: 1000,
@@ -73,7 +74,7 @@ function isMissing(error: unknown): boolean {
 
 /** Runs a tool to completion and returns its text output; throws ToolMissingError when it is not installed. */
 export async function runTool(tool: string, args: readonly string[], options: ToolOptions): Promise<ToolResult> {
-  const result = await execa(tool, args, { ...baseOptions(options), env: withCLocale(options.env) });
+  const result = await execa(tool, args, baseOptions(options));
   if (result.failed && isMissing(result.cause ?? result)) throw new ToolMissingError(tool);
   if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled) {
     // Could not be started for another reason (permissions, ...).
@@ -102,7 +103,6 @@ export interface StreamingTool {
 export function startStreamingTool(tool: string, args: readonly string[], options: ToolOptions): StreamingTool {
   const child = execa(tool, args, {
     ...baseOptions(options),
-    env: withCLocale(options.env),
     encoding: 'buffer',
     buffer: false,
     stderr: 'pipe',

@@ -4,6 +4,7 @@
  */
 import { worstStatus, type CheckResult, type CheckStatus } from '../check-result.ts';
 import { defaultAudioFormat, type AudioFormat } from './audio-format.ts';
+import { ToolMissingError } from './tools.ts';
 import { checkEcho, checkModule, checkRecording, checkServer, checkSource, type CheckContext } from './checks.ts';
 
 export const defaultSourceName = 'Echo Cancellation Source';
@@ -81,7 +82,12 @@ export async function verifyEchoCancellation(options: AecOptions = {}): Promise<
   checks.push(source.result);
 
   progress(`Recording ${recordSeconds} s from "${sourceName}"`);
-  checks.push(await checkRecording(ctx, sourceName, format, recordSeconds));
+  try {
+    checks.push(await checkRecording(ctx, sourceName, format, recordSeconds));
+  } catch (e) {
+    if (!(e instanceof ToolMissingError)) throw e;
+    checks.push({ id: 'aec.recording', title: `Recording ${recordSeconds} s`, status: 'fail', detail: `Not run: ${e.message}`, advice: `sudo apt-get install ${e.debianPackage}` });
+  }
 
   if (echoTest) {
     const seconds = options.echoSeconds ?? defaultEchoSeconds;
