@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
- * run, and the watcher's own CPU time at the default rate. Prints a table; saves JSON under
+ * run, the watcher's own CPU time at the default rate, and the time from a sample that crosses a
+ * fallback trigger to the step's request. Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { measureFallbackLatency } from './fallback-latency.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
   const smiTimes = await timeSamples(smi.source, 200, 10);
   await smi.source.dispose();
 
+  const fallback = await measureFallbackLatency();
+
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
   const ratio = smiMedian / nvmlMedian;
@@ -91,6 +95,7 @@ async function main(): Promise<void> {
     { measure: 'nvidia-smi sample (stand-in executable)', value: `${(smiMedian / 1000).toFixed(2)} ms median, p90 ${(percentile(smiTimes, 90) / 1000).toFixed(2)} ms`, target: '', ok: true },
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
+    { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -105,7 +110,8 @@ async function main(): Promise<void> {
     nvidiaSmi: { samples: smiTimes.length, medianUs: smiMedian, p90Us: percentile(smiTimes, 90) },
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1 },
+    fallbackLatency: fallback,
+    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50 },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');

@@ -164,7 +164,10 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(run, 'bus')}`,
     PULSE_CLIENTCONFIG: join(dir, 'client.conf'),
   };
-  // EXPERIMENT-FIXED-QUANTUM
+  await writeFile(
+    join(config, 'pipewire', 'pipewire.conf.d', 'fixed-quantum.conf'),
+    await readFile(new URL('../fixtures/pipewire/fixed-quantum.conf', import.meta.url), 'utf8'),
+  );
   let configFile: string | null = null;
   if (options.echoCancel !== 'none') {
     const template = await readFile(new URL('../fixtures/pipewire/echo-cancel.conf.in', import.meta.url), 'utf8');
