@@ -1,6 +1,7 @@
 /**
  * The `vram-guard` command line, over the same core as the extension.
  */
+import { runAecCommand } from './cli/aec.ts';
 import { UsageError } from './cli/args.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
@@ -14,6 +15,7 @@ Commands:
   status     one sample of every GPU (--json for machines)
   watch      sample until interrupted, with level changes
   preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
+  aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
 
 Run "vram-guard <command> --help" for a command's options.
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   watch: runWatchCommand,
   preflight: runPreflightCommand,
   spike: runSpikeCommand,
+  aec: runAecCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

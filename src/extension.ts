@@ -17,6 +17,7 @@ import { levelLabel } from './core/watch/levels.ts';
 import { Watcher } from './core/watch/watcher.ts';
 import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
+import { registerAecCommand } from './vscode/aec-command.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
@@ -148,6 +149,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     }),
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
     registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource }),
+    registerAecCommand(views, log),
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
     vscode.workspace.onDidChangeConfiguration((e) => {

@@ -8,10 +8,9 @@ import * as vscode from 'vscode';
 import { validateFormat, type AudioFormat } from '../core/checks/aec/audio-format.ts';
 import { renderMarkdown } from '../core/checks/aec/report.ts';
 import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation, type AecReport } from '../core/checks/aec/verify.ts';
+import type { MarkdownViews } from './markdown-view.ts';
 
 export const aecCommandId = 'vramGuard.verifyEchoCancellation';
-export const reportScheme = 'vram-guard-report';
-const reportUri = vscode.Uri.from({ scheme: reportScheme, path: '/echo-cancellation-check.md' });
 
 interface AecSettings {
   sourceName: string;
@@ -38,24 +37,7 @@ export function readAecSettings(config: vscode.WorkspaceConfiguration): AecSetti
   return { sourceName: sourceName as string, format: format.format, recordSeconds: recordSeconds as number, problems };
 }
 
-class ReportProvider implements vscode.TextDocumentContentProvider {
-  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
-  readonly onDidChange = this.changed.event;
-  private text = '# Echo-cancellation check\n\nNot run yet.\n';
-  set(text: string): void {
-    this.text = text;
-    this.changed.fire(reportUri);
-  }
-  provideTextDocumentContent(): string {
-    return this.text;
-  }
-  dispose(): void {
-    this.changed.dispose();
-  }
-}
-
-export function registerAecCommand(_context: vscode.ExtensionContext, log: vscode.LogOutputChannel): vscode.Disposable {
-  const provider = new ReportProvider();
+export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputChannel): vscode.Disposable {
   let running = false;
 
   async function run(echoTest: boolean): Promise<void> {
@@ -103,8 +85,7 @@ export function registerAecCommand(_context: vscode.ExtensionContext, log: vscod
         return;
       }
       for (const c of report.checks) log.info(`[${c.status}] ${c.title}: ${c.detail}${c.advice ? ` — ${c.advice}` : ''}`);
-      provider.set(renderMarkdown(report));
-      await vscode.commands.executeCommand('markdown.showPreview', reportUri);
+      await views.show('echo-cancellation-check', renderMarkdown(report));
       await followUp(report);
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -139,9 +120,5 @@ export function registerAecCommand(_context: vscode.ExtensionContext, log: vscod
     if (choice === runEcho) await run(true);
   }
 
-  return vscode.Disposable.from(
-    provider,
-    vscode.workspace.registerTextDocumentContentProvider(reportScheme, provider),
-    vscode.commands.registerCommand(aecCommandId, (args?: { echoTest?: boolean }) => run(args?.echoTest === true)),
-  );
+  return vscode.commands.registerCommand(aecCommandId, (args?: { echoTest?: boolean }) => run(args?.echoTest === true));
 }
