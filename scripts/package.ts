@@ -68,6 +68,9 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore']) await cp(join(root, file), join(dir, file));
   await cp(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
   await cp(join(root, 'media'), join(dir, 'media'), { recursive: true });
+  // The images the README shows, so the extension's page in VS Code shows them too.
+  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  for (const image of new Set(readme.match(/docs\/images\/[\w.-]+\.png/g) ?? [])) await cp(join(root, image), join(dir, image));
   for (const file of KOFFI_FILES) {
     await cp(join(root, 'node_modules', 'koffi', file), join(dir, 'node_modules', 'koffi', file));
   }
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
   for (const target of targets) {
     const dir = await stage(target, koffiVersion);
     const out = join(root, 'build', `vram-guard-${target}.vsix`);
-    await run(vsce, ['package', '--allow-missing-repository', '--target', target, '--out', out], { cwd: dir });
+    await run(vsce, ['package', '--allow-missing-repository', '--no-rewrite-relative-links', '--target', target, '--out', out], { cwd: dir });
     const size = (await stat(out)).size;
     rows.push(`${target.padEnd(12)} ${(size / 1024 / 1024).toFixed(2)} MB  build/vram-guard-${target}.vsix`);
   }
