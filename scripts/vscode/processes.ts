@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { groupAlive, isAlive, signalQuietly } from '../../src/core/servers/process-tree.ts';
 
 export interface Started {
   readonly name: string;
@@ -30,31 +31,8 @@ export function startGroup(name: string, command: string, args: string[], option
   return started;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-function signalQuietly(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
 /** Every process below `root`, read from /proc (Linux); empty elsewhere. */
 export function descendantsOf(root: number): number[] {

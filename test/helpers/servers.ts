@@ -42,14 +42,7 @@ export async function pollUntil<T>(check: () => T | Promise<T>, what: string, ti
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive as alive } from '../../src/core/servers/process-tree.ts';
 
 /** PIDs started by a test; `killAll` sends SIGKILL to each (and its group) that is still there. */
 export class PidRegister {

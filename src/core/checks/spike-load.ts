@@ -4,6 +4,7 @@
  * the spec describes. Each request has a timeout and stops when the spike is cancelled.
  */
 import type { SpikeLoad, SpikeServer } from './spike-spec.ts';
+import { pcm16MonoWav } from '../audio/wav.ts';
 
 export interface LoadOptions {
   timeoutMs: number;
@@ -58,20 +59,7 @@ function defaultRequest(kind: SpikeServer['task']['server'], l: Extract<SpikeLoa
 
 /** One second of silence, 16 kHz mono 16-bit PCM, as a WAV file: what Whisper servers transcribe. */
 export function silenceWav(seconds = 1, rate = 16_000): Uint8Array {
-  const dataBytes = Math.round(seconds * rate) * 2;
-  const b = Buffer.alloc(44 + dataBytes);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + dataBytes, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20); // PCM
-  b.writeUInt16LE(1, 22); // mono
-  b.writeUInt32LE(rate, 24);
-  b.writeUInt32LE(rate * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(dataBytes, 40);
+  const b = pcm16MonoWav(Math.round(seconds * rate), rate, () => 0);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 

@@ -9,7 +9,7 @@
  */
 import { execa } from 'execa';
 import { Emitter } from '../events.ts';
-import { isRunning, processTree } from './process-tree.ts';
+import { groupAlive, isRunning, processTree, signalQuietly } from './process-tree.ts';
 
 export interface ServerProcessOptions {
   command: string;
@@ -236,28 +236,10 @@ export class ServerProcess extends Emitter<Events> {
 }
 
 function signalTree(root: number, pids: number[], signal: NodeJS.Signals): void {
-  try {
-    process.kill(-root, signal);
-  } catch {
-    // the group is gone, or the platform has no groups
-  }
-  for (const p of pids) {
-    try {
-      process.kill(p, signal);
-    } catch {
-      // already gone
-    }
-  }
+  signalQuietly(-root, signal);
+  for (const p of pids) signalQuietly(p, signal);
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
