@@ -132,6 +132,23 @@ describe('watcher', () => {
     await watcher.stop();
   });
 
+  it('reading(): the latest sample with its source, or why there is none', async () => {
+    const { clock, watcher } = setup();
+    assert.deepEqual(watcher.reading(), { ok: false, reason: 'the GPU is still being probed; try again in a moment' });
+    watcher.start();
+    await clock.advance(0);
+    const r = watcher.reading();
+    assert.ok(r.ok);
+    assert.equal(r.description, 'scripted test source');
+    assert.equal(r.sample.devices[0]?.memory?.used, 1464 * MiB);
+    await watcher.stop();
+    const none = setup({ open: async () => ({ ok: false, reason: 'no NVML: not found' }) });
+    none.watcher.start();
+    await none.clock.advance(0);
+    assert.deepEqual(none.watcher.reading(), { ok: false, reason: 'no NVML: not found' });
+    await none.watcher.stop();
+  });
+
   it('stop leaves no timer and closes the source', async () => {
     const { clock, source, watcher } = setup();
     watcher.start();
