@@ -10,8 +10,11 @@ import { ServerExecutor } from './core/fallback/server-executor.ts';
 import { nextSampleUsed } from './core/fallback/watcher-reading.ts';
 import { probeSource } from './core/gpu/probe.ts';
 import { GpuLock } from './core/servers/gpu-lock.ts';
+import { collectLedger } from './core/servers/ledger.ts';
+import { ledgerView } from './core/servers/ledger-view.ts';
 import { preflightGate } from './core/servers/preflight-gate.ts';
 import { ServerRegistry } from './core/servers/server-registry.ts';
+import { serverViews } from './core/servers/server-view.ts';
 import type { LevelTransition } from './core/watch/classifier.ts';
 import { levelLabel } from './core/watch/levels.ts';
 import { Watcher } from './core/watch/watcher.ts';
@@ -22,6 +25,7 @@ import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
 import { registerPreflightCommand } from './vscode/preflight-command.ts';
+import { preflightFallbackAction } from './vscode/preflight-fallback.ts';
 import { readPreflightSettings } from './vscode/preflight-settings.ts';
 import { LevelNotifier } from './vscode/notifier.ts';
 import { registerServerTasks } from './vscode/server-tasks.ts';
@@ -135,6 +139,8 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       readSettings: () => ({ thresholds: settings.thresholds, preflight: readPreflight() }),
       currentGpu: async () => watcher.reading(),
       ownedPids,
+      // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
+      actions: { runFallbackChain: preflightFallbackAction({ chain, latest: () => watcher.latest, views, log }) },
     }),
     registerServerTasks({
       registry: servers,
@@ -148,7 +154,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       }),
     }),
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
-    registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource }),
+    registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
     registerAecCommand(views, log),
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
@@ -198,6 +204,11 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
 
   return {
     getState,
+    ledger: async () => {
+      const latest = watcher.latest;
+      return latest ? ledgerView(await collectLedger(latest.sample, servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
+    },
+    servers: () => serverViews(servers),
     waitForState: (predicate, timeoutMs) =>
       new Promise((resolve, reject) => {
         const check = () => {

@@ -26,6 +26,8 @@ export interface ServerOptions {
   folder?: string;
   /** Seconds to wait for the server to answer. */
   startTimeoutMs?: number;
+  /** More arguments for the server, e.g. `--disable-workspace-trust` (the workspace then counts as trusted). */
+  extraArgs?: string[];
 }
 
 export interface RunningServer {
@@ -86,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           '--user-data-dir', userDataDir,
           '--server-data-dir', serverDataDir,
           '--extensions-dir', extensionsDir,
+          ...(options.extraArgs ?? []),
         ]
       : [
           install.codeServerEntry,
@@ -96,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           '--disable-workspace-trust',
           '--user-data-dir', userDataDir,
           '--extensions-dir', extensionsDir,
+          ...(options.extraArgs ?? []),
           ...(options.folder ? [options.folder] : []),
         ];
   const log = createWriteStream(logFile, { flags: 'a' });

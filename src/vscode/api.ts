@@ -3,6 +3,8 @@
  * for other extensions. Plain data only.
  */
 import type { GpuSample, SourceKind } from '../core/gpu/types.ts';
+import type { LedgerView } from '../core/servers/ledger-view.ts';
+import type { ServerView } from '../core/servers/server-view.ts';
 import type { Level } from '../core/watch/levels.ts';
 
 export interface ExtensionState {
@@ -22,8 +24,18 @@ export interface ExtensionState {
   activationMs: number;
 }
 
+export type { LedgerGpuView, LedgerOwnerView, LedgerProcessView, LedgerView } from '../core/servers/ledger-view.ts';
+export type { ServerView } from '../core/servers/server-view.ts';
+
 export interface VramGuardApi {
   getState(): ExtensionState;
+  /**
+   * The VRAM ledger of the latest sample: per GPU, memory per task or server (with its PIDs and what
+   * the server reports), other processes, and the residual. No GPUs before the first sample.
+   */
+  ledger(): Promise<LedgerView>;
+  /** The model servers of `vram-guard` tasks (every state) and those a budget spike left running. */
+  servers(): ServerView[];
   /** Resolves with the state once a sample newer than `afterTimestamp` (or a no-source verdict) exists. */
   waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState>;
 }

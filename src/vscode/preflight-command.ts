@@ -11,6 +11,7 @@ import { runPreflight, type PreflightGpu, type PreflightNeed, type PreflightRepo
 import { preflightMarkdown, preflightSummary } from '../core/checks/preflight-report.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
 import { MODEL_RUN_DEFAULT_TEXT, parseModelRunText, parseNeedText, type ModelRun, type PreflightSettings } from './preflight-settings.ts';
 
 export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
@@ -18,7 +19,7 @@ export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
 /** What a caller wants checked: nothing in particular, a size, or a model file at a context. */
 export type PreflightRequest = { kind: 'none' } | { kind: 'size'; bytes: number; from: string } | { kind: 'model'; path: string; run: ModelRun };
 
-/** Offered after a check that did not pass, once server tasks and the fallback chain exist. */
+/** Offered after a check that did not pass (see `offeredActions`), when the composition gives them. */
 export interface PreflightActions {
   startAnyway?: (report: PreflightReport) => Promise<void>;
   runFallbackChain?: (report: PreflightReport) => Promise<void>;
@@ -108,18 +109,16 @@ async function askRequest(): Promise<PreflightRequest | undefined> {
 
 async function showResult(deps: PreflightDeps, report: PreflightReport): Promise<void> {
   await deps.views.show('Pre-flight check', preflightMarkdown(report));
-  // The actions exist only once server tasks and the fallback chain do: no button without a hook.
-  const buttons: string[] = [];
+  // No button without a hook; "Run fallback chain" only when memory is what is short.
+  const buttons = offeredActions(report, deps.actions);
   const start = deps.actions?.startAnyway;
   const fallback = deps.actions?.runFallbackChain;
-  if (start && (report.verdict === 'warn' || report.verdict === 'fail')) buttons.push('Start anyway');
-  if (fallback && report.verdict === 'fail') buttons.push('Run fallback chain');
   const text = `VRAM Guard pre-flight: ${preflightSummary(report)}`;
   const show = report.verdict === 'fail' ? vscode.window.showErrorMessage : report.verdict === 'warn' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
   const choice = await show(text, ...buttons);
   try {
-    if (choice === 'Start anyway') await start?.(report);
-    if (choice === 'Run fallback chain') await fallback?.(report);
+    if (choice === START_ANYWAY) await start?.(report);
+    if (choice === RUN_FALLBACK_CHAIN) await fallback?.(report);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     deps.log.error(`pre-flight action "${choice}" failed: ${message}`);

@@ -2,16 +2,20 @@
  * The `vram-guard` task type: a task provider whose tasks run a model server through a
  * CustomExecution and a pseudoterminal — the definition is validated (problems go to the terminal
  * and the log), the VRAM gate runs, the server's output streams to the terminal, and closing the
- * terminal stops the whole process tree. Ordinary shell/process tasks are tracked by PID too, so
- * their VRAM is attributed to them. Everything still running is stopped when the extension goes.
+ * terminal stops the whole process tree. When the gate refuses, a notification offers "Start
+ * anyway", which runs the task again once without the gate. Ordinary shell/process tasks are
+ * tracked by PID too, so their VRAM is attributed to them. Everything still running is stopped
+ * when the extension goes.
  */
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { GateBypass } from '../core/servers/gate-bypass.ts';
 import type { GpuLock } from '../core/servers/gpu-lock.ts';
 import { ManagedServer } from '../core/servers/managed-server.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../core/servers/task-definition.ts';
 import type { GateGpu, VramGate } from '../core/servers/vram-gate.ts';
+import { START_ANYWAY } from './preflight-actions.ts';
 
 export interface ServerTaskDeps {
   registry: ServerRegistry;
@@ -45,12 +49,16 @@ class ServerTerminal implements vscode.Pseudoterminal {
   private readonly definition: vscode.TaskDefinition;
   private readonly name: string;
   private readonly folder: string | undefined;
+  private readonly task: vscode.Task;
+  private readonly bypass: GateBypass;
 
-  constructor(deps: ServerTaskDeps, definition: vscode.TaskDefinition, name: string, folder: string | undefined) {
+  constructor(deps: ServerTaskDeps, definition: vscode.TaskDefinition, task: vscode.Task, folder: string | undefined, bypass: GateBypass) {
     this.deps = deps;
     this.definition = definition;
-    this.name = name;
+    this.name = task.name;
+    this.task = task;
     this.folder = folder;
+    this.bypass = bypass;
   }
 
   private say(message: string, color = DIM): void {
@@ -82,8 +90,9 @@ class ServerTerminal implements vscode.Pseudoterminal {
     }
     const task = v.task;
     if (this.folder) task.cwd = task.cwd ? (isAbsolute(task.cwd) ? task.cwd : resolve(this.folder, task.cwd)) : this.folder;
-    if (deps.registry.get(task.name)?.pid) {
-      this.say(`"${task.name}" is already running (PID ${deps.registry.get(task.name)!.pid}). Stop it first (VRAM Guard: Stop Model Server…).`, RED);
+    const already = deps.registry.running(task.name);
+    if (already) {
+      this.say(`"${task.name}" is already running (PID ${already.pid}${already.adopted ? ', left running by a budget spike' : ''}). Stop it first (${already.adopted ? `kill ${already.pid}, or reload the window` : 'VRAM Guard: Stop Model Server…'}).`, RED);
       return this.finish(1);
     }
     const server = new ManagedServer(task, { readGpu: deps.readGpu, gate: deps.gate, lock: deps.lock, stopTimeoutMs: deps.stopTimeoutMs() });
@@ -99,11 +108,31 @@ class ServerTerminal implements vscode.Pseudoterminal {
       if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);
       if (state === 'stopped') this.finish(0);
     });
-    const r = await server.start();
+    const bypassed = this.bypass.take(task.name);
+    if (bypassed !== null) {
+      this.say('VRAM gate bypassed: "Start anyway" was chosen after it refused this task. It starts without the check, once.', RED);
+      deps.log.warn(`${task.name}: VRAM gate bypassed ("Start anyway") after it refused: ${bypassed}`);
+    }
+    const r = await server.start({ skipGate: bypassed !== null });
     if (!r.ok) {
       deps.log.error(`${task.name}: ${r.message}`);
+      if (r.gate?.status === 'fail') this.offerStartAnyway(task.name, r.gate.summary);
       return this.finish(1);
     }
+  }
+
+  /** The gate refused: a notification offers to run the task once more, without the gate. */
+  private offerStartAnyway(name: string, summary: string): void {
+    this.say(`Not started. A notification offers "${START_ANYWAY}": it runs this task once more without the VRAM gate.`, RED);
+    void vscode.window.showWarningMessage(`VRAM Guard: ${summary}`, START_ANYWAY).then((choice) => {
+      if (choice !== START_ANYWAY) return;
+      this.deps.log.warn(`${name}: "${START_ANYWAY}" chosen; the next start skips the VRAM gate`);
+      this.bypass.allowOnce(name, summary);
+      vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
+        this.bypass.cancel(name);
+        this.deps.log.error(`${name}: could not start the task again: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    });
   }
 
   private finish(code: number): void {
@@ -130,7 +159,8 @@ class ServerTerminal implements vscode.Pseudoterminal {
 
 export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
   const folderOf = (task: vscode.Task) => (task.scope && typeof task.scope === 'object' ? task.scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath);
-  const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(deps, definition, task.name, folderOf(task)));
+  const bypass = new GateBypass();
+  const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(deps, definition, task, folderOf(task), bypass));
 
   const provider = vscode.tasks.registerTaskProvider(TASK_TYPE, {
     provideTasks: () => [],

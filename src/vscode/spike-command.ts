@@ -2,19 +2,22 @@
  * "VRAM Guard: Run VRAM Budget Spike…": the user picks the `vram-guard` tasks to start, in order
  * (or a JSON spec file in the workspace), and the spike runs under a cancellable progress
  * notification. The report is saved under `.vram-guard/spikes/` in the workspace and opened.
- * It starts commands, so it runs only in a trusted workspace.
+ * Servers the user chose to leave running are handed over (`onServerLeftRunning`), so they are
+ * named in the ledger and stopped with the others. It starts commands, so it runs only in a
+ * trusted workspace.
  */
 import * as vscode from 'vscode';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../core/clock.ts';
-import { processLauncher } from '../core/checks/spike-launcher.ts';
+import { processLauncher, type LaunchedServer, type SpikeLauncher } from '../core/checks/spike-launcher.ts';
 import { sendLoad } from '../core/checks/spike-load.ts';
 import { spikeMarkdown, spikeSummary } from '../core/checks/spike-report.ts';
 import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../core/checks/spike-save.ts';
-import { applyTiming, DEFAULT_TIMING, TIMING_KEY_NAMES, validateSpikeServers, validateSpikeSpec, type SpikeSpec } from '../core/checks/spike-spec.ts';
+import { applyTiming, DEFAULT_TIMING, TIMING_KEY_NAMES, validateSpikeServers, validateSpikeSpec, type SpikeServer, type SpikeSpec } from '../core/checks/spike-spec.ts';
 import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
 import type { ProbeResult } from '../core/gpu/probe.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
+import type { AdoptedServer } from '../core/servers/server-registry.ts';
 import { TASK_TYPE } from '../core/servers/task-definition.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
@@ -29,6 +32,23 @@ export interface SpikeCommandDeps {
   readThresholds: () => ThresholdSpec;
   /** Opens a GPU source of the spike's own: the peak needs 10 samples a second, faster than the watcher. */
   openSource: () => Promise<ProbeResult>;
+  /** Takes over a server a complete spike left running (the registry adopts it); absent: nobody does. */
+  onServerLeftRunning?: (server: AdoptedServer) => void;
+}
+
+/** The launcher, remembering what it started, so servers left running can be handed over. */
+function rememberingLauncher(inner: SpikeLauncher): { launcher: SpikeLauncher; launched: Map<string, { server: SpikeServer; handle: LaunchedServer }> } {
+  const launched = new Map<string, { server: SpikeServer; handle: LaunchedServer }>();
+  return {
+    launched,
+    launcher: {
+      async start(server, signal) {
+        const r = await inner.start(server, signal);
+        if (r.ok) launched.set(server.name, { server, handle: r.server });
+        return r;
+      },
+    },
+  };
 }
 
 /** `vramGuard.spike.*`: the timing keys of a spec file (settleSeconds, samples, rounds, ...) as settings. */
@@ -129,6 +149,9 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
     return;
   }
   const source = opened.source;
+  const { launcher, launched } = rememberingLauncher(
+    processLauncher({ stopTimeoutMs: spec.timing.stopTimeoutMs, onOutput: (name, text) => deps.log.trace(`[${name}] ${text.trimEnd()}`) }),
+  );
   let report: SpikeReport;
   try {
     report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VRAM budget spike', cancellable: true }, async (progress, token) => {
@@ -143,7 +166,7 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
             source: { kind: source.kind, description: source.description },
             thresholds: deps.readThresholds(),
             clock: systemClock,
-            launcher: processLauncher({ stopTimeoutMs: spec.timing.stopTimeoutMs, onOutput: (name, text) => deps.log.trace(`[${name}] ${text.trimEnd()}`) }),
+            launcher,
             load: sendLoad,
             ledger: (sample, owners) => collectLedger(sample, owners),
           },
@@ -165,6 +188,13 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
   }
   const summary = spikeSummary(report);
   deps.log.info(`spike: ${summary}`);
+  for (const result of report.servers) {
+    const started = launched.get(result.name);
+    if (result.stop?.how !== 'left-running' || !started || started.handle.exited()) continue;
+    const { server, handle } = started;
+    deps.onServerLeftRunning?.({ name: server.name, task: server.task, pid: handle.pid, stop: () => handle.stop(), exited: () => handle.exited() });
+    deps.log.info(`spike: "${server.name}" (PID ${handle.pid}) left running${deps.onServerLeftRunning ? '; it is stopped when VS Code closes' : ''}`);
+  }
   let saved: SavedSpike | null = null;
   try {
     saved = await saveSpikeReport(join(folder.uri.fsPath, SPIKES_DIR), report);

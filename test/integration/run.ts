@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
 import { repoRoot } from '../../scripts/vscode/paths.ts';
 import { runToEnd, stopEverythingOnExit } from '../../scripts/vscode/processes.ts';
@@ -102,12 +102,16 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
   const consoleFile = join(stateDir, 'browser-console.log');
   const fake = await FakeNvmlState.create(setup.fakeState ?? { devices: [] });
   const context = { fakeLibrary, fakeStatePath: fake.path, workspace };
-  // The settings go to the server's machine settings: the workspace is not trusted, and an untrusted
-  // workspace may not choose the NVML library (a restricted setting).
+  // The settings go to the server's machine settings: the workspace is not trusted (unless the
+  // scenario says so), and an untrusted workspace may not choose the NVML library (a restricted setting).
   await mkdir(join(stateDir, 'user-data', 'Machine'), { recursive: true });
   await writeFile(join(stateDir, 'user-data', 'Machine', 'settings.json'), JSON.stringify(setup.settings(context), null, 2));
   await mkdir(workspace, { recursive: true });
   await writeFile(join(workspace, 'README.md'), `Workspace for the "${setup.name}" extension tests.\n`);
+  for (const [file, content] of Object.entries((await setup.workspaceFiles?.(context)) ?? {})) {
+    await mkdir(dirname(join(workspace, file)), { recursive: true });
+    await writeFile(join(workspace, file), content);
+  }
   const outcome: Outcome = { name: setup.name, notificationCheck: null, report: null, exitCode: null, problem: null, wallMs: 0 };
   try {
     currentServer = await startServer({
@@ -121,6 +125,7 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
         VRAM_GUARD_TEST_FAKE_LIBRARY: fakeLibrary,
         ...setup.env?.(context),
       },
+      extraArgs: setup.trusted ? ['--disable-workspace-trust'] : [],
     });
     currentBrowser = await launchBrowser();
     const page = currentBrowser.page;

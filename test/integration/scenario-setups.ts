@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import type { FakeState } from '../helpers/fake-nvml.ts';
-import { fakeGpu, SAMPLE_INTERVAL_MS } from './suite/scenarios.ts';
+import { emulatorCommand, freePort } from '../helpers/servers.ts';
+import { fakeGpu, OLLAMA_TASK, SAMPLE_INTERVAL_MS } from './suite/scenarios.ts';
 
 export interface SetupContext {
   fakeLibrary: string;
@@ -24,6 +25,13 @@ export interface ScenarioSetup {
   settings: (ctx: SetupContext) => Record<string, unknown>;
   env?: (ctx: SetupContext) => Record<string, string | undefined>;
   fakeState?: FakeState;
+  /** Files to write into the workspace (path relative to it → content), e.g. `.vscode/tasks.json`. */
+  workspaceFiles?: (ctx: SetupContext) => Promise<Record<string, string>>;
+  /**
+   * The workspace is trusted (the server runs with `--disable-workspace-trust`): model-server tasks
+   * need it. Other scenarios run untrusted, as a folder opened for the first time does.
+   */
+  trusted?: boolean;
   /** Left out of a full run (a check of the tooling itself). */
   onlyWhenNamed?: boolean;
   /** Checks the notifications shown by the end of the run; returns a failure message or null. */
@@ -79,6 +87,36 @@ const list: ScenarioSetup[] = [
         ? { 'vramGuard.source': 'nvml', 'vramGuard.nvmlLibraryPath': ctx.fakeLibrary }
         : { 'vramGuard.source': 'auto', 'vramGuard.nvidiaSmiPath': '/nonexistent/nvidia-smi' },
     fakeState: hasRealGpu ? { initRc: 9, devices: [] } : { devices: [] },
+    notifications: {
+      title: 'shows no error notification',
+      check: (shown) => {
+        const errors = shown.filter((n) => ours(n) && n.severity === 'error');
+        return errors.length === 0 ? null : `error notifications shown: ${JSON.stringify(errors)}`;
+      },
+    },
+  },
+  {
+    name: 'ollama-task',
+    description: 'a vram-guard task in .vscode/tasks.json running the emulated Ollama, trusted workspace',
+    settings: (ctx) => ({ ...fakeSettings(ctx), 'vramGuard.servers.stopTimeoutSeconds': 5 }),
+    fakeState: fakeGpu(1.5),
+    trusted: true,
+    workspaceFiles: async (ctx) => {
+      const port = await freePort();
+      const task = {
+        label: OLLAMA_TASK,
+        type: 'vram-guard',
+        server: 'ollama',
+        command: emulatorCommand('ollama'),
+        args: ['--port', String(port)],
+        port,
+        needs: '3GiB',
+        startTimeoutSeconds: 20,
+        // The emulator adds the VRAM of the models it loads to this fake NVML state.
+        env: { FAKE_NVML_STATE: ctx.fakeStatePath },
+      };
+      return { '.vscode/tasks.json': JSON.stringify({ version: '2.0.0', tasks: [task] }, null, 2) };
+    },
     notifications: {
       title: 'shows no error notification',
       check: (shown) => {

@@ -4,8 +4,12 @@
  */
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import type * as vscodeTypes from 'vscode';
+import { descendantsOf } from '../../../scripts/vscode/processes.ts';
 import type { FakeState } from '../../helpers/fake-nvml.ts';
-import type { ExtensionState, VramGuardApi } from '../../../src/vscode/api.ts';
+import { alive, PidRegister, pollUntil } from '../../helpers/servers.ts';
+import type { ExtensionState, LedgerView, VramGuardApi } from '../../../src/vscode/api.ts';
 import { activatedExtension, childProcesses, settled, sleep, trackExtensionTimers, vscodeApi, writeFakeState } from './extension.ts';
 
 export type Scenario = (measurements: Record<string, number | string>) => void;
@@ -34,6 +38,9 @@ export function fakeGpu(usedGiB: number): FakeState {
 }
 
 export const SAMPLE_INTERVAL_MS = 1000;
+/** The label of the `vram-guard` task in the "ollama-task" scenario's tasks.json. */
+export const OLLAMA_TASK = 'ollama (emulated)';
+const MiB = 1024 ** 2;
 /** Slack for the fake noticing its rewritten file and the event reaching the test. */
 const NOTICE_SLACK_MS = 400;
 
@@ -71,6 +78,156 @@ function activationChecks(measurements: Record<string, number | string>): void {
     const { api } = await activatedExtension();
     const ms = api.getState().activationMs;
     assert.ok(ms < activationBudgetMs(), `activate took ${ms.toFixed(1)} ms, target is under ${activationBudgetMs()} ms`);
+  });
+}
+
+/** Where a PID appears in the ledger: as a task's or server's process, or as another process. */
+function ledgerMentions(ledger: LedgerView, pid: number, name: string): string[] {
+  const out: string[] = [];
+  for (const g of ledger.gpus) {
+    for (const o of g.owners) if (o.name === name || o.rootPid === pid || o.pids.includes(pid)) out.push(`GPU ${g.gpu}: owner ${JSON.stringify(o)}`);
+    for (const p of g.other) if (p.pid === pid) out.push(`GPU ${g.gpu}: other process ${JSON.stringify(p)}`);
+  }
+  return out;
+}
+
+/** A process that still exists: signal 0 reaches it, or /proc still has it. */
+function stillThere(pid: number): boolean {
+  return alive(pid) || existsSync(`/proc/${pid}`);
+}
+
+function ollamaTaskChecks(measurements: Record<string, number | string>): void {
+  describe('a vram-guard task running the emulated Ollama', () => {
+    const started = new PidRegister();
+    let task: vscodeTypes.Task | undefined;
+    let execution: vscodeTypes.TaskExecution | undefined;
+    let serverPid: number | null = null;
+    let port = 0;
+    const need = (what: string) => {
+      if (serverPid === null || !execution) assert.fail(`${what}: the task's server never started (see the tests above)`);
+      return serverPid;
+    };
+
+    after(async () => {
+      // Whatever happened, nothing of the server may outlive the suite.
+      execution?.terminate();
+      if (serverPid !== null) for (const pid of [serverPid, ...descendantsOf(serverPid)]) started.add(pid);
+      await sleep(200);
+      started.killAll();
+    });
+
+    it('runs in a trusted workspace (model-server tasks need one)', async () => {
+      const vscode = await vscodeApi();
+      assert.equal(vscode.workspace.isTrusted, true, 'the workspace is not trusted: the runner must start VS Code with --disable-workspace-trust for this scenario');
+    });
+
+    it('fetches the vram-guard task from .vscode/tasks.json', async () => {
+      const vscode = await vscodeApi();
+      await activatedExtension();
+      const tasks = await vscode.tasks.fetchTasks({ type: 'vram-guard' });
+      if (!tasks.length) {
+        const all = await vscode.tasks.fetchTasks();
+        assert.fail(
+          `no task of type "vram-guard" was fetched: the task type is missing (package.json contributes.taskDefinitions, or the provider registered in server-tasks.ts) or tasks.json was not read. Tasks seen: ${JSON.stringify(all.map((t) => `${t.definition.type}: ${t.name}`))}`,
+        );
+      }
+      task = tasks.find((t) => t.name === OLLAMA_TASK);
+      assert.ok(task, `no task named "${OLLAMA_TASK}" among ${JSON.stringify(tasks.map((t) => t.name))}`);
+      assert.equal(task.definition.server, 'ollama');
+      port = Number(task.definition.port);
+      assert.ok(port > 0, `the task names no port: ${JSON.stringify(task.definition)}`);
+    });
+
+    it('executes the task and waits until the server is ready', async function () {
+      this.timeout(40_000);
+      const vscode = await vscodeApi();
+      const { api } = await activatedExtension();
+      assert.ok(task, 'no task to run (see the test above)');
+      await api.waitForState((s) => s.sample !== null, 15_000);
+      const t0 = Date.now();
+      execution = await vscode.tasks.executeTask(task);
+      const server = await pollUntil(
+        () => api.servers().find((s) => s.name === OLLAMA_TASK && (s.state === 'ready' || s.state === 'refused' || s.state === 'failed' || s.state === 'exited')),
+        `"${OLLAMA_TASK}" to be ready (servers: ${JSON.stringify(api.servers())})`,
+        30_000,
+        50,
+      );
+      assert.equal(server.state, 'ready', `the server did not start: ${JSON.stringify(server)}`);
+      assert.ok(server.pid, 'a ready server has no PID');
+      serverPid = server.pid;
+      started.add(serverPid);
+      measurements.ollamaTaskReadyMs = Date.now() - t0;
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'Ollama is running');
+    });
+
+    it("attributes a loaded model's VRAM to the task in the ledger", async function () {
+      this.timeout(20_000);
+      const pid = need('loading a model');
+      const { api } = await activatedExtension();
+      const res = await fetch(`http://127.0.0.1:${port}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3.2:3b' }) });
+      assert.equal(res.status, 200, await res.text());
+      // The emulator holds 2000 MiB of weights + 448 MiB of KV cache at 4096 tokens.
+      const expected = 2448 * MiB;
+      let last: LedgerView | null = null;
+      const owner = await pollUntil(
+        async () => {
+          last = await api.ledger();
+          return last.gpus[0]?.owners.find((o) => o.name === OLLAMA_TASK && o.nvmlBytes === expected);
+        },
+        `the ledger to give "${OLLAMA_TASK}" ${expected / MiB} MiB`,
+        5 * SAMPLE_INTERVAL_MS,
+        100,
+      ).catch((err: Error) => assert.fail(`${err.message}; last ledger: ${JSON.stringify(last)}`));
+      assert.equal(owner.kind, 'ollama');
+      assert.equal(owner.rootPid, pid);
+      assert.deepEqual(owner.pids, [pid]);
+      assert.equal(owner.reportedBytes, expected, 'what Ollama says (size_vram) should be beside NVML\'s figure');
+      assert.deepEqual(owner.models, ['llama3.2:3b']);
+      assert.ok(!last!.gpus[0]!.other.some((p) => p.pid === pid), 'the server is also listed as another process');
+    });
+
+    it('stops the server and every descendant when the task is terminated, and the ledger forgets it', async function () {
+      this.timeout(30_000);
+      const pid = need('terminating the task');
+      const vscode = await vscodeApi();
+      const { api } = await activatedExtension();
+      const tree = [pid, ...descendantsOf(pid)];
+      for (const p of tree) started.add(p);
+      const ended = new Promise<void>((resolve) => {
+        const sub = vscode.tasks.onDidEndTask((e) => {
+          if (e.execution.task.name !== OLLAMA_TASK) return;
+          sub.dispose();
+          resolve();
+        });
+      });
+      const t0 = Date.now();
+      execution!.terminate();
+      await Promise.race([ended, sleep(15_000)]);
+      const left = await pollUntil(() => tree.every((p) => !stillThere(p)), 'the server and its descendants to exit', 15_000, 50).then(
+        () => [],
+        () => tree.filter(stillThere),
+      );
+      assert.deepEqual(left, [], `still running after the task was terminated: ${left.map((p) => `PID ${p}`).join(', ')}`);
+      for (const p of tree) assert.throws(() => process.kill(p, 0), /ESRCH/, `process.kill(${p}, 0) still reaches it`);
+      measurements.ollamaTaskStopMs = Date.now() - t0;
+      // The registry lets go once the stop has finished (it checks that the whole tree is gone).
+      await pollUntil(() => !api.servers().some((s) => s.name === OLLAMA_TASK), 'the registry to let go of the server', 5000, 50).catch(() =>
+        assert.fail(`the server is still registered: ${JSON.stringify(api.servers())}`),
+      );
+      let last: LedgerView | null = null;
+      await pollUntil(
+        async () => {
+          last = await api.ledger();
+          return last.timestamp !== null && ledgerMentions(last, pid, OLLAMA_TASK).length === 0;
+        },
+        'the ledger to forget the server',
+        3 * SAMPLE_INTERVAL_MS,
+        100,
+      ).catch(() => assert.fail(`the ledger still lists the server: ${ledgerMentions(last!, pid, OLLAMA_TASK).join('; ')}`));
+      serverPid = null;
+    });
   });
 }
 
@@ -185,6 +342,10 @@ export const scenarios: Record<string, Scenario> = {
         await api.waitForState((s) => s.levels[0] === 'critical', 2 * SAMPLE_INTERVAL_MS + NOTICE_SLACK_MS);
       });
     });
+  },
+
+  'ollama-task': (measurements) => {
+    ollamaTaskChecks(measurements);
   },
 
   'no-gpu': (measurements) => {
