@@ -38,7 +38,7 @@ describe('ledger view', () => {
           name: 'Test GPU',
           totalBytes: 8 * GiB,
           usedBytes: 5000 * MiB,
-          owners: [{ name: 'ollama (task)', kind: 'ollama', rootPid: 200, pids: [201], nvmlBytes: 2838 * MiB, reportedBytes: 2648 * MiB, models: ['llama3.2:3b'] }],
+          owners: [{ name: 'ollama (task)', kind: 'ollama', rootPid: 200, pids: [201], nvmlBytes: 2838 * MiB, reportedBytes: 2648 * MiB, expectedBytes: null, models: ['llama3.2:3b'] }],
           other: [{ pid: 1187, name: 'Xorg', usedBytes: 214 * MiB }],
           residualBytes: (5000 - 2838 - 214) * MiB,
           residualHint: ledger[0]!.residualHint,

@@ -42,7 +42,7 @@ describe('ledger', () => {
       table: t,
       owners: [
         { name: 'whisper (shell task)', kind: 'task', rootPid: 100, baseUrl: null, gpu: null },
-        { name: 'ollama', kind: 'ollama', rootPid: 200, baseUrl: 'http://127.0.0.1:1', gpu: 0 },
+        { name: 'ollama', kind: 'ollama', rootPid: 200, baseUrl: 'http://127.0.0.1:1', gpu: 0, expectedBytes: 2879 * MiB },
       ],
       reports: new Map([['ollama', { kind: 'ollama', reachable: true, healthy: true, models: [{ name: 'llama3.2:3b', vramBytes: 2500 * MiB, contextLength: 4096 }], contextLength: null, sleeping: null, error: null }]]),
     });
@@ -59,6 +59,8 @@ describe('ledger', () => {
     assert.match(g.residualHint!, /1832 MiB of used VRAM belongs to no running process.*Is it a leak\?/);
     const text = ledgerText([g]);
     assert.match(text, /2838 MiB {2}ollama \[ollama\] PID 201 · server says 2500 MiB · llama3\.2:3b \(ctx 4096\)/);
+    // The gate's expectation beside what NVML measured once the server runs.
+    assert.match(text, /estimate 2879 MiB, measured 2838 MiB \(NVML\): 41 MiB \(1\.4%\) above, within 15%/);
     assert.match(text, /1832 MiB {2}residual/);
   });
 

@@ -18,6 +18,8 @@ export interface LedgerOwnerView {
   nvmlBytes: number | null;
   /** What the server says it holds (Ollama `size_vram`); null when it does not say. */
   reportedBytes: number | null;
+  /** What the VRAM gate expected (the task's `needs`, or the GGUF estimate); null when unknown. */
+  expectedBytes: number | null;
   /** Models the server says it has loaded. */
   models: string[];
 }
@@ -62,6 +64,7 @@ export function ledgerView(ledger: GpuLedger[], timestamp: number | null): Ledge
         pids: e.processes.map((p) => p.pid),
         nvmlBytes: e.nvmlBytes,
         reportedBytes: e.reportedBytes,
+        expectedBytes: e.owner.expectedBytes ?? null,
         models: e.report?.models.map((m) => m.name) ?? [],
       })),
       other: g.other.map((p) => ({ pid: p.pid, name: p.name, usedBytes: p.usedBytes })),

@@ -10,6 +10,7 @@ import { adapterFor } from './adapters/index.ts';
 import { reportedVram, type ServerReport } from './adapters/types.ts';
 import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
 import type { Owner } from './server-registry.ts';
+import { compareEstimate } from '../checks/estimate-comparison.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -126,7 +127,8 @@ export function ledgerText(ledger: GpuLedger[]): string {
       const said = e.reportedBytes !== null ? ` · server says ${formatMiB(e.reportedBytes)}` : '';
       const ctx = e.report?.contextLength ?? e.report?.models.find((m) => m.contextLength !== null)?.contextLength ?? null;
       const models = e.report?.models.length ? ` · ${e.report.models.map((m) => `${m.name}${m.contextLength ? ` (ctx ${m.contextLength})` : ''}`).join(', ')}` : '';
-      lines.push(`  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}`);
+      const expected = e.owner.expectedBytes && e.nvmlBytes !== null ? ` · ${compareEstimate(e.owner.expectedBytes, { bytes: e.nvmlBytes, by: 'NVML' }).summary}` : '';
+      lines.push(`  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`);
     }
     for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
     lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);

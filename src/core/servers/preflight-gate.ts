@@ -39,6 +39,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
       strict: false,
       ownedPids: s.ownedPids,
     });
-    return summarize(input.taskName, report.checks);
+    const expectedBytes = need.kind === 'size' ? need.bytes : need.kind === 'estimate' && need.estimate.ok ? need.estimate.totalBytes : null;
+    return { ...summarize(input.taskName, report.checks), expectedBytes };
   };
 }

@@ -30,6 +30,8 @@ export interface GateResult {
   /** One paragraph for the terminal and the log: what was found, with the numbers, and what to do. */
   summary: string;
   checks: CheckResult[];
+  /** What the server is expected to take (its `needs`, or the estimate), to compare once it runs. */
+  expectedBytes?: number | null;
 }
 
 export type VramGate = (input: GateInput) => Promise<GateResult>;
