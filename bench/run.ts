@@ -7,6 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { measureDashboard } from './dashboard.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
     { measure: 'nvidia-smi sample (stand-in executable)', value: `${(smiMedian / 1000).toFixed(2)} ms median, p90 ${(percentile(smiTimes, 90) / 1000).toFixed(2)} ms`, target: '', ok: true },
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
+    ...(await measureDashboard()),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));

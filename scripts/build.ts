@@ -4,6 +4,7 @@
  * so both stay external.
  */
 import { build, type BuildOptions } from 'esbuild';
+import { buildWebview } from './build-webview.ts';
 
 const production = process.argv.includes('--production');
 
@@ -20,6 +21,7 @@ const common: BuildOptions = {
 };
 
 await Promise.all([
+  buildWebview(production),
   build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs' }),
   build({
     ...common,

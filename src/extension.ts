@@ -21,6 +21,7 @@ import { Watcher } from './core/watch/watcher.ts';
 import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
 import { registerAecCommand } from './vscode/aec-command.ts';
+import { registerDashboard, type DashboardHandle } from './vscode/dashboard-panel.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
@@ -35,7 +36,7 @@ import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
 const RECENT_TRANSITIONS = 50;
 
-let running: { watcher: Watcher; servers: ServerRegistry } | undefined;
+let running: { watcher: Watcher; servers: ServerRegistry; dashboard: DashboardHandle } | undefined;
 
 export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const started = performance.now();
@@ -67,7 +68,6 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     log: (m) => log.info(m),
   });
   const servers = new ServerRegistry();
-  running = { watcher, servers };
 
   const readFallback = () => readFallbackSettings(configGetter());
   let fallback = readFallback();
@@ -83,6 +83,17 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     log: (m) => log.info(m),
   });
   watcher.on('sample', (w) => chain.onSample(w));
+  const dashboard = registerDashboard({
+    context,
+    watcher,
+    servers,
+    chain,
+    steps: fallbackSteps,
+    fallbackMode: () => fallback.mode,
+    thresholds: () => settings.thresholds,
+    log,
+  });
+  running = { watcher, servers, dashboard };
   const readPreflight = () => readPreflightSettings(configGetter());
   const ownedPids = () => new Set(servers.owners().map((o) => o.rootPid));
 
@@ -156,6 +167,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
     registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
     registerAecCommand(views, log),
+    dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
     vscode.workspace.onDidChangeConfiguration((e) => {
@@ -252,4 +264,5 @@ export async function deactivate(): Promise<void> {
   running = undefined;
   await current?.servers.stopAll();
   await current?.watcher.stop();
+  await current?.dashboard.close(); // flushes the history
 }

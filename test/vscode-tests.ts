@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { repoRoot } from '../scripts/vscode/paths.ts';
 import { runToEnd, stopEverythingOnExit } from '../scripts/vscode/processes.ts';
+import { runDashboardE2e } from './e2e/dashboard.ts';
 import { runE2e } from './e2e/run.ts';
 import { buildExtension, runIntegration, summaryLine, type Totals } from './integration/run.ts';
 
@@ -56,6 +57,13 @@ try {
     add(await runE2e());
   } catch (err) {
     console.log(`browser tests could not run: ${(err as Error).message}`);
+    totals.failed++;
+  }
+  console.log('\n## The dashboard in Chromium');
+  try {
+    add(await runDashboardE2e());
+  } catch (err) {
+    console.log(`dashboard tests could not run: ${(err as Error).message}`);
     totals.failed++;
   }
   console.log('\n## npm start, checked: the packaged extension with the simulated GPU');

@@ -1,5 +1,6 @@
 /** The status bar item: text, colour and tooltip from the watcher's state. */
 import * as vscode from 'vscode';
+import { OPEN_DASHBOARD_COMMAND } from './dashboard-panel.ts';
 import { statusView, type StatusView, type StatusViewInput } from './status-view.ts';
 
 export const SHOW_DETAILS_COMMAND = 'vramGuard.showDetails';
@@ -11,7 +12,7 @@ export class GpuStatusBar implements vscode.Disposable {
   constructor() {
     this.item = vscode.window.createStatusBarItem('vramGuard.status', vscode.StatusBarAlignment.Right, 100);
     this.item.name = 'VRAM Guard';
-    this.item.command = SHOW_DETAILS_COMMAND;
+    this.item.command = OPEN_DASHBOARD_COMMAND;
     this.view = { text: '$(loading~spin) VRAM', tooltip: 'VRAM Guard: looking for a GPU…', background: null, visible: true, level: null };
     this.apply(this.view);
   }

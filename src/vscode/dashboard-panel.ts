@@ -1,0 +1,232 @@
+/**
+ * The dashboard: command "VRAM Guard: Open Dashboard", the panel serializer (so an open dashboard
+ * comes back after a reload), the history store it shows (kept under the extension's global storage
+ * and fed by the watcher, the fallback chain and the servers), and the history export and import
+ * commands.
+ */
+import { createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import * as vscode from 'vscode';
+import type { FallbackChain } from '../core/fallback/chain.ts';
+import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
+import type { ServerRegistry } from '../core/servers/server-registry.ts';
+import { readRecords } from '../core/watch/history-files.ts';
+import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
+import { recordHistory } from '../core/watch/history-recorder.ts';
+import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
+import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
+import type { ThresholdSpec } from '../core/watch/thresholds.ts';
+import type { Watcher } from '../core/watch/watcher.ts';
+import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions } from './dashboard-session.ts';
+
+export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
+export const DASHBOARD_VIEW_TYPE = 'vramGuard.dashboard';
+export { EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND };
+
+/** Imports larger than this are refused (a week of 1 Hz nvidia-smi logs for 8 GPUs is about 200 MB). */
+const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
+
+export interface DashboardDeps {
+  context: vscode.ExtensionContext;
+  watcher: Watcher;
+  servers: ServerRegistry;
+  chain: FallbackChain;
+  /** The fallback steps in force (the list the chain reads). */
+  steps: () => FallbackStep[];
+  /** The chain's mode (`vramGuard.fallbackMode`). */
+  fallbackMode: () => FallbackMode;
+  /** The threshold settings, for drawing an imported log's bands. */
+  thresholds: () => ThresholdSpec;
+  log: vscode.LogOutputChannel;
+}
+
+export interface DashboardHandle extends vscode.Disposable {
+  /** The live history: record other events (budget spike stages) with `history.recordEvent`. */
+  readonly history: HistoryStore;
+  /** Writes what is queued and stops writing: await it in `deactivate`. */
+  close(): Promise<void>;
+}
+
+interface HistorySettings {
+  retentionMs: number;
+  maxFileBytes: number;
+}
+
+/** `vramGuard.history.retentionDays` (default 7) and `vramGuard.history.maxFileMB` (default 16), clamped to sane ranges. */
+export function readHistorySettings(get: (key: string) => unknown): HistorySettings {
+  const num = (v: unknown, dflt: number, min: number, max: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : dflt);
+  return {
+    retentionMs: num(get('history.retentionDays'), DEFAULT_RETENTION_DAYS, 0.01, 366) * DAY_MS,
+    maxFileBytes: Math.round(num(get('history.maxFileMB'), DEFAULT_MAX_FILE_MB, 1, 1024) * 1024 * 1024),
+  };
+}
+
+function historySettings(): HistorySettings {
+  const config = vscode.workspace.getConfiguration('vramGuard');
+  return readHistorySettings((key) => config.get(key));
+}
+
+export function registerDashboard(deps: DashboardDeps): DashboardHandle {
+  const { context, log } = deps;
+  const settings = historySettings();
+  const history = new HistoryStore({
+    dir: vscode.Uri.joinPath(context.globalStorageUri, 'history').fsPath,
+    retentionMs: settings.retentionMs,
+    maxFileBytes: settings.maxFileBytes,
+    log: (m) => log.warn(m),
+  });
+  const loaded = history.load().then(
+    (s) => log.info(`history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`),
+    (err: unknown) => log.warn(`history: could not read the saved history: ${String(err)}`),
+  );
+  const stopRecording = recordHistory({ store: history, watcher: deps.watcher, chain: deps.chain, registry: deps.servers });
+
+  let session: DashboardSession | undefined;
+  const sessionDeps = {
+    extensionUri: context.extensionUri,
+    watcher: deps.watcher,
+    servers: deps.servers,
+    chain: deps.chain,
+    steps: deps.steps,
+    fallbackMode: deps.fallbackMode,
+    thresholds: deps.thresholds,
+    history,
+    setFallbackMode: (mode: FallbackMode) => vscode.workspace.getConfiguration('vramGuard').update('fallbackMode', mode, vscode.ConfigurationTarget.Global),
+    log,
+  };
+  const adopt = (panel: vscode.WebviewPanel): DashboardSession => {
+    const s = new DashboardSession(panel, sessionDeps);
+    session = s;
+    s.onDidDispose(() => {
+      if (session === s) session = undefined;
+    });
+    return s;
+  };
+  const open = async (): Promise<DashboardSession> => {
+    if (session) {
+      session.reveal();
+      return session;
+    }
+    await loaded;
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    return adopt(panel);
+  };
+
+  const exportHistory = async (format?: unknown): Promise<void> => {
+    let chosen: ExportFormat | undefined = format === 'csv' || format === 'jsonl' ? format : undefined;
+    if (!chosen) {
+      const pick = await vscode.window.showQuickPick(
+        [
+          { label: 'CSV', description: 'one row per GPU per sample, with RAM and swap; events as rows', format: 'csv' as const },
+          { label: 'JSON Lines', description: 'every record, as VRAM Guard stores it', format: 'jsonl' as const },
+        ],
+        { title: 'Export the VRAM history as' },
+      );
+      chosen = pick?.format;
+    }
+    if (!chosen) return;
+    const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(context.globalStorageUri.fsPath);
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.joinPath(folder, `vram-history-${stamp}.${chosen}`),
+      filters: chosen === 'csv' ? { CSV: ['csv'] } : { 'JSON Lines': ['jsonl'] },
+      title: 'Export the VRAM history',
+    });
+    if (!target) return;
+    await loaded;
+    const count = await writeExport(history, chosen, target.fsPath);
+    log.info(`history: exported ${count} records to ${target.fsPath}`);
+    void vscode.window.showInformationMessage(`VRAM Guard: exported ${count} records to ${target.fsPath}.`);
+  };
+
+  const importCommand = async (uri?: unknown): Promise<void> => {
+    let file = uri instanceof vscode.Uri ? uri : undefined;
+    if (!file) {
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        filters: { 'VRAM logs': ['csv', 'jsonl', 'json', 'log', 'txt'], 'All files': ['*'] },
+        title: 'Import a VRAM history, an nvidia-smi CSV log or a VRAM Guard trace',
+      });
+      file = picked?.[0];
+    }
+    if (!file) return;
+    const size = (await stat(file.fsPath)).size;
+    if (size > MAX_IMPORT_BYTES) {
+      void vscode.window.showErrorMessage(`VRAM Guard: ${file.fsPath} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`);
+      return;
+    }
+    const name = file.path.split('/').pop() ?? file.fsPath;
+    let imported;
+    try {
+      imported = importHistory(await readFile(file.fsPath, 'utf8'), name);
+    } catch (err) {
+      const message = err instanceof HistoryImportError ? err.message : String(err);
+      void vscode.window.showErrorMessage(`VRAM Guard could not import it: ${message}`);
+      return;
+    }
+    const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
+    for (const r of imported.records) store.apply(r);
+    if (imported.skipped.length) log.warn(`history import of ${name}: skipped ${imported.skipped.join('; ')}`);
+    const s = await open();
+    s.showImported(store, imported.title, imported.format);
+    log.info(`history: imported ${imported.records.length} records (${imported.format}) from ${file.fsPath}`);
+  };
+
+  const disposables = [
+    vscode.commands.registerCommand(OPEN_DASHBOARD_COMMAND, async () => void (await open())),
+    vscode.commands.registerCommand(EXPORT_HISTORY_COMMAND, exportHistory),
+    vscode.commands.registerCommand(IMPORT_HISTORY_COMMAND, importCommand),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
+      // The page keeps its range in its own state and names it when it says "ready".
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
+        await loaded;
+        session?.dispose();
+        adopt(panel);
+      },
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('vramGuard.history')) history.setLimits(historySettings());
+    }),
+  ];
+
+  return {
+    history,
+    close: async () => {
+      stopRecording();
+      await history.close();
+    },
+    dispose: () => {
+      stopRecording();
+      session?.dispose();
+      for (const d of disposables) d.dispose();
+      void history.close();
+    },
+  };
+}
+
+/** Streams the live history's files into one export file; returns the records written. */
+async function writeExport(history: HistoryStore, format: ExportFormat, path: string): Promise<number> {
+  const out = createWriteStream(path, { encoding: 'utf8' });
+  try {
+    async function* batches(): AsyncGenerator<HistoryRecord[]> {
+      for (const file of await history.filePaths()) {
+        const records: HistoryRecord[] = [];
+        await readRecords(file, (r) => records.push(r), { files: 0, records: 0, tornLines: 0, badLines: 0 });
+        yield records;
+      }
+    }
+    const count = await exportRecords(batches(), format, 'VRAM Guard history', async (chunk) => {
+      if (!out.write(chunk)) await once(out, 'drain');
+    });
+    return count;
+  } finally {
+    out.end();
+    await once(out, 'close');
+  }
+}
+
+/** A budget spike stage as a chart marker (the spike command's progress callback can record it). */
+export function spikeStageEvent(t: number, message: string): HistoryEvent {
+  return { t, kind: 'spike', gpu: null, text: `budget spike: ${message}`, level: null, usedBefore: null, usedAfter: null };
+}

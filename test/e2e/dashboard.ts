@@ -1,0 +1,403 @@
+/**
+ * The dashboard in a real VS Code in a real browser: it opens from the command palette, its chart
+ * draws the fake GPU's samples, a level change appears as a marker while it is open, "Run this step
+ * now" on an emulated Ollama (a vram-guard task) unloads its model and the chart shows the drop, and
+ * screenshots are taken in the dark and the light theme.
+ *
+ *   node test/e2e/dashboard.ts
+ *
+ * Screenshots go to test-results/e2e/dashboard-*.png. Last line: "N passed, N failed[, N skipped]".
+ */
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
+import { buildWebview } from '../../scripts/build-webview.ts';
+import { repoRoot, testResults } from '../../scripts/vscode/paths.ts';
+import { stopEverythingOnExit } from '../../scripts/vscode/processes.ts';
+import { startServer, type RunningServer } from '../../scripts/vscode/server.ts';
+import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
+import { emulatorCommand, freePort } from '../helpers/servers.ts';
+import { buildExtension, summaryLine, testUrl, type Totals } from '../integration/run.ts';
+import { fakeGpu } from '../integration/suite/scenarios.ts';
+import { encodeEvent, encodeSample } from '../../src/core/watch/history-lines.ts';
+
+const screenshotDir = join(testResults, 'e2e');
+const TASK = 'ollama (emulated)';
+const MODEL = 'llama3.2:3b';
+
+let browser: RunningBrowser | null = null;
+let server: RunningServer | null = null;
+
+async function stopAllStarted(): Promise<void> {
+  await browser?.close();
+  browser = null;
+  await server?.stop();
+  server = null;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} (waited ${timeoutMs / 1000} s)${last ? `; last error: ${String(last).slice(0, 300)}` : ''}`);
+}
+
+/** Runs a command from the palette by its title. */
+async function palette(page: Page, title: string, pick?: string, timeoutMs = 10_000): Promise<void> {
+  await page.keyboard.press('Escape').catch(() => {});
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
+  await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  await row.click();
+  if (pick) {
+    const choice = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: pick }).first();
+    await choice.waitFor({ state: 'visible', timeout: 15_000 });
+    await choice.click();
+  }
+}
+
+/** Closes the side bars and the panel, so the dashboard has the window (for the screenshots). */
+async function roomy(page: Page): Promise<void> {
+  // The titles differ between VS Code versions ("Close" or "Hide"); whichever exists runs.
+  for (const titles of [['View: Close Primary Side Bar', 'View: Hide Primary Side Bar'], ['View: Close Secondary Side Bar', 'View: Hide Secondary Side Bar'], ['View: Close Panel', 'View: Hide Panel']]) {
+    for (const title of titles) {
+      const ran = await palette(page, title, undefined, 2000).then(() => true, () => false);
+      if (ran) break;
+      await page.keyboard.press('Escape');
+    }
+  }
+}
+
+/** Picks a colour theme from the palette and waits for the workbench to wear it. */
+async function colorTheme(page: Page, name: string, workbenchSelector: string): Promise<void> {
+  await palette(page, 'Preferences: Color Theme');
+  await page.locator('.quick-input-widget input').fill(name);
+  await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: name }).first().click();
+  await waitFor(`the workbench did not switch to ${name}`, 10_000, async () => (await page.locator(workbenchSelector).count()) > 0);
+}
+
+/** The dashboard's frame: the webview iframe (nested twice) whose page has the dashboard's root. */
+async function dashboardFrame(page: Page): Promise<Frame> {
+  return waitFor('the dashboard page did not load in a webview', 30_000, async () => {
+    for (const frame of page.frames()) {
+      if (await frame.locator('#app[data-ready="1"]').count().catch(() => 0)) return frame;
+    }
+    return null;
+  });
+}
+
+/** Clicks a range button until the page shows it pressed (a click while the header redraws can be lost). */
+async function pickRange(frame: Frame, range: string): Promise<void> {
+  const button = frame.locator(`vscode-button[data-range="${range}"]`);
+  await waitFor(`the range ${range} was not selected`, 10_000, async () => {
+    if ((await button.getAttribute('aria-pressed')) === 'true') return true;
+    await button.click();
+    await new Promise((r) => setTimeout(r, 300));
+    return (await button.getAttribute('aria-pressed')) === 'true';
+  });
+}
+
+async function chartFacts(frame: Frame, gpu = 0): Promise<{ points: number; lastMib: number; canvas: boolean }> {
+  const box = frame.locator(`.chart[data-gpu="${gpu}"]`);
+  return {
+    points: Number((await box.getAttribute('data-points')) ?? 0),
+    lastMib: Number((await box.getAttribute('data-last-mib')) ?? NaN),
+    canvas: (await box.locator('canvas').count()) > 0,
+  };
+}
+
+/** A screenshot of the whole window, or of the editor area only (`editor`: what the README shows). */
+async function shoot(page: Page, name: string, editor = false): Promise<string> {
+  const file = join(screenshotDir, `${name}.png`);
+  if (editor) await page.locator('[id="workbench.parts.editor"]').screenshot({ path: file, timeout: 10_000 });
+  else await page.screenshot({ path: file, timeout: 10_000 });
+  return file;
+}
+
+/**
+ * A recorded past for the fake 8 GiB GPU: steady with a server, a second model pushing it to
+ * CRITICAL, the fallback chain unloading it, and RAM and swap beside it. One line per second.
+ */
+function seededHistory(start: number, end: number): { start: number; lines: string[] } {
+  const MiB = 1024 * 1024;
+  const total = 8 * 1024 * MiB;
+  const loadAt = start + 60 * 60_000;
+  const peakAt = start + 100 * 60_000;
+  const unloadAt = start + 112 * 60_000;
+  const lines: string[] = [];
+  const ev = (t: number, kind: 'transition' | 'fallback' | 'task', text: string, level: 'ok' | 'warning' | 'critical' | null, before: number | null, after: number | null) =>
+    lines.push(encodeEvent({ t, kind, gpu: kind === 'task' ? 0 : 0, text, level, usedBefore: before === null ? null : before * MiB, usedAfter: after === null ? null : after * MiB }));
+  for (let t = start; t <= end; t += 1000) {
+    const m = (t - start) / 60_000;
+    let used = 4400 + 30 * Math.sin(m / 3);
+    if (t >= loadAt && t < unloadAt) used = 6700 + Math.min(1, (t - loadAt) / 20_000) * 0 + (t >= peakAt ? 700 : 0) + 25 * Math.sin(m);
+    const swap = t >= peakAt && t < unloadAt + 300_000 ? 900 : 0;
+    lines.push(encodeSample({ t, gpus: [{ gpu: 0, used: Math.round(used * MiB), total }], system: { ramUsed: Math.round((t >= peakAt && t < unloadAt ? 11_800 : 6200) * MiB), ramTotal: 16 * 1024 * MiB, swapUsed: swap * MiB, swapTotal: 8 * 1024 * MiB } }));
+    if (t === start + 600_000) ev(t, 'task', 'whisper (large-v3): ready', null, null, null);
+    if (t === loadAt) ev(t, 'transition', 'GPU 0: OK → WARNING at 6700 MiB of 8192 MiB', 'warning', 6700, null);
+    if (t === peakAt) ev(t, 'transition', 'GPU 0: WARNING → CRITICAL at 7400 MiB of 8192 MiB', 'critical', 7400, null);
+    if (t === unloadAt) ev(t, 'fallback', 'fallback DONE · GPU 0 CRITICAL · step 1 unloadModel ollama (triggered, auto mode) on ollama: unload llama3.2:3b from "ollama" (keep_alive 0): unloaded llama3.2:3b', 'critical', 7400, 4400);
+    if (t === unloadAt + 2000) ev(t, 'transition', 'GPU 0: CRITICAL → OK at 4400 MiB of 8192 MiB', 'ok', 4400, null);
+  }
+  return { start, lines };
+}
+
+export async function runDashboardE2e(): Promise<Totals> {
+  const t0 = Date.now();
+  await buildExtension();
+  await buildWebview();
+  const fakeLibrary = await buildFakeNvml('current');
+  const fake = await FakeNvmlState.create(fakeGpu(5.0));
+  const stateDir = await mkdtemp(join(tmpdir(), 'vram-guard-e2e-dashboard-'));
+  const workspace = join(stateDir, 'workspace');
+  const port = await freePort();
+  await mkdir(join(workspace, '.vscode'), { recursive: true });
+  await writeFile(join(workspace, 'README.md'), '# VRAM Guard dashboard test workspace\n');
+  await writeFile(
+    join(workspace, '.vscode', 'tasks.json'),
+    JSON.stringify(
+      {
+        version: '2.0.0',
+        tasks: [{ label: TASK, type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--port', String(port)], port, needs: '2GiB', startTimeoutSeconds: 20, env: { FAKE_NVML_STATE: fake.path }, problemMatcher: [] }],
+      },
+      null,
+      2,
+    ),
+  );
+  await mkdir(join(stateDir, 'user-data', 'Machine'), { recursive: true });
+  await writeFile(
+    join(stateDir, 'user-data', 'Machine', 'settings.json'),
+    JSON.stringify(
+      {
+        'vramGuard.source': 'nvml',
+        'vramGuard.nvmlLibraryPath': fakeLibrary,
+        'vramGuard.sampleIntervalMs': 500,
+        'vramGuard.adaptiveRate': { enabled: false, fastIntervalMs: 250, calmIntervalMs: 2000, margin: '5%' },
+        'vramGuard.fallbackChain': [{ action: 'unloadModel', target: 'ollama', trigger: 'critical' }],
+        'vramGuard.fallbackMode': 'manual',
+        'vramGuard.fallback.settleTimeoutSeconds': 3,
+      },
+      null,
+      2,
+    ),
+  );
+  await mkdir(screenshotDir, { recursive: true });
+  // Three hours recorded before this VS Code started: the dashboard must read them back from disk.
+  const historyDir = join(stateDir, 'user-data', 'User', 'globalStorage', 'vram-guard.vram-guard', 'history');
+  await mkdir(historyDir, { recursive: true });
+  const seeded = seededHistory(Date.now() - 3 * 3_600_000, Date.now() - 5000);
+  await writeFile(join(historyDir, `history-${seeded.start}.jsonl`), seeded.lines.join('\n') + '\n');
+
+  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  let page!: Page;
+  let frame!: Frame;
+  let peakMib = 0;
+
+  const steps: Array<{ name: string; run: () => Promise<void> }> = [
+    {
+      name: 'the workbench opens in a trusted workspace',
+      run: async () => {
+        server = await startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined }, extraArgs: ['--disable-workspace-trust'] });
+        browser = await launchBrowser({ viewport: { width: 1400, height: 1300 } });
+        page = browser.page;
+        await page.goto(testUrl(server, workspace, null), { timeout: 60_000 });
+        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 45_000 });
+      },
+    },
+    {
+      name: "the dashboard opens and its chart draws the fake GPU's samples",
+      run: async () => {
+        await palette(page, 'VRAM Guard: Open Dashboard');
+        frame = await dashboardFrame(page);
+        const facts = await waitFor('the chart of GPU 0 has no points', 15_000, async () => {
+          const f = await chartFacts(frame);
+          return f.canvas && f.points >= 3 ? f : null;
+        });
+        if (Math.abs(facts.lastMib - 5.0 * 1024) > 1) throw new Error(`the chart's last point is ${facts.lastMib} MiB, the fake GPU has ${5.0 * 1024} MiB`);
+        const title = (await frame.locator('.gpu[data-gpu="0"] .gpu-title').textContent()) ?? '';
+        if (!/RTX 3070/.test(title)) throw new Error(`the GPU's title does not name it: ${title}`);
+      },
+    },
+    {
+      name: 'the history recorded before this start is read back from disk, with its markers',
+      run: async () => {
+        await pickRange(frame, 'all');
+        await waitFor('the "All" range does not show the three recorded hours', 10_000, async () => (await chartFacts(frame)).points > 1000);
+        const kinds = await frame.locator('.chart[data-gpu="0"] .marker').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
+        for (const kind of ['transition', 'fallback', 'task']) if (!kinds.includes(kind)) throw new Error(`no ${kind} marker from the recorded history (markers: ${kinds.join(', ')})`);
+      },
+    },
+    {
+      name: 'a level transition appears as a marker while the dashboard is open (dark theme)',
+      run: async () => {
+        await colorTheme(page, 'Dark Modern', '.monaco-workbench.vs-dark');
+        await roomy(page);
+        frame = await dashboardFrame(page);
+        await pickRange(frame, 'all');
+        const marker = frame.locator('.chart[data-gpu="0"] .marker[data-kind="transition"].level-critical');
+        const before = await marker.count();
+        await fake.write(fakeGpu(7.4)); // 92.5 %: CRITICAL
+        await waitFor('no new CRITICAL transition marker appeared on the chart', 15_000, async () => (await marker.count()) > before);
+        const label = (await marker.last().getAttribute('aria-label')) ?? '';
+        if (!/OK → CRITICAL/.test(label)) throw new Error(`the marker's details do not say which levels: ${label}`);
+        await waitFor('the chart did not rise', 10_000, async () => (await chartFacts(frame)).lastMib > 7000);
+        await page.waitForTimeout(1500);
+        await shoot(page, 'dashboard-dark', true);
+        await fake.write(fakeGpu(5.0));
+        await waitFor('the chart did not come back down', 10_000, async () => (await chartFacts(frame)).lastMib < 5200);
+      },
+    },
+    {
+      name: 'the dashboard reads well in the light theme',
+      run: async () => {
+        await colorTheme(page, 'Light Modern', '.monaco-workbench.vs');
+        frame = await dashboardFrame(page);
+        await pickRange(frame, 'all');
+        await waitFor('the chart was not redrawn', 10_000, async () => (await chartFacts(frame)).canvas);
+        await page.waitForTimeout(1000);
+        await shoot(page, 'dashboard-light', true);
+      },
+    },
+    {
+      name: 'the emulated Ollama starts as a vram-guard task',
+      run: async () => {
+        await palette(page, 'Tasks: Run Task');
+        await page.waitForTimeout(1000);
+        await shoot(page, 'dashboard-run-task');
+        const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: TASK }).first();
+        await row.waitFor({ state: 'visible', timeout: 20_000 });
+        await row.click();
+        await waitFor(`the emulated Ollama did not answer on port ${port}`, 40_000, async () => (await fetch(`http://127.0.0.1:${port}/`)).ok);
+      },
+    },
+    {
+      name: "the model server's card shows the model it loaded",
+      run: async () => {
+        frame = await dashboardFrame(page);
+        // Ollama loads its model: 2448 MiB more, 5.0 → 7.4 GiB of 8 (92 %): CRITICAL.
+        const res = await fetch(`http://127.0.0.1:${port}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL }) });
+        if (!res.ok) throw new Error(`the emulated Ollama did not load ${MODEL}: ${res.status}`);
+        peakMib = (await waitFor('the chart did not rise with the model', 15_000, async () => {
+          const f = await chartFacts(frame);
+          return f.lastMib > 7000 ? f : null;
+        })).lastMib;
+        const card = frame.locator(`.server[data-server="${TASK}"]`);
+        await waitFor(`no card for "${TASK}" with ${MODEL}`, 20_000, async () => (await card.count()) > 0 && /llama3\.2:3b/.test((await card.textContent()) ?? ''));
+        await shoot(page, 'dashboard-server');
+      },
+    },
+    {
+      name: '"Run this step now" unloads the Ollama model and the chart shows the drop',
+      run: async () => {
+        await roomy(page);
+        frame = await dashboardFrame(page);
+        await frame.locator('vscode-button[data-step="0"]').click();
+        const after = await waitFor('the chart did not fall after the step', 20_000, async () => {
+          const f = await chartFacts(frame);
+          return f.lastMib < peakMib - 2000 ? f : null;
+        });
+        await waitFor('no fallback marker on the chart', 10_000, async () => (await frame.locator('.marker[data-kind="fallback"]').count()) > 0);
+        const actions = (await frame.locator('.actions-list').textContent()) ?? '';
+        if (!/done/.test(actions)) throw new Error(`the last actions do not list the step as done: ${actions.slice(0, 300)}`);
+        console.log(`       ${peakMib} MiB → ${after.lastMib} MiB`);
+        await page.waitForTimeout(1000);
+        await shoot(page, 'dashboard-after-step', true);
+        // Zoom (drag across the chart) to the last minute or so: the rise, the step's marker and the drop.
+        await page.waitForTimeout(3000);
+        await pickRange(frame, '5m');
+        await page.waitForTimeout(500);
+        const plot = await frame.locator('.chart[data-gpu="0"] .u-over').boundingBox();
+        if (!plot) throw new Error('the chart has no plot area');
+        await page.mouse.move(plot.x + plot.width * 0.72, plot.y + plot.height / 2);
+        await page.mouse.down();
+        await page.mouse.move(plot.x + plot.width * 0.99, plot.y + plot.height / 2, { steps: 8 });
+        await page.mouse.up();
+        await waitFor('dragging across the chart did not zoom', 5000, async () => (await frame.locator('.ranges .hint').count()) > 0);
+        await page.waitForTimeout(1000);
+        await frame.locator('.gpu[data-gpu="0"]').screenshot({ path: join(screenshotDir, 'dashboard-fallback-chart.png'), timeout: 10_000 });
+        await pickRange(frame, 'all');
+      },
+    },
+    {
+      name: 'after a reload the dashboard comes back (its serializer) with the history',
+      run: async () => {
+        await page.waitForTimeout(2000); // the workbench saves the page's state lazily
+        await page.reload({ timeout: 60_000 });
+        await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+        frame = await dashboardFrame(page);
+        const pressed = await frame.locator('vscode-button[aria-pressed="true"]').count();
+        if (pressed !== 1) throw new Error(`the restored dashboard shows ${pressed} selected ranges`);
+        await pickRange(frame, 'all');
+        await waitFor('the restored dashboard does not show the whole history in its "All" range', 20_000, async () => (await chartFacts(frame)).points > 1000);
+        await waitFor('no fallback marker after the reload', 10_000, async () => (await frame.locator('.marker[data-kind="fallback"]').count()) >= 2);
+      },
+    },
+  ];
+
+  let broken: string | null = null;
+  for (const step of steps) {
+    if (broken) {
+      console.log(`  skip ${step.name} (after: ${broken})`);
+      totals.skipped++;
+      continue;
+    }
+    const t = Date.now();
+    try {
+      await step.run();
+      console.log(`  ok   ${step.name} (${Date.now() - t} ms)`);
+      totals.passed++;
+    } catch (err) {
+      console.log(`  FAIL ${step.name} (${Date.now() - t} ms)\n       ${(err as Error).message.split('\n').slice(0, 6).join('\n       ')}`);
+      totals.failed++;
+      broken = step.name;
+      if (page) await shoot(page, 'dashboard-failure').then((f) => console.log(`       screenshot: ${f}`)).catch(() => {});
+    }
+  }
+  await stopAllStarted();
+  if (totals.failed === 0) {
+    // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshots from this run.
+    if (process.env.VRAM_GUARD_UPDATE_DOCS_IMAGES === '1') {
+      for (const [from, to] of [['dashboard-dark', 'dashboard-dark'], ['dashboard-light', 'dashboard-light'], ['dashboard-fallback-chart', 'dashboard-fallback']]) {
+        await copyFile(join(screenshotDir, `${from}.png`), join(repoRoot, 'docs', 'images', `${to}.png`));
+      }
+    }
+    if (process.env.VRAM_GUARD_KEEP_STATE !== '1') {
+      await rm(stateDir, { recursive: true, force: true });
+      await rm(join(fake.path, '..'), { recursive: true, force: true });
+    }
+  } else {
+    console.log(`  state kept in ${stateDir}`);
+  }
+  console.log(`  screenshots: ${screenshotDir}`);
+  console.log(`\ndashboard browser tests took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return totals;
+}
+
+if (import.meta.main) {
+  stopEverythingOnExit(stopAllStarted);
+  let totals: Totals;
+  console.log('# browser: the VRAM Guard dashboard in VS Code in Chromium');
+  try {
+    totals = await runDashboardE2e();
+  } catch (err) {
+    console.log(`dashboard browser tests could not run: ${(err as Error).message}`);
+    totals = { passed: 0, failed: 1, skipped: 0 };
+  }
+  await stopAllStarted();
+  console.log(summaryLine(totals));
+  process.exitCode = totals.failed > 0 ? 1 : 0;
+}

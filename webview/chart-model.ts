@@ -1,0 +1,108 @@
+/**
+ * What a GPU's chart draws, as data: the threshold bands, the markers in view, the uPlot columns and
+ * the trend line. Pure (no DOM, no uPlot), tested in plain Node.
+ */
+import { computeTrend, formatDuration, trendText, type Trend } from '../src/core/watch/trend.ts';
+import type { GpuInfo, LevelName, Marker, SeriesData } from '../src/protocol.ts';
+import { formatSize, formatTime } from './format.ts';
+
+export interface Band {
+  level: Exclude<LevelName, 'ok'>;
+  /** MiB. */
+  from: number;
+  to: number;
+}
+
+/** WARNING → CRITICAL → EMERGENCY → total, as bands; none without thresholds. */
+export function thresholdBands(gpu: GpuInfo): Band[] {
+  const t = gpu.thresholds;
+  if (!t) return [];
+  return [
+    { level: 'warning', from: t.warning, to: t.critical },
+    { level: 'critical', from: t.critical, to: t.emergency },
+    { level: 'emergency', from: t.emergency, to: Math.max(gpu.totalMiB, t.emergency) },
+  ];
+}
+
+export interface MarkerView {
+  t: number;
+  kind: Marker['kind'];
+  level: LevelName | null;
+  /** A short label on the chart. */
+  label: string;
+  /** The details on hover. */
+  detail: string;
+}
+
+const KIND_LABEL: Record<Marker['kind'], string> = { transition: 'level', fallback: 'fallback', task: 'task', spike: 'spike', note: 'event' };
+
+/** The markers of one GPU (and those for every GPU) inside the window, with their hover text. */
+export function markersInView(markers: readonly Marker[], gpu: number, from: number, to: number, now = Date.now()): MarkerView[] {
+  const out: MarkerView[] = [];
+  for (const m of markers) {
+    if (m.t < from || m.t > to || (m.gpu !== null && m.gpu !== gpu)) continue;
+    const memory = m.beforeMiB !== null && m.afterMiB !== null ? ` · ${formatSize(m.beforeMiB)} → ${formatSize(m.afterMiB)}` : m.beforeMiB !== null ? ` · at ${formatSize(m.beforeMiB)}` : '';
+    out.push({
+      t: m.t,
+      kind: m.kind,
+      level: m.level,
+      label: m.kind === 'transition' && m.level ? m.level.toUpperCase() : KIND_LABEL[m.kind],
+      detail: `${formatTime(m.t, now)} · ${m.text}${m.kind === 'transition' ? '' : memory}`,
+    });
+  }
+  return out;
+}
+
+export interface TrendView {
+  verdict: Trend['verdict'];
+  text: string;
+  slope: string;
+  timeToOom: string;
+}
+
+/** The trend of used VRAM over the last `windowMs` of the series (at most the window shown). */
+export function trendView(s: SeriesData, totalMiB: number, windowMs: number): TrendView {
+  // In MiB throughout (the series' unit): the defaults of computeTrend are in bytes, so give them here.
+  const trend = computeTrend({ t: s.t, v: s.v, windowMs, total: totalMiB, band: Math.max(16, totalMiB * 0.01), steadyBytesPerHour: Math.max(8, totalMiB * 0.005) });
+  const perHour = trend.slope === null ? null : trend.slope * 3600;
+  return {
+    verdict: trend.verdict,
+    text: trendText(trend, 1024 * 1024),
+    slope: perHour === null || trend.verdict === 'unknown' ? '—' : `${perHour >= 0 ? '+' : '−'}${Math.abs(perHour).toFixed(Math.abs(perHour) < 10 ? 1 : 0)} MiB/h over ${formatDuration(Math.min(windowMs, trend.spanMs))}`,
+    timeToOom: trend.timeToOomMs === null ? (trend.verdict === 'unknown' ? '—' : 'not at this slope') : `about ${formatDuration(trend.timeToOomMs)}`,
+  };
+}
+
+/** The y axis range: 0 to the total, so the bands and the headroom are always in view. */
+export function yRange(gpu: GpuInfo, s: SeriesData): [number, number] {
+  let max = gpu.totalMiB;
+  for (const v of s.v) if (v > max) max = v;
+  return [0, max];
+}
+
+export interface LabelPlace {
+  /** 0, 1, 2...: how many label heights below the top. */
+  row: number;
+  /** Label to the left of its line (near the right edge). */
+  flip: boolean;
+}
+
+/**
+ * Where each marker's label goes so labels do not cover each other: transitions on the first row,
+ * fallback steps on the second, the rest on the third, each pushed a row down (up to `rows`) when
+ * the row is taken within `labelPx` of it; labels near the right edge point left.
+ */
+export function placeLabels(markers: ReadonlyArray<{ x: number; kind: Marker['kind'] }>, width: number, labelPx = 72, rows = 4): LabelPlace[] {
+  const lastX: number[] = Array.from({ length: rows }, () => -Infinity);
+  const base = (k: Marker['kind']) => (k === 'transition' ? 0 : k === 'fallback' ? 1 : 2);
+  const order = markers.map((_m, i) => i).sort((a, b) => markers[a]!.x - markers[b]!.x);
+  const out: LabelPlace[] = new Array(markers.length);
+  for (const i of order) {
+    const m = markers[i]!;
+    let row = base(m.kind);
+    while (row < rows - 1 && m.x - lastX[row]! < labelPx) row++;
+    lastX[row] = m.x;
+    out[i] = { row, flip: m.x > width - labelPx };
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+/** The processes table, the server cards and the fallback chain's panel, as rows of text. Pure. */
+import type { ChainView, ProcessTable, ServerCard } from '../src/protocol.ts';
+import { formatMiB, formatPercent, formatTime } from './format.ts';
+
+export interface ProcessRowView {
+  pid: string;
+  name: string;
+  owner: string;
+  vram: string;
+  share: string;
+  residual: boolean;
+}
+
+/** Rows for one GPU: each process (largest first), then the residual as its own row. */
+export function processRows(table: ProcessTable): ProcessRowView[] {
+  const rows: ProcessRowView[] = table.rows.map((r) => ({
+    pid: String(r.pid),
+    name: r.name,
+    owner: r.owner ?? '—',
+    vram: formatMiB(r.vramMiB),
+    share: formatPercent(r.share),
+    residual: false,
+  }));
+  const residualShare = table.residualMiB !== null && table.usedMiB ? (table.residualMiB / table.usedMiB) * 100 : null;
+  rows.push({ pid: '—', name: 'residual (no running process)', owner: '—', vram: formatMiB(table.residualMiB), share: formatPercent(residualShare), residual: true });
+  return rows;
+}
+
+export interface ServerCardView {
+  title: string;
+  state: string;
+  health: string;
+  healthClass: 'ok' | 'warn' | 'bad' | 'unknown';
+  lines: string[];
+  vram: string;
+}
+
+export function serverCardView(s: ServerCard): ServerCardView {
+  const lines: string[] = [];
+  if (s.models.length) lines.push(`models: ${s.models.map((m) => `${m.name}${m.context ? ` (ctx ${m.context})` : ''}${m.vramMiB !== null ? ` · ${formatMiB(m.vramMiB)}` : ''}`).join(', ')}`);
+  else lines.push('no model loaded (as the server reports)');
+  if (s.context !== null) lines.push(`context: ${s.context}`);
+  if (s.sleeping !== null) lines.push(s.sleeping ? 'sleeping' : 'awake');
+  if (s.error) lines.push(`error: ${s.error}`);
+  const healthClass = s.health === 'healthy' ? 'ok' : s.health === 'unhealthy' ? 'warn' : s.health === 'unreachable' ? 'bad' : 'unknown';
+  return {
+    title: `${s.name} · ${s.kind}${s.pid !== null ? ` · PID ${s.pid}` : ''}${s.gpu !== null ? ` · GPU ${s.gpu}` : ''}`,
+    state: s.state,
+    health: s.health,
+    healthClass,
+    lines,
+    vram: `VRAM by NVML ${formatMiB(s.nvmlMiB)} · by the server ${formatMiB(s.reportedMiB)}`,
+  };
+}
+
+export interface ChainActionView {
+  time: string;
+  text: string;
+  result: string;
+  memory: string;
+}
+
+export function chainActions(chain: ChainView, now = Date.now()): ChainActionView[] {
+  return chain.actions.map((a) => ({
+    time: formatTime(a.t, now),
+    text: `step ${a.step + 1} ${a.label} (${a.origin}) on GPU ${a.gpu}: ${a.message}`,
+    result: a.result,
+    memory: a.afterMiB !== null ? `${formatMiB(a.beforeMiB)} → ${formatMiB(a.afterMiB)}` : `at ${formatMiB(a.beforeMiB)}`,
+  }));
+}
+
+/** Auto is on when the chain runs triggered steps without asking. */
+export function autoEnabled(chain: ChainView): boolean {
+  return chain.mode === 'auto';
+}

@@ -1,0 +1,128 @@
+/**
+ * The dashboard's state on the page and how each host message changes it. Pure: it takes data and
+ * returns data (no DOM), so it is tested in plain Node. main.ts draws what it holds.
+ */
+import { LEVEL_NAMES, RANGE_MS, type ChainView, type GpuInfo, type Marker, type ProcessTable, type RangeData, type RangeName, type SampleUpdate, type SeriesData, type ServerCard, type Snapshot, type ViewMode } from '../src/protocol.ts';
+
+export interface DashboardState {
+  mode: ViewMode;
+  source: string;
+  gpus: GpuInfo[];
+  range: RangeName;
+  /** The x window shown, ms; follows new samples in live mode unless the user zoomed. */
+  window: { from: number; to: number };
+  following: boolean;
+  bounds: { first: number; last: number } | null;
+  /** Per GPU, used MiB over time. */
+  series: Map<number, SeriesData>;
+  ram: SeriesData;
+  swap: SeriesData;
+  ramTotalMiB: number | null;
+  swapTotalMiB: number | null;
+  markers: Marker[];
+  processes: ProcessTable[];
+  servers: ServerCard[];
+  chain: ChainView;
+  latest: number | null;
+}
+
+const copy = (s: SeriesData): SeriesData => ({ t: s.t.slice(), v: s.v.slice() });
+
+/** The window for a named range ending at `end`. */
+export function rangeWindow(range: RangeName, end: number, bounds: { first: number; last: number } | null): { from: number; to: number } {
+  if (range === 'all') return { from: Math.min(bounds?.first ?? end - RANGE_MS['1h'], end - 60_000), to: end };
+  return { from: end - RANGE_MS[range], to: end };
+}
+
+export function fromSnapshot(s: Snapshot): DashboardState {
+  const end = s.mode.kind === 'live' ? Math.max(s.now, s.bounds?.last ?? 0) : (s.bounds?.last ?? s.now);
+  const state: DashboardState = {
+    mode: s.mode,
+    source: s.source,
+    gpus: s.gpus,
+    range: s.range,
+    window: rangeWindow(s.range, end, s.bounds),
+    following: true,
+    bounds: s.bounds,
+    series: new Map(),
+    ram: { t: [], v: [] },
+    swap: { t: [], v: [] },
+    ramTotalMiB: null,
+    swapTotalMiB: null,
+    markers: s.markers.slice(),
+    processes: s.processes,
+    servers: s.servers,
+    chain: s.chain,
+    latest: s.bounds?.last ?? null,
+  };
+  applyRange(state, s.data);
+  return state;
+}
+
+/** Replaces the series with a range the host sent (a new range, a zoom, a refresh). */
+export function applyRange(state: DashboardState, data: RangeData): void {
+  state.series = new Map(data.gpus.map((g) => [g.gpu, copy(g)]));
+  state.ram = copy(data.ram);
+  state.swap = copy(data.swap);
+  state.ramTotalMiB = data.ramTotalMiB ?? state.ramTotalMiB;
+  state.swapTotalMiB = data.swapTotalMiB ?? state.swapTotalMiB;
+}
+
+/** One sample: appended to each GPU's series; levels and totals updated; the window follows. */
+export function applySample(state: DashboardState, u: SampleUpdate): void {
+  if (state.mode.kind !== 'live') return;
+  for (const [gpu, used, total, level] of u.g) {
+    let s = state.series.get(gpu);
+    if (!s) state.series.set(gpu, (s = { t: [], v: [] }));
+    if (s.t.length && s.t[s.t.length - 1]! > u.t) continue;
+    s.t.push(u.t);
+    s.v.push(used);
+    let info = state.gpus.find((g) => g.gpu === gpu);
+    if (!info) {
+      info = { gpu, name: null, totalMiB: total, thresholds: null, level: null };
+      state.gpus.push(info);
+      state.gpus.sort((a, b) => a.gpu - b.gpu);
+    }
+    info.totalMiB = total;
+    info.level = LEVEL_NAMES[level] ?? info.level;
+  }
+  if (u.m) {
+    state.ram.t.push(u.t);
+    state.ram.v.push(u.m[0]);
+    state.swap.t.push(u.t);
+    state.swap.v.push(u.m[1]);
+  }
+  state.latest = u.t;
+  state.bounds = state.bounds ? { first: state.bounds.first, last: u.t } : { first: u.t, last: u.t };
+  if (state.following) {
+    const span = state.window.to - state.window.from;
+    state.window = state.range === 'all' ? { from: state.window.from, to: u.t } : { from: u.t - span, to: u.t };
+  }
+}
+
+export function applyMarker(state: DashboardState, m: Marker): void {
+  if (state.mode.kind !== 'live') return;
+  state.markers.push(m);
+  if (state.markers.length > 5000) state.markers.splice(0, state.markers.length - 5000);
+}
+
+/** A new named range: the window jumps to it and follows again. */
+export function selectRange(state: DashboardState, range: RangeName): void {
+  state.range = range;
+  state.following = true;
+  const end = state.latest ?? state.window.to;
+  state.window = rangeWindow(range, end, state.bounds);
+}
+
+/** The user dragged a zoom window: it stays put until a range is chosen again. */
+export function zoomTo(state: DashboardState, from: number, to: number): void {
+  if (!(to > from)) return;
+  state.following = false;
+  state.window = { from, to };
+}
+
+/** Points held for the chart beyond which a fresh, downsampled range is asked for. */
+export function needsRefresh(state: DashboardState, maxPoints: number): boolean {
+  for (const s of state.series.values()) if (s.t.length > maxPoints * 3) return true;
+  return false;
+}
