@@ -8,17 +8,13 @@ import { createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
-import type { FallbackChain } from '../core/fallback/chain.ts';
-import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
-import type { ServerRegistry } from '../core/servers/server-registry.ts';
+import type { FallbackMode } from '../core/fallback/steps.ts';
 import { readRecords } from '../core/watch/history-files.ts';
 import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
 import { recordHistory } from '../core/watch/history-recorder.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
 import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
-import type { ThresholdSpec } from '../core/watch/thresholds.ts';
-import type { Watcher } from '../core/watch/watcher.ts';
-import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions } from './dashboard-session.ts';
+import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
 export const DASHBOARD_VIEW_TYPE = 'vramGuard.dashboard';
@@ -27,18 +23,8 @@ export { EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND };
 /** Imports larger than this are refused (a week of 1 Hz nvidia-smi logs for 8 GPUs is about 200 MB). */
 const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
-export interface DashboardDeps {
+export interface DashboardDeps extends DashboardSources {
   context: vscode.ExtensionContext;
-  watcher: Watcher;
-  servers: ServerRegistry;
-  chain: FallbackChain;
-  /** The fallback steps in force (the list the chain reads). */
-  steps: () => FallbackStep[];
-  /** The chain's mode (`vramGuard.fallbackMode`). */
-  fallbackMode: () => FallbackMode;
-  /** The threshold settings, for drawing an imported log's bands. */
-  thresholds: () => ThresholdSpec;
-  log: vscode.LogOutputChannel;
 }
 
 export interface DashboardHandle extends vscode.Disposable {

@@ -23,18 +23,25 @@ export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
 
 const LEDGER_EVERY_MS = 3000;
 
-export interface SessionDeps {
-  extensionUri: vscode.Uri;
+/** What the dashboard reads and acts on, as the extension composes it. */
+export interface DashboardSources {
   watcher: Watcher;
   servers: ServerRegistry;
   chain: FallbackChain;
+  /** The fallback steps in force (the list the chain reads). */
   steps: () => FallbackStep[];
+  /** The chain's mode (`vramGuard.fallbackMode`). */
   fallbackMode: () => FallbackMode;
+  /** The threshold settings, for drawing an imported log's bands. */
   thresholds: () => ThresholdSpec;
+  log: vscode.LogOutputChannel;
+}
+
+export interface SessionDeps extends DashboardSources {
+  extensionUri: vscode.Uri;
   /** The live history. */
   history: HistoryStore;
   setFallbackMode: (mode: FallbackMode) => Thenable<void>;
-  log: vscode.LogOutputChannel;
 }
 
 /** Where the page's files may come from, and nothing else. */

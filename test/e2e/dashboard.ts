@@ -22,6 +22,7 @@ import { emulatorCommand, freePort } from '../helpers/servers.ts';
 import { buildExtension, summaryLine, testUrl, type Totals } from '../integration/run.ts';
 import { fakeGpu } from '../integration/suite/scenarios.ts';
 import { encodeEvent, encodeSample } from '../../src/core/watch/history-lines.ts';
+import { runSteps, type Step } from './steps.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
@@ -206,7 +207,7 @@ export async function runDashboardE2e(): Promise<Totals> {
   let frame!: Frame;
   let peakMib = 0;
 
-  const steps: Array<{ name: string; run: () => Promise<void> }> = [
+  const steps: Step[] = [
     {
       name: 'the workbench opens in a trusted workspace',
       run: async () => {
@@ -348,25 +349,13 @@ export async function runDashboardE2e(): Promise<Totals> {
     },
   ];
 
-  let broken: string | null = null;
-  for (const step of steps) {
-    if (broken) {
-      console.log(`  skip ${step.name} (after: ${broken})`);
-      totals.skipped++;
-      continue;
-    }
-    const t = Date.now();
-    try {
-      await step.run();
-      console.log(`  ok   ${step.name} (${Date.now() - t} ms)`);
-      totals.passed++;
-    } catch (err) {
-      console.log(`  FAIL ${step.name} (${Date.now() - t} ms)\n       ${(err as Error).message.split('\n').slice(0, 6).join('\n       ')}`);
-      totals.failed++;
-      broken = step.name;
-      if (page) await shoot(page, 'dashboard-failure').then((f) => console.log(`       screenshot: ${f}`)).catch(() => {});
-    }
-  }
+  await runSteps(steps, totals, {
+    // Each step builds on the one before it.
+    stopsTheRest: () => true,
+    onFailure: async () => {
+      if (page) console.log(`       screenshot: ${await shoot(page, 'dashboard-failure')}`);
+    },
+  });
   await stopAllStarted();
   if (totals.failed === 0) {
     // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshots from this run.

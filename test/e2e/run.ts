@@ -19,6 +19,7 @@ import { startServer, type RunningServer } from '../../scripts/vscode/server.ts'
 import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { buildExtension, readNotifications, summaryLine, testUrl, type Totals } from '../integration/run.ts';
 import { fakeGpu } from '../integration/suite/scenarios.ts';
+import { runSteps, type Step } from './steps.ts';
 
 export const screenshotDir = join(testResults, 'e2e');
 const STATUS_ITEM_ID = 'vram-guard.vram-guard.vramGuard.status';
@@ -31,11 +32,6 @@ async function stopAllStarted(): Promise<void> {
   browser = null;
   await server?.stop();
   server = null;
-}
-
-interface Step {
-  name: string;
-  run: () => Promise<void>;
 }
 
 /** The VRAM Guard status bar item (VS Code gives extension items the id "<extension id>.<item id>"). */
@@ -181,26 +177,13 @@ export async function runE2e(): Promise<Totals> {
     },
   ];
 
-  let broken: string | null = null;
-  for (const step of steps) {
-    if (broken) {
-      console.log(`  skip ${step.name} (after: ${broken})`);
-      totals.skipped++;
-      continue;
-    }
-    const t = Date.now();
-    try {
-      await step.run();
-      console.log(`  ok   ${step.name} (${Date.now() - t} ms)`);
-      totals.passed++;
-    } catch (err) {
-      console.log(`  FAIL ${step.name} (${Date.now() - t} ms)\n       ${(err as Error).message.split('\n').slice(0, 6).join('\n       ')}`);
-      totals.failed++;
-      // Without a workbench nothing else can be checked; any other failure leaves the page usable.
-      if (step === steps[0]) broken = step.name;
-      if (page) await shoot(page, 'failure').then((f) => console.log(`       screenshot: ${f}`)).catch(() => {});
-    }
-  }
+  await runSteps(steps, totals, {
+    // Without a workbench nothing else can be checked; any other failure leaves the page usable.
+    stopsTheRest: (_step, index) => index === 0,
+    onFailure: async () => {
+      if (page) console.log(`       screenshot: ${await shoot(page, 'failure')}`);
+    },
+  });
   await stopAllStarted();
   if (totals.failed === 0 && process.env.VRAM_GUARD_KEEP_STATE !== '1') {
     await rm(stateDir, { recursive: true, force: true });

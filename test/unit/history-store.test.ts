@@ -113,16 +113,13 @@ describe('history store', () => {
     await store.close();
   });
 
-  it('appends a day of 1 Hz samples for two GPUs quickly, holding little memory', async () => {
+  it('holds a day of 1 Hz samples for two GPUs in few points', async () => {
     const store = new HistoryStore({ dir, clock: new FakeClock(T0), flushMs: 1000 });
     await store.load();
     const n = 86_400;
-    const t0 = performance.now();
     for (let i = 0; i < n; i++) store.record(sample(T0 + i * 1000, 3600 + (i % 7)));
-    const ms = performance.now() - t0;
     await store.close();
-    // The benchmark holds the 100,000/s target; here only a gross slowdown fails (tests share the CPU).
-    assert.ok(n / (ms / 1000) > 20_000, `${Math.round(n / (ms / 1000))} samples/s`);
+    // The append rate is measured by `npm run bench` (target ≥ 100,000 samples/s), not asserted here.
     // 4 series (2 GPUs, RAM, swap): 1 h at 1 Hz + 23 h of 10 s min/max buckets each, 16 bytes a point.
     assert.ok(store.pointCount() <= 4 * (3600 + 23 * 360 * 2), `${store.pointCount()} points held`);
   });

@@ -186,7 +186,8 @@ describe('nvidia-smi source', () => {
     const elapsed = performance.now() - started;
     assert.equal(result.ok, false);
     assert.match(result.ok ? '' : result.reason, /nvidia-smi-hangs hung for 400 ms and was killed\. /);
-    assert.ok(elapsed >= 390 && elapsed < 1500, `returned after ${Math.round(elapsed)} ms`);
+    // The stand-in sleeps 30 s: returning within a few seconds proves the timeout and the kill worked.
+    assert.ok(elapsed >= 390 && elapsed < 5000, `returned after ${Math.round(elapsed)} ms`);
 
     const hung = (await callsIn(pids)).map(Number);
     assert.equal(hung.length, 2, 'both queries were started');

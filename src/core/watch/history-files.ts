@@ -119,10 +119,11 @@ export class HistoryFiles {
     return this.writing;
   }
 
-  /** Writes what is queued and stops accepting lines. */
+  /** Writes what is queued, deletes files past the retention, and stops accepting lines. */
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    if (this.ready) await this.prune().catch((err: unknown) => this.options.log?.(`history: could not delete old files: ${String(err)}`));
   }
 
   private async write(text: string): Promise<void> {
