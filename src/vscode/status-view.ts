@@ -48,7 +48,7 @@ export function statusView(input: StatusViewInput): StatusView {
   }
   const source = status.source;
   const simulated = source.kind === 'replay' ? '**Simulated GPU** — replaying a recorded trace, not a real GPU.\n\n' : '';
-  const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\nClick for details.`;
+  const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\nClick to open the dashboard.`;
   const i = pickDevice(latest, input.gpu);
   const device = i === null ? undefined : latest.sample.devices[i];
   if (!device) {
