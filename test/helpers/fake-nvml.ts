@@ -230,3 +230,26 @@ export async function updateFakeState(path: string, change: (state: FakeState) =
     await rmdir(lock).catch(() => {});
   }
 }
+
+/** The 8 GB card a user measured on, at rest: the desktop (Xorg, gnome-shell) holds 1464 MiB. */
+export function desktopRtx3070(over: Partial<FakeDevice> = {}): FakeState {
+  return {
+    driver: '550.54.14',
+    nvmlVersion: '12.550.54.14',
+    devices: [
+      {
+        name: 'NVIDIA GeForce RTX 3070',
+        uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e',
+        total: 8 * GiB,
+        used: 1464 * MiB,
+        reserved: 0,
+        persistence: 1,
+        processes: [
+          { pid: 1187, used: 1140 * MiB, name: '/usr/lib/xorg/Xorg', kind: 'graphics' },
+          { pid: 2290, used: 324 * MiB, name: 'gnome-shell', kind: 'graphics' },
+        ],
+        ...over,
+      },
+    ],
+  };
+}

@@ -10,7 +10,7 @@ import { before, describe, it } from 'node:test';
 import { UsageError } from '../../src/cli/args.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { runPreflightCommand } from '../../src/cli/preflight.ts';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, repoRoot, type FakeState } from '../helpers/fake-nvml.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, MiB, repoRoot, type FakeState } from '../helpers/fake-nvml.ts';
 import { GEMMA2_2B, LLAMA_32_3B, writeGguf } from '../helpers/gguf-fixtures.ts';
 
 interface Captured {
@@ -32,26 +32,7 @@ async function preflight(args: string[], env: NodeJS.ProcessEnv): Promise<Captur
   return { code, stdout, stderr };
 }
 
-/** The 8 GB card a user measured on, at rest: the desktop holds 1464 MiB. */
-const rtx3070 = (over: Partial<FakeState['devices'][number]> = {}): FakeState => ({
-  driver: '550.54.14',
-  nvmlVersion: '12.550.54.14',
-  devices: [
-    {
-      name: 'NVIDIA GeForce RTX 3070',
-      uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e',
-      total: 8 * GiB,
-      used: 1464 * MiB,
-      reserved: 0,
-      persistence: 1,
-      processes: [
-        { pid: 1187, used: 1140 * MiB, name: '/usr/lib/xorg/Xorg', kind: 'graphics' },
-        { pid: 2290, used: 324 * MiB, name: 'gnome-shell', kind: 'graphics' },
-      ],
-      ...over,
-    },
-  ],
-});
+const rtx3070 = desktopRtx3070;
 
 const cardThresholds = ['--thresholds', 'warning=6144MiB,critical=7168MiB,emergency=7782MiB'];
 

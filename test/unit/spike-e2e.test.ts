@@ -12,28 +12,10 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { CliIo } from '../../src/cli/io.ts';
 import { runSpikeCommand } from '../../src/cli/spike.ts';
 import { processTree } from '../../src/core/servers/process-tree.ts';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, parseFakeState, updateFakeState, type FakeState } from '../helpers/fake-nvml.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, MiB, parseFakeState, updateFakeState, type FakeState } from '../helpers/fake-nvml.ts';
 import { alive, emulatorCommand, freePort, PidRegister } from '../helpers/servers.ts';
 
-/** The 8 GB card a user measured on: the desktop holds 1464 MiB at rest. */
-const card = (): FakeState => ({
-  driver: '550.54.14',
-  nvmlVersion: '12.550.54.14',
-  devices: [
-    {
-      name: 'NVIDIA GeForce RTX 3070',
-      uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e',
-      total: 8 * GiB,
-      used: 1464 * MiB,
-      reserved: 0,
-      persistence: 1,
-      processes: [
-        { pid: 1187, used: 1140 * MiB, name: '/usr/lib/xorg/Xorg', kind: 'graphics' },
-        { pid: 2290, used: 324 * MiB, name: 'gnome-shell', kind: 'graphics' },
-      ],
-    },
-  ],
-});
+const card = (): FakeState => desktopRtx3070();
 const DESKTOP_PIDS = new Set([1187, 2290]);
 
 const pids = new PidRegister();
