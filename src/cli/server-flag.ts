@@ -34,29 +34,13 @@ export const SERVER_FLAG_HELP = `  --server 'KEY=VALUE,...'         a server to 
 
 const KEYS = ['name', 'kind', 'cmd', 'args', 'env', 'cwd', 'port', 'health', 'start-timeout', 'model', 'prompt', 'load', 'body', 'audio'] as const;
 
-/** Splits at unescaped `sep`, removing the escapes. */
-export function splitEscaped(text: string, sep: string): string[] {
+/** Splits at unescaped `sep`, removing the escapes (or keeping them, for a later split). */
+export function splitEscaped(text: string, sep: string, keepEscapes = false): string[] {
   const out: string[] = [];
   let current = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
-    if (c === '\\' && i + 1 < text.length) current += text[++i];
-    else if (c === sep) {
-      out.push(current);
-      current = '';
-    } else current += c;
-  }
-  out.push(current);
-  return out;
-}
-
-/** Splits at unescaped `sep`, keeping the escapes for a later split. */
-function splitKeepingEscapes(text: string, sep: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '\\' && i + 1 < text.length) current += c + text[++i];
+    if (c === '\\' && i + 1 < text.length) current += (keepEscapes ? c : '') + text[++i];
     else if (c === sep) {
       out.push(current);
       current = '';
@@ -71,7 +55,7 @@ const unescape = (text: string) => splitEscaped(text, '\u0000').join('');
 /** One `--server` value → the server object of a spec file (validated later, with the rest). */
 export function parseServerFlag(text: string): Record<string, unknown> {
   const pairs = new Map<string, string>();
-  for (const part of splitKeepingEscapes(text, ',')) {
+  for (const part of splitEscaped(text, ',', true)) {
     if (!part.trim()) continue;
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--server: "${part}" should look like key=value (keys: ${KEYS.join(', ')}); a comma inside a value is written \\,`);

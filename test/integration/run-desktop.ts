@@ -17,7 +17,7 @@ import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { buildSuite } from './build.ts';
 import type { TestReport } from './index.ts';
 import { buildExtension, summaryLine, type Totals } from './run.ts';
-import { scenarioSetups } from './scenario-setups.ts';
+import { scenarioSetups, selectedScenarioNames } from './scenario-setups.ts';
 
 interface TestElectron {
   runTests(options: {
@@ -44,7 +44,7 @@ async function main(names: string[]): Promise<Totals> {
   await buildExtension();
   const suite = await buildSuite();
   const fakeLibrary = await buildFakeNvml('current');
-  const selected = names.length > 0 ? names : Object.values(scenarioSetups).filter((s) => !s.onlyWhenNamed).map((s) => s.name);
+  const selected = selectedScenarioNames(names);
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
   for (const name of selected) {
     const setup = scenarioSetups[name];

@@ -22,7 +22,7 @@ import { buildSuite } from './build.ts';
 import type { TestReport } from './index.ts';
 import type { Page } from 'playwright-core';
 import type { PageGlobals } from '../../scripts/vscode/page-dom.ts';
-import { scenarioSetups, type Notification, type ScenarioSetup } from './scenario-setups.ts';
+import { scenarioSetups, selectedScenarioNames, type Notification, type ScenarioSetup } from './scenario-setups.ts';
 
 const RUN_TIMEOUT_MS = Number(process.env.VRAM_GUARD_TEST_TIMEOUT_MS ?? 180_000);
 
@@ -180,7 +180,7 @@ export async function runIntegration(names: string[]): Promise<Totals> {
   await buildExtension();
   const suite = await buildSuite();
   const fakeLibrary = await buildFakeNvml('current');
-  const selected = names.length > 0 ? names : Object.values(scenarioSetups).filter((s) => !s.onlyWhenNamed).map((s) => s.name);
+  const selected = selectedScenarioNames(names);
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
   for (const name of selected) {
     const setup = scenarioSetups[name];

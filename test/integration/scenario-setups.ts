@@ -128,3 +128,8 @@ const list: ScenarioSetup[] = [
 ];
 
 export const scenarioSetups: Record<string, ScenarioSetup> = Object.fromEntries(list.map((s) => [s.name, s]));
+
+/** The scenarios named, or every scenario that runs unless named. */
+export function selectedScenarioNames(names: string[]): string[] {
+  return names.length > 0 ? names : Object.values(scenarioSetups).filter((s) => !s.onlyWhenNamed).map((s) => s.name);
+}
