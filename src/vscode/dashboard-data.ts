@@ -8,8 +8,8 @@ import { describeTrigger, type FallbackMode, type FallbackStep } from '../core/f
 import type { GpuLedger } from '../core/servers/ledger.ts';
 import type { ManagedServer } from '../core/servers/managed-server.ts';
 import { MiB } from '../core/units.ts';
-import type { HistoryStore, SeriesKey } from '../core/watch/history-store.ts';
-import type { HistoryEvent, SystemMemory } from '../core/watch/history-types.ts';
+import type { HistoryStore, SeriesKey } from '../core/history/store.ts';
+import type { HistoryEvent, SystemMemory } from '../core/history/types.ts';
 import { levelRank } from '../core/watch/levels.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';

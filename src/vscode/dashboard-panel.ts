@@ -9,11 +9,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
 import type { FallbackMode } from '../core/fallback/steps.ts';
-import { readRecords } from '../core/watch/history-files.ts';
-import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
-import { recordHistory } from '../core/watch/history-recorder.ts';
-import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
-import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
+import { readRecords } from '../core/history/files.ts';
+import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/history/io.ts';
+import { recordHistory } from '../core/history/recorder.ts';
+import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/history/store.ts';
+import type { HistoryEvent, HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';

@@ -9,7 +9,7 @@ import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
 import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
-import type { HistoryStore } from '../core/watch/history-store.ts';
+import type { HistoryStore } from '../core/history/store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { parseWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';

@@ -21,7 +21,7 @@ import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { emulatorCommand, freePort } from '../helpers/servers.ts';
 import { buildExtension, summaryLine, testUrl, type Totals } from '../integration/run.ts';
 import { fakeGpu } from '../integration/suite/scenarios.ts';
-import { encodeEvent, encodeSample } from '../../src/core/watch/history-lines.ts';
+import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
 
 const screenshotDir = join(testResults, 'e2e');

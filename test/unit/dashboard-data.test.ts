@@ -5,7 +5,7 @@ import type { FallbackEvent } from '../../src/core/fallback/events.ts';
 import type { FallbackStep } from '../../src/core/fallback/steps.ts';
 import type { GpuLedger } from '../../src/core/servers/ledger.ts';
 import type { GpuDevice } from '../../src/core/gpu/types.ts';
-import { HistoryStore } from '../../src/core/watch/history-store.ts';
+import { HistoryStore } from '../../src/core/history/store.ts';
 import { DEFAULT_THRESHOLDS } from '../../src/core/watch/thresholds.ts';
 import { chainView, gpuInfos, processTables, rangeData, sampleUpdate } from '../../src/vscode/dashboard-data.ts';
 

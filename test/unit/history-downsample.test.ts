@@ -1,8 +1,8 @@
 /** Min/max downsampling and the in-memory series: peaks survive at their true height and time. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { minMaxDownsample, type Points } from '../../src/core/watch/downsample.ts';
-import { Series } from '../../src/core/watch/history-series.ts';
+import { minMaxDownsample, type Points } from '../../src/core/history/downsample.ts';
+import { Series } from '../../src/core/history/series.ts';
 
 const MiB = 1024 * 1024;
 

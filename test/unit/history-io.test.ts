@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { csvRows, exportRecords, HistoryImportError, importHistory, parseNvidiaSmiTime } from '../../src/core/watch/history-io.ts';
-import type { HistoryRecord } from '../../src/core/watch/history-types.ts';
+import { csvRows, exportRecords, HistoryImportError, importHistory, parseNvidiaSmiTime } from '../../src/core/history/io.ts';
+import type { HistoryRecord } from '../../src/core/history/types.ts';
 import { repoRoot } from '../helpers/fake-nvml.ts';
 
 const MiB = 1024 * 1024;

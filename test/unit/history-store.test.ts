@@ -4,9 +4,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { encodeSample } from '../../src/core/watch/history-lines.ts';
-import { HistoryStore } from '../../src/core/watch/history-store.ts';
-import type { HistorySample } from '../../src/core/watch/history-types.ts';
+import { encodeSample } from '../../src/core/history/lines.ts';
+import { HistoryStore } from '../../src/core/history/store.ts';
+import type { HistorySample } from '../../src/core/history/types.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
 const MiB = 1024 * 1024;

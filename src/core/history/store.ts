@@ -1,16 +1,16 @@
 /**
  * The history of every GPU's used VRAM, system RAM and swap, and the events shown on the chart.
- * In memory: full rate for the recent window, min/max buckets for older data (history-series.ts).
- * On disk (when given a folder): append-only, batched, rotated by size (history-files.ts), read back
+ * In memory: full rate for the recent window, min/max buckets for older data (series.ts).
+ * On disk (when given a folder): append-only, batched, rotated by size (files.ts), read back
  * at start so the history survives reloads and crashes. An imported log is a store without a folder.
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { Emitter } from '../events.ts';
 import { lowerBound, type Points } from './downsample.ts';
-import { HistoryFiles, type ReadStats } from './history-files.ts';
-import { encodeEvent, encodeSample } from './history-lines.ts';
-import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './history-series.ts';
-import type { HistoryEvent, HistoryRecord, HistorySample, SystemMemory } from './history-types.ts';
+import { HistoryFiles, type ReadStats } from './files.ts';
+import { encodeEvent, encodeSample } from './lines.ts';
+import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './series.ts';
+import type { HistoryEvent, HistoryRecord, HistorySample, SystemMemory } from './types.ts';
 
 /** A series: one GPU's used VRAM (`gpu:0`), system RAM (`ram`) or swap (`swap`). */
 export type SeriesKey = `gpu:${number}` | 'ram' | 'swap';

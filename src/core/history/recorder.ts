@@ -7,11 +7,11 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { FallbackEvent } from '../fallback/events.ts';
 import type { ServerRegistry } from '../servers/server-registry.ts';
 import { readSystemMemory } from '../system-memory.ts';
-import type { LevelTransition } from './classifier.ts';
-import { fallbackEvent, historySampleOf, taskEvent, transitionEvent } from './history-events.ts';
-import type { HistoryStore } from './history-store.ts';
-import type { SystemMemory } from './history-types.ts';
-import type { WatchedSample } from './watcher.ts';
+import type { LevelTransition } from '../watch/classifier.ts';
+import { fallbackEvent, historySampleOf, taskEvent, transitionEvent } from './events.ts';
+import type { HistoryStore } from './store.ts';
+import type { SystemMemory } from './types.ts';
+import type { WatchedSample } from '../watch/watcher.ts';
 
 /** Anything with the emitter's `on` for these events (the watcher, the chain). */
 export interface EventSource<E extends Record<string, unknown[]>> {

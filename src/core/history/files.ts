@@ -1,5 +1,5 @@
 /**
- * The history on disk: append-only JSON Lines files (history-lines.ts) in one folder, named by the
+ * The history on disk: append-only JSON Lines files (lines.ts) in one folder, named by the
  * time they were started (`history-<ms>.jsonl`). Writes are batched and asynchronous; a file that
  * passes the size limit is closed and a new one started; files entirely older than the retention
  * are deleted. Every start of VS Code writes a new file, so a line torn by a crash is only ever the
@@ -10,8 +10,8 @@ import { appendFile, mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { systemClock, type Clock } from '../clock.ts';
-import { decodeLine } from './history-lines.ts';
-import type { HistoryRecord } from './history-types.ts';
+import { decodeLine } from './lines.ts';
+import type { HistoryRecord } from './types.ts';
 
 export interface HistoryFilesOptions {
   dir: string;

@@ -2,9 +2,9 @@
 import { eventText as fallbackText, type FallbackEvent } from '../fallback/events.ts';
 import type { GpuSample } from '../gpu/types.ts';
 import { formatMiB } from '../units.ts';
-import type { LevelTransition } from './classifier.ts';
-import type { HistoryEvent, HistorySample, SystemMemory } from './history-types.ts';
-import { levelLabel } from './levels.ts';
+import type { LevelTransition } from '../watch/classifier.ts';
+import type { HistoryEvent, HistorySample, SystemMemory } from './types.ts';
+import { levelLabel } from '../watch/levels.ts';
 
 /** A history sample from a GPU sample: every device with a memory reading. */
 export function historySampleOf(sample: GpuSample, system: SystemMemory | null): HistorySample {

@@ -1,13 +1,13 @@
 /**
  * History export and import. Export: CSV (one row per GPU per sample, events as rows of their own)
- * and JSON Lines (a header, then the store's own lines, history-lines.ts). Import: the same two, the
+ * and JSON Lines (a header, then the store's own lines, lines.ts). Import: the same two, the
  * CSV log of `nvidia-smi --query-gpu=timestamp,index,memory.used,memory.total --format=csv` (with or
  * without header and units), and VRAM Guard traces (docs/trace-format.md) — so a log from another
  * machine can be read on the dashboard.
  */
 import { MiB, parseTrace } from '../gpu/trace-format.ts';
-import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './history-lines.ts';
-import type { HistoryEvent, HistoryRecord, HistorySample } from './history-types.ts';
+import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
+import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 export type ImportFormat = 'jsonl' | 'csv' | 'nvidia-smi' | 'trace';

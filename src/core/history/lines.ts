@@ -8,8 +8,8 @@
  * `g`: per GPU [index, used bytes, total bytes]; `m`: [RAM used, RAM total, swap used, swap total] in
  * bytes (absent when unknown). `e`: an event (kind, GPU or null, text, level, used before/after).
  */
-import { LEVELS, type Level } from './levels.ts';
-import { HISTORY_EVENT_KINDS, type HistoryEvent, type HistoryEventKind, type HistoryGpuReading, type HistoryRecord, type HistorySample } from './history-types.ts';
+import { LEVELS, type Level } from '../watch/levels.ts';
+import { HISTORY_EVENT_KINDS, type HistoryEvent, type HistoryEventKind, type HistoryGpuReading, type HistoryRecord, type HistorySample } from './types.ts';
 
 export const HISTORY_FORMAT_VERSION = 1;
 

@@ -1,5 +1,5 @@
 /** What the history keeps: GPU memory and system memory over time, and the events shown on the chart. */
-import type { Level } from './levels.ts';
+import type { Level } from '../watch/levels.ts';
 
 export interface HistoryGpuReading {
   gpu: number;
