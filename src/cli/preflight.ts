@@ -9,6 +9,7 @@ import { parseSize, type SizeSpec } from '../core/units.ts';
 import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const PREFLIGHT_HELP = `vram-guard preflight [--gpu N] [--need 6GiB | --model path.gguf [--ctx 4096] [--parallel 1] [--kv-type f16]]
                     [--margin 1GiB] [--json] [--strict] [--fail-on-warn] [options]
@@ -72,7 +73,7 @@ async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<Pr
   try {
     return { ok: true, sample: await opened.source.sample(Date.now()), description: opened.source.description };
   } catch (err) {
-    return { ok: false, reason: `the ${opened.source.kind} source failed to sample: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `the ${opened.source.kind} source failed to sample: ${errorMessage(err)}` };
   } finally {
     await opened.source.dispose();
   }

@@ -9,6 +9,7 @@ import { validateFormat, type AudioFormat } from '../core/checks/aec/audio-forma
 import { renderMarkdown } from '../core/checks/aec/report.ts';
 import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation, type AecReport } from '../core/checks/aec/verify.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const aecCommandId = 'vramGuard.verifyEchoCancellation';
 
@@ -88,7 +89,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
       await views.show('echo-cancellation-check', renderMarkdown(report));
       await followUp(report);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       log.error(`Echo-cancellation check could not be completed: ${message}`);
       void vscode.window.showWarningMessage(`VRAM Guard: the echo-cancellation check could not be completed (${message}). Run it again; the "VRAM Guard" output has the details.`);
     } finally {

@@ -17,6 +17,7 @@ import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, s
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
 import { SPIKE_COMMAND } from './spike-command.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
 export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
@@ -146,7 +147,7 @@ export class DashboardSession implements vscode.Disposable {
       await this.handle(parsed.message);
     } catch (err) {
       this.deps.log.warn(`dashboard: ${parsed.message.type} failed: ${String(err)}`);
-      this.notice('error', `${parsed.message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.notice('error', `${parsed.message.type} failed: ${errorMessage(err)}`);
     }
   }
 

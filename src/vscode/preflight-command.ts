@@ -13,6 +13,7 @@ import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
 import { MODEL_RUN_DEFAULT_TEXT, parseModelRunText, parseNeedText, type ModelRun, type PreflightSettings } from './preflight-settings.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
 
@@ -120,7 +121,7 @@ async function showResult(deps: PreflightDeps, report: PreflightReport): Promise
     if (choice === START_ANYWAY) await start?.(report);
     if (choice === RUN_FALLBACK_CHAIN) await fallback?.(report);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     deps.log.error(`pre-flight action "${choice}" failed: ${message}`);
     void vscode.window.showErrorMessage(`VRAM Guard: "${choice}" failed: ${message}. See the VRAM Guard output for details.`);
   }
@@ -140,7 +141,7 @@ export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable
       );
       await showResult(deps, report);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       deps.log.error(`pre-flight check failed: ${message}`);
       void vscode.window.showErrorMessage(`VRAM Guard: the pre-flight check could not run: ${message}. Run it again; if it repeats, report it with the VRAM Guard output.`);
     }

@@ -16,6 +16,7 @@ import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../core/servers/task-definition.ts';
 import type { GateGpu, VramGate } from '../core/servers/vram-gate.ts';
 import { START_ANYWAY } from './preflight-actions.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface ServerTaskDeps {
   registry: ServerRegistry;
@@ -130,7 +131,7 @@ class ServerTerminal implements vscode.Pseudoterminal {
       this.bypass.allowOnce(name, summary);
       vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
         this.bypass.cancel(name);
-        this.deps.log.error(`${name}: could not start the task again: ${err instanceof Error ? err.message : String(err)}`);
+        this.deps.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
       });
     });
   }

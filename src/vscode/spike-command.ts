@@ -21,6 +21,7 @@ import type { AdoptedServer } from '../core/servers/server-registry.ts';
 import { TASK_TYPE } from '../core/servers/task-definition.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';
 const TITLE = 'VRAM Guard: VRAM Budget Spike';
@@ -127,7 +128,7 @@ async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): P
   try {
     json = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
   } catch (err) {
-    return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${err instanceof Error ? err.message : String(err)}`;
+    return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${errorMessage(err)}`;
   }
   // The file's timing wins over the settings'.
   const merged = json && typeof json === 'object' && !Array.isArray(json) ? { ...spikeSettings(), ...(json as Record<string, unknown>) } : json;
@@ -200,7 +201,7 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
     saved = await saveSpikeReport(join(folder.uri.fsPath, SPIKES_DIR), report);
     deps.log.info(`spike: saved ${saved.markdownPath} and ${saved.jsonPath}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     deps.log.error(`spike: the report could not be saved: ${message}`);
     void vscode.window.showErrorMessage(`VRAM Guard: the spike report could not be saved in ${SPIKES_DIR}: ${message}. It is shown, unsaved.`);
   }
@@ -248,7 +249,7 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const servers = spec.servers.map((s) => ({ ...s, task: { ...s.task, cwd: resolve(folder.uri.fsPath, s.task.cwd ?? '.') } }));
       await run(deps, folder, { ...spec, servers, leaveRunning });
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       deps.log.error(`spike failed: ${message}`);
       void vscode.window.showErrorMessage(`VRAM Guard: the budget spike could not run: ${message}. See the VRAM Guard output for details.`);
     } finally {

@@ -14,6 +14,7 @@ import type { FallbackExecutor } from './executor.ts';
 import { waitForSettle } from './settle.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from './steps.ts';
 import { readingAfter, triggerBytes, triggerFires, type GpuReading } from './triggers.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface ConfirmRequest {
   step: FallbackStep;
@@ -177,7 +178,7 @@ export class FallbackChain extends Emitter<Events> {
     try {
       plan = await this.options.executor.plan(step, reading.gpu);
     } catch (err) {
-      return this.record({ ...base, result: 'failed', target: step.target, message: `could not plan: ${errorText(err)}`, usedAfter: null, durationMs: this.clock.now() - started });
+      return this.record({ ...base, result: 'failed', target: step.target, message: `could not plan: ${errorMessage(err)}`, usedAfter: null, durationMs: this.clock.now() - started });
     }
     if (!plan.ok) return this.record({ ...base, result: 'skipped', target: plan.target, message: `nothing to do: ${plan.reason}`, usedAfter: null, durationMs: 0 });
     if (origin === 'auto' && this.modeOf(step) === 'confirm') {
@@ -190,7 +191,7 @@ export class FallbackChain extends Emitter<Events> {
       message = `${plan.description}: ${await plan.run()}`;
     } catch (err) {
       result = 'failed';
-      message = `${plan.description} failed: ${errorText(err)}`;
+      message = `${plan.description} failed: ${errorMessage(err)}`;
     }
     const settled = await waitForSettle({
       readUsed: () => this.options.readUsed(reading.gpu),
@@ -249,6 +250,3 @@ export function readingsOf(watched: WatchedSample): GpuReading[] {
   return out;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
