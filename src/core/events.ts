@@ -13,7 +13,11 @@ const reportToConsole: ListenerErrorReporter = (event, err) => {
 export class Emitter<Events extends Record<string, unknown[]>> {
   private readonly listeners = new Map<keyof Events, Set<Listener>>();
 
-  constructor(private readonly reportListenerError: ListenerErrorReporter = reportToConsole) {}
+  private readonly reportListenerError: ListenerErrorReporter;
+
+  constructor(reportListenerError: ListenerErrorReporter = reportToConsole) {
+    this.reportListenerError = reportListenerError;
+  }
 
   on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): () => void {
     let set = this.listeners.get(event);
