@@ -2,7 +2,8 @@
  * What a GPU's chart draws, as data: the threshold bands, the markers in view, the uPlot columns and
  * the trend line. Pure (no DOM, no uPlot), tested in plain Node.
  */
-import { computeTrend, formatDuration, trendText, type Trend } from '../src/core/watch/trend.ts';
+import { formatDuration } from '../src/core/duration.ts';
+import { computeTrend, trendText, type Trend } from '../src/core/watch/trend.ts';
 import type { GpuInfo, LevelName, Marker, SeriesData } from '../src/protocol.ts';
 import { formatSize, formatTime } from './format.ts';
 

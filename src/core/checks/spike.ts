@@ -20,6 +20,7 @@ import { describeLoad, type LoadOptions, type LoadResult } from './spike-load.ts
 import type { LaunchedServer, SpikeLauncher } from './spike-launcher.ts';
 import type { SpikeServer, SpikeSpec, SpikeTiming } from './spike-spec.ts';
 import { errorMessage } from '../errors.ts';
+import { formatDuration } from '../duration.ts';
 
 export interface SpikeDeps {
   /** One sample of every GPU; throws when the source broke. */
@@ -169,11 +170,6 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
-}
-
-/** "50 ms", "2 s", "1.5 s" */
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 const percent = (used: number, total: number) => (total > 0 ? (used / total) * 100 : 0);

@@ -3,6 +3,8 @@
  * slope, and how long usage has stayed level ("not a leak: constant for 10 h 50 m").
  * Pure arithmetic: the host and the dashboard page both use it.
  */
+import { formatDuration } from '../duration.ts';
+import { MiB } from '../units.ts';
 
 export interface TrendInput {
   t: ArrayLike<number>;
@@ -34,7 +36,6 @@ export interface Trend {
   last: number | null;
 }
 
-const MiB = 1024 * 1024;
 
 export function computeTrend(input: TrendInput): Trend {
   const { t, v, total } = input;
@@ -70,18 +71,6 @@ export function computeTrend(input: TrendInput): Trend {
   const verdict: TrendVerdict = Math.abs(perHour) < steadyPerHour ? 'steady' : perHour > 0 ? 'growing' : 'falling';
   const timeToOomMs = verdict === 'growing' ? Math.max(0, ((total - last) / slope) * 1000) : null;
   return { verdict, slope, timeToOomMs, constantForMs, spanMs, last };
-}
-
-/** "10 h 50 m", "4 m 12 s", "35 s", "3 d 2 h". */
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m${s % 60 ? ` ${s % 60} s` : ''}`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h${m % 60 ? ` ${m % 60} m` : ''}`;
-  const d = Math.floor(h / 24);
-  return `${d} d${h % 24 ? ` ${h % 24} h` : ''}`;
 }
 
 /** One sentence (`unitBytes`: bytes per unit of the values, 1 for bytes, 1048576 for MiB): "not a leak: constant for 10 h 50 m", "growing 120 MiB/h: OOM in about 2 h 10 m at this rate". */

@@ -1,7 +1,8 @@
 /** Trend: slope, time to OOM, and "not a leak: constant for 10 h 50 m". */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeTrend, formatDuration, trendText } from '../../../src/core/watch/trend.ts';
+import { formatDuration } from '../../../src/core/duration.ts';
+import { computeTrend, trendText } from '../../../src/core/watch/trend.ts';
 
 const MiB = 1024 * 1024;
 const total = 4096 * MiB;

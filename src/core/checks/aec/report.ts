@@ -2,6 +2,7 @@
 import type { CheckStatus } from '../check-result.ts';
 import { formatToString } from './audio-format.ts';
 import type { AecReport } from './verify.ts';
+import { markdownCell } from '../../report/markdown.ts';
 
 const label: Record<CheckStatus, string> = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail', unavailable: '⛔ not available' };
 
@@ -11,11 +12,6 @@ const verdict: Record<CheckStatus, string> = {
   fail: 'At least one check failed.',
   unavailable: 'Not available here.',
 };
-
-/** Text safe inside a Markdown table cell. */
-function cell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-}
 
 export function renderMarkdown(report: AecReport): string {
   const lines: string[] = [];
@@ -28,7 +24,7 @@ export function renderMarkdown(report: AecReport): string {
   for (const p of report.settingsProblems) lines.push(`- Setting ignored (the default is used): ${p}`);
   lines.push('');
   lines.push('| # | Check | Result | Details |', '|---|---|---|---|');
-  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${cell(c.title)} | ${label[c.status]} | ${cell(c.detail)} |`));
+  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${label[c.status]} | ${markdownCell(c.detail)} |`));
   const todo = report.checks.filter((c) => c.status !== 'pass' && c.advice);
   if (todo.length > 0) {
     lines.push('', '## What to do', '');
