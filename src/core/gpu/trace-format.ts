@@ -8,9 +8,9 @@
  * Blank lines and lines starting with `//` are ignored.
  */
 import { emptyDevice, type GpuDevice, type GpuProcess } from './types.ts';
+import { MiB } from '../units.ts';
 
 export const TRACE_FORMAT_VERSION = 1;
-export const MiB = 1024 * 1024;
 
 export interface TraceDeviceInfo {
   index: number;

@@ -5,7 +5,8 @@
  * without header and units), and VRAM Guard traces (docs/trace-format.md) — so a log from another
  * machine can be read on the dashboard.
  */
-import { MiB, parseTrace } from '../gpu/trace-format.ts';
+import { parseTrace } from '../gpu/trace-format.ts';
+import { MiB } from '../units.ts';
 import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
 

@@ -11,12 +11,14 @@ export interface TrendInput {
   v: ArrayLike<number>;
   /** The window, back from the last point. */
   windowMs: number;
-  /** The GPU's total (bytes): time to OOM is until used reaches it. */
+  /** The GPU's total, in the values' unit: time to OOM is until used reaches it. */
   total: number;
+  /** Bytes per unit of `v` and `total`: 1 (the default) for bytes, 1048576 when the series is in MiB. */
+  unitBytes?: number;
   /** Growth below this many bytes per hour counts as steady (default: 0.5 % of the total per hour, at least 8 MiB). */
   steadyBytesPerHour?: number;
-  /** Points within this of the last value count as "constant" (default: 1 % of the total, at least 16 MiB). */
-  band?: number;
+  /** Points within this many bytes of the last value count as "constant" (default: 1 % of the total, at least 16 MiB). */
+  bandBytes?: number;
   /** Less history than this in the window gives no verdict (default 10 minutes): a jump is not a trend. */
   minSpanMs?: number;
 }
@@ -25,7 +27,7 @@ export type TrendVerdict = 'steady' | 'growing' | 'falling' | 'unknown';
 
 export interface Trend {
   verdict: TrendVerdict;
-  /** Bytes per second over the window; null with fewer than two points. */
+  /** Units of the values per second over the window; null with fewer than two points. */
   slope: number | null;
   /** Milliseconds until used reaches the total at this slope; null when not growing. */
   timeToOomMs: number | null;
@@ -60,13 +62,15 @@ export function computeTrend(input: TrendInput): Trend {
   }
   const den = count * sxx - sx * sx;
   const slope = count >= 2 && den > 0 ? (count * sxy - sx * sy) / den : null;
-  const band = input.band ?? Math.max(16 * MiB, total * 0.01);
+  const unit = input.unitBytes ?? 1;
+  const totalBytes = total * unit;
+  const band = (input.bandBytes ?? Math.max(16 * MiB, totalBytes * 0.01)) / unit;
   let k = n - 1;
   while (k > 0 && Math.abs(v[k - 1]! - last) <= band) k--;
   const constantForMs = end - t[k]!;
   const spanMs = end - t0;
   if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000)) return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
-  const steadyPerHour = input.steadyBytesPerHour ?? Math.max(8 * MiB, total * 0.005);
+  const steadyPerHour = (input.steadyBytesPerHour ?? Math.max(8 * MiB, totalBytes * 0.005)) / unit;
   const perHour = slope * 3600;
   const verdict: TrendVerdict = Math.abs(perHour) < steadyPerHour ? 'steady' : perHour > 0 ? 'growing' : 'falling';
   const timeToOomMs = verdict === 'growing' ? Math.max(0, ((total - last) / slope) * 1000) : null;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openReplay, type ReplaySource } from '../../../src/core/gpu/replay-source.ts';
-import { MiB } from '../../../src/core/gpu/trace-format.ts';
+import { MiB } from '../../../src/core/units.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
 
 const header = '{"vramGuardTrace":1,"title":"Two steps","devices":[{"index":0,"name":"GPU A","totalMiB":1000},{"index":1,"name":"GPU B","totalMiB":2000}]}';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { deviceFromRow, formatTrace, parseTrace, rowFromDevice, TraceFormatError, MiB } from '../../../src/core/gpu/trace-format.ts';
+import { deviceFromRow, formatTrace, parseTrace, rowFromDevice, TraceFormatError } from '../../../src/core/gpu/trace-format.ts';
+import { MiB } from '../../../src/core/units.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
 
 const header = '{"vramGuardTrace":1,"title":"t","devices":[{"index":0,"name":"GPU A","totalMiB":4096}]}';

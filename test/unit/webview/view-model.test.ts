@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Snapshot } from '../../../src/protocol.ts';
 import { markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
-import { formatSize } from '../../../webview/format.ts';
+import { formatSizeFromMiB } from '../../../webview/format.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from '../../../webview/panels-model.ts';
 import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo } from '../../../webview/view-model.ts';
 
@@ -111,6 +111,6 @@ describe('dashboard view model', () => {
     const chain = { mode: 'auto' as const, busy: false, steps: [], actions: [{ t: NOW, gpu: 0, step: 1, label: 'unloadModel ollama', origin: 'manual' as const, result: 'done', message: 'unloaded', beforeMiB: 7498, afterMiB: 4660 }] };
     assert.equal(autoEnabled(chain), true);
     assert.deepEqual(chainActions(chain, NOW).map((a) => [a.text, a.memory]), [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']]);
-    assert.equal(formatSize(3686.4), '3.60 GiB');
+    assert.equal(formatSizeFromMiB(3686.4), '3.60 GiB');
   });
 });
