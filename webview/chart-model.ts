@@ -5,11 +5,12 @@
 import { formatDuration } from '../src/core/duration.ts';
 import { computeTrend, trendText, type Trend } from '../src/core/watch/trend.ts';
 import { MiB } from '../src/core/units.ts';
-import type { GpuInfo, LevelName, Marker, SeriesData } from '../src/protocol.ts';
+import type { Level } from '../src/core/watch/levels.ts';
+import type { GpuInfo, Marker, SeriesData } from '../src/protocol.ts';
 import { formatSizeFromMiB, formatTime } from './format.ts';
 
 export interface Band {
-  level: Exclude<LevelName, 'ok'>;
+  level: Exclude<Level, 'ok'>;
   /** MiB. */
   from: number;
   to: number;
@@ -29,7 +30,7 @@ export function thresholdBands(gpu: GpuInfo): Band[] {
 export interface MarkerView {
   t: number;
   kind: Marker['kind'];
-  level: LevelName | null;
+  level: Level | null;
   /** A short label on the chart. */
   label: string;
   /** The details on hover. */

@@ -13,13 +13,13 @@ import { eventText, type FallbackEvent } from './events.ts';
 import type { FallbackExecutor } from './executor.ts';
 import { waitForSettle } from './settle.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from './steps.ts';
-import { readingAfter, triggerBytes, triggerFires, type GpuReading } from './triggers.ts';
+import { readingAfter, triggerBytes, triggerFires, type LevelReading } from './triggers.ts';
 import { errorMessage } from '../errors.ts';
 
 export interface ConfirmRequest {
   step: FallbackStep;
   index: number;
-  reading: GpuReading;
+  reading: LevelReading;
   /** What would happen, in a sentence. */
   description: string;
   /** Used bytes at which the trigger fires, when known. */
@@ -87,7 +87,7 @@ export class FallbackChain extends Emitter<Events> {
   }
 
   /** Runs one step now, whatever its trigger and mode: a person asked for it. */
-  runStep(index: number, reading: GpuReading): Promise<FallbackEvent | null> {
+  runStep(index: number, reading: LevelReading): Promise<FallbackEvent | null> {
     const step = this.options.steps()[index];
     if (!step) return Promise.resolve(null);
     const p = (async () => {
@@ -158,7 +158,7 @@ export class FallbackChain extends Emitter<Events> {
     return until !== undefined && this.clock.now() < until;
   }
 
-  private async episode(first: GpuReading, steps: FallbackStep[]): Promise<void> {
+  private async episode(first: LevelReading, steps: FallbackStep[]): Promise<void> {
     let reading = first;
     for (;;) {
       if (this.disposed) return;
@@ -170,7 +170,7 @@ export class FallbackChain extends Emitter<Events> {
     }
   }
 
-  private async runOne(step: FallbackStep, index: number, reading: GpuReading, origin: 'auto' | 'manual'): Promise<FallbackEvent | null> {
+  private async runOne(step: FallbackStep, index: number, reading: LevelReading, origin: 'auto' | 'manual'): Promise<FallbackEvent | null> {
     const started = this.clock.now();
     this.cooldowns.set(this.key(reading.gpu, index, step), started + (this.options.cooldownMs ?? DEFAULT_COOLDOWN_MS));
     const base = { reading, step, index, origin } as const;
@@ -204,7 +204,7 @@ export class FallbackChain extends Emitter<Events> {
   }
 
   private record(r: {
-    reading: GpuReading;
+    reading: LevelReading;
     step: FallbackStep;
     index: number;
     origin: FallbackEvent['origin'];
@@ -241,8 +241,8 @@ export class FallbackChain extends Emitter<Events> {
 }
 
 /** The readable GPUs of a watcher sample, with their levels and thresholds. */
-export function readingsOf(watched: WatchedSample): GpuReading[] {
-  const out: GpuReading[] = [];
+export function readingsOf(watched: WatchedSample): LevelReading[] {
+  const out: LevelReading[] = [];
   watched.sample.devices.forEach((d, i) => {
     if (!d.memory) return;
     out.push({ gpu: d.index, used: d.memory.used, total: d.memory.total, level: watched.levels[i] ?? 'ok', thresholds: watched.thresholds[i] ?? null });

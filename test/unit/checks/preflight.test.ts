@@ -1,7 +1,7 @@
 /** The pre-flight checks over samples read from the fake NVML library: every check's boundaries. */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { hasBrokenProcessData, preflightExitCode, runPreflight, type PreflightGpu, type PreflightOptions, type PreflightReport } from '../../../src/core/checks/preflight.ts';
+import { hasBrokenProcessData, preflightExitCode, runPreflight, type PreflightOptions, type PreflightReport } from '../../../src/core/checks/preflight.ts';
 import { estimateGgufFile } from '../../../src/core/checks/gguf-estimate.ts';
 import { preflightSummary } from '../../../src/core/checks/preflight-report.ts';
 import { openNvml } from '../../../src/core/gpu/nvml-source.ts';
@@ -9,11 +9,12 @@ import { parseSize, type SizeSpec } from '../../../src/core/units.ts';
 import { parseThresholds } from '../../../src/core/watch/thresholds.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeDevice, type FakeState } from '../../helpers/fake-nvml.ts';
 import { GEMMA2_2B, LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+import type { GpuReading } from '../../../src/core/watch/watcher.ts';
 
 let lib: string;
 
 /** One sample of the fake library holding `state`, as the pre-flight receives it. */
-async function gpuOf(state: FakeState): Promise<PreflightGpu> {
+async function gpuOf(state: FakeState): Promise<GpuReading> {
   const fake = await FakeNvmlState.create(state);
   process.env['FAKE_NVML_STATE'] = fake.path;
   const opened = await openNvml({ libraryPath: lib, platform: 'linux' });
@@ -217,7 +218,7 @@ describe('pre-flight checks (fake NVML)', () => {
   });
 
   it('NVML missing: says so and does not block; --strict makes it fail', () => {
-    const none: PreflightGpu = { ok: false, reason: 'no NVML: libnvidia-ml.so.1: cannot open shared object file; no nvidia-smi: not found on PATH' };
+    const none: GpuReading = { ok: false, reason: 'no NVML: libnvidia-ml.so.1: cannot open shared object file; no nvidia-smi: not found on PATH' };
     const report = runPreflight(none, options({ need: needMiB(6144) }));
     assert.equal(report.verdict, 'unavailable');
     assert.deepEqual(

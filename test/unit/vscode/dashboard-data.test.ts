@@ -20,7 +20,7 @@ describe('dashboard data', () => {
   it('sends one small message per sample, well under 1 KB even for 8 GPUs', () => {
     const devices = Array.from({ length: 8 }, (_, i) => device(i, 5421.3));
     const update = sampleUpdate({ sample: { source: 'nvml', timestamp: 1_761_894_897_000, driverVersion: null, nvmlVersion: null, devices }, levels: devices.map(() => 'critical'), thresholds: devices.map(() => null) }, { ramUsed: 6000 * MiB, ramTotal: 16 * GiB, swapUsed: 1300 * MiB, swapTotal: 8 * GiB });
-    assert.deepEqual(update.g[0], [0, 5421.3, 8192, 2]);
+    assert.deepEqual(update.g[0], [0, 5421.3, 8192, 'critical']);
     assert.deepEqual(update.m, [6000, 1300]);
     assert.ok(JSON.stringify({ type: 'sample', s: update }).length < 1024);
   });

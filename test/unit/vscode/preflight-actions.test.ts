@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { CheckStatus } from '../../../src/core/checks/check-result.ts';
 import type { PreflightReport, PreflightVerdict } from '../../../src/core/checks/preflight.ts';
 import type { FallbackEvent } from '../../../src/core/fallback/events.ts';
-import type { GpuReading } from '../../../src/core/fallback/triggers.ts';
+import type { LevelReading } from '../../../src/core/fallback/triggers.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { freeTarget, memoryIsShort, offeredActions, runChainForNeed, type PreflightChain } from '../../../src/vscode/preflight-actions.ts';
 
@@ -30,7 +30,7 @@ function event(step: number, result: FallbackEvent['result'], gpu = 0, usedAfter
   return { time: 0, gpu, level: 'critical', step, label: `step ${step}`, action: 'stopServer', target: null, mode: 'confirm', origin: 'manual', result, message: '', usedBefore: 0, usedAfter, totalBytes: 8 * GiB, durationMs: 0 };
 }
 
-const reading: GpuReading = { gpu: 0, used: 6 * GiB, total: 8 * GiB, level: 'warning', thresholds: null };
+const reading: LevelReading = { gpu: 0, used: 6 * GiB, total: 8 * GiB, level: 'warning', thresholds: null };
 
 describe('pre-flight actions', () => {
   it('offers "Run fallback chain" only when the check failed or warned on free memory', () => {

@@ -30,21 +30,21 @@ describe('dashboard view model', () => {
   it('starts from the snapshot, then appends each sample and follows it', () => {
     const s = fromSnapshot(snapshot());
     assert.deepEqual(s.window, { from: NOW - 3_600_000, to: NOW });
-    applySample(s, { t: NOW + 1000, g: [[0, 3740, 4096, 2]], m: [6000, 1300] });
+    applySample(s, { t: NOW + 1000, g: [[0, 3740, 4096, 'critical']], m: [6000, 1300] });
     assert.deepEqual(s.series.get(0)!.v, [3600, 3601, 3602, 3740]);
     assert.equal(s.gpus[0]!.level, 'critical');
     assert.deepEqual(s.window, { from: NOW + 1000 - 3_600_000, to: NOW + 1000 });
     assert.deepEqual(s.swap.v, [0, 1300]);
-    applySample(s, { t: NOW, g: [[0, 1, 4096, 0]], m: null });
+    applySample(s, { t: NOW, g: [[0, 1, 4096, 'ok']], m: null });
     assert.equal(s.series.get(0)!.v.length, 4, 'a sample older than the last is ignored');
-    applySample(s, { t: NOW + 2000, g: [[1, 100, 8192, 0]], m: null });
+    applySample(s, { t: NOW + 2000, g: [[1, 100, 8192, 'ok']], m: null });
     assert.deepEqual(s.gpus.map((g) => g.gpu), [0, 1], 'a new GPU appears');
   });
 
   it('stops following while zoomed, and follows again when a range is picked', () => {
     const s = fromSnapshot(snapshot());
     zoomTo(s, NOW - 600_000, NOW - 300_000);
-    applySample(s, { t: NOW + 1000, g: [[0, 3600, 4096, 1]], m: null });
+    applySample(s, { t: NOW + 1000, g: [[0, 3600, 4096, 'warning']], m: null });
     assert.deepEqual(s.window, { from: NOW - 600_000, to: NOW - 300_000 });
     selectRange(s, '5m');
     assert.deepEqual(s.window, { from: NOW + 1000 - 300_000, to: NOW + 1000 });
@@ -54,7 +54,7 @@ describe('dashboard view model', () => {
 
   it('ignores live updates while showing an imported log, and replaces data with a range reply', () => {
     const s = fromSnapshot(snapshot({ mode: { kind: 'imported', title: 'gpu.csv', format: 'nvidia-smi' } }));
-    applySample(s, { t: NOW + 1000, g: [[0, 1, 4096, 0]], m: null });
+    applySample(s, { t: NOW + 1000, g: [[0, 1, 4096, 'ok']], m: null });
     applyMarker(s, { t: NOW, kind: 'transition', gpu: 0, text: 'x', level: 'ok', beforeMiB: null, afterMiB: null });
     assert.equal(s.series.get(0)!.v.length, 3);
     assert.equal(s.markers.length, 0);
