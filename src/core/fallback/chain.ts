@@ -50,6 +50,18 @@ export const DEFAULT_SETTLE_TIMEOUT_MS = 10_000;
 
 type Events = { event: [FallbackEvent]; busy: [boolean] };
 
+interface EventInput {
+  reading: LevelReading;
+  step: FallbackStep;
+  index: number;
+  origin: FallbackEvent['origin'];
+  result: FallbackEvent['result'];
+  target: string | null;
+  message: string;
+  usedAfter: number | null;
+  durationMs: number;
+}
+
 export class FallbackChain extends Emitter<Events> {
   private readonly options: ChainOptions;
   private readonly clock: Clock;
@@ -98,7 +110,11 @@ export class FallbackChain extends Emitter<Events> {
     return p;
   }
 
-  /** What the chain would do now, step by step, without doing it. Each line is also an event. */
+  /**
+   * What the chain would do now, step by step, without doing it: a query. Its lines have the shape
+   * of events but are not recorded, logged or emitted, so "Last actions" and the history only ever
+   * hold what happened.
+   */
   async dryRun(watched: WatchedSample): Promise<FallbackEvent[]> {
     const steps = this.options.steps();
     const out: FallbackEvent[] = [];
@@ -116,7 +132,7 @@ export class FallbackChain extends Emitter<Events> {
         else if (!fires) message = `would ${plan.description} once the ${cond.replace(' is not met', ' is met; now not')}`;
         else if (cooling) message = `would wait: it ran less than the cooldown ago; then ${plan.description}`;
         else message = `would ${mode === 'confirm' ? 'ask, then ' : ''}${plan.description}${index > 0 ? ' (only if the GPU is still above its trigger after the steps before it)' : ''}; ${cond}`;
-        out.push(this.record({ reading, step, index, origin: 'dry-run', result: plan.ok ? 'would-run' : 'would-skip', target: plan.target, message, usedAfter: null, durationMs: 0 }));
+        out.push(this.eventOf({ reading, step, index, origin: 'dry-run', result: plan.ok ? 'would-run' : 'would-skip', target: plan.target, message, usedAfter: null, durationMs: 0 }));
       }
     }
     return out;
@@ -203,18 +219,19 @@ export class FallbackChain extends Emitter<Events> {
     return this.record({ ...base, result, target: plan.target, message, usedAfter: settled.usedAfter, durationMs: this.clock.now() - started });
   }
 
-  private record(r: {
-    reading: LevelReading;
-    step: FallbackStep;
-    index: number;
-    origin: FallbackEvent['origin'];
-    result: FallbackEvent['result'];
-    target: string | null;
-    message: string;
-    usedAfter: number | null;
-    durationMs: number;
-  }): FallbackEvent {
-    const event: FallbackEvent = {
+  /** Records what happened: kept in `events`, logged and emitted. */
+  private record(r: EventInput): FallbackEvent {
+    const event = this.eventOf(r);
+    this.events.push(event);
+    const keep = this.options.keepEvents ?? 500;
+    if (this.events.length > keep) this.events.splice(0, this.events.length - keep);
+    this.options.log?.(eventText(event));
+    this.emit('event', event);
+    return event;
+  }
+
+  private eventOf(r: EventInput): FallbackEvent {
+    return {
       time: this.clock.now(),
       gpu: r.reading.gpu,
       level: r.reading.level,
@@ -231,12 +248,6 @@ export class FallbackChain extends Emitter<Events> {
       totalBytes: r.reading.total,
       durationMs: r.durationMs,
     };
-    this.events.push(event);
-    const keep = this.options.keepEvents ?? 500;
-    if (this.events.length > keep) this.events.splice(0, this.events.length - keep);
-    this.options.log?.(eventText(event));
-    this.emit('event', event);
-    return event;
   }
 }
 

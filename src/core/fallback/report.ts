@@ -14,10 +14,9 @@ export function dryRunMarkdown(events: FallbackEvent[], when: Date): string {
 }
 
 export function actionsMarkdown(events: FallbackEvent[]): string {
-  const done = events.filter((e) => e.origin !== 'dry-run');
-  if (!done.length) return 'No fallback step has run.';
+  if (!events.length) return 'No fallback step has run.';
   const lines = ['| Time | GPU | Level | Step | Target | Result | Before → after |', '|---|---|---|---|---|---|---|'];
-  for (const e of done) {
+  for (const e of events) {
     lines.push(`| ${new Date(e.time).toISOString()} | ${e.gpu} | ${levelLabel(e.level)} | ${e.step + 1}. ${markdownCell(e.label)} | ${markdownCell(e.target ?? '—')} | ${e.result}: ${markdownCell(e.message)} | ${formatMiB(e.usedBefore)} → ${e.usedAfter === null ? '—' : formatMiB(e.usedAfter)} |`);
   }
   return lines.join('\n');

@@ -27,10 +27,9 @@ export function transitionEvent(t: LevelTransition): HistoryEvent {
 
 /**
  * A fallback step that ran, failed, was skipped or declined, marked when it started (the chain
- * records it after the settle wait); dry runs are not history (null).
+ * records it after the settle wait). Dry runs never reach the history: the chain does not record them.
  */
-export function fallbackEvent(e: FallbackEvent): HistoryEvent | null {
-  if (e.origin === 'dry-run') return null;
+export function fallbackEvent(e: FallbackEvent): HistoryEvent {
   return { t: e.time - e.durationMs, kind: 'fallback', gpu: e.gpu, text: fallbackText(e), level: e.level, usedBefore: e.usedBefore, usedAfter: e.usedAfter };
 }
 

@@ -162,6 +162,15 @@ describe('fallback chain', () => {
     assert.match(events[1]!.message, /only if the GPU is still above its trigger/);
     assert.match(events[2]!.message, /once the trigger EMERGENCY \(7782 MiB\) is met; now not at 7300 MiB/);
   });
+
+  it('keeps a dry run out of the record: no event emitted, nothing in the last actions', async () => {
+    const t = setup({ mode: 'confirm' });
+    const emitted: unknown[] = [];
+    t.chain.on('event', (e) => emitted.push(e));
+    await t.chain.dryRun(t.sample());
+    assert.deepEqual(emitted, []);
+    assert.deepEqual(t.chain.events, []);
+  });
 });
 
 describe('fallback settings', () => {
