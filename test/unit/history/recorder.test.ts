@@ -20,7 +20,7 @@ const watched = (t: number, usedMiB: number): WatchedSample => ({
 });
 
 describe('history recorder', () => {
-  it('records samples with system memory, transitions and fallback steps (not dry runs)', async () => {
+  it('records samples with system memory, transitions and fallback steps', async () => {
     const clock = new FakeClock(1_000_000);
     const store = new HistoryStore({ dir: null, clock });
     const watcher = new Emitter<{ sample: [WatchedSample]; transition: [LevelTransition] }>();
@@ -32,7 +32,6 @@ describe('history recorder', () => {
     assert.equal(reads, 1, 'RAM is read at most once a second');
     watcher.emit('transition', { timestamp: 1_000_500, gpu: 0, uuid: null, from: 'warning', to: 'critical', usedBytes: 3740 * MiB, totalBytes: 4 * GiB });
     const ev = (origin: FallbackEvent['origin']): FallbackEvent => ({ time: 1_000_600, gpu: 0, level: 'critical', step: 0, label: 'unloadModel ollama', action: 'unloadModel', target: 'ollama', mode: 'manual', origin, result: origin === 'dry-run' ? 'would-run' : 'done', message: 'unloaded', usedBefore: 3740 * MiB, usedAfter: 1200 * MiB, totalBytes: 4 * GiB, durationMs: 10 });
-    chain.emit('event', ev('dry-run'));
     chain.emit('event', ev('manual'));
     stop();
     watcher.emit('sample', watched(1_002_000, 1));
