@@ -116,7 +116,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B);
     const r = await preflight(['--model', model], await env(rtx3070()));
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /\| Estimated need \| ➖ n\/a \| No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention/);
+    assert.match(r.stdout, /\| Estimated need \| ➖ not available \| No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention/);
   });
 
   it('a model file that is not there fails with what to do', async () => {
@@ -130,7 +130,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const r = await preflight(args, {});
     assert.equal(r.code, 0);
     assert.match(r.stdout, /\*\*NOT CHECKED: no GPU figures; the start is not blocked\.\*\*/);
-    assert.match(r.stdout, /\| GPU figures \| ➖ n\/a \| No GPU source: no NVML: .*\/nonexistent\/libnvidia-ml\.so\.1/);
+    assert.match(r.stdout, /\| GPU figures \| ➖ not available \| No GPU source: no NVML: .*\/nonexistent\/libnvidia-ml\.so\.1/);
     const strict = await preflight([...args, '--strict', '--json'], {});
     assert.equal(strict.code, 1);
     const json = JSON.parse(strict.stdout);

@@ -1,10 +1,8 @@
 /** The echo-cancellation report as Markdown (for people) and JSON (for scripts). */
-import type { CheckStatus } from '../check-result.ts';
+import { CHECK_STATUS_LABEL, type CheckStatus } from '../check-result.ts';
 import { formatToString } from './audio-format.ts';
 import type { AecReport } from './verify.ts';
 import { markdownCell } from '../../report/markdown.ts';
-
-const label: Record<CheckStatus, string> = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail', unavailable: '⛔ not available' };
 
 const verdict: Record<CheckStatus, string> = {
   pass: 'Every check passed.',
@@ -16,7 +14,7 @@ const verdict: Record<CheckStatus, string> = {
 export function renderMarkdown(report: AecReport): string {
   const lines: string[] = [];
   lines.push('# Echo-cancellation check', '');
-  lines.push(`**${label[report.status]}** — ${verdict[report.status]}`, '');
+  lines.push(`**${CHECK_STATUS_LABEL[report.status]}** — ${verdict[report.status]}`, '');
   lines.push(`- Source: \`${report.sourceName}\``);
   lines.push(`- Format: ${formatToString(report.format)}, ${report.recordSeconds} s`);
   if (report.pipewireVersion) lines.push(`- PipeWire: ${report.pipewireVersion}`);
@@ -24,7 +22,7 @@ export function renderMarkdown(report: AecReport): string {
   for (const p of report.settingsProblems) lines.push(`- Setting ignored (the default is used): ${p}`);
   lines.push('');
   lines.push('| # | Check | Result | Details |', '|---|---|---|---|');
-  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${label[c.status]} | ${markdownCell(c.detail)} |`));
+  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} |`));
   const todo = report.checks.filter((c) => c.status !== 'pass' && c.advice);
   if (todo.length > 0) {
     lines.push('', '## What to do', '');
