@@ -168,13 +168,17 @@ export interface Totals {
   skipped: number;
 }
 
-export async function runIntegration(names: string[]): Promise<Totals> {
-  const t0 = Date.now();
+/** What every scenario run needs first: the extension and the suite built, the fake NVML compiled, the scenarios chosen. */
+export async function prepareScenarioRun(names: string[]): Promise<{ suite: string; fakeLibrary: string; selected: string[]; totals: Totals }> {
   await buildExtension();
   const suite = await buildSuite();
   const fakeLibrary = await buildFakeNvml('current');
-  const selected = selectedScenarioNames(names);
-  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  return { suite, fakeLibrary, selected: selectedScenarioNames(names), totals: { passed: 0, failed: 0, skipped: 0 } };
+}
+
+export async function runIntegration(names: string[]): Promise<Totals> {
+  const t0 = Date.now();
+  const { suite, fakeLibrary, selected, totals } = await prepareScenarioRun(names);
   for (const name of selected) {
     const setup = scenarioSetups[name];
     if (!setup) {
