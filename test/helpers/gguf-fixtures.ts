@@ -3,7 +3,7 @@
  * (`buildGgufHeader`), tensor infos written here. A fixture can be header-only: its tensor infos
  * declare a real model's shapes and types without gigabytes of data behind them.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGgufHeader, GGUFValueType, type GGUFTypedMetadata } from '@huggingface/gguf';
@@ -92,11 +92,22 @@ export async function ggufBytes(spec: FixtureSpec): Promise<Buffer> {
 
 let dir: Promise<string> | undefined;
 
-/** Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. */
-export async function writeGguf(name: string, spec: FixtureSpec): Promise<string> {
+/** The temp dir the fixtures of this test run are written to. */
+export async function fixtureDir(): Promise<string> {
   dir ??= mkdtemp(join(tmpdir(), 'vram-guard-gguf-'));
-  const path = join(await dir, `${name}.gguf`);
-  await writeFile(path, await ggufBytes(spec));
+  return dir;
+}
+
+/**
+ * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. A
+ * header-only fixture is extended to its full size as a sparse file (no blocks on disk), so the
+ * tensor data it declares lies inside the file as a loader expects.
+ */
+export async function writeGguf(name: string, spec: FixtureSpec): Promise<string> {
+  const path = join(await fixtureDir(), `${name}.gguf`);
+  const bytes = await ggufBytes(spec);
+  await writeFile(path, bytes);
+  if (!spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
   return path;
 }
 
