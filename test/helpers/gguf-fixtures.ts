@@ -276,3 +276,54 @@ export const MAMBA_130M: FixtureSpec = {
   },
   tensors: smallTensors(),
 };
+
+// ---- Hand-made headers for the fault tests: any count or length, true or not ----
+
+/** Little-endian GGUF bytes written field by field, so a test can claim what the file does not hold. */
+export class RawGguf {
+  private readonly parts: Buffer[] = [];
+  u32(n: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    this.parts.push(b);
+    return this;
+  }
+  u64(n: bigint | number): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    this.parts.push(b);
+    return this;
+  }
+  raw(bytes: Buffer | string): this {
+    this.parts.push(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes);
+    return this;
+  }
+  /** A GGUF string: u64 length, then the bytes. */
+  str(s: string): this {
+    return this.u64(Buffer.byteLength(s)).raw(s);
+  }
+  /** The magic, version 3, and the two counts. */
+  header(tensorCount: bigint | number, kvCount: bigint | number): this {
+    return this.raw('GGUF').u32(3).u64(tensorCount).u64(kvCount);
+  }
+  /** A metadata entry holding a string. */
+  kvString(key: string, value: string): this {
+    return this.str(key).u32(8).str(value);
+  }
+  kvU32(key: string, value: number): this {
+    return this.str(key).u32(4).u32(value);
+  }
+  kvU64(key: string, value: bigint | number): this {
+    return this.str(key).u32(10).u64(value);
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** Writes raw bytes as NAME.gguf in the fixtures' temp dir. */
+export async function writeRawGguf(name: string, bytes: Buffer): Promise<string> {
+  const path = join(await fixtureDir(), `${name}.gguf`);
+  await writeFile(path, bytes);
+  return path;
+}
