@@ -92,12 +92,15 @@ export const GGUF_LIMITS = {
 
 class HeaderProblem extends Error {}
 
-const WINDOW_BYTES = 256 * 1024;
+/** The first read takes 64 KiB (most of a small header); each further read doubles, up to 4 MiB. */
+const FIRST_WINDOW_BYTES = 64 * 1024;
+const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** A forward-only window over the file: reads what is needed, seeks over what is not. */
 class WindowReader {
   private buf = Buffer.alloc(0);
   private bufStart = 0;
+  private window = FIRST_WINDOW_BYTES;
   pos = 0;
   littleEndian = true;
   private readonly fh: FileHandle;
@@ -115,7 +118,8 @@ class WindowReader {
     if (n > this.left) throw new HeaderProblem(`the file ends ${this.left} bytes after offset ${this.pos}, inside ${what} that needs ${n} bytes (an incomplete download?)`);
     const endInBuf = this.bufStart + this.buf.length;
     if (this.pos >= this.bufStart && this.pos + n <= endInBuf) return this.buf;
-    const size = Math.min(Math.max(n, WINDOW_BYTES), this.left);
+    const size = Math.min(Math.max(n, this.window), this.left);
+    this.window = Math.min(this.window * 2, MAX_WINDOW_BYTES);
     const fresh = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
@@ -132,6 +136,28 @@ class WindowReader {
   skip(n: number, what: string): void {
     if (n > this.left) throw new HeaderProblem(`${what} claims ${n} bytes but only ${this.left} are left in the file`);
     this.pos += n;
+  }
+
+  /**
+   * Walks over `count` strings without keeping them: reads each length from the window and jumps
+   * over the bytes, awaiting a read only when the window runs out.
+   */
+  async skipStrings(count: number, what: string): Promise<void> {
+    let i = 0;
+    while (i < count) {
+      const b = await this.ensure(8, `the length of item ${i} of ${what}`);
+      const end = this.bufStart + b.length;
+      while (i < count && this.pos + 8 <= end) {
+        const at = this.pos - this.bufStart;
+        const lo = this.littleEndian ? b.readUInt32LE(at) : b.readUInt32BE(at + 4);
+        const hi = this.littleEndian ? b.readUInt32LE(at + 4) : b.readUInt32BE(at);
+        const n = hi * 0x1_0000_0000 + lo;
+        const left = this.fileBytes - this.pos - 8;
+        if (n > left) throw new HeaderProblem(`item ${i} of ${what} claims to be ${n > Number.MAX_SAFE_INTEGER ? 'over 2^53' : n} bytes long but only ${left} bytes are left in the file`);
+        this.pos += 8 + n;
+        i++;
+      }
+    }
   }
 
   async u32(what: string): Promise<number> {
@@ -213,6 +239,10 @@ async function readValue(r: WindowReader, type: number, key: string): Promise<Gg
     const tokenizer = key.startsWith('tokenizer.');
     if (itemType === GGUF_VALUE.STRING) {
       const keep = !tokenizer && length <= GGUF_LIMITS.maxKeptStringArrayItems;
+      if (!keep) {
+        await r.skipStrings(length, what);
+        return { kind: 'array', itemType, length, items: null };
+      }
       const items: string[] = [];
       for (let i = 0; i < length; i++) {
         const s = await readString(r, `item ${i} of ${what}`, keep, 4096);
