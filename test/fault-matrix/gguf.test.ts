@@ -115,7 +115,7 @@ test('a split model with a shard missing → names the missing shard; no estimat
   const first = await writeGguf('split-missing-00001-of-00002', {
     ...LLAMA_32_3B,
     metadata: { ...LLAMA_32_3B.metadata, 'split.no': { value: 0, type: 2 }, 'split.count': { value: 2, type: 2 }, 'split.tensors.count': { value: LLAMA_32_3B.tensors.length, type: 5 } },
-  });
+  }, { sparse: true });
   expectNone(await readBounded(first), /shard 2 of 2 of the split model: .*split-missing-00002-of-00002\.gguf could not be read: the file does not exist/);
 });
 

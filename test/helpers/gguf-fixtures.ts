@@ -99,15 +99,15 @@ export async function fixtureDir(): Promise<string> {
 }
 
 /**
- * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. A
- * header-only fixture is extended to its full size as a sparse file (no blocks on disk), so the
- * tensor data it declares lies inside the file as a loader expects.
+ * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. With
+ * `sparse`, a header-only fixture is extended to its full size as a sparse file (no blocks on
+ * disk), so the tensor data it declares lies inside the file as a loader checks.
  */
-export async function writeGguf(name: string, spec: FixtureSpec): Promise<string> {
+export async function writeGguf(name: string, spec: FixtureSpec, options: { sparse?: boolean } = {}): Promise<string> {
   const path = join(await fixtureDir(), `${name}.gguf`);
   const bytes = await ggufBytes(spec);
   await writeFile(path, bytes);
-  if (!spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
+  if (options.sparse && !spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
   return path;
 }
 

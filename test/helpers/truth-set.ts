@@ -102,13 +102,13 @@ export function toleranceBytes(part: TruthPart | 'total', printed: number): numb
 async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Promise<{ path: string; spec: FixtureSpec }> {
   const spec = transformerModel(c.model);
   const shards = c.model.split ?? 1;
-  if (shards <= 1) return { path: await writeGguf(`truth-${c.id}`, spec), spec };
+  if (shards <= 1) return { path: await writeGguf(`truth-${c.id}`, spec, { sparse: true }), spec };
   const per = Math.ceil(spec.tensors.length / shards);
   let first = '';
   for (let i = 0; i < shards; i++) {
     const split = { 'split.no': { value: i, type: 2 }, 'split.count': { value: shards, type: 2 }, 'split.tensors.count': { value: spec.tensors.length, type: 5 } };
     const part: FixtureSpec = { metadata: i === 0 ? { ...spec.metadata, ...split } : split, tensors: spec.tensors.slice(i * per, (i + 1) * per) };
-    const path = await writeGguf(`truth-${c.id}-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}`, part);
+    const path = await writeGguf(`truth-${c.id}-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}`, part, { sparse: true });
     if (i === 0) first = path;
   }
   return { path: first, spec };
@@ -121,7 +121,7 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
   let assumptions: string[] = [];
   if (c.model.kind === 'projector') {
     const spec = visionProjector(c.model);
-    const path = await writeGguf(`truth-${c.id}`, spec);
+    const path = await writeGguf(`truth-${c.id}`, spec, { sparse: true });
     const projector = await readProjector(path);
     if (projector.kind !== 'projector') throw new Error(`${c.id}: ${projector.reason}`);
     predicted.set('projector-weights', projector.weightsBytes);
