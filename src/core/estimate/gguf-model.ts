@@ -293,6 +293,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   const nextn = int('nextn_predict_layers', 0) ?? 0;
   const causalValue = key('attention.causal');
   const causal = !ENCODER_ONLY.has(arch) && causalValue !== false;
+  // An encoder (embedding model) keeps no KV cache: llama.cpp creates no memory for it.
+  if (!causal) kvLayers = kvLayers.map(() => false);
   const trainedContext = int('context_length', 0) ?? 0;
   if (trainedContext === 0) return none(path, `${label}: ${arch}.context_length is missing, so llama.cpp has no training context to default to.`);
 

@@ -162,10 +162,10 @@ export function estimateVram(model: GgufModel, settings: LlamaSettings = DEFAULT
 }
 
 function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOptions): EstimateResult {
-  if (!model.causal) return none(model, `${modelLabel(model)} is an embedding model (non-causal attention): llama-server runs it only with --embedding, without a KV cache of the chosen context.`);
   const placement = placeWeights(model, settings);
   if (placement.badPatterns.length) return none(model, `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`);
   const r = resolve(model, settings);
+  if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
   const runtime = CUDA_RUNTIME_BYTES;
   const projector = options.projector && settings.projectorOffload ? projectorBytes(options.projector, r.flashAttention) : 0;
