@@ -9,8 +9,9 @@
  *   unified; sliding-window layers hold `pad256(min(cells, n_swa × (unified ? n_seq : 1) + n_ubatch))`
  *   cells, or the full count with `--swa-full`;
  * - multi-head latent attention caches the compressed latent: one "head" of kv_lora_rank + rope
- *   dimensions for K, and no V (it is read from K); a GGUF converted before llama.cpp split
- *   `attn_kv_b` caches full heads (n_head × key_length, n_head × value_length) instead;
+ *   dimensions for K, and no V (llama.cpp reads it from K since its V-less cache of January 2026);
+ *   a GGUF converted before llama.cpp split `attn_kv_b` caches full heads (n_head × key_length,
+ *   n_head × value_length) instead;
  * - recurrent layers keep, per sequence, a conv state and an SSM/WKV state in f32 (`n_embd_r`,
  *   `n_embd_s`), one cell per sequence.
  */
