@@ -32,7 +32,9 @@ export interface TransformerSpec {
   gptOss?: boolean;
   qkNorm?: boolean;
   moe?: { experts: number; used: number; ff: number };
-  recipe: 'q4_k_m' | 'mxfp4_moe';
+  recipe: 'q4_k_m' | 'q4_0' | 'mxfp4_moe';
+  /** Gemma 2: norms after the attention and after the feed-forward block too. */
+  postNorms?: boolean;
   /** Extra metadata (sliding window, MLA, recurrent sizes …). */
   metadata?: Record<string, FixtureValue>;
   /** Write only the token embedding (for cases that check the cache alone). */
@@ -41,12 +43,14 @@ export interface TransformerSpec {
 
 /** llama.cpp's `use_more_bits(i_layer, n_layers)`. */
 export function useMoreBits(layer: number, layers: number): boolean {
-  return layer < layers / 8 || layer >= (7 * layers) / 8 || (layer - Math.floor(layers / 8)) % 3 === 2;
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor((7 * layers) / 8) || (layer - eighth) % 3 === 2;
 }
 
 function typeFor(spec: TransformerSpec, name: string, shape: number[], layer: number | null): number {
   if (shape.length === 1 || name.endsWith('.bias') || name.includes('ffn_gate_inp') || name.includes('attn_sinks')) return GGML.F32;
   if (spec.recipe === 'mxfp4_moe') return name.includes('_exps') ? GGML.MXFP4 : GGML.Q8_0;
+  if (spec.recipe === 'q4_0') return name === 'output.weight' || (name === 'token_embd.weight' && spec.tied) ? GGML.Q6_K : GGML.Q4_0;
   if (name === 'output.weight') return GGML.Q6_K;
   if (name === 'token_embd.weight') return spec.tied ? GGML.Q6_K : GGML.Q4_K;
   if (layer !== null && (name.includes('attn_v.weight') || name.includes('ffn_down')) && useMoreBits(layer, spec.layers)) return GGML.Q6_K;
@@ -84,6 +88,10 @@ export function transformerModel(spec: TransformerSpec): FixtureSpec {
         add(`${b}attn_k_norm.weight`, [hd], i);
       }
       add(spec.gptOss ? `${b}post_attention_norm.weight` : `${b}ffn_norm.weight`, [spec.embd], i);
+      if (spec.postNorms) {
+        add(`${b}post_attention_norm.weight`, [spec.embd], i);
+        add(`${b}post_ffw_norm.weight`, [spec.embd], i);
+      }
       if (spec.moe) {
         const { experts, ff } = spec.moe;
         add(`${b}ffn_gate_inp.weight`, [spec.embd, experts], i);
