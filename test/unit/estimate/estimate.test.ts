@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readGgufHeader } from '../../src/core/estimate/gguf-header-reader.ts';
-import { readGgufModel, type GgufModel } from '../../src/core/estimate/gguf-model.ts';
-import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../src/core/estimate/llama-settings.ts';
-import { estimateVram } from '../../src/core/estimate/vram-estimate.ts';
-import type { VramEstimate } from '../../src/core/estimate/estimate-types.ts';
-import { fixtureTensorBytes, LLAMA_31_8B, LLAMA_32_3B, writeGguf, type FixtureSpec } from '../helpers/gguf-fixtures.ts';
-import { transformerModel } from '../helpers/truth-models.ts';
+import { readGgufHeader } from '../../../src/core/estimate/gguf-header-reader.ts';
+import { readGgufModel, type GgufModel } from '../../../src/core/estimate/gguf-model.ts';
+import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../../src/core/estimate/llama-settings.ts';
+import { estimateVram } from '../../../src/core/estimate/vram-estimate.ts';
+import type { VramEstimate } from '../../../src/core/estimate/estimate-types.ts';
+import { fixtureTensorBytes, LLAMA_31_8B, LLAMA_32_3B, writeGguf, type FixtureSpec } from '../../helpers/gguf-fixtures.ts';
+import { transformerModel } from '../../helpers/truth-models.ts';
 
 const MiB = 1024 * 1024;
 

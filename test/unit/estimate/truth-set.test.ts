@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { ACCURACY_DOC, renderAccuracyDoc } from '../helpers/truth-report.ts';
-import { evaluateCase, loadTruthCases, type CaseResult } from '../helpers/truth-set.ts';
+import { ACCURACY_DOC, renderAccuracyDoc } from '../../helpers/truth-report.ts';
+import { evaluateCase, loadTruthCases, type CaseResult } from '../../helpers/truth-set.ts';
 
 const MiB = 1024 * 1024;
 const cases = await loadTruthCases();
