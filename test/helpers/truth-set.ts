@@ -25,7 +25,7 @@ export interface TruthCase {
   id: string;
   title: string;
   covers: string[];
-  source: { kind: 'issue' | 'code-index'; ref: string; date: string };
+  source: { kind: 'issue' | 'file'; ref: string; date: string };
   command: string;
   printed: string[];
   parts: TruthPart[];
