@@ -150,7 +150,7 @@ export async function measureDashboard(): Promise<BenchRow[]> {
 
   const browser = await launchBrowser({ viewport: { width: 1400, height: 1000 } });
   let firstPaint: number[] = [];
-  let updates: number[] = [];
+  const updates: number[] = [];
   let updateBytes = 0;
   const handles: number[] = [];
   const redraws: number[] = [];

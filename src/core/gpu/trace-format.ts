@@ -297,5 +297,5 @@ export function formatTrace(trace: Trace): string {
   }
   for (const e of trace.events) rows.push({ time: e.time, order: order++, json: { t: new Date(e.time).toISOString(), event: e.text } });
   rows.sort((a, b) => a.time - b.time || a.order - b.order);
-  return [JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n') + '\n';
+  return `${[JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n')}\n`;
 }

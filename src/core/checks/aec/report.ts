@@ -31,9 +31,9 @@ export function renderMarkdown(report: AecReport): string {
   if (!report.echoTest && report.available) {
     lines.push('', '_The echo test (test noise on the default output) was not run; run it with `vram-guard aec --echo-test` or the "Run echo test" button._');
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderJson(report: AecReport): string {
-  return JSON.stringify(report, null, 2) + '\n';
+  return `${JSON.stringify(report, null, 2)}\n`;
 }
