@@ -13,6 +13,8 @@ import { GpuLock } from './core/servers/gpu-lock.ts';
 import { collectLedger } from './core/servers/ledger.ts';
 import { ledgerView } from './core/servers/ledger-view.ts';
 import { preflightGate } from './core/servers/preflight-gate.ts';
+import { FootprintStore } from './core/estimate/measured-footprints.ts';
+import { ReservationBook, reservationsPath } from './core/servers/reservations.ts';
 import { ServerRegistry } from './core/servers/server-registry.ts';
 import { serverViews } from './core/servers/server-view.ts';
 import type { LevelTransition } from './core/watch/classifier.ts';
@@ -49,6 +51,9 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const transitions: LevelTransition[] = [];
   let thresholdProblems: string[] = [];
   const stateListeners = new Set<() => void>();
+  // Measured footprints live in the global storage (the CLI finds it there); reservations are per user and machine.
+  const footprints = new FootprintStore(context.globalStorageUri.fsPath, (m) => log.warn(m));
+  const reservationBook = new ReservationBook(reservationsPath());
 
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
   const openSource = () =>
@@ -92,6 +97,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     fallbackMode: () => fallback.mode,
     thresholds: () => settings.thresholds,
     log,
+    reservations: () => reservationBook.list(),
   });
   running = { watcher, servers, dashboard };
   const readPreflight = () => readPreflightSettings(configGetter());
@@ -150,6 +156,8 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       readSettings: () => ({ thresholds: settings.thresholds, preflight: readPreflight() }),
       currentGpu: async () => watcher.reading(),
       ownedPids,
+      footprints,
+      reservations: reservationBook,
       // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
       actions: { runFallbackChain: preflightFallbackAction({ chain, latest: () => watcher.latest, views, log }) },
     }),
@@ -161,7 +169,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       stopTimeoutMs: () => fallback.stopTimeoutMs,
       gate: preflightGate(() => {
         const p = readPreflight();
-        return { margin: p.margin, residualThreshold: p.residualThreshold, thresholds: settings.thresholds, ownedPids: ownedPids() };
+        return { margin: p.margin, residualThreshold: p.residualThreshold, thresholds: settings.thresholds, ownedPids: ownedPids(), footprints, reservations: reservationBook, log: (m: string) => log.warn(m) };
       }),
     }),
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
@@ -218,7 +226,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     getState,
     ledger: async () => {
       const latest = watcher.latest;
-      return latest ? ledgerView(await collectLedger(latest.sample, servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
+      return latest ? ledgerView(await collectLedger(latest.sample, servers.owners(), { reservations: await reservationBook.list().catch(() => []) }), latest.sample.timestamp) : { timestamp: null, gpus: [] };
     },
     servers: () => serverViews(servers),
     waitForState: (predicate, timeoutMs) =>

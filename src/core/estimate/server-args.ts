@@ -28,7 +28,7 @@ interface State {
   s: Mutable<LlamaSettings>;
   model: string | null;
   hf: string | null;
-  draft: Mutable<Draft> & { modelPath: string | null };
+  draft: Omit<Mutable<Draft>, 'modelPath'> & { modelPath: string | null };
 }
 
 class ArgError extends Error {}
