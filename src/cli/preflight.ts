@@ -135,6 +135,7 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: PreflightGpu, e
     const r = await modelNeedFor(
       { taskName: spec.model, gpu, reading, needsBytes: null, modelPath: spec.model, contextLength: null, run: { server: spec.server, args: spec.args, env: {}, cwd: process.cwd() } },
       { footprints, env },
+      '--args',
     );
     return r?.need ?? { kind: 'none' };
   } catch (err) {

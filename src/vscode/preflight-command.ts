@@ -56,6 +56,7 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
     const r = await modelNeedFor(
       { taskName: basename(request.path), gpu: index, reading: gpu, needsBytes: null, modelPath: request.path, contextLength: null, run: { server: 'llama-server', args: request.args, env: {}, cwd: null } },
       { footprints: deps.footprints },
+      'the arguments entered',
     );
     if (r) need = r.need;
   }

@@ -75,13 +75,14 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const r = await preflight(['--need', '6GiB', '--margin', '512MiB', '--json', ...cardThresholds], await env(rtx3070()));
     assert.equal(r.code, 1, 'at 7608 MiB the card would be CRITICAL');
     const json = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(json), ['verdict', 'source', 'driverVersion', 'gpu', 'need', 'estimate', 'checks']);
+    assert.deepEqual(Object.keys(json), ['verdict', 'source', 'driverVersion', 'gpu', 'need', 'reserved', 'model', 'checks']);
     assert.equal(json.verdict, 'fail');
     assert.equal(json.source.kind, 'nvml');
     assert.equal(json.driverVersion, '550.54.14');
     assert.deepEqual(json.gpu, { index: 0, name: 'NVIDIA GeForce RTX 3070', uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e', totalBytes: 8 * GiB, usedBytes: 1464 * MiB, freeBytes: 8 * GiB - 1464 * MiB });
     assert.deepEqual(json.need, { bytes: 6 * GiB, from: '--need', marginBytes: 512 * MiB, projectedLevel: 'critical' });
-    assert.equal(json.estimate, null);
+    assert.equal(json.model, null);
+    assert.deepEqual(json.reserved, { bytes: 0, by: [] });
     assert.deepEqual(
       json.checks.map((c: { id: string; status: string }) => [c.id, c.status]),
       [
@@ -94,7 +95,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
       ],
     );
     for (const c of json.checks) assert.deepEqual(Object.keys(c), ['id', 'title', 'status', 'detail', 'advice', 'data']);
-    assert.deepEqual(json.checks[1].data, { freeBytes: 8 * GiB - 1464 * MiB, needBytes: 6 * GiB, marginBytes: 512 * MiB });
+    assert.deepEqual(json.checks[1].data, { freeBytes: 8 * GiB - 1464 * MiB, needBytes: 6 * GiB, marginBytes: 512 * MiB, reservedBytes: 0 });
   });
 
   it('--model estimates the need from a GGUF file, with --ctx, --parallel and --kv-type', async () => {
@@ -102,14 +103,15 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const r = await preflight(['--model', model, '--ctx', '8192', '--parallel', '2', '--kv-type', 'q8_0', '--json'], await env(rtx3070()));
     assert.equal(r.code, 0, r.stdout);
     const json = JSON.parse(r.stdout);
-    assert.equal(json.estimate.ok, true);
-    assert.equal(json.estimate.contextLength, 8192);
-    assert.equal(json.estimate.parallel, 2);
-    assert.equal(json.estimate.kvCacheType, 'q8_0');
-    assert.equal(json.estimate.kvCacheBytes, 952 * MiB, '2 × 28 × 16384 × 8 × 128 × 34/32');
-    assert.equal(json.estimate.weightsBytes, 2_011_539_712);
+    const e = json.model.estimate;
+    assert.equal(e.assumptions.contextTokens, 16384, '--ctx is per sequence: -c 8192 × 2');
+    assert.equal(e.assumptions.parallel, 2);
+    assert.equal(e.assumptions.cacheTypeK, 'q8_0');
+    assert.equal(e.parts.kvCacheBytes, 952 * MiB, '2 × 28 × 16384 × 8 × 128 × 34/32');
+    assert.deepEqual(json.model.given, [`-m ${model}`, '-c 16384', '-np 2', '-ctk q8_0', '-ctv q8_0'].slice(1));
+    assert.equal(json.model.settingsFrom, '--args');
     assert.equal(json.need.from, 'estimate');
-    assert.equal(json.need.bytes, json.estimate.totalBytes);
+    assert.equal(json.need.bytes, e.totalBytes);
   });
 
   it('a model the formula does not fit says "no estimate" and does not block', async () => {
@@ -122,7 +124,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
   it('a model file that is not there fails with what to do', async () => {
     const r = await preflight(['--model', '/nonexistent/llama.gguf'], await env(rtx3070()));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read as a GGUF model: the file does not exist\. \| Check the path/);
+    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read as a GGUF model: the file does not exist\. Check the path/);
   });
 
   it('NVML missing: says so and exits 0; --strict exits 1', async () => {

@@ -36,7 +36,7 @@ export interface PreflightGateSettings {
 export const DEFAULT_RESERVE_MS = 5 * 60_000;
 
 /** The need of a task's model: its settings, and a measurement with the same key when there is one. */
-export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGateSettings, 'footprints' | 'env'>): Promise<{ need: PreflightNeed; key: string | null } | null> {
+export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGateSettings, 'footprints' | 'env'>, from = "the task's arguments"): Promise<{ need: PreflightNeed; key: string | null } | null> {
   const server = input.run?.server ?? null;
   const flavour: ServerFlavour | null = server === 'ollama' ? 'ollama' : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
   if (!flavour) return null;
@@ -49,7 +49,7 @@ export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGat
     env: { ...(settings.env ?? process.env), ...(input.run?.env ?? {}) },
     cwd: input.run?.cwd ?? null,
     model: input.modelPath,
-    from: flavour === 'ollama' ? "Ollama's environment" : "the task's arguments",
+    from: flavour === 'ollama' ? "Ollama's environment" : from,
     totalVramBytes: reading?.memory?.total ?? null,
   });
   if (!r.ok) throw new GateInputError(`"${input.taskName}" was not started: ${r.error}`);
