@@ -114,17 +114,20 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     assert.equal(json.need.bytes, e.totalBytes);
   });
 
-  it('a model the formula does not fit says "no estimate" and does not block', async () => {
+  it('a sliding-window model is estimated with llama-server\'s defaults, and the report names them', async () => {
     const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B);
     const r = await preflight(['--model', model], await env(rtx3070()));
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /\| Estimated need \| ➖ n\/a \| No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention/);
+    assert.match(r.stdout, /\| Estimated need \| ✅ pass \| Gemma 2 2B It \(gemma2\), gemma-2-2b-it\.gguf: weights \d+ MiB \+ KV cache \d+ MiB/);
+    assert.match(r.stdout, /- Assumed: context 8192 tokens, 4 slots \(one unified KV cache\)/);
+    assert.match(r.stdout, /no -np: llama-server's 4 slots/);
+    assert.match(r.stdout, /no -c: the model's training context, 8192 tokens/);
   });
 
   it('a model file that is not there fails with what to do', async () => {
     const r = await preflight(['--model', '/nonexistent/llama.gguf'], await env(rtx3070()));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read as a GGUF model: the file does not exist\. Check the path/);
+    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read: the file does not exist\. \| Give the need yourself/);
   });
 
   it('NVML missing: says so and exits 0; --strict exits 1', async () => {

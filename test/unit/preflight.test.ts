@@ -265,16 +265,16 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(Math.round(report.needBytes! / MiB), 2879);
     const estimate = checkOf(report, 'preflight.estimate');
     assert.equal(estimate.status, 'pass');
-    assert.match(estimate.detail, /^Llama 3\.2 3B Instruct \(llama, llama-3\.2-3b\.gguf\): weights 1918 MiB \+ KV cache 448 MiB \+ compute buffer 257 MiB \+ CUDA context 256 MiB = 2879 MiB\./);
+    assert.match(estimate.detail, /^Llama 3\.2 3B Instruct \(llama\), llama-3\.2-3b\.gguf: weights 1918 MiB \+ KV cache 448 MiB \+ compute buffer 257 MiB \+ CUDA context 256 MiB = 2879 MiB\./);
     assert.match(estimate.detail, /Assumed: context 4096 tokens, 1 slot, flash attention off, KV cache f16/);
     assert.match(estimate.detail, /Settings from --args: -m \S+ -c 4096 -np 1 -fa off\./);
     assert.equal(checkOf(report, 'preflight.free').status, 'pass');
     assert.equal(report.verdict, 'pass');
 
-    const gemma = await modelNeed(await writeGguf('gemma-2-2b', GEMMA2_2B), ['-c', '4096']);
-    const noEstimate = runPreflight(gpu, options({ need: gemma }));
+    const embedding = await modelNeed(await writeGguf('gemma-2-2b-encoder', { ...GEMMA2_2B, metadata: { ...GEMMA2_2B.metadata, 'gemma2.attention.causal': false } }), ['-c', '4096']);
+    const noEstimate = runPreflight(gpu, options({ need: embedding }));
     assert.equal(checkOf(noEstimate, 'preflight.estimate').status, 'unavailable');
-    assert.match(checkOf(noEstimate, 'preflight.estimate').detail, /^No estimate: /);
+    assert.match(checkOf(noEstimate, 'preflight.estimate').detail, /^No estimate: .*embedding model/);
     assert.equal(checkOf(noEstimate, 'preflight.free').status, 'unavailable');
     assert.equal(noEstimate.verdict, 'pass');
 

@@ -83,7 +83,7 @@ export async function resolveModelNeed(req: ServerNeedRequest): Promise<ModelNee
   }
   const settings = absolutePaths(parsed.settings, req.cwd);
   const path = at(req.cwd, modelPath);
-  const estimator = await openModelEstimator(path);
+  const estimator = await openModelEstimator(path, { projectorPath: settings.projectorPath, draftPath: settings.draft?.modelPath ?? null });
   return {
     ok: true,
     need: {
@@ -110,7 +110,7 @@ async function resolveOllama(req: ServerNeedRequest): Promise<ModelNeedResult> {
     if (!found.ok) return { ok: false, error: found.error };
     ({ modelPath, projectorPath, numCtx } = found.files);
   }
-  const estimator = await openModelEstimator(modelPath);
+  const estimator = await openModelEstimator(modelPath, { projectorPath });
   const run = ollamaRun(req.env, { numCtx, projectorPath }, isEstimator(estimator) ? estimator.trainedContext : null, req.totalVramBytes);
   if ('error' in run) return { ok: false, error: `Ollama's environment cannot be read: ${run.error}.` };
   const given = ['OLLAMA_CONTEXT_LENGTH', 'OLLAMA_NUM_PARALLEL', 'OLLAMA_FLASH_ATTENTION', 'OLLAMA_KV_CACHE_TYPE'].filter((k) => req.env[k]).map((k) => `${k}=${req.env[k]}`);
