@@ -57,7 +57,7 @@ export function preflightMarkdown(report: PreflightReport): string {
       lines.push(`- No estimate: ${m.need.estimate.kind === 'none' ? m.need.estimate.reason : 'the model could not be read.'}`);
     }
     if (m.advice.length && m.adviceBudgetBytes !== null) {
-      lines.push('', `**What would fit** in ${formatMiB(m.adviceBudgetBytes)} (free less the margin):`, '', '| Change | Flags | New total |', '|---|---|---:|');
+      lines.push('', `**What would fit** in ${formatMiB(m.adviceBudgetBytes)} (free less the margin, below CRITICAL):`, '', '| Change | Flags | New total |', '|---|---|---:|');
       for (const a of m.advice) lines.push(`| ${cell(a.title)} | \`${cell(a.flags)}\` | ${formatMiB(a.totalBytes)} |`);
     }
   }

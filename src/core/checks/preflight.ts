@@ -43,7 +43,7 @@ export interface ModelReport {
   measured: MeasuredFootprint | null;
   /** Ways to fit when the need does not, each with its flags and new total. */
   advice: FitSuggestion[];
-  /** Free memory less the margin, which the advice fits into; null without GPU figures. */
+  /** What the advice fits into: free memory less the margin, and below the critical level; null without GPU figures. */
   adviceBudgetBytes: number | null;
 }
 
@@ -126,7 +126,13 @@ export function runPreflight(gpu: PreflightGpu, options: PreflightOptions): Pref
   const marginBytes = memory ? resolveSize(options.margin, memory.total) : null;
   const freeBytes = memory ? Math.max(0, memory.free - reservedBytes) : null;
   if (options.need.kind === 'model') {
-    const model = modelReport(options.need, freeBytes, marginBytes);
+    // What would fit must pass the gate: free memory less the margin, and below the critical level.
+    let budget: number | null = null;
+    if (memory && freeBytes !== null && marginBytes !== null) {
+      const critical = resolveThresholds(options.thresholds, memory.total).thresholds.critical;
+      budget = Math.max(0, Math.min(freeBytes - marginBytes, critical - memory.used - reservedBytes - 1));
+    }
+    const model = modelReport(options.need, freeBytes, budget);
     report.model = model;
     report.needBytes = model.measured ? model.measured.measuredBytes : (model.plan?.estimate.totalBytes ?? null);
     report.needFrom = model.measured ? 'measured' : model.plan ? 'estimate' : null;
@@ -150,13 +156,13 @@ export function runPreflight(gpu: PreflightGpu, options: PreflightOptions): Pref
 }
 
 /** The estimate at the settings the server will run with (after --fit), and advice when it does not fit. */
-function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes: number | null, marginBytes: number | null): ModelReport {
+function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes: number | null, budgetBytes: number | null): ModelReport {
   const { estimator, estimate } = need.need;
   const out: ModelReport = { need: need.need, plan: null, measured: need.measured, advice: [], adviceBudgetBytes: null };
   if (!estimator || estimate.kind !== 'estimate') return out;
   out.plan = planFit(estimator, need.need.settings, estimate, freeBytes);
-  if (freeBytes !== null && marginBytes !== null) {
-    out.adviceBudgetBytes = Math.max(0, freeBytes - marginBytes);
+  if (budgetBytes !== null) {
+    out.adviceBudgetBytes = budgetBytes;
     const needBytes = need.measured?.measuredBytes ?? out.plan.estimate.totalBytes;
     if (needBytes > out.adviceBudgetBytes) out.advice = fitAdvice(estimator, out.plan, out.adviceBudgetBytes, need.flavour);
   }
@@ -236,7 +242,7 @@ function estimateCheck(model: ModelReport): CheckResult {
 /** "What would fit in 5212 MiB: `-c 12288` → 5101 MiB; ..." */
 export function adviceText(model: ModelReport | null): string {
   if (!model?.advice.length || model.adviceBudgetBytes === null) return '';
-  return `What would fit in the ${formatMiB(model.adviceBudgetBytes)} free less the margin: ${model.advice.map((a) => `${a.title.charAt(0).toLowerCase()}${a.title.slice(1)}: \`${a.flags}\` → ${formatMiB(a.totalBytes)}`).join('; ')}.`;
+  return `What would fit in ${formatMiB(model.adviceBudgetBytes)} (free less the margin, below CRITICAL): ${model.advice.map((a) => `${a.title.charAt(0).toLowerCase()}${a.title.slice(1)}: \`${a.flags}\` → ${formatMiB(a.totalBytes)}`).join('; ')}.`;
 }
 
 function freeCheck(device: GpuDevice, report: PreflightReport, marginBytes: number): CheckResult {
