@@ -157,7 +157,8 @@ export class ManagedServer extends Emitter<Events> {
       }
       this.lastGate = gate;
       this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.summary}`);
-      for (const d of gate.details ?? []) this.say(`  ${d}`);
+      // The estimate's parts and assumptions, and what would fit, unless the summary already said them.
+      for (const d of gate.details ?? []) if (!gate.summary.includes(d.slice(d.indexOf(': ') + 2))) this.say(`  ${d}`);
       if (gate.status === 'fail') {
         this.setState('refused');
         return { ok: false, message: gate.summary, gate };
