@@ -38,7 +38,8 @@ export const DEFAULT_RESERVE_MS = 5 * 60_000;
 /** The need of a task's model: its settings, and a measurement with the same key when there is one. */
 export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGateSettings, 'footprints' | 'env'>, from = "the task's arguments"): Promise<{ need: PreflightNeed; key: string | null } | null> {
   const server = input.run?.server ?? null;
-  const flavour: ServerFlavour | null = server === 'ollama' ? 'ollama' : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
+  // An Ollama task names its model in "model" (a name in Ollama's store, or a .gguf); without it there is nothing to size.
+  const flavour: ServerFlavour | null = server === 'ollama' ? (input.modelPath ? 'ollama' : null) : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
   if (!flavour) return null;
   const reading = input.reading.ok ? input.reading.sample.devices.find((d) => d.index === input.gpu) : undefined;
   const args = server === 'llama-server' ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
