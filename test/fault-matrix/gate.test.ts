@@ -33,15 +33,24 @@ after(async () => h.dispose());
 
 const logOf = (name: string) => (h.logs.get(name) ?? []).join('\n');
 
-test('task arguments llama-server would refuse (-ctk q3) → the task ends at once naming the flag, never left "checking"', async () => {
-  const s = await h.task('bad-args', 'llama-server', ['-m', model, '-ctk', 'q3']);
-  const r = await s.start();
-  assert.equal(r.ok, false);
-  assert.equal(s.state, 'failed');
-  assert.equal(s.pid, null, 'nothing was started');
-  assert.match(r.ok ? '' : r.message, /"bad-args" was not started: The llama-server arguments cannot be read: -ctk must be one of f32, f16, bf16, q8_0, .*not "q3"\./);
-  assert.match(logOf('bad-args'), /-ctk must be one of/);
-  assert.equal(r.ok ? undefined : r.gate, undefined, 'not a refusal to override with "Start anyway"');
+test('task arguments llama-server would refuse (-ctk q3) → the task definition is refused naming the flag; nothing starts', async () => {
+  await assert.rejects(h.task('bad-args', 'llama-server', ['-m', model, '-ctk', 'q3']), /Task "bad-args": The llama-server arguments cannot be read: -ctk must be one of f32, f16, bf16, q8_0, .*not "q3"\./);
+});
+
+test('an inherited LLAMA_ARG_* variable llama-server would refuse → the task ends at once naming it, never left "checking"', async () => {
+  h.gateEnv = { LLAMA_ARG_CACHE_TYPE_K: 'q3' };
+  try {
+    const s = await h.task('bad-env', 'llama-server', ['-m', model]);
+    const r = await s.start();
+    assert.equal(r.ok, false);
+    assert.equal(s.state, 'failed');
+    assert.equal(s.pid, null, 'nothing was started');
+    assert.match(r.ok ? '' : r.message, /"bad-env" was not started: The llama-server arguments cannot be read: environment variable LLAMA_ARG_CACHE_TYPE_K must be one of f32, f16, .*not "q3"\./);
+    assert.match(logOf('bad-env'), /LLAMA_ARG_CACHE_TYPE_K must be one of/);
+    assert.equal(r.ok ? undefined : r.gate, undefined, 'not a refusal to override with "Start anyway"');
+  } finally {
+    h.gateEnv = {};
+  }
 });
 
 test('the task\'s model file is missing → refused with "the file does not exist", the task ends', async () => {
