@@ -165,6 +165,12 @@ function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes:
     out.adviceBudgetBytes = budgetBytes;
     const needBytes = need.measured?.measuredBytes ?? out.plan.estimate.totalBytes;
     if (needBytes > out.adviceBudgetBytes) out.advice = fitAdvice(estimator, out.plan, out.adviceBudgetBytes, need.flavour);
+    else if (need.need.settings.gpuLayers === null && out.plan.settings.gpuLayers !== null && estimate.kind === 'estimate') {
+      // --fit moved layers to the CPU: say what would keep them all on the GPU.
+      const all = { ...out.plan.settings, gpuLayers: null };
+      const full = estimator.estimate(all);
+      if (full.kind === 'estimate') out.advice = fitAdvice(estimator, { estimate: full, settings: all, note: null, takesAllFree: false }, out.adviceBudgetBytes, need.flavour);
+    }
   }
   return out;
 }
