@@ -194,9 +194,9 @@ describe('vram-guard preflight (built CLI)', { skip: wired ? false : 'src/cli.ts
     const full = await FakeNvmlState.create(rtx3070({ used: 8 * GiB - 500 * MiB }));
     const slow = await FakeNvmlState.create(rtx3070({ persistence: 0 }));
     const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
-    const ok = await run(['preflight', '--model', model, '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
+    const ok = await run(['preflight', '--model', model, '--args', '-c 4096 -np 1 -fa off', '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /\| \*\*Total\*\* \| \*\*2879 MiB\*\* \|/);
+    assert.match(ok.stdout, /\| \*\*Estimated total\*\* \| \*\*2879 MiB\*\* \|/);
     assert.equal((await run(['preflight', '--need', '6144MiB', '--nvml-library', lib], { FAKE_NVML_STATE: full.path })).code, 1);
     assert.equal((await run(['preflight', '--need', '1GiB', '--fail-on-warn', '--nvml-library', lib], { FAKE_NVML_STATE: slow.path })).code, 3);
     const usage = await run(['preflight', '--need', 'six'], {});

@@ -27,8 +27,8 @@ describe('spike estimates', () => {
 
   it('a server naming no model has no estimate; bad arguments give a note, not a crash', async () => {
     assert.equal(await estimateSpikeServer(server(['--port', '8080']), sample(6 * GiB), 0, {}), null);
-    const bad = await estimateSpikeServer(server(['-m', 'x.gguf', '-c', 'lots']), sample(6 * GiB), 0, {});
+    const bad = await estimateSpikeServer(server(['-m', 'x.gguf']), sample(6 * GiB), 0, { LLAMA_ARG_CTX_SIZE: 'lots' });
     assert.equal(bad!.bytes, null);
-    assert.match(bad!.note!, /-c needs a whole number, not "lots"/);
+    assert.match(bad!.note!, /environment variable LLAMA_ARG_CTX_SIZE needs a whole number, not "lots"/);
   });
 });
