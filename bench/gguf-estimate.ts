@@ -33,7 +33,7 @@ async function writeSplitModel(): Promise<{ path: string; bytes: number }> {
     const tensors = whole.tensors.slice(i * per, (i + 1) * per);
     const split = { 'split.no': { value: i, type: 2 }, 'split.count': { value: count, type: 2 }, 'split.tensors.count': { value: whole.tensors.length, type: 5 } };
     const spec: FixtureSpec = i === 0 ? { metadata: { ...whole.metadata, ...split, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.merges': merges }, tensors } : { metadata: split, tensors };
-    const path = await writeGguf(`bench-32b-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}`, spec);
+    const path = await writeGguf(`bench-32b-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}`, spec, { sparse: true });
     if (i === 0) first = path;
   }
   const model = await readGgufModel(first);

@@ -115,10 +115,18 @@ test('a split model with a shard missing → names the missing shard; no estimat
   const first = await writeGguf('split-missing-00001-of-00002', {
     ...LLAMA_32_3B,
     metadata: { ...LLAMA_32_3B.metadata, 'split.no': { value: 0, type: 2 }, 'split.count': { value: 2, type: 2 }, 'split.tensors.count': { value: LLAMA_32_3B.tensors.length, type: 5 } },
-  });
+  }, { sparse: true });
   expectNone(await readBounded(first), /shard 2 of 2 of the split model: .*split-missing-00002-of-00002\.gguf could not be read: the file does not exist/);
 });
 
 test('a model file that does not exist → "could not be read: the file does not exist"; no estimate', async () => {
   expectNone(await readBounded('/nonexistent/model.gguf'), /\/nonexistent\/model\.gguf could not be read: the file does not exist/);
+});
+
+test('metadata keys adding up to more than 64 MiB → "not plausible": the names and values kept are capped; no estimate', async () => {
+  const key = 'k'.repeat(60 * 1024);
+  const g = new RawGguf().header(0, 1200);
+  for (let i = 0; i < 1200; i++) g.str(`${key}${i}`).u32(4).u32(i);
+  const path = await writeRawGguf('huge-keys', g.bytes());
+  expectNone(await readBounded(path), /not plausible: its names and values take more than 64 MiB/);
 });

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { buildGgufHeader, GGUFValueType, type GGUFTypedMetadata } from '@huggingface/gguf';
 
 /** ggml tensor type numbers used by the fixtures. */
-export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14 } as const;
-const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 12: [256, 144], 14: [256, 210] };
+export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30, MXFP4: 39 } as const;
+const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 12: [256, 144], 14: [256, 210], 30: [1, 2], 39: [32, 17] };
 
 export interface FixtureTensor {
   name: string;
@@ -99,15 +99,15 @@ export async function fixtureDir(): Promise<string> {
 }
 
 /**
- * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. A
- * header-only fixture is extended to its full size as a sparse file (no blocks on disk), so the
- * tensor data it declares lies inside the file as a loader expects.
+ * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. With
+ * `sparse`, a header-only fixture is extended to its full size as a sparse file (no blocks on
+ * disk), so the tensor data it declares lies inside the file as a loader checks.
  */
-export async function writeGguf(name: string, spec: FixtureSpec): Promise<string> {
+export async function writeGguf(name: string, spec: FixtureSpec, options: { sparse?: boolean } = {}): Promise<string> {
   const path = join(await fixtureDir(), `${name}.gguf`);
   const bytes = await ggufBytes(spec);
   await writeFile(path, bytes);
-  if (!spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
+  if (options.sparse && !spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
   return path;
 }
 

@@ -9,7 +9,8 @@
  * - an array holds at most (bytes left / smallest item) items; the tokenizer's arrays and any large
  *   array are walked over (numbers by one seek, strings length by length) without being kept;
  * - at most 100,000 metadata entries and 100,000 tensors, each tensor at most 4 dimensions, each
- *   tensor's data inside the file, as llama.cpp's own loader demands.
+ *   tensor's data inside the file, as llama.cpp's own loader demands;
+ * - at most 64 MiB of names and values kept in all.
  *
  * Format: ggml's docs/gguf.md (version 2 and 3; version 1 is refused as llama.cpp refuses it).
  * Runs on Node 18.19+: `fs/promises` FileHandle reads only.
@@ -88,6 +89,8 @@ export const GGUF_LIMITS = {
   /** Largest array of numbers kept; tokenizer arrays are never kept. */
   maxKeptArrayItems: 65_536,
   maxKeptStringArrayItems: 4_096,
+  /** All names and values kept together (keys, strings, tensor names): a real header keeps a few MiB. */
+  maxKeptBytes: 64 * 1024 * 1024,
 } as const;
 
 class HeaderProblem extends Error {}
@@ -102,6 +105,8 @@ class WindowReader {
   private bufStart = 0;
   private window = FIRST_WINDOW_BYTES;
   pos = 0;
+  /** Bytes of names and values kept so far, against GGUF_LIMITS.maxKeptBytes. */
+  keptBytes = 0;
   littleEndian = true;
   private readonly fh: FileHandle;
   readonly fileBytes: number;
@@ -224,6 +229,8 @@ async function readString(r: WindowReader, what: string, keep: boolean, maxKept:
     r.skip(n, what);
     return { kind: 'long-string', bytes: n };
   }
+  r.keptBytes += n;
+  if (r.keptBytes > GGUF_LIMITS.maxKeptBytes) throw new HeaderProblem(`its names and values take more than ${GGUF_LIMITS.maxKeptBytes / 1024 / 1024} MiB (at ${what}); a model's header holds a few`);
   return (await r.bytes(n, what)).toString('utf8');
 }
 

@@ -58,6 +58,9 @@ export interface GgufModel {
   readonly headCountKv: readonly number[];
   readonly keyLength: number;
   readonly valueLength: number;
+  /** Head sizes of the sliding-window layers where they differ (Gemma 4: key_length_swa); 0 = the same. */
+  readonly keyLengthSwa: number;
+  readonly valueLengthSwa: number;
   readonly feedForwardLength: number;
   readonly expertCount: number;
   readonly expertUsedCount: number;
@@ -83,6 +86,7 @@ const SWA_PATTERN: Record<string, number> = {
   gemma2: 2,
   gemma3: 6,
   gemma3n: 5,
+  gemma4: 6,
   'gemma-embedding': 6,
   cohere2: 4,
   'gpt-oss': 2,
@@ -241,7 +245,7 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   }
   if (arch === 'falcon-h1') recurrentLayers = recurrentLayers.map(() => true);
   let kvLayers = headCountKv.map((h, il) => h > 0 && !(recurrentLayers[il] && arch !== 'falcon-h1'));
-  if (arch === 'gemma3n') {
+  if (arch === 'gemma3n' || arch === 'gemma4') {
     const shared = int('attention.shared_kv_layers', 0) ?? 0;
     kvLayers = kvLayers.map((kv, il) => kv && il < layers - shared);
   }
@@ -289,6 +293,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   const nextn = int('nextn_predict_layers', 0) ?? 0;
   const causalValue = key('attention.causal');
   const causal = !ENCODER_ONLY.has(arch) && causalValue !== false;
+  // An encoder (embedding model) keeps no KV cache: llama.cpp creates no memory for it.
+  if (!causal) kvLayers = kvLayers.map(() => false);
   const trainedContext = int('context_length', 0) ?? 0;
   if (trainedContext === 0) return none(path, `${label}: ${arch}.context_length is missing, so llama.cpp has no training context to default to.`);
 
@@ -308,6 +314,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
     headCountKv,
     keyLength,
     valueLength,
+    keyLengthSwa: int('attention.key_length_swa', 0) ?? 0,
+    valueLengthSwa: int('attention.value_length_swa', 0) ?? int('attention.key_length_swa', 0) ?? 0,
     feedForwardLength,
     expertCount,
     expertUsedCount,

@@ -9,8 +9,9 @@
  *   unified; sliding-window layers hold `pad256(min(cells, n_swa × (unified ? n_seq : 1) + n_ubatch))`
  *   cells, or the full count with `--swa-full`;
  * - multi-head latent attention caches the compressed latent: one "head" of kv_lora_rank + rope
- *   dimensions for K and kv_lora_rank for V; a GGUF converted before llama.cpp split `attn_kv_b`
- *   caches full heads (n_head × key_length, n_head × value_length) instead;
+ *   dimensions for K, and no V (llama.cpp reads it from K since its V-less cache of January 2026);
+ *   a GGUF converted before llama.cpp split `attn_kv_b` caches full heads (n_head × key_length,
+ *   n_head × value_length) instead;
  * - recurrent layers keep, per sequence, a conv state and an SSM/WKV state in f32 (`n_embd_r`,
  *   `n_embd_s`), one cell per sequence.
  */
@@ -45,12 +46,14 @@ export function layerAttentionSize(model: GgufModel, il: number): LayerAttention
   if (!model.kvLayers[il]) return { kElements: 0, vElements: 0 };
   const mla = model.latentAttention;
   if (mla) {
-    if (mla.compressedCache) return { kElements: mla.kvLoraRank + mla.ropeDimensions, vElements: mla.kvLoraRank };
+    // The compressed cache holds K only: V is a view of its first kv_lora_rank elements.
+    if (mla.compressedCache) return { kElements: mla.kvLoraRank + mla.ropeDimensions, vElements: 0 };
     const heads = model.headCount[il]!;
     return { kElements: heads * mla.keyLength, vElements: heads * mla.valueLength };
   }
   const kvHeads = model.headCountKv[il]!;
-  return { kElements: kvHeads * model.keyLength, vElements: kvHeads * model.valueLength };
+  const swa = model.swaLayers[il] && model.keyLengthSwa > 0;
+  return { kElements: kvHeads * (swa ? model.keyLengthSwa : model.keyLength), vElements: kvHeads * (swa ? model.valueLengthSwa : model.valueLength) };
 }
 
 export function kvCacheBytes(model: GgufModel, shape: CacheShape): number {

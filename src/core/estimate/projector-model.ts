@@ -27,6 +27,8 @@ export interface EncoderShape {
   readonly imageSize: number;
   readonly patchSize: number;
   readonly projectionDim: number;
+  /** Dynamic-resolution encoders (Qwen VL): the most pixels an image may have; 0 = fixed size. */
+  readonly imageMaxPixels: number;
 }
 
 const num = (v: GgufValue | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -54,6 +56,7 @@ export async function readProjector(path: string): Promise<ProjectorModel | NoEs
         imageSize: num(md.get(`${prefix}.image_size`)),
         patchSize: num(md.get(`${prefix}.patch_size`)),
         projectionDim: num(md.get(`${prefix}.projection_dim`)),
+        imageMaxPixels: num(md.get(`${prefix}.image_max_pixels`)),
       };
     };
     const type = md.get('clip.projector_type') ?? md.get('clip.vision.projector_type');

@@ -51,6 +51,12 @@ export interface EstimateOptions {
   readonly projector?: ProjectorModel;
   /** The draft model (`-md`), read with `readGgufModel`. */
   readonly draft?: GgufModel;
+  /**
+   * Logits rows the compute graph is reserved for. llama-server (the default) reserves one per
+   * slot; a runner that keeps every token's logits (Ollama's runner, llama-cli) reserves n_ubatch:
+   * pass `'ubatch'`.
+   */
+  readonly outputRows?: number | 'ubatch';
 }
 
 interface Resolved {
@@ -113,7 +119,7 @@ interface Sized {
 }
 
 /** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
-function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number): Sized {
+function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, outputRows: number | 'ubatch' | undefined): Sized {
   const placement = placeWeights(model, s);
   let streamCells: number;
   let streams: number;
@@ -132,6 +138,7 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
   const recurrent = recurrentStateBytes(model, { firstGpuLayer, sequences: r.parallel });
   const compute = computeBufferBytes(model, {
     tokens: Math.min(r.ubatch, cells),
+    outputRows: outputRows === 'ubatch' ? r.ubatch : (outputRows ?? r.parallel),
     kvCells: streamCells,
     swaKvCells: swa / streams,
     flashAttention: r.flashAttention,
@@ -155,13 +162,13 @@ export function estimateVram(model: GgufModel, settings: LlamaSettings = DEFAULT
 }
 
 function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOptions): EstimateResult {
-  if (!model.causal) return none(model, `${modelLabel(model)} is an embedding model (non-causal attention): llama-server runs it only with --embedding, without a KV cache of the chosen context.`);
   const placement = placeWeights(model, settings);
   if (placement.badPatterns.length) return none(model, `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`);
   const r = resolve(model, settings);
+  if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
   const runtime = CUDA_RUNTIME_BYTES;
-  const projector = options.projector && settings.projectorOffload ? projectorBytes(options.projector) : 0;
+  const projector = options.projector && settings.projectorOffload ? projectorBytes(options.projector, r.flashAttention) : 0;
   if (options.projector && !settings.projectorOffload) r.notes.push('--no-mmproj-offload: the projector stays on the CPU');
   let draft = 0;
   if (options.draft && settings.draft) {
@@ -186,7 +193,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
 
   let context = r.contextTokens;
   const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
-  let sized = size(model, settings, r, context);
+  let sized = size(model, settings, r, context, options.outputRows);
   const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
   if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
     const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
@@ -195,19 +202,19 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
       // --fit lowers the context first: the largest multiple of 256 (≥ 4096) that leaves the target free.
       let lo = Math.min(LLAMA_SERVER_DEFAULTS.fitMinContext, context);
       let hi = context;
-      if (total(size(model, settings, r, lo)) <= room) {
+      if (total(size(model, settings, r, lo, options.outputRows)) <= room) {
         while (hi - lo > CONTEXT_PADDING) {
           const mid = pad(Math.floor((lo + hi) / 2), CONTEXT_PADDING);
           if (mid >= hi || mid <= lo) break;
-          if (total(size(model, settings, r, mid)) <= room) lo = mid;
+          if (total(size(model, settings, r, mid, options.outputRows)) <= room) lo = mid;
           else hi = mid;
         }
         context = lo;
-        sized = size(model, settings, r, context);
+        sized = size(model, settings, r, context, options.outputRows);
         r.notes.push(`--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`);
       } else {
         context = lo;
-        sized = size(model, settings, r, context);
+        sized = size(model, settings, r, context, options.outputRows);
         r.notes.push(`--fit (on by default) cannot make it fit even at ${context} tokens: llama-server would move layers to the CPU`);
       }
     }
