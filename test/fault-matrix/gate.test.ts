@@ -27,7 +27,7 @@ let model: string;
 before(async () => {
   h = await ServerHarness.create({ devices: [baseGpu()] });
   dir = await mkdtemp(join(tmpdir(), 'vram-guard-gate-faults-'));
-  model = await writeGguf('gate-faults-llama-3.2-3b', LLAMA_32_3B);
+  model = await writeGguf('gate-faults-llama-3.2-3b', LLAMA_32_3B, { sparse: true });
 });
 after(async () => h.dispose());
 

@@ -22,7 +22,7 @@ let dir: string;
 
 before(async () => {
   h = await ServerHarness.create({ devices: [baseGpu()] });
-  model = await writeGguf('Llama-3.2-3B-Instruct-Q4_K_M', LLAMA_32_3B);
+  model = await writeGguf('Llama-3.2-3B-Instruct-Q4_K_M', LLAMA_32_3B, { sparse: true });
   dir = await mkdtemp(join(tmpdir(), 'vram-guard-estimate-gate-'));
 });
 after(async () => h.dispose());

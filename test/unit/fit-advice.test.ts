@@ -29,7 +29,7 @@ function moe(): FixtureSpec {
 }
 
 async function open(name: string, spec: FixtureSpec): Promise<ModelEstimator> {
-  const e = await openModelEstimator(await writeGguf(name, spec));
+  const e = await openModelEstimator(await writeGguf(name, spec, { sparse: true }));
   assert.ok(isEstimator(e), 'kind' in e ? (e as { reason: string }).reason : '');
   return e;
 }

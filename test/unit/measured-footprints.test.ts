@@ -10,7 +10,7 @@ import { LLAMA_32_3B, writeGguf } from '../helpers/gguf-fixtures.ts';
 
 describe('measured footprints', () => {
   it('the key changes with the file (mtime, header) and with any setting that changes memory', async () => {
-    const path = await writeGguf('footprint-key', LLAMA_32_3B);
+    const path = await writeGguf('footprint-key', LLAMA_32_3B, { sparse: true });
     const id = (await modelIdentity(path))!;
     const k = footprintKey(id, { ...DEFAULT_LLAMA_SETTINGS, contextTokens: 4096 });
     assert.equal(k, footprintKey({ ...id }, { ...DEFAULT_LLAMA_SETTINGS, contextTokens: 4096 }), 'same file and settings, same key');

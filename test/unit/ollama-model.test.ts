@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -20,7 +20,7 @@ let store: string;
 async function blob(content: Buffer | string, from?: string): Promise<string> {
   const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
   const path = join(store, 'blobs', digest.replace(':', '-'));
-  if (from) await copyFile(from, path);
+  if (from) await link(from, path); // the same (sparse) file, not a copy
   else await writeFile(path, content);
   return digest;
 }
@@ -34,7 +34,7 @@ async function manifest(name: string[], layers: { mediaType: string; digest: str
 before(async () => {
   store = await mkdtemp(join(tmpdir(), 'vram-guard-ollama-store-'));
   await mkdir(join(store, 'blobs'), { recursive: true });
-  const gguf = await writeGguf('ollama-llama3.2-3b', LLAMA_32_3B);
+  const gguf = await writeGguf('ollama-llama3.2-3b', LLAMA_32_3B, { sparse: true });
   const model = await blob(`model ${gguf}`, gguf);
   await manifest(['registry.ollama.ai', 'library', 'llama3.2', '3b'], [{ mediaType: 'application/vnd.ollama.image.model', digest: model }]);
   const params = await blob(JSON.stringify({ num_ctx: 16384, stop: ['<|eot_id|>'] }));

@@ -99,7 +99,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
   });
 
   it('--model estimates the need from a GGUF file, with --ctx, --parallel and --kv-type', async () => {
-    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
     const r = await preflight(['--model', model, '--ctx', '8192', '--parallel', '2', '--kv-type', 'q8_0', '--json'], await env(rtx3070()));
     assert.equal(r.code, 0, r.stdout);
     const json = JSON.parse(r.stdout);
@@ -115,7 +115,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
   });
 
   it('a sliding-window model is estimated with llama-server\'s defaults, and the report names them', async () => {
-    const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B);
+    const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B, { sparse: true });
     const r = await preflight(['--model', model], await env(rtx3070()));
     assert.equal(r.code, 0);
     assert.match(r.stdout, /\| Estimated need \| ✅ pass \| Gemma 2 2B It \(gemma2\), gemma-2-2b-it\.gguf: weights \d+ MiB \+ KV cache \d+ MiB/);
@@ -193,10 +193,11 @@ describe('vram-guard preflight (built CLI)', { skip: wired ? false : 'src/cli.ts
     const fits = await FakeNvmlState.create(rtx3070());
     const full = await FakeNvmlState.create(rtx3070({ used: 8 * GiB - 500 * MiB }));
     const slow = await FakeNvmlState.create(rtx3070({ persistence: 0 }));
-    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
     const ok = await run(['preflight', '--model', model, '--args', '-c 4096 -np 1 -fa off', '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /\| \*\*Estimated total\*\* \| \*\*2879 MiB\*\* \|/);
+    assert.match(ok.stdout, /\| Weights \| 1918 MiB \|\n\| KV cache \| 448 MiB \|/);
+    assert.match(ok.stdout, /\| \*\*Estimated total\*\* \| \*\*\d+ MiB\*\* \|/);
     assert.equal((await run(['preflight', '--need', '6144MiB', '--nvml-library', lib], { FAKE_NVML_STATE: full.path })).code, 1);
     assert.equal((await run(['preflight', '--need', '1GiB', '--fail-on-warn', '--nvml-library', lib], { FAKE_NVML_STATE: slow.path })).code, 3);
     const usage = await run(['preflight', '--need', 'six'], {});

