@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -61,5 +61,13 @@ describe('reservations', () => {
     assert.ok(waited >= 150 && waited < 2000, `waited ${waited} ms`);
     release();
     await stuck;
+  });
+
+  it('refuses a folder others can write to (a shared temp folder someone made first)', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'vram-guard-res-')), 'vram-guard-1000');
+    await mkdir(dir);
+    await chmod(dir, 0o777);
+    const book = new ReservationBook(join(dir, 'reservations.json'));
+    await assert.rejects(book.update(() => ({ result: null })), /is not a private folder of this user .*mode 777.*reservations are not shared/);
   });
 });

@@ -10,7 +10,7 @@
  * `lockStaleMs` is broken, so a crashed holder cannot block anyone for long, and no one waits
  * without end. The file itself is replaced atomically (temporary file, then rename).
  */
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isAlive } from './process-tree.ts';
@@ -111,7 +111,14 @@ export class ReservationBook {
 
   private async lock(): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // In a shared temp folder, someone else could have made the folder first: use it only if it is ours.
+    const st = await lstat(dir);
+    const uid = process.getuid?.();
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+      throw new Error(`${dir} is not a private folder of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); reservations are not shared`);
+    }
     const started = this.now();
     for (let attempt = 0; ; attempt++) {
       try {
