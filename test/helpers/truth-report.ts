@@ -62,7 +62,7 @@ export function renderAccuracyDoc(results: CaseResult[]): string {
     const c = r.truthCase;
     lines.push(`### ${c.id}${c.knownMiss ? ' (known miss)' : ''}`, '', c.title, '');
     lines.push(`- Covers: ${c.covers.join(', ')}.`);
-    lines.push(`- Source: ${c.source.kind === 'issue' ? `<${c.source.ref}>` : c.source.ref} (${c.source.date}).`);
+    lines.push(`- Source: ${c.source.ref.startsWith('https://') ? `<${c.source.ref}>` : c.source.ref} (${c.source.date}).`);
     lines.push(`- Command: \`${c.command}\``);
     if (r.assumptions.length) lines.push(`- The estimate assumed: ${r.assumptions.join(', ')}.`);
     if (c.partsNote) lines.push(`- Compared: ${c.partsNote}`);
