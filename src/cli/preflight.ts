@@ -6,7 +6,7 @@ import { access } from 'node:fs/promises';
 import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT, preflightExitCode, runPreflight, type PreflightGpu, type PreflightNeed } from '../core/checks/preflight.ts';
 import { KV_CACHE_TYPES } from '../core/estimate/llama-settings.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
-import { splitCommandLine } from '../core/estimate/server-args.ts';
+import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
 import { ReservationBook, reservationsPath, type Reservation } from '../core/servers/reservations.ts';
 import { modelNeedFor } from '../core/servers/preflight-gate.ts';
 import { GateInputError } from '../core/servers/vram-gate.ts';
@@ -62,7 +62,7 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
   const gpu = wholeNumber(parsed, 'gpu', 0, 0, 63);
   const margin = sizeFlag(parsed, 'margin', DEFAULT_MARGIN_TEXT, true);
   const residualThreshold = sizeFlag(parsed, 'residual-threshold', DEFAULT_RESIDUAL_THRESHOLD_TEXT, true);
-  const needSpec = parseNeed(parsed);
+  const needSpec = parseNeed(parsed, io.env);
 
   // Every argument is checked above, before the GPU is opened or the model read.
   const gpuFigures = await sample(options.probe);
@@ -96,7 +96,7 @@ async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<Pr
 
 type NeedSpec = Exclude<PreflightNeed, { kind: 'model' }> | { kind: 'model'; model: string; server: 'llama-server' | 'ollama'; args: string[] };
 
-function parseNeed(parsed: ParsedArgs): NeedSpec {
+function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
   const needText = stringFlag(parsed, 'need');
   const model = stringFlag(parsed, 'model');
   const modelOnly = ['args', 'server', 'ctx', 'parallel', 'kv-type', 'flash-attention'].filter((f) => parsed.flags.has(f));
@@ -125,6 +125,11 @@ function parseNeed(parsed: ParsedArgs): NeedSpec {
   }
   if (parsed.flags.has('flash-attention')) args.push('-fa', 'on');
   if (server === 'ollama' && args.length) throw new UsageError('--ctx, --parallel, --kv-type and --flash-attention are for llama-server; for Ollama set OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION');
+  // The same parser as the gate's, now, so that a wrong value is a usage error before the GPU is opened.
+  if (server === 'llama-server') {
+    const check = parseLlamaServerArgs(args, env);
+    if (!check.ok) throw new UsageError(check.error);
+  }
   return { kind: 'model', model, server, args };
 }
 

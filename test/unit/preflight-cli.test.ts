@@ -161,6 +161,11 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     await assert.rejects(preflight(['--gpu', 'first'], e), /--gpu needs a whole number/);
     await assert.rejects(preflight(['--margin', 'lots'], e), /--margin: "lots" is not a size/);
     await assert.rejects(preflight(['--bogus'], e), /unknown option --bogus/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-c lots'], e), /The llama-server arguments cannot be read: -c needs a whole number, not "lots"/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-m "x'], e), /--args: unclosed double quote/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--server', 'vllm'], e), /--server must be llama-server or ollama, not "vllm"/);
+    await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama', '--args', '-c 1'], e), /--args is for llama-server/);
+    await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama'], { OLLAMA_MODELS: '/nonexistent/ollama' }), /Ollama's store has no model "qwen3:8b" \(no \/nonexistent\/ollama\/manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)/);
   });
 
   it('--help lists the options and exit codes', async () => {
