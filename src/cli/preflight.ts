@@ -144,7 +144,7 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: PreflightGpu, e
     );
     return r?.need ?? { kind: 'none' };
   } catch (err) {
-    if (err instanceof GateInputError) throw new UsageError(err.message.replace(/^"[^"]*" was not started: /, ''));
+    if (err instanceof GateInputError) throw new UsageError(err.message);
     throw err;
   }
 }

@@ -53,7 +53,7 @@ export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGat
     from: flavour === 'ollama' ? "Ollama's environment" : from,
     totalVramBytes: reading?.memory?.total ?? null,
   });
-  if (!r.ok) throw new GateInputError(`"${input.taskName}" was not started: ${r.error}`);
+  if (!r.ok) throw new GateInputError(r.error);
   const key = await keyOf(r.need);
   const measured = key && settings.footprints ? await settings.footprints.get(key) : null;
   return { need: { kind: 'model', need: r.need, measured, flavour }, key };
@@ -83,7 +83,13 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
     let key: string | null = null;
     if (input.needsBytes !== null) need = { kind: 'size', bytes: input.needsBytes, from: 'task' };
     else {
-      const model = await modelNeedFor(input, s);
+      let model: Awaited<ReturnType<typeof modelNeedFor>>;
+      try {
+        model = await modelNeedFor(input, s);
+      } catch (err) {
+        if (err instanceof GateInputError) throw new GateInputError(`"${input.taskName}" was not started: ${err.message}`);
+        throw err;
+      }
       if (model) ({ need, key } = model);
     }
     const run = (reservations: readonly Reservation[]) =>
