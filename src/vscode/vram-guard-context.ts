@@ -15,10 +15,12 @@ import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
 import { recordHistory } from '../core/history/recorder.ts';
 import { HistoryStore } from '../core/history/store.ts';
 import { detailsMarkdown } from '../core/report/details-markdown.ts';
+import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { GpuLock } from '../core/servers/gpu-lock.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/servers/preflight-gate.ts';
+import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { formatMiB } from '../core/units.ts';
@@ -48,6 +50,10 @@ export class VramGuardContext {
   readonly servers = new ServerRegistry();
   readonly chain: FallbackChain;
   readonly history: HistoryStore;
+  /** Measured footprints live in the global storage (the CLI finds it there). */
+  readonly footprints: FootprintStore;
+  /** Memory reserved by gates that passed, shared by every window and the CLI of this user and machine. */
+  readonly reservations = new ReservationBook(reservationsPath());
   readonly activationMs: number;
 
   private readonly extension: vscode.ExtensionContext;
@@ -85,6 +91,7 @@ export class VramGuardContext {
       settleTimeoutMs: settings.fallback.settleTimeoutMs,
       log: (m) => this.log.info(m),
     });
+    this.footprints = new FootprintStore(extension.globalStorageUri.fsPath, (m) => this.log.warn(m));
     this.history = new HistoryStore({
       dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
       retentionMs: settings.history.retentionMs,
@@ -211,6 +218,8 @@ export class VramGuardContext {
         readSettings: () => ({ thresholds: this.config.current.general.thresholds, preflight: this.config.current.preflight }),
         currentGpu: readGpu,
         ownedPids: () => this.ownedPids(),
+        footprints: this.footprints,
+        reservations: this.reservations,
         // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
         actions: { runFallbackChain: preflightFallbackAction({ chain: this.chain, latest, views: this.views, log: this.log }) },
       }),
@@ -222,7 +231,15 @@ export class VramGuardContext {
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
         gate: preflightGate(() => {
           const { preflight, general } = this.config.current;
-          return { margin: preflight.margin, residualThreshold: preflight.residualThreshold, thresholds: general.thresholds, ownedPids: this.ownedPids() };
+          return {
+            margin: preflight.margin,
+            residualThreshold: preflight.residualThreshold,
+            thresholds: general.thresholds,
+            ownedPids: this.ownedPids(),
+            footprints: this.footprints,
+            reservations: this.reservations,
+            log: (m: string) => this.log.warn(m),
+          };
         }),
       }),
       // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
@@ -244,6 +261,7 @@ export class VramGuardContext {
         fallbackMode: () => this.config.current.fallback.mode,
         thresholds: () => this.config.current.general.thresholds,
         log: this.log,
+        reservations: () => this.reservations.list(),
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),
@@ -292,7 +310,9 @@ export class VramGuardContext {
 
   private async ledger(): Promise<LedgerView> {
     const latest = this.watcher.latest;
-    return latest ? ledgerView(await collectLedger(latest.sample, this.servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
+    if (!latest) return { timestamp: null, gpus: [] };
+    const reservations = await this.reservations.list().catch(() => []);
+    return ledgerView(await collectLedger(latest.sample, this.servers.owners(), { reservations }), latest.sample.timestamp);
   }
 
   private waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState> {
