@@ -65,6 +65,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     thresholds: settings.thresholds,
     intervalMs: settings.sampleIntervalMs,
     adaptive: settings.adaptiveRate,
+    processListIntervalMs: settings.processListIntervalSeconds * 1000,
     log: (m) => log.info(m),
   });
   const servers = new ServerRegistry();
@@ -136,6 +137,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   });
 
   const showDetails = async () => {
+    await watcher.sampleNow(); // with fresh process lists
     await views.show('GPU details', detailsMarkdown({ status: watcher.status, latest: watcher.latest, transitions, settingsProblems: settingsProblems() }));
   };
 
@@ -148,7 +150,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       views,
       log,
       readSettings: () => ({ thresholds: settings.thresholds, preflight: readPreflight() }),
-      currentGpu: async () => watcher.reading(),
+      currentGpu: async () => (await watcher.sampleNow(), watcher.reading()),
       ownedPids,
       // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
       actions: { runFallbackChain: preflightFallbackAction({ chain, latest: () => watcher.latest, views, log }) },
@@ -156,7 +158,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     registerServerTasks({
       registry: servers,
       lock: new GpuLock(),
-      readGpu: async () => watcher.reading(),
+      readGpu: async () => (await watcher.sampleNow(), watcher.reading()),
       log,
       stopTimeoutMs: () => fallback.stopTimeoutMs,
       gate: preflightGate(() => {
@@ -178,7 +180,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
       notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
       watcher.setThresholds(settings.thresholds);
-      watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
+      watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate, settings.processListIntervalSeconds * 1000);
       if (
         before.source !== settings.source ||
         before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
