@@ -1,0 +1,15 @@
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, NVML_U64_NOT_AVAILABLE } from './test/helpers/fake-nvml.ts';
+import { watch } from './test/helpers/watch-harness.ts';
+const lib = await buildFakeNvml('current');
+const fake = await FakeNvmlState.create(desktopRtx3070());
+process.env['FAKE_NVML_STATE'] = fake.path;
+const h = watch({ probe: { preference: 'nvml', nvmlLibraryPath: lib, nvmlSampleTimeoutMs: 300 } });
+h.watcher.on('sample', (w) => console.error('sample', JSON.stringify(w.sample.devices[0]?.memory), w.sample.devices[0]?.error?.code));
+h.watcher.on('status', (s) => console.error('status', s.state));
+setTimeout(() => console.error('logs', h.logs), 3000);
+await h.until('first', () => h.watcher.latest?.sample.devices[0]?.memory != null);
+console.error('got first');
+await fake.write(desktopRtx3070({ usedU64: NVML_U64_NOT_AVAILABLE }));
+await h.until('impl', () => /implausible/.test(h.view().text));
+console.error('view', h.view());
+await h.stop();
