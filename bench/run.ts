@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
- * run, the watcher's own CPU time at the default rate, and the time from a sample that crosses a
- * fallback trigger to the step's request. Prints a table; saves JSON under
+ * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
+ * fallback trigger to the step's request, and the driver calls per minute (bench/driver-calls.ts). Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
+import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   await smi.source.dispose();
 
   const fallback = await measureFallbackLatency();
+  const driverCalls = await measureDriverCalls();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -97,6 +99,12 @@ async function main(): Promise<void> {
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
+    ...driverCalls.map((c) => ({
+      measure: `driver calls per minute, ${c.case}`,
+      value: `${c.samples} samples: memory info ${c.memoryInfoCalls}, process listings ${c.processListings} (${c.processListCalls} list calls)`,
+      target: c.case.startsWith('steady') ? `listings ≤ ${PROCESS_LISTINGS_PER_MINUTE_TARGET}` : '',
+      ok: !c.case.startsWith('steady') || c.processListings <= PROCESS_LISTINGS_PER_MINUTE_TARGET,
+    })),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
@@ -113,7 +121,8 @@ async function main(): Promise<void> {
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     fallbackLatency: fallback,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50 },
+    driverCallsPerMinute: driverCalls,
+    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');
