@@ -109,6 +109,7 @@ test('GPU lost mid-session → that GPU shows GPU_IS_LOST with what to do, no le
   await h.until('both GPUs with memory', () => h.watcher.latest?.sample.devices[1]?.memory != null);
   assert.equal(h.view().text, '$(warning) 10.6/12.0 GB', 'the GPU at WARNING (GPU 1) is shown');
   const notified = h.notifications.length;
+  const changed = h.transitions.length;
 
   await fake.write({ devices: [rtx3070().devices[0]!, { ...second, rc: 15 }] });
   await h.until('GPU 1 lost', () => h.watcher.latest?.sample.devices[1]?.error?.code === 'GPU_IS_LOST');
@@ -118,6 +119,8 @@ test('GPU lost mid-session → that GPU shows GPU_IS_LOST with what to do, no le
   assert.equal(h.watcher.latest!.sample.devices[0]!.memory?.used, 1464 * MiB, 'the other GPU goes on');
   assert.match(h.view().tooltip, /GPU 1 · NVIDIA GeForce RTX 3060\*\* — error GPU\\?_IS\\?_LOST/);
   assert.equal(h.notifications.length, notified, 'no notification');
+  assert.equal(h.transitions.length, changed, 'no level change');
+  assert.equal(h.watcher.latest!.levels[1], 'warning', 'the level stays where it was');
 
   await fake.write({ devices: [rtx3070().devices[0]!, second] });
   await h.until('GPU 1 back', () => h.watcher.latest?.sample.devices[1]?.memory?.used === 10_900 * MiB);
