@@ -15,7 +15,7 @@ export class ProcessListBudget {
 
   /** Whether the GPU `key` (its UUID, or its index) should have its processes listed in this sample. */
   due(key: string, now: number, used: number | null, options: SampleOptions | undefined): boolean {
-    if (options?.processes === 'now') return true;
+    if (options?.processes !== 'budget') return true;
     const last = this.last.get(key);
     if (!last || used === null) return true;
     const interval = options?.processListIntervalMs ?? DEFAULT_PROCESS_LIST_INTERVAL_MS;

@@ -56,9 +56,9 @@ export interface GpuSample {
 /** How a sample treats the process lists, the expensive driver calls (they take the driver's global lock). */
 export interface SampleOptions {
   /**
-   * `budget` (default): list a GPU's processes only when its used memory moved by more than a small step
-   * since the last list, or `processListIntervalMs` has passed; otherwise the last list is repeated.
-   * `now`: list them now (a view shows them).
+   * `budget` (the watcher's): list a GPU's processes only when its used memory moved by more than a
+   * small step since the last list, or `processListIntervalMs` has passed; otherwise the last list is
+   * repeated. `now` (the default, for one-off readers and views): list them now.
    */
   processes?: 'budget' | 'now';
   processListIntervalMs?: number;
