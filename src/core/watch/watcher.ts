@@ -285,7 +285,8 @@ export class Watcher extends Emitter<WatcherEvents> {
       this.log(`the GPU driver has not answered for ${Math.round((now - err.since) / 1000)} s: replacing the source`);
       this.notAnsweringSince = null;
       await this.closeSource();
-      return this.schedule(0);
+      // A fresh source next tick (not at once: a driver that still does not answer must not spin the loop).
+      return this.schedule(this.options.intervalMs);
     }
     this.schedule(this.options.intervalMs);
   }
