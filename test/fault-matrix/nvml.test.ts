@@ -238,6 +238,21 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   assert.ok(late < 150, `a 20 ms timer ran ${Math.round(late)} ms late while a driver call slept 2.5 s`);
   assert.equal(h.view().text, '$(chip) 1.6/8.0 GB');
   assert.equal(h.transitions.length, before, 'no level change from the hang');
+
+  // `vram-guard watch` says the same, and reads the GPU again once the call returns.
+  const hanging = await FakeNvmlState.create({ ...rtx3070(), hangCall: 'nvmlDeviceGetMemoryInfo_v2', hangMs: 4000 });
+  let released = false;
+  const cli = await runCli(['watch', '--source', 'nvml', '--nvml-library', libs.get('current')!, '--fixed-rate', '--interval', '200'], { FAKE_NVML_STATE: hanging.path }, {
+    timeoutMs: 20_000,
+    interruptWhen: (out) => {
+      if (!released && /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d/.test(out)) {
+        released = true;
+        void hanging.write(rtx3070({ used: 1700 * MiB }));
+      }
+      return /GPU 0 1700 MiB\/8192 MiB/.test(out);
+    },
+  });
+  assert.match(cli.stdout, /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d\n[^]*GPU 0 1700 MiB\/8192 MiB 20\.8% OK/, cli.stdout + cli.stderr);
 });
 
 test('an NVML call never returns → the worker is replaced, and the GPU is read again without waiting for the call', async () => {
