@@ -67,6 +67,10 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore']) await cp(join(root, file), join(dir, file));
   await cp(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+  // The extension starts NVML's worker thread from beside its bundle: without it there is no NVML.
+  await stat(join(dir, 'dist', 'nvml-worker.cjs')).catch(() => {
+    throw new Error('dist/nvml-worker.cjs is missing from the build: scripts/build.ts must bundle src/core/gpu/nvml-worker.ts');
+  });
   await cp(join(root, 'media'), join(dir, 'media'), { recursive: true });
   // The images the README shows, so the extension's page in VS Code shows them too.
   const readme = await readFile(join(root, 'README.md'), 'utf8');

@@ -256,7 +256,8 @@ export class DashboardSession implements vscode.Disposable {
   }
 
   private async refreshLedger(): Promise<void> {
-    const latest = this.deps.watcher.latest;
+    // The table shows the processes: list them now rather than repeat the watcher's last list.
+    const latest = this.disposed || !this.panel.visible ? null : await this.deps.watcher.sampleNow();
     if (!latest || this.disposed || !this.panel.visible) return;
     try {
       this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000, reservations: (await this.deps.reservations?.().catch(() => [])) ?? [] });

@@ -79,6 +79,7 @@ export class VramGuardContext {
       thresholds: settings.general.thresholds,
       intervalMs: settings.general.sampleIntervalMs,
       adaptive: settings.general.adaptiveRate,
+      processListIntervalMs: settings.general.processListIntervalSeconds * 1000,
       log: (m) => this.log.info(m),
     });
     this.chain = new FallbackChain({
@@ -209,7 +210,11 @@ export class VramGuardContext {
   }
 
   private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {
-    const readGpu = async () => this.watcher.reading();
+    // A fresh sample, with process lists, for every decision that reads the GPU.
+    const readGpu = async () => {
+      await this.watcher.sampleNow();
+      return this.watcher.reading();
+    };
     const latest = () => this.watcher.latest;
     return [
       registerPreflightCommand({
@@ -276,7 +281,7 @@ export class VramGuardContext {
     this.chain.configure({ cooldownMs: now.fallback.cooldownMs, settleTimeoutMs: now.fallback.settleTimeoutMs });
     this.notifier.policy.options = { notifyOnWarning: g.notifyOnWarning, minIntervalMs: g.notificationMinIntervalSeconds * 1000 };
     this.watcher.setThresholds(g.thresholds);
-    this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate);
+    this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
     const b = before.general;
     if (b.source !== g.source || b.nvmlLibraryPath !== g.nvmlLibraryPath || b.nvidiaSmiPath !== g.nvidiaSmiPath || b.replayFile !== g.replayFile || b.replaySpeed !== g.replaySpeed) {
@@ -292,6 +297,7 @@ export class VramGuardContext {
   }
 
   private async showDetails(): Promise<void> {
+    await this.watcher.sampleNow(); // with fresh process lists
     await this.views.show('GPU details', detailsMarkdown({ status: this.watcher.status, latest: this.watcher.latest, transitions: this.transitions, settingsProblems: this.config.problems() }));
   }
 
