@@ -62,10 +62,10 @@ async function servers(ollamaWeightsMiB: number, ollamaExtra: string[] = []): Pr
 /** The same servers as `--server` flags: cmd= the program, args= its arguments separated by ;. */
 function serverFlags(list: Array<Record<string, unknown>>): string[] {
   return list.flatMap((s) => {
-    const [cmd, ...fixed] = s['command'] as string[];
-    const args = [...fixed, ...(s['args'] as string[])].map(esc).join(';');
-    const model = (s['load'] as { model?: string } | undefined)?.model;
-    return ['--server', `name=${s['name']},kind=${s['server']},cmd=${esc(cmd!)},args=${args},port=${s['port']}${model ? `,model=${model}` : ''}`];
+    const [cmd, ...fixed] = s.command as string[];
+    const args = [...fixed, ...(s.args as string[])].map(esc).join(';');
+    const model = (s.load as { model?: string } | undefined)?.model;
+    return ['--server', `name=${s.name},kind=${s.server},cmd=${esc(cmd!)},args=${args},port=${s.port}${model ? `,model=${model}` : ''}`];
   });
 }
 
@@ -88,7 +88,7 @@ async function spike(extra: string[], options: { ollamaWeightsMiB: number; ollam
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create(card());
   statePath = fake.path;
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   const out = await mkdtemp(join(tmpdir(), 'vram-guard-spikes-'));
   let stdout = '';
   let stderr = '';
