@@ -24,12 +24,12 @@ export function parseSize(text: unknown): SizeSpec | { error: string } {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%|[KMG]i?B|B)\s*$/i.exec(text);
   if (!m) return { error: `"${text}" is not a size: write it like "6144MiB", "6GiB" or "80%"` };
   const value = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
+  const unit = m[2].toLowerCase();
   if (unit === '%') {
     if (value > 100) return { error: `"${text}" is more than 100%` };
     return { kind: 'percent', percent: value };
   }
-  return { kind: 'bytes', bytes: Math.round(value * UNITS[unit]!) };
+  return { kind: 'bytes', bytes: Math.round(value * UNITS[unit]) };
 }
 
 export function resolveSize(spec: SizeSpec, total: number): number {

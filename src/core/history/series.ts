@@ -44,9 +44,9 @@ class Columns {
   /** Appends the points in [from, to] to `out`. */
   copyRange(from: number, to: number, out: Points): void {
     const lo = lowerBound(this.t, from, this.head);
-    for (let i = lo; i < this.t.length && this.t[i]! <= to; i++) {
-      out.t.push(this.t[i]!);
-      out.v.push(this.v[i]!);
+    for (let i = lo; i < this.t.length && this.t[i] <= to; i++) {
+      out.t.push(this.t[i]);
+      out.v.push(this.v[i]);
     }
   }
 }
@@ -76,9 +76,9 @@ export class Series {
   }
 
   get first(): number | null {
-    if (this.old.length) return this.old.t[this.old.head]!;
+    if (this.old.length) return this.old.t[this.old.head];
     if (this.open) return Math.min(this.open.minT, this.open.maxT);
-    return this.recent.length ? this.recent.t[this.recent.head]! : null;
+    return this.recent.length ? this.recent.t[this.recent.head] : null;
   }
 
   /** Points held (full-rate and downsampled). */
@@ -98,7 +98,12 @@ export class Series {
     if (this.open) {
       const b: Points = { t: [], v: [] };
       emitBucket(this.open, b);
-      for (let i = 0; i < b.t.length; i++) if (b.t[i]! >= from && b.t[i]! <= to) (out.t.push(b.t[i]!), out.v.push(b.v[i]!));
+      for (let i = 0; i < b.t.length; i++) {
+        if (b.t[i] >= from && b.t[i] <= to) {
+          out.t.push(b.t[i]);
+          out.v.push(b.v[i]);
+        }
+      }
     }
     this.recent.copyRange(from, to, out);
     return out.t.length > maxPoints ? minMaxDownsample(out, from, to, maxPoints) : out;
@@ -109,12 +114,12 @@ export class Series {
     const recentFrom = this.newest - recentMs;
     const r = this.recent;
     let moved = 0;
-    while (moved < r.length && r.t[r.head + moved]! < recentFrom) {
-      const t = r.t[r.head + moved]!;
-      const v = r.v[r.head + moved]!;
+    while (moved < r.length && r.t[r.head + moved] < recentFrom) {
+      const t = r.t[r.head + moved];
+      const v = r.v[r.head + moved];
       const start = Math.floor(t / bucketMs) * bucketMs;
       if (this.open && this.open.start !== start) {
-        this.closeOpen();
+        this.closeOpen(this.open);
       }
       this.open = foldPoint(this.open, start, t, v);
       moved++;
@@ -122,13 +127,13 @@ export class Series {
     if (moved) r.drop(moved);
     const keepFrom = this.newest - retentionMs;
     const o = this.old;
-    if (o.length && o.t[o.head]! < keepFrom) o.drop(lowerBound(o.t, keepFrom, o.head) - o.head);
+    if (o.length && o.t[o.head] < keepFrom) o.drop(lowerBound(o.t, keepFrom, o.head) - o.head);
   }
 
-  private closeOpen(): void {
+  private closeOpen(open: MinMaxBucket): void {
     const b: Points = { t: [], v: [] };
-    emitBucket(this.open!, b);
-    for (let i = 0; i < b.t.length; i++) this.old.push(b.t[i]!, b.v[i]!);
+    emitBucket(open, b);
+    for (let i = 0; i < b.t.length; i++) this.old.push(b.t[i], b.v[i]);
     this.open = null;
   }
 }

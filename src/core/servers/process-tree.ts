@@ -54,13 +54,16 @@ export function treeOf(root: number, table: ProcessTable): number[] {
   const children = new Map<number, number[]>();
   for (const p of table.values()) {
     let list = children.get(p.ppid);
-    if (!list) children.set(p.ppid, (list = []));
+    if (!list) {
+      list = [];
+      children.set(p.ppid, list);
+    }
     list.push(p.pid);
   }
   const out = [root];
   const seen = new Set(out);
   for (let i = 0; i < out.length; i++) {
-    for (const child of children.get(out[i]!) ?? []) {
+    for (const child of children.get(out[i]) ?? []) {
       if (!seen.has(child)) {
         seen.add(child);
         out.push(child);

@@ -42,18 +42,18 @@ export interface Trend {
 export function computeTrend(input: TrendInput): Trend {
   const { t, v, total } = input;
   const n = t.length;
-  if (n < 2) return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: n ? v[n - 1]! : null };
-  const end = t[n - 1]!;
-  const last = v[n - 1]!;
+  if (n < 2) return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: n ? v[n - 1] : null };
+  const end = t[n - 1];
+  const last = v[n - 1];
   const from = end - input.windowMs;
   // Least squares on (seconds since the window's first point, bytes).
   let start = n - 1;
-  while (start > 0 && t[start - 1]! >= from) start--;
-  const t0 = t[start]!;
+  while (start > 0 && t[start - 1] >= from) start--;
+  const t0 = t[start];
   let sx = 0, sy = 0, sxx = 0, sxy = 0, count = 0;
   for (let i = start; i < n; i++) {
-    const x = (t[i]! - t0) / 1000;
-    const y = v[i]!;
+    const x = (t[i] - t0) / 1000;
+    const y = v[i];
     sx += x;
     sy += y;
     sxx += x * x;
@@ -66,8 +66,8 @@ export function computeTrend(input: TrendInput): Trend {
   const totalBytes = total * unit;
   const band = (input.bandBytes ?? Math.max(16 * MiB, totalBytes * 0.01)) / unit;
   let k = n - 1;
-  while (k > 0 && Math.abs(v[k - 1]! - last) <= band) k--;
-  const constantForMs = end - t[k]!;
+  while (k > 0 && Math.abs(v[k - 1] - last) <= band) k--;
+  const constantForMs = end - t[k];
   const spanMs = end - t0;
   if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000)) return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
   const steadyPerHour = (input.steadyBytesPerHour ?? Math.max(8 * MiB, totalBytes * 0.005)) / unit;
