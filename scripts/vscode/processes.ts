@@ -59,8 +59,8 @@ export function descendantsOf(root: number): number[] {
   }
   const found: number[] = [];
   const queue = [root];
-  while (queue.length > 0) {
-    const pid = queue.shift()!;
+  for (let i = 0; i < queue.length; i++) {
+    const pid = queue[i];
     for (const child of children.get(pid) ?? []) {
       found.push(child);
       queue.push(child);
