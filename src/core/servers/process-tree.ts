@@ -62,8 +62,9 @@ export function treeOf(root: number, table: ProcessTable): number[] {
   }
   const out = [root];
   const seen = new Set(out);
-  for (let i = 0; i < out.length; i++) {
-    for (const child of children.get(out[i]) ?? []) {
+  // The loop also visits the children pushed onto `out` as it goes.
+  for (const pid of out) {
+    for (const child of children.get(pid) ?? []) {
       if (!seen.has(child)) {
         seen.add(child);
         out.push(child);

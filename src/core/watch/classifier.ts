@@ -33,6 +33,7 @@ export function nextLevel(current: Level, used: number, t: ResolvedThresholds): 
   if (levelRank(raw) >= levelRank(current)) return raw;
   for (let rank = levelRank(current); rank > levelRank(raw); rank--) {
     const level = LEVELS[rank];
+    if (level === undefined) break;
     if (used > thresholdOf(level, t) - t.hysteresis) return level;
   }
   return raw;
