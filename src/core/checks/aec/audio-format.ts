@@ -68,9 +68,10 @@ export function validateFormat(value: unknown): { format: AudioFormat; problems:
 
 /** Parses the CLI form `s16le:1:24000`. */
 export function parseFormatSpec(spec: string): { format: AudioFormat; problems: string[] } {
-  const parts = spec.split(':');
-  if (parts.length !== 3) return { format: defaultAudioFormat, problems: [`"${spec}" is not FORMAT:CHANNELS:RATE, e.g. s16le:1:24000`] };
-  const [sampleFormat, channels, rate] = parts;
+  const [sampleFormat, channels, rate, ...extra] = spec.split(':');
+  if (sampleFormat === undefined || channels === undefined || rate === undefined || extra.length > 0) {
+    return { format: defaultAudioFormat, problems: [`"${spec}" is not FORMAT:CHANNELS:RATE, e.g. s16le:1:24000`] };
+  }
   const num = (s: string): number | string => (/^\d+$/.test(s) ? Number(s) : s);
   return validateFormat({ sampleFormat, channels: num(channels), rate: num(rate) });
 }

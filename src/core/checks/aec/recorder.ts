@@ -175,10 +175,10 @@ export function startRecorder(o: RecorderOptions): Recorder {
  */
 export function audioBetween(chunks: readonly Chunk[], fromT: number, toT: number, frameBytes: number): Buffer {
   const inside = chunks.filter((c) => c.t >= fromT && c.t < toT);
-  if (inside.length === 0) return Buffer.alloc(0);
-  const all = Buffer.concat(chunks.map((c) => c.data));
-  const align = (n: number): number => Math.floor(n / frameBytes) * frameBytes;
   const first = inside[0];
   const last = inside[inside.length - 1];
+  if (first === undefined || last === undefined) return Buffer.alloc(0);
+  const all = Buffer.concat(chunks.map((c) => c.data));
+  const align = (n: number): number => Math.floor(n / frameBytes) * frameBytes;
   return all.subarray(align(first.offset), align(last.offset + last.data.length));
 }
