@@ -179,8 +179,9 @@ export class FallbackChain extends Emitter<Events> {
     for (;;) {
       if (this.disposed) return;
       const index = steps.findIndex((s, i) => this.modeOf(s) !== 'manual' && triggerFires(s.trigger, reading) && !this.cooling(reading.gpu, i, s));
-      if (index < 0) return;
-      const event = await this.runOne(steps[index], index, reading, 'auto');
+      const step = steps[index];
+      if (step === undefined) return;
+      const event = await this.runOne(step, index, reading, 'auto');
       if (!event || event.result === 'declined') return;
       if (event.usedAfter !== null) reading = readingAfter(reading, event.usedAfter);
     }

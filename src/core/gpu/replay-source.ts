@@ -155,14 +155,16 @@ export function buildTimeline(trace: Trace, maxGapMs: number): { frames: Frame[]
   const times: Array<{ time: number; at: number }> = [];
   let at = 0;
   let prev: number | null = null;
+  let frame: Frame | null = null;
   for (const row of trace.samples) {
-    if (prev === null || row.time !== prev) {
+    if (frame === null || row.time !== prev) {
       if (prev !== null) at += Math.min(row.time - prev, maxGapMs);
-      frames.push({ at, rows: [] });
+      frame = { at, rows: [] };
+      frames.push(frame);
       times.push({ time: row.time, at });
       prev = row.time;
     }
-    frames[frames.length - 1].rows.push(row);
+    frame.rows.push(row);
   }
   const toPlayed = (time: number): number => {
     let base = times[0];

@@ -87,9 +87,9 @@ export function parseTrace(text: string, source = 'trace'): Trace {
   const events: TraceEvent[] = [];
   let lastTime = -Infinity;
 
-  for (let i = 0; i < lines.length; i++) {
+  for (const [i, line] of lines.entries()) {
     const lineNo = i + 1;
-    const raw = lines[i].trim();
+    const raw = line.trim();
     if (raw === '' || raw.startsWith('//')) continue;
     const fail = (message: string): never => {
       throw new TraceFormatError(source, lineNo, message);
