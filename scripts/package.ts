@@ -34,7 +34,7 @@ function requestedTargets(argv: string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--target') out.push(argv[++i] ?? '');
-    else if (arg.startsWith('--target=')) out.push(arg.slice('--target='.length));
+    else if (arg?.startsWith('--target=')) out.push(arg.slice('--target='.length));
   }
   for (const t of out) {
     if (!TARGETS[t]) throw new Error(`Unknown target "${t}". Known: ${Object.keys(TARGETS).join(', ')}`);

@@ -77,7 +77,8 @@ export function applySample(state: DashboardState, u: SampleUpdate): void {
       s = { t: [], v: [] };
       state.series.set(gpu, s);
     }
-    if (s.t.length && s.t[s.t.length - 1] > u.t) continue;
+    const lastT = s.t[s.t.length - 1];
+    if (lastT !== undefined && lastT > u.t) continue;
     s.t.push(u.t);
     s.v.push(used);
     let info = state.gpus.find((g) => g.gpu === gpu);
