@@ -157,6 +157,7 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.ok(json.peak !== null && json.peak.rateHz >= 10, `sampled at ${json.peak?.rateHz} Hz`);
     // Per server: NVML (its process) beside what the server says (Ollama's size_vram is an estimate).
     const [whisper, ollama] = json.servers;
+    assert.ok(whisper && ollama, `two servers in the report, got ${json.servers.length}`);
     assert.equal(whisper.nvmlBytes, 1116 * MiB);
     assert.equal(whisper.reportedBytes, null);
     assert.equal(ollama.nvmlBytes, 2838 * MiB);
@@ -210,6 +211,7 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.ok(md.includes('| + whisper | 2580 | 31.5% | +1116 MiB |'), md);
     assert.doesNotMatch(md, /Concurrent inference peak/);
     const [whisper, ollama] = json.servers;
+    assert.ok(whisper && ollama, `two servers in the report, got ${json.servers.length}`);
     assert.equal(whisper.stop?.how, 'SIGTERM');
     assert.ok(whisper.pid !== null, 'whisper has no PID');
     assert.equal(alive(whisper.pid), false);
@@ -229,6 +231,7 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.match(md, /\*\*INCOMPLETE — failed: "ollama" did not start/);
     assert.match(md, /### ollama\n\n- Did not start: [^\n]+\n\n```text\n[^`]*emulated start-up failure/);
     const [first] = json.servers;
+    assert.ok(first, 'a server in the report');
     assert.equal(first.stop?.how, 'SIGTERM');
     assert.ok(first.pid !== null, `${first.name} has no PID`);
     assert.equal(alive(first.pid), false);
