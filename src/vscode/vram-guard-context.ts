@@ -206,7 +206,11 @@ export class VramGuardContext {
         this.notifier.onTransition(t);
       }),
     ];
-    return { dispose: () => offs.forEach((off) => off()) };
+    return {
+      dispose: () => {
+        for (const off of offs) off();
+      },
+    };
   }
 
   private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {
