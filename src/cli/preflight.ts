@@ -20,8 +20,7 @@ driver. Without GPU figures (no NVML, no nvidia-smi) it says so and does not blo
   --gpu N                         the GPU to check (default 0)
   --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB
   --model PATH                    estimate the need from a GGUF file: weights + KV cache + compute
-  --ctx N                         context length per sequence (default ${DEFAULT_CONTEXT}, Ollama's num_ctx;
-                                  for llama-server, -c divided by -np)
+  --ctx N                         context length per sequence (default ${DEFAULT_CONTEXT}, Ollama's num_ctx; llama-server: -c / -np)
   --parallel N                    sequences served at once (-np, OLLAMA_NUM_PARALLEL; default ${DEFAULT_PARALLEL})
   --kv-type T                     KV cache type: ${KV_CACHE_TYPES.join(', ')} (default ${DEFAULT_KV_CACHE_TYPE})
   --flash-attention               the server uses flash attention (smaller compute buffers)
