@@ -32,6 +32,7 @@ import { LevelNotifier } from './vscode/notifier.ts';
 import { registerServerTasks } from './vscode/server-tasks.ts';
 import { registerSpikeCommand } from './vscode/spike-command.ts';
 import { readSettings, type Settings } from './vscode/settings.ts';
+import { registerTerminalCli } from './vscode/terminal-cli.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
 const RECENT_TRANSITIONS = 50;
@@ -139,8 +140,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     await views.show('GPU details', detailsMarkdown({ status: watcher.status, latest: watcher.latest, transitions, settingsProblems: settingsProblems() }));
   };
 
+  const terminalCli = registerTerminalCli(context, log);
   context.subscriptions.push(
     log,
+    terminalCli,
     statusBar,
     views,
     vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, showDetails),
@@ -221,6 +224,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       return latest ? ledgerView(await collectLedger(latest.sample, servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
     },
     servers: () => serverViews(servers),
+    cliLauncher: () => terminalCli.launcher(),
     waitForState: (predicate, timeoutMs) =>
       new Promise((resolve, reject) => {
         const check = () => {

@@ -1,0 +1,82 @@
+/**
+ * `vram-guard` on the PATH of every integrated terminal and task, with nothing to install: a small
+ * launcher in the extension's global storage runs the bundled CLI with the editor's own runtime
+ * (the extension host's executable; Electron's, as Node, on the desktop). The extension runs on the
+ * workspace side, so over Remote-SSH, WSL and in containers the launcher is there too. The terminals
+ * also get VRAM_GUARD_STATE_DIR, so the CLI finds the history the dashboard keeps.
+ * `vramGuard.terminal.cli` (default on) turns it off, and the environment is cleared.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { STATE_DIR_ENV } from '../core/state-dir.ts';
+
+export const TERMINAL_CLI_SETTING = 'terminal.cli';
+
+export interface TerminalCliHandle extends vscode.Disposable {
+  /** The launcher terminals run as `vram-guard`, once written; null when the setting is off (or it could not be written). */
+  launcher(): Promise<string | null>;
+}
+
+/** A POSIX shell word: single-quoted, with single quotes inside escaped. */
+function shQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The launcher's file name and content for this platform. */
+export function launcherScript(platform: NodeJS.Platform, runtime: string, cli: string, electron: boolean): { name: string; content: string } {
+  if (platform === 'win32') {
+    const lines = ['@echo off', 'rem Written by VRAM Guard: runs its command line with the editor\'s own runtime.', 'setlocal', ...(electron ? ['set ELECTRON_RUN_AS_NODE=1'] : []), `"${runtime}" "${cli}" %*`, ''];
+    return { name: 'vram-guard.cmd', content: lines.join('\r\n') };
+  }
+  return {
+    name: 'vram-guard',
+    content: ['#!/bin/sh', '# Written by VRAM Guard: runs its command line with the editor\'s own runtime.', `${electron ? 'ELECTRON_RUN_AS_NODE=1 ' : ''}exec ${shQuote(runtime)} ${shQuote(cli)} "$@"`, ''].join('\n'),
+  };
+}
+
+export function registerTerminalCli(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): TerminalCliHandle {
+  const collection = context.environmentVariableCollection;
+  const binDir = path.join(context.globalStorageUri.fsPath, 'bin');
+  const enabled = () => vscode.workspace.getConfiguration('vramGuard').get<boolean>(TERMINAL_CLI_SETTING) !== false;
+
+  const write = async (): Promise<string | null> => {
+    const electron = typeof process.versions.electron === 'string';
+    const script = launcherScript(process.platform, process.execPath, context.asAbsolutePath(path.join('dist', 'cli.cjs')), electron);
+    const file = path.join(binDir, script.name);
+    try {
+      await mkdir(binDir, { recursive: true });
+      await writeFile(file, script.content, { mode: 0o755 });
+      await chmod(file, 0o755);
+      return file;
+    } catch (err) {
+      log.warn(`terminal: could not write the vram-guard launcher to ${file}: ${String(err)}; terminals will not have vram-guard`);
+      return null;
+    }
+  };
+
+  let current: Promise<string | null> = Promise.resolve(null);
+  const apply = () => {
+    if (!enabled()) {
+      collection.clear();
+      current = Promise.resolve(null);
+      return;
+    }
+    collection.description = 'VRAM Guard: the `vram-guard` command in terminals and tasks (setting vramGuard.terminal.cli)';
+    collection.prepend('PATH', binDir + path.delimiter);
+    collection.replace(STATE_DIR_ENV, context.globalStorageUri.fsPath);
+    current = write().then((file) => {
+      if (!file) collection.clear();
+      else log.info(`terminal: vram-guard in terminals and tasks runs ${file}`);
+      return file;
+    });
+  };
+  apply();
+  const listener = vscode.workspace.onDidChangeConfiguration((e) => {
+    if (e.affectsConfiguration(`vramGuard.${TERMINAL_CLI_SETTING}`)) apply();
+  });
+  return {
+    launcher: () => current,
+    dispose: () => listener.dispose(),
+  };
+}
