@@ -9,6 +9,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { launcherScript } from '../core/cli-launcher.ts';
 import { STATE_DIR_ENV } from '../core/state-dir.ts';
 
 export const TERMINAL_CLI_SETTING = 'terminal.cli';
@@ -16,23 +17,6 @@ export const TERMINAL_CLI_SETTING = 'terminal.cli';
 export interface TerminalCliHandle extends vscode.Disposable {
   /** The launcher terminals run as `vram-guard`, once written; null when the setting is off (or it could not be written). */
   launcher(): Promise<string | null>;
-}
-
-/** A POSIX shell word: single-quoted, with single quotes inside escaped. */
-function shQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The launcher's file name and content for this platform. */
-export function launcherScript(platform: NodeJS.Platform, runtime: string, cli: string, electron: boolean): { name: string; content: string } {
-  if (platform === 'win32') {
-    const lines = ['@echo off', 'rem Written by VRAM Guard: runs its command line with the editor\'s own runtime.', 'setlocal', ...(electron ? ['set ELECTRON_RUN_AS_NODE=1'] : []), `"${runtime}" "${cli}" %*`, ''];
-    return { name: 'vram-guard.cmd', content: lines.join('\r\n') };
-  }
-  return {
-    name: 'vram-guard',
-    content: ['#!/bin/sh', '# Written by VRAM Guard: runs its command line with the editor\'s own runtime.', `${electron ? 'ELECTRON_RUN_AS_NODE=1 ' : ''}exec ${shQuote(runtime)} ${shQuote(cli)} "$@"`, ''].join('\n'),
-  };
 }
 
 export function registerTerminalCli(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): TerminalCliHandle {
