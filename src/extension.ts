@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { spikeStageEvent } from './core/checks/spike-history.ts';
 import { FallbackChain } from './core/fallback/chain.ts';
 import { chainSteps, readFallbackSettings } from './core/fallback/config.ts';
 import { ServerExecutor } from './core/fallback/server-executor.ts';
@@ -168,7 +169,14 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       }),
     }),
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
-    registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
+    registerSpikeCommand({
+      views,
+      log,
+      readThresholds: () => settings.thresholds,
+      openSource,
+      onStage: (p, gpu) => dashboard.history.recordEvent(spikeStageEvent(Date.now(), gpu, p)),
+      onServerLeftRunning: (s) => servers.adopt(s),
+    }),
     registerAecCommand(views, log),
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),

@@ -13,7 +13,7 @@ import { readRecords } from '../core/watch/history-files.ts';
 import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
 import { recordHistory } from '../core/watch/history-recorder.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
-import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
+import type { HistoryRecord } from '../core/watch/history-types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
@@ -210,9 +210,4 @@ async function writeExport(history: HistoryStore, format: ExportFormat, path: st
     out.end();
     await once(out, 'close');
   }
-}
-
-/** A budget spike stage as a chart marker (the spike command's progress callback can record it). */
-export function spikeStageEvent(t: number, message: string): HistoryEvent {
-  return { t, kind: 'spike', gpu: null, text: `budget spike: ${message}`, level: null, usedBefore: null, usedAfter: null };
 }
