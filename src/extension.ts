@@ -206,6 +206,11 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   );
 
   reportProblems();
+  // A workspace can ask for the dashboard when it opens (the sample workspace does).
+  if (vscode.workspace.getConfiguration('vramGuard').get<boolean>('dashboard.openOnStartup') === true) {
+    const opening = setTimeout(() => void dashboard.openBeside().catch((err: unknown) => log.warn(`dashboard: could not open on startup: ${String(err)}`)), 0);
+    context.subscriptions.push({ dispose: () => clearTimeout(opening) });
+  }
   // NVML loads after activation, never on the startup path.
   const kickoff = setTimeout(() => watcher.start(), 0);
   context.subscriptions.push({ dispose: () => clearTimeout(kickoff) });

@@ -32,6 +32,8 @@ export interface DashboardHandle extends vscode.Disposable {
   readonly history: HistoryStore;
   /** Writes what is queued and stops writing: await it in `deactivate`. */
   close(): Promise<void>;
+  /** Opens the dashboard beside the active editor, keeping the focus there (or reveals it where it is). */
+  openBeside(): Promise<void>;
 }
 
 interface HistorySettings {
@@ -89,13 +91,13 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     });
     return s;
   };
-  const open = async (): Promise<DashboardSession> => {
+  const open = async (column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<DashboardSession> => {
     if (session) {
       session.reveal();
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', { viewColumn: column, preserveFocus: column === vscode.ViewColumn.Beside }, webviewOptions(context.extensionUri));
     return adopt(panel);
   };
 
@@ -178,6 +180,10 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
 
   return {
     history,
+    openBeside: async () => {
+      if (session) return; // restored with the window: it stays where it was
+      await open(vscode.ViewColumn.Beside);
+    },
     close: async () => {
       stopRecording();
       await history.close();

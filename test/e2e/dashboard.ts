@@ -366,7 +366,8 @@ export async function runDashboardE2e(): Promise<Totals> {
         const stopRow = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Stop them when the spike ends' }).first();
         await stopRow.waitFor({ state: 'visible', timeout: 10_000 });
         await stopRow.click();
-        await waitFor('the spike did not finish', 120_000, async () => (await page.locator('.notification-list-item-message').filter({ hasText: 'VRAM budget spike:' }).count()) > 0);
+        // When it ends, the spike opens its saved report.
+        await waitFor('the spike did not finish (no report opened)', 120_000, async () => (await page.locator('.tabs-container .tab').filter({ hasText: /spike-.*\.md/ }).count()) > 0);
         await palette(page, 'VRAM Guard: Open Dashboard');
         frame = await dashboardFrame(page);
         await pickRange(frame, '5m');
@@ -374,8 +375,8 @@ export async function runDashboardE2e(): Promise<Totals> {
           const found = await frame.locator('.chart[data-gpu="0"] .marker[data-kind="spike"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
           return found.length >= 3 ? found : null;
         });
-        for (const stage of ['budget spike: baseline', `budget spike: starting ${TASK}`, 'budget spike: finished']) {
-          if (!labels.some((l) => l.includes(stage))) throw new Error(`no "${stage}" marker; the spike markers say: ${labels.join(' | ')}`);
+        for (const stage of [/budget spike: baseline/, new RegExp(`budget spike: starting ${TASK.replace(/[()]/g, '\\$&')}`), /budget spike: (finished|incomplete)/]) {
+          if (!labels.some((l) => stage.test(l))) throw new Error(`no marker matching ${stage}; the spike markers say: ${labels.join(' | ')}`);
         }
         console.log(`       ${labels.length} spike markers`);
       },
