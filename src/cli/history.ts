@@ -5,8 +5,7 @@
  * history folder as a file of their own, so the dashboard shows them (after VS Code reloads).
  */
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { HistoryFiles, readRecords, type ReadStats } from '../core/watch/history-files.ts';
 import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
@@ -96,19 +95,25 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
       throw new Error(`could not export ${dir}: ${err instanceof Error ? err.message : String(err)}`);
     });
   } else {
-    const stream = createWriteStream(out, { encoding: 'utf8' });
-    const failed = new Promise<never>((_, reject) => stream.once('error', (err) => reject(new Error(`could not write ${out}: ${err.message}`))));
+    let handle;
     try {
-      count = await Promise.race([
-        exportRecords(batches(), format, 'VRAM Guard history', async (chunk) => {
-          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), failed]);
-        }),
-        failed,
-      ]);
+      handle = await open(out, 'w');
+    } catch (err) {
+      throw new Error(`could not write ${out}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const stream = handle.createWriteStream({ encoding: 'utf8' });
+    let streamError: Error | null = null;
+    stream.on('error', (err) => (streamError ??= err));
+    try {
+      count = await exportRecords(batches(), format, 'VRAM Guard history', async (chunk) => {
+        if (streamError) throw streamError;
+        if (!stream.write(chunk)) await once(stream, 'drain');
+      });
     } finally {
       stream.end();
       await once(stream, 'close').catch(() => {});
     }
+    if (streamError) throw new Error(`could not write ${out}: ${(streamError as Error).message}`);
   }
   const skipped = stats.tornLines + stats.badLines;
   io.stderr(`history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s))` : ''}\n`);
