@@ -132,6 +132,23 @@ describe('vram-guard history', () => {
     assert.match(r.stderr, /exported 3 records from 1 file\(s\)/);
   });
 
+  it('export --out FILE.jsonl writes JSON Lines that import reads back as the same records', async () => {
+    const now = Date.now();
+    const state = await stateWithHistory([now - 2000, now - 1000]);
+    const out = join(state, 'backup.jsonl');
+    const r = await runCli(['history', 'export', '--out', out], { VRAM_GUARD_STATE_DIR: state });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    assert.match(lines[0]!, /"vramGuardHistory":1/);
+    const other = await mkdtemp(join(tmpdir(), 'vram-guard-state-'));
+    const back = await runCli(['history', 'import', out, '--dir', join(other, 'history')]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, /imported 3 of 3 records \(jsonl\)/);
+    const a = (await runCli(['history', 'export', '--format', 'jsonl', '--dir', join(other, 'history')])).stdout.split('\n').slice(1);
+    assert.deepEqual(a, lines.slice(1).concat(''));
+  });
+
   it('import adds an nvidia-smi log to the history folder, which the dashboard then reads', async () => {
     const state = await stateWithHistory([Date.now() - 5000]);
     const t0 = new Date(Date.now() - 60_000);
