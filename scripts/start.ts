@@ -134,6 +134,8 @@ const FIRST_RUN_SETTINGS: Record<string, unknown> = {
 };
 
 async function provisionUserSettings(userDataDir: string): Promise<void> {
+  // The workspace is a fresh copy at every start: so is the window's state (open editors, layout).
+  await rm(join(userDataDir, 'User', 'workspaceStorage'), { recursive: true, force: true });
   const file = join(userDataDir, 'User', 'settings.json');
   let current: Record<string, unknown> = {};
   try {
@@ -226,7 +228,10 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
     if (!dashboard) await page.waitForTimeout(250);
   }
   const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
-  if (!dashboard) throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'})`);
+  if (!dashboard) {
+    await page.screenshot({ path: join(dir, 'first-run-failed.png') });
+    throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})`);
+  }
   if (!tabs.some((t) => /README/.test(t))) throw new Error(`the README is not open (editor tabs: ${tabs.join(', ')})`);
   if (!tabs.some((t) => /VRAM Guard/.test(t))) throw new Error(`no "VRAM Guard" dashboard tab (editor tabs: ${tabs.join(', ')})`);
   const welcome = tabs.filter((t) => /Welcome|Walkthrough|Get Started/i.test(t));
@@ -255,7 +260,7 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const notice = page.locator('.notification-list-item').filter({ hasText: /was not started/ }).first();
   await notice.waitFor({ state: 'visible', timeout: 30_000 });
   const text = ((await notice.textContent()) ?? '').trim();
-  if (!/needs 6144 MiB/.test(text) || !/Start anyway/.test(text)) throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
+  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text)) throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
   say(`  check: the VRAM gate refused "${refused}…": ${text.slice(0, 160)}`);
   await page.screenshot({ path: join(dir, 'gate-refused.png') });
 }

@@ -32,7 +32,7 @@ export interface DashboardHandle extends vscode.Disposable {
   readonly history: HistoryStore;
   /** Writes what is queued and stops writing: await it in `deactivate`. */
   close(): Promise<void>;
-  /** Opens the dashboard beside the active editor, keeping the focus there (or reveals it where it is). */
+  /** Opens the dashboard in the column after the active one, keeping the focus there (unless it is open already). */
   openBeside(): Promise<void>;
 }
 
@@ -97,7 +97,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', { viewColumn: column, preserveFocus: column === vscode.ViewColumn.Beside }, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active }, webviewOptions(context.extensionUri));
     return adopt(panel);
   };
 
@@ -182,7 +182,9 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     history,
     openBeside: async () => {
       if (session) return; // restored with the window: it stays where it was
-      await open(vscode.ViewColumn.Beside);
+      // The column after the active group's, also when that group is still empty (at startup,
+      // before the editors the window opens with): they open where they were meant to.
+      await open(((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn);
     },
     close: async () => {
       stopRecording();
