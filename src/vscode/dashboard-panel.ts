@@ -182,9 +182,12 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     history,
     openBeside: async () => {
       if (session) return; // restored with the window: it stays where it was
-      // The column after the active group's, also when that group is still empty (at startup,
-      // before the editors the window opens with): they open where they were meant to.
-      await open(((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn);
+      // At startup the window may still be opening its editors (a README): wait for the first one
+      // (a few seconds at most), so the dashboard goes beside it rather than under it.
+      await firstEditorOpened(STARTUP_EDITOR_WAIT_MS);
+      if (session) return;
+      const anyOpen = vscode.window.tabGroups.all.some((g) => g.tabs.length > 0);
+      await open(anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One);
     },
     close: async () => {
       stopRecording();
@@ -197,6 +200,24 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       void history.close();
     },
   };
+}
+
+const STARTUP_EDITOR_WAIT_MS = 5000;
+
+/** Resolves once an editor tab is open (at once if one is), or after `timeoutMs`. */
+function firstEditorOpened(timeoutMs: number): Promise<void> {
+  if (vscode.window.tabGroups.all.some((g) => g.tabs.length > 0)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      listener.dispose();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const listener = vscode.window.tabGroups.onDidChangeTabs((e) => {
+      if (e.opened.length) done();
+    });
+  });
 }
 
 /** Streams the live history's files into one export file; returns the records written. */
