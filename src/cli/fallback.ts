@@ -92,7 +92,7 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
       settleTimeoutMs,
     });
     if (stepIndex === null) {
-      const events = (await chain.dryRun({ ...watched })).filter((e) => gpu === null || e.gpu === gpu);
+      const events = (await chain.dryRun(watched)).filter((e) => gpu === null || e.gpu === gpu);
       io.stdout(json ? JSON.stringify({ dryRun: true, events }, null, 2) + '\n' : dryRunMarkdown(events, new Date(sample.timestamp)) + '\n');
       return FALLBACK_EXIT.done;
     }
