@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Locator } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { launchBrowser, type RunningBrowser } from './vscode/browser.ts';
 import { ensureVsCode } from './vscode/install.ts';
 import { cacheRoot, repoRoot, testResults } from './vscode/paths.ts';
@@ -95,7 +95,57 @@ async function prepareWorkspace(simulate: boolean, trace: string, speed: number)
     ].join('\n');
     await writeFile(settingsFile, text.replace(/^\{\n/, `{\n${replay}\n`));
   }
+  await pointTasksAtEmulators(join(workspace, '.vscode', 'tasks.json'));
   return workspace;
+}
+
+/** The model servers the sample's tasks name, emulated by the repository's test fixtures. */
+const EMULATORS: Record<string, string> = {
+  'whisper-server': join(repoRoot, 'test', 'fixtures', 'servers', 'whisper-cpp.ts'),
+  'llama-server': join(repoRoot, 'test', 'fixtures', 'servers', 'llama-server.ts'),
+};
+
+/** The sample's tasks run `whisper-server` and `llama-server`; here they run the emulators, with this Node. */
+async function pointTasksAtEmulators(tasksFile: string): Promise<void> {
+  const tasks = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ command?: string[] }> };
+  for (const task of tasks.tasks) {
+    const emulator = task.command?.length === 1 ? EMULATORS[task.command[0]!] : undefined;
+    if (emulator) task.command = [process.execPath, emulator];
+  }
+  await writeFile(tasksFile, JSON.stringify(tasks, null, 2) + '\n');
+}
+
+/**
+ * The served VS Code's user settings: it opens onto VRAM Guard (the README, and the dashboard
+ * beside it, which the sample workspace asks for), without a welcome page, tips or a chat panel.
+ * Settings changed in that VS Code are kept; these keys are set again at every start.
+ */
+const FIRST_RUN_SETTINGS: Record<string, unknown> = {
+  'workbench.startupEditor': 'readme',
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'workbench.tips.enabled': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'chat.disableAIFeatures': true,
+  'chat.commandCenter.enabled': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'workbench.enableExperiments': false,
+};
+
+async function provisionUserSettings(userDataDir: string): Promise<void> {
+  // The workspace is a fresh copy at every start: so is the window's state (open editors, layout).
+  await rm(join(userDataDir, 'User', 'workspaceStorage'), { recursive: true, force: true });
+  const file = join(userDataDir, 'User', 'settings.json');
+  let current: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) current = parsed as Record<string, unknown>;
+  } catch {
+    // none yet (or not plain JSON): start from these
+  }
+  await mkdir(join(userDataDir, 'User'), { recursive: true });
+  await writeFile(file, JSON.stringify({ ...current, ...FIRST_RUN_SETTINGS }, null, 2) + '\n');
 }
 
 /** The newest "VRAM Guard" output channel file of this server, if any. */
@@ -162,7 +212,57 @@ async function check(url: string, simulated: boolean): Promise<void> {
     say(`  check: the simulated GPU crossed into CRITICAL: "${critical}"`);
     await bar.screenshot({ path: join(dir, 'statusbar-critical.png') });
   }
+  await checkFirstRun(page, dir);
   say(`  check: screenshots in ${dir}`);
+}
+
+/**
+ * What a newcomer sees first: the README and the dashboard beside it, no welcome page and no chat;
+ * then the VRAM gate refusing the sample task that does not fit.
+ */
+async function checkFirstRun(page: Page, dir: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let dashboard = false;
+  while (!dashboard && Date.now() < deadline) {
+    for (const frame of page.frames()) if (await frame.locator('#app[data-ready="1"]').count().catch(() => 0)) dashboard = true;
+    if (!dashboard) await page.waitForTimeout(250);
+  }
+  const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
+  if (!dashboard) {
+    await page.screenshot({ path: join(dir, 'first-run-failed.png') });
+    throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})`);
+  }
+  if (!tabs.some((t) => /README/.test(t))) throw new Error(`the README is not open (editor tabs: ${tabs.join(', ')})`);
+  if (!tabs.some((t) => /VRAM Guard/.test(t))) throw new Error(`no "VRAM Guard" dashboard tab (editor tabs: ${tabs.join(', ')})`);
+  const welcome = tabs.filter((t) => /Welcome|Walkthrough|Get Started/i.test(t));
+  if (welcome.length) throw new Error(`a welcome page opened: ${welcome.join(', ')}`);
+  const groups = await page.locator('.editor-group-container').count();
+  if (groups < 2) throw new Error(`the dashboard is not beside the README (${groups} editor group)`);
+  const secondarySideBar = page.locator('[id="workbench.parts.auxiliarybar"]');
+  if ((await secondarySideBar.count()) && (await secondarySideBar.isVisible())) throw new Error('the secondary side bar (the chat panel) is open');
+  say(`  check: opened onto ${tabs.join(' | ')}, in ${groups} editor groups, no welcome page or chat`);
+  await page.waitForTimeout(2000); // let the chart draw a few samples
+  const shot = join(dir, 'first-run.png');
+  await page.screenshot({ path: shot });
+  // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshot from this run.
+  if (process.env.VRAM_GUARD_UPDATE_DOCS_IMAGES === '1') await cp(shot, join(repoRoot, 'docs', 'images', 'first-run.png'));
+
+  // The gate: the 8B task needs 6 GiB of a 4 GB GPU.
+  const refused = 'llama 3.1 8B';
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill('>Tasks: Run Task');
+  await page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Tasks: Run Task' }).first().click();
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: refused }).first();
+  await row.waitFor({ state: 'visible', timeout: 20_000 });
+  await row.click();
+  const notice = page.locator('.notification-list-item').filter({ hasText: /was not started/ }).first();
+  await notice.waitFor({ state: 'visible', timeout: 30_000 });
+  const text = ((await notice.textContent()) ?? '').trim();
+  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text)) throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
+  say(`  check: the VRAM gate refused "${refused}…": ${text.slice(0, 160)}`);
+  await page.screenshot({ path: join(dir, 'gate-refused.png') });
 }
 
 async function main(): Promise<void> {
@@ -200,6 +300,7 @@ async function main(): Promise<void> {
   });
   if (code !== 0 || !/successfully installed/i.test(installOutput)) throw new Error(`installing ${vsix} failed:\n${installOutput.trim()}`);
 
+  await provisionUserSettings(join(stateDir, 'user-data'));
   let port = args.port ? Number(args.port) : 8765;
   if (!args.port && !(await portIsFree(port))) port = await freePort();
   server = await startServer({ mode: 'code-server', stateDir, port, folder: workspace, env: {} });

@@ -2,7 +2,10 @@
  * The `vram-guard` command line, over the same core as the extension.
  */
 import { runAecCommand } from './cli/aec.ts';
-import { UsageError } from './cli/args.ts';
+import { nearest, UsageError } from './cli/args.ts';
+import { runFallbackCommand } from './cli/fallback.ts';
+import { runHistoryCommand } from './cli/history.ts';
+import { runLedgerCommand } from './cli/ledger.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
 import { runSpikeCommand } from './cli/spike.ts';
@@ -18,6 +21,9 @@ Commands:
   preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
   aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
+  fallback   the fallback chain: --dry-run says what each step would do; --step N --yes runs one
+  history    export or import the dashboard's VRAM history (history export|import)
+  ledger     each GPU's memory by process tree, and the residual no process accounts for
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -30,6 +36,9 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   preflight: runPreflightCommand,
   spike: runSpikeCommand,
   aec: runAecCommand,
+  fallback: runFallbackCommand,
+  history: runHistoryCommand,
+  ledger: runLedgerCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -40,7 +49,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
   const run = COMMANDS[command];
   if (!run) {
-    io.stderr(`vram-guard: unknown command "${command}"\n\n${USAGE}`);
+    const near = nearest(command, Object.keys(COMMANDS));
+    io.stderr(`vram-guard: unknown command "${command}"${near ? ` (did you mean "${near}"?)` : ''}\n\n${USAGE}`);
     return EXIT_USAGE;
   }
   try {

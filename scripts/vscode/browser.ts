@@ -27,7 +27,7 @@ export function chromiumPath(): string {
   if (!found) {
     throw new Error(
       'Chromium is not installed, and the UI and extension tests need a real browser. ' +
-        'Install it with `apt-get install chromium` (Debian), or set VRAM_GUARD_CHROMIUM to a Chromium binary.',
+        'Install it with one command: `apt-get install -y chromium` (Debian; or: npm run setup, which runs it), or set VRAM_GUARD_CHROMIUM to a Chromium binary.',
     );
   }
   return found;

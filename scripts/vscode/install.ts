@@ -56,6 +56,19 @@ export function missingBuildTools(): string[] {
   return missing;
 }
 
+/** The Debian packages missing to build code-server's native modules (what `npm run setup` installs). */
+export function missingDebianPackages(): string[] {
+  const missing: string[] = [];
+  for (const [command, pkg] of [['g++', 'g++'], ['make', 'make'], ['python3', 'python3']] as const) if (!has(command)) missing.push(pkg);
+  if (!existsSync('/usr/include/gssapi/gssapi.h') && !has('krb5-config')) missing.push('libkrb5-dev');
+  return missing;
+}
+
+/** The one command that installs `packages` on Debian, and the npm script that runs it. */
+export function installHint(packages: readonly string[]): string {
+  return `Install ${packages.length === 1 ? 'it' : 'them'} with one command: ${process.getuid?.() === 0 ? '' : 'sudo '}apt-get install -y ${packages.join(' ')}   (or: npm run setup, which runs it)`;
+}
+
 async function readVersion(): Promise<string> {
   const product = JSON.parse(await readFile(vscodeProductJson, 'utf8')) as { version?: string };
   const pkg = JSON.parse(await readFile(join(dirname(vscodeProductJson), 'package.json'), 'utf8')) as { version?: string };
@@ -107,7 +120,8 @@ export async function ensureVsCode(log: (m: string) => void = (m) => process.std
   }
   const missing = missingBuildTools();
   if (missing.length > 0) {
-    throw new Error(`Cannot install code-server ${CODE_SERVER_VERSION} (a real VS Code for running and testing the extension). Missing:\n  - ${missing.join('\n  - ')}`);
+    const packages = missingDebianPackages();
+    throw new Error(`Cannot install code-server ${CODE_SERVER_VERSION} (a real VS Code for running and testing the extension). Missing:\n  - ${missing.join('\n  - ')}${packages.length ? `\n${installHint(packages)}` : ''}`);
   }
   const t0 = Date.now();
   log(`Installing VS Code (code-server ${CODE_SERVER_VERSION}) into ${codeServerPrefix}: first run only, a few minutes...`);

@@ -7,8 +7,11 @@
 import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat } from '../core/checks/aec/audio-format.ts';
 import { renderJson, renderMarkdown } from '../core/checks/aec/report.ts';
 import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
+import { unknownOptionMessage } from './args.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
+
+const AEC_OPTIONS = ['--source', '--seconds', '--format', '--echo-test', '--echo-seconds', '--json', '--fail-on-warn', '--help'];
 
 export const aecExitCodes = { pass: 0, fail: 1, warn: 3, unavailable: 4, usage: 64 } as const;
 
@@ -24,8 +27,7 @@ Verifies the PipeWire echo-cancellation device a voice assistant records from:
 Options:
   --source NAME        source to check (default "${defaultSourceName}")
   --seconds N          length of the recording, 0.2 to 30 (default ${defaultRecordSeconds})
-  --format F:C:R       the application's format: sample format, channels, rate
-                       (default ${defaultAudioFormat.sampleFormat}:${defaultAudioFormat.channels}:${defaultAudioFormat.rate}; formats: u8, s16le, s24le, s32le, float32le)
+  --format F:C:R       the application's sample format (u8, s16le, s24le, s32le, float32le), channels, rate (default ${defaultAudioFormat.sampleFormat}:${defaultAudioFormat.channels}:${defaultAudioFormat.rate})
   --echo-test          also run the echo test (plays ${defaultEchoSeconds} s of noise on the default output)
   --echo-seconds N     length of the echo test's noise, 2 to 30 (default ${defaultEchoSeconds})
   --json               print the report as JSON instead of Markdown
@@ -102,7 +104,7 @@ export function parseAecArgs(args: readonly string[]): { args: AecArgs } | { pro
         out.help = true;
         break;
       default:
-        problems.push(`unknown argument ${JSON.stringify(arg)}`);
+        problems.push(flag.startsWith('--') ? unknownOptionMessage(flag, AEC_OPTIONS) : `unknown argument ${JSON.stringify(arg)}`);
     }
   }
   return problems.length > 0 ? { problems } : { args: out };

@@ -25,7 +25,7 @@ export function parseArgs(args: readonly string[], spec: { booleans: readonly st
       if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
       flags.set(name, value);
     } else {
-      throw new UsageError(`unknown option --${name}`);
+      throw new UsageError(unknownOptionMessage(`--${name}`, [...spec.booleans, ...spec.values, 'help'].map((o) => `--${o}`)));
     }
   }
   return { flags, positional };
@@ -45,4 +45,37 @@ export function parseThresholdFlag(text: string): Record<string, string> {
     out[key.trim()] = value.trim();
   }
   return out;
+}
+
+/** "unknown option --nede (did you mean --need?)": the nearest valid option, when one is close. */
+export function unknownOptionMessage(given: string, valid: readonly string[]): string {
+  const near = nearest(given, valid);
+  return `unknown option ${given}${near ? ` (did you mean ${near}?)` : ''}`;
+}
+
+/** The valid word closest to `given` by edit distance, if it is close enough to be a typo; else null. */
+export function nearest(given: string, valid: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const candidate of valid) {
+    const d = candidate.startsWith(given) && given.length > 3 ? 1 : editDistance(given, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  const word = given.replace(/^--/, '');
+  return best !== null && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

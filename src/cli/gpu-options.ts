@@ -5,15 +5,12 @@ import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './a
 
 export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'replay-file', 'replay-speed', 'thresholds', 'hysteresis'] as const;
 
-export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi|replay
-                                  where to read the GPU from (default auto: NVML, else nvidia-smi;
-                                  replay: a simulated GPU playing --replay-file at --replay-speed)
+export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi|replay  where to read the GPU from (auto: NVML, else nvidia-smi; replay: --replay-file)
   --nvml-library PATH             the libnvidia-ml to load (else $VRAM_GUARD_NVML_LIBRARY, else the system's)
   --nvidia-smi PATH               the nvidia-smi executable (default: nvidia-smi on PATH)
   --replay-file FILE              the trace to play with --source replay (docs/trace-format.md)
   --replay-speed N                trace seconds per second (default 1)
-  --thresholds warning=80%,critical=90%,emergency=95%
-                                  levels, each in %, MiB or GiB (e.g. warning=6144MiB)
+  --thresholds warning=80%,critical=90%,emergency=95%  levels, each in %, MiB or GiB (e.g. warning=6144MiB)
   --hysteresis 2%                 how far below a threshold usage must fall to leave its level`;
 
 export interface GpuOptions {

@@ -25,21 +25,19 @@ export const PREFLIGHT_HELP = `vram-guard preflight [--gpu N] [--need 6GiB | --m
 Checks that a model server fits on the GPU before it starts: free VRAM against the need plus a
 margin, memory no process accounts for, the level the GPU would reach, persistence mode and the
 driver. Without GPU figures (no NVML, no nvidia-smi) it says so and does not block, unless --strict.
+--args is split without a shell, and LLAMA_ARG_* variables count too; without it, llama-server's
+defaults apply. With --server ollama, OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL,
+OLLAMA_FLASH_ATTENTION, OLLAMA_KV_CACHE_TYPE and the model's num_ctx are read.
 
   --gpu N                         the GPU to check (default 0)
   --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB
-  --model PATH                    estimate the need from a GGUF file (with --server ollama: an Ollama
-                                  model name such as llama3.2:3b, found in Ollama's store)
-  --args "ARGS"                   llama-server's arguments, as in its command line (split without a
-                                  shell): -c, -np, -kvu, -fa, -ctk/-ctv, -b/-ub, -ngl, --n-cpu-moe,
-                                  -cmoe, -ot, --mmproj, --swa-full, --fit, --fit-target, -md ...;
-                                  LLAMA_ARG_* variables count too. Without it: llama-server's defaults
-  --server llama-server|ollama    how the model will run (default llama-server; ollama reads
-                                  OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_FLASH_ATTENTION,
-                                  OLLAMA_KV_CACHE_TYPE and the model's num_ctx)
-  --ctx N, --parallel N, --kv-type T, --flash-attention
-                                  shorthands for -c N×parallel, -np N, -ctk T -ctv T, -fa on
-                                  (KV types: ${KV_CACHE_TYPES.join(', ')})
+  --model PATH                    estimate the need from a GGUF file (--server ollama: a model name from Ollama's store)
+  --args "ARGS"                   llama-server's arguments (-c, -np, -fa, -ctk/-ctv, -ngl, --n-cpu-moe, -ot, --mmproj, --fit ...)
+  --server llama-server|ollama    how the model runs (default llama-server; ollama reads its OLLAMA_* variables)
+  --ctx N                         shorthand for -c N×parallel
+  --parallel N                    shorthand for -np N
+  --kv-type T                     shorthand for -ctk T -ctv T (${KV_CACHE_TYPES.join(', ')})
+  --flash-attention               shorthand for -fa on
   --margin SIZE                   free VRAM to keep beyond the need (default ${DEFAULT_MARGIN_TEXT}; a % of the total works)
   --residual-threshold SIZE       used memory no process holds, above which to warn (default ${DEFAULT_RESIDUAL_THRESHOLD_TEXT})
   --json                          print JSON instead of Markdown

@@ -15,11 +15,8 @@ import { errorMessage } from '../core/errors.ts';
 
 export const SERVER_FLAG_HELP = `  --server 'KEY=VALUE,...'         a server to start, in order (repeat it for each). Keys:
                                     name      how the report names it (default: its kind)
-                                    kind      ${SERVER_KINDS.join(', ')}
-                                              (default: the name, when it is a kind)
-                                    cmd       the program (default for ollama, llama-server, vllm,
-                                              whisper-cpp: ollama serve, llama-server, vllm serve,
-                                              whisper-server)
+                                    kind      ${SERVER_KINDS.join(', ')} (default: the name, when it is a kind)
+                                    cmd       the program (default: ollama serve, llama-server, vllm serve, whisper-server by kind)
                                     args      its arguments, separated by ; (args=-m;model.gguf;--port;8080)
                                     env       environment, separated by ; (env=OLLAMA_HOST=127.0.0.1:11434)
                                     cwd       working directory
@@ -31,7 +28,7 @@ export const SERVER_FLAG_HELP = `  --server 'KEY=VALUE,...'         a server to 
                                     load      default (the kind's request), none, or a path to POST
                                     body      the JSON body for load=PATH
                                     audio     the form field of a 1 s WAV for load=PATH (transcription)
-                                  A backslash escapes , ; and \\ inside a value.`;
+                                    (a backslash escapes , ; and \\ inside a value)`;
 
 const KEYS = ['name', 'kind', 'cmd', 'args', 'env', 'cwd', 'port', 'health', 'start-timeout', 'model', 'prompt', 'load', 'body', 'audio'] as const;
 

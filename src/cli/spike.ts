@@ -45,8 +45,7 @@ every server the spike started is stopped (SIGTERM, then SIGKILL). The servers a
 at the end (their output flows through vram-guard, so they cannot outlive it).
 
 ${SERVER_FLAG_HELP}
-  --spec FILE                     a JSON spec: { "servers": [ { "name", "server", "command": [..],
-                                  "args": [..], "env", "port", "healthUrl", "load" } ], "settleSeconds", ... }
+  --spec FILE                     a JSON spec: { "servers": [ { "name", "server", "command", "args", "env", "port", "healthUrl", "load" } ], ... }
   --gpu N                         the GPU to measure (default 0)
   --settle SECONDS                wait before each measurement (default ${DEFAULT_TIMING.settleMs / 1000})
   --samples N                     samples per measurement, the median kept (default ${DEFAULT_TIMING.samples})

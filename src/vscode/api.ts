@@ -36,6 +36,8 @@ export interface VramGuardApi {
   ledger(): Promise<LedgerView>;
   /** The model servers of `vram-guard` tasks (every state) and those a budget spike left running. */
   servers(): ServerView[];
+  /** The launcher integrated terminals and tasks run as `vram-guard`, once written; null when `vramGuard.terminal.cli` is off. */
+  cliLauncher(): Promise<string | null>;
   /** Resolves with the state once a sample newer than `afterTimestamp` (or a no-source verdict) exists. */
   waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState>;
 }

@@ -11,7 +11,7 @@ import type { FallbackMode } from '../core/fallback/steps.ts';
 import { readRecords } from '../core/history/files.ts';
 import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/history/io.ts';
 import { HistoryStore } from '../core/history/store.ts';
-import type { HistoryEvent, HistoryRecord } from '../core/history/types.ts';
+import type { HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
@@ -30,7 +30,12 @@ export interface DashboardDeps extends DashboardSources {
   setFallbackMode: (mode: FallbackMode) => Thenable<void>;
 }
 
-export function registerDashboard(deps: DashboardDeps): vscode.Disposable {
+export interface DashboardHandle extends vscode.Disposable {
+  /** Opens the dashboard in the column after the active one, keeping the focus there (unless it is open already). */
+  openBeside(): Promise<void>;
+}
+
+export function registerDashboard(deps: DashboardDeps): DashboardHandle {
   const { context, log, history } = deps;
   const loaded = deps.historyLoaded;
 
@@ -55,13 +60,13 @@ export function registerDashboard(deps: DashboardDeps): vscode.Disposable {
     });
     return s;
   };
-  const open = async (): Promise<DashboardSession> => {
+  const open = async (column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<DashboardSession> => {
     if (session) {
       session.reveal();
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', vscode.ViewColumn.Active, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active }, webviewOptions(context.extensionUri));
     return adopt(panel);
   };
 
@@ -140,11 +145,38 @@ export function registerDashboard(deps: DashboardDeps): vscode.Disposable {
   ];
 
   return {
+    openBeside: async () => {
+      if (session) return; // restored with the window: it stays where it was
+      // At startup the window may still be opening its editors (a README): wait for the first one
+      // (a few seconds at most), so the dashboard goes beside it rather than under it.
+      await firstEditorOpened(STARTUP_EDITOR_WAIT_MS);
+      if (session) return;
+      const anyOpen = vscode.window.tabGroups.all.some((g) => g.tabs.length > 0);
+      await open(anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One);
+    },
     dispose: () => {
       session?.dispose();
       for (const d of disposables) d.dispose();
     },
   };
+}
+
+const STARTUP_EDITOR_WAIT_MS = 5000;
+
+/** Resolves once an editor tab is open (at once if one is), or after `timeoutMs`. */
+function firstEditorOpened(timeoutMs: number): Promise<void> {
+  if (vscode.window.tabGroups.all.some((g) => g.tabs.length > 0)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      listener.dispose();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const listener = vscode.window.tabGroups.onDidChangeTabs((e) => {
+      if (e.opened.length) done();
+    });
+  });
 }
 
 /** Streams the live history's files into one export file; returns the records written. */
@@ -166,9 +198,4 @@ async function writeExport(history: HistoryStore, format: ExportFormat, path: st
     out.end();
     await once(out, 'close');
   }
-}
-
-/** A budget spike stage as a chart marker (the spike command's progress callback can record it). */
-export function spikeStageEvent(t: number, message: string): HistoryEvent {
-  return { t, kind: 'spike', gpu: null, text: `budget spike: ${message}`, level: null, usedBefore: null, usedAfter: null };
 }

@@ -22,6 +22,10 @@ export interface Settings {
   hideWhenNoGpu: boolean;
   notifyOnWarning: boolean;
   notificationMinIntervalSeconds: number;
+  /** `vramGuard.terminal.cli`: `vram-guard` on the PATH of integrated terminals and tasks. */
+  terminalCli: boolean;
+  /** `vramGuard.dashboard.openOnStartup`: the dashboard opens beside the editor with the window. */
+  dashboardOpenOnStartup: boolean;
   problems: string[];
 }
 
@@ -90,6 +94,8 @@ export function readSettings(get: SettingGetter): Settings {
     hideWhenNoGpu: bool('statusBar.hideWhenNoGpu', false),
     notifyOnWarning: bool('notifications.onWarning', false),
     notificationMinIntervalSeconds: number('notifications.minIntervalSeconds', 300, 0, 86_400),
+    terminalCli: bool('terminal.cli', true),
+    dashboardOpenOnStartup: bool('dashboard.openOnStartup', false),
     problems,
   };
 }

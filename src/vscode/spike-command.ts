@@ -14,7 +14,7 @@ import { sendLoad } from '../core/checks/spike-load.ts';
 import { spikeMarkdown, spikeSummary } from '../core/checks/spike-report.ts';
 import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../core/checks/spike-save.ts';
 import { applyTiming, DEFAULT_TIMING, validateSpikeServers, validateSpikeSpec, type SpikeServer, type SpikeSpec } from '../core/checks/spike-spec.ts';
-import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
+import { runSpike, type SpikeProgress, type SpikeReport } from '../core/checks/spike.ts';
 import type { ProbeResult } from '../core/gpu/probe.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import type { AdoptedServer } from '../core/servers/server-registry.ts';
@@ -33,6 +33,8 @@ export interface SpikeCommandDeps {
   readThresholds: () => ThresholdSpec;
   /** Opens a GPU source of the spike's own: the peak needs 10 samples a second, faster than the watcher. */
   openSource: () => Promise<ProbeResult>;
+  /** Each stage as it begins (the dashboard marks it on the chart). */
+  onStage?: (progress: SpikeProgress, gpu: number) => void;
   /** Takes over a server a complete spike left running (the registry adopts it); absent: nobody does. */
   onServerLeftRunning?: (server: AdoptedServer) => void;
   /** `vramGuard.spike.*` as validated by the configuration: the timing keys that are set. */
@@ -166,6 +168,7 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
             signal: controller.signal,
             onProgress: (p) => {
               deps.log.info(`spike: ${p.message}`);
+              deps.onStage?.(p, spec.gpu);
               progress.report({ message: p.message, increment: Math.max(0, (p.fraction - done) * 100) });
               done = Math.max(done, p.fraction);
             },

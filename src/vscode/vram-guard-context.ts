@@ -11,6 +11,7 @@ import { chainSteps } from '../core/fallback/config.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
 import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
 import type { FallbackStep } from '../core/fallback/steps.ts';
+import { spikeStageEvent } from '../core/checks/spike-history.ts';
 import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
 import { recordHistory } from '../core/history/recorder.ts';
 import { HistoryStore } from '../core/history/store.ts';
@@ -30,7 +31,7 @@ import { Watcher } from '../core/watch/watcher.ts';
 import { registerAecCommand } from './aec-command.ts';
 import type { ExtensionState, VramGuardApi } from './api.ts';
 import { Configuration } from './configuration.ts';
-import { registerDashboard } from './dashboard-panel.ts';
+import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
 import { LevelNotifier } from './notifier.ts';
@@ -39,6 +40,7 @@ import { preflightFallbackAction } from './preflight-fallback.ts';
 import { registerServerTasks } from './server-tasks.ts';
 import { registerSpikeCommand } from './spike-command.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar.ts';
+import { registerTerminalCli, type TerminalCliHandle } from './terminal-cli.ts';
 
 /** Level changes kept for the details view. */
 const RECENT_TRANSITIONS = 50;
@@ -60,6 +62,7 @@ export class VramGuardContext {
   private readonly statusBar = new GpuStatusBar();
   private readonly views = new MarkdownViews();
   private readonly notifier: LevelNotifier;
+  private readonly terminalCli: TerminalCliHandle;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
   /** Everything to dispose, in the order it was added; disposed in reverse. */
@@ -104,9 +107,11 @@ export class VramGuardContext {
       (err: unknown) => this.log.warn(`history: could not read the saved history: ${String(err)}`),
     );
     const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
+    this.terminalCli = registerTerminalCli(extension, this.log, this.config);
 
     this.own(
       this.config,
+      this.terminalCli,
       this.statusBar,
       this.views,
       { dispose: stopRecording },
@@ -118,6 +123,11 @@ export class VramGuardContext {
     );
 
     this.config.reportProblems();
+    // A workspace can ask for the dashboard when it opens (the sample workspace does).
+    if (settings.general.dashboardOpenOnStartup) {
+      const opening = setTimeout(() => void this.openDashboardBeside(), 0);
+      this.own({ dispose: () => clearTimeout(opening) });
+    }
     // NVML loads after activation, never on the startup path.
     const kickoff = setTimeout(() => this.watcher.start(), 0);
     this.own({ dispose: () => clearTimeout(kickoff) });
@@ -131,6 +141,7 @@ export class VramGuardContext {
       getState: () => this.state(),
       ledger: () => this.ledger(),
       servers: () => serverViews(this.servers),
+      cliLauncher: () => this.terminalCli.launcher(),
       waitForState: (predicate, timeoutMs) => this.waitForState(predicate, timeoutMs),
     };
   }
@@ -257,11 +268,12 @@ export class VramGuardContext {
         log: this.log,
         readThresholds: () => this.config.current.general.thresholds,
         openSource: () => this.openSource(),
+        onStage: (p, gpu) => this.history.recordEvent(spikeStageEvent(Date.now(), gpu, p)),
         onServerLeftRunning: (s) => this.servers.adopt(s),
         timingSettings: () => this.config.current.spikeTiming,
       }),
       registerAecCommand(this.views, this.log, () => this.config.current),
-      registerDashboard({
+      this.dashboard({
         context: this.extension,
         watcher: this.watcher,
         servers: this.servers,
@@ -277,6 +289,21 @@ export class VramGuardContext {
       }),
       registerFallbackCommands({ chain: this.chain, registry: this.servers, steps: () => this.fallbackSteps(), latest, views: this.views, log: this.log }),
     ];
+  }
+
+  private dashboardHandle: DashboardHandle | null = null;
+
+  private dashboard(deps: Parameters<typeof registerDashboard>[0]): DashboardHandle {
+    this.dashboardHandle = registerDashboard(deps);
+    return this.dashboardHandle;
+  }
+
+  private async openDashboardBeside(): Promise<void> {
+    try {
+      await this.dashboardHandle?.openBeside();
+    } catch (err) {
+      this.log.warn(`dashboard: could not open on startup: ${String(err)}`);
+    }
   }
 
   /** A settings change: every part takes its new values; the source is re-probed only when it changed. */

@@ -182,6 +182,11 @@ export async function runDashboardE2e(): Promise<Totals> {
         'vramGuard.fallbackChain': [{ action: 'unloadModel', target: 'ollama', trigger: 'critical' }],
         'vramGuard.fallbackMode': 'manual',
         'vramGuard.fallback.settleTimeoutSeconds': 3,
+        // A quick budget spike: its stages are marked on the chart.
+        'vramGuard.spike.settleSeconds': 0,
+        'vramGuard.spike.samples': 1,
+        'vramGuard.spike.rounds': 1,
+        'vramGuard.spike.peakWindowSeconds': 0,
       },
       null,
       2,
@@ -337,6 +342,35 @@ export async function runDashboardE2e(): Promise<Totals> {
         await pickRange(frame, 'all');
         await waitFor('the restored dashboard does not show the whole history in its "All" range', 20_000, async () => (await chartFacts(frame)).points > 1000);
         await waitFor('no fallback marker after the reload', 10_000, async () => (await frame.locator('.marker[data-kind="fallback"]').count()) >= 2);
+      },
+    },
+    {
+      name: 'a budget spike marks its stages on the chart',
+      run: async () => {
+        await palette(page, 'Run VRAM Budget Spike');
+        // The only vram-guard task: picking it completes the list; then its Ollama model is asked for.
+        const taskRow = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: TASK }).first();
+        await taskRow.waitFor({ state: 'visible', timeout: 15_000 });
+        await taskRow.click();
+        await waitFor('the spike did not ask for the Ollama model', 10_000, async () => /model the load request/.test((await page.locator('.quick-input-widget').textContent()) ?? ''));
+        await page.locator('.quick-input-widget input').fill(MODEL);
+        await page.keyboard.press('Enter');
+        const stopRow = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Stop them when the spike ends' }).first();
+        await stopRow.waitFor({ state: 'visible', timeout: 10_000 });
+        await stopRow.click();
+        // When it ends, the spike opens its saved report.
+        await waitFor('the spike did not finish (no report opened)', 120_000, async () => (await page.locator('.tabs-container .tab').filter({ hasText: /spike-.*\.md/ }).count()) > 0);
+        await palette(page, 'VRAM Guard: Open Dashboard');
+        frame = await dashboardFrame(page);
+        await pickRange(frame, '5m');
+        const labels = await waitFor('no budget spike markers on the chart', 15_000, async () => {
+          const found = await frame.locator('.chart[data-gpu="0"] .marker[data-kind="spike"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+          return found.length >= 3 ? found : null;
+        });
+        for (const stage of [/budget spike: baseline/, new RegExp(`budget spike: starting ${TASK.replace(/[()]/g, '\\$&')}`), /budget spike: (finished|incomplete)/]) {
+          if (!labels.some((l) => stage.test(l))) throw new Error(`no marker matching ${stage}; the spike markers say: ${labels.join(' | ')}`);
+        }
+        console.log(`       ${labels.length} spike markers`);
       },
     },
   ];

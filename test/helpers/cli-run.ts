@@ -11,12 +11,20 @@ export interface CliRun {
   stderr: string;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv, options: { interruptWhen?: (stdout: string) => boolean; timeoutMs?: number } = {}): Promise<CliRun> {
+/**
+ * `env` is all the CLI sees besides PATH and HOME. `node`: another Node executable to run it with
+ * (the default is the one running the tests); `interruptWhen`: Ctrl-C once stdout matches.
+ */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { interruptWhen?: (stdout: string) => boolean; timeoutMs?: number; node?: string } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.node ?? process.execPath, [cliPath, ...args], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
       if (options.interruptWhen?.(stdout)) child.kill('SIGINT');

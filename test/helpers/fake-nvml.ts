@@ -282,3 +282,19 @@ export function desktopRtx3070(over: Partial<FakeDevice> = {}): FakeState {
     ],
   };
 }
+
+/** A 4 GiB laptop GPU at 93.5 %: CRITICAL at the default thresholds. */
+export const laptopA1000AtCritical: FakeState = {
+  driver: '550.54.14',
+  devices: [
+    {
+      name: 'NVIDIA RTX A1000 Laptop GPU',
+      uuid: 'GPU-a1000',
+      total: 4 * GiB,
+      used: 3830 * MiB,
+      reserved: 94 * MiB,
+      persistence: 1,
+      processes: [{ pid: 2001, used: 3686 * MiB, name: '/opt/swictation/bin/python3' }],
+    },
+  ],
+};

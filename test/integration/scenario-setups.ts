@@ -125,6 +125,13 @@ const list: ScenarioSetup[] = [
       },
     },
   },
+  {
+    name: 'terminal-cli',
+    description: 'vram-guard on the PATH of a shell task and an integrated terminal, against the fake GPU (trusted: tasks run)',
+    settings: fakeSettings,
+    fakeState: fakeGpu(5.3),
+    trusted: true,
+  },
 ];
 
 export const scenarioSetups: Record<string, ScenarioSetup> = Object.fromEntries(list.map((s) => [s.name, s]));

@@ -5,6 +5,7 @@
  */
 import type { SpikeLoad, SpikeServer } from './spike-spec.ts';
 import { pcm16MonoWav } from '../audio/wav.ts';
+import { anySignal } from '../abort-signals.ts';
 
 export interface LoadOptions {
   timeoutMs: number;
@@ -87,7 +88,7 @@ export async function sendLoad(server: SpikeServer, options: LoadOptions): Promi
   if (!server.baseUrl) return done(false, null, `"${server.name}" has no port, so it cannot be sent a request; give its "port" or "healthUrl", or "load": "none".`);
   const signals = [AbortSignal.timeout(options.timeoutMs)];
   if (options.signal) signals.push(options.signal);
-  const signal = AbortSignal.any(signals);
+  const signal = anySignal(signals);
   try {
     const r = await resolveRequest(server, server.baseUrl, options, signal);
     if (!r) return done(true, null, null);

@@ -36,7 +36,7 @@ export class ServerExecutor implements FallbackExecutor {
   async plan(step: FallbackStep, gpu: number): Promise<Plan> {
     if (step.action === 'command') return this.planCommand(step);
     const candidates = this.options.registry.find(step.target).filter((s) => running(s) && s.task.gpu === gpu);
-    const what = step.target ? `"${step.target}"` : 'any server';
+    const what = step.target ? `"${step.target}"` : 'server';
     if (!candidates.length) return { ok: false, target: step.target, reason: `no running ${what} on GPU ${gpu}` };
     const reasons: string[] = [];
     for (const s of candidates) {

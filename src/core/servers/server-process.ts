@@ -168,7 +168,7 @@ export class ServerProcess extends Emitter<Events> {
       if (remaining <= 0) break;
       const probe = (async () => {
         try {
-          const res = await fetchFn(healthUrl, { signal: AbortSignal.timeout(Math.max(50, Math.min(2000, remaining))) });
+          const res = await fetchFn(healthUrl, { signal: AbortSignal.timeout(Math.ceil(Math.max(50, Math.min(2000, remaining)))) });
           await res.arrayBuffer().catch(() => undefined);
           lastAnswer = `HTTP ${res.status}`;
           return res.status === 200;

@@ -10,6 +10,7 @@ import { descendantsOf } from '../../../scripts/vscode/processes.ts';
 import type { FakeState } from '../../helpers/fake-nvml.ts';
 import { alive, PidRegister, pollUntil } from '../../helpers/servers.ts';
 import type { ExtensionState, LedgerView, VramGuardApi } from '../../../src/vscode/api.ts';
+import { terminalCliChecks } from './terminal-cli.ts';
 import { activatedExtension, childProcesses, settled, sleep, trackExtensionTimers, vscodeApi, writeFakeState } from './extension.ts';
 
 export type Scenario = (measurements: Record<string, number | string>) => void;
@@ -349,6 +350,10 @@ export const scenarios: Record<string, Scenario> = {
 
   'ollama-task': (measurements) => {
     ollamaTaskChecks(measurements);
+  },
+
+  'terminal-cli': () => {
+    terminalCliChecks();
   },
 
   'no-gpu': (measurements) => {
