@@ -63,6 +63,7 @@ export class DashboardSession implements vscode.Disposable {
   private store: HistoryStore;
   private mode: ViewMode = { kind: 'live' };
   private ledger: GpuLedger[] = [];
+  private readonly toldServerProblems = new Map<string, string>();
   private ledgerTimer: NodeJS.Timeout | null = null;
   private lastProcesses = '';
   private lastServers = '';
@@ -255,7 +256,7 @@ export class DashboardSession implements vscode.Disposable {
     const latest = this.deps.watcher.latest;
     if (!latest || this.disposed || !this.panel.visible) return;
     try {
-      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000 });
+      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000, log: (m) => this.deps.log.warn(m), told: this.toldServerProblems });
     } catch (err) {
       this.deps.log.warn(`dashboard: could not read the processes: ${String(err)}`);
       return;
