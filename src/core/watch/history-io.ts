@@ -6,7 +6,10 @@
  * machine can be read on the dashboard.
  */
 import { MiB, parseTrace } from '../gpu/trace-format.ts';
+import { TimeSlicer } from '../time-slicer.ts';
 import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './history-lines.ts';
+import { HistoryStore } from './history-store.ts';
+import { LineStream } from './line-stream.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample } from './history-types.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -17,8 +20,10 @@ export interface ImportedHistory {
   title: string;
   /** In time order. */
   records: HistoryRecord[];
-  /** Lines skipped, with their numbers (at most 20 listed). */
+  /** Lines skipped, with their numbers (at most 20 listed), and what the caps left out. */
   skipped: string[];
+  /** How many lines were skipped in all. */
+  skippedLines: number;
 }
 
 export class HistoryImportError extends Error {
@@ -37,12 +42,28 @@ function csvQuote(text: string): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** Cells a spreadsheet would run as a formula: `=`, `+`, `-`, `@`, tab or carriage return first. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A text cell safe to open in a spreadsheet: one that would start a formula gets a leading `'`, which
+ * spreadsheets show as text (OWASP's advice for CSV injection). Import removes it again.
+ */
+export function neutraliseCell(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** The text of a cell written by `neutraliseCell`. */
+export function unneutralise(text: string): string {
+  return text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text;
+}
+
 /** The CSV rows of one record (no header). */
 export function csvRows(r: HistoryRecord): string[] {
   if (r.type === 'event') {
     const e = r.event;
     const used = e.usedAfter ?? e.usedBefore;
-    return [`${iso(e.t)},${e.gpu ?? ''},${used !== null ? mib(used) : ''},,,,,,${e.kind},${csvQuote(e.text)}`];
+    return [`${iso(e.t)},${e.gpu ?? ''},${used !== null ? mib(used) : ''},,,,,,${e.kind},${csvQuote(neutraliseCell(e.text))}`];
   }
   const s = r.sample;
   const sys = s.system ? `${mib(s.system.ramUsed)},${mib(s.system.ramTotal)},${mib(s.system.swapUsed)},${mib(s.system.swapTotal)}` : ',,,';
@@ -70,54 +91,204 @@ export async function exportRecords(records: AsyncIterable<HistoryRecord[]> | It
   return count;
 }
 
-/** Reads any of the supported formats; throws HistoryImportError when nothing in it can be read. */
+/** Import limits: larger files are read up to the size cap, longer lines are skipped; both are said. */
+export interface ImportLimits {
+  /** Characters read at most; the rest of a larger file is skipped (default 512 Mi). */
+  maxChars: number;
+  /** Lines longer than this are skipped (default 256 Ki characters). */
+  maxLineChars: number;
+  /** A VRAM Guard trace is parsed whole: larger ones are refused (default 8 Mi characters). */
+  maxTraceChars: number;
+}
+
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024, maxTraceChars: 8 * 1024 * 1024 };
+
+/** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {
+  const parser = new ImportParser(name, DEFAULT_IMPORT_LIMITS);
   const lines = text.split(/\r?\n/);
-  const firstIndex = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('//'));
-  if (firstIndex < 0) throw new HistoryImportError(`${name} is empty.`);
-  const first = lines[firstIndex]!.trim();
-  let result: ImportedHistory;
-  if (first.startsWith('{')) {
-    if (/"vramGuardTrace"\s*:/.test(first)) result = fromTrace(text, name);
-    else result = fromJsonl(lines, name);
-  } else if (/^time,gpu,used_mib/i.test(first)) result = fromOurCsv(lines, name);
-  else if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) result = fromNvidiaSmi(lines, name);
-  else throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
-  if (!result.records.some((r) => r.type === 'sample')) {
-    throw new HistoryImportError(`${name}: no samples could be read${result.skipped.length ? ` (${result.skipped.slice(0, 3).join('; ')})` : ''}.`);
-  }
+  for (let i = 0; i < lines.length; i++) parser.line(lines[i]!, i + 1);
+  const result = parser.finish();
   result.records.sort((a, b) => timeOf(a) - timeOf(b));
   return result;
 }
 
-const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
-
-function skip(skipped: string[], line: number, why: string): void {
-  if (skipped.length < 20) skipped.push(`line ${line}: ${why}`);
+export interface ImportStreamOptions {
+  limits?: Partial<ImportLimits>;
+  /** Cancels the import (it throws the signal's reason). */
+  signal?: AbortSignal;
+  /** Characters read so far, now and then. */
+  onProgress?: (chars: number) => void;
 }
 
-function fromJsonl(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
-  let title = name;
-  lines.forEach((raw, i) => {
+/**
+ * Reads a file's text as it streams in, giving the event loop a turn every few milliseconds: a
+ * million lines never freeze the editor. Lines over the line cap and text past the size cap are
+ * skipped and listed in `skipped`.
+ */
+export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedHistory> {
+  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
+  const slicer = new TimeSlicer({ signal: options.signal });
+  const parser = new ImportParser(name, limits);
+  const reader = new LineStream({ maxLineChars: limits.maxLineChars, maxChars: limits.maxChars });
+  options.signal?.throwIfAborted();
+  for await (const line of reader.lines(chunks)) {
+    if (line.text === null) parser.tooLong(line.lineNo, line.length);
+    else parser.line(line.text, line.lineNo);
+    if (slicer.due()) {
+      options.onProgress?.(reader.read);
+      await slicer.yield();
+    }
+  }
+  if (reader.truncated()) parser.note(`only the first ${Math.round(limits.maxChars / 1048576)} MiB were read; the rest of the file was skipped`);
+  const result = parser.finish();
+  result.records = await sortByTime(result.records, slicer);
+  return result;
+}
+
+/** Records in time order, sorted in slices with turns for the event loop between them (already sorted: as is). */
+async function sortByTime(records: HistoryRecord[], slicer: TimeSlicer): Promise<HistoryRecord[]> {
+  let sorted = true;
+  for (let i = 1; i < records.length && sorted; i++) if (timeOf(records[i]!) < timeOf(records[i - 1]!)) sorted = false;
+  if (sorted) return records;
+  const RUN = 16_384;
+  let runs: HistoryRecord[][] = [];
+  for (let i = 0; i < records.length; i += RUN) {
+    runs.push(records.slice(i, i + RUN).sort((a, b) => timeOf(a) - timeOf(b)));
+    if (slicer.due()) await slicer.yield();
+  }
+  while (runs.length > 1) {
+    const next: HistoryRecord[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r]!;
+      const b = runs[r + 1];
+      if (!b) {
+        next.push(a);
+        continue;
+      }
+      const out = new Array<HistoryRecord>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length || j < b.length) {
+        out[k++] = j >= b.length || (i < a.length && timeOf(a[i]!) <= timeOf(b[j]!)) ? a[i++]! : b[j++]!;
+        if ((k & 4095) === 0 && slicer.due()) await slicer.yield();
+      }
+      next.push(out);
+    }
+    runs = next;
+  }
+  return runs[0] ?? [];
+}
+
+/**
+ * Fills an in-memory store with imported records, a slice at a time (the store keeps everything: an
+ * imported log is shown whole).
+ */
+export async function importedStore(records: HistoryRecord[], signal?: AbortSignal): Promise<HistoryStore> {
+  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
+  const slicer = new TimeSlicer({ signal });
+  for (let i = 0; i < records.length; i++) {
+    store.apply(records[i]!);
+    if ((i & 1023) === 0 && slicer.due()) await slicer.yield();
+  }
+  return store;
+}
+
+const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
+
+/** Line by line: the format is chosen by the first line that is not blank or a comment. */
+class ImportParser {
+  private readonly name: string;
+  private readonly limits: ImportLimits;
+  private format: LineFormat | null = null;
+  private readonly skipped: string[] = [];
+  private skippedCount = 0;
+  private readonly notes: string[] = [];
+
+  constructor(name: string, limits: ImportLimits) {
+    this.name = name;
+    this.limits = limits;
+  }
+
+  line(raw: string, lineNo: number): void {
+    if (!this.format) {
+      const first = raw.trim();
+      if (first === '' || first.startsWith('//')) return;
+      this.format = this.choose(first);
+    }
+    this.format.line(raw, lineNo, (why) => this.skip(lineNo, why));
+  }
+
+  tooLong(lineNo: number, length: number): void {
+    this.skip(lineNo, `${length} characters long, more than the ${this.limits.maxLineChars} a line may be: skipped`);
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  private skip(lineNo: number, why: string): void {
+    this.skippedCount++;
+    if (this.skipped.length < 20) this.skipped.push(`line ${lineNo}: ${why}`);
+  }
+
+  private choose(first: string): LineFormat {
+    const name = this.name;
+    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name, this.limits.maxTraceChars) : new JsonlLines(name);
+    if (/^time,gpu,used_mib/i.test(first)) return new OurCsvLines(name);
+    if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) return new NvidiaSmiLines(name);
+    throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
+  }
+
+  finish(): ImportedHistory {
+    if (!this.format) throw new HistoryImportError(`${this.name} is empty.`);
+    const { format, title, records } = this.format.finish();
+    if (this.skippedCount > this.skipped.length) this.skipped.push(`… ${this.skippedCount - this.skipped.length} more line(s) skipped`);
+    const skipped = [...this.notes, ...this.skipped];
+    if (!records.some((r) => r.type === 'sample')) {
+      throw new HistoryImportError(`${this.name}: no samples could be read${skipped.length ? ` (${skipped.slice(0, 3).join('; ')})` : ''}.`);
+    }
+    return { format, title, records, skipped, skippedLines: this.skippedCount };
+  }
+}
+
+interface LineFormat {
+  line(raw: string, lineNo: number, skip: (why: string) => void): void;
+  finish(): { format: ImportFormat; title: string; records: HistoryRecord[] };
+}
+
+class JsonlLines implements LineFormat {
+  private readonly name: string;
+  private title: string;
+  private readonly records: HistoryRecord[] = [];
+
+  constructor(name: string) {
+    this.name = name;
+    this.title = name;
+  }
+
+  line(raw: string, lineNo: number, skip: (why: string) => void): void {
     const line = raw.trim();
     if (!line || line.startsWith('//')) return;
     if (line.includes('"vramGuardHistory"')) {
       try {
         const h = JSON.parse(line) as { vramGuardHistory?: unknown; title?: unknown };
-        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION) throw new HistoryImportError(`${name}:${i + 1}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
-        if (typeof h.title === 'string') title = h.title;
+        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION) throw new HistoryImportError(`${this.name}:${lineNo}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
+        if (typeof h.title === 'string') this.title = h.title.slice(0, 200);
         return;
       } catch (err) {
         if (err instanceof HistoryImportError) throw err;
       }
     }
     const r = decodeLine(line);
-    if (r) records.push(r);
-    else skip(skipped, i + 1, 'not a history record');
-  });
-  return { format: 'jsonl', title, records, skipped };
+    if (r) this.records.push(r);
+    else skip('not a history record');
+  }
+
+  finish() {
+    return { format: 'jsonl' as const, title: this.title, records: this.records };
+  }
 }
 
 function splitCsv(line: string): string[] {
@@ -144,43 +315,49 @@ function mibValue(text: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function fromOurCsv(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
-  let current: HistorySample | null = null;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (!line.trim()) continue;
+class OurCsvLines implements LineFormat {
+  private readonly name: string;
+  private readonly records: HistoryRecord[] = [];
+  private current: HistorySample | null = null;
+  private header = true;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  line(line: string, _lineNo: number, skip: (why: string) => void): void {
+    if (this.header) {
+      this.header = false;
+      return;
+    }
+    if (!line.trim()) return;
     const [time, gpu, used, total, ramUsed, ramTotal, swapUsed, swapTotal, kind, text] = splitCsv(line);
     const t = Date.parse(time ?? '');
-    if (!Number.isFinite(t)) {
-      skip(skipped, i + 1, `time ${JSON.stringify(time)} is not an ISO 8601 time`);
-      continue;
-    }
+    if (!Number.isFinite(t)) return skip(`time ${JSON.stringify(time?.slice(0, 40))} is not an ISO 8601 time`);
     const gpuIndex = gpu === '' || gpu === undefined ? null : Number(gpu);
     if (kind) {
-      const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: text ?? '', l: null, b: null, a: null } });
-      if (decoded) records.push(decoded);
-      else skip(skipped, i + 1, `unknown event kind ${JSON.stringify(kind)}`);
-      continue;
+      const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: unneutralise(text ?? ''), l: null, b: null, a: null } });
+      if (decoded) this.records.push(decoded);
+      else skip(`unknown event kind ${JSON.stringify(kind.slice(0, 40))}`);
+      return;
     }
     const u = mibValue(used);
     const tot = mibValue(total);
     const ram = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
     const system = ram.every((x) => x !== null) ? { ramUsed: ram[0]! * MiB, ramTotal: ram[1]! * MiB, swapUsed: ram[2]! * MiB, swapTotal: ram[3]! * MiB } : null;
-    if (!current || current.t !== t) {
-      current = { t, gpus: [], system };
-      records.push({ type: 'sample', sample: current });
+    if (!this.current || this.current.t !== t) {
+      this.current = { t, gpus: [], system };
+      this.records.push({ type: 'sample', sample: this.current });
     }
     if (gpuIndex !== null) {
-      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) {
-        skip(skipped, i + 1, 'gpu, used_mib and total_mib must be numbers');
-        continue;
-      }
-      current.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
+      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) return skip('gpu, used_mib and total_mib must be numbers');
+      this.current.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
     }
   }
-  return { format: 'csv', title: name, records, skipped };
+
+  finish() {
+    return { format: 'csv' as const, title: this.name, records: this.records };
+  }
 }
 
 /** nvidia-smi's timestamp, "2025/10/31 07:14:57.123", in this machine's local time (nvidia-smi writes no zone). */
@@ -192,65 +369,89 @@ export function parseNvidiaSmiTime(text: string): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
-function fromNvidiaSmi(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
+class NvidiaSmiLines implements LineFormat {
+  private readonly name: string;
+  private readonly records: HistoryRecord[] = [];
   // Default column order: the documented query, for logs written with --format=csv,noheader.
-  let cols = { time: 0, index: 1, used: 2, total: 3 };
-  let pending: HistorySample | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (!line) continue;
+  private cols = { time: 0, index: 1, used: 2, total: 3 };
+  private pending: HistorySample | null = null;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  line(raw: string, lineNo: number, skip: (why: string) => void): void {
+    const line = raw.trim();
+    if (!line) return;
     const fields = splitCsv(line);
+    const cols = this.cols;
     if (/memory\.used/i.test(line)) {
       // A header (nvidia-smi -l repeats it when restarted): find the columns by name.
       const find = (re: RegExp) => fields.findIndex((f) => re.test(f));
       const c = { time: find(/^timestamp/i), index: find(/^index/i), used: find(/^memory\.used/i), total: find(/^memory\.total/i) };
-      if (c.time < 0 || c.used < 0 || c.total < 0) throw new HistoryImportError(`${name}:${i + 1}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`);
-      cols = c;
-      continue;
+      if (c.time < 0 || c.used < 0 || c.total < 0) throw new HistoryImportError(`${this.name}:${lineNo}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`);
+      this.cols = c;
+      return;
     }
     const t = parseNvidiaSmiTime(fields[cols.time] ?? '');
-    if (t === null) {
-      skip(skipped, i + 1, `timestamp ${JSON.stringify(fields[cols.time])} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
-      continue;
-    }
+    if (t === null) return skip(`timestamp ${JSON.stringify(fields[cols.time]?.slice(0, 40))} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
     const gpu = cols.index >= 0 ? Number(fields[cols.index]) : 0;
     const used = mibValue(fields[cols.used]);
     const total = mibValue(fields[cols.total]);
-    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) {
-      skip(skipped, i + 1, `no memory figures (${fields.join(', ')})`);
-      continue;
-    }
+    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) return skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
+    const pending = this.pending;
     if (!pending || pending.t !== t || pending.gpus.some((g) => g.gpu === gpu)) {
-      pending = { t, gpus: [], system: null };
-      records.push({ type: 'sample', sample: pending });
+      this.pending = { t, gpus: [], system: null };
+      this.records.push({ type: 'sample', sample: this.pending });
     }
-    pending.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
+    this.pending!.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
   }
-  return { format: 'nvidia-smi', title: name, records, skipped };
+
+  finish() {
+    return { format: 'nvidia-smi' as const, title: this.name, records: this.records };
+  }
 }
 
-function fromTrace(text: string, name: string): ImportedHistory {
-  let trace;
-  try {
-    trace = parseTrace(text, name);
-  } catch (err) {
-    throw new HistoryImportError((err as Error).message);
+/** A trace is checked whole (its own parser), so it is held until the end, up to its size cap. */
+class TraceLines implements LineFormat {
+  private readonly name: string;
+  private readonly maxChars: number;
+  private readonly lines: string[] = [];
+  private chars = 0;
+
+  constructor(name: string, maxChars: number) {
+    this.name = name;
+    this.maxChars = maxChars;
   }
-  const records: HistoryRecord[] = [];
-  let pending: HistorySample | null = null;
-  for (const row of trace.samples) {
-    if (row.error !== null) continue;
-    if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
-      pending = { t: row.time, gpus: [], system: null };
-      records.push({ type: 'sample', sample: pending });
+
+  line(raw: string): void {
+    this.chars += raw.length + 1;
+    if (this.chars > this.maxChars) throw new HistoryImportError(`${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`);
+    this.lines.push(raw);
+  }
+
+  finish() {
+    const name = this.name;
+    let trace;
+    try {
+      trace = parseTrace(this.lines.join('\n'), name);
+    } catch (err) {
+      throw new HistoryImportError((err as Error).message);
     }
-    pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
+    const records: HistoryRecord[] = [];
+    let pending: HistorySample | null = null;
+    for (const row of trace.samples) {
+      if (row.error !== null) continue;
+      if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
+        pending = { t: row.time, gpus: [], system: null };
+        records.push({ type: 'sample', sample: pending });
+      }
+      pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
+    }
+    for (const e of trace.events) {
+      const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
+      records.push({ type: 'event', event });
+    }
+    return { format: 'trace' as const, title: trace.header.title, records };
   }
-  for (const e of trace.events) {
-    const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
-    records.push({ type: 'event', event });
-  }
-  return { format: 'trace', title: trace.header.title, records, skipped: [] };
 }
