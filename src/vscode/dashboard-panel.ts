@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import * as vscode from 'vscode';
 import type { FallbackMode } from '../core/fallback/steps.ts';
 import { readRecords } from '../core/watch/history-files.ts';
-import { exportRecords, HistoryImportError, importedStore, importHistoryStream, type ExportFormat } from '../core/watch/history-io.ts';
+import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../core/watch/history-io.ts';
 import { recordHistory } from '../core/watch/history-recorder.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
 import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
@@ -162,8 +162,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
               shown = pct;
             },
           });
-          progress.report({ message: `${imported.records.length} records: drawing…` });
-          return { imported, store: await importedStore(imported.records, abort.signal) };
+          return { imported, store: imported.store };
         } catch (err) {
           return { error: err instanceof HistoryImportError ? err.message : err instanceof Error ? err.message : String(err), cancelled: abort.signal.aborted };
         } finally {
@@ -183,7 +182,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     }
     const s = await open();
     s.showImported(store, imported.title, imported.format);
-    log.info(`history: imported ${imported.records.length} records (${imported.format}) from ${path}`);
+    log.info(`history: imported ${imported.records} records (${imported.format}) from ${path}`);
   };
 
   const disposables = [

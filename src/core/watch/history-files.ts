@@ -299,19 +299,21 @@ export class HistoryFiles {
 export async function readRecords(path: string, onRecord: (record: HistoryRecord) => void, stats: ReadStats, fs: HistoryFs = nodeHistoryFs): Promise<void> {
   const reader = new LineStream({ maxLineChars: MAX_HISTORY_LINE_CHARS });
   let bad = false;
-  for await (const line of reader.lines(fs.read(path))) {
-    if (bad) stats.badLines++; // the bad line was not the last one
-    bad = false;
-    if (line.text === null) {
-      bad = true;
-      continue;
+  for await (const batch of reader.lines(fs.read(path))) {
+    for (const line of batch) {
+      if (bad) stats.badLines++; // the bad line was not the last one
+      bad = false;
+      if (line.text === null) {
+        bad = true;
+        continue;
+      }
+      if (!line.text.trim()) continue;
+      const record = decodeLine(line.text);
+      if (record) {
+        stats.records++;
+        onRecord(record);
+      } else bad = true;
     }
-    if (!line.text.trim()) continue;
-    const record = decodeLine(line.text);
-    if (record) {
-      stats.records++;
-      onRecord(record);
-    } else bad = true;
   }
   if (bad) stats.tornLines++;
 }

@@ -7,6 +7,7 @@
  */
 import { MiB, parseTrace } from '../gpu/trace-format.ts';
 import { TimeSlicer } from '../time-slicer.ts';
+import { formatMiB } from '../units.ts';
 import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './history-lines.ts';
 import { HistoryStore } from './history-store.ts';
 import { LineStream } from './line-stream.ts';
@@ -105,12 +106,13 @@ export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024
 
 /** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {
-  const parser = new ImportParser(name, DEFAULT_IMPORT_LIMITS);
+  const records: HistoryRecord[] = [];
+  const parser = new ImportParser(name, DEFAULT_IMPORT_LIMITS, (r) => void records.push(r));
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) parser.line(lines[i]!, i + 1);
   const result = parser.finish();
-  result.records.sort((a, b) => timeOf(a) - timeOf(b));
-  return result;
+  records.sort((a, b) => timeOf(a) - timeOf(b));
+  return { ...result, records };
 }
 
 export interface ImportStreamOptions {
@@ -121,78 +123,54 @@ export interface ImportStreamOptions {
   onProgress?: (chars: number) => void;
 }
 
+/** An import read into an in-memory store (the dashboard shows it whole). */
+export interface ImportedStore extends Omit<ImportedHistory, 'records'> {
+  store: HistoryStore;
+  /** Records read into the store. */
+  records: number;
+}
+
 /**
- * Reads a file's text as it streams in, giving the event loop a turn every few milliseconds: a
- * million lines never freeze the editor. Lines over the line cap and text past the size cap are
- * skipped and listed in `skipped`.
+ * Reads a file's text as it streams in, straight into an in-memory store, giving the event loop a
+ * turn every few milliseconds: a million lines never freeze the editor, and no record is held twice.
+ * Lines over the line cap, text past the size cap, and samples earlier than the one before them for
+ * the same GPU (a log must be in time order) are skipped and listed in `skipped`.
  */
-export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedHistory> {
+export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedStore> {
   const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
-  const slicer = new TimeSlicer({ signal: options.signal });
-  const parser = new ImportParser(name, limits);
+  // Slices of 4 ms: a stop of the whole loop for a garbage collection still stays short.
+  const slicer = new TimeSlicer({ signal: options.signal, budgetMs: 4 });
+  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
+  const lastT = new Map<number, number>();
+  let count = 0;
+  let lineNo = 0;
+  const parser = new ImportParser(name, limits, (r) => {
+    if (r.type === 'sample') {
+      for (const g of r.sample.gpus) {
+        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity)) return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
+      }
+      for (const g of r.sample.gpus) lastT.set(g.gpu, r.sample.t);
+    }
+    store.apply(r);
+    count++;
+    return null;
+  });
   const reader = new LineStream({ maxLineChars: limits.maxLineChars, maxChars: limits.maxChars });
   options.signal?.throwIfAborted();
-  for await (const line of reader.lines(chunks)) {
-    if (line.text === null) parser.tooLong(line.lineNo, line.length);
-    else parser.line(line.text, line.lineNo);
-    if (slicer.due()) {
-      options.onProgress?.(reader.read);
-      await slicer.yield();
+  for await (const batch of reader.lines(chunks)) {
+    for (const line of batch) {
+      lineNo = line.lineNo;
+      if (line.text === null) parser.tooLong(line.lineNo, line.length);
+      else parser.line(line.text, line.lineNo);
+      if ((lineNo & 255) === 0 && slicer.due()) {
+        options.onProgress?.(reader.read);
+        await slicer.yield();
+      }
     }
   }
-  if (reader.truncated()) parser.note(`only the first ${Math.round(limits.maxChars / 1048576)} MiB were read; the rest of the file was skipped`);
+  if (reader.truncated()) parser.note(`the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`);
   const result = parser.finish();
-  result.records = await sortByTime(result.records, slicer);
-  return result;
-}
-
-/** Records in time order, sorted in slices with turns for the event loop between them (already sorted: as is). */
-async function sortByTime(records: HistoryRecord[], slicer: TimeSlicer): Promise<HistoryRecord[]> {
-  let sorted = true;
-  for (let i = 1; i < records.length && sorted; i++) if (timeOf(records[i]!) < timeOf(records[i - 1]!)) sorted = false;
-  if (sorted) return records;
-  const RUN = 16_384;
-  let runs: HistoryRecord[][] = [];
-  for (let i = 0; i < records.length; i += RUN) {
-    runs.push(records.slice(i, i + RUN).sort((a, b) => timeOf(a) - timeOf(b)));
-    if (slicer.due()) await slicer.yield();
-  }
-  while (runs.length > 1) {
-    const next: HistoryRecord[][] = [];
-    for (let r = 0; r < runs.length; r += 2) {
-      const a = runs[r]!;
-      const b = runs[r + 1];
-      if (!b) {
-        next.push(a);
-        continue;
-      }
-      const out = new Array<HistoryRecord>(a.length + b.length);
-      let i = 0;
-      let j = 0;
-      let k = 0;
-      while (i < a.length || j < b.length) {
-        out[k++] = j >= b.length || (i < a.length && timeOf(a[i]!) <= timeOf(b[j]!)) ? a[i++]! : b[j++]!;
-        if ((k & 4095) === 0 && slicer.due()) await slicer.yield();
-      }
-      next.push(out);
-    }
-    runs = next;
-  }
-  return runs[0] ?? [];
-}
-
-/**
- * Fills an in-memory store with imported records, a slice at a time (the store keeps everything: an
- * imported log is shown whole).
- */
-export async function importedStore(records: HistoryRecord[], signal?: AbortSignal): Promise<HistoryStore> {
-  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
-  const slicer = new TimeSlicer({ signal });
-  for (let i = 0; i < records.length; i++) {
-    store.apply(records[i]!);
-    if ((i & 1023) === 0 && slicer.due()) await slicer.yield();
-  }
-  return store;
+  return { ...result, store, records: count };
 }
 
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
@@ -205,10 +183,20 @@ class ImportParser {
   private readonly skipped: string[] = [];
   private skippedCount = 0;
   private readonly notes: string[] = [];
+  private readonly emit: (record: HistoryRecord) => string | null | void;
+  private samples = 0;
 
-  constructor(name: string, limits: ImportLimits) {
+  /** `emit` takes each record; it may refuse one by returning why (the record's line is then skipped). */
+  constructor(name: string, limits: ImportLimits, emit: (record: HistoryRecord) => string | null | void) {
     this.name = name;
     this.limits = limits;
+    this.emit = emit;
+  }
+
+  private take(record: HistoryRecord, lineNo: number): void {
+    const refused = this.emit(record);
+    if (refused) this.skip(lineNo, refused);
+    else if (record.type === 'sample') this.samples++;
   }
 
   line(raw: string, lineNo: number): void {
@@ -217,7 +205,7 @@ class ImportParser {
       if (first === '' || first.startsWith('//')) return;
       this.format = this.choose(first);
     }
-    this.format.line(raw, lineNo, (why) => this.skip(lineNo, why));
+    this.format.line(raw, lineNo, (why) => this.skip(lineNo, why), (r, at) => this.take(r, at ?? lineNo));
   }
 
   tooLong(lineNo: number, length: number): void {
@@ -230,7 +218,7 @@ class ImportParser {
 
   private skip(lineNo: number, why: string): void {
     this.skippedCount++;
-    if (this.skipped.length < 20) this.skipped.push(`line ${lineNo}: ${why}`);
+    if (this.skipped.length < 20) this.skipped.push(lineNo ? `line ${lineNo}: ${why}` : why);
   }
 
   private choose(first: string): LineFormat {
@@ -241,34 +229,37 @@ class ImportParser {
     throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
   }
 
-  finish(): ImportedHistory {
+  finish(): Omit<ImportedHistory, 'records'> {
     if (!this.format) throw new HistoryImportError(`${this.name} is empty.`);
-    const { format, title, records } = this.format.finish();
+    const { format, title } = this.format.finish((r, at) => this.take(r, at ?? 0));
     if (this.skippedCount > this.skipped.length) this.skipped.push(`… ${this.skippedCount - this.skipped.length} more line(s) skipped`);
     const skipped = [...this.notes, ...this.skipped];
-    if (!records.some((r) => r.type === 'sample')) {
+    if (!this.samples) {
       throw new HistoryImportError(`${this.name}: no samples could be read${skipped.length ? ` (${skipped.slice(0, 3).join('; ')})` : ''}.`);
     }
-    return { format, title, records, skipped, skippedLines: this.skippedCount };
+    return { format, title, skipped, skippedLines: this.skippedCount };
   }
 }
 
+/** Hands a finished record on, with the line it started on. */
+type Emit = (record: HistoryRecord, lineNo?: number) => void;
+
 interface LineFormat {
-  line(raw: string, lineNo: number, skip: (why: string) => void): void;
-  finish(): { format: ImportFormat; title: string; records: HistoryRecord[] };
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void;
+  /** Emits what is still held (a sample whose rows may continue) and names the format and title. */
+  finish(emit: Emit): { format: ImportFormat; title: string };
 }
 
 class JsonlLines implements LineFormat {
   private readonly name: string;
   private title: string;
-  private readonly records: HistoryRecord[] = [];
 
   constructor(name: string) {
     this.name = name;
     this.title = name;
   }
 
-  line(raw: string, lineNo: number, skip: (why: string) => void): void {
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
     const line = raw.trim();
     if (!line || line.startsWith('//')) return;
     if (line.includes('"vramGuardHistory"')) {
@@ -282,12 +273,12 @@ class JsonlLines implements LineFormat {
       }
     }
     const r = decodeLine(line);
-    if (r) this.records.push(r);
+    if (r) emit(r);
     else skip('not a history record');
   }
 
   finish() {
-    return { format: 'jsonl' as const, title: this.title, records: this.records };
+    return { format: 'jsonl' as const, title: this.title };
   }
 }
 
@@ -317,15 +308,14 @@ function mibValue(text: string | undefined): number | null {
 
 class OurCsvLines implements LineFormat {
   private readonly name: string;
-  private readonly records: HistoryRecord[] = [];
-  private current: HistorySample | null = null;
+  private current: { sample: HistorySample; lineNo: number } | null = null;
   private header = true;
 
   constructor(name: string) {
     this.name = name;
   }
 
-  line(line: string, _lineNo: number, skip: (why: string) => void): void {
+  line(line: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
     if (this.header) {
       this.header = false;
       return;
@@ -337,7 +327,7 @@ class OurCsvLines implements LineFormat {
     const gpuIndex = gpu === '' || gpu === undefined ? null : Number(gpu);
     if (kind) {
       const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: unneutralise(text ?? ''), l: null, b: null, a: null } });
-      if (decoded) this.records.push(decoded);
+      if (decoded) emit(decoded);
       else skip(`unknown event kind ${JSON.stringify(kind.slice(0, 40))}`);
       return;
     }
@@ -345,18 +335,20 @@ class OurCsvLines implements LineFormat {
     const tot = mibValue(total);
     const ram = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
     const system = ram.every((x) => x !== null) ? { ramUsed: ram[0]! * MiB, ramTotal: ram[1]! * MiB, swapUsed: ram[2]! * MiB, swapTotal: ram[3]! * MiB } : null;
-    if (!this.current || this.current.t !== t) {
-      this.current = { t, gpus: [], system };
-      this.records.push({ type: 'sample', sample: this.current });
+    if (!this.current || this.current.sample.t !== t) {
+      this.finish(emit);
+      this.current = { sample: { t, gpus: [], system }, lineNo };
     }
     if (gpuIndex !== null) {
       if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) return skip('gpu, used_mib and total_mib must be numbers');
-      this.current.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
+      this.current.sample.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
     }
   }
 
-  finish() {
-    return { format: 'csv' as const, title: this.name, records: this.records };
+  finish(emit: Emit) {
+    if (this.current) emit({ type: 'sample', sample: this.current.sample }, this.current.lineNo);
+    this.current = null;
+    return { format: 'csv' as const, title: this.name };
   }
 }
 
@@ -371,16 +363,15 @@ export function parseNvidiaSmiTime(text: string): number | null {
 
 class NvidiaSmiLines implements LineFormat {
   private readonly name: string;
-  private readonly records: HistoryRecord[] = [];
   // Default column order: the documented query, for logs written with --format=csv,noheader.
   private cols = { time: 0, index: 1, used: 2, total: 3 };
-  private pending: HistorySample | null = null;
+  private pending: { sample: HistorySample; lineNo: number } | null = null;
 
   constructor(name: string) {
     this.name = name;
   }
 
-  line(raw: string, lineNo: number, skip: (why: string) => void): void {
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
     const line = raw.trim();
     if (!line) return;
     const fields = splitCsv(line);
@@ -399,16 +390,18 @@ class NvidiaSmiLines implements LineFormat {
     const used = mibValue(fields[cols.used]);
     const total = mibValue(fields[cols.total]);
     if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) return skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
-    const pending = this.pending;
+    const pending = this.pending?.sample;
     if (!pending || pending.t !== t || pending.gpus.some((g) => g.gpu === gpu)) {
-      this.pending = { t, gpus: [], system: null };
-      this.records.push({ type: 'sample', sample: this.pending });
+      this.finish(emit);
+      this.pending = { sample: { t, gpus: [], system: null }, lineNo };
     }
-    this.pending!.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
+    this.pending!.sample.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
   }
 
-  finish() {
-    return { format: 'nvidia-smi' as const, title: this.name, records: this.records };
+  finish(emit: Emit) {
+    if (this.pending) emit({ type: 'sample', sample: this.pending.sample }, this.pending.lineNo);
+    this.pending = null;
+    return { format: 'nvidia-smi' as const, title: this.name };
   }
 }
 
@@ -430,7 +423,7 @@ class TraceLines implements LineFormat {
     this.lines.push(raw);
   }
 
-  finish() {
+  finish(emit: Emit) {
     const name = this.name;
     let trace;
     try {
@@ -438,20 +431,20 @@ class TraceLines implements LineFormat {
     } catch (err) {
       throw new HistoryImportError((err as Error).message);
     }
-    const records: HistoryRecord[] = [];
     let pending: HistorySample | null = null;
     for (const row of trace.samples) {
       if (row.error !== null) continue;
       if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
+        if (pending) emit({ type: 'sample', sample: pending });
         pending = { t: row.time, gpus: [], system: null };
-        records.push({ type: 'sample', sample: pending });
       }
       pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
     }
+    if (pending) emit({ type: 'sample', sample: pending });
     for (const e of trace.events) {
       const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
-      records.push({ type: 'event', event });
+      emit({ type: 'event', event }, e.line);
     }
-    return { format: 'trace' as const, title: trace.header.title, records };
+    return { format: 'trace' as const, title: trace.header.title };
   }
 }

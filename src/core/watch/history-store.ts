@@ -6,7 +6,7 @@
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { Emitter } from '../events.ts';
-import { lowerBound, type Points } from './downsample.ts';
+import type { Points } from './downsample.ts';
 import { HistoryFiles, type HistoryFs, type ReadStats } from './history-files.ts';
 import { encodeEvent, encodeSample } from './history-lines.ts';
 import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './history-series.ts';
@@ -144,8 +144,17 @@ export class HistoryStore extends Emitter<Events> {
     if (r.type === 'event') {
       const e = r.event;
       const list = this.eventList;
-      if (list.length && list[list.length - 1]!.t > e.t) list.splice(lowerBound(list.map((x) => x.t), e.t + 1), 0, e);
-      else list.push(e);
+      if (list.length && list[list.length - 1]!.t > e.t) {
+        // After every event at or before its time (a binary search: imports bring many).
+        let lo = 0;
+        let hi = list.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (list[mid]!.t <= e.t) lo = mid + 1;
+          else hi = mid;
+        }
+        list.splice(lo, 0, e);
+      } else list.push(e);
       if (list.length > this.maxEvents) list.splice(0, list.length - this.maxEvents);
       return;
     }

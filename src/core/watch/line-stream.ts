@@ -31,7 +31,8 @@ export class LineStream {
     return this.stopped;
   }
 
-  async *lines(chunks: AsyncIterable<string | Buffer>): AsyncGenerator<StreamLine> {
+  /** The lines of the stream, a chunk's worth at a time (one await per chunk, not per line). */
+  async *lines(chunks: AsyncIterable<string | Buffer>): AsyncGenerator<StreamLine[]> {
     const max = this.options.maxLineChars;
     const limit = this.options.maxChars ?? Infinity;
     let parts: string[] = [];
@@ -52,6 +53,7 @@ export class LineStream {
       return out;
     };
     for await (const raw of chunks) {
+      const batch: StreamLine[] = [];
       let chunk = typeof raw === 'string' ? raw : raw.toString('utf8');
       if (this.chars + chunk.length > limit) {
         chunk = chunk.slice(0, Math.max(0, limit - this.chars));
@@ -73,11 +75,13 @@ export class LineStream {
           held = 0;
         }
         if (nl < 0) break;
-        yield end();
+        batch.push(end());
         i = nl + 1;
       }
+      if (batch.length) yield batch;
       if (this.stopped) break;
     }
-    if (length > 0 || parts.length) yield end();
+    // Text cut by the size cap ends in a partial line: it is not read.
+    if (!this.stopped && (length > 0 || parts.length)) yield [end()];
   }
 }
