@@ -31,7 +31,7 @@ import { readPreflightSettings } from './vscode/preflight-settings.ts';
 import { LevelNotifier } from './vscode/notifier.ts';
 import { registerServerTasks } from './vscode/server-tasks.ts';
 import { registerSpikeCommand } from './vscode/spike-command.ts';
-import { readSettings, type Settings } from './vscode/settings.ts';
+import { ignoredWorkspaceSettings, readSettings, trustAwareGetter, type Settings } from './vscode/settings.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
 const RECENT_TRANSITIONS = 50;
@@ -170,29 +170,37 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
+    // Trust granted: the workspace's own values of the restricted settings apply from now on.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => settingsChanged()),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (!e.affectsConfiguration('vramGuard')) return;
-      const before = settings;
-      settings = readConfig();
-      fallback = readFallback();
-      chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
-      notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
-      watcher.setThresholds(settings.thresholds);
-      watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
-      if (
-        before.source !== settings.source ||
-        before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
-        before.nvidiaSmiPath !== settings.nvidiaSmiPath ||
-        before.replayFile !== settings.replayFile ||
-        before.replaySpeed !== settings.replaySpeed
-      ) {
-        watcher.reprobe();
-      }
-      reportProblems();
-      refresh();
+      if (e.affectsConfiguration('vramGuard')) settingsChanged();
     }),
     { dispose: () => void watcher.stop() },
   );
+
+  function settingsChanged(): void {
+    const before = settings;
+    settings = readConfig();
+    fallback = readFallback();
+    chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
+    notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
+    watcher.setThresholds(settings.thresholds);
+    watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
+    if (
+      before.source !== settings.source ||
+      before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
+      before.nvidiaSmiPath !== settings.nvidiaSmiPath ||
+      before.replayFile !== settings.replayFile ||
+      before.replaySpeed !== settings.replaySpeed
+    ) {
+      watcher.reprobe();
+    }
+    reportProblems();
+    refresh();
+  }
+
+  const ignored = ignoredWorkspaceSettings((key) => vscode.workspace.getConfiguration('vramGuard').inspect(key), vscode.workspace.isTrusted);
+  if (ignored.length) log.info(`this workspace is not trusted: its values of ${ignored.join(', ')} are ignored (the user's settings or the defaults apply) until it is trusted`);
 
   reportProblems();
   // NVML loads after activation, never on the startup path.
@@ -246,9 +254,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
 }
 
 /** Reads `vramGuard.*` settings as they are now, for the validators (which never see VS Code). */
+/** The `vramGuard.*` settings; in an untrusted workspace the workspace cannot set the restricted ones. */
 function configGetter(): (key: string) => unknown {
   const config = vscode.workspace.getConfiguration('vramGuard');
-  return (key) => config.get(key);
+  return trustAwareGetter((key) => config.get(key), (key) => config.inspect(key), vscode.workspace.isTrusted);
 }
 
 /** The trace for `replay`: the setting (relative to the workspace folder), else the bundled one. */
