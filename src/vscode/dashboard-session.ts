@@ -12,7 +12,7 @@ import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { HistoryStore } from '../core/watch/history-store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
-import { parseWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
+import { acceptWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
 import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, sampleUpdate, serverCards } from './dashboard-data.ts';
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
@@ -138,16 +138,13 @@ export class DashboardSession implements vscode.Disposable {
   }
 
   private async receive(raw: unknown): Promise<void> {
-    const parsed = parseWebviewMessage(raw);
-    if (!parsed.ok) {
-      this.deps.log.warn(`dashboard: refused a message from the page: ${parsed.error}`);
-      return;
-    }
+    const message = acceptWebviewMessage(raw, (line) => this.deps.log.warn(line));
+    if (!message) return;
     try {
-      await this.handle(parsed.message);
+      await this.handle(message);
     } catch (err) {
-      this.deps.log.warn(`dashboard: ${parsed.message.type} failed: ${String(err)}`);
-      this.notice('error', `${parsed.message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log.warn(`dashboard: ${message.type} failed: ${String(err)}`);
+      this.notice('error', `${message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
