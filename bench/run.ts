@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
  * run, the watcher's own CPU time at the default rate, and the time from a sample that crosses a
- * fallback trigger to the step's request. Prints a table; saves JSON under
+ * fallback trigger to the step's request, and the history import's rate and longest pause. Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
+import { measureHistoryImport } from './history-import.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   await smi.source.dispose();
 
   const fallback = await measureFallbackLatency();
+  const historyImport = await measureHistoryImport();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
+    ...historyImport.rows,
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -113,7 +116,8 @@ async function main(): Promise<void> {
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     fallbackLatency: fallback,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50 },
+    historyImport: historyImport.figures,
+    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, importPauseMs: 50 },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');
