@@ -51,10 +51,13 @@ test('hysteresis as wide as the gap between two thresholds → refused naming th
   assert.match(below.problems[0] ?? '', /the hysteresis 1024 MiB must be smaller than the gaps between the thresholds \(the smallest is 1024 MiB, from critical to emergency\)/);
 });
 
-test('thresholds too close for the default hysteresis → hysteresis halved to fit, said', () => {
+test('thresholds closer than the default hysteresis → the default halved to fit the smallest gap, no warning about a setting never made', () => {
   const s = settings({ thresholds: { warning: '94%', critical: '95%', emergency: '96%' } });
-  assert.deepEqual(s.problems, ['vramGuard.hysteresis: the hysteresis 2% must be smaller than the gaps between the thresholds (the smallest is 1%, from warning to critical), or a level could never be left. Using half the smallest gap, 0.5%.']);
+  assert.deepEqual(s.problems, []);
   assert.deepEqual(s.thresholds.hysteresis, { kind: 'percent', percent: 0.5 });
+  const chosen = settings({ thresholds: { warning: '94%', critical: '95%', emergency: '96%' }, hysteresis: '2%' });
+  assert.match(chosen.problems[0] ?? '', /^vramGuard\.hysteresis: the hysteresis 2% must be smaller than the gaps between the thresholds \(the smallest is 1%, from warning to critical\)/, 'a hysteresis the user chose is refused');
+  assert.deepEqual(chosen.thresholds.hysteresis, { kind: 'percent', percent: 0.5 }, 'and the default, halved, is used');
 });
 
 test('hysteresis wider than a gap once sizes and percentages mix → shrunk to half the gap on that GPU, said for it', () => {

@@ -85,13 +85,12 @@ export function parseThresholds(
       else spec.hysteresis = h;
     }
   }
-  // The default hysteresis must fit too (thresholds 1% apart): then it shrinks to fit, and says so.
-  const fit = hysteresisProblem(spec, spec.hysteresis);
-  if (fit) {
+  // The default hysteresis must fit too (thresholds 2% apart or closer): it shrinks to half the
+  // smallest gap. The user did not choose it, so this is no settings problem.
+  if (hysteresisProblem(spec, spec.hysteresis)) {
     const v = (x: SizeSpec) => (x.kind === 'bytes' ? x.bytes : x.percent);
     const smallest = Math.min(v(spec.warning), v(spec.critical) - v(spec.warning), v(spec.emergency) - v(spec.critical));
     spec.hysteresis = spec.hysteresis.kind === 'percent' ? { kind: 'percent', percent: smallest / 2 } : { kind: 'bytes', bytes: Math.floor(smallest / 2) };
-    problems.push(`${names.hysteresis}: ${fit}. Using half the smallest gap, ${formatSize(spec.hysteresis)}.`);
   }
   return { spec, problems };
 }
