@@ -308,10 +308,10 @@ export const scenarios: Record<string, Scenario> = {
         assert.match(text, /^# VRAM Guard — GPU details\n/);
         assert.match(text, /driver 550\.54\.14/);
         assert.match(text, /\*\*GPU 0 · NVIDIA GeForce RTX 3070 \(fake\)\*\* — OK/);
-        // The fake's state after the level test: 4.0 of 8 GiB, llama-server PID 4242 holding 5 GiB.
-        assert.match(text, /4096 MiB of 8192 MiB used \(50\.0%\)/);
-        assert.match(text, /\| llama-server \(PID 4242\) \| 5120 MiB \|/);
-        assert.match(text, /## Recent level changes[\s\S]*\| 0 \| OK \| CRITICAL \|/);
+        // The fake's state after the level test: 4.0 of 8 GiB, llama-server PID 4242 holding 3.7 GiB.
+        assert.match(text, /4096 MiB of 8192 MiB used \(50\.0%\) · 4096 MiB free/);
+        assert.match(text, /\| llama-server \(PID 4242\) \| 3789 MiB \|/);
+        assert.match(text, /## Recent level changes[\s\S]*\| 0 \| EMERGENCY \| OK \| 4096 MiB \|[\s\S]*\| 0 \| OK \| CRITICAL \|/);
         assert.doesNotMatch(text, /## Settings problems/);
       });
 

@@ -2,7 +2,7 @@
  * Ollama: `/api/ps` (loaded models with `size_vram` and `context_length`), unloading with
  * `keep_alive: 0`, and reloading a model with a smaller `num_ctx`.
  */
-import { getJson, isRecord, postJson, type HttpOptions } from '../http.ts';
+import { getJson, isRecord, postJson, type HttpOptions, type HttpReply } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError, vramFigure } from './reply-shape.ts';
 import { notesText, readReport, type ModelReport, type ServerAdapter, type ServerReport } from './types.ts';
 
@@ -10,6 +10,10 @@ import { notesText, readReport, type ModelReport, type ServerAdapter, type Serve
 export async function ollamaPs(baseUrl: string, options?: HttpOptions, notes: string[] = []): Promise<ModelReport[]> {
   const r = await getJson(`${baseUrl}/api/ps`, options);
   if (r.status !== 200) throw new Error(`GET ${baseUrl}/api/ps answered HTTP ${r.status} without a model list`);
+  return psModels(r, notes);
+}
+
+function psModels(r: HttpReply, notes: string[]): ModelReport[] {
   const models = listField(jsonObject(r, 'GET /api/ps', 'Ollama\'s {"models": […]}'), 'models', 'GET /api/ps');
   return models.map((m, i) => {
     if (!isRecord(m)) throw new ReplyShapeError(`GET /api/ps: models[${i}] is not an object`);
@@ -22,8 +26,10 @@ export const ollamaAdapter: ServerAdapter = {
   kind: 'ollama',
   report: (baseUrl, options) =>
     readReport('ollama', async (): Promise<ServerReport> => {
+      const r = await getJson(`${baseUrl}/api/ps`, options);
+      if (r.status !== 200) return { kind: 'ollama', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `GET /api/ps answered HTTP ${r.status}` };
       const notes: string[] = [];
-      const models = await ollamaPs(baseUrl, options, notes);
+      const models = psModels(r, notes);
       return { kind: 'ollama', reachable: true, healthy: true, models, contextLength: null, sleeping: null, error: notesText(notes) };
     }),
 };
