@@ -263,6 +263,18 @@ export const scenarios: Record<string, Scenario> = {
         assert.deepEqual(api.getState().settingsProblems, []);
       });
 
+      it("ignores the untrusted workspace's own GPU source, replay file and thresholds", async () => {
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        assert.equal(vscode.workspace.isTrusted, false, 'this scenario must run in an untrusted workspace');
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        assert.equal(config.get('notifications.minIntervalSeconds'), 301, 'the workspace settings file was not read: this test proves nothing');
+        const state = await api.waitForState((s) => s.sample !== null, 15_000);
+        assert.equal(state.source?.kind, 'nvml', `the workspace switched the GPU source: ${JSON.stringify(state.source)}`);
+        // 5.3 of 8 GiB is 66 %: OK under the user's thresholds, CRITICAL under the workspace's 10 / 20 / 30 %.
+        assert.deepEqual(state.levels, ['ok']);
+      });
+
       it("shows the fake's figures and level", async () => {
         const { api } = await activatedExtension();
         const state = await api.waitForState((s) => s.sample !== null && s.levels.length === 1, 15_000);
