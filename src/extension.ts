@@ -49,6 +49,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const transitions: LevelTransition[] = [];
   let thresholdProblems: string[] = [];
   const stateListeners = new Set<() => void>();
+  let settingsChanged: (e: { affectsConfiguration(section: string): boolean }) => void = () => {};
 
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
   const openSource = () =>
@@ -171,33 +172,30 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
     // Trust granted: the workspace's own values of the restricted settings apply from now on.
-    vscode.workspace.onDidGrantWorkspaceTrust(() => settingsChanged()),
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('vramGuard')) settingsChanged();
-    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => settingsChanged({ affectsConfiguration: () => true })),
+    vscode.workspace.onDidChangeConfiguration((settingsChanged = (e) => {
+      if (!e.affectsConfiguration('vramGuard')) return;
+      const before = settings;
+      settings = readConfig();
+      fallback = readFallback();
+      chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
+      notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
+      watcher.setThresholds(settings.thresholds);
+      watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
+      if (
+        before.source !== settings.source ||
+        before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
+        before.nvidiaSmiPath !== settings.nvidiaSmiPath ||
+        before.replayFile !== settings.replayFile ||
+        before.replaySpeed !== settings.replaySpeed
+      ) {
+        watcher.reprobe();
+      }
+      reportProblems();
+      refresh();
+    })),
     { dispose: () => void watcher.stop() },
   );
-
-  function settingsChanged(): void {
-    const before = settings;
-    settings = readConfig();
-    fallback = readFallback();
-    chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
-    notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
-    watcher.setThresholds(settings.thresholds);
-    watcher.setRate(settings.sampleIntervalMs, settings.adaptiveRate);
-    if (
-      before.source !== settings.source ||
-      before.nvmlLibraryPath !== settings.nvmlLibraryPath ||
-      before.nvidiaSmiPath !== settings.nvidiaSmiPath ||
-      before.replayFile !== settings.replayFile ||
-      before.replaySpeed !== settings.replaySpeed
-    ) {
-      watcher.reprobe();
-    }
-    reportProblems();
-    refresh();
-  }
 
   const ignored = ignoredWorkspaceSettings((key) => vscode.workspace.getConfiguration('vramGuard').inspect(key), vscode.workspace.isTrusted);
   if (ignored.length) log.info(`this workspace is not trusted: its values of ${ignored.join(', ')} are ignored (the user's settings or the defaults apply) until it is trusted`);
@@ -253,8 +251,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   };
 }
 
-/** Reads `vramGuard.*` settings as they are now, for the validators (which never see VS Code). */
-/** The `vramGuard.*` settings; in an untrusted workspace the workspace cannot set the restricted ones. */
+/**
+ * Reads `vramGuard.*` settings as they are now, for the validators (which never see VS Code); in an
+ * untrusted workspace the workspace cannot set the restricted ones.
+ */
 function configGetter(): (key: string) => unknown {
   const config = vscode.workspace.getConfiguration('vramGuard');
   return trustAwareGetter((key) => config.get(key), (key) => config.inspect(key), vscode.workspace.isTrusted);
