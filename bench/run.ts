@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
  * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
- * fallback trigger to the step's request, and the driver calls per minute (bench/driver-calls.ts). Prints a table; saves JSON under
+ * fallback trigger to the step's request, the driver calls per minute (bench/driver-calls.ts), and
+ * the history import's rate and longest pause. Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { measureDashboard } from './dashboard.ts';
 import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
+import { measureHistoryImport } from './history-import.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
   const fallback = await measureFallbackLatency();
   const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
+  const historyImport = await measureHistoryImport();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -109,6 +112,7 @@ async function main(): Promise<void> {
     })),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
     { measure: `estimate of a ${(ggufEstimate.fileBytes / 1024 ** 3).toFixed(1)} GiB split GGUF (${ggufEstimate.files} files)`, value: `${ggufEstimate.medianMs.toFixed(2)} ms median of ${ggufEstimate.runs}, p90 ${ggufEstimate.p90Ms.toFixed(2)} ms`, target: `≤ ${ggufEstimate.targetMs} ms`, ok: ggufEstimate.medianMs <= ggufEstimate.targetMs },
+    ...historyImport.rows,
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     fallbackLatency: fallback,
     ggufEstimate,
+    historyImport: historyImport.figures,
     driverCallsPerMinute: driverCalls,
     targets: {
       nvmlUsPerGpu: 20,
@@ -133,6 +138,7 @@ async function main(): Promise<void> {
       fallbackLatencyMs: 50,
       ggufEstimateMs: ggufEstimate.targetMs,
       processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
+      importPauseMs: 50,
     },
     met: rows.every((r) => r.ok),
   };

@@ -219,3 +219,14 @@ export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewM
       return { ok: false, error: `unknown message type ${JSON.stringify(raw.type).slice(0, 40)}` };
   }
 }
+
+/**
+ * The host's door for the page's messages: a valid one is returned; anything else is told to `warn`
+ * (the log) as "dashboard: refused a message from the page: …" and yields null, so nothing runs.
+ */
+export function acceptWebviewMessage(raw: unknown, warn: (line: string) => void): WebviewMessage | null {
+  const parsed = parseWebviewMessage(raw);
+  if (parsed.ok) return parsed.message;
+  warn(`dashboard: refused a message from the page: ${parsed.error}`);
+  return null;
+}

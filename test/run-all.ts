@@ -1,5 +1,5 @@
 /**
- * `npm test`: build, typecheck, then every suite — unit tests, the echo-cancellation tests against a
+ * `npm test`: build, typecheck, then every suite — unit tests, the fault matrix, the echo-cancellation tests against a
  * private PipeWire, and the tests in a real VS Code and browser — and one closing line that sums them
  * all: "N passed, N failed, N skipped". Exits non-zero when anything failed.
  */

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { readAllSettings, type AllSettings } from './settings-sections.ts';
+import { ignoredWorkspaceSettings, trustAwareGetter } from './settings.ts';
 
 export type SettingsListener = (now: AllSettings, before: AllSettings) => void;
 
@@ -14,19 +15,28 @@ export class Configuration implements vscode.Disposable {
   private readonly listeners = new Set<SettingsListener>();
   private readonly extraProblems = new Map<string, string[]>();
   private shownProblems = '';
-  private readonly subscription: vscode.Disposable;
+  private readonly subscriptions: vscode.Disposable[];
   private readonly log: vscode.LogOutputChannel;
 
   constructor(log: vscode.LogOutputChannel) {
     this.log = log;
     this.value = Configuration.read();
-    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
-      if (!e.affectsConfiguration('vramGuard')) return;
-      const before = this.value;
-      this.value = Configuration.read();
-      for (const listener of this.listeners) listener(this.value, before);
-      this.reportProblems();
-    });
+    this.subscriptions = [
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('vramGuard')) this.reread();
+      }),
+      // Trust granted: the workspace's own values of the restricted settings apply from now on.
+      vscode.workspace.onDidGrantWorkspaceTrust(() => this.reread()),
+    ];
+    const ignored = ignoredWorkspaceSettings((key) => vscode.workspace.getConfiguration('vramGuard').inspect(key), vscode.workspace.isTrusted);
+    if (ignored.length) log.info(`this workspace is not trusted: its values of ${ignored.join(', ')} are ignored (the user's settings or the defaults apply) until it is trusted`);
+  }
+
+  private reread(): void {
+    const before = this.value;
+    this.value = Configuration.read();
+    for (const listener of this.listeners) listener(this.value, before);
+    this.reportProblems();
   }
 
   get current(): AllSettings {
@@ -69,12 +79,13 @@ export class Configuration implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.subscription.dispose();
+    for (const s of this.subscriptions) s.dispose();
     this.listeners.clear();
   }
 
+  /** In an untrusted workspace the workspace cannot set the restricted settings. */
   private static read(): AllSettings {
     const config = vscode.workspace.getConfiguration('vramGuard');
-    return readAllSettings((key) => config.get(key));
+    return readAllSettings(trustAwareGetter((key) => config.get(key), (key) => config.inspect(key), vscode.workspace.isTrusted));
   }
 }

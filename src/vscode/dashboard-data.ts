@@ -93,7 +93,7 @@ export function serverCards(servers: ManagedServer[], ledger: GpuLedger[]): Serv
   return servers.map((s) => {
     const entry = ledger.flatMap((g) => g.owned).find((e) => e.owner.name === s.name) ?? null;
     const report = entry?.report ?? null;
-    const health: ServerCard['health'] = report === null ? 'unknown' : !report.reachable ? 'unreachable' : report.healthy ? 'healthy' : 'unhealthy';
+    const health: ServerCard['health'] = report === null ? 'unknown' : !report.reachable ? 'unreachable' : report.healthy === null ? 'unknown' : report.healthy ? 'healthy' : 'unhealthy';
     return {
       name: s.name,
       kind: s.task.server,

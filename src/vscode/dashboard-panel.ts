@@ -3,13 +3,13 @@
  * comes back after a reload), and the history export and import commands. It shows the history
  * store the extension's context owns; it neither feeds nor closes it.
  */
-import { createWriteStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
 import type { FallbackMode } from '../core/fallback/steps.ts';
 import { readRecords } from '../core/history/files.ts';
-import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/history/io.ts';
+import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../core/history/io.ts';
 import { HistoryStore } from '../core/history/store.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
@@ -17,9 +17,6 @@ import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webvi
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
 export const DASHBOARD_VIEW_TYPE = 'vramGuard.dashboard';
 export { EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND };
-
-/** Imports larger than this are refused (a week of 1 Hz nvidia-smi logs for 8 GPUs is about 200 MB). */
-const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 export interface DashboardDeps extends DashboardSources {
   context: vscode.ExtensionContext;
@@ -108,26 +105,55 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       file = picked?.[0];
     }
     if (!file) return;
-    const size = (await stat(file.fsPath)).size;
-    if (size > MAX_IMPORT_BYTES) {
-      void vscode.window.showErrorMessage(`VRAM Guard: ${file.fsPath} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`);
-      return;
-    }
-    const name = file.path.split('/').pop() ?? file.fsPath;
-    let imported;
+    const path = file.fsPath;
+    const name = file.path.split('/').pop() ?? path;
+    let size: number;
     try {
-      imported = importHistory(await readFile(file.fsPath, 'utf8'), name);
+      const st = await stat(path);
+      if (!st.isFile()) throw new Error('it is not a file');
+      size = st.size;
     } catch (err) {
-      const message = err instanceof HistoryImportError ? err.message : String(err);
-      void vscode.window.showErrorMessage(`VRAM Guard could not import it: ${message}`);
+      void vscode.window.showErrorMessage(`VRAM Guard could not import ${path}: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
-    for (const r of imported.records) store.apply(r);
-    if (imported.skipped.length) log.warn(`history import of ${name}: skipped ${imported.skipped.join('; ')}`);
+    // Streamed, a slice at a time, under a progress notification that can cancel it: the editor
+    // stays responsive whatever the size.
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `VRAM Guard: importing ${name}`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        const cancel = token.onCancellationRequested(() => abort.abort(new HistoryImportError('the import was cancelled')));
+        let shown = 0;
+        try {
+          const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 }), name, {
+            signal: abort.signal,
+            onProgress: (chars) => {
+              const pct = size ? Math.min(100, (chars / size) * 100) : 0;
+              progress.report({ message: `${Math.round(chars / 1048576)} of ${Math.round(size / 1048576)} MiB read`, increment: pct - shown });
+              shown = pct;
+            },
+          });
+          return { imported, store: imported.store };
+        } catch (err) {
+          return { error: err instanceof HistoryImportError ? err.message : err instanceof Error ? err.message : String(err), cancelled: abort.signal.aborted };
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
+    if ('error' in outcome) {
+      if (outcome.cancelled) log.info(`history: import of ${path} cancelled`);
+      else void vscode.window.showErrorMessage(`VRAM Guard could not import it: ${outcome.error}`);
+      return;
+    }
+    const { imported, store } = outcome;
+    if (imported.skipped.length) {
+      log.warn(`history import of ${name}: skipped ${imported.skippedLines} line(s): ${imported.skipped.join('; ')}`);
+      void vscode.window.showWarningMessage(`VRAM Guard imported ${name}, but skipped part of it: ${imported.skipped.slice(0, 2).join('; ')}${imported.skipped.length > 2 ? ' … (see the VRAM Guard log)' : ''}.`);
+    }
     const s = await open();
     s.showImported(store, imported.title, imported.format);
-    log.info(`history: imported ${imported.records.length} records (${imported.format}) from ${file.fsPath}`);
+    log.info(`history: imported ${imported.records} records (${imported.format}) from ${path}`);
   };
 
   const disposables = [

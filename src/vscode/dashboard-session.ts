@@ -13,7 +13,7 @@ import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { HistoryStore } from '../core/history/store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
-import { parseWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
+import { acceptWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
 import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, sampleUpdate, serverCards } from './dashboard-data.ts';
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
@@ -67,6 +67,7 @@ export class DashboardSession implements vscode.Disposable {
   private store: HistoryStore;
   private mode: ViewMode = { kind: 'live' };
   private ledger: GpuLedger[] = [];
+  private readonly toldServerProblems = new Map<string, string>();
   private ledgerTimer: NodeJS.Timeout | null = null;
   private lastProcesses = '';
   private lastServers = '';
@@ -141,16 +142,13 @@ export class DashboardSession implements vscode.Disposable {
   }
 
   private async receive(raw: unknown): Promise<void> {
-    const parsed = parseWebviewMessage(raw);
-    if (!parsed.ok) {
-      this.deps.log.warn(`dashboard: refused a message from the page: ${parsed.error}`);
-      return;
-    }
+    const message = acceptWebviewMessage(raw, (line) => this.deps.log.warn(line));
+    if (!message) return;
     try {
-      await this.handle(parsed.message);
+      await this.handle(message);
     } catch (err) {
-      this.deps.log.warn(`dashboard: ${parsed.message.type} failed: ${String(err)}`);
-      this.notice('error', `${parsed.message.type} failed: ${errorMessage(err)}`);
+      this.deps.log.warn(`dashboard: ${message.type} failed: ${String(err)}`);
+      this.notice('error', `${message.type} failed: ${errorMessage(err)}`);
     }
   }
 
@@ -260,7 +258,12 @@ export class DashboardSession implements vscode.Disposable {
     const latest = this.disposed || !this.panel.visible ? null : await this.deps.watcher.sampleNow();
     if (!latest || this.disposed || !this.panel.visible) return;
     try {
-      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000, reservations: (await this.deps.reservations?.().catch(() => [])) ?? [] });
+      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), {
+        timeoutMs: 1000,
+        log: (m) => this.deps.log.warn(m),
+        told: this.toldServerProblems,
+        reservations: (await this.deps.reservations?.().catch(() => [])) ?? [],
+      });
     } catch (err) {
       this.deps.log.warn(`dashboard: could not read the processes: ${String(err)}`);
       return;

@@ -31,6 +31,47 @@ export interface Settings {
 
 export type SettingGetter = (key: string) => unknown;
 
+/**
+ * Settings an untrusted workspace cannot set (package.json's `restrictedConfigurations` lists the
+ * same): what VRAM Guard loads or runs, where its GPU figures come from (a workspace could make the
+ * status bar show a fake GPU), and the thresholds the fallback chain acts on.
+ */
+export const RESTRICTED_SETTINGS = ['nvmlLibraryPath', 'nvidiaSmiPath', 'fallbackChain', 'source', 'replayFile', 'thresholds', 'hysteresis'] as const;
+
+/** What `WorkspaceConfiguration.inspect` tells about one setting (the scopes VRAM Guard reads). */
+export interface SettingInspection {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/**
+ * A getter that, in an untrusted workspace, ignores the workspace's (and its folders') values of the
+ * restricted settings: the user's own settings, else the default. VS Code does the same for settings
+ * listed in `restrictedConfigurations`; reading them this way keeps it so wherever the settings come from.
+ */
+export function trustAwareGetter(get: SettingGetter, inspect: (key: string) => SettingInspection | undefined, trusted: boolean): SettingGetter {
+  if (trusted) return get;
+  const restricted = new Set<string>(RESTRICTED_SETTINGS);
+  return (key) => {
+    if (!restricted.has(key)) return get(key);
+    const i = inspect(key);
+    // Only a value the workspace set is replaced: otherwise the value read is already the user's (or machine's) or the default.
+    if (i?.workspaceValue === undefined && i?.workspaceFolderValue === undefined) return get(key);
+    return i.globalValue !== undefined ? i.globalValue : i.defaultValue;
+  };
+}
+
+/** The workspace values of restricted settings an untrusted workspace tried to set (for a log line). */
+export function ignoredWorkspaceSettings(inspect: (key: string) => SettingInspection | undefined, trusted: boolean): string[] {
+  if (trusted) return [];
+  return RESTRICTED_SETTINGS.filter((k) => {
+    const i = inspect(k);
+    return i?.workspaceValue !== undefined || i?.workspaceFolderValue !== undefined;
+  }).map((k) => `${P}${k}`);
+}
+
 const P = 'vramGuard.';
 
 export function readSettings(get: SettingGetter): Settings {

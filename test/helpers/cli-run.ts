@@ -1,9 +1,17 @@
 /** Runs the built CLI (dist/cli.cjs) as a user would, and gives its exit code and output. */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './fake-nvml.ts';
 
 export const cliPath = join(repoRoot, 'dist', 'cli.cjs');
+
+/**
+ * A runtime folder of this test process's own: the CLI keeps the machine's shared reservations
+ * there, so reservations made by other runs on the same machine cannot change what a test sees.
+ */
+export const privateRuntimeDir = mkdtempSync(join(tmpdir(), 'vram-guard-test-runtime-'));
 
 export interface CliRun {
   code: number | null;
@@ -12,7 +20,7 @@ export interface CliRun {
 }
 
 /**
- * `env` is all the CLI sees besides PATH and HOME. `node`: another Node executable to run it with
+ * `env` is all the CLI sees besides PATH, HOME and a private XDG_RUNTIME_DIR. `node`: another Node executable to run it with
  * (the default is the one running the tests); `interruptWhen`: Ctrl-C once stdout matches.
  */
 export function runCli(
@@ -21,7 +29,7 @@ export function runCli(
   options: { interruptWhen?: (stdout: string) => boolean; timeoutMs?: number; node?: string } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(options.node ?? process.execPath, [cliPath, ...args], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.node ?? process.execPath, [cliPath, ...args], { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], XDG_RUNTIME_DIR: privateRuntimeDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);

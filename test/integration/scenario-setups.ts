@@ -59,9 +59,14 @@ const list: ScenarioSetup[] = [
   },
   {
     name: 'fake-gpu',
-    description: 'an 8 GiB GPU from the fake NVML library',
+    description: 'an 8 GiB GPU from the fake NVML library; the untrusted workspace tries to switch to a replayed GPU and move the thresholds',
     settings: fakeSettings,
     fakeState: fakeGpu(5.3),
+    // Restricted settings: in this untrusted workspace they must have no effect (the last one is not
+    // restricted: it shows the file is read).
+    workspaceFiles: async () => ({
+      '.vscode/settings.json': JSON.stringify({ 'vramGuard.source': 'replay', 'vramGuard.replayFile': 'fake.jsonl', 'vramGuard.thresholds': { warning: '10%', critical: '20%', emergency: '30%' }, 'vramGuard.hysteresis': '1%', 'vramGuard.notifications.minIntervalSeconds': 301 }, null, 2),
+    }),
   },
   {
     name: 'bad-thresholds',

@@ -3,6 +3,7 @@
  * shell; health polling; SIGTERM, wait, SIGKILL for the whole tree). A cancelled start stops the
  * process it spawned before it returns, so nothing is left behind.
  */
+import { portInUse } from '../servers/port-probe.ts';
 import { ServerProcess, type StopResult } from '../servers/server-process.ts';
 import type { SpikeServer } from './spike-spec.ts';
 
@@ -34,6 +35,9 @@ export interface ProcessLauncherOptions {
 export function processLauncher(options: ProcessLauncherOptions): SpikeLauncher {
   return {
     async start(server, signal) {
+      if (signal.aborted) return { ok: false, message: 'cancelled before it started', lastLines: [], cancelled: true };
+      const taken = await portInUse(server.task.healthUrl, server.task.port);
+      if (taken) return { ok: false, message: taken, lastLines: [], cancelled: false };
       if (signal.aborted) return { ok: false, message: 'cancelled before it started', lastLines: [], cancelled: true };
       const [command, ...fixed] = server.task.command;
       const p = new ServerProcess({

@@ -5,6 +5,7 @@
  */
 import { parseSize, type SizeSpec } from '../units.ts';
 import { LEVELS, type Level } from '../watch/levels.ts';
+import { thresholdProblem } from '../watch/thresholds.ts';
 
 export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'command'] as const;
 export type FallbackAction = (typeof FALLBACK_ACTIONS)[number];
@@ -51,7 +52,9 @@ export function parseTrigger(value: unknown): Trigger | { error: string } {
       return { kind: 'level', level: lower as Exclude<Level, 'ok'> };
     }
     const size = parseSize(value);
-    if ('error' in size) return { error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency) nor a threshold ("95%", "7GiB")` };
+    if ('error' in size) return { error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency) nor a threshold ("95%", "7GiB")${/more than 100%/.test(size.error) ? ': it is more than 100%, so it would never fire' : ''}` };
+    const never = thresholdProblem(size);
+    if (never) return { error: `trigger ${never}` };
     return { kind: 'threshold', threshold: size };
   }
   return { error: `trigger must be a level ("critical") or a threshold ("95%", "7GiB"), got ${JSON.stringify(value)}` };

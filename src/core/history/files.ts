@@ -4,14 +4,42 @@
  * passes the size limit is closed and a new one started; files entirely older than the retention
  * are deleted. Every start of VS Code writes a new file, so a line torn by a crash is only ever the
  * last line of an older file: reading skips it and loses nothing else.
+ *
+ * Nothing is lost when the disk is full or the folder cannot be written: lines wait in memory (up to
+ * `maxPendingBytes`, oldest dropped first beyond that, and said), the write is retried with back-off
+ * (a failed folder creation too), one warning says where and why, and once the disk takes them again
+ * every waiting line is written. A folder or unreadable entry where a history file should be is
+ * skipped with a message; the rest loads.
  */
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { systemClock, type Clock } from '../clock.ts';
 import { decodeLine } from './lines.ts';
 import type { HistoryRecord } from './types.ts';
+import { LineStream } from './line-stream.ts';
+
+/** The file operations the history uses (tests inject failures: a full disk, a read-only folder). */
+export interface HistoryFs {
+  mkdir(path: string): Promise<unknown>;
+  appendFile(path: string, text: string): Promise<void>;
+  /** Cuts a file back to `bytes` (undoes a partial append). */
+  truncate(path: string, bytes: number): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  stat(path: string): Promise<{ size: number; isFile(): boolean }>;
+  unlink(path: string): Promise<void>;
+  read(path: string): AsyncIterable<string | Buffer>;
+}
+
+export const nodeHistoryFs: HistoryFs = {
+  mkdir: (path) => mkdir(path, { recursive: true }),
+  appendFile: (path, text) => appendFile(path, text),
+  truncate: (path, bytes) => truncate(path, bytes),
+  readdir: (path) => readdir(path),
+  stat: (path) => stat(path),
+  unlink: (path) => unlink(path),
+  read: (path) => createReadStream(path, { encoding: 'utf8' }),
+};
 
 export interface HistoryFilesOptions {
   dir: string;
@@ -23,8 +51,11 @@ export interface HistoryFilesOptions {
   flushMs?: number;
   /** Pending bytes that trigger a write at once (default 256 KiB). */
   flushBytes?: number;
+  /** Lines kept in memory while the disk cannot take them (default 32 MiB; the oldest go first beyond it). */
+  maxPendingBytes?: number;
   clock?: Clock;
   log?: (message: string) => void;
+  fs?: HistoryFs;
 }
 
 export interface ReadStats {
@@ -34,7 +65,16 @@ export interface ReadStats {
   tornLines: number;
   /** Other lines that could not be read: skipped and reported. */
   badLines: number;
+  /** Entries named like history files that are not readable files (a folder, no permission): skipped. */
+  skippedFiles?: number;
+  /** Records stamped later than the clock allows: skipped (see HistoryStore). */
+  futureRecords?: number;
 }
+
+/** History lines are about 100 characters; a longer one than this is not ours (a corrupt file). */
+export const MAX_HISTORY_LINE_CHARS = 64 * 1024;
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 60_000;
 
 const FILE_PATTERN = /^history-(\d+)(?:-(\d+))?\.jsonl$/;
 
@@ -47,6 +87,7 @@ interface FileEntry {
 export class HistoryFiles {
   private readonly options: HistoryFilesOptions;
   private readonly clock: Clock;
+  private readonly fs: HistoryFs;
   private pending: string[] = [];
   private pendingBytes = 0;
   private timer: unknown = null;
@@ -54,15 +95,24 @@ export class HistoryFiles {
   private current: { path: string; bytes: number } | null = null;
   private closed = false;
   private ready: Promise<void> | null = null;
+  /** While writes fail: the next retry's delay, and whether the warning was given. */
+  private failure: { delayMs: number; warned: boolean; dropped: number; since: number } | null = null;
+  private retryTimer: unknown = null;
 
   constructor(options: HistoryFilesOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
+    this.fs = options.fs ?? nodeHistoryFs;
   }
 
   setLimits(limits: { maxFileBytes?: number; retentionMs?: number }): void {
     if (limits.maxFileBytes !== undefined) this.options.maxFileBytes = limits.maxFileBytes;
     if (limits.retentionMs !== undefined) this.options.retentionMs = limits.retentionMs;
+  }
+
+  /** Lines waiting to be written (in memory), e.g. while the disk is full. */
+  get waiting(): number {
+    return this.pending.length;
   }
 
   /** The history files in time order. */
@@ -73,7 +123,7 @@ export class HistoryFiles {
   private async entries(): Promise<FileEntry[]> {
     let names: string[];
     try {
-      names = await readdir(this.options.dir);
+      names = await this.fs.readdir(this.options.dir);
     } catch {
       return [];
     }
@@ -85,54 +135,132 @@ export class HistoryFiles {
     return out.sort((a, b) => a.start - b.start || a.seq - b.seq);
   }
 
-  /** Reads every record on disk, oldest first, skipping torn and unreadable lines. */
+  /** Reads every record on disk, oldest first, skipping torn and unreadable lines and entries that are not files. */
   async read(onRecord: (record: HistoryRecord) => void): Promise<ReadStats> {
-    const stats: ReadStats = { files: 0, records: 0, tornLines: 0, badLines: 0 };
+    const stats: ReadStats = { files: 0, records: 0, tornLines: 0, badLines: 0, skippedFiles: 0 };
     for (const path of await this.list()) {
-      stats.files++;
-      await readRecords(path, onRecord, stats);
+      let problem: string | null = null;
+      try {
+        const st = await this.fs.stat(path);
+        if (!st.isFile()) problem = 'it is a folder or other non-file where a history file is expected';
+        else await readRecords(path, onRecord, stats, this.fs);
+      } catch (err) {
+        problem = `it cannot be read (${describeFsError(err)})`;
+      }
+      if (problem) {
+        stats.skippedFiles!++;
+        this.options.log?.(`history: skipped ${path}: ${problem}. The rest of the history loads; move it away to silence this message.`);
+      } else stats.files++;
     }
     if (stats.badLines) this.options.log?.(`history: skipped ${stats.badLines} unreadable line(s) in ${this.options.dir}`);
     return stats;
   }
 
-  /** Queues one line; it reaches the disk within `flushMs`. */
+  /** Queues one line; it reaches the disk within `flushMs` (or, while the disk fails, when it recovers). */
   append(line: string): void {
     if (this.closed) return;
     this.pending.push(line);
     this.pendingBytes += line.length + 1;
+    this.bound();
+    if (this.failure) return; // the retry timer writes them
     if (this.pendingBytes >= (this.options.flushBytes ?? 256 * 1024)) void this.flush();
     else if (this.timer === null) this.timer = this.clock.setTimeout(() => void this.flush(), this.options.flushMs ?? 1000);
   }
 
-  /** Writes what is queued; resolves when it is on disk (writes never overlap). */
+  /** Keeps the waiting lines under the memory bound: the oldest go first, counted. */
+  private bound(): void {
+    const max = this.options.maxPendingBytes ?? 32 * 1024 * 1024;
+    if (this.pendingBytes <= max) return;
+    let drop = 0;
+    let freed = 0;
+    while (drop < this.pending.length && this.pendingBytes - freed > max) freed += this.pending[drop++]!.length + 1;
+    this.pending.splice(0, drop);
+    this.pendingBytes -= freed;
+    if (this.failure) {
+      if (!this.failure.dropped) this.options.log?.(`history: the disk has not taken the history for a while and the ${Math.round(max / 1048576)} MiB kept in memory are full: the oldest unwritten samples are being dropped.`);
+      this.failure.dropped += drop;
+    }
+  }
+
+  /** Writes what is queued; resolves when it is on disk or has failed (writes never overlap). */
   flush(): Promise<void> {
     if (this.timer !== null) {
       this.clock.clearTimeout(this.timer);
       this.timer = null;
     }
-    if (!this.pending.length) return this.writing;
-    const text = this.pending.join('\n') + '\n';
+    this.writing = this.writing.then(() => this.writePending());
+    return this.writing;
+  }
+
+  private async writePending(): Promise<void> {
+    if (!this.pending.length) return;
+    const lines = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    this.writing = this.writing.then(() => this.write(text)).catch((err: unknown) => this.options.log?.(`history: could not write: ${String(err)}`));
-    return this.writing;
+    try {
+      await this.write(lines.join('\n') + '\n');
+    } catch (err) {
+      // Back in front of anything queued meanwhile, in order; retried with back-off.
+      this.pending = lines.concat(this.pending);
+      this.pendingBytes += bytes;
+      this.bound();
+      this.failed(err);
+      return;
+    }
+    if (this.failure) {
+      const f = this.failure;
+      this.failure = null;
+      this.options.log?.(`history: writing to ${this.options.dir} works again; the ${lines.length} line(s) that waited are on disk${f.dropped ? ` (${f.dropped} older line(s) did not fit in memory and were lost)` : ''}.`);
+    }
+  }
+
+  private failed(err: unknown): void {
+    const first = !this.failure;
+    const f = (this.failure ??= { delayMs: RETRY_FIRST_MS, warned: false, dropped: 0, since: this.clock.now() });
+    if (!f.warned) {
+      f.warned = true;
+      this.options.log?.(`history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * 1024 * 1024) / 1048576)} MiB) and writing is retried; they reach the disk once it can be written again.`);
+    } else if (!first) f.delayMs = Math.min(RETRY_MAX_MS, f.delayMs * 2);
+    if (this.closed) return;
+    if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = null;
+      void this.flush();
+    }, f.delayMs);
   }
 
   /** Writes what is queued, deletes files past the retention, and stops accepting lines. */
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.pending.length) this.options.log?.(`history: ${this.pending.length} line(s) could not be written to ${this.options.dir} before closing.`);
     if (this.ready) await this.prune().catch((err: unknown) => this.options.log?.(`history: could not delete old files: ${String(err)}`));
   }
 
   private async write(text: string): Promise<void> {
-    this.ready ??= mkdir(this.options.dir, { recursive: true }).then(() => {});
+    // A failed folder creation is tried again on the next write, never remembered.
+    this.ready ??= this.fs.mkdir(this.options.dir).then(
+      () => {},
+      (err: unknown) => {
+        this.ready = null;
+        throw err;
+      },
+    );
     await this.ready;
     if (!this.current || this.current.bytes >= this.options.maxFileBytes) await this.startFile();
-    const bytes = Buffer.byteLength(text);
-    await appendFile(this.current!.path, text);
-    this.current!.bytes += bytes;
+    const current = this.current!;
+    try {
+      await this.fs.appendFile(current.path, text);
+    } catch (err) {
+      // Part of the text may be on disk: cut it off, or start a new file if that fails too, so a
+      // retry never leaves a torn line in the middle of a file.
+      await this.fs.truncate(current.path, current.bytes).catch(() => void (this.current = null));
+      throw err;
+    }
+    current.bytes += Buffer.byteLength(text);
   }
 
   private async startFile(): Promise<void> {
@@ -153,7 +281,7 @@ export class HistoryFiles {
       const next = entries[i + 1]!;
       const path = join(this.options.dir, entries[i]!.name);
       if (next.start >= cutoff || path === this.current?.path) break;
-      await unlink(path).catch(() => {});
+      await this.fs.unlink(path).catch(() => {});
       removed++;
     }
     return removed;
@@ -162,26 +290,46 @@ export class HistoryFiles {
   /** Bytes on disk, for the settings view and tests. */
   async diskBytes(): Promise<number> {
     let total = 0;
-    for (const path of await this.list()) total += (await stat(path).catch(() => ({ size: 0 }))).size;
+    for (const path of await this.list()) total += (await this.fs.stat(path).catch(() => ({ size: 0 }))).size;
     return total;
   }
 }
 
 /** Reads one file's records; the last line may be torn (tolerated), other bad lines are counted. */
-export async function readRecords(path: string, onRecord: (record: HistoryRecord) => void, stats: ReadStats): Promise<void> {
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let bad: string | null = null;
-  for await (const line of lines) {
-    if (bad !== null) {
-      stats.badLines++; // the bad line was not the last one
-      bad = null;
+export async function readRecords(path: string, onRecord: (record: HistoryRecord) => void, stats: ReadStats, fs: HistoryFs = nodeHistoryFs): Promise<void> {
+  const reader = new LineStream({ maxLineChars: MAX_HISTORY_LINE_CHARS });
+  let bad = false;
+  for await (const batch of reader.lines(fs.read(path))) {
+    for (const line of batch) {
+      if (bad) stats.badLines++; // the bad line was not the last one
+      bad = false;
+      if (line.text === null) {
+        bad = true;
+        continue;
+      }
+      if (!line.text.trim()) continue;
+      const record = decodeLine(line.text);
+      if (record) {
+        stats.records++;
+        onRecord(record);
+      } else bad = true;
     }
-    if (!line.trim()) continue;
-    const record = decodeLine(line);
-    if (record) {
-      stats.records++;
-      onRecord(record);
-    } else bad = line;
   }
-  if (bad !== null) stats.tornLines++;
+  if (bad) stats.tornLines++;
+}
+
+/** "ENOSPC (the disk is full)", with the system's own words for the others. */
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const why: Record<string, string> = {
+    ENOSPC: 'the disk is full',
+    EDQUOT: 'the disk quota is used up',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'the file system is read-only',
+    EISDIR: 'a folder is in the way',
+    ENOTDIR: 'a file is in the way of a folder',
+  };
+  const message = err instanceof Error ? err.message : String(err);
+  return code && why[code] ? `${code} (${why[code]})` : message;
 }

@@ -6,8 +6,11 @@
  * machine can be read on the dashboard.
  */
 import { parseTrace } from '../gpu/trace-format.ts';
-import { MiB } from '../units.ts';
+import { TimeSlicer } from '../time-slicer.ts';
+import { formatMiB, MiB } from '../units.ts';
 import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
+import { HistoryStore } from './store.ts';
+import { LineStream } from './line-stream.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -18,8 +21,10 @@ export interface ImportedHistory {
   title: string;
   /** In time order. */
   records: HistoryRecord[];
-  /** Lines skipped, with their numbers (at most 20 listed). */
+  /** Lines skipped, with their numbers (at most 20 listed), and what the caps left out. */
   skipped: string[];
+  /** How many lines were skipped in all. */
+  skippedLines: number;
 }
 
 export class HistoryImportError extends Error {
@@ -38,12 +43,28 @@ function csvQuote(text: string): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** Cells a spreadsheet would run as a formula: `=`, `+`, `-`, `@`, tab or carriage return first. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * A text cell safe to open in a spreadsheet: one that would start a formula gets a leading `'`, which
+ * spreadsheets show as text (OWASP's advice for CSV injection). Import removes it again.
+ */
+export function neutraliseCell(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** The text of a cell written by `neutraliseCell`. */
+export function unneutralise(text: string): string {
+  return text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text;
+}
+
 /** The CSV rows of one record (no header). */
 export function csvRows(r: HistoryRecord): string[] {
   if (r.type === 'event') {
     const e = r.event;
     const used = e.usedAfter ?? e.usedBefore;
-    return [`${iso(e.t)},${e.gpu ?? ''},${used !== null ? mib(used) : ''},,,,,,${e.kind},${csvQuote(e.text)}`];
+    return [`${iso(e.t)},${e.gpu ?? ''},${used !== null ? mib(used) : ''},,,,,,${e.kind},${csvQuote(neutraliseCell(e.text))}`];
   }
   const s = r.sample;
   const sys = s.system ? `${mib(s.system.ramUsed)},${mib(s.system.ramTotal)},${mib(s.system.swapUsed)},${mib(s.system.swapTotal)}` : ',,,';
@@ -71,54 +92,194 @@ export async function exportRecords(records: AsyncIterable<HistoryRecord[]> | It
   return count;
 }
 
-/** Reads any of the supported formats; throws HistoryImportError when nothing in it can be read. */
+/** Import limits: larger files are read up to the size cap, longer lines are skipped; both are said. */
+export interface ImportLimits {
+  /** Characters read at most; the rest of a larger file is skipped (default 512 Mi). */
+  maxChars: number;
+  /** Lines longer than this are skipped (default 256 Ki characters). */
+  maxLineChars: number;
+  /** A VRAM Guard trace is parsed whole: larger ones are refused (default 8 Mi characters). */
+  maxTraceChars: number;
+}
+
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024, maxTraceChars: 8 * 1024 * 1024 };
+
+/** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {
+  const records: HistoryRecord[] = [];
+  const parser = new ImportParser(name, DEFAULT_IMPORT_LIMITS, (r) => void records.push(r));
   const lines = text.split(/\r?\n/);
-  const firstIndex = lines.findIndex((l) => l.trim() !== '' && !l.trim().startsWith('//'));
-  if (firstIndex < 0) throw new HistoryImportError(`${name} is empty.`);
-  const first = lines[firstIndex]!.trim();
-  let result: ImportedHistory;
-  if (first.startsWith('{')) {
-    if (/"vramGuardTrace"\s*:/.test(first)) result = fromTrace(text, name);
-    else result = fromJsonl(lines, name);
-  } else if (/^time,gpu,used_mib/i.test(first)) result = fromOurCsv(lines, name);
-  else if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) result = fromNvidiaSmi(lines, name);
-  else throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
-  if (!result.records.some((r) => r.type === 'sample')) {
-    throw new HistoryImportError(`${name}: no samples could be read${result.skipped.length ? ` (${result.skipped.slice(0, 3).join('; ')})` : ''}.`);
+  for (let i = 0; i < lines.length; i++) parser.line(lines[i]!, i + 1);
+  const result = parser.finish();
+  records.sort((a, b) => timeOf(a) - timeOf(b));
+  return { ...result, records };
+}
+
+export interface ImportStreamOptions {
+  limits?: Partial<ImportLimits>;
+  /** Cancels the import (it throws the signal's reason). */
+  signal?: AbortSignal;
+  /** Characters read so far, now and then. */
+  onProgress?: (chars: number) => void;
+}
+
+/** An import read into an in-memory store (the dashboard shows it whole). */
+export interface ImportedStore extends Omit<ImportedHistory, 'records'> {
+  store: HistoryStore;
+  /** Records read into the store. */
+  records: number;
+}
+
+/**
+ * Reads a file's text as it streams in, straight into an in-memory store, giving the event loop a
+ * turn every few milliseconds: a million lines never freeze the editor, and no record is held twice.
+ * Lines over the line cap, text past the size cap, and samples earlier than the one before them for
+ * the same GPU (a log must be in time order) are skipped and listed in `skipped`.
+ */
+export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedStore> {
+  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
+  // Slices of 4 ms: a stop of the whole loop for a garbage collection still stays short.
+  const slicer = new TimeSlicer({ signal: options.signal, budgetMs: 4 });
+  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
+  const lastT = new Map<number, number>();
+  let count = 0;
+  let lineNo = 0;
+  const parser = new ImportParser(name, limits, (r) => {
+    if (r.type === 'sample') {
+      for (const g of r.sample.gpus) {
+        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity)) return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
+      }
+      for (const g of r.sample.gpus) lastT.set(g.gpu, r.sample.t);
+    }
+    store.apply(r);
+    count++;
+    return null;
+  });
+  const reader = new LineStream({ maxLineChars: limits.maxLineChars, maxChars: limits.maxChars });
+  options.signal?.throwIfAborted();
+  for await (const batch of reader.lines(chunks)) {
+    for (const line of batch) {
+      lineNo = line.lineNo;
+      if (line.text === null) parser.tooLong(line.lineNo, line.length);
+      else parser.line(line.text, line.lineNo);
+      if ((lineNo & 255) === 0 && slicer.due()) {
+        options.onProgress?.(reader.read);
+        await slicer.yield();
+      }
+    }
   }
-  result.records.sort((a, b) => timeOf(a) - timeOf(b));
-  return result;
+  if (reader.truncated()) parser.note(`the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`);
+  const result = parser.finish();
+  return { ...result, store, records: count };
 }
 
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
 
-function skip(skipped: string[], line: number, why: string): void {
-  if (skipped.length < 20) skipped.push(`line ${line}: ${why}`);
+/** Line by line: the format is chosen by the first line that is not blank or a comment. */
+class ImportParser {
+  private readonly name: string;
+  private readonly limits: ImportLimits;
+  private format: LineFormat | null = null;
+  private readonly skipped: string[] = [];
+  private skippedCount = 0;
+  private readonly notes: string[] = [];
+  private readonly emit: (record: HistoryRecord) => string | null | void;
+  private samples = 0;
+
+  /** `emit` takes each record; it may refuse one by returning why (the record's line is then skipped). */
+  constructor(name: string, limits: ImportLimits, emit: (record: HistoryRecord) => string | null | void) {
+    this.name = name;
+    this.limits = limits;
+    this.emit = emit;
+  }
+
+  private take(record: HistoryRecord, lineNo: number): void {
+    const refused = this.emit(record);
+    if (refused) this.skip(lineNo, refused);
+    else if (record.type === 'sample') this.samples++;
+  }
+
+  line(raw: string, lineNo: number): void {
+    if (!this.format) {
+      const first = raw.trim();
+      if (first === '' || first.startsWith('//')) return;
+      this.format = this.choose(first);
+    }
+    this.format.line(raw, lineNo, (why) => this.skip(lineNo, why), (r, at) => this.take(r, at ?? lineNo));
+  }
+
+  tooLong(lineNo: number, length: number): void {
+    this.skip(lineNo, `${length} characters long, more than the ${this.limits.maxLineChars} a line may be: skipped`);
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  private skip(lineNo: number, why: string): void {
+    this.skippedCount++;
+    if (this.skipped.length < 20) this.skipped.push(lineNo ? `line ${lineNo}: ${why}` : why);
+  }
+
+  private choose(first: string): LineFormat {
+    const name = this.name;
+    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name, this.limits.maxTraceChars) : new JsonlLines(name);
+    if (/^time,gpu,used_mib/i.test(first)) return new OurCsvLines(name);
+    if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) return new NvidiaSmiLines(name);
+    throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
+  }
+
+  finish(): Omit<ImportedHistory, 'records'> {
+    if (!this.format) throw new HistoryImportError(`${this.name} is empty.`);
+    const { format, title } = this.format.finish((r, at) => this.take(r, at ?? 0));
+    if (this.skippedCount > this.skipped.length) this.skipped.push(`… ${this.skippedCount - this.skipped.length} more line(s) skipped`);
+    const skipped = [...this.notes, ...this.skipped];
+    if (!this.samples) {
+      throw new HistoryImportError(`${this.name}: no samples could be read${skipped.length ? ` (${skipped.slice(0, 3).join('; ')})` : ''}.`);
+    }
+    return { format, title, skipped, skippedLines: this.skippedCount };
+  }
 }
 
-function fromJsonl(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
-  let title = name;
-  lines.forEach((raw, i) => {
+/** Hands a finished record on, with the line it started on. */
+type Emit = (record: HistoryRecord, lineNo?: number) => void;
+
+interface LineFormat {
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void;
+  /** Emits what is still held (a sample whose rows may continue) and names the format and title. */
+  finish(emit: Emit): { format: ImportFormat; title: string };
+}
+
+class JsonlLines implements LineFormat {
+  private readonly name: string;
+  private title: string;
+
+  constructor(name: string) {
+    this.name = name;
+    this.title = name;
+  }
+
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
     const line = raw.trim();
     if (!line || line.startsWith('//')) return;
     if (line.includes('"vramGuardHistory"')) {
       try {
         const h = JSON.parse(line) as { vramGuardHistory?: unknown; title?: unknown };
-        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION) throw new HistoryImportError(`${name}:${i + 1}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
-        if (typeof h.title === 'string') title = h.title;
+        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION) throw new HistoryImportError(`${this.name}:${lineNo}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
+        if (typeof h.title === 'string') this.title = h.title.slice(0, 200);
         return;
       } catch (err) {
         if (err instanceof HistoryImportError) throw err;
       }
     }
     const r = decodeLine(line);
-    if (r) records.push(r);
-    else skip(skipped, i + 1, 'not a history record');
-  });
-  return { format: 'jsonl', title, records, skipped };
+    if (r) emit(r);
+    else skip('not a history record');
+  }
+
+  finish() {
+    return { format: 'jsonl' as const, title: this.title };
+  }
 }
 
 function splitCsv(line: string): string[] {
@@ -145,43 +306,50 @@ function mibValue(text: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function fromOurCsv(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
-  let current: HistorySample | null = null;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (!line.trim()) continue;
+class OurCsvLines implements LineFormat {
+  private readonly name: string;
+  private current: { sample: HistorySample; lineNo: number } | null = null;
+  private header = true;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  line(line: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
+    if (this.header) {
+      this.header = false;
+      return;
+    }
+    if (!line.trim()) return;
     const [time, gpu, used, total, ramUsed, ramTotal, swapUsed, swapTotal, kind, text] = splitCsv(line);
     const t = Date.parse(time ?? '');
-    if (!Number.isFinite(t)) {
-      skip(skipped, i + 1, `time ${JSON.stringify(time)} is not an ISO 8601 time`);
-      continue;
-    }
+    if (!Number.isFinite(t)) return skip(`time ${JSON.stringify(time?.slice(0, 40))} is not an ISO 8601 time`);
     const gpuIndex = gpu === '' || gpu === undefined ? null : Number(gpu);
     if (kind) {
-      const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: text ?? '', l: null, b: null, a: null } });
-      if (decoded) records.push(decoded);
-      else skip(skipped, i + 1, `unknown event kind ${JSON.stringify(kind)}`);
-      continue;
+      const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: unneutralise(text ?? ''), l: null, b: null, a: null } });
+      if (decoded) emit(decoded);
+      else skip(`unknown event kind ${JSON.stringify(kind.slice(0, 40))}`);
+      return;
     }
     const u = mibValue(used);
     const tot = mibValue(total);
     const ram = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
     const system = ram.every((x) => x !== null) ? { ramUsed: ram[0]! * MiB, ramTotal: ram[1]! * MiB, swapUsed: ram[2]! * MiB, swapTotal: ram[3]! * MiB } : null;
-    if (!current || current.t !== t) {
-      current = { t, gpus: [], system };
-      records.push({ type: 'sample', sample: current });
+    if (!this.current || this.current.sample.t !== t) {
+      this.finish(emit);
+      this.current = { sample: { t, gpus: [], system }, lineNo };
     }
     if (gpuIndex !== null) {
-      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) {
-        skip(skipped, i + 1, 'gpu, used_mib and total_mib must be numbers');
-        continue;
-      }
-      current.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
+      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) return skip('gpu, used_mib and total_mib must be numbers');
+      this.current.sample.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
     }
   }
-  return { format: 'csv', title: name, records, skipped };
+
+  finish(emit: Emit) {
+    if (this.current) emit({ type: 'sample', sample: this.current.sample }, this.current.lineNo);
+    this.current = null;
+    return { format: 'csv' as const, title: this.name };
+  }
 }
 
 /** nvidia-smi's timestamp, "2025/10/31 07:14:57.123", in this machine's local time (nvidia-smi writes no zone). */
@@ -193,65 +361,90 @@ export function parseNvidiaSmiTime(text: string): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
-function fromNvidiaSmi(lines: string[], name: string): ImportedHistory {
-  const records: HistoryRecord[] = [];
-  const skipped: string[] = [];
+class NvidiaSmiLines implements LineFormat {
+  private readonly name: string;
   // Default column order: the documented query, for logs written with --format=csv,noheader.
-  let cols = { time: 0, index: 1, used: 2, total: 3 };
-  let pending: HistorySample | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (!line) continue;
+  private cols = { time: 0, index: 1, used: 2, total: 3 };
+  private pending: { sample: HistorySample; lineNo: number } | null = null;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
+    const line = raw.trim();
+    if (!line) return;
     const fields = splitCsv(line);
+    const cols = this.cols;
     if (/memory\.used/i.test(line)) {
       // A header (nvidia-smi -l repeats it when restarted): find the columns by name.
       const find = (re: RegExp) => fields.findIndex((f) => re.test(f));
       const c = { time: find(/^timestamp/i), index: find(/^index/i), used: find(/^memory\.used/i), total: find(/^memory\.total/i) };
-      if (c.time < 0 || c.used < 0 || c.total < 0) throw new HistoryImportError(`${name}:${i + 1}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`);
-      cols = c;
-      continue;
+      if (c.time < 0 || c.used < 0 || c.total < 0) throw new HistoryImportError(`${this.name}:${lineNo}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`);
+      this.cols = c;
+      return;
     }
     const t = parseNvidiaSmiTime(fields[cols.time] ?? '');
-    if (t === null) {
-      skip(skipped, i + 1, `timestamp ${JSON.stringify(fields[cols.time])} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
-      continue;
-    }
+    if (t === null) return skip(`timestamp ${JSON.stringify(fields[cols.time]?.slice(0, 40))} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
     const gpu = cols.index >= 0 ? Number(fields[cols.index]) : 0;
     const used = mibValue(fields[cols.used]);
     const total = mibValue(fields[cols.total]);
-    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) {
-      skip(skipped, i + 1, `no memory figures (${fields.join(', ')})`);
-      continue;
-    }
+    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) return skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
+    const pending = this.pending?.sample;
     if (!pending || pending.t !== t || pending.gpus.some((g) => g.gpu === gpu)) {
-      pending = { t, gpus: [], system: null };
-      records.push({ type: 'sample', sample: pending });
+      this.finish(emit);
+      this.pending = { sample: { t, gpus: [], system: null }, lineNo };
     }
-    pending.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
+    this.pending!.sample.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
   }
-  return { format: 'nvidia-smi', title: name, records, skipped };
+
+  finish(emit: Emit) {
+    if (this.pending) emit({ type: 'sample', sample: this.pending.sample }, this.pending.lineNo);
+    this.pending = null;
+    return { format: 'nvidia-smi' as const, title: this.name };
+  }
 }
 
-function fromTrace(text: string, name: string): ImportedHistory {
-  let trace;
-  try {
-    trace = parseTrace(text, name);
-  } catch (err) {
-    throw new HistoryImportError((err as Error).message);
+/** A trace is checked whole (its own parser), so it is held until the end, up to its size cap. */
+class TraceLines implements LineFormat {
+  private readonly name: string;
+  private readonly maxChars: number;
+  private readonly lines: string[] = [];
+  private chars = 0;
+
+  constructor(name: string, maxChars: number) {
+    this.name = name;
+    this.maxChars = maxChars;
   }
-  const records: HistoryRecord[] = [];
-  let pending: HistorySample | null = null;
-  for (const row of trace.samples) {
-    if (row.error !== null) continue;
-    if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
-      pending = { t: row.time, gpus: [], system: null };
-      records.push({ type: 'sample', sample: pending });
+
+  line(raw: string): void {
+    this.chars += raw.length + 1;
+    if (this.chars > this.maxChars) throw new HistoryImportError(`${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`);
+    this.lines.push(raw);
+  }
+
+  finish(emit: Emit) {
+    const name = this.name;
+    let trace;
+    try {
+      trace = parseTrace(this.lines.join('\n'), name);
+    } catch (err) {
+      throw new HistoryImportError((err as Error).message);
     }
-    pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
+    let pending: HistorySample | null = null;
+    for (const row of trace.samples) {
+      if (row.error !== null) continue;
+      if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
+        if (pending) emit({ type: 'sample', sample: pending });
+        pending = { t: row.time, gpus: [], system: null };
+      }
+      pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
+    }
+    if (pending) emit({ type: 'sample', sample: pending });
+    for (const e of trace.events) {
+      const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
+      emit({ type: 'event', event }, e.line);
+    }
+    return { format: 'trace' as const, title: trace.header.title };
   }
-  for (const e of trace.events) {
-    const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
-    records.push({ type: 'event', event });
-  }
-  return { format: 'trace', title: trace.header.title, records, skipped: [] };
 }

@@ -6,11 +6,14 @@
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { Emitter } from '../events.ts';
-import { lowerBound, type Points } from './downsample.ts';
-import { HistoryFiles, type ReadStats } from './files.ts';
+import type { Points } from './downsample.ts';
+import { HistoryFiles, type HistoryFs, type ReadStats } from './files.ts';
 import { encodeEvent, encodeSample } from './lines.ts';
 import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './series.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample, SystemMemory } from './types.ts';
+
+const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
+const iso = (t: number) => (Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t));
 
 /** A series: one GPU's used VRAM (`gpu:0`), system RAM (`ram`) or swap (`swap`). */
 export type SeriesKey = `gpu:${number}` | 'ram' | 'swap';
@@ -18,6 +21,12 @@ export type SeriesKey = `gpu:${number}` | 'ram' | 'swap';
 export const DAY_MS = 24 * 3_600_000;
 export const DEFAULT_RETENTION_DAYS = 7;
 export const DEFAULT_MAX_FILE_MB = 16;
+/**
+ * How far ahead of the clock a record may be stamped (clocks of two sources can differ by a little).
+ * A record further ahead is refused: the series only move forward, so one such record would hide
+ * every later sample, also after a reload.
+ */
+export const FUTURE_TOLERANCE_MS = 2 * 60_000;
 
 export interface HistoryStoreOptions {
   /** Where the files go; null keeps the history in memory only (an imported log). */
@@ -31,6 +40,8 @@ export interface HistoryStoreOptions {
   flushMs?: number;
   clock?: Clock;
   log?: (message: string) => void;
+  /** The file operations (tests inject a full disk). */
+  fs?: HistoryFs;
 }
 
 type Events = { sample: [HistorySample]; event: [HistoryEvent] };
@@ -47,6 +58,9 @@ export class HistoryStore extends Emitter<Events> {
   private newest = -Infinity;
   /** Set once the files are read: records that came in meanwhile are held until then. */
   private loading: HistoryRecord[] | null = null;
+  private readonly log: ((message: string) => void) | undefined;
+  /** Records refused because they were stamped in the future. */
+  refusedFuture = 0;
 
   constructor(options: HistoryStoreOptions) {
     super();
@@ -57,6 +71,7 @@ export class HistoryStore extends Emitter<Events> {
       retentionMs: options.retentionMs ?? DEFAULT_RETENTION_DAYS * DAY_MS,
     };
     this.maxEvents = options.maxEvents ?? 5000;
+    this.log = options.log;
     this.files = options.dir
       ? new HistoryFiles({
           dir: options.dir,
@@ -65,6 +80,7 @@ export class HistoryStore extends Emitter<Events> {
           flushMs: options.flushMs,
           clock: this.clock,
           log: options.log,
+          fs: options.fs,
         })
       : null;
   }
@@ -75,11 +91,19 @@ export class HistoryStore extends Emitter<Events> {
     this.loading = [];
     let stats: ReadStats;
     try {
-      const cutoff = this.clock.now() - this.seriesOptions.retentionMs;
+      const now = this.clock.now();
+      const cutoff = now - this.seriesOptions.retentionMs;
+      let future = 0;
+      let latest = -Infinity;
       stats = await this.files.read((r) => {
-        const t = r.type === 'sample' ? r.sample.t : r.event.t;
-        if (t >= cutoff) this.apply(r);
+        const t = timeOf(r);
+        if (t > now + FUTURE_TOLERANCE_MS) {
+          future++;
+          latest = Math.max(latest, t);
+        } else if (t >= cutoff) this.apply(r);
       });
+      stats.futureRecords = future;
+      if (future) this.log?.(`history: skipped ${future} record(s) stamped in the future (up to ${iso(latest)}, while the clock reads ${iso(now)}); the rest loads.`);
     } finally {
       const held = this.loading ?? [];
       this.loading = null;
@@ -90,6 +114,7 @@ export class HistoryStore extends Emitter<Events> {
 
   /** Records one sample: in memory at once, on disk within the flush interval. */
   record(sample: HistorySample): void {
+    if (this.refuseFuture(sample.t, 'sample')) return;
     this.files?.append(encodeSample(sample));
     if (this.loading) this.loading.push({ type: 'sample', sample });
     else this.apply({ type: 'sample', sample });
@@ -97,10 +122,21 @@ export class HistoryStore extends Emitter<Events> {
   }
 
   recordEvent(event: HistoryEvent): void {
+    if (this.refuseFuture(event.t, `event "${event.text.slice(0, 80)}"`)) return;
     this.files?.append(encodeEvent(event));
     if (this.loading) this.loading.push({ type: 'event', event });
     else this.apply({ type: 'event', event });
     this.emit('event', event);
+  }
+
+  /** A record stamped beyond the tolerance ahead of the clock is refused and logged (the first, then every 1000th). */
+  private refuseFuture(t: number, what: string): boolean {
+    const now = this.clock.now();
+    if (t <= now + FUTURE_TOLERANCE_MS) return false;
+    if (this.refusedFuture++ % 1000 === 0) {
+      this.log?.(`history: refused a ${what} stamped ${iso(t)}, ${Math.round((t - now) / 1000)} s ahead of the clock (${iso(now)}); ${this.refusedFuture} refused so far. A clock that jumped, or a source with a wrong clock, is the usual cause.`);
+    }
+    return true;
   }
 
   /** Adds a record read from a file or an import (not written again). */
@@ -108,8 +144,17 @@ export class HistoryStore extends Emitter<Events> {
     if (r.type === 'event') {
       const e = r.event;
       const list = this.eventList;
-      if (list.length && list[list.length - 1]!.t > e.t) list.splice(lowerBound(list.map((x) => x.t), e.t + 1), 0, e);
-      else list.push(e);
+      if (list.length && list[list.length - 1]!.t > e.t) {
+        // After every event at or before its time (a binary search: imports bring many).
+        let lo = 0;
+        let hi = list.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (list[mid]!.t <= e.t) lo = mid + 1;
+          else hi = mid;
+        }
+        list.splice(lo, 0, e);
+      } else list.push(e);
       if (list.length > this.maxEvents) list.splice(0, list.length - this.maxEvents);
       return;
     }
@@ -188,6 +233,11 @@ export class HistoryStore extends Emitter<Events> {
 
   flush(): Promise<void> {
     return this.files?.flush() ?? Promise.resolve();
+  }
+
+  /** Lines waiting to reach the disk (while it cannot be written). */
+  waitingLines(): number {
+    return this.files?.waiting ?? 0;
   }
 
   async close(): Promise<void> {

@@ -103,7 +103,19 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
 }
 
 /** Reads the process table and asks each server what it holds, then builds the ledger. */
-export async function collectLedger(sample: GpuSample, owners: Owner[], options: { timeoutMs?: number; fetch?: typeof fetch; residualHintBytes?: number; reservations?: readonly Reservation[] } = {}): Promise<GpuLedger[]> {
+export interface CollectOptions {
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  residualHintBytes?: number;
+  /** Told once per server and problem: a reply that could not be used, or figures that were dropped. */
+  log?: (message: string) => void;
+  /** The problems already told, by server (the caller keeps it between collections). */
+  told?: Map<string, string>;
+  /** Memory reserved by gates that passed, for servers not yet in NVML. */
+  reservations?: readonly Reservation[];
+}
+
+export async function collectLedger(sample: GpuSample, owners: Owner[], options: CollectOptions = {}): Promise<GpuLedger[]> {
   const [table, reports] = await Promise.all([
     readProcessTable(),
     (async () => {
@@ -112,7 +124,9 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
         owners.map(async (o) => {
           const adapter = adapterFor(o.kind);
           if (!adapter || !o.baseUrl) return;
-          out.set(o.name, await adapter.report(o.baseUrl, { timeoutMs: options.timeoutMs ?? 1000, fetch: options.fetch }));
+          const report = await adapter.report(o.baseUrl, { timeoutMs: options.timeoutMs ?? 1000, fetch: options.fetch });
+          out.set(o.name, report);
+          tellProblem(o.name, report, options);
         }),
       );
       return out;
@@ -133,6 +147,14 @@ export function treeBytesOnGpu(sample: GpuSample, gpu: number, rootPid: number, 
     sum += p.usedBytes;
   }
   return sum;
+}
+
+/** Logs a server's unusable reply or dropped figures, once until it changes. */
+function tellProblem(name: string, report: ServerReport, options: CollectOptions): void {
+  const problem = report.reachable && report.error ? `${report.healthy === null ? 'state unknown' : 'partly read'}: ${report.error}` : '';
+  if (options.told?.get(name) === problem) return;
+  options.told?.set(name, problem);
+  if (problem) options.log?.(`server "${name}" (${report.kind}) ${problem}`);
 }
 
 const mib = (b: number | null) => (b === null ? 'N/A' : formatMiB(b));

@@ -6,6 +6,7 @@
  */
 import { Emitter } from '../events.ts';
 import type { GpuLock } from './gpu-lock.ts';
+import { portInUse } from './port-probe.ts';
 import { ServerProcess, type ExitInfo, type StopResult } from './server-process.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
 import { GateInputError, type GateResult, type VramGate } from './vram-gate.ts';
@@ -223,6 +224,13 @@ export class ManagedServer extends Emitter<Events> {
   private async spawn(): Promise<StartOutcome> {
     const line = this.commandLine();
     this.setState('starting');
+    const taken = await portInUse(this.task.healthUrl, this.task.port);
+    if (taken) {
+      this.releaseLock();
+      this.setState('failed');
+      this.say(taken);
+      return { ok: false, message: taken };
+    }
     this.say(`Starting: ${[line.command, ...line.args].map(quote).join(' ')}${Object.keys(line.env).length ? ` (env ${Object.entries(line.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
     if (this.task.healthUrl) this.say(`Waiting for ${this.task.healthUrl} to answer 200 (up to ${this.task.startTimeoutSeconds} s)…`);
     const p = new ServerProcess({

@@ -9,6 +9,8 @@
  */
 import { execa } from 'execa';
 import { Emitter } from '../events.ts';
+import { discardBody } from './http.ts';
+import { OutputLines } from './output-lines.ts';
 import { groupAlive, isRunning, processTree, signalQuietly } from './process-tree.ts';
 
 export interface ServerProcessOptions {
@@ -60,20 +62,18 @@ export class ServerProcess extends Emitter<Events> {
   state: 'new' | 'starting' | 'ready' | 'stopping' | 'exited' = 'new';
   exit: ExitInfo | null = null;
   private exitedPromise: Promise<ExitInfo> = Promise.resolve({ exitCode: null, signal: null, spawnError: null });
-  private readonly lines: string[] = [];
-  private partial = { stdout: '', stderr: '' };
+  private readonly output: OutputLines;
   private stopRequested = false;
 
   constructor(options: ServerProcessOptions) {
     super();
     this.options = options;
+    this.output = new OutputLines({ keep: options.keepLines ?? 20 });
   }
 
-  /** The last log lines (stdout and stderr interleaved as they came). */
+  /** The last log lines (stdout and stderr interleaved as they came; long lines cut). */
   lastLines(count = this.options.keepLines ?? 20): string[] {
-    const tail = [...this.lines];
-    for (const s of ['stdout', 'stderr'] as const) if (this.partial[s]) tail.push(this.partial[s]);
-    return tail.slice(-count);
+    return this.output.last(count);
   }
 
   /** Resolves when the process has exited (at once if it never ran). */
@@ -128,14 +128,7 @@ export class ServerProcess extends Emitter<Events> {
 
   private onData(chunk: string, stream: 'stdout' | 'stderr'): void {
     this.emit('output', chunk, stream);
-    const text = this.partial[stream] + chunk;
-    const parts = text.split(/\r?\n/);
-    this.partial[stream] = parts.pop() ?? '';
-    const keep = this.options.keepLines ?? 20;
-    for (const line of parts) {
-      this.lines.push(line);
-      if (this.lines.length > keep * 4) this.lines.splice(0, this.lines.length - keep);
-    }
+    this.output.push(chunk, stream);
   }
 
   private async waitUntilReady(t0: number): Promise<StartResult> {
@@ -169,7 +162,7 @@ export class ServerProcess extends Emitter<Events> {
       const probe = (async () => {
         try {
           const res = await fetchFn(healthUrl, { signal: AbortSignal.timeout(Math.ceil(Math.max(50, Math.min(2000, remaining)))) });
-          await res.arrayBuffer().catch(() => undefined);
+          await discardBody(res);
           lastAnswer = `HTTP ${res.status}`;
           return res.status === 200;
         } catch (err) {

@@ -230,6 +230,13 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
   });
 }
 
+/** The text of the "GPU details" document the details command opened (VRAM Guard's read-only report scheme). */
+async function detailsDocument(): Promise<string> {
+  const vscode = await vscodeApi();
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.from({ scheme: 'vram-guard-report', path: '/GPU details.md' }));
+  return doc.getText();
+}
+
 export const scenarios: Record<string, Scenario> = {
   smoke: () => {
     describe('protocol', () => {
@@ -255,6 +262,18 @@ export const scenarios: Record<string, Scenario> = {
       it('reports no settings problems with valid settings', async () => {
         const { api } = await activatedExtension();
         assert.deepEqual(api.getState().settingsProblems, []);
+      });
+
+      it("ignores the untrusted workspace's own GPU source, replay file and thresholds", async () => {
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        assert.equal(vscode.workspace.isTrusted, false, 'this scenario must run in an untrusted workspace');
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        assert.equal(config.get('notifications.minIntervalSeconds'), 301, 'the workspace settings file was not read: this test proves nothing');
+        const state = await api.waitForState((s) => s.sample !== null, 15_000);
+        assert.equal(state.source?.kind, 'nvml', `the workspace switched the GPU source: ${JSON.stringify(state.source)}`);
+        // 5.3 of 8 GiB is 66 %: OK under the user's thresholds, CRITICAL under the workspace's 10 / 20 / 30 %.
+        assert.deepEqual(state.levels, ['ok']);
       });
 
       it("shows the fake's figures and level", async () => {
@@ -293,9 +312,20 @@ export const scenarios: Record<string, Scenario> = {
         assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
       });
 
-      it('runs the details command without an error', async () => {
+      it('shows the details document: the fake GPU, its figures, its process and the level changes', async () => {
         const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        await api.waitForState((s) => s.sample !== null && s.levels[0] === 'ok', 15_000);
         await vscode.commands.executeCommand('vramGuard.showDetails');
+        const text = await detailsDocument();
+        assert.match(text, /^# VRAM Guard — GPU details\n/);
+        assert.match(text, /driver 550\.54\.14/);
+        assert.match(text, /\*\*GPU 0 · NVIDIA GeForce RTX 3070 \(fake\)\*\* — OK/);
+        // The fake's state after the level test: 4.0 of 8 GiB, llama-server PID 4242 holding 3.7 GiB.
+        assert.match(text, /4096 MiB of 8192 MiB used \(50\.0%\) · 4096 MiB free/);
+        assert.match(text, /\| llama-server \(PID 4242\) \| 3789 MiB \|/);
+        assert.match(text, /## Recent level changes[\s\S]*\| 0 \| EMERGENCY \| OK \| 4096 MiB \|[\s\S]*\| 0 \| OK \| CRITICAL \|/);
+        assert.doesNotMatch(text, /## Settings problems/);
       });
 
       it('leaves no timers and no child processes after deactivation', async () => {
@@ -377,6 +407,11 @@ export const scenarios: Record<string, Scenario> = {
         const registered = new Set(await vscode.commands.getCommands(true));
         assert.ok(registered.has('vramGuard.showDetails'));
         await vscode.commands.executeCommand('vramGuard.showDetails');
+        const text = await detailsDocument();
+        assert.match(text, /^# VRAM Guard — GPU details\n\n\*\*No GPU to watch\.\*\*\n\n/);
+        const { api } = await activatedExtension();
+        const reason = api.getState().noSourceReason ?? '';
+        assert.ok(reason.length > 10 && text.includes(reason), `the document does not give the reason "${reason}":\n${text}`);
       });
     });
   },

@@ -3,15 +3,14 @@
  * captured io, and end to end through the built CLI once `src/cli.ts` routes the command.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { UsageError } from '../../../src/cli/args.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { runPreflightCommand } from '../../../src/cli/preflight.ts';
-import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, MiB, repoRoot, type FakeState } from '../../helpers/fake-nvml.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
 import { GEMMA2_2B, LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+import { cliPath as cli, privateRuntimeDir, runCli } from '../../helpers/cli-run.ts';
 
 interface Captured {
   code: number;
@@ -45,7 +44,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
       const fake = await FakeNvmlState.create(state);
       // The fake library reads its state file from this process's environment.
       process.env['FAKE_NVML_STATE'] = fake.path;
-      return { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib };
+      return { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib, XDG_RUNTIME_DIR: privateRuntimeDir };
     };
   });
 
@@ -177,20 +176,9 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
   });
 });
 
-// End to end through dist/cli.cjs. It needs `src/cli.ts` to route `preflight` to runPreflightCommand.
-const wired = readFileSync(join(repoRoot, 'src', 'cli.ts'), 'utf8').includes('runPreflightCommand');
-describe('vram-guard preflight (built CLI)', { skip: wired ? false : 'src/cli.ts does not route "preflight" yet' }, () => {
-  const cli = join(repoRoot, 'dist', 'cli.cjs');
-  const run = (args: string[], env: NodeJS.ProcessEnv) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+// End to end through the built dist/cli.cjs: `vram-guard preflight` as a user runs it.
+describe('vram-guard preflight (built CLI)', () => {
+  const run = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, env);
 
   it('exit codes 0 / 1 / 3 / 64 and the GGUF estimate from the bundle', async () => {
     assert.ok(existsSync(cli), `${cli} is missing: run "npm run build" first`);

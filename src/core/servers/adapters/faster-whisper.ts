@@ -1,22 +1,22 @@
-/** faster-whisper servers (speaches): `/health` and `/api/ps` (loaded model ids); `DELETE /api/ps/{id}` unloads. */
-import { getJson, isRecord, request, type HttpOptions } from '../http.ts';
-import { unreachable, type ServerAdapter } from './types.ts';
+/** faster-whisper servers (speaches): `/health` and `/api/ps` (`{"models": [ids]}`); `DELETE /api/ps/{id}` unloads. */
+import { getJson, request, type HttpOptions } from '../http.ts';
+import { jsonObject, listField, nameField } from './reply-shape.ts';
+import { readReport, type ServerAdapter } from './types.ts';
 
 export const fasterWhisperAdapter: ServerAdapter = {
   kind: 'faster-whisper',
-  async report(baseUrl, options) {
-    try {
+  report: (baseUrl, options) =>
+    readReport('faster-whisper', async () => {
       const health = await getJson(`${baseUrl}/health`, options);
-      const ps = await getJson(`${baseUrl}/api/ps`, options).catch(() => null);
-      const ids = ps && isRecord(ps.json) && Array.isArray(ps.json['models']) ? ps.json['models'].filter((m): m is string => typeof m === 'string') : [];
-      return { kind: 'faster-whisper', reachable: true, healthy: health.status === 200, models: ids.map((name) => ({ name, vramBytes: null, contextLength: null })), contextLength: null, sleeping: null, error: null };
-    } catch (err) {
-      return unreachable('faster-whisper', err);
-    }
-  },
+      if (health.status !== 200) return { kind: 'faster-whisper', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}` };
+      // Servers without a model list (whisper-asr-webservice) answer 404 here: no models known.
+      const ps = await getJson(`${baseUrl}/api/ps`, options);
+      const ids = ps.status === 404 ? [] : listField(jsonObject(ps, 'GET /api/ps', '{"models": [ids]}'), 'models', 'GET /api/ps').map((m, i) => nameField(m, `GET /api/ps: models[${i}]`));
+      return { kind: 'faster-whisper', reachable: true, healthy: true, models: ids.map((name) => ({ name, vramBytes: null, contextLength: null })), contextLength: null, sleeping: null, error: null };
+    }),
 };
 
 export async function fasterWhisperUnload(baseUrl: string, model: string, options?: HttpOptions): Promise<void> {
   const r = await request('DELETE', `${baseUrl}/api/ps/${encodeURIComponent(model)}`, undefined, options);
-  if (r.status !== 200 && r.status !== 204) throw new Error(`The Whisper server could not unload ${model}: HTTP ${r.status} ${r.text}`);
+  if (r.status !== 200 && r.status !== 204) throw new Error(`The Whisper server could not unload ${model}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
 }

@@ -1,18 +1,27 @@
 /** llama.cpp's llama-server: `/health` and `/props` (`default_generation_settings.n_ctx`, `model_path`). */
-import { getJson, isRecord, num, str } from '../http.ts';
-import { unreachable, type ServerAdapter } from './types.ts';
+import { getJson, isRecord, str } from '../http.ts';
+import { contextFigure, jsonObject, ReplyShapeError } from './reply-shape.ts';
+import { notesText, readReport, type ServerAdapter } from './types.ts';
 
 export const llamaServerAdapter: ServerAdapter = {
   kind: 'llama-server',
-  async report(baseUrl, options) {
-    try {
+  report: (baseUrl, options) =>
+    readReport('llama-server', async () => {
       const health = await getJson(`${baseUrl}/health`, options);
-      if (health.status !== 200) return { kind: 'llama-server', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}` };
-      const props = await getJson(`${baseUrl}/props`, options);
-      const p = isRecord(props.json) ? props.json : {};
-      const settings = isRecord(p['default_generation_settings']) ? p['default_generation_settings'] : {};
-      const nCtx = num(settings['n_ctx']);
-      const path = str(p['model_path']);
+      // 200 {"status":"ok"}; 503 {"error":{"code":503,"message":"Loading model",...}} while loading.
+      if (health.status !== 200) {
+        const message = isRecord(health.json) && isRecord(health.json['error']) ? str(health.json['error']['message']) : null;
+        return { kind: 'llama-server', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}${message ? `: ${message}` : ''}` };
+      }
+      const h = jsonObject(health, 'GET /health', 'llama-server\'s {"status": "ok"}');
+      if (h['status'] !== 'ok') throw new ReplyShapeError(`GET /health answered 200 without "status": "ok" (${JSON.stringify(h).slice(0, 80)})`);
+      const props = jsonObject(await getJson(`${baseUrl}/props`, options), 'GET /props', 'llama-server\'s properties');
+      const settings = props['default_generation_settings'];
+      if (!isRecord(settings)) throw new ReplyShapeError('GET /props has no "default_generation_settings" object');
+      const notes: string[] = [];
+      const nCtx = contextFigure(settings['n_ctx'], 'n_ctx', notes);
+      const path = props['model_path'];
+      if (path !== undefined && typeof path !== 'string') throw new ReplyShapeError('GET /props: "model_path" is not a string');
       return {
         kind: 'llama-server',
         reachable: true,
@@ -20,10 +29,7 @@ export const llamaServerAdapter: ServerAdapter = {
         models: path ? [{ name: path, vramBytes: null, contextLength: nCtx }] : [],
         contextLength: nCtx,
         sleeping: null,
-        error: null,
+        error: notesText(notes),
       };
-    } catch (err) {
-      return unreachable('llama-server', err);
-    }
-  },
+    }),
 };

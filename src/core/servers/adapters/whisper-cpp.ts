@@ -1,16 +1,18 @@
-/** whisper.cpp's whisper-server: `/health` only (200 `{"status":"ok"}`, 503 while loading). */
+/** whisper.cpp's whisper-server: `/health` only (200 `{"status":"ok"}`, 503 `{"status":"loading model"}`). */
 import { getJson, isRecord, str } from '../http.ts';
-import { unreachable, type ServerAdapter } from './types.ts';
+import { jsonObject, ReplyShapeError } from './reply-shape.ts';
+import { readReport, type ServerAdapter } from './types.ts';
 
 export const whisperCppAdapter: ServerAdapter = {
   kind: 'whisper-cpp',
-  async report(baseUrl, options) {
-    try {
+  report: (baseUrl, options) =>
+    readReport('whisper-cpp', async () => {
       const r = await getJson(`${baseUrl}/health`, options);
-      const status = isRecord(r.json) ? str(r.json['status']) : null;
-      return { kind: 'whisper-cpp', reachable: true, healthy: r.status === 200, models: [], contextLength: null, sleeping: null, error: r.status === 200 ? null : `health: ${status ?? `HTTP ${r.status}`}` };
-    } catch (err) {
-      return unreachable('whisper-cpp', err);
-    }
-  },
+      if (r.status !== 200) {
+        const status = isRecord(r.json) ? str(r.json['status']) : null;
+        return { kind: 'whisper-cpp', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health: ${status ?? `HTTP ${r.status}`}` };
+      }
+      if (jsonObject(r, 'GET /health', 'whisper-server\'s {"status": "ok"}')['status'] !== 'ok') throw new ReplyShapeError('GET /health answered 200 without "status": "ok"');
+      return { kind: 'whisper-cpp', reachable: true, healthy: true, models: [], contextLength: null, sleeping: null, error: null };
+    }),
 };
