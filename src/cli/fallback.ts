@@ -17,7 +17,7 @@ import type { WatchedSample } from '../core/watch/watcher.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
-import { EXIT_NO_SOURCE } from './status.ts';
+import { EXIT_NO_SOURCE } from './gpu-options.ts';
 
 /** A chain file may be at most this big. */
 const MAX_CHAIN_FILE_BYTES = 1024 * 1024;

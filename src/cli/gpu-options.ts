@@ -1,7 +1,12 @@
 /** The options `status` and `watch` share: where to read the GPU from, and the thresholds. */
 import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreference } from '../core/gpu/probe.ts';
+import type { GpuSample, GpuSource } from '../core/gpu/types.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './args.ts';
+import type { CliIo } from './io.ts';
+
+/** The exit code of a command that found no GPU source (the reason goes to stderr). */
+export const EXIT_NO_SOURCE = 2;
 
 export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'replay-file', 'replay-speed', 'thresholds', 'hysteresis'] as const;
 
@@ -46,4 +51,21 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
         env,
       }),
   };
+}
+
+/**
+ * Opens the GPU source, reads one sample and hands both to `use`; the source is closed after. With no
+ * source, says why on stderr and returns EXIT_NO_SOURCE.
+ */
+export async function withOneSample(options: GpuOptions, io: CliIo, use: (sample: GpuSample, source: GpuSource) => Promise<number>): Promise<number> {
+  const opened = await options.probe();
+  if (!opened.ok) {
+    io.stderr(`vram-guard: no GPU source available: ${opened.reason}\n`);
+    return EXIT_NO_SOURCE;
+  }
+  try {
+    return await use(await opened.source.sample(Date.now()), opened.source);
+  } finally {
+    await opened.source.dispose();
+  }
 }

@@ -8,9 +8,8 @@ import { ledgerView } from '../core/servers/ledger-view.ts';
 import type { Owner } from '../core/servers/server-registry.ts';
 import { SERVER_KINDS, type ServerKind } from '../core/servers/task-definition.ts';
 import { parseArgs, UsageError } from './args.ts';
-import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, withOneSample } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
-import { EXIT_NO_SOURCE } from './status.ts';
 
 export const LEDGER_HELP = `vram-guard ledger [--owner NAME=PID[,kind=ollama,port=11434]] ... [--json] [options]
 
@@ -69,17 +68,9 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const options = gpuOptions(parsed, io.env);
-  const opened = await options.probe();
-  if (!opened.ok) {
-    io.stderr(`vram-guard: no GPU source available: ${opened.reason}\n`);
-    return EXIT_NO_SOURCE;
-  }
-  try {
-    const sample = await opened.source.sample(Date.now());
+  return withOneSample(options, io, async (sample, source) => {
     const ledger = await collectLedger(sample, owners);
-    io.stdout(parsed.flags.has('json') ? JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2) + '\n' : `${opened.source.description}\n${ledgerText(ledger)}\n`);
+    io.stdout(parsed.flags.has('json') ? JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2) + '\n' : `${source.description}\n${ledgerText(ledger)}\n`);
     return 0;
-  } finally {
-    await opened.source.dispose();
-  }
+  });
 }

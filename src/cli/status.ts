@@ -6,7 +6,7 @@ import { levelLabel, type Level } from '../core/watch/levels.ts';
 import { resolveThresholds } from '../core/watch/thresholds.ts';
 import type { GpuSample } from '../core/gpu/types.ts';
 import { parseArgs } from './args.ts';
-import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, withOneSample } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { sampleJson } from './sample-json.ts';
 
@@ -18,7 +18,7 @@ Exit 0 when sampled; 2 when no GPU source is available (the reason on stderr).
   --json                          print JSON instead of text
 ${GPU_OPTIONS_HELP}`;
 
-export const EXIT_NO_SOURCE = 2;
+
 
 export async function runStatusCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
@@ -27,19 +27,11 @@ export async function runStatusCommand(args: string[], io: CliIo): Promise<numbe
     return 0;
   }
   const options = gpuOptions(parsed, io.env);
-  const opened = await options.probe();
-  if (!opened.ok) {
-    io.stderr(`vram-guard: no GPU source available: ${opened.reason}\n`);
-    return EXIT_NO_SOURCE;
-  }
-  try {
-    const sample = await opened.source.sample(Date.now());
+  return withOneSample(options, io, async (sample, source) => {
     const levels = sample.devices.map((d) => (d.memory ? rawLevel(d.memory.used, resolveThresholds(options.thresholds, d.memory.total, '--thresholds').thresholds) : null));
-    io.stdout(parsed.flags.has('json') ? JSON.stringify(sampleJson(sample, levels), null, 2) + '\n' : statusText(sample, levels, opened.source.description));
+    io.stdout(parsed.flags.has('json') ? JSON.stringify(sampleJson(sample, levels), null, 2) + '\n' : statusText(sample, levels, source.description));
     return 0;
-  } finally {
-    await opened.source.dispose();
-  }
+  });
 }
 
 export function statusText(sample: GpuSample, levels: ReadonlyArray<Level | null>, description: string): string {

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
 import { watch, type WatchHarness } from '../helpers/watch-harness.ts';
+import { EventLoopLag } from '../helpers/event-loop-lag.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/nvidia-smi/${name}`, import.meta.url));
 const scripted = fixture('nvidia-smi-scripted');
@@ -50,16 +51,10 @@ function watchSmi(executable: string, env: NodeJS.ProcessEnv): WatchHarness {
 
 test('nvidia-smi hangs → killed with its whole process group at the timeout; "no GPU" says it hung and was killed', async () => {
   const pids = pidFile();
-  let late = 0;
-  let last = performance.now();
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    late = Math.max(late, now - last - 20);
-    last = now;
-  }, 20);
+  const lag = new EventLoopLag(20);
   const h = watchSmi(fixture('nvidia-smi-hangs'), { FAKE_NVIDIA_SMI_PIDS: pids });
   await h.until('the status to be "none"', () => h.watcher.status.state === 'none', 10_000);
-  clearInterval(ticker);
+  const late = lag.stop().wallMs - 20;
   assert.equal(h.view().text, '$(chip) no GPU');
   assert.match(h.view().tooltip, /nvidia-smi-hangs hung for 400 ms and was killed\. Its whole process group went with it \(its process group \(\d+\)\)/);
   const started = await pidsIn(pids);

@@ -23,6 +23,7 @@ import {
   type FakeVariant,
 } from '../helpers/fake-nvml.ts';
 import { watch, type WatchHarness } from '../helpers/watch-harness.ts';
+import { EventLoopLag } from '../helpers/event-loop-lag.ts';
 
 const libs = new Map<FakeVariant, string>();
 const running: WatchHarness[] = [];
@@ -87,16 +88,10 @@ test('nvmlInit fails (driver not loaded) → "no GPU" with NVML\'s reason and wh
 
 test('nvmlInit hangs → "no GPU" after the init timeout, saying the driver is not answering; the host is never blocked', async () => {
   await fakeState({ ...rtx3070(), initDelayMs: 2500 });
-  let late = 0;
-  let last = performance.now();
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    late = Math.max(late, now - last - 20);
-    last = now;
-  }, 20);
+  const lag = new EventLoopLag(20);
   const h = watchNvml('current', { initTimeoutMs: 400 });
   await h.until('the status to be "none"', () => h.watcher.status.state === 'none');
-  clearInterval(ticker);
+  const late = lag.stop().wallMs - 20;
   assert.equal(h.view().text, '$(chip) no GPU');
   assert.match(h.view().tooltip, /nvmlInit did not return within 400 ms: the driver is not answering/);
   assert.ok(late < 150, `a 20 ms timer ran ${Math.round(late)} ms late while nvmlInit slept 2.5 s`);
@@ -212,13 +207,7 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   await h.until('a first reading', hasMemory(h));
   const before = h.transitions.length;
 
-  let late = 0;
-  let last = performance.now();
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    late = Math.max(late, now - last - 20);
-    last = now;
-  }, 20);
+  const lag = new EventLoopLag(20);
   const hungAt = Date.now();
   await fake.write({ ...rtx3070(), hangCall: 'nvmlDeviceGetMemoryInfo_v2', hangMs: 2500 });
   await h.until('"not answering"', () => /not answering since/.test(h.view().text));
@@ -232,7 +221,7 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   // The driver answers again once the sleeping call returns (and the state no longer hangs).
   await fake.write(rtx3070({ used: 1600 * MiB }));
   await h.until('a reading after the hang', () => gpu0(h)?.memory?.used === 1600 * MiB, 8000);
-  clearInterval(ticker);
+  const late = lag.stop().wallMs - 20;
   const recoveredAfter = Date.now() - hungAt;
   assert.ok(recoveredAfter >= 2000, `recovered after ${recoveredAfter} ms: when the 2.5 s call returned, not before`);
   assert.ok(late < 150, `a 20 ms timer ran ${Math.round(late)} ms late while a driver call slept 2.5 s`);
