@@ -1,0 +1,30 @@
+/**
+ * The metric names the fleet reads: VRAM Guard's exporter and dcgm-exporter's memory gauges. One
+ * place, so a renamed metric is one edit.
+ */
+
+/** VRAM Guard's exporter (bytes, labels `gpu`, `uuid`, `name`, `hostname`). */
+export const VG = {
+  used: 'vram_guard_gpu_memory_used_bytes',
+  total: 'vram_guard_gpu_memory_total_bytes',
+  level: 'vram_guard_gpu_level',
+  /** Label `level`: warning, critical, emergency. */
+  threshold: 'vram_guard_gpu_threshold_bytes',
+  /** Labels `pid`, `process`, `task`, `server` beside the GPU's. */
+  process: 'vram_guard_process_memory_used_bytes',
+} as const;
+
+/** dcgm-exporter's memory gauges, in MiB (its `etc/default-counters.csv`). */
+export const DCGM = {
+  used: 'DCGM_FI_DEV_FB_USED',
+  free: 'DCGM_FI_DEV_FB_FREE',
+  reserved: 'DCGM_FI_DEV_FB_RESERVED',
+} as const;
+
+export const DCGM_UNIT_BYTES = 1024 * 1024;
+
+/** Every metric the fleet reads; the Prometheus queries select by these names only. */
+export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.level, VG.threshold, VG.process, DCGM.used, DCGM.free, DCGM.reserved];
+
+/** The "used" series of either exporter, for the last hour's sparkline. */
+export const USED_METRICS: readonly string[] = [VG.used, DCGM.used];
