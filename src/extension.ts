@@ -33,6 +33,11 @@ import { registerServerTasks } from './vscode/server-tasks.ts';
 import { registerSpikeCommand } from './vscode/spike-command.ts';
 import { readSettings, type Settings } from './vscode/settings.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
+import { readFleetSettings } from './core/fleet/fleet-settings.ts';
+import { fleetLine } from './core/fleet/fleet-summary.ts';
+import { registerFleetPreflight } from './vscode/fleet-preflight.ts';
+import { PrometheusToken } from './vscode/fleet-token.ts';
+import { FleetWatch } from './vscode/fleet-watch.ts';
 
 const RECENT_TRANSITIONS = 50;
 
@@ -68,6 +73,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     log: (m) => log.info(m),
   });
   const servers = new ServerRegistry();
+  const readFleet = () => readFleetSettings(configGetter());
+  let fleetSettings = readFleet();
+  const prometheusToken = new PrometheusToken(context.secrets);
+  const fleet = new FleetWatch({ settings: () => fleetSettings, token: () => prometheusToken.get(), thresholds: () => settings.thresholds, log });
 
   const readFallback = () => readFallbackSettings(configGetter());
   let fallback = readFallback();
@@ -91,6 +100,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     steps: fallbackSteps,
     fallbackMode: () => fallback.mode,
     thresholds: () => settings.thresholds,
+    fleet,
     log,
   });
   running = { watcher, servers, dashboard };
@@ -98,11 +108,11 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const ownedPids = () => new Set(servers.owners().map((o) => o.rootPid));
 
   const refresh = () => {
-    statusBar.update({ status: watcher.status, latest: watcher.latest, gpu: settings.statusBarGpu, hideWhenNoGpu: settings.hideWhenNoGpu });
+    statusBar.update({ status: watcher.status, latest: watcher.latest, gpu: settings.statusBarGpu, hideWhenNoGpu: settings.hideWhenNoGpu, fleetLine: fleet.latest ? fleetLine(fleet.latest) : null });
     for (const listener of stateListeners) listener();
   };
 
-  const settingsProblems = () => [...settings.problems, ...fallback.problems, ...thresholdProblems];
+  const settingsProblems = () => [...settings.problems, ...fallback.problems, ...thresholdProblems, ...fleetSettings.problems];
   let shownProblems = '';
   const reportProblems = () => {
     const problems = settingsProblems();
@@ -152,6 +162,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       ownedPids,
       // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
       actions: { runFallbackChain: preflightFallbackAction({ chain, latest: () => watcher.latest, views, log }) },
+      fleetConfigured: () => fleet.configured(),
     }),
     registerServerTasks({
       registry: servers,
@@ -167,6 +178,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
     registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
     registerAecCommand(views, log),
+    fleet,
+    { dispose: fleet.on(() => refresh()) },
+    prometheusToken.register(() => void fleet.refreshNow()),
+    registerFleetPreflight({ fleet, margin: () => readPreflight().margin, log }),
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
@@ -175,6 +190,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       const before = settings;
       settings = readConfig();
       fallback = readFallback();
+      if (e.affectsConfiguration('vramGuard.fleet')) {
+        fleetSettings = readFleet();
+        fleet.configure();
+      }
       chain.configure({ cooldownMs: fallback.cooldownMs, settleTimeoutMs: fallback.settleTimeoutMs });
       notifier.policy.options = { notifyOnWarning: settings.notifyOnWarning, minIntervalMs: settings.notificationMinIntervalSeconds * 1000 };
       watcher.setThresholds(settings.thresholds);
@@ -196,7 +215,10 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
 
   reportProblems();
   // NVML loads after activation, never on the startup path.
-  const kickoff = setTimeout(() => watcher.start(), 0);
+  const kickoff = setTimeout(() => {
+    watcher.start();
+    fleet.configure();
+  }, 0);
   context.subscriptions.push({ dispose: () => clearTimeout(kickoff) });
   const activationMs = performance.now() - started;
   log.info(`activated in ${activationMs.toFixed(1)} ms`);

@@ -77,6 +77,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     steps: deps.steps,
     fallbackMode: deps.fallbackMode,
     thresholds: deps.thresholds,
+    fleet: deps.fleet,
     history,
     setFallbackMode: (mode: FallbackMode) => vscode.workspace.getConfiguration('vramGuard').update('fallbackMode', mode, vscode.ConfigurationTarget.Global),
     log,

@@ -17,6 +17,8 @@ export interface ExporterFleetOptions extends Omit<BoundedFetchOptions, 'accept'
   url: string;
   ours: ThresholdSpec;
   now: number;
+  /** A host whose exporter's newest sample is older than this is stale. */
+  staleAfterMs: number;
 }
 
 export function exporterUrl(raw: string): URL {
@@ -38,6 +40,9 @@ export async function readExporter(options: ExporterFleetOptions): Promise<Fleet
   }
   const hosts = hostsFromSamples(samples, { defaultInstance: url.host, source: options.url, ours: options.ours });
   if (!hosts.length) throw new FleetSourceError('malformed', `${url.origin}${url.pathname} has no GPU memory metrics (neither VRAM Guard's nor dcgm-exporter's): is it an exporter?`);
-  for (const h of hosts) h.lastSampleAt = options.now;
+  for (const h of hosts) {
+    h.lastSampleAt ??= options.now;
+    if (options.now - h.lastSampleAt > options.staleAfterMs) h.stale = { since: h.lastSampleAt };
+  }
   return hosts;
 }

@@ -32,6 +32,8 @@ interface HostAcc {
   name: string;
   instance: string;
   gpus: Map<string, GpuAcc>;
+  /** The exporter's own last sample (ms), when it says. */
+  sampledAt: number | null;
 }
 
 const cut = (s: string | undefined): string | null => (s ? (s.length > 200 ? `${s.slice(0, 200)}…` : s) : null);
@@ -48,14 +50,18 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
   for (const s of samples) {
     if (!Number.isFinite(s.value)) continue;
     const dcgm = s.name.startsWith('DCGM_');
-    const index = Number(s.labels['gpu']);
-    if (!Number.isInteger(index) || index < 0 || index > 1_000_000) continue;
     const h = hostOf(s.labels, options.defaultInstance);
     let host = hosts.get(h.instance);
     if (!host) {
       if (hosts.size >= MAX_HOSTS) continue;
-      hosts.set(h.instance, (host = { ...h, gpus: new Map() }));
+      hosts.set(h.instance, (host = { ...h, gpus: new Map(), sampledAt: null }));
     }
+    if (s.name === VG.lastSample) {
+      host.sampledAt = s.value * 1000;
+      continue;
+    }
+    const index = Number(s.labels['gpu']);
+    if (!Number.isInteger(index) || index < 0 || index > 1_000_000) continue;
     const exporter = dcgm ? 'dcgm' : 'vram-guard';
     const key = `${exporter}:${index}`;
     let gpu = host.gpus.get(key);
@@ -100,6 +106,8 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
   for (const host of hosts.values()) {
     const gpus: FleetGpu[] = [];
     for (const g of host.gpus.values()) {
+      // A VRAM Guard exporter also publishes dcgm-exporter's names for the same GPU: keep its own.
+      if (g.exporter === 'dcgm' && host.gpus.has(`vram-guard:${g.index}`)) continue;
       const total = g.total ?? (g.used !== null && g.free !== null ? g.used + g.free + (g.reserved ?? 0) : null);
       if (g.used === null || total === null || total <= 0) continue;
       const { thresholds, thresholdsFrom, level } = fleetLevel(g.used, total, g.thresholds, g.level, options.ours);
@@ -108,7 +116,7 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
     }
     if (!gpus.length) continue;
     gpus.sort((a, b) => a.index - b.index || a.exporter.localeCompare(b.exporter));
-    out.push({ name: host.name, instance: host.instance, source: options.source, gpus, lastSampleAt: null, stale: null });
+    out.push({ name: host.name, instance: host.instance, source: options.source, gpus, lastSampleAt: host.sampledAt, stale: null });
   }
   return disambiguate(out);
 }

@@ -39,7 +39,7 @@ export class FleetRefresher {
       });
     }
     for (const url of config.targets) {
-      jobs.push({ source: url, run: () => readExporter({ url, timeoutMs, maxBytes: EXPORTER_MAX_BYTES, ours: config.ours, now, fetch: config.fetch }) });
+      jobs.push({ source: url, run: () => readExporter({ url, timeoutMs, maxBytes: EXPORTER_MAX_BYTES, ours: config.ours, now, staleAfterMs: config.staleAfterMs, fetch: config.fetch }) });
     }
     const results = await Promise.all(
       jobs.map(async (job): Promise<{ outcome: FleetSourceOutcome; hosts: FleetHost[] }> => {

@@ -12,6 +12,8 @@ export const VG = {
   threshold: 'vram_guard_gpu_threshold_bytes',
   /** Labels `pid`, `process`, `task`, `server` beside the GPU's. */
   process: 'vram_guard_process_memory_used_bytes',
+  /** Label `hostname` only: when the exporter's sampler last read the GPUs (seconds since the epoch). */
+  lastSample: 'vram_guard_last_sample_timestamp_seconds',
 } as const;
 
 /** dcgm-exporter's memory gauges, in MiB (its `etc/default-counters.csv`). */
@@ -24,7 +26,7 @@ export const DCGM = {
 export const DCGM_UNIT_BYTES = 1024 * 1024;
 
 /** Every metric the fleet reads; the Prometheus queries select by these names only. */
-export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.level, VG.threshold, VG.process, DCGM.used, DCGM.free, DCGM.reserved];
+export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.level, VG.threshold, VG.process, VG.lastSample, DCGM.used, DCGM.free, DCGM.reserved];
 
 /** The "used" series of either exporter, for the last hour's sparkline. */
 export const USED_METRICS: readonly string[] = [VG.used, DCGM.used];

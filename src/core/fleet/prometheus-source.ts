@@ -101,7 +101,9 @@ function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, 
   }
   const endS = Math.floor(options.now / 1000);
   for (const host of hosts) {
-    const live = lastScrape.get(host.instance) ?? null;
+    const scrapedAt = lastScrape.get(host.instance) ?? null;
+    // A VRAM Guard exporter says when its sampler last read the GPUs: a stuck sampler is stale too.
+    const live = scrapedAt !== null && host.lastSampleAt !== null ? Math.min(scrapedAt, host.lastSampleAt) : scrapedAt;
     host.lastSampleAt = live ?? lastPoint.get(host.instance) ?? null;
     if (live === null || options.now - live > options.staleAfterMs) host.stale = { since: host.lastSampleAt };
     for (const gpu of host.gpus) {
