@@ -2,6 +2,7 @@
  * The `vram-guard` command line, over the same core as the extension.
  */
 import { runAecCommand } from './cli/aec.ts';
+import { runExporterCommand } from './cli/exporter.ts';
 import { UsageError } from './cli/args.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
@@ -17,6 +18,7 @@ Commands:
   preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
   aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
+  exporter   serve this machine's GPUs to Prometheus on /metrics (default 127.0.0.1:9835)
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   preflight: runPreflightCommand,
   spike: runSpikeCommand,
   aec: runAecCommand,
+  exporter: runExporterCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
