@@ -3,6 +3,7 @@
  */
 import { runAecCommand } from './cli/aec.ts';
 import { runFleetCommand } from './cli/fleet.ts';
+import { runExporterCommand } from './cli/exporter.ts';
 import { UsageError } from './cli/args.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
@@ -19,6 +20,7 @@ Commands:
   aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
   fleet      every GPU of every host from Prometheus or exporters; --need 20GiB: where it fits
+  exporter   serve this machine's GPUs to Prometheus on /metrics (default 127.0.0.1:9835)
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   spike: runSpikeCommand,
   aec: runAecCommand,
   fleet: runFleetCommand,
+  exporter: runExporterCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

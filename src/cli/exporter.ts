@@ -1,0 +1,110 @@
+/**
+ * `vram-guard exporter`: serves this machine's GPUs to Prometheus on /metrics until interrupted
+ * (runs as a user service; docs/vram-guard-exporter.service). Tasks and model servers are named
+ * from the servers file the extension keeps in VRAM Guard's state folder.
+ */
+import { access } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { startExporter } from '../core/exporter/exporter.ts';
+import { DEFAULT_LISTEN, parseListenAddress } from '../core/exporter/listen-address.ts';
+import { readServersFile, serversFilePath } from '../core/exporter/servers-file.ts';
+import { resolveStateDir } from '../core/state-dir.ts';
+import { Watcher } from '../core/watch/watcher.ts';
+import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import type { CliIo } from './io.ts';
+
+export const HOSTNAME_ENV = 'VRAM_GUARD_HOSTNAME';
+
+export const EXPORTER_HELP = `vram-guard exporter [--listen 127.0.0.1:9835] [options]
+
+Serves this machine's GPUs to Prometheus at http://ADDRESS/metrics until interrupted: memory,
+levels and thresholds per GPU, memory per process with its task or model server, the residual,
+what each server reports, the sampler's health, and dcgm-exporter's names for the memory gauges.
+A scrape reads the latest sample; it never calls the driver.
+
+  --listen HOST:PORT              where to listen (default ${DEFAULT_LISTEN}: this machine only);
+                                  0.0.0.0:9835 or [::]:9835 for every interface
+  --hostname NAME                 the hostname label (default $${HOSTNAME_ENV}, else this machine's name)
+  --servers-file FILE             the tasks and servers to name (default: servers.json in VRAM Guard's
+                                  state folder, which the extension keeps up to date)
+  --no-dcgm-names                 leave out the DCGM_FI_DEV_FB_* gauges
+  --interval MS                   sampling interval in milliseconds (default 1000; adapts unless --fixed-rate)
+  --fixed-rate                    always sample at --interval
+${GPU_OPTIONS_HELP}`;
+
+export async function runExporterCommand(args: string[], io: CliIo): Promise<number> {
+  const parsed = parseArgs(args, { booleans: ['help', 'no-dcgm-names', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-file', 'interval'] });
+  if (parsed.flags.has('help')) {
+    io.stdout(EXPORTER_HELP + '\n');
+    return 0;
+  }
+  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const address = parseListenAddress(stringFlag(parsed, 'listen') ?? DEFAULT_LISTEN);
+  if ('error' in address) throw new UsageError(`--listen: ${address.error}`);
+  const hostname = checkHostname(stringFlag(parsed, 'hostname') ?? io.env[HOSTNAME_ENV] ?? osHostname());
+  const intervalText = stringFlag(parsed, 'interval') ?? '1000';
+  const intervalMs = Number(intervalText);
+  if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);
+  const options = gpuOptions(parsed, io.env);
+  const serversFile =
+    stringFlag(parsed, 'servers-file') ??
+    serversFilePath(
+      await resolveStateDir(
+        (p) => access(p).then(() => true, () => false),
+        io.env,
+      ),
+    );
+
+  const warned = new Set<string>();
+  const warn = (message: string) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    io.stderr(`vram-guard exporter: ${message}\n`);
+  };
+  const watcher = new Watcher({
+    openSource: options.probe,
+    thresholds: options.thresholds,
+    intervalMs,
+    adaptive: parsed.flags.has('fixed-rate') ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } } : undefined,
+  });
+  watcher.on('status', (s) => {
+    if (s.state === 'none') warn(`no GPU source: ${s.reason} (serving vram_guard_source_up 0 meanwhile)`);
+    else if (s.state === 'ready') io.stdout(`sampling ${s.source.description}\n`);
+  });
+  watcher.on('problems', (problems) => problems.forEach(warn));
+  watcher.on('error', (err) => warn(`sample failed: ${err.message}`));
+
+  let exporter;
+  try {
+    exporter = await startExporter({
+      watcher,
+      hostname,
+      address,
+      dcgmNames: !parsed.flags.has('no-dcgm-names'),
+      owners: async () => {
+        const reading = await readServersFile(serversFile);
+        reading.problems.forEach(warn);
+        return reading.owners;
+      },
+      log: warn,
+    });
+  } catch (err) {
+    io.stderr(`vram-guard exporter: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  watcher.start();
+  io.stdout(`serving ${exporter.url} for host ${hostname}${address.loopback ? ' (this machine only)' : ''}\n`);
+  io.stdout(`naming tasks and servers from ${serversFile}\n`);
+  await io.interrupted;
+  await exporter.close();
+  await watcher.stop();
+  return 0;
+}
+
+function checkHostname(name: string): string {
+  const value = name.trim();
+  // eslint-disable-next-line no-control-regex
+  if (!value || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`--hostname must be 1 to 253 printable characters (got ${JSON.stringify(name.slice(0, 100))})`);
+  return value;
+}
