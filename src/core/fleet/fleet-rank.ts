@@ -1,11 +1,12 @@
 /**
  * "Where does this fit?": every GPU of every host ranked by the room left after the need. A GPU
- * fits when the room after the need is at least the margin (like the local pre-flight check),
- * is tight when the need fits but eats into the margin, and does not fit below zero. The level the
+ * fits when the room after the need is at least the margin (like the local pre-flight check) and
+ * it stays below CRITICAL; it is tight when the need fits but eats into the margin or takes the
+ * GPU to CRITICAL or above; there is no room below zero. The level the
  * GPU would reach is read against its thresholds. Stale hosts come last: their figures are old.
  */
 import { rawLevel } from '../watch/classifier.ts';
-import type { Level } from '../watch/levels.ts';
+import { levelRank, type Level } from '../watch/levels.ts';
 import { resolveSize, type SizeSpec } from '../units.ts';
 import type { FleetGpu, FleetHost, FleetThresholds } from './fleet-types.ts';
 
@@ -35,10 +36,11 @@ export function rankFleet(hosts: readonly FleetHost[], needBytes: number, margin
   const places: FleetPlace[] = [];
   for (const host of hosts) {
     for (const g of host.gpus) {
-      const free = Math.max(0, g.totalBytes - g.usedBytes);
+      const free = g.freeBytes;
       const roomAfter = free - needBytes;
       const marginBytes = resolveSize(margin, g.totalBytes);
-      const verdict: FitVerdict = host.stale ? 'stale' : roomAfter < 0 ? 'no room' : roomAfter < marginBytes ? 'tight' : 'fits';
+      const levelAfter = rawLevel(g.usedBytes + needBytes, { ...g.thresholds, hysteresis: 0 });
+      const verdict: FitVerdict = host.stale ? 'stale' : roomAfter < 0 ? 'no room' : roomAfter < marginBytes || levelRank(levelAfter) >= levelRank('critical') ? 'tight' : 'fits';
       places.push({
         host: host.name,
         gpu: g.index,
@@ -51,7 +53,7 @@ export function rankFleet(hosts: readonly FleetHost[], needBytes: number, margin
         thresholds: g.thresholds,
         thresholdsFrom: g.thresholdsFrom,
         levelNow: g.level,
-        levelAfter: rawLevel(g.usedBytes + needBytes, { ...g.thresholds, hysteresis: 0 }),
+        levelAfter,
         verdict,
         staleSince: host.stale ? host.stale.since : null,
       });

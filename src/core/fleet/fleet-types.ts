@@ -23,6 +23,8 @@ export interface FleetGpu {
   uuid: string | null;
   usedBytes: number;
   totalBytes: number;
+  /** What can still be allocated: the exporter's free figure (total − used − reserved), else total − used. */
+  freeBytes: number;
   thresholds: FleetThresholds;
   /** `host`: the host's exporter says where its levels start; `ours`: this machine's settings. */
   thresholdsFrom: 'host' | 'ours';

@@ -7,6 +7,7 @@
 export const VG = {
   used: 'vram_guard_gpu_memory_used_bytes',
   total: 'vram_guard_gpu_memory_total_bytes',
+  free: 'vram_guard_gpu_memory_free_bytes',
   level: 'vram_guard_gpu_level',
   /** Label `level`: warning, critical, emergency. */
   threshold: 'vram_guard_gpu_threshold_bytes',
@@ -26,7 +27,7 @@ export const DCGM = {
 export const DCGM_UNIT_BYTES = 1024 * 1024;
 
 /** Every metric the fleet reads; the Prometheus queries select by these names only. */
-export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.level, VG.threshold, VG.process, VG.lastSample, DCGM.used, DCGM.free, DCGM.reserved];
+export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.free, VG.level, VG.threshold, VG.process, VG.lastSample, DCGM.used, DCGM.free, DCGM.reserved];
 
 /** The "used" series of either exporter, for the last hour's sparkline. */
 export const USED_METRICS: readonly string[] = [VG.used, DCGM.used];

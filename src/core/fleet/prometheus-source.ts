@@ -38,7 +38,8 @@ export function fleetQueries(): { latest: string; scraped: string; used: string 
 
 export async function readPrometheusFleet(options: PrometheusFleetOptions): Promise<FleetHost[]> {
   const q = fleetQueries();
-  const end = Math.floor(options.now / 1000);
+  // Evaluated at now, to the millisecond: a target that went down a moment ago is already stale.
+  const end = Math.round(options.now) / 1000;
   const step = SPARKLINE_WINDOW_S / SPARKLINE_POINTS;
   const [latest, scraped, used] = await Promise.all([
     instantQuery(options, q.latest, end),
@@ -57,18 +58,22 @@ const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'
 
 /**
  * The sparkline's grid says within a step when a stopped host last had data; one more range query
- * over that last step, at one-second resolution and only for the stale hosts, says to the second.
+ * over that last step (ten minutes when the grid has no point), at one-second resolution where it
+ * can, and only for the stale hosts, says to the second.
  */
 async function refineStaleSince(hosts: FleetHost[], options: PrometheusFleetOptions, stepS: number): Promise<void> {
-  const stale = hosts.filter((h) => h.stale && h.stale.since !== null && options.now - h.stale.since < SPARKLINE_WINDOW_S * 1000).slice(0, 20);
+  const nowS = Math.floor(options.now / 1000);
+  const stale = hosts.filter((h) => h.stale && (h.stale.since === null || options.now - h.stale.since < SPARKLINE_WINDOW_S * 1000)).slice(0, 20);
   if (!stale.length) return;
-  const from = Math.min(...stale.map((h) => h.stale!.since!)) / 1000;
-  const to = Math.min(Math.floor(options.now / 1000), Math.max(...stale.map((h) => h.stale!.since!)) / 1000 + stepS);
+  // From the grid's last point (or ten minutes back when the grid has none) to a step after it.
+  const from = Math.min(...stale.map((h) => (h.stale!.since === null ? nowS - 600 : h.stale!.since / 1000)));
+  const to = Math.min(nowS, Math.max(...stale.map((h) => (h.stale!.since === null ? nowS : h.stale!.since / 1000 + stepS))));
+  const resolution = Math.max(1, Math.ceil((to - from) / 600));
   // JSON's string escapes are valid in a PromQL string literal.
   const selector = `{__name__=~"${USED_METRICS.join('|')}",instance=~${JSON.stringify(stale.map((h) => escapeRegex(h.instance)).join('|'))}}`;
   let fine: MatrixSeries[];
   try {
-    fine = await rangeQuery(options, selector, Math.floor(from), Math.ceil(to), 1);
+    fine = await rangeQuery(options, selector, Math.floor(from), Math.ceil(to), resolution);
   } catch {
     return; // the grid's answer stands
   }
@@ -102,9 +107,12 @@ function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, 
   const endS = Math.floor(options.now / 1000);
   for (const host of hosts) {
     const scrapedAt = lastScrape.get(host.instance) ?? null;
-    // A VRAM Guard exporter says when its sampler last read the GPUs: a stuck sampler is stale too.
-    const live = scrapedAt !== null && host.lastSampleAt !== null ? Math.min(scrapedAt, host.lastSampleAt) : scrapedAt;
-    host.lastSampleAt = live ?? lastPoint.get(host.instance) ?? null;
+    // A VRAM Guard exporter says when its sampler last read the GPUs (`last_over_time` keeps it
+    // after the exporter stops): a stuck sampler is stale too.
+    const sampledAt = host.lastSampleAt;
+    const live = scrapedAt !== null && sampledAt !== null ? Math.min(scrapedAt, sampledAt) : scrapedAt;
+    const lastSeen = Math.max(sampledAt ?? 0, lastPoint.get(host.instance) ?? 0);
+    host.lastSampleAt = live ?? (lastSeen > 0 ? lastSeen : null);
     if (live === null || options.now - live > options.staleAfterMs) host.stale = { since: host.lastSampleAt };
     for (const gpu of host.gpus) {
       const line = lines.get(seriesKey(host.instance, gpu.exporter, String(gpu.index)));
