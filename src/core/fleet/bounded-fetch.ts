@@ -68,7 +68,9 @@ export async function boundedGet(url: URL, options: BoundedFetchOptions): Promis
 async function readCapped(res: Response, maxBytes: number, where: string, controller: AbortController, timedOut: () => boolean, timeoutMs: number): Promise<string> {
   if (!res.body) return '';
   const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+  // Decoded as it arrives: no second copy of the bytes.
+  const decoder = new TextDecoder('utf-8');
+  const parts: string[] = [];
   let size = 0;
   try {
     for (;;) {
@@ -79,24 +81,15 @@ async function readCapped(res: Response, maxBytes: number, where: string, contro
         controller.abort();
         throw new FleetSourceError('too-large', `${where} sent more than the ${maxBytes} bytes a reply may be; the rest was not read`);
       }
-      chunks.push(value);
+      parts.push(decoder.decode(value, { stream: true }));
     }
   } catch (err) {
     if (err instanceof FleetSourceError) throw err;
     if (timedOut()) throw new FleetSourceError('timeout', `${where} did not finish its reply within ${timeoutMs / 1000} s`);
     throw new FleetSourceError('unreachable', `${where} broke off its reply: ${causeOf(err)}`);
   }
-  return new TextDecoder('utf-8').decode(concat(chunks, size));
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  parts.push(decoder.decode());
+  return parts.join('');
 }
 
 function causeOf(err: unknown): string {

@@ -30,6 +30,8 @@ interface GpuAcc {
 
 interface HostAcc {
   name: string;
+  /** Whether the name is the exporter's own (else the instance's, until a series names it). */
+  named: boolean;
   instance: string;
   gpus: Map<string, GpuAcc>;
   /** The exporter's own last sample (ms), when it says. */
@@ -39,10 +41,10 @@ interface HostAcc {
 const cut = (s: string | undefined): string | null => (s ? (s.length > 200 ? `${s.slice(0, 200)}…` : s) : null);
 
 /** Where a sample's host is: its instance (or the default), and the name to show. */
-function hostOf(labels: Record<string, string>, defaultInstance: string): { instance: string; name: string } {
+function hostOf(labels: Record<string, string>, defaultInstance: string): { instance: string; name: string; named: boolean } {
   const instance = labels['instance'] || defaultInstance;
-  const name = labels['hostname'] || labels['Hostname'] || instance.replace(/:\d+$/, '');
-  return { instance, name: cut(name)! };
+  const own = labels['hostname'] || labels['Hostname'];
+  return { instance, name: cut(own || instance.replace(/:\d+$/, ''))!, named: Boolean(own) };
 }
 
 export function hostsFromSamples(samples: Iterable<PromSample>, options: { defaultInstance: string; source: string; ours: ThresholdSpec }): FleetHost[] {
@@ -55,6 +57,9 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
     if (!host) {
       if (hosts.size >= MAX_HOSTS) continue;
       hosts.set(h.instance, (host = { ...h, gpus: new Map(), sampledAt: null }));
+    } else if (!host.named && h.named) {
+      host.name = h.name;
+      host.named = true;
     }
     if (s.name === VG.lastSample) {
       host.sampledAt = s.value * 1000;

@@ -26,8 +26,17 @@ export const DCGM = {
 
 export const DCGM_UNIT_BYTES = 1024 * 1024;
 
-/** Every metric the fleet reads; the Prometheus queries select by these names only. */
+/** Every metric the fleet reads from an exporter's page. */
 export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.free, VG.level, VG.threshold, VG.process, VG.lastSample, DCGM.used, DCGM.free, DCGM.reserved];
+
+/**
+ * VRAM Guard's per-GPU gauges read through Prometheus, in two groups: those that carry the GPU's
+ * labels (name, uuid, hostname) and those read by instance and GPU index only. The holders are
+ * queried on their own; the level is left out (the thresholds beside it give it).
+ */
+export const VG_GPU_NAMED: readonly string[] = [VG.used, VG.total];
+export const VG_GPU_PLAIN: readonly string[] = [VG.free, VG.threshold];
+export const DCGM_METRICS: readonly string[] = [DCGM.used, DCGM.free, DCGM.reserved];
 
 /** The "used" series of either exporter, for the last hour's sparkline. */
 export const USED_METRICS: readonly string[] = [VG.used, DCGM.used];

@@ -15,6 +15,8 @@ export interface PromApiOptions extends Omit<BoundedFetchOptions, 'accept'> {
 }
 
 export interface VectorSample {
+  /** The `__name__` label, or '' when the query's result has none. */
+  name: string;
   labels: Record<string, string>;
   /** Seconds since the epoch. */
   t: number;
@@ -67,18 +69,23 @@ async function call(options: PromApiOptions, path: string, params: Record<string
 
 function labelsOf(x: unknown, where: string): Record<string, string> {
   if (!isObject(x)) throw new FleetSourceError('malformed', `${where}: a series without its "metric" labels`);
-  for (const v of Object.values(x)) if (typeof v !== 'string') throw new FleetSourceError('malformed', `${where}: a label value is not a string`);
+  for (const k in x) if (typeof x[k] !== 'string') throw new FleetSourceError('malformed', `${where}: a label value is not a string`);
   return x as Record<string, string>;
 }
 
-function pointOf(x: unknown, where: string): [number, number] {
-  if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || !Number.isFinite(x[0]) || typeof x[1] !== 'string') {
-    throw new FleetSourceError('malformed', `${where}: a point is not [time, "value"]: ${quoteStart(JSON.stringify(x) ?? '', 60)}`);
-  }
-  const text = x[1];
+const badPoint = (where: string, x: unknown) => new FleetSourceError('malformed', `${where}: a point is not [time, "value"]: ${quoteStart(JSON.stringify(x) ?? '', 60)}`);
+
+/** A point's time (seconds), checked; `valueOf` reads its value. No tuple is allocated per point. */
+function timeOf(x: unknown, where: string): number {
+  if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || !Number.isFinite(x[0]) || typeof x[1] !== 'string') throw badPoint(where, x);
+  return x[0];
+}
+
+function valueOf(x: unknown, where: string): number {
+  const text = (x as [number, string])[1];
   const value = text === 'NaN' ? NaN : text === '+Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text);
   if (text.trim() === '' || (Number.isNaN(value) && text !== 'NaN')) throw new FleetSourceError('malformed', `${where}: "${text.slice(0, 40)}" is not a number`);
-  return [x[0], value];
+  return value;
 }
 
 export async function instantQuery(options: PromApiOptions, query: string, timeSeconds?: number): Promise<VectorSample[]> {
@@ -87,8 +94,9 @@ export async function instantQuery(options: PromApiOptions, query: string, timeS
   const result = await call(options, 'api/v1/query', params, 'vector');
   return result.map((r) => {
     if (!isObject(r)) throw new FleetSourceError('malformed', 'query: a result that is not an object');
-    const [t, value] = pointOf(r['value'], 'query');
-    return { labels: labelsOf(r['metric'], 'query'), t, value };
+    const labels = labelsOf(r['metric'], 'query');
+    const t = timeOf(r['value'], 'query');
+    return { name: labels['__name__'] ?? '', labels, t, value: valueOf(r['value'], 'query') };
   });
 }
 
@@ -103,7 +111,10 @@ export async function rangeQuery(options: PromApiOptions, query: string, startSe
     if (points > maxPoints) throw new FleetSourceError('too-large', `query_range returned more than ${maxPoints} points`);
     const t = new Array<number>(values.length);
     const v = new Array<number>(values.length);
-    for (let i = 0; i < values.length; i++) [t[i], v[i]] = pointOf(values[i], 'query_range');
+    for (let i = 0; i < values.length; i++) {
+      t[i] = timeOf(values[i], 'query_range');
+      v[i] = valueOf(values[i], 'query_range');
+    }
     return { labels: labelsOf(r['metric'], 'query_range'), t, v };
   });
 }

@@ -1,21 +1,24 @@
 /**
- * The fleet as one Prometheus sees it, in three queries run at once:
- *  - `last_over_time({__name__=~"…"}[1h])`: every GPU gauge's newest value in the last hour, so a
+ * The fleet as one Prometheus sees it, in four queries run at once, each asking only for what is
+ * shown (a VRAM Guard exporter also publishes dcgm-exporter's names: those copies are left out
+ * with `unless on(instance)`, so a reply stays small):
+ *  - `last_over_time(…[1h])` of the GPU gauges: every GPU's newest figures in the last hour, so a
  *    host whose exporter stopped still shows its last figures;
- *  - `timestamp({__name__=~"<used>"})`: when each live series was last scraped (a stopped target's
+ *  - the top holders per GPU, summed by task, server and process name (`topk`, `sum by`);
+ *  - `max by (instance) (timestamp(…))`: when each target was last scraped (a stopped target's
  *    series are marked stale by Prometheus and drop out of this one);
- *  - `query_range` of the used gauges over the last hour: the sparklines, and for a stale host the
- *    last moment it had data ("no data since …").
+ *  - `query_range` of the used gauges over the last hour, in MiB, one series per GPU: the
+ *    sparklines, and for a stale host the last moment it had data ("no data since …").
  */
 import type { ThresholdSpec } from '../watch/thresholds.ts';
-import { hostsFromSamples } from './fleet-hosts.ts';
+import { HOLDERS_PER_GPU, hostsFromSamples } from './fleet-hosts.ts';
 import type { FleetHost } from './fleet-types.ts';
-import { DCGM, DCGM_UNIT_BYTES, FLEET_METRICS, USED_METRICS } from './metric-names.ts';
+import { DCGM, DCGM_METRICS, DCGM_UNIT_BYTES, USED_METRICS, VG, VG_GPU_NAMED, VG_GPU_PLAIN } from './metric-names.ts';
 import { instantQuery, rangeQuery, type MatrixSeries, type PromApiOptions } from './prom-api.ts';
 import type { PromSample } from './prom-text.ts';
 
 export const SPARKLINE_WINDOW_S = 3600;
-export const SPARKLINE_POINTS = 60;
+export const SPARKLINE_POINTS = 30;
 
 export interface PrometheusFleetOptions extends PromApiOptions {
   ours: ThresholdSpec;
@@ -25,14 +28,22 @@ export interface PrometheusFleetOptions extends PromApiOptions {
   now: number;
 }
 
-const nameRegex = (names: readonly string[]) => `{__name__=~"${names.join('|')}"}`;
+const names = (list: readonly string[]) => `{__name__=~"${list.join('|')}"}`;
 
-/** The queries, for the docs and the tests' recorded replies. */
-export function fleetQueries(): { latest: string; scraped: string; used: string } {
+/** The queries, for the docs and the benchmark's recorded replies. */
+export function fleetQueries(): { latest: string; holders: string; scraped: string; used: string } {
+  const vgUsed = `last_over_time(${VG.used}[1h])`;
   return {
-    latest: `last_over_time(${nameRegex(FLEET_METRICS)}[1h])`,
-    scraped: `timestamp(${nameRegex(USED_METRICS)})`,
-    used: nameRegex(USED_METRICS),
+    // `max by (__name__, …)` keeps the name and only the labels the fleet reads.
+    latest:
+      `max by (__name__, instance, hostname, gpu, uuid, name) (last_over_time(${names(VG_GPU_NAMED)}[1h]))` +
+      ` or max by (__name__, instance, gpu, level) (last_over_time(${names(VG_GPU_PLAIN)}[1h]))` +
+      ` or max by (__name__, instance, hostname) (last_over_time(${VG.lastSample}[1h]))` +
+      ` or max by (__name__, instance, Hostname, gpu, UUID, modelName) (last_over_time(${names(DCGM_METRICS)}[1h]) unless on(instance) ${vgUsed})`,
+    holders: `topk by (instance, gpu) (${HOLDERS_PER_GPU}, sum by (instance, hostname, gpu, task, server, process) (${VG.process}))`,
+    scraped: `max by (instance) (timestamp(${names(USED_METRICS)}))`,
+    // One small series per GPU, in MiB: labels and digits are most of a range reply.
+    used: `max by (instance, gpu) (round(${VG.used} / ${DCGM_UNIT_BYTES}) or (${DCGM.used} unless on(instance) ${VG.used}))`,
   };
 }
 
@@ -41,12 +52,17 @@ export async function readPrometheusFleet(options: PrometheusFleetOptions): Prom
   // Evaluated at now, to the millisecond: a target that went down a moment ago is already stale.
   const end = Math.round(options.now) / 1000;
   const step = SPARKLINE_WINDOW_S / SPARKLINE_POINTS;
-  const [latest, scraped, used] = await Promise.all([
+  const [latest, holders, scraped, used] = await Promise.all([
     instantQuery(options, q.latest, end),
+    instantQuery(options, q.holders, end),
     instantQuery(options, q.scraped, end),
     rangeQuery(options, q.used, end - SPARKLINE_WINDOW_S + step, end, step),
   ]);
-  const samples: PromSample[] = latest.map((s) => ({ name: s.labels['__name__'] ?? '', labels: s.labels, value: s.value }));
+  const samples: PromSample[] = latest;
+  for (const s of holders) {
+    s.name = VG.process;
+    samples.push(s);
+  }
   const hosts = hostsFromSamples(samples, { defaultInstance: options.baseUrl, source: options.baseUrl, ours: options.ours });
   applyTimes(hosts, scraped, used, options, step);
   await refineStaleSince(hosts, options, step);
@@ -87,8 +103,7 @@ async function refineStaleSince(hosts: FleetHost[], options: PrometheusFleetOpti
   }
 }
 
-const seriesKey = (instance: string, exporter: string, gpu: string) => `${instance}|${exporter}|${gpu}`;
-const exporterOf = (labels: Record<string, string>) => ('UUID' in labels || labels['__name__'] === DCGM.used ? 'dcgm' : 'vram-guard');
+const seriesKey = (instance: string, gpu: string) => `${instance}|${gpu}`;
 
 function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, string>; value: number }>, used: MatrixSeries[], options: PrometheusFleetOptions, stepS: number): void {
   const lastScrape = new Map<string, number>();
@@ -100,7 +115,7 @@ function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, 
   const lastPoint = new Map<string, number>();
   for (const m of used) {
     const instance = m.labels['instance'] ?? '';
-    lines.set(seriesKey(instance, exporterOf(m.labels), m.labels['gpu'] ?? ''), m);
+    lines.set(seriesKey(instance, m.labels['gpu'] ?? ''), m);
     const t = m.t[m.t.length - 1];
     if (t !== undefined) lastPoint.set(instance, Math.max(lastPoint.get(instance) ?? 0, t * 1000));
   }
@@ -115,8 +130,8 @@ function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, 
     host.lastSampleAt = live ?? (lastSeen > 0 ? lastSeen : null);
     if (live === null || options.now - live > options.staleAfterMs) host.stale = { since: host.lastSampleAt };
     for (const gpu of host.gpus) {
-      const line = lines.get(seriesKey(host.instance, gpu.exporter, String(gpu.index)));
-      if (line) gpu.sparkline = evenly(line, endS, stepS, gpu.exporter === 'dcgm' ? DCGM_UNIT_BYTES : 1);
+      const line = lines.get(seriesKey(host.instance, String(gpu.index)));
+      if (line) gpu.sparkline = evenly(line, endS, stepS, DCGM_UNIT_BYTES);
     }
   }
 }
