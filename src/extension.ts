@@ -233,6 +233,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
       settingsProblems: settingsProblems(),
       statusBarText: statusBar.view.text,
       activationMs,
+      fleetLine: fleet.latest ? fleetLine(fleet.latest) : null,
     };
   };
 

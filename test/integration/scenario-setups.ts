@@ -125,6 +125,16 @@ const list: ScenarioSetup[] = [
       },
     },
   },
+  {
+    name: 'fleet',
+    description: 'the fleet: a workspace that names Prometheus URLs (ignored), then a user setting and a token',
+    settings: fakeSettings,
+    fakeState: fakeGpu(2),
+    // A workspace may not point VRAM Guard at URLs: these must be ignored.
+    workspaceFiles: async () => ({
+      '.vscode/settings.json': JSON.stringify({ 'vramGuard.fleet.prometheus': 'http://127.0.0.1:9/', 'vramGuard.fleet.targets': ['http://127.0.0.1:9/metrics'] }, null, 2),
+    }),
+  },
 ];
 
 export const scenarioSetups: Record<string, ScenarioSetup> = Object.fromEntries(list.map((s) => [s.name, s]));

@@ -229,7 +229,60 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
   });
 }
 
+/**
+ * A loopback stand-in for Prometheus' HTTP API that records each request's Authorization header and
+ * answers the documented envelope with no series (an empty fleet).
+ */
+async function headerRecorder(): Promise<{ url: string; auth: Array<string | null>; close: () => Promise<void> }> {
+  const http = await import('node:http');
+  const auth: Array<string | null> = [];
+  const server = http.createServer((req, res) => {
+    auth.push(req.headers.authorization ?? null);
+    const matrix = (req.url ?? '').includes('query_range');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'success', data: { resultType: matrix ? 'matrix' : 'vector', result: [] } }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, auth, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 export const scenarios: Record<string, Scenario> = {
+  fleet: () => {
+    describe('VRAM Guard reading the fleet', () => {
+      it('ignores fleet URLs a workspace names (machine-scoped settings)', async () => {
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        const inspected = vscode.workspace.getConfiguration('vramGuard').inspect<string>('fleet.prometheus');
+        assert.equal(inspected?.workspaceValue, undefined, 'VS Code applied a workspace value to a machine-scoped setting');
+        assert.equal(vscode.workspace.getConfiguration('vramGuard').get('fleet.prometheus'), '');
+        await sleep(1500);
+        assert.equal(api.getState().fleetLine, null);
+      });
+
+      it('sends the token set by "Set Prometheus Token" as a bearer header, and stops when it is cleared', async function () {
+        this.timeout(60_000);
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        const recorder = await headerRecorder();
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        try {
+          await vscode.commands.executeCommand('vramGuard.setPrometheusToken', 'tok-3f9a');
+          await config.update('fleet.prometheus', recorder.url, vscode.ConfigurationTarget.Global);
+          await pollUntil(async () => (recorder.auth.includes('Bearer tok-3f9a') ? true : null), 'a request with the token', 20_000, 100);
+          await api.waitForState((s) => s.fleetLine === 'fleet: 0 hosts, 0 GPUs', 20_000);
+          assert.ok(recorder.auth.every((a) => a === 'Bearer tok-3f9a'), `requests without the token: ${JSON.stringify(recorder.auth)}`);
+          const before = recorder.auth.length;
+          await vscode.commands.executeCommand('vramGuard.clearPrometheusToken');
+          await pollUntil(async () => (recorder.auth.slice(before).includes(null) ? true : null), 'a request without the token after it was cleared', 20_000, 100);
+        } finally {
+          await config.update('fleet.prometheus', undefined, vscode.ConfigurationTarget.Global);
+          await recorder.close();
+        }
+      });
+    });
+  },
+
   smoke: () => {
     describe('protocol', () => {
       it('runs inside the extension host', async () => {
