@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { rankFleet } from '../core/fleet/fleet-rank.ts';
 import { FleetRefresher } from '../core/fleet/fleet-refresh.ts';
 import { readFleetSettings } from '../core/fleet/fleet-settings.ts';
-import { fleetTable, rankingTable, sourcesText } from '../core/report/fleet-text.ts';
-import { formatSize, parseSize, type SizeSpec } from '../core/units.ts';
+import { fleetTable, marginText, rankingTable, sourcesText } from '../core/report/fleet-text.ts';
+import { parseSize, type SizeSpec } from '../core/units.ts';
 import { parseThresholds } from '../core/watch/thresholds.ts';
 import { parseArgs, parseThresholdFlag, stringFlag, UsageError } from './args.ts';
 import { modelNeed } from './fleet-need.ts';
@@ -85,10 +85,10 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   const answered = snapshot.sources.some((s) => s.ok);
   const places = need ? rankFleet(snapshot.hosts, need.bytes, margin) : null;
   if (parsed.flags.has('json')) {
-    io.stdout(JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, need: need ? { bytes: need.bytes, from: need.description, marginText: formatSize(margin), places } : null }, nullNaN, 2) + '\n');
+    io.stdout(JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, need: need ? { bytes: need.bytes, from: need.description, marginText: marginText(margin), places } : null }, nullNaN, 2) + '\n');
   } else if (need && places) {
     if (need.description !== '--need') io.stdout(`Estimate: ${need.description}\n`);
-    io.stdout(rankingTable(places, need.bytes, formatSize(margin), snapshot.at) + sourcesText(snapshot));
+    io.stdout(rankingTable(places, need.bytes, marginText(margin), snapshot.at) + sourcesText(snapshot));
   } else {
     io.stdout(fleetTable(snapshot));
   }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { rankFleet, type FleetPlace } from '../core/fleet/fleet-rank.ts';
 import { MAX_SSH_CONFIG_BYTES, parseSshHosts, sshAliasFor } from '../core/fleet/ssh-hosts.ts';
-import { gib, sinceText } from '../core/report/fleet-text.ts';
-import { formatSize, type SizeSpec } from '../core/units.ts';
+import { gib, marginText, sinceText } from '../core/report/fleet-text.ts';
+import type { SizeSpec } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import type { FleetFeed } from './fleet-watch.ts';
 import { parseNeedText } from './preflight-settings.ts';
@@ -85,7 +85,7 @@ export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposa
     const picked = await vscode.window.showQuickPick(
       places.map((p) => placeItem(p, snapshot.at)),
       {
-        title: `Where does ${gib(need.bytes)} fit? (margin ${formatSize(margin)})${errors.length ? ` — ${errors.length} source(s) failing, see the VRAM Guard output` : ''}`,
+        title: `Where does ${gib(need.bytes)} fit? (margin ${marginText(margin)})${errors.length ? ` — ${errors.length} source(s) failing, see the VRAM Guard output` : ''}`,
         placeHolder: places.length ? 'Pick a GPU (a host in ~/.ssh/config opens in a Remote-SSH window)' : 'No GPUs in the fleet',
         matchOnDescription: true,
         matchOnDetail: true,

@@ -3,7 +3,7 @@
  * sparkline in block characters, and "no data since …". GiB appear here, at the edge, never in
  * the fleet core.
  */
-import { GiB } from '../units.ts';
+import { GiB, type SizeSpec } from '../units.ts';
 import type { FleetPlace } from '../fleet/fleet-rank.ts';
 import type { FleetGpu, FleetHolder, FleetSnapshot } from '../fleet/fleet-types.ts';
 import { levelLabel } from '../watch/levels.ts';
@@ -12,6 +12,9 @@ const BLOCKS = '▁▂▃▄▅▆▇█';
 
 /** "5.0 GiB" */
 export const gib = (bytes: number): string => `${(bytes / GiB).toFixed(1)} GiB`;
+
+/** A margin as given: "1.0 GiB" or "10%". */
+export const marginText = (spec: SizeSpec): string => (spec.kind === 'percent' ? `${spec.percent}%` : gib(spec.bytes));
 
 /** Used memory over the last hour, one character per point, scaled to the GPU's total; gaps are spaces. */
 export function sparkline(values: readonly number[], total: number, width = 30): string {
