@@ -17,22 +17,26 @@ function el(tag: string, cls: string | null, text?: string, attrs: Record<string
   return e;
 }
 
-/** The points of a sparkline in a width × height box; gaps (null) break the line. */
+/** The points of a sparkline in a width × height box; gaps (null) break the line; a lone point is a short dash. */
 export function sparkPaths(spark: ReadonlyArray<number | null>, totalMiB: number, width: number, height: number): string[] {
   const paths: string[] = [];
   let current: string[] = [];
   const n = Math.max(1, spark.length - 1);
+  const close = () => {
+    if (current.length === 1) current.push(current[0]!.replace(/^[\d.]+/, (x) => (Number(x) + 3).toFixed(1)));
+    if (current.length) paths.push(current.join(' '));
+    current = [];
+  };
   spark.forEach((v, i) => {
     if (v === null || !(totalMiB > 0)) {
-      if (current.length) paths.push(current.join(' '));
-      current = [];
+      close();
       return;
     }
     const x = (i / n) * width;
     const y = height - Math.max(0, Math.min(1, v / totalMiB)) * height;
     current.push(`${x.toFixed(1)},${y.toFixed(1)}`);
   });
-  if (current.length) paths.push(current.join(' '));
+  close();
   return paths;
 }
 
