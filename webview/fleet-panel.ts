@@ -23,7 +23,8 @@ export function sparkPaths(spark: ReadonlyArray<number | null>, totalMiB: number
   let current: string[] = [];
   const n = Math.max(1, spark.length - 1);
   const close = () => {
-    if (current.length === 1) current.push(current[0]!.replace(/^[\d.]+/, (x) => (Number(x) + 3).toFixed(1)));
+    // A lone point (a host seen for less than a step) is a short dash ending at it, inside the box.
+    if (current.length === 1) current.unshift(current[0]!.replace(/^[\d.]+/, (x) => Math.max(0, Number(x) - 4).toFixed(1)));
     if (current.length) paths.push(current.join(' '));
     current = [];
   };
