@@ -42,7 +42,10 @@ interface Recorded {
 /** A seeded generator, so the fixture is the same every time it is recorded. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
 }
 
 function record(): Recorded {

@@ -1,15 +1,17 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
- * run, the watcher's own CPU time at the default rate, and the time from a sample that crosses a
- * fallback trigger to the step's request. Prints a table; saves JSON under
+ * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
+ * fallback trigger to the step's request, and the driver calls per minute (bench/driver-calls.ts). Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
+import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
+import { measureGgufEstimate } from './gguf-estimate.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -89,6 +91,8 @@ async function main(): Promise<void> {
 
   const fallback = await measureFallbackLatency();
   const fleet = await measureFleetInChild();
+  const ggufEstimate = await measureGgufEstimate();
+  const driverCalls = await measureDriverCalls();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -99,8 +103,15 @@ async function main(): Promise<void> {
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
+    ...driverCalls.map((c) => ({
+      measure: `driver calls per minute, ${c.case}`,
+      value: `${c.samples} samples: memory info ${c.memoryInfoCalls}, process listings ${c.processListings} (${c.processListCalls} list calls)`,
+      target: c.case.startsWith('steady') ? `listings ≤ ${PROCESS_LISTINGS_PER_MINUTE_TARGET}` : '',
+      ok: !c.case.startsWith('steady') || c.processListings <= PROCESS_LISTINGS_PER_MINUTE_TARGET,
+    })),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
     ...fleet.rows,
+    { measure: `estimate of a ${(ggufEstimate.fileBytes / 1024 ** 3).toFixed(1)} GiB split GGUF (${ggufEstimate.files} files)`, value: `${ggufEstimate.medianMs.toFixed(2)} ms median of ${ggufEstimate.runs}, p90 ${ggufEstimate.p90Ms.toFixed(2)} ms`, target: `≤ ${ggufEstimate.targetMs} ms`, ok: ggufEstimate.medianMs <= ggufEstimate.targetMs },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -116,8 +127,19 @@ async function main(): Promise<void> {
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     fallbackLatency: fallback,
+    ggufEstimate,
     fleet: fleet.result,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, fleetRefreshMs: fleet.result.targets.ms, fleetRefreshMB: fleet.result.targets.mb },
+    driverCallsPerMinute: driverCalls,
+    targets: {
+      nvmlUsPerGpu: 20,
+      ratio: 100,
+      watcherCpuPercent: 0.1,
+      fallbackLatencyMs: 50,
+      ggufEstimateMs: ggufEstimate.targetMs,
+      processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
+      fleetRefreshMs: fleet.result.targets.ms,
+      fleetRefreshMB: fleet.result.targets.mb,
+    },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');

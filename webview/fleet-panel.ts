@@ -5,7 +5,7 @@
  * total). Built with DOM calls only; the page's messages are sent through `send`.
  */
 import type { FleetGpuView, FleetView, WebviewMessage } from '../src/protocol.ts';
-import { formatSize } from './format.ts';
+import { formatSizeFromMiB } from './format.ts';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -24,7 +24,8 @@ export function sparkPaths(spark: ReadonlyArray<number | null>, totalMiB: number
   const n = Math.max(1, spark.length - 1);
   const close = () => {
     // A lone point (a host seen for less than a step) is a short dash ending at it, inside the box.
-    if (current.length === 1) current.unshift(current[0]!.replace(/^[\d.]+/, (x) => Math.max(0, Number(x) - 4).toFixed(1)));
+    const [only] = current;
+    if (current.length === 1 && only !== undefined) current.unshift(only.replace(/^[\d.]+/, (x) => Math.max(0, Number(x) - 4).toFixed(1)));
     if (current.length) paths.push(current.join(' '));
     current = [];
   };
@@ -51,7 +52,7 @@ function sparkline(g: FleetGpuView): SVGElement {
   svg.setAttribute('height', String(h));
   svg.setAttribute('role', 'img');
   const known = g.spark.filter((v): v is number => v !== null);
-  svg.setAttribute('aria-label', known.length ? `last hour: ${formatSize(Math.min(...known))} to ${formatSize(Math.max(...known))}` : 'no data in the last hour');
+  svg.setAttribute('aria-label', known.length ? `last hour: ${formatSizeFromMiB(Math.min(...known))} to ${formatSizeFromMiB(Math.max(...known))}` : 'no data in the last hour');
   const crit = document.createElementNS(SVG, 'line');
   const yc = (h - (g.thresholds.critical / g.totalMiB) * h).toFixed(1);
   for (const [k, v] of Object.entries({ x1: '0', x2: String(w), y1: yc, y2: yc, class: 'spark-critical' })) crit.setAttribute(k, v);
@@ -68,12 +69,12 @@ function sparkline(g: FleetGpuView): SVGElement {
 function gpuRow(host: string, g: FleetGpuView, stale: boolean): HTMLElement {
   const tr = el('tr', `fleet-gpu level-${stale ? 'stale' : g.level}`, undefined, { 'data-host': host, 'data-gpu': String(g.index), 'data-used-mib': String(g.usedMiB), 'data-level': stale ? 'stale' : g.level });
   const pct = g.totalMiB > 0 ? Math.round((g.usedMiB / g.totalMiB) * 100) : 0;
-  const holders = g.holders.length ? g.holders.map((x) => `${x.label}${x.kind === 'process' ? '' : ` (${x.kind})`} ${formatSize(x.vramMiB)}`).join(', ') : '—';
-  const thresholds = `${formatSize(g.thresholds.warning)} / ${formatSize(g.thresholds.critical)} / ${formatSize(g.thresholds.emergency)}${g.thresholdsFrom === 'host' ? '' : ' (ours)'}`;
+  const holders = g.holders.length ? g.holders.map((x) => `${x.label}${x.kind === 'process' ? '' : ` (${x.kind})`} ${formatSizeFromMiB(x.vramMiB)}`).join(', ') : '—';
+  const thresholds = `${formatSizeFromMiB(g.thresholds.warning)} / ${formatSizeFromMiB(g.thresholds.critical)} / ${formatSizeFromMiB(g.thresholds.emergency)}${g.thresholdsFrom === 'host' ? '' : ' (ours)'}`;
   const cells: Array<HTMLElement | SVGElement> = [
     el('td', 'num', String(g.index)),
     el('td', null, g.name ?? '?'),
-    el('td', 'num', `${formatSize(g.usedMiB)} / ${formatSize(g.totalMiB)} (${pct}%)`),
+    el('td', 'num', `${formatSizeFromMiB(g.usedMiB)} / ${formatSizeFromMiB(g.totalMiB)} (${pct}%)`),
     el('td', null, stale ? 'STALE' : g.level.toUpperCase()),
     el('td', 'holders', holders),
     el('td', 'thresholds', thresholds),

@@ -71,7 +71,7 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
     const spec = sizeFlag(needText, 'need', false);
     need = { bytes: spec.kind === 'bytes' ? spec.bytes : 0, description: '--need' };
   } else if (model !== undefined) {
-    need = await modelNeed(model, stringFlag(parsed, 'args') ?? '');
+    need = await modelNeed(model, stringFlag(parsed, 'args') ?? '', io.env);
   }
 
   const snapshot = await new FleetRefresher().refresh({

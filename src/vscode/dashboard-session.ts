@@ -8,8 +8,9 @@ import * as vscode from 'vscode';
 import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
 import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
+import type { Reservation } from '../core/servers/reservations.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
-import type { HistoryStore } from '../core/watch/history-store.ts';
+import type { HistoryStore } from '../core/history/store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { parseWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
@@ -20,6 +21,7 @@ import { FLEET_PREFLIGHT_COMMAND } from './fleet-preflight.ts';
 import type { FleetFeed } from './fleet-watch.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
 import { SPIKE_COMMAND } from './spike-command.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
 export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
@@ -40,6 +42,8 @@ export interface DashboardSources {
   /** Other hosts' GPUs, when `vramGuard.fleet.*` names a source. */
   fleet?: FleetFeed;
   log: vscode.LogOutputChannel;
+  /** Memory reserved by servers starting (any window or the CLI), shown in the processes table. */
+  reservations?: () => Promise<Reservation[]>;
 }
 
 export interface SessionDeps extends DashboardSources {
@@ -158,7 +162,7 @@ export class DashboardSession implements vscode.Disposable {
       await this.handle(parsed.message);
     } catch (err) {
       this.deps.log.warn(`dashboard: ${parsed.message.type} failed: ${String(err)}`);
-      this.notice('error', `${parsed.message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.notice('error', `${parsed.message.type} failed: ${errorMessage(err)}`);
     }
   }
 
@@ -272,10 +276,11 @@ export class DashboardSession implements vscode.Disposable {
   }
 
   private async refreshLedger(): Promise<void> {
-    const latest = this.deps.watcher.latest;
+    // The table shows the processes: list them now rather than repeat the watcher's last list.
+    const latest = this.disposed || !this.panel.visible ? null : await this.deps.watcher.sampleNow();
     if (!latest || this.disposed || !this.panel.visible) return;
     try {
-      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000 });
+      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000, reservations: (await this.deps.reservations?.().catch(() => [])) ?? [] });
     } catch (err) {
       this.deps.log.warn(`dashboard: could not read the processes: ${String(err)}`);
       return;

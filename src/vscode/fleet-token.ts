@@ -13,7 +13,8 @@ export function checkToken(text: string): string | undefined {
   const t = text.trim();
   if (!t) return 'Paste the token (or press Escape).';
   if (t.length > MAX_TOKEN_CHARS) return `A token is at most ${MAX_TOKEN_CHARS} characters.`;
-  if (/[\s\u0000-\u001f\u007f]/.test(t)) return 'A bearer token has no spaces or control characters.';
+  // Visible ASCII only (RFC 6750's b64token and more): no spaces, no control characters.
+  if (!/^[\x21-\x7e]+$/.test(t)) return 'A bearer token has no spaces, control or non-ASCII characters.';
   return undefined;
 }
 

@@ -19,6 +19,9 @@ import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
 import { describeLoad, type LoadOptions, type LoadResult } from './spike-load.ts';
 import type { LaunchedServer, SpikeLauncher } from './spike-launcher.ts';
 import type { SpikeServer, SpikeSpec, SpikeTiming } from './spike-spec.ts';
+import { errorMessage } from '../errors.ts';
+import { formatDuration } from '../duration.ts';
+import { estimateSpikeServer, type SpikeEstimate } from './spike-estimate.ts';
 
 export interface SpikeDeps {
   /** One sample of every GPU; throws when the source broke. */
@@ -28,6 +31,8 @@ export interface SpikeDeps {
   clock: Clock;
   launcher: SpikeLauncher;
   load: (server: SpikeServer, options: LoadOptions) => Promise<LoadResult>;
+  /** Each server's estimate from its arguments (default: the gate's); null: none. */
+  estimate?: (server: SpikeServer, sample: GpuSample, gpu: number) => Promise<SpikeEstimate>;
   /** Per-server VRAM: NVML's processes joined to each server's process tree, and what the server reports. */
   ledger?: (sample: GpuSample, owners: Owner[]) => Promise<GpuLedger[]>;
 }
@@ -85,6 +90,10 @@ export interface SpikeServerResult {
   nvmlBytes: number | null;
   /** What the server says it holds (Ollama `size_vram`); null when it does not say. */
   reportedBytes: number | null;
+  /** The estimate from its arguments (the gate's), at the free memory the spike began with; null when it names no model. */
+  estimateBytes: number | null;
+  /** What the estimate assumed or why there is none (--fit taking all free memory, a model that cannot be read). */
+  estimateNote: string | null;
   models: string[];
   load: LoadStats;
   startError: string | null;
@@ -170,11 +179,6 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
 }
 
-/** "50 ms", "2 s", "1.5 s" */
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`;
-}
-
 const percent = (used: number, total: number) => (total > 0 ? (used / total) * 100 : 0);
 
 export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeRunOptions = {}): Promise<SpikeReport> {
@@ -204,6 +208,8 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       addedBytes: null,
       nvmlBytes: null,
       reportedBytes: null,
+      estimateBytes: null,
+      estimateNote: null,
       models: [],
       load: { request: describeLoad(s), warmUp: null, sent: 0, ok: 0, failed: 0, meanMs: null, maxMs: null, errors: [] },
       startError: null,
@@ -273,6 +279,13 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
     }
     total = device.memory.total;
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: total };
+    // What each server should take, sized from its own arguments as the VRAM gate sizes it.
+    const estimates = await Promise.all(spec.servers.map((server) => (deps.estimate ?? estimateSpikeServer)(server, first, spec.gpu).catch(() => null)));
+    estimates.forEach((e, i) => {
+      const result = report.servers[i]!;
+      result.estimateBytes = e?.bytes ?? null;
+      result.estimateNote = e?.note ?? null;
+    });
 
     progress('baseline', null, `baseline: settling ${formatDuration(t.settleMs)}, then ${t.samples} samples`);
     const base = await measure();
@@ -336,7 +349,7 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       report.problem = 'The spike was cancelled.';
     } else {
       report.status = 'failed';
-      report.problem = err instanceof Error ? err.message : String(err);
+      report.problem = errorMessage(err);
     }
   } finally {
     await finish(spec, report, started, progress, readUsed);
@@ -423,7 +436,7 @@ async function attribute(
   try {
     ledgers = await ledger(sample, owners);
   } catch (err) {
-    report.notes.push(`The per-server figures could not be read: ${err instanceof Error ? err.message : String(err)}.`);
+    report.notes.push(`The per-server figures could not be read: ${errorMessage(err)}.`);
     return;
   }
   const gpu = ledgers.find((l) => l.gpu === spec.gpu);
@@ -455,7 +468,7 @@ async function finish(
       const r = await handle.stop();
       result.stop = { how: r.how, waitedMs: Math.round(r.waitedMs), detail: r.how === 'SIGKILL' ? `it ignored SIGTERM and was killed (${r.pids.length} process${r.pids.length === 1 ? '' : 'es'})` : null };
     } catch (err) {
-      result.stop = { how: 'failed', waitedMs: 0, detail: err instanceof Error ? err.message : String(err) };
+      result.stop = { how: 'failed', waitedMs: 0, detail: errorMessage(err) };
       report.notes.push(`"${server.name}" (PID ${handle.pid}) could not be stopped: ${result.stop.detail}. Stop it by hand.`);
     }
   }

@@ -8,7 +8,7 @@ import { boundedGet, checkSourceUrl, type BoundedFetchOptions } from './bounded-
 import { hostsFromSamples } from './fleet-hosts.ts';
 import type { FleetHost } from './fleet-types.ts';
 import { FLEET_METRICS } from './metric-names.ts';
-import { parsePromText } from './prom-text.ts';
+import { parsePromText, type PromSample } from './prom-text.ts';
 import { FleetSourceError, quoteStart } from './source-error.ts';
 
 const WANTED = new Set(FLEET_METRICS);
@@ -31,7 +31,7 @@ export async function readExporter(options: ExporterFleetOptions): Promise<Fleet
   const url = exporterUrl(options.url);
   const reply = await boundedGet(url, { ...options, accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' });
   if (reply.status < 200 || reply.status > 299) throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
-  let samples;
+  let samples: PromSample[];
   try {
     samples = parsePromText(reply.text, { names: WANTED });
   } catch (err) {

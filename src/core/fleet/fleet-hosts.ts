@@ -38,13 +38,14 @@ interface HostAcc {
   sampledAt: number | null;
 }
 
-const cut = (s: string | undefined): string | null => (s ? (s.length > 200 ? `${s.slice(0, 200)}…` : s) : null);
+const cut200 = (s: string): string => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
+const cut = (s: string | undefined): string | null => (s ? cut200(s) : null);
 
 /** Where a sample's host is: its instance (or the default), and the name to show. */
 function hostOf(labels: Record<string, string>, defaultInstance: string): { instance: string; name: string; named: boolean } {
   const instance = labels['instance'] || defaultInstance;
   const own = labels['hostname'] || labels['Hostname'];
-  return { instance, name: cut(own || instance.replace(/:\d+$/, ''))!, named: Boolean(own) };
+  return { instance, name: cut200(own || instance.replace(/:\d+$/, '')), named: Boolean(own) };
 }
 
 export function hostsFromSamples(samples: Iterable<PromSample>, options: { defaultInstance: string; source: string; ours: ThresholdSpec }): FleetHost[] {
@@ -56,7 +57,8 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
     let host = hosts.get(h.instance);
     if (!host) {
       if (hosts.size >= MAX_HOSTS) continue;
-      hosts.set(h.instance, (host = { ...h, gpus: new Map(), sampledAt: null }));
+      host = { ...h, gpus: new Map(), sampledAt: null };
+      hosts.set(h.instance, host);
     } else if (!host.named && h.named) {
       host.name = h.name;
       host.named = true;

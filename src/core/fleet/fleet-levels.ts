@@ -23,6 +23,7 @@ export function fleetLevel(
   const { thresholds } = resolveThresholds(ours, totalBytes);
   const t = { warning: thresholds.warning, critical: thresholds.critical, emergency: thresholds.emergency };
   // The host's own level (with its hysteresis) when it publishes one but not its thresholds.
-  const level = exportedLevel !== null && Number.isInteger(exportedLevel) && exportedLevel >= 0 && exportedLevel < LEVELS.length ? LEVELS[exportedLevel]! : rawLevel(usedBytes, { ...thresholds, hysteresis: 0 });
+  const published = exportedLevel !== null && Number.isInteger(exportedLevel) ? LEVELS[exportedLevel] : undefined;
+  const level = published ?? rawLevel(usedBytes, { ...thresholds, hysteresis: 0 });
   return { thresholds: t, thresholdsFrom: 'ours', level };
 }

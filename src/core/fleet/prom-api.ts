@@ -75,13 +75,13 @@ function labelsOf(x: unknown, where: string): Record<string, string> {
 
 const badPoint = (where: string, x: unknown) => new FleetSourceError('malformed', `${where}: a point is not [time, "value"]: ${quoteStart(JSON.stringify(x) ?? '', 60)}`);
 
-/** A point's time (seconds), checked; `valueOf` reads its value. No tuple is allocated per point. */
+/** A point's time (seconds), checked; `pointValue` reads its value. No tuple is allocated per point. */
 function timeOf(x: unknown, where: string): number {
   if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== 'number' || !Number.isFinite(x[0]) || typeof x[1] !== 'string') throw badPoint(where, x);
   return x[0];
 }
 
-function valueOf(x: unknown, where: string): number {
+function pointValue(x: unknown, where: string): number {
   const text = (x as [number, string])[1];
   const value = text === 'NaN' ? NaN : text === '+Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text);
   if (text.trim() === '' || (Number.isNaN(value) && text !== 'NaN')) throw new FleetSourceError('malformed', `${where}: "${text.slice(0, 40)}" is not a number`);
@@ -96,7 +96,7 @@ export async function instantQuery(options: PromApiOptions, query: string, timeS
     if (!isObject(r)) throw new FleetSourceError('malformed', 'query: a result that is not an object');
     const labels = labelsOf(r['metric'], 'query');
     const t = timeOf(r['value'], 'query');
-    return { name: labels['__name__'] ?? '', labels, t, value: valueOf(r['value'], 'query') };
+    return { name: labels['__name__'] ?? '', labels, t, value: pointValue(r['value'], 'query') };
   });
 }
 
@@ -113,7 +113,7 @@ export async function rangeQuery(options: PromApiOptions, query: string, startSe
     const v = new Array<number>(values.length);
     for (let i = 0; i < values.length; i++) {
       t[i] = timeOf(values[i], 'query_range');
-      v[i] = valueOf(values[i], 'query_range');
+      v[i] = pointValue(values[i], 'query_range');
     }
     return { labels: labelsOf(r['metric'], 'query_range'), t, v };
   });

@@ -51,8 +51,8 @@ function parseSampleLine(line: string, lineNo: number): PromSample {
     throw new FleetSourceError('malformed', `not the Prometheus text format at line ${lineNo} (${why}): ${quoteStart(line, 80)}`);
   };
   const name = NAME.exec(line)?.[0];
-  if (!name) fail('no metric name');
-  let i = name!.length;
+  if (!name) return fail('no metric name');
+  let i = name.length;
   const labels: Record<string, string> = {};
   if (line[i] === '{') {
     i++;
@@ -63,8 +63,8 @@ function parseSampleLine(line: string, lineNo: number): PromSample {
         break;
       }
       const label = LABEL.exec(line.slice(i))?.[0];
-      if (!label) fail('a label name was expected');
-      i += label!.length;
+      if (!label) return fail('a label name was expected');
+      i += label.length;
       while (line[i] === ' ') i++;
       if (line[i] !== '=') fail(`"=" was expected after ${label}`);
       i++;
@@ -88,19 +88,19 @@ function parseSampleLine(line: string, lineNo: number): PromSample {
         i++;
       }
       i++;
-      if (Object.prototype.hasOwnProperty.call(labels, label!)) fail(`label ${label} appears twice`);
-      labels[label!] = value;
+      if (Object.hasOwn(labels, label)) fail(`label ${label} appears twice`);
+      labels[label] = value;
       while (line[i] === ' ') i++;
       if (line[i] === ',') i++;
       else if (line[i] !== '}') fail('"," or "}" was expected');
     }
   }
-  const rest = line.slice(i).trim().split(/\s+/);
-  if (rest.length < 1 || rest.length > 2 || rest[0] === '') fail('a value was expected');
-  const value = parseValue(rest[0]!);
-  if (value === null) fail(`"${rest[0]}" is not a number`);
-  if (rest.length === 2 && !/^-?\d+$/.test(rest[1]!)) fail(`"${rest[1]}" is not a timestamp`);
-  return { name: name!, labels, value: value! };
+  const [valueText, timestamp, ...more] = line.slice(i).trim().split(/\s+/);
+  if (!valueText || more.length) return fail('a value was expected');
+  const value = parseValue(valueText);
+  if (value === null) return fail(`"${valueText}" is not a number`);
+  if (timestamp !== undefined && !/^-?\d+$/.test(timestamp)) fail(`"${timestamp}" is not a timestamp`);
+  return { name, labels, value };
 }
 
 function parseValue(text: string): number | null {

@@ -82,8 +82,9 @@ async function refineStaleSince(hosts: FleetHost[], options: PrometheusFleetOpti
   const stale = hosts.filter((h) => h.stale && (h.stale.since === null || options.now - h.stale.since < SPARKLINE_WINDOW_S * 1000)).slice(0, 20);
   if (!stale.length) return;
   // From the grid's last point (or ten minutes back when the grid has none) to a step after it.
-  const from = Math.min(...stale.map((h) => (h.stale!.since === null ? nowS - 600 : h.stale!.since / 1000)));
-  const to = Math.min(nowS, Math.max(...stale.map((h) => (h.stale!.since === null ? nowS : h.stale!.since / 1000 + stepS))));
+  const sinceS = stale.map((h) => (h.stale?.since == null ? null : h.stale.since / 1000));
+  const from = Math.min(...sinceS.map((t) => t ?? nowS - 600));
+  const to = Math.min(nowS, Math.max(...sinceS.map((t) => (t === null ? nowS : t + stepS))));
   const resolution = Math.max(1, Math.ceil((to - from) / 600));
   // JSON's string escapes are valid in a PromQL string literal.
   const selector = `{__name__=~"${USED_METRICS.join('|')}",instance=~${JSON.stringify(stale.map((h) => escapeRegex(h.instance)).join('|'))}}`;
@@ -139,9 +140,10 @@ function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, 
 /** The series on the query's grid (oldest first); a step with no value is NaN (a gap). */
 function evenly(line: MatrixSeries, endS: number, stepS: number, scale: number): number[] {
   const out = new Array<number>(SPARKLINE_POINTS).fill(NaN);
-  for (let i = 0; i < line.t.length; i++) {
-    const slot = SPARKLINE_POINTS - 1 - Math.round((endS - line.t[i]!) / stepS);
-    if (slot >= 0 && slot < SPARKLINE_POINTS) out[slot] = line.v[i]! * scale;
-  }
+  line.t.forEach((t, i) => {
+    const slot = SPARKLINE_POINTS - 1 - Math.round((endS - t) / stepS);
+    const v = line.v[i];
+    if (slot >= 0 && slot < SPARKLINE_POINTS && v !== undefined) out[slot] = v * scale;
+  });
   return out;
 }

@@ -18,9 +18,10 @@ export function parseSshHosts(text: string): SshHost[] {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const m = /^(\S+?)(?:\s*=\s*|\s+)(.*)$/.exec(line);
-    if (!m) continue;
-    const key = m[1]!.toLowerCase();
-    const value = m[2]!.trim();
+    const [, rawKey, rawValue] = m ?? [];
+    if (rawKey === undefined || rawValue === undefined) continue;
+    const key = rawKey.toLowerCase();
+    const value = rawValue.trim();
     if (key === 'host') {
       current = value
         .split(/\s+/)
@@ -40,7 +41,7 @@ export function parseSshHosts(text: string): SshHost[] {
 /** The alias to connect to for a fleet host's name (its name, or its name without a domain), or null. */
 export function sshAliasFor(hostName: string, hosts: readonly SshHost[]): string | null {
   const wanted = hostName.replace(/ \(.*\)$/, '').toLowerCase();
-  const short = wanted.split('.')[0]!;
+  const short = wanted.split('.')[0] ?? wanted;
   for (const h of hosts) {
     const alias = h.alias.toLowerCase();
     const target = h.hostName?.toLowerCase() ?? null;

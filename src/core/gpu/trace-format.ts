@@ -8,9 +8,9 @@
  * Blank lines and lines starting with `//` are ignored.
  */
 import { emptyDevice, type GpuDevice, type GpuProcess } from './types.ts';
+import { MiB } from '../units.ts';
 
 export const TRACE_FORMAT_VERSION = 1;
-export const MiB = 1024 * 1024;
 
 export interface TraceDeviceInfo {
   index: number;
@@ -87,9 +87,9 @@ export function parseTrace(text: string, source = 'trace'): Trace {
   const events: TraceEvent[] = [];
   let lastTime = -Infinity;
 
-  for (let i = 0; i < lines.length; i++) {
+  for (const [i, line] of lines.entries()) {
     const lineNo = i + 1;
-    const raw = lines[i]!.trim();
+    const raw = line.trim();
     if (raw === '' || raw.startsWith('//')) continue;
     const fail = (message: string): never => {
       throw new TraceFormatError(source, lineNo, message);
@@ -194,8 +194,8 @@ function optionalNumber(obj: Json, key: string, fail: (m: string) => never, max 
 function parseSample(obj: Json, time: number, header: TraceHeader, line: number, fail: (m: string) => never): TraceSampleRow {
   const gpu = obj.gpu ?? 0;
   const info = header.devices.find((d) => d.index === gpu);
-  if (!info) fail(`"gpu" ${JSON.stringify(gpu)} is not a device in the header (${header.devices.map((d) => d.index).join(', ')})`);
-  const totalMiB = optionalNumber(obj, 'totalMiB', fail) ?? info!.totalMiB;
+  if (!info) return fail(`"gpu" ${JSON.stringify(gpu)} is not a device in the header (${header.devices.map((d) => d.index).join(', ')})`);
+  const totalMiB = optionalNumber(obj, 'totalMiB', fail) ?? info.totalMiB;
   const error = optionalString(obj.error, 'error', fail);
   const usedMiB = optionalNumber(obj, 'usedMiB', fail);
   if (usedMiB === null && error === null) fail('"usedMiB" is missing (a sample needs it, unless it carries an "error")');
@@ -297,5 +297,5 @@ export function formatTrace(trace: Trace): string {
   }
   for (const e of trace.events) rows.push({ time: e.time, order: order++, json: { t: new Date(e.time).toISOString(), event: e.text } });
   rows.sort((a, b) => a.time - b.time || a.order - b.order);
-  return [JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n') + '\n';
+  return `${[JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n')}\n`;
 }

@@ -22,8 +22,8 @@ export function sparkline(values: readonly number[], total: number, width = 30):
   const step = values.length / Math.min(width, values.length);
   let out = '';
   for (let i = 0; i < values.length; i += step) {
-    const v = values[Math.min(values.length - 1, Math.floor(i + step - 1))]!;
-    out += Number.isFinite(v) ? BLOCKS[Math.max(0, Math.min(7, Math.floor((v / total) * 8)))] : ' ';
+    const v = values[Math.min(values.length - 1, Math.floor(i + step - 1))] ?? NaN;
+    out += Number.isFinite(v) ? (BLOCKS[Math.max(0, Math.min(7, Math.floor((v / total) * 8)))] ?? ' ') : ' ';
   }
   return out;
 }
@@ -47,7 +47,7 @@ export function usedText(g: Pick<FleetGpu, 'usedBytes' | 'totalBytes'>): string 
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length))).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 

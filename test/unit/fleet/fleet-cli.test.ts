@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { estimateGgufFile } from '../../../src/core/checks/gguf-estimate.ts';
+import { resolveModelNeed } from '../../../src/core/estimate/server-need.ts';
 import { main } from '../../../src/cli.ts';
 import { renderDcgm } from '../../fixtures/dcgm-exporter/dcgm-exporter.ts';
 import { DGX_A100 } from '../../helpers/fleet-machines.ts';
@@ -26,7 +26,17 @@ after(() => new Promise<void>((r) => server.close(() => r())));
 async function fleet(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(['fleet', ...args], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, interrupted: new Promise(() => {}) });
+  const io = {
+    stdout: (t: string) => {
+      stdout += t;
+    },
+    stderr: (t: string) => {
+      stderr += t;
+    },
+    env,
+    interrupted: new Promise<void>(() => {}),
+  };
+  const code = await main(['fleet', ...args], io);
   return { code, stdout, stderr };
 }
 
@@ -51,15 +61,19 @@ test('--need: exit 0 when a GPU fits, 1 when none does; --json in bytes', async 
   assert.equal(none.code, 1);
 });
 
-test('--model with llama-server arguments ranks by the GGUF estimate for -c ÷ -np per slot, × -np, -ctk', async () => {
-  const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
-  const r = await fleet(['--targets', url, '--model', model, '--args', '-c 16384 -np 2 -ctk q8_0 -ngl 99', '--json']);
+test('--model with llama-server arguments ranks by the estimate of those arguments', async () => {
+  const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+  const args = ['-c', '16384', '-np', '2', '-ctk', 'q8_0', '-ngl', '99'];
+  const r = await fleet(['--targets', url, '--model', model, '--args', args.join(' '), '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const estimate = await estimateGgufFile(model, { contextLength: 8192, parallel: 2, kvCacheType: 'q8_0', flashAttention: false });
-  assert.ok(estimate.ok);
-  assert.equal((JSON.parse(r.stdout) as { need: { bytes: number } }).need.bytes, estimate.totalBytes);
-  const text = await fleet(['--targets', url, '--model', model, '--args', '-c 16384 -np 2 -ctk q8_0']);
-  assert.match(text.stdout, /^Estimate: weights .* KV cache .*8192 tokens × 2 slots, q8_0/m);
+  // The figure from the estimate itself, for the same file and arguments.
+  const expected = await resolveModelNeed({ server: 'llama-server', args, env: {}, cwd: process.cwd(), model, from: 'test', totalVramBytes: null });
+  assert.ok(expected.ok && expected.need.estimate.kind === 'estimate');
+  assert.equal((JSON.parse(r.stdout) as { need: { bytes: number } }).need.bytes, expected.need.estimate.totalBytes);
+  const text = await fleet(['--targets', url, '--model', model, '--args', args.join(' ')]);
+  assert.match(text.stdout, /^Estimate: weights \d+ MiB \+ KV cache \d+ MiB/m);
+  const wrong = await fleet(['--targets', url, '--model', model, '--args', '-ctk q3']);
+  assert.equal(wrong.code, 64, 'llama-server refuses -ctk q3: so does the fleet');
 });
 
 test('usage: no source, a bad URL, --args without --model, a bad --need → exit 64 with the reason', async () => {
