@@ -168,6 +168,10 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
     };
     const targets = exporters.length + 1;
     await waitFor('up', (r) => r.length === targets && r.every((s) => s.value[1] === '1'), `Prometheus to scrape all ${targets} targets`);
+    // Each exporter's first sample, and the attributed tasks (named once the exporter has read the servers file).
+    await waitFor('count by (hostname) (vram_guard_gpu_memory_used_bytes)', (r) => r.length === exporters.length, 'a sample from every exporter in Prometheus');
+    const attributed = exporters.filter((e) => e.server).map((e) => e.hostname);
+    await waitFor('count by (hostname) (vram_guard_process_memory_used_bytes{task!=""})', (r) => attributed.every((h) => r.some((s) => s.metric['hostname'] === h)), 'the attributed tasks in Prometheus');
     return {
       prometheusUrl,
       dir,
@@ -208,37 +212,12 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     // What the extension writes when it runs the task: the exporter names the process from it.
     await writeServersFile(serversFile, [{ name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null }]);
   }
-  const exporter = startGroup(`exporter ${machine.hostname}`, process.execPath, [
-    CLI,
-    'exporter',
-    '--listen',
-    '127.0.0.1:0',
-    '--hostname',
-    machine.hostname,
-    '--source',
-    'nvml',
-    '--nvml-library',
-    lib,
-    '--servers-file',
-    serversFile,
-    '--interval',
-    String(options.exporterIntervalMs ?? 250),
-    '--fixed-rate',
-  ], { env: { ...process.env, FAKE_NVML_STATE: nvml.path } });
-  started.push(exporter);
-  let output = '';
-  exporter.child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
-  exporter.child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-  const url = await pollUntil(
-    async () => {
-      const exited = await Promise.race([exporter.exited, new Promise((r) => setTimeout(() => r(null), 0))]);
-      if (exited !== null) throw new Error(`exporter ${machine.hostname} exited (${String(exited)}): ${output}`);
-      return /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
-    },
-    `exporter ${machine.hostname} to listen`,
-    15_000,
-    50,
+  const { started: exporter, url, output } = await startCliExporter(
+    `exporter ${machine.hostname}`,
+    ['--listen', '127.0.0.1:0', '--hostname', machine.hostname, '--source', 'nvml', '--nvml-library', lib, '--servers-file', serversFile, '--interval', String(options.exporterIntervalMs ?? 250), '--fixed-rate'],
+    { ...process.env, FAKE_NVML_STATE: nvml.path },
   );
+  started.push(exporter);
   const target = new URL(url).host;
   let stopped = false;
   return {
@@ -250,13 +229,41 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     readState: async () => parseFakeState(await readFile(nvml.path, 'utf8')),
     serversFile,
     server,
-    output: () => output,
+    output,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       await stopGroup(exporter, 3000);
     },
   };
+}
+
+/**
+ * Starts `vram-guard exporter ARGS` (the built CLI) in its own process group and waits for its
+ * "serving URL" line; throws with its output when it exits first. Stop it with `stopGroup`.
+ */
+export async function startCliExporter(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ started: Started; url: string; output: () => string }> {
+  const exporter = startGroup(name, process.execPath, [requireBuiltCli(), 'exporter', ...args], { env });
+  let output = '';
+  exporter.child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
+  exporter.child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+  let exitedWith: number | string | null = null;
+  void exporter.exited.then((code) => (exitedWith = code));
+  try {
+    const url = await pollUntil(
+      () => {
+        if (exitedWith !== null) throw new Error(`${name} exited (${String(exitedWith)}): ${output}`);
+        return /serving (http:\/\/\S+\/metrics)/.exec(output)?.[1];
+      },
+      `${name} to listen`,
+      15_000,
+      50,
+    );
+    return { started: exporter, url, output: () => output };
+  } catch (err) {
+    await stopGroup(exporter, 1000);
+    throw err;
+  }
 }
 
 async function startDcgmHost(host: DcgmHost, dir: string, started: Started[]): Promise<RunningDcgmHost> {
