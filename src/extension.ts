@@ -22,6 +22,7 @@ import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
 import { registerAecCommand } from './vscode/aec-command.ts';
 import { registerDashboard, type DashboardHandle } from './vscode/dashboard-panel.ts';
+import { registerExporterService } from './vscode/exporter-service.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
@@ -31,6 +32,7 @@ import { readPreflightSettings } from './vscode/preflight-settings.ts';
 import { LevelNotifier } from './vscode/notifier.ts';
 import { registerServerTasks } from './vscode/server-tasks.ts';
 import { registerSpikeCommand } from './vscode/spike-command.ts';
+import { syncServersFile } from './vscode/servers-file-sync.ts';
 import { readSettings, type Settings } from './vscode/settings.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
@@ -167,6 +169,9 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
     registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
     registerAecCommand(views, log),
+    // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
+    syncServersFile(servers, context.globalStorageUri.fsPath, log),
+    registerExporterService({ watcher, registry: servers, log }),
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },

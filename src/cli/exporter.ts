@@ -1,13 +1,13 @@
 /**
  * `vram-guard exporter`: serves this machine's GPUs to Prometheus on /metrics until interrupted
  * (runs as a user service; docs/vram-guard-exporter.service). Tasks and model servers are named
- * from the servers file the extension keeps in VRAM Guard's state folder.
+ * from the servers files the extension keeps in VRAM Guard's state folder.
  */
 import { access } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { startExporter } from '../core/exporter/exporter.ts';
 import { DEFAULT_LISTEN, parseListenAddress } from '../core/exporter/listen-address.ts';
-import { readServersFile, serversFilePath } from '../core/exporter/servers-file.ts';
+import { readServersDir, serversDirPath } from '../core/exporter/servers-file.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
 import { Watcher } from '../core/watch/watcher.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
@@ -26,15 +26,15 @@ A scrape reads the latest sample; it never calls the driver.
   --listen HOST:PORT              where to listen (default ${DEFAULT_LISTEN}: this machine only);
                                   0.0.0.0:9835 or [::]:9835 for every interface
   --hostname NAME                 the hostname label (default $${HOSTNAME_ENV}, else this machine's name)
-  --servers-file FILE             the tasks and servers to name (default: servers.json in VRAM Guard's
-                                  state folder, which the extension keeps up to date)
+  --servers-dir DIR               the tasks and servers to name: the files each VS Code window keeps
+                                  there (default: servers/ in VRAM Guard's state folder)
   --no-dcgm-names                 leave out the DCGM_FI_DEV_FB_* gauges
   --interval MS                   sampling interval in milliseconds (default 1000; adapts unless --fixed-rate)
   --fixed-rate                    always sample at --interval
 ${GPU_OPTIONS_HELP}`;
 
 export async function runExporterCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['help', 'no-dcgm-names', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-file', 'interval'] });
+  const parsed = parseArgs(args, { booleans: ['help', 'no-dcgm-names', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-dir', 'interval'] });
   if (parsed.flags.has('help')) {
     io.stdout(EXPORTER_HELP + '\n');
     return 0;
@@ -47,9 +47,9 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
   const intervalMs = Number(intervalText);
   if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);
   const options = gpuOptions(parsed, io.env);
-  const serversFile =
-    stringFlag(parsed, 'servers-file') ??
-    serversFilePath(
+  const serversDir =
+    stringFlag(parsed, 'servers-dir') ??
+    serversDirPath(
       await resolveStateDir(
         (p) => access(p).then(() => true, () => false),
         io.env,
@@ -83,7 +83,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
       address,
       dcgmNames: !parsed.flags.has('no-dcgm-names'),
       owners: async () => {
-        const reading = await readServersFile(serversFile);
+        const reading = await readServersDir(serversDir);
         reading.problems.forEach(warn);
         return reading.owners;
       },
@@ -95,7 +95,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
   }
   watcher.start();
   io.stdout(`serving ${exporter.url} for host ${hostname}${address.loopback ? ' (this machine only)' : ''}\n`);
-  io.stdout(`naming tasks and servers from ${serversFile}\n`);
+  io.stdout(`naming tasks and servers from ${serversDir}\n`);
   await io.interrupted;
   await exporter.close();
   await watcher.stop();

@@ -49,7 +49,7 @@ describe('the exporter\'s text format', () => {
     const lib = await buildFakeNvml();
     const nvml = await FakeNvmlState.create(GPU_LAB.state);
     const env = { ...process.env, FAKE_NVML_STATE: nvml.path };
-    const common = ['--hostname', 'gpu-lab', '--source', 'nvml', '--nvml-library', lib, '--servers-file', '/nonexistent/servers.json'];
+    const common = ['--hostname', 'gpu-lab', '--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'];
     const a = await startCliExporter('exporter (dcgm names)', ['--listen', '127.0.0.1:0', ...common], env);
     started.push(a.started);
     const b = await startCliExporter('exporter (no dcgm names)', ['--listen', '127.0.0.1:0', '--no-dcgm-names', ...common], env);
@@ -101,7 +101,7 @@ describe('where the exporter listens', () => {
   it('by default on 127.0.0.1:9835 only, never every interface', async (t) => {
     const lib = await buildFakeNvml();
     const nvml = await FakeNvmlState.create(GPU_LAB.state);
-    const e = await startCliExporter('exporter (default address)', ['--source', 'nvml', '--nvml-library', lib, '--servers-file', '/nonexistent/servers.json'], { ...process.env, FAKE_NVML_STATE: nvml.path });
+    const e = await startCliExporter('exporter (default address)', ['--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'], { ...process.env, FAKE_NVML_STATE: nvml.path });
     t.after(() => stopGroup(e.started, 3000));
     assert.equal(e.url, 'http://127.0.0.1:9835/metrics');
     assert.match(e.output(), /this machine only/);

@@ -7,11 +7,11 @@
  * The API is described in docs beside the worktree (exporter-harness.md) and in `FleetHarness`.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAllNow, startGroup, stopGroup, waitForHttp, type Started } from '../../scripts/vscode/processes.ts';
-import { writeServersFile } from '../../src/core/exporter/servers-file.ts';
+import { serversFilePath, writeServersFile } from '../../src/core/exporter/servers-file.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB, type ExporterMachine } from './fleet-machines.ts';
 import type { DcgmHost } from '../fixtures/dcgm-exporter/dcgm-exporter.ts';
 import { buildFakeNvml, FakeNvmlState, parseFakeState, repoRoot, type FakeState } from './fake-nvml.ts';
@@ -46,8 +46,8 @@ export interface RunningExporterHost {
   /** The fake NVML state file it reads; `readState()` gives the truth to compare with. */
   nvml: FakeNvmlState;
   readState(): Promise<FakeState>;
-  /** The servers file it names tasks from. */
-  serversFile: string;
+  /** The servers folder it names tasks from (one `<writer pid>.json` per VS Code window). */
+  serversDir: string;
   /** The attributed model server, when the machine has one. */
   server: { name: string; kind: string; pid: number; baseUrl: string } | null;
   /** What it printed so far (stdout and stderr). */
@@ -198,7 +198,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
 
 async function startExporterHost(machine: ExporterMachine, dir: string, lib: string, started: Started[], options: FleetOptions): Promise<RunningExporterHost> {
   const nvml = await FakeNvmlState.create(machine.state);
-  const serversFile = join(dir, `${machine.hostname}.servers.json`);
+  const serversDir = join(dir, `${machine.hostname}.servers`);
   let server: RunningExporterHost['server'] = null;
   if (machine.server) {
     const port = await freePort();
@@ -210,11 +210,12 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     await pollUntil(async () => (await fetch(`${baseUrl}/health`)).status === 200, `${machine.server.name} to load`, 15_000, 50);
     server = { name: machine.server.name, kind: machine.server.kind, pid: s.pid, baseUrl };
     // What the extension writes when it runs the task: the exporter names the process from it.
-    await writeServersFile(serversFile, [{ name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null }]);
+    await mkdir(serversDir, { recursive: true });
+    await writeServersFile(serversFilePath(serversDir), [{ name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null }]);
   }
   const { started: exporter, url, output } = await startCliExporter(
     `exporter ${machine.hostname}`,
-    ['--listen', '127.0.0.1:0', '--hostname', machine.hostname, '--source', 'nvml', '--nvml-library', lib, '--servers-file', serversFile, '--interval', String(options.exporterIntervalMs ?? 250), '--fixed-rate'],
+    ['--listen', '127.0.0.1:0', '--hostname', machine.hostname, '--source', 'nvml', '--nvml-library', lib, '--servers-dir', serversDir, '--interval', String(options.exporterIntervalMs ?? 250), '--fixed-rate'],
     { ...process.env, FAKE_NVML_STATE: nvml.path },
   );
   started.push(exporter);
@@ -227,7 +228,7 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     pid: exporter.pid,
     nvml,
     readState: async () => parseFakeState(await readFile(nvml.path, 'utf8')),
-    serversFile,
+    serversDir,
     server,
     output,
     stop: async () => {

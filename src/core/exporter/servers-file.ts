@@ -1,18 +1,19 @@
 /**
- * The running tasks and model servers VRAM Guard knows of, as a file in its state folder
- * (`servers.json`): the extension writes it whenever its server registry changes, and a
- * `vram-guard exporter` running as a service reads it to attribute each GPU process to its task
- * or server. The file is checked where it enters: bounded in size and count, every field
+ * The running tasks and model servers VRAM Guard knows of, as files in its state folder
+ * (`servers/<pid>.json`, one per VS Code window, named by its extension host's PID): each window
+ * writes its own whenever its server registry changes, and a `vram-guard exporter` running as a
+ * service reads them all to attribute each GPU process to its task or server. The file is checked where it enters: bounded in size and count, every field
  * validated, server URLs only on this machine, and ignored once the window that wrote it is gone.
  */
-import { readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, writeFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive } from '../servers/process-tree.ts';
 import type { Owner } from '../servers/server-registry.ts';
 import { SERVER_KINDS } from '../servers/task-definition.ts';
 import { isLoopbackHost } from './listen-address.ts';
 
-export const SERVERS_FILE_NAME = 'servers.json';
+export const SERVERS_DIR_NAME = 'servers';
+export const MAX_SERVERS_FILES = 64;
 export const SERVERS_FILE_FORMAT = 'vram-guard-servers';
 export const MAX_SERVERS_FILE_BYTES = 256 * 1024;
 export const MAX_OWNERS = 256;
@@ -33,8 +34,38 @@ export interface ServersFileReading {
   problems: string[];
 }
 
-export function serversFilePath(stateDir: string): string {
-  return join(stateDir, SERVERS_FILE_NAME);
+/** The folder of servers files in a state folder. */
+export function serversDirPath(stateDir: string): string {
+  return join(stateDir, SERVERS_DIR_NAME);
+}
+
+/** The file one writer (a window's extension host) keeps in the servers folder. */
+export function serversFilePath(serversDir: string, writerPid: number = process.pid): string {
+  return join(serversDir, `${writerPid}.json`);
+}
+
+/**
+ * Every window's servers, from the servers folder: files of windows that have closed are
+ * ignored; a missing folder means none. At most MAX_SERVERS_FILES files are read.
+ */
+export async function readServersDir(dir: string, alive: (pid: number) => boolean = isAlive): Promise<ServersFileReading> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { owners: [], problems: [] };
+    return { owners: [], problems: [`cannot read the servers folder ${dir}: ${(err as Error).message}`] };
+  }
+  const files = names.filter((n) => /^\d+\.json$/.test(n)).sort();
+  const problems: string[] = [];
+  if (files.length > MAX_SERVERS_FILES) problems.push(`${dir} holds ${files.length} servers files; only ${MAX_SERVERS_FILES} are read`);
+  const owners: Owner[] = [];
+  for (const name of files.slice(0, MAX_SERVERS_FILES)) {
+    const reading = await readServersFile(join(dir, name), alive);
+    owners.push(...reading.owners.slice(0, Math.max(0, MAX_OWNERS - owners.length)));
+    problems.push(...reading.problems);
+  }
+  return { owners, problems };
 }
 
 /** Writes the owners atomically (a temp file renamed over the old one). */
