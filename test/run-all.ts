@@ -72,6 +72,7 @@ await stage('build', node, [join(root, 'scripts', 'build.ts')], null);
 await stage('typecheck', join(root, 'node_modules', '.bin', 'tsc'), ['-p', root], null);
 await stage('typecheck (webview)', join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'webview')], null);
 await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**/*.test.ts'], nodeTestTotals);
+await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('echo-cancellation tests (PipeWire)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/pipewire/**/*.test.ts'], nodeTestTotals);
 await stage('fleet (real Prometheus)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/fleet/**/*.test.ts'], nodeTestTotals);
 await stage('VS Code tests', node, [join(root, 'test', 'vscode-tests.ts')], summaryTotals);
