@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
+import { measureExporterScrape } from './exporter-scrape.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   await smi.source.dispose();
 
   const fallback = await measureFallbackLatency();
+  const scrape = await measureExporterScrape();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
+    { measure: `exporter scrape (${scrape.gpus} GPUs, ${scrape.processes} processes)`, value: `${scrape.httpMedianMs.toFixed(2)} ms median of ${scrape.scrapes} (render ${scrape.renderMedianMs.toFixed(2)} ms, ${scrape.series} series)`, target: `≤ ${scrape.targetMs} ms`, ok: scrape.httpMedianMs <= scrape.targetMs },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -113,7 +116,8 @@ async function main(): Promise<void> {
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     fallbackLatency: fallback,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50 },
+    exporterScrape: scrape,
+    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, exporterScrapeMs: scrape.targetMs },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');
