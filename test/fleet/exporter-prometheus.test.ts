@@ -4,10 +4,13 @@
  * drivers hold, with the task attributed; a stopped exporter goes stale.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MiB } from '../helpers/fake-nvml.ts';
+import { MiB, repoRoot } from '../helpers/fake-nvml.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
-import { startFleet, type FleetHarness, type PromSample } from '../helpers/prometheus-harness.ts';
+import { PROMTOOL, startFleet, type FleetHarness, type PromSample } from '../helpers/prometheus-harness.ts';
 
 const num = (s: PromSample | undefined) => Number(s?.value[1]);
 const byHostGpu = (r: PromSample[], hostname: string, gpu: number, hostLabel = 'hostname') => r.find((s) => s.metric[hostLabel] === hostname && s.metric['gpu'] === String(gpu));
@@ -101,6 +104,26 @@ describe('exporter scraped by a real Prometheus', () => {
     state.devices[1]!.processes = [{ pid: 31400, used: 10_000 * MiB, name: 'jupyter-kernel' }];
     await lab.nvml.write(state);
     await fleet.waitFor('vram_guard_gpu_memory_used_bytes{hostname="gpu-lab",gpu="1"}', (r) => num(r[0]) === 10_000 * MiB, 'the new figure in Prometheus', 10_000);
+  });
+
+  it('every query of the Grafana dashboard in docs/ returns series from this fleet', async () => {
+    const dashboard = JSON.parse(await readFile(join(repoRoot, 'docs', 'exporter', 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: t.expr })));
+    assert.ok(exprs.length >= 10, `${exprs.length} queries`);
+    for (const { panel, expr } of exprs) {
+      // What Grafana substitutes: the "All" host regex and its rate interval.
+      const promql = expr.replaceAll('$hostname', '.*').replaceAll('$__rate_interval', '1m');
+      const result = await fleet.query(promql);
+      assert.ok(result.length > 0, `"${panel}": ${promql} returned nothing`);
+    }
+    const dcgmOnly = await fleet.query('DCGM_FI_DEV_FB_USED unless on (instance) vram_guard_source_up');
+    assert.deepEqual([...new Set(dcgmOnly.map((s) => s.metric['Hostname']))], ['dgx-a100'], 'the dcgm panel shows the dcgm host only');
+  });
+
+  it('the scrape configuration in docs/ is valid for promtool', () => {
+    const r = spawnSync(PROMTOOL, ['check', 'config', join(repoRoot, 'docs', 'exporter', 'prometheus.yml')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /SUCCESS/);
   });
 
   it('a stopped exporter turns its host stale: up 0, no current figures', async () => {
