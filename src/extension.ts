@@ -22,7 +22,7 @@ import { detailsMarkdown } from './core/report/details-markdown.ts';
 import { formatMiB } from './core/units.ts';
 import { registerAecCommand } from './vscode/aec-command.ts';
 import { registerDashboard, type DashboardHandle } from './vscode/dashboard-panel.ts';
-import { registerExporterService } from './vscode/exporter-service.ts';
+import { registerExporterService, type ExporterService } from './vscode/exporter-service.ts';
 import type { ExtensionState, VramGuardApi } from './vscode/api.ts';
 import { confirmStep, registerFallbackCommands } from './vscode/fallback-commands.ts';
 import { MarkdownViews } from './vscode/markdown-view.ts';
@@ -38,7 +38,7 @@ import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './vscode/status-bar.ts';
 
 const RECENT_TRANSITIONS = 50;
 
-let running: { watcher: Watcher; servers: ServerRegistry; dashboard: DashboardHandle } | undefined;
+let running: { watcher: Watcher; servers: ServerRegistry; dashboard: DashboardHandle; exporter: ExporterService } | undefined;
 
 export function activate(context: vscode.ExtensionContext): VramGuardApi {
   const started = performance.now();
@@ -95,7 +95,8 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     thresholds: () => settings.thresholds,
     log,
   });
-  running = { watcher, servers, dashboard };
+  const exporter = registerExporterService({ watcher, registry: servers, log });
+  running = { watcher, servers, dashboard, exporter };
   const readPreflight = () => readPreflightSettings(configGetter());
   const ownedPids = () => new Set(servers.owners().map((o) => o.rootPid));
 
@@ -171,7 +172,7 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     registerAecCommand(views, log),
     // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
     syncServersFile(servers, context.globalStorageUri.fsPath, log),
-    registerExporterService({ watcher, registry: servers, log }),
+    exporter,
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
@@ -267,6 +268,7 @@ function replayFile(context: vscode.ExtensionContext, setting: string): string {
 export async function deactivate(): Promise<void> {
   const current = running;
   running = undefined;
+  await current?.exporter.close();
   await current?.servers.stopAll();
   await current?.watcher.stop();
   await current?.dashboard.close(); // flushes the history

@@ -17,7 +17,12 @@ export interface ExporterServiceDeps {
   log: vscode.LogOutputChannel;
 }
 
-export function registerExporterService(deps: ExporterServiceDeps): vscode.Disposable {
+export interface ExporterService extends vscode.Disposable {
+  /** Stops the exporter (on deactivation) and waits until its port is closed. */
+  close(): Promise<void>;
+}
+
+export function registerExporterService(deps: ExporterServiceDeps): ExporterService {
   let running: RunningExporter | null = null;
   let current = '';
   let queue: Promise<void> = Promise.resolve();
@@ -75,13 +80,13 @@ export function registerExporterService(deps: ExporterServiceDeps): vscode.Dispo
   const listener = vscode.workspace.onDidChangeConfiguration((e) => {
     if (e.affectsConfiguration(EXPORTER_LISTEN_SETTING)) schedule();
   });
-  return {
-    dispose: () => {
-      disposed = true;
-      listener.dispose();
-      schedule();
-    },
+  const close = () => {
+    disposed = true;
+    listener.dispose();
+    schedule();
+    return queue;
   };
+  return { dispose: () => void close(), close };
 }
 
 const problemsKey = (problems: string[]) => problems.join('\n');
