@@ -56,9 +56,11 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
       ),
     );
 
+  // Each warning once (a service runs for weeks: the memory of what was said is bounded).
   const warned = new Set<string>();
   const warn = (message: string) => {
     if (warned.has(message)) return;
+    if (warned.size >= 500) warned.clear();
     warned.add(message);
     io.stderr(`vram-guard exporter: ${message}\n`);
   };
