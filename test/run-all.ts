@@ -74,7 +74,7 @@ await stage('typecheck (webview)', join(root, 'node_modules', '.bin', 'tsc'), ['
 await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**/*.test.ts'], nodeTestTotals);
 await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('echo-cancellation tests (PipeWire)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/pipewire/**/*.test.ts'], nodeTestTotals);
-await stage('fleet (real Prometheus)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/fleet/**/*.test.ts'], nodeTestTotals);
+await stage('fleet tests (Prometheus)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/prometheus/**/*.test.ts'], nodeTestTotals);
 await stage('VS Code tests', node, [join(root, 'test', 'vscode-tests.ts')], summaryTotals);
 
 console.log(`\n${stages.join('\n')}`);
