@@ -147,6 +147,9 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     statusBar,
     views,
     vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, showDetails),
+    // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
+    syncServersFile(servers, context.globalStorageUri.fsPath, log),
+    exporter,
     registerPreflightCommand({
       views,
       log,
@@ -170,9 +173,6 @@ export function activate(context: vscode.ExtensionContext): VramGuardApi {
     // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
     registerSpikeCommand({ views, log, readThresholds: () => settings.thresholds, openSource, onServerLeftRunning: (s) => servers.adopt(s) }),
     registerAecCommand(views, log),
-    // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
-    syncServersFile(servers, context.globalStorageUri.fsPath, log),
-    exporter,
     dashboard,
     registerFallbackCommands({ chain, registry: servers, steps: fallbackSteps, latest: () => watcher.latest, views, log }),
     { dispose: () => chain.dispose() },
