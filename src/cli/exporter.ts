@@ -42,7 +42,8 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const address = parseListenAddress(stringFlag(parsed, 'listen') ?? DEFAULT_LISTEN);
   if ('error' in address) throw new UsageError(`--listen: ${address.error}`);
-  const hostname = checkHostname(stringFlag(parsed, 'hostname') ?? io.env[HOSTNAME_ENV] ?? osHostname());
+  const hostnameFlag = stringFlag(parsed, 'hostname');
+  const hostname = checkHostname(hostnameFlag ?? io.env[HOSTNAME_ENV] ?? osHostname(), hostnameFlag !== undefined ? '--hostname' : io.env[HOSTNAME_ENV] !== undefined ? `$${HOSTNAME_ENV}` : "this machine's name");
   const intervalText = stringFlag(parsed, 'interval') ?? '1000';
   const intervalMs = Number(intervalText);
   if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);
@@ -104,9 +105,9 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
   return 0;
 }
 
-function checkHostname(name: string): string {
+function checkHostname(name: string, from: string): string {
   const value = name.trim();
   // eslint-disable-next-line no-control-regex
-  if (!value || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`--hostname must be 1 to 253 printable characters (got ${JSON.stringify(name.slice(0, 100))})`);
+  if (!value || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`the hostname label (from ${from}) must be 1 to 253 printable characters, got ${JSON.stringify(name.slice(0, 100))}; set it with --hostname NAME`);
   return value;
 }

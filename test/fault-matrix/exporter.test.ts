@@ -44,7 +44,7 @@ const gpuArgs = () => ['--hostname', 'faulty', '--source', 'nvml', '--nvml-libra
 /** Runs `vram-guard exporter ARGS` to its end: the exit code and what it printed. */
 async function exporterExits(args: string[]): Promise<{ code: number | string; output: string }> {
   let output = '';
-  const code = await runToEnd('exporter', process.execPath, [requireBuiltCli(), 'exporter', ...args, ...gpuArgs()], { env: env(), timeoutMs: 15_000, onOutput: (c) => (output += c) });
+  const code = await runToEnd('exporter', process.execPath, [requireBuiltCli(), 'exporter', ...args, ...gpuArgs().slice(args.includes('--hostname') ? 2 : 0)], { env: env(), timeoutMs: 15_000, onOutput: (c) => (output += c) });
   return { code, output };
 }
 
@@ -52,12 +52,10 @@ async function exporterExits(args: string[]): Promise<{ code: number | string; o
 async function scrapeWithServers(serversDir: string) {
   const e = await startCliExporter('exporter', ['--listen', '127.0.0.1:0', '--servers-dir', serversDir, '--interval', '200', ...gpuArgs()], env());
   started.push(e.started);
-  const text = await pollUntil(async () => {
-    const body = await (await fetch(e.url)).text();
-    return body.includes('vram_guard_process_memory_used_bytes{') ? body : null;
-  }, 'a scrape with processes', 10_000, 100);
+  await pollUntil(async () => (await (await fetch(e.url)).text()).includes('vram_guard_process_memory_used_bytes{'), 'a scrape with processes', 10_000, 100);
   await new Promise((r) => setTimeout(r, 1000)); // the servers folder is read with the first sample (in the background)
-  const families = parsePrometheusText(await (await fetch(e.url)).text());
+  const text = await (await fetch(e.url)).text();
+  const families = parsePrometheusText(text);
   return { families, output: e.output(), text };
 }
 
@@ -152,6 +150,22 @@ test('servers file left by a closed VS Code window → its tasks are not attribu
   await writeServersFile(serversFilePath(servers, gone), [{ name: 'old-task', kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }], gone);
   const { families } = await scrapeWithServers(servers);
   assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels['task'] ?? ''), ['']);
+});
+
+test('task name with quotes, a backslash and a newline → escaped in the label, the scrape still parses and names it exactly', async () => {
+  const servers = join(dir, 'odd-name');
+  await mkdir(servers);
+  const name = 'fine-tune "llama"\\v2\nnight run';
+  await writeServersFile(serversFilePath(servers, process.pid), [{ name, kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }]);
+  const { families, text } = await scrapeWithServers(servers);
+  assert.match(text, /task="fine-tune \\"llama\\"\\\\v2\\nnight run"/);
+  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels['task']), [name]);
+});
+
+test('exporter --hostname empty → exit 64 saying the hostname label must be printable characters', async () => {
+  const r = await exporterExits(['--listen', '127.0.0.1:0', '--hostname', ' ']);
+  assert.equal(r.code, 64);
+  assert.match(r.output, /the hostname label \(from --hostname\) must be 1 to 253 printable characters, got " "/);
 });
 
 test('model server does not answer → vram_guard_server_up 0, its process still attributed, the scrape answers', async () => {
