@@ -179,6 +179,19 @@ test('model server does not answer → vram_guard_server_up 0, its process still
   assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels['task'], s.labels['server']]), [['llama-dead', 'llama-server']]);
 });
 
+test('one GPU of two is lost → vram_guard_gpu_up 0 and no figures for it, the other GPU still served', async () => {
+  const lost = await FakeNvmlState.create({ ...GPU_LAB.state, devices: [GPU_LAB.state.devices[0]!, { ...GPU_LAB.state.devices[1]!, rc: 15 }] });
+  const e = await startCliExporter('exporter', ['--listen', '127.0.0.1:0', '--servers-dir', join(dir, 'none'), ...gpuArgs()], { ...process.env, FAKE_NVML_STATE: lost.path });
+  started.push(e.started);
+  const families = await pollUntil(async () => {
+    const m = parsePrometheusText(await (await fetch(e.url)).text());
+    return seriesOf(m, 'vram_guard_gpu_up').length === 2 ? m : null;
+  }, 'both GPUs in a scrape', 10_000, 100);
+  assert.deepEqual(seriesOf(families, 'vram_guard_gpu_up').map((s) => [s.labels['gpu'], s.value]), [['0', 1], ['1', 0]]);
+  assert.deepEqual(seriesOf(families, 'vram_guard_gpu_memory_used_bytes').map((s) => [s.labels['gpu'], s.value]), [['0', GPU_LAB.state.devices[0]!.used]]);
+  assert.deepEqual(seriesOf(families, 'DCGM_FI_DEV_FB_USED').map((s) => s.labels['gpu']), ['0']);
+});
+
 test('GPU source fails every sample → errors counted, source_up 0 and GPU series withdrawn, the exporter keeps serving', async (t) => {
   const source = new ScriptedSource(8 * 1024 * MiB, [6000 * MiB]);
   const watcher = new Watcher({ openSource: async () => ({ ok: true, source }), thresholds: readThresholds(), intervalMs: 50, adaptive: fixed(50), reprobeMs: 60_000, failuresBeforeReprobe: 3, maxBackoffMs: 50 });
