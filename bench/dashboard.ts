@@ -13,8 +13,8 @@ import { runInNewContext } from 'node:vm';
 import { launchBrowser } from '../scripts/vscode/browser.ts';
 import { buildWebview } from '../scripts/build-webview.ts';
 import { MiB } from '../src/core/units.ts';
-import { HistoryStore } from '../src/core/watch/history-store.ts';
-import type { HistorySample } from '../src/core/watch/history-types.ts';
+import { HistoryStore } from '../src/core/history/store.ts';
+import type { HistorySample } from '../src/core/history/types.ts';
 import type { HostMessage, Snapshot } from '../src/protocol.ts';
 import { chainView, INIT_POINTS, markerOf, rangeData, sampleUpdate } from '../src/vscode/dashboard-data.ts';
 import { loadDashboardPage, type HarnessPage } from '../test/helpers/dashboard-harness.ts';
@@ -150,7 +150,7 @@ export async function measureDashboard(): Promise<BenchRow[]> {
 
   const browser = await launchBrowser({ viewport: { width: 1400, height: 1000 } });
   let firstPaint: number[] = [];
-  let updates: number[] = [];
+  const updates: number[] = [];
   let updateBytes = 0;
   const handles: number[] = [];
   const redraws: number[] = [];

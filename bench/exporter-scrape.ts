@@ -29,7 +29,8 @@ class EightGpuSource implements GpuSource {
       d.memory = { total: 48 * GiB, used: (10 + i * 4) * GiB, free: (38 - i * 4) * GiB - 500 * MiB, reserved: 500 * MiB };
       return d;
     });
-    for (let p = 0; p < PROCESSES; p++) devices[p % GPUS]!.processes.push({ pid: 10_000 + p, name: `/opt/models/bin/worker-${p}`, usedBytes: (200 + p * 10) * MiB, kind: 'compute' });
+    for (let p = 0; p < PROCESSES; p++)
+      devices[p % GPUS]!.processes.push({ pid: 10_000 + p, name: `/opt/models/bin/worker-${p}`, usedBytes: (200 + p * 10) * MiB, kind: 'compute' });
     return { source: 'nvml', timestamp, driverVersion: '550.54.14', nvmlVersion: '12.550.54.14', devices };
   }
   async dispose(): Promise<void> {}
@@ -68,7 +69,12 @@ export interface ExporterScrapeResult {
 }
 
 export async function measureExporterScrape(scrapes = 300): Promise<ExporterScrapeResult> {
-  const watcher = new Watcher({ openSource: async () => ({ ok: true, source: new EightGpuSource() }), thresholds: DEFAULT_THRESHOLDS, intervalMs: 3_600_000, adaptive: { enabled: false, fastIntervalMs: 3_600_000, calmIntervalMs: 3_600_000, margin: { kind: 'percent', percent: 5 } } });
+  const watcher = new Watcher({
+    openSource: async () => ({ ok: true, source: new EightGpuSource() }),
+    thresholds: DEFAULT_THRESHOLDS,
+    intervalMs: 3_600_000,
+    adaptive: { enabled: false, fastIntervalMs: 3_600_000, calmIntervalMs: 3_600_000, margin: { kind: 'percent', percent: 5 } },
+  });
   const address = parseListenAddress('127.0.0.1:0');
   if ('error' in address) throw new Error(address.error);
   const exporter = await startExporter({ watcher, hostname: 'bench-host', address, owners: () => owners, readProcessTable: async () => table });

@@ -43,7 +43,7 @@ export async function measureFallbackLatency(): Promise<{ medianMs: number; samp
   registry.add(server);
   // Without FAKE_NVML_STATE the emulator allocates nothing: only the HTTP path is measured.
   const env = { ...process.env };
-  delete process.env['FAKE_NVML_STATE'];
+  delete process.env.FAKE_NVML_STATE;
   try {
     const started = await server.start({ skipGate: true });
     if (!started.ok) throw new Error(started.message);
@@ -82,8 +82,8 @@ export async function measureFallbackLatency(): Promise<{ medianMs: number; samp
     }
     return { medianMs: median(latencies), samples: latencies.length };
   } finally {
-    process.env['FAKE_NVML_STATE'] = env['FAKE_NVML_STATE'];
-    if (env['FAKE_NVML_STATE'] === undefined) delete process.env['FAKE_NVML_STATE'];
+    process.env.FAKE_NVML_STATE = env.FAKE_NVML_STATE;
+    if (env.FAKE_NVML_STATE === undefined) delete process.env.FAKE_NVML_STATE;
     await server.stop('benchmark finished');
   }
 }

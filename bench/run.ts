@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
 import { measureExporterScrape } from './exporter-scrape.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
+import { measureGgufEstimate } from './gguf-estimate.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
 
   const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
+  const ggufEstimate = await measureGgufEstimate();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     ...(await measureDashboard()),
     { measure: `exporter scrape (${scrape.gpus} GPUs, ${scrape.processes} processes)`, value: `${scrape.httpMedianMs.toFixed(2)} ms median of ${scrape.scrapes} (render ${scrape.renderMedianMs.toFixed(2)} ms, ${scrape.series} series)`, target: `≤ ${scrape.targetMs} ms`, ok: scrape.httpMedianMs <= scrape.targetMs },
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
+    { measure: `estimate of a ${(ggufEstimate.fileBytes / 1024 ** 3).toFixed(1)} GiB split GGUF (${ggufEstimate.files} files)`, value: `${ggufEstimate.medianMs.toFixed(2)} ms median of ${ggufEstimate.runs}, p90 ${ggufEstimate.p90Ms.toFixed(2)} ms`, target: `≤ ${ggufEstimate.targetMs} ms`, ok: ggufEstimate.medianMs <= ggufEstimate.targetMs },
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -117,7 +120,8 @@ async function main(): Promise<void> {
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
     exporterScrape: scrape,
     fallbackLatency: fallback,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50 },
+    ggufEstimate,
+    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, ggufEstimateMs: ggufEstimate.targetMs },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');

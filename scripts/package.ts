@@ -63,8 +63,8 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
   for (const key of ['devDependencies', 'scripts', 'allowScripts', 'private']) delete manifest[key];
   // vsce ships the dependencies npm lists: koffi, and the one native package staged beside it.
-  manifest['dependencies'] = { koffi: koffiVersion };
-  await writeFile(join(dir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+  manifest.dependencies = { koffi: koffiVersion };
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore']) await cp(join(root, file), join(dir, file));
   await cp(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
   await cp(join(root, 'media'), join(dir, 'media'), { recursive: true });

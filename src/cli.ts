@@ -9,6 +9,7 @@ import { runPreflightCommand } from './cli/preflight.ts';
 import { runSpikeCommand } from './cli/spike.ts';
 import { runStatusCommand } from './cli/status.ts';
 import { runWatchCommand } from './cli/watch.ts';
+import { errorMessage } from './core/errors.ts';
 
 const USAGE = `Usage: vram-guard <command> [options]
 
@@ -52,7 +53,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       io.stderr(`vram-guard ${command}: ${err.message}\nRun "vram-guard ${command} --help" for the options.\n`);
       return EXIT_USAGE;
     }
-    io.stderr(`vram-guard ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr(`vram-guard ${command}: ${errorMessage(err)}\n`);
     return 1;
   }
 }

@@ -9,13 +9,12 @@
  * Sizes are MiB (one decimal) and times milliseconds since the epoch, to keep updates small.
  * Plain data only: no vscode import, so the page bundles it too.
  */
+import type { Level } from './core/watch/levels.ts';
 
 export const RANGES = ['5m', '1h', '24h', 'all'] as const;
 export type RangeName = (typeof RANGES)[number];
 export const RANGE_MS: Record<RangeName, number> = { '5m': 5 * 60_000, '1h': 3_600_000, '24h': 86_400_000, all: Infinity };
 
-export type LevelName = 'ok' | 'warning' | 'critical' | 'emergency';
-export const LEVEL_NAMES: readonly LevelName[] = ['ok', 'warning', 'critical', 'emergency'];
 
 // ---- data shapes ----
 
@@ -31,7 +30,7 @@ export interface GpuInfo {
   totalMiB: number;
   /** MiB; null when unknown (an imported log is drawn with the current settings' percentages). */
   thresholds: Thresholds | null;
-  level: LevelName | null;
+  level: Level | null;
 }
 
 export interface SeriesData {
@@ -57,7 +56,7 @@ export interface Marker {
   kind: MarkerKind;
   gpu: number | null;
   text: string;
-  level: LevelName | null;
+  level: Level | null;
   beforeMiB: number | null;
   afterMiB: number | null;
 }
@@ -144,10 +143,10 @@ export interface Snapshot {
   chain: ChainView;
 }
 
-/** One sample, as small as it can be: [gpu, used MiB, total MiB, level index] per GPU; RAM and swap used MiB. */
+/** One sample, as small as it can be: [gpu, used MiB, total MiB, level] per GPU; RAM and swap used MiB. */
 export interface SampleUpdate {
   t: number;
-  g: Array<[number, number, number, number]>;
+  g: Array<[number, number, number, Level]>;
   m: [number, number] | null;
 }
 

@@ -2,12 +2,15 @@
  * What a GPU's chart draws, as data: the threshold bands, the markers in view, the uPlot columns and
  * the trend line. Pure (no DOM, no uPlot), tested in plain Node.
  */
-import { computeTrend, formatDuration, trendText, type Trend } from '../src/core/watch/trend.ts';
-import type { GpuInfo, LevelName, Marker, SeriesData } from '../src/protocol.ts';
-import { formatSize, formatTime } from './format.ts';
+import { formatDuration } from '../src/core/duration.ts';
+import { computeTrend, trendText, type Trend } from '../src/core/watch/trend.ts';
+import { MiB } from '../src/core/units.ts';
+import type { Level } from '../src/core/watch/levels.ts';
+import type { GpuInfo, Marker, SeriesData } from '../src/protocol.ts';
+import { formatSizeFromMiB, formatTime } from './format.ts';
 
 export interface Band {
-  level: Exclude<LevelName, 'ok'>;
+  level: Exclude<Level, 'ok'>;
   /** MiB. */
   from: number;
   to: number;
@@ -27,7 +30,7 @@ export function thresholdBands(gpu: GpuInfo): Band[] {
 export interface MarkerView {
   t: number;
   kind: Marker['kind'];
-  level: LevelName | null;
+  level: Level | null;
   /** A short label on the chart. */
   label: string;
   /** The details on hover. */
@@ -41,7 +44,7 @@ export function markersInView(markers: readonly Marker[], gpu: number, from: num
   const out: MarkerView[] = [];
   for (const m of markers) {
     if (m.t < from || m.t > to || (m.gpu !== null && m.gpu !== gpu)) continue;
-    const memory = m.beforeMiB !== null && m.afterMiB !== null ? ` · ${formatSize(m.beforeMiB)} → ${formatSize(m.afterMiB)}` : m.beforeMiB !== null ? ` · at ${formatSize(m.beforeMiB)}` : '';
+    const memory = m.beforeMiB !== null && m.afterMiB !== null ? ` · ${formatSizeFromMiB(m.beforeMiB)} → ${formatSizeFromMiB(m.afterMiB)}` : m.beforeMiB !== null ? ` · at ${formatSizeFromMiB(m.beforeMiB)}` : '';
     out.push({
       t: m.t,
       kind: m.kind,
@@ -62,12 +65,11 @@ export interface TrendView {
 
 /** The trend of used VRAM over the last `windowMs` of the series (at most the window shown). */
 export function trendView(s: SeriesData, totalMiB: number, windowMs: number): TrendView {
-  // In MiB throughout (the series' unit): the defaults of computeTrend are in bytes, so give them here.
-  const trend = computeTrend({ t: s.t, v: s.v, windowMs, total: totalMiB, band: Math.max(16, totalMiB * 0.01), steadyBytesPerHour: Math.max(8, totalMiB * 0.005) });
+  const trend = computeTrend({ t: s.t, v: s.v, windowMs, total: totalMiB, unitBytes: MiB });
   const perHour = trend.slope === null ? null : trend.slope * 3600;
   return {
     verdict: trend.verdict,
-    text: trendText(trend, 1024 * 1024),
+    text: trendText(trend, MiB),
     slope: perHour === null || trend.verdict === 'unknown' ? '—' : `${perHour >= 0 ? '+' : '−'}${Math.abs(perHour).toFixed(Math.abs(perHour) < 10 ? 1 : 0)} MiB/h over ${formatDuration(Math.min(windowMs, trend.spanMs))}`,
     timeToOom: trend.timeToOomMs === null ? (trend.verdict === 'unknown' ? '—' : 'not at this slope') : `about ${formatDuration(trend.timeToOomMs)}`,
   };

@@ -1,13 +1,13 @@
 /** How the dashboard writes sizes, times and durations. */
 
 /** "3.6 GiB" from 3686.4 MiB; "512 MiB" below 1 GiB. */
-export function formatSize(mib: number | null): string {
+export function formatSizeFromMiB(mib: number | null): string {
   if (mib === null || !Number.isFinite(mib)) return 'N/A';
   if (Math.abs(mib) >= 1024) return `${(mib / 1024).toFixed(mib >= 10240 ? 1 : 2)} GiB`;
   return `${Math.round(mib)} MiB`;
 }
 
-export function formatMiB(mib: number | null): string {
+export function formatWholeMiB(mib: number | null): string {
   return mib === null ? 'N/A' : `${Math.round(mib)} MiB`;
 }
 

@@ -10,7 +10,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import uPlot from 'uplot';
 import { RANGES, type GpuInfo, type HostMessage, type RangeData, type RangeName, type WebviewMessage } from '../src/protocol.ts';
 import { markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
-import { formatSize } from './format.ts';
+import { formatSizeFromMiB } from './format.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
 import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo, type DashboardState } from './view-model.ts';
 
@@ -197,7 +197,7 @@ function gpuTitle(gpu: GpuInfo): string {
   const s = state!.series.get(gpu.gpu);
   const used = s && s.v.length ? s.v[s.v.length - 1]! : null;
   const level = gpu.level ? ` — ${gpu.level.toUpperCase()}` : '';
-  return `GPU ${gpu.gpu}${gpu.name ? ` · ${gpu.name}` : ''}${level} · ${formatSize(used)} of ${formatSize(gpu.totalMiB)}`;
+  return `GPU ${gpu.gpu}${gpu.name ? ` · ${gpu.name}` : ''}${level} · ${formatSizeFromMiB(used)} of ${formatSizeFromMiB(gpu.totalMiB)}`;
 }
 
 function gpuSection(gpu: GpuInfo): HTMLElement {
@@ -226,10 +226,10 @@ function makeChart(gpu: GpuInfo, box: HTMLElement, section: HTMLElement): void {
     height: 240,
     ms: 1,
     scales: { x: { time: true }, y: { range: () => yRange(state!.gpus.find((g) => g.gpu === gpu.gpu) ?? gpu, state!.series.get(gpu.gpu) ?? series) } },
-    series: [{}, { label: 'used VRAM', stroke: c.used, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSize(v)) }],
+    series: [{}, { label: 'used VRAM', stroke: c.used, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSizeFromMiB(v)) }],
     axes: [
       { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } },
-      { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 70, values: (_u, vals) => vals.map((v) => formatSize(v)) },
+      { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 70, values: (_u, vals) => vals.map((v) => formatSizeFromMiB(v)) },
     ],
     cursor: { drag: { x: true, y: false, setScale: false } },
     legend: { show: true, live: false },
@@ -403,12 +403,12 @@ function renderSystem(): void {
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, state?.ramTotalMiB ?? 0, 1)] } },
         series: [
           {},
-          { label: 'RAM used', stroke: c.ram, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSize(v)) },
-          { label: 'swap used', stroke: c.swap, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSize(v)) },
+          { label: 'RAM used', stroke: c.ram, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSizeFromMiB(v)) },
+          { label: 'swap used', stroke: c.swap, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSizeFromMiB(v)) },
         ],
         axes: [
           { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } },
-          { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 70, values: (_u, vals) => vals.map((v) => formatSize(v)) },
+          { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 70, values: (_u, vals) => vals.map((v) => formatSizeFromMiB(v)) },
         ],
       },
       [ram.t, ram.v, state.swap.v],

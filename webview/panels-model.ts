@@ -1,6 +1,6 @@
 /** The processes table, the server cards and the fallback chain's panel, as rows of text. Pure. */
 import type { ChainView, ProcessTable, ServerCard } from '../src/protocol.ts';
-import { formatMiB, formatPercent, formatTime } from './format.ts';
+import { formatWholeMiB, formatPercent, formatTime } from './format.ts';
 
 export interface ProcessRowView {
   pid: string;
@@ -17,12 +17,12 @@ export function processRows(table: ProcessTable): ProcessRowView[] {
     pid: String(r.pid),
     name: r.name,
     owner: r.owner ?? '—',
-    vram: formatMiB(r.vramMiB),
+    vram: formatWholeMiB(r.vramMiB),
     share: formatPercent(r.share),
     residual: false,
   }));
   const residualShare = table.residualMiB !== null && table.usedMiB ? (table.residualMiB / table.usedMiB) * 100 : null;
-  rows.push({ pid: '—', name: 'residual (no running process)', owner: '—', vram: formatMiB(table.residualMiB), share: formatPercent(residualShare), residual: true });
+  rows.push({ pid: '—', name: 'residual (no running process)', owner: '—', vram: formatWholeMiB(table.residualMiB), share: formatPercent(residualShare), residual: true });
   return rows;
 }
 
@@ -37,7 +37,7 @@ export interface ServerCardView {
 
 export function serverCardView(s: ServerCard): ServerCardView {
   const lines: string[] = [];
-  if (s.models.length) lines.push(`models: ${s.models.map((m) => `${m.name}${m.context ? ` (ctx ${m.context})` : ''}${m.vramMiB !== null ? ` · ${formatMiB(m.vramMiB)}` : ''}`).join(', ')}`);
+  if (s.models.length) lines.push(`models: ${s.models.map((m) => `${m.name}${m.context ? ` (ctx ${m.context})` : ''}${m.vramMiB !== null ? ` · ${formatWholeMiB(m.vramMiB)}` : ''}`).join(', ')}`);
   else lines.push('no model loaded (as the server reports)');
   if (s.context !== null) lines.push(`context: ${s.context}`);
   if (s.sleeping !== null) lines.push(s.sleeping ? 'sleeping' : 'awake');
@@ -49,7 +49,7 @@ export function serverCardView(s: ServerCard): ServerCardView {
     health: s.health,
     healthClass,
     lines,
-    vram: `VRAM by NVML ${formatMiB(s.nvmlMiB)} · by the server ${formatMiB(s.reportedMiB)}`,
+    vram: `VRAM by NVML ${formatWholeMiB(s.nvmlMiB)} · by the server ${formatWholeMiB(s.reportedMiB)}`,
   };
 }
 
@@ -65,7 +65,7 @@ export function chainActions(chain: ChainView, now = Date.now()): ChainActionVie
     time: formatTime(a.t, now),
     text: `step ${a.step + 1} ${a.label} (${a.origin}) on GPU ${a.gpu}: ${a.message}`,
     result: a.result,
-    memory: a.afterMiB !== null ? `${formatMiB(a.beforeMiB)} → ${formatMiB(a.afterMiB)}` : `at ${formatMiB(a.beforeMiB)}`,
+    memory: a.afterMiB !== null ? `${formatWholeMiB(a.beforeMiB)} → ${formatWholeMiB(a.afterMiB)}` : `at ${formatWholeMiB(a.beforeMiB)}`,
   }));
 }
 

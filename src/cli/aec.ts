@@ -8,6 +8,7 @@ import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat }
 import { renderJson, renderMarkdown } from '../core/checks/aec/report.ts';
 import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
 import type { CliIo } from './io.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const aecExitCodes = { pass: 0, fail: 1, warn: 3, unavailable: 4, usage: 64 } as const;
 
@@ -137,7 +138,7 @@ export async function runAecCommand(args: string[], io: CliIo): Promise<number> 
       io.stderr('vram-guard aec: interrupted; the check was stopped.\n');
       return 130;
     }
-    io.stderr(`vram-guard aec: the check could not be completed: ${e instanceof Error ? e.message : String(e)}\nRun it again; if it repeats, report it with this message.\n`);
+    io.stderr(`vram-guard aec: the check could not be completed: ${errorMessage(e)}\nRun it again; if it repeats, report it with this message.\n`);
     return aecExitCodes.fail;
   }
   io.stdout(a.json ? renderJson(report) : renderMarkdown(report));

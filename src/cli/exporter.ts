@@ -5,7 +5,7 @@
  */
 import { access } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import { startExporter } from '../core/exporter/exporter.ts';
+import { type RunningExporter, startExporter } from '../core/exporter/exporter.ts';
 import { DEFAULT_LISTEN, parseListenAddress } from '../core/exporter/listen-address.ts';
 import { readServersDir, serversDirPath } from '../core/exporter/servers-file.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
@@ -34,16 +34,22 @@ A scrape reads the latest sample; it never calls the driver.
 ${GPU_OPTIONS_HELP}`;
 
 export async function runExporterCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['help', 'no-dcgm-names', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-dir', 'interval'] });
+  const parsed = parseArgs(args, {
+    booleans: ['help', 'no-dcgm-names', 'fixed-rate'],
+    values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-dir', 'interval'],
+  });
   if (parsed.flags.has('help')) {
-    io.stdout(EXPORTER_HELP + '\n');
+    io.stdout(`${EXPORTER_HELP}\n`);
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const address = parseListenAddress(stringFlag(parsed, 'listen') ?? DEFAULT_LISTEN);
   if ('error' in address) throw new UsageError(`--listen: ${address.error}`);
   const hostnameFlag = stringFlag(parsed, 'hostname');
-  const hostname = checkHostname(hostnameFlag ?? io.env[HOSTNAME_ENV] ?? osHostname(), hostnameFlag !== undefined ? '--hostname' : io.env[HOSTNAME_ENV] !== undefined ? `$${HOSTNAME_ENV}` : "this machine's name");
+  const hostname = checkHostname(
+    hostnameFlag ?? io.env[HOSTNAME_ENV] ?? osHostname(),
+    hostnameFlag !== undefined ? '--hostname' : io.env[HOSTNAME_ENV] !== undefined ? `$${HOSTNAME_ENV}` : "this machine's name",
+  );
   const intervalText = stringFlag(parsed, 'interval') ?? '1000';
   const intervalMs = Number(intervalText);
   if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);
@@ -52,7 +58,11 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
     stringFlag(parsed, 'servers-dir') ??
     serversDirPath(
       await resolveStateDir(
-        (p) => access(p).then(() => true, () => false),
+        (p) =>
+          access(p).then(
+            () => true,
+            () => false,
+          ),
         io.env,
       ),
     );
@@ -69,7 +79,9 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
     openSource: options.probe,
     thresholds: options.thresholds,
     intervalMs,
-    adaptive: parsed.flags.has('fixed-rate') ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } } : undefined,
+    adaptive: parsed.flags.has('fixed-rate')
+      ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } }
+      : undefined,
   });
   watcher.on('status', (s) => {
     if (s.state === 'none') warn(`no GPU source: ${s.reason} (serving vram_guard_source_up 0 meanwhile)`);
@@ -78,7 +90,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
   watcher.on('problems', (problems) => problems.forEach(warn));
   watcher.on('error', (err) => warn(`sample failed: ${err.message}`));
 
-  let exporter;
+  let exporter: RunningExporter;
   try {
     exporter = await startExporter({
       watcher,
@@ -107,7 +119,11 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
 
 function checkHostname(name: string, from: string): string {
   const value = name.trim();
-  // eslint-disable-next-line no-control-regex
-  if (!value || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value)) throw new UsageError(`the hostname label (from ${from}) must be 1 to 253 printable characters, got ${JSON.stringify(name.slice(0, 100))}; set it with --hostname NAME`);
+  const printable = [...value].every((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f);
+  if (!value || value.length > 253 || !printable) {
+    throw new UsageError(
+      `the hostname label (from ${from}) must be 1 to 253 printable characters, got ${JSON.stringify(name.slice(0, 100))}; set it with --hostname NAME`,
+    );
+  }
   return value;
 }

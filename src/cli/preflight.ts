@@ -3,12 +3,14 @@
  * Usable as a task's `dependsOn` or in a shell: `vram-guard preflight --need 6GiB && llama-server ...`.
  */
 import { DEFAULT_CONTEXT, DEFAULT_KV_CACHE_TYPE, DEFAULT_PARALLEL, estimateGgufFile, KV_CACHE_TYPES, type EstimateOptions, type KvCacheType } from '../core/checks/gguf-estimate.ts';
-import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT, preflightExitCode, runPreflight, type PreflightGpu, type PreflightNeed } from '../core/checks/preflight.ts';
+import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT, preflightExitCode, runPreflight, type PreflightNeed } from '../core/checks/preflight.ts';
 import { preflightJson, preflightMarkdown } from '../core/checks/preflight-report.ts';
 import { parseSize, type SizeSpec } from '../core/units.ts';
 import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { GpuReading } from '../core/watch/watcher.ts';
 
 export const PREFLIGHT_HELP = `vram-guard preflight [--gpu N] [--need 6GiB | --model path.gguf [--ctx 4096] [--parallel 1] [--kv-type f16]]
                     [--margin 1GiB] [--json] [--strict] [--fail-on-warn] [options]
@@ -66,13 +68,13 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
 }
 
-async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<PreflightGpu> {
+async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<GpuReading> {
   const opened = await probe();
   if (!opened.ok) return { ok: false, reason: opened.reason };
   try {
     return { ok: true, sample: await opened.source.sample(Date.now()), description: opened.source.description };
   } catch (err) {
-    return { ok: false, reason: `the ${opened.source.kind} source failed to sample: ${err instanceof Error ? err.message : String(err)}` };
+    return { ok: false, reason: `the ${opened.source.kind} source failed to sample: ${errorMessage(err)}` };
   } finally {
     await opened.source.dispose();
   }

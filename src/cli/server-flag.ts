@@ -11,6 +11,7 @@
  */
 import { SERVER_KINDS } from '../core/servers/task-definition.ts';
 import { UsageError } from './args.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const SERVER_FLAG_HELP = `  --server 'KEY=VALUE,...'         a server to start, in order (repeat it for each). Keys:
                                     name      how the report names it (default: its kind)
@@ -120,7 +121,7 @@ export function parseServerFlag(text: string): Record<string, unknown> {
       try {
         loadObject['body'] = JSON.parse(body);
       } catch (err) {
-        throw new UsageError(`--server: body is not JSON (${err instanceof Error ? err.message : String(err)}); escape its commas as \\,`);
+        throw new UsageError(`--server: body is not JSON (${errorMessage(err)}); escape its commas as \\,`);
       }
     }
     if (audio !== undefined) loadObject['audioField'] = audio;

@@ -17,6 +17,7 @@ import { parseArgs, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { parseServerFlag, SERVER_FLAG_HELP } from './server-flag.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const SPIKE_EXIT = { go: 0, noGo: 1, noSource: 2, incomplete: 4 } as const;
 
@@ -92,7 +93,7 @@ async function readSpecFile(path: string): Promise<Record<string, unknown>> {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`--spec: ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageError(`--spec: ${path} is not JSON: ${errorMessage(err)}`);
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new UsageError(`--spec: ${path} must hold a JSON object with "servers": [...]`);
   return json as Record<string, unknown>;
@@ -164,7 +165,7 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
     const saved = await saveSpikeReport(out, report);
     io.stderr(`spike: ${spikeSummary(report)}\nspike: saved ${saved.markdownPath} and ${saved.jsonPath}\n`);
   } catch (err) {
-    io.stderr(`spike: ${spikeSummary(report)}\nspike: the report could not be saved in ${out}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr(`spike: ${spikeSummary(report)}\nspike: the report could not be saved in ${out}: ${errorMessage(err)}\n`);
   }
   return spikeExitCode(report);
 }

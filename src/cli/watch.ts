@@ -20,7 +20,7 @@ ${GPU_OPTIONS_HELP}`;
 export async function runWatchCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: ['json', 'help', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'interval'] });
   if (parsed.flags.has('help')) {
-    io.stdout(WATCH_HELP + '\n');
+    io.stdout(`${WATCH_HELP}\n`);
     return 0;
   }
   const intervalText = stringFlag(parsed, 'interval') ?? '1000';
@@ -39,7 +39,7 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
     if (s.state === 'none') {
       noSource = true;
       io.stderr(`vram-guard: no GPU source available: ${s.reason}\n`);
-      if (json) io.stdout(JSON.stringify({ type: 'no-source', reason: s.reason }) + '\n');
+      if (json) io.stdout(`${JSON.stringify({ type: 'no-source', reason: s.reason })}\n`);
     } else if (s.state === 'ready') {
       noSource = false;
       if (!json) io.stdout(`watching ${s.source.description}\n`);
@@ -47,7 +47,7 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
   });
   watcher.on('sample', ({ sample, levels }) => {
     if (json) {
-      io.stdout(JSON.stringify({ type: 'sample', timestamp: sample.timestamp, ...sampleJson(sample, levels) }) + '\n');
+      io.stdout(`${JSON.stringify({ type: 'sample', timestamp: sample.timestamp, ...sampleJson(sample, levels) })}\n`);
       return;
     }
     const parts = sample.devices.map((d, i) =>
@@ -58,7 +58,7 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
     io.stdout(`${new Date(sample.timestamp).toISOString()}  ${parts.join('  |  ')}\n`);
   });
   watcher.on('transition', (t) => {
-    if (json) io.stdout(JSON.stringify({ type: 'transition', ...t }) + '\n');
+    if (json) io.stdout(`${JSON.stringify({ type: 'transition', ...t })}\n`);
     else io.stdout(`${new Date(t.timestamp).toISOString()}  GPU ${t.gpu}: ${levelLabel(t.from)} -> ${levelLabel(t.to)} at ${formatMiB(t.usedBytes)}\n`);
   });
   watcher.start();

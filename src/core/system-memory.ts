@@ -1,6 +1,6 @@
 /** System RAM and swap from /proc/meminfo, read asynchronously (Linux; null elsewhere or on error). */
 import { readFile } from 'node:fs/promises';
-import type { SystemMemory } from './watch/history-types.ts';
+import type { SystemMemory } from './history/types.ts';
 
 /** Parses /proc/meminfo's text; null when the fields are missing. Used = total − available. */
 export function parseMeminfo(text: string): SystemMemory | null {

@@ -36,7 +36,7 @@ export function resolveSize(spec: SizeSpec, total: number): number {
   return spec.kind === 'bytes' ? spec.bytes : Math.round((spec.percent / 100) * total);
 }
 
-export function formatSize(spec: SizeSpec): string {
+export function formatSizeSpec(spec: SizeSpec): string {
   return spec.kind === 'percent' ? `${spec.percent}%` : formatMiB(spec.bytes);
 }
 

@@ -5,39 +5,16 @@
  * commands, so it works in untrusted workspaces too.
  */
 import * as vscode from 'vscode';
-import { validateFormat, type AudioFormat } from '../core/checks/aec/audio-format.ts';
 import { renderMarkdown } from '../core/checks/aec/report.ts';
-import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation, type AecReport } from '../core/checks/aec/verify.ts';
+import { defaultEchoSeconds, verifyEchoCancellation, type AecReport } from '../core/checks/aec/verify.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import type { AllSettings } from './settings-sections.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const aecCommandId = 'vramGuard.verifyEchoCancellation';
 
-interface AecSettings {
-  sourceName: string;
-  format: AudioFormat;
-  recordSeconds: number;
-  problems: string[];
-}
-
-/** Reads and validates `vramGuard.aec.*`; a wrong value is named and replaced by its default. */
-export function readAecSettings(config: vscode.WorkspaceConfiguration): AecSettings {
-  const problems: string[] = [];
-  let sourceName = config.get<unknown>('sourceName', defaultSourceName);
-  if (typeof sourceName !== 'string' || sourceName.trim() === '') {
-    problems.push(`vramGuard.aec.sourceName must be a source name, not ${JSON.stringify(sourceName)}`);
-    sourceName = defaultSourceName;
-  }
-  const format = validateFormat(config.get<unknown>('format', { sampleFormat: 's16le', channels: 1, rate: 24000 }));
-  for (const p of format.problems) problems.push(`vramGuard.aec.format: ${p}`);
-  let recordSeconds = config.get<unknown>('recordSeconds', defaultRecordSeconds);
-  if (typeof recordSeconds !== 'number' || !Number.isFinite(recordSeconds) || recordSeconds < 0.2 || recordSeconds > 30) {
-    problems.push(`vramGuard.aec.recordSeconds must be a number of seconds from 0.2 to 30, not ${JSON.stringify(recordSeconds)}`);
-    recordSeconds = defaultRecordSeconds;
-  }
-  return { sourceName: sourceName as string, format: format.format, recordSeconds: recordSeconds as number, problems };
-}
-
-export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputChannel): vscode.Disposable {
+/** `settings`: every section as the configuration validated it; the report repeats the `vramGuard.aec` problems. */
+export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputChannel, settings: () => AllSettings): vscode.Disposable {
   let running = false;
 
   async function run(echoTest: boolean): Promise<void> {
@@ -47,11 +24,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
     }
     running = true;
     try {
-      const settings = readAecSettings(vscode.workspace.getConfiguration('vramGuard.aec'));
-      for (const p of settings.problems) log.warn(`Setting ignored, the default is used: ${p}`);
-      if (settings.problems.length > 0) {
-        void vscode.window.showWarningMessage(`VRAM Guard: ${settings.problems.join('; ')}. The default is used for ${settings.problems.length === 1 ? 'it' : 'them'}; fix the setting to check your own.`);
-      }
+      const { aec, problems } = settings();
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: echoTest ? 'VRAM Guard: echo test' : 'VRAM Guard: verifying echo cancellation', cancellable: true },
         async (progress, token): Promise<AecReport | null> => {
@@ -59,14 +32,14 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
           const sub = token.onCancellationRequested(() => controller.abort());
           try {
             return await verifyEchoCancellation({
-              sourceName: settings.sourceName,
-              format: settings.format,
-              recordSeconds: settings.recordSeconds,
+              sourceName: aec.sourceName,
+              format: aec.format,
+              recordSeconds: aec.recordSeconds,
               echoTest,
               echoSeconds: defaultEchoSeconds,
               env: process.env,
               signal: controller.signal,
-              settingsProblems: settings.problems,
+              settingsProblems: problems.filter((p) => p.startsWith('vramGuard.aec.')),
               onProgress: (message) => {
                 log.info(`Echo-cancellation check: ${message}`);
                 progress.report({ message });
@@ -88,7 +61,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
       await views.show('echo-cancellation-check', renderMarkdown(report));
       await followUp(report);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       log.error(`Echo-cancellation check could not be completed: ${message}`);
       void vscode.window.showWarningMessage(`VRAM Guard: the echo-cancellation check could not be completed (${message}). Run it again; the "VRAM Guard" output has the details.`);
     } finally {

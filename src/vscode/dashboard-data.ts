@@ -8,9 +8,8 @@ import { describeTrigger, type FallbackMode, type FallbackStep } from '../core/f
 import type { GpuLedger } from '../core/servers/ledger.ts';
 import type { ManagedServer } from '../core/servers/managed-server.ts';
 import { MiB } from '../core/units.ts';
-import type { HistoryStore, SeriesKey } from '../core/watch/history-store.ts';
-import type { HistoryEvent, SystemMemory } from '../core/watch/history-types.ts';
-import { levelRank } from '../core/watch/levels.ts';
+import type { HistoryStore, SeriesKey } from '../core/history/store.ts';
+import type { HistoryEvent, SystemMemory } from '../core/history/types.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import type { ChainView, GpuInfo, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../protocol.ts';
@@ -70,7 +69,7 @@ export function markerOf(e: HistoryEvent): Marker {
 export function sampleUpdate(w: WatchedSample, system: SystemMemory | null): SampleUpdate {
   const g: SampleUpdate['g'] = [];
   w.sample.devices.forEach((d, i) => {
-    if (d.memory) g.push([d.index, toMiB(d.memory.used), toMiB(d.memory.total), levelRank(w.levels[i] ?? 'ok')]);
+    if (d.memory) g.push([d.index, toMiB(d.memory.used), toMiB(d.memory.total), w.levels[i] ?? 'ok']);
   });
   return { t: w.sample.timestamp, g, m: system ? [toMiB(system.ramUsed), toMiB(system.swapUsed)] : null };
 }

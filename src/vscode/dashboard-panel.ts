@@ -1,19 +1,17 @@
 /**
  * The dashboard: command "VRAM Guard: Open Dashboard", the panel serializer (so an open dashboard
- * comes back after a reload), the history store it shows (kept under the extension's global storage
- * and fed by the watcher, the fallback chain and the servers), and the history export and import
- * commands.
+ * comes back after a reload), and the history export and import commands. It shows the history
+ * store the extension's context owns; it neither feeds nor closes it.
  */
 import { createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
 import type { FallbackMode } from '../core/fallback/steps.ts';
-import { readRecords } from '../core/watch/history-files.ts';
-import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/watch/history-io.ts';
-import { recordHistory } from '../core/watch/history-recorder.ts';
-import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, HistoryStore } from '../core/watch/history-store.ts';
-import type { HistoryEvent, HistoryRecord } from '../core/watch/history-types.ts';
+import { readRecords } from '../core/history/files.ts';
+import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/history/io.ts';
+import { HistoryStore } from '../core/history/store.ts';
+import type { HistoryEvent, HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
@@ -25,48 +23,16 @@ const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 export interface DashboardDeps extends DashboardSources {
   context: vscode.ExtensionContext;
+  /** The live history (owned by the extension's context, which also feeds and closes it). */
+  history: HistoryStore;
+  /** Settles once the saved history has been read: the page waits for it. */
+  historyLoaded: Promise<unknown>;
+  setFallbackMode: (mode: FallbackMode) => Thenable<void>;
 }
 
-export interface DashboardHandle extends vscode.Disposable {
-  /** The live history: record other events (budget spike stages) with `history.recordEvent`. */
-  readonly history: HistoryStore;
-  /** Writes what is queued and stops writing: await it in `deactivate`. */
-  close(): Promise<void>;
-}
-
-interface HistorySettings {
-  retentionMs: number;
-  maxFileBytes: number;
-}
-
-/** `vramGuard.history.retentionDays` (default 7) and `vramGuard.history.maxFileMB` (default 16), clamped to sane ranges. */
-export function readHistorySettings(get: (key: string) => unknown): HistorySettings {
-  const num = (v: unknown, dflt: number, min: number, max: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : dflt);
-  return {
-    retentionMs: num(get('history.retentionDays'), DEFAULT_RETENTION_DAYS, 0.01, 366) * DAY_MS,
-    maxFileBytes: Math.round(num(get('history.maxFileMB'), DEFAULT_MAX_FILE_MB, 1, 1024) * 1024 * 1024),
-  };
-}
-
-function historySettings(): HistorySettings {
-  const config = vscode.workspace.getConfiguration('vramGuard');
-  return readHistorySettings((key) => config.get(key));
-}
-
-export function registerDashboard(deps: DashboardDeps): DashboardHandle {
-  const { context, log } = deps;
-  const settings = historySettings();
-  const history = new HistoryStore({
-    dir: vscode.Uri.joinPath(context.globalStorageUri, 'history').fsPath,
-    retentionMs: settings.retentionMs,
-    maxFileBytes: settings.maxFileBytes,
-    log: (m) => log.warn(m),
-  });
-  const loaded = history.load().then(
-    (s) => log.info(`history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`),
-    (err: unknown) => log.warn(`history: could not read the saved history: ${String(err)}`),
-  );
-  const stopRecording = recordHistory({ store: history, watcher: deps.watcher, chain: deps.chain, registry: deps.servers });
+export function registerDashboard(deps: DashboardDeps): vscode.Disposable {
+  const { context, log, history } = deps;
+  const loaded = deps.historyLoaded;
 
   let session: DashboardSession | undefined;
   const sessionDeps = {
@@ -78,7 +44,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     fallbackMode: deps.fallbackMode,
     thresholds: deps.thresholds,
     history,
-    setFallbackMode: (mode: FallbackMode) => vscode.workspace.getConfiguration('vramGuard').update('fallbackMode', mode, vscode.ConfigurationTarget.Global),
+    setFallbackMode: deps.setFallbackMode,
     log,
   };
   const adopt = (panel: vscode.WebviewPanel): DashboardSession => {
@@ -171,22 +137,12 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
         adopt(panel);
       },
     }),
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('vramGuard.history')) history.setLimits(historySettings());
-    }),
   ];
 
   return {
-    history,
-    close: async () => {
-      stopRecording();
-      await history.close();
-    },
     dispose: () => {
-      stopRecording();
       session?.dispose();
       for (const d of disposables) d.dispose();
-      void history.close();
     },
   };
 }

@@ -9,7 +9,7 @@ import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
 import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
-import type { HistoryStore } from '../core/watch/history-store.ts';
+import type { HistoryStore } from '../core/history/store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { parseWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
@@ -17,6 +17,7 @@ import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, s
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
 import { SPIKE_COMMAND } from './spike-command.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
 export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
@@ -146,7 +147,7 @@ export class DashboardSession implements vscode.Disposable {
       await this.handle(parsed.message);
     } catch (err) {
       this.deps.log.warn(`dashboard: ${parsed.message.type} failed: ${String(err)}`);
-      this.notice('error', `${parsed.message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.notice('error', `${parsed.message.type} failed: ${errorMessage(err)}`);
     }
   }
 

@@ -15,6 +15,8 @@ export interface ExporterServiceDeps {
   watcher: Watcher;
   registry: ServerRegistry;
   log: vscode.LogOutputChannel;
+  /** Where the setting's problems go: the one place settings problems reach the user. */
+  reportProblems: (problems: string[]) => void;
 }
 
 export interface ExporterService extends vscode.Disposable {
@@ -27,18 +29,10 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
   let current = '';
   let queue: Promise<void> = Promise.resolve();
   let disposed = false;
-  let shownProblems = '';
 
   const apply = async () => {
     const setting = readExporterListen(vscode.workspace.getConfiguration().inspect(EXPORTER_LISTEN_SETTING));
-    const key = problemsKey(setting.problems);
-    if (key !== shownProblems) {
-      shownProblems = key;
-      for (const p of setting.problems) {
-        deps.log.warn(p);
-        void vscode.window.showWarningMessage(`VRAM Guard: ${p}`);
-      }
-    }
+    deps.reportProblems(setting.problems);
     const wanted = disposed || !setting.address ? '' : formatListenAddress(setting.address);
     if (wanted === current) return;
     if (running) {
@@ -88,5 +82,3 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
   };
   return { dispose: () => void close(), close };
 }
-
-const problemsKey = (problems: string[]) => problems.join('\n');

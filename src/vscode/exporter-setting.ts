@@ -23,7 +23,9 @@ export interface ExporterSetting {
 export function readExporterListen(inspected: InspectedSetting | undefined): ExporterSetting {
   const problems: string[] = [];
   if (isSet(inspected?.workspaceValue) || isSet(inspected?.workspaceFolderValue)) {
-    problems.push(`${EXPORTER_LISTEN_SETTING} is set in the workspace settings and is ignored there: a workspace cannot open a network listener. Set it in your user settings.`);
+    problems.push(
+      `${EXPORTER_LISTEN_SETTING} is set in the workspace settings and is ignored there: a workspace cannot open a network listener. Set it in your user settings.`,
+    );
   }
   const value = inspected?.globalValue;
   if (!isSet(value) || (typeof value === 'string' && value.trim().toLowerCase() === 'off')) return { address: null, problems };

@@ -5,7 +5,7 @@
  */
 import type { PreflightReport } from '../core/checks/preflight.ts';
 import type { FallbackEvent } from '../core/fallback/events.ts';
-import { readingAfter, type GpuReading } from '../core/fallback/triggers.ts';
+import { readingAfter, type LevelReading } from '../core/fallback/triggers.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 
 export const START_ANYWAY = 'Start anyway';
@@ -38,7 +38,7 @@ export function freeTarget(report: PreflightReport): { gpu: number; requiredFree
 /** The parts of the fallback chain a pre-flight run uses. */
 export interface PreflightChain {
   dryRun(watched: WatchedSample): Promise<FallbackEvent[]>;
-  runStep(index: number, reading: GpuReading): Promise<FallbackEvent | null>;
+  runStep(index: number, reading: LevelReading): Promise<FallbackEvent | null>;
 }
 
 export interface ChainRunResult {
@@ -55,7 +55,7 @@ export interface ChainRunResult {
 export async function runChainForNeed(
   chain: PreflightChain,
   plan: readonly FallbackEvent[],
-  reading: GpuReading,
+  reading: LevelReading,
   target: { requiredFreeBytes: number; freeBytes: number },
 ): Promise<ChainRunResult> {
   const startUsed = reading.used;

@@ -7,12 +7,14 @@
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { estimateGgufFile } from '../core/checks/gguf-estimate.ts';
-import { runPreflight, type PreflightGpu, type PreflightNeed, type PreflightReport } from '../core/checks/preflight.ts';
+import { runPreflight, type PreflightNeed, type PreflightReport } from '../core/checks/preflight.ts';
 import { preflightMarkdown, preflightSummary } from '../core/checks/preflight-report.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
 import { MODEL_RUN_DEFAULT_TEXT, parseModelRunText, parseNeedText, type ModelRun, type PreflightSettings } from './preflight-settings.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { GpuReading } from '../core/watch/watcher.ts';
 
 export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
 
@@ -31,7 +33,7 @@ export interface PreflightDeps {
   /** The thresholds in force and the pre-flight settings, read when a check runs. */
   readSettings: () => { thresholds: ThresholdSpec; preflight: PreflightSettings };
   /** The GPU as the watcher last sampled it (so NVML is not opened a second time), or why there is none. */
-  currentGpu: () => Promise<PreflightGpu>;
+  currentGpu: () => Promise<GpuReading>;
   /** The GPU to check (default 0). */
   gpu?: () => number;
   /** PIDs of the processes tasks started; absent while tasks are not tracked. */
@@ -120,7 +122,7 @@ async function showResult(deps: PreflightDeps, report: PreflightReport): Promise
     if (choice === START_ANYWAY) await start?.(report);
     if (choice === RUN_FALLBACK_CHAIN) await fallback?.(report);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     deps.log.error(`pre-flight action "${choice}" failed: ${message}`);
     void vscode.window.showErrorMessage(`VRAM Guard: "${choice}" failed: ${message}. See the VRAM Guard output for details.`);
   }
@@ -140,7 +142,7 @@ export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable
       );
       await showResult(deps, report);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       deps.log.error(`pre-flight check failed: ${message}`);
       void vscode.window.showErrorMessage(`VRAM Guard: the pre-flight check could not run: ${message}. Run it again; if it repeats, report it with the VRAM Guard output.`);
     }

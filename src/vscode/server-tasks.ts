@@ -14,15 +14,17 @@ import type { GpuLock } from '../core/servers/gpu-lock.ts';
 import { ManagedServer } from '../core/servers/managed-server.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../core/servers/task-definition.ts';
-import type { GateGpu, VramGate } from '../core/servers/vram-gate.ts';
+import type { VramGate } from '../core/servers/vram-gate.ts';
 import { START_ANYWAY } from './preflight-actions.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { GpuReading } from '../core/watch/watcher.ts';
 
 export interface ServerTaskDeps {
   registry: ServerRegistry;
   lock: GpuLock;
   gate: VramGate;
   /** The GPU as the watcher last sampled it, or why there is none. */
-  readGpu: () => Promise<GateGpu>;
+  readGpu: () => Promise<GpuReading>;
   /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
   stopTimeoutMs: () => number;
   log: vscode.LogOutputChannel;
@@ -130,7 +132,7 @@ class ServerTerminal implements vscode.Pseudoterminal {
       this.bypass.allowOnce(name, summary);
       vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
         this.bypass.cancel(name);
-        this.deps.log.error(`${name}: could not start the task again: ${err instanceof Error ? err.message : String(err)}`);
+        this.deps.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
       });
     });
   }

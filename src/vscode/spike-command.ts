@@ -13,7 +13,7 @@ import { processLauncher, type LaunchedServer, type SpikeLauncher } from '../cor
 import { sendLoad } from '../core/checks/spike-load.ts';
 import { spikeMarkdown, spikeSummary } from '../core/checks/spike-report.ts';
 import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../core/checks/spike-save.ts';
-import { applyTiming, DEFAULT_TIMING, TIMING_KEY_NAMES, validateSpikeServers, validateSpikeSpec, type SpikeServer, type SpikeSpec } from '../core/checks/spike-spec.ts';
+import { applyTiming, DEFAULT_TIMING, validateSpikeServers, validateSpikeSpec, type SpikeServer, type SpikeSpec } from '../core/checks/spike-spec.ts';
 import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
 import type { ProbeResult } from '../core/gpu/probe.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
@@ -21,6 +21,7 @@ import type { AdoptedServer } from '../core/servers/server-registry.ts';
 import { TASK_TYPE } from '../core/servers/task-definition.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';
 const TITLE = 'VRAM Guard: VRAM Budget Spike';
@@ -34,6 +35,8 @@ export interface SpikeCommandDeps {
   openSource: () => Promise<ProbeResult>;
   /** Takes over a server a complete spike left running (the registry adopts it); absent: nobody does. */
   onServerLeftRunning?: (server: AdoptedServer) => void;
+  /** `vramGuard.spike.*` as validated by the configuration: the timing keys that are set. */
+  timingSettings: () => Record<string, unknown>;
 }
 
 /** The launcher, remembering what it started, so servers left running can be handed over. */
@@ -49,17 +52,6 @@ function rememberingLauncher(inner: SpikeLauncher): { launcher: SpikeLauncher; l
       },
     },
   };
-}
-
-/** `vramGuard.spike.*`: the timing keys of a spec file (settleSeconds, samples, rounds, ...) as settings. */
-function spikeSettings(): Record<string, unknown> {
-  const config = vscode.workspace.getConfiguration('vramGuard.spike');
-  const out: Record<string, unknown> = {};
-  for (const key of TIMING_KEY_NAMES) {
-    const v = config.get(key);
-    if (v !== undefined && v !== null) out[key] = v;
-  }
-  return out;
 }
 
 interface ServerPick extends vscode.QuickPickItem {
@@ -93,7 +85,7 @@ async function pickTasks(tasks: vscode.Task[]): Promise<vscode.Task[] | 'spec' |
 }
 
 /** The tasks as spike servers; asks for an Ollama model where the task names none. */
-async function specFromTasks(tasks: vscode.Task[]): Promise<SpikeSpec | string | undefined> {
+async function specFromTasks(tasks: vscode.Task[], timingSettings: Record<string, unknown>): Promise<SpikeSpec | string | undefined> {
   const raw: Array<Record<string, unknown>> = [];
   for (const task of tasks) {
     const d: Record<string, unknown> = { ...(task.definition as Record<string, unknown>), name: task.name };
@@ -113,12 +105,12 @@ async function specFromTasks(tasks: vscode.Task[]): Promise<SpikeSpec | string |
   const r = validateSpikeServers(raw);
   if (!r.ok) return r.problems.join(' ');
   const problems: string[] = [];
-  const timing = applyTiming(DEFAULT_TIMING, spikeSettings(), 'vramGuard.spike: ', problems);
+  const timing = applyTiming(DEFAULT_TIMING, timingSettings, 'vramGuard.spike: ', problems);
   if (problems.length) return problems.join(' ');
   return { gpu: r.servers[0]?.task.gpu ?? 0, servers: r.servers, timing, leaveRunning: false };
 }
 
-async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): Promise<SpikeSpec | string | undefined> {
+async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean, timingSettings: Record<string, unknown>): Promise<SpikeSpec | string | undefined> {
   const title = `${TITLE}: ${noTasks ? `no "${TASK_TYPE}" tasks here, so choose a spec file (JSON) with the servers` : 'the spec file (JSON)'}`;
   const files = await vscode.window.showOpenDialog({ defaultUri: folder.uri, canSelectMany: false, openLabel: 'Run the spike', title, filters: { 'Spike spec (JSON)': ['json'] } });
   const file = files?.[0];
@@ -127,10 +119,10 @@ async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean): P
   try {
     json = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
   } catch (err) {
-    return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${err instanceof Error ? err.message : String(err)}`;
+    return `${vscode.workspace.asRelativePath(file)} could not be read as JSON: ${errorMessage(err)}`;
   }
   // The file's timing wins over the settings'.
-  const merged = json && typeof json === 'object' && !Array.isArray(json) ? { ...spikeSettings(), ...(json as Record<string, unknown>) } : json;
+  const merged = json && typeof json === 'object' && !Array.isArray(json) ? { ...timingSettings, ...(json as Record<string, unknown>) } : json;
   const r = validateSpikeSpec(merged, vscode.workspace.asRelativePath(file));
   return r.ok ? r.spec : r.problems.join(' ');
 }
@@ -200,7 +192,7 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
     saved = await saveSpikeReport(join(folder.uri.fsPath, SPIKES_DIR), report);
     deps.log.info(`spike: saved ${saved.markdownPath} and ${saved.jsonPath}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     deps.log.error(`spike: the report could not be saved: ${message}`);
     void vscode.window.showErrorMessage(`VRAM Guard: the spike report could not be saved in ${SPIKES_DIR}: ${message}. It is shown, unsaved.`);
   }
@@ -235,7 +227,7 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const tasks = await vscode.tasks.fetchTasks({ type: TASK_TYPE });
       const choice = tasks.length ? await pickTasks(tasks) : 'spec';
       if (!choice) return;
-      const spec = choice === 'spec' ? await specFromFile(folder, tasks.length === 0) : await specFromTasks(choice);
+      const spec = choice === 'spec' ? await specFromFile(folder, tasks.length === 0, deps.timingSettings()) : await specFromTasks(choice, deps.timingSettings());
       if (spec === undefined) return;
       if (typeof spec === 'string') {
         deps.log.warn(`spike: ${spec}`);
@@ -248,7 +240,7 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const servers = spec.servers.map((s) => ({ ...s, task: { ...s.task, cwd: resolve(folder.uri.fsPath, s.task.cwd ?? '.') } }));
       await run(deps, folder, { ...spec, servers, leaveRunning });
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       deps.log.error(`spike failed: ${message}`);
       void vscode.window.showErrorMessage(`VRAM Guard: the budget spike could not run: ${message}. See the VRAM Guard output for details.`);
     } finally {

@@ -12,31 +12,23 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
 import { buildWebview } from '../../scripts/build-webview.ts';
 import { repoRoot, testResults } from '../../scripts/vscode/paths.ts';
 import { stopEverythingOnExit } from '../../scripts/vscode/processes.ts';
-import { startServer, type RunningServer } from '../../scripts/vscode/server.ts';
+import { StartedWorkbench } from '../../scripts/vscode/workbench.ts';
 import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { emulatorCommand, freePort } from '../helpers/servers.ts';
 import { buildExtension, summaryLine, testUrl, type Totals } from '../integration/run.ts';
 import { fakeGpu } from '../integration/suite/scenarios.ts';
-import { encodeEvent, encodeSample } from '../../src/core/watch/history-lines.ts';
+import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
 const MODEL = 'llama3.2:3b';
 
-let browser: RunningBrowser | null = null;
-let server: RunningServer | null = null;
-
-async function stopAllStarted(): Promise<void> {
-  await browser?.close();
-  browser = null;
-  await server?.stop();
-  server = null;
-}
+const workbench = new StartedWorkbench();
+const stopAllStarted = workbench.stop;
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -211,8 +203,8 @@ export async function runDashboardE2e(): Promise<Totals> {
     {
       name: 'the workbench opens in a trusted workspace',
       run: async () => {
-        server = await startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined }, extraArgs: ['--disable-workspace-trust'] });
-        browser = await launchBrowser({ viewport: { width: 1400, height: 1300 } });
+        const server = await workbench.startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined }, extraArgs: ['--disable-workspace-trust'] });
+        const browser = await workbench.launchBrowser({ viewport: { width: 1400, height: 1300 } });
         page = browser.page;
         await page.goto(testUrl(server, workspace, null), { timeout: 60_000 });
         await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });

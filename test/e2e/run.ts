@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import type { PageGlobals } from '../../scripts/vscode/page-dom.ts';
-import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
 import { testResults } from '../../scripts/vscode/paths.ts';
 import { stopEverythingOnExit } from '../../scripts/vscode/processes.ts';
-import { startServer, type RunningServer } from '../../scripts/vscode/server.ts';
+import { StartedWorkbench } from '../../scripts/vscode/workbench.ts';
 import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { buildExtension, readNotifications, summaryLine, testUrl, type Totals } from '../integration/run.ts';
 import { fakeGpu } from '../integration/suite/scenarios.ts';
@@ -24,15 +23,8 @@ import { runSteps, type Step } from './steps.ts';
 export const screenshotDir = join(testResults, 'e2e');
 const STATUS_ITEM_ID = 'vram-guard.vram-guard.vramGuard.status';
 
-let browser: RunningBrowser | null = null;
-let server: RunningServer | null = null;
-
-async function stopAllStarted(): Promise<void> {
-  await browser?.close();
-  browser = null;
-  await server?.stop();
-  server = null;
-}
+const workbench = new StartedWorkbench();
+const stopAllStarted = workbench.stop;
 
 /** The VRAM Guard status bar item (VS Code gives extension items the id "<extension id>.<item id>"). */
 function statusItem(page: Page): Locator {
@@ -97,8 +89,8 @@ export async function runE2e(): Promise<Totals> {
     {
       name: 'the workbench opens in Chromium',
       run: async () => {
-        server = await startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined } });
-        browser = await launchBrowser();
+        const server = await workbench.startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined } });
+        const browser = await workbench.launchBrowser();
         page = browser.page;
         await page.goto(testUrl(server, workspace, null), { timeout: 60_000 });
         await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });

@@ -18,7 +18,7 @@ import { readExporterListen } from '../../src/vscode/exporter-setting.ts';
 import { buildFakeNvml, FakeNvmlState, MiB } from '../helpers/fake-nvml.ts';
 import { GPU_LAB } from '../helpers/fleet-machines.ts';
 import { requireBuiltCli, startCliExporter } from '../helpers/prometheus-harness.ts';
-import { parsePrometheusText, seriesOf, valueOf } from '../helpers/prom-text.ts';
+import { parsePrometheusText, seriesOf, oneValue } from '../helpers/prom-text.ts';
 import { ScriptedSource } from '../helpers/scripted-source.ts';
 import { freePort, pollUntil } from '../helpers/servers.ts';
 
@@ -32,7 +32,10 @@ before(async () => {
   lib = await buildFakeNvml();
   dir = await mkdtemp(join(tmpdir(), 'vram-guard-exporter-faults-'));
   // GPU 0 of the lab machine, with this test process as one of its GPU processes.
-  nvml = await FakeNvmlState.create({ ...GPU_LAB.state, devices: [{ ...GPU_LAB.state.devices[0]!, processes: [{ pid: process.pid, used: 22000 * MiB, name: 'python3' }] }] });
+  nvml = await FakeNvmlState.create({
+    ...GPU_LAB.state,
+    devices: [{ ...GPU_LAB.state.devices[0]!, processes: [{ pid: process.pid, used: 22000 * MiB, name: 'python3' }] }],
+  });
 });
 after(async () => {
   await Promise.all(started.map((s) => stopGroup(s, 2000)));
@@ -44,7 +47,11 @@ const gpuArgs = () => ['--hostname', 'faulty', '--source', 'nvml', '--nvml-libra
 /** Runs `vram-guard exporter ARGS` to its end: the exit code and what it printed. */
 async function exporterExits(args: string[]): Promise<{ code: number | string; output: string }> {
   let output = '';
-  const code = await runToEnd('exporter', process.execPath, [requireBuiltCli(), 'exporter', ...args, ...gpuArgs().slice(args.includes('--hostname') ? 2 : 0)], { env: env(), timeoutMs: 15_000, onOutput: (c) => (output += c) });
+  const code = await runToEnd('exporter', process.execPath, [requireBuiltCli(), 'exporter', ...args, ...gpuArgs().slice(args.includes('--hostname') ? 2 : 0)], {
+    env: env(),
+    timeoutMs: 15_000,
+    onOutput: (c) => (output += c),
+  });
   return { code, output };
 }
 
@@ -96,7 +103,10 @@ test('exporter port already in use → exit 1 saying the port is in use and whic
   t.after(() => server.close());
   const r = await exporterExits(['--listen', `127.0.0.1:${port}`]);
   assert.equal(r.code, 1);
-  assert.match(r.output, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port ${port} is in use by another program.*--listen, e\\.g\\. 127\\.0\\.0\\.1:${port + 1}`));
+  assert.match(
+    r.output,
+    new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port ${port} is in use by another program.*--listen, e\\.g\\. 127\\.0\\.0\\.1:${port + 1}`),
+  );
 });
 
 test('exporter --listen on an address this machine does not have → exit 1 saying it is not an address of this machine', async () => {
@@ -112,7 +122,10 @@ test('servers file is not JSON → a warning quoting its start, every process st
   await writeFile(serversFilePath(servers, process.pid), '{"format": "vram-guard-servers", oops');
   const { families, output } = await scrapeWithServers(servers);
   assert.match(output, /is not JSON .*starts with "\{\\"format\\": \\"vram-guard-servers\\", oops"; ignored/);
-  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels['pid'], s.labels['task'] ?? '', s.value]), [[String(process.pid), '', 22000 * MiB]]);
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels.pid, s.labels.task ?? '', s.value]),
+    [[String(process.pid), '', 22000 * MiB]],
+  );
 });
 
 test('servers file larger than 256 KiB → ignored with a warning, metrics still served', async () => {
@@ -121,7 +134,7 @@ test('servers file larger than 256 KiB → ignored with a warning, metrics still
   await writeFile(serversFilePath(servers, process.pid), ' '.repeat(MAX_SERVERS_FILE_BYTES + 1));
   const { families, output } = await scrapeWithServers(servers);
   assert.match(output, new RegExp(`is ${MAX_SERVERS_FILE_BYTES + 1} bytes, more than the ${MAX_SERVERS_FILE_BYTES} a servers file may hold; ignored`));
-  assert.equal(valueOf(families, 'vram_guard_gpu_memory_used_bytes', { gpu: '0' }), GPU_LAB.state.devices[0]!.used);
+  assert.equal(oneValue(families, 'vram_guard_gpu_memory_used_bytes', { gpu: '0' }), GPU_LAB.state.devices[0]!.used);
 });
 
 test('servers file names a server URL off this machine → that server left out with a warning, the others attributed', async () => {
@@ -133,7 +146,10 @@ test('servers file names a server URL off this machine → that server left out 
   ]);
   const { families, output } = await scrapeWithServers(servers);
   assert.match(output, /"elsewhere": baseUrl http:\/\/203\.0\.113\.9:11434 is not on this machine; the exporter only asks servers on 127\.0\.0\.1/);
-  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels['task']), ['trainer']);
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task),
+    ['trainer'],
+  );
   assert.deepEqual(seriesOf(families, 'vram_guard_server_up'), [], 'the remote server was never asked');
 });
 
@@ -149,7 +165,10 @@ test('servers file left by a closed VS Code window → its tasks are not attribu
   });
   await writeServersFile(serversFilePath(servers, gone), [{ name: 'old-task', kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }], gone);
   const { families } = await scrapeWithServers(servers);
-  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels['task'] ?? ''), ['']);
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task ?? ''),
+    [''],
+  );
 });
 
 test('task name with quotes, a backslash and a newline → escaped in the label, the scrape still parses and names it exactly', async () => {
@@ -159,7 +178,10 @@ test('task name with quotes, a backslash and a newline → escaped in the label,
   await writeServersFile(serversFilePath(servers, process.pid), [{ name, kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }]);
   const { families, text } = await scrapeWithServers(servers);
   assert.match(text, /task="fine-tune \\"llama\\"\\\\v2\\nnight run"/);
-  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels['task']), [name]);
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task),
+    [name],
+  );
 });
 
 test('exporter --hostname empty → exit 64 saying the hostname label must be printable characters', async () => {
@@ -172,29 +194,62 @@ test('model server does not answer → vram_guard_server_up 0, its process still
   const servers = join(dir, 'silent-server');
   await mkdir(servers);
   const port = await freePort(); // nothing listens there
-  await writeServersFile(serversFilePath(servers, process.pid), [{ name: 'llama-dead', kind: 'llama-server', rootPid: process.pid, baseUrl: `http://127.0.0.1:${port}`, gpu: 0 }]);
+  await writeServersFile(serversFilePath(servers, process.pid), [
+    { name: 'llama-dead', kind: 'llama-server', rootPid: process.pid, baseUrl: `http://127.0.0.1:${port}`, gpu: 0 },
+  ]);
   const { families } = await scrapeWithServers(servers);
-  assert.equal(valueOf(families, 'vram_guard_server_up', { task: 'llama-dead', server: 'llama-server' }), 0);
-  assert.equal(valueOf(families, 'vram_guard_server_ready', { task: 'llama-dead' }), 0);
-  assert.deepEqual(seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels['task'], s.labels['server']]), [['llama-dead', 'llama-server']]);
+  assert.equal(oneValue(families, 'vram_guard_server_up', { task: 'llama-dead', server: 'llama-server' }), 0);
+  assert.equal(oneValue(families, 'vram_guard_server_ready', { task: 'llama-dead' }), 0);
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels.task, s.labels.server]),
+    [['llama-dead', 'llama-server']],
+  );
 });
 
 test('one GPU of two is lost → vram_guard_gpu_up 0 and no figures for it, the other GPU still served', async () => {
   const lost = await FakeNvmlState.create({ ...GPU_LAB.state, devices: [GPU_LAB.state.devices[0]!, { ...GPU_LAB.state.devices[1]!, rc: 15 }] });
-  const e = await startCliExporter('exporter', ['--listen', '127.0.0.1:0', '--servers-dir', join(dir, 'none'), ...gpuArgs()], { ...process.env, FAKE_NVML_STATE: lost.path });
+  const e = await startCliExporter('exporter', ['--listen', '127.0.0.1:0', '--servers-dir', join(dir, 'none'), ...gpuArgs()], {
+    ...process.env,
+    FAKE_NVML_STATE: lost.path,
+  });
   started.push(e.started);
-  const families = await pollUntil(async () => {
-    const m = parsePrometheusText(await (await fetch(e.url)).text());
-    return seriesOf(m, 'vram_guard_gpu_up').length === 2 ? m : null;
-  }, 'both GPUs in a scrape', 10_000, 100);
-  assert.deepEqual(seriesOf(families, 'vram_guard_gpu_up').map((s) => [s.labels['gpu'], s.value]), [['0', 1], ['1', 0]]);
-  assert.deepEqual(seriesOf(families, 'vram_guard_gpu_memory_used_bytes').map((s) => [s.labels['gpu'], s.value]), [['0', GPU_LAB.state.devices[0]!.used]]);
-  assert.deepEqual(seriesOf(families, 'DCGM_FI_DEV_FB_USED').map((s) => s.labels['gpu']), ['0']);
+  const families = await pollUntil(
+    async () => {
+      const m = parsePrometheusText(await (await fetch(e.url)).text());
+      return seriesOf(m, 'vram_guard_gpu_up').length === 2 ? m : null;
+    },
+    'both GPUs in a scrape',
+    10_000,
+    100,
+  );
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_gpu_up').map((s) => [s.labels.gpu, s.value]),
+    [
+      ['0', 1],
+      ['1', 0],
+    ],
+  );
+  assert.deepEqual(
+    seriesOf(families, 'vram_guard_gpu_memory_used_bytes').map((s) => [s.labels.gpu, s.value]),
+    [['0', GPU_LAB.state.devices[0]!.used]],
+  );
+  assert.deepEqual(
+    seriesOf(families, 'DCGM_FI_DEV_FB_USED').map((s) => s.labels.gpu),
+    ['0'],
+  );
 });
 
 test('GPU source fails every sample → errors counted, source_up 0 and GPU series withdrawn, the exporter keeps serving', async (t) => {
   const source = new ScriptedSource(8 * 1024 * MiB, [6000 * MiB]);
-  const watcher = new Watcher({ openSource: async () => ({ ok: true, source }), thresholds: readThresholds(), intervalMs: 50, adaptive: fixed(50), reprobeMs: 60_000, failuresBeforeReprobe: 3, maxBackoffMs: 50 });
+  const watcher = new Watcher({
+    openSource: async () => ({ ok: true, source }),
+    thresholds: readThresholds(),
+    intervalMs: 50,
+    adaptive: fixed(50),
+    reprobeMs: 60_000,
+    failuresBeforeReprobe: 3,
+    maxBackoffMs: 50,
+  });
   const exporter = await startExporter({ watcher, hostname: 'flaky', address: loopbackAnyPort(), owners: () => [] });
   t.after(async () => {
     await exporter.close();
@@ -203,22 +258,24 @@ test('GPU source fails every sample → errors counted, source_up 0 and GPU seri
   watcher.start();
   await pollUntil(() => watcher.latest, 'a first good sample');
   const good = parsePrometheusText(await (await fetch(exporter.url)).text());
-  assert.equal(valueOf(good, 'vram_guard_gpu_memory_used_bytes', { gpu: '0' }), 6000 * MiB);
+  assert.equal(oneValue(good, 'vram_guard_gpu_memory_used_bytes', { gpu: '0' }), 6000 * MiB);
   source.failWith = new Error('GPU_IS_LOST: the GPU has fallen off the bus');
   await pollUntil(() => watcher.status.state === 'none', 'the watcher to give the source up', 5000);
   const res = await fetch(exporter.url);
   assert.equal(res.status, 200);
   const bad = parsePrometheusText(await res.text());
-  assert.equal(valueOf(bad, 'vram_guard_source_up', { hostname: 'flaky' }), 0);
-  assert.ok(valueOf(bad, 'vram_guard_sample_errors_total', { hostname: 'flaky' }) >= 3);
+  assert.equal(oneValue(bad, 'vram_guard_source_up', { hostname: 'flaky' }), 0);
+  assert.ok(oneValue(bad, 'vram_guard_sample_errors_total', { hostname: 'flaky' }) >= 3);
   assert.deepEqual(seriesOf(bad, 'vram_guard_gpu_memory_used_bytes'), [], 'no stale GPU figures');
-  assert.ok(valueOf(bad, 'vram_guard_sample_age_seconds', { hostname: 'flaky' }) > 0, 'the age of the last good sample still shows');
+  assert.ok(oneValue(bad, 'vram_guard_sample_age_seconds', { hostname: 'flaky' }) > 0, 'the age of the last good sample still shows');
 });
 
 test('vramGuard.exporter.listen set in workspace settings → ignored with a sentence: the exporter follows user settings only', () => {
   const r = readExporterListen({ defaultValue: '', workspaceValue: '0.0.0.0:9835' });
   assert.equal(r.address, null);
-  assert.deepEqual(r.problems, ['vramGuard.exporter.listen is set in the workspace settings and is ignored there: a workspace cannot open a network listener. Set it in your user settings.']);
+  assert.deepEqual(r.problems, [
+    'vramGuard.exporter.listen is set in the workspace settings and is ignored there: a workspace cannot open a network listener. Set it in your user settings.',
+  ]);
   const user = readExporterListen({ defaultValue: '', globalValue: '127.0.0.1:9835', workspaceFolderValue: '0.0.0.0:1' });
   assert.deepEqual(user.address, { host: '127.0.0.1', port: 9835, loopback: true });
 });
@@ -226,11 +283,18 @@ test('vramGuard.exporter.listen set in workspace settings → ignored with a sen
 test('vramGuard.exporter.listen invalid → the exporter stays off, a problem naming the setting and the fix', () => {
   const r = readExporterListen({ defaultValue: '', globalValue: 'localhost' });
   assert.equal(r.address, null);
-  assert.deepEqual(r.problems, ['vramGuard.exporter.listen: "localhost" has no port: write it like 127.0.0.1:9835 (this machine only), 0.0.0.0:9835 (every interface), [::1]:9835, or a port alone (9835, on 127.0.0.1). The exporter stays off.']);
+  assert.deepEqual(r.problems, [
+    'vramGuard.exporter.listen: "localhost" has no port: write it like 127.0.0.1:9835 (this machine only), 0.0.0.0:9835 (every interface), [::1]:9835, or a port alone (9835, on 127.0.0.1). The exporter stays off.',
+  ]);
 });
 
 function readThresholds() {
-  return { warning: { kind: 'percent' as const, percent: 80 }, critical: { kind: 'percent' as const, percent: 90 }, emergency: { kind: 'percent' as const, percent: 95 }, hysteresis: { kind: 'percent' as const, percent: 2 } };
+  return {
+    warning: { kind: 'percent' as const, percent: 80 },
+    critical: { kind: 'percent' as const, percent: 90 },
+    emergency: { kind: 'percent' as const, percent: 95 },
+    hysteresis: { kind: 'percent' as const, percent: 2 },
+  };
 }
 function fixed(ms: number) {
   return { enabled: false, fastIntervalMs: ms, calmIntervalMs: ms, margin: { kind: 'percent' as const, percent: 5 } };

@@ -3,14 +3,14 @@
  * (`buildGgufHeader`), tensor infos written here. A fixture can be header-only: its tensor infos
  * declare a real model's shapes and types without gigabytes of data behind them.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGgufHeader, GGUFValueType, type GGUFTypedMetadata } from '@huggingface/gguf';
 
 /** ggml tensor type numbers used by the fixtures. */
-export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14 } as const;
-const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 12: [256, 144], 14: [256, 210] };
+export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30, MXFP4: 39 } as const;
+const BLOCK: Record<number, [number, number]> = { 0: [1, 4], 1: [1, 2], 2: [32, 18], 8: [32, 34], 12: [256, 144], 14: [256, 210], 30: [1, 2], 39: [32, 17] };
 
 export interface FixtureTensor {
   name: string;
@@ -92,11 +92,22 @@ export async function ggufBytes(spec: FixtureSpec): Promise<Buffer> {
 
 let dir: Promise<string> | undefined;
 
-/** Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. */
-export async function writeGguf(name: string, spec: FixtureSpec): Promise<string> {
+/** The temp dir the fixtures of this test run are written to. */
+export async function fixtureDir(): Promise<string> {
   dir ??= mkdtemp(join(tmpdir(), 'vram-guard-gguf-'));
-  const path = join(await dir, `${name}.gguf`);
-  await writeFile(path, await ggufBytes(spec));
+  return dir;
+}
+
+/**
+ * Writes the fixture as NAME.gguf in a temp dir shared by the test run, and returns its path. With
+ * `sparse`, a header-only fixture is extended to its full size as a sparse file (no blocks on
+ * disk), so the tensor data it declares lies inside the file as a loader checks.
+ */
+export async function writeGguf(name: string, spec: FixtureSpec, options: { sparse?: boolean } = {}): Promise<string> {
+  const path = join(await fixtureDir(), `${name}.gguf`);
+  const bytes = await ggufBytes(spec);
+  await writeFile(path, bytes);
+  if (options.sparse && !spec.withData) await truncate(path, pad(bytes.length) + tensorInfoBytes(spec.tensors).dataBytes);
   return path;
 }
 
@@ -265,3 +276,54 @@ export const MAMBA_130M: FixtureSpec = {
   },
   tensors: smallTensors(),
 };
+
+// ---- Hand-made headers for the fault tests: any count or length, true or not ----
+
+/** Little-endian GGUF bytes written field by field, so a test can claim what the file does not hold. */
+export class RawGguf {
+  private readonly parts: Buffer[] = [];
+  u32(n: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    this.parts.push(b);
+    return this;
+  }
+  u64(n: bigint | number): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    this.parts.push(b);
+    return this;
+  }
+  raw(bytes: Buffer | string): this {
+    this.parts.push(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes);
+    return this;
+  }
+  /** A GGUF string: u64 length, then the bytes. */
+  str(s: string): this {
+    return this.u64(Buffer.byteLength(s)).raw(s);
+  }
+  /** The magic, version 3, and the two counts. */
+  header(tensorCount: bigint | number, kvCount: bigint | number): this {
+    return this.raw('GGUF').u32(3).u64(tensorCount).u64(kvCount);
+  }
+  /** A metadata entry holding a string. */
+  kvString(key: string, value: string): this {
+    return this.str(key).u32(8).str(value);
+  }
+  kvU32(key: string, value: number): this {
+    return this.str(key).u32(4).u32(value);
+  }
+  kvU64(key: string, value: bigint | number): this {
+    return this.str(key).u32(10).u64(value);
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+/** Writes raw bytes as NAME.gguf in the fixtures' temp dir. */
+export async function writeRawGguf(name: string, bytes: Buffer): Promise<string> {
+  const path = join(await fixtureDir(), `${name}.gguf`);
+  await writeFile(path, bytes);
+  return path;
+}

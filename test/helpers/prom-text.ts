@@ -20,7 +20,11 @@ export function parsePrometheusText(text: string): MetricFamily[] {
 }
 
 /** The series of `name` whose labels include `labels`, as numbers with their labels. */
-export function seriesOf(families: MetricFamily[], name: string, labels: Record<string, string> = {}): Array<{ value: number; labels: Record<string, string> }> {
+export function seriesOf(
+  families: MetricFamily[],
+  name: string,
+  labels: Record<string, string> = {},
+): Array<{ value: number; labels: Record<string, string> }> {
   const family = families.find((f) => f.name === name);
   return (family?.metrics ?? [])
     .filter((m) => Object.entries(labels).every(([k, v]) => (m.labels?.[k] ?? '') === v))
@@ -28,7 +32,7 @@ export function seriesOf(families: MetricFamily[], name: string, labels: Record<
 }
 
 /** The one value of `name` with `labels`; throws when there is none or more than one. */
-export function valueOf(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number {
+export function oneValue(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number {
   const found = seriesOf(families, name, labels);
   if (found.length !== 1) throw new Error(`expected one ${name}${JSON.stringify(labels)}, found ${found.length}: ${JSON.stringify(found)}`);
   return found[0]!.value;

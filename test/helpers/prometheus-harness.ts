@@ -18,8 +18,8 @@ import { buildFakeNvml, FakeNvmlState, parseFakeState, repoRoot, type FakeState 
 import { emulatorCommand, freePort, pollUntil } from './servers.ts';
 import { readFile } from 'node:fs/promises';
 
-export const PROMETHEUS = process.env['VRAM_GUARD_PROMETHEUS'] ?? '/usr/bin/prometheus';
-export const PROMTOOL = process.env['VRAM_GUARD_PROMTOOL'] ?? '/usr/bin/promtool';
+export const PROMETHEUS = process.env.VRAM_GUARD_PROMETHEUS ?? '/usr/bin/prometheus';
+export const PROMTOOL = process.env.VRAM_GUARD_PROMTOOL ?? '/usr/bin/promtool';
 const CLI = join(repoRoot, 'dist', 'cli.cjs');
 const DCGM_EMULATOR = join(repoRoot, 'test', 'fixtures', 'dcgm-exporter', 'dcgm-exporter.ts');
 
@@ -171,7 +171,11 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
     // Each exporter's first sample, and the attributed tasks (named once the exporter has read the servers file).
     await waitFor('count by (hostname) (vram_guard_gpu_memory_used_bytes)', (r) => r.length === exporters.length, 'a sample from every exporter in Prometheus');
     const attributed = exporters.filter((e) => e.server).map((e) => e.hostname);
-    await waitFor('count by (hostname) (vram_guard_process_memory_used_bytes{task!=""})', (r) => attributed.every((h) => r.some((s) => s.metric['hostname'] === h)), 'the attributed tasks in Prometheus');
+    await waitFor(
+      'count by (hostname) (vram_guard_process_memory_used_bytes{task!=""})',
+      (r) => attributed.every((h) => r.some((s) => s.metric.hostname === h)),
+      'the attributed tasks in Prometheus',
+    );
     return {
       prometheusUrl,
       dir,
@@ -203,7 +207,9 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
   if (machine.server) {
     const port = await freePort();
     const [node, script] = emulatorCommand(machine.server.kind);
-    const s = startGroup(machine.server.name, node!, [script!, ...machine.server.args, '--port', String(port)], { env: { ...process.env, FAKE_NVML_STATE: nvml.path } });
+    const s = startGroup(machine.server.name, node!, [script!, ...machine.server.args, '--port', String(port)], {
+      env: { ...process.env, FAKE_NVML_STATE: nvml.path },
+    });
     started.push(s);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitForHttp(`${baseUrl}/health`, 15_000, s);
@@ -211,11 +217,31 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     server = { name: machine.server.name, kind: machine.server.kind, pid: s.pid, baseUrl };
     // What the extension writes when it runs the task: the exporter names the process from it.
     await mkdir(serversDir, { recursive: true });
-    await writeServersFile(serversFilePath(serversDir), [{ name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null }]);
+    await writeServersFile(serversFilePath(serversDir), [
+      { name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null },
+    ]);
   }
-  const { started: exporter, url, output } = await startCliExporter(
+  const {
+    started: exporter,
+    url,
+    output,
+  } = await startCliExporter(
     `exporter ${machine.hostname}`,
-    ['--listen', '127.0.0.1:0', '--hostname', machine.hostname, '--source', 'nvml', '--nvml-library', lib, '--servers-dir', serversDir, '--interval', String(options.exporterIntervalMs ?? 250), '--fixed-rate'],
+    [
+      '--listen',
+      '127.0.0.1:0',
+      '--hostname',
+      machine.hostname,
+      '--source',
+      'nvml',
+      '--nvml-library',
+      lib,
+      '--servers-dir',
+      serversDir,
+      '--interval',
+      String(options.exporterIntervalMs ?? 250),
+      '--fixed-rate',
+    ],
     { ...process.env, FAKE_NVML_STATE: nvml.path },
   );
   started.push(exporter);

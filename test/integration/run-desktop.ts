@@ -13,11 +13,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot, repoRoot } from '../../scripts/vscode/paths.ts';
-import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
-import { buildSuite } from './build.ts';
+import { FakeNvmlState } from '../helpers/fake-nvml.ts';
 import type { TestReport } from './index.ts';
-import { buildExtension, summaryLine, type Totals } from './run.ts';
-import { scenarioSetups, selectedScenarioNames } from './scenario-setups.ts';
+import { prepareScenarioRun, summaryLine, type Totals } from './run.ts';
+import { scenarioSetups } from './scenario-setups.ts';
 
 interface TestElectron {
   runTests(options: {
@@ -41,11 +40,7 @@ async function loadTestElectron(): Promise<TestElectron> {
 
 async function main(names: string[]): Promise<Totals> {
   const testElectron = await loadTestElectron();
-  await buildExtension();
-  const suite = await buildSuite();
-  const fakeLibrary = await buildFakeNvml('current');
-  const selected = selectedScenarioNames(names);
-  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  const { suite, fakeLibrary, selected, totals } = await prepareScenarioRun(names);
   for (const name of selected) {
     const setup = scenarioSetups[name];
     if (!setup) throw new Error(`unknown scenario "${name}"`);

@@ -13,10 +13,10 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { launchBrowser, type RunningBrowser } from '../../scripts/vscode/browser.ts';
 import { repoRoot } from '../../scripts/vscode/paths.ts';
 import { runToEnd, stopEverythingOnExit } from '../../scripts/vscode/processes.ts';
-import { startServer, type RunningServer } from '../../scripts/vscode/server.ts';
+import type { RunningServer } from '../../scripts/vscode/server.ts';
+import { StartedWorkbench } from '../../scripts/vscode/workbench.ts';
 import { buildFakeNvml, FakeNvmlState } from '../helpers/fake-nvml.ts';
 import { buildSuite } from './build.ts';
 import type { TestReport } from './index.ts';
@@ -38,15 +38,8 @@ interface Outcome {
   logs?: unknown;
 }
 
-let currentBrowser: RunningBrowser | null = null;
-let currentServer: RunningServer | null = null;
-
-async function stopCurrent(): Promise<void> {
-  await currentBrowser?.close();
-  currentBrowser = null;
-  await currentServer?.stop();
-  currentServer = null;
-}
+const workbench = new StartedWorkbench();
+const stopCurrent = workbench.stop;
 
 /** Builds the extension (npm run build) unless told not to. */
 export async function buildExtension(): Promise<void> {
@@ -114,7 +107,7 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
   }
   const outcome: Outcome = { name: setup.name, notificationCheck: null, report: null, exitCode: null, problem: null, wallMs: 0 };
   try {
-    currentServer = await startServer({
+    const currentServer = await workbench.startServer({
       mode: 'smoke',
       stateDir,
       env: {
@@ -127,7 +120,7 @@ async function runScenario(setup: ScenarioSetup, suite: string, fakeLibrary: str
       },
       extraArgs: setup.trusted ? ['--disable-workspace-trust'] : [],
     });
-    currentBrowser = await launchBrowser();
+    const currentBrowser = await workbench.launchBrowser();
     const page = currentBrowser.page;
     const exit = new Promise<{ code: number; logs: unknown }>((resolve) => {
       void page.exposeFunction('codeAutomationExit', (code: number, logs: unknown) => {
@@ -175,13 +168,17 @@ export interface Totals {
   skipped: number;
 }
 
-export async function runIntegration(names: string[]): Promise<Totals> {
-  const t0 = Date.now();
+/** What every scenario run needs first: the extension and the suite built, the fake NVML compiled, the scenarios chosen. */
+export async function prepareScenarioRun(names: string[]): Promise<{ suite: string; fakeLibrary: string; selected: string[]; totals: Totals }> {
   await buildExtension();
   const suite = await buildSuite();
   const fakeLibrary = await buildFakeNvml('current');
-  const selected = selectedScenarioNames(names);
-  const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+  return { suite, fakeLibrary, selected: selectedScenarioNames(names), totals: { passed: 0, failed: 0, skipped: 0 } };
+}
+
+export async function runIntegration(names: string[]): Promise<Totals> {
+  const t0 = Date.now();
+  const { suite, fakeLibrary, selected, totals } = await prepareScenarioRun(names);
   for (const name of selected) {
     const setup = scenarioSetups[name];
     if (!setup) {

@@ -40,7 +40,7 @@ async function scrapeWithSample(url: string): Promise<string> {
   throw new Error(`${url} never showed a GPU`);
 }
 
-describe('the exporter\'s text format', () => {
+describe("the exporter's text format", () => {
   const started: Started[] = [];
   let withDcgm: string;
   let withoutDcgm: string;
@@ -72,7 +72,7 @@ describe('the exporter\'s text format', () => {
     }
     const used = seriesOf(families, 'vram_guard_gpu_memory_used_bytes');
     assert.deepEqual(
-      used.map((s) => [s.labels['gpu'], s.labels['hostname'], s.labels['name'], s.value]),
+      used.map((s) => [s.labels.gpu, s.labels.hostname, s.labels.name, s.value]),
       GPU_LAB.state.devices.map((d, i) => [String(i), 'gpu-lab', d.name, d.used]),
     );
     const fb = seriesOf(families, 'DCGM_FI_DEV_FB_USED');
@@ -81,10 +81,13 @@ describe('the exporter\'s text format', () => {
       GPU_LAB.state.devices.map(() => ['gpu', 'UUID', 'pci_bus_id', 'device', 'modelName', 'Hostname', 'DCGM_FI_DRIVER_VERSION']),
       "dcgm-exporter's labels, in its order",
     );
-    assert.deepEqual(fb.map((s) => s.value), GPU_LAB.state.devices.map((d) => Math.floor(d.used! / MiB)));
+    assert.deepEqual(
+      fb.map((s) => s.value),
+      GPU_LAB.state.devices.map((d) => Math.floor(d.used! / MiB)),
+    );
   });
 
-  it('passes promtool check metrics; with dcgm-exporter\'s names, only its own camelCase label is flagged', async () => {
+  it("passes promtool check metrics; with dcgm-exporter's names, only its own camelCase label is flagged", async () => {
     const clean = await promtoolCheckMetrics(withoutDcgm);
     assert.deepEqual(clean, { code: 0, output: '' });
     const compat = await promtoolCheckMetrics(withDcgm);
@@ -101,7 +104,10 @@ describe('where the exporter listens', () => {
   it('by default on 127.0.0.1:9835 only, never every interface', async (t) => {
     const lib = await buildFakeNvml();
     const nvml = await FakeNvmlState.create(GPU_LAB.state);
-    const e = await startCliExporter('exporter (default address)', ['--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'], { ...process.env, FAKE_NVML_STATE: nvml.path });
+    const e = await startCliExporter('exporter (default address)', ['--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'], {
+      ...process.env,
+      FAKE_NVML_STATE: nvml.path,
+    });
     t.after(() => stopGroup(e.started, 3000));
     assert.equal(e.url, 'http://127.0.0.1:9835/metrics');
     assert.match(e.output(), /this machine only/);
@@ -113,7 +119,10 @@ describe('where the exporter listens', () => {
       .slice(1)
       .map((l) => l.trim().split(/\s+/))
       .filter((f) => f[3] === '0A' && f[1]?.endsWith(port));
-    assert.deepEqual(listening.map((f) => f[1]), [`0100007F${port}`]);
+    assert.deepEqual(
+      listening.map((f) => f[1]),
+      [`0100007F${port}`],
+    );
     const tcp6 = await readFile('/proc/net/tcp6', 'utf8').catch(() => '');
     assert.ok(!tcp6.split('\n').some((l) => l.includes(`${port} `) && l.includes(' 0A ')), 'nothing on IPv6 either');
     assert.equal((await fetch(e.url)).status, 200);

@@ -25,6 +25,9 @@ export interface CheckResult {
   data?: Record<string, unknown>;
 }
 
+/** How every report writes a status: the same words in the pre-flight and echo-cancellation reports. */
+export const CHECK_STATUS_LABEL: Record<CheckStatus, string> = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail', unavailable: '➖ not available' };
+
 const severity: Record<CheckStatus, number> = { pass: 0, warn: 1, fail: 2, unavailable: 3 };
 
 /** The worst status among results (`pass` for none): unavailable > fail > warn > pass. */

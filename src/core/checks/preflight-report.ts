@@ -2,12 +2,11 @@
  * The pre-flight report as Markdown (the CLI's output and the editor's result view) and as JSON
  * (a stable shape for scripts).
  */
-import type { CheckResult, CheckStatus } from './check-result.ts';
+import { CHECK_STATUS_LABEL, type CheckResult } from './check-result.ts';
 import { modelLabel } from './gguf-estimate.ts';
 import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';
-
-const STATUS_TEXT: Record<CheckStatus, string> = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail', unavailable: '➖ n/a' };
+import { markdownCell } from '../report/markdown.ts';
 
 const VERDICT_TEXT: Record<PreflightVerdict, string> = {
   pass: 'PASS: there is room for it.',
@@ -26,10 +25,6 @@ export function preflightSummary(report: PreflightReport): string {
   if (report.verdict === 'unavailable') return `${head}: ${report.checks[0]?.detail ?? 'no GPU figures.'}`;
   const free = report.checks.find((c) => c.id === 'preflight.free');
   return `${head}: ${free?.detail ?? 'every check passed.'}`;
-}
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
 export function preflightMarkdown(report: PreflightReport): string {
@@ -55,7 +50,7 @@ export function preflightMarkdown(report: PreflightReport): string {
     lines.push(`- Model: ${modelLabel({ path: e.path, architecture: e.architecture })}: no estimate`);
   }
   lines.push('', '| Check | Result | Detail | What to do |', '|---|---|---|---|');
-  for (const c of report.checks) lines.push(`| ${cell(c.title)} | ${STATUS_TEXT[c.status]} | ${cell(c.detail)} | ${cell(c.advice)} |`);
+  for (const c of report.checks) lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
   return lines.join('\n') + '\n';
 }
 

@@ -28,7 +28,6 @@ export type PreflightNeed =
   | { kind: 'size'; bytes: number; from: string }
   | { kind: 'estimate'; estimate: VramEstimate | NoEstimate };
 
-export type PreflightGpu = GpuReading;
 
 export interface PreflightOptions {
   /** The GPU's index (as NVML numbers it). */
@@ -78,7 +77,7 @@ const FREE_ADVICE =
 
 const SHRINK = 'Free memory, or shrink the need (a smaller context, a q8_0 KV cache, fewer GPU layers).';
 
-export function runPreflight(gpu: PreflightGpu, options: PreflightOptions): PreflightReport {
+export function runPreflight(gpu: GpuReading, options: PreflightOptions): PreflightReport {
   const checks: CheckResult[] = [];
   const estimate = options.need.kind === 'estimate' ? options.need.estimate : null;
   const needBytes = options.need.kind === 'size' ? options.need.bytes : estimate?.ok ? estimate.totalBytes : null;
@@ -115,7 +114,7 @@ export function runPreflight(gpu: PreflightGpu, options: PreflightOptions): Pref
   return report;
 }
 
-function sourceCheck(gpu: PreflightGpu, options: PreflightOptions, report: PreflightReport): GpuDevice | null {
+function sourceCheck(gpu: GpuReading, options: PreflightOptions, report: PreflightReport): GpuDevice | null {
   const id = 'preflight.gpu';
   const title = 'GPU figures';
   if (!gpu.ok) {

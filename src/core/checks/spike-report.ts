@@ -4,9 +4,10 @@
  */
 import { formatMiB, MiB } from '../units.ts';
 import { levelLabel } from '../watch/levels.ts';
-import { formatDuration, type SpikeReport, type SpikeServerResult } from './spike.ts';
+import type { SpikeReport, SpikeServerResult } from './spike.ts';
+import { formatDuration } from '../duration.ts';
+import { markdownCell } from '../report/markdown.ts';
 
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 const signed = (bytes: number) => `${bytes >= 0 ? '+' : '−'}${formatMiB(Math.abs(bytes))}`;
 const pct = (p: number) => `${p.toFixed(1)}%`;
 const mib = (b: number | null) => (b === null ? '—' : formatMiB(b));
@@ -46,7 +47,7 @@ export function spikeMarkdown(r: SpikeReport): string {
   if (r.rows.length) {
     lines.push('| State | Used MiB | Utilisation | Delta |', '|---|---:|---:|---:|');
     for (const row of r.rows) {
-      lines.push(`| ${cell(row.label)} | ${Math.round(row.usedBytes / MiB)} | ${pct(row.percent)} | ${row.deltaBytes === null ? '—' : signed(row.deltaBytes)} |`);
+      lines.push(`| ${markdownCell(row.label)} | ${Math.round(row.usedBytes / MiB)} | ${pct(row.percent)} | ${row.deltaBytes === null ? '—' : signed(row.deltaBytes)} |`);
     }
     if (r.headroomBytes !== null) lines.push(`| **Headroom at peak** | **${Math.round(r.headroomBytes / MiB)}** | **${pct(total ? (r.headroomBytes / total) * 100 : 0)} free** | — |`);
     lines.push('', `Utilisation is used VRAM in % of the GPU's ${formatMiB(total)}. Each state is the median of ${r.timing.samples} sample${r.timing.samples === 1 ? '' : 's'} after ${formatDuration(r.timing.settleMs)} of settling.`);
@@ -94,7 +95,7 @@ export function spikeMarkdown(r: SpikeReport): string {
     const a = r.afterStop;
     lines.push(`After the servers stopped: ${formatMiB(a.usedBytes)} used${a.aboveBaselineBytes === null ? '' : ` (${signed(a.aboveBaselineBytes)} against the baseline)`}.`, '');
   }
-  if (r.notes.length) lines.push('## Notes', '', ...r.notes.map((n) => `- ${cell(n)}`), '');
+  if (r.notes.length) lines.push('## Notes', '', ...r.notes.map((n) => `- ${markdownCell(n)}`), '');
   return lines.join('\n');
 }
 
@@ -102,7 +103,7 @@ function serverRow(s: SpikeServerResult): string {
   const l = s.load;
   const load = l.request === 'none' ? 'none' : l.sent ? `${l.ok}/${l.sent} ok${l.meanMs !== null ? `, mean ${l.meanMs} ms` : ''} · ${l.request}` : l.request;
   const stop = !s.stop ? (s.pid === null ? 'not started' : '—') : s.stop.how === 'left-running' ? 'left running' : s.stop.how === 'already-exited' ? 'had exited' : s.stop.how === 'failed' ? `failed: ${s.stop.detail ?? ''}` : `${s.stop.how} (${s.stop.waitedMs} ms)`;
-  return `| ${cell(s.name)} | ${s.kind} | ${s.pid ?? '—'} | ${s.addedBytes === null ? '—' : signed(s.addedBytes)} | ${mib(s.nvmlBytes)} | ${mib(s.reportedBytes)} | ${cell(load)} | ${cell(stop)} |`;
+  return `| ${markdownCell(s.name)} | ${s.kind} | ${s.pid ?? '—'} | ${s.addedBytes === null ? '—' : signed(s.addedBytes)} | ${mib(s.nvmlBytes)} | ${mib(s.reportedBytes)} | ${markdownCell(load)} | ${markdownCell(stop)} |`;
 }
 
 /** The JSON shape saved beside the Markdown (and printed with --json). */

@@ -47,7 +47,7 @@ async function placeNew(dir: string, path: string, text: string): Promise<boolea
 export async function saveSpikeReport(dir: string, report: SpikeReport): Promise<SavedSpike> {
   await mkdir(dir, { recursive: true });
   const markdown = spikeMarkdown(report);
-  const json = JSON.stringify(spikeJson(report), null, 2) + '\n';
+  const json = `${JSON.stringify(spikeJson(report), null, 2)}\n`;
   const base = spikeBaseName(report.startedAt);
   for (let n = 1; n < 1000; n++) {
     const name = n === 1 ? base : `${base}-${n}`;

@@ -118,11 +118,11 @@ export function validateSpikeSpec(raw: unknown, where = 'The spike spec'): Spike
   const unknown = Object.keys(raw).filter((k) => !SPEC_KEYS.has(k));
   if (unknown.length) problems.push(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; the keys are ${[...SPEC_KEYS].join(', ')}.`);
   const timing = applyTiming(DEFAULT_TIMING, raw, `${where}: `, problems);
-  const gpu = raw['gpu'] ?? 0;
-  if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${where}: "gpu" must be a GPU index (0, 1, ...), got ${JSON.stringify(raw['gpu'])}.`);
-  const leave = raw['leaveRunning'] ?? false;
+  const gpu = raw.gpu ?? 0;
+  if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${where}: "gpu" must be a GPU index (0, 1, ...), got ${JSON.stringify(raw.gpu)}.`);
+  const leave = raw.leaveRunning ?? false;
   if (typeof leave !== 'boolean') problems.push(`${where}: "leaveRunning" must be true or false.`);
-  const list = raw['servers'];
+  const list = raw.servers;
   let servers: SpikeServer[] = [];
   if (!Array.isArray(list) || !list.length) problems.push(`${where}: "servers" must be a non-empty list of servers, in the order they start.`);
   else {
@@ -156,7 +156,7 @@ export function validateSpikeServers(list: readonly unknown[]): { ok: true; serv
 export function validateSpikeServer(raw: unknown, index: number): { ok: true; server: SpikeServer } | { ok: false; problems: string[] } {
   if (!isObject(raw)) return { ok: false, problems: [`Server ${index + 1} must be an object such as { "name": "llm", "server": "ollama", "port": 11434 }.`] };
   const { name: rawName, load: rawLoad, ...definition } = raw;
-  const kindText = typeof definition['server'] === 'string' ? definition['server'] : null;
+  const kindText = typeof definition.server === 'string' ? definition.server : null;
   const name = typeof rawName === 'string' && rawName.trim() ? rawName.trim() : `${kindText ?? 'server'} ${index + 1}`;
   if (rawName !== undefined && (typeof rawName !== 'string' || !rawName.trim())) return { ok: false, problems: [`Server ${index + 1}: "name" must be a non-empty string.`] };
   const v = validateTaskDefinition(definition, name);
@@ -205,9 +205,9 @@ function parseLoad(value: unknown, kind: ServerKind, name: string, taskModel: st
   const audioField = text('audioField');
   if (path !== null && !path.startsWith('/')) problems.push(`${at('path')} must start with "/", such as "/completion".`);
   if (audioField !== null && path === null) problems.push(`${at('audioField')} needs "path" too (the request that takes the audio file).`);
-  if (o['body'] !== undefined && path === null) problems.push(`${at('body')} needs "path" too (where the body is sent).`);
+  if (o.body !== undefined && path === null) problems.push(`${at('body')} needs "path" too (where the body is sent).`);
   if (problems.length) return null;
-  if (path !== null) return audioField !== null ? { kind: 'audio', path, field: audioField, model } : { kind: 'json', path, body: o['body'] ?? {} };
+  if (path !== null) return audioField !== null ? { kind: 'audio', path, field: audioField, model } : { kind: 'json', path, body: o.body ?? {} };
   switch (kind) {
     case 'ollama':
       if (!model) {

@@ -19,6 +19,8 @@ import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
 import { describeLoad, type LoadOptions, type LoadResult } from './spike-load.ts';
 import type { LaunchedServer, SpikeLauncher } from './spike-launcher.ts';
 import type { SpikeServer, SpikeSpec, SpikeTiming } from './spike-spec.ts';
+import { errorMessage } from '../errors.ts';
+import { formatDuration } from '../duration.ts';
 
 export interface SpikeDeps {
   /** One sample of every GPU; throws when the source broke. */
@@ -168,11 +170,6 @@ export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
-}
-
-/** "50 ms", "2 s", "1.5 s" */
-export function formatDuration(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 const percent = (used: number, total: number) => (total > 0 ? (used / total) * 100 : 0);
@@ -336,7 +333,7 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       report.problem = 'The spike was cancelled.';
     } else {
       report.status = 'failed';
-      report.problem = err instanceof Error ? err.message : String(err);
+      report.problem = errorMessage(err);
     }
   } finally {
     await finish(spec, report, started, progress, readUsed);
@@ -423,7 +420,7 @@ async function attribute(
   try {
     ledgers = await ledger(sample, owners);
   } catch (err) {
-    report.notes.push(`The per-server figures could not be read: ${err instanceof Error ? err.message : String(err)}.`);
+    report.notes.push(`The per-server figures could not be read: ${errorMessage(err)}.`);
     return;
   }
   const gpu = ledgers.find((l) => l.gpu === spec.gpu);
@@ -455,7 +452,7 @@ async function finish(
       const r = await handle.stop();
       result.stop = { how: r.how, waitedMs: Math.round(r.waitedMs), detail: r.how === 'SIGKILL' ? `it ignored SIGTERM and was killed (${r.pids.length} process${r.pids.length === 1 ? '' : 'es'})` : null };
     } catch (err) {
-      result.stop = { how: 'failed', waitedMs: 0, detail: err instanceof Error ? err.message : String(err) };
+      result.stop = { how: 'failed', waitedMs: 0, detail: errorMessage(err) };
       report.notes.push(`"${server.name}" (PID ${handle.pid}) could not be stopped: ${result.stop.detail}. Stop it by hand.`);
     }
   }

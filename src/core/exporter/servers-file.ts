@@ -75,10 +75,12 @@ export async function writeServersFile(path: string, owners: readonly Owner[], w
     version: 1,
     writerPid,
     updatedAt: now.toISOString(),
-    owners: owners.slice(0, MAX_OWNERS).map((o) => ({ name: o.name, kind: o.kind, rootPid: o.rootPid, baseUrl: o.baseUrl, gpu: o.gpu, expectedBytes: o.expectedBytes ?? null })),
+    owners: owners
+      .slice(0, MAX_OWNERS)
+      .map((o) => ({ name: o.name, kind: o.kind, rootPid: o.rootPid, baseUrl: o.baseUrl, gpu: o.gpu, expectedBytes: o.expectedBytes ?? null })),
   };
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(file, null, 1) + '\n');
+  await writeFile(tmp, `${JSON.stringify(file, null, 1)}\n`);
   await rename(tmp, path);
 }
 
@@ -99,7 +101,8 @@ export async function readServersFile(path: string, alive: (pid: number) => bool
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { owners: [], problems: [] };
     return { owners: [], problems: [`cannot read ${path}: ${(err as Error).message}`] };
   }
-  if (size > MAX_SERVERS_FILE_BYTES) return { owners: [], problems: [`${path} is ${size} bytes, more than the ${MAX_SERVERS_FILE_BYTES} a servers file may hold; ignored`] };
+  if (size > MAX_SERVERS_FILE_BYTES)
+    return { owners: [], problems: [`${path} is ${size} bytes, more than the ${MAX_SERVERS_FILE_BYTES} a servers file may hold; ignored`] };
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -117,13 +120,13 @@ export function parseServersFile(text: string, path: string, alive: (pid: number
   } catch (err) {
     return { owners: [], problems: [`${path} is not JSON (${(err as Error).message}): starts with ${JSON.stringify(text.slice(0, 80))}; ignored`] };
   }
-  if (!isRecord(data) || data['format'] !== SERVERS_FILE_FORMAT || data['version'] !== 1) {
+  if (!isRecord(data) || data.format !== SERVERS_FILE_FORMAT || data.version !== 1) {
     return { owners: [], problems: [`${path} is not a VRAM Guard servers file (format "${SERVERS_FILE_FORMAT}", version 1); ignored`] };
   }
-  const writerPid = data['writerPid'];
+  const writerPid = data.writerPid;
   if (!isPid(writerPid)) return { owners: [], problems: [`${path}: writerPid must be a process id, got ${JSON.stringify(writerPid)}; ignored`] };
   if (!alive(writerPid)) return { owners: [], problems: [] }; // the window that wrote it has closed, and stopped its servers
-  const list = data['owners'];
+  const list = data.owners;
   if (!Array.isArray(list)) return { owners: [], problems: [`${path}: owners must be a list; ignored`] };
   const problems: string[] = [];
   if (list.length > MAX_OWNERS) problems.push(`${path} lists ${list.length} servers; only the first ${MAX_OWNERS} are read`);
@@ -142,8 +145,10 @@ function parseOwner(raw: unknown): Owner | string {
   if (typeof name !== 'string' || !name.trim() || name.length > MAX_NAME) return `name must be a non-empty string of at most ${MAX_NAME} characters`;
   if (kind !== 'task' && !(SERVER_KINDS as readonly unknown[]).includes(kind)) return `"${name}": kind must be "task" or one of ${SERVER_KINDS.join(', ')}`;
   if (!isPid(rootPid)) return `"${name}": rootPid must be a process id`;
-  if (gpu !== null && gpu !== undefined && !(Number.isInteger(gpu) && (gpu as number) >= 0 && (gpu as number) < 1024)) return `"${name}": gpu must be a GPU index or null`;
-  if (expectedBytes !== null && expectedBytes !== undefined && !(typeof expectedBytes === 'number' && Number.isFinite(expectedBytes) && expectedBytes >= 0)) return `"${name}": expectedBytes must be a number of bytes or null`;
+  if (gpu !== null && gpu !== undefined && !(Number.isInteger(gpu) && (gpu as number) >= 0 && (gpu as number) < 1024))
+    return `"${name}": gpu must be a GPU index or null`;
+  if (expectedBytes !== null && expectedBytes !== undefined && !(typeof expectedBytes === 'number' && Number.isFinite(expectedBytes) && expectedBytes >= 0))
+    return `"${name}": expectedBytes must be a number of bytes or null`;
   let url: string | null = null;
   if (baseUrl !== null && baseUrl !== undefined) {
     if (typeof baseUrl !== 'string' || baseUrl.length > 2048) return `"${name}": baseUrl must be a URL or null`;
@@ -154,10 +159,18 @@ function parseOwner(raw: unknown): Owner | string {
       return `"${name}": baseUrl ${JSON.stringify(baseUrl.slice(0, 100))} is not a URL`;
     }
     const host = parsed.hostname.replace(/^\[|\]$/g, '');
-    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !isLoopbackHost(host)) return `"${name}": baseUrl ${parsed.origin} is not on this machine; the exporter only asks servers on 127.0.0.1`;
+    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !isLoopbackHost(host))
+      return `"${name}": baseUrl ${parsed.origin} is not on this machine; the exporter only asks servers on 127.0.0.1`;
     url = parsed.origin;
   }
-  return { name, kind: kind as Owner['kind'], rootPid: rootPid as number, baseUrl: url, gpu: (gpu as number | null | undefined) ?? null, expectedBytes: (expectedBytes as number | null | undefined) ?? null };
+  return {
+    name,
+    kind: kind as Owner['kind'],
+    rootPid: rootPid as number,
+    baseUrl: url,
+    gpu: (gpu as number | null | undefined) ?? null,
+    expectedBytes: (expectedBytes as number | null | undefined) ?? null,
+  };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);

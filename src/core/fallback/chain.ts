@@ -13,12 +13,13 @@ import { eventText, type FallbackEvent } from './events.ts';
 import type { FallbackExecutor } from './executor.ts';
 import { waitForSettle } from './settle.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from './steps.ts';
-import { readingAfter, triggerBytes, triggerFires, type GpuReading } from './triggers.ts';
+import { readingAfter, triggerBytes, triggerFires, type LevelReading } from './triggers.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface ConfirmRequest {
   step: FallbackStep;
   index: number;
-  reading: GpuReading;
+  reading: LevelReading;
   /** What would happen, in a sentence. */
   description: string;
   /** Used bytes at which the trigger fires, when known. */
@@ -48,6 +49,18 @@ export const DEFAULT_COOLDOWN_MS = 120_000;
 export const DEFAULT_SETTLE_TIMEOUT_MS = 10_000;
 
 type Events = { event: [FallbackEvent]; busy: [boolean] };
+
+interface EventInput {
+  reading: LevelReading;
+  step: FallbackStep;
+  index: number;
+  origin: FallbackEvent['origin'];
+  result: FallbackEvent['result'];
+  target: string | null;
+  message: string;
+  usedAfter: number | null;
+  durationMs: number;
+}
 
 export class FallbackChain extends Emitter<Events> {
   private readonly options: ChainOptions;
@@ -86,7 +99,7 @@ export class FallbackChain extends Emitter<Events> {
   }
 
   /** Runs one step now, whatever its trigger and mode: a person asked for it. */
-  runStep(index: number, reading: GpuReading): Promise<FallbackEvent | null> {
+  runStep(index: number, reading: LevelReading): Promise<FallbackEvent | null> {
     const step = this.options.steps()[index];
     if (!step) return Promise.resolve(null);
     const p = (async () => {
@@ -97,7 +110,11 @@ export class FallbackChain extends Emitter<Events> {
     return p;
   }
 
-  /** What the chain would do now, step by step, without doing it. Each line is also an event. */
+  /**
+   * What the chain would do now, step by step, without doing it: a query. Its lines have the shape
+   * of events but are not recorded, logged or emitted, so "Last actions" and the history only ever
+   * hold what happened.
+   */
   async dryRun(watched: WatchedSample): Promise<FallbackEvent[]> {
     const steps = this.options.steps();
     const out: FallbackEvent[] = [];
@@ -115,7 +132,7 @@ export class FallbackChain extends Emitter<Events> {
         else if (!fires) message = `would ${plan.description} once the ${cond.replace(' is not met', ' is met; now not')}`;
         else if (cooling) message = `would wait: it ran less than the cooldown ago; then ${plan.description}`;
         else message = `would ${mode === 'confirm' ? 'ask, then ' : ''}${plan.description}${index > 0 ? ' (only if the GPU is still above its trigger after the steps before it)' : ''}; ${cond}`;
-        out.push(this.record({ reading, step, index, origin: 'dry-run', result: plan.ok ? 'would-run' : 'would-skip', target: plan.target, message, usedAfter: null, durationMs: 0 }));
+        out.push(this.eventOf({ reading, step, index, origin: 'dry-run', result: plan.ok ? 'would-run' : 'would-skip', target: plan.target, message, usedAfter: null, durationMs: 0 }));
       }
     }
     return out;
@@ -157,7 +174,7 @@ export class FallbackChain extends Emitter<Events> {
     return until !== undefined && this.clock.now() < until;
   }
 
-  private async episode(first: GpuReading, steps: FallbackStep[]): Promise<void> {
+  private async episode(first: LevelReading, steps: FallbackStep[]): Promise<void> {
     let reading = first;
     for (;;) {
       if (this.disposed) return;
@@ -169,7 +186,7 @@ export class FallbackChain extends Emitter<Events> {
     }
   }
 
-  private async runOne(step: FallbackStep, index: number, reading: GpuReading, origin: 'auto' | 'manual'): Promise<FallbackEvent | null> {
+  private async runOne(step: FallbackStep, index: number, reading: LevelReading, origin: 'auto' | 'manual'): Promise<FallbackEvent | null> {
     const started = this.clock.now();
     this.cooldowns.set(this.key(reading.gpu, index, step), started + (this.options.cooldownMs ?? DEFAULT_COOLDOWN_MS));
     const base = { reading, step, index, origin } as const;
@@ -177,7 +194,7 @@ export class FallbackChain extends Emitter<Events> {
     try {
       plan = await this.options.executor.plan(step, reading.gpu);
     } catch (err) {
-      return this.record({ ...base, result: 'failed', target: step.target, message: `could not plan: ${errorText(err)}`, usedAfter: null, durationMs: this.clock.now() - started });
+      return this.record({ ...base, result: 'failed', target: step.target, message: `could not plan: ${errorMessage(err)}`, usedAfter: null, durationMs: this.clock.now() - started });
     }
     if (!plan.ok) return this.record({ ...base, result: 'skipped', target: plan.target, message: `nothing to do: ${plan.reason}`, usedAfter: null, durationMs: 0 });
     if (origin === 'auto' && this.modeOf(step) === 'confirm') {
@@ -190,7 +207,7 @@ export class FallbackChain extends Emitter<Events> {
       message = `${plan.description}: ${await plan.run()}`;
     } catch (err) {
       result = 'failed';
-      message = `${plan.description} failed: ${errorText(err)}`;
+      message = `${plan.description} failed: ${errorMessage(err)}`;
     }
     const settled = await waitForSettle({
       readUsed: () => this.options.readUsed(reading.gpu),
@@ -202,18 +219,19 @@ export class FallbackChain extends Emitter<Events> {
     return this.record({ ...base, result, target: plan.target, message, usedAfter: settled.usedAfter, durationMs: this.clock.now() - started });
   }
 
-  private record(r: {
-    reading: GpuReading;
-    step: FallbackStep;
-    index: number;
-    origin: FallbackEvent['origin'];
-    result: FallbackEvent['result'];
-    target: string | null;
-    message: string;
-    usedAfter: number | null;
-    durationMs: number;
-  }): FallbackEvent {
-    const event: FallbackEvent = {
+  /** Records what happened: kept in `events`, logged and emitted. */
+  private record(r: EventInput): FallbackEvent {
+    const event = this.eventOf(r);
+    this.events.push(event);
+    const keep = this.options.keepEvents ?? 500;
+    if (this.events.length > keep) this.events.splice(0, this.events.length - keep);
+    this.options.log?.(eventText(event));
+    this.emit('event', event);
+    return event;
+  }
+
+  private eventOf(r: EventInput): FallbackEvent {
+    return {
       time: this.clock.now(),
       gpu: r.reading.gpu,
       level: r.reading.level,
@@ -230,18 +248,12 @@ export class FallbackChain extends Emitter<Events> {
       totalBytes: r.reading.total,
       durationMs: r.durationMs,
     };
-    this.events.push(event);
-    const keep = this.options.keepEvents ?? 500;
-    if (this.events.length > keep) this.events.splice(0, this.events.length - keep);
-    this.options.log?.(eventText(event));
-    this.emit('event', event);
-    return event;
   }
 }
 
 /** The readable GPUs of a watcher sample, with their levels and thresholds. */
-export function readingsOf(watched: WatchedSample): GpuReading[] {
-  const out: GpuReading[] = [];
+export function readingsOf(watched: WatchedSample): LevelReading[] {
+  const out: LevelReading[] = [];
   watched.sample.devices.forEach((d, i) => {
     if (!d.memory) return;
     out.push({ gpu: d.index, used: d.memory.used, total: d.memory.total, level: watched.levels[i] ?? 'ok', thresholds: watched.thresholds[i] ?? null });
@@ -249,6 +261,3 @@ export function readingsOf(watched: WatchedSample): GpuReading[] {
   return out;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

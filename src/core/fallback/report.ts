@@ -2,23 +2,22 @@
 import { formatMiB } from '../units.ts';
 import { levelLabel } from '../watch/levels.ts';
 import type { FallbackEvent } from './events.ts';
+import { markdownCell } from '../report/markdown.ts';
 
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function dryRunMarkdown(events: FallbackEvent[], when: Date): string {
   const lines = [`# Fallback chain — dry run`, '', `${when.toISOString()} · nothing was done.`, ''];
   if (!events.length) return [...lines, 'No steps are configured (`vramGuard.fallbackChain`), or no GPU has been read yet.'].join('\n');
   lines.push('| GPU | Step | Mode | What would happen |', '|---|---|---|---|');
-  for (const e of events) lines.push(`| ${e.gpu} · ${levelLabel(e.level)} · ${formatMiB(e.usedBefore)} of ${formatMiB(e.totalBytes)} | ${e.step + 1}. ${cell(e.label)} | ${e.mode} | ${cell(e.message)} |`);
+  for (const e of events) lines.push(`| ${e.gpu} · ${levelLabel(e.level)} · ${formatMiB(e.usedBefore)} of ${formatMiB(e.totalBytes)} | ${e.step + 1}. ${markdownCell(e.label)} | ${e.mode} | ${markdownCell(e.message)} |`);
   return lines.join('\n');
 }
 
 export function actionsMarkdown(events: FallbackEvent[]): string {
-  const done = events.filter((e) => e.origin !== 'dry-run');
-  if (!done.length) return 'No fallback step has run.';
+  if (!events.length) return 'No fallback step has run.';
   const lines = ['| Time | GPU | Level | Step | Target | Result | Before → after |', '|---|---|---|---|---|---|---|'];
-  for (const e of done) {
-    lines.push(`| ${new Date(e.time).toISOString()} | ${e.gpu} | ${levelLabel(e.level)} | ${e.step + 1}. ${cell(e.label)} | ${cell(e.target ?? '—')} | ${e.result}: ${cell(e.message)} | ${formatMiB(e.usedBefore)} → ${e.usedAfter === null ? '—' : formatMiB(e.usedAfter)} |`);
+  for (const e of events) {
+    lines.push(`| ${new Date(e.time).toISOString()} | ${e.gpu} | ${levelLabel(e.level)} | ${e.step + 1}. ${markdownCell(e.label)} | ${markdownCell(e.target ?? '—')} | ${e.result}: ${markdownCell(e.message)} | ${formatMiB(e.usedBefore)} → ${e.usedAfter === null ? '—' : formatMiB(e.usedAfter)} |`);
   }
   return lines.join('\n');
 }

@@ -5,7 +5,8 @@ import { levelRank, type Level } from '../watch/levels.ts';
 import type { ResolvedThresholds } from '../watch/thresholds.ts';
 import type { Trigger } from './steps.ts';
 
-export interface GpuReading {
+/** The figures a step's trigger is judged on, for one GPU. */
+export interface LevelReading {
   gpu: number;
   used: number;
   total: number;
@@ -15,17 +16,17 @@ export interface GpuReading {
 }
 
 /** The used bytes at which the trigger fires on this GPU; null when unknown (a level without thresholds). */
-export function triggerBytes(trigger: Trigger, reading: GpuReading): number | null {
+export function triggerBytes(trigger: Trigger, reading: LevelReading): number | null {
   if (trigger.kind === 'threshold') return resolveSize(trigger.threshold, reading.total);
   return reading.thresholds ? reading.thresholds[trigger.level] : null;
 }
 
-export function triggerFires(trigger: Trigger, reading: GpuReading): boolean {
+export function triggerFires(trigger: Trigger, reading: LevelReading): boolean {
   if (trigger.kind === 'threshold') return reading.used >= resolveSize(trigger.threshold, reading.total);
   return levelRank(reading.level) >= levelRank(trigger.level);
 }
 
 /** A fresh reading of used memory: the level without hysteresis, so a step that freed enough ends the chain. */
-export function readingAfter(before: GpuReading, used: number): GpuReading {
+export function readingAfter(before: LevelReading, used: number): LevelReading {
   return { ...before, used, level: before.thresholds ? rawLevel(used, before.thresholds) : before.level };
 }

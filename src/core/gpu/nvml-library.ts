@@ -67,7 +67,7 @@ export function nvmlLibraryCandidates(options: {
   const out: LibraryCandidate[] = [];
   const setting = options.settingPath?.trim();
   if (setting) out.push({ path: setting, from: 'setting' });
-  const fromEnv = env['VRAM_GUARD_NVML_LIBRARY']?.trim();
+  const fromEnv = env.VRAM_GUARD_NVML_LIBRARY?.trim();
   if (fromEnv) out.push({ path: fromEnv, from: 'environment' });
   for (const path of defaultLibraryPaths(platform, env)) out.push({ path, from: 'default' });
   return out;
@@ -76,8 +76,8 @@ export function nvmlLibraryCandidates(options: {
 function defaultLibraryPaths(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string[] {
   if (platform === 'linux') return ['libnvidia-ml.so.1', '/usr/lib/wsl/lib/libnvidia-ml.so.1'];
   if (platform === 'win32') {
-    const windir = env['WINDIR'] ?? env['SystemRoot'] ?? 'C:\\Windows';
-    const programFiles = env['ProgramW6432'] ?? env['ProgramFiles'] ?? 'C:\\Program Files';
+    const windir = env.WINDIR ?? env.SystemRoot ?? 'C:\\Windows';
+    const programFiles = env.ProgramW6432 ?? env.ProgramFiles ?? 'C:\\Program Files';
     return [`${windir}\\System32\\nvml.dll`, `${programFiles}\\NVIDIA Corporation\\NVSMI\\nvml.dll`];
   }
   return [];

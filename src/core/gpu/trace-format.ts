@@ -8,9 +8,9 @@
  * Blank lines and lines starting with `//` are ignored.
  */
 import { emptyDevice, type GpuDevice, type GpuProcess } from './types.ts';
+import { MiB } from '../units.ts';
 
 export const TRACE_FORMAT_VERSION = 1;
-export const MiB = 1024 * 1024;
 
 export interface TraceDeviceInfo {
   index: number;
@@ -297,5 +297,5 @@ export function formatTrace(trace: Trace): string {
   }
   for (const e of trace.events) rows.push({ time: e.time, order: order++, json: { t: new Date(e.time).toISOString(), event: e.text } });
   rows.sort((a, b) => a.time - b.time || a.order - b.order);
-  return [JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n') + '\n';
+  return `${[JSON.stringify(header), ...rows.map((r) => JSON.stringify(r.json))].join('\n')}\n`;
 }

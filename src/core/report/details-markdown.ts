@@ -35,5 +35,5 @@ export function detailsMarkdown(input: DetailsInput): string {
   if (input.settingsProblems.length) {
     out.push('', '## Settings problems', '', ...input.settingsProblems.map((p) => `- ${p}`));
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

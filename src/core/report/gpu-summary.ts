@@ -6,6 +6,7 @@ import { formatMiB, percentOf } from '../units.ts';
 import { levelLabel, levelRank, type Level } from '../watch/levels.ts';
 import type { ResolvedThresholds } from '../watch/thresholds.ts';
 import type { WatchedSample } from '../watch/watcher.ts';
+import { escapeMarkdown } from './markdown.ts';
 
 /** The GPU to show: the chosen index if it exists, else the one at the worst level (then the fullest). */
 export function pickDevice(watched: WatchedSample, choice: 'worst' | number): number | null {
@@ -45,11 +46,6 @@ function vitals(d: GpuDevice): string {
   if (d.powerW !== null) parts.push(`${d.powerW.toFixed(1)} W`);
   if (d.persistenceMode !== null) parts.push(`persistence ${d.persistenceMode ? 'on' : 'off'}`);
   return parts.join(' · ');
-}
-
-function escapeMarkdown(text: string): string {
-  // Enough to keep names from turning into markup, links or table cells.
-  return text.replace(/[\\`*_[\]<>|]/g, (c) => `\\${c}`);
 }
 
 /** A few lines per GPU: figures, level, thresholds and the top processes. */

@@ -8,11 +8,12 @@ import { Emitter } from '../events.ts';
 import type { GpuLock } from './gpu-lock.ts';
 import { ServerProcess, type ExitInfo, type StopResult } from './server-process.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
-import type { GateGpu, GateResult, VramGate } from './vram-gate.ts';
+import type { GateResult, VramGate } from './vram-gate.ts';
+import type { GpuReading } from '../watch/watcher.ts';
 
 export interface ManagedServerDeps {
   /** A fresh GPU sample for the gate, or why there is none. */
-  readGpu: () => Promise<GateGpu>;
+  readGpu: () => Promise<GpuReading>;
   gate: VramGate;
   lock: GpuLock;
   stopTimeoutMs: number;

@@ -10,12 +10,11 @@ import { worstStatus } from '../checks/check-result.ts';
 import { formatMiB } from '../units.ts';
 
 /** A GPU reading for the gate: a sample and where it came from, or why there is none. */
-export type GateGpu = GpuReading;
 
 export interface GateInput {
   taskName: string;
   gpu: number;
-  reading: GateGpu;
+  reading: GpuReading;
   /** Expected VRAM in bytes (the task's `needs`); null when not given. */
   needsBytes: number | null;
   /** A model file to estimate from when `needsBytes` is null. */

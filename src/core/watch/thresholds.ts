@@ -3,7 +3,7 @@
  * percent of a GPU's total) and as resolved in bytes for one GPU.
  * Invalid settings never throw: they produce a sentence naming the setting, and the defaults.
  */
-import { formatMiB, formatSize, parseSize, resolveSize, type SizeSpec } from '../units.ts';
+import { formatMiB, formatSizeSpec, parseSize, resolveSize, type SizeSpec } from '../units.ts';
 
 export interface ThresholdSpec {
   warning: SizeSpec;
@@ -86,7 +86,7 @@ function parseLevels(value: unknown, setting: string, problems: string[]): Pick<
   if (levels.warning.kind === levels.critical.kind && levels.critical.kind === levels.emergency.kind) {
     const v = (s: SizeSpec) => (s.kind === 'bytes' ? s.bytes : s.percent);
     if (!(v(levels.warning) < v(levels.critical) && v(levels.critical) < v(levels.emergency))) {
-      problems.push(`${setting}: warning < critical < emergency is required, got ${NAMES.map((n) => `${n} ${formatSize(levels[n])}`).join(', ')}. ${defaults}`);
+      problems.push(`${setting}: warning < critical < emergency is required, got ${NAMES.map((n) => `${n} ${formatSizeSpec(levels[n])}`).join(', ')}. ${defaults}`);
       return undefined;
     }
   }
@@ -108,7 +108,7 @@ export function resolveThresholds(spec: ThresholdSpec, total: number, setting = 
   const above = NAMES.filter((n) => t[n] > total);
   let problem: string | null = null;
   if (above.length) {
-    problem = `${setting}: ${above.map((n) => `${n} ${formatSize(spec[n])}`).join(', ')} is above this GPU's total of ${formatMiB(total)}`;
+    problem = `${setting}: ${above.map((n) => `${n} ${formatSizeSpec(spec[n])}`).join(', ')} is above this GPU's total of ${formatMiB(total)}`;
   } else if (!(t.warning < t.critical && t.critical < t.emergency)) {
     problem = `${setting}: on this GPU (${formatMiB(total)}) the thresholds are out of order: ${NAMES.map((n) => `${n} ${formatMiB(t[n])}`).join(', ')}`;
   }

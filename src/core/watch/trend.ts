@@ -3,18 +3,22 @@
  * slope, and how long usage has stayed level ("not a leak: constant for 10 h 50 m").
  * Pure arithmetic: the host and the dashboard page both use it.
  */
+import { formatDuration } from '../duration.ts';
+import { MiB } from '../units.ts';
 
 export interface TrendInput {
   t: ArrayLike<number>;
   v: ArrayLike<number>;
   /** The window, back from the last point. */
   windowMs: number;
-  /** The GPU's total (bytes): time to OOM is until used reaches it. */
+  /** The GPU's total, in the values' unit: time to OOM is until used reaches it. */
   total: number;
+  /** Bytes per unit of `v` and `total`: 1 (the default) for bytes, 1048576 when the series is in MiB. */
+  unitBytes?: number;
   /** Growth below this many bytes per hour counts as steady (default: 0.5 % of the total per hour, at least 8 MiB). */
   steadyBytesPerHour?: number;
-  /** Points within this of the last value count as "constant" (default: 1 % of the total, at least 16 MiB). */
-  band?: number;
+  /** Points within this many bytes of the last value count as "constant" (default: 1 % of the total, at least 16 MiB). */
+  bandBytes?: number;
   /** Less history than this in the window gives no verdict (default 10 minutes): a jump is not a trend. */
   minSpanMs?: number;
 }
@@ -23,7 +27,7 @@ export type TrendVerdict = 'steady' | 'growing' | 'falling' | 'unknown';
 
 export interface Trend {
   verdict: TrendVerdict;
-  /** Bytes per second over the window; null with fewer than two points. */
+  /** Units of the values per second over the window; null with fewer than two points. */
   slope: number | null;
   /** Milliseconds until used reaches the total at this slope; null when not growing. */
   timeToOomMs: number | null;
@@ -34,7 +38,6 @@ export interface Trend {
   last: number | null;
 }
 
-const MiB = 1024 * 1024;
 
 export function computeTrend(input: TrendInput): Trend {
   const { t, v, total } = input;
@@ -59,29 +62,19 @@ export function computeTrend(input: TrendInput): Trend {
   }
   const den = count * sxx - sx * sx;
   const slope = count >= 2 && den > 0 ? (count * sxy - sx * sy) / den : null;
-  const band = input.band ?? Math.max(16 * MiB, total * 0.01);
+  const unit = input.unitBytes ?? 1;
+  const totalBytes = total * unit;
+  const band = (input.bandBytes ?? Math.max(16 * MiB, totalBytes * 0.01)) / unit;
   let k = n - 1;
   while (k > 0 && Math.abs(v[k - 1]! - last) <= band) k--;
   const constantForMs = end - t[k]!;
   const spanMs = end - t0;
   if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000)) return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
-  const steadyPerHour = input.steadyBytesPerHour ?? Math.max(8 * MiB, total * 0.005);
+  const steadyPerHour = (input.steadyBytesPerHour ?? Math.max(8 * MiB, totalBytes * 0.005)) / unit;
   const perHour = slope * 3600;
   const verdict: TrendVerdict = Math.abs(perHour) < steadyPerHour ? 'steady' : perHour > 0 ? 'growing' : 'falling';
   const timeToOomMs = verdict === 'growing' ? Math.max(0, ((total - last) / slope) * 1000) : null;
   return { verdict, slope, timeToOomMs, constantForMs, spanMs, last };
-}
-
-/** "10 h 50 m", "4 m 12 s", "35 s", "3 d 2 h". */
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m${s % 60 ? ` ${s % 60} s` : ''}`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h${m % 60 ? ` ${m % 60} m` : ''}`;
-  const d = Math.floor(h / 24);
-  return `${d} d${h % 24 ? ` ${h % 24} h` : ''}`;
 }
 
 /** One sentence (`unitBytes`: bytes per unit of the values, 1 for bytes, 1048576 for MiB): "not a leak: constant for 10 h 50 m", "growing 120 MiB/h: OOM in about 2 h 10 m at this rate". */

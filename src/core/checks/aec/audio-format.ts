@@ -41,13 +41,13 @@ export function formatProblems(value: unknown): string[] {
   }
   const o = value as Record<string, unknown>;
   const problems: string[] = [];
-  const sf = typeof o['sampleFormat'] === 'string' ? o['sampleFormat'].toLowerCase() : o['sampleFormat'];
+  const sf = typeof o.sampleFormat === 'string' ? o.sampleFormat.toLowerCase() : o.sampleFormat;
   if (!sampleFormats.includes(sf as SampleFormat)) {
-    problems.push(`sampleFormat ${JSON.stringify(o['sampleFormat'])} is not one of ${sampleFormats.join(', ')}`);
+    problems.push(`sampleFormat ${JSON.stringify(o.sampleFormat)} is not one of ${sampleFormats.join(', ')}`);
   }
-  const ch = o['channels'];
+  const ch = o.channels;
   if (typeof ch !== 'number' || !Number.isInteger(ch) || ch < 1 || ch > 8) problems.push(`channels ${JSON.stringify(ch)} is not a whole number from 1 to 8`);
-  const rate = o['rate'];
+  const rate = o.rate;
   if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 8000 || rate > 192000) {
     problems.push(`rate ${JSON.stringify(rate)} is not a whole number of Hz from 8000 to 192000`);
   }
@@ -61,7 +61,7 @@ export function validateFormat(value: unknown): { format: AudioFormat; problems:
   if (problems.length > 0) return { format: defaultAudioFormat, problems };
   const o = value as Record<string, unknown>;
   return {
-    format: { sampleFormat: (o['sampleFormat'] as string).toLowerCase() as SampleFormat, channels: o['channels'] as number, rate: o['rate'] as number },
+    format: { sampleFormat: (o.sampleFormat as string).toLowerCase() as SampleFormat, channels: o.channels as number, rate: o.rate as number },
     problems: [],
   };
 }

@@ -55,7 +55,7 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
     }
     const why = r.timedOut ? `pactl did not answer within ${pactlTimeoutMs / 1000} s` : stderr || `pactl exited with code ${r.exitCode ?? '?'}`;
     return unavailable(
-      `Not available here: no PulseAudio-compatible sound server answers (${why}), so PipeWire is not running for this user${ctx.env['XDG_RUNTIME_DIR'] ? ` (runtime directory ${ctx.env['XDG_RUNTIME_DIR']})` : ' (XDG_RUNTIME_DIR is not set)'}.`,
+      `Not available here: no PulseAudio-compatible sound server answers (${why}), so PipeWire is not running for this user${ctx.env.XDG_RUNTIME_DIR ? ` (runtime directory ${ctx.env.XDG_RUNTIME_DIR})` : ' (XDG_RUNTIME_DIR is not set)'}.`,
       `Start PipeWire: ${startPipewire}. If it is not installed: sudo apt-get install pipewire pipewire-pulse wireplumber.`,
     );
   }

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 
 export function configRoots(env: NodeJS.ProcessEnv): string[] {
   const roots: string[] = [];
-  if (env['PIPEWIRE_CONFIG_DIR']) roots.push(env['PIPEWIRE_CONFIG_DIR']);
-  const home = env['HOME'] || homedir();
-  roots.push(join(env['XDG_CONFIG_HOME'] || join(home, '.config'), 'pipewire'));
+  if (env.PIPEWIRE_CONFIG_DIR) roots.push(env.PIPEWIRE_CONFIG_DIR);
+  const home = env.HOME || homedir();
+  roots.push(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'pipewire'));
   roots.push('/etc/pipewire', '/usr/share/pipewire');
   return [...new Set(roots)];
 }

@@ -78,16 +78,16 @@ export function readEchoCancelModule(module: ModuleInfo): EchoCancelModule | nul
   if (module.name === pulseName) {
     const args = parsePulseModuleArgs(module.argument);
     const aecArgs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(parsePulseModuleArgs(args['aec_args'] ?? ''))) aecArgs[k] = v;
+    for (const [k, v] of Object.entries(parsePulseModuleArgs(args.aec_args ?? ''))) aecArgs[k] = v;
     return {
       index: module.index,
       kind: 'pulse',
       moduleName: module.name,
-      library: args['aec_method'] ?? 'webrtc',
-      libraryIsDefault: args['aec_method'] === undefined,
+      library: args.aec_method ?? 'webrtc',
+      libraryIsDefault: args.aec_method === undefined,
       monitorMode: false,
-      sourceName: args['source_name'] ?? 'echo-cancel-source',
-      sinkName: args['sink_name'] ?? 'echo-cancel-sink',
+      sourceName: args.source_name ?? 'echo-cancel-source',
+      sinkName: args.sink_name ?? 'echo-cancel-sink',
       aecArgs,
       argument: module.argument,
     };

@@ -12,6 +12,7 @@ import { audioBetween, startRecorder, type RecordingResult } from './recorder.ts
 import { noiseWav } from './test-signal.ts';
 import { runTool, ToolMissingError } from './tools.ts';
 import { measureLevel, toDbfs } from './level.ts';
+import { errorMessage } from '../../errors.ts';
 
 export interface EchoTestOptions {
   /** The cancelled source. */
@@ -117,7 +118,7 @@ export async function runEchoTest(o: EchoTestOptions): Promise<EchoTestResult> {
     return { reductionDb, rawDbfs, cancelledDbfs, measuredSeconds: (to - from) / 1000, timeline, cancelledSilent: !(cancelledDbfs > floor) };
   } catch (e) {
     if (e instanceof ToolMissingError || e instanceof EchoTestError) throw e;
-    throw new EchoTestError(`The echo test failed: ${e instanceof Error ? e.message : String(e)}`, 'Run the check again; if it repeats, restart PipeWire.');
+    throw new EchoTestError(`The echo test failed: ${errorMessage(e)}`, 'Run the check again; if it repeats, restart PipeWire.');
   } finally {
     if (results === null) await Promise.allSettled([raw.finish(), cancelled.finish()]);
     await rm(dir, { recursive: true, force: true });

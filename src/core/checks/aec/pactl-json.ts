@@ -75,7 +75,7 @@ function int(o: Record<string, unknown>, key: string): number | null {
 }
 
 function props(o: Record<string, unknown>): Record<string, string> {
-  const p = o['properties'];
+  const p = o.properties;
   const out: Record<string, string> = {};
   if (isObject(p)) for (const [k, v] of Object.entries(p)) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
   return out;
@@ -115,7 +115,7 @@ export function parseSources(text: string): SourceInfo[] {
     if (index === null || !name) throw new PactlFormatError(`sources[${i}] has no index or name`);
     const properties = props(o);
     // pactl 16 prints the monitored sink's name as "monitor_source" (plain output: "Monitor of Sink").
-    const monitor = o['monitor_of_sink'] ?? o['monitor_source'];
+    const monitor = o.monitor_of_sink ?? o.monitor_source;
     const mediaClass = properties['media.class'] ?? '';
     const monitorOfSink =
       typeof monitor === 'string' && monitor !== 'n/a' && monitor !== '' ? monitor : properties['device.class'] === 'monitor' || mediaClass === 'Audio/Sink' ? name.replace(/\.monitor$/, '') : null;

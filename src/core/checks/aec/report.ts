@@ -1,9 +1,8 @@
 /** The echo-cancellation report as Markdown (for people) and JSON (for scripts). */
-import type { CheckStatus } from '../check-result.ts';
+import { CHECK_STATUS_LABEL, type CheckStatus } from '../check-result.ts';
 import { formatToString } from './audio-format.ts';
 import type { AecReport } from './verify.ts';
-
-const label: Record<CheckStatus, string> = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail', unavailable: '⛔ not available' };
+import { markdownCell } from '../../report/markdown.ts';
 
 const verdict: Record<CheckStatus, string> = {
   pass: 'Every check passed.',
@@ -12,15 +11,10 @@ const verdict: Record<CheckStatus, string> = {
   unavailable: 'Not available here.',
 };
 
-/** Text safe inside a Markdown table cell. */
-function cell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-}
-
 export function renderMarkdown(report: AecReport): string {
   const lines: string[] = [];
   lines.push('# Echo-cancellation check', '');
-  lines.push(`**${label[report.status]}** — ${verdict[report.status]}`, '');
+  lines.push(`**${CHECK_STATUS_LABEL[report.status]}** — ${verdict[report.status]}`, '');
   lines.push(`- Source: \`${report.sourceName}\``);
   lines.push(`- Format: ${formatToString(report.format)}, ${report.recordSeconds} s`);
   if (report.pipewireVersion) lines.push(`- PipeWire: ${report.pipewireVersion}`);
@@ -28,7 +22,7 @@ export function renderMarkdown(report: AecReport): string {
   for (const p of report.settingsProblems) lines.push(`- Setting ignored (the default is used): ${p}`);
   lines.push('');
   lines.push('| # | Check | Result | Details |', '|---|---|---|---|');
-  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${cell(c.title)} | ${label[c.status]} | ${cell(c.detail)} |`));
+  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} |`));
   const todo = report.checks.filter((c) => c.status !== 'pass' && c.advice);
   if (todo.length > 0) {
     lines.push('', '## What to do', '');
@@ -37,9 +31,9 @@ export function renderMarkdown(report: AecReport): string {
   if (!report.echoTest && report.available) {
     lines.push('', '_The echo test (test noise on the default output) was not run; run it with `vram-guard aec --echo-test` or the "Run echo test" button._');
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderJson(report: AecReport): string {
-  return JSON.stringify(report, null, 2) + '\n';
+  return `${JSON.stringify(report, null, 2)}\n`;
 }

@@ -34,11 +34,11 @@ export function parseSpaJson(text: string): SpaValue {
       return out;
     }
     const start = i;
-    while (i < n && !/[\s,=:{}\[\]"#]/.test(text[i]!)) i++;
+    while (i < n && !/[\s,=:{}[\]"#]/.test(text[i]!)) i++;
     // A ':' inside a bare word (e.g. a port name) is part of it when not followed by space.
-    while (i < n && text[i] === ':' && i + 1 < n && !/[\s"{\[]/.test(text[i + 1]!)) {
+    while (i < n && text[i] === ':' && i + 1 < n && !/[\s"{[]/.test(text[i + 1]!)) {
       i++;
-      while (i < n && !/[\s,=:{}\[\]"#]/.test(text[i]!)) i++;
+      while (i < n && !/[\s,=:{}[\]"#]/.test(text[i]!)) i++;
     }
     return text.slice(start, i);
   }

@@ -1,0 +1,84 @@
+/**
+ * The KV cache and the recurrent state as llama.cpp allocates them (llama-kv-cache.cpp,
+ * llama-kv-cache-iswa.cpp, llama-memory-recurrent.cpp), on the GPU for the offloaded layers:
+ *
+ * - every layer with attention holds `cells` rows of K (`n_head_kv(il) × key_length` elements) and
+ *   of V (`n_head_kv(il) × value_length`), each row `ggml_row_size` of the cache type, so a
+ *   quantized type pays its block scales (q8_0: 34 bytes per 32 elements);
+ * - `cells` is the context padded to 256 (llama-context.cpp), per sequence when the cache is not
+ *   unified; sliding-window layers hold `pad256(min(cells, n_swa × (unified ? n_seq : 1) + n_ubatch))`
+ *   cells, or the full count with `--swa-full`;
+ * - multi-head latent attention caches the compressed latent: one "head" of kv_lora_rank + rope
+ *   dimensions for K, and no V (llama.cpp reads it from K since its V-less cache of January 2026);
+ *   a GGUF converted before llama.cpp split `attn_kv_b` caches full heads (n_head × key_length,
+ *   n_head × value_length) instead;
+ * - recurrent layers keep, per sequence, a conv state and an SSM/WKV state in f32 (`n_embd_r`,
+ *   `n_embd_s`), one cell per sequence.
+ */
+import type { GgufModel } from './gguf-model.ts';
+import { kvRowBytes } from './ggml-types.ts';
+import type { KvCacheType } from './llama-settings.ts';
+
+export const CONTEXT_PADDING = 256;
+
+export const pad = (n: number, to: number) => Math.ceil(n / to) * to;
+
+export interface CacheShape {
+  /** KV cells of the full-attention layers. */
+  readonly cells: number;
+  /** KV cells of the sliding-window layers. */
+  readonly swaCells: number;
+  readonly cacheTypeK: KvCacheType;
+  readonly cacheTypeV: KvCacheType;
+  /** Layers from this index on are on the GPU (their cache with them). */
+  readonly firstGpuLayer: number;
+  readonly sequences: number;
+}
+
+export interface LayerAttentionSize {
+  /** K and V elements per cached token. */
+  readonly kElements: number;
+  readonly vElements: number;
+}
+
+/** What one cached token takes in layer `il` (0 for a layer without a KV cache). */
+export function layerAttentionSize(model: GgufModel, il: number): LayerAttentionSize {
+  if (!model.kvLayers[il]) return { kElements: 0, vElements: 0 };
+  const mla = model.latentAttention;
+  if (mla) {
+    // The compressed cache holds K only: V is a view of its first kv_lora_rank elements.
+    if (mla.compressedCache) return { kElements: mla.kvLoraRank + mla.ropeDimensions, vElements: 0 };
+    const heads = model.headCount[il]!;
+    return { kElements: heads * mla.keyLength, vElements: heads * mla.valueLength };
+  }
+  const kvHeads = model.headCountKv[il]!;
+  const swa = model.swaLayers[il] && model.keyLengthSwa > 0;
+  return { kElements: kvHeads * (swa ? model.keyLengthSwa : model.keyLength), vElements: kvHeads * (swa ? model.valueLengthSwa : model.valueLength) };
+}
+
+export function kvCacheBytes(model: GgufModel, shape: CacheShape): number {
+  let bytes = 0;
+  for (let il = shape.firstGpuLayer; il < model.layers - model.skippedLayers; il++) {
+    const { kElements, vElements } = layerAttentionSize(model, il);
+    if (kElements === 0 && vElements === 0) continue;
+    const cells = model.swaLayers[il] ? shape.swaCells : shape.cells;
+    bytes += cells * (kvRowBytes(shape.cacheTypeK, kElements) + (vElements > 0 ? kvRowBytes(shape.cacheTypeV, vElements) : 0));
+  }
+  return bytes;
+}
+
+export function recurrentStateBytes(model: GgufModel, shape: Pick<CacheShape, 'firstGpuLayer' | 'sequences'>): number {
+  if (!model.recurrent) return 0;
+  let layers = 0;
+  for (let il = shape.firstGpuLayer; il < model.layers; il++) if (model.recurrentLayers[il]) layers++;
+  return layers * Math.max(1, shape.sequences) * 4 * (model.recurrent.convElements + model.recurrent.stateElements);
+}
+
+/**
+ * Sliding-window cells (llama-kv-cache-iswa.cpp): per stream, pad256(min(stream cells,
+ * n_swa × (unified ? n_seq : 1) + n_ubatch)); a cache that is not unified has one stream per sequence.
+ */
+export function swaCells(model: Pick<GgufModel, 'slidingWindow'>, streamCells: number, streams: number, sequences: number, unified: boolean, ubatch: number, swaFull: boolean): number {
+  if (swaFull || model.slidingWindow === 0) return streamCells * streams;
+  return streams * pad(Math.min(streamCells, model.slidingWindow * (unified ? sequences : 1) + ubatch), CONTEXT_PADDING);
+}

@@ -1,0 +1,253 @@
+/**
+ * What a llama.cpp server will take on one GPU, part by part, for a model and the settings its
+ * arguments give, with llama-server's defaults applied where an argument is absent:
+ *
+ * - no `-c` (or `-c 0`): the model's training context; with `--fit` (on by default) and the free
+ *   memory known, the largest context (≥ 4096) that leaves the fit target free;
+ * - no `-np`: 4 slots sharing one unified cache (`-np N` alone: N streams of n_ctx / N cells);
+ * - `-fa auto`: on where the CUDA kernels support the model's head sizes;
+ * - a quantized V cache needs flash attention: without it, V is sized as f16;
+ * - `-ub` 512, `-b` 2048, every layer on the GPU.
+ *
+ * Never throws: what llama.cpp itself would refuse is a `NoEstimate` with the reason.
+ */
+import { computeBufferBytes } from './compute-buffer-size.ts';
+import type { EstimateResult, NoEstimate, VramEstimate } from './estimate-types.ts';
+import { isQuantizedKvType } from './ggml-types.ts';
+import { modelLabel, type GgufModel } from './gguf-model.ts';
+import { CONTEXT_PADDING, kvCacheBytes, pad, recurrentStateBytes, swaCells } from './kv-cache-size.ts';
+import { DEFAULT_LLAMA_SETTINGS, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
+import { projectorBytes } from './projector-size.ts';
+import type { ProjectorModel } from './projector-model.ts';
+import { placeWeights } from './weights-placement.ts';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** llama-server's defaults for what the settings leave open. */
+export const LLAMA_SERVER_DEFAULTS = {
+  parallel: 4,
+  batchTokens: 2048,
+  ubatchTokens: 512,
+  /** `--fit-target`: what `--fit` leaves free per device. */
+  fitTargetBytes: 1 * GiB,
+  /** `--fit` never goes below this context (`--fit-ctx`). */
+  fitMinContext: 4096,
+} as const;
+
+/**
+ * The server process's CUDA context, cuBLAS workspace and runtime allocations, which NVML counts
+ * against the process but no llama.cpp buffer shows.
+ */
+export const CUDA_RUNTIME_BYTES = 256 * MiB;
+
+/** Head sizes llama.cpp's CUDA flash-attention kernels handle (K = V, or DeepSeek's 576/512). */
+const FA_HEAD_SIZES = new Set([40, 64, 72, 80, 96, 112, 128, 192, 256]);
+
+export interface EstimateOptions {
+  /** Free memory on the GPU now: lets `--fit` pick the context the server will pick. */
+  readonly gpuFreeBytes?: number;
+  /** The `--mmproj` file, read with `readProjector`. */
+  readonly projector?: ProjectorModel;
+  /** The draft model (`-md`), read with `readGgufModel`. */
+  readonly draft?: GgufModel;
+  /**
+   * Logits rows the compute graph is reserved for. llama-server (the default) reserves one per
+   * slot; a runner that keeps every token's logits (Ollama's runner, llama-cli) reserves n_ubatch:
+   * pass `'ubatch'`.
+   */
+  readonly outputRows?: number | 'ubatch';
+}
+
+interface Resolved {
+  contextTokens: number;
+  parallel: number;
+  unified: boolean;
+  flashAttention: boolean;
+  cacheTypeK: KvCacheType;
+  cacheTypeV: KvCacheType;
+  ubatch: number;
+  notes: string[];
+}
+
+function flashAttentionSupported(model: GgufModel, k: KvCacheType, v: KvCacheType): string | null {
+  const mla = model.latentAttention?.compressedCache;
+  const kLen = mla ? model.latentAttention!.kvLoraRank + model.latentAttention!.ropeDimensions : model.keyLength;
+  const vLen = mla ? model.latentAttention!.kvLoraRank : model.valueLength;
+  if (mla && kLen === 576 && vLen === 512) return null;
+  if (kLen !== vLen) return `its K and V heads differ in size (${kLen} and ${vLen})`;
+  if (!FA_HEAD_SIZES.has(kLen)) return `its head size ${kLen} has no CUDA flash-attention kernel`;
+  if (k !== v && (isQuantizedKvType(k) || isQuantizedKvType(v))) return `the K and V cache types differ (${k}, ${v})`;
+  return null;
+}
+
+function resolve(model: GgufModel, s: LlamaSettings): Resolved {
+  const notes: string[] = [];
+  const parallel = s.parallel !== null && s.parallel > 0 ? s.parallel : LLAMA_SERVER_DEFAULTS.parallel;
+  if (s.parallel === null || s.parallel <= 0) notes.push(`no -np: llama-server's ${LLAMA_SERVER_DEFAULTS.parallel} slots, sharing one unified KV cache`);
+  const unified = s.kvUnified ?? (s.parallel === null || s.parallel <= 0);
+  let contextTokens = s.contextTokens !== null && s.contextTokens > 0 ? s.contextTokens : model.trainedContext;
+  if (s.contextTokens === null || s.contextTokens <= 0) notes.push(`no -c: the model's training context, ${model.trainedContext} tokens`);
+  contextTokens = Math.max(1, contextTokens);
+  const cacheTypeK = s.cacheTypeK ?? 'f16';
+  let cacheTypeV = s.cacheTypeV ?? 'f16';
+  const unsupported = model.kvLayers.some(Boolean) ? flashAttentionSupported(model, cacheTypeK, cacheTypeV) : null;
+  let flashAttention: boolean;
+  const fa = s.flashAttention ?? 'auto';
+  if (fa === 'auto') {
+    flashAttention = unsupported === null;
+    notes.push(flashAttention ? '-fa auto: flash attention on (the GPU supports it for this model)' : `-fa auto: flash attention off, because ${unsupported}`);
+  } else {
+    flashAttention = fa === 'on';
+  }
+  if (!flashAttention && isQuantizedKvType(cacheTypeV)) {
+    notes.push(`a quantized V cache (${cacheTypeV}) needs flash attention, which is off: V sized as f16 (llama-server refuses -ctv ${cacheTypeV} with -fa off)`);
+    cacheTypeV = 'f16';
+  }
+  const batch = s.batchTokens !== null && s.batchTokens > 0 ? s.batchTokens : LLAMA_SERVER_DEFAULTS.batchTokens;
+  const ubatch = Math.min(batch, s.ubatchTokens !== null && s.ubatchTokens > 0 ? s.ubatchTokens : LLAMA_SERVER_DEFAULTS.ubatchTokens);
+  return { contextTokens, parallel, unified, flashAttention, cacheTypeK, cacheTypeV, ubatch, notes };
+}
+
+interface Sized {
+  weights: number;
+  kv: number;
+  recurrent: number;
+  compute: number;
+  gpuLayers: number;
+  cells: number;
+}
+
+/** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
+function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, outputRows: number | 'ubatch' | undefined): Sized {
+  const placement = placeWeights(model, s);
+  let streamCells: number;
+  let streams: number;
+  if (r.unified) {
+    streamCells = pad(contextTokens, CONTEXT_PADDING);
+    streams = 1;
+  } else {
+    const total = pad(contextTokens, CONTEXT_PADDING);
+    streamCells = pad(Math.floor(total / r.parallel), CONTEXT_PADDING);
+    streams = r.parallel;
+  }
+  const cells = streamCells * streams;
+  const swa = swaCells(model, streamCells, streams, r.parallel, r.unified, r.ubatch, s.swaFull);
+  const firstGpuLayer = model.layers - placement.gpuLayers;
+  const kv = kvCacheBytes(model, { cells, swaCells: swa, cacheTypeK: r.cacheTypeK, cacheTypeV: r.cacheTypeV, firstGpuLayer, sequences: r.parallel });
+  const recurrent = recurrentStateBytes(model, { firstGpuLayer, sequences: r.parallel });
+  const compute = computeBufferBytes(model, {
+    tokens: Math.min(r.ubatch, cells),
+    outputRows: outputRows === 'ubatch' ? r.ubatch : (outputRows ?? r.parallel),
+    kvCells: streamCells,
+    swaKvCells: swa / streams,
+    flashAttention: r.flashAttention,
+    outputOnGpu: placement.outputOnGpu,
+    anyLayerOnGpu: placement.gpuLayers > 0,
+  }).totalBytes;
+  return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
+}
+
+function none(model: GgufModel, reason: string): NoEstimate {
+  return { kind: 'none', modelPath: model.path, reason };
+}
+
+/** The estimate for `model` run with `settings`. Never throws. */
+export function estimateVram(model: GgufModel, settings: LlamaSettings = DEFAULT_LLAMA_SETTINGS, options: EstimateOptions = {}): EstimateResult {
+  try {
+    return estimate(model, settings, options);
+  } catch (err) {
+    return none(model, `the estimate failed for ${modelLabel(model)}: ${(err as Error).message}`);
+  }
+}
+
+function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOptions): EstimateResult {
+  const placement = placeWeights(model, settings);
+  if (placement.badPatterns.length) return none(model, `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`);
+  const r = resolve(model, settings);
+  if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
+
+  const runtime = CUDA_RUNTIME_BYTES;
+  const projector = options.projector && settings.projectorOffload ? projectorBytes(options.projector, r.flashAttention) : 0;
+  if (options.projector && !settings.projectorOffload) r.notes.push('--no-mmproj-offload: the projector stays on the CPU');
+  let draft = 0;
+  if (options.draft && settings.draft) {
+    const d = settings.draft;
+    const draftSettings: LlamaSettings = {
+      ...DEFAULT_LLAMA_SETTINGS,
+      contextTokens: d.contextTokens ?? r.contextTokens,
+      parallel: r.parallel,
+      kvUnified: r.unified,
+      flashAttention: settings.flashAttention,
+      cacheTypeK: d.cacheTypeK ?? settings.cacheTypeK,
+      cacheTypeV: d.cacheTypeV ?? settings.cacheTypeV,
+      batchTokens: settings.batchTokens,
+      ubatchTokens: settings.ubatchTokens,
+      gpuLayers: d.gpuLayers,
+    };
+    const de = estimate(options.draft, draftSettings, {});
+    if (de.kind === 'none') return none(model, `the draft model: ${de.reason}`);
+    draft = de.totalBytes - de.parts.runtimeBytes;
+  }
+  const fixed = runtime + projector + draft;
+
+  let context = r.contextTokens;
+  const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
+  let sized = size(model, settings, r, context, options.outputRows);
+  const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
+  if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
+    const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
+    const room = options.gpuFreeBytes - target;
+    if (total(sized) > room) {
+      // --fit lowers the context first: the largest multiple of 256 (≥ 4096) that leaves the target free.
+      let lo = Math.min(LLAMA_SERVER_DEFAULTS.fitMinContext, context);
+      let hi = context;
+      if (total(size(model, settings, r, lo, options.outputRows)) <= room) {
+        while (hi - lo > CONTEXT_PADDING) {
+          const mid = pad(Math.floor((lo + hi) / 2), CONTEXT_PADDING);
+          if (mid >= hi || mid <= lo) break;
+          if (total(size(model, settings, r, mid, options.outputRows)) <= room) lo = mid;
+          else hi = mid;
+        }
+        context = lo;
+        sized = size(model, settings, r, context, options.outputRows);
+        r.notes.push(`--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`);
+      } else {
+        context = lo;
+        sized = size(model, settings, r, context, options.outputRows);
+        r.notes.push(`--fit (on by default) cannot make it fit even at ${context} tokens: llama-server would move layers to the CPU`);
+      }
+    }
+  }
+  if (context > model.trainedContext) r.notes.push(`the context (${context}) is above the model's training context (${model.trainedContext})`);
+
+  const parts = {
+    weightsBytes: sized.weights,
+    kvCacheBytes: sized.kv,
+    recurrentStateBytes: sized.recurrent,
+    computeBufferBytes: sized.compute,
+    projectorBytes: projector,
+    draftBytes: draft,
+    runtimeBytes: runtime,
+  };
+  const result: VramEstimate = {
+    kind: 'estimate',
+    modelPath: model.path,
+    architecture: model.architecture,
+    parts,
+    totalBytes: Object.values(parts).reduce((a, b) => a + b, 0),
+    assumptions: {
+      contextTokens: sized.cells,
+      parallel: r.parallel,
+      kvUnified: r.unified,
+      flashAttention: r.flashAttention ? 'on' : 'off',
+      cacheTypeK: r.cacheTypeK,
+      cacheTypeV: r.cacheTypeV,
+      ubatchTokens: r.ubatch,
+      gpuLayers: sized.gpuLayers,
+      totalLayers: model.layers,
+      notes: r.notes,
+    },
+  };
+  return result;
+}

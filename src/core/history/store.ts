@@ -1,0 +1,197 @@
+/**
+ * The history of every GPU's used VRAM, system RAM and swap, and the events shown on the chart.
+ * In memory: full rate for the recent window, min/max buckets for older data (series.ts).
+ * On disk (when given a folder): append-only, batched, rotated by size (files.ts), read back
+ * at start so the history survives reloads and crashes. An imported log is a store without a folder.
+ */
+import { systemClock, type Clock } from '../clock.ts';
+import { Emitter } from '../events.ts';
+import { lowerBound, type Points } from './downsample.ts';
+import { HistoryFiles, type ReadStats } from './files.ts';
+import { encodeEvent, encodeSample } from './lines.ts';
+import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './series.ts';
+import type { HistoryEvent, HistoryRecord, HistorySample, SystemMemory } from './types.ts';
+
+/** A series: one GPU's used VRAM (`gpu:0`), system RAM (`ram`) or swap (`swap`). */
+export type SeriesKey = `gpu:${number}` | 'ram' | 'swap';
+
+export const DAY_MS = 24 * 3_600_000;
+export const DEFAULT_RETENTION_DAYS = 7;
+export const DEFAULT_MAX_FILE_MB = 16;
+
+export interface HistoryStoreOptions {
+  /** Where the files go; null keeps the history in memory only (an imported log). */
+  dir: string | null;
+  retentionMs?: number;
+  maxFileBytes?: number;
+  recentMs?: number;
+  bucketMs?: number;
+  /** Events kept (oldest dropped first). */
+  maxEvents?: number;
+  flushMs?: number;
+  clock?: Clock;
+  log?: (message: string) => void;
+}
+
+type Events = { sample: [HistorySample]; event: [HistoryEvent] };
+
+export class HistoryStore extends Emitter<Events> {
+  private readonly series = new Map<SeriesKey, Series>();
+  private readonly seriesOptions: SeriesOptions;
+  private readonly files: HistoryFiles | null;
+  private readonly maxEvents: number;
+  private readonly clock: Clock;
+  private eventList: HistoryEvent[] = [];
+  private readonly totals = new Map<number, number>();
+  private system: SystemMemory | null = null;
+  private newest = -Infinity;
+  /** Set once the files are read: records that came in meanwhile are held until then. */
+  private loading: HistoryRecord[] | null = null;
+
+  constructor(options: HistoryStoreOptions) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    this.seriesOptions = {
+      recentMs: options.recentMs ?? DEFAULT_SERIES_OPTIONS.recentMs,
+      bucketMs: options.bucketMs ?? DEFAULT_SERIES_OPTIONS.bucketMs,
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_DAYS * DAY_MS,
+    };
+    this.maxEvents = options.maxEvents ?? 5000;
+    this.files = options.dir
+      ? new HistoryFiles({
+          dir: options.dir,
+          maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_MB * 1024 * 1024,
+          retentionMs: this.seriesOptions.retentionMs,
+          flushMs: options.flushMs,
+          clock: this.clock,
+          log: options.log,
+        })
+      : null;
+  }
+
+  /** Reads the files into memory. Samples recorded while it reads are kept and added after. */
+  async load(): Promise<ReadStats> {
+    if (!this.files) return { files: 0, records: 0, tornLines: 0, badLines: 0 };
+    this.loading = [];
+    let stats: ReadStats;
+    try {
+      const cutoff = this.clock.now() - this.seriesOptions.retentionMs;
+      stats = await this.files.read((r) => {
+        const t = r.type === 'sample' ? r.sample.t : r.event.t;
+        if (t >= cutoff) this.apply(r);
+      });
+    } finally {
+      const held = this.loading ?? [];
+      this.loading = null;
+      for (const r of held) this.apply(r);
+    }
+    return stats;
+  }
+
+  /** Records one sample: in memory at once, on disk within the flush interval. */
+  record(sample: HistorySample): void {
+    this.files?.append(encodeSample(sample));
+    if (this.loading) this.loading.push({ type: 'sample', sample });
+    else this.apply({ type: 'sample', sample });
+    this.emit('sample', sample);
+  }
+
+  recordEvent(event: HistoryEvent): void {
+    this.files?.append(encodeEvent(event));
+    if (this.loading) this.loading.push({ type: 'event', event });
+    else this.apply({ type: 'event', event });
+    this.emit('event', event);
+  }
+
+  /** Adds a record read from a file or an import (not written again). */
+  apply(r: HistoryRecord): void {
+    if (r.type === 'event') {
+      const e = r.event;
+      const list = this.eventList;
+      if (list.length && list[list.length - 1]!.t > e.t) list.splice(lowerBound(list.map((x) => x.t), e.t + 1), 0, e);
+      else list.push(e);
+      if (list.length > this.maxEvents) list.splice(0, list.length - this.maxEvents);
+      return;
+    }
+    const s = r.sample;
+    if (s.t > this.newest) this.newest = s.t;
+    for (const g of s.gpus) {
+      this.seriesOf(`gpu:${g.gpu}`).add(s.t, g.used);
+      this.totals.set(g.gpu, g.total);
+    }
+    if (s.system) {
+      this.seriesOf('ram').add(s.t, s.system.ramUsed);
+      this.seriesOf('swap').add(s.t, s.system.swapUsed);
+      this.system = s.system;
+    }
+  }
+
+  private seriesOf(key: SeriesKey): Series {
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = new Series(this.seriesOptions)));
+    return s;
+  }
+
+  /** The GPU indexes seen, in order. */
+  gpus(): number[] {
+    return [...this.totals.keys()].sort((a, b) => a - b);
+  }
+
+  totalOf(gpu: number): number | null {
+    return this.totals.get(gpu) ?? null;
+  }
+
+  /** The latest RAM and swap totals (and figures), or null when never sampled. */
+  latestSystem(): SystemMemory | null {
+    return this.system;
+  }
+
+  /** The first and last times held, or null when empty. */
+  bounds(): { first: number; last: number } | null {
+    let first = Infinity;
+    for (const s of this.series.values()) first = Math.min(first, s.first ?? Infinity);
+    if (first === Infinity || this.newest === -Infinity) return null;
+    return { first, last: this.newest };
+  }
+
+  /** A series' points in [from, to], at most `maxPoints` (min/max downsampled: peaks stay). */
+  range(key: SeriesKey, from: number, to: number, maxPoints = Infinity): Points {
+    return this.series.get(key)?.range(from, to, maxPoints) ?? { t: [], v: [] };
+  }
+
+  events(from = -Infinity, to = Infinity): HistoryEvent[] {
+    return this.eventList.filter((e) => e.t >= from && e.t <= to);
+  }
+
+  /** Points held in memory across every series (for the memory budget). */
+  pointCount(): number {
+    let n = 0;
+    for (const s of this.series.values()) n += s.size;
+    return n;
+  }
+
+  setLimits(limits: { retentionMs?: number; maxFileBytes?: number }): void {
+    if (limits.retentionMs !== undefined) {
+      this.seriesOptions.retentionMs = limits.retentionMs;
+      for (const s of this.series.values()) s.setRetention(limits.retentionMs);
+      const cutoff = this.newest - limits.retentionMs;
+      this.eventList = this.eventList.filter((e) => e.t >= cutoff);
+    }
+    this.files?.setLimits(limits);
+  }
+
+  /** The files on disk in time order (for export); empty for an in-memory store. */
+  async filePaths(): Promise<string[]> {
+    await this.files?.flush();
+    return this.files ? this.files.list() : [];
+  }
+
+  flush(): Promise<void> {
+    return this.files?.flush() ?? Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.files?.close();
+    this.clear();
+  }
+}

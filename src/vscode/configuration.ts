@@ -1,0 +1,80 @@
+/**
+ * The settings as VRAM Guard uses them: read and validated in one place (settings-sections.ts), one
+ * change listener, and one way a problem reaches the user — logged, then one warning with "Open
+ * Settings", shown again only when the set of problems changes. Problems found later by other
+ * parts (thresholds that do not fit a GPU) join through `setProblems`.
+ */
+import * as vscode from 'vscode';
+import { readAllSettings, type AllSettings } from './settings-sections.ts';
+
+export type SettingsListener = (now: AllSettings, before: AllSettings) => void;
+
+export class Configuration implements vscode.Disposable {
+  private value: AllSettings;
+  private readonly listeners = new Set<SettingsListener>();
+  private readonly extraProblems = new Map<string, string[]>();
+  private shownProblems = '';
+  private readonly subscription: vscode.Disposable;
+  private readonly log: vscode.LogOutputChannel;
+
+  constructor(log: vscode.LogOutputChannel) {
+    this.log = log;
+    this.value = Configuration.read();
+    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('vramGuard')) return;
+      const before = this.value;
+      this.value = Configuration.read();
+      for (const listener of this.listeners) listener(this.value, before);
+      this.reportProblems();
+    });
+  }
+
+  get current(): AllSettings {
+    return this.value;
+  }
+
+  /** Called after every change, with the settings before it; returns the unsubscriber. */
+  onDidChange(listener: SettingsListener): vscode.Disposable {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Problems another part found in the settings (keyed by who found them), reported like the rest. */
+  setProblems(from: string, problems: string[]): void {
+    this.extraProblems.set(from, problems);
+    this.reportProblems();
+  }
+
+  problems(): string[] {
+    return [...this.value.problems, ...[...this.extraProblems.values()].flat()];
+  }
+
+  /** Logs each problem and shows one warning, once per distinct set of problems. */
+  reportProblems(): void {
+    const problems = this.problems();
+    const key = problems.join('\n');
+    if (key === this.shownProblems) return;
+    this.shownProblems = key;
+    if (!problems.length) return;
+    for (const p of problems) this.log.warn(p);
+    const text = problems.length === 1 ? problems[0]! : `${problems.length} settings problems: ${problems.join(' ')}`;
+    void vscode.window.showWarningMessage(`VRAM Guard: ${text}`, 'Open Settings').then((choice) => {
+      if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard');
+    });
+  }
+
+  /** Writes the fallback mode to the user settings (the dashboard's mode switch). */
+  setFallbackMode(mode: string): Thenable<void> {
+    return vscode.workspace.getConfiguration('vramGuard').update('fallbackMode', mode, vscode.ConfigurationTarget.Global);
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.listeners.clear();
+  }
+
+  private static read(): AllSettings {
+    const config = vscode.workspace.getConfiguration('vramGuard');
+    return readAllSettings((key) => config.get(key));
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
+ * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
+ * the dashboard and every command. Everything it starts is disposed once, in `dispose`, in order:
+ * stop listening (the exporter's port too), stop the servers, stop the watcher, write the history
+ * out, close the log.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { FallbackChain } from '../core/fallback/chain.ts';
+import { chainSteps } from '../core/fallback/config.ts';
+import { ServerExecutor } from '../core/fallback/server-executor.ts';
+import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
+import type { FallbackStep } from '../core/fallback/steps.ts';
+import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
+import { recordHistory } from '../core/history/recorder.ts';
+import { HistoryStore } from '../core/history/store.ts';
+import { detailsMarkdown } from '../core/report/details-markdown.ts';
+import { GpuLock } from '../core/servers/gpu-lock.ts';
+import { collectLedger } from '../core/servers/ledger.ts';
+import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
+import { preflightGate } from '../core/servers/preflight-gate.ts';
+import { ServerRegistry } from '../core/servers/server-registry.ts';
+import { serverViews } from '../core/servers/server-view.ts';
+import { formatMiB } from '../core/units.ts';
+import type { LevelTransition } from '../core/watch/classifier.ts';
+import { levelLabel } from '../core/watch/levels.ts';
+import { Watcher } from '../core/watch/watcher.ts';
+import { registerAecCommand } from './aec-command.ts';
+import type { ExtensionState, VramGuardApi } from './api.ts';
+import { Configuration } from './configuration.ts';
+import { registerDashboard } from './dashboard-panel.ts';
+import { registerExporterService, type ExporterService } from './exporter-service.ts';
+import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
+import { MarkdownViews } from './markdown-view.ts';
+import { LevelNotifier } from './notifier.ts';
+import { registerPreflightCommand } from './preflight-command.ts';
+import { preflightFallbackAction } from './preflight-fallback.ts';
+import { registerServerTasks } from './server-tasks.ts';
+import { syncServersFile } from './servers-file-sync.ts';
+import { registerSpikeCommand } from './spike-command.ts';
+import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar.ts';
+
+/** Level changes kept for the details view. */
+const RECENT_TRANSITIONS = 50;
+
+export class VramGuardContext {
+  readonly log: vscode.LogOutputChannel;
+  readonly config: Configuration;
+  readonly watcher: Watcher;
+  readonly servers = new ServerRegistry();
+  readonly chain: FallbackChain;
+  readonly history: HistoryStore;
+  readonly activationMs: number;
+
+  private readonly extension: vscode.ExtensionContext;
+  private readonly statusBar = new GpuStatusBar();
+  private readonly views = new MarkdownViews();
+  private readonly notifier: LevelNotifier;
+  /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
+  private readonly exporter: ExporterService;
+  private readonly transitions: LevelTransition[] = [];
+  private readonly stateListeners = new Set<() => void>();
+  /** Everything to dispose, in the order it was added; disposed in reverse. */
+  private readonly disposables: vscode.Disposable[] = [];
+  private disposing: Promise<void> | null = null;
+
+  constructor(extension: vscode.ExtensionContext) {
+    const started = performance.now();
+    this.extension = extension;
+    this.log = vscode.window.createOutputChannel('VRAM Guard', { log: true });
+    this.config = new Configuration(this.log);
+    const settings = this.config.current;
+    this.notifier = new LevelNotifier({ notifyOnWarning: settings.general.notifyOnWarning, minIntervalMs: settings.general.notificationMinIntervalSeconds * 1000 });
+
+    this.watcher = new Watcher({
+      openSource: () => this.openSource(),
+      thresholds: settings.general.thresholds,
+      intervalMs: settings.general.sampleIntervalMs,
+      adaptive: settings.general.adaptiveRate,
+      log: (m) => this.log.info(m),
+    });
+    this.chain = new FallbackChain({
+      steps: () => this.fallbackSteps(),
+      mode: () => this.config.current.fallback.mode,
+      executor: new ServerExecutor({ registry: this.servers, isTrusted: () => vscode.workspace.isTrusted }),
+      readUsed: (gpu) => nextSampleUsed(this.watcher, gpu),
+      confirm: confirmStep,
+      cooldownMs: settings.fallback.cooldownMs,
+      settleTimeoutMs: settings.fallback.settleTimeoutMs,
+      log: (m) => this.log.info(m),
+    });
+    this.history = new HistoryStore({
+      dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
+      retentionMs: settings.history.retentionMs,
+      maxFileBytes: settings.history.maxFileBytes,
+      log: (m) => this.log.warn(m),
+    });
+    const historyLoaded = this.history.load().then(
+      (s) => this.log.info(`history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`),
+      (err: unknown) => this.log.warn(`history: could not read the saved history: ${String(err)}`),
+    );
+    const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
+    this.exporter = registerExporterService({ watcher: this.watcher, registry: this.servers, log: this.log, reportProblems: (problems) => this.config.setProblems('exporter', problems) });
+
+    this.own(
+      this.config,
+      this.statusBar,
+      this.views,
+      { dispose: stopRecording },
+      this.subscribeToWatcher(),
+      this.config.onDidChange((now, before) => this.applySettings(now, before)),
+      vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
+      // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
+      syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
+      this.exporter,
+      ...this.registerCommands(historyLoaded),
+      { dispose: () => this.chain.dispose() },
+    );
+
+    this.config.reportProblems();
+    // NVML loads after activation, never on the startup path.
+    const kickoff = setTimeout(() => this.watcher.start(), 0);
+    this.own({ dispose: () => clearTimeout(kickoff) });
+    this.activationMs = performance.now() - started;
+    this.log.info(`activated in ${this.activationMs.toFixed(1)} ms`);
+  }
+
+  /** What `activate` returns: the state the status bar shows, the ledger and the servers. */
+  api(): VramGuardApi {
+    return {
+      getState: () => this.state(),
+      ledger: () => this.ledger(),
+      servers: () => serverViews(this.servers),
+      waitForState: (predicate, timeoutMs) => this.waitForState(predicate, timeoutMs),
+    };
+  }
+
+  /** Stops everything once; later calls get the same promise. */
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      for (const d of this.disposables.splice(0).reverse()) {
+        try {
+          d.dispose();
+        } catch (err) {
+          console.error(`VRAM Guard: disposing failed: ${String(err)}`);
+        }
+      }
+      await this.exporter.close(); // its port is free once dispose resolves
+      await this.servers.stopAll();
+      await this.watcher.stop();
+      await this.history.close(); // writes what is queued
+      this.log.dispose();
+    })();
+    return this.disposing;
+  }
+
+  private own(...disposables: vscode.Disposable[]): void {
+    this.disposables.push(...disposables);
+  }
+
+  /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
+  private openSource(): Promise<ProbeResult> {
+    const s = this.config.current.general;
+    return probeSource({
+      preference: s.source,
+      nvmlLibraryPath: s.nvmlLibraryPath || undefined,
+      nvidiaSmiPath: s.nvidiaSmiPath,
+      replayFile: this.replayFile(s.replayFile),
+      replaySpeed: s.replaySpeed,
+      log: (m) => this.log.info(m),
+    });
+  }
+
+  /** The trace for `replay`: the setting (relative to the workspace folder), else the bundled one. */
+  private replayFile(setting: string): string {
+    if (!setting) return this.extension.asAbsolutePath(path.join('media', 'traces', 'a1000-4gb-speech-cascade.jsonl'));
+    if (path.isAbsolute(setting)) return setting;
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    return folder ? path.join(folder, setting) : setting;
+  }
+
+  /** The chain in force: the setting's steps, then each running task's own. */
+  private fallbackSteps(): FallbackStep[] {
+    return chainSteps(this.config.current.fallback.steps, this.servers.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })));
+  }
+
+  private ownedPids(): Set<number> {
+    return new Set(this.servers.owners().map((o) => o.rootPid));
+  }
+
+  private subscribeToWatcher(): vscode.Disposable {
+    const w = this.watcher;
+    const offs = [
+      w.on('sample', (watched) => this.chain.onSample(watched)),
+      w.on('status', (status) => {
+        if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
+        if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);
+        this.refresh();
+      }),
+      w.on('sample', () => this.refresh()),
+      w.on('error', (err) => this.log.warn(`sample failed: ${err.message}`)),
+      w.on('problems', (problems) => this.config.setProblems('thresholds', problems)),
+      w.on('transition', (t) => {
+        this.transitions.push(t);
+        if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
+        this.log.info(`GPU ${t.gpu}: ${levelLabel(t.from)} → ${levelLabel(t.to)} at ${formatMiB(t.usedBytes)} of ${formatMiB(t.totalBytes)}`);
+        this.notifier.onTransition(t);
+      }),
+    ];
+    return { dispose: () => offs.forEach((off) => off()) };
+  }
+
+  private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {
+    const readGpu = async () => this.watcher.reading();
+    const latest = () => this.watcher.latest;
+    return [
+      registerPreflightCommand({
+        views: this.views,
+        log: this.log,
+        readSettings: () => ({ thresholds: this.config.current.general.thresholds, preflight: this.config.current.preflight }),
+        currentGpu: readGpu,
+        ownedPids: () => this.ownedPids(),
+        // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
+        actions: { runFallbackChain: preflightFallbackAction({ chain: this.chain, latest, views: this.views, log: this.log }) },
+      }),
+      registerServerTasks({
+        registry: this.servers,
+        lock: new GpuLock(),
+        readGpu,
+        log: this.log,
+        stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
+        gate: preflightGate(() => {
+          const { preflight, general } = this.config.current;
+          return { margin: preflight.margin, residualThreshold: preflight.residualThreshold, thresholds: general.thresholds, ownedPids: this.ownedPids() };
+        }),
+      }),
+      // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
+      registerSpikeCommand({
+        views: this.views,
+        log: this.log,
+        readThresholds: () => this.config.current.general.thresholds,
+        openSource: () => this.openSource(),
+        onServerLeftRunning: (s) => this.servers.adopt(s),
+        timingSettings: () => this.config.current.spikeTiming,
+      }),
+      registerAecCommand(this.views, this.log, () => this.config.current),
+      registerDashboard({
+        context: this.extension,
+        watcher: this.watcher,
+        servers: this.servers,
+        chain: this.chain,
+        steps: () => this.fallbackSteps(),
+        fallbackMode: () => this.config.current.fallback.mode,
+        thresholds: () => this.config.current.general.thresholds,
+        log: this.log,
+        history: this.history,
+        historyLoaded,
+        setFallbackMode: (mode) => this.config.setFallbackMode(mode),
+      }),
+      registerFallbackCommands({ chain: this.chain, registry: this.servers, steps: () => this.fallbackSteps(), latest, views: this.views, log: this.log }),
+    ];
+  }
+
+  /** A settings change: every part takes its new values; the source is re-probed only when it changed. */
+  private applySettings(now: VramGuardContext['config']['current'], before: VramGuardContext['config']['current']): void {
+    const g = now.general;
+    this.chain.configure({ cooldownMs: now.fallback.cooldownMs, settleTimeoutMs: now.fallback.settleTimeoutMs });
+    this.notifier.policy.options = { notifyOnWarning: g.notifyOnWarning, minIntervalMs: g.notificationMinIntervalSeconds * 1000 };
+    this.watcher.setThresholds(g.thresholds);
+    this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate);
+    this.history.setLimits(now.history);
+    const b = before.general;
+    if (b.source !== g.source || b.nvmlLibraryPath !== g.nvmlLibraryPath || b.nvidiaSmiPath !== g.nvidiaSmiPath || b.replayFile !== g.replayFile || b.replaySpeed !== g.replaySpeed) {
+      this.watcher.reprobe();
+    }
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const g = this.config.current.general;
+    this.statusBar.update({ status: this.watcher.status, latest: this.watcher.latest, gpu: g.statusBarGpu, hideWhenNoGpu: g.hideWhenNoGpu });
+    for (const listener of this.stateListeners) listener();
+  }
+
+  private async showDetails(): Promise<void> {
+    await this.views.show('GPU details', detailsMarkdown({ status: this.watcher.status, latest: this.watcher.latest, transitions: this.transitions, settingsProblems: this.config.problems() }));
+  }
+
+  private state(): ExtensionState {
+    const status = this.watcher.status;
+    return {
+      source: status.state === 'ready' ? { kind: status.source.kind, description: status.source.description } : null,
+      noSourceReason: status.state === 'none' ? status.reason : null,
+      sample: this.watcher.latest?.sample ?? null,
+      levels: this.watcher.latest?.levels ?? [],
+      settingsProblems: this.config.problems(),
+      statusBarText: this.statusBar.view.text,
+      activationMs: this.activationMs,
+    };
+  }
+
+  private async ledger(): Promise<LedgerView> {
+    const latest = this.watcher.latest;
+    return latest ? ledgerView(await collectLedger(latest.sample, this.servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
+  }
+
+  private waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const state = this.state();
+        if (!predicate(state)) return;
+        done();
+        resolve(state);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`VRAM Guard state did not match within ${timeoutMs} ms; last state: ${JSON.stringify(this.state())}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.stateListeners.delete(check);
+      };
+      this.stateListeners.add(check);
+      check();
+    });
+  }
+}

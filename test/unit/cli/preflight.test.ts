@@ -1,0 +1,201 @@
+/**
+ * `vram-guard preflight` against the fake NVML library: through `runPreflightCommand` with a
+ * captured io, and end to end through the built CLI once `src/cli.ts` routes the command.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { UsageError } from '../../../src/cli/args.ts';
+import type { CliIo } from '../../../src/cli/io.ts';
+import { runPreflightCommand } from '../../../src/cli/preflight.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, MiB, repoRoot, type FakeState } from '../../helpers/fake-nvml.ts';
+import { GEMMA2_2B, LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+
+interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function preflight(args: string[], env: NodeJS.ProcessEnv): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env,
+    interrupted: new Promise(() => {}),
+  };
+  const code = await runPreflightCommand(args, io);
+  return { code, stdout, stderr };
+}
+
+const rtx3070 = desktopRtx3070;
+
+const cardThresholds = ['--thresholds', 'warning=6144MiB,critical=7168MiB,emergency=7782MiB'];
+
+describe('vram-guard preflight (runPreflightCommand)', () => {
+  let lib: string;
+  let env: (state: FakeState) => Promise<NodeJS.ProcessEnv>;
+  before(async () => {
+    lib = await buildFakeNvml();
+    env = async (state) => {
+      const fake = await FakeNvmlState.create(state);
+      // The fake library reads its state file from this process's environment.
+      process.env['FAKE_NVML_STATE'] = fake.path;
+      return { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib };
+    };
+  });
+
+  it('passes and exits 0 when the need fits with the margin', async () => {
+    const r = await preflight(['--need', '2838MiB', ...cardThresholds], await env(rtx3070()));
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /^# VRAM Guard pre-flight check\n\n\*\*PASS: there is room for it\.\*\*/);
+    assert.match(r.stdout, /\| Free VRAM for the need \| ✅ pass \| 6728 MiB free ≥ 2838 MiB needed \+ 1024 MiB margin \(2866 MiB to spare\)\. \|/);
+  });
+
+  it('fails and exits 1 for 6144 MiB with 500 MiB free', async () => {
+    const r = await preflight(['--need', '6144MiB'], await env(rtx3070({ used: 8 * GiB - 500 * MiB })));
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /\*\*FAIL: do not start it as it is\.\*\*/);
+    assert.match(r.stdout, /\| Free VRAM for the need \| ❌ fail \| 500 MiB free < 6144 MiB needed: 5644 MiB short/);
+  });
+
+  it('warnings exit 0, and 3 with --fail-on-warn', async () => {
+    const state = rtx3070({ persistence: 0 });
+    assert.equal((await preflight(['--need', '1GiB'], await env(state))).code, 0);
+    const r = await preflight(['--need', '1GiB', '--fail-on-warn'], await env(state));
+    assert.equal(r.code, 3);
+    assert.match(r.stdout, /\| Persistence mode \| ⚠️ warn \| Off:/);
+  });
+
+  it('--json: the documented shape', async () => {
+    const r = await preflight(['--need', '6GiB', '--margin', '512MiB', '--json', ...cardThresholds], await env(rtx3070()));
+    assert.equal(r.code, 1, 'at 7608 MiB the card would be CRITICAL');
+    const json = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(json), ['verdict', 'source', 'driverVersion', 'gpu', 'need', 'estimate', 'checks']);
+    assert.equal(json.verdict, 'fail');
+    assert.equal(json.source.kind, 'nvml');
+    assert.equal(json.driverVersion, '550.54.14');
+    assert.deepEqual(json.gpu, { index: 0, name: 'NVIDIA GeForce RTX 3070', uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e', totalBytes: 8 * GiB, usedBytes: 1464 * MiB, freeBytes: 8 * GiB - 1464 * MiB });
+    assert.deepEqual(json.need, { bytes: 6 * GiB, from: '--need', marginBytes: 512 * MiB, projectedLevel: 'critical' });
+    assert.equal(json.estimate, null);
+    assert.deepEqual(
+      json.checks.map((c: { id: string; status: string }) => [c.id, c.status]),
+      [
+        ['preflight.gpu', 'pass'],
+        ['preflight.free', 'pass'],
+        ['preflight.level', 'fail'],
+        ['preflight.residual', 'pass'],
+        ...(process.platform === 'linux' ? [['preflight.persistence', 'pass']] : []),
+        ['preflight.driver', 'pass'],
+      ],
+    );
+    for (const c of json.checks) assert.deepEqual(Object.keys(c), ['id', 'title', 'status', 'detail', 'advice', 'data']);
+    assert.deepEqual(json.checks[1].data, { freeBytes: 8 * GiB - 1464 * MiB, needBytes: 6 * GiB, marginBytes: 512 * MiB });
+  });
+
+  it('--model estimates the need from a GGUF file, with --ctx, --parallel and --kv-type', async () => {
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
+    const r = await preflight(['--model', model, '--ctx', '8192', '--parallel', '2', '--kv-type', 'q8_0', '--json'], await env(rtx3070()));
+    assert.equal(r.code, 0, r.stdout);
+    const json = JSON.parse(r.stdout);
+    assert.equal(json.estimate.ok, true);
+    assert.equal(json.estimate.contextLength, 8192);
+    assert.equal(json.estimate.parallel, 2);
+    assert.equal(json.estimate.kvCacheType, 'q8_0');
+    assert.equal(json.estimate.kvCacheBytes, 952 * MiB, '2 × 28 × 16384 × 8 × 128 × 34/32');
+    assert.equal(json.estimate.weightsBytes, 2_011_539_712);
+    assert.equal(json.need.from, 'estimate');
+    assert.equal(json.need.bytes, json.estimate.totalBytes);
+  });
+
+  it('a model the formula does not fit says "no estimate" and does not block', async () => {
+    const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B);
+    const r = await preflight(['--model', model], await env(rtx3070()));
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /\| Estimated need \| ➖ not available \| No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention/);
+  });
+
+  it('a model file that is not there fails with what to do', async () => {
+    const r = await preflight(['--model', '/nonexistent/llama.gguf'], await env(rtx3070()));
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read as a GGUF model: the file does not exist\. \| Check the path/);
+  });
+
+  it('NVML missing: says so and exits 0; --strict exits 1', async () => {
+    const args = ['--need', '6GiB', '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1'];
+    const r = await preflight(args, {});
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /\*\*NOT CHECKED: no GPU figures; the start is not blocked\.\*\*/);
+    assert.match(r.stdout, /\| GPU figures \| ➖ not available \| No GPU source: no NVML: .*\/nonexistent\/libnvidia-ml\.so\.1/);
+    const strict = await preflight([...args, '--strict', '--json'], {});
+    assert.equal(strict.code, 1);
+    const json = JSON.parse(strict.stdout);
+    assert.equal(json.verdict, 'fail');
+    assert.equal(json.gpu, null);
+    assert.deepEqual(json.checks.map((c: { status: string }) => c.status), ['fail']);
+  });
+
+  it('--gpu picks the GPU; one that is not there fails', async () => {
+    const r = await preflight(['--gpu', '1', '--need', '1GiB'], await env(rtx3070()));
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /GPU 1 was not found: this machine has GPU 0\./);
+  });
+
+  it('wrong usage throws a UsageError that names the option (the CLI exits 64)', async () => {
+    const e = {};
+    await assert.rejects(preflight(['--need', '6GiB', '--model', 'x.gguf'], e), new UsageError('give either --need or --model, not both'));
+    await assert.rejects(preflight(['--need', 'six'], e), /--need: "six" is not a size/);
+    await assert.rejects(preflight(['--need', '50%'], e), /--need must be a size/);
+    await assert.rejects(preflight(['--ctx', '4096'], e), /--ctx only applies with --model/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--kv-type', 'q3'], e), /--kv-type must be one of f32, f16, bf16, q8_0/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--ctx', '0'], e), /--ctx needs a whole number from 1/);
+    await assert.rejects(preflight(['--gpu', 'first'], e), /--gpu needs a whole number/);
+    await assert.rejects(preflight(['--margin', 'lots'], e), /--margin: "lots" is not a size/);
+    await assert.rejects(preflight(['--bogus'], e), /unknown option --bogus/);
+  });
+
+  it('--help lists the options and exit codes', async () => {
+    const r = await preflight(['--help'], {});
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /--need SIZE/);
+    assert.match(r.stdout, /--kv-type T/);
+    assert.match(r.stdout, /Exit codes: 0 pass/);
+  });
+});
+
+// End to end through dist/cli.cjs. It needs `src/cli.ts` to route `preflight` to runPreflightCommand.
+const wired = readFileSync(join(repoRoot, 'src', 'cli.ts'), 'utf8').includes('runPreflightCommand');
+describe('vram-guard preflight (built CLI)', { skip: wired ? false : 'src/cli.ts does not route "preflight" yet' }, () => {
+  const cli = join(repoRoot, 'dist', 'cli.cjs');
+  const run = (args: string[], env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('exit codes 0 / 1 / 3 / 64 and the GGUF estimate from the bundle', async () => {
+    assert.ok(existsSync(cli), `${cli} is missing: run "npm run build" first`);
+    const lib = await buildFakeNvml();
+    const fits = await FakeNvmlState.create(rtx3070());
+    const full = await FakeNvmlState.create(rtx3070({ used: 8 * GiB - 500 * MiB }));
+    const slow = await FakeNvmlState.create(rtx3070({ persistence: 0 }));
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
+    const ok = await run(['preflight', '--model', model, '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /\| \*\*Total\*\* \| \*\*2879 MiB\*\* \|/);
+    assert.equal((await run(['preflight', '--need', '6144MiB', '--nvml-library', lib], { FAKE_NVML_STATE: full.path })).code, 1);
+    assert.equal((await run(['preflight', '--need', '1GiB', '--fail-on-warn', '--nvml-library', lib], { FAKE_NVML_STATE: slow.path })).code, 3);
+    const usage = await run(['preflight', '--need', 'six'], {});
+    assert.equal(usage.code, 64);
+    assert.match(usage.stderr, /vram-guard preflight: --need: "six" is not a size/);
+  });
+});

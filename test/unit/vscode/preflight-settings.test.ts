@@ -1,0 +1,43 @@
+/** The pre-flight's settings and the editor's inputs for the need. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GiB, MiB } from '../../../src/core/units.ts';
+import { parseModelRunText, parseNeedText, readPreflightSettings } from '../../../src/vscode/preflight-settings.ts';
+
+describe('pre-flight settings', () => {
+  it('defaults: a 1 GiB margin and a 100 MiB residual threshold', () => {
+    assert.deepEqual(readPreflightSettings(() => undefined), {
+      margin: { kind: 'bytes', bytes: GiB },
+      residualThreshold: { kind: 'bytes', bytes: 100 * MiB },
+      problems: [],
+    });
+  });
+
+  it('takes sizes and percentages; a bad value names the setting and falls back', () => {
+    const values: Record<string, unknown> = { 'preflight.margin': '10%', 'preflight.residualThreshold': 'lots' };
+    const s = readPreflightSettings((k) => values[k]);
+    assert.deepEqual(s.margin, { kind: 'percent', percent: 10 });
+    assert.deepEqual(s.residualThreshold, { kind: 'bytes', bytes: 100 * MiB });
+    assert.deepEqual(s.problems, ['vramGuard.preflight.residualThreshold: "lots" is not a size: write it like "6144MiB", "6GiB" or "80%". Using 100MiB.']);
+  });
+});
+
+describe('pre-flight inputs', () => {
+  it('the need is a size', () => {
+    assert.deepEqual(parseNeedText('6GiB'), { bytes: 6 * GiB });
+    assert.deepEqual(parseNeedText(' 6144 MiB '), { bytes: 6144 * MiB });
+    assert.deepEqual(parseNeedText('50%'), { error: 'Write the need as a size, such as 6GiB or 6144MiB, not a percentage.' });
+    assert.match((parseNeedText('six') as { error: string }).error, /is not a size/);
+    assert.ok('error' in parseNeedText('0MiB'));
+  });
+
+  it('the model run: context, × parallel slots, KV cache type', () => {
+    assert.deepEqual(parseModelRunText('4096'), { contextLength: 4096, parallel: 1, kvCacheType: 'f16' });
+    assert.deepEqual(parseModelRunText('8192x2'), { contextLength: 8192, parallel: 2, kvCacheType: 'f16' });
+    assert.deepEqual(parseModelRunText('8192 × 4 q8_0'), { contextLength: 8192, parallel: 4, kvCacheType: 'q8_0' });
+    assert.deepEqual(parseModelRunText('2048, Q4_0'), { contextLength: 2048, parallel: 1, kvCacheType: 'q4_0' });
+    assert.match((parseModelRunText('8192 q3') as { error: string }).error, /"q3" is not a KV cache type/);
+    assert.match((parseModelRunText('0') as { error: string }).error, /from 1 to 16777216/);
+    assert.match((parseModelRunText('big') as { error: string }).error, /e\.g\. "4096", "8192x2" or "8192x2 q8_0"/);
+  });
+});

@@ -1,0 +1,116 @@
+/** The page's logic without a browser: state from messages, ranges and zoom, bands, markers, trend, tables, cards. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Snapshot } from '../../../src/protocol.ts';
+import { markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
+import { formatSizeFromMiB } from '../../../webview/format.ts';
+import { autoEnabled, chainActions, processRows, serverCardView } from '../../../webview/panels-model.ts';
+import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo } from '../../../webview/view-model.ts';
+
+const NOW = Date.parse('2025-10-31T07:20:00Z');
+
+function snapshot(over: Partial<Snapshot> = {}): Snapshot {
+  return {
+    mode: { kind: 'live' },
+    source: 'NVML',
+    now: NOW,
+    bounds: { first: NOW - 7_200_000, last: NOW },
+    gpus: [{ gpu: 0, name: 'RTX A1000', totalMiB: 4096, thresholds: { warning: 3276.8, critical: 3686.4, emergency: 3891.2 }, level: 'warning' }],
+    range: '1h',
+    data: { from: NOW - 3_600_000, to: NOW, gpus: [{ gpu: 0, t: [NOW - 2000, NOW - 1000, NOW], v: [3600, 3601, 3602] }], ram: { t: [NOW], v: [789] }, swap: { t: [NOW], v: [0] }, ramTotalMiB: 16384, swapTotalMiB: 8192 },
+    markers: [],
+    processes: [],
+    servers: [],
+    chain: { mode: 'confirm', busy: false, steps: [], actions: [] },
+    ...over,
+  };
+}
+
+describe('dashboard view model', () => {
+  it('starts from the snapshot, then appends each sample and follows it', () => {
+    const s = fromSnapshot(snapshot());
+    assert.deepEqual(s.window, { from: NOW - 3_600_000, to: NOW });
+    applySample(s, { t: NOW + 1000, g: [[0, 3740, 4096, 'critical']], m: [6000, 1300] });
+    assert.deepEqual(s.series.get(0)!.v, [3600, 3601, 3602, 3740]);
+    assert.equal(s.gpus[0]!.level, 'critical');
+    assert.deepEqual(s.window, { from: NOW + 1000 - 3_600_000, to: NOW + 1000 });
+    assert.deepEqual(s.swap.v, [0, 1300]);
+    applySample(s, { t: NOW, g: [[0, 1, 4096, 'ok']], m: null });
+    assert.equal(s.series.get(0)!.v.length, 4, 'a sample older than the last is ignored');
+    applySample(s, { t: NOW + 2000, g: [[1, 100, 8192, 'ok']], m: null });
+    assert.deepEqual(s.gpus.map((g) => g.gpu), [0, 1], 'a new GPU appears');
+  });
+
+  it('stops following while zoomed, and follows again when a range is picked', () => {
+    const s = fromSnapshot(snapshot());
+    zoomTo(s, NOW - 600_000, NOW - 300_000);
+    applySample(s, { t: NOW + 1000, g: [[0, 3600, 4096, 'warning']], m: null });
+    assert.deepEqual(s.window, { from: NOW - 600_000, to: NOW - 300_000 });
+    selectRange(s, '5m');
+    assert.deepEqual(s.window, { from: NOW + 1000 - 300_000, to: NOW + 1000 });
+    selectRange(s, 'all');
+    assert.equal(s.window.from, NOW - 7_200_000);
+  });
+
+  it('ignores live updates while showing an imported log, and replaces data with a range reply', () => {
+    const s = fromSnapshot(snapshot({ mode: { kind: 'imported', title: 'gpu.csv', format: 'nvidia-smi' } }));
+    applySample(s, { t: NOW + 1000, g: [[0, 1, 4096, 'ok']], m: null });
+    applyMarker(s, { t: NOW, kind: 'transition', gpu: 0, text: 'x', level: 'ok', beforeMiB: null, afterMiB: null });
+    assert.equal(s.series.get(0)!.v.length, 3);
+    assert.equal(s.markers.length, 0);
+    applyRange(s, { from: 0, to: 1, gpus: [{ gpu: 0, t: [1], v: [2] }], ram: { t: [], v: [] }, swap: { t: [], v: [] }, ramTotalMiB: null, swapTotalMiB: null });
+    assert.deepEqual(s.series.get(0), { t: [1], v: [2] });
+    assert.equal(s.ramTotalMiB, 16384, 'totals stay when a reply has none');
+    assert.equal(needsRefresh(s, 1), false);
+  });
+
+  it('draws the thresholds as three bands up to the total, and the y axis from 0 to the total', () => {
+    const gpu = snapshot().gpus[0]!;
+    assert.deepEqual(thresholdBands(gpu).map((b) => [b.level, b.from, b.to]), [['warning', 3276.8, 3686.4], ['critical', 3686.4, 3891.2], ['emergency', 3891.2, 4096]]);
+    assert.deepEqual(thresholdBands({ ...gpu, thresholds: null }), []);
+    assert.deepEqual(yRange(gpu, { t: [1], v: [100] }), [0, 4096]);
+  });
+
+  it('puts the markers of this GPU (and of every GPU) in view, with their details', () => {
+    const markers = [
+      { t: NOW - 10_000, kind: 'transition' as const, gpu: 0, text: 'GPU 0: WARNING → CRITICAL at 3740 MiB of 4096 MiB', level: 'critical' as const, beforeMiB: 3740, afterMiB: null },
+      { t: NOW - 5000, kind: 'fallback' as const, gpu: 0, text: 'unload llama3.2:3b', level: 'critical' as const, beforeMiB: 7498, afterMiB: 4660 },
+      { t: NOW - 4000, kind: 'note' as const, gpu: null, text: 'Speech detected', level: null, beforeMiB: null, afterMiB: null },
+      { t: NOW - 3000, kind: 'task' as const, gpu: 1, text: 'other GPU', level: null, beforeMiB: null, afterMiB: null },
+      { t: NOW - 9_000_000, kind: 'task' as const, gpu: 0, text: 'too old', level: null, beforeMiB: null, afterMiB: null },
+    ];
+    const view = markersInView(markers, 0, NOW - 3_600_000, NOW, NOW);
+    assert.deepEqual(view.map((m) => m.label), ['CRITICAL', 'fallback', 'event']);
+    assert.match(view[1]!.detail, /unload llama3\.2:3b · 7\.32 GiB → 4\.55 GiB$/);
+    assert.match(view[0]!.detail, /^07:19:50|^\d\d:\d\d:\d\d/);
+  });
+
+  it('places marker labels so they do not cover each other', () => {
+    const places = placeLabels([{ x: 100, kind: 'transition' }, { x: 130, kind: 'transition' }, { x: 140, kind: 'fallback' }, { x: 400, kind: 'transition' }, { x: 990, kind: 'task' }], 1000);
+    assert.deepEqual(places.map((p) => [p.row, p.flip]), [[0, false], [1, false], [2, false], [0, false], [2, true]]);
+  });
+
+  it('gives the trend line: steady for the field report, growing with a time to OOM', () => {
+    const t: number[] = [];
+    const v: number[] = [];
+    for (let i = 0; i <= 3600; i += 10) (t.push(i * 1000), v.push(3600));
+    assert.equal(trendView({ t, v }, 4096, 3_600_000).text, 'steady — not a leak: constant for 1 h');
+    const g = trendView({ t, v: t.map((x) => 2000 + x / 30_000) }, 4096, 3_600_000);
+    assert.equal(g.verdict, 'growing');
+    assert.equal(g.slope, '+120 MiB/h over 1 h');
+    assert.match(g.timeToOom, /^about 16 h/);
+  });
+
+  it('lists processes with the residual as its own row, server cards and the chain', () => {
+    const rows = processRows({ gpu: 0, usedMiB: 4000, rows: [{ pid: 4242, name: 'ollama', owner: 'ollama', vramMiB: 2838, share: 71 }], residualMiB: 300, residualHint: null });
+    assert.deepEqual(rows.map((r) => [r.pid, r.owner, r.vram, r.share, r.residual]), [['4242', 'ollama', '2838 MiB', '71%', false], ['—', '—', '300 MiB', '7.5%', true]]);
+    const card = serverCardView({ name: 'ollama', kind: 'ollama', state: 'ready', pid: 15663, gpu: 0, health: 'healthy', models: [{ name: 'llama3.2:3b', vramMiB: 2648, context: 4096 }], context: null, sleeping: null, nvmlMiB: 2910, reportedMiB: 2648, error: null });
+    assert.equal(card.title, 'ollama · ollama · PID 15663 · GPU 0');
+    assert.deepEqual(card.lines, ['models: llama3.2:3b (ctx 4096) · 2648 MiB']);
+    assert.equal(card.vram, 'VRAM by NVML 2910 MiB · by the server 2648 MiB');
+    const chain = { mode: 'auto' as const, busy: false, steps: [], actions: [{ t: NOW, gpu: 0, step: 1, label: 'unloadModel ollama', origin: 'manual' as const, result: 'done', message: 'unloaded', beforeMiB: 7498, afterMiB: 4660 }] };
+    assert.equal(autoEnabled(chain), true);
+    assert.deepEqual(chainActions(chain, NOW).map((a) => [a.text, a.memory]), [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']]);
+    assert.equal(formatSizeFromMiB(3686.4), '3.60 GiB');
+  });
+});
