@@ -161,7 +161,9 @@ export async function measureDashboard(): Promise<BenchRow[]> {
       await browser.page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { dataset: Record<string, string> } } }).document.getElementById('app').dataset.firstPaintMs !== undefined, undefined, { timeout: 10_000 });
       firstPaint.push(Number(await browser.page.evaluate(() => (globalThis as unknown as { document: { getElementById(id: string): { dataset: Record<string, string> } } }).document.getElementById('app').dataset.firstPaintMs)));
       if (run < 4) continue;
-      await sampleUpdates(harness, updates, handles, (b) => void (updateBytes = Math.max(updateBytes, b)));
+      await sampleUpdates(harness, updates, handles, (b) => {
+        updateBytes = Math.max(updateBytes, b);
+      });
       if (process.env.VRAM_GUARD_BENCH_SCREENSHOT) await browser.page.screenshot({ path: process.env.VRAM_GUARD_BENCH_SCREENSHOT, fullPage: true });
     }
     // The 5 minute range: every sample moves the chart by pixels, so every update redraws.

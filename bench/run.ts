@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
- * run, the watcher's own CPU time at the default rate, and the time from a sample that crosses a
- * fallback trigger to the step's request. Prints a table; saves JSON under
+ * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
+ * fallback trigger to the step's request, and the driver calls per minute (bench/driver-calls.ts). Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
 import { measureExporterScrape } from './exporter-scrape.ts';
+import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
   const ggufEstimate = await measureGgufEstimate();
+  const driverCalls = await measureDriverCalls();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -102,6 +104,12 @@ async function main(): Promise<void> {
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
     { measure: `exporter scrape (${scrape.gpus} GPUs, ${scrape.processes} processes)`, value: `${scrape.httpMedianMs.toFixed(2)} ms median of ${scrape.scrapes} (render ${scrape.renderMedianMs.toFixed(2)} ms, ${scrape.series} series)`, target: `≤ ${scrape.targetMs} ms`, ok: scrape.httpMedianMs <= scrape.targetMs },
+    ...driverCalls.map((c) => ({
+      measure: `driver calls per minute, ${c.case}`,
+      value: `${c.samples} samples: memory info ${c.memoryInfoCalls}, process listings ${c.processListings} (${c.processListCalls} list calls)`,
+      target: c.case.startsWith('steady') ? `listings ≤ ${PROCESS_LISTINGS_PER_MINUTE_TARGET}` : '',
+      ok: !c.case.startsWith('steady') || c.processListings <= PROCESS_LISTINGS_PER_MINUTE_TARGET,
+    })),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
     { measure: `estimate of a ${(ggufEstimate.fileBytes / 1024 ** 3).toFixed(1)} GiB split GGUF (${ggufEstimate.files} files)`, value: `${ggufEstimate.medianMs.toFixed(2)} ms median of ${ggufEstimate.runs}, p90 ${ggufEstimate.p90Ms.toFixed(2)} ms`, target: `≤ ${ggufEstimate.targetMs} ms`, ok: ggufEstimate.medianMs <= ggufEstimate.targetMs },
   ];
@@ -121,7 +129,15 @@ async function main(): Promise<void> {
     exporterScrape: scrape,
     fallbackLatency: fallback,
     ggufEstimate,
-    targets: { nvmlUsPerGpu: 20, ratio: 100, watcherCpuPercent: 0.1, fallbackLatencyMs: 50, ggufEstimateMs: ggufEstimate.targetMs },
+    driverCallsPerMinute: driverCalls,
+    targets: {
+      nvmlUsPerGpu: 20,
+      ratio: 100,
+      watcherCpuPercent: 0.1,
+      fallbackLatencyMs: 50,
+      ggufEstimateMs: ggufEstimate.targetMs,
+      processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
+    },
     met: rows.every((r) => r.ok),
   };
   const dir = join(repoRoot, 'bench', 'results');

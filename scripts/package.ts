@@ -32,8 +32,9 @@ const KOFFI_FILES = [
 function requestedTargets(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--target') out.push(argv[++i] ?? '');
-    else if (argv[i]?.startsWith('--target=')) out.push(argv[i]!.slice('--target='.length));
+    const arg = argv[i];
+    if (arg === '--target') out.push(argv[++i] ?? '');
+    else if (arg?.startsWith('--target=')) out.push(arg.slice('--target='.length));
   }
   for (const t of out) {
     if (!TARGETS[t]) throw new Error(`Unknown target "${t}". Known: ${Object.keys(TARGETS).join(', ')}`);
@@ -51,7 +52,9 @@ async function nativePackage(name: string, version: string): Promise<string> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'vram-guard-koffi-'));
   const { stdout } = await run('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', dir], { cwd: dir });
-  const tarball = join(dir, stdout.trim().split('\n').pop()!);
+  const file = stdout.trim().split('\n').pop();
+  if (!file) throw new Error(`npm pack ${name}@${version} did not print the name of the tarball it wrote`);
+  const tarball = join(dir, file);
   await run('tar', ['-xzf', tarball, '-C', dir]);
   return join(dir, 'package');
 }
@@ -67,6 +70,10 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore']) await cp(join(root, file), join(dir, file));
   await cp(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+  // The extension starts NVML's worker thread from beside its bundle: without it there is no NVML.
+  await stat(join(dir, 'dist', 'nvml-worker.cjs')).catch(() => {
+    throw new Error('dist/nvml-worker.cjs is missing from the build: scripts/build.ts must bundle src/core/gpu/nvml-worker.ts');
+  });
   await cp(join(root, 'media'), join(dir, 'media'), { recursive: true });
   // The images the README shows, so the extension's page in VS Code shows them too.
   const readme = await readFile(join(root, 'README.md'), 'utf8');
@@ -74,7 +81,8 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   for (const file of KOFFI_FILES) {
     await cp(join(root, 'node_modules', 'koffi', file), join(dir, 'node_modules', 'koffi', file));
   }
-  const nativeName = TARGETS[target]!;
+  const nativeName = TARGETS[target];
+  if (!nativeName) throw new Error(`Unknown target "${target}". Known: ${Object.keys(TARGETS).join(', ')}`);
   const native = await nativePackage(nativeName, koffiVersion);
   const keep = target === 'alpine-x64' ? 'musl_x64' : undefined;
   await cp(native, join(dir, 'node_modules', nativeName), {

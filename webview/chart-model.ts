@@ -97,12 +97,11 @@ export interface LabelPlace {
 export function placeLabels(markers: ReadonlyArray<{ x: number; kind: Marker['kind'] }>, width: number, labelPx = 72, rows = 4): LabelPlace[] {
   const lastX: number[] = Array.from({ length: rows }, () => -Infinity);
   const base = (k: Marker['kind']) => (k === 'transition' ? 0 : k === 'fallback' ? 1 : 2);
-  const order = markers.map((_m, i) => i).sort((a, b) => markers[a]!.x - markers[b]!.x);
+  const order = [...markers.entries()].sort(([, a], [, b]) => a.x - b.x);
   const out: LabelPlace[] = new Array(markers.length);
-  for (const i of order) {
-    const m = markers[i]!;
+  for (const [i, m] of order) {
     let row = base(m.kind);
-    while (row < rows - 1 && m.x - lastX[row]! < labelPx) row++;
+    while (row < rows - 1 && m.x - (lastX[row] ?? -Infinity) < labelPx) row++;
     lastX[row] = m.x;
     out[i] = { row, flip: m.x > width - labelPx };
   }

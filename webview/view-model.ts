@@ -73,8 +73,12 @@ export function applySample(state: DashboardState, u: SampleUpdate): void {
   if (state.mode.kind !== 'live') return;
   for (const [gpu, used, total, level] of u.g) {
     let s = state.series.get(gpu);
-    if (!s) state.series.set(gpu, (s = { t: [], v: [] }));
-    if (s.t.length && s.t[s.t.length - 1]! > u.t) continue;
+    if (!s) {
+      s = { t: [], v: [] };
+      state.series.set(gpu, s);
+    }
+    const lastT = s.t[s.t.length - 1];
+    if (lastT !== undefined && lastT > u.t) continue;
     s.t.push(u.t);
     s.v.push(used);
     let info = state.gpus.find((g) => g.gpu === gpu);

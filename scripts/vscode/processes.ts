@@ -59,8 +59,8 @@ export function descendantsOf(root: number): number[] {
   }
   const found: number[] = [];
   const queue = [root];
-  while (queue.length > 0) {
-    const pid = queue.shift()!;
+  // The loop also visits the children pushed onto the queue as it goes.
+  for (const pid of queue) {
     for (const child of children.get(pid) ?? []) {
       found.push(child);
       queue.push(child);

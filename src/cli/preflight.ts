@@ -2,8 +2,15 @@
  * `vram-guard preflight`: is there room on the GPU for a model server, before it starts?
  * Usable as a task's `dependsOn` or in a shell: `vram-guard preflight --need 6GiB && llama-server ...`.
  */
-import { DEFAULT_CONTEXT, DEFAULT_KV_CACHE_TYPE, DEFAULT_PARALLEL, estimateGgufFile, KV_CACHE_TYPES, type EstimateOptions, type KvCacheType } from '../core/checks/gguf-estimate.ts';
+import { access } from 'node:fs/promises';
 import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT, preflightExitCode, runPreflight, type PreflightNeed } from '../core/checks/preflight.ts';
+import { KV_CACHE_TYPES } from '../core/estimate/llama-settings.ts';
+import { FootprintStore } from '../core/estimate/measured-footprints.ts';
+import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
+import { ReservationBook, reservationsPath, type Reservation } from '../core/servers/reservations.ts';
+import { modelNeedFor } from '../core/servers/preflight-gate.ts';
+import { GateInputError } from '../core/servers/vram-gate.ts';
+import { resolveStateDir } from '../core/state-dir.ts';
 import { preflightJson, preflightMarkdown } from '../core/checks/preflight-report.ts';
 import { parseSize, type SizeSpec } from '../core/units.ts';
 import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
@@ -12,8 +19,8 @@ import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { GpuReading } from '../core/watch/watcher.ts';
 
-export const PREFLIGHT_HELP = `vram-guard preflight [--gpu N] [--need 6GiB | --model path.gguf [--ctx 4096] [--parallel 1] [--kv-type f16]]
-                    [--margin 1GiB] [--json] [--strict] [--fail-on-warn] [options]
+export const PREFLIGHT_HELP = `vram-guard preflight [--gpu N] [--need 6GiB | --model path.gguf [--args "-c 8192 -np 2 -fa on ..."]]
+                    [--server llama-server|ollama] [--margin 1GiB] [--json] [--strict] [--fail-on-warn] [options]
 
 Checks that a model server fits on the GPU before it starts: free VRAM against the need plus a
 margin, memory no process accounts for, the level the GPU would reach, persistence mode and the
@@ -21,12 +28,18 @@ driver. Without GPU figures (no NVML, no nvidia-smi) it says so and does not blo
 
   --gpu N                         the GPU to check (default 0)
   --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB
-  --model PATH                    estimate the need from a GGUF file: weights + KV cache + compute
-  --ctx N                         context length per sequence (default ${DEFAULT_CONTEXT}, Ollama's num_ctx;
-                                  for llama-server, -c divided by -np)
-  --parallel N                    sequences served at once (-np, OLLAMA_NUM_PARALLEL; default ${DEFAULT_PARALLEL})
-  --kv-type T                     KV cache type: ${KV_CACHE_TYPES.join(', ')} (default ${DEFAULT_KV_CACHE_TYPE})
-  --flash-attention               the server uses flash attention (smaller compute buffers)
+  --model PATH                    estimate the need from a GGUF file (with --server ollama: an Ollama
+                                  model name such as llama3.2:3b, found in Ollama's store)
+  --args "ARGS"                   llama-server's arguments, as in its command line (split without a
+                                  shell): -c, -np, -kvu, -fa, -ctk/-ctv, -b/-ub, -ngl, --n-cpu-moe,
+                                  -cmoe, -ot, --mmproj, --swa-full, --fit, --fit-target, -md ...;
+                                  LLAMA_ARG_* variables count too. Without it: llama-server's defaults
+  --server llama-server|ollama    how the model will run (default llama-server; ollama reads
+                                  OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_FLASH_ATTENTION,
+                                  OLLAMA_KV_CACHE_TYPE and the model's num_ctx)
+  --ctx N, --parallel N, --kv-type T, --flash-attention
+                                  shorthands for -c N×parallel, -np N, -ctk T -ctv T, -fa on
+                                  (KV types: ${KV_CACHE_TYPES.join(', ')})
   --margin SIZE                   free VRAM to keep beyond the need (default ${DEFAULT_MARGIN_TEXT}; a % of the total works)
   --residual-threshold SIZE       used memory no process holds, above which to warn (default ${DEFAULT_RESIDUAL_THRESHOLD_TEXT})
   --json                          print JSON instead of Markdown
@@ -38,7 +51,7 @@ Exit codes: 0 pass (warnings allowed, or no GPU figures without --strict), 1 a c
             3 warnings with --fail-on-warn, 64 wrong usage.`;
 
 const BOOLEANS = ['json', 'strict', 'fail-on-warn', 'flash-attention', 'help'] as const;
-const VALUES = ['gpu', 'need', 'model', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', ...GPU_VALUE_FLAGS] as const;
+const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', ...GPU_VALUE_FLAGS] as const;
 
 export async function runPreflightCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES });
@@ -51,10 +64,12 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
   const gpu = wholeNumber(parsed, 'gpu', 0, 0, 63);
   const margin = sizeFlag(parsed, 'margin', DEFAULT_MARGIN_TEXT, true);
   const residualThreshold = sizeFlag(parsed, 'residual-threshold', DEFAULT_RESIDUAL_THRESHOLD_TEXT, true);
-  const needSpec = parseNeed(parsed);
+  const needSpec = parseNeed(parsed, io.env);
 
   // Every argument is checked above, before the GPU is opened or the model read.
-  const [needValue, gpuFigures] = await Promise.all([resolveNeed(needSpec), sample(options.probe)]);
+  const gpuFigures = await sample(options.probe);
+  const stateDir = await resolveStateDir((p) => access(p).then(() => true, () => false), io.env);
+  const [needValue, reservations] = await Promise.all([resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir), readReservations(io.env)]);
   const report = runPreflight(gpuFigures, {
     gpu,
     need: needValue,
@@ -63,6 +78,7 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
     thresholds: options.thresholds,
     platform: process.platform,
     strict: parsed.flags.has('strict'),
+    reservations,
   });
   io.stdout(parsed.flags.has('json') ? JSON.stringify(preflightJson(report), null, 2) + '\n' : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
@@ -80,12 +96,12 @@ async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<Gp
   }
 }
 
-type NeedSpec = Exclude<PreflightNeed, { kind: 'estimate' }> | { kind: 'model'; path: string; options: EstimateOptions };
+type NeedSpec = Exclude<PreflightNeed, { kind: 'model' }> | { kind: 'model'; model: string; server: 'llama-server' | 'ollama'; args: string[] };
 
-function parseNeed(parsed: ParsedArgs): NeedSpec {
+function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
   const needText = stringFlag(parsed, 'need');
   const model = stringFlag(parsed, 'model');
-  const modelOnly = ['ctx', 'parallel', 'kv-type', 'flash-attention'].filter((f) => parsed.flags.has(f));
+  const modelOnly = ['args', 'server', 'ctx', 'parallel', 'kv-type', 'flash-attention'].filter((f) => parsed.flags.has(f));
   if (needText !== undefined && model !== undefined) throw new UsageError('give either --need or --model, not both');
   if (model === undefined && modelOnly.length) throw new UsageError(`--${modelOnly[0]} only applies with --model`);
   if (needText !== undefined) {
@@ -93,23 +109,51 @@ function parseNeed(parsed: ParsedArgs): NeedSpec {
     return { kind: 'size', bytes: spec.kind === 'bytes' ? spec.bytes : 0, from: '--need' };
   }
   if (model === undefined) return { kind: 'none' };
-  const kvType = stringFlag(parsed, 'kv-type') ?? DEFAULT_KV_CACHE_TYPE;
-  if (!(KV_CACHE_TYPES as readonly string[]).includes(kvType)) throw new UsageError(`--kv-type must be one of ${KV_CACHE_TYPES.join(', ')}, not "${kvType}"`);
-  return {
-    kind: 'model',
-    path: model,
-    options: {
-      contextLength: wholeNumber(parsed, 'ctx', DEFAULT_CONTEXT, 1, 16_777_216),
-      parallel: wholeNumber(parsed, 'parallel', DEFAULT_PARALLEL, 1, 1024),
-      kvCacheType: kvType as KvCacheType,
-      flashAttention: parsed.flags.has('flash-attention'),
-    },
-  };
+  const server = stringFlag(parsed, 'server') ?? 'llama-server';
+  if (server !== 'llama-server' && server !== 'ollama') throw new UsageError(`--server must be llama-server or ollama, not "${server}"`);
+  const argsText = stringFlag(parsed, 'args');
+  if (argsText !== undefined && server === 'ollama') throw new UsageError('--args is for llama-server; Ollama takes its settings from OLLAMA_* variables');
+  const split = splitCommandLine(argsText ?? '');
+  if (!split.ok) throw new UsageError(`--args: ${split.error}`);
+  const args = split.args;
+  // The shorthands, as llama-server arguments after --args (the last one wins, as in llama-server).
+  const parallel = parsed.flags.has('parallel') ? wholeNumber(parsed, 'parallel', 1, 1, 1024) : null;
+  if (parsed.flags.has('ctx')) args.push('-c', String(wholeNumber(parsed, 'ctx', 4096, 1, 16_777_216) * (parallel ?? 1)));
+  if (parallel !== null) args.push('-np', String(parallel));
+  const kvType = stringFlag(parsed, 'kv-type');
+  if (kvType !== undefined) {
+    if (!(KV_CACHE_TYPES as readonly string[]).includes(kvType)) throw new UsageError(`--kv-type must be one of ${KV_CACHE_TYPES.join(', ')}, not "${kvType}"`);
+    args.push('-ctk', kvType, '-ctv', kvType);
+  }
+  if (parsed.flags.has('flash-attention')) args.push('-fa', 'on');
+  if (server === 'ollama' && args.length) throw new UsageError('--ctx, --parallel, --kv-type and --flash-attention are for llama-server; for Ollama set OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION');
+  // The same parser as the gate's, now, so that a wrong value is a usage error before the GPU is opened.
+  if (server === 'llama-server') {
+    const check = parseLlamaServerArgs(args, env);
+    if (!check.ok) throw new UsageError(check.error);
+  }
+  return { kind: 'model', model, server, args };
 }
 
-async function resolveNeed(spec: NeedSpec): Promise<PreflightNeed> {
+async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env: NodeJS.ProcessEnv, stateDir: string): Promise<PreflightNeed> {
   if (spec.kind !== 'model') return spec;
-  return { kind: 'estimate', estimate: await estimateGgufFile(spec.path, spec.options) };
+  const footprints = new FootprintStore(stateDir, (m) => process.stderr.write(`vram-guard: ${m}\n`));
+  try {
+    const r = await modelNeedFor(
+      { taskName: spec.model, gpu, reading, needsBytes: null, modelPath: spec.model, contextLength: null, run: { server: spec.server, args: spec.args, env: {}, cwd: process.cwd() } },
+      { footprints, env },
+      '--args',
+    );
+    return r?.need ?? { kind: 'none' };
+  } catch (err) {
+    if (err instanceof GateInputError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** What servers starting elsewhere (VS Code windows) have reserved; none when the file cannot be read. */
+async function readReservations(env: NodeJS.ProcessEnv): Promise<Reservation[]> {
+  return new ReservationBook(reservationsPath(env)).list().catch(() => []);
 }
 
 function wholeNumber(parsed: ParsedArgs, name: string, fallback: number, min: number, max: number): number {

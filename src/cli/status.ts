@@ -1,5 +1,5 @@
 /** `vram-guard status`: one sample of every GPU, as text or JSON. */
-import { processLabel, processMemory, topProcesses } from '../core/report/gpu-summary.ts';
+import { deviceStateLabel, processLabel, processMemory, topProcesses } from '../core/report/gpu-summary.ts';
 import { formatMiB, percentOf } from '../core/units.ts';
 import { rawLevel } from '../core/watch/classifier.ts';
 import { levelLabel, type Level } from '../core/watch/levels.ts';
@@ -48,7 +48,7 @@ export function statusText(sample: GpuSample, levels: ReadonlyArray<Level | null
   sample.devices.forEach((d, i) => {
     const head = `GPU ${d.index}  ${d.name ?? 'unknown'}`;
     if (!d.memory) {
-      lines.push(`${head}  ERROR ${d.error?.code ?? ''}: ${d.error?.message ?? 'no memory figures'}`);
+      lines.push(`${head}  ${deviceStateLabel(d).toUpperCase()}: ${d.error?.message ?? 'no memory figures'}`);
       return;
     }
     const m = d.memory;

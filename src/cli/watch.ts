@@ -1,4 +1,5 @@
 /** `vram-guard watch`: a line per sample and a line per level change, until interrupted. */
+import { deviceStateLabel } from '../core/report/gpu-summary.ts';
 import { formatMiB, percentOf } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import { Watcher } from '../core/watch/watcher.ts';
@@ -53,7 +54,7 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
     const parts = sample.devices.map((d, i) =>
       d.memory
         ? `GPU ${d.index} ${formatMiB(d.memory.used)}/${formatMiB(d.memory.total)} ${percentOf(d.memory.used, d.memory.total).toFixed(1)}% ${levelLabel(levels[i] ?? 'ok')}`
-        : `GPU ${d.index} ERROR ${d.error?.code ?? ''}`,
+        : `GPU ${d.index} ${deviceStateLabel(d).toUpperCase()}`,
     );
     io.stdout(`${new Date(sample.timestamp).toISOString()}  ${parts.join('  |  ')}\n`);
   });

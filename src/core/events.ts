@@ -21,7 +21,10 @@ export class Emitter<Events extends Record<string, unknown[]>> {
 
   on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): () => void {
     let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
     const stored = listener as unknown as Listener;
     set.add(stored);
     return () => set.delete(stored);

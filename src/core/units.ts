@@ -22,14 +22,16 @@ const UNITS: Record<string, number> = {
 export function parseSize(text: unknown): SizeSpec | { error: string } {
   if (typeof text !== 'string') return { error: `expected a string such as "6GiB" or "80%", got ${JSON.stringify(text)}` };
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%|[KMG]i?B|B)\s*$/i.exec(text);
-  if (!m) return { error: `"${text}" is not a size: write it like "6144MiB", "6GiB" or "80%"` };
+  const unit = m?.[2]?.toLowerCase();
+  if (!m || unit === undefined) return { error: `"${text}" is not a size: write it like "6144MiB", "6GiB" or "80%"` };
   const value = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
   if (unit === '%') {
     if (value > 100) return { error: `"${text}" is more than 100%` };
     return { kind: 'percent', percent: value };
   }
-  return { kind: 'bytes', bytes: Math.round(value * UNITS[unit]!) };
+  const factor = UNITS[unit];
+  if (factor === undefined) return { error: `"${text}" has a unit VRAM Guard does not know: use B, KiB, MiB, GiB, KB, MB, GB or %` };
+  return { kind: 'bytes', bytes: Math.round(value * factor) };
 }
 
 export function resolveSize(spec: SizeSpec, total: number): number {

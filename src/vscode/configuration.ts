@@ -57,7 +57,7 @@ export class Configuration implements vscode.Disposable {
     this.shownProblems = key;
     if (!problems.length) return;
     for (const p of problems) this.log.warn(p);
-    const text = problems.length === 1 ? problems[0]! : `${problems.length} settings problems: ${problems.join(' ')}`;
+    const text = problems.length === 1 ? problems[0] : `${problems.length} settings problems: ${problems.join(' ')}`;
     void vscode.window.showWarningMessage(`VRAM Guard: ${text}`, 'Open Settings').then((choice) => {
       if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard');
     });

@@ -81,6 +81,8 @@ export function processTables(ledger: GpuLedger[]): ProcessTable[] {
     const rows = [
       ...g.owned.flatMap((e) => e.processes.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: e.owner.name, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) }))),
       ...g.other.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: null, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) })),
+      // Reserved by a server that passed the gate and is starting: not in NVML yet, counted by the next gate.
+      ...(g.reserved ?? []).map((r) => ({ pid: r.serverPid ?? r.holderPid, name: 'reserved (starting)', owner: r.owner, vramMiB: toMiB(r.bytes), share: null })),
     ].sort((a, b) => (b.vramMiB ?? -1) - (a.vramMiB ?? -1));
     return { gpu: g.gpu, usedMiB: toMiBOrNull(g.used), rows, residualMiB: toMiBOrNull(g.residualBytes), residualHint: g.residualHint };
   });

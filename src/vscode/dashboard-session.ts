@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
 import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
+import type { Reservation } from '../core/servers/reservations.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { HistoryStore } from '../core/history/store.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
@@ -36,6 +37,8 @@ export interface DashboardSources {
   /** The threshold settings, for drawing an imported log's bands. */
   thresholds: () => ThresholdSpec;
   log: vscode.LogOutputChannel;
+  /** Memory reserved by servers starting (any window or the CLI), shown in the processes table. */
+  reservations?: () => Promise<Reservation[]>;
 }
 
 export interface SessionDeps extends DashboardSources {
@@ -253,10 +256,11 @@ export class DashboardSession implements vscode.Disposable {
   }
 
   private async refreshLedger(): Promise<void> {
-    const latest = this.deps.watcher.latest;
+    // The table shows the processes: list them now rather than repeat the watcher's last list.
+    const latest = this.disposed || !this.panel.visible ? null : await this.deps.watcher.sampleNow();
     if (!latest || this.disposed || !this.panel.visible) return;
     try {
-      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000 });
+      this.ledger = await collectLedger(latest.sample, this.deps.servers.owners(), { timeoutMs: 1000, reservations: (await this.deps.reservations?.().catch(() => [])) ?? [] });
     } catch (err) {
       this.deps.log.warn(`dashboard: could not read the processes: ${String(err)}`);
       return;

@@ -45,7 +45,7 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
       void vscode.window.showWarningMessage('VRAM Guard: no GPU reading yet, so the fallback chain has nothing to measure. Check the status bar, then try again.');
       return null;
     }
-    if (readings.length === 1) return readings[0]!;
+    if (readings.length === 1) return readings[0];
     const pick = await vscode.window.showQuickPick(
       readings.map((r) => ({ label: `GPU ${r.gpu}`, description: `${levelLabel(r.level)} · ${formatMiB(r.used)} of ${formatMiB(r.total)}`, reading: r })),
       { title: 'Which GPU?' },

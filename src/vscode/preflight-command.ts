@@ -6,20 +6,22 @@
  */
 import * as vscode from 'vscode';
 import { basename } from 'node:path';
-import { estimateGgufFile } from '../core/checks/gguf-estimate.ts';
 import { runPreflight, type PreflightNeed, type PreflightReport } from '../core/checks/preflight.ts';
+import type { FootprintStore } from '../core/estimate/measured-footprints.ts';
+import { modelNeedFor } from '../core/servers/preflight-gate.ts';
+import type { ReservationBook } from '../core/servers/reservations.ts';
 import { preflightMarkdown, preflightSummary } from '../core/checks/preflight-report.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
-import { MODEL_RUN_DEFAULT_TEXT, parseModelRunText, parseNeedText, type ModelRun, type PreflightSettings } from './preflight-settings.ts';
+import { parseNeedText, parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { GpuReading } from '../core/watch/watcher.ts';
 
 export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
 
-/** What a caller wants checked: nothing in particular, a size, or a model file at a context. */
-export type PreflightRequest = { kind: 'none' } | { kind: 'size'; bytes: number; from: string } | { kind: 'model'; path: string; run: ModelRun };
+/** What a caller wants checked: nothing in particular, a size, or a model file run with llama-server's arguments. */
+export type PreflightRequest = { kind: 'none' } | { kind: 'size'; bytes: number; from: string } | { kind: 'model'; path: string; args: string[] };
 
 /** Offered after a check that did not pass (see `offeredActions`), when the composition gives them. */
 export interface PreflightActions {
@@ -39,17 +41,31 @@ export interface PreflightDeps {
   /** PIDs of the processes tasks started; absent while tasks are not tracked. */
   ownedPids?: () => ReadonlySet<number> | undefined;
   actions?: PreflightActions;
+  /** Measured footprints, used when the file and settings match. */
+  footprints?: FootprintStore;
+  /** What servers starting in any window have reserved. */
+  reservations?: ReservationBook;
 }
 
 /** Runs the check for `request` without asking anything: the gate a server task calls before it starts. */
 export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRequest): Promise<PreflightReport> {
   const settings = deps.readSettings();
   for (const p of settings.preflight.problems) deps.log.warn(p);
-  const needPromise: Promise<PreflightNeed> =
-    request.kind === 'model' ? estimateGgufFile(request.path, request.run).then((estimate) => ({ kind: 'estimate', estimate })) : Promise.resolve(request);
-  const [need, gpu] = await Promise.all([needPromise, deps.currentGpu()]);
+  const index = deps.gpu?.() ?? 0;
+  const gpu = await deps.currentGpu();
+  let need: PreflightNeed = request.kind === 'model' ? { kind: 'none' } : request;
+  if (request.kind === 'model') {
+    const r = await modelNeedFor(
+      { taskName: basename(request.path), gpu: index, reading: gpu, needsBytes: null, modelPath: request.path, contextLength: null, run: { server: 'llama-server', args: request.args, env: {}, cwd: null } },
+      { footprints: deps.footprints },
+      'the arguments entered',
+    );
+    if (r) need = r.need;
+  }
+  const reservations = (await deps.reservations?.list(index).catch(() => [])) ?? [];
   const report = runPreflight(gpu, {
-    gpu: deps.gpu?.() ?? 0,
+    gpu: index,
+    reservations,
     need,
     margin: settings.preflight.margin,
     residualThreshold: settings.preflight.residualThreshold,
@@ -94,19 +110,19 @@ async function askRequest(): Promise<PreflightRequest | undefined> {
   const files = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Estimate', title: 'The model the server will load', filters: { 'GGUF models': ['gguf'], 'All files': ['*'] } });
   const file = files?.[0];
   if (!file) return undefined;
-  const runText = await vscode.window.showInputBox({
+  const argsText = await vscode.window.showInputBox({
     title: `VRAM Guard: Pre-flight Check — ${basename(file.fsPath)}`,
-    prompt: 'Context per sequence (Ollama num_ctx; llama-server -c ÷ -np), × parallel slots, KV cache type',
-    value: MODEL_RUN_DEFAULT_TEXT,
-    placeHolder: '4096, 8192x2 or 8192x2 q8_0',
+    prompt: "llama-server's arguments, as on its command line (-c, -np, -fa, -ctk/-ctv, -ngl, --n-cpu-moe, --mmproj ...); empty: its defaults",
+    value: SERVER_ARGS_DEFAULT_TEXT,
+    placeHolder: '-c 16384 -np 2 -fa on -ctk q8_0 -ctv q8_0',
     validateInput: (t) => {
-      const r = parseModelRunText(t);
+      const r = parseServerArgsText(t);
       return 'error' in r ? r.error : undefined;
     },
   });
-  if (runText === undefined) return undefined;
-  const run = parseModelRunText(runText);
-  return 'error' in run ? undefined : { kind: 'model', path: file.fsPath, run };
+  if (argsText === undefined) return undefined;
+  const run = parseServerArgsText(argsText);
+  return 'error' in run ? undefined : { kind: 'model', path: file.fsPath, args: run.args };
 }
 
 async function showResult(deps: PreflightDeps, report: PreflightReport): Promise<void> {

@@ -2,7 +2,7 @@
  * The pre-flight's settings and what the user types when asked for the need. Pure (no `vscode`):
  * handed a getter and strings, so it is tested without VS Code.
  */
-import { DEFAULT_CONTEXT, DEFAULT_KV_CACHE_TYPE, DEFAULT_PARALLEL, KV_CACHE_TYPES, type KvCacheType } from '../core/checks/gguf-estimate.ts';
+import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
 import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT } from '../core/checks/preflight.ts';
 import { parseSize, type SizeSpec } from '../core/units.ts';
 
@@ -38,24 +38,14 @@ export function parseNeedText(text: string): { bytes: number } | { error: string
   return { bytes: parsed.bytes };
 }
 
-export interface ModelRun {
-  contextLength: number;
-  parallel: number;
-  kvCacheType: KvCacheType;
-}
+/** What the input box offers: a context and flash attention, as llama-server arguments. */
+export const SERVER_ARGS_DEFAULT_TEXT = '-c 8192 -fa on';
 
-export const MODEL_RUN_DEFAULT_TEXT = `${DEFAULT_CONTEXT}`;
-
-/** "4096", "8192x2", "8192 x 2 q8_0", "4096 q4_0": context per sequence, × parallel slots, KV cache type. */
-export function parseModelRunText(text: string): ModelRun | { error: string } {
-  const m = /^\s*(\d+)(?:\s*[x×]\s*(\d+))?(?:\s*[,\s]\s*([a-z0-9_]+))?\s*$/i.exec(text);
-  const help = `Write the context per sequence, then optionally × parallel slots and the KV cache type, e.g. "4096", "8192x2" or "8192x2 q8_0" (types: ${KV_CACHE_TYPES.join(', ')}).`;
-  if (!m) return { error: help };
-  const contextLength = Number(m[1]);
-  const parallel = m[2] === undefined ? DEFAULT_PARALLEL : Number(m[2]);
-  const kv = (m[3] ?? DEFAULT_KV_CACHE_TYPE).toLowerCase();
-  if (contextLength < 1 || contextLength > 16_777_216) return { error: `The context must be from 1 to 16777216 tokens. ${help}` };
-  if (parallel < 1 || parallel > 1024) return { error: `Parallel slots must be from 1 to 1024. ${help}` };
-  if (!(KV_CACHE_TYPES as readonly string[]).includes(kv)) return { error: `"${m[3]}" is not a KV cache type. ${help}` };
-  return { contextLength, parallel, kvCacheType: kv as KvCacheType };
+/** llama-server's arguments as typed in the input box ("-c 16384 -np 2 -ctk q8_0 -ctv q8_0"): the split list, or what is wrong. */
+export function parseServerArgsText(text: string): { args: string[] } | { error: string } {
+  const split = splitCommandLine(text);
+  if (!split.ok) return { error: `The arguments cannot be split: ${split.error}.` };
+  const parsed = parseLlamaServerArgs(split.args);
+  if (!parsed.ok) return { error: parsed.error };
+  return { args: split.args };
 }

@@ -14,6 +14,8 @@ export interface Settings {
   replayFile: string;
   replaySpeed: number;
   sampleIntervalMs: number;
+  /** Process lists are read at least this often; more often only when used memory moves or a view shows them. */
+  processListIntervalSeconds: number;
   adaptiveRate: AdaptiveRate;
   thresholds: ThresholdSpec;
   statusBarGpu: 'worst' | number;
@@ -81,6 +83,7 @@ export function readSettings(get: SettingGetter): Settings {
     replayFile: string('replayFile', ''),
     replaySpeed: number('replaySpeed', 1, 0.01, 10_000),
     sampleIntervalMs: number('sampleIntervalMs', 1000, 100, 60_000),
+    processListIntervalSeconds: number('processListIntervalSeconds', 5, 1, 3600),
     adaptiveRate: readAdaptive(get('adaptiveRate'), problems),
     thresholds: parsed.spec,
     statusBarGpu,

@@ -2,7 +2,10 @@
  * What the status bar item shows, computed from the watcher's state. Pure: no VS Code here, so the
  * text, tooltip and colour are tested in plain Node.
  */
-import { samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
+import { IMPLAUSIBLE_READING } from '../core/gpu/memory-plausibility.ts';
+import { NOT_ANSWERING } from '../core/gpu/not-answering.ts';
+import type { GpuDevice } from '../core/gpu/types.ts';
+import { deviceStateLabel, samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
 import { formatGB } from '../core/units.ts';
 import type { Level } from '../core/watch/levels.ts';
 import type { SourceStatus, WatchedSample } from '../core/watch/watcher.ts';
@@ -56,7 +59,9 @@ export function statusView(input: StatusViewInput): StatusView {
   }
   const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
   if (!device.memory) {
-    return { text: `$(error) GPU ${device.index} ${device.error?.code ?? 'error'}`, tooltip, background: 'statusBarItem.errorBackground', visible: true, level: null };
+    const { icon, background } = deviceStateLook(device);
+    const label = deviceStateLabel(device).replace(/^error /, '');
+    return { text: `${icon} GPU ${device.index} ${label}`, tooltip, background, visible: true, level: null };
   }
   const level = latest.levels[i!] ?? 'ok';
   const prefix = source.kind === 'replay' ? `${ICON[level]} sim ` : `${ICON[level]} `;
@@ -67,4 +72,17 @@ export function statusView(input: StatusViewInput): StatusView {
     visible: true,
     level,
   };
+}
+
+/** A GPU without memory figures: a driver that is not answering warns, figures that are not supported are no alarm, the rest is an error. */
+function deviceStateLook(device: GpuDevice): { icon: string; background: StatusView['background'] } {
+  switch (device.error?.code) {
+    case NOT_ANSWERING:
+      return { icon: '$(watch)', background: 'statusBarItem.warningBackground' };
+    case 'NOT_SUPPORTED':
+      return { icon: '$(circle-slash)', background: null };
+    case IMPLAUSIBLE_READING:
+    default:
+      return { icon: '$(error)', background: 'statusBarItem.errorBackground' };
+  }
 }

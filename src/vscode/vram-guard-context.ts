@@ -16,10 +16,12 @@ import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
 import { recordHistory } from '../core/history/recorder.ts';
 import { HistoryStore } from '../core/history/store.ts';
 import { detailsMarkdown } from '../core/report/details-markdown.ts';
+import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { GpuLock } from '../core/servers/gpu-lock.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/servers/preflight-gate.ts';
+import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { formatMiB } from '../core/units.ts';
@@ -51,6 +53,10 @@ export class VramGuardContext {
   readonly servers = new ServerRegistry();
   readonly chain: FallbackChain;
   readonly history: HistoryStore;
+  /** Measured footprints live in the global storage (the CLI finds it there). */
+  readonly footprints: FootprintStore;
+  /** Memory reserved by gates that passed, shared by every window and the CLI of this user and machine. */
+  readonly reservations = new ReservationBook(reservationsPath());
   readonly activationMs: number;
 
   private readonly extension: vscode.ExtensionContext;
@@ -78,6 +84,7 @@ export class VramGuardContext {
       thresholds: settings.general.thresholds,
       intervalMs: settings.general.sampleIntervalMs,
       adaptive: settings.general.adaptiveRate,
+      processListIntervalMs: settings.general.processListIntervalSeconds * 1000,
       log: (m) => this.log.info(m),
     });
     this.chain = new FallbackChain({
@@ -90,6 +97,7 @@ export class VramGuardContext {
       settleTimeoutMs: settings.fallback.settleTimeoutMs,
       log: (m) => this.log.info(m),
     });
+    this.footprints = new FootprintStore(extension.globalStorageUri.fsPath, (m) => this.log.warn(m));
     this.history = new HistoryStore({
       dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
       retentionMs: settings.history.retentionMs,
@@ -208,11 +216,19 @@ export class VramGuardContext {
         this.notifier.onTransition(t);
       }),
     ];
-    return { dispose: () => offs.forEach((off) => off()) };
+    return {
+      dispose: () => {
+        for (const off of offs) off();
+      },
+    };
   }
 
   private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {
-    const readGpu = async () => this.watcher.reading();
+    // A fresh sample, with process lists, for every decision that reads the GPU.
+    const readGpu = async () => {
+      await this.watcher.sampleNow();
+      return this.watcher.reading();
+    };
     const latest = () => this.watcher.latest;
     return [
       registerPreflightCommand({
@@ -221,6 +237,8 @@ export class VramGuardContext {
         readSettings: () => ({ thresholds: this.config.current.general.thresholds, preflight: this.config.current.preflight }),
         currentGpu: readGpu,
         ownedPids: () => this.ownedPids(),
+        footprints: this.footprints,
+        reservations: this.reservations,
         // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
         actions: { runFallbackChain: preflightFallbackAction({ chain: this.chain, latest, views: this.views, log: this.log }) },
       }),
@@ -232,7 +250,15 @@ export class VramGuardContext {
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
         gate: preflightGate(() => {
           const { preflight, general } = this.config.current;
-          return { margin: preflight.margin, residualThreshold: preflight.residualThreshold, thresholds: general.thresholds, ownedPids: this.ownedPids() };
+          return {
+            margin: preflight.margin,
+            residualThreshold: preflight.residualThreshold,
+            thresholds: general.thresholds,
+            ownedPids: this.ownedPids(),
+            footprints: this.footprints,
+            reservations: this.reservations,
+            log: (m: string) => this.log.warn(m),
+          };
         }),
       }),
       // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
@@ -254,6 +280,7 @@ export class VramGuardContext {
         fallbackMode: () => this.config.current.fallback.mode,
         thresholds: () => this.config.current.general.thresholds,
         log: this.log,
+        reservations: () => this.reservations.list(),
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),
@@ -268,7 +295,7 @@ export class VramGuardContext {
     this.chain.configure({ cooldownMs: now.fallback.cooldownMs, settleTimeoutMs: now.fallback.settleTimeoutMs });
     this.notifier.policy.options = { notifyOnWarning: g.notifyOnWarning, minIntervalMs: g.notificationMinIntervalSeconds * 1000 };
     this.watcher.setThresholds(g.thresholds);
-    this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate);
+    this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
     const b = before.general;
     if (b.source !== g.source || b.nvmlLibraryPath !== g.nvmlLibraryPath || b.nvidiaSmiPath !== g.nvidiaSmiPath || b.replayFile !== g.replayFile || b.replaySpeed !== g.replaySpeed) {
@@ -284,6 +311,7 @@ export class VramGuardContext {
   }
 
   private async showDetails(): Promise<void> {
+    await this.watcher.sampleNow(); // with fresh process lists
     await this.views.show('GPU details', detailsMarkdown({ status: this.watcher.status, latest: this.watcher.latest, transitions: this.transitions, settingsProblems: this.config.problems() }));
   }
 
@@ -302,7 +330,9 @@ export class VramGuardContext {
 
   private async ledger(): Promise<LedgerView> {
     const latest = this.watcher.latest;
-    return latest ? ledgerView(await collectLedger(latest.sample, this.servers.owners()), latest.sample.timestamp) : { timestamp: null, gpus: [] };
+    if (!latest) return { timestamp: null, gpus: [] };
+    const reservations = await this.reservations.list().catch(() => []);
+    return ledgerView(await collectLedger(latest.sample, this.servers.owners(), { reservations }), latest.sample.timestamp);
   }
 
   private waitForState(predicate: (state: ExtensionState) => boolean, timeoutMs: number): Promise<ExtensionState> {

@@ -47,7 +47,13 @@ export async function loadDashboardPage(page: Page, theme: Record<string, string
     const g = globalThis as unknown as { __posted: unknown[]; acquireVsCodeApi: () => unknown };
     g.__posted = [];
     let state: unknown;
-    g.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => g.__posted.push(m), getState: () => state, setState: (s: unknown) => void (state = s) });
+    g.acquireVsCodeApi = () => ({
+      postMessage: (m: unknown) => g.__posted.push(m),
+      getState: () => state,
+      setState: (s: unknown) => {
+        state = s;
+      },
+    });
   });
   await page.addScriptTag({ content: await readFile(join(repoRoot, 'dist', 'webview', 'dashboard.js'), 'utf8') });
   const posted = () => page.evaluate(() => (globalThis as unknown as { __posted: unknown[] }).__posted.slice());

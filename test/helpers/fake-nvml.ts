@@ -60,7 +60,11 @@ export interface FakeDevice {
   uuid?: string;
   total?: number;
   used?: number;
+  /** A used figure beyond 2^53, e.g. NVML's "not available" (2^64−1); wins over `used`. */
+  usedU64?: bigint;
   reserved?: number;
+  /** Overrides the free figure (else total − used − reserved). */
+  free?: number | bigint;
   utilGpu?: number;
   utilMem?: number;
   temp?: number;
@@ -69,7 +73,7 @@ export interface FakeDevice {
   handleRc?: number;
   rc?: number;
   memoryV2Rc?: number;
-  unsupported?: Array<'util' | 'temp' | 'power' | 'persistence' | 'graphics' | 'names'>;
+  unsupported?: Array<'memory' | 'util' | 'temp' | 'power' | 'persistence' | 'graphics' | 'names'>;
   processes?: FakeProcess[];
 }
 
@@ -77,6 +81,9 @@ export interface FakeState {
   initRc?: number;
   countRc?: number;
   initDelayMs?: number;
+  /** Every call to this NVML function sleeps `hangMs` first (a driver call that hangs). */
+  hangCall?: string;
+  hangMs?: number;
   procStride?: 24 | 32;
   procGrow?: number;
   driver?: string;
@@ -86,12 +93,14 @@ export interface FakeState {
 
 export function renderFakeState(state: FakeState): string {
   const lines: string[] = [];
-  const put = (key: string, value: string | number | undefined) => {
+  const put = (key: string, value: string | number | bigint | undefined) => {
     if (value !== undefined) lines.push(`${key}=${value}`);
   };
   put('init_rc', state.initRc);
   put('count_rc', state.countRc);
   put('init_delay_ms', state.initDelayMs);
+  put('hang_call', state.hangCall);
+  put('hang_ms', state.hangMs);
   put('proc_stride', state.procStride);
   put('proc_grow', state.procGrow);
   put('driver', state.driver);
@@ -102,8 +111,9 @@ export function renderFakeState(state: FakeState): string {
     put(`${k}name`, d.name);
     put(`${k}uuid`, d.uuid);
     put(`${k}total`, d.total);
-    put(`${k}used`, d.used);
+    put(`${k}used`, d.usedU64 ?? d.used);
     put(`${k}reserved`, d.reserved);
+    put(`${k}free`, d.free);
     put(`${k}util_gpu`, d.utilGpu);
     put(`${k}util_mem`, d.utilMem);
     put(`${k}temp`, d.temp);
@@ -143,6 +153,17 @@ export class FakeNvmlState {
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
+/** NVML's "not available" for a 64-bit figure (NVML_VALUE_NOT_AVAILABLE_ULONGLONG). */
+export const NVML_U64_NOT_AVAILABLE = 0xffff_ffff_ffff_ffffn;
+
+/** Calls per NVML function, counted by the fake library (shared by every thread of this process). */
+export async function fakeNvmlCallCounter(lib: string): Promise<{ calls: (fn: string) => number; reset: () => void }> {
+  const { default: koffi } = await import('koffi');
+  const self = koffi.load(lib);
+  const counter = self.func('unsigned int fake_nvml_calls(const char *name)');
+  const reset = self.func('void fake_nvml_reset_calls(void)');
+  return { calls: (fn) => counter(fn) as number, reset: () => void reset() };
+}
 
 /** Reads a state file's text back into a FakeState (the inverse of renderFakeState). */
 export function parseFakeState(text: string): FakeState {
@@ -159,6 +180,8 @@ export function parseFakeState(text: string): FakeState {
       if (key === 'init_rc') state.initRc = num(value);
       else if (key === 'count_rc') state.countRc = num(value);
       else if (key === 'init_delay_ms') state.initDelayMs = num(value);
+      else if (key === 'hang_call') state.hangCall = value;
+      else if (key === 'hang_ms') state.hangMs = num(value);
       else if (key === 'proc_stride') state.procStride = num(value) as 24 | 32;
       else if (key === 'proc_grow') state.procGrow = num(value);
       else if (key === 'driver') state.driver = value;
@@ -174,8 +197,14 @@ export function parseFakeState(text: string): FakeState {
       case 'name': d.name = value; break;
       case 'uuid': d.uuid = value; break;
       case 'total': d.total = num(value); break;
-      case 'used': d.used = num(value); break;
+      case 'used': {
+        const used = BigInt(value);
+        if (used > BigInt(Number.MAX_SAFE_INTEGER)) d.usedU64 = used;
+        else d.used = Number(used);
+        break;
+      }
       case 'reserved': d.reserved = num(value); break;
+      case 'free': d.free = BigInt(value); break;
       case 'util_gpu': d.utilGpu = num(value); break;
       case 'util_mem': d.utilMem = num(value); break;
       case 'temp': d.temp = num(value); break;

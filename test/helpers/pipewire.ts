@@ -32,7 +32,7 @@ const aecLibraries = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu',
 ]);
 
 async function onPath(tool: string): Promise<boolean> {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     try {
       await access(join(dir, tool), constants.X_OK);
       return true;
@@ -99,7 +99,7 @@ export async function noServerEnv(): Promise<{ env: NodeJS.ProcessEnv; cleanup()
   await mkdir(run, { mode: 0o700 });
   await writeFile(join(dir, 'client.conf'), 'autospawn = no\n');
   return {
-    env: { PATH: process.env['PATH'], HOME: dir, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: join(dir, 'config'), PULSE_CLIENTCONFIG: join(dir, 'client.conf'), LANG: 'C' },
+    env: { PATH: process.env.PATH, HOME: dir, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: join(dir, 'config'), PULSE_CLIENTCONFIG: join(dir, 'client.conf'), LANG: 'C' },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -154,7 +154,7 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
   await mkdir(join(config, 'pipewire', 'pipewire.conf.d'), { recursive: true });
   await writeFile(join(dir, 'client.conf'), 'autospawn = no\n');
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'],
+    PATH: process.env.PATH,
     HOME: dir,
     LANG: 'C',
     XDG_RUNTIME_DIR: run,
@@ -219,7 +219,7 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
   };
 
   try {
-    spawnDaemon('dbus', 'dbus-daemon', ['--session', `--address=${env['DBUS_SESSION_BUS_ADDRESS']}`, '--nofork', '--nopidfile', '--nosyslog']);
+    spawnDaemon('dbus', 'dbus-daemon', ['--session', `--address=${env.DBUS_SESSION_BUS_ADDRESS}`, '--nofork', '--nopidfile', '--nosyslog']);
     await waitFor('the session bus', 5000, async () => ((await exists(join(run, 'bus'))) ? true : undefined), logs);
     spawnDaemon('pipewire', 'pipewire', []);
     await waitFor('pipewire', 5000, async () => ((await exists(join(run, 'pipewire-0'))) ? true : undefined), logs);

@@ -10,6 +10,8 @@ import { ManagedServer } from '../../src/core/servers/managed-server.ts';
 import { ServerRegistry } from '../../src/core/servers/server-registry.ts';
 import { validateTaskDefinition } from '../../src/core/servers/task-definition.ts';
 import { preflightGate } from '../../src/core/servers/preflight-gate.ts';
+import type { FootprintStore } from '../../src/core/estimate/measured-footprints.ts';
+import type { ReservationBook } from '../../src/core/servers/reservations.ts';
 import { parseSize, type SizeSpec } from '../../src/core/units.ts';
 import { parseThresholds } from '../../src/core/watch/thresholds.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeState } from './fake-nvml.ts';
@@ -35,6 +37,12 @@ export class ServerHarness {
   readonly logs = new Map<string, string[]>();
   stopTimeoutMs = 2000;
   margin = parseSize('256MiB') as SizeSpec;
+  /** Shared reservations and remembered footprints for the gates of the tasks made after they are set. */
+  reservations: ReservationBook | undefined;
+  footprints: FootprintStore | undefined;
+  /** The environment the gate reads LLAMA_ARG_* / OLLAMA_* from (default: none, so the tests do not depend on the runner's). */
+  gateEnv: NodeJS.ProcessEnv = {};
+  readonly gateLog: string[] = [];
 
   private constructor(fake: FakeNvmlState, source: NvmlSource) {
     this.fake = fake;
@@ -73,10 +81,15 @@ export class ServerHarness {
         residualThreshold: parseSize('100MiB') as SizeSpec,
         thresholds: parseThresholds({ warning: '6144MiB', critical: '7168MiB', emergency: '7782MiB' }, '2%').spec,
         platform: 'linux',
+        reservations: this.reservations,
+        footprints: this.footprints,
+        env: this.gateEnv,
+        log: (m) => this.gateLog.push(m),
       })),
       lock: this.lock,
       stopTimeoutMs: this.stopTimeoutMs,
       healthIntervalMs: 25,
+      settle: { intervalMs: 50, stableReads: 3, timeoutMs: 5000 },
     });
     const log: string[] = [];
     this.logs.set(name, log);

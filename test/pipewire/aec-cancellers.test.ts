@@ -39,9 +39,9 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     }
     const echo = check(report, 'aec.echo');
     assert.equal(echo.status, 'pass', `${renderMarkdown(report)}\n${JSON.stringify(echo.data)}`);
-    assert.equal(echo.data?.['microphone'], pw!.micName);
-    assert.ok((echo.data?.['reductionDb'] as number) >= 10, `reduction ${String(echo.data?.['reductionDb'])} dB`);
-    assert.ok((echo.data?.['microphoneDbfs'] as number) > -40);
+    assert.equal(echo.data?.microphone, pw!.micName);
+    assert.ok((echo.data?.reductionDb as number) >= 10, `reduction ${String(echo.data?.reductionDb)} dB`);
+    assert.ok((echo.data?.microphoneDbfs as number) > -40);
   });
 
   it('passes every check for the configured source and records the right byte count', async () => {
@@ -67,17 +67,17 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     assert.equal(report.status, 'pass');
     assert.match(check(report, 'aec.server').detail, /PipeWire \d+\.\d+\.\d+/);
     const mod = check(report, 'aec.module');
-    assert.equal(mod.data?.['library'], 'webrtc');
-    assert.equal(mod.data?.['monitorMode'], true);
-    assert.deepEqual(mod.data?.['configFiles'], [pw!.configFile]);
+    assert.equal(mod.data?.library, 'webrtc');
+    assert.equal(mod.data?.monitorMode, true);
+    assert.deepEqual(mod.data?.configFiles, [pw!.configFile]);
     const rec = check(report, 'aec.recording');
     // 1 s of S16LE mono at 24000 Hz.
-    assert.equal(rec.data?.['expectedBytes'], 48000);
-    const received = rec.data?.['receivedBytes'] as number;
+    assert.equal(rec.data?.expectedBytes, 48000);
+    const received = rec.data?.receivedBytes as number;
     assert.ok(Math.abs(received - 48000) <= 4800, `received ${received} bytes`);
-    assert.equal(rec.data?.['streamSource'], 'Echo Cancellation Source');
-    assert.equal(rec.data?.['silent'], false);
-    assert.ok((rec.data?.['rmsDbfs'] as number) > -40, `level ${String(rec.data?.['rmsDbfs'])}`);
+    assert.equal(rec.data?.streamSource, 'Echo Cancellation Source');
+    assert.equal(rec.data?.silent, false);
+    assert.ok((rec.data?.rmsDbfs as number) > -40, `level ${String(rec.data?.rmsDbfs)}`);
   });
 
   it('fails a misspelled name at the source check, with a suggestion, despite the silent fallback', async () => {
@@ -87,11 +87,11 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     assert.match(src.detail, /No source is named exactly "Echo_Cancellation_Source"/);
     assert.match(src.detail, /silently records from the default source/);
     assert.match(src.advice, /"Echo Cancellation Source"/);
-    assert.deepEqual((src.data?.['suggestions'] as { name: string }[])[0]?.name, 'Echo Cancellation Source');
+    assert.deepEqual((src.data?.suggestions as { name: string }[] | undefined)?.[0]?.name, 'Echo Cancellation Source');
     // PipeWire did record (from the default source): the recording check must not pass because of it.
     const rec = check(report, 'aec.recording');
     assert.equal(rec.status, 'fail');
-    assert.equal(rec.data?.['streamSource'], 'Echo Cancellation Source');
+    assert.equal(rec.data?.streamSource, 'Echo Cancellation Source');
     assert.match(rec.detail, /not from "Echo_Cancellation_Source"/);
     assert.equal(report.status, 'fail');
   });
@@ -106,7 +106,7 @@ describe('echo-cancellation check, WebRTC canceller', () => {
     const rec = check(report, 'aec.recording');
     assert.equal(rec.status, 'warn');
     assert.match(rec.detail, /Silent: is a microphone connected\?/);
-    assert.equal(rec.data?.['expectedBytes'], 16000);
+    assert.equal(rec.data?.expectedBytes, 16000);
     out.length = 0;
     assert.equal(await runAecCommand(['--json', '--seconds', '0.5', '--fail-on-warn'], io()), 3);
   });
@@ -128,12 +128,12 @@ describe('echo-cancellation check, null canceller', () => {
     const md = renderMarkdown(report);
     const mod = report.checks.find((c) => c.id === 'aec.module')!;
     assert.equal(mod.status, 'warn', md);
-    assert.equal(mod.data?.['library'], 'null');
+    assert.equal(mod.data?.library, 'null');
     assert.match(mod.advice, /aec\/libspa-aec-webrtc/);
     assert.equal(report.checks.find((c) => c.id === 'aec.source')!.status, 'pass', md);
     const echo = report.checks.find((c) => c.id === 'aec.echo')!;
     assert.equal(echo.status, 'warn', md);
-    const db = echo.data?.['reductionDb'] as number;
+    const db = echo.data?.reductionDb as number;
     assert.ok(Math.abs(db) < 3, `reduction ${db} dB, expected about 0`);
     assert.match(echo.detail, /null canceller removes nothing/);
     assert.equal(report.status, 'warn');

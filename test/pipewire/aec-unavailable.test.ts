@@ -33,7 +33,7 @@ describe('echo-cancellation check, module not loaded', () => {
     assert.match(mod.detail, /not loaded/);
     assert.match(mod.advice, /pipewire\.conf\.d\/echo-cancel\.conf/);
     // The default source is the virtual microphone: the recording fell back to it.
-    assert.equal(report.checks[3]!.data?.['streamSource'], pw!.micName);
+    assert.equal(report.checks[3]!.data?.streamSource, pw!.micName);
     assert.match(report.checks[4]!.detail, /^Not run/);
   });
 });

@@ -3,7 +3,7 @@
  * (a stable shape for scripts).
  */
 import { CHECK_STATUS_LABEL, type CheckResult } from './check-result.ts';
-import { modelLabel } from './gguf-estimate.ts';
+import { describeAssumptions, estimateParts } from '../estimate/estimate-text.ts';
 import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';
 import { markdownCell } from '../report/markdown.ts';
@@ -31,23 +31,30 @@ export function preflightMarkdown(report: PreflightReport): string {
   const lines = ['# VRAM Guard pre-flight check', '', `**${VERDICT_TEXT[report.verdict]}**`, ''];
   const g = report.gpu;
   if (g) lines.push(`- GPU ${g.index}: ${g.name ?? 'unknown'} — ${formatMiB(g.usedBytes)} used, ${formatMiB(g.freeBytes)} free of ${formatMiB(g.totalBytes)}`);
-  if (report.needBytes !== null) lines.push(`- Need: ${formatMiB(report.needBytes)} (${report.needFrom === 'estimate' ? 'estimated from the model' : `from ${report.needFrom}`})${report.marginBytes === null ? '' : ` + margin ${formatMiB(report.marginBytes)}`}`);
+  const from = report.needFrom === 'estimate' ? 'estimated from the model' : report.needFrom === 'measured' ? 'measured before, same file and settings' : `from ${report.needFrom}`;
+  if (report.needBytes !== null) lines.push(`- Need: ${formatMiB(report.needBytes)} (${from})${report.marginBytes === null ? '' : ` + margin ${formatMiB(report.marginBytes)}`}`);
   else lines.push('- Need: not given');
-  const e = report.estimate;
-  if (e?.ok) {
-    lines.push(
-      `- Model: ${modelLabel({ path: e.model.path, name: e.model.name, architecture: e.model.architecture })}, ${e.model.blockCount} layers, ${Math.max(...e.model.headCountKv)} KV heads × ${e.model.keyLength}`,
-      '',
-      '| Part | Size |',
-      '|---|---:|',
-      `| Weights (tensor data) | ${formatMiB(e.weightsBytes)} |`,
-      `| KV cache (${e.options.contextLength} tokens × ${e.options.parallel}, ${e.options.kvCacheType}) | ${formatMiB(e.kvCacheBytes)} |`,
-      `| Compute buffers (batch ${Math.min(e.options.ubatch, e.options.contextLength * e.options.parallel)}${e.options.flashAttention ? ', flash attention' : ''}) | ${formatMiB(e.computeBytes)} |`,
-      `| CUDA context and runtime | ${formatMiB(e.runtimeBytes)} |`,
-      `| **Total** | **${formatMiB(e.totalBytes)}** |`,
-    );
-  } else if (e) {
-    lines.push(`- Model: ${modelLabel({ path: e.path, architecture: e.architecture })}: no estimate`);
+  if (report.reservedBytes > 0) lines.push(`- Reserved by servers starting (counted as used): ${report.reservations.map((r) => `"${r.owner}" ${formatMiB(r.bytes)}`).join(', ')}`);
+  const m = report.model;
+  if (m) {
+    lines.push(`- Model: ${m.need.estimator?.label ?? m.need.modelPath}`);
+    lines.push(`- Settings from ${m.need.from}: ${m.need.given.length ? m.need.given.map((g) => `\`${g}\``).join(' ') : 'none that change memory'}`);
+    for (const n of m.need.notes) lines.push(`- ${n.charAt(0).toUpperCase()}${n.slice(1)}`);
+    const e = m.plan?.estimate;
+    if (e) {
+      lines.push(`- Assumed: ${describeAssumptions(e.assumptions)}`);
+      if (m.plan!.note) lines.push(`- ${m.plan!.takesAllFree ? '⚠️ ' : ''}${m.plan!.note}`);
+      lines.push('', '| Part | Size |', '|---|---:|');
+      for (const p of estimateParts(e.parts)) lines.push(`| ${p.name.charAt(0).toUpperCase()}${p.name.slice(1)} | ${formatMiB(p.bytes)} |`);
+      lines.push(`| **Estimated total** | **${formatMiB(e.totalBytes)}** |`);
+      if (m.measured) lines.push(`| **Measured on ${m.measured.measuredAt.slice(0, 16).replace('T', ' ')} (NVML; estimate was ${formatMiB(m.measured.estimateBytes ?? e.totalBytes)})** | **${formatMiB(m.measured.measuredBytes)}** |`);
+    } else {
+      lines.push(`- No estimate: ${m.need.estimate.kind === 'none' ? m.need.estimate.reason : 'the model could not be read.'}`);
+    }
+    if (m.advice.length && m.adviceBudgetBytes !== null) {
+      lines.push('', `**What would fit** in ${formatMiB(m.adviceBudgetBytes)} (free less the margin, below CRITICAL):`, '', '| Change | Flags | New total |', '|---|---|---:|');
+      for (const a of m.advice) lines.push(`| ${markdownCell(a.title)} | \`${markdownCell(a.flags)}\` | ${formatMiB(a.totalBytes)} |`);
+    }
   }
   lines.push('', '| Check | Result | Detail | What to do |', '|---|---|---|---|');
   for (const c of report.checks) lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
@@ -60,7 +67,7 @@ function checkJson(c: CheckResult) {
 
 /** The JSON shape `vram-guard preflight --json` prints. */
 export function preflightJson(report: PreflightReport) {
-  const e = report.estimate;
+  const m = report.model;
   return {
     verdict: report.verdict,
     source: report.source && { kind: report.source.kind, description: report.source.description },
@@ -72,24 +79,22 @@ export function preflightJson(report: PreflightReport) {
       marginBytes: report.marginBytes,
       projectedLevel: report.projectedLevel,
     },
-    estimate: !e
+    reserved: { bytes: report.reservedBytes, by: report.reservations.map((r) => ({ owner: r.owner, bytes: r.bytes, holderPid: r.holderPid, serverPid: r.serverPid, expiresAt: new Date(r.expiresAt).toISOString() })) },
+    model: !m
       ? null
-      : e.ok
-        ? {
-            ok: true,
-            model: { path: e.model.path, name: e.model.name, architecture: e.model.architecture, blockCount: e.model.blockCount, headCountKv: e.model.headCountKv, keyLength: e.model.keyLength, valueLength: e.model.valueLength },
-            contextLength: e.options.contextLength,
-            parallel: e.options.parallel,
-            kvCacheType: e.options.kvCacheType,
-            flashAttention: e.options.flashAttention,
-            weightsBytes: e.weightsBytes,
-            kvCacheBytes: e.kvCacheBytes,
-            computeBytes: e.computeBytes,
-            runtimeBytes: e.runtimeBytes,
-            totalBytes: e.totalBytes,
-            notes: e.notes,
-          }
-        : { ok: false, kind: e.kind, path: e.path, architecture: e.architecture, reason: e.reason, weightsBytes: e.weightsBytes },
+      : {
+          path: m.need.modelPath,
+          label: m.need.estimator?.label ?? null,
+          settingsFrom: m.need.from,
+          given: m.need.given,
+          notes: m.need.notes,
+          estimate: m.plan ? { parts: m.plan.estimate.parts, totalBytes: m.plan.estimate.totalBytes, assumptions: m.plan.estimate.assumptions } : null,
+          noEstimate: m.need.estimate.kind === 'none' ? m.need.estimate.reason : null,
+          fit: m.plan?.note ? { note: m.plan.note, takesAllFree: m.plan.takesAllFree } : null,
+          measured: m.measured ? { bytes: m.measured.measuredBytes, at: m.measured.measuredAt, estimateBytes: m.measured.estimateBytes } : null,
+          advice: m.advice.map((a) => ({ title: a.title, flags: a.flags, totalBytes: a.totalBytes, contextTokens: a.contextTokens })),
+          adviceBudgetBytes: m.adviceBudgetBytes,
+        },
     checks: report.checks.map(checkJson),
   };
 }

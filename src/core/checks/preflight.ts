@@ -12,7 +12,11 @@ import { rawLevel } from '../watch/classifier.ts';
 import { levelLabel, type Level } from '../watch/levels.ts';
 import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
 import type { CheckResult, CheckStatus } from './check-result.ts';
-import { describeEstimate, modelLabel, type NoEstimate, type VramEstimate } from './gguf-estimate.ts';
+import { fitAdvice, planFit, type FitPlan, type FitSuggestion, type ServerFlavour } from '../estimate/fit-advice.ts';
+import type { ModelNeed } from '../estimate/server-need.ts';
+import type { MeasuredFootprint } from '../estimate/measured-footprints.ts';
+import type { Reservation } from '../servers/reservations.ts';
+import { describeAssumptions, describeParts } from '../estimate/estimate-text.ts';
 
 /** Keep this much free beyond the need, like llama.cpp's fit target. */
 export const DEFAULT_MARGIN_TEXT = '1GiB';
@@ -22,11 +26,26 @@ export const DEFAULT_RESIDUAL_THRESHOLD_TEXT = '100MiB';
 /** Drivers whose `_v3` process calls wrote 32-byte entries instead of 24. */
 const BROKEN_PROCESS_DATA = { major: 535, fromMinor: 43, toMinor: 86 } as const;
 
-/** What the server needs: nothing given, a size (an argument, a task's `needs`), or a GGUF estimate. */
+/**
+ * What the server needs: nothing given, a size (an argument, a task's `needs`), or a model with the
+ * settings it will run with (estimated, or measured before with the same file and settings).
+ */
 export type PreflightNeed =
   | { kind: 'none' }
   | { kind: 'size'; bytes: number; from: string }
-  | { kind: 'estimate'; estimate: VramEstimate | NoEstimate };
+  | { kind: 'model'; need: ModelNeed; measured: MeasuredFootprint | null; flavour: ServerFlavour };
+
+/** The model part of a report: the estimate, what --fit will do, a measurement, and what would fit. */
+export interface ModelReport {
+  need: ModelNeed;
+  /** The estimate at the settings the server will run with; null when there is no estimate. */
+  plan: FitPlan | null;
+  measured: MeasuredFootprint | null;
+  /** Ways to fit when the need does not, each with its flags and new total. */
+  advice: FitSuggestion[];
+  /** What the advice fits into: free memory less the margin, and below the critical level; null without GPU figures. */
+  adviceBudgetBytes: number | null;
+}
 
 
 export interface PreflightOptions {
@@ -41,6 +60,8 @@ export interface PreflightOptions {
   strict: boolean;
   /** PIDs that belong to tasks VRAM Guard tracks; absent where no task is tracked (the CLI). */
   ownedPids?: ReadonlySet<number> | undefined;
+  /** Memory other servers that passed the gate have reserved on this GPU and NVML does not show yet. */
+  reservations?: readonly Reservation[];
 }
 
 /** `unavailable`: no GPU figures and not strict; the check did not block. */
@@ -52,9 +73,12 @@ export interface PreflightReport {
   driverVersion: string | null;
   gpu: { index: number; name: string | null; uuid: string | null; totalBytes: number; usedBytes: number; freeBytes: number } | null;
   needBytes: number | null;
-  /** Where the need came from: "--need", "task", "estimate", or null. */
+  /** Where the need came from: "--need", "task", "estimate", "measured", or null. */
   needFrom: string | null;
-  estimate: VramEstimate | NoEstimate | null;
+  model: ModelReport | null;
+  /** Reserved by servers starting (counted as used), and by whom. */
+  reservedBytes: number;
+  reservations: Reservation[];
   marginBytes: number | null;
   /** The level the GPU would reach with the need added. */
   projectedLevel: Level | null;
@@ -79,30 +103,46 @@ const SHRINK = 'Free memory, or shrink the need (a smaller context, a q8_0 KV ca
 
 export function runPreflight(gpu: GpuReading, options: PreflightOptions): PreflightReport {
   const checks: CheckResult[] = [];
-  const estimate = options.need.kind === 'estimate' ? options.need.estimate : null;
-  const needBytes = options.need.kind === 'size' ? options.need.bytes : estimate?.ok ? estimate.totalBytes : null;
-  const needFrom = options.need.kind === 'size' ? options.need.from : estimate?.ok ? 'estimate' : null;
+  const reservations = (options.reservations ?? []).filter((r) => r.gpu === options.gpu);
+  const reservedBytes = reservations.reduce((sum, r) => sum + r.bytes, 0);
   const report: PreflightReport = {
     verdict: 'pass',
     source: null,
     driverVersion: null,
     gpu: null,
-    needBytes,
-    needFrom,
-    estimate,
+    needBytes: options.need.kind === 'size' ? options.need.bytes : null,
+    needFrom: options.need.kind === 'size' ? options.need.from : null,
+    model: null,
     marginBytes: null,
     projectedLevel: null,
+    reservedBytes,
+    reservations,
     checks,
   };
 
   const device = sourceCheck(gpu, options, report);
-  if (estimate) checks.push(estimateCheck(estimate));
+  const memory = device?.memory ?? null;
+  const marginBytes = memory ? resolveSize(options.margin, memory.total) : null;
+  const freeBytes = memory ? Math.max(0, memory.free - reservedBytes) : null;
+  if (options.need.kind === 'model') {
+    // What would fit must pass the gate: free memory less the margin, and below the critical level.
+    let budget: number | null = null;
+    if (memory && freeBytes !== null && marginBytes !== null) {
+      const critical = resolveThresholds(options.thresholds, memory.total).thresholds.critical;
+      budget = Math.max(0, Math.min(freeBytes - marginBytes, critical - memory.used - reservedBytes - 1));
+    }
+    const model = modelReport(options.need, freeBytes, budget);
+    report.model = model;
+    report.needBytes = model.measured ? model.measured.measuredBytes : (model.plan?.estimate.totalBytes ?? null);
+    report.needFrom = model.measured ? 'measured' : model.plan ? 'estimate' : null;
+    checks.push(estimateCheck(model));
+  }
   if (device?.memory) {
     const m = device.memory;
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: m.total, usedBytes: m.used, freeBytes: m.free };
-    report.marginBytes = resolveSize(options.margin, m.total);
-    checks.push(freeCheck(device, needBytes, report.marginBytes, estimate));
-    checks.push(levelCheck(device, needBytes, options.thresholds, report));
+    report.marginBytes = marginBytes;
+    checks.push(freeCheck(device, report, marginBytes!));
+    checks.push(levelCheck(device, report.needBytes, options.thresholds, report));
     checks.push(residualCheck(device, resolveSize(options.residualThreshold, m.total)));
     if (options.ownedPids) checks.push(unownedCheck(device, options.ownedPids, resolveSize(options.residualThreshold, m.total)));
     if (options.platform === 'linux') checks.push(persistenceCheck(device));
@@ -112,6 +152,26 @@ export function runPreflight(gpu: GpuReading, options: PreflightOptions): Prefli
   const statuses = checks.map((c) => c.status);
   report.verdict = statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : device?.memory ? 'pass' : 'unavailable';
   return report;
+}
+
+/** The estimate at the settings the server will run with (after --fit), and advice when it does not fit. */
+function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes: number | null, budgetBytes: number | null): ModelReport {
+  const { estimator, estimate } = need.need;
+  const out: ModelReport = { need: need.need, plan: null, measured: need.measured, advice: [], adviceBudgetBytes: null };
+  if (!estimator || estimate.kind !== 'estimate') return out;
+  out.plan = planFit(estimator, need.need.settings, estimate, freeBytes);
+  if (budgetBytes !== null) {
+    out.adviceBudgetBytes = budgetBytes;
+    const needBytes = need.measured?.measuredBytes ?? out.plan.estimate.totalBytes;
+    if (needBytes > out.adviceBudgetBytes) out.advice = fitAdvice(estimator, out.plan, out.adviceBudgetBytes, need.flavour);
+    else if (need.need.settings.gpuLayers === null && out.plan.settings.gpuLayers !== null && estimate.kind === 'estimate') {
+      // --fit moved layers to the CPU: say what would keep them all on the GPU.
+      const all = { ...out.plan.settings, gpuLayers: null };
+      const full = estimator.estimate(all);
+      if (full.kind === 'estimate') out.advice = fitAdvice(estimator, { estimate: full, settings: all, note: null, takesAllFree: false }, out.adviceBudgetBytes, need.flavour);
+    }
+  }
+  return out;
 }
 
 function sourceCheck(gpu: GpuReading, options: PreflightOptions, report: PreflightReport): GpuDevice | null {
@@ -160,44 +220,63 @@ function sourceCheck(gpu: GpuReading, options: PreflightOptions, report: Preflig
   return device;
 }
 
-function estimateCheck(e: VramEstimate | NoEstimate): CheckResult {
+function estimateCheck(model: ModelReport): CheckResult {
   const id = 'preflight.estimate';
   const title = 'Estimated need';
-  if (e.ok) {
-    const detail = `${modelLabel({ path: e.model.path, name: e.model.name, architecture: e.model.architecture })}: ${describeEstimate(e)} = ${formatMiB(e.totalBytes)}.`;
-    return check(id, title, 'pass', [detail, ...e.notes].join(' '), '', {
-      weightsBytes: e.weightsBytes,
-      kvCacheBytes: e.kvCacheBytes,
-      computeBytes: e.computeBytes,
-      runtimeBytes: e.runtimeBytes,
-      totalBytes: e.totalBytes,
-    });
+  const { need, plan, measured } = model;
+  const from = need.given.length ? ` Settings from ${need.from}: ${need.given.join(' ')}.` : ` Settings from ${need.from}: none that change memory.`;
+  const notes = need.notes.length ? ` ${need.notes.map((n) => n.charAt(0).toUpperCase() + n.slice(1)).join('. ')}.` : '';
+  if (!plan) {
+    const e = need.estimate;
+    const reason = e.kind === 'none' ? e.reason : 'the model could not be read.';
+    // A file that is not there or cannot be read blocks a start; a model without an estimate does not.
+    return check(id, title, need.readable ? 'unavailable' : 'fail', `No estimate: ${reason}`, 'Give the need yourself ("needs": "6GiB" in the task, --need 6GiB on the command line), taken from the server\'s startup log or `ollama ps`.');
   }
-  const weights = e.weightsBytes === null ? '' : ` The weights alone are ${formatMiB(e.weightsBytes)}.`;
-  // A model the formula does not fit must not block a start; a file that cannot be read should.
-  return check(id, title, e.kind === 'unreadable' ? 'fail' : 'unavailable', `No estimate: ${e.reason}${weights}`, e.advice);
+  const e = plan.estimate;
+  const parts = `${describeParts(e.parts)} = ${formatMiB(e.totalBytes)}`;
+  const assumed = ` Assumed: ${describeAssumptions(e.assumptions)}.`;
+  const fit = plan.note ? ` ${plan.note}` : '';
+  const data = { ...e.parts, totalBytes: e.totalBytes, measuredBytes: measured?.measuredBytes ?? null };
+  if (measured) {
+    const when = measured.measuredAt.slice(0, 16).replace('T', ' ');
+    return check(id, 'Measured need', plan.takesAllFree ? 'warn' : 'pass', `${model.need.estimator?.label ?? need.modelPath}: measured on ${when}: ${formatMiB(measured.measuredBytes)} (NVML, the server's processes, same file and settings); estimate was ${formatMiB(measured.estimateBytes ?? e.totalBytes)}, now ${parts}.${assumed}${from}${notes}${fit}`, '', data);
+  }
+  return check(id, title, plan.takesAllFree ? 'warn' : 'pass', `${model.need.estimator?.label ?? need.modelPath}: ${parts}.${assumed}${from}${notes}${fit}`, plan.takesAllFree ? 'Give -c (and -ngl) to choose what it takes, or --fit off.' : '', data);
 }
 
-function freeCheck(device: GpuDevice, needBytes: number | null, marginBytes: number, estimate: VramEstimate | NoEstimate | null): CheckResult {
+/** "What would fit in 5212 MiB: `-c 12288` → 5101 MiB; ..." */
+export function adviceText(model: ModelReport | null): string {
+  if (!model?.advice.length || model.adviceBudgetBytes === null) return '';
+  return `What would fit in ${formatMiB(model.adviceBudgetBytes)} (free less the margin, below CRITICAL): ${model.advice.map((a) => `${a.title.charAt(0).toLowerCase()}${a.title.slice(1)}: \`${a.flags}\` → ${formatMiB(a.totalBytes)}`).join('; ')}.`;
+}
+
+function freeCheck(device: GpuDevice, report: PreflightReport, marginBytes: number): CheckResult {
   const id = 'preflight.free';
   const title = 'Free VRAM for the need';
-  const free = device.memory!.free;
+  const needBytes = report.needBytes;
+  const free = Math.max(0, device.memory!.free - report.reservedBytes);
+  const freeText =
+    report.reservedBytes > 0
+      ? `${formatMiB(free)} free (${formatMiB(device.memory!.free)} less ${formatMiB(report.reservedBytes)} reserved by ${report.reservations.map((r) => `"${r.owner}"`).join(', ')}, starting)`
+      : `${formatMiB(free)} free`;
   if (needBytes === null) {
-    return estimate
-      ? check(id, title, 'unavailable', `${formatMiB(free)} free on GPU ${device.index}; with no estimate there is no need to compare it with.`, 'Give the need with --need (for example --need 6GiB).')
-      : check(id, title, 'unavailable', `${formatMiB(free)} free on GPU ${device.index}; no need was given, so there is nothing to compare.`, 'Give the need (--need 6GiB) or the model (--model path.gguf) to check that it fits.');
+    return report.model
+      ? check(id, title, 'unavailable', `${freeText} on GPU ${device.index}; with no estimate there is no need to compare it with.`, 'Give the need with --need (for example --need 6GiB).')
+      : check(id, title, 'unavailable', `${freeText} on GPU ${device.index}; no need was given, so there is nothing to compare.`, 'Give the need (--need 6GiB) or the model (--model path.gguf) to check that it fits.');
   }
-  const data = { freeBytes: free, needBytes, marginBytes };
+  const data = { freeBytes: free, needBytes, marginBytes, reservedBytes: report.reservedBytes };
+  const advice = adviceText(report.model);
+  const freeAdvice = advice ? `${advice} Or free memory first (stop or unload another model).` : FREE_ADVICE;
   if (free >= needBytes + marginBytes) {
-    return check(id, title, 'pass', `${formatMiB(free)} free ≥ ${formatMiB(needBytes)} needed + ${formatMiB(marginBytes)} margin (${formatMiB(free - needBytes - marginBytes)} to spare).`, '', data);
+    return check(id, title, 'pass', `${freeText} ≥ ${formatMiB(needBytes)} needed + ${formatMiB(marginBytes)} margin (${formatMiB(free - needBytes - marginBytes)} to spare).`, '', data);
   }
   if (free >= needBytes) {
     return check(
       id,
       title,
       'warn',
-      `${formatMiB(free)} free: the ${formatMiB(needBytes)} needed fits, but leaves ${formatMiB(free - needBytes)}, less than the ${formatMiB(marginBytes)} margin; a longer prompt or another process could tip it over.`,
-      FREE_ADVICE,
+      `${freeText}: the ${formatMiB(needBytes)} needed fits, but leaves ${formatMiB(free - needBytes)}, less than the ${formatMiB(marginBytes)} margin; a longer prompt or another process could tip it over.`,
+      freeAdvice,
       data,
     );
   }
@@ -205,8 +284,8 @@ function freeCheck(device: GpuDevice, needBytes: number | null, marginBytes: num
     id,
     title,
     'fail',
-    `${formatMiB(free)} free < ${formatMiB(needBytes)} needed: ${formatMiB(needBytes - free)} short (${formatMiB(needBytes + marginBytes - free)} with the ${formatMiB(marginBytes)} margin). The server would stop with CUDA out of memory or spill to the CPU.`,
-    FREE_ADVICE,
+    `${freeText} < ${formatMiB(needBytes)} needed: ${formatMiB(needBytes - free)} short (${formatMiB(needBytes + marginBytes - free)} with the ${formatMiB(marginBytes)} margin). The server would stop with CUDA out of memory or spill to the CPU.`,
+    freeAdvice,
     data,
   );
 }
@@ -216,14 +295,14 @@ function levelCheck(device: GpuDevice, needBytes: number | null, spec: Threshold
   const title = needBytes === null ? 'Level now' : 'Level after start';
   const m = device.memory!;
   const { thresholds: t, problem } = resolveThresholds(spec, m.total);
-  const projected = m.used + (needBytes ?? 0);
+  const projected = m.used + report.reservedBytes + (needBytes ?? 0);
   const level = rawLevel(projected, t);
   report.projectedLevel = level;
   const at = `(WARNING at ${formatMiB(t.warning)}, CRITICAL at ${formatMiB(t.critical)}, EMERGENCY at ${formatMiB(t.emergency)})`;
   const figures =
     needBytes === null
       ? `${formatMiB(m.used)} of ${formatMiB(m.total)} used: ${levelLabel(level)} ${at}.`
-      : `${formatMiB(m.used)} used + ${formatMiB(needBytes)} needed = ${formatMiB(projected)} of ${formatMiB(m.total)} (${percentOf(projected, m.total).toFixed(1)}%${projected > m.total ? ', more than the GPU has' : ''}): ${levelLabel(level)} ${at}.`;
+      : `${formatMiB(m.used)} used${report.reservedBytes ? ` + ${formatMiB(report.reservedBytes)} reserved` : ''} + ${formatMiB(needBytes)} needed = ${formatMiB(projected)} of ${formatMiB(m.total)} (${percentOf(projected, m.total).toFixed(1)}%${projected > m.total ? ', more than the GPU has' : ''}): ${levelLabel(level)} ${at}.`;
   const detail = problem ? `${figures} ${problem}` : figures;
   const data = { projectedBytes: projected, level, thresholds: { warning: t.warning, critical: t.critical, emergency: t.emergency } };
   switch (level) {

@@ -80,6 +80,12 @@ export function spikeMarkdown(r: SpikeReport): string {
     lines.push('## Servers', '', '| Server | Kind | PID | Added at start | NVML (its processes) | Server says | Load requests | Stopped |', '|---|---|---:|---:|---:|---:|---|---|');
     for (const s of r.servers) lines.push(serverRow(s));
     lines.push('', 'NVML is what the driver counts for the server\'s process tree with every server loaded; "Server says" is the server\'s own figure (Ollama `size_vram`), an estimate that often differs.');
+    // VRAM Guard's estimate from each server's own arguments, as the VRAM gate sizes it, beside what was measured.
+    for (const s of r.servers) {
+      if (s.estimateBytes === null && !s.estimateNote) continue;
+      const against = s.estimateBytes !== null && s.nvmlBytes ? ` (NVML measured ${formatMiB(s.nvmlBytes)}: ${s.estimateBytes >= s.nvmlBytes ? '+' : '−'}${formatMiB(Math.abs(s.estimateBytes - s.nvmlBytes))})` : '';
+      lines.push('', `Estimate for ${s.name} from its arguments: ${s.estimateBytes === null ? 'none' : formatMiB(s.estimateBytes)}${against}${s.estimateNote ? `. ${s.estimateNote}` : ''}`);
+    }
     const details = r.servers.filter((s) => s.startError || s.load.errors.length || s.load.warmUp?.ok === false);
     for (const s of details) {
       lines.push('', `### ${s.name}`, '');
@@ -133,6 +139,8 @@ export function spikeJson(r: SpikeReport) {
       addedBytes: s.addedBytes,
       nvmlBytes: s.nvmlBytes,
       reportedBytes: s.reportedBytes,
+      estimateBytes: s.estimateBytes,
+      estimateNote: s.estimateNote,
       models: s.models,
       load: s.load,
       startError: s.startError,

@@ -141,7 +141,10 @@ export function validateSpikeServers(list: readonly unknown[]): { ok: true; serv
   const names = new Set<string>();
   list.forEach((entry, i) => {
     const r = validateSpikeServer(entry, i);
-    if (!r.ok) return void problems.push(...r.problems);
+    if (!r.ok) {
+      problems.push(...r.problems);
+      return;
+    }
     if (names.has(r.server.name)) problems.push(`Two servers are named "${r.server.name}": give each a different "name".`);
     names.add(r.server.name);
     servers.push(r.server);

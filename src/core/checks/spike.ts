@@ -21,6 +21,7 @@ import type { LaunchedServer, SpikeLauncher } from './spike-launcher.ts';
 import type { SpikeServer, SpikeSpec, SpikeTiming } from './spike-spec.ts';
 import { errorMessage } from '../errors.ts';
 import { formatDuration } from '../duration.ts';
+import { estimateSpikeServer, type SpikeEstimate } from './spike-estimate.ts';
 
 export interface SpikeDeps {
   /** One sample of every GPU; throws when the source broke. */
@@ -30,6 +31,8 @@ export interface SpikeDeps {
   clock: Clock;
   launcher: SpikeLauncher;
   load: (server: SpikeServer, options: LoadOptions) => Promise<LoadResult>;
+  /** Each server's estimate from its arguments (default: the gate's); null: none. */
+  estimate?: (server: SpikeServer, sample: GpuSample, gpu: number) => Promise<SpikeEstimate>;
   /** Per-server VRAM: NVML's processes joined to each server's process tree, and what the server reports. */
   ledger?: (sample: GpuSample, owners: Owner[]) => Promise<GpuLedger[]>;
 }
@@ -87,6 +90,10 @@ export interface SpikeServerResult {
   nvmlBytes: number | null;
   /** What the server says it holds (Ollama `size_vram`); null when it does not say. */
   reportedBytes: number | null;
+  /** The estimate from its arguments (the gate's), at the free memory the spike began with; null when it names no model. */
+  estimateBytes: number | null;
+  /** What the estimate assumed or why there is none (--fit taking all free memory, a model that cannot be read). */
+  estimateNote: string | null;
   models: string[];
   load: LoadStats;
   startError: string | null;
@@ -201,6 +208,8 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       addedBytes: null,
       nvmlBytes: null,
       reportedBytes: null,
+      estimateBytes: null,
+      estimateNote: null,
       models: [],
       load: { request: describeLoad(s), warmUp: null, sent: 0, ok: 0, failed: 0, meanMs: null, maxMs: null, errors: [] },
       startError: null,
@@ -270,6 +279,13 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
     }
     total = device.memory.total;
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: total };
+    // What each server should take, sized from its own arguments as the VRAM gate sizes it.
+    const estimates = await Promise.all(spec.servers.map((server) => (deps.estimate ?? estimateSpikeServer)(server, first, spec.gpu).catch(() => null)));
+    estimates.forEach((e, i) => {
+      const result = report.servers[i]!;
+      result.estimateBytes = e?.bytes ?? null;
+      result.estimateNote = e?.note ?? null;
+    });
 
     progress('baseline', null, `baseline: settling ${formatDuration(t.settleMs)}, then ${t.samples} samples`);
     const base = await measure();

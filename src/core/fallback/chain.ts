@@ -10,7 +10,7 @@ import { Emitter } from '../events.ts';
 import { formatMiB } from '../units.ts';
 import type { WatchedSample } from '../watch/watcher.ts';
 import { eventText, type FallbackEvent } from './events.ts';
-import type { FallbackExecutor } from './executor.ts';
+import type { FallbackExecutor, Plan } from './executor.ts';
 import { waitForSettle } from './settle.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from './steps.ts';
 import { readingAfter, triggerBytes, triggerFires, type LevelReading } from './triggers.ts';
@@ -179,8 +179,9 @@ export class FallbackChain extends Emitter<Events> {
     for (;;) {
       if (this.disposed) return;
       const index = steps.findIndex((s, i) => this.modeOf(s) !== 'manual' && triggerFires(s.trigger, reading) && !this.cooling(reading.gpu, i, s));
-      if (index < 0) return;
-      const event = await this.runOne(steps[index]!, index, reading, 'auto');
+      const step = steps[index];
+      if (step === undefined) return;
+      const event = await this.runOne(step, index, reading, 'auto');
       if (!event || event.result === 'declined') return;
       if (event.usedAfter !== null) reading = readingAfter(reading, event.usedAfter);
     }
@@ -190,7 +191,7 @@ export class FallbackChain extends Emitter<Events> {
     const started = this.clock.now();
     this.cooldowns.set(this.key(reading.gpu, index, step), started + (this.options.cooldownMs ?? DEFAULT_COOLDOWN_MS));
     const base = { reading, step, index, origin } as const;
-    let plan;
+    let plan: Plan;
     try {
       plan = await this.options.executor.plan(step, reading.gpu);
     } catch (err) {

@@ -8,6 +8,8 @@
  */
 
 export const MiB = 1024 * 1024;
+/** A memory figure that cannot be true (see memory-plausibility.ts). */
+export const IMPLAUSIBLE_READING = 'IMPLAUSIBLE_READING';
 
 export const GPU_FIELDS = [
   'index',
@@ -86,6 +88,8 @@ export interface SmiComputeApp {
   usedBytes: number | null;
 }
 
+import { quoteOutput } from './output-quote.ts';
+
 /** nvidia-smi printed something this parser does not understand. */
 export class NvidiaSmiParseError extends Error {
   override name = 'NvidiaSmiParseError';
@@ -143,9 +147,16 @@ class RowReader {
     return n;
   }
 
+  /** A memory figure: anything but a non-negative number of MiB (or nvidia-smi's bracketed "cannot read") is implausible. */
   mebibytes(field: string, raw: string | undefined): number | null {
-    const n = this.number(field, raw);
-    return n === null ? null : Math.round(n * MiB);
+    const t = this.text(field, raw);
+    if (t === null) return null;
+    const n = /^[-+]?(\d+(\.\d*)?|\.\d+)$/.test(t) ? Number(t) : Number.NaN;
+    if (!Number.isFinite(n) || n < 0) {
+      this.problems.push({ field, text: t, code: IMPLAUSIBLE_READING });
+      return null;
+    }
+    return Math.round(n * MiB);
   }
 
   onOff(field: string, raw: string | undefined): boolean | null {
@@ -174,12 +185,16 @@ export function parseGpuQuery(stdout: string, withReserved: boolean): SmiGpuRow[
   const fields = gpuFields(withReserved);
   return lines(stdout).map((line, position) => {
     const parts = line.split(',');
-    if (parts.length < fields.length) {
-      throw new NvidiaSmiParseError(`expected ${fields.length} fields per GPU, got ${parts.length}: "${line}"`);
-    }
+    const notARow = (why: string) =>
+      new NvidiaSmiParseError(`nvidia-smi printed a line that is not a GPU row (${why}): ${quoteOutput(line)}`);
+    if (parts.length < fields.length) throw notARow(`expected ${fields.length} fields per GPU, got ${parts.length}`);
     // index, name..., then the fixed fields after the name
     const extra = parts.length - fields.length;
     const cells = [parts[0], parts.slice(1, 2 + extra).join(','), ...parts.slice(2 + extra)];
+    // A GPU row starts with its index and has its UUID after the name: anything else is not a GPU.
+    if (!/^\d{1,4}$/.test((cells[0] ?? '').trim())) throw notARow('no GPU index first');
+    const uuid = (cells[2] ?? '').trim();
+    if (!/^(GPU|MIG)-[0-9A-Za-z/-]+$/.test(uuid) && unavailableCode(uuid) === null) throw notARow(`no GPU UUID after the name`);
     const raw = new Map<GpuField, string | undefined>(fields.map((f, i) => [f, cells[i]]));
     const r = new RowReader();
     const index = r.number('index', raw.get('index'));
@@ -214,13 +229,13 @@ export function parseComputeApps(stdout: string): SmiComputeApp[] {
     if (/^no running (compute )?processes found/i.test(line)) continue;
     const parts = line.split(',');
     if (parts.length < COMPUTE_APP_FIELDS.length) {
-      throw new NvidiaSmiParseError(`expected ${COMPUTE_APP_FIELDS.length} fields per process, got ${parts.length}: "${line}"`);
+      throw new NvidiaSmiParseError(`expected ${COMPUTE_APP_FIELDS.length} fields per process, got ${parts.length}: ${quoteOutput(line)}`);
     }
     const r = new RowReader();
     const gpuUuid = r.text('gpu_uuid', parts[0]);
     const pid = r.number('pid', parts[1]);
     if (gpuUuid === null || pid === null || !Number.isInteger(pid) || pid < 0) {
-      throw new NvidiaSmiParseError(`a process row without a GPU UUID and a PID: "${line}"`);
+      throw new NvidiaSmiParseError(`a process row without a GPU UUID and a PID: ${quoteOutput(line)}`);
     }
     apps.push({
       gpuUuid,

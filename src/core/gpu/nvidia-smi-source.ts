@@ -1,13 +1,19 @@
 /**
- * The nvidia-smi source: the fallback when NVML cannot be loaded. Each sample runs nvidia-smi twice
- * (GPUs, compute processes) with an argument array, a timeout and a hard kill.
+ * The nvidia-smi source: the fallback when NVML cannot be loaded. Each sample runs nvidia-smi for
+ * the GPUs and, when the process-list budget says so, for the compute processes; each run has an
+ * argument array, a timeout, a cap on its output, and its own process group, killed whole when it
+ * hangs (children that hold the pipe open included).
  * A field nvidia-smi could not read is null on its device; only a failing nvidia-smi makes a sample throw.
  */
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { checkedMemory, implausibleError } from './memory-plausibility.ts';
 import { nvmlAdvice, NvmlReturn } from './nvml-errors.ts';
+import { oneLine, quoteOutput } from './output-quote.ts';
+import { ProcessListBudget } from './process-list-budget.ts';
 import {
   computeAppsQueryArgs,
   gpuQueryArgs,
+  IMPLAUSIBLE_READING,
   isInvalidFieldMessage,
   parseComputeApps,
   parseGpuQuery,
@@ -17,7 +23,7 @@ import {
   type SmiGpuRow,
 } from './nvidia-smi-parse.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
-import { emptyDevice, type DeviceError, type GpuDevice, type GpuSample, type GpuSource } from './types.ts';
+import { emptyDevice, type DeviceError, type GpuDevice, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
 
 export interface NvidiaSmiOpenOptions {
   /** The nvidia-smi to run: a path, or a name looked up on PATH. Default `nvidia-smi`. */
@@ -35,6 +41,8 @@ export const DEFAULT_NVIDIA_SMI_TIMEOUT_MS = 5000;
 
 /** After the kill, how long to wait for the process to go before giving up on it (a process stuck in the driver ignores even SIGKILL). */
 const REAP_GRACE_MS = 2000;
+/** nvidia-smi's answer for a few GPUs is a few kB: more than this is not an answer. */
+const MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /** Starts nvidia-smi and reads every GPU once; a failure is a reason, never an exception. */
 export async function openNvidiaSmi(options: NvidiaSmiOpenOptions = {}): Promise<NvidiaSmiOpenResult> {
@@ -78,14 +86,24 @@ export interface NvidiaSmiConfig {
   log: (message: string) => void;
 }
 
-type Subprocess = ReturnType<typeof execa>;
+/** How one nvidia-smi run ended. */
+interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 export class NvidiaSmiSource implements GpuSource {
   readonly kind = 'nvidia-smi' as const;
 
   private readonly config: NvidiaSmiConfig;
   private readonly names = new ProcessNameCache();
-  private readonly running = new Set<Subprocess>();
+  /** Kills of the runs in flight (each its whole process group). */
+  private readonly running = new Set<() => void>();
+  private readonly budget = new ProcessListBudget();
+  /** The last compute-process list, repeated while the budget says it need not be read again. */
+  private apps: SmiComputeApp[] = [];
   private readonly warned = new Set<string>();
   /** Cleared once nvidia-smi says it does not know `memory.reserved` (drivers before the 510 series). */
   private withReserved = true;
@@ -101,11 +119,16 @@ export class NvidiaSmiSource implements GpuSource {
     return `nvidia-smi (${this.config.executable}), driver ${this.driverVersion ?? 'unknown'}${reserved}`;
   }
 
-  async sample(timestamp: number): Promise<GpuSample> {
+  async sample(timestamp: number, options?: SampleOptions): Promise<GpuSample> {
     if (this.disposed) throw new Error('nvidia-smi source is closed');
-    const [rows, apps] = await Promise.all([this.queryGpus(), this.queryApps()]);
+    const rows = await this.queryGpus();
     const devices = rows.map((row) => toDevice(row));
-    this.attachProcesses(devices, apps);
+    const key = (d: GpuDevice) => d.uuid ?? `index:${d.index}`;
+    if (devices.some((d) => this.budget.due(key(d), timestamp, d.memory?.used ?? null, options))) {
+      this.apps = await this.queryApps();
+      for (const d of devices) this.budget.listed(key(d), timestamp, d.memory?.used ?? null);
+    }
+    this.attachProcesses(devices, this.apps);
     await this.nameProcesses(devices);
     this.driverVersion = rows.find((r) => r.driverVersion !== null)?.driverVersion ?? this.driverVersion;
     return { source: 'nvidia-smi', timestamp, driverVersion: this.driverVersion, nvmlVersion: null, devices };
@@ -114,21 +137,30 @@ export class NvidiaSmiSource implements GpuSource {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const subprocess of this.running) subprocess.kill('SIGKILL');
+    for (const kill of this.running) kill();
     this.running.clear();
   }
 
   private async queryGpus(): Promise<SmiGpuRow[]> {
     if (this.withReserved) {
       try {
-        return parseGpuQuery(await this.run(gpuQueryArgs(true)), true);
+        return this.parseGpus(await this.run(gpuQueryArgs(true)), true);
       } catch (err) {
         if (!(err instanceof NvidiaSmiError) || !isInvalidFieldMessage(err.output, RESERVED_FIELD)) throw err;
         this.withReserved = false;
         this.config.log(`nvidia-smi does not know ${RESERVED_FIELD} (a driver before the 510 series): reading GPUs without it; reserved memory shows as unknown`);
       }
     }
-    return parseGpuQuery(await this.run(gpuQueryArgs(false)), false);
+    return this.parseGpus(await this.run(gpuQueryArgs(false)), false);
+  }
+
+  /** Empty output is no answer: nvidia-smi says "No devices were found" (and fails) when there are none. */
+  private parseGpus(stdout: string, withReserved: boolean): SmiGpuRow[] {
+    const rows = parseGpuQuery(stdout, withReserved);
+    if (rows.length === 0) {
+      throw new NvidiaSmiError(`${this.config.executable} answered the GPU query with nothing (exit code 0): no GPU and no error, which nvidia-smi never does; is it the real nvidia-smi?`, stdout);
+    }
+    return rows;
   }
 
   private async queryApps(): Promise<SmiComputeApp[]> {
@@ -137,54 +169,89 @@ export class NvidiaSmiSource implements GpuSource {
 
   /** Runs nvidia-smi once and gives its stdout; throws NvidiaSmiError with a sentence for a person. */
   private async run(args: string[]): Promise<string> {
-    const { executable, timeoutMs, env } = this.config;
-    const subprocess = execa(executable, args, {
-      env,
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      timeout: timeoutMs,
-      // nvidia-smi only reads: nothing to lose by killing it outright when it hangs.
-      killSignal: 'SIGKILL',
-      forceKillAfterDelay: false,
-      windowsHide: true,
-    });
-    this.running.add(subprocess);
-    let guard: NodeJS.Timeout | undefined;
-    try {
-      const stuck = new Promise<'stuck'>((resolve) => {
-        guard = setTimeout(() => resolve('stuck'), timeoutMs + REAP_GRACE_MS);
-      });
-      const result = await Promise.race([subprocess, stuck]);
-      if (result === 'stuck') {
-        throw new NvidiaSmiError(
-          `${executable} hung for ${timeoutMs} ms and did not end when killed (it is stuck in the driver). ` +
-            'The GPU or its driver needs attention: check `dmesg` for Xid errors; a reset or a reboot may be needed.',
-        );
-      }
-      if (this.disposed) throw new Error('nvidia-smi source is closed');
-      const stdout = String(result.stdout ?? '');
-      const stderr = String(result.stderr ?? '');
-      if (result.timedOut) {
-        throw new NvidiaSmiError(
-          `${executable} hung for ${timeoutMs} ms and was killed. The driver may be busy or stuck: ` +
-            'run `nvidia-smi` in a terminal to see whether it answers; enabling persistence mode (`sudo nvidia-smi -pm 1`) makes it answer faster.',
-        );
-      }
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-        throw new NvidiaSmiError(spawnFailure(executable, result.code, result.shortMessage ?? result.message ?? 'unknown error'));
-      }
-      if (result.exitCode !== 0) {
-        // nvidia-smi writes its errors to stdout.
-        const said = (stderr.trim() || stdout.trim()).replace(/\s*\n\s*/g, ' ');
-        const how = result.exitCode === undefined ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
-        throw new NvidiaSmiError(`${executable} ${how}${said ? `: ${said}` : ' and printed nothing'}`, `${stdout}\n${stderr}`);
-      }
-      return stdout;
-    } finally {
-      clearTimeout(guard);
-      this.running.delete(subprocess);
+    const { executable } = this.config;
+    const result = await this.spawnOnce(args);
+    if (this.disposed) throw new Error('nvidia-smi source is closed');
+    const { stdout, stderr } = result;
+    if (result.exitCode !== 0) {
+      // nvidia-smi writes its errors to stdout.
+      const said = oneLine(stderr.trim() || stdout.trim());
+      const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
+      throw new NvidiaSmiError(`${executable} ${how}${said ? `: ${said}` : ' and printed nothing'}`, `${stdout.slice(0, 64 * 1024)}\n${stderr.slice(0, 64 * 1024)}`);
     }
+    return stdout;
+  }
+
+  /**
+   * Spawns nvidia-smi in a process group of its own, collects its output (capped), and kills the whole
+   * group when it overruns the timeout or the cap, so that children holding the pipe open go too.
+   */
+  private spawnOnce(args: string[]): Promise<RunResult> {
+    const { executable, timeoutMs, env } = this.config;
+    const group = process.platform !== 'win32';
+    return new Promise<RunResult>((resolve, reject) => {
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(executable, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: group, windowsHide: true });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        reject(new NvidiaSmiError(spawnFailure(executable, e.code, e.message)));
+        return;
+      }
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let bytes = 0;
+      let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+      let killedFor: 'timeout' | 'flood' | null = null;
+      let settled = false;
+      let reapTimer: NodeJS.Timeout | undefined;
+      const killGroup = (): void => {
+        try {
+          if (group && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+          else child.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
+      this.running.add(killGroup);
+      const finish = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(reapTimer);
+        this.running.delete(killGroup);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        child.unref();
+        if (err) reject(err);
+        else resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8'), exitCode: exited?.code ?? null, signal: exited?.signal ?? null });
+      };
+      const overrun = (why: 'timeout' | 'flood'): void => {
+        if (killedFor || settled) return;
+        killedFor = why;
+        killGroup();
+        // A process stuck in the driver ignores even SIGKILL; one in a session of its own may keep the pipe.
+        reapTimer = setTimeout(() => finish(new NvidiaSmiError(stuckMessage(executable, timeoutMs, exited !== null, child.pid))), REAP_GRACE_MS);
+      };
+      const timer = setTimeout(() => overrun('timeout'), timeoutMs);
+      const collect = (into: Buffer[]) => (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > MAX_OUTPUT_BYTES) return overrun('flood');
+        into.push(chunk);
+      };
+      child.stdout?.on('data', collect(out));
+      child.stderr?.on('data', collect(errOut));
+      child.on('error', (err: NodeJS.ErrnoException) => finish(new NvidiaSmiError(spawnFailure(executable, err.code, err.message))));
+      child.on('exit', (code, signal) => {
+        exited = { code, signal };
+      });
+      child.on('close', (code, signal) => {
+        exited ??= { code, signal };
+        if (killedFor === 'flood') return finish(new NvidiaSmiError(`${executable} printed more than ${MAX_OUTPUT_BYTES / 1024 / 1024} MiB for one query and was killed with its process group; that is not nvidia-smi's answer: ${quoteOutput(Buffer.concat(out).toString('utf8'))}`));
+        if (killedFor === 'timeout') return finish(new NvidiaSmiError(timeoutMessage(executable, timeoutMs, exited.code !== null && exited.signal === null, child.pid)));
+        finish(null);
+      });
+    });
   }
 
   /** Gives each device its compute processes, joined by GPU UUID. */
@@ -223,6 +290,27 @@ export class NvidiaSmiSource implements GpuSource {
   }
 }
 
+function timeoutMessage(executable: string, timeoutMs: number, exitedFirst: boolean, pid: number | undefined): string {
+  const group = pid === undefined ? 'its process group' : `its process group (${pid})`;
+  if (exitedFirst) {
+    return `${executable} exited, but a process it started kept its output open past ${timeoutMs} ms: ${group} was killed. The answer was incomplete; check what wraps nvidia-smi.`;
+  }
+  return (
+    `${executable} hung for ${timeoutMs} ms and was killed. Its whole process group went with it (${group}). The driver may be busy or stuck: ` +
+    'run `nvidia-smi` in a terminal to see whether it answers; enabling persistence mode (`sudo nvidia-smi -pm 1`) makes it answer faster.'
+  );
+}
+
+function stuckMessage(executable: string, timeoutMs: number, exitedFirst: boolean, pid: number | undefined): string {
+  if (exitedFirst) {
+    return `${executable} exited, but a process it started holds its output open and survived the kill of its process group${pid === undefined ? '' : ` (${pid})`} (it left the group): the answer was not used.`;
+  }
+  return (
+    `${executable} hung for ${timeoutMs} ms and did not end when killed (it is stuck in the driver). ` +
+    'The GPU or its driver needs attention: check `dmesg` for Xid errors; a reset or a reboot may be needed.'
+  );
+}
+
 function spawnFailure(executable: string, code: string | undefined, message: string): string {
   if (code === 'ENOENT') {
     const where = /[\\/]/.test(executable) ? `at ${executable}` : 'on PATH';
@@ -252,16 +340,26 @@ export function toDevice(row: SmiGpuRow): GpuDevice {
   device.powerW = row.powerW;
   device.persistenceMode = row.persistenceMode;
 
-  const memoryProblem = row.problems.find((p) => MEMORY_FIELDS.has(p.field));
+  const memoryProblem = row.problems.find((p) => MEMORY_FIELDS.has(p.field) && p.code === IMPLAUSIBLE_READING) ?? row.problems.find((p) => MEMORY_FIELDS.has(p.field));
   const firstReal = row.problems.find((p) => !isMissing(p));
   // Memory is what the device is for here: if it cannot be read, that is the device's error.
   const problem = device.memory === null ? (memoryProblem ?? firstReal) : firstReal;
   if (problem) device.error = deviceError(problem);
   else if (device.memory === null) device.error = { code: 'UNKNOWN', message: 'memory: nvidia-smi gave no memory figures for this GPU' };
+  if (device.memory) {
+    // Figures that cannot be true (used above total, a total of 0) are the device's error, never its memory.
+    const { total, used, free, reserved } = device.memory;
+    const checked = checkedMemory({ total: BigInt(total), used: BigInt(used), free: BigInt(free), reserved: reserved === null ? null : BigInt(reserved) }, 'nvidia-smi');
+    if ('error' in checked) {
+      device.memory = null;
+      device.error = checked.error;
+    }
+  }
   return device;
 }
 
 function deviceError(problem: FieldProblem): DeviceError {
+  if (problem.code === IMPLAUSIBLE_READING) return implausibleError(`${problem.field} = ${quoteOutput(problem.text, 40)}, not a number of MiB`, 'nvidia-smi');
   const rc = (NvmlReturn as Record<string, number>)[problem.code];
   const advice = rc === undefined ? '' : nvmlAdvice(rc);
   const message = `${problem.field}: nvidia-smi reported ${problem.text}`;

@@ -12,9 +12,11 @@ import {
   type NvmlBindings,
   type ProcessListCall,
 } from './nvml-library.ts';
+import { checkedMemory, type RawMemoryFigures } from './memory-plausibility.ts';
 import { readProcessList, type RawProcess } from './nvml-processes.ts';
+import { ProcessListBudget } from './process-list-budget.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
-import { emptyDevice, type DeviceError, type GpuDevice, type GpuProcess, type GpuSample, type GpuSource } from './types.ts';
+import { emptyDevice, type DeviceError, type GpuDevice, type GpuProcess, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
 
 export interface NvmlOpenOptions {
   /** The `vramGuard.nvmlLibraryPath` setting; tried first. */
@@ -31,6 +33,8 @@ export type NvmlOpenResult = { ok: true; source: NvmlSource } | { ok: false; rea
 const NVML_MEMORY_V2_VERSION = 40 | (2 << 24); // sizeof(nvmlMemory_v2_t) | (2 << 24) = 0x02000028
 const NVML_TEMPERATURE_GPU = 0;
 const STRING_LENGTH = 256;
+/** More GPUs than this in one machine is a garbled count. */
+const MAX_DEVICES = 64;
 
 async function defaultLoadKoffi(): Promise<KoffiLike> {
   const mod = (await import('koffi')) as unknown as { default?: KoffiLike } & KoffiLike;
@@ -92,6 +96,8 @@ interface DeviceState {
   name: string | null;
   uuid: string | null;
   useMemoryV2: boolean;
+  /** The last process list read, repeated while the budget says the list need not be read again. */
+  processes: GpuProcess[];
 }
 
 /** A field whose failure means "not supported here", not "this device is in trouble". */
@@ -113,6 +119,7 @@ export class NvmlSource implements GpuSource {
   private readonly memory = Buffer.alloc(40);
   private readonly text = Buffer.alloc(STRING_LENGTH);
   private readonly warned = new Set<string>();
+  private readonly budget = new ProcessListBudget();
   private disposed = false;
 
   private readonly api: NvmlBindings;
@@ -128,13 +135,14 @@ export class NvmlSource implements GpuSource {
     this.description = `NVML ${this.nvmlVersion ?? '(version unknown)'}, driver ${this.driverVersion ?? 'unknown'}, from ${api.path}`;
   }
 
-  async sample(timestamp: number): Promise<GpuSample> {
+  async sample(timestamp: number, options?: SampleOptions): Promise<GpuSample> {
     if (this.disposed) throw new Error('NVML source is closed');
     const rc = this.api.deviceCount(this.u32);
     if (rc !== NvmlReturn.SUCCESS) throw new Error(`nvmlDeviceGetCount failed with ${describe(this.api, rc)}`);
     const count = this.u32.readUInt32LE(0);
+    if (count > MAX_DEVICES) throw new Error(`nvmlDeviceGetCount answered ${count} GPUs, more than any machine holds (at most ${MAX_DEVICES} are read)`);
     const devices: GpuDevice[] = [];
-    for (let i = 0; i < count; i++) devices.push(this.readDevice(i));
+    for (let i = 0; i < count; i++) devices.push(this.readDevice(i, timestamp, options));
     await this.nameProcesses(devices);
     return { source: 'nvml', timestamp, driverVersion: this.driverVersion, nvmlVersion: this.nvmlVersion, devices };
   }
@@ -150,19 +158,31 @@ export class NvmlSource implements GpuSource {
     }
   }
 
-  private readDevice(index: number): GpuDevice {
+  private readDevice(index: number, now: number, options: SampleOptions | undefined): GpuDevice {
     const device = emptyDevice(index);
     const state = this.deviceState(index, device);
     if (!state) return device;
     const h = state.handle;
     device.name = state.name;
     device.uuid = state.uuid;
+    const key = state.uuid ?? `index:${index}`;
 
     // Memory is what the device is for here: if it cannot be read, the device is in error.
     const memRc = this.readMemory(state, device);
     if (memRc !== NvmlReturn.SUCCESS) {
-      this.fail(device, memRc, 'memory');
+      if (isMissing(memRc)) {
+        device.error = {
+          code: 'NOT_SUPPORTED',
+          message: `memory: not supported — this GPU or driver does not report memory usage through NVML (${this.api.errorString(memRc) || nvmlReturnName(memRc)}), so VRAM Guard cannot watch it`,
+        };
+      } else this.fail(device, memRc, 'memory');
       if (memRc === NvmlReturn.GPU_IS_LOST) this.devices.delete(index);
+      this.budget.forget(key);
+      return device;
+    }
+    if (!device.memory) {
+      // The figures could not be true (readMemory put the error on the device): nothing else is read.
+      this.budget.forget(key);
       return device;
     }
 
@@ -178,9 +198,14 @@ export class NvmlSource implements GpuSource {
     const persistence = this.readU32(device, 'persistence mode', this.api.persistence, h);
     device.persistenceMode = persistence === null ? null : persistence === 1;
 
-    const compute = this.readProcesses(device, this.computeCalls, h, 'compute');
-    const graphics = this.readProcesses(device, this.graphicsCalls, h, 'graphics');
-    device.processes = mergeProcesses(compute, graphics);
+    const used = device.memory.used;
+    if (this.budget.due(key, now, used, options)) {
+      const compute = this.readProcesses(device, this.computeCalls, h, 'compute');
+      const graphics = this.readProcesses(device, this.graphicsCalls, h, 'graphics');
+      state.processes = mergeProcesses(compute, graphics);
+      this.budget.listed(key, now, used);
+    }
+    device.processes = state.processes.map((p) => ({ ...p }));
     if (device.error?.code === 'GPU_IS_LOST') this.devices.delete(index);
     return device;
   }
@@ -200,6 +225,7 @@ export class NvmlSource implements GpuSource {
       name: this.readString(this.api.name, handle),
       uuid: this.readString(this.api.uuid, handle),
       useMemoryV2: this.api.memoryV2 !== undefined,
+      processes: [],
     };
     this.devices.set(index, state);
     return state;
@@ -212,12 +238,12 @@ export class NvmlSource implements GpuSource {
       buf.writeUInt32LE(NVML_MEMORY_V2_VERSION, 0);
       const rc = this.api.memoryV2(state.handle, buf);
       if (rc === NvmlReturn.SUCCESS) {
-        device.memory = {
-          total: Number(buf.readBigUInt64LE(8)),
-          reserved: Number(buf.readBigUInt64LE(16)),
-          free: Number(buf.readBigUInt64LE(24)),
-          used: Number(buf.readBigUInt64LE(32)),
-        };
+        this.setMemory(device, {
+          total: buf.readBigUInt64LE(8),
+          reserved: buf.readBigUInt64LE(16),
+          free: buf.readBigUInt64LE(24),
+          used: buf.readBigUInt64LE(32),
+        });
         return rc;
       }
       if (rc !== NvmlReturn.ARGUMENT_VERSION_MISMATCH && !isMissing(rc)) return rc;
@@ -226,14 +252,16 @@ export class NvmlSource implements GpuSource {
     }
     const rc = this.api.memoryV1(state.handle, buf);
     if (rc === NvmlReturn.SUCCESS) {
-      device.memory = {
-        total: Number(buf.readBigUInt64LE(0)),
-        free: Number(buf.readBigUInt64LE(8)),
-        used: Number(buf.readBigUInt64LE(16)),
-        reserved: null,
-      };
+      this.setMemory(device, { total: buf.readBigUInt64LE(0), free: buf.readBigUInt64LE(8), used: buf.readBigUInt64LE(16), reserved: null });
     }
     return rc;
+  }
+
+  /** Figures that cannot be true become the device's error, never its memory. */
+  private setMemory(device: GpuDevice, figures: RawMemoryFigures): void {
+    const checked = checkedMemory(figures, 'NVML');
+    if ('memory' in checked) device.memory = checked.memory;
+    else device.error = checked.error;
   }
 
   private readU32(

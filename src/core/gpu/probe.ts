@@ -3,7 +3,7 @@
  * `replay` plays a recorded trace instead (a simulated GPU).
  */
 import { openNvidiaSmi } from './nvidia-smi-source.ts';
-import { openNvml } from './nvml-source.ts';
+import { openNvmlWorker } from './nvml-worker-source.ts';
 import { openReplay } from './replay-source.ts';
 import type { GpuSource } from './types.ts';
 
@@ -15,6 +15,9 @@ export interface ProbeOptions {
   nvmlLibraryPath?: string | undefined;
   nvidiaSmiPath?: string | undefined;
   nvidiaSmiTimeoutMs?: number | undefined;
+  /** How long nvmlInit and one NVML sample may take before the driver counts as not answering. */
+  nvmlInitTimeoutMs?: number | undefined;
+  nvmlSampleTimeoutMs?: number | undefined;
   /** The trace a `replay` source plays. */
   replayFile?: string | undefined;
   replaySpeed?: number | undefined;
@@ -35,7 +38,14 @@ export async function probeSource(options: ProbeOptions): Promise<ProbeResult> {
   }
 
   if (options.preference !== 'nvidia-smi') {
-    const nvml = await openNvml({ libraryPath: options.nvmlLibraryPath, env, log });
+    // In a worker thread: no driver call runs on the caller's thread, and a hung one has a timeout.
+    const nvml = await openNvmlWorker({
+      libraryPath: options.nvmlLibraryPath,
+      env,
+      log,
+      initTimeoutMs: options.nvmlInitTimeoutMs,
+      sampleTimeoutMs: options.nvmlSampleTimeoutMs,
+    });
     if (nvml.ok) return nvml;
     reasons.push(`no NVML: ${nvml.reason}`);
     log(`NVML unavailable: ${nvml.reason}`);

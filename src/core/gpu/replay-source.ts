@@ -116,7 +116,8 @@ export class ReplaySource implements GpuSource {
       for (const row of frame.rows) latest.set(row.gpu, row);
     }
     const devices: GpuDevice[] = this.trace.header.devices.map((info) => {
-      const row = latest.get(info.index) ?? this.frames[0]!.rows.find((r) => r.gpu === info.index) ?? firstRowOf(this.frames, info.index);
+      // Before the device's first row is played, show its first row in the trace.
+      const row = latest.get(info.index) ?? firstRowOf(this.frames, info.index);
       return deviceFromRow(row, info);
     });
     return { source: 'replay', timestamp, driverVersion: null, nvmlVersion: null, devices };
@@ -154,18 +155,21 @@ export function buildTimeline(trace: Trace, maxGapMs: number): { frames: Frame[]
   const times: Array<{ time: number; at: number }> = [];
   let at = 0;
   let prev: number | null = null;
+  let frame: Frame | null = null;
   for (const row of trace.samples) {
-    if (prev === null || row.time !== prev) {
+    if (frame === null || row.time !== prev) {
       if (prev !== null) at += Math.min(row.time - prev, maxGapMs);
-      frames.push({ at, rows: [] });
+      frame = { at, rows: [] };
+      frames.push(frame);
       times.push({ time: row.time, at });
       prev = row.time;
     }
-    frames[frames.length - 1]!.rows.push(row);
+    frame.rows.push(row);
   }
   const toPlayed = (time: number): number => {
-    let base = times[0]!;
-    if (time <= base.time) return 0;
+    let base = times[0];
+    // No samples: nothing to place the event after.
+    if (base === undefined || time <= base.time) return 0;
     for (const t of times) {
       if (t.time > time) break;
       base = t;

@@ -87,9 +87,9 @@ export function parseTrace(text: string, source = 'trace'): Trace {
   const events: TraceEvent[] = [];
   let lastTime = -Infinity;
 
-  for (let i = 0; i < lines.length; i++) {
+  for (const [i, line] of lines.entries()) {
     const lineNo = i + 1;
-    const raw = lines[i]!.trim();
+    const raw = line.trim();
     if (raw === '' || raw.startsWith('//')) continue;
     const fail = (message: string): never => {
       throw new TraceFormatError(source, lineNo, message);
@@ -194,8 +194,8 @@ function optionalNumber(obj: Json, key: string, fail: (m: string) => never, max 
 function parseSample(obj: Json, time: number, header: TraceHeader, line: number, fail: (m: string) => never): TraceSampleRow {
   const gpu = obj.gpu ?? 0;
   const info = header.devices.find((d) => d.index === gpu);
-  if (!info) fail(`"gpu" ${JSON.stringify(gpu)} is not a device in the header (${header.devices.map((d) => d.index).join(', ')})`);
-  const totalMiB = optionalNumber(obj, 'totalMiB', fail) ?? info!.totalMiB;
+  if (!info) return fail(`"gpu" ${JSON.stringify(gpu)} is not a device in the header (${header.devices.map((d) => d.index).join(', ')})`);
+  const totalMiB = optionalNumber(obj, 'totalMiB', fail) ?? info.totalMiB;
   const error = optionalString(obj.error, 'error', fail);
   const usedMiB = optionalNumber(obj, 'usedMiB', fail);
   if (usedMiB === null && error === null) fail('"usedMiB" is missing (a sample needs it, unless it carries an "error")');

@@ -12,9 +12,14 @@ export interface GpuProcess {
 }
 
 export interface DeviceError {
-  /** NVML's name for the failure, e.g. GPU_IS_LOST, NO_PERMISSION. */
+  /**
+   * NVML's name for the failure, e.g. GPU_IS_LOST, NO_PERMISSION, NOT_SUPPORTED; or VRAM Guard's own:
+   * IMPLAUSIBLE_READING (figures that cannot be true), NOT_ANSWERING (a driver call that has not returned).
+   */
   code: string;
   message: string;
+  /** NOT_ANSWERING: when the call that has not returned started (ms since the epoch, the watcher's clock). */
+  since?: number;
 }
 
 export interface DeviceMemory {
@@ -48,12 +53,23 @@ export interface GpuSample {
   devices: GpuDevice[];
 }
 
+/** How a sample treats the process lists, the expensive driver calls (they take the driver's global lock). */
+export interface SampleOptions {
+  /**
+   * `budget` (the watcher's): list a GPU's processes only when its used memory moved by more than a
+   * small step since the last list, or `processListIntervalMs` has passed; otherwise the last list is
+   * repeated. `now` (the default, for one-off readers and views): list them now.
+   */
+  processes?: 'budget' | 'now';
+  processListIntervalMs?: number;
+}
+
 export interface GpuSource {
   readonly kind: SourceKind;
   /** A sentence for tooltips and logs, e.g. "NVML 12.535.104 via /usr/lib/libnvidia-ml.so.1". */
   readonly description: string;
   /** Reads every GPU once. Per-device failures are reported on the device; throws only when the source itself broke. */
-  sample(timestamp: number): Promise<GpuSample>;
+  sample(timestamp: number, options?: SampleOptions): Promise<GpuSample>;
   dispose(): Promise<void>;
 }
 

@@ -63,12 +63,15 @@ export function minMaxDownsample(points: Points, from: number, to: number, maxPo
   const out: Points = { t: [], v: [] };
   let current: MinMaxBucket | null = null;
   for (let i = lo; i < hi; i++) {
-    const start = Math.min(buckets - 1, Math.floor((t[i]! - from) / width));
+    const ti = t[i];
+    const vi = v[i];
+    if (ti === undefined || vi === undefined) break;
+    const start = Math.min(buckets - 1, Math.floor((ti - from) / width));
     if (current !== null && current.start !== start) {
       emitBucket(current, out);
       current = null;
     }
-    current = foldPoint(current, start, t[i]!, v[i]!);
+    current = foldPoint(current, start, ti, vi);
   }
   if (current !== null) emitBucket(current, out);
   return out;
@@ -80,7 +83,8 @@ export function lowerBound(t: ArrayLike<number>, x: number, from = 0): number {
   let hi = t.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (t[mid]! < x) lo = mid + 1;
+    const tm = t[mid];
+    if (tm !== undefined && tm < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -92,7 +96,8 @@ export function upperBound(t: ArrayLike<number>, x: number, from = 0): number {
   let hi = t.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (t[mid]! <= x) lo = mid + 1;
+    const tm = t[mid];
+    if (tm !== undefined && tm <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;

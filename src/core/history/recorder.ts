@@ -44,9 +44,13 @@ export function recordHistory(deps: RecorderDeps): () => void {
     reading = true;
     lastRead = clock.now();
     readSystem()
-      .then((s) => void (system = s))
+      .then((s) => {
+        system = s;
+      })
       .catch(() => {})
-      .finally(() => void (reading = false));
+      .finally(() => {
+        reading = false;
+      });
   };
   refreshSystem();
 

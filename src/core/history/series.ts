@@ -41,12 +41,20 @@ class Columns {
     }
   }
 
+  /** The first live point's time; undefined when empty. */
+  firstTime(): number | undefined {
+    return this.t[this.head];
+  }
+
   /** Appends the points in [from, to] to `out`. */
   copyRange(from: number, to: number, out: Points): void {
     const lo = lowerBound(this.t, from, this.head);
-    for (let i = lo; i < this.t.length && this.t[i]! <= to; i++) {
-      out.t.push(this.t[i]!);
-      out.v.push(this.v[i]!);
+    for (let i = lo; i < this.t.length; i++) {
+      const t = this.t[i];
+      const v = this.v[i];
+      if (t === undefined || v === undefined || t > to) break;
+      out.t.push(t);
+      out.v.push(v);
     }
   }
 }
@@ -76,9 +84,10 @@ export class Series {
   }
 
   get first(): number | null {
-    if (this.old.length) return this.old.t[this.old.head]!;
+    const oldFirst = this.old.firstTime();
+    if (oldFirst !== undefined) return oldFirst;
     if (this.open) return Math.min(this.open.minT, this.open.maxT);
-    return this.recent.length ? this.recent.t[this.recent.head]! : null;
+    return this.recent.firstTime() ?? null;
   }
 
   /** Points held (full-rate and downsampled). */
@@ -98,7 +107,13 @@ export class Series {
     if (this.open) {
       const b: Points = { t: [], v: [] };
       emitBucket(this.open, b);
-      for (let i = 0; i < b.t.length; i++) if (b.t[i]! >= from && b.t[i]! <= to) (out.t.push(b.t[i]!), out.v.push(b.v[i]!));
+      for (const [i, t] of b.t.entries()) {
+        const v = b.v[i];
+        if (v !== undefined && t >= from && t <= to) {
+          out.t.push(t);
+          out.v.push(v);
+        }
+      }
     }
     this.recent.copyRange(from, to, out);
     return out.t.length > maxPoints ? minMaxDownsample(out, from, to, maxPoints) : out;
@@ -109,12 +124,13 @@ export class Series {
     const recentFrom = this.newest - recentMs;
     const r = this.recent;
     let moved = 0;
-    while (moved < r.length && r.t[r.head + moved]! < recentFrom) {
-      const t = r.t[r.head + moved]!;
-      const v = r.v[r.head + moved]!;
+    while (moved < r.length) {
+      const t = r.t[r.head + moved];
+      const v = r.v[r.head + moved];
+      if (t === undefined || v === undefined || t >= recentFrom) break;
       const start = Math.floor(t / bucketMs) * bucketMs;
       if (this.open && this.open.start !== start) {
-        this.closeOpen();
+        this.closeOpen(this.open);
       }
       this.open = foldPoint(this.open, start, t, v);
       moved++;
@@ -122,13 +138,13 @@ export class Series {
     if (moved) r.drop(moved);
     const keepFrom = this.newest - retentionMs;
     const o = this.old;
-    if (o.length && o.t[o.head]! < keepFrom) o.drop(lowerBound(o.t, keepFrom, o.head) - o.head);
+    const oldFirst = o.firstTime();
+    if (oldFirst !== undefined && oldFirst < keepFrom) o.drop(lowerBound(o.t, keepFrom, o.head) - o.head);
   }
 
-  private closeOpen(): void {
-    const b: Points = { t: [], v: [] };
-    emitBucket(this.open!, b);
-    for (let i = 0; i < b.t.length; i++) this.old.push(b.t[i]!, b.v[i]!);
+  private closeOpen(open: MinMaxBucket): void {
+    // The old columns are Points (with a head offset): the bucket's points append to them directly.
+    emitBucket(open, this.old);
     this.open = null;
   }
 }

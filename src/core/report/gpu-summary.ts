@@ -1,6 +1,8 @@
 /**
  * Words and tables about GPUs, shared by the status bar tooltip, the details view and the CLI.
  */
+import { IMPLAUSIBLE_READING } from '../gpu/memory-plausibility.ts';
+import { clockTime, NOT_ANSWERING } from '../gpu/not-answering.ts';
 import type { GpuDevice, GpuProcess } from '../gpu/types.ts';
 import { formatMiB, percentOf } from '../units.ts';
 import { levelLabel, levelRank, type Level } from '../watch/levels.ts';
@@ -48,10 +50,23 @@ function vitals(d: GpuDevice): string {
   return parts.join(' · ');
 }
 
+/**
+ * What a GPU without memory figures is in, in a few words: "not answering since 21:50:03",
+ * "implausible reading", "memory not supported", or "error GPU_IS_LOST".
+ */
+export function deviceStateLabel(d: GpuDevice): string {
+  const e = d.error;
+  if (!e) return 'no memory figures';
+  if (e.code === NOT_ANSWERING) return e.since === undefined ? 'not answering' : `not answering since ${clockTime(e.since)}`;
+  if (e.code === IMPLAUSIBLE_READING) return 'implausible reading';
+  if (e.code === 'NOT_SUPPORTED' && !d.memory) return 'memory not supported';
+  return `error ${e.code}`;
+}
+
 /** A few lines per GPU: figures, level, thresholds and the top processes. */
 export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds | null, processCount: number): string {
   const title = `**GPU ${d.index} · ${escapeMarkdown(d.name ?? 'unknown GPU')}**`;
-  if (d.error) return `${title} — error ${d.error.code}\n\n${escapeMarkdown(d.error.message)}`;
+  if (d.error) return `${title} — ${deviceStateLabel(d)}\n\n${escapeMarkdown(d.error.message)}`;
   if (!d.memory) return `${title} — no memory figures`;
   const m = d.memory;
   const lines = [

@@ -41,6 +41,8 @@ export interface LedgerGpuView {
   /** Used memory no running process accounts for; null when some process's memory is not available. */
   residualBytes: number | null;
   residualHint: string | null;
+  /** Reserved by servers that passed the gate and are starting (any window or the CLI). */
+  reserved: { owner: string; bytes: number; serverPid: number | null; expiresAt: number }[];
 }
 
 export interface LedgerView {
@@ -70,6 +72,7 @@ export function ledgerView(ledger: GpuLedger[], timestamp: number | null): Ledge
       other: g.other.map((p) => ({ pid: p.pid, name: p.name, usedBytes: p.usedBytes })),
       residualBytes: g.residualBytes,
       residualHint: g.residualHint,
+      reserved: (g.reserved ?? []).map((r) => ({ owner: r.owner, bytes: r.bytes, serverPid: r.serverPid, expiresAt: r.expiresAt })),
     })),
   };
 }

@@ -11,6 +11,7 @@ import { reportedVram, type ServerReport } from './adapters/types.ts';
 import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
 import type { Owner } from './server-registry.ts';
 import { compareEstimate } from '../checks/estimate-comparison.ts';
+import type { Reservation } from './reservations.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -34,6 +35,8 @@ export interface GpuLedger {
   /** used − the sum of every process; null when some process's memory is not available. */
   residualBytes: number | null;
   residualHint: string | null;
+  /** Memory servers that passed the gate have reserved here and NVML does not show yet. */
+  reserved?: Reservation[];
 }
 
 export interface LedgerInput {
@@ -43,6 +46,7 @@ export interface LedgerInput {
   reports?: ReadonlyMap<string, ServerReport>;
   /** Residual above this gets a hint (default 256 MiB). */
   residualHintBytes?: number;
+  reservations?: readonly Reservation[];
 }
 
 export function buildLedger(input: LedgerInput): GpuLedger[] {
@@ -93,12 +97,13 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
       other,
       residualBytes: residual,
       residualHint,
+      reserved: (input.reservations ?? []).filter((r) => r.gpu === device.index),
     };
   });
 }
 
 /** Reads the process table and asks each server what it holds, then builds the ledger. */
-export async function collectLedger(sample: GpuSample, owners: Owner[], options: { timeoutMs?: number; fetch?: typeof fetch; residualHintBytes?: number } = {}): Promise<GpuLedger[]> {
+export async function collectLedger(sample: GpuSample, owners: Owner[], options: { timeoutMs?: number; fetch?: typeof fetch; residualHintBytes?: number; reservations?: readonly Reservation[] } = {}): Promise<GpuLedger[]> {
   const [table, reports] = await Promise.all([
     readProcessTable(),
     (async () => {
@@ -113,7 +118,21 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
       return out;
     })(),
   ]);
-  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes });
+  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations });
+}
+
+/** NVML's figure for the process tree under `rootPid` on one GPU; null when the driver does not say. */
+export function treeBytesOnGpu(sample: GpuSample, gpu: number, rootPid: number, table: ProcessTable): number | null {
+  const device = sample.devices.find((d) => d.index === gpu);
+  if (!device) return null;
+  const pids = new Set(treeOf(rootPid, table));
+  let sum = 0;
+  for (const p of device.processes) {
+    if (!pids.has(p.pid)) continue;
+    if (p.usedBytes === null) return null;
+    sum += p.usedBytes;
+  }
+  return sum;
 }
 
 const mib = (b: number | null) => (b === null ? 'N/A' : formatMiB(b));
@@ -131,6 +150,7 @@ export function ledgerText(ledger: GpuLedger[]): string {
       lines.push(`  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`);
     }
     for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
+    for (const r of g.reserved ?? []) lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
     lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);
     if (g.residualHint) lines.push(`  ↳ ${g.residualHint}`);
   }

@@ -8,8 +8,11 @@ import { Emitter } from '../events.ts';
 import type { GpuLock } from './gpu-lock.ts';
 import { ServerProcess, type ExitInfo, type StopResult } from './server-process.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
-import type { GateResult, VramGate } from './vram-gate.ts';
+import { GateInputError, type GateResult, type VramGate } from './vram-gate.ts';
 import type { GpuReading } from '../watch/watcher.ts';
+import { treeBytesOnGpu } from './ledger.ts';
+import { readProcessTable } from './process-tree.ts';
+import { formatMiB, MiB } from '../units.ts';
 
 export interface ManagedServerDeps {
   /** A fresh GPU sample for the gate, or why there is none. */
@@ -19,7 +22,14 @@ export interface ManagedServerDeps {
   stopTimeoutMs: number;
   healthIntervalMs?: number;
   fetch?: typeof fetch;
+  /** NVML's figure for the server's process tree on its GPU (default: from `readGpu` and /proc); null when unknown. */
+  measureTree?: (rootPid: number, gpu: number) => Promise<number | null>;
+  /** After ready: how often the footprint is read, how many equal reads make it settled, and for how long at most. */
+  settle?: { intervalMs: number; stableReads: number; timeoutMs: number };
 }
+
+/** Reads in a row within this of each other count as settled. */
+const SETTLE_TOLERANCE_BYTES = 32 * MiB;
 
 export interface Overrides {
   /** Context size replacing the task's (llama-server `-c`, vLLM `--max-model-len`). */
@@ -122,12 +132,34 @@ export class ManagedServer extends Emitter<Events> {
   async start(options: { skipGate?: boolean } = {}): Promise<StartOutcome> {
     const t = this.task;
     this.abort = new AbortController();
+    this.lastGate = null;
     if (!options.skipGate) {
       this.setState('checking');
-      const reading = await this.deps.readGpu();
-      const gate = await this.deps.gate({ taskName: t.name, gpu: t.gpu, reading, needsBytes: t.needsBytes, modelPath: t.model, contextLength: this.currentContext() });
+      let gate: GateResult;
+      try {
+        const reading = await this.deps.readGpu();
+        const line = this.commandLine();
+        gate = await this.deps.gate({
+          taskName: t.name,
+          gpu: t.gpu,
+          reading,
+          needsBytes: t.needsBytes,
+          modelPath: t.model,
+          contextLength: this.currentContext(),
+          run: { server: t.server, args: line.args, env: line.env, cwd: t.cwd },
+          reserveMs: t.startTimeoutSeconds * 1000 + (this.deps.settle?.timeoutMs ?? 120_000),
+        });
+      } catch (err) {
+        // Arguments that cannot be read, a model that cannot be found, a gate that broke: the task ends, with the reason.
+        const message = err instanceof GateInputError ? err.message : `"${t.name}" was not started: the VRAM gate could not run: ${err instanceof Error ? err.message : String(err)}.`;
+        this.say(message);
+        this.setState('failed');
+        return { ok: false, message };
+      }
       this.lastGate = gate;
       this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.summary}`);
+      // The estimate's parts and assumptions, and what would fit, unless the summary already said them.
+      for (const d of gate.details ?? []) if (!gate.summary.includes(d.slice(d.indexOf(': ') + 2))) this.say(`  ${d}`);
       if (gate.status === 'fail') {
         this.setState('refused');
         return { ok: false, message: gate.summary, gate };
@@ -142,11 +174,50 @@ export class ManagedServer extends Emitter<Events> {
       try {
         this.release = await this.deps.lock.acquire(t.name, this.abort.signal);
       } catch (err) {
+        await this.lastGate?.reservation?.release();
         this.setState('stopped');
         return { ok: false, message: (err as Error).message };
       }
     }
     return this.spawn();
+  }
+
+  /** Once ready: wait for the tree's memory to settle, then drop the reservation and remember the footprint. */
+  private async afterReady(p: ServerProcess, pid: number): Promise<void> {
+    const gate = this.lastGate;
+    const reservation = gate?.reservation ?? null;
+    const footprint = gate?.footprint ?? null;
+    if (!reservation && !footprint) return;
+    const settle = this.deps.settle ?? { intervalMs: 2000, stableReads: 3, timeoutMs: 120_000 };
+    const measure =
+      this.deps.measureTree ??
+      (async (root: number, gpu: number) => {
+        const reading = await this.deps.readGpu();
+        return reading.ok ? treeBytesOnGpu(reading.sample, gpu, root, await readProcessTable()) : null;
+      });
+    const reads: number[] = [];
+    const started = Date.now();
+    let settled: number | null = null;
+    while (!p.exit && this.process === p && Date.now() - started < settle.timeoutMs) {
+      const bytes = await measure(pid, this.task.gpu).catch(() => null);
+      if (bytes !== null && bytes > 0) {
+        reads.push(bytes);
+        const last = reads.slice(-settle.stableReads);
+        if (last.length === settle.stableReads && Math.max(...last) - Math.min(...last) <= SETTLE_TOLERANCE_BYTES) {
+          settled = last[last.length - 1]!;
+          break;
+        }
+      }
+      await new Promise((r) => setTimeout(r, settle.intervalMs));
+    }
+    await reservation?.release();
+    if (settled === null || p.exit || this.process !== p || !footprint) return;
+    try {
+      await footprint.record(settled);
+      this.say(`Measured footprint: ${formatMiB(settled)} (NVML, the server's processes, settled)${footprint.estimateBytes !== null ? `; the estimate was ${formatMiB(footprint.estimateBytes)}` : ''}. The next start with the same model file and settings uses it.`);
+    } catch (err) {
+      this.say(`The measured footprint could not be saved: ${(err as Error).message}.`);
+    }
   }
 
   private async spawn(): Promise<StartOutcome> {
@@ -174,13 +245,18 @@ export class ManagedServer extends Emitter<Events> {
       this.releaseLock();
       this.setState('exited');
     });
+    const reservation = this.lastGate?.reservation ?? null;
+    p.on('exit', () => void reservation?.release());
     const r = await p.start();
     if (r.ok) {
+      void reservation?.attach(r.pid);
       this.setState('ready');
       this.say(`Ready after ${(r.readyMs / 1000).toFixed(1)} s (PID ${r.pid}).`);
+      void this.afterReady(p, r.pid);
       return { ok: true, pid: r.pid };
     }
     if (r.reason === 'timeout') await p.stop();
+    await reservation?.release();
     this.releaseLock();
     this.setState(r.reason === 'stopped' ? 'stopped' : 'failed');
     const tail = r.lastLines.length ? `\n${r.lastLines.join('\n')}` : '';

@@ -54,13 +54,17 @@ export function treeOf(root: number, table: ProcessTable): number[] {
   const children = new Map<number, number[]>();
   for (const p of table.values()) {
     let list = children.get(p.ppid);
-    if (!list) children.set(p.ppid, (list = []));
+    if (!list) {
+      list = [];
+      children.set(p.ppid, list);
+    }
     list.push(p.pid);
   }
   const out = [root];
   const seen = new Set(out);
-  for (let i = 0; i < out.length; i++) {
-    for (const child of children.get(out[i]!) ?? []) {
+  // The loop also visits the children pushed onto `out` as it goes.
+  for (const pid of out) {
+    for (const child of children.get(pid) ?? []) {
       if (!seen.has(child)) {
         seen.add(child);
         out.push(child);

@@ -5,6 +5,7 @@
  */
 import { parseSteps, type FallbackStep } from '../fallback/steps.ts';
 import { parseSize } from '../units.ts';
+import { parseLlamaServerArgs } from '../estimate/server-args.ts';
 
 export const TASK_TYPE = 'vram-guard';
 export const SERVER_KINDS = ['llama-server', 'ollama', 'vllm', 'whisper-cpp', 'faster-whisper', 'command'] as const;
@@ -138,7 +139,14 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   }
   const model = typeof d['model'] === 'string' && d['model'] ? d['model'] : null;
   if (d['model'] !== undefined && model === null) problems.push(`${at('model')} must be the path of a model file.`);
-  if (needsBytes === null && model === null && kind !== 'command') {
+  // llama-server's own arguments are what the VRAM gate sizes: a value llama-server would refuse is a problem now, not at the start.
+  let argsNameModel = false;
+  if (kind === 'llama-server' && problems.length === 0) {
+    const parsed = parseLlamaServerArgs([...(command ?? []).slice(1), ...args], env);
+    if (!parsed.ok) problems.push(`Task "${name}": ${parsed.error}`);
+    else argsNameModel = parsed.modelPath !== null;
+  }
+  if (needsBytes === null && model === null && !argsNameModel && kind !== 'command') {
     warnings.push(`Task "${name}" says neither "needs" nor "model": the VRAM gate cannot tell whether it fits. Add "needs": "6GiB" (what it takes when loaded).`);
   }
 

@@ -21,7 +21,32 @@ export interface GateInput {
   modelPath: string | null;
   /** The context the server will run with, for an estimate; null: the model's default. */
   contextLength: number | null;
+  /** How the server will run (kind, arguments after overrides, its own environment, cwd): the estimate reads its settings from it. */
+  run?: { server: string; args: string[]; env: Record<string, string>; cwd: string | null };
+  /** How long a reservation made by a passing gate lasts at most (the start timeout plus settling). */
+  reserveMs?: number;
 }
+
+/** Memory a passing gate reserved until the server's own shows in NVML; released by the caller. */
+export interface GateReservation {
+  bytes: number;
+  /** Names the server's process once it runs (its exit then drops the reservation). */
+  attach(serverPid: number): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** What to remember once the server has settled: the footprint's key and the estimate beside it. */
+export interface GateFootprint {
+  key: string;
+  modelPath: string;
+  estimateBytes: number | null;
+  settings: string;
+  /** Records NVML's figure for the server's process tree. */
+  record(measuredBytes: number): Promise<void>;
+}
+
+/** Bad arguments or no model to estimate: the task ends with this message (it is not a refusal to override). */
+export class GateInputError extends Error {}
 
 export interface GateResult {
   /** `fail` refuses the start; the others let it go on. */
@@ -31,6 +56,10 @@ export interface GateResult {
   checks: CheckResult[];
   /** What the server is expected to take (its `needs`, or the estimate), to compare once it runs. */
   expectedBytes?: number | null;
+  /** Lines worth showing under the verdict: the estimate's parts and what it assumed, what --fit will do, what would fit. */
+  details?: string[];
+  reservation?: GateReservation | null;
+  footprint?: GateFootprint | null;
 }
 
 export type VramGate = (input: GateInput) => Promise<GateResult>;

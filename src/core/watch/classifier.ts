@@ -32,7 +32,8 @@ export function nextLevel(current: Level, used: number, t: ResolvedThresholds): 
   const raw = rawLevel(used, t);
   if (levelRank(raw) >= levelRank(current)) return raw;
   for (let rank = levelRank(current); rank > levelRank(raw); rank--) {
-    const level = LEVELS[rank]!;
+    const level = LEVELS[rank];
+    if (level === undefined) break;
     if (used > thresholdOf(level, t) - t.hysteresis) return level;
   }
   return raw;

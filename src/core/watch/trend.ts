@@ -42,18 +42,25 @@ export interface Trend {
 export function computeTrend(input: TrendInput): Trend {
   const { t, v, total } = input;
   const n = t.length;
-  if (n < 2) return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: n ? v[n - 1]! : null };
-  const end = t[n - 1]!;
-  const last = v[n - 1]!;
+  const end = t[n - 1];
+  const last = v[n - 1];
+  if (n < 2 || end === undefined || last === undefined) return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: last ?? null };
   const from = end - input.windowMs;
   // Least squares on (seconds since the window's first point, bytes).
   let start = n - 1;
-  while (start > 0 && t[start - 1]! >= from) start--;
-  const t0 = t[start]!;
+  let t0 = end;
+  while (start > 0) {
+    const earlier = t[start - 1];
+    if (earlier === undefined || earlier < from) break;
+    start--;
+    t0 = earlier;
+  }
   let sx = 0, sy = 0, sxx = 0, sxy = 0, count = 0;
   for (let i = start; i < n; i++) {
-    const x = (t[i]! - t0) / 1000;
-    const y = v[i]!;
+    const ti = t[i];
+    const y = v[i];
+    if (ti === undefined || y === undefined) continue;
+    const x = (ti - t0) / 1000;
     sx += x;
     sy += y;
     sxx += x * x;
@@ -66,8 +73,12 @@ export function computeTrend(input: TrendInput): Trend {
   const totalBytes = total * unit;
   const band = (input.bandBytes ?? Math.max(16 * MiB, totalBytes * 0.01)) / unit;
   let k = n - 1;
-  while (k > 0 && Math.abs(v[k - 1]! - last) <= band) k--;
-  const constantForMs = end - t[k]!;
+  while (k > 0) {
+    const earlier = v[k - 1];
+    if (earlier === undefined || Math.abs(earlier - last) > band) break;
+    k--;
+  }
+  const constantForMs = end - (t[k] ?? end);
   const spanMs = end - t0;
   if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000)) return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
   const steadyPerHour = (input.steadyBytesPerHour ?? Math.max(8 * MiB, totalBytes * 0.005)) / unit;

@@ -6,7 +6,9 @@
  */
 import { systemClock, type Clock } from '../clock.ts';
 import { Emitter } from '../events.ts';
-import type { GpuSample, GpuSource } from '../gpu/types.ts';
+import { DriverNotAnsweringError, notAnsweringError } from '../gpu/not-answering.ts';
+import { DEFAULT_PROCESS_LIST_INTERVAL_MS } from '../gpu/process-list-budget.ts';
+import { emptyDevice, type GpuSample, type GpuSource } from '../gpu/types.ts';
 import { resolveSize, type SizeSpec } from '../units.ts';
 import { nextLevel, type LevelTransition } from './classifier.ts';
 import { levelRank, type Level } from './levels.ts';
@@ -33,6 +35,10 @@ export interface WatcherOptions {
   /** Consecutive failed samples before the source is closed and probed again. */
   failuresBeforeReprobe?: number;
   maxBackoffMs?: number;
+  /** Process lists are read at least this often (and whenever used memory moves by a step, or a view asks). */
+  processListIntervalMs?: number;
+  /** A driver call not answering for this long: the source (its worker) is replaced. */
+  replaceStuckSourceAfterMs?: number;
   clock?: Clock;
   log?: (message: string) => void;
 }
@@ -83,6 +89,10 @@ export class Watcher extends Emitter<WatcherEvents> {
   private failures = 0;
   private readonly tracks = new Map<string, DeviceTrack>();
   private lastProblems = '';
+  /** The next sample lists every GPU's processes (a view asked). */
+  private processesNow = true;
+  /** Since when the source's driver call has not returned, or null. */
+  private notAnsweringSince: number | null = null;
   status: SourceStatus = { state: 'probing' };
   latest: WatchedSample | null = null;
   /** The delay chosen after the last tick, for display and tests. */
@@ -100,6 +110,8 @@ export class Watcher extends Emitter<WatcherEvents> {
       reprobeMs: options.reprobeMs ?? 30_000,
       failuresBeforeReprobe: options.failuresBeforeReprobe ?? 3,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      processListIntervalMs: options.processListIntervalMs ?? DEFAULT_PROCESS_LIST_INTERVAL_MS,
+      replaceStuckSourceAfterMs: options.replaceStuckSourceAfterMs ?? 30_000,
     };
   }
 
@@ -124,9 +136,28 @@ export class Watcher extends Emitter<WatcherEvents> {
     for (const track of this.tracks.values()) track.total = -1; // re-resolve on the next sample
   }
 
-  setRate(intervalMs: number, adaptive: AdaptiveRate): void {
+  setRate(intervalMs: number, adaptive: AdaptiveRate, processListIntervalMs?: number): void {
     this.options.intervalMs = intervalMs;
     this.options.adaptive = adaptive;
+    if (processListIntervalMs !== undefined) this.options.processListIntervalMs = processListIntervalMs;
+  }
+
+  /**
+   * Samples now, with every GPU's processes listed (a view is about to show them), and resolves with
+   * that sample (null when there is no source). Waits for a sample in flight first; never overlaps one.
+   */
+  async sampleNow(): Promise<WatchedSample | null> {
+    if (this.stopped || !this.source) return this.latest;
+    while (this.running) await this.running;
+    if (this.stopped || !this.source) return this.latest;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.processesNow = true;
+    this.running = this.tick().finally(() => {
+      this.running = null;
+    });
+    await this.running;
+    return this.latest;
   }
 
   /** The latest sample for a check, or why there is none yet. */
@@ -166,12 +197,20 @@ export class Watcher extends Emitter<WatcherEvents> {
     }
     const source = this.source!;
     let sample: GpuSample;
+    const processes = this.processesNow ? 'now' : 'budget';
+    this.processesNow = false;
     try {
-      sample = await source.sample(this.clock.now());
+      sample = await source.sample(this.clock.now(), { processes, processListIntervalMs: this.options.processListIntervalMs });
     } catch (err) {
+      if (processes === 'now') this.processesNow = true;
+      if (err instanceof DriverNotAnsweringError) return this.onNotAnswering(err, source);
       return this.onSampleError(err);
     }
     if (this.stopped) return;
+    if (this.notAnsweringSince !== null) {
+      this.log(`the GPU driver answers again (it was not answering since ${new Date(this.notAnsweringSince).toISOString()})`);
+      this.notAnsweringSince = null;
+    }
     this.failures = 0;
     const watched = this.classify(sample);
     this.latest = watched;
@@ -197,6 +236,7 @@ export class Watcher extends Emitter<WatcherEvents> {
     }
     this.source = result.source;
     this.failures = 0;
+    this.processesNow = true;
     this.log(`watching through ${result.source.description}`);
     this.setStatus({ state: 'ready', source: result.source });
     return true;
@@ -213,6 +253,42 @@ export class Watcher extends Emitter<WatcherEvents> {
     }
     const backoff = Math.min(this.options.intervalMs * 2 ** this.failures, this.options.maxBackoffMs);
     this.schedule(backoff);
+  }
+
+  /**
+   * A driver call has not returned. Every GPU of the source shows "not answering since …" (no memory,
+   * so no level change, no notification, no fallback step); sampling goes on at the normal rate and
+   * picks up as soon as the call returns. Stuck for too long, the source (its worker) is replaced.
+   */
+  private async onNotAnswering(err: DriverNotAnsweringError, source: GpuSource): Promise<void> {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    if (this.notAnsweringSince === null) {
+      this.notAnsweringSince = err.since;
+      this.log(`the GPU driver is not answering: ${err.message}`);
+      this.emit('error', err);
+    }
+    const error = notAnsweringError(err, now);
+    const previous = this.latest?.sample;
+    const known = previous?.devices.length ? previous.devices : [emptyDevice(0)];
+    const sample: GpuSample = {
+      source: source.kind,
+      timestamp: now,
+      driverVersion: previous?.driverVersion ?? null,
+      nvmlVersion: previous?.nvmlVersion ?? null,
+      devices: known.map((d) => ({ ...emptyDevice(d.index), name: d.name, uuid: d.uuid, error: { ...error } })),
+    };
+    const watched = this.classify(sample);
+    this.latest = watched;
+    this.emit('sample', watched);
+    if (now - err.since >= this.options.replaceStuckSourceAfterMs) {
+      this.log(`the GPU driver has not answered for ${Math.round((now - err.since) / 1000)} s: replacing the source`);
+      this.notAnsweringSince = null;
+      await this.closeSource();
+      // A fresh source next tick (not at once: a driver that still does not answer must not spin the loop).
+      return this.schedule(this.options.intervalMs);
+    }
+    this.schedule(this.options.intervalMs);
   }
 
   private async closeSource(): Promise<void> {

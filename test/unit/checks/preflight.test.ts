@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { hasBrokenProcessData, preflightExitCode, runPreflight, type PreflightOptions, type PreflightReport } from '../../../src/core/checks/preflight.ts';
-import { estimateGgufFile } from '../../../src/core/checks/gguf-estimate.ts';
+import { resolveModelNeed } from '../../../src/core/estimate/server-need.ts';
+import type { PreflightNeed } from '../../../src/core/checks/preflight.ts';
 import { preflightSummary } from '../../../src/core/checks/preflight-report.ts';
 import { openNvml } from '../../../src/core/gpu/nvml-source.ts';
 import { parseSize, type SizeSpec } from '../../../src/core/units.ts';
@@ -12,6 +13,13 @@ import { GEMMA2_2B, LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.t
 import type { GpuReading } from '../../../src/core/watch/watcher.ts';
 
 let lib: string;
+
+/** The need of a model run with llama-server's `args`, as the gate and the CLI build it. */
+async function modelNeed(path: string, args: string[]): Promise<PreflightNeed> {
+  const r = await resolveModelNeed({ server: 'llama-server', args: ['-m', path, ...args], env: {}, cwd: null, model: null, from: '--args', totalVramBytes: null });
+  if (!r.ok) assert.fail(r.error);
+  return { kind: 'model', need: r.need, measured: null, flavour: 'llama-server' };
+}
 
 /** One sample of the fake library holding `state`, as the pre-flight receives it. */
 async function gpuOf(state: FakeState): Promise<GpuReading> {
@@ -250,26 +258,31 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(preflightExitCode(report, true), 3);
   });
 
-  it('the need from a GGUF estimate; a model without an estimate does not block, a missing file fails', async () => {
+  it('the need from a GGUF estimate at the given arguments; a model without an estimate does not block, a missing file fails', async () => {
     const gpu = await gpuOf({ devices: [card()] });
-    const estimate = await estimateGgufFile(await writeGguf('llama-3.2-3b', LLAMA_32_3B), { contextLength: 4096, parallel: 1, kvCacheType: 'f16' });
-    const report = runPreflight(gpu, options({ need: { kind: 'estimate', estimate }, thresholds: cardThresholds }));
+    const need = await modelNeed(await writeGguf('llama-3.2-3b', LLAMA_32_3B, { sparse: true }), ['-c', '4096', '-np', '1', '-fa', 'off']);
+    const report = runPreflight(gpu, options({ need, thresholds: cardThresholds }));
     assert.equal(report.needFrom, 'estimate');
-    assert.equal(Math.round(report.needBytes! / MiB), 2879);
-    assert.equal(checkOf(report, 'preflight.estimate').status, 'pass');
-    assert.match(checkOf(report, 'preflight.estimate').detail, /^Llama 3\.2 3B Instruct \(llama, llama-3\.2-3b\.gguf\): weights 1918 MiB \+ KV cache 448 MiB \(4096 tokens × 1 slot, f16\) \+ compute 257 MiB \+ CUDA context 256 MiB = 2879 MiB\.$/);
+    const estimate = checkOf(report, 'preflight.estimate');
+    assert.equal(estimate.status, 'pass');
+    // llama.cpp printed "model buffer size = 1918.35 MiB" for this file; its KV cache is 28 layers × 4096 cells × 2048 (K and V of 8 heads × 128) × 2 bytes = 448 MiB.
+    const m = /^Llama 3\.2 3B Instruct \(llama\), llama-3\.2-3b\.gguf: weights 1918 MiB \+ KV cache 448 MiB \+ compute buffer (\d+) MiB \+ CUDA context 256 MiB = (\d+) MiB\./.exec(estimate.detail);
+    assert.ok(m, estimate.detail);
+    assert.equal(Math.round(report.needBytes! / MiB), Number(m[2]), 'the need is the total shown');
+    assert.match(estimate.detail, /Assumed: context 4096 tokens, 1 slot, flash attention off, KV cache f16/);
+    assert.match(estimate.detail, /Settings from --args: -m \S+ -c 4096 -np 1 -fa off\./);
     assert.equal(checkOf(report, 'preflight.free').status, 'pass');
     assert.equal(report.verdict, 'pass');
 
-    const gemma = await estimateGgufFile(await writeGguf('gemma-2-2b', GEMMA2_2B), { contextLength: 4096, parallel: 1, kvCacheType: 'f16' });
-    const noEstimate = runPreflight(gpu, options({ need: { kind: 'estimate', estimate: gemma } }));
+    const { 'general.architecture': _arch, ...noArch } = GEMMA2_2B.metadata;
+    const unsized = await modelNeed(await writeGguf('gemma-2-2b-no-arch', { ...GEMMA2_2B, metadata: noArch }, { sparse: true }), ['-c', '4096']);
+    const noEstimate = runPreflight(gpu, options({ need: unsized }));
     assert.equal(checkOf(noEstimate, 'preflight.estimate').status, 'unavailable');
-    assert.match(checkOf(noEstimate, 'preflight.estimate').detail, /^No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention.*The weights alone are 0 MiB\.$/);
+    assert.match(checkOf(noEstimate, 'preflight.estimate').detail, /^No estimate: .*has no general\.architecture/);
     assert.equal(checkOf(noEstimate, 'preflight.free').status, 'unavailable');
     assert.equal(noEstimate.verdict, 'pass');
 
-    const missing = await estimateGgufFile('/nonexistent/model.gguf', { contextLength: 4096, parallel: 1, kvCacheType: 'f16' });
-    const failed = runPreflight(gpu, options({ need: { kind: 'estimate', estimate: missing } }));
+    const failed = runPreflight(gpu, options({ need: await modelNeed('/nonexistent/model.gguf', []) }));
     assert.equal(checkOf(failed, 'preflight.estimate').status, 'fail');
     assert.equal(failed.verdict, 'fail');
   });
@@ -277,7 +290,7 @@ describe('pre-flight checks (fake NVML)', () => {
 
 describe('pre-flight summary line', () => {
   it('names the first failure, else the first warning, else the free VRAM', () => {
-    const base: PreflightReport = { verdict: 'pass', source: null, driverVersion: null, gpu: null, needBytes: null, needFrom: null, estimate: null, marginBytes: null, projectedLevel: null, checks: [] };
+    const base: PreflightReport = { verdict: 'pass', source: null, driverVersion: null, gpu: null, needBytes: null, needFrom: null, model: null, reservedBytes: 0, reservations: [], marginBytes: null, projectedLevel: null, checks: [] };
     const c = (id: string, title: string, status: 'pass' | 'warn' | 'fail', detail: string) => ({ id, title, status, detail, advice: '' });
     assert.equal(
       preflightSummary({ ...base, verdict: 'fail', checks: [c('a', 'Persistence mode', 'warn', 'Off.'), c('preflight.free', 'Free VRAM for the need', 'fail', '500 MiB free < 6144 MiB needed.')] }),

@@ -27,6 +27,8 @@ const server = (name: string, kind: SpikeServerResult['kind'], added: number, re
   command: [name === 'ollama' ? 'ollama' : 'whisper-server', name === 'ollama' ? 'serve' : '-m'],
   pid: name === 'ollama' ? 4242 : 4343,
   readyMs: 900,
+  estimateBytes: null,
+  estimateNote: null,
   addedBytes: added * MiB,
   nvmlBytes: added * MiB,
   reportedBytes: reported === null ? null : reported * MiB,

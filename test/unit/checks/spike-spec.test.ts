@@ -142,7 +142,16 @@ describe('--server', () => {
 describe('vram-guard spike: usage', () => {
   const io = () => {
     const out = { stdout: '', stderr: '' };
-    const cli: CliIo = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), env: {}, interrupted: new Promise(() => {}) };
+    const cli: CliIo = {
+      stdout: (t) => {
+        out.stdout += t;
+      },
+      stderr: (t) => {
+        out.stderr += t;
+      },
+      env: {},
+      interrupted: new Promise(() => {}),
+    };
     return { out, cli };
   };
 

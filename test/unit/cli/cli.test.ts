@@ -1,37 +1,11 @@
 /** The built CLI end to end, against the fake NVML library. Needs `npm run build` first (npm test does it). */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, repoRoot, type FakeState } from '../../helpers/fake-nvml.ts';
+import { cliPath, runCli } from '../../helpers/cli-run.ts';
+import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
 
-const cli = join(repoRoot, 'dist', 'cli.cjs');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: NodeJS.ProcessEnv, options: { interruptWhen?: (stdout: string) => boolean; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (options.interruptWhen?.(stdout)) child.kill('SIGINT');
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = cliPath;
 
 const state: FakeState = {
   driver: '550.54.14',

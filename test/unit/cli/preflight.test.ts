@@ -75,13 +75,14 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const r = await preflight(['--need', '6GiB', '--margin', '512MiB', '--json', ...cardThresholds], await env(rtx3070()));
     assert.equal(r.code, 1, 'at 7608 MiB the card would be CRITICAL');
     const json = JSON.parse(r.stdout);
-    assert.deepEqual(Object.keys(json), ['verdict', 'source', 'driverVersion', 'gpu', 'need', 'estimate', 'checks']);
+    assert.deepEqual(Object.keys(json), ['verdict', 'source', 'driverVersion', 'gpu', 'need', 'reserved', 'model', 'checks']);
     assert.equal(json.verdict, 'fail');
     assert.equal(json.source.kind, 'nvml');
     assert.equal(json.driverVersion, '550.54.14');
     assert.deepEqual(json.gpu, { index: 0, name: 'NVIDIA GeForce RTX 3070', uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e', totalBytes: 8 * GiB, usedBytes: 1464 * MiB, freeBytes: 8 * GiB - 1464 * MiB });
     assert.deepEqual(json.need, { bytes: 6 * GiB, from: '--need', marginBytes: 512 * MiB, projectedLevel: 'critical' });
-    assert.equal(json.estimate, null);
+    assert.equal(json.model, null);
+    assert.deepEqual(json.reserved, { bytes: 0, by: [] });
     assert.deepEqual(
       json.checks.map((c: { id: string; status: string }) => [c.id, c.status]),
       [
@@ -94,35 +95,39 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
       ],
     );
     for (const c of json.checks) assert.deepEqual(Object.keys(c), ['id', 'title', 'status', 'detail', 'advice', 'data']);
-    assert.deepEqual(json.checks[1].data, { freeBytes: 8 * GiB - 1464 * MiB, needBytes: 6 * GiB, marginBytes: 512 * MiB });
+    assert.deepEqual(json.checks[1].data, { freeBytes: 8 * GiB - 1464 * MiB, needBytes: 6 * GiB, marginBytes: 512 * MiB, reservedBytes: 0 });
   });
 
   it('--model estimates the need from a GGUF file, with --ctx, --parallel and --kv-type', async () => {
-    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
     const r = await preflight(['--model', model, '--ctx', '8192', '--parallel', '2', '--kv-type', 'q8_0', '--json'], await env(rtx3070()));
     assert.equal(r.code, 0, r.stdout);
     const json = JSON.parse(r.stdout);
-    assert.equal(json.estimate.ok, true);
-    assert.equal(json.estimate.contextLength, 8192);
-    assert.equal(json.estimate.parallel, 2);
-    assert.equal(json.estimate.kvCacheType, 'q8_0');
-    assert.equal(json.estimate.kvCacheBytes, 952 * MiB, '2 × 28 × 16384 × 8 × 128 × 34/32');
-    assert.equal(json.estimate.weightsBytes, 2_011_539_712);
+    const e = json.model.estimate;
+    assert.equal(e.assumptions.contextTokens, 16384, '--ctx is per sequence: -c 8192 × 2');
+    assert.equal(e.assumptions.parallel, 2);
+    assert.equal(e.assumptions.cacheTypeK, 'q8_0');
+    assert.equal(e.parts.kvCacheBytes, 952 * MiB, '2 × 28 × 16384 × 8 × 128 × 34/32');
+    assert.deepEqual(json.model.given, [`-m ${model}`, '-c 16384', '-np 2', '-ctk q8_0', '-ctv q8_0'].slice(1));
+    assert.equal(json.model.settingsFrom, '--args');
     assert.equal(json.need.from, 'estimate');
-    assert.equal(json.need.bytes, json.estimate.totalBytes);
+    assert.equal(json.need.bytes, e.totalBytes);
   });
 
-  it('a model the formula does not fit says "no estimate" and does not block', async () => {
-    const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B);
+  it('a sliding-window model is estimated with llama-server\'s defaults, and the report names them', async () => {
+    const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B, { sparse: true });
     const r = await preflight(['--model', model], await env(rtx3070()));
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /\| Estimated need \| ➖ not available \| No estimate: Gemma 2 2B It \(gemma2\) uses sliding-window attention/);
+    assert.match(r.stdout, /\| Estimated need \| ✅ pass \| Gemma 2 2B It \(gemma2\), gemma-2-2b-it\.gguf: weights \d+ MiB \+ KV cache \d+ MiB/);
+    assert.match(r.stdout, /- Assumed: context 8192 tokens, 4 slots \(one unified KV cache\)/);
+    assert.match(r.stdout, /no -np: llama-server's 4 slots/);
+    assert.match(r.stdout, /no -c: the model's training context, 8192 tokens/);
   });
 
   it('a model file that is not there fails with what to do', async () => {
     const r = await preflight(['--model', '/nonexistent/llama.gguf'], await env(rtx3070()));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read as a GGUF model: the file does not exist\. \| Check the path/);
+    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read: the file does not exist\. \| Give the need yourself/);
   });
 
   it('NVML missing: says so and exits 0; --strict exits 1', async () => {
@@ -156,6 +161,11 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     await assert.rejects(preflight(['--gpu', 'first'], e), /--gpu needs a whole number/);
     await assert.rejects(preflight(['--margin', 'lots'], e), /--margin: "lots" is not a size/);
     await assert.rejects(preflight(['--bogus'], e), /unknown option --bogus/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-c lots'], e), /The llama-server arguments cannot be read: -c needs a whole number, not "lots"/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-m "x'], e), /--args: unclosed double quote/);
+    await assert.rejects(preflight(['--model', 'x.gguf', '--server', 'vllm'], e), /--server must be llama-server or ollama, not "vllm"/);
+    await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama', '--args', '-c 1'], e), /--args is for llama-server/);
+    await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama'], { OLLAMA_MODELS: '/nonexistent/ollama' }), /Ollama's store has no model "qwen3:8b" \(no \/nonexistent\/ollama\/manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)/);
   });
 
   it('--help lists the options and exit codes', async () => {
@@ -188,10 +198,11 @@ describe('vram-guard preflight (built CLI)', { skip: wired ? false : 'src/cli.ts
     const fits = await FakeNvmlState.create(rtx3070());
     const full = await FakeNvmlState.create(rtx3070({ used: 8 * GiB - 500 * MiB }));
     const slow = await FakeNvmlState.create(rtx3070({ persistence: 0 }));
-    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B);
-    const ok = await run(['preflight', '--model', model, '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+    const ok = await run(['preflight', '--model', model, '--args', '-c 4096 -np 1 -fa off', '--nvml-library', lib], { FAKE_NVML_STATE: fits.path });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /\| \*\*Total\*\* \| \*\*2879 MiB\*\* \|/);
+    assert.match(ok.stdout, /\| Weights \| 1918 MiB \|\n\| KV cache \| 448 MiB \|/);
+    assert.match(ok.stdout, /\| \*\*Estimated total\*\* \| \*\*\d+ MiB\*\* \|/);
     assert.equal((await run(['preflight', '--need', '6144MiB', '--nvml-library', lib], { FAKE_NVML_STATE: full.path })).code, 1);
     assert.equal((await run(['preflight', '--need', '1GiB', '--fail-on-warn', '--nvml-library', lib], { FAKE_NVML_STATE: slow.path })).code, 3);
     const usage = await run(['preflight', '--need', 'six'], {});

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { runSpikeCommand } from '../../../src/cli/spike.ts';
+import type { spikeJson } from '../../../src/core/checks/spike-report.ts';
 import { processTree } from '../../../src/core/servers/process-tree.ts';
 import { buildFakeNvml, desktopRtx3070, FakeNvmlState, MiB, parseFakeState, updateFakeState, type FakeState } from '../../helpers/fake-nvml.ts';
 import { alive, emulatorCommand, freePort, PidRegister } from '../../helpers/servers.ts';
@@ -62,10 +63,10 @@ async function servers(ollamaWeightsMiB: number, ollamaExtra: string[] = []): Pr
 /** The same servers as `--server` flags: cmd= the program, args= its arguments separated by ;. */
 function serverFlags(list: Array<Record<string, unknown>>): string[] {
   return list.flatMap((s) => {
-    const [cmd, ...fixed] = s['command'] as string[];
-    const args = [...fixed, ...(s['args'] as string[])].map(esc).join(';');
-    const model = (s['load'] as { model?: string } | undefined)?.model;
-    return ['--server', `name=${s['name']},kind=${s['server']},cmd=${esc(cmd!)},args=${args},port=${s['port']}${model ? `,model=${model}` : ''}`];
+    const [cmd, ...fixed] = s.command as string[];
+    const args = [...fixed, ...(s.args as string[])].map(esc).join(';');
+    const model = (s.load as { model?: string } | undefined)?.model;
+    return ['--server', `name=${s.name},kind=${s.server},cmd=${esc(cmd!)},args=${args},port=${s.port}${model ? `,model=${model}` : ''}`];
   });
 }
 
@@ -88,14 +89,19 @@ async function spike(extra: string[], options: { ollamaWeightsMiB: number; ollam
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create(card());
   statePath = fake.path;
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   const out = await mkdtemp(join(tmpdir(), 'vram-guard-spikes-'));
   let stdout = '';
   let stderr = '';
   let interrupt = () => {};
-  const bump = (mib: number) => void updateFakeState(fake.path, (s) => void (s.devices[0]!.used! += mib * MiB));
+  const bump = (mib: number) =>
+    void updateFakeState(fake.path, (s) => {
+      s.devices[0]!.used! += mib * MiB;
+    });
   const io: CliIo = {
-    stdout: (t) => void (stdout += t),
+    stdout: (t) => {
+      stdout += t;
+    },
     stderr: (t) => {
       stderr += t;
       if (/^spike: concurrent load/m.test(t)) bump(3);
@@ -116,7 +122,7 @@ async function spike(extra: string[], options: { ollamaWeightsMiB: number; ollam
   return { code, stdout, stderr, out };
 }
 
-async function saved(dir: string): Promise<{ md: string; json: Record<string, any> }> {
+async function saved(dir: string): Promise<{ md: string; json: ReturnType<typeof spikeJson> }> {
   const files = (await readdir(dir)).sort();
   assert.equal(files.length, 2, files.join(', '));
   assert.match(files[0]!, /^spike-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.json$/);
@@ -147,10 +153,11 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.equal(json.verdict, 'GO');
     assert.equal(json.complete, true);
     assert.equal(json.headroomBytes, 2771 * MiB);
-    assert.equal(json.decision.marginBytes, 723 * MiB);
-    assert.ok(json.peak.rateHz >= 10, `sampled at ${json.peak.rateHz} Hz`);
+    assert.equal(json.decision?.marginBytes, 723 * MiB);
+    assert.ok(json.peak !== null && json.peak.rateHz >= 10, `sampled at ${json.peak?.rateHz} Hz`);
     // Per server: NVML (its process) beside what the server says (Ollama's size_vram is an estimate).
     const [whisper, ollama] = json.servers;
+    assert.ok(whisper && ollama, `two servers in the report, got ${json.servers.length}`);
     assert.equal(whisper.nvmlBytes, 1116 * MiB);
     assert.equal(whisper.reportedBytes, null);
     assert.equal(ollama.nvmlBytes, 2838 * MiB);
@@ -162,10 +169,11 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.match(md, /\| ollama \| ollama \| \d+ \| \+2838 MiB \| 2838 MiB \| 2638 MiB \| 2\/2 ok/);
     // Stopped: no process left, the memory back to the baseline.
     for (const s of json.servers) {
-      assert.equal(s.stop.how, 'SIGTERM');
+      assert.equal(s.stop?.how, 'SIGTERM');
+      assert.ok(s.pid !== null, `${s.name} has no PID`);
       assert.equal(alive(s.pid), false, `${s.name} (PID ${s.pid}) is still running`);
     }
-    assert.equal(json.afterStop.usedBytes, 1464 * MiB);
+    assert.equal(json.afterStop?.usedBytes, 1464 * MiB);
     assert.deepEqual(await emulatorDescendants(), []);
   });
 
@@ -203,7 +211,9 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.ok(md.includes('| + whisper | 2580 | 31.5% | +1116 MiB |'), md);
     assert.doesNotMatch(md, /Concurrent inference peak/);
     const [whisper, ollama] = json.servers;
-    assert.equal(whisper.stop.how, 'SIGTERM');
+    assert.ok(whisper && ollama, `two servers in the report, got ${json.servers.length}`);
+    assert.equal(whisper.stop?.how, 'SIGTERM');
+    assert.ok(whisper.pid !== null, 'whisper has no PID');
     assert.equal(alive(whisper.pid), false);
     assert.equal(ollama.stop, null);
     assert.deepEqual(await emulatorDescendants(), []);
@@ -217,17 +227,27 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.equal(r.code, 4, r.stderr);
     const { md, json } = await saved(r.out);
     assert.equal(json.status, 'failed');
-    assert.match(json.problem, /^"ollama" did not start: The server exited during start-up with exit code 3/);
+    assert.match(json.problem ?? '', /^"ollama" did not start: The server exited during start-up with exit code 3/);
     assert.match(md, /\*\*INCOMPLETE — failed: "ollama" did not start/);
     assert.match(md, /### ollama\n\n- Did not start: [^\n]+\n\n```text\n[^`]*emulated start-up failure/);
-    assert.equal(json.servers[0].stop.how, 'SIGTERM');
-    assert.equal(alive(json.servers[0].pid), false);
+    const [first] = json.servers;
+    assert.ok(first, 'a server in the report');
+    assert.equal(first.stop?.how, 'SIGTERM');
+    assert.ok(first.pid !== null, `${first.name} has no PID`);
+    assert.equal(alive(first.pid), false);
     assert.deepEqual(await emulatorDescendants(), []);
   });
 
   it('exits 2 and starts nothing without a GPU source', async () => {
     let stderr = '';
-    const io: CliIo = { stdout: () => {}, stderr: (t) => void (stderr += t), env: { VRAM_GUARD_NVML_LIBRARY: '/nonexistent/libnvidia-ml.so.1' }, interrupted: new Promise(() => {}) };
+    const io: CliIo = {
+      stdout: () => {},
+      stderr: (t) => {
+        stderr += t;
+      },
+      env: { VRAM_GUARD_NVML_LIBRARY: '/nonexistent/libnvidia-ml.so.1' },
+      interrupted: new Promise(() => {}),
+    };
     const out = await mkdtemp(join(tmpdir(), 'vram-guard-spikes-'));
     const code = await runSpikeCommand([...serverFlags(await servers(2190)), '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1', '--out', out], io);
     assert.equal(code, 2);

@@ -120,7 +120,13 @@ describe('fallback chain', () => {
 
   it('asks first in confirm mode, with the numbers; a refusal ends the chain', async () => {
     const asked: ConfirmRequest[] = [];
-    const t = setup({ mode: 'confirm', confirm: async (r) => (asked.push(r), false) });
+    const t = setup({
+      mode: 'confirm',
+      confirm: async (r) => {
+        asked.push(r);
+        return false;
+      },
+    });
     t.chain.onSample(t.sample());
     await t.drain();
     assert.deepEqual(t.ran, []);

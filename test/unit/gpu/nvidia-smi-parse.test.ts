@@ -110,12 +110,12 @@ describe('parseGpuQuery', () => {
     assert.equal(gpu?.memoryTotal, 4096 * MiB);
   });
 
-  it('treats a value it cannot read as a problem, not a number', () => {
+  it('treats a value it cannot read as a problem, not a number (a memory figure as an implausible reading)', () => {
     const [gpu] = parseGpuQuery('0, X, GPU-x, 8192, lots, 2290, 312, 66, 41, 61, 142.53, Maybe, 550.54.14', true);
     assert.equal(gpu?.memoryUsed, null);
     assert.equal(gpu?.persistenceMode, null);
     assert.deepEqual(gpu?.problems, [
-      { field: 'memory.used', text: 'lots', code: 'UNKNOWN' },
+      { field: 'memory.used', text: 'lots', code: 'IMPLAUSIBLE_READING' },
       { field: 'persistence_mode', text: 'Maybe', code: 'UNKNOWN' },
     ]);
   });

@@ -216,6 +216,31 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
     await result.source.dispose();
   });
 
+  it('lists processes on a budget: on a 64 MiB move, after the interval, or when asked; memory at every sample', async () => {
+    const { source, fake, calls } = await open('current', { devices: [rtx3070()] });
+    const listings = () => calls('listing:compute');
+    const budget = { processes: 'budget' as const, processListIntervalMs: 5000 };
+    await source.sample(0, budget);
+    assert.equal(listings(), 1, 'the first sample lists');
+    await source.sample(1000, budget);
+    const steady = await source.sample(2000, budget);
+    assert.equal(listings(), 1, 'steady memory: the list is not read again within 5 s');
+    assert.deepEqual(steady.devices[0]?.processes.map((p) => p.pid), [4242, 4343], 'the last list is repeated');
+    assert.equal(calls('nvmlDeviceGetMemoryInfo_v2'), 3, 'memory is read at every sample');
+
+    await fake.write({ devices: [rtx3070({ used: (5418 + 63) * MiB })] });
+    await source.sample(3000, budget);
+    assert.equal(listings(), 1, 'a 63 MiB move is below the step');
+    await fake.write({ devices: [rtx3070({ used: (5418 + 64) * MiB })] });
+    await source.sample(3500, budget);
+    assert.equal(listings(), 2, 'a 64 MiB move lists again');
+    await source.sample(8500, budget);
+    assert.equal(listings(), 3, '5 s after the last list');
+    await source.sample(8600, { processes: 'now' });
+    assert.equal(listings(), 4, 'a view asked for them');
+    await source.dispose();
+  });
+
   it('searches the setting, then VRAM_GUARD_NVML_LIBRARY, then the platform defaults', () => {
     assert.deepEqual(
       nvmlLibraryCandidates({ settingPath: '/opt/a.so', env: { VRAM_GUARD_NVML_LIBRARY: '/opt/b.so' }, platform: 'linux' }).map((c) => [c.path, c.from]),

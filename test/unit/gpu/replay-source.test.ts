@@ -19,7 +19,7 @@ async function traceFile(lines: string[]): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'vram-guard-replay-'));
   dirs.push(dir);
   const file = join(dir, 'trace.jsonl');
-  await writeFile(file, [header, ...lines].join('\n') + '\n');
+  await writeFile(file, `${[header, ...lines].join('\n')}\n`);
   return file;
 }
 

@@ -19,7 +19,9 @@ const records: HistoryRecord[] = [
 
 async function exported(format: 'csv' | 'jsonl'): Promise<string> {
   let text = '';
-  await exportRecords([records], format, 'test', async (c) => void (text += c));
+  await exportRecords([records], format, 'test', async (c) => {
+    text += c;
+  });
   return text;
 }
 

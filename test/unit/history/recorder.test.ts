@@ -26,7 +26,16 @@ describe('history recorder', () => {
     const watcher = new Emitter<{ sample: [WatchedSample]; transition: [LevelTransition] }>();
     const chain = new Emitter<{ event: [FallbackEvent] }>();
     let reads = 0;
-    const stop = recordHistory({ store, watcher, chain, clock, readSystem: async () => (reads++, { ramUsed: 789 * MiB, ramTotal: 16 * GiB, swapUsed: 0, swapTotal: 8 * GiB }) });
+    const stop = recordHistory({
+      store,
+      watcher,
+      chain,
+      clock,
+      readSystem: async () => {
+        reads++;
+        return { ramUsed: 789 * MiB, ramTotal: 16 * GiB, swapUsed: 0, swapTotal: 8 * GiB };
+      },
+    });
     await settle();
     for (let i = 0; i < 5; i++) watcher.emit('sample', watched(1_000_000 + i * 250, 3600));
     assert.equal(reads, 1, 'RAM is read at most once a second');

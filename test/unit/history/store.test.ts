@@ -57,7 +57,7 @@ describe('history store', () => {
     const clock = new FakeClock(T0);
     const lines = [sample(T0, 3600), sample(T0 + 1000, 3601), sample(T0 + 2000, 3602)].map(encodeSample);
     const torn = encodeSample(sample(T0 + 3000, 3603)).slice(0, 25);
-    await writeFile(join(dir, `history-${T0}.jsonl`), lines.join('\n') + '\n' + torn);
+    await writeFile(join(dir, `history-${T0}.jsonl`), `${lines.join('\n')}\n${torn}`);
     const store = new HistoryStore({ dir, clock });
     const stats = await store.load();
     assert.deepEqual({ records: stats.records, torn: stats.tornLines, bad: stats.badLines }, { records: 3, torn: 1, bad: 0 });
@@ -75,7 +75,7 @@ describe('history store', () => {
   });
 
   it('counts a bad line in the middle of a file and reads on', async () => {
-    await writeFile(join(dir, `history-${T0}.jsonl`), [encodeSample(sample(T0, 1)), '{"t":"garbage"}', encodeSample(sample(T0 + 1000, 2))].join('\n') + '\n');
+    await writeFile(join(dir, `history-${T0}.jsonl`), `${[encodeSample(sample(T0, 1)), '{"t":"garbage"}', encodeSample(sample(T0 + 1000, 2))].join('\n')}\n`);
     const store = new HistoryStore({ dir, clock: new FakeClock(T0) });
     const stats = await store.load();
     assert.deepEqual({ records: stats.records, bad: stats.badLines, torn: stats.tornLines }, { records: 2, bad: 1, torn: 0 });
@@ -101,7 +101,7 @@ describe('history store', () => {
   });
 
   it('keeps samples recorded while it is still loading', async () => {
-    await writeFile(join(dir, `history-${T0}.jsonl`), Array.from({ length: 2000 }, (_, i) => encodeSample(sample(T0 + i * 1000, 3000))).join('\n') + '\n');
+    await writeFile(join(dir, `history-${T0}.jsonl`), `${Array.from({ length: 2000 }, (_, i) => encodeSample(sample(T0 + i * 1000, 3000))).join('\n')}\n`);
     const clock = new FakeClock(T0 + 2_000_000);
     const store = new HistoryStore({ dir, clock });
     const loading = store.load();

@@ -42,6 +42,7 @@ describe('ledger view', () => {
           other: [{ pid: 1187, name: 'Xorg', usedBytes: 214 * MiB }],
           residualBytes: (5000 - 2838 - 214) * MiB,
           residualHint: ledger[0]!.residualHint,
+          reserved: [],
         },
       ],
     });

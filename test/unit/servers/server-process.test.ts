@@ -77,7 +77,7 @@ describe('server process', () => {
     assert.ok((await started).ok);
     const tree = await processTree(p.pid!);
     assert.equal(tree.length, 2, `tree ${tree.join(',')}`);
-    tree.forEach((pid) => pids.add(pid));
+    for (const pid of tree) pids.add(pid);
     const stop = await p.stop();
     assert.equal(stop.how, 'SIGKILL');
     for (const pid of tree) assert.equal(await isRunning(pid), false, `PID ${pid} survived`);

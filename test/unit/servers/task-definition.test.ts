@@ -55,6 +55,15 @@ describe('task definition', () => {
     const v = validateTaskDefinition({ type: 'vram-guard', server: 'vllm', args: ['serve', 'm'] }, 'v');
     assert.ok(v.ok);
     assert.match(v.warnings[0]!, /neither "needs" nor "model"/);
+    const llama = validateTaskDefinition({ type: 'vram-guard', server: 'llama-server', args: ['-m', 'm.gguf', '-c', '8192'] }, 'l');
+    assert.ok(llama.ok);
+    assert.deepEqual(llama.warnings, [], 'llama-server\'s -m is what the gate estimates from');
+  });
+
+  it('refuses llama-server arguments llama-server would refuse, naming the flag', () => {
+    const v = validateTaskDefinition({ type: 'vram-guard', server: 'llama-server', args: ['-m', 'm.gguf', '-fa', 'sometimes'] }, 'l');
+    assert.equal(v.ok, false);
+    assert.match((v as { problems: string[] }).problems[0]!, /^Task "l": The llama-server arguments cannot be read: -fa must be on, off or auto, not "sometimes"\.$/);
   });
 });
 

@@ -8,6 +8,7 @@ import type { GpuDevice } from '../../../src/core/gpu/types.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
 import { DEFAULT_THRESHOLDS } from '../../../src/core/watch/thresholds.ts';
 import { chainView, gpuInfos, processTables, rangeData, sampleUpdate } from '../../../src/vscode/dashboard-data.ts';
+import { ledgerText } from '../../../src/core/servers/ledger.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -53,6 +54,25 @@ describe('dashboard data', () => {
     assert.deepEqual(t!.rows.map((r) => [r.pid, r.owner, r.vramMiB, r.share]), [[21, null, 2000, 50], [11, 'llama', 1000, 25], [20, null, 200, 5]]);
     assert.equal(t!.residualMiB, 800);
     assert.equal(t!.residualHint, 'big residual');
+  });
+
+  it('shows memory reserved by a server that is starting (not in NVML yet) as its own row, named for its task', () => {
+    const ledger: GpuLedger[] = [
+      {
+        gpu: 0,
+        name: 'GPU',
+        total: 8 * GiB,
+        used: 1464 * MiB,
+        owned: [],
+        other: [{ pid: 20, name: 'Xorg', usedBytes: 1464 * MiB, kind: 'graphics' }],
+        residualBytes: 0,
+        residualHint: null,
+        reserved: [{ id: 'r', gpu: 0, bytes: 4096 * MiB, owner: 'llama (qwen 7B)', holderPid: 30, serverPid: 31, createdAt: 0, expiresAt: 1 }],
+      },
+    ];
+    const [t] = processTables(ledger);
+    assert.deepEqual(t!.rows.map((r) => [r.pid, r.name, r.owner, r.vramMiB]), [[31, 'reserved (starting)', 'llama (qwen 7B)', 4096], [20, 'Xorg', null, 1464]]);
+    assert.match(ledgerText(ledger), /  4096 MiB  reserved for "llama \(qwen 7B\)" \(starting, PID 31; not in NVML yet\)/);
   });
 
   it('shows the chain: steps in order with trigger and mode, last actions newest first with memory before/after', () => {

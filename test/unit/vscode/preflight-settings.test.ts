@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GiB, MiB } from '../../../src/core/units.ts';
-import { parseModelRunText, parseNeedText, readPreflightSettings } from '../../../src/vscode/preflight-settings.ts';
+import { parseNeedText, parseServerArgsText, readPreflightSettings } from '../../../src/vscode/preflight-settings.ts';
 
 describe('pre-flight settings', () => {
   it('defaults: a 1 GiB margin and a 100 MiB residual threshold', () => {
@@ -31,13 +31,10 @@ describe('pre-flight inputs', () => {
     assert.ok('error' in parseNeedText('0MiB'));
   });
 
-  it('the model run: context, × parallel slots, KV cache type', () => {
-    assert.deepEqual(parseModelRunText('4096'), { contextLength: 4096, parallel: 1, kvCacheType: 'f16' });
-    assert.deepEqual(parseModelRunText('8192x2'), { contextLength: 8192, parallel: 2, kvCacheType: 'f16' });
-    assert.deepEqual(parseModelRunText('8192 × 4 q8_0'), { contextLength: 8192, parallel: 4, kvCacheType: 'q8_0' });
-    assert.deepEqual(parseModelRunText('2048, Q4_0'), { contextLength: 2048, parallel: 1, kvCacheType: 'q4_0' });
-    assert.match((parseModelRunText('8192 q3') as { error: string }).error, /"q3" is not a KV cache type/);
-    assert.match((parseModelRunText('0') as { error: string }).error, /from 1 to 16777216/);
-    assert.match((parseModelRunText('big') as { error: string }).error, /e\.g\. "4096", "8192x2" or "8192x2 q8_0"/);
+  it('the model run: llama-server arguments, split without a shell and checked by the same parser as the gate', () => {
+    assert.deepEqual(parseServerArgsText('-c 16384 -np 2 -ctk q8_0 -ctv q8_0'), { args: ['-c', '16384', '-np', '2', '-ctk', 'q8_0', '-ctv', 'q8_0'] });
+    assert.deepEqual(parseServerArgsText(''), { args: [] });
+    assert.match((parseServerArgsText('-ctk q3') as { error: string }).error, /-ctk must be one of f32, f16/);
+    assert.match((parseServerArgsText('-c "8192') as { error: string }).error, /unclosed double quote/);
   });
 });

@@ -12,9 +12,17 @@ describe('settings', () => {
     assert.deepEqual(s.problems, []);
     assert.equal(s.source, 'auto');
     assert.equal(s.sampleIntervalMs, 1000);
+    assert.equal(s.processListIntervalSeconds, 5);
     assert.deepEqual(s.thresholds, DEFAULT_THRESHOLDS);
     assert.equal(s.statusBarGpu, 'worst');
     assert.equal(s.nvidiaSmiPath, 'nvidia-smi');
+  });
+
+  it('reads the process-list interval, and refuses one outside 1–3600 s with its default', () => {
+    assert.equal(readSettings(from({ processListIntervalSeconds: 30 })).processListIntervalSeconds, 30);
+    const bad = readSettings(from({ processListIntervalSeconds: 0 }));
+    assert.equal(bad.processListIntervalSeconds, 5);
+    assert.deepEqual(bad.problems, ['vramGuard.processListIntervalSeconds must be a number from 1 to 3600, got 0. Using 5.']);
   });
 
   it('reads valid values', () => {

@@ -5,6 +5,7 @@ import { GiB, MiB } from '../../../src/core/units.ts';
 import type { LevelTransition } from '../../../src/core/watch/classifier.ts';
 import { parseThresholds } from '../../../src/core/watch/thresholds.ts';
 import { Watcher, type OpenSource, type SourceStatus } from '../../../src/core/watch/watcher.ts';
+import { DriverNotAnsweringError } from '../../../src/core/gpu/not-answering.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { ScriptedSource } from '../../helpers/scripted-source.ts';
 
@@ -95,6 +96,36 @@ describe('watcher', () => {
     assert.equal(opens(), 2);
     assert.equal(watcher.status.state, 'ready');
     assert.deepEqual(statuses, ['probing', 'ready', 'none', 'probing', 'ready']);
+    await watcher.stop();
+  });
+
+  it('a driver call not answering: every GPU shows "not answering since", the level stays, sampling goes on; stuck too long, the source is replaced', async () => {
+    const { clock, source, watcher, transitions, statuses, opens } = setup();
+    source.used = [7200 * MiB];
+    watcher.start();
+    await clock.advance(0);
+    assert.equal(watcher.latest?.levels[0], 'critical');
+    const since = clock.now() + 1000;
+    source.failWith = new DriverNotAnsweringError('an NVML sample', since, 3000);
+    await clock.advance(1000);
+    const d = watcher.latest!.sample.devices[0]!;
+    assert.equal(d.memory, null);
+    assert.equal(d.error?.code, 'NOT_ANSWERING');
+    assert.equal(d.error?.since, since);
+    assert.equal(d.uuid, 'GPU-test-0', 'the GPU keeps its identity');
+    assert.equal(watcher.latest!.levels[0], 'critical', 'the level stays where it was');
+    assert.equal(watcher.lastDelayMs, 1000, 'no back-off: the GPU is read again at the normal rate');
+    await clock.advance(28_000);
+    assert.equal(statuses.at(-1), 'ready', 'still the same source');
+    assert.equal(opens(), 1);
+    await clock.advance(2000);
+    assert.equal(source.disposed, true, 'after 30 s not answering the source is closed');
+    source.failWith = null;
+    source.used = [5000 * MiB];
+    await clock.advance(1000);
+    assert.equal(opens(), 2, 'and a fresh one opened');
+    assert.equal(watcher.latest!.sample.devices[0]!.memory?.used, 5000 * MiB);
+    assert.deepEqual(transitions.map((t) => t.to), ['critical', 'ok'], 'no level change while it did not answer');
     await watcher.stop();
   });
 

@@ -93,7 +93,10 @@ describe('dashboard view model', () => {
   it('gives the trend line: steady for the field report, growing with a time to OOM', () => {
     const t: number[] = [];
     const v: number[] = [];
-    for (let i = 0; i <= 3600; i += 10) (t.push(i * 1000), v.push(3600));
+    for (let i = 0; i <= 3600; i += 10) {
+      t.push(i * 1000);
+      v.push(3600);
+    }
     assert.equal(trendView({ t, v }, 4096, 3_600_000).text, 'steady — not a leak: constant for 1 h');
     const g = trendView({ t, v: t.map((x) => 2000 + x / 30_000) }, 4096, 3_600_000);
     assert.equal(g.verdict, 'growing');

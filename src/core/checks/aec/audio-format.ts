@@ -68,10 +68,12 @@ export function validateFormat(value: unknown): { format: AudioFormat; problems:
 
 /** Parses the CLI form `s16le:1:24000`. */
 export function parseFormatSpec(spec: string): { format: AudioFormat; problems: string[] } {
-  const parts = spec.split(':');
-  if (parts.length !== 3) return { format: defaultAudioFormat, problems: [`"${spec}" is not FORMAT:CHANNELS:RATE, e.g. s16le:1:24000`] };
+  const [sampleFormat, channels, rate, ...extra] = spec.split(':');
+  if (sampleFormat === undefined || channels === undefined || rate === undefined || extra.length > 0) {
+    return { format: defaultAudioFormat, problems: [`"${spec}" is not FORMAT:CHANNELS:RATE, e.g. s16le:1:24000`] };
+  }
   const num = (s: string): number | string => (/^\d+$/.test(s) ? Number(s) : s);
-  return validateFormat({ sampleFormat: parts[0], channels: num(parts[1]!), rate: num(parts[2]!) });
+  return validateFormat({ sampleFormat, channels: num(channels), rate: num(rate) });
 }
 
 /** Relative tolerance on the byte count of a recording (startup and chunking make it inexact). */

@@ -11,7 +11,7 @@ import { formatDbfs, measureLevel } from './level.ts';
 import { parseModules, parseServerInfo, parseSourceOutputs, parseSources, type ServerInfo, type SourceInfo } from './pactl-json.ts';
 import { startRecorder } from './recorder.ts';
 import { suggestSources } from './suggest.ts';
-import { runTool, ToolMissingError } from './tools.ts';
+import { runTool, ToolMissingError, type ToolResult } from './tools.ts';
 
 export interface CheckContext {
   env: NodeJS.ProcessEnv;
@@ -38,7 +38,7 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
   if (platform !== 'linux') {
     return unavailable(`Not available here: the echo-cancellation check needs Linux with PipeWire, and this is ${platform}.`, 'Run it on the Linux machine (or remote workspace) where the voice assistant runs.');
   }
-  let r;
+  let r: ToolResult;
   try {
     r = await runTool('pactl', ['-f', 'json', 'info'], { env: ctx.env, timeoutMs: pactlTimeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   } catch (e) {
@@ -91,7 +91,8 @@ export async function checkModule(ctx: CheckContext, sourceName: string): Promis
     .map(readEchoCancelModule)
     .filter((m): m is EchoCancelModule => m !== null);
   const files = await findEchoCancelConfig(ctx.env);
-  if (modules.length === 0) {
+  const module = modules.find((m) => m.sourceName === sourceName) ?? modules[0];
+  if (module === undefined) {
     const detail =
       files.length > 0
         ? `The echo-cancel module is not loaded, although ${files.map((f) => `"${f}"`).join(', ')} loads it: PipeWire was not restarted since the file changed, or the file has an error.`
@@ -102,7 +103,6 @@ export async function checkModule(ctx: CheckContext, sourceName: string): Promis
         : `Create ~/.config/pipewire/pipewire.conf.d/echo-cancel.conf with: ${configSnippet} — then restart PipeWire: systemctl --user restart pipewire pipewire-pulse wireplumber.`;
     return { result: { id, title, status: 'fail', detail, advice, data: { configFiles: files } }, module: null };
   }
-  const module = modules.find((m) => m.sourceName === sourceName) ?? modules[0]!;
   const where =
     files.length > 0
       ? `configured in ${files.map((f) => `"${f}"`).join(', ')}`
@@ -138,9 +138,10 @@ export async function checkSource(
   if (source === null) {
     const suggestions = suggestSources(sourceName, sources);
     const near = suggestions.length > 0 ? ` Near misses: ${suggestions.map((s) => `"${s.name}" (${s.reason})`).join('; ')}.` : '';
+    const best = suggestions[0];
     const advice =
-      suggestions.length > 0
-        ? `Set vramGuard.aec.sourceName (and the application's device name) to the exact name "${suggestions[0]!.name}".`
+      best !== undefined
+        ? `Set vramGuard.aec.sourceName (and the application's device name) to the exact name "${best.name}".`
         : module === null
           ? 'Load the echo-cancel module first (see the check above); it creates the source.'
           : `The echo-cancel module names its source "${module.sourceName}": use that name, or set source.props.node.name in its configuration.`;
@@ -191,7 +192,8 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
   if (gotData) await rec.whenBytes(expected, lateLimitMs);
   const result = await rec.finish();
   ctx.signal?.throwIfAborted();
-  if (!gotData || result.chunks.length === 0) {
+  const firstChunk = result.chunks[0];
+  if (!gotData || firstChunk === undefined) {
     return {
       id,
       title,
@@ -203,14 +205,15 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
   // The bytes up to the chunk that completed the expected count (at most the count: the last chunk
   // may hold more), and how long they took.
   let total = 0;
-  let lastT = result.chunks[0]!.t;
+  const firstT = firstChunk.t;
+  let lastT = firstT;
   for (const c of result.chunks) {
     if (total >= expected) break;
     total += c.data.length;
     lastT = c.t;
   }
   const received = Math.min(total, expected);
-  const elapsedS = (lastT - result.chunks[0]!.t) / 1000;
+  const elapsedS = (lastT - firstT) / 1000;
   const frame = bytesPerSample(format.sampleFormat) * format.channels;
   const audio = Buffer.concat(result.chunks.map((c) => c.data)).subarray(0, received - (received % frame));
   const level = measureLevel(audio, format);

@@ -35,7 +35,7 @@ const pulseName = 'module-echo-cancel';
 function libraryFrom(name: string): string {
   // "aec/libspa-aec-webrtc" -> "webrtc"
   const m = /libspa-aec-([A-Za-z0-9_-]+)/.exec(name);
-  return m ? m[1]! : name;
+  return m?.[1] ?? name;
 }
 
 function flat(v: SpaValue | undefined): Record<string, string> {
@@ -50,7 +50,7 @@ function flat(v: SpaValue | undefined): Record<string, string> {
 export function parsePulseModuleArgs(argument: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z0-9_.-]+)=("([^"]*)"|'([^']*)'|(\S*))/g;
-  for (const m of argument.matchAll(re)) out[m[1]!] = m[3] ?? m[4] ?? m[5] ?? '';
+  for (const [, key, , doubleQuoted, singleQuoted, bare] of argument.matchAll(re)) if (key !== undefined) out[key] = doubleQuoted ?? singleQuoted ?? bare ?? '';
   return out;
 }
 

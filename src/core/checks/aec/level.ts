@@ -17,7 +17,7 @@ export interface Level {
 function sampleReader(buf: Buffer, format: AudioFormat): (i: number) => number {
   switch (format.sampleFormat) {
     case 'u8':
-      return (i) => (buf[i]! - 128) / 128;
+      return (i) => (buf.readUInt8(i) - 128) / 128;
     case 's16le':
       return (i) => buf.readInt16LE(i * 2) / 32768;
     case 's24le':

@@ -100,7 +100,7 @@ export function parseServerInfo(text: string): ServerInfo {
   return {
     serverName,
     serverVersion: str(v, 'server_version', 'info'),
-    pipewireVersion: m ? m[1]! : null,
+    pipewireVersion: m?.[1] ?? null,
     defaultSinkName: str(v, 'default_sink_name', 'info'),
     defaultSourceName: str(v, 'default_source_name', 'info'),
     defaultSampleSpec: str(v, 'default_sample_specification', 'info'),

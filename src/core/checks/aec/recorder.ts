@@ -80,11 +80,11 @@ export function startRecorder(o: RecorderOptions): Recorder {
     chunks.push({ t: performance.now(), offset: bytes, data });
     bytes += data.length;
     if (firstByteMs === null) firstByteMs = now();
-    waiters.splice(0).forEach((w) => w());
+    for (const w of waiters.splice(0)) w();
   });
   void tool.exited.then(() => {
     ended = true;
-    waiters.splice(0).forEach((w) => w());
+    for (const w of waiters.splice(0)) w();
   });
 
   let streamSource: number | null = null;
@@ -175,10 +175,10 @@ export function startRecorder(o: RecorderOptions): Recorder {
  */
 export function audioBetween(chunks: readonly Chunk[], fromT: number, toT: number, frameBytes: number): Buffer {
   const inside = chunks.filter((c) => c.t >= fromT && c.t < toT);
-  if (inside.length === 0) return Buffer.alloc(0);
+  const first = inside[0];
+  const last = inside[inside.length - 1];
+  if (first === undefined || last === undefined) return Buffer.alloc(0);
   const all = Buffer.concat(chunks.map((c) => c.data));
   const align = (n: number): number => Math.floor(n / frameBytes) * frameBytes;
-  const first = inside[0]!;
-  const last = inside[inside.length - 1]!;
   return all.subarray(align(first.offset), align(last.offset + last.data.length));
 }

@@ -22,7 +22,9 @@ export function renderMarkdown(report: AecReport): string {
   for (const p of report.settingsProblems) lines.push(`- Setting ignored (the default is used): ${p}`);
   lines.push('');
   lines.push('| # | Check | Result | Details |', '|---|---|---|---|');
-  report.checks.forEach((c, i) => lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} |`));
+  report.checks.forEach((c, i) => {
+    lines.push(`| ${i + 1} | ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} |`);
+  });
   const todo = report.checks.filter((c) => c.status !== 'pass' && c.advice);
   if (todo.length > 0) {
     lines.push('', '## What to do', '');

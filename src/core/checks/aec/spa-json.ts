@@ -13,7 +13,7 @@ export function parseSpaJson(text: string): SpaValue {
 
   function skip(): void {
     while (i < n) {
-      const c = text[i]!;
+      const c = text.charAt(i);
       if (c === '#') {
         while (i < n && text[i] !== '\n') i++;
       } else if (/\s|,/.test(c)) {
@@ -34,11 +34,11 @@ export function parseSpaJson(text: string): SpaValue {
       return out;
     }
     const start = i;
-    while (i < n && !/[\s,=:{}[\]"#]/.test(text[i]!)) i++;
+    while (i < n && !/[\s,=:{}[\]"#]/.test(text.charAt(i))) i++;
     // A ':' inside a bare word (e.g. a port name) is part of it when not followed by space.
-    while (i < n && text[i] === ':' && i + 1 < n && !/[\s"{[]/.test(text[i + 1]!)) {
+    while (i < n && text[i] === ':' && i + 1 < n && !/[\s"{[]/.test(text.charAt(i + 1))) {
       i++;
-      while (i < n && !/[\s,=:{}[\]"#]/.test(text[i]!)) i++;
+      while (i < n && !/[\s,=:{}[\]"#]/.test(text.charAt(i))) i++;
     }
     return text.slice(start, i);
   }

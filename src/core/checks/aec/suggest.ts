@@ -18,17 +18,21 @@ export function normaliseName(s: string): string {
 }
 
 export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  // One row of the table, updated in place: row[k] is the distance from a's first i characters to
+  // b's first k + 1 (the column for b's first 0 is i itself, carried in `left`).
+  const row = Array.from({ length: b.length }, (_, k) => k + 1);
+  let distance = b.length;
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+    let diag = i - 1;
+    let left = i;
+    for (const [k, up] of row.entries()) {
+      left = Math.min(up + 1, left + 1, diag + (a[i - 1] === b[k] ? 0 : 1));
+      row[k] = left;
       diag = up;
     }
+    distance = left;
   }
-  return prev[b.length]!;
+  return distance;
 }
 
 function isEchoCancelled(s: SourceInfo): boolean {

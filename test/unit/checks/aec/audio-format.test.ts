@@ -10,7 +10,7 @@ const s16: AudioFormat = { sampleFormat: 's16le', channels: 1, rate: 24000 };
 
 function s16Buffer(values: number[]): Buffer {
   const b = Buffer.alloc(values.length * 2);
-  values.forEach((v, i) => b.writeInt16LE(v, i * 2));
+  for (const [i, v] of values.entries()) b.writeInt16LE(v, i * 2);
   return b;
 }
 

@@ -1,0 +1,155 @@
+/**
+ * Footprints measured once a server started from a task had settled: what NVML counted for its
+ * process tree, keyed by the model file's identity (size, mtime, a hash of its first bytes — the
+ * GGUF header) and the settings that change memory. The next gate or pre-flight with the same key
+ * uses the measurement, with the estimate beside it; a changed file or setting has another key and
+ * falls back to the estimate.
+ *
+ * One JSON file in the state folder, shared by the extension and the CLI: bounded in entries and
+ * bytes, written atomically (temporary file, then rename), validated on read. A file that is not
+ * ours is set aside (renamed, never deleted) with a log line, and the estimate is used.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { LlamaSettings } from './llama-settings.ts';
+
+export const FOOTPRINTS_FILE = 'measured-footprints.json';
+/** Entries kept (the oldest measurements go first) and the largest file read. */
+export const MAX_FOOTPRINTS = 200;
+export const MAX_FOOTPRINTS_FILE_BYTES = 512 * 1024;
+/** How much of the model file's start is hashed: the GGUF header's metadata lives there. */
+export const IDENTITY_HEAD_BYTES = 256 * 1024;
+
+export interface ModelIdentity {
+  sizeBytes: number;
+  mtimeMs: number;
+  headSha256: string;
+}
+
+export async function modelIdentity(path: string): Promise<ModelIdentity | null> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const st = await fh.stat();
+      const buf = Buffer.alloc(Math.min(IDENTITY_HEAD_BYTES, st.size));
+      await fh.read(buf, 0, buf.length, 0);
+      return { sizeBytes: st.size, mtimeMs: Math.round(st.mtimeMs), headSha256: createHash('sha256').update(buf).digest('hex') };
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** Object keys in a fixed order, so that equal settings give equal text. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  return value;
+}
+
+/** The key of a model file and the settings it runs with (plus the projector's and draft's identities). */
+export function footprintKey(model: ModelIdentity, settings: LlamaSettings, others: readonly (ModelIdentity | null)[] = []): string {
+  return createHash('sha256').update(JSON.stringify(canonical({ model, settings, others }))).digest('hex');
+}
+
+export interface MeasuredFootprint {
+  key: string;
+  modelPath: string;
+  /** NVML's figure for the server's process tree once it had settled. */
+  measuredBytes: number;
+  /** The estimate the gate used, for "estimate was …". */
+  estimateBytes: number | null;
+  /** ISO time of the measurement. */
+  measuredAt: string;
+  /** The settings, as the flags that set them ("-c 8192 -fa on"). */
+  settings: string;
+}
+
+function validEntry(x: unknown): x is MeasuredFootprint {
+  const e = x as Record<string, unknown>;
+  return (
+    !!e &&
+    typeof e === 'object' &&
+    typeof e['key'] === 'string' &&
+    /^[0-9a-f]{64}$/.test(e['key']) &&
+    typeof e['modelPath'] === 'string' &&
+    (e['modelPath'] as string).length <= 4096 &&
+    Number.isSafeInteger(e['measuredBytes']) &&
+    (e['measuredBytes'] as number) > 0 &&
+    (e['estimateBytes'] === null || Number.isSafeInteger(e['estimateBytes'])) &&
+    typeof e['measuredAt'] === 'string' &&
+    !Number.isNaN(Date.parse(e['measuredAt'] as string)) &&
+    typeof e['settings'] === 'string' &&
+    (e['settings'] as string).length <= 4096
+  );
+}
+
+export class FootprintStore {
+  readonly path: string;
+  private readonly log: (message: string) => void;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(stateDir: string, log: (message: string) => void = () => {}) {
+    this.path = join(stateDir, FOOTPRINTS_FILE);
+    this.log = log;
+  }
+
+  /** Every valid entry; an unreadable or foreign file is set aside with a log line and reads as empty. */
+  async entries(): Promise<MeasuredFootprint[]> {
+    let text: string;
+    try {
+      const st = await stat(this.path);
+      if (st.size > MAX_FOOTPRINTS_FILE_BYTES) return await this.setAside(`it is ${st.size} bytes, more than the ${MAX_FOOTPRINTS_FILE_BYTES} this file may hold`);
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      this.log(`measured footprints: ${this.path} cannot be read (${(err as Error).message}); using estimates.`);
+      return [];
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return this.setAside(`it is not JSON (${(err as Error).message})`);
+    }
+    const list = (data as { version?: unknown; footprints?: unknown })?.footprints;
+    if ((data as { version?: unknown })?.version !== 1 || !Array.isArray(list)) return this.setAside('it is not a version-1 list of footprints');
+    const valid = list.filter(validEntry).slice(-MAX_FOOTPRINTS);
+    if (valid.length < list.length) this.log(`measured footprints: ${list.length - valid.length} malformed entr${list.length - valid.length === 1 ? 'y' : 'ies'} in ${this.path} ignored.`);
+    return valid;
+  }
+
+  private async setAside(why: string): Promise<MeasuredFootprint[]> {
+    const aside = `${this.path}.corrupt-${Date.now()}`;
+    try {
+      await rename(this.path, aside);
+      this.log(`measured footprints: ${this.path} was set aside as ${aside} because ${why}; estimates are used until servers are measured again.`);
+    } catch (err) {
+      this.log(`measured footprints: ${this.path} is ignored because ${why} (${(err as Error).message}); estimates are used.`);
+    }
+    return [];
+  }
+
+  async get(key: string): Promise<MeasuredFootprint | null> {
+    await this.queue.catch(() => {});
+    return (await this.entries()).find((e) => e.key === key) ?? null;
+  }
+
+  /** Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. */
+  record(entry: MeasuredFootprint): Promise<void> {
+    const run = this.queue.catch(() => {}).then(async () => {
+      const kept = (await this.entries()).filter((e) => e.key !== entry.key);
+      kept.push(entry);
+      const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
+      await mkdir(dirname(this.path), { recursive: true });
+      const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, body, { mode: 0o600 });
+      await rename(tmp, this.path);
+    });
+    this.queue = run;
+    return run;
+  }
+}
