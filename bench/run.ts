@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
+import { measureExporterScrape } from './exporter-scrape.ts';
 import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   const smiTimes = await timeSamples(smi.source, 200, 10);
   await smi.source.dispose();
 
+  const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
   const fleet = await measureFleetInChild();
   const ggufEstimate = await measureGgufEstimate();
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
+    { measure: `exporter scrape (${scrape.gpus} GPUs, ${scrape.processes} processes)`, value: `${scrape.httpMedianMs.toFixed(2)} ms median of ${scrape.scrapes} (render ${scrape.renderMedianMs.toFixed(2)} ms, ${scrape.series} series)`, target: `≤ ${scrape.targetMs} ms`, ok: scrape.httpMedianMs <= scrape.targetMs },
     ...driverCalls.map((c) => ({
       measure: `driver calls per minute, ${c.case}`,
       value: `${c.samples} samples: memory info ${c.memoryInfoCalls}, process listings ${c.processListings} (${c.processListCalls} list calls)`,
@@ -126,6 +129,7 @@ async function main(): Promise<void> {
     nvidiaSmi: { samples: smiTimes.length, medianUs: smiMedian, p90Us: percentile(smiTimes, 90) },
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
+    exporterScrape: scrape,
     fallbackLatency: fallback,
     ggufEstimate,
     fleet: fleet.result,

@@ -2,7 +2,8 @@
  * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
  * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
  * the dashboard and every command. Everything it starts is disposed once, in `dispose`, in order:
- * stop listening, stop the servers, stop the watcher, write the history out, close the log.
+ * stop listening (the exporter's port too), stop the servers, stop the watcher, write the history
+ * out, close the log.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -31,12 +32,14 @@ import { registerAecCommand } from './aec-command.ts';
 import type { ExtensionState, VramGuardApi } from './api.ts';
 import { Configuration } from './configuration.ts';
 import { registerDashboard } from './dashboard-panel.ts';
+import { registerExporterService, type ExporterService } from './exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
 import { LevelNotifier } from './notifier.ts';
 import { registerPreflightCommand } from './preflight-command.ts';
 import { preflightFallbackAction } from './preflight-fallback.ts';
 import { registerServerTasks } from './server-tasks.ts';
+import { syncServersFile } from './servers-file-sync.ts';
 import { registerSpikeCommand } from './spike-command.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar.ts';
 import { fleetLine } from '../core/fleet/fleet-summary.ts';
@@ -67,6 +70,8 @@ export class VramGuardContext {
   private readonly statusBar = new GpuStatusBar();
   private readonly views = new MarkdownViews();
   private readonly notifier: LevelNotifier;
+  /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
+  private readonly exporter: ExporterService;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
   /** Everything to dispose, in the order it was added; disposed in reverse. */
@@ -118,6 +123,7 @@ export class VramGuardContext {
       (err: unknown) => this.log.warn(`history: could not read the saved history: ${String(err)}`),
     );
     const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
+    this.exporter = registerExporterService({ watcher: this.watcher, registry: this.servers, log: this.log, reportProblems: (problems) => this.config.setProblems('exporter', problems) });
 
     this.own(
       this.config,
@@ -127,6 +133,9 @@ export class VramGuardContext {
       this.subscribeToWatcher(),
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
       vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
+      // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
+      syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
+      this.exporter,
       ...this.registerCommands(historyLoaded),
       { dispose: () => this.chain.dispose() },
       this.fleet,
@@ -165,6 +174,7 @@ export class VramGuardContext {
           console.error(`VRAM Guard: disposing failed: ${String(err)}`);
         }
       }
+      await this.exporter.close(); // its port is free once dispose resolves
       await this.servers.stopAll();
       await this.watcher.stop();
       await this.history.close(); // writes what is queued

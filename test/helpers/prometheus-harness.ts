@@ -7,19 +7,19 @@
  * The API is described in docs beside the worktree (exporter-harness.md) and in `FleetHarness`.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAllNow, startGroup, stopGroup, waitForHttp, type Started } from '../../scripts/vscode/processes.ts';
-import { writeServersFile } from '../../src/core/exporter/servers-file.ts';
+import { serversFilePath, writeServersFile } from '../../src/core/exporter/servers-file.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB, type ExporterMachine } from './fleet-machines.ts';
 import type { DcgmHost } from '../fixtures/dcgm-exporter/dcgm-exporter.ts';
 import { buildFakeNvml, FakeNvmlState, parseFakeState, repoRoot, type FakeState } from './fake-nvml.ts';
 import { emulatorCommand, freePort, pollUntil } from './servers.ts';
 import { readFile } from 'node:fs/promises';
 
-export const PROMETHEUS = process.env['VRAM_GUARD_PROMETHEUS'] ?? '/usr/bin/prometheus';
-export const PROMTOOL = process.env['VRAM_GUARD_PROMTOOL'] ?? '/usr/bin/promtool';
+export const PROMETHEUS = process.env.VRAM_GUARD_PROMETHEUS ?? '/usr/bin/prometheus';
+export const PROMTOOL = process.env.VRAM_GUARD_PROMTOOL ?? '/usr/bin/promtool';
 const CLI = join(repoRoot, 'dist', 'cli.cjs');
 const DCGM_EMULATOR = join(repoRoot, 'test', 'fixtures', 'dcgm-exporter', 'dcgm-exporter.ts');
 
@@ -46,8 +46,8 @@ export interface RunningExporterHost {
   /** The fake NVML state file it reads; `readState()` gives the truth to compare with. */
   nvml: FakeNvmlState;
   readState(): Promise<FakeState>;
-  /** The servers file it names tasks from. */
-  serversFile: string;
+  /** The servers folder it names tasks from (one `<writer pid>.json` per VS Code window). */
+  serversDir: string;
   /** The attributed model server, when the machine has one. */
   server: { name: string; kind: string; pid: number; baseUrl: string } | null;
   /** What it printed so far (stdout and stderr). */
@@ -168,6 +168,14 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
     };
     const targets = exporters.length + 1;
     await waitFor('up', (r) => r.length === targets && r.every((s) => s.value[1] === '1'), `Prometheus to scrape all ${targets} targets`);
+    // Each exporter's first sample, and the attributed tasks (named once the exporter has read the servers file).
+    await waitFor('count by (hostname) (vram_guard_gpu_memory_used_bytes)', (r) => r.length === exporters.length, 'a sample from every exporter in Prometheus');
+    const attributed = exporters.filter((e) => e.server).map((e) => e.hostname);
+    await waitFor(
+      'count by (hostname) (vram_guard_process_memory_used_bytes{task!=""})',
+      (r) => attributed.every((h) => r.some((s) => s.metric.hostname === h)),
+      'the attributed tasks in Prometheus',
+    );
     return {
       prometheusUrl,
       dir,
@@ -194,51 +202,49 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
 
 async function startExporterHost(machine: ExporterMachine, dir: string, lib: string, started: Started[], options: FleetOptions): Promise<RunningExporterHost> {
   const nvml = await FakeNvmlState.create(machine.state);
-  const serversFile = join(dir, `${machine.hostname}.servers.json`);
+  const serversDir = join(dir, `${machine.hostname}.servers`);
   let server: RunningExporterHost['server'] = null;
   if (machine.server) {
     const port = await freePort();
     const [node, script] = emulatorCommand(machine.server.kind);
-    const s = startGroup(machine.server.name, node!, [script!, ...machine.server.args, '--port', String(port)], { env: { ...process.env, FAKE_NVML_STATE: nvml.path } });
+    const s = startGroup(machine.server.name, node!, [script!, ...machine.server.args, '--port', String(port)], {
+      env: { ...process.env, FAKE_NVML_STATE: nvml.path },
+    });
     started.push(s);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitForHttp(`${baseUrl}/health`, 15_000, s);
     await pollUntil(async () => (await fetch(`${baseUrl}/health`)).status === 200, `${machine.server.name} to load`, 15_000, 50);
     server = { name: machine.server.name, kind: machine.server.kind, pid: s.pid, baseUrl };
     // What the extension writes when it runs the task: the exporter names the process from it.
-    await writeServersFile(serversFile, [{ name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null }]);
+    await mkdir(serversDir, { recursive: true });
+    await writeServersFile(serversFilePath(serversDir), [
+      { name: server.name, kind: machine.server.kind, rootPid: s.pid, baseUrl, gpu: 0, expectedBytes: null },
+    ]);
   }
-  const exporter = startGroup(`exporter ${machine.hostname}`, process.execPath, [
-    CLI,
-    'exporter',
-    '--listen',
-    '127.0.0.1:0',
-    '--hostname',
-    machine.hostname,
-    '--source',
-    'nvml',
-    '--nvml-library',
-    lib,
-    '--servers-file',
-    serversFile,
-    '--interval',
-    String(options.exporterIntervalMs ?? 250),
-    '--fixed-rate',
-  ], { env: { ...process.env, FAKE_NVML_STATE: nvml.path } });
-  started.push(exporter);
-  let output = '';
-  exporter.child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
-  exporter.child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-  const url = await pollUntil(
-    async () => {
-      const exited = await Promise.race([exporter.exited, new Promise((r) => setTimeout(() => r(null), 0))]);
-      if (exited !== null) throw new Error(`exporter ${machine.hostname} exited (${String(exited)}): ${output}`);
-      return /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
-    },
-    `exporter ${machine.hostname} to listen`,
-    15_000,
-    50,
+  const {
+    started: exporter,
+    url,
+    output,
+  } = await startCliExporter(
+    `exporter ${machine.hostname}`,
+    [
+      '--listen',
+      '127.0.0.1:0',
+      '--hostname',
+      machine.hostname,
+      '--source',
+      'nvml',
+      '--nvml-library',
+      lib,
+      '--servers-dir',
+      serversDir,
+      '--interval',
+      String(options.exporterIntervalMs ?? 250),
+      '--fixed-rate',
+    ],
+    { ...process.env, FAKE_NVML_STATE: nvml.path },
   );
+  started.push(exporter);
   const target = new URL(url).host;
   let stopped = false;
   return {
@@ -248,15 +254,43 @@ async function startExporterHost(machine: ExporterMachine, dir: string, lib: str
     pid: exporter.pid,
     nvml,
     readState: async () => parseFakeState(await readFile(nvml.path, 'utf8')),
-    serversFile,
+    serversDir,
     server,
-    output: () => output,
+    output,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       await stopGroup(exporter, 3000);
     },
   };
+}
+
+/**
+ * Starts `vram-guard exporter ARGS` (the built CLI) in its own process group and waits for its
+ * "serving URL" line; throws with its output when it exits first. Stop it with `stopGroup`.
+ */
+export async function startCliExporter(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ started: Started; url: string; output: () => string }> {
+  const exporter = startGroup(name, process.execPath, [requireBuiltCli(), 'exporter', ...args], { env });
+  let output = '';
+  exporter.child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
+  exporter.child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+  let exitedWith: number | string | null = null;
+  void exporter.exited.then((code) => (exitedWith = code));
+  try {
+    const url = await pollUntil(
+      () => {
+        if (exitedWith !== null) throw new Error(`${name} exited (${String(exitedWith)}): ${output}`);
+        return /serving (http:\/\/\S+\/metrics)/.exec(output)?.[1];
+      },
+      `${name} to listen`,
+      15_000,
+      50,
+    );
+    return { started: exporter, url, output: () => output };
+  } catch (err) {
+    await stopGroup(exporter, 1000);
+    throw err;
+  }
 }
 
 async function startDcgmHost(host: DcgmHost, dir: string, started: Started[]): Promise<RunningDcgmHost> {

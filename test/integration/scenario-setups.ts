@@ -62,6 +62,8 @@ const list: ScenarioSetup[] = [
     description: 'an 8 GiB GPU from the fake NVML library',
     settings: fakeSettings,
     fakeState: fakeGpu(5.3),
+    // A workspace that tries to open the exporter's listener (it must not be able to).
+    workspaceFiles: async () => ({ '.vscode/settings.json': JSON.stringify({ 'vramGuard.exporter.listen': `127.0.0.1:${await freePort()}` }, null, 2) }),
   },
   {
     name: 'bad-thresholds',

@@ -34,7 +34,8 @@ export class ExporterMetrics {
 
   constructor(options: ExporterMetricsOptions = {}) {
     const r = [this.registry];
-    const gauge = <T extends readonly string[]>(name: string, help: string, labelNames: T) => new Gauge<T[number]>({ name: METRIC_PREFIX + name, help, labelNames, registers: r });
+    const gauge = <T extends readonly string[]>(name: string, help: string, labelNames: T) =>
+      new Gauge<T[number]>({ name: METRIC_PREFIX + name, help, labelNames, registers: r });
     this.g = {
       used: gauge('gpu_memory_used_bytes', 'GPU memory in use, in bytes (NVML "used").', GPU_LABELS),
       free: gauge('gpu_memory_free_bytes', 'GPU memory free, in bytes.', GPU_LABELS),
@@ -47,7 +48,11 @@ export class ExporterMetrics {
       gpuUp: gauge('gpu_up', '1 when the GPU could be read in the latest sample, 0 when it reported an error.', GPU_LABELS),
       process: gauge('process_memory_used_bytes', 'GPU memory a process holds, in bytes, with the task or server it belongs to when known.', PROCESS_LABELS),
       taskUsed: gauge('task_memory_used_bytes', 'GPU memory the processes of a task or model server hold on a GPU (NVML), in bytes.', TASK_GPU_LABELS),
-      taskExpected: gauge('task_expected_bytes', 'GPU memory the VRAM gate expected the task to take (its needs, or the model estimate), in bytes.', TASK_LABELS),
+      taskExpected: gauge(
+        'task_expected_bytes',
+        'GPU memory the VRAM gate expected the task to take (its needs, or the model estimate), in bytes.',
+        TASK_LABELS,
+      ),
       serverUp: gauge('server_up', '1 when the model server answered its API, else 0.', TASK_LABELS),
       serverReady: gauge('server_ready', '1 when the model server says it is ready (its health check passes), else 0.', TASK_LABELS),
       serverReported: gauge('server_reported_memory_bytes', 'GPU memory the model server says its models take, in bytes.', TASK_LABELS),
@@ -57,7 +62,12 @@ export class ExporterMetrics {
       sourceUp: gauge('source_up', '1 when a GPU source is open and sampling, else 0.', ['hostname', 'source'] as const),
       lastSample: gauge('last_sample_timestamp_seconds', 'When the latest sample was taken, in seconds since the epoch.', ['hostname'] as const),
       sampleAge: gauge('sample_age_seconds', 'Age of the latest sample at scrape time, in seconds.', ['hostname'] as const),
-      errors: new Counter({ name: `${METRIC_PREFIX}sample_errors_total`, help: 'Samples that failed since the exporter started.', labelNames: ['hostname'] as const, registers: r }),
+      errors: new Counter({
+        name: `${METRIC_PREFIX}sample_errors_total`,
+        help: 'Samples that failed since the exporter started.',
+        labelNames: ['hostname'] as const,
+        registers: r,
+      }),
     };
     this.dcgm = options.dcgmNames === false ? null : new DcgmGauges(this.registry);
   }
@@ -77,15 +87,15 @@ export class ExporterMetrics {
       this.g.lastSample.set({ hostname }, s.latest.sample.timestamp / 1000);
       this.g.sampleAge.set({ hostname }, Math.max(0, s.now - s.latest.sample.timestamp) / 1000);
     }
-    if (s.source.up && s.latest) this.setGpus(s);
+    if (s.source.up && s.latest) this.setGpus(s, s.latest);
     this.setOwners(s.hostname, s.owners, s.reports);
     return this.registry.metrics();
   }
 
-  private setGpus(s: ExporterSnapshot): void {
-    const { sample, levels, thresholds } = s.latest!;
+  private setGpus(s: ExporterSnapshot, latest: NonNullable<ExporterSnapshot['latest']>): void {
+    const { sample, levels, thresholds } = latest;
     const byOwnerPid = new Map<number, Owner>();
-    s.ledger?.forEach((g) => g.owned.forEach((e) => e.processes.forEach((p) => byOwnerPid.set(p.pid, e.owner))));
+    for (const g of s.ledger ?? []) for (const e of g.owned) for (const p of e.processes) byOwnerPid.set(p.pid, e.owner);
     sample.devices.forEach((d, i) => {
       const labels = gpuLabels(s.hostname, d);
       this.g.gpuUp.set(labels, d.memory ? 1 : 0);
@@ -107,12 +117,21 @@ export class ExporterMetrics {
         if (p.usedBytes === null) continue;
         const owner = byOwnerPid.get(p.pid);
         this.g.process.set(
-          { hostname: s.hostname, gpu: labels.gpu, uuid: labels.uuid, pid: String(p.pid), process: p.name ?? '', task: owner?.name ?? '', server: owner ? serverLabel(owner) : '' },
+          {
+            hostname: s.hostname,
+            gpu: labels.gpu,
+            uuid: labels.uuid,
+            pid: String(p.pid),
+            process: p.name ?? '',
+            task: owner?.name ?? '',
+            server: owner ? serverLabel(owner) : '',
+          },
           p.usedBytes,
         );
       }
       for (const e of ledger?.owned ?? []) {
-        if (e.nvmlBytes !== null) this.g.taskUsed.set({ hostname: s.hostname, gpu: labels.gpu, uuid: labels.uuid, task: e.owner.name, server: serverLabel(e.owner) }, e.nvmlBytes);
+        if (e.nvmlBytes !== null)
+          this.g.taskUsed.set({ hostname: s.hostname, gpu: labels.gpu, uuid: labels.uuid, task: e.owner.name, server: serverLabel(e.owner) }, e.nvmlBytes);
       }
     });
   }

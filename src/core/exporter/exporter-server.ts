@@ -95,7 +95,10 @@ function listenError(err: NodeJS.ErrnoException, address: ListenAddress): Export
   const where = formatListenAddress(address);
   switch (err.code) {
     case 'EADDRINUSE':
-      return new ExporterListenError(`cannot listen on ${where}: the port ${address.port} is in use by another program (another exporter?). Stop it, or choose another port with --listen, e.g. ${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port + 1}`, err.code);
+      return new ExporterListenError(
+        `cannot listen on ${where}: the port ${address.port} is in use by another program (another exporter?). Stop it, or choose another port with --listen, e.g. ${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port + 1}`,
+        err.code,
+      );
     case 'EACCES':
       return new ExporterListenError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose a port from 1024 up`, err.code);
     case 'EADDRNOTAVAIL':

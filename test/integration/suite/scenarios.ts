@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import type * as vscodeTypes from 'vscode';
 import { descendantsOf } from '../../../scripts/vscode/processes.ts';
 import type { FakeState } from '../../helpers/fake-nvml.ts';
-import { alive, PidRegister, pollUntil } from '../../helpers/servers.ts';
+import { alive, freePort, PidRegister, pollUntil } from '../../helpers/servers.ts';
 import type { ExtensionState, LedgerView, VramGuardApi } from '../../../src/vscode/api.ts';
 import { activatedExtension, childProcesses, settled, sleep, trackExtensionTimers, vscodeApi, writeFakeState } from './extension.ts';
 
@@ -348,6 +348,32 @@ export const scenarios: Record<string, Scenario> = {
       it('runs the details command without an error', async () => {
         const vscode = await vscodeApi();
         await vscode.commands.executeCommand('vramGuard.showDetails');
+      });
+
+      it('serves Prometheus metrics while vramGuard.exporter.listen is set in user settings, never from workspace settings', async () => {
+        const vscode = await vscodeApi();
+        await activatedExtension();
+        const folder = vscode.workspace.workspaceFolders![0]!.uri;
+        const workspaceSettings = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.vscode', 'settings.json'))).toString()) as Record<string, string>;
+        const refused = `http://${workspaceSettings['vramGuard.exporter.listen']}/metrics`;
+        await assert.rejects(fetch(refused), 'the workspace settings opened a listener');
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/metrics`;
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        await config.update('exporter.listen', `127.0.0.1:${port}`, vscode.ConfigurationTarget.Global);
+        try {
+          const text = await pollUntil(async () => {
+            const res = await fetch(url);
+            const body = await res.text();
+            return res.ok && body.includes('vram_guard_gpu_memory_used_bytes{') ? body : null;
+          }, 'the exporter to serve a sample', 10_000, 100);
+          // The fake GPU as the previous test left it: 4.0 GiB used of 8.
+          assert.match(text, new RegExp(`^vram_guard_gpu_memory_used_bytes\\{hostname="[^"]+",gpu="0",uuid="GPU-fa4e0000-0000-4000-8000-000000000001",name="NVIDIA GeForce RTX 3070 \\(fake\\)"\\} ${gib(4.0)}$`, 'm'));
+          assert.match(text, new RegExp(`^DCGM_FI_DEV_FB_USED\\{.*\\} ${Math.floor(gib(4.0) / MiB)}$`, 'm'));
+        } finally {
+          await config.update('exporter.listen', undefined, vscode.ConfigurationTarget.Global);
+        }
+        await pollUntil(() => fetch(url).then(() => false, () => true), 'the exporter to stop when the setting is cleared', 10_000, 100);
       });
 
       it('leaves no timers and no child processes after deactivation', async () => {
