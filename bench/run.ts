@@ -9,8 +9,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { measureDashboard } from './dashboard.ts';
+import { measureExporterScrape } from './exporter-scrape.ts';
 import { measureDriverCalls, PROCESS_LISTINGS_PER_MINUTE_TARGET } from './driver-calls.ts';
 import { measureFallbackLatency } from './fallback-latency.ts';
+import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
@@ -90,7 +92,9 @@ async function main(): Promise<void> {
   const smiTimes = await timeSamples(smi.source, 200, 10);
   await smi.source.dispose();
 
+  const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
+  const fleet = await measureFleetInChild();
   const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
     { measure: 'NVML vs nvidia-smi', value: `${ratio.toFixed(0)}× cheaper`, target: '≥ 100×', ok: ratio >= 100 },
     { measure: `watcher CPU over ${WATCH_SECONDS} s (default rate)`, value: `${cpuShare.toFixed(3)}% of one core, ${samples} samples`, target: '≤ 0.1%', ok: cpuShare <= 0.1 },
     ...(await measureDashboard()),
+    { measure: `exporter scrape (${scrape.gpus} GPUs, ${scrape.processes} processes)`, value: `${scrape.httpMedianMs.toFixed(2)} ms median of ${scrape.scrapes} (render ${scrape.renderMedianMs.toFixed(2)} ms, ${scrape.series} series)`, target: `≤ ${scrape.targetMs} ms`, ok: scrape.httpMedianMs <= scrape.targetMs },
     ...driverCalls.map((c) => ({
       measure: `driver calls per minute, ${c.case}`,
       value: `${c.samples} samples: memory info ${c.memoryInfoCalls}, process listings ${c.processListings} (${c.processListCalls} list calls)`,
@@ -111,6 +116,7 @@ async function main(): Promise<void> {
       ok: !c.case.startsWith('steady') || c.processListings <= PROCESS_LISTINGS_PER_MINUTE_TARGET,
     })),
     { measure: 'trigger crossed → fallback request sent', value: `${fallback.medianMs.toFixed(2)} ms median of ${fallback.samples}`, target: '≤ 50 ms', ok: fallback.medianMs <= 50 },
+    ...fleet.rows,
     { measure: `estimate of a ${(ggufEstimate.fileBytes / 1024 ** 3).toFixed(1)} GiB split GGUF (${ggufEstimate.files} files)`, value: `${ggufEstimate.medianMs.toFixed(2)} ms median of ${ggufEstimate.runs}, p90 ${ggufEstimate.p90Ms.toFixed(2)} ms`, target: `≤ ${ggufEstimate.targetMs} ms`, ok: ggufEstimate.medianMs <= ggufEstimate.targetMs },
     ...historyImport.rows,
   ];
@@ -127,9 +133,11 @@ async function main(): Promise<void> {
     nvidiaSmi: { samples: smiTimes.length, medianUs: smiMedian, p90Us: percentile(smiTimes, 90) },
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
+    exporterScrape: scrape,
     fallbackLatency: fallback,
     ggufEstimate,
     historyImport: historyImport.figures,
+    fleet: fleet.result,
     driverCallsPerMinute: driverCalls,
     targets: {
       nvmlUsPerGpu: 20,
@@ -139,6 +147,8 @@ async function main(): Promise<void> {
       ggufEstimateMs: ggufEstimate.targetMs,
       processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
       importPauseMs: 50,
+      fleetRefreshMs: fleet.result.targets.ms,
+      fleetRefreshMB: fleet.result.targets.mb,
     },
     met: rows.every((r) => r.ok),
   };

@@ -6,6 +6,8 @@ import { nearest, UsageError } from './cli/args.ts';
 import { runFallbackCommand } from './cli/fallback.ts';
 import { runHistoryCommand } from './cli/history.ts';
 import { runLedgerCommand } from './cli/ledger.ts';
+import { runFleetCommand } from './cli/fleet.ts';
+import { runExporterCommand } from './cli/exporter.ts';
 import type { CliIo } from './cli/io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
 import { runSpikeCommand } from './cli/spike.ts';
@@ -24,6 +26,8 @@ Commands:
   fallback   the fallback chain: --dry-run says what each step would do; --step N --yes runs one
   history    export or import the dashboard's VRAM history (history export|import)
   ledger     each GPU's memory by process tree, and the residual no process accounts for
+  fleet      every GPU of every host from Prometheus or exporters; --need 20GiB: where it fits
+  exporter   serve this machine's GPUs to Prometheus on /metrics (default 127.0.0.1:9835)
 
 Run "vram-guard <command> --help" for a command's options.
 `;
@@ -39,6 +43,8 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   fallback: runFallbackCommand,
   history: runHistoryCommand,
   ledger: runLedgerCommand,
+  fleet: runFleetCommand,
+  exporter: runExporterCommand,
 };
 
 export async function main(argv: string[], io: CliIo): Promise<number> {

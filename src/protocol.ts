@@ -141,6 +141,40 @@ export interface Snapshot {
   processes: ProcessTable[];
   servers: ServerCard[];
   chain: ChainView;
+  /** The fleet, when `vramGuard.fleet.*` names a source; null or absent otherwise. */
+  fleet?: FleetView | null;
+}
+
+/** A GPU of another host, as the fleet reads it from Prometheus or its exporter. */
+export interface FleetGpuView {
+  index: number;
+  name: string | null;
+  usedMiB: number;
+  totalMiB: number;
+  level: Level;
+  thresholds: Thresholds;
+  /** Whose thresholds: the host's own exporter's, or this machine's settings. */
+  thresholdsFrom: 'host' | 'ours';
+  holders: Array<{ label: string; kind: 'task' | 'server' | 'process'; vramMiB: number }>;
+  /** Used MiB over the last hour, oldest first; null where there is no data. */
+  spark: Array<number | null>;
+}
+
+export interface FleetHostView {
+  name: string;
+  instance: string;
+  /** "no data since 14:03:07 (4 min ago)" when its data is old, else null. */
+  stale: string | null;
+  gpus: FleetGpuView[];
+}
+
+export interface FleetView {
+  at: number;
+  /** "fleet: 3 hosts, 7 GPUs, 1 CRITICAL" */
+  line: string;
+  hosts: FleetHostView[];
+  /** Sources that failed this time, with why. */
+  errors: Array<{ source: string; error: string }>;
 }
 
 /** One sample, as small as it can be: [gpu, used MiB, total MiB, level] per GPU; RAM and swap used MiB. */
@@ -162,7 +196,11 @@ export type WebviewCommand =
   | { type: 'budgetSpike' }
   | { type: 'export'; format: 'csv' | 'jsonl' }
   | { type: 'import' }
-  | { type: 'showLive' };
+  | { type: 'showLive' }
+  /** Read the fleet now, without waiting for the next refresh. */
+  | { type: 'fleetRefresh' }
+  /** "Where does it fit?" over the fleet (the command's quick pick). */
+  | { type: 'fleetWhereFits' };
 
 export type WebviewRequest = { type: 'range'; id: number; from: number; to: number; maxPoints: number };
 
@@ -177,6 +215,7 @@ export type HostMessage =
   | { type: 'processes'; tables: ProcessTable[] }
   | { type: 'servers'; servers: ServerCard[]; chain: ChainView }
   | { type: 'notice'; severity: 'info' | 'warning' | 'error'; text: string }
+  | { type: 'fleet'; fleet: FleetView | null }
   | { type: 'reply'; id: number; ok: true; data: RangeData }
   | { type: 'reply'; id: number; ok: false; error: string };
 
@@ -201,6 +240,8 @@ export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewM
     case 'budgetSpike':
     case 'import':
     case 'showLive':
+    case 'fleetRefresh':
+    case 'fleetWhereFits':
       return only() ? { ok: true, message: { type: raw.type } } : bad('takes no arguments');
     case 'runStep':
       if (!only('step', 'gpu') || !isIndex(raw.step) || !isIndex(raw.gpu)) return bad('needs a step index and a GPU index');

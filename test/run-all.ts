@@ -75,6 +75,7 @@ await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**
 await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('CLI on Node 18, 20 and the pinned Node', node, ['--test', '--test-reporter=spec', 'test/cli-node/**/*.test.ts'], nodeTestTotals);
 await stage('echo-cancellation tests (PipeWire)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/pipewire/**/*.test.ts'], nodeTestTotals);
+await stage('fleet tests (Prometheus)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/prometheus/**/*.test.ts'], nodeTestTotals);
 await stage('VS Code tests', node, [join(root, 'test', 'vscode-tests.ts')], summaryTotals);
 
 console.log(`\n${stages.join('\n')}`);

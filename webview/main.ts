@@ -8,9 +8,10 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import uPlot from 'uplot';
-import { RANGES, type GpuInfo, type HostMessage, type RangeData, type RangeName, type WebviewMessage } from '../src/protocol.ts';
+import { RANGES, type FleetView, type GpuInfo, type HostMessage, type RangeData, type RangeName, type WebviewMessage } from '../src/protocol.ts';
 import { markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
 import { formatSizeFromMiB } from './format.ts';
+import { renderFleet } from './fleet-panel.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
 import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo, type DashboardState } from './view-model.ts';
 
@@ -33,6 +34,7 @@ let systemChart: uPlot | null = null;
 let nextRequest = 1;
 const pending = new Map<number, (data: RangeData) => void>();
 let chainGpu = 0;
+let fleet: FleetView | null = null;
 
 // ---- small DOM helper: elements from data, never from HTML strings ----
 type Child = Node | string | null | undefined | false;
@@ -73,6 +75,7 @@ window.addEventListener('message', (event: MessageEvent) => {
   switch (message.type) {
     case 'init':
       state = fromSnapshot(message.snapshot);
+      fleet = message.snapshot.fleet ?? null;
       renderAll();
       requestAnimationFrame(() => requestAnimationFrame(() => (app.dataset.firstPaintMs = (performance.now() - t0).toFixed(1))));
       app.dataset.ready = '1';
@@ -105,6 +108,10 @@ window.addEventListener('message', (event: MessageEvent) => {
     case 'notice':
       showNotice(message.severity, message.text);
       return;
+    case 'fleet':
+      fleet = message.fleet;
+      renderFleet(sections.fleet, fleet, send, (label, onClick) => button(label, onClick, { secondary: true }));
+      return;
     case 'reply':
       if (message.ok) pending.get(message.id)?.(message.data);
       pending.delete(message.id);
@@ -136,6 +143,7 @@ const sections = {
   system: h('section', { class: 'card system' }),
   servers: h('section', { class: 'card servers' }),
   chain: h('section', { class: 'card chain' }),
+  fleet: h('section', { class: 'card fleet', attrs: { 'aria-label': 'Fleet' } }),
 };
 
 function renderAll(): void {
@@ -144,7 +152,8 @@ function renderAll(): void {
   charts.clear();
   systemChart?.destroy();
   systemChart = null;
-  app.replaceChildren(sections.header, sections.notice, sections.gpus, sections.system, sections.servers, sections.chain);
+  app.replaceChildren(sections.header, sections.notice, sections.gpus, sections.fleet, sections.system, sections.servers, sections.chain);
+  renderFleet(sections.fleet, fleet, send, (label, onClick) => button(label, onClick, { secondary: true }));
   renderHeader();
   sections.gpus.replaceChildren();
   for (const gpu of state.gpus) sections.gpus.append(gpuSection(gpu));

@@ -22,6 +22,8 @@ export interface ExtensionState {
   statusBarText: string;
   /** Milliseconds `activate` took. */
   activationMs: number;
+  /** The status bar tooltip's fleet line ("fleet: 3 hosts, 7 GPUs, 1 CRITICAL"); null without a fleet source. */
+  fleetLine: string | null;
 }
 
 export type { LedgerGpuView, LedgerOwnerView, LedgerProcessView, LedgerView } from '../core/servers/ledger-view.ts';

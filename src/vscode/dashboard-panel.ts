@@ -45,6 +45,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     steps: deps.steps,
     fallbackMode: deps.fallbackMode,
     thresholds: deps.thresholds,
+    fleet: deps.fleet,
     history,
     setFallbackMode: deps.setFallbackMode,
     log,

@@ -16,6 +16,9 @@ import type { Watcher } from '../core/watch/watcher.ts';
 import { acceptWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
 import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, sampleUpdate, serverCards } from './dashboard-data.ts';
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
+import { fleetView } from './dashboard-fleet.ts';
+import { FLEET_PREFLIGHT_COMMAND } from './fleet-preflight.ts';
+import type { FleetFeed } from './fleet-watch.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
 import { SPIKE_COMMAND } from './spike-command.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -36,6 +39,8 @@ export interface DashboardSources {
   fallbackMode: () => FallbackMode;
   /** The threshold settings, for drawing an imported log's bands. */
   thresholds: () => ThresholdSpec;
+  /** Other hosts' GPUs, when `vramGuard.fleet.*` names a source. */
+  fleet?: FleetFeed;
   log: vscode.LogOutputChannel;
   /** Memory reserved by servers starting (any window or the CLI), shown in the processes table. */
   reservations?: () => Promise<Reservation[]>;
@@ -108,6 +113,13 @@ export class DashboardSession implements vscode.Disposable {
       deps.chain.on('busy', () => this.postServers(true)),
       deps.servers.on('changed', () => void this.refreshLedger()),
     );
+    if (deps.fleet) {
+      this.offs.push(
+        deps.fleet.on((f) => {
+          if (this.mode.kind === 'live' && this.canPost()) this.post({ type: 'fleet', fleet: f ? fleetView(f) : null });
+        }),
+      );
+    }
   }
 
   reveal(): void {
@@ -191,6 +203,13 @@ export class DashboardSession implements vscode.Disposable {
       case 'showLive':
         this.showLive();
         return;
+      case 'fleetRefresh':
+        if (!this.deps.fleet?.configured()) return this.notice('warning', 'No fleet source: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.');
+        await this.deps.fleet.refreshNow();
+        return;
+      case 'fleetWhereFits':
+        await vscode.commands.executeCommand(FLEET_PREFLIGHT_COMMAND);
+        return;
     }
   }
 
@@ -232,6 +251,7 @@ export class DashboardSession implements vscode.Disposable {
         processes: live ? processTables(this.ledger) : [],
         servers: live ? serverCards(this.deps.servers.all(), this.ledger) : [],
         chain: chainView(this.deps.steps(), this.deps.fallbackMode(), this.deps.chain.events, this.deps.chain.busy),
+        fleet: live && this.deps.fleet?.latest ? fleetView(this.deps.fleet.latest) : null,
       },
     });
   }

@@ -12,6 +12,7 @@ import { modelNeedFor } from '../core/servers/preflight-gate.ts';
 import type { ReservationBook } from '../core/servers/reservations.ts';
 import { preflightMarkdown, preflightSummary } from '../core/checks/preflight-report.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
+import { FLEET_PREFLIGHT_COMMAND } from './fleet-preflight.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
 import { parseNeedText, parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
@@ -41,6 +42,8 @@ export interface PreflightDeps {
   /** PIDs of the processes tasks started; absent while tasks are not tracked. */
   ownedPids?: () => ReadonlySet<number> | undefined;
   actions?: PreflightActions;
+  /** When the fleet has a source, the questions also offer "where does it fit in the fleet?". */
+  fleetConfigured?: () => boolean;
   /** Measured footprints, used when the file and settings match. */
   footprints?: FootprintStore;
   /** What servers starting in any window have reserved. */
@@ -79,19 +82,21 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
 }
 
 interface NeedPick extends vscode.QuickPickItem {
-  choice: 'size' | 'model' | 'none';
+  choice: 'size' | 'model' | 'none' | 'fleet';
 }
 
-async function askRequest(): Promise<PreflightRequest | undefined> {
+async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | undefined> {
   const picked = await vscode.window.showQuickPick<NeedPick>(
     [
       { label: '$(symbol-numeric) Enter what the server needs', description: 'a size, e.g. 6GiB or 6144MiB', choice: 'size' },
       { label: '$(file) Estimate from a .gguf model file…', description: 'weights + KV cache + compute buffers', choice: 'model' },
       { label: '$(pulse) Check the GPU only', description: 'residual memory, level, persistence mode, driver', choice: 'none' },
+      ...(fleet ? [{ label: '$(server-environment) Where does it fit in the fleet?', description: 'every GPU of every host, ranked by the room left', choice: 'fleet' as const }] : []),
     ],
     { title: 'VRAM Guard: Pre-flight Check', placeHolder: 'What will the model server need?' },
   );
   if (!picked) return undefined;
+  if (picked.choice === 'fleet') return 'fleet';
   if (picked.choice === 'none') return { kind: 'none' };
   if (picked.choice === 'size') {
     const text = await vscode.window.showInputBox({
@@ -146,8 +151,12 @@ async function showResult(deps: PreflightDeps, report: PreflightReport): Promise
 
 export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable {
   return vscode.commands.registerCommand(PREFLIGHT_COMMAND, async () => {
-    const request = await askRequest();
+    const request = await askRequest(deps.fleetConfigured?.() ?? false);
     if (!request) return;
+    if (request === 'fleet') {
+      await vscode.commands.executeCommand(FLEET_PREFLIGHT_COMMAND);
+      return;
+    }
     try {
       const report = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: pre-flight check' },

@@ -8,6 +8,7 @@ import { validateFormat, type AudioFormat } from '../core/checks/aec/audio-forma
 import { defaultRecordSeconds, defaultSourceName } from '../core/checks/aec/verify.ts';
 import { TIMING_KEY_NAMES, timingValue } from '../core/checks/spike-spec.ts';
 import { readFallbackSettings, type FallbackSettings } from '../core/fallback/config.ts';
+import { readFleetSettings, type FleetSettings } from '../core/fleet/fleet-settings.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/history/store.ts';
 import { MiB } from '../core/units.ts';
 import { readPreflightSettings, type PreflightSettings } from './preflight-settings.ts';
@@ -32,6 +33,8 @@ export interface AllSettings {
   /** `vramGuard.spike.*`: the valid timing keys of a spec file (settleSeconds, samples, ...), as set. */
   spikeTiming: Record<string, unknown>;
   aec: AecSettings;
+  /** `vramGuard.fleet.*`: the other hosts' sources. */
+  fleet: FleetSettings;
   /** Every problem of every section, once. */
   problems: string[];
 }
@@ -40,7 +43,8 @@ export function readAllSettings(get: SettingGetter): AllSettings {
   const general = readSettings(get);
   const fallback = readFallbackSettings(get);
   const preflight = readPreflightSettings(get);
-  const problems = [...general.problems, ...fallback.problems, ...preflight.problems];
+  const fleet = readFleetSettings(get);
+  const problems = [...general.problems, ...fallback.problems, ...preflight.problems, ...fleet.problems];
   return {
     general,
     fallback,
@@ -48,6 +52,7 @@ export function readAllSettings(get: SettingGetter): AllSettings {
     history: readHistorySettings(get, problems),
     spikeTiming: readSpikeTiming(get, problems),
     aec: readAecSettings(get, problems),
+    fleet,
     problems,
   };
 }

@@ -24,6 +24,8 @@ export interface StatusViewInput {
   latest: WatchedSample | null;
   gpu: 'worst' | number;
   hideWhenNoGpu: boolean;
+  /** "fleet: 3 hosts, 7 GPUs, 1 CRITICAL" when a fleet is configured. */
+  fleetLine?: string | null;
 }
 
 const BACKGROUND: Record<Level, StatusView['background']> = {
@@ -40,7 +42,7 @@ export function statusView(input: StatusViewInput): StatusView {
   if (status.state === 'none') {
     return {
       text: '$(chip) no GPU',
-      tooltip: `**VRAM Guard: no GPU to watch**\n\n${status.reason}\n\nSet \`vramGuard.nvmlLibraryPath\` or \`vramGuard.source\` if the GPU is there.`,
+      tooltip: `**VRAM Guard: no GPU to watch**\n\n${status.reason}\n\nSet \`vramGuard.nvmlLibraryPath\` or \`vramGuard.source\` if the GPU is there.${input.fleetLine ? `\n\n${input.fleetLine}` : ''}`,
       background: null,
       visible: !input.hideWhenNoGpu,
       level: null,
@@ -51,7 +53,8 @@ export function statusView(input: StatusViewInput): StatusView {
   }
   const source = status.source;
   const simulated = source.kind === 'replay' ? '**Simulated GPU** — replaying a recorded trace, not a real GPU.\n\n' : '';
-  const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\nClick to open the dashboard.`;
+  const fleet = input.fleetLine ? `${input.fleetLine}\n\n` : '';
+  const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\n${fleet}Click to open the dashboard.`;
   const i = pickDevice(latest, input.gpu);
   const device = i === null ? undefined : latest.sample.devices[i];
   if (!device) {

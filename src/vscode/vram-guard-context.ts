@@ -2,7 +2,8 @@
  * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
  * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
  * the dashboard and every command. Everything it starts is disposed once, in `dispose`, in order:
- * stop listening, stop the servers, stop the watcher, write the history out, close the log.
+ * stop listening (the exporter's port too), stop the servers, stop the watcher, write the history
+ * out, close the log.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -32,15 +33,21 @@ import { registerAecCommand } from './aec-command.ts';
 import type { ExtensionState, VramGuardApi } from './api.ts';
 import { Configuration } from './configuration.ts';
 import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
+import { registerExporterService, type ExporterService } from './exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
 import { LevelNotifier } from './notifier.ts';
 import { registerPreflightCommand } from './preflight-command.ts';
 import { preflightFallbackAction } from './preflight-fallback.ts';
 import { registerServerTasks } from './server-tasks.ts';
+import { syncServersFile } from './servers-file-sync.ts';
 import { registerSpikeCommand } from './spike-command.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar.ts';
 import { registerTerminalCli, type TerminalCliHandle } from './terminal-cli.ts';
+import { fleetLine } from '../core/fleet/fleet-summary.ts';
+import { registerFleetPreflight } from './fleet-preflight.ts';
+import { PrometheusToken } from './fleet-token.ts';
+import { FleetWatch } from './fleet-watch.ts';
 
 /** Level changes kept for the details view. */
 const RECENT_TRANSITIONS = 50;
@@ -57,12 +64,17 @@ export class VramGuardContext {
   /** Memory reserved by gates that passed, shared by every window and the CLI of this user and machine. */
   readonly reservations = new ReservationBook(reservationsPath());
   readonly activationMs: number;
+  /** Other hosts' GPUs, read from Prometheus or exporters while `vramGuard.fleet.*` names a source. */
+  readonly fleet: FleetWatch;
 
+  private readonly prometheusToken: PrometheusToken;
   private readonly extension: vscode.ExtensionContext;
   private readonly statusBar = new GpuStatusBar();
   private readonly views = new MarkdownViews();
   private readonly notifier: LevelNotifier;
   private readonly terminalCli: TerminalCliHandle;
+  /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
+  private readonly exporter: ExporterService;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
   /** Everything to dispose, in the order it was added; disposed in reverse. */
@@ -95,6 +107,13 @@ export class VramGuardContext {
       settleTimeoutMs: settings.fallback.settleTimeoutMs,
       log: (m) => this.log.info(m),
     });
+    this.prometheusToken = new PrometheusToken(extension.secrets);
+    this.fleet = new FleetWatch({
+      settings: () => this.config.current.fleet,
+      token: () => this.prometheusToken.get(),
+      thresholds: () => this.config.current.general.thresholds,
+      log: this.log,
+    });
     this.footprints = new FootprintStore(extension.globalStorageUri.fsPath, (m) => this.log.warn(m));
     this.history = new HistoryStore({
       dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
@@ -108,6 +127,7 @@ export class VramGuardContext {
     );
     const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
     this.terminalCli = registerTerminalCli(extension, this.log, this.config);
+    this.exporter = registerExporterService({ watcher: this.watcher, registry: this.servers, log: this.log, reportProblems: (problems) => this.config.setProblems('exporter', problems) });
 
     this.own(
       this.config,
@@ -118,8 +138,14 @@ export class VramGuardContext {
       this.subscribeToWatcher(),
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
       vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
+      // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
+      syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
+      this.exporter,
       ...this.registerCommands(historyLoaded),
       { dispose: () => this.chain.dispose() },
+      this.fleet,
+      { dispose: this.fleet.on(() => this.refresh()) },
+      this.prometheusToken.register(() => void this.fleet.refreshNow()),
     );
 
     this.config.reportProblems();
@@ -129,7 +155,10 @@ export class VramGuardContext {
       this.own({ dispose: () => clearTimeout(opening) });
     }
     // NVML loads after activation, never on the startup path.
-    const kickoff = setTimeout(() => this.watcher.start(), 0);
+    const kickoff = setTimeout(() => {
+      this.watcher.start();
+      this.fleet.configure();
+    }, 0);
     this.own({ dispose: () => clearTimeout(kickoff) });
     this.activationMs = performance.now() - started;
     this.log.info(`activated in ${this.activationMs.toFixed(1)} ms`);
@@ -156,6 +185,7 @@ export class VramGuardContext {
           console.error(`VRAM Guard: disposing failed: ${String(err)}`);
         }
       }
+      await this.exporter.close(); // its port is free once dispose resolves
       await this.servers.stopAll();
       await this.watcher.stop();
       await this.history.close(); // writes what is queued
@@ -242,7 +272,9 @@ export class VramGuardContext {
         reservations: this.reservations,
         // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
         actions: { runFallbackChain: preflightFallbackAction({ chain: this.chain, latest, views: this.views, log: this.log }) },
+        fleetConfigured: () => this.fleet.configured(),
       }),
+      registerFleetPreflight({ fleet: this.fleet, margin: () => this.config.current.preflight.margin, log: this.log }),
       registerServerTasks({
         registry: this.servers,
         lock: new GpuLock(),
@@ -281,6 +313,7 @@ export class VramGuardContext {
         steps: () => this.fallbackSteps(),
         fallbackMode: () => this.config.current.fallback.mode,
         thresholds: () => this.config.current.general.thresholds,
+        fleet: this.fleet,
         log: this.log,
         reservations: () => this.reservations.list(),
         history: this.history,
@@ -314,6 +347,7 @@ export class VramGuardContext {
     this.watcher.setThresholds(g.thresholds);
     this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
+    if (JSON.stringify(now.fleet) !== JSON.stringify(before.fleet)) this.fleet.configure();
     const b = before.general;
     if (b.source !== g.source || b.nvmlLibraryPath !== g.nvmlLibraryPath || b.nvidiaSmiPath !== g.nvidiaSmiPath || b.replayFile !== g.replayFile || b.replaySpeed !== g.replaySpeed) {
       this.watcher.reprobe();
@@ -323,7 +357,8 @@ export class VramGuardContext {
 
   private refresh(): void {
     const g = this.config.current.general;
-    this.statusBar.update({ status: this.watcher.status, latest: this.watcher.latest, gpu: g.statusBarGpu, hideWhenNoGpu: g.hideWhenNoGpu });
+    const fleet = this.fleet.latest;
+    this.statusBar.update({ status: this.watcher.status, latest: this.watcher.latest, gpu: g.statusBarGpu, hideWhenNoGpu: g.hideWhenNoGpu, fleetLine: fleet ? fleetLine(fleet) : null });
     for (const listener of this.stateListeners) listener();
   }
 
@@ -342,6 +377,7 @@ export class VramGuardContext {
       settingsProblems: this.config.problems(),
       statusBarText: this.statusBar.view.text,
       activationMs: this.activationMs,
+      fleetLine: this.fleet.latest ? fleetLine(this.fleet.latest) : null,
     };
   }
 

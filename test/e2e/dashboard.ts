@@ -1,14 +1,16 @@
 /**
  * The dashboard in a real VS Code in a real browser: it opens from the command palette, its chart
  * draws the fake GPU's samples, a level change appears as a marker while it is open, "Run this step
- * now" on an emulated Ollama (a vram-guard task) unloads its model and the chart shows the drop, and
- * screenshots are taken in the dark and the light theme.
+ * now" on an emulated Ollama (a vram-guard task) unloads its model and the chart shows the drop,
+ * screenshots are taken in the dark and the light theme, and once a user setting points it at a real
+ * Prometheus (scraping two VRAM Guard exporters and a dcgm-exporter) the Fleet section shows the
+ * three hosts, and a stopped exporter's host turns stale.
  *
  *   node test/e2e/dashboard.ts
  *
  * Screenshots go to test-results/e2e/dashboard-*.png. Last line: "N passed, N failed[, N skipped]".
  */
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
@@ -22,13 +24,25 @@ import { buildExtension, summaryLine, testUrl, type Totals } from '../integratio
 import { fakeGpu } from '../integration/suite/scenarios.ts';
 import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
+import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts';
+import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
 const MODEL = 'llama3.2:3b';
 
 const workbench = new StartedWorkbench();
-const stopAllStarted = workbench.stop;
+let fleet: FleetHarness | null = null;
+
+async function stopAllStarted(): Promise<void> {
+  await fleet?.stop();
+  fleet = null;
+  await workbench.stop();
+}
+
+function assert(ok: boolean, message: string): void {
+  if (!ok) throw new Error(message);
+}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -373,11 +387,51 @@ export async function runDashboardE2e(): Promise<Totals> {
         console.log(`       ${labels.length} spike markers`);
       },
     },
+    {
+      name: "the Fleet section shows the three hosts a real Prometheus scrapes, with their figures, levels and holders",
+      run: async () => {
+        fleet = await startFleet();
+        await fleet.waitFor('vram_guard_process_memory_used_bytes{task="llama-chat"}', (r) => r.length > 0, 'the llama-chat task to be scraped');
+        // A user setting, as a user sets it: the running extension reads it on the change.
+        const machineSettings = join(stateDir, 'user-data', 'Machine', 'settings.json');
+        const current = JSON.parse(await readFile(machineSettings, 'utf8')) as Record<string, unknown>;
+        await writeFile(machineSettings, JSON.stringify({ ...current, 'vramGuard.fleet.prometheus': fleet.prometheusUrl, 'vramGuard.fleet.refreshSeconds': 5 }, null, 2));
+        frame = await dashboardFrame(page);
+        const row = (host: string, gpu: number) => frame.locator(`.fleet-gpu[data-host="${host}"][data-gpu="${gpu}"]`);
+        await waitFor('the Fleet section did not show gpu-lab', 40_000, async () => (await row('gpu-lab', 0).count()) > 0);
+        const lab = GPU_LAB.state.devices[0]!;
+        assert(Number(await row('gpu-lab', 0).getAttribute('data-used-mib')) === lab.used! / (1024 * 1024), 'gpu-lab GPU 0 shows the wrong used figure');
+        assert((await row('gpu-lab', 0).getAttribute('data-level')) === 'critical', 'gpu-lab GPU 0 is not CRITICAL');
+        assert((await row('gpu-lab', 1).getAttribute('data-level')) === 'ok', 'gpu-lab GPU 1 is not OK');
+        const desk = (await row('gpu-desk', 0).textContent()) ?? '';
+        assert(desk.includes(`${GPU_DESK.server!.name} (task)`), `gpu-desk does not name its task: ${desk}`);
+        for (const g of DGX_A100.gpus) {
+          assert(Number(await row('dgx-a100', g.index).getAttribute('data-used-mib')) === g.fbUsedMiB, `dgx-a100 GPU ${g.index} shows the wrong used figure`);
+        }
+        const line = (await frame.locator('.fleet-line').textContent()) ?? '';
+        assert(line === 'fleet: 3 hosts, 5 GPUs, 1 CRITICAL', `the fleet line says "${line}"`);
+        await waitFor('the sparklines have no line', 20_000, async () => (await frame.locator('.fleet .spark-line').count()) >= 5);
+        await frame.locator('section.fleet').scrollIntoViewIfNeeded();
+        await page.waitForTimeout(500);
+        await frame.locator('section.fleet').screenshot({ path: join(screenshotDir, 'dashboard-fleet.png'), timeout: 10_000 });
+      },
+    },
+    {
+      name: "stopping an exporter turns its host stale in the dashboard",
+      run: async () => {
+        await fleet!.exporter('gpu-lab').stop();
+        const card = frame.locator('.fleet-host[data-host="gpu-lab"]');
+        await waitFor('gpu-lab did not turn stale', 30_000, async () => /no data since \d\d:\d\d:\d\d/.test((await card.locator('.fleet-stale').textContent().catch(() => '')) ?? ''));
+        const line = (await frame.locator('.fleet-line').textContent()) ?? '';
+        assert(line === 'fleet: 2 hosts, 3 GPUs, 1 stale', `the fleet line says "${line}"`);
+      },
+    },
   ];
 
   await runSteps(steps, totals, {
-    // Each step builds on the one before it.
-    stopsTheRest: () => true,
+    // Each step builds on the one before it, except that the fleet's steps need only the open
+    // dashboard, not the fallback step's zoom or the reload.
+    stopsTheRest: (step) => !/^"Run this step now"|^after a reload/.test(step.name),
     onFailure: async () => {
       if (page) console.log(`       screenshot: ${await shoot(page, 'dashboard-failure')}`);
     },
@@ -386,7 +440,7 @@ export async function runDashboardE2e(): Promise<Totals> {
   if (totals.failed === 0) {
     // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshots from this run.
     if (process.env.VRAM_GUARD_UPDATE_DOCS_IMAGES === '1') {
-      for (const [from, to] of [['dashboard-dark', 'dashboard-dark'], ['dashboard-light', 'dashboard-light'], ['dashboard-fallback-chart', 'dashboard-fallback']]) {
+      for (const [from, to] of [['dashboard-dark', 'dashboard-dark'], ['dashboard-light', 'dashboard-light'], ['dashboard-fallback-chart', 'dashboard-fallback'], ['dashboard-fleet', 'dashboard-fleet']]) {
         await copyFile(join(screenshotDir, `${from}.png`), join(repoRoot, 'docs', 'images', `${to}.png`));
       }
     }

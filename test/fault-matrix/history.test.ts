@@ -122,6 +122,8 @@ test('disk full while writing (ENOSPC) → samples wait in memory, one warning, 
     await clock.advance(1000);
   }
   assert.ok(broken.failures >= 3, `only ${broken.failures} write attempts while the disk was full: no retry`);
+  // Let the write in flight (real file I/O, not the fake clock) finish before counting what waits.
+  await s.flush();
   const warnings = logs.filter((l) => /cannot write/.test(l));
   assert.equal(warnings.length, 1, logs.join('\n'));
   assert.match(warnings[0]!, new RegExp(`history: cannot write to ${dir}: ENOSPC \\(the disk is full\\)\\. The samples stay in memory`));
@@ -129,6 +131,7 @@ test('disk full while writing (ENOSPC) → samples wait in memory, one warning, 
   assert.equal(s.range('gpu:0', 0, Infinity).v.length, 121, 'the dashboard still shows every sample');
   broken.on = false;
   await clock.advance(60_000); // the longest back-off
+  await s.flush();
   assert.equal(s.waitingLines(), 0);
   assert.ok(logs.some((l) => /works again; the 120 line\(s\) that waited are on disk/.test(l)), logs.join('\n'));
   await s.close();

@@ -63,9 +63,20 @@ const list: ScenarioSetup[] = [
     settings: fakeSettings,
     fakeState: fakeGpu(5.3),
     // Restricted settings: in this untrusted workspace they must have no effect (the last one is not
-    // restricted: it shows the file is read).
+    // restricted: it shows the file is read); and it tries to open the exporter's listener (it must not be able to).
     workspaceFiles: async () => ({
-      '.vscode/settings.json': JSON.stringify({ 'vramGuard.source': 'replay', 'vramGuard.replayFile': 'fake.jsonl', 'vramGuard.thresholds': { warning: '10%', critical: '20%', emergency: '30%' }, 'vramGuard.hysteresis': '1%', 'vramGuard.notifications.minIntervalSeconds': 301 }, null, 2),
+      '.vscode/settings.json': JSON.stringify(
+        {
+          'vramGuard.source': 'replay',
+          'vramGuard.replayFile': 'fake.jsonl',
+          'vramGuard.thresholds': { warning: '10%', critical: '20%', emergency: '30%' },
+          'vramGuard.hysteresis': '1%',
+          'vramGuard.exporter.listen': `127.0.0.1:${await freePort()}`,
+          'vramGuard.notifications.minIntervalSeconds': 301,
+        },
+        null,
+        2,
+      ),
     }),
   },
   {
@@ -136,6 +147,16 @@ const list: ScenarioSetup[] = [
     settings: fakeSettings,
     fakeState: fakeGpu(5.3),
     trusted: true,
+  },
+  {
+    name: 'fleet',
+    description: 'the fleet: a workspace that names Prometheus URLs (ignored), then a user setting and a token',
+    settings: fakeSettings,
+    fakeState: fakeGpu(2),
+    // A workspace may not point VRAM Guard at URLs: these must be ignored.
+    workspaceFiles: async () => ({
+      '.vscode/settings.json': JSON.stringify({ 'vramGuard.fleet.prometheus': 'http://127.0.0.1:9/', 'vramGuard.fleet.targets': ['http://127.0.0.1:9/metrics'] }, null, 2),
+    }),
   },
 ];
 

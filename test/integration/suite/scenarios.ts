@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import type * as vscodeTypes from 'vscode';
 import { descendantsOf } from '../../../scripts/vscode/processes.ts';
 import type { FakeState } from '../../helpers/fake-nvml.ts';
-import { alive, PidRegister, pollUntil } from '../../helpers/servers.ts';
+import { alive, freePort, PidRegister, pollUntil } from '../../helpers/servers.ts';
 import type { ExtensionState, LedgerView, VramGuardApi } from '../../../src/vscode/api.ts';
 import { terminalCliChecks } from './terminal-cli.ts';
 import { activatedExtension, childProcesses, settled, sleep, trackExtensionTimers, vscodeApi, writeFakeState } from './extension.ts';
@@ -237,7 +237,60 @@ async function detailsDocument(): Promise<string> {
   return doc.getText();
 }
 
+/**
+ * A loopback stand-in for Prometheus' HTTP API that records each request's Authorization header and
+ * answers the documented envelope with no series (an empty fleet).
+ */
+async function headerRecorder(): Promise<{ url: string; auth: Array<string | null>; close: () => Promise<void> }> {
+  const http = await import('node:http');
+  const auth: Array<string | null> = [];
+  const server = http.createServer((req, res) => {
+    auth.push(req.headers.authorization ?? null);
+    const matrix = (req.url ?? '').includes('query_range');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'success', data: { resultType: matrix ? 'matrix' : 'vector', result: [] } }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, auth, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 export const scenarios: Record<string, Scenario> = {
+  fleet: () => {
+    describe('VRAM Guard reading the fleet', () => {
+      it('ignores fleet URLs a workspace names (machine-scoped settings)', async () => {
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        const inspected = vscode.workspace.getConfiguration('vramGuard').inspect<string>('fleet.prometheus');
+        assert.equal(inspected?.workspaceValue, undefined, 'VS Code applied a workspace value to a machine-scoped setting');
+        assert.equal(vscode.workspace.getConfiguration('vramGuard').get('fleet.prometheus'), '');
+        await sleep(1500);
+        assert.equal(api.getState().fleetLine, null);
+      });
+
+      it('sends the token set by "Set Prometheus Token" as a bearer header, and stops when it is cleared', async function () {
+        this.timeout(60_000);
+        const vscode = await vscodeApi();
+        const { api } = await activatedExtension();
+        const recorder = await headerRecorder();
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        try {
+          await vscode.commands.executeCommand('vramGuard.setPrometheusToken', 'tok-3f9a');
+          await config.update('fleet.prometheus', recorder.url, vscode.ConfigurationTarget.Global);
+          await pollUntil(async () => (recorder.auth.includes('Bearer tok-3f9a') ? true : null), 'a request with the token', 20_000, 100);
+          await api.waitForState((s) => s.fleetLine === 'fleet: 0 hosts, 0 GPUs', 20_000);
+          assert.ok(recorder.auth.every((a) => a === 'Bearer tok-3f9a'), `requests without the token: ${JSON.stringify(recorder.auth)}`);
+          const before = recorder.auth.length;
+          await vscode.commands.executeCommand('vramGuard.clearPrometheusToken');
+          await pollUntil(async () => (recorder.auth.slice(before).includes(null) ? true : null), 'a request without the token after it was cleared', 20_000, 100);
+        } finally {
+          await config.update('fleet.prometheus', undefined, vscode.ConfigurationTarget.Global);
+          await recorder.close();
+        }
+      });
+    });
+  },
+
   smoke: () => {
     describe('protocol', () => {
       it('runs inside the extension host', async () => {
@@ -326,6 +379,32 @@ export const scenarios: Record<string, Scenario> = {
         assert.match(text, /\| llama-server \(PID 4242\) \| 3789 MiB \|/);
         assert.match(text, /## Recent level changes[\s\S]*\| 0 \| EMERGENCY \| OK \| 4096 MiB \|[\s\S]*\| 0 \| OK \| CRITICAL \|/);
         assert.doesNotMatch(text, /## Settings problems/);
+      });
+
+      it('serves Prometheus metrics while vramGuard.exporter.listen is set in user settings, never from workspace settings', async () => {
+        const vscode = await vscodeApi();
+        await activatedExtension();
+        const folder = vscode.workspace.workspaceFolders![0]!.uri;
+        const workspaceSettings = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.vscode', 'settings.json'))).toString()) as Record<string, string>;
+        const refused = `http://${workspaceSettings['vramGuard.exporter.listen']}/metrics`;
+        await assert.rejects(fetch(refused), 'the workspace settings opened a listener');
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/metrics`;
+        const config = vscode.workspace.getConfiguration('vramGuard');
+        await config.update('exporter.listen', `127.0.0.1:${port}`, vscode.ConfigurationTarget.Global);
+        try {
+          const text = await pollUntil(async () => {
+            const res = await fetch(url);
+            const body = await res.text();
+            return res.ok && body.includes('vram_guard_gpu_memory_used_bytes{') ? body : null;
+          }, 'the exporter to serve a sample', 10_000, 100);
+          // The fake GPU as the previous test left it: 4.0 GiB used of 8.
+          assert.match(text, new RegExp(`^vram_guard_gpu_memory_used_bytes\\{hostname="[^"]+",gpu="0",uuid="GPU-fa4e0000-0000-4000-8000-000000000001",name="NVIDIA GeForce RTX 3070 \\(fake\\)"\\} ${gib(4.0)}$`, 'm'));
+          assert.match(text, new RegExp(`^DCGM_FI_DEV_FB_USED\\{.*\\} ${Math.floor(gib(4.0) / MiB)}$`, 'm'));
+        } finally {
+          await config.update('exporter.listen', undefined, vscode.ConfigurationTarget.Global);
+        }
+        await pollUntil(() => fetch(url).then(() => false, () => true), 'the exporter to stop when the setting is cleared', 10_000, 100);
       });
 
       it('leaves no timers and no child processes after deactivation', async () => {

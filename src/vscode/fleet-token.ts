@@ -1,0 +1,56 @@
+/**
+ * The Prometheus bearer token, kept in VS Code's SecretStorage (the OS keychain), never in
+ * settings: "VRAM Guard: Set Prometheus Token" and "VRAM Guard: Clear Prometheus Token".
+ */
+import * as vscode from 'vscode';
+
+export const SET_TOKEN_COMMAND = 'vramGuard.setPrometheusToken';
+export const CLEAR_TOKEN_COMMAND = 'vramGuard.clearPrometheusToken';
+const SECRET_KEY = 'vramGuard.fleet.prometheusToken';
+const MAX_TOKEN_CHARS = 8192;
+
+export function checkToken(text: string): string | undefined {
+  const t = text.trim();
+  if (!t) return 'Paste the token (or press Escape).';
+  if (t.length > MAX_TOKEN_CHARS) return `A token is at most ${MAX_TOKEN_CHARS} characters.`;
+  // Visible ASCII only (RFC 6750's b64token and more): no spaces, no control characters.
+  if (!/^[\x21-\x7e]+$/.test(t)) return 'A bearer token has no spaces, control or non-ASCII characters.';
+  return undefined;
+}
+
+export class PrometheusToken {
+  private readonly secrets: vscode.SecretStorage;
+  constructor(secrets: vscode.SecretStorage) {
+    this.secrets = secrets;
+  }
+
+  async get(): Promise<string | null> {
+    return (await this.secrets.get(SECRET_KEY)) ?? null;
+  }
+
+  register(onChange: () => void): vscode.Disposable {
+    return vscode.Disposable.from(
+      vscode.commands.registerCommand(SET_TOKEN_COMMAND, async (given?: unknown) => {
+        const text =
+          typeof given === 'string'
+            ? given
+            : await vscode.window.showInputBox({ title: 'VRAM Guard: Prometheus token', prompt: 'Sent as "Authorization: Bearer …" to vramGuard.fleet.prometheus. Kept in the OS keychain.', password: true, ignoreFocusOut: true, validateInput: checkToken });
+        if (text === undefined) return;
+        const problem = checkToken(text);
+        if (problem) {
+          void vscode.window.showErrorMessage(`VRAM Guard: ${problem}`);
+          return;
+        }
+        await this.secrets.store(SECRET_KEY, text.trim());
+        void vscode.window.showInformationMessage('VRAM Guard: the Prometheus token is saved.');
+      }),
+      vscode.commands.registerCommand(CLEAR_TOKEN_COMMAND, async () => {
+        await this.secrets.delete(SECRET_KEY);
+        void vscode.window.showInformationMessage('VRAM Guard: the Prometheus token is cleared.');
+      }),
+      this.secrets.onDidChange((e) => {
+        if (e.key === SECRET_KEY) onChange();
+      }),
+    );
+  }
+}
