@@ -42,7 +42,7 @@ const SIMULATED_MS = 60_000;
 
 async function runCase(name: string, lib: string, state: FakeState, onTick?: (elapsedMs: number) => FakeState | null): Promise<DriverCallCase> {
   const fake = await FakeNvmlState.create(state);
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   const counter = await fakeNvmlCallCounter(lib);
   const clock = new SteppingClock();
   const watcher = new Watcher({

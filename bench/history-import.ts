@@ -42,7 +42,7 @@ export async function measureHistoryImport(): Promise<{ rows: BenchRow[]; figure
             : encodeSample({ t: T0 + j * 1000, gpus: [{ gpu: 0, used: (3000 + (j % 4000)) * MiB, total: 8192 * MiB }], system: null }),
         );
       }
-      if (!out.write(lines.join('\n') + '\n')) await once(out, 'drain');
+      if (!out.write(`${lines.join('\n')}\n`)) await once(out, 'drain');
     }
     out.end();
     await once(out, 'close');

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
       },
     ],
   });
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
 
   // First, before the timing loops leave garbage to collect: the watcher at the default rate
   // over a calm GPU, as in everyday use.
@@ -155,8 +155,8 @@ async function main(): Promise<void> {
   const dir = join(repoRoot, 'bench', 'results');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify(result, null, 2) + '\n');
-  await writeFile(join(dir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nsaved ${file}`);
 }
 

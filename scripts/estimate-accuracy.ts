@@ -8,5 +8,5 @@ import { evaluateCase, loadTruthCases } from '../test/helpers/truth-set.ts';
 
 const results = [];
 for (const c of await loadTruthCases()) results.push(await evaluateCase(c));
-await writeFile(ACCURACY_DOC, renderAccuracyDoc(results) + '\n');
+await writeFile(ACCURACY_DOC, `${renderAccuracyDoc(results)}\n`);
 console.log(`wrote ${ACCURACY_DOC}\nworst case: ${worstSentence(results)}`);

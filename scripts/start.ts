@@ -112,7 +112,7 @@ async function pointTasksAtEmulators(tasksFile: string): Promise<void> {
     const emulator = task.command?.length === 1 ? EMULATORS[task.command[0]!] : undefined;
     if (emulator) task.command = [process.execPath, emulator];
   }
-  await writeFile(tasksFile, JSON.stringify(tasks, null, 2) + '\n');
+  await writeFile(tasksFile, `${JSON.stringify(tasks, null, 2)}\n`);
 }
 
 /**
@@ -145,7 +145,7 @@ async function provisionUserSettings(userDataDir: string): Promise<void> {
     // none yet (or not plain JSON): start from these
   }
   await mkdir(join(userDataDir, 'User'), { recursive: true });
-  await writeFile(file, JSON.stringify({ ...current, ...FIRST_RUN_SETTINGS }, null, 2) + '\n');
+  await writeFile(file, `${JSON.stringify({ ...current, ...FIRST_RUN_SETTINGS }, null, 2)}\n`);
 }
 
 /** The newest "VRAM Guard" output channel file of this server, if any. */

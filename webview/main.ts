@@ -157,7 +157,7 @@ function renderAll(): void {
   renderHeader();
   sections.gpus.replaceChildren();
   for (const gpu of state.gpus) sections.gpus.append(gpuSection(gpu));
-  if (!state.gpus.length) sections.gpus.append(h('p', { class: 'empty', text: 'No GPU samples yet. ' + state.source }));
+  if (!state.gpus.length) sections.gpus.append(h('p', { class: 'empty', text: `No GPU samples yet. ${state.source}` }));
   renderSystem();
   renderProcesses();
   renderServers();
@@ -204,7 +204,7 @@ function renderHeader(): void {
 
 function gpuTitle(gpu: GpuInfo): string {
   const s = state!.series.get(gpu.gpu);
-  const used = s && s.v.length ? s.v[s.v.length - 1]! : null;
+  const used = s?.v.length ? s.v[s.v.length - 1]! : null;
   const level = gpu.level ? ` — ${gpu.level.toUpperCase()}` : '';
   return `GPU ${gpu.gpu}${gpu.name ? ` · ${gpu.name}` : ''}${level} · ${formatSizeFromMiB(used)} of ${formatSizeFromMiB(gpu.totalMiB)}`;
 }

@@ -92,7 +92,7 @@ function npmEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 async function npmInstall(prefix: string, manifest: object, log: string, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<void> {
   await mkdir(prefix, { recursive: true });
-  await writeFile(join(prefix, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(join(prefix, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const started = Date.now();
   const ticker = setInterval(() => {
     process.stderr.write(`  ... still installing (${Math.round((Date.now() - started) / 1000)} s, log: ${log})\n`);

@@ -49,7 +49,7 @@ const VALUES = ['step', 'chain', 'mode', 'gpu', 'settle-timeout', ...GPU_VALUE_F
 export async function runFallbackCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES });
   if (parsed.flags.has('help')) {
-    io.stdout(FALLBACK_HELP + '\n');
+    io.stdout(`${FALLBACK_HELP}\n`);
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
@@ -93,19 +93,19 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
     });
     if (stepIndex === null) {
       const events = (await chain.dryRun(watched)).filter((e) => gpu === null || e.gpu === gpu);
-      io.stdout(json ? JSON.stringify({ dryRun: true, events }, null, 2) + '\n' : dryRunMarkdown(events, new Date(sample.timestamp)) + '\n');
+      io.stdout(json ? `${JSON.stringify({ dryRun: true, events }, null, 2)}\n` : `${dryRunMarkdown(events, new Date(sample.timestamp))}\n`);
       return FALLBACK_EXIT.done;
     }
     const reading = readings[0]!;
     if (!parsed.flags.has('yes')) {
       const plan = (await chain.dryRun(watched)).find((e) => e.step === stepIndex && e.gpu === reading.gpu);
       const what = `step ${stepIndex + 1} (${steps[stepIndex]!.label}) on GPU ${reading.gpu}: ${plan?.message ?? 'no plan'}`;
-      io.stdout(json ? JSON.stringify({ ran: false, event: plan ?? null }, null, 2) + '\n' : `Not run (add --yes to run it): ${what}\n`);
+      io.stdout(json ? `${JSON.stringify({ ran: false, event: plan ?? null }, null, 2)}\n` : `Not run (add --yes to run it): ${what}\n`);
       return FALLBACK_EXIT.notConfirmed;
     }
     const event = await chain.runStep(stepIndex, reading);
     if (!event) throw new UsageError(`there is no step ${stepIndex + 1}`);
-    io.stdout(json ? JSON.stringify({ ran: true, event }, null, 2) + '\n' : eventText(event) + '\n');
+    io.stdout(json ? `${JSON.stringify({ ran: true, event }, null, 2)}\n` : `${eventText(event)}\n`);
     return event.result === 'done' ? FALLBACK_EXIT.done : FALLBACK_EXIT.failed;
   } finally {
     await source.dispose();

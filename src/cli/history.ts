@@ -24,7 +24,7 @@ export const HISTORY_HELP = `vram-guard history export [--format csv|jsonl] [--o
 vram-guard history import FILE [--dir DIR] [--retention-days N]
 
 The VRAM, RAM and swap history the dashboard shows, kept in the extension's history folder
-(\$${STATE_DIR_ENV}/history in VS Code's terminals; else VS Code's global storage for VRAM Guard).
+($${STATE_DIR_ENV}/history in VS Code's terminals; else VS Code's global storage for VRAM Guard).
 
   --format csv|jsonl              export as CSV (one row per GPU per sample) or JSON Lines (default: from --out, else csv)
   --out FILE                      write the export to FILE (default: standard output)
@@ -43,7 +43,7 @@ export async function runHistoryCommand(args: string[], io: CliIo): Promise<numb
   const parsed = parseArgs(args, { booleans: ['help'], values: ['format', 'out', 'dir', 'retention-days'] });
   const [sub, ...rest] = parsed.positional;
   if (parsed.flags.has('help')) {
-    io.stdout(HISTORY_HELP + '\n');
+    io.stdout(`${HISTORY_HELP}\n`);
     return 0;
   }
   if (!sub) throw new UsageError('say export or import');

@@ -63,14 +63,14 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   const { owners, rest } = takeOwners(args);
   const parsed = parseArgs(rest, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
   if (parsed.flags.has('help')) {
-    io.stdout(LEDGER_HELP + '\n');
+    io.stdout(`${LEDGER_HELP}\n`);
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const ledger = await collectLedger(sample, owners);
-    io.stdout(parsed.flags.has('json') ? JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2) + '\n' : `${source.description}\n${ledgerText(ledger)}\n`);
+    io.stdout(parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`);
     return 0;
   });
 }

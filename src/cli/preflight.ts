@@ -54,7 +54,7 @@ const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv
 export async function runPreflightCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES });
   if (parsed.flags.has('help')) {
-    io.stdout(PREFLIGHT_HELP + '\n');
+    io.stdout(`${PREFLIGHT_HELP}\n`);
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
@@ -78,7 +78,7 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
     strict: parsed.flags.has('strict'),
     reservations,
   });
-  io.stdout(parsed.flags.has('json') ? JSON.stringify(preflightJson(report), null, 2) + '\n' : preflightMarkdown(report));
+  io.stdout(parsed.flags.has('json') ? `${JSON.stringify(preflightJson(report), null, 2)}\n` : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
 }
 

@@ -67,13 +67,13 @@ export function parseServerFlag(text: string): Record<string, unknown> {
   const name = get('name');
   const kind = get('kind') ?? (name && (SERVER_KINDS as readonly string[]).includes(name) ? name : undefined);
   if (!kind) throw new UsageError(`--server: say which kind of server it is with kind=${SERVER_KINDS.join('|')}`);
-  if (name !== undefined) out['name'] = name;
-  out['server'] = kind;
+  if (name !== undefined) out.name = name;
+  out.server = kind;
   const cmd = get('cmd');
   const args = pairs.has('args') ? splitEscaped(pairs.get('args')!, ';').filter((a) => a !== '') : undefined;
-  if (cmd !== undefined) out['command'] = [cmd];
+  if (cmd !== undefined) out.command = [cmd];
   else if (args && kind === 'command') throw new UsageError('--server: a plain command needs cmd=PROGRAM');
-  if (args) out['args'] = args;
+  if (args) out.args = args;
   if (pairs.has('env')) {
     const env: Record<string, string> = {};
     for (const item of splitEscaped(pairs.get('env')!, ';')) {
@@ -82,21 +82,21 @@ export function parseServerFlag(text: string): Record<string, unknown> {
       if (eq <= 0) throw new UsageError(`--server: env item "${item}" should look like NAME=value`);
       env[item.slice(0, eq)] = item.slice(eq + 1);
     }
-    out['env'] = env;
+    out.env = env;
   }
   const cwd = get('cwd');
-  if (cwd !== undefined) out['cwd'] = cwd;
+  if (cwd !== undefined) out.cwd = cwd;
   const port = get('port');
-  if (port !== undefined) out['port'] = /^\d+$/.test(port) ? Number(port) : port;
+  if (port !== undefined) out.port = /^\d+$/.test(port) ? Number(port) : port;
   const health = get('health');
   if (health !== undefined) {
     if (health.startsWith('/')) {
       if (port === undefined) throw new UsageError('--server: health=/path needs port= too (or give the whole URL)');
-      out['healthUrl'] = `http://127.0.0.1:${port}${health}`;
-    } else out['healthUrl'] = health;
+      out.healthUrl = `http://127.0.0.1:${port}${health}`;
+    } else out.healthUrl = health;
   }
   const timeout = get('start-timeout');
-  if (timeout !== undefined) out['startTimeoutSeconds'] = Number(timeout);
+  if (timeout !== undefined) out.startTimeoutSeconds = Number(timeout);
 
   const load = get('load');
   const loadObject: Record<string, unknown> = {};
@@ -108,21 +108,21 @@ export function parseServerFlag(text: string): Record<string, unknown> {
   const audio = get('audio');
   if (load === 'none') {
     if (Object.keys(loadObject).length || body !== undefined || audio !== undefined) throw new UsageError('--server: load=none takes no model, prompt, body or audio');
-    out['load'] = 'none';
+    out.load = 'none';
     return out;
   }
   if (load !== undefined && load !== 'default') {
     if (!load.startsWith('/')) throw new UsageError(`--server: load must be default, none or a path such as /completion, not "${load}"`);
-    loadObject['path'] = load;
+    loadObject.path = load;
     if (body !== undefined) {
       try {
-        loadObject['body'] = JSON.parse(body);
+        loadObject.body = JSON.parse(body);
       } catch (err) {
         throw new UsageError(`--server: body is not JSON (${errorMessage(err)}); escape its commas as \\,`);
       }
     }
-    if (audio !== undefined) loadObject['audioField'] = audio;
+    if (audio !== undefined) loadObject.audioField = audio;
   } else if (body !== undefined || audio !== undefined) throw new UsageError('--server: body and audio go with load=PATH');
-  if (Object.keys(loadObject).length) out['load'] = loadObject;
+  if (Object.keys(loadObject).length) out.load = loadObject;
   return out;
 }

@@ -107,7 +107,7 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
   const { servers, rest } = takeServerFlags(args);
   const parsed = parseArgs(rest, { booleans: BOOLEANS, values: VALUES });
   if (parsed.flags.has('help')) {
-    io.stdout(SPIKE_HELP + '\n');
+    io.stdout(`${SPIKE_HELP}\n`);
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
@@ -120,7 +120,7 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
     if (v !== undefined) raw[key] = v;
   }
   const gpuText = stringFlag(parsed, 'gpu');
-  if (gpuText !== undefined) raw['gpu'] = /^\d+$/.test(gpuText) ? Number(gpuText) : gpuText;
+  if (gpuText !== undefined) raw.gpu = /^\d+$/.test(gpuText) ? Number(gpuText) : gpuText;
   const validated = validateSpikeSpec(raw, specPath ?? 'The servers');
   if (!validated.ok) throw new UsageError(validated.problems.join('\n  '));
   const spec = validated.spec;
@@ -159,7 +159,7 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
   } finally {
     await source.dispose();
   }
-  io.stdout(json ? JSON.stringify(spikeJson(report), null, 2) + '\n' : spikeMarkdown(report));
+  io.stdout(json ? `${JSON.stringify(spikeJson(report), null, 2)}\n` : spikeMarkdown(report));
   try {
     const saved = await saveSpikeReport(out, report);
     io.stderr(`spike: ${spikeSummary(report)}\nspike: saved ${saved.markdownPath} and ${saved.jsonPath}\n`);

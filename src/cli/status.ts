@@ -23,13 +23,13 @@ ${GPU_OPTIONS_HELP}`;
 export async function runStatusCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
   if (parsed.flags.has('help')) {
-    io.stdout(STATUS_HELP + '\n');
+    io.stdout(`${STATUS_HELP}\n`);
     return 0;
   }
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const levels = sample.devices.map((d) => (d.memory ? rawLevel(d.memory.used, resolveThresholds(options.thresholds, d.memory.total, '--thresholds').thresholds) : null));
-    io.stdout(parsed.flags.has('json') ? JSON.stringify(sampleJson(sample, levels), null, 2) + '\n' : statusText(sample, levels, source.description));
+    io.stdout(parsed.flags.has('json') ? `${JSON.stringify(sampleJson(sample, levels), null, 2)}\n` : statusText(sample, levels, source.description));
     return 0;
   });
 }
@@ -53,5 +53,5 @@ export function statusText(sample: GpuSample, levels: ReadonlyArray<Level | null
     if (d.error) lines.push(`  warning: ${d.error.code}: ${d.error.message}`);
     for (const p of topProcesses(d, Number.POSITIVE_INFINITY)) lines.push(`  ${processMemory(p).padStart(10)}  ${processLabel(p)}`);
   });
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

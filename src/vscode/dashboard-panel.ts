@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { FallbackMode } from '../core/fallback/steps.ts';
 import { readRecords } from '../core/history/files.ts';
 import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../core/history/io.ts';
-import { HistoryStore } from '../core/history/store.ts';
+import type { HistoryStore } from '../core/history/store.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 

@@ -151,8 +151,8 @@ function readAdaptive(value: unknown, problems: string[]): AdaptiveRate {
   const v = value as Record<string, unknown>;
   const out: AdaptiveRate = { ...DEFAULT_ADAPTIVE };
   const errors: string[] = [];
-  if (v['enabled'] !== undefined) {
-    if (typeof v['enabled'] === 'boolean') out.enabled = v['enabled'];
+  if (v.enabled !== undefined) {
+    if (typeof v.enabled === 'boolean') out.enabled = v.enabled;
     else errors.push('enabled must be true or false');
   }
   for (const k of ['fastIntervalMs', 'calmIntervalMs'] as const) {
@@ -161,8 +161,8 @@ function readAdaptive(value: unknown, problems: string[]): AdaptiveRate {
     if (typeof n === 'number' && Number.isFinite(n) && n >= 50 && n <= 600_000) out[k] = n;
     else errors.push(`${k} must be a number of milliseconds from 50 to 600000`);
   }
-  if (v['margin'] !== undefined) {
-    const m = parseSize(v['margin']);
+  if (v.margin !== undefined) {
+    const m = parseSize(v.margin);
     if ('error' in m) errors.push(`margin: ${m.error}`);
     else out.margin = m;
   }

@@ -70,8 +70,8 @@ async function pickTasks(tasks: vscode.Task[]): Promise<vscode.Task[] | 'spec' |
     for (const task of tasks) {
       if (chosen.includes(task)) continue;
       const d = task.definition as Record<string, unknown>;
-      const command = Array.isArray(d['command']) ? (d['command'] as unknown[]).join(' ') : '';
-      items.push({ label: `$(server-process) ${task.name}`, description: String(d['server'] ?? ''), detail: command || undefined, task });
+      const command = Array.isArray(d.command) ? (d.command as unknown[]).join(' ') : '';
+      items.push({ label: `$(server-process) ${task.name}`, description: String(d.server ?? ''), detail: command || undefined, task });
     }
     if (!chosen.length) items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(json) Use a spike spec file (JSON)…', action: 'spec' });
     const picked = await vscode.window.showQuickPick(items, {
@@ -91,16 +91,16 @@ async function specFromTasks(tasks: vscode.Task[], timingSettings: Record<string
   const raw: Array<Record<string, unknown>> = [];
   for (const task of tasks) {
     const d: Record<string, unknown> = { ...(task.definition as Record<string, unknown>), name: task.name };
-    const fallback = d['fallback'] && typeof d['fallback'] === 'object' ? (d['fallback'] as Record<string, unknown>) : {};
-    if ((d['server'] === 'ollama' || d['server'] === 'faster-whisper') && typeof fallback['model'] !== 'string') {
+    const fallback = d.fallback && typeof d.fallback === 'object' ? (d.fallback as Record<string, unknown>) : {};
+    if ((d.server === 'ollama' || d.server === 'faster-whisper') && typeof fallback.model !== 'string') {
       const model = await vscode.window.showInputBox({
         title: `${TITLE} — ${task.name}`,
         prompt: `The model the load request to "${task.name}" uses (add "fallback": { "model": "…" } to the task to skip this question)`,
-        placeHolder: d['server'] === 'ollama' ? 'llama3.2:3b' : 'Systran/faster-distil-whisper-large-v3',
+        placeHolder: d.server === 'ollama' ? 'llama3.2:3b' : 'Systran/faster-distil-whisper-large-v3',
         validateInput: (t) => (t.trim() ? undefined : 'A model name is needed'),
       });
       if (model === undefined) return undefined;
-      d['load'] = { model: model.trim() };
+      d.load = { model: model.trim() };
     }
     raw.push(d);
   }

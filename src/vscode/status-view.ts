@@ -2,7 +2,6 @@
  * What the status bar item shows, computed from the watcher's state. Pure: no VS Code here, so the
  * text, tooltip and colour are tested in plain Node.
  */
-import { IMPLAUSIBLE_READING } from '../core/gpu/memory-plausibility.ts';
 import { NOT_ANSWERING } from '../core/gpu/not-answering.ts';
 import type { GpuDevice } from '../core/gpu/types.ts';
 import { deviceStateLabel, samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
@@ -84,7 +83,6 @@ function deviceStateLook(device: GpuDevice): { icon: string; background: StatusV
       return { icon: '$(watch)', background: 'statusBarItem.warningBackground' };
     case 'NOT_SUPPORTED':
       return { icon: '$(circle-slash)', background: null };
-    case IMPLAUSIBLE_READING:
     default:
       return { icon: '$(error)', background: 'statusBarItem.errorBackground' };
   }

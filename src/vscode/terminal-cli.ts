@@ -8,7 +8,7 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { launcherScript } from '../core/cli-launcher.ts';
 import { STATE_DIR_ENV } from '../core/state-dir.ts';
 import type { Configuration } from './configuration.ts';

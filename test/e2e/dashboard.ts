@@ -211,7 +211,7 @@ export async function runDashboardE2e(): Promise<Totals> {
   const historyDir = join(stateDir, 'user-data', 'User', 'globalStorage', 'vram-guard.vram-guard', 'history');
   await mkdir(historyDir, { recursive: true });
   const seeded = seededHistory(Date.now() - 3 * 3_600_000, Date.now() - 5000);
-  await writeFile(join(historyDir, `history-${seeded.start}.jsonl`), seeded.lines.join('\n') + '\n');
+  await writeFile(join(historyDir, `history-${seeded.start}.jsonl`), `${seeded.lines.join('\n')}\n`);
 
   const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
   let page!: Page;

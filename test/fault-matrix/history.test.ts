@@ -70,7 +70,7 @@ function failingFs(code: string, broken: { on: boolean; failures: number }, ops:
 test('history file torn by a crash → the torn last line skipped, every other record loads', async () => {
   const lines = [0, 1, 2].map((i) => encodeSample(sample(T0 + i * 1000, 3600 + i)));
   await writeFile(join(dir, `history-${T0}.jsonl`), `${lines.join('\n')}\n${encodeSample(sample(T0 + 3000, 3603)).slice(0, 20)}`);
-  await writeFile(join(dir, `history-${T0 + 10_000}.jsonl`), encodeSample(sample(T0 + 10_000, 3700)) + '\n');
+  await writeFile(join(dir, `history-${T0 + 10_000}.jsonl`), `${encodeSample(sample(T0 + 10_000, 3700))}\n`);
   const { stats, used } = await reload(dir, new FakeClock(T0 + 60_000));
   assert.equal(stats.tornLines, 1);
   assert.equal(stats.badLines, 0);
@@ -79,7 +79,7 @@ test('history file torn by a crash → the torn last line skipped, every other r
 
 test('history file corrupt (garbage and a 1 MiB line) → those lines skipped and counted, every valid record loads', async () => {
   const good = [0, 1, 2, 3].map((i) => encodeSample(sample(T0 + i * 1000, 3600 + i)));
-  await writeFile(join(dir, `history-${T0}.jsonl`), [good[0], '\u0000\u0000garbage{{{', good[1], `{"t":${T0},"g":"${'x'.repeat(MiB)}"}`, good[2], '[1,2,3]', good[3]].join('\n') + '\n');
+  await writeFile(join(dir, `history-${T0}.jsonl`), `${[good[0], '\u0000\u0000garbage{{{', good[1], `{"t":${T0},"g":"${'x'.repeat(MiB)}"}`, good[2], '[1,2,3]', good[3]].join('\n')}\n`);
   const { stats, used, logs } = await reload(dir, new FakeClock(T0 + 60_000));
   assert.equal(stats.badLines, 3);
   assert.equal(stats.records, 4);
@@ -90,7 +90,7 @@ test('history file corrupt (garbage and a 1 MiB line) → those lines skipped an
 test('record stamped in the future → refused when recorded and skipped when loaded, with a log line; later samples still shown', async () => {
   const clock = new FakeClock(T0);
   // On disk from an earlier run with a wrong clock: a sample dated next year.
-  await writeFile(join(dir, `history-${T0 - 5000}.jsonl`), [encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 9999)), encodeSample(sample(T0 - 4000, 3501))].join('\n') + '\n');
+  await writeFile(join(dir, `history-${T0 - 5000}.jsonl`), `${[encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 9999)), encodeSample(sample(T0 - 4000, 3501))].join('\n')}\n`);
   const { s, logs } = store(dir, clock);
   const stats = await s.load();
   assert.equal(stats.futureRecords, 1);
@@ -180,9 +180,9 @@ test('history folder cannot be created (a file in its way) → creation retried,
 });
 
 test('folder where a history file is expected → skipped with a message, the rest loads', async () => {
-  await writeFile(join(dir, `history-${T0}.jsonl`), encodeSample(sample(T0, 3600)) + '\n');
+  await writeFile(join(dir, `history-${T0}.jsonl`), `${encodeSample(sample(T0, 3600))}\n`);
   await mkdir(join(dir, `history-${T0 + 1000}.jsonl`));
-  await writeFile(join(dir, `history-${T0 + 2000}.jsonl`), encodeSample(sample(T0 + 2000, 3602)) + '\n');
+  await writeFile(join(dir, `history-${T0 + 2000}.jsonl`), `${encodeSample(sample(T0 + 2000, 3602))}\n`);
   const clock = new FakeClock(T0 + 10_000);
   const { s, logs } = store(dir, clock);
   const stats = await s.load();
@@ -201,7 +201,7 @@ async function writeHistory(path: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     batch.push(i % 1000 === 999 ? encodeEvent(note(T0 + i * 1000, `event ${i}`)) : encodeSample(sample(T0 + i * 1000, 3000 + (i % 4000))));
     if (batch.length === 10_000 || i === count - 1) {
-      if (!out.write(batch.join('\n') + '\n')) await once(out, 'drain');
+      if (!out.write(`${batch.join('\n')}\n`)) await once(out, 'drain');
       batch.length = 0;
     }
   }
@@ -235,7 +235,7 @@ test('import cancelled → stops at once, nothing shown', async () => {
 
 test('import with a line over the length cap → that line skipped and named, the rest imported', async () => {
   const path = join(dir, 'long-line.jsonl');
-  await writeFile(path, [encodeSample(sample(T0, 3600)), `{"t":${T0 + 1000},"g":[[0,1,2]],"pad":"${'y'.repeat(300_000)}"}`, encodeSample(sample(T0 + 2000, 3602))].join('\n') + '\n');
+  await writeFile(path, `${[encodeSample(sample(T0, 3600)), `{"t":${T0 + 1000},"g":[[0,1,2]],"pad":"${'y'.repeat(300_000)}"}`, encodeSample(sample(T0 + 2000, 3602))].join('\n')}\n`);
   const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'long-line.jsonl');
   assert.deepEqual(imported.skipped, ['line 2: 300042 characters long, more than the 262144 a line may be: skipped']);
   assert.deepEqual(imported.store.range('gpu:0', 0, Infinity).v.map((v) => v / MiB), [3600, 3602]);
@@ -244,7 +244,7 @@ test('import with a line over the length cap → that line skipped and named, th
 test('import larger than the size cap → the first part imported, the rest named as skipped', async () => {
   const path = join(dir, 'capped.jsonl');
   const lines = Array.from({ length: 100 }, (_, i) => encodeSample(sample(T0 + i * 1000, 3600 + i)));
-  await writeFile(path, lines.join('\n') + '\n');
+  await writeFile(path, `${lines.join('\n')}\n`);
   const cap = lines.slice(0, 40).join('\n').length + 30; // the 41st line is cut: not read
   const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'capped.jsonl', { limits: { maxChars: cap } });
   assert.equal(imported.records, 40);

@@ -44,7 +44,7 @@ async function alive(pid: number): Promise<boolean> {
 const status = (env: NodeJS.ProcessEnv, ...flags: string[]) => runCli(['status', ...flags, '--source', 'nvidia-smi', '--nvidia-smi', scripted], env);
 
 function watchSmi(executable: string, env: NodeJS.ProcessEnv): WatchHarness {
-  const h = watch({ probe: { preference: 'nvidia-smi', nvidiaSmiPath: executable, nvidiaSmiTimeoutMs: 400, env: { PATH: process.env['PATH'], ...env } } });
+  const h = watch({ probe: { preference: 'nvidia-smi', nvidiaSmiPath: executable, nvidiaSmiTimeoutMs: 400, env: { PATH: process.env.PATH, ...env } } });
   running.push(h);
   return h;
 }

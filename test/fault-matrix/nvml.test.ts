@@ -39,7 +39,7 @@ after(async () => {
 /** Writes the fake's state and points the library at it (the library reads FAKE_NVML_STATE at every call). */
 async function fakeState(state: FakeState): Promise<FakeNvmlState> {
   const fake = await FakeNvmlState.create(state);
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   return fake;
 }
 
@@ -60,7 +60,7 @@ const hasMemory = (h: WatchHarness) => () => gpu0(h)?.memory != null;
 const hhmmss = (ms: number) => new Date(ms).toTimeString().slice(0, 8);
 
 test('NVML library missing → "no GPU" naming every path tried; the CLI says so on stderr and exits 2', async () => {
-  const h = watch({ probe: { preference: 'nvml', nvmlLibraryPath: '/opt/nowhere/libnvidia-ml.so.1', env: { PATH: process.env['PATH'] } } });
+  const h = watch({ probe: { preference: 'nvml', nvmlLibraryPath: '/opt/nowhere/libnvidia-ml.so.1', env: { PATH: process.env.PATH } } });
   running.push(h);
   await h.until('the status to be "none"', () => h.watcher.status.state === 'none');
   const v = h.view();

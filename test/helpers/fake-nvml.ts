@@ -125,7 +125,7 @@ export function renderFakeState(state: FakeState): string {
     if (d.unsupported?.length) put(`${k}unsupported`, d.unsupported.join(','));
     for (const p of d.processes ?? []) put(`${k}proc`, `${p.pid}:${p.kind ?? 'compute'}:${p.used}:${p.name ?? ''}`);
   });
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** A state file the fake reads; `write` replaces it atomically (write a temp file, rename over). */

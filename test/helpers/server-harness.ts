@@ -53,7 +53,7 @@ export class ServerHarness {
   static async create(state: FakeState = { devices: [baseGpu()] }): Promise<ServerHarness> {
     const lib = await buildFakeNvml();
     const fake = await FakeNvmlState.create(state);
-    process.env['FAKE_NVML_STATE'] = fake.path;
+    process.env.FAKE_NVML_STATE = fake.path;
     const opened = await openNvml({ libraryPath: lib, platform: 'darwin' });
     if (!opened.ok) throw new Error(opened.reason);
     return new ServerHarness(fake, opened.source);

@@ -58,7 +58,7 @@ export function preflightMarkdown(report: PreflightReport): string {
   }
   lines.push('', '| Check | Result | Detail | What to do |', '|---|---|---|---|');
   for (const c of report.checks) lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function checkJson(c: CheckResult) {

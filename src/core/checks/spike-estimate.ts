@@ -27,7 +27,7 @@ export async function estimateSpikeServer(server: SpikeServer, sample: GpuSample
       { env },
       "the server's arguments",
     );
-    if (!r || r.need.kind !== 'model') return null;
+    if (r?.need.kind !== 'model') return null;
     const need = r.need.need;
     if (!need.estimator || need.estimate.kind !== 'estimate') return { bytes: null, note: need.estimate.kind === 'none' ? need.estimate.reason : 'no estimate' };
     const free = sample.devices.find((d) => d.index === gpu)?.memory?.free ?? null;

@@ -73,17 +73,17 @@ function validEntry(x: unknown): x is MeasuredFootprint {
   return (
     !!e &&
     typeof e === 'object' &&
-    typeof e['key'] === 'string' &&
-    /^[0-9a-f]{64}$/.test(e['key']) &&
-    typeof e['modelPath'] === 'string' &&
-    (e['modelPath'] as string).length <= 4096 &&
-    Number.isSafeInteger(e['measuredBytes']) &&
-    (e['measuredBytes'] as number) > 0 &&
-    (e['estimateBytes'] === null || Number.isSafeInteger(e['estimateBytes'])) &&
-    typeof e['measuredAt'] === 'string' &&
-    !Number.isNaN(Date.parse(e['measuredAt'] as string)) &&
-    typeof e['settings'] === 'string' &&
-    (e['settings'] as string).length <= 4096
+    typeof e.key === 'string' &&
+    /^[0-9a-f]{64}$/.test(e.key) &&
+    typeof e.modelPath === 'string' &&
+    (e.modelPath as string).length <= 4096 &&
+    Number.isSafeInteger(e.measuredBytes) &&
+    (e.measuredBytes as number) > 0 &&
+    (e.estimateBytes === null || Number.isSafeInteger(e.estimateBytes)) &&
+    typeof e.measuredAt === 'string' &&
+    !Number.isNaN(Date.parse(e.measuredAt as string)) &&
+    typeof e.settings === 'string' &&
+    (e.settings as string).length <= 4096
   );
 }
 

@@ -26,7 +26,7 @@ export const OLLAMA_PROJECTOR_MEDIA = 'application/vnd.ollama.image.projector';
 export const OLLAMA_PARAMS_MEDIA = 'application/vnd.ollama.image.params';
 
 export function ollamaModelsDir(env: Env = process.env, home: string = homedir()): string {
-  return env['OLLAMA_MODELS'] || join(home, '.ollama', 'models');
+  return env.OLLAMA_MODELS || join(home, '.ollama', 'models');
 }
 
 /** "llama3.2:3b" → registry.ollama.ai/library/llama3.2/3b; "hf.co/user/repo:Q4_K_M" keeps its host. */
@@ -93,7 +93,7 @@ export async function findOllamaModel(name: string, env: Env = process.env, home
   if (params) {
     try {
       const p = JSON.parse(await readBounded(blobPath(dir, params))) as Record<string, unknown>;
-      if (Number.isInteger(p['num_ctx']) && (p['num_ctx'] as number) > 0) numCtx = p['num_ctx'] as number;
+      if (Number.isInteger(p.num_ctx) && (p.num_ctx as number) > 0) numCtx = p.num_ctx as number;
     } catch {
       // A params layer that cannot be read leaves the context to the environment.
     }
@@ -160,7 +160,7 @@ export function ollamaRun(env: Env, files: Pick<OllamaModelFiles, 'numCtx' | 'pr
   }
   const numParallel = parallelEnv && parallelEnv > 0 ? parallelEnv : 1;
   if (numParallel > 1) notes.push(`${numParallel} slots: OLLAMA_NUM_PARALLEL`);
-  const faText = env['OLLAMA_FLASH_ATTENTION']?.trim();
+  const faText = env.OLLAMA_FLASH_ATTENTION?.trim();
   let flashAttention: LlamaSettings['flashAttention'] = 'auto';
   if (faText) {
     const b = goBool(faText);
@@ -168,7 +168,7 @@ export function ollamaRun(env: Env, files: Pick<OllamaModelFiles, 'numCtx' | 'pr
     flashAttention = b ? 'on' : 'off';
   }
   let cacheType: KvCacheType | null = null;
-  const kv = env['OLLAMA_KV_CACHE_TYPE']?.trim().toLowerCase();
+  const kv = env.OLLAMA_KV_CACHE_TYPE?.trim().toLowerCase();
   if (kv) {
     if (!(KV_CACHE_TYPES as readonly string[]).includes(kv)) return { error: `OLLAMA_KV_CACHE_TYPE must be one of ${KV_CACHE_TYPES.join(', ')}, not "${kv}"` };
     cacheType = kv as KvCacheType;

@@ -77,19 +77,19 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
     }
     const r = raw as Record<string, unknown>;
     const errors: string[] = [];
-    const action = r['action'];
+    const action = r.action;
     if (!(FALLBACK_ACTIONS as readonly unknown[]).includes(action)) errors.push(`"action" must be one of ${FALLBACK_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`);
-    const trigger = parseTrigger(r['trigger']);
+    const trigger = parseTrigger(r.trigger);
     if ('error' in trigger) errors.push(trigger.error);
-    const target = r['target'];
+    const target = r.target;
     if (target !== undefined && target !== null && (typeof target !== 'string' || !target.trim())) errors.push('"target" must be a task name or a server kind');
-    const model = r['model'];
+    const model = r.model;
     if (model !== undefined && model !== null && typeof model !== 'string') errors.push('"model" must be a model name');
-    const mode = r['mode'];
+    const mode = r.mode;
     if (mode !== undefined && mode !== null && !(FALLBACK_MODES as readonly unknown[]).includes(mode)) errors.push(`"mode" must be one of ${FALLBACK_MODES.join(', ')}`);
     let command: string[] | null = null;
     if (action === 'command') {
-      const c = r['command'];
+      const c = r.command;
       if (typeof c === 'string') errors.push('"command" must be an array such as ["systemctl", "--user", "stop", "my-server"]: a single string would need a shell');
       else if (!Array.isArray(c) || !c.length || !c.every((x) => typeof x === 'string')) errors.push('"command" must be a non-empty array of strings');
       else command = c as string[];
@@ -107,7 +107,7 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
       model: typeof model === 'string' ? model : null,
       command,
       mode: (mode as FallbackMode | undefined) ?? null,
-      label: typeof r['label'] === 'string' && r['label'] ? r['label'] : `${a}${t ? ` ${t}` : ''}${typeof model === 'string' ? ` ${model}` : ''}`,
+      label: typeof r.label === 'string' && r.label ? r.label : `${a}${t ? ` ${t}` : ''}${typeof model === 'string' ? ` ${model}` : ''}`,
     });
   });
   return { steps, problems };

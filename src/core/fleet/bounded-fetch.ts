@@ -45,7 +45,7 @@ export async function boundedGet(url: URL, options: BoundedFetchOptions): Promis
   const where = `${url.origin}${url.pathname}`;
   try {
     const headers: Record<string, string> = { accept: options.accept ?? '*/*' };
-    if (options.bearerToken) headers['authorization'] = `Bearer ${options.bearerToken}`;
+    if (options.bearerToken) headers.authorization = `Bearer ${options.bearerToken}`;
     let res: Response;
     try {
       res = await fetchFn(url, { method: 'GET', headers, signal: controller.signal, redirect: 'error' });

@@ -43,8 +43,8 @@ const cut = (s: string | undefined): string | null => (s ? cut200(s) : null);
 
 /** Where a sample's host is: its instance (or the default), and the name to show. */
 function hostOf(labels: Record<string, string>, defaultInstance: string): { instance: string; name: string; named: boolean } {
-  const instance = labels['instance'] || defaultInstance;
-  const own = labels['hostname'] || labels['Hostname'];
+  const instance = labels.instance || defaultInstance;
+  const own = labels.hostname || labels.Hostname;
   return { instance, name: cut200(own || instance.replace(/:\d+$/, '')), named: Boolean(own) };
 }
 
@@ -67,7 +67,7 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
       host.sampledAt = s.value * 1000;
       continue;
     }
-    const index = Number(s.labels['gpu']);
+    const index = Number(s.labels.gpu);
     if (!Number.isInteger(index) || index < 0 || index > 1_000_000) continue;
     const exporter = dcgm ? 'dcgm' : 'vram-guard';
     const key = `${exporter}:${index}`;
@@ -77,8 +77,8 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
       gpu = { index, name: null, uuid: null, exporter, used: null, total: null, free: null, reserved: null, level: null, thresholds: {}, holders: new Map() };
       host.gpus.set(key, gpu);
     }
-    gpu.name ??= cut(dcgm ? s.labels['modelName'] : s.labels['name']);
-    gpu.uuid ??= cut(dcgm ? s.labels['UUID'] : s.labels['uuid']);
+    gpu.name ??= cut(dcgm ? s.labels.modelName : s.labels.name);
+    gpu.uuid ??= cut(dcgm ? s.labels.UUID : s.labels.uuid);
     const v = s.value;
     switch (s.name) {
       case VG.used:
@@ -94,7 +94,7 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
         gpu.level = v;
         break;
       case VG.threshold: {
-        const level = s.labels['level'];
+        const level = s.labels.level;
         if (level === 'warning' || level === 'critical' || level === 'emergency') gpu.thresholds[level] = v;
         break;
       }
@@ -142,10 +142,10 @@ export function disambiguate(hosts: FleetHost[]): FleetHost[] {
 }
 
 function addHolder(holders: Map<string, FleetHolder>, labels: Record<string, string>, bytes: number): void {
-  const task = labels['task'];
-  const server = labels['server'];
+  const task = labels.task;
+  const server = labels.server;
   const kind: FleetHolder['kind'] = task ? 'task' : server ? 'server' : 'process';
-  const label = cut(task || server || labels['process'] || (labels['pid'] ? `pid ${labels['pid']}` : undefined)) ?? 'unknown process';
+  const label = cut(task || server || labels.process || (labels.pid ? `pid ${labels.pid}` : undefined)) ?? 'unknown process';
   const key = `${kind}:${label}`;
   const held = holders.get(key);
   if (held) {

@@ -53,15 +53,15 @@ async function call(options: PromApiOptions, path: string, params: Record<string
     throw new FleetSourceError('malformed', `${url.origin}${url.pathname} did not answer JSON: ${quoteStart(reply.text)}`);
   }
   if (!isObject(body)) throw new FleetSourceError('malformed', `${url.origin}${url.pathname} answered ${quoteStart(reply.text)}, not a Prometheus API reply`);
-  if (body['status'] === 'error') {
-    throw new FleetSourceError('prometheus', `Prometheus at ${url.origin} refused the query (${String(body['errorType']).slice(0, 40)}): ${String(body['error']).slice(0, 300)}`);
+  if (body.status === 'error') {
+    throw new FleetSourceError('prometheus', `Prometheus at ${url.origin} refused the query (${String(body.errorType).slice(0, 40)}): ${String(body.error).slice(0, 300)}`);
   }
   if (reply.status < 200 || reply.status > 299) throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
-  const data = body['data'];
-  if (body['status'] !== 'success' || !isObject(data) || data['resultType'] !== resultType || !Array.isArray(data['result'])) {
+  const data = body.data;
+  if (body.status !== 'success' || !isObject(data) || data.resultType !== resultType || !Array.isArray(data.result)) {
     throw new FleetSourceError('malformed', `${url.origin}${url.pathname} answered without a ${resultType} result: ${quoteStart(reply.text)}`);
   }
-  const result = data['result'];
+  const result = data.result;
   const maxSeries = options.maxSeries ?? 20_000;
   if (result.length > maxSeries) throw new FleetSourceError('too-large', `${url.origin} returned ${result.length} series, more than the ${maxSeries} VRAM Guard reads`);
   return result;
@@ -90,13 +90,13 @@ function pointValue(x: unknown, where: string): number {
 
 export async function instantQuery(options: PromApiOptions, query: string, timeSeconds?: number): Promise<VectorSample[]> {
   const params: Record<string, string> = { query };
-  if (timeSeconds !== undefined) params['time'] = String(timeSeconds);
+  if (timeSeconds !== undefined) params.time = String(timeSeconds);
   const result = await call(options, 'api/v1/query', params, 'vector');
   return result.map((r) => {
     if (!isObject(r)) throw new FleetSourceError('malformed', 'query: a result that is not an object');
-    const labels = labelsOf(r['metric'], 'query');
-    const t = timeOf(r['value'], 'query');
-    return { name: labels['__name__'] ?? '', labels, t, value: pointValue(r['value'], 'query') };
+    const labels = labelsOf(r.metric, 'query');
+    const t = timeOf(r.value, 'query');
+    return { name: labels.__name__ ?? '', labels, t, value: pointValue(r.value, 'query') };
   });
 }
 
@@ -105,8 +105,8 @@ export async function rangeQuery(options: PromApiOptions, query: string, startSe
   const maxPoints = options.maxPoints ?? 2_000_000;
   let points = 0;
   return result.map((r) => {
-    if (!isObject(r) || !Array.isArray(r['values'])) throw new FleetSourceError('malformed', 'query_range: a series without "values"');
-    const values = r['values'] as unknown[];
+    if (!isObject(r) || !Array.isArray(r.values)) throw new FleetSourceError('malformed', 'query_range: a series without "values"');
+    const values = r.values as unknown[];
     points += values.length;
     if (points > maxPoints) throw new FleetSourceError('too-large', `query_range returned more than ${maxPoints} points`);
     const t = new Array<number>(values.length);
@@ -115,6 +115,6 @@ export async function rangeQuery(options: PromApiOptions, query: string, startSe
       t[i] = timeOf(values[i], 'query_range');
       v[i] = pointValue(values[i], 'query_range');
     }
-    return { labels: labelsOf(r['metric'], 'query_range'), t, v };
+    return { labels: labelsOf(r.metric, 'query_range'), t, v };
   });
 }

@@ -96,7 +96,7 @@ async function refineStaleSince(hosts: FleetHost[], options: PrometheusFleetOpti
   }
   for (const m of fine) {
     const t = m.t[m.t.length - 1];
-    const host = stale.find((h) => h.instance === m.labels['instance']);
+    const host = stale.find((h) => h.instance === m.labels.instance);
     if (t !== undefined && host?.stale) {
       host.stale.since = Math.max(host.stale.since ?? 0, t * 1000);
       host.lastSampleAt = host.stale.since;
@@ -109,14 +109,14 @@ const seriesKey = (instance: string, gpu: string) => `${instance}|${gpu}`;
 function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, string>; value: number }>, used: MatrixSeries[], options: PrometheusFleetOptions, stepS: number): void {
   const lastScrape = new Map<string, number>();
   for (const s of scraped) {
-    const instance = s.labels['instance'] ?? '';
+    const instance = s.labels.instance ?? '';
     if (Number.isFinite(s.value)) lastScrape.set(instance, Math.max(lastScrape.get(instance) ?? 0, s.value * 1000));
   }
   const lines = new Map<string, MatrixSeries>();
   const lastPoint = new Map<string, number>();
   for (const m of used) {
-    const instance = m.labels['instance'] ?? '';
-    lines.set(seriesKey(instance, m.labels['gpu'] ?? ''), m);
+    const instance = m.labels.instance ?? '';
+    lines.set(seriesKey(instance, m.labels.gpu ?? ''), m);
     const t = m.t[m.t.length - 1];
     if (t !== undefined) lastPoint.set(instance, Math.max(lastPoint.get(instance) ?? 0, t * 1000));
   }

@@ -199,7 +199,7 @@ export class HistoryFiles {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      await this.write(lines.join('\n') + '\n');
+      await this.write(`${lines.join('\n')}\n`);
     } catch (err) {
       // Back in front of anything queued meanwhile, in order; retried with back-off.
       this.pending = lines.concat(this.pending);

@@ -78,7 +78,7 @@ export function jsonlHeader(title: string): string {
 
 /** Writes records in a format, chunk by chunk (so a week of history never sits in one string). */
 export async function exportRecords(records: AsyncIterable<HistoryRecord[]> | Iterable<HistoryRecord[]>, format: ExportFormat, title: string, write: (chunk: string) => Promise<void>): Promise<number> {
-  await write((format === 'csv' ? CSV_HEADER : jsonlHeader(title)) + '\n');
+  await write(`${format === 'csv' ? CSV_HEADER : jsonlHeader(title)}\n`);
   let count = 0;
   for await (const batch of records) {
     const lines: string[] = [];
@@ -87,7 +87,7 @@ export async function exportRecords(records: AsyncIterable<HistoryRecord[]> | It
       else lines.push(encodeRecord(r));
       count++;
     }
-    if (lines.length) await write(lines.join('\n') + '\n');
+    if (lines.length) await write(`${lines.join('\n')}\n`);
   }
   return count;
 }

@@ -48,7 +48,7 @@ export function usedText(g: Pick<FleetGpu, 'usedBytes' | 'totalBytes'>): string 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length))).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }
 
 export function fleetTable(snapshot: FleetSnapshot): string {

@@ -61,7 +61,7 @@ export class OutputLines {
         else redraw = true;
       }
       this.finish(p, redraw);
-      i = (i > end ? i : end) + 1;
+      i = (Math.max(i , end)) + 1;
     }
   }
 

@@ -43,7 +43,7 @@ export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGat
   if (!flavour) return null;
   const reading = input.reading.ok ? input.reading.sample.devices.find((d) => d.index === input.gpu) : undefined;
   const args = server === 'llama-server' ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
-  if (server === 'llama-server' && !input.modelPath && !args.some((a) => /^(-m|--model)(=|$)/.test(a)) && !(settings.env ?? process.env)['LLAMA_ARG_MODEL'] && !input.run?.env['LLAMA_ARG_MODEL']) return null;
+  if (server === 'llama-server' && !input.modelPath && !args.some((a) => /^(-m|--model)(=|$)/.test(a)) && !(settings.env ?? process.env).LLAMA_ARG_MODEL && !input.run?.env.LLAMA_ARG_MODEL) return null;
   const r = await resolveModelNeed({
     server: flavour,
     args,

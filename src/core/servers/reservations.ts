@@ -35,7 +35,7 @@ const MAX_ENTRIES = 64;
 
 /** $XDG_RUNTIME_DIR/vram-guard/reservations.json, else <tmp>/vram-guard-<uid>/reservations.json. */
 export function reservationsPath(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0, tmp: string = tmpdir()): string {
-  const runtime = env['XDG_RUNTIME_DIR'];
+  const runtime = env.XDG_RUNTIME_DIR;
   return runtime ? join(runtime, 'vram-guard', RESERVATIONS_FILE) : join(tmp, `vram-guard-${uid}`, RESERVATIONS_FILE);
 }
 
@@ -52,16 +52,16 @@ function valid(x: unknown): x is Reservation {
   return (
     !!r &&
     typeof r === 'object' &&
-    typeof r['id'] === 'string' &&
-    (r['id'] as string).length <= 128 &&
-    int(r['gpu']) &&
-    int(r['bytes']) &&
-    typeof r['owner'] === 'string' &&
-    (r['owner'] as string).length <= 512 &&
-    int(r['holderPid']) &&
-    (r['serverPid'] === null || int(r['serverPid'])) &&
-    int(r['createdAt']) &&
-    int(r['expiresAt'])
+    typeof r.id === 'string' &&
+    (r.id as string).length <= 128 &&
+    int(r.gpu) &&
+    int(r.bytes) &&
+    typeof r.owner === 'string' &&
+    (r.owner as string).length <= 512 &&
+    int(r.holderPid) &&
+    (r.serverPid === null || int(r.serverPid)) &&
+    int(r.createdAt) &&
+    int(r.expiresAt)
   );
 }
 

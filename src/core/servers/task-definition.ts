@@ -78,7 +78,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   const d = raw as Record<string, unknown>;
   const at = (field: string) => `Task "${name}": "${field}"`;
 
-  const server = d['server'];
+  const server = d.server;
   if (!(SERVER_KINDS as readonly unknown[]).includes(server)) {
     problems.push(`${at('server')} must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(server)}.`);
   }
@@ -86,40 +86,40 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   const defaults = KIND_DEFAULTS[kind];
 
   let command = defaults.command;
-  if (d['command'] !== undefined) {
-    if (typeof d['command'] === 'string') {
+  if (d.command !== undefined) {
+    if (typeof d.command === 'string') {
       problems.push(`${at('command')} must be an array such as ["llama-server"] or ["node", "server.js"]: a single string would need a shell, which VRAM Guard never uses. Split it into the program and its arguments.`);
-    } else if (!strings(d['command']) || !d['command'].length) problems.push(`${at('command')} must be a non-empty array of strings.`);
-    else command = d['command'];
+    } else if (!strings(d.command) || !d.command.length) problems.push(`${at('command')} must be a non-empty array of strings.`);
+    else command = d.command;
   } else if (!command) problems.push(`${at('command')} is required for server "${kind}" (for example ["python3", "-m", "my_server"]).`);
 
   let args: string[] = [];
-  if (d['args'] !== undefined) {
-    if (typeof d['args'] === 'string') problems.push(`${at('args')} must be an array of strings, one per argument (["-m", "model.gguf", "-c", "4096"]), not one string.`);
-    else if (!strings(d['args'])) problems.push(`${at('args')} must be an array of strings.`);
-    else args = d['args'];
+  if (d.args !== undefined) {
+    if (typeof d.args === 'string') problems.push(`${at('args')} must be an array of strings, one per argument (["-m", "model.gguf", "-c", "4096"]), not one string.`);
+    else if (!strings(d.args)) problems.push(`${at('args')} must be an array of strings.`);
+    else args = d.args;
   }
 
   const env: Record<string, string> = {};
-  if (d['env'] !== undefined) {
-    if (!d['env'] || typeof d['env'] !== 'object' || Array.isArray(d['env'])) problems.push(`${at('env')} must be an object of strings, e.g. { "OLLAMA_KEEP_ALIVE": "5m" }.`);
+  if (d.env !== undefined) {
+    if (!d.env || typeof d.env !== 'object' || Array.isArray(d.env)) problems.push(`${at('env')} must be an object of strings, e.g. { "OLLAMA_KEEP_ALIVE": "5m" }.`);
     else
-      for (const [k, v] of Object.entries(d['env'] as Record<string, unknown>)) {
+      for (const [k, v] of Object.entries(d.env as Record<string, unknown>)) {
         if (typeof v === 'string') env[k] = v;
         else problems.push(`${at(`env.${k}`)} must be a string, got ${JSON.stringify(v)}.`);
       }
   }
 
   let port = defaults.port;
-  if (d['port'] !== undefined) {
-    const p = d['port'];
+  if (d.port !== undefined) {
+    const p = d.port;
     if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) problems.push(`${at('port')} must be a port number from 1 to 65535, got ${JSON.stringify(p)}.`);
     else port = p;
   }
 
   let healthUrl: string | null = port !== null && defaults.healthPath ? `http://127.0.0.1:${port}${defaults.healthPath}` : null;
-  if (d['healthUrl'] !== undefined) {
-    const h = d['healthUrl'];
+  if (d.healthUrl !== undefined) {
+    const h = d.healthUrl;
     let url: URL | null = null;
     try {
       url = typeof h === 'string' ? new URL(h) : null;
@@ -131,14 +131,14 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   }
 
   let needsBytes: number | null = null;
-  if (d['needs'] !== undefined) {
-    const n = parseSize(d['needs']);
+  if (d.needs !== undefined) {
+    const n = parseSize(d.needs);
     if ('error' in n) problems.push(`${at('needs')}: ${n.error}.`);
     else if (n.kind === 'percent') problems.push(`${at('needs')} must be a size such as "6GiB" or "4096MiB", not a percentage.`);
     else needsBytes = n.bytes;
   }
-  const model = typeof d['model'] === 'string' && d['model'] ? d['model'] : null;
-  if (d['model'] !== undefined && model === null) problems.push(`${at('model')} must be the path of a model file.`);
+  const model = typeof d.model === 'string' && d.model ? d.model : null;
+  if (d.model !== undefined && model === null) problems.push(`${at('model')} must be the path of a model file.`);
   // llama-server's own arguments are what the VRAM gate sizes: a value llama-server would refuse is a problem now, not at the start.
   let argsNameModel = false;
   if (kind === 'llama-server' && problems.length === 0) {
@@ -157,16 +157,16 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     return v === true;
   };
   const exclusive = bool('exclusive', false);
-  const gpu = d['gpu'] === undefined ? 0 : d['gpu'];
+  const gpu = d.gpu === undefined ? 0 : d.gpu;
   if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${at('gpu')} must be a GPU index (0, 1, ...).`);
-  const timeout = d['startTimeoutSeconds'] === undefined ? 120 : d['startTimeoutSeconds'];
+  const timeout = d.startTimeoutSeconds === undefined ? 120 : d.startTimeoutSeconds;
   if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 3600) problems.push(`${at('startTimeoutSeconds')} must be a number of seconds from 1 to 3600.`);
 
-  const fallback = parseTaskFallback(d['fallback'], kind, name, problems);
+  const fallback = parseTaskFallback(d.fallback, kind, name, problems);
 
   if (problems.length) return { ok: false, problems };
   // Ollama listens where OLLAMA_HOST says: keep it in step with the port.
-  if (kind === 'ollama' && port !== null && env['OLLAMA_HOST'] === undefined) env['OLLAMA_HOST'] = `127.0.0.1:${port}`;
+  if (kind === 'ollama' && port !== null && env.OLLAMA_HOST === undefined) env.OLLAMA_HOST = `127.0.0.1:${port}`;
   return {
     ok: true,
     warnings,
@@ -176,7 +176,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
       command: command!,
       args,
       env,
-      cwd: typeof d['cwd'] === 'string' ? d['cwd'] : null,
+      cwd: typeof d.cwd === 'string' ? d.cwd : null,
       port,
       healthUrl,
       needsBytes,
@@ -199,33 +199,33 @@ function parseTaskFallback(value: unknown, kind: ServerKind, name: string, probl
     return out;
   }
   const f = value as Record<string, unknown>;
-  if (f['contextArg'] !== undefined) {
-    if (typeof f['contextArg'] !== 'string' || !f['contextArg']) problems.push(`${at('contextArg')} must be the argument that sets the context, such as "-c" or "--max-model-len".`);
-    else out.contextArg = f['contextArg'];
+  if (f.contextArg !== undefined) {
+    if (typeof f.contextArg !== 'string' || !f.contextArg) problems.push(`${at('contextArg')} must be the argument that sets the context, such as "-c" or "--max-model-len".`);
+    else out.contextArg = f.contextArg;
   }
-  if (f['contextSizes'] !== undefined) {
-    const s = f['contextSizes'];
+  if (f.contextSizes !== undefined) {
+    const s = f.contextSizes;
     if (!Array.isArray(s) || !s.length || !s.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) problems.push(`${at('contextSizes')} must be a list of context sizes, such as [8192, 4096, 2048].`);
     else out.contextSizes = [...new Set(s as number[])].sort((a, b) => b - a);
   }
-  if (f['cpuArgs'] !== undefined) {
-    if (!strings(f['cpuArgs'])) problems.push(`${at('cpuArgs')} must be an array of arguments, such as ["-ng"].`);
-    else out.cpuArgs = f['cpuArgs'];
+  if (f.cpuArgs !== undefined) {
+    if (!strings(f.cpuArgs)) problems.push(`${at('cpuArgs')} must be an array of arguments, such as ["-ng"].`);
+    else out.cpuArgs = f.cpuArgs;
   }
-  if (f['cpuEnv'] !== undefined) {
-    const e = f['cpuEnv'];
+  if (f.cpuEnv !== undefined) {
+    const e = f.cpuEnv;
     if (!e || typeof e !== 'object' || Array.isArray(e) || !Object.values(e).every((v) => typeof v === 'string')) problems.push(`${at('cpuEnv')} must be an object of strings, such as { "WHISPER__INFERENCE_DEVICE": "cpu" }.`);
     else out.cpuEnv = e as Record<string, string>;
   }
-  if (f['model'] !== undefined) {
-    if (typeof f['model'] !== 'string' || !f['model']) problems.push(`${at('model')} must be a model name, such as "llama3.2:3b".`);
-    else out.model = f['model'];
+  if (f.model !== undefined) {
+    if (typeof f.model !== 'string' || !f.model) problems.push(`${at('model')} must be a model name, such as "llama3.2:3b".`);
+    else out.model = f.model;
   }
-  if (f['sleepLevel'] !== undefined) {
-    if (f['sleepLevel'] !== 1 && f['sleepLevel'] !== 2) problems.push(`${at('sleepLevel')} must be 1 or 2.`);
-    else out.sleepLevel = f['sleepLevel'];
+  if (f.sleepLevel !== undefined) {
+    if (f.sleepLevel !== 1 && f.sleepLevel !== 2) problems.push(`${at('sleepLevel')} must be 1 or 2.`);
+    else out.sleepLevel = f.sleepLevel;
   }
-  const steps = parseSteps(f['steps'], `Task "${name}": "fallback.steps"`);
+  const steps = parseSteps(f.steps, `Task "${name}": "fallback.steps"`);
   problems.push(...steps.problems);
   out.steps = steps.steps;
   return out;

@@ -24,7 +24,7 @@ async function modelNeed(path: string, args: string[]): Promise<PreflightNeed> {
 /** One sample of the fake library holding `state`, as the pre-flight receives it. */
 async function gpuOf(state: FakeState): Promise<GpuReading> {
   const fake = await FakeNvmlState.create(state);
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   const opened = await openNvml({ libraryPath: lib, platform: 'linux' });
   assert.ok(opened.ok, opened.ok ? '' : opened.reason);
   try {

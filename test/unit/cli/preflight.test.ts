@@ -43,7 +43,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     env = async (state) => {
       const fake = await FakeNvmlState.create(state);
       // The fake library reads its state file from this process's environment.
-      process.env['FAKE_NVML_STATE'] = fake.path;
+      process.env.FAKE_NVML_STATE = fake.path;
       return { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib, XDG_RUNTIME_DIR: privateRuntimeDir };
     };
   });

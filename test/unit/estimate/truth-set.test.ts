@@ -41,5 +41,5 @@ test('docs/estimate-accuracy.md is the table of these results (node scripts/esti
   const ordered = cases.map((c) => byId.get(c.id)).filter((r): r is CaseResult => r !== undefined);
   assert.equal(ordered.length, cases.length, 'every case was evaluated');
   const committed = await readFile(ACCURACY_DOC, 'utf8').catch(() => '');
-  assert.equal(committed, renderAccuracyDoc(ordered) + '\n');
+  assert.equal(committed, `${renderAccuracyDoc(ordered)}\n`);
 });

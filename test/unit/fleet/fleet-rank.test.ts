@@ -20,7 +20,7 @@ function labPage(): string {
     lines.push(`vram_guard_gpu_memory_used_bytes{${l}} ${d.used}`, `vram_guard_gpu_memory_total_bytes{${l}} ${d.total}`, `vram_guard_gpu_memory_free_bytes{${l}} ${d.total! - d.used!}`);
     for (const [level, p] of [['warning', 0.8], ['critical', 0.9], ['emergency', 0.95]] as const) lines.push(`vram_guard_gpu_threshold_bytes{${l},level="${level}"} ${Math.round(d.total! * p)}`);
   });
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 const fleet = () => [

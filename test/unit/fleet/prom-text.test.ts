@@ -32,7 +32,7 @@ test("dcgm-exporter's page: every sample as an independent parser reads it, with
   );
   const used = ours.filter((s) => s.name === 'DCGM_FI_DEV_FB_USED');
   assert.deepEqual(
-    used.map((s) => [s.labels['gpu'], s.labels['UUID'], s.labels['modelName'], s.labels['Hostname'], s.value]),
+    used.map((s) => [s.labels.gpu, s.labels.UUID, s.labels.modelName, s.labels.Hostname, s.value]),
     DGX_A100.gpus.map((g) => [String(g.index), g.uuid, g.modelName, DGX_A100.hostname, g.fbUsedMiB]),
   );
 });
@@ -46,7 +46,7 @@ test("prom-client's escapes in label values (quote, backslash, newline) read bac
   const text = await registry.metrics();
   const ours = parsePromText(text);
   assert.deepEqual(ours.map((s) => [s.name, s.labels, s.value]), reference(text));
-  assert.equal(ours[0]!.labels['process'], odd);
+  assert.equal(ours[0]!.labels.process, odd);
   assert.equal(ours[0]!.value, 1234567890);
 });
 

@@ -29,7 +29,7 @@ async function open(variant: FakeVariant, state: FakeState): Promise<{ source: N
   const lib = libs.get(variant) ?? (await buildFakeNvml(variant));
   libs.set(variant, lib);
   const fake = await FakeNvmlState.create(state);
-  process.env['FAKE_NVML_STATE'] = fake.path;
+  process.env.FAKE_NVML_STATE = fake.path;
   const self = koffi.load(lib);
   self.func('void fake_nvml_reset_calls(void)')();
   const counter = self.func('unsigned int fake_nvml_calls(const char *name)');
@@ -178,7 +178,7 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
   it('says "no NVML" with the reason when init fails', async () => {
     const lib = libs.get('current')!;
     const fake = await FakeNvmlState.create({ initRc: 9, devices: [rtx3070()] });
-    process.env['FAKE_NVML_STATE'] = fake.path;
+    process.env.FAKE_NVML_STATE = fake.path;
     const result = await openNvml({ libraryPath: lib, platform: 'darwin' });
     assert.equal(result.ok, false);
     assert.match(result.ok ? '' : result.reason, /nvmlInit failed with DRIVER_NOT_LOADED \(Driver Not Loaded\)/);
@@ -206,7 +206,7 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
   it('initialises off the main thread: timers keep firing during a slow init', async () => {
     const lib = libs.get('current')!;
     const fake = await FakeNvmlState.create({ initDelayMs: 400, devices: [rtx3070()] });
-    process.env['FAKE_NVML_STATE'] = fake.path;
+    process.env.FAKE_NVML_STATE = fake.path;
     let ticks = 0;
     const timer = setInterval(() => ticks++, 20);
     const result = await openNvml({ libraryPath: lib, platform: 'darwin' });

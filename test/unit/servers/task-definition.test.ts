@@ -17,7 +17,7 @@ describe('task definition', () => {
     const o = validateTaskDefinition({ type: 'vram-guard', server: 'ollama', port: 11500, needs: '3GiB' }, 'ollama');
     assert.ok(o.ok);
     assert.deepEqual(o.task.command, ['ollama', 'serve']);
-    assert.equal(o.task.env['OLLAMA_HOST'], '127.0.0.1:11500');
+    assert.equal(o.task.env.OLLAMA_HOST, '127.0.0.1:11500');
     assert.equal(o.task.healthUrl, 'http://127.0.0.1:11500/');
 
     const w = validateTaskDefinition({ type: 'vram-guard', server: 'whisper-cpp', needs: '1GiB' }, 'whisper');
@@ -25,7 +25,7 @@ describe('task definition', () => {
     assert.deepEqual(w.task.fallback.cpuArgs, ['-ng']);
     const f = validateTaskDefinition({ type: 'vram-guard', server: 'faster-whisper', command: ['speaches'], needs: '1GiB' }, 'fw');
     assert.ok(f.ok);
-    assert.equal(f.task.fallback.cpuEnv['WHISPER__INFERENCE_DEVICE'], 'cpu');
+    assert.equal(f.task.fallback.cpuEnv.WHISPER__INFERENCE_DEVICE, 'cpu');
   });
 
   it('refuses a shell string and says how to write it instead', () => {

@@ -10,17 +10,17 @@ export const llamaServerAdapter: ServerAdapter = {
       const health = await getJson(`${baseUrl}/health`, options);
       // 200 {"status":"ok"}; 503 {"error":{"code":503,"message":"Loading model",...}} while loading.
       if (health.status !== 200) {
-        const message = isRecord(health.json) && isRecord(health.json['error']) ? str(health.json['error']['message']) : null;
+        const message = isRecord(health.json) && isRecord(health.json.error) ? str(health.json.error.message) : null;
         return { kind: 'llama-server', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}${message ? `: ${message}` : ''}` };
       }
       const h = jsonObject(health, 'GET /health', 'llama-server\'s {"status": "ok"}');
-      if (h['status'] !== 'ok') throw new ReplyShapeError(`GET /health answered 200 without "status": "ok" (${JSON.stringify(h).slice(0, 80)})`);
+      if (h.status !== 'ok') throw new ReplyShapeError(`GET /health answered 200 without "status": "ok" (${JSON.stringify(h).slice(0, 80)})`);
       const props = jsonObject(await getJson(`${baseUrl}/props`, options), 'GET /props', 'llama-server\'s properties');
-      const settings = props['default_generation_settings'];
+      const settings = props.default_generation_settings;
       if (!isRecord(settings)) throw new ReplyShapeError('GET /props has no "default_generation_settings" object');
       const notes: string[] = [];
-      const nCtx = contextFigure(settings['n_ctx'], 'n_ctx', notes);
-      const path = props['model_path'];
+      const nCtx = contextFigure(settings.n_ctx, 'n_ctx', notes);
+      const path = props.model_path;
       if (path !== undefined && typeof path !== 'string') throw new ReplyShapeError('GET /props: "model_path" is not a string');
       return {
         kind: 'llama-server',

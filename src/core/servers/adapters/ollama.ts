@@ -17,8 +17,8 @@ function psModels(r: HttpReply, notes: string[]): ModelReport[] {
   const models = listField(jsonObject(r, 'GET /api/ps', 'Ollama\'s {"models": […]}'), 'models', 'GET /api/ps');
   return models.map((m, i) => {
     if (!isRecord(m)) throw new ReplyShapeError(`GET /api/ps: models[${i}] is not an object`);
-    const name = nameField(m['name'] ?? m['model'], `GET /api/ps: models[${i}].name`);
-    return { name, vramBytes: vramFigure(m['size_vram'], `${name} size_vram`, notes), contextLength: contextFigure(m['context_length'], `${name} context_length`, notes) };
+    const name = nameField(m.name ?? m.model, `GET /api/ps: models[${i}].name`);
+    return { name, vramBytes: vramFigure(m.size_vram, `${name} size_vram`, notes), contextLength: contextFigure(m.context_length, `${name} context_length`, notes) };
   });
 }
 
@@ -40,7 +40,7 @@ export async function ollamaUnload(baseUrl: string, model: string | null, option
   for (const name of names) {
     // Ollama waits for the runner to go (up to about 5 s) before it answers.
     const r = await postJson(`${baseUrl}/api/generate`, { model: name, keep_alive: 0 }, { ...options, timeoutMs: options?.timeoutMs ?? 15_000 });
-    if (r.status !== 200) throw new Error(`Ollama refused to unload ${name}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json['error'] ?? '') : r.text.slice(0, 200)}`);
+    if (r.status !== 200) throw new Error(`Ollama refused to unload ${name}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`);
   }
   return names;
 }
@@ -48,5 +48,5 @@ export async function ollamaUnload(baseUrl: string, model: string | null, option
 /** Reloads a model with a smaller context (`options.num_ctx`); the scheduler replaces the runner. */
 export async function ollamaReloadWithContext(baseUrl: string, model: string, numCtx: number, options?: HttpOptions): Promise<void> {
   const r = await postJson(`${baseUrl}/api/generate`, { model, prompt: '', stream: false, options: { num_ctx: numCtx } }, { ...options, timeoutMs: options?.timeoutMs ?? 120_000 });
-  if (r.status !== 200) throw new Error(`Ollama could not reload ${model} with num_ctx ${numCtx}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json['error'] ?? '') : r.text.slice(0, 200)}`);
+  if (r.status !== 200) throw new Error(`Ollama could not reload ${model} with num_ctx ${numCtx}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`);
 }

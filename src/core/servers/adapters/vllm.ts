@@ -15,12 +15,12 @@ export const vllmAdapter: ServerAdapter = {
       const notes: string[] = [];
       const list = data.map((m, i) => {
         if (!isRecord(m)) throw new ReplyShapeError(`GET /v1/models: data[${i}] is not an object`);
-        const name = nameField(m['id'], `GET /v1/models: data[${i}].id`);
-        return { name, vramBytes: null, contextLength: contextFigure(m['max_model_len'], `${name} max_model_len`, notes) };
+        const name = nameField(m.id, `GET /v1/models: data[${i}].id`);
+        return { name, vramBytes: null, contextLength: contextFigure(m.max_model_len, `${name} max_model_len`, notes) };
       });
       // Sleep mode is optional (--enable-sleep-mode): no answer or another shape is "not known".
       const sleep = await getJson(`${baseUrl}/is_sleeping`, options).catch(() => null);
-      const sleeping = sleep && sleep.status === 200 && isRecord(sleep.json) && typeof sleep.json['is_sleeping'] === 'boolean' ? sleep.json['is_sleeping'] : null;
+      const sleeping = sleep && sleep.status === 200 && isRecord(sleep.json) && typeof sleep.json.is_sleeping === 'boolean' ? sleep.json.is_sleeping : null;
       return { kind: 'vllm', reachable: true, healthy: true, models: list, contextLength: list[0]?.contextLength ?? null, sleeping, error: notesText(notes) };
     }),
 };
