@@ -46,7 +46,7 @@ export function renderAccuracyDoc(results: CaseResult[]): string {
     '',
     'Target per part (weights on the GPU, KV cache, recurrent state, compute buffer, projector):',
     'within max(5 %, 64 MiB) of the printed figure; the total of the compared parts within',
-    'max(5 %, 128 MiB). `npm test` holds every claimed case to the target (test/unit/estimate-truth.test.ts);',
+    'max(5 %, 128 MiB). `npm test` holds every claimed case to the target (test/unit/estimate/truth-set.test.ts);',
     '`node scripts/estimate-accuracy.ts` rewrites this page.',
     '',
     `**Worst case:** ${worstSentence(results)}.`,
