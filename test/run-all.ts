@@ -1,5 +1,5 @@
 /**
- * `npm test`: build, typecheck, then every suite — unit tests, the fault matrix, the echo-cancellation tests against a
+ * `npm test`: build, typecheck, lint and format check, then every suite — unit tests, the fault matrix, the echo-cancellation tests against a
  * private PipeWire, and the tests in a real VS Code and browser — and one closing line that sums them
  * all: "N passed, N failed, N skipped". Exits non-zero when anything failed.
  */
@@ -71,6 +71,7 @@ async function stage(name: string, command: string, args: string[], parse: ((out
 await stage('build', node, [join(root, 'scripts', 'build.ts')], null);
 await stage('typecheck', join(root, 'node_modules', '.bin', 'tsc'), ['-p', root], null);
 await stage('typecheck (webview)', join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'webview')], null);
+await stage('lint and format (Biome)', join(root, 'node_modules', '.bin', 'biome'), ['check', '--max-diagnostics=50', root], null);
 await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**/*.test.ts'], nodeTestTotals);
 await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('CLI on Node 18, 20 and the pinned Node', node, ['--test', '--test-reporter=spec', 'test/cli-node/**/*.test.ts'], nodeTestTotals);
