@@ -40,10 +40,11 @@ export function preflightMarkdown(report: PreflightReport): string {
     lines.push(`- Model: ${m.need.estimator?.label ?? m.need.modelPath}`);
     lines.push(`- Settings from ${m.need.from}: ${m.need.given.length ? m.need.given.map((g) => `\`${g}\``).join(' ') : 'none that change memory'}`);
     for (const n of m.need.notes) lines.push(`- ${n.charAt(0).toUpperCase()}${n.slice(1)}`);
-    const e = m.plan?.estimate;
-    if (e) {
+    const plan = m.plan;
+    const e = plan?.estimate;
+    if (plan && e) {
       lines.push(`- Assumed: ${describeAssumptions(e.assumptions)}`);
-      if (m.plan!.note) lines.push(`- ${m.plan!.takesAllFree ? '⚠️ ' : ''}${m.plan!.note}`);
+      if (plan.note) lines.push(`- ${plan.takesAllFree ? '⚠️ ' : ''}${plan.note}`);
       lines.push('', '| Part | Size |', '|---|---:|');
       for (const p of estimateParts(e.parts)) lines.push(`| ${p.name.charAt(0).toUpperCase()}${p.name.slice(1)} | ${formatMiB(p.bytes)} |`);
       lines.push(`| **Estimated total** | **${formatMiB(e.totalBytes)}** |`);

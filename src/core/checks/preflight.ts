@@ -5,7 +5,7 @@
  * data. Without GPU figures it says so and does not block, unless asked to be strict.
  */
 import type { GpuReading } from '../watch/watcher.ts';
-import type { GpuDevice, SourceKind } from '../gpu/types.ts';
+import type { DeviceMemory, GpuDevice, SourceKind } from '../gpu/types.ts';
 import { processLabel } from '../report/gpu-summary.ts';
 import { formatMiB, percentOf, resolveSize, type SizeSpec } from '../units.ts';
 import { rawLevel } from '../watch/classifier.ts';
@@ -137,13 +137,13 @@ export function runPreflight(gpu: GpuReading, options: PreflightOptions): Prefli
     report.needFrom = model.measured ? 'measured' : model.plan ? 'estimate' : null;
     checks.push(estimateCheck(model));
   }
-  if (device?.memory) {
-    const m = device.memory;
+  if (device && memory && marginBytes !== null) {
+    const m = memory;
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: m.total, usedBytes: m.used, freeBytes: m.free };
     report.marginBytes = marginBytes;
-    checks.push(freeCheck(device, report, marginBytes!));
-    checks.push(levelCheck(device, report.needBytes, options.thresholds, report));
-    checks.push(residualCheck(device, resolveSize(options.residualThreshold, m.total)));
+    checks.push(freeCheck(device, m, report, marginBytes));
+    checks.push(levelCheck(m, report.needBytes, options.thresholds, report));
+    checks.push(residualCheck(device, m, resolveSize(options.residualThreshold, m.total)));
     if (options.ownedPids) checks.push(unownedCheck(device, options.ownedPids, resolveSize(options.residualThreshold, m.total)));
     if (options.platform === 'linux') checks.push(persistenceCheck(device));
   }
@@ -250,14 +250,14 @@ export function adviceText(model: ModelReport | null): string {
   return `What would fit in ${formatMiB(model.adviceBudgetBytes)} (free less the margin, below CRITICAL): ${model.advice.map((a) => `${a.title.charAt(0).toLowerCase()}${a.title.slice(1)}: \`${a.flags}\` → ${formatMiB(a.totalBytes)}`).join('; ')}.`;
 }
 
-function freeCheck(device: GpuDevice, report: PreflightReport, marginBytes: number): CheckResult {
+function freeCheck(device: GpuDevice, memory: DeviceMemory, report: PreflightReport, marginBytes: number): CheckResult {
   const id = 'preflight.free';
   const title = 'Free VRAM for the need';
   const needBytes = report.needBytes;
-  const free = Math.max(0, device.memory!.free - report.reservedBytes);
+  const free = Math.max(0, memory.free - report.reservedBytes);
   const freeText =
     report.reservedBytes > 0
-      ? `${formatMiB(free)} free (${formatMiB(device.memory!.free)} less ${formatMiB(report.reservedBytes)} reserved by ${report.reservations.map((r) => `"${r.owner}"`).join(', ')}, starting)`
+      ? `${formatMiB(free)} free (${formatMiB(memory.free)} less ${formatMiB(report.reservedBytes)} reserved by ${report.reservations.map((r) => `"${r.owner}"`).join(', ')}, starting)`
       : `${formatMiB(free)} free`;
   if (needBytes === null) {
     return report.model
@@ -290,10 +290,9 @@ function freeCheck(device: GpuDevice, report: PreflightReport, marginBytes: numb
   );
 }
 
-function levelCheck(device: GpuDevice, needBytes: number | null, spec: ThresholdSpec, report: PreflightReport): CheckResult {
+function levelCheck(m: DeviceMemory, needBytes: number | null, spec: ThresholdSpec, report: PreflightReport): CheckResult {
   const id = 'preflight.level';
   const title = needBytes === null ? 'Level now' : 'Level after start';
-  const m = device.memory!;
   const { thresholds: t, problem } = resolveThresholds(spec, m.total);
   const projected = m.used + report.reservedBytes + (needBytes ?? 0);
   const level = rawLevel(projected, t);
@@ -315,10 +314,9 @@ function levelCheck(device: GpuDevice, needBytes: number | null, spec: Threshold
   }
 }
 
-function residualCheck(device: GpuDevice, thresholdBytes: number): CheckResult {
+function residualCheck(device: GpuDevice, m: DeviceMemory, thresholdBytes: number): CheckResult {
   const id = 'preflight.residual';
   const title = 'Memory no process accounts for';
-  const m = device.memory!;
   if (device.processes.some((p) => p.usedBytes === null)) {
     return check(id, title, 'unavailable', 'The driver does not report per-process memory here (Windows WDDM, WSL, some containers), so memory left behind cannot be told from memory in use.');
   }

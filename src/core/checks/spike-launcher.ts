@@ -4,7 +4,7 @@
  * process it spawned before it returns, so nothing is left behind.
  */
 import { portInUse } from '../servers/port-probe.ts';
-import { ServerProcess, type StopResult } from '../servers/server-process.ts';
+import { ServerProcess, type StartResult, type StopResult } from '../servers/server-process.ts';
 import type { SpikeServer } from './spike-spec.ts';
 
 export interface LaunchedServer {
@@ -40,8 +40,9 @@ export function processLauncher(options: ProcessLauncherOptions): SpikeLauncher 
       if (taken) return { ok: false, message: taken, lastLines: [], cancelled: false };
       if (signal.aborted) return { ok: false, message: 'cancelled before it started', lastLines: [], cancelled: true };
       const [command, ...fixed] = server.task.command;
+      if (command === undefined) return { ok: false, message: 'the task gives no command to run', lastLines: [], cancelled: false };
       const p = new ServerProcess({
-        command: command!,
+        command,
         args: [...fixed, ...server.task.args],
         env: server.task.env,
         cwd: server.task.cwd ?? undefined,
@@ -50,7 +51,8 @@ export function processLauncher(options: ProcessLauncherOptions): SpikeLauncher 
         stopTimeoutMs: options.stopTimeoutMs,
         healthIntervalMs: options.healthIntervalMs,
       });
-      if (options.onOutput) p.on('output', (text) => options.onOutput!(server.name, text));
+      const onOutput = options.onOutput;
+      if (onOutput) p.on('output', (text) => onOutput(server.name, text));
       // `start` spawns before its first await, so a cancel from here on has a process to stop.
       const starting = p.start();
       let stopping: Promise<StopResult> | null = null;
@@ -58,17 +60,22 @@ export function processLauncher(options: ProcessLauncherOptions): SpikeLauncher 
         stopping ??= p.stop();
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      let r;
+      let r: StartResult;
       try {
         r = await starting;
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
       if (r.ok && !signal.aborted) {
-        return { ok: true, readyMs: r.readyMs, server: { pid: r.pid, stop: () => (stopping ??= p.stop()), exited: () => p.exit !== null, lastLines: () => p.lastLines() } };
+        const stop = () => {
+          stopping ??= p.stop();
+          return stopping;
+        };
+        return { ok: true, readyMs: r.readyMs, server: { pid: r.pid, stop, exited: () => p.exit !== null, lastLines: () => p.lastLines() } };
       }
       // Timed out (still running), cancelled, or exited: make sure the whole tree is gone.
-      await (stopping ??= p.stop());
+      stopping ??= p.stop();
+      await stopping;
       if (r.ok) return { ok: false, message: 'cancelled while it started', lastLines: p.lastLines(), cancelled: true };
       return { ok: false, message: r.message, lastLines: r.lastLines, cancelled: signal.aborted || r.reason === 'stopped' };
     },

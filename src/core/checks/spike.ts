@@ -176,7 +176,9 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
+  const upper = s[mid];
+  if (upper === undefined) throw new Error('the median of no values is undefined');
+  return s.length % 2 ? upper : Math.round(((s[mid - 1] ?? upper) + upper) / 2);
 }
 
 const percent = (used: number, total: number) => (total > 0 ? (used / total) * 100 : 0);
@@ -252,7 +254,9 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
 
   const addRow = (kind: SpikeRow['kind'], label: string, server: string | null, usedBytes: number, samples: number[]) => {
     const prev = report.rows.at(-1);
-    report.rows.push({ kind, label, server, usedBytes, percent: percent(usedBytes, total), deltaBytes: prev ? usedBytes - prev.usedBytes : null, samples });
+    const row: SpikeRow = { kind, label, server, usedBytes, percent: percent(usedBytes, total), deltaBytes: prev ? usedBytes - prev.usedBytes : null, samples };
+    report.rows.push(row);
+    return row;
   };
 
   const recordLoad = (stats: LoadStats, r: LoadResult) => {
@@ -281,8 +285,8 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: total };
     // What each server should take, sized from its own arguments as the VRAM gate sizes it.
     const estimates = await Promise.all(spec.servers.map((server) => (deps.estimate ?? estimateSpikeServer)(server, first, spec.gpu).catch(() => null)));
-    estimates.forEach((e, i) => {
-      const result = report.servers[i]!;
+    report.servers.forEach((result, i) => {
+      const e = estimates[i];
       result.estimateBytes = e?.bytes ?? null;
       result.estimateNote = e?.note ?? null;
     });
@@ -293,7 +297,8 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
     stepIndex++;
 
     for (const [i, server] of spec.servers.entries()) {
-      const result = report.servers[i]!;
+      const result = report.servers[i];
+      if (!result) throw new Error(`the report has no entry for "${server.name}"`);
       check();
       progress('starting', server.name, `starting ${server.name}${server.task.healthUrl ? ` (waiting for ${server.task.healthUrl})` : ''}`);
       const launched = await deps.launcher.start(server, signal);
@@ -316,15 +321,18 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       }
       progress('settling', server.name, `${server.name} is ready; settling ${formatDuration(t.settleMs)}, then ${t.samples} samples`);
       const values = await measure();
-      addRow('server', `+ ${server.name}`, server.name, median(values), values);
-      result.addedBytes = report.rows.at(-1)!.deltaBytes;
+      result.addedBytes = addRow('server', `+ ${server.name}`, server.name, median(values), values).deltaBytes;
       if (launched.server.exited()) throw new Error(`"${server.name}" exited while it was measured. Its last log lines:\n${launched.server.lastLines().join('\n')}`);
       stepIndex++;
     }
 
     check();
     progress('load', null, `concurrent load: ${t.rounds} round${t.rounds === 1 ? '' : 's'} to ${spec.servers.filter((s) => s.load.kind !== 'none').length} server(s), sampling every ${t.peakIntervalMs} ms`);
-    report.peak = await loadPhase(spec, deps, signal, (name, r) => recordLoad(report.servers.find((s) => s.name === name)!.load, r), readUsed);
+    report.peak = await loadPhase(spec, deps, signal, (name, r) => {
+      const result = report.servers.find((s) => s.name === name);
+      if (!result) throw new Error(`the report has no entry for "${name}"`);
+      recordLoad(result.load, r);
+    }, readUsed);
     addRow('peak', 'Concurrent inference peak', null, report.peak.usedBytes, [report.peak.sampleCount]);
     stepIndex++;
 
@@ -409,7 +417,8 @@ async function loadPhase(
   } finally {
     signal.removeEventListener('abort', stop);
   }
-  let best = trace[0]!;
+  let best = trace[0];
+  if (!best) throw new Error('the load phase took no sample');
   for (const s of trace) if (s.usedBytes > best.usedBytes) best = s;
   const durationMs = Math.max(1, clock.now() - t0);
   return {

@@ -73,7 +73,9 @@ export function rowBytes(type: GgmlType, elements: number): number {
 
 /** Bytes of a KV cache row of `elements` elements in a cache type (q8_0: 34 B per 32 elements). */
 export function kvRowBytes(type: KvCacheType, elements: number): number {
-  return rowBytes(GGML_TYPES.get(KV_CACHE_GGML_TYPE[type])!, elements);
+  const ggmlType = GGML_TYPES.get(KV_CACHE_GGML_TYPE[type]);
+  if (!ggmlType) throw new Error(`the KV cache type ${type} has no ggml type`);
+  return rowBytes(ggmlType, elements);
 }
 
 /** Bytes of a tensor of this shape and type, or null for a type number ggml does not have. */

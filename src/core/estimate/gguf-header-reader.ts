@@ -188,7 +188,8 @@ class WindowReader {
   }
 
   async scalar(type: number, what: string): Promise<number | boolean> {
-    const size = SCALAR_BYTES[type]!;
+    const size = SCALAR_BYTES[type];
+    if (size === undefined) throw new HeaderProblem(`${what} has type ${type}, which GGUF does not define`);
     const b = await this.ensure(size, what);
     const at = this.pos - this.bufStart;
     this.pos += size;

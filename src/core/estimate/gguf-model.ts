@@ -137,7 +137,8 @@ export async function readGgufModel(path: string): Promise<GgufModel | NoEstimat
 
 /** The model from its files' headers (pure: the truth-set and fault tests feed it directly too). */
 export function describeModel(path: string, headers: readonly GgufHeader[]): GgufModel | NoEstimate {
-  const head = headers[0]!;
+  const head = headers[0];
+  if (!head) return none(path, `${path}: no GGUF header was read.`);
   const md = head.metadata;
   const problem = (what: string) => none(path, `${path}: this header is not plausible: ${what}.`);
 
@@ -217,7 +218,7 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   // Vocabulary: the token embedding's rows, else the tokenizer's length.
   const embdTensor = tensors.find((t) => t.name === 'token_embd.weight');
   const tokens = md.get('tokenizer.ggml.tokens');
-  const vocabSize = (embdTensor && embdTensor.shape.length >= 2 ? embdTensor.shape[1]! : null) ?? int('vocab_size') ?? (typeof tokens === 'object' && tokens.kind === 'array' ? tokens.length : 0);
+  const vocabSize = (embdTensor && embdTensor.shape.length >= 2 ? embdTensor.shape[1] : null) ?? int('vocab_size') ?? (typeof tokens === 'object' && tokens.kind === 'array' ? tokens.length : 0);
 
   // Sliding-window layers.
   const slidingWindow = int('attention.sliding_window', 0) ?? 0;

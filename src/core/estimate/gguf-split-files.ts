@@ -19,8 +19,9 @@ export interface SplitName {
 /** The shard number and count a file name says, or null for a file that is not named as a shard. */
 export function parseSplitName(path: string): SplitName | null {
   const m = SPLIT_NAME.exec(basename(path));
-  if (!m) return null;
-  return { prefix: m[1]!, index: Number(m[2]), count: Number(m[3]) };
+  const [, prefix, index, count] = m ?? [];
+  if (prefix === undefined) return null;
+  return { prefix, index: Number(index), count: Number(count) };
 }
 
 /** llama.cpp's `llama_split_path`: PREFIX-%05d-of-%05d.gguf, shard numbers from 1. */

@@ -48,10 +48,12 @@ export function layerAttentionSize(model: GgufModel, il: number): LayerAttention
   if (mla) {
     // The compressed cache holds K only: V is a view of its first kv_lora_rank elements.
     if (mla.compressedCache) return { kElements: mla.kvLoraRank + mla.ropeDimensions, vElements: 0 };
-    const heads = model.headCount[il]!;
+    const heads = model.headCount[il];
+    if (heads === undefined) throw new Error(`layer ${il} has a KV cache but no attention head count`);
     return { kElements: heads * mla.keyLength, vElements: heads * mla.valueLength };
   }
-  const kvHeads = model.headCountKv[il]!;
+  const kvHeads = model.headCountKv[il];
+  if (kvHeads === undefined) throw new Error(`layer ${il} has a KV cache but no KV head count`);
   const swa = model.swaLayers[il] && model.keyLengthSwa > 0;
   return { kElements: kvHeads * (swa ? model.keyLengthSwa : model.keyLength), vElements: kvHeads * (swa ? model.valueLengthSwa : model.valueLength) };
 }

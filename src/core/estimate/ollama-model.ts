@@ -39,8 +39,9 @@ export function ollamaManifestPath(name: string, modelsDir: string): string | nu
   }
   const parts = rest.split('/');
   if (parts.length > 3 || parts.some((p) => !p || p === '.' || p === '..') || !/^[\w.-]+$/.test(tag)) return null;
-  const [host, namespace, model] = parts.length === 3 ? parts : parts.length === 2 ? ['registry.ollama.ai', parts[0]!, parts[1]!] : ['registry.ollama.ai', 'library', parts[0]!];
-  return join(modelsDir, 'manifests', host!, namespace!, model!, tag);
+  const [host, namespace, model] = parts.length === 3 ? parts : parts.length === 2 ? ['registry.ollama.ai', ...parts] : ['registry.ollama.ai', 'library', ...parts];
+  if (!host || !namespace || !model) return null;
+  return join(modelsDir, 'manifests', host, namespace, model, tag);
 }
 
 async function readBounded(path: string): Promise<string> {

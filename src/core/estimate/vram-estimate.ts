@@ -71,9 +71,10 @@ interface Resolved {
 }
 
 function flashAttentionSupported(model: GgufModel, k: KvCacheType, v: KvCacheType): string | null {
-  const mla = model.latentAttention?.compressedCache;
-  const kLen = mla ? model.latentAttention!.kvLoraRank + model.latentAttention!.ropeDimensions : model.keyLength;
-  const vLen = mla ? model.latentAttention!.kvLoraRank : model.valueLength;
+  const latent = model.latentAttention;
+  const mla = latent?.compressedCache;
+  const kLen = latent && mla ? latent.kvLoraRank + latent.ropeDimensions : model.keyLength;
+  const vLen = latent && mla ? latent.kvLoraRank : model.valueLength;
   if (mla && kLen === 576 && vLen === 512) return null;
   if (kLen !== vLen) return `its K and V heads differ in size (${kLen} and ${vLen})`;
   if (!FA_HEAD_SIZES.has(kLen)) return `its head size ${kLen} has no CUDA flash-attention kernel`;
