@@ -109,7 +109,8 @@ const EMULATORS: Record<string, string> = {
 async function pointTasksAtEmulators(tasksFile: string): Promise<void> {
   const tasks = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ command?: string[] }> };
   for (const task of tasks.tasks) {
-    const emulator = task.command?.length === 1 ? EMULATORS[task.command[0]!] : undefined;
+    const [program, ...rest] = task.command ?? [];
+    const emulator = program !== undefined && rest.length === 0 ? EMULATORS[program] : undefined;
     if (emulator) task.command = [process.execPath, emulator];
   }
   await writeFile(tasksFile, `${JSON.stringify(tasks, null, 2)}\n`);

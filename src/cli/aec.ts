@@ -6,7 +6,7 @@
  */
 import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat } from '../core/checks/aec/audio-format.ts';
 import { renderJson, renderMarkdown } from '../core/checks/aec/report.ts';
-import { defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
+import { type AecReport, defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
 import { unknownOptionMessage } from './args.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -62,7 +62,8 @@ export function parseAecArgs(args: readonly string[]): { args: AecArgs } | { pro
     return n;
   };
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
+    const arg = args[i];
+    if (arg === undefined) break;
     const eq = arg.indexOf('=');
     const [flag, inline] = arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
     const value = (): string | undefined => inline ?? (i + 1 < args.length ? args[++i] : undefined);
@@ -124,7 +125,7 @@ export async function runAecCommand(args: string[], io: CliIo): Promise<number> 
   const controller = new AbortController();
   void io.interrupted.then(() => controller.abort());
   if (!a.json) io.stderr(`Checking "${a.source}" (${formatToString(a.format)}, ${a.seconds} s)${a.echoTest ? ' with the echo test' : ''}...\n`);
-  let report;
+  let report: AecReport;
   try {
     report = await verifyEchoCancellation({
       sourceName: a.source,

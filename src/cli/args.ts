@@ -10,7 +10,8 @@ export function parseArgs(args: readonly string[], spec: { booleans: readonly st
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
+    const arg = args[i];
+    if (arg === undefined) break;
     if (!arg.startsWith('--')) {
       positional.push(arg);
       continue;
@@ -69,13 +70,18 @@ export function nearest(given: string, valid: readonly string[]): string | null 
 }
 
 function editDistance(a: string, b: string): number {
+  // previous[j] and current[j] are the distances from a's first i - 1 (then i) characters to b's first j.
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
+    let left = i;
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const up = previous[j] ?? Number.POSITIVE_INFINITY;
+      const diagonal = previous[j - 1] ?? Number.POSITIVE_INFINITY;
+      left = Math.min(up + 1, left + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = left;
     }
     previous = current;
   }
-  return previous[b.length]!;
+  return previous[b.length] ?? b.length;
 }

@@ -78,7 +78,8 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
     const sample = await source.sample(Date.now());
     const watched = watchedSample(sample, options.thresholds);
     const readings = readingsOf(watched).filter((r) => gpu === null || r.gpu === gpu);
-    if (!readings.length) {
+    const [reading] = readings;
+    if (reading === undefined) {
       io.stderr(`vram-guard fallback: ${gpu === null ? 'no GPU has memory figures' : `GPU ${gpu} has no memory figures (or does not exist)`}\n`);
       return FALLBACK_EXIT.failed;
     }
@@ -96,10 +97,11 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
       io.stdout(json ? `${JSON.stringify({ dryRun: true, events }, null, 2)}\n` : `${dryRunMarkdown(events, new Date(sample.timestamp))}\n`);
       return FALLBACK_EXIT.done;
     }
-    const reading = readings[0]!;
+    const step = steps[stepIndex];
+    if (!step) throw new UsageError(`there is no step ${stepIndex + 1}`);
     if (!parsed.flags.has('yes')) {
       const plan = (await chain.dryRun(watched)).find((e) => e.step === stepIndex && e.gpu === reading.gpu);
-      const what = `step ${stepIndex + 1} (${steps[stepIndex]!.label}) on GPU ${reading.gpu}: ${plan?.message ?? 'no plan'}`;
+      const what = `step ${stepIndex + 1} (${step.label}) on GPU ${reading.gpu}: ${plan?.message ?? 'no plan'}`;
       io.stdout(json ? `${JSON.stringify({ ran: false, event: plan ?? null }, null, 2)}\n` : `Not run (add --yes to run it): ${what}\n`);
       return FALLBACK_EXIT.notConfirmed;
     }

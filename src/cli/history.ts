@@ -5,10 +5,10 @@
  * history folder as a file of their own, so the dashboard shows them (after VS Code reloads).
  */
 import { once } from 'node:events';
-import { open, readFile, stat } from 'node:fs/promises';
+import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
-import { exportRecords, HistoryImportError, importHistory, type ExportFormat } from '../core/history/io.ts';
+import { exportRecords, HistoryImportError, importHistory, type ExportFormat, type ImportedHistory } from '../core/history/io.ts';
 import { encodeRecord } from '../core/history/lines.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/history/store.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
@@ -60,11 +60,12 @@ export async function runHistoryCommand(args: string[], io: CliIo): Promise<numb
     return exportHistory(dir, format, out, io);
   }
   if (parsed.flags.has('format') || parsed.flags.has('out')) throw new UsageError('--format and --out go with export; import reads the format from the file');
-  if (rest.length !== 1) throw new UsageError('say which file to import: vram-guard history import FILE');
+  const [file] = rest;
+  if (rest.length !== 1 || file === undefined) throw new UsageError('say which file to import: vram-guard history import FILE');
   const daysText = stringFlag(parsed, 'retention-days');
   const days = daysText === undefined ? DEFAULT_RETENTION_DAYS : Number(daysText);
   if (!(days >= 0.01 && days <= 366)) throw new UsageError(`--retention-days must be a number of days from 0.01 to 366, not "${daysText}"`);
-  return importIntoHistory(rest[0]!, dir, days * DAY_MS, io);
+  return importIntoHistory(file, dir, days * DAY_MS, io);
 }
 
 function exportFormat(given: string | undefined, out: string | undefined): ExportFormat {
@@ -95,7 +96,7 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
       throw new Error(`could not export ${dir}: ${err instanceof Error ? err.message : String(err)}`);
     });
   } else {
-    let handle;
+    let handle: FileHandle;
     try {
       handle = await open(out, 'w');
     } catch (err) {
@@ -133,7 +134,7 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
     io.stderr(`vram-guard history: ${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.\n`);
     return 1;
   }
-  let imported;
+  let imported: ImportedHistory;
   try {
     imported = importHistory(await readFile(file, 'utf8'), basename(file));
   } catch (err) {
@@ -144,13 +145,14 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
   const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
   const kept = imported.records.filter((r) => timeOf(r) >= cutoff);
   const tooOld = imported.records.length - kept.length;
-  if (!kept.length) {
+  const [oldest] = kept;
+  if (oldest === undefined) {
     io.stderr(`vram-guard history: all ${imported.records.length} records in ${file} are older than the ${retentionMs / DAY_MS}-day retention, so the dashboard would not show them; nothing was added (a longer --retention-days keeps them, if VS Code's vramGuard.history.retentionDays is as long)\n`);
     return 1;
   }
   {
     // The file is named by its first record's time, so the history's files stay in time order.
-    const first = Math.floor(timeOf(kept[0]!));
+    const first = Math.floor(timeOf(oldest));
     let writeError: string | null = null;
     const files = new HistoryFiles({
       dir,

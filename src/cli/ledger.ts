@@ -27,7 +27,8 @@ function takeOwners(args: readonly string[]): { owners: Owner[]; rest: string[] 
   const owners: Owner[] = [];
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i];
+    if (a === undefined) break;
     if (a === '--owner' || a.startsWith('--owner=')) {
       const v = a === '--owner' ? args[++i] : a.slice('--owner='.length);
       if (v === undefined || v.startsWith('--')) throw new UsageError('--owner needs a value such as llm=12345,kind=ollama,port=11434');
@@ -56,7 +57,7 @@ export function parseOwner(text: string): Owner {
     } else throw new UsageError(`--owner "${text}": unknown key "${key}" (kind, port)`);
   }
   if (port !== null && kind === 'task') throw new UsageError(`--owner "${text}": a port needs the server's kind too`);
-  return { name: m[1]!.trim(), kind, rootPid: pid, baseUrl: port === null ? null : `http://127.0.0.1:${port}`, gpu: null };
+  return { name: (m[1] ?? '').trim(), kind, rootPid: pid, baseUrl: port === null ? null : `http://127.0.0.1:${port}`, gpu: null };
 }
 
 export async function runLedgerCommand(args: string[], io: CliIo): Promise<number> {

@@ -37,7 +37,8 @@ export function splitEscaped(text: string, sep: string, keepEscapes = false): st
   const out: string[] = [];
   let current = '';
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
+    const c = text[i];
+    if (c === undefined) break;
     if (c === '\\' && i + 1 < text.length) current += (keepEscapes ? c : '') + text[++i];
     else if (c === sep) {
       out.push(current);
@@ -48,7 +49,7 @@ export function splitEscaped(text: string, sep: string, keepEscapes = false): st
   return out;
 }
 
-const unescape = (text: string) => splitEscaped(text, '\u0000').join('');
+const unescapeValue = (text: string) => splitEscaped(text, '\u0000').join('');
 
 /** One `--server` value → the server object of a spec file (validated later, with the rest). */
 export function parseServerFlag(text: string): Record<string, unknown> {
@@ -62,7 +63,10 @@ export function parseServerFlag(text: string): Record<string, unknown> {
     if (pairs.has(key)) throw new UsageError(`--server: "${key}" is given twice`);
     pairs.set(key, part.slice(eq + 1));
   }
-  const get = (key: string) => (pairs.has(key) ? unescape(pairs.get(key)!) : undefined);
+  const get = (key: string) => {
+    const raw = pairs.get(key);
+    return raw === undefined ? undefined : unescapeValue(raw);
+  };
   const out: Record<string, unknown> = {};
   const name = get('name');
   const kind = get('kind') ?? (name && (SERVER_KINDS as readonly string[]).includes(name) ? name : undefined);
@@ -70,13 +74,15 @@ export function parseServerFlag(text: string): Record<string, unknown> {
   if (name !== undefined) out.name = name;
   out.server = kind;
   const cmd = get('cmd');
-  const args = pairs.has('args') ? splitEscaped(pairs.get('args')!, ';').filter((a) => a !== '') : undefined;
+  const argsText = pairs.get('args');
+  const args = argsText === undefined ? undefined : splitEscaped(argsText, ';').filter((a) => a !== '');
   if (cmd !== undefined) out.command = [cmd];
   else if (args && kind === 'command') throw new UsageError('--server: a plain command needs cmd=PROGRAM');
   if (args) out.args = args;
-  if (pairs.has('env')) {
+  const envText = pairs.get('env');
+  if (envText !== undefined) {
     const env: Record<string, string> = {};
-    for (const item of splitEscaped(pairs.get('env')!, ';')) {
+    for (const item of splitEscaped(envText, ';')) {
       if (!item) continue;
       const eq = item.indexOf('=');
       if (eq <= 0) throw new UsageError(`--server: env item "${item}" should look like NAME=value`);

@@ -70,7 +70,8 @@ function takeServerFlags(args: readonly string[]): { servers: string[]; rest: st
   const servers: string[] = [];
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i];
+    if (a === undefined) break;
     if (a === '--server') {
       const v = args[++i];
       if (v === undefined || v.startsWith('--')) throw new UsageError('--server needs a value such as name=llm,kind=ollama,port=11434,model=llama3.2:3b');

@@ -241,7 +241,7 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
       return /GPU 0 1700 MiB\/8192 MiB/.test(out);
     },
   });
-  assert.match(cli.stdout, /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d\n[^]*GPU 0 1700 MiB\/8192 MiB 20\.8% OK/, cli.stdout + cli.stderr);
+  assert.match(cli.stdout, /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d\n[\s\S]*GPU 0 1700 MiB\/8192 MiB 20\.8% OK/, cli.stdout + cli.stderr);
 });
 
 test('an NVML call never returns → the worker is replaced, and the GPU is read again without waiting for the call', async () => {
@@ -264,7 +264,15 @@ test('implausible memory figures (2^64−1, used above total, total 0) → "impl
   const h = watchNvml('current');
   const ran: string[] = [];
   const executor: FallbackExecutor = {
-    plan: async (step) => ({ ok: true, target: 'llama', description: step.label, run: async () => (ran.push(step.label), 'done') }),
+    plan: async (step) => ({
+      ok: true,
+      target: 'llama',
+      description: step.label,
+      run: async () => {
+        ran.push(step.label);
+        return 'done';
+      },
+    }),
   };
   const { steps } = parseSteps([{ action: 'stopServer', target: 'llama', trigger: 'warning', mode: 'auto' }], 'test');
   const chain = new FallbackChain({ steps: () => steps, mode: () => 'auto', executor, readUsed: async () => null, confirm: async () => true, settleTimeoutMs: 0, cooldownMs: 600_000 });

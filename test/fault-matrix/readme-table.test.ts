@@ -26,7 +26,7 @@ function testNames(source: string, file: string): string[] {
     let name = '';
     let i = at + 1;
     for (; i < source.length && source[i] !== quote; i++) {
-      if (source[i] === '\\') name += unescape(source[++i]!);
+      if (source[i] === '\\') name += unescapeChar(source[++i]!);
       else if (quote === '`' && source[i] === '$' && source[i + 1] === '{') throw new Error(`${file}:${line}: the test's name has a \${…} part, so the README check cannot read it`);
       else name += source[i];
     }
@@ -35,7 +35,7 @@ function testNames(source: string, file: string): string[] {
   return names;
 }
 
-const unescape = (c: string) => ({ n: '\n', t: '\t', r: '\r' })[c] ?? c;
+const unescapeChar = (c: string) => ({ n: '\n', t: '\t', r: '\r' })[c] ?? c;
 
 /** The rows of README's `## Reliability` table as names (`fault → what`). */
 function readmeRows(readme: string): string[] {

@@ -218,7 +218,8 @@ export function parseFakeState(text: string): FakeState {
         const [pid, kind, used, ...name] = value.split(':');
         const p: FakeProcess = { pid: Number(pid), kind: kind as FakeProcess['kind'], used: used === 'na' ? 'na' : Number(used) };
         if (name.join(':')) p.name = name.join(':');
-        (d.processes ??= []).push(p);
+        d.processes ??= [];
+        d.processes.push(p);
         break;
       }
     }
@@ -232,7 +233,7 @@ export function parseFakeState(text: string): FakeState {
  * atomic rename, so the fake library never reads half a file. A lock older than `staleMs` (its
  * holder died) is broken.
  */
-export async function updateFakeState(path: string, change: (state: FakeState) => FakeState | void, staleMs = 5000): Promise<FakeState> {
+export async function updateFakeState(path: string, change: (state: FakeState) => FakeState | undefined, staleMs = 5000): Promise<FakeState> {
   const { mkdir: mkdirLock, rmdir, stat } = await import('node:fs/promises');
   const lock = `${path}.lock`;
   const deadline = Date.now() + 10_000;

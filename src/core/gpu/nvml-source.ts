@@ -278,8 +278,8 @@ export class NvmlSource implements GpuSource {
   }
 
   private readProcesses(device: GpuDevice, calls: ProcessListCall[], handle: DeviceHandle, kind: string): RawProcess[] {
-    while (calls.length > 0) {
-      const call = calls[0]!;
+    // Each version the driver lacks is dropped from `calls`, so the next sample starts at the one that works.
+    for (const call of [...calls]) {
       const result = readProcessList(call, handle);
       if (result.ok) {
         if (result.entrySize === 32 && call.version === 3) this.warnOnce(`wide-${call.name}`, `${call.name} wrote 32-byte entries (drivers 535.43–535.86): read with that stride`);

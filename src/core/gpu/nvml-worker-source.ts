@@ -169,8 +169,14 @@ export class NvmlWorkerSource implements GpuSource {
   }
 
   private onMessage(message: FromNvmlWorker): void {
-    if (message.type === 'log') return this.log(message.message);
-    if (message.type === 'disposed') return this.disposedAck?.();
+    if (message.type === 'log') {
+      this.log(message.message);
+      return;
+    }
+    if (message.type === 'disposed') {
+      this.disposedAck?.();
+      return;
+    }
     if (message.type !== 'sample') return;
     if (this.stuck?.id === message.id) {
       this.log("the NVML call that was not answering has returned; sampling again");

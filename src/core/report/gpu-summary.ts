@@ -19,11 +19,11 @@ export function pickDevice(watched: WatchedSample, choice: 'worst' | number): nu
     if (i >= 0) return i;
   }
   let best = 0;
-  const fill = (d: GpuDevice) => (d.memory ? percentOf(d.memory.used, d.memory.total) : -1);
+  const fills = devices.map((d) => (d.memory ? percentOf(d.memory.used, d.memory.total) : -1));
   for (let i = 1; i < devices.length; i++) {
     const a = levelRank(watched.levels[i] ?? 'ok');
     const b = levelRank(watched.levels[best] ?? 'ok');
-    if (a > b || (a === b && fill(devices[i]!) > fill(devices[best]!))) best = i;
+    if (a > b || (a === b && (fills[i] ?? -1) > (fills[best] ?? -1))) best = i;
   }
   return best;
 }

@@ -191,11 +191,8 @@ export class Watcher extends Emitter<WatcherEvents> {
   }
 
   private async tick(): Promise<void> {
-    if (!this.source) {
-      const opened = await this.probe();
-      if (!opened) return this.schedule(this.options.reprobeMs);
-    }
-    const source = this.source!;
+    const source = this.source ?? (await this.probe());
+    if (!source) return this.schedule(this.options.reprobeMs);
     let sample: GpuSample;
     const processes = this.processesNow ? 'now' : 'budget';
     this.processesNow = false;
@@ -218,7 +215,8 @@ export class Watcher extends Emitter<WatcherEvents> {
     this.schedule(this.nextDelay(watched));
   }
 
-  private async probe(): Promise<boolean> {
+  /** Opens a source and watches through it; null when none opened (or the watcher stopped meanwhile). */
+  private async probe(): Promise<GpuSource | null> {
     this.setStatus({ state: 'probing' });
     let result: Awaited<ReturnType<OpenSource>>;
     try {
@@ -228,18 +226,18 @@ export class Watcher extends Emitter<WatcherEvents> {
     }
     if (this.stopped) {
       if (result.ok) await result.source.dispose();
-      return false;
+      return null;
     }
     if (!result.ok) {
       this.setStatus({ state: 'none', reason: result.reason });
-      return false;
+      return null;
     }
     this.source = result.source;
     this.failures = 0;
     this.processesNow = true;
     this.log(`watching through ${result.source.description}`);
     this.setStatus({ state: 'ready', source: result.source });
-    return true;
+    return result.source;
   }
 
   private async onSampleError(err: unknown): Promise<void> {

@@ -22,8 +22,12 @@ async function preflight(args: string[], env: NodeJS.ProcessEnv): Promise<Captur
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
     env,
     interrupted: new Promise(() => {}),
   };

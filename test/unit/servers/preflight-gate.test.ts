@@ -79,7 +79,12 @@ describe('reservations', () => {
   it('without reservations, both would pass on the same free memory (what the reservation prevents)', async () => {
     const a = await h.task('first-unreserved', 'llama-server', ['--weights-mib', '3900', '--kv-mib-per-1k', '0', '--load-ms', '300'], { needs: '4GiB' });
     const b = await h.task('second-unreserved', 'llama-server', ['--weights-mib', '3900', '--kv-mib-per-1k', '0', '--load-ms', '300'], { needs: '4GiB' });
-    const gates = await Promise.all([a, b].map(async (s) => (await s.start(), s.lastGate!.status)));
+    const gates = await Promise.all(
+      [a, b].map(async (s) => {
+        await s.start();
+        return s.lastGate!.status;
+      }),
+    );
     assert.deepEqual(gates, ['pass', 'pass']);
     await Promise.all([a.stop('test'), b.stop('test')]);
   });

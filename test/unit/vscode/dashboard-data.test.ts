@@ -72,7 +72,7 @@ describe('dashboard data', () => {
     ];
     const [t] = processTables(ledger);
     assert.deepEqual(t!.rows.map((r) => [r.pid, r.name, r.owner, r.vramMiB]), [[31, 'reserved (starting)', 'llama (qwen 7B)', 4096], [20, 'Xorg', null, 1464]]);
-    assert.match(ledgerText(ledger), /  4096 MiB  reserved for "llama \(qwen 7B\)" \(starting, PID 31; not in NVML yet\)/);
+    assert.match(ledgerText(ledger), / {2}4096 MiB {2}reserved for "llama \(qwen 7B\)" \(starting, PID 31; not in NVML yet\)/);
   });
 
   it('shows the chain: steps in order with trigger and mode, last actions newest first with memory before/after', () => {
