@@ -332,6 +332,8 @@ export async function runDashboardE2e(): Promise<Totals> {
         await page.waitForTimeout(3000);
         await pickRange(frame, '5m');
         await page.waitForTimeout(500);
+        // The step's button is further down the page: bring the chart back into view to drag across it.
+        await frame.locator('.chart[data-gpu="0"] .u-over').scrollIntoViewIfNeeded();
         const plot = await frame.locator('.chart[data-gpu="0"] .u-over').boundingBox();
         if (!plot) throw new Error('the chart has no plot area');
         await page.mouse.move(plot.x + plot.width * 0.72, plot.y + plot.height / 2);
