@@ -24,7 +24,9 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const send = (m: WebviewMessage) => vscode.postMessage(m);
-const app = document.getElementById('app')!;
+const appElement = document.getElementById('app');
+if (!appElement) throw new Error('The dashboard page has no #app element.');
+const app: HTMLElement = appElement;
 const RANGE_LABEL: Record<RangeName, string> = { '5m': '5 min', '1h': '1 h', '24h': '24 h', all: 'All' };
 const TREND_WINDOW_MS = 3_600_000;
 
@@ -203,8 +205,8 @@ function renderHeader(): void {
 }
 
 function gpuTitle(gpu: GpuInfo): string {
-  const s = state!.series.get(gpu.gpu);
-  const used = s?.v.length ? s.v[s.v.length - 1]! : null;
+  const s = state?.series.get(gpu.gpu);
+  const used = s?.v.at(-1) ?? null;
   const level = gpu.level ? ` — ${gpu.level.toUpperCase()}` : '';
   return `GPU ${gpu.gpu}${gpu.name ? ` · ${gpu.name}` : ''}${level} · ${formatSizeFromMiB(used)} of ${formatSizeFromMiB(gpu.totalMiB)}`;
 }
@@ -234,7 +236,7 @@ function makeChart(gpu: GpuInfo, box: HTMLElement, section: HTMLElement): void {
     width: Math.max(300, box.clientWidth),
     height: 240,
     ms: 1,
-    scales: { x: { time: true }, y: { range: () => yRange(state!.gpus.find((g) => g.gpu === gpu.gpu) ?? gpu, state!.series.get(gpu.gpu) ?? series) } },
+    scales: { x: { time: true }, y: { range: () => yRange(state?.gpus.find((g) => g.gpu === gpu.gpu) ?? gpu, state?.series.get(gpu.gpu) ?? series) } },
     series: [{}, { label: 'used VRAM', stroke: c.used, width: 1.5, value: (_u, v) => (v === null ? '—' : formatSizeFromMiB(v)) }],
     axes: [
       { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } },
@@ -292,23 +294,30 @@ function placeMarkers(u: uPlot, gpu: number): void {
   const xs = views.map((m) => ({ x: u.valToPos(m.t, 'x'), kind: m.kind }));
   const places = placeLabels(xs, u.bbox.width / devicePixelRatio);
   let els = markerEls.get(u);
-  if (!els) markerEls.set(u, (els = new Map()));
+  if (!els) {
+    els = new Map();
+    markerEls.set(u, els);
+  }
   const seen = new Set<string>();
   views.forEach((m, i) => {
     const key = `${m.t}|${m.kind}|${m.detail}`;
     seen.add(key);
+    const x = xs[i];
+    const place = places[i];
+    if (!x || !place) return;
     let entry = els.get(key);
     if (!entry) {
       const label = h('span', { class: 'marker-label', text: m.label });
       const el = h('div', { class: `marker marker-${m.kind}${m.level ? ` level-${m.level}` : ''}`, attrs: { 'data-kind': m.kind, 'aria-label': m.detail, title: m.detail, tabindex: '0' } }, label);
       u.over.append(el);
-      els.set(key, (entry = { el, label }));
+      entry = { el, label };
+      els.set(key, entry);
     }
-    const left = `${xs[i]!.x}px`;
+    const left = `${x.x}px`;
     if (entry.el.style.left !== left) entry.el.style.left = left;
-    const top = `${2 + places[i]!.row * 16}px`;
+    const top = `${2 + place.row * 16}px`;
     if (entry.label.style.top !== top) entry.label.style.top = top;
-    entry.label.classList.toggle('flip', places[i]!.flip);
+    entry.label.classList.toggle('flip', place.flip);
   });
   for (const [key, entry] of els) {
     if (seen.has(key)) continue;
@@ -334,7 +343,7 @@ const drawn = new WeakMap<uPlot, { from: number; to: number; last: number | null
 
 function needsDraw(u: uPlot, from: number, to: number, s: { v: number[] }, markers: number): boolean {
   const prev = drawn.get(u);
-  const last = s.v.length ? s.v[s.v.length - 1]! : null;
+  const last = s.v.at(-1) ?? null;
   if (!prev || prev.markers !== markers || prev.from > from || to - prev.to < 0) return true;
   const msPerPx = (to - from) / Math.max(1, u.bbox.width / devicePixelRatio);
   const yMin = u.scales.y.min ?? 0;
@@ -349,7 +358,7 @@ function updateCharts(force = true): void {
   for (const { u, gpu, section } of charts.values()) {
     const s = state.series.get(gpu) ?? { t: [], v: [] };
     if (!force && !needsDraw(u, from, to, s, state.markers.length)) continue;
-    drawn.set(u, { from, to, last: s.v.length ? s.v[s.v.length - 1]! : null, markers: state.markers.length });
+    drawn.set(u, { from, to, last: s.v.at(-1) ?? null, markers: state.markers.length });
     u.batch(() => {
       u.setData([s.t, s.v], false);
       u.setScale('x', { min: from, max: to });
@@ -374,9 +383,10 @@ function updateCharts(force = true): void {
   }
   if (systemChart && (force || needsDraw(systemChart, from, to, state.ram, 0))) {
     const u = systemChart;
-    drawn.set(u, { from, to, last: state.ram.v.length ? state.ram.v[state.ram.v.length - 1]! : null, markers: 0 });
+    const { ram, swap } = state;
+    drawn.set(u, { from, to, last: ram.v.at(-1) ?? null, markers: 0 });
     u.batch(() => {
-      u.setData([state!.ram.t, state!.ram.v, state!.swap.v], false);
+      u.setData([ram.t, ram.v, swap.v], false);
       u.setScale('x', { min: from, max: to });
     });
   }
@@ -467,13 +477,21 @@ function renderChain(): void {
   if (!state) return;
   const chain = state.chain;
   const gpus = state.gpus.map((g) => g.gpu);
-  if (!gpus.includes(chainGpu) && gpus.length) chainGpu = gpus[0]!;
+  const firstGpu = gpus[0];
+  if (!gpus.includes(chainGpu) && firstGpu !== undefined) chainGpu = firstGpu;
   const live = state.mode.kind === 'live';
   const gpuPick =
     gpus.length > 1
       ? h(
           'select',
-          { attrs: { 'aria-label': 'GPU the steps act on' }, on: { change: (e) => void (chainGpu = Number((e.target as HTMLSelectElement).value)) } },
+          {
+            attrs: { 'aria-label': 'GPU the steps act on' },
+            on: {
+              change: (e) => {
+                chainGpu = Number((e.target as HTMLSelectElement).value);
+              },
+            },
+          },
           ...gpus.map((g) => {
             const o = h('option', { text: `GPU ${g}`, attrs: { value: String(g) } }) as HTMLOptionElement;
             o.selected = g === chainGpu;
@@ -523,5 +541,6 @@ function showNotice(severity: string, text: string): void {
 new MutationObserver(() => renderAll()).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
 const saved = vscode.getState() as { range?: unknown } | undefined;
-const range = (RANGES as readonly unknown[]).includes(saved?.range) ? (saved!.range as RangeName) : '1h';
+const savedRange = saved?.range;
+const range = (RANGES as readonly unknown[]).includes(savedRange) ? (savedRange as RangeName) : '1h';
 send({ type: 'ready', range });

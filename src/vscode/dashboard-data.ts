@@ -34,7 +34,8 @@ export function gpuInfos(latest: WatchedSample | null, store: HistoryStore, spec
   });
   for (const gpu of store.gpus()) {
     if (out.has(gpu)) continue;
-    const total = store.totalOf(gpu)!;
+    const total = store.totalOf(gpu);
+    if (total === null) continue;
     out.set(gpu, { gpu, name: null, totalMiB: toMiB(total), thresholds: thresholdsMiB(resolveThresholds(spec, total).thresholds), level: null });
   }
   return [...out.values()].sort((a, b) => a.gpu - b.gpu);
@@ -42,8 +43,7 @@ export function gpuInfos(latest: WatchedSample | null, store: HistoryStore, spec
 
 function seriesMiB(store: HistoryStore, key: SeriesKey, from: number, to: number, maxPoints: number): SeriesData {
   const p = store.range(key, from, to, maxPoints);
-  const v = new Array<number>(p.v.length);
-  for (let i = 0; i < p.v.length; i++) v[i] = toMiB(p.v[i]!);
+  const v = p.v.map((bytes) => toMiB(bytes));
   return { t: p.t, v };
 }
 

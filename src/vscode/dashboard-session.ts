@@ -215,11 +215,12 @@ export class DashboardSession implements vscode.Disposable {
 
   private async runStep(index: number, gpu: number): Promise<void> {
     const steps = this.deps.steps();
-    if (index >= steps.length) return this.notice('error', `There is no fallback step ${index + 1} (the chain has ${steps.length}).`);
+    const step = steps[index];
+    if (!step) return this.notice('error', `There is no fallback step ${index + 1} (the chain has ${steps.length}).`);
     const latest = this.deps.watcher.latest;
     const reading = latest ? readingsOf(latest).find((r) => r.gpu === gpu) : undefined;
     if (!reading) return this.notice('error', `GPU ${gpu} has no reading now, so the step has nothing to measure.`);
-    this.notice('info', `Running step ${index + 1} (${steps[index]!.label}) on GPU ${gpu}…`);
+    this.notice('info', `Running step ${index + 1} (${step.label}) on GPU ${gpu}…`);
     const event = await this.deps.chain.runStep(index, reading);
     this.postServers(true);
     if (!event) return;

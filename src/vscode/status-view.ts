@@ -56,7 +56,7 @@ export function statusView(input: StatusViewInput): StatusView {
   const footer = `\n\n---\n\n${simulated}Source: ${source.description}\n\n${fleet}Click to open the dashboard.`;
   const i = pickDevice(latest, input.gpu);
   const device = i === null ? undefined : latest.sample.devices[i];
-  if (!device) {
+  if (i === null || !device) {
     return { text: '$(chip) no GPU', tooltip: `**VRAM Guard**: the source reports no GPUs.${footer}`, background: null, visible: !input.hideWhenNoGpu, level: null };
   }
   const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
@@ -65,7 +65,7 @@ export function statusView(input: StatusViewInput): StatusView {
     const label = deviceStateLabel(device).replace(/^error /, '');
     return { text: `${icon} GPU ${device.index} ${label}`, tooltip, background, visible: true, level: null };
   }
-  const level = latest.levels[i!] ?? 'ok';
+  const level = latest.levels[i] ?? 'ok';
   const prefix = source.kind === 'replay' ? `${ICON[level]} sim ` : `${ICON[level]} `;
   return {
     text: `${prefix}${formatGB(device.memory.used)}/${formatGB(device.memory.total)} GB`,

@@ -124,12 +124,13 @@ export class ServerExecutor implements FallbackExecutor {
   }
 
   private planCommand(step: FallbackStep): Plan {
-    const argv = step.command;
-    if (!argv?.length) return { ok: false, target: null, reason: 'the step has no command' };
-    if (!this.options.isTrusted()) return { ok: false, target: argv[0]!, reason: 'commands from settings run only in a trusted workspace (Workspace Trust)' };
-    return { ok: true, target: argv[0]!, description: `run ${argv.join(' ')}`, run: async () => {
-      const r = await execa(argv[0]!, argv.slice(1), { reject: false, timeout: this.options.commandTimeoutMs ?? 60_000, stdin: 'ignore', all: true });
-      if (r.failed) throw new Error(`${argv[0]} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.shortMessage}): ${String(r.all ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+    const [program, ...rest] = step.command ?? [];
+    if (program === undefined) return { ok: false, target: null, reason: 'the step has no command' };
+    const argv = [program, ...rest];
+    if (!this.options.isTrusted()) return { ok: false, target: program, reason: 'commands from settings run only in a trusted workspace (Workspace Trust)' };
+    return { ok: true, target: program, description: `run ${argv.join(' ')}`, run: async () => {
+      const r = await execa(program, rest, { reject: false, timeout: this.options.commandTimeoutMs ?? 60_000, stdin: 'ignore', all: true });
+      if (r.failed) throw new Error(`${program} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.shortMessage}): ${String(r.all ?? '').trim().split('\n').slice(-3).join(' | ')}`);
       return `exit code 0${r.all ? `: ${String(r.all).trim().split('\n').slice(-1)[0]}` : ''}`;
     } };
   }

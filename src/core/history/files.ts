@@ -148,7 +148,7 @@ export class HistoryFiles {
         problem = `it cannot be read (${describeFsError(err)})`;
       }
       if (problem) {
-        stats.skippedFiles!++;
+        stats.skippedFiles = (stats.skippedFiles ?? 0) + 1;
         this.options.log?.(`history: skipped ${path}: ${problem}. The rest of the history loads; move it away to silence this message.`);
       } else stats.files++;
     }
@@ -173,7 +173,11 @@ export class HistoryFiles {
     if (this.pendingBytes <= max) return;
     let drop = 0;
     let freed = 0;
-    while (drop < this.pending.length && this.pendingBytes - freed > max) freed += this.pending[drop++]!.length + 1;
+    for (const line of this.pending) {
+      if (this.pendingBytes - freed <= max) break;
+      freed += line.length + 1;
+      drop++;
+    }
     this.pending.splice(0, drop);
     this.pendingBytes -= freed;
     if (this.failure) {
@@ -217,7 +221,8 @@ export class HistoryFiles {
 
   private failed(err: unknown): void {
     const first = !this.failure;
-    const f = (this.failure ??= { delayMs: RETRY_FIRST_MS, warned: false, dropped: 0, since: this.clock.now() });
+    this.failure ??= { delayMs: RETRY_FIRST_MS, warned: false, dropped: 0, since: this.clock.now() };
+    const f = this.failure;
     if (!f.warned) {
       f.warned = true;
       this.options.log?.(`history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * 1024 * 1024) / 1048576)} MiB) and writing is retried; they reach the disk once it can be written again.`);
@@ -250,26 +255,29 @@ export class HistoryFiles {
       },
     );
     await this.ready;
-    if (!this.current || this.current.bytes >= this.options.maxFileBytes) await this.startFile();
-    const current = this.current!;
+    const current = this.current && this.current.bytes < this.options.maxFileBytes ? this.current : await this.startFile();
     try {
       await this.fs.appendFile(current.path, text);
     } catch (err) {
       // Part of the text may be on disk: cut it off, or start a new file if that fails too, so a
       // retry never leaves a torn line in the middle of a file.
-      await this.fs.truncate(current.path, current.bytes).catch(() => void (this.current = null));
+      await this.fs.truncate(current.path, current.bytes).catch(() => {
+        this.current = null;
+      });
       throw err;
     }
     current.bytes += Buffer.byteLength(text);
   }
 
-  private async startFile(): Promise<void> {
+  private async startFile(): Promise<{ path: string; bytes: number }> {
     const now = Math.floor(this.clock.now());
     const existing = new Set((await this.entries()).map((e) => e.name));
     let name = `history-${now}.jsonl`;
     for (let seq = 1; existing.has(name); seq++) name = `history-${now}-${seq}.jsonl`;
-    this.current = { path: join(this.options.dir, name), bytes: 0 };
+    const current = { path: join(this.options.dir, name), bytes: 0 };
+    this.current = current;
     await this.prune();
+    return current;
   }
 
   /** Deletes files whose data is all older than the retention (the next file started before it). */
@@ -277,9 +285,10 @@ export class HistoryFiles {
     const entries = await this.entries();
     const cutoff = this.clock.now() - this.options.retentionMs;
     let removed = 0;
-    for (let i = 0; i + 1 < entries.length; i++) {
-      const next = entries[i + 1]!;
-      const path = join(this.options.dir, entries[i]!.name);
+    for (const [i, entry] of entries.entries()) {
+      const next = entries[i + 1];
+      if (!next) break;
+      const path = join(this.options.dir, entry.name);
       if (next.start >= cutoff || path === this.current?.path) break;
       await this.fs.unlink(path).catch(() => {});
       removed++;

@@ -5,7 +5,7 @@
  * without header and units), and VRAM Guard traces (docs/trace-format.md) — so a log from another
  * machine can be read on the dashboard.
  */
-import { parseTrace } from '../gpu/trace-format.ts';
+import { parseTrace, type Trace } from '../gpu/trace-format.ts';
 import { TimeSlicer } from '../time-slicer.ts';
 import { formatMiB, MiB } from '../units.ts';
 import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
@@ -109,7 +109,7 @@ export function importHistory(text: string, name: string): ImportedHistory {
   const records: HistoryRecord[] = [];
   const parser = new ImportParser(name, DEFAULT_IMPORT_LIMITS, (r) => void records.push(r));
   const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) parser.line(lines[i]!, i + 1);
+  for (const [i, line] of lines.entries()) parser.line(line, i + 1);
   const result = parser.finish();
   records.sort((a, b) => timeOf(a) - timeOf(b));
   return { ...result, records };
@@ -183,11 +183,11 @@ class ImportParser {
   private readonly skipped: string[] = [];
   private skippedCount = 0;
   private readonly notes: string[] = [];
-  private readonly emit: (record: HistoryRecord) => string | null | void;
+  private readonly emit: (record: HistoryRecord) => string | null | undefined;
   private samples = 0;
 
   /** `emit` takes each record; it may refuse one by returning why (the record's line is then skipped). */
-  constructor(name: string, limits: ImportLimits, emit: (record: HistoryRecord) => string | null | void) {
+  constructor(name: string, limits: ImportLimits, emit: (record: HistoryRecord) => string | null | undefined) {
     this.name = name;
     this.limits = limits;
     this.emit = emit;
@@ -287,13 +287,19 @@ function splitCsv(line: string): string[] {
   let cur = '';
   let quoted = false;
   for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
+    const c = line.charAt(i);
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cur += '"', i++);
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      }
       else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') (out.push(cur), (cur = ''));
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    }
     else cur += c;
   }
   out.push(cur);
@@ -323,7 +329,10 @@ class OurCsvLines implements LineFormat {
     if (!line.trim()) return;
     const [time, gpu, used, total, ramUsed, ramTotal, swapUsed, swapTotal, kind, text] = splitCsv(line);
     const t = Date.parse(time ?? '');
-    if (!Number.isFinite(t)) return skip(`time ${JSON.stringify(time?.slice(0, 40))} is not an ISO 8601 time`);
+    if (!Number.isFinite(t)) {
+      skip(`time ${JSON.stringify(time?.slice(0, 40))} is not an ISO 8601 time`);
+      return;
+    }
     const gpuIndex = gpu === '' || gpu === undefined ? null : Number(gpu);
     if (kind) {
       const decoded = decodeObject({ t, e: { k: kind, g: gpuIndex, x: unneutralise(text ?? ''), l: null, b: null, a: null } });
@@ -333,14 +342,17 @@ class OurCsvLines implements LineFormat {
     }
     const u = mibValue(used);
     const tot = mibValue(total);
-    const ram = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
-    const system = ram.every((x) => x !== null) ? { ramUsed: ram[0]! * MiB, ramTotal: ram[1]! * MiB, swapUsed: ram[2]! * MiB, swapTotal: ram[3]! * MiB } : null;
+    const [ramU, ramT, swapU, swapT] = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
+    const system = ramU != null && ramT != null && swapU != null && swapT != null ? { ramUsed: ramU * MiB, ramTotal: ramT * MiB, swapUsed: swapU * MiB, swapTotal: swapT * MiB } : null;
     if (!this.current || this.current.sample.t !== t) {
       this.finish(emit);
       this.current = { sample: { t, gpus: [], system }, lineNo };
     }
     if (gpuIndex !== null) {
-      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) return skip('gpu, used_mib and total_mib must be numbers');
+      if (!Number.isInteger(gpuIndex) || gpuIndex < 0 || u === null || tot === null) {
+        skip('gpu, used_mib and total_mib must be numbers');
+        return;
+      }
       this.current.sample.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
     }
   }
@@ -385,17 +397,24 @@ class NvidiaSmiLines implements LineFormat {
       return;
     }
     const t = parseNvidiaSmiTime(fields[cols.time] ?? '');
-    if (t === null) return skip(`timestamp ${JSON.stringify(fields[cols.time]?.slice(0, 40))} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
+    if (t === null) {
+      skip(`timestamp ${JSON.stringify(fields[cols.time]?.slice(0, 40))} is not nvidia-smi's "YYYY/MM/DD HH:MM:SS.mmm"`);
+      return;
+    }
     const gpu = cols.index >= 0 ? Number(fields[cols.index]) : 0;
     const used = mibValue(fields[cols.used]);
     const total = mibValue(fields[cols.total]);
-    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) return skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
-    const pending = this.pending?.sample;
+    if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) {
+      skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
+      return;
+    }
+    let pending = this.pending?.sample;
     if (!pending || pending.t !== t || pending.gpus.some((g) => g.gpu === gpu)) {
       this.finish(emit);
-      this.pending = { sample: { t, gpus: [], system: null }, lineNo };
+      pending = { t, gpus: [], system: null };
+      this.pending = { sample: pending, lineNo };
     }
-    this.pending!.sample.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
+    pending.gpus.push({ gpu, used: Math.round(used * MiB), total: Math.round(total * MiB) });
   }
 
   finish(emit: Emit) {
@@ -425,7 +444,7 @@ class TraceLines implements LineFormat {
 
   finish(emit: Emit) {
     const name = this.name;
-    let trace;
+    let trace: Trace;
     try {
       trace = parseTrace(this.lines.join('\n'), name);
     } catch (err) {

@@ -144,13 +144,15 @@ export class HistoryStore extends Emitter<Events> {
     if (r.type === 'event') {
       const e = r.event;
       const list = this.eventList;
-      if (list.length && list[list.length - 1]!.t > e.t) {
+      const last = list[list.length - 1];
+      if (last && last.t > e.t) {
         // After every event at or before its time (a binary search: imports bring many).
         let lo = 0;
         let hi = list.length;
         while (lo < hi) {
           const mid = (lo + hi) >>> 1;
-          if (list[mid]!.t <= e.t) lo = mid + 1;
+          const at = list[mid];
+          if (at && at.t <= e.t) lo = mid + 1;
           else hi = mid;
         }
         list.splice(lo, 0, e);
@@ -173,7 +175,10 @@ export class HistoryStore extends Emitter<Events> {
 
   private seriesOf(key: SeriesKey): Series {
     let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = new Series(this.seriesOptions)));
+    if (!s) {
+      s = new Series(this.seriesOptions);
+      this.series.set(key, s);
+    }
     return s;
   }
 

@@ -96,7 +96,7 @@ export class ManagedServer extends Emitter<Events> {
     const current = this.currentContext();
     const sizes = this.task.fallback.contextSizes;
     if (!sizes.length) return null;
-    if (current === null) return sizes.length > 1 ? sizes[1]! : null;
+    if (current === null) return sizes[1] ?? null;
     return sizes.find((s) => s < current) ?? null;
   }
 
@@ -114,10 +114,12 @@ export class ManagedServer extends Emitter<Events> {
     if (this.overrides.cpu) {
       const cpuArgs = this.task.fallback.cpuArgs;
       // A lone flag (-ng) is added once; options with values (-ngl 0) are appended, and the last one wins.
-      if (!(cpuArgs.length === 1 && args.includes(cpuArgs[0]!))) args.push(...cpuArgs);
+      const [lone, ...more] = cpuArgs;
+      if (!(lone !== undefined && more.length === 0 && args.includes(lone))) args.push(...cpuArgs);
       env = { ...env, ...this.task.fallback.cpuEnv };
     }
-    return { command: command!, args, env };
+    if (command === undefined) throw new Error(`Task "${this.task.name}" has an empty command.`);
+    return { command, args, env };
   }
 
   private setState(state: ServerState): void {
@@ -205,7 +207,7 @@ export class ManagedServer extends Emitter<Events> {
         reads.push(bytes);
         const last = reads.slice(-settle.stableReads);
         if (last.length === settle.stableReads && Math.max(...last) - Math.min(...last) <= SETTLE_TOLERANCE_BYTES) {
-          settled = last[last.length - 1]!;
+          settled = last[last.length - 1] ?? null;
           break;
         }
       }

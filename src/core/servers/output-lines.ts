@@ -38,7 +38,10 @@ export class OutputLines {
   /** Adds a chunk of one stream's output (streams keep their own unfinished lines). */
   push(chunk: string, stream = 'stdout'): void {
     let p = this.partials.get(stream);
-    if (!p) this.partials.set(stream, (p = { text: '', dropped: 0, afterCr: false }));
+    if (!p) {
+      p = { text: '', dropped: 0, afterCr: false };
+      this.partials.set(stream, p);
+    }
     let i = 0;
     if (p.afterCr && chunk.startsWith('\n')) {
       i = 1; // the "\n" of a "\r\n" split across chunks: that line was no redraw

@@ -121,7 +121,7 @@ export class ServerProcess extends Emitter<Events> {
       return { ok: false, reason: 'spawn-failed', message: `Could not start ${this.options.command}: ${exit.spawnError ?? 'unknown error'}. Check that the program is installed and on the PATH, or give its full path in "command".`, exit, lastLines: [] };
     }
 
-    const outcome = await this.waitUntilReady(t0);
+    const outcome = await this.waitUntilReady(t0, this.pid);
     if (outcome.ok) this.state = 'ready';
     return outcome;
   }
@@ -131,7 +131,7 @@ export class ServerProcess extends Emitter<Events> {
     this.output.push(chunk, stream);
   }
 
-  private async waitUntilReady(t0: number): Promise<StartResult> {
+  private async waitUntilReady(t0: number, pid: number): Promise<StartResult> {
     const { healthUrl, startTimeoutMs } = this.options;
     const interval = this.options.healthIntervalMs ?? 100;
     const deadline = t0 + startTimeoutMs;
@@ -150,7 +150,7 @@ export class ServerProcess extends Emitter<Events> {
       const settle = this.options.settleMs ?? 500;
       const r = await Promise.race([exited, sleep(settle).then(() => null)]);
       if (r) return failExit(r.exited);
-      return { ok: true, pid: this.pid!, readyMs: performance.now() - t0 };
+      return { ok: true, pid, readyMs: performance.now() - t0 };
     }
 
     const fetchFn = this.options.fetch ?? fetch;
@@ -174,7 +174,7 @@ export class ServerProcess extends Emitter<Events> {
       })();
       const r = await Promise.race([exited, probe]);
       if (typeof r === 'object') return failExit(r.exited);
-      if (r) return { ok: true, pid: this.pid!, readyMs: performance.now() - t0 };
+      if (r) return { ok: true, pid, readyMs: performance.now() - t0 };
       const wait = await Promise.race([exited, sleep(Math.min(interval, Math.max(0, deadline - performance.now()))).then(() => null)]);
       if (wait) return failExit(wait.exited);
     }

@@ -164,7 +164,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
 
   const fallback = parseTaskFallback(d.fallback, kind, name, problems);
 
-  if (problems.length) return { ok: false, problems };
+  // A missing command is always among the problems.
+  if (problems.length || !command) return { ok: false, problems };
   // Ollama listens where OLLAMA_HOST says: keep it in step with the port.
   if (kind === 'ollama' && port !== null && env.OLLAMA_HOST === undefined) env.OLLAMA_HOST = `127.0.0.1:${port}`;
   return {
@@ -173,7 +174,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     task: {
       name,
       server: kind,
-      command: command!,
+      command,
       args,
       env,
       cwd: typeof d.cwd === 'string' ? d.cwd : null,
