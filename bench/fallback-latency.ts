@@ -30,7 +30,10 @@ function median(values: number[]): number {
 
 export async function measureFallbackLatency(): Promise<{ medianMs: number; samples: number }> {
   const port = await freePort();
-  const v = validateTaskDefinition({ type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--model', 'llama3.2:3b=2000:112'], port, needs: '2GiB' }, 'ollama');
+  const v = validateTaskDefinition(
+    { type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--model', 'llama3.2:3b=2000:112'], port, needs: '2GiB' },
+    'ollama',
+  );
   if (!v.ok) throw new Error(v.problems.join('\n'));
   const server = new ManagedServer(v.task, {
     readGpu: async () => ({ ok: false, reason: 'not needed for this measurement' }),
@@ -68,7 +71,11 @@ export async function measureFallbackLatency(): Promise<{ medianMs: number; samp
     const crossing = (): WatchedSample => {
       const d = emptyDevice(0);
       d.memory = { total, used: 7500 * MiB, free: total - 7500 * MiB, reserved: 0 };
-      return { sample: { source: 'nvml', timestamp: Date.now(), driverVersion: null, nvmlVersion: null, devices: [d] }, levels: ['critical'], thresholds: [thresholds] };
+      return {
+        sample: { source: 'nvml', timestamp: Date.now(), driverVersion: null, nvmlVersion: null, devices: [d] },
+        levels: ['critical'],
+        thresholds: [thresholds],
+      };
     };
     const latencies: number[] = [];
     for (let i = 0; i < SAMPLES + 3; i++) {
@@ -90,5 +97,7 @@ export async function measureFallbackLatency(): Promise<{ medianMs: number; samp
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await measureFallbackLatency();
-  console.log(`fallback latency (trigger sample → step request sent): ${r.medianMs.toFixed(2)} ms median over ${r.samples} samples (target ≤ 50 ms) ${r.medianMs <= 50 ? 'met' : 'NOT met'}`);
+  console.log(
+    `fallback latency (trigger sample → step request sent): ${r.medianMs.toFixed(2)} ms median over ${r.samples} samples (target ≤ 50 ms) ${r.medianMs <= 50 ? 'met' : 'NOT met'}`,
+  );
 }

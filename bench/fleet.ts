@@ -67,10 +67,20 @@ function record(): Recorded {
       const usedBytes = Math.round(total * (0.05 + 0.9 * rand()));
       const uuid = `GPU-${h.toString(16).padStart(4, '0')}${g}-0000-4000-8000-000000000000`;
       // max by (__name__, instance, Hostname, gpu, UUID, modelName): the labels the query keeps.
-      const dcgmLabels = { gpu: String(g), UUID: uuid, modelName: dcgmOnly ? 'NVIDIA A100-SXM4-80GB' : 'NVIDIA GeForce RTX 4090', Hostname: hostname, instance };
+      const dcgmLabels = {
+        gpu: String(g),
+        UUID: uuid,
+        modelName: dcgmOnly ? 'NVIDIA A100-SXM4-80GB' : 'NVIDIA GeForce RTX 4090',
+        Hostname: hostname,
+        instance,
+      };
       const usedMiB = Math.floor(usedBytes / MiB);
       // max by (instance, gpu) (…): one series per GPU, in MiB.
-      const points = () => Array.from({ length: SPARKLINE_POINTS }, (_, i) => [at - SPARKLINE_WINDOW_S + (i + 1) * (SPARKLINE_WINDOW_S / SPARKLINE_POINTS), String(Math.round((usedBytes * (0.8 + 0.2 * rand())) / MiB))]);
+      const points = () =>
+        Array.from({ length: SPARKLINE_POINTS }, (_, i) => [
+          at - SPARKLINE_WINDOW_S + (i + 1) * (SPARKLINE_WINDOW_S / SPARKLINE_POINTS),
+          String(Math.round((usedBytes * (0.8 + 0.2 * rand())) / MiB)),
+        ]);
       used.push({ metric: { gpu: String(g), instance }, values: points() });
       if (dcgmOnly) {
         // What `unless on(instance)` leaves: dcgm-exporter's gauges only where no VRAM Guard exporter runs.
@@ -83,16 +93,35 @@ function record(): Recorded {
       latest.push({ metric: { __name__: VG.used, ...labels }, value: v(usedBytes) });
       latest.push({ metric: { __name__: VG.total, ...labels }, value: v(total) });
       latest.push({ metric: { __name__: VG.free, gpu: String(g), instance }, value: v(total - usedBytes) });
-      for (const [level, p] of [['warning', 0.8], ['critical', 0.9], ['emergency', 0.95]] as const) latest.push({ metric: { __name__: VG.threshold, level, gpu: String(g), instance }, value: v(Math.round(total * p)) });
+      for (const [level, p] of [
+        ['warning', 0.8],
+        ['critical', 0.9],
+        ['emergency', 0.95],
+      ] as const)
+        latest.push({ metric: { __name__: VG.threshold, level, gpu: String(g), instance }, value: v(Math.round(total * p)) });
       // topk(3, sum by (instance, hostname, gpu, task, server, process) (…)): three holders per GPU.
       for (let p = 0; p < 3; p++) {
         const owned = p < 2;
-        holders.push({ metric: { hostname, gpu: String(g), process: owned ? 'llama-server' : 'python3', ...(owned ? { task: `task-${g}-${p}`, server: 'llama-server' } : {}), instance }, value: v(Math.round(usedBytes / (3 + p))) });
+        holders.push({
+          metric: {
+            hostname,
+            gpu: String(g),
+            process: owned ? 'llama-server' : 'python3',
+            ...(owned ? { task: `task-${g}-${p}`, server: 'llama-server' } : {}),
+            instance,
+          },
+          value: v(Math.round(usedBytes / (3 + p))),
+        });
       }
     }
   }
   const envelope = (resultType: string, result: unknown[]) => JSON.stringify({ status: 'success', data: { resultType, result } });
-  return { hosts: HOSTS, gpusPerHost: GPUS, at: at * 1000, replies: { latest: envelope('vector', latest), holders: envelope('vector', holders), scraped: envelope('vector', scraped), used: envelope('matrix', used) } };
+  return {
+    hosts: HOSTS,
+    gpusPerHost: GPUS,
+    at: at * 1000,
+    replies: { latest: envelope('vector', latest), holders: envelope('vector', holders), scraped: envelope('vector', scraped), used: envelope('matrix', used) },
+  };
 }
 
 /** A fetch that answers the three queries from the recording, as a loopback Prometheus would. */
@@ -101,7 +130,15 @@ function replay(rec: Recorded): typeof fetch {
   return async (input) => {
     const url = new URL(String(input));
     const query = url.searchParams.get('query');
-    const body = url.pathname.endsWith('query_range') ? rec.replies.used : query === q.latest ? rec.replies.latest : query === q.holders ? rec.replies.holders : query === q.scraped ? rec.replies.scraped : null;
+    const body = url.pathname.endsWith('query_range')
+      ? rec.replies.used
+      : query === q.latest
+        ? rec.replies.latest
+        : query === q.holders
+          ? rec.replies.holders
+          : query === q.scraped
+            ? rec.replies.scraped
+            : null;
     if (body === null) return new Response(JSON.stringify({ status: 'error', errorType: 'bad_data', error: `not recorded: ${query}` }), { status: 400 });
     return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
   };
@@ -109,7 +146,16 @@ function replay(rec: Recorded): typeof fetch {
 
 export interface FleetBench {
   rows: BenchRow[];
-  result: { hosts: number; gpus: number; replyBytes: number; medianMs: number; p90Ms: number; allocatedMB: number; retainedMB: number; targets: { ms: number; mb: number } };
+  result: {
+    hosts: number;
+    gpus: number;
+    replyBytes: number;
+    medianMs: number;
+    p90Ms: number;
+    allocatedMB: number;
+    retainedMB: number;
+    targets: { ms: number; mb: number };
+  };
 }
 
 export async function measureFleet(): Promise<FleetBench> {
@@ -119,13 +165,17 @@ export async function measureFleet(): Promise<FleetBench> {
   const fetchFn = replay(rec);
   const refresher = new FleetRefresher();
   const once = async () => {
-    const s = await refresher.refresh({ prometheus: 'http://prometheus.bench:9090', targets: [], token: null, ours: DEFAULT_THRESHOLDS, staleAfterMs: 120_000, fetch: fetchFn }, rec.at);
+    const s = await refresher.refresh(
+      { prometheus: 'http://prometheus.bench:9090', targets: [], token: null, ours: DEFAULT_THRESHOLDS, staleAfterMs: 120_000, fetch: fetchFn },
+      rec.at,
+    );
     const message = JSON.stringify({ type: 'fleet', fleet: fleetView(s) });
     return { s, line: fleetLine(s), bytes: message.length };
   };
   const first = await once();
   const gpus = first.s.hosts.reduce((n, h) => n + h.gpus.length, 0);
-  if (first.s.hosts.length !== rec.hosts || gpus !== rec.hosts * rec.gpusPerHost) throw new Error(`the recording gave ${first.s.hosts.length} hosts, ${gpus} GPUs: ${first.line}`);
+  if (first.s.hosts.length !== rec.hosts || gpus !== rec.hosts * rec.gpusPerHost)
+    throw new Error(`the recording gave ${first.s.hosts.length} hosts, ${gpus} GPUs: ${first.line}`);
   for (let i = 0; i < 2; i++) await once();
   // CPU time of this process (the extension host's cost), not wall time: other work on the machine does not count.
   const times: number[] = [];
@@ -159,7 +209,12 @@ export async function measureFleet(): Promise<FleetBench> {
   const replyBytes = Object.values(rec.replies).reduce((n, r) => n + r.length, 0);
   return {
     rows: [
-      { measure: `fleet refresh, ${rec.hosts} hosts × ${rec.gpusPerHost} GPUs (${(replyBytes / 1e6).toFixed(1)} MB of replies)`, value: `${medianMs.toFixed(1)} ms CPU median, p90 ${p90Ms.toFixed(1)} ms`, target: '≤ 50 ms', ok: medianMs <= 50 },
+      {
+        measure: `fleet refresh, ${rec.hosts} hosts × ${rec.gpusPerHost} GPUs (${(replyBytes / 1e6).toFixed(1)} MB of replies)`,
+        value: `${medianMs.toFixed(1)} ms CPU median, p90 ${p90Ms.toFixed(1)} ms`,
+        target: '≤ 50 ms',
+        ok: medianMs <= 50,
+      },
       { measure: 'fleet refresh memory', value: `${allocated.toFixed(1)} MB during, ${retained.toFixed(1)} MB kept`, target: '≤ 20 MB', ok: allocated <= 20 },
     ],
     result: { hosts: rec.hosts, gpus, replyBytes, medianMs, p90Ms, allocatedMB: allocated, retainedMB: retained, targets: { ms: 50, mb: 20 } },

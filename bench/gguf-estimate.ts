@@ -22,7 +22,17 @@ function median(values: number[]): number {
 /** Writes the three shards; returns the first one's path and the model's total bytes. */
 async function writeSplitModel(): Promise<{ path: string; bytes: number }> {
   // A Qwen2.5-32B-shaped model in Q4_K_M, 70 layers of 5120: about 20 GiB of weights.
-  const whole = llamaQ4KM({ name: 'Bench 32B', layers: 70, embd: 5120, ffn: 27648, heads: 40, kvHeads: 8, vocab: 152064, context: 32768, tiedEmbeddings: false });
+  const whole = llamaQ4KM({
+    name: 'Bench 32B',
+    layers: 70,
+    embd: 5120,
+    ffn: 27648,
+    heads: 40,
+    kvHeads: 8,
+    vocab: 152064,
+    context: 32768,
+    tiedEmbeddings: false,
+  });
   const tokens = Array.from({ length: 152064 }, (_, i) => `tok${i}`);
   const merges = Array.from({ length: 151387 }, (_, i) => `m${i} n${i}`);
   const count = 3;
@@ -31,8 +41,15 @@ async function writeSplitModel(): Promise<{ path: string; bytes: number }> {
   let bytes = 0;
   for (let i = 0; i < count; i++) {
     const tensors = whole.tensors.slice(i * per, (i + 1) * per);
-    const split = { 'split.no': { value: i, type: 2 }, 'split.count': { value: count, type: 2 }, 'split.tensors.count': { value: whole.tensors.length, type: 5 } };
-    const spec: FixtureSpec = i === 0 ? { metadata: { ...whole.metadata, ...split, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.merges': merges }, tensors } : { metadata: split, tensors };
+    const split = {
+      'split.no': { value: i, type: 2 },
+      'split.count': { value: count, type: 2 },
+      'split.tensors.count': { value: whole.tensors.length, type: 5 },
+    };
+    const spec: FixtureSpec =
+      i === 0
+        ? { metadata: { ...whole.metadata, ...split, 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.merges': merges }, tensors }
+        : { metadata: split, tensors };
     const path = await writeGguf(`bench-32b-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}`, spec, { sparse: true });
     if (i === 0) first = path;
   }

@@ -46,7 +46,9 @@ async function install(node: TestedNode): Promise<void> {
   const prefix = join(NODE_VERSIONS_DIR, node.name);
   await mkdir(prefix, { recursive: true });
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  await promisify(execFile)(npm, ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node@${node.version}`], { cwd: prefix });
+  await promisify(execFile)(npm, ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node@${node.version}`], {
+    cwd: prefix,
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

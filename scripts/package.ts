@@ -24,9 +24,19 @@ const TARGETS: Record<string, string> = {
 
 /** The files of koffi that run; its C++ sources, docs and build scripts stay out. */
 const KOFFI_FILES = [
-  'package.json', 'LICENSE.txt', 'index.cjs', 'index.js', 'indirect.cjs', 'indirect.js',
-  'src/koffi/index.cjs', 'src/koffi/index.js', 'src/koffi/indirect.cjs', 'src/koffi/indirect.js',
-  'src/koffi/src/static.cjs', 'src/koffi/src/static.js', 'src/koffi/src/trampolines.cjs',
+  'package.json',
+  'LICENSE.txt',
+  'index.cjs',
+  'index.js',
+  'indirect.cjs',
+  'indirect.js',
+  'src/koffi/index.cjs',
+  'src/koffi/index.js',
+  'src/koffi/indirect.cjs',
+  'src/koffi/indirect.js',
+  'src/koffi/src/static.cjs',
+  'src/koffi/src/static.js',
+  'src/koffi/src/trampolines.cjs',
 ];
 
 function requestedTargets(argv: string[]): string[] {

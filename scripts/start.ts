@@ -179,10 +179,8 @@ async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string>
   }
   const log = await extensionLog();
   const last = log ? (await readFile(log, 'utf8')).trim().split('\n').at(-1) : null;
-  throw new Error(
-    `the status bar item shows "${text}" instead of the GPU's "x/y GB".` +
-      (log ? `\n  The extension's log (${log}) ends with:\n  ${last}` : ''),
-  );
+  const tail = log ? `\n  The extension's log (${log}) ends with:\n  ${last}` : '';
+  throw new Error(`the status bar item shows "${text}" instead of the GPU's "x/y GB".${tail}`);
 }
 
 async function check(url: string, simulated: boolean): Promise<void> {
@@ -225,7 +223,14 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   let dashboard = false;
   while (!dashboard && Date.now() < deadline) {
-    for (const frame of page.frames()) if (await frame.locator('#app[data-ready="1"]').count().catch(() => 0)) dashboard = true;
+    for (const frame of page.frames())
+      if (
+        await frame
+          .locator('#app[data-ready="1"]')
+          .count()
+          .catch(() => 0)
+      )
+        dashboard = true;
     if (!dashboard) await page.waitForTimeout(250);
   }
   const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
@@ -258,10 +263,14 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: refused }).first();
   await row.waitFor({ state: 'visible', timeout: 20_000 });
   await row.click();
-  const notice = page.locator('.notification-list-item').filter({ hasText: /was not started/ }).first();
+  const notice = page
+    .locator('.notification-list-item')
+    .filter({ hasText: /was not started/ })
+    .first();
   await notice.waitFor({ state: 'visible', timeout: 30_000 });
   const text = ((await notice.textContent()) ?? '').trim();
-  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text)) throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
+  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text))
+    throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
   say(`  check: the VRAM gate refused "${refused}…": ${text.slice(0, 160)}`);
   await page.screenshot({ path: join(dir, 'gate-refused.png') });
 }
@@ -292,13 +301,16 @@ async function main(): Promise<void> {
   const install = await ensureVsCode();
   await mkdir(extensionsDir, { recursive: true });
   let installOutput = '';
-  const code = await runToEnd('install the extension', process.execPath, [
-    install.codeServerEntry, '--user-data-dir', join(stateDir, 'user-data'), '--extensions-dir', extensionsDir, '--install-extension', vsix,
-  ], {
-    cwd: stateDir,
-    timeoutMs: 120_000,
-    onOutput: (c) => (installOutput += c),
-  });
+  const code = await runToEnd(
+    'install the extension',
+    process.execPath,
+    [install.codeServerEntry, '--user-data-dir', join(stateDir, 'user-data'), '--extensions-dir', extensionsDir, '--install-extension', vsix],
+    {
+      cwd: stateDir,
+      timeoutMs: 120_000,
+      onOutput: (c) => (installOutput += c),
+    },
+  );
   if (code !== 0 || !/successfully installed/i.test(installOutput)) throw new Error(`installing ${vsix} failed:\n${installOutput.trim()}`);
 
   await provisionUserSettings(join(stateDir, 'user-data'));

@@ -15,7 +15,6 @@ export const RANGES = ['5m', '1h', '24h', 'all'] as const;
 export type RangeName = (typeof RANGES)[number];
 export const RANGE_MS: Record<RangeName, number> = { '5m': 5 * 60_000, '1h': 3_600_000, '24h': 86_400_000, all: Infinity };
 
-
 // ---- data shapes ----
 
 export interface Thresholds {
@@ -253,8 +252,10 @@ export function parseWebviewMessage(raw: unknown): { ok: true; message: WebviewM
       if (!only('format') || (raw.format !== 'csv' && raw.format !== 'jsonl')) return bad('format must be "csv" or "jsonl"');
       return { ok: true, message: { type: 'export', format: raw.format } };
     case 'range':
-      if (!only('id', 'from', 'to', 'maxPoints') || !isIndex(raw.id) || !isTime(raw.from) || !isTime(raw.to) || !(raw.to >= raw.from)) return bad('needs an id and a time range');
-      if (!Number.isInteger(raw.maxPoints) || (raw.maxPoints as number) < 2 || (raw.maxPoints as number) > MAX_RANGE_POINTS) return bad(`maxPoints must be 2 to ${MAX_RANGE_POINTS}`);
+      if (!only('id', 'from', 'to', 'maxPoints') || !isIndex(raw.id) || !isTime(raw.from) || !isTime(raw.to) || !(raw.to >= raw.from))
+        return bad('needs an id and a time range');
+      if (!Number.isInteger(raw.maxPoints) || (raw.maxPoints as number) < 2 || (raw.maxPoints as number) > MAX_RANGE_POINTS)
+        return bad(`maxPoints must be 2 to ${MAX_RANGE_POINTS}`);
       return { ok: true, message: { type: 'range', id: raw.id, from: raw.from, to: raw.to, maxPoints: raw.maxPoints as number } };
     default:
       return { ok: false, error: `unknown message type ${JSON.stringify(raw.type).slice(0, 40)}` };

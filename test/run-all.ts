@@ -65,7 +65,9 @@ async function stage(name: string, command: string, args: string[], parse: ((out
   }
   // A stage that failed without a failing test (a crash, a build error) still counts as a failure.
   if (code !== 0 && (!counted || counted.failed === 0)) totals.failed++;
-  stages.push(`${name}: ${code === 0 ? 'ok' : `exit ${code}`}${counted ? ` (${counted.passed} passed, ${counted.failed} failed)` : ''}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  stages.push(
+    `${name}: ${code === 0 ? 'ok' : `exit ${code}`}${counted ? ` (${counted.passed} passed, ${counted.failed} failed)` : ''}, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 
 await stage('build', node, [join(root, 'scripts', 'build.ts')], null);
@@ -75,7 +77,12 @@ await stage('lint and format (Biome)', join(root, 'node_modules', '.bin', 'biome
 await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**/*.test.ts'], nodeTestTotals);
 await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('CLI on Node 18, 20 and the pinned Node', node, ['--test', '--test-reporter=spec', 'test/cli-node/**/*.test.ts'], nodeTestTotals);
-await stage('echo-cancellation tests (PipeWire)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/pipewire/**/*.test.ts'], nodeTestTotals);
+await stage(
+  'echo-cancellation tests (PipeWire)',
+  node,
+  ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/pipewire/**/*.test.ts'],
+  nodeTestTotals,
+);
 await stage('fleet tests (Prometheus)', node, ['--test', '--test-concurrency=1', '--test-reporter=spec', 'test/prometheus/**/*.test.ts'], nodeTestTotals);
 await stage('VS Code tests', node, [join(root, 'test', 'vscode-tests.ts')], summaryTotals);
 

@@ -26,9 +26,23 @@ async function startCheck(): Promise<Totals> {
       console.log(`  ok   ${name} (${Date.now() - t} ms)`);
       return { passed: 1, failed: 0, skipped: 0 };
     }
-    console.log(`  FAIL ${name} (exit ${String(code)})\n${output.trim().split('\n').slice(-12).map((l) => `       ${l}`).join('\n')}`);
+    console.log(
+      `  FAIL ${name} (exit ${String(code)})\n${output
+        .trim()
+        .split('\n')
+        .slice(-12)
+        .map((l) => `       ${l}`)
+        .join('\n')}`,
+    );
   } catch (err) {
-    console.log(`  FAIL ${name}: ${(err as Error).message}\n${output.trim().split('\n').slice(-12).map((l) => `       ${l}`).join('\n')}`);
+    console.log(
+      `  FAIL ${name}: ${(err as Error).message}\n${output
+        .trim()
+        .split('\n')
+        .slice(-12)
+        .map((l) => `       ${l}`)
+        .join('\n')}`,
+    );
   }
   return { passed: 0, failed: 1, skipped: 0 };
 }

@@ -44,7 +44,12 @@ export function markersInView(markers: readonly Marker[], gpu: number, from: num
   const out: MarkerView[] = [];
   for (const m of markers) {
     if (m.t < from || m.t > to || (m.gpu !== null && m.gpu !== gpu)) continue;
-    const memory = m.beforeMiB !== null && m.afterMiB !== null ? ` · ${formatSizeFromMiB(m.beforeMiB)} → ${formatSizeFromMiB(m.afterMiB)}` : m.beforeMiB !== null ? ` · at ${formatSizeFromMiB(m.beforeMiB)}` : '';
+    const memory =
+      m.beforeMiB !== null && m.afterMiB !== null
+        ? ` · ${formatSizeFromMiB(m.beforeMiB)} → ${formatSizeFromMiB(m.afterMiB)}`
+        : m.beforeMiB !== null
+          ? ` · at ${formatSizeFromMiB(m.beforeMiB)}`
+          : '';
     out.push({
       t: m.t,
       kind: m.kind,
@@ -70,7 +75,10 @@ export function trendView(s: SeriesData, totalMiB: number, windowMs: number): Tr
   return {
     verdict: trend.verdict,
     text: trendText(trend, MiB),
-    slope: perHour === null || trend.verdict === 'unknown' ? '—' : `${perHour >= 0 ? '+' : '−'}${Math.abs(perHour).toFixed(Math.abs(perHour) < 10 ? 1 : 0)} MiB/h over ${formatDuration(Math.min(windowMs, trend.spanMs))}`,
+    slope:
+      perHour === null || trend.verdict === 'unknown'
+        ? '—'
+        : `${perHour >= 0 ? '+' : '−'}${Math.abs(perHour).toFixed(Math.abs(perHour) < 10 ? 1 : 0)} MiB/h over ${formatDuration(Math.min(windowMs, trend.spanMs))}`,
     timeToOom: trend.timeToOomMs === null ? (trend.verdict === 'unknown' ? '—' : 'not at this slope') : `about ${formatDuration(trend.timeToOomMs)}`,
   };
 }

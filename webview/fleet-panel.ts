@@ -52,7 +52,10 @@ function sparkline(g: FleetGpuView): SVGElement {
   svg.setAttribute('height', String(h));
   svg.setAttribute('role', 'img');
   const known = g.spark.filter((v): v is number => v !== null);
-  svg.setAttribute('aria-label', known.length ? `last hour: ${formatSizeFromMiB(Math.min(...known))} to ${formatSizeFromMiB(Math.max(...known))}` : 'no data in the last hour');
+  svg.setAttribute(
+    'aria-label',
+    known.length ? `last hour: ${formatSizeFromMiB(Math.min(...known))} to ${formatSizeFromMiB(Math.max(...known))}` : 'no data in the last hour',
+  );
   const crit = document.createElementNS(SVG, 'line');
   const yc = (h - (g.thresholds.critical / g.totalMiB) * h).toFixed(1);
   for (const [k, v] of Object.entries({ x1: '0', x2: String(w), y1: yc, y2: yc, class: 'spark-critical' })) crit.setAttribute(k, v);
@@ -67,9 +70,16 @@ function sparkline(g: FleetGpuView): SVGElement {
 }
 
 function gpuRow(host: string, g: FleetGpuView, stale: boolean): HTMLElement {
-  const tr = el('tr', `fleet-gpu level-${stale ? 'stale' : g.level}`, undefined, { 'data-host': host, 'data-gpu': String(g.index), 'data-used-mib': String(g.usedMiB), 'data-level': stale ? 'stale' : g.level });
+  const tr = el('tr', `fleet-gpu level-${stale ? 'stale' : g.level}`, undefined, {
+    'data-host': host,
+    'data-gpu': String(g.index),
+    'data-used-mib': String(g.usedMiB),
+    'data-level': stale ? 'stale' : g.level,
+  });
   const pct = g.totalMiB > 0 ? Math.round((g.usedMiB / g.totalMiB) * 100) : 0;
-  const holders = g.holders.length ? g.holders.map((x) => `${x.label}${x.kind === 'process' ? '' : ` (${x.kind})`} ${formatSizeFromMiB(x.vramMiB)}`).join(', ') : '—';
+  const holders = g.holders.length
+    ? g.holders.map((x) => `${x.label}${x.kind === 'process' ? '' : ` (${x.kind})`} ${formatSizeFromMiB(x.vramMiB)}`).join(', ')
+    : '—';
   const thresholds = `${formatSizeFromMiB(g.thresholds.warning)} / ${formatSizeFromMiB(g.thresholds.critical)} / ${formatSizeFromMiB(g.thresholds.emergency)}${g.thresholdsFrom === 'host' ? '' : ' (ours)'}`;
   const cells: Array<HTMLElement | SVGElement> = [
     el('td', 'num', String(g.index)),
@@ -86,7 +96,12 @@ function gpuRow(host: string, g: FleetGpuView, stale: boolean): HTMLElement {
   return tr;
 }
 
-export function renderFleet(box: HTMLElement, fleet: FleetView | null, send: (m: WebviewMessage) => void, button: (label: string, onClick: () => void) => HTMLElement): void {
+export function renderFleet(
+  box: HTMLElement,
+  fleet: FleetView | null,
+  send: (m: WebviewMessage) => void,
+  button: (label: string, onClick: () => void) => HTMLElement,
+): void {
   if (!fleet) {
     box.hidden = true;
     box.replaceChildren();
@@ -94,7 +109,12 @@ export function renderFleet(box: HTMLElement, fleet: FleetView | null, send: (m:
   }
   box.hidden = false;
   const head = el('div', 'fleet-head');
-  head.append(el('h2', null, 'Fleet'), el('span', 'fleet-line', fleet.line), button('Refresh', () => send({ type: 'fleetRefresh' })), button('Where does it fit?…', () => send({ type: 'fleetWhereFits' })));
+  head.append(
+    el('h2', null, 'Fleet'),
+    el('span', 'fleet-line', fleet.line),
+    button('Refresh', () => send({ type: 'fleetRefresh' })),
+    button('Where does it fit?…', () => send({ type: 'fleetWhereFits' })),
+  );
   const parts: HTMLElement[] = [head];
   for (const e of fleet.errors) parts.push(el('p', 'fleet-error', `${e.source}: ${e.error}`, { 'data-source': e.source }));
   for (const host of fleet.hosts) {

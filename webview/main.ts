@@ -40,7 +40,11 @@ let fleet: FleetView | null = null;
 
 // ---- small DOM helper: elements from data, never from HTML strings ----
 type Child = Node | string | null | undefined | false;
-function h(tag: string, props: { class?: string; text?: string; attrs?: Record<string, string>; on?: Record<string, (e: Event) => void> } = {}, ...children: Child[]): HTMLElement {
+function h(
+  tag: string,
+  props: { class?: string; text?: string; attrs?: Record<string, string>; on?: Record<string, (e: Event) => void> } = {},
+  ...children: Child[]
+): HTMLElement {
   const el = document.createElement(tag);
   if (props.class) el.className = props.class;
   if (props.text !== undefined) el.textContent = props.text;
@@ -219,7 +223,11 @@ function gpuSection(gpu: GpuInfo): HTMLElement {
     h('h2', { class: 'gpu-title', text: gpuTitle(gpu) }),
     h('div', { class: 'trend' }),
     chartBox,
-    h('div', { class: 'legend-bands' }, ...(['warning', 'critical', 'emergency'] as const).map((l) => h('span', { class: `band band-${l}`, text: l.toUpperCase() }))),
+    h(
+      'div',
+      { class: 'legend-bands' },
+      ...(['warning', 'critical', 'emergency'] as const).map((l) => h('span', { class: `band band-${l}`, text: l.toUpperCase() })),
+    ),
     h('h3', { text: 'Processes' }),
     h('div', { class: 'processes', attrs: { 'data-gpu': String(gpu.gpu) } }),
   );
@@ -308,7 +316,14 @@ function placeMarkers(u: uPlot, gpu: number): void {
     let entry = els.get(key);
     if (!entry) {
       const label = h('span', { class: 'marker-label', text: m.label });
-      const el = h('div', { class: `marker marker-${m.kind}${m.level ? ` level-${m.level}` : ''}`, attrs: { 'data-kind': m.kind, 'aria-label': m.detail, title: m.detail, tabindex: '0' } }, label);
+      const el = h(
+        'div',
+        {
+          class: `marker marker-${m.kind}${m.level ? ` level-${m.level}` : ''}`,
+          attrs: { 'data-kind': m.kind, 'aria-label': m.detail, title: m.detail, tabindex: '0' },
+        },
+        label,
+      );
       u.over.append(el);
       entry = { el, label };
       els.set(key, entry);
@@ -427,7 +442,13 @@ function renderSystem(): void {
         ],
         axes: [
           { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } },
-          { stroke: c.fg, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 70, values: (_u, vals) => vals.map((v) => formatSizeFromMiB(v)) },
+          {
+            stroke: c.fg,
+            grid: { stroke: c.grid, width: 1 },
+            ticks: { stroke: c.grid },
+            size: 70,
+            values: (_u, vals) => vals.map((v) => formatSizeFromMiB(v)),
+          },
         ],
       },
       [ram.t, ram.v, state.swap.v],
@@ -448,9 +469,20 @@ function renderProcesses(): void {
     }
     const head = h('tr', {}, ...['PID', 'Process', 'Task / server', 'VRAM', 'Share'].map((t) => h('th', { text: t })));
     const rows = processRows(table).map((r) =>
-      h('tr', { class: r.residual ? 'residual' : '' }, h('td', { text: r.pid }), h('td', { text: r.name }), h('td', { text: r.owner }), h('td', { class: 'num', text: r.vram }), h('td', { class: 'num', text: r.share })),
+      h(
+        'tr',
+        { class: r.residual ? 'residual' : '' },
+        h('td', { text: r.pid }),
+        h('td', { text: r.name }),
+        h('td', { text: r.owner }),
+        h('td', { class: 'num', text: r.vram }),
+        h('td', { class: 'num', text: r.share }),
+      ),
     );
-    box.replaceChildren(h('table', {}, h('thead', {}, head), h('tbody', {}, ...rows)), table.residualHint ? h('p', { class: 'hint', text: table.residualHint }) : '');
+    box.replaceChildren(
+      h('table', {}, h('thead', {}, head), h('tbody', {}, ...rows)),
+      table.residualHint ? h('p', { class: 'hint', text: table.residualHint }) : '',
+    );
   }
 }
 
@@ -511,10 +543,28 @@ function renderChain(): void {
       h('td', { text: s.label }),
       h('td', { text: s.trigger }),
       h('td', { text: `${s.mode}${s.ownMode ? ' (own)' : ''}` }),
-      h('td', {}, live ? button('Run this step now', () => send({ type: 'runStep', step: s.index, gpu: chainGpu }), { secondary: true, attrs: { 'data-step': String(s.index) } }) : null),
+      h(
+        'td',
+        {},
+        live
+          ? button('Run this step now', () => send({ type: 'runStep', step: s.index, gpu: chainGpu }), {
+              secondary: true,
+              attrs: { 'data-step': String(s.index) },
+            })
+          : null,
+      ),
     ),
   );
-  const actions = chainActions(chain).map((a) => h('li', { class: `result-${a.result}` }, h('span', { class: 'time', text: a.time }), h('span', { class: 'pill', text: a.result }), h('span', { text: ` ${a.text} ` }), h('span', { class: 'memory', text: a.memory })));
+  const actions = chainActions(chain).map((a) =>
+    h(
+      'li',
+      { class: `result-${a.result}` },
+      h('span', { class: 'time', text: a.time }),
+      h('span', { class: 'pill', text: a.result }),
+      h('span', { text: ` ${a.text} ` }),
+      h('span', { class: 'memory', text: a.memory }),
+    ),
+  );
   sections.chain.replaceChildren(
     h('h2', { text: `Fallback chain${chain.busy ? ' — running…' : ''}` }),
     h('div', { class: 'chain-controls' }, live ? button('Dry run', () => send({ type: 'dryRun' }), { secondary: true }) : null, live ? auto : null, gpuPick),

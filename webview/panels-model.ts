@@ -22,7 +22,14 @@ export function processRows(table: ProcessTable): ProcessRowView[] {
     residual: false,
   }));
   const residualShare = table.residualMiB !== null && table.usedMiB ? (table.residualMiB / table.usedMiB) * 100 : null;
-  rows.push({ pid: '—', name: 'residual (no running process)', owner: '—', vram: formatWholeMiB(table.residualMiB), share: formatPercent(residualShare), residual: true });
+  rows.push({
+    pid: '—',
+    name: 'residual (no running process)',
+    owner: '—',
+    vram: formatWholeMiB(table.residualMiB),
+    share: formatPercent(residualShare),
+    residual: true,
+  });
   return rows;
 }
 
@@ -37,7 +44,10 @@ export interface ServerCardView {
 
 export function serverCardView(s: ServerCard): ServerCardView {
   const lines: string[] = [];
-  if (s.models.length) lines.push(`models: ${s.models.map((m) => `${m.name}${m.context ? ` (ctx ${m.context})` : ''}${m.vramMiB !== null ? ` · ${formatWholeMiB(m.vramMiB)}` : ''}`).join(', ')}`);
+  if (s.models.length)
+    lines.push(
+      `models: ${s.models.map((m) => `${m.name}${m.context ? ` (ctx ${m.context})` : ''}${m.vramMiB !== null ? ` · ${formatWholeMiB(m.vramMiB)}` : ''}`).join(', ')}`,
+    );
   else lines.push('no model loaded (as the server reports)');
   if (s.context !== null) lines.push(`context: ${s.context}`);
   if (s.sleeping !== null) lines.push(s.sleeping ? 'sleeping' : 'awake');

@@ -2,7 +2,20 @@
  * The dashboard's state on the page and how each host message changes it. Pure: it takes data and
  * returns data (no DOM), so it is tested in plain Node. main.ts draws what it holds.
  */
-import { RANGE_MS, type ChainView, type GpuInfo, type Marker, type ProcessTable, type RangeData, type RangeName, type SampleUpdate, type SeriesData, type ServerCard, type Snapshot, type ViewMode } from '../src/protocol.ts';
+import {
+  RANGE_MS,
+  type ChainView,
+  type GpuInfo,
+  type Marker,
+  type ProcessTable,
+  type RangeData,
+  type RangeName,
+  type SampleUpdate,
+  type SeriesData,
+  type ServerCard,
+  type Snapshot,
+  type ViewMode,
+} from '../src/protocol.ts';
 
 export interface DashboardState {
   mode: ViewMode;

@@ -83,8 +83,14 @@ export async function launchBrowser(options: { viewport?: { width: number; heigh
       if (closed) return;
       closed = true;
       const pids = [pid, ...descendantsOf(pid)];
-      await raceDeadline(browser.close().catch(() => {}), 5000);
-      await raceDeadline(server.close().catch(() => {}), 5000);
+      await raceDeadline(
+        browser.close().catch(() => {}),
+        5000,
+      );
+      await raceDeadline(
+        server.close().catch(() => {}),
+        5000,
+      );
       for (const p of pids) kill(p, 'SIGKILL');
       kill(-pid, 'SIGKILL');
     },

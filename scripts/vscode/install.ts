@@ -14,15 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import {
-  CODE_SERVER_VERSION,
-  codeServerEntry,
-  codeServerPrefix,
-  installedMarker,
-  nodeHeadersPrefix,
-  vscodeProductJson,
-  vscodeServerMain,
-} from './paths.ts';
+import { CODE_SERVER_VERSION, codeServerEntry, codeServerPrefix, installedMarker, nodeHeadersPrefix, vscodeProductJson, vscodeServerMain } from './paths.ts';
 import { runToEnd, stopEverythingOnExit } from './processes.ts';
 
 export interface VsCodeInstall {
@@ -47,7 +39,11 @@ export function missingBuildTools(): string[] {
   if (Number(process.versions.node.split('.')[0]) !== 24) {
     missing.push(`Node 24 (this is Node ${process.versions.node}; run through npm so node_modules/.bin/node is used)`);
   }
-  for (const [command, pkg] of [['g++', 'g++'], ['make', 'make'], ['python3', 'python3']] as const) {
+  for (const [command, pkg] of [
+    ['g++', 'g++'],
+    ['make', 'make'],
+    ['python3', 'python3'],
+  ] as const) {
     if (!has(command)) missing.push(`${command} (apt-get install ${pkg})`);
   }
   if (!existsSync('/usr/include/gssapi/gssapi.h') && !has('krb5-config')) {
@@ -59,7 +55,12 @@ export function missingBuildTools(): string[] {
 /** The Debian packages missing to build code-server's native modules (what `npm run setup` installs). */
 export function missingDebianPackages(): string[] {
   const missing: string[] = [];
-  for (const [command, pkg] of [['g++', 'g++'], ['make', 'make'], ['python3', 'python3']] as const) if (!has(command)) missing.push(pkg);
+  for (const [command, pkg] of [
+    ['g++', 'g++'],
+    ['make', 'make'],
+    ['python3', 'python3'],
+  ] as const)
+    if (!has(command)) missing.push(pkg);
   if (!existsSync('/usr/include/gssapi/gssapi.h') && !has('krb5-config')) missing.push('libkrb5-dev');
   return missing;
 }
@@ -121,7 +122,9 @@ export async function ensureVsCode(log: (m: string) => void = (m) => process.std
   const missing = missingBuildTools();
   if (missing.length > 0) {
     const packages = missingDebianPackages();
-    throw new Error(`Cannot install code-server ${CODE_SERVER_VERSION} (a real VS Code for running and testing the extension). Missing:\n  - ${missing.join('\n  - ')}${packages.length ? `\n${installHint(packages)}` : ''}`);
+    throw new Error(
+      `Cannot install code-server ${CODE_SERVER_VERSION} (a real VS Code for running and testing the extension). Missing:\n  - ${missing.join('\n  - ')}${packages.length ? `\n${installHint(packages)}` : ''}`,
+    );
   }
   const t0 = Date.now();
   log(`Installing VS Code (code-server ${CODE_SERVER_VERSION}) into ${codeServerPrefix}: first run only, a few minutes...`);

@@ -31,9 +31,6 @@ export function startGroup(name: string, command: string, args: string[], option
   return started;
 }
 
-
-
-
 /** Every process below `root`, read from /proc (Linux); empty elsewhere. */
 export function descendantsOf(root: number): number[] {
   let entries: string[];
@@ -111,7 +108,12 @@ export function stopEverythingOnExit(cleanup: () => Promise<void> = async () => 
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\n${signal}: stopping...\n`);
-    const done = raceDeadline(cleanup().catch(() => {}).then(stopAll), 10_000);
+    const done = raceDeadline(
+      cleanup()
+        .catch(() => {})
+        .then(stopAll),
+      10_000,
+    );
     void done.finally(() => {
       killAllNow();
       process.exit(signal === 'SIGINT' ? 130 : 143);

@@ -51,7 +51,16 @@ export interface AecArgs {
 
 /** Parses the arguments; returns the problems instead when they are wrong. */
 export function parseAecArgs(args: readonly string[]): { args: AecArgs } | { problems: string[] } {
-  const out: AecArgs = { source: defaultSourceName, seconds: defaultRecordSeconds, format: defaultAudioFormat, echoTest: false, echoSeconds: defaultEchoSeconds, json: false, failOnWarn: false, help: false };
+  const out: AecArgs = {
+    source: defaultSourceName,
+    seconds: defaultRecordSeconds,
+    format: defaultAudioFormat,
+    echoTest: false,
+    echoSeconds: defaultEchoSeconds,
+    json: false,
+    failOnWarn: false,
+    help: false,
+  };
   const problems: string[] = [];
   const seconds = (flag: string, value: string | undefined, min: number, max: number): number | null => {
     const n = Number(value);

@@ -26,7 +26,12 @@ export function parseArgs(args: readonly string[], spec: { booleans: readonly st
       if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
       flags.set(name, value);
     } else {
-      throw new UsageError(unknownOptionMessage(`--${name}`, [...spec.booleans, ...spec.values, 'help'].map((o) => `--${o}`)));
+      throw new UsageError(
+        unknownOptionMessage(
+          `--${name}`,
+          [...spec.booleans, ...spec.values, 'help'].map((o) => `--${o}`),
+        ),
+      );
     }
   }
   return { flags, positional };

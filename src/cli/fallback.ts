@@ -138,7 +138,10 @@ async function readChain(path: string | undefined, io: CliIo): Promise<FallbackS
     } catch (err) {
       throw new UsageError(`--chain: ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
     }
-    raw = json && typeof json === 'object' && !Array.isArray(json) && 'vramGuard.fallbackChain' in json ? (json as Record<string, unknown>)['vramGuard.fallbackChain'] : json;
+    raw =
+      json && typeof json === 'object' && !Array.isArray(json) && 'vramGuard.fallbackChain' in json
+        ? (json as Record<string, unknown>)['vramGuard.fallbackChain']
+        : json;
     where = `${path}`;
   }
   const parsed = parseSteps(raw, where);

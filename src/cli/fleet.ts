@@ -41,7 +41,10 @@ export const EXIT_NO_FLEET = 4;
 const MAX_TOKEN_BYTES = 16 * 1024;
 
 export async function runFleetCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['json', 'help'], values: ['prometheus', 'targets', 'token-file', 'need', 'model', 'args', 'margin', 'thresholds', 'hysteresis', 'timeout'] });
+  const parsed = parseArgs(args, {
+    booleans: ['json', 'help'],
+    values: ['prometheus', 'targets', 'token-file', 'need', 'model', 'args', 'margin', 'thresholds', 'hysteresis', 'timeout'],
+  });
   if (parsed.flags.has('help')) {
     io.stdout(`${FLEET_HELP}\n`);
     return 0;
@@ -49,12 +52,22 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const targetsText = stringFlag(parsed, 'targets') ?? io.env.VRAM_GUARD_FLEET_TARGETS ?? '';
   const settings = readFleetSettings((key) =>
-    key === 'fleet.prometheus' ? (stringFlag(parsed, 'prometheus') ?? io.env.VRAM_GUARD_FLEET_PROMETHEUS ?? '') : key === 'fleet.targets' ? targetsText.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
+    key === 'fleet.prometheus'
+      ? (stringFlag(parsed, 'prometheus') ?? io.env.VRAM_GUARD_FLEET_PROMETHEUS ?? '')
+      : key === 'fleet.targets'
+        ? targetsText
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : undefined,
   );
   if (settings.problems.length) throw new UsageError(settings.problems.join(' '));
   if (!settings.prometheus && !settings.targets.length) throw new UsageError('name a Prometheus (--prometheus URL) or exporters (--targets URL,URL)');
   const thresholdText = stringFlag(parsed, 'thresholds');
-  const thresholds = parseThresholds(thresholdText === undefined ? undefined : parseThresholdFlag(thresholdText), stringFlag(parsed, 'hysteresis'), { thresholds: '--thresholds', hysteresis: '--hysteresis' });
+  const thresholds = parseThresholds(thresholdText === undefined ? undefined : parseThresholdFlag(thresholdText), stringFlag(parsed, 'hysteresis'), {
+    thresholds: '--thresholds',
+    hysteresis: '--hysteresis',
+  });
   if (thresholds.problems.length) throw new UsageError(thresholds.problems.join(' '));
   const timeoutText = stringFlag(parsed, 'timeout');
   const timeoutS = timeoutText === undefined ? 5 : Number(timeoutText);
@@ -85,7 +98,9 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   const answered = snapshot.sources.some((s) => s.ok);
   const places = need ? rankFleet(snapshot.hosts, need.bytes, margin) : null;
   if (parsed.flags.has('json')) {
-    io.stdout(`${JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, need: need ? { bytes: need.bytes, from: need.description, marginText: marginText(margin), places } : null }, nullNaN, 2)}\n`);
+    io.stdout(
+      `${JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, need: need ? { bytes: need.bytes, from: need.description, marginText: marginText(margin), places } : null }, nullNaN, 2)}\n`,
+    );
   } else if (need && places) {
     if (need.description !== '--need') io.stdout(`Estimate: ${need.description}\n`);
     io.stdout(rankingTable(places, need.bytes, marginText(margin), snapshot.at) + sourcesText(snapshot));

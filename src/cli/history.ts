@@ -117,7 +117,9 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
     if (streamError) throw new Error(`could not write ${out}: ${(streamError as Error).message}`);
   }
   const skipped = stats.tornLines + stats.badLines;
-  io.stderr(`history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s))` : ''}\n`);
+  io.stderr(
+    `history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s))` : ''}\n`,
+  );
   if (!paths.length) io.stderr(`history: ${dir} holds no history yet (the dashboard records while VS Code runs).\n`);
   return 0;
 }
@@ -131,7 +133,9 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
     return 1;
   }
   if (size > MAX_IMPORT_BYTES) {
-    io.stderr(`vram-guard history: ${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.\n`);
+    io.stderr(
+      `vram-guard history: ${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.\n`,
+    );
     return 1;
   }
   let imported: ImportedHistory;
@@ -147,7 +151,9 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
   const tooOld = imported.records.length - kept.length;
   const [oldest] = kept;
   if (oldest === undefined) {
-    io.stderr(`vram-guard history: all ${imported.records.length} records in ${file} are older than the ${retentionMs / DAY_MS}-day retention, so the dashboard would not show them; nothing was added (a longer --retention-days keeps them, if VS Code's vramGuard.history.retentionDays is as long)\n`);
+    io.stderr(
+      `vram-guard history: all ${imported.records.length} records in ${file} are older than the ${retentionMs / DAY_MS}-day retention, so the dashboard would not show them; nothing was added (a longer --retention-days keeps them, if VS Code's vramGuard.history.retentionDays is as long)\n`,
+    );
     return 1;
   }
   {
@@ -173,6 +179,8 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
     tooOld ? `${tooOld} older than the ${retentionMs / DAY_MS}-day retention left out` : '',
     imported.skipped.length ? `skipped ${imported.skipped.join('; ')}` : '',
   ].filter(Boolean);
-  io.stdout(`history: imported ${kept.length} of ${imported.records.length} records (${imported.format}) from ${file} into ${dir}${notes.length ? ` (${notes.join('; ')})` : ''}; VS Code shows them after the window reloads.\n`);
+  io.stdout(
+    `history: imported ${kept.length} of ${imported.records.length} records (${imported.format}) from ${file} into ${dir}${notes.length ? ` (${notes.join('; ')})` : ''}; VS Code shows them after the window reloads.\n`,
+  );
   return 0;
 }

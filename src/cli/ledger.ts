@@ -71,7 +71,9 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const ledger = await collectLedger(sample, owners);
-    io.stdout(parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`);
+    io.stdout(
+      parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
+    );
     return 0;
   });
 }

@@ -66,7 +66,14 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
 
   // Every argument is checked above, before the GPU is opened or the model read.
   const gpuFigures = await sample(options.probe);
-  const stateDir = await resolveStateDir((p) => access(p).then(() => true, () => false), io.env);
+  const stateDir = await resolveStateDir(
+    (p) =>
+      access(p).then(
+        () => true,
+        () => false,
+      ),
+    io.env,
+  );
   const [needValue, reservations] = await Promise.all([resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir), readReservations(io.env)]);
   const report = runPreflight(gpuFigures, {
     gpu,
@@ -124,7 +131,10 @@ function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
     args.push('-ctk', kvType, '-ctv', kvType);
   }
   if (parsed.flags.has('flash-attention')) args.push('-fa', 'on');
-  if (server === 'ollama' && args.length) throw new UsageError('--ctx, --parallel, --kv-type and --flash-attention are for llama-server; for Ollama set OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION');
+  if (server === 'ollama' && args.length)
+    throw new UsageError(
+      '--ctx, --parallel, --kv-type and --flash-attention are for llama-server; for Ollama set OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION',
+    );
   // The same parser as the gate's, now, so that a wrong value is a usage error before the GPU is opened.
   if (server === 'llama-server') {
     const check = parseLlamaServerArgs(args, env);
@@ -138,7 +148,15 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env
   const footprints = new FootprintStore(stateDir, (m) => process.stderr.write(`vram-guard: ${m}\n`));
   try {
     const r = await modelNeedFor(
-      { taskName: spec.model, gpu, reading, needsBytes: null, modelPath: spec.model, contextLength: null, run: { server: spec.server, args: spec.args, env: {}, cwd: process.cwd() } },
+      {
+        taskName: spec.model,
+        gpu,
+        reading,
+        needsBytes: null,
+        modelPath: spec.model,
+        contextLength: null,
+        run: { server: spec.server, args: spec.args, env: {}, cwd: process.cwd() },
+      },
       { footprints, env },
       '--args',
     );

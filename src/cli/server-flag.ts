@@ -113,7 +113,8 @@ export function parseServerFlag(text: string): Record<string, unknown> {
   const body = get('body');
   const audio = get('audio');
   if (load === 'none') {
-    if (Object.keys(loadObject).length || body !== undefined || audio !== undefined) throw new UsageError('--server: load=none takes no model, prompt, body or audio');
+    if (Object.keys(loadObject).length || body !== undefined || audio !== undefined)
+      throw new UsageError('--server: load=none takes no model, prompt, body or audio');
     out.load = 'none';
     return out;
   }

@@ -114,7 +114,8 @@ export async function runSpikeCommand(args: string[], io: CliIo): Promise<number
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const specPath = stringFlag(parsed, 'spec');
   if (specPath !== undefined && servers.length) throw new UsageError('give the servers either with --server or in the --spec file, not both');
-  if (specPath === undefined && !servers.length) throw new UsageError("say which servers to start: --server 'name=llm,kind=ollama,port=11434,model=llama3.2:3b' (once per server), or --spec FILE.json");
+  if (specPath === undefined && !servers.length)
+    throw new UsageError("say which servers to start: --server 'name=llm,kind=ollama,port=11434,model=llama3.2:3b' (once per server), or --spec FILE.json");
   const raw: Record<string, unknown> = specPath !== undefined ? await readSpecFile(specPath) : { servers: servers.map(parseServerFlag) };
   for (const [flag, key] of Object.entries(TIMING_FLAGS)) {
     const v = stringFlag(parsed, flag);

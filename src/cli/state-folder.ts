@@ -3,10 +3,11 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveStateDir } from '../core/state-dir.ts';
 
-const exists = (path: string) => stat(path).then(
-  (s) => s.isDirectory(),
-  () => false,
-);
+const exists = (path: string) =>
+  stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** The history folder: `--dir` when given, else `<state folder>/history`. */
 export async function historyFolder(given: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {

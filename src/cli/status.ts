@@ -18,8 +18,6 @@ Exit 0 when sampled; 2 when no GPU source is available (the reason on stderr).
   --json                          print JSON instead of text
 ${GPU_OPTIONS_HELP}`;
 
-
-
 export async function runStatusCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
   if (parsed.flags.has('help')) {
@@ -28,7 +26,9 @@ export async function runStatusCommand(args: string[], io: CliIo): Promise<numbe
   }
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
-    const levels = sample.devices.map((d) => (d.memory ? rawLevel(d.memory.used, resolveThresholds(options.thresholds, d.memory.total, '--thresholds').thresholds) : null));
+    const levels = sample.devices.map((d) =>
+      d.memory ? rawLevel(d.memory.used, resolveThresholds(options.thresholds, d.memory.total, '--thresholds').thresholds) : null,
+    );
     io.stdout(parsed.flags.has('json') ? `${JSON.stringify(sampleJson(sample, levels), null, 2)}\n` : statusText(sample, levels, source.description));
     return 0;
   });
@@ -49,7 +49,9 @@ export function statusText(sample: GpuSample, levels: ReadonlyArray<Level | null
       d.temperatureC === null ? null : `${d.temperatureC} °C`,
       d.powerW === null ? null : `${d.powerW.toFixed(1)} W`,
     ].filter(Boolean);
-    lines.push(`${head}  ${formatMiB(m.used)} / ${formatMiB(m.total)} (${percentOf(m.used, m.total).toFixed(1)}%)  ${levelLabel(levels[i] ?? 'ok')}  ${extras.join('  ')}`);
+    lines.push(
+      `${head}  ${formatMiB(m.used)} / ${formatMiB(m.total)} (${percentOf(m.used, m.total).toFixed(1)}%)  ${levelLabel(levels[i] ?? 'ok')}  ${extras.join('  ')}`,
+    );
     if (d.error) lines.push(`  warning: ${d.error.code}: ${d.error.message}`);
     for (const p of topProcesses(d, Number.POSITIVE_INFINITY)) lines.push(`  ${processMemory(p).padStart(10)}  ${processLabel(p)}`);
   });

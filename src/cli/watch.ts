@@ -33,7 +33,9 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
     openSource: options.probe,
     thresholds: options.thresholds,
     intervalMs,
-    adaptive: parsed.flags.has('fixed-rate') ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } } : undefined,
+    adaptive: parsed.flags.has('fixed-rate')
+      ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } }
+      : undefined,
   });
   let noSource = false;
   watcher.on('status', (s) => {

@@ -36,7 +36,11 @@ export function fallbackStateDir(home: string = homedir(), env: NodeJS.ProcessEn
  * The state folder for the CLI: `VRAM_GUARD_STATE_DIR` when set, else the first candidate that
  * exists (`exists` is injected so this stays free of file I/O), else the fallback.
  */
-export async function resolveStateDir(exists: (path: string) => Promise<boolean>, env: NodeJS.ProcessEnv = process.env, home: string = homedir()): Promise<string> {
+export async function resolveStateDir(
+  exists: (path: string) => Promise<boolean>,
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): Promise<string> {
   const given = env[STATE_DIR_ENV];
   if (given) return given;
   for (const candidate of globalStorageCandidates(home, env)) {

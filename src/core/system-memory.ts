@@ -9,10 +9,12 @@ export function parseMeminfo(text: string): SystemMemory | null {
     return m ? Number(m[1]) * 1024 : null;
   };
   const total = kib('MemTotal');
-  const available = kib('MemAvailable') ?? (() => {
-    const free = kib('MemFree');
-    return free === null ? null : free + (kib('Buffers') ?? 0) + (kib('Cached') ?? 0);
-  })();
+  const available =
+    kib('MemAvailable') ??
+    (() => {
+      const free = kib('MemFree');
+      return free === null ? null : free + (kib('Buffers') ?? 0) + (kib('Cached') ?? 0);
+    })();
   const swapTotal = kib('SwapTotal');
   const swapFree = kib('SwapFree');
   if (total === null || available === null) return null;

@@ -26,7 +26,11 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
     try {
       const { aec, problems } = settings();
       const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: echoTest ? 'VRAM Guard: echo test' : 'VRAM Guard: verifying echo cancellation', cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: echoTest ? 'VRAM Guard: echo test' : 'VRAM Guard: verifying echo cancellation',
+          cancellable: true,
+        },
         async (progress, token): Promise<AecReport | null> => {
           const controller = new AbortController();
           const sub = token.onCancellationRequested(() => controller.abort());
@@ -63,7 +67,9 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
     } catch (e) {
       const message = errorMessage(e);
       log.error(`Echo-cancellation check could not be completed: ${message}`);
-      void vscode.window.showWarningMessage(`VRAM Guard: the echo-cancellation check could not be completed (${message}). Run it again; the "VRAM Guard" output has the details.`);
+      void vscode.window.showWarningMessage(
+        `VRAM Guard: the echo-cancellation check could not be completed (${message}). Run it again; the "VRAM Guard" output has the details.`,
+      );
     } finally {
       running = false;
     }

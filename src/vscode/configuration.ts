@@ -29,7 +29,10 @@ export class Configuration implements vscode.Disposable {
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.reread()),
     ];
     const ignored = ignoredWorkspaceSettings((key) => vscode.workspace.getConfiguration('vramGuard').inspect(key), vscode.workspace.isTrusted);
-    if (ignored.length) log.info(`this workspace is not trusted: its values of ${ignored.join(', ')} are ignored (the user's settings or the defaults apply) until it is trusted`);
+    if (ignored.length)
+      log.info(
+        `this workspace is not trusted: its values of ${ignored.join(', ')} are ignored (the user's settings or the defaults apply) until it is trusted`,
+      );
   }
 
   private reread(): void {
@@ -86,6 +89,12 @@ export class Configuration implements vscode.Disposable {
   /** In an untrusted workspace the workspace cannot set the restricted settings. */
   private static read(): AllSettings {
     const config = vscode.workspace.getConfiguration('vramGuard');
-    return readAllSettings(trustAwareGetter((key) => config.get(key), (key) => config.inspect(key), vscode.workspace.isTrusted));
+    return readAllSettings(
+      trustAwareGetter(
+        (key) => config.get(key),
+        (key) => config.inspect(key),
+        vscode.workspace.isTrusted,
+      ),
+    );
   }
 }

@@ -30,7 +30,13 @@ export function gpuInfos(latest: WatchedSample | null, store: HistoryStore, spec
   const out = new Map<number, GpuInfo>();
   latest?.sample.devices.forEach((d, i) => {
     if (!d.memory) return;
-    out.set(d.index, { gpu: d.index, name: d.name, totalMiB: toMiB(d.memory.total), thresholds: thresholdsMiB(latest.thresholds[i] ?? null), level: latest.levels[i] ?? null });
+    out.set(d.index, {
+      gpu: d.index,
+      name: d.name,
+      totalMiB: toMiB(d.memory.total),
+      thresholds: thresholdsMiB(latest.thresholds[i] ?? null),
+      level: latest.levels[i] ?? null,
+    });
   });
   for (const gpu of store.gpus()) {
     if (out.has(gpu)) continue;
@@ -79,10 +85,18 @@ export function processTables(ledger: GpuLedger[]): ProcessTable[] {
   return ledger.map((g) => {
     const share = (b: number | null) => (b === null || !g.used ? null : Math.round((b / g.used) * 1000) / 10);
     const rows = [
-      ...g.owned.flatMap((e) => e.processes.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: e.owner.name, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) }))),
+      ...g.owned.flatMap((e) =>
+        e.processes.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: e.owner.name, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) })),
+      ),
       ...g.other.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: null, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) })),
       // Reserved by a server that passed the gate and is starting: not in NVML yet, counted by the next gate.
-      ...(g.reserved ?? []).map((r) => ({ pid: r.serverPid ?? r.holderPid, name: 'reserved (starting)', owner: r.owner, vramMiB: toMiB(r.bytes), share: null })),
+      ...(g.reserved ?? []).map((r) => ({
+        pid: r.serverPid ?? r.holderPid,
+        name: 'reserved (starting)',
+        owner: r.owner,
+        vramMiB: toMiB(r.bytes),
+        share: null,
+      })),
     ].sort((a, b) => (b.vramMiB ?? -1) - (a.vramMiB ?? -1));
     return { gpu: g.gpu, usedMiB: toMiBOrNull(g.used), rows, residualMiB: toMiBOrNull(g.residualBytes), residualHint: g.residualHint };
   });
@@ -93,7 +107,8 @@ export function serverCards(servers: ManagedServer[], ledger: GpuLedger[]): Serv
   return servers.map((s) => {
     const entry = ledger.flatMap((g) => g.owned).find((e) => e.owner.name === s.name) ?? null;
     const report = entry?.report ?? null;
-    const health: ServerCard['health'] = report === null ? 'unknown' : !report.reachable ? 'unreachable' : report.healthy === null ? 'unknown' : report.healthy ? 'healthy' : 'unhealthy';
+    const health: ServerCard['health'] =
+      report === null ? 'unknown' : !report.reachable ? 'unreachable' : report.healthy === null ? 'unknown' : report.healthy ? 'healthy' : 'unhealthy';
     return {
       name: s.name,
       kind: s.task.server,
@@ -116,10 +131,28 @@ export function chainView(steps: FallbackStep[], mode: FallbackMode, events: rea
   return {
     mode,
     busy,
-    steps: steps.map((s, index) => ({ index, label: s.label, action: s.action, target: s.target, trigger: describeTrigger(s.trigger), mode: s.mode ?? mode, ownMode: s.mode !== null })),
+    steps: steps.map((s, index) => ({
+      index,
+      label: s.label,
+      action: s.action,
+      target: s.target,
+      trigger: describeTrigger(s.trigger),
+      mode: s.mode ?? mode,
+      ownMode: s.mode !== null,
+    })),
     actions: events
       .slice(-keep)
       .reverse()
-      .map((e) => ({ t: e.time, gpu: e.gpu, step: e.step, label: e.label, origin: e.origin, result: e.result, message: e.message, beforeMiB: toMiB(e.usedBefore), afterMiB: toMiBOrNull(e.usedAfter) })),
+      .map((e) => ({
+        t: e.time,
+        gpu: e.gpu,
+        step: e.step,
+        label: e.label,
+        origin: e.origin,
+        result: e.result,
+        message: e.message,
+        beforeMiB: toMiB(e.usedBefore),
+        afterMiB: toMiBOrNull(e.usedAfter),
+      })),
   };
 }

@@ -64,7 +64,12 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'VRAM Guard', { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active }, webviewOptions(context.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      DASHBOARD_VIEW_TYPE,
+      'VRAM Guard',
+      { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active },
+      webviewOptions(context.extensionUri),
+    );
     return adopt(panel);
   };
 
@@ -150,7 +155,9 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     const { imported, store } = outcome;
     if (imported.skipped.length) {
       log.warn(`history import of ${name}: skipped ${imported.skippedLines} line(s): ${imported.skipped.join('; ')}`);
-      void vscode.window.showWarningMessage(`VRAM Guard imported ${name}, but skipped part of it: ${imported.skipped.slice(0, 2).join('; ')}${imported.skipped.length > 2 ? ' … (see the VRAM Guard log)' : ''}.`);
+      void vscode.window.showWarningMessage(
+        `VRAM Guard imported ${name}, but skipped part of it: ${imported.skipped.slice(0, 2).join('; ')}${imported.skipped.length > 2 ? ' … (see the VRAM Guard log)' : ''}.`,
+      );
     }
     const s = await open();
     s.showImported(store, imported.title, imported.format);

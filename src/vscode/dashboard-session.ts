@@ -89,7 +89,12 @@ export class DashboardSession implements vscode.Disposable {
     panel.webview.options = webviewOptions(deps.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.png');
     const asUri = (...p: string[]) => panel.webview.asWebviewUri(vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview', ...p)).toString();
-    panel.webview.html = dashboardHtml({ cspSource: panel.webview.cspSource, nonce: makeNonce(), scriptUri: asUri('dashboard.js'), styleUri: asUri('dashboard.css') });
+    panel.webview.html = dashboardHtml({
+      cspSource: panel.webview.cspSource,
+      nonce: makeNonce(),
+      scriptUri: asUri('dashboard.js'),
+      styleUri: asUri('dashboard.css'),
+    });
     this.disposables.push(
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
       panel.onDidChangeViewState(() => {
@@ -182,7 +187,10 @@ export class DashboardSession implements vscode.Disposable {
         if (!latest) return this.notice('warning', 'No GPU reading yet: the dry run has nothing to measure.');
         const events = await this.deps.chain.dryRun(latest);
         this.postServers(true);
-        return this.notice('info', events.length ? `Dry run: ${events.length} step(s) considered; see the last actions.` : 'Dry run: no fallback steps are configured.');
+        return this.notice(
+          'info',
+          events.length ? `Dry run: ${events.length} step(s) considered; see the last actions.` : 'Dry run: no fallback steps are configured.',
+        );
       }
       case 'setAuto':
         await this.deps.setFallbackMode(m.enabled ? 'auto' : 'confirm');
@@ -204,7 +212,8 @@ export class DashboardSession implements vscode.Disposable {
         this.showLive();
         return;
       case 'fleetRefresh':
-        if (!this.deps.fleet?.configured()) return this.notice('warning', 'No fleet source: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.');
+        if (!this.deps.fleet?.configured())
+          return this.notice('warning', 'No fleet source: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.');
         await this.deps.fleet.refreshNow();
         return;
       case 'fleetWhereFits':
@@ -236,7 +245,13 @@ export class DashboardSession implements vscode.Disposable {
     const from = range === 'all' ? (bounds?.first ?? to - RANGE_MS['1h']) : to - RANGE_MS[range];
     const status = this.deps.watcher.status;
     const source =
-      this.mode.kind === 'imported' ? `Imported ${this.mode.format}: ${this.mode.title}` : status.state === 'ready' ? status.source.description : status.state === 'none' ? `No GPU: ${status.reason}` : 'Looking for a GPU…';
+      this.mode.kind === 'imported'
+        ? `Imported ${this.mode.format}: ${this.mode.title}`
+        : status.state === 'ready'
+          ? status.source.description
+          : status.state === 'none'
+            ? `No GPU: ${status.reason}`
+            : 'Looking for a GPU…';
     const live = this.mode.kind === 'live';
     this.post({
       type: 'init',

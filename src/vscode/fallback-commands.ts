@@ -42,7 +42,9 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
     const latest = deps.latest();
     const readings = latest ? readingsOf(latest) : [];
     if (!readings.length) {
-      void vscode.window.showWarningMessage('VRAM Guard: no GPU reading yet, so the fallback chain has nothing to measure. Check the status bar, then try again.');
+      void vscode.window.showWarningMessage(
+        'VRAM Guard: no GPU reading yet, so the fallback chain has nothing to measure. Check the status bar, then try again.',
+      );
       return null;
     }
     if (readings.length === 1) return readings[0];
@@ -58,17 +60,26 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
     if (!reading) return;
     const steps = deps.steps();
     if (!steps.length) {
-      void vscode.window.showInformationMessage('VRAM Guard: no fallback steps are configured. Add them in the setting vramGuard.fallbackChain or in a task\'s "fallback".');
+      void vscode.window.showInformationMessage(
+        'VRAM Guard: no fallback steps are configured. Add them in the setting vramGuard.fallbackChain or in a task\'s "fallback".',
+      );
       return;
     }
     const latest = deps.latest();
     const plan = latest ? await deps.chain.dryRun(latest) : [];
     const pick = await vscode.window.showQuickPick(
-      steps.map((s, i) => ({ label: `${i + 1}. ${s.label}`, description: `${describeTrigger(s.trigger)} · ${s.mode ?? 'chain mode'}`, detail: plan.find((e) => e.step === i && e.gpu === reading.gpu)?.message, index: i })),
+      steps.map((s, i) => ({
+        label: `${i + 1}. ${s.label}`,
+        description: `${describeTrigger(s.trigger)} · ${s.mode ?? 'chain mode'}`,
+        detail: plan.find((e) => e.step === i && e.gpu === reading.gpu)?.message,
+        index: i,
+      })),
       { title: `Run a fallback step on GPU ${reading.gpu} (${formatMiB(reading.used)} used)`, matchOnDetail: true },
     );
     if (!pick) return;
-    const event = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VRAM Guard: ${pick.label}…` }, () => deps.chain.runStep(pick.index, reading));
+    const event = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VRAM Guard: ${pick.label}…` }, () =>
+      deps.chain.runStep(pick.index, reading),
+    );
     if (!event) return;
     const figures = event.usedAfter !== null ? ` GPU ${event.gpu}: ${formatMiB(event.usedBefore)} → ${formatMiB(event.usedAfter)}.` : '';
     const show = event.result === 'done' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
@@ -92,7 +103,9 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
       { title: 'Stop which model server? (SIGTERM, then SIGKILL after the stop timeout)' },
     );
     if (!pick) return;
-    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VRAM Guard: stopping ${pick.label}…` }, () => pick.server.stop('stopped from the command palette'));
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VRAM Guard: stopping ${pick.label}…` }, () =>
+      pick.server.stop('stopped from the command palette'),
+    );
     deps.log.info(`${pick.label}: stopped from the command palette (${r?.how ?? 'already exited'})`);
   });
 

@@ -37,7 +37,8 @@ export interface FleetPreflightDeps {
 export function placeItem(p: FleetPlace, now: number): PlacePick {
   return {
     label: `${ICON[p.verdict]} ${p.host} · GPU ${p.gpu}${p.name ? ` · ${p.name}` : ''}`,
-    description: p.verdict === 'stale' ? `stale: no data since ${sinceText(p.staleSince, now)}` : `${gib(p.roomAfterBytes)} left after it (margin ${gib(p.marginBytes)})`,
+    description:
+      p.verdict === 'stale' ? `stale: no data since ${sinceText(p.staleSince, now)}` : `${gib(p.roomAfterBytes)} left after it (margin ${gib(p.marginBytes)})`,
     detail: `${p.verdict} · ${gib(p.freeBytes)} free of ${gib(p.totalBytes)} · ${levelLabel(p.levelNow)} → ${levelLabel(p.levelAfter)} · thresholds ${gib(p.thresholds.warning)} / ${gib(p.thresholds.critical)} / ${gib(p.thresholds.emergency)}${p.thresholdsFrom === 'host' ? " (the host's)" : ' (ours)'}`,
     place: p,
   };
@@ -55,7 +56,10 @@ async function sshAlias(host: string, path: string): Promise<string | null> {
 export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposable {
   return vscode.commands.registerCommand(FLEET_PREFLIGHT_COMMAND, async (given?: unknown) => {
     if (!deps.fleet.configured()) {
-      const choice = await vscode.window.showInformationMessage('VRAM Guard: no fleet yet. Set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.', 'Open Settings');
+      const choice = await vscode.window.showInformationMessage(
+        'VRAM Guard: no fleet yet. Set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.',
+        'Open Settings',
+      );
       if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet');
       return undefined;
     }
@@ -77,7 +81,9 @@ export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposa
       void vscode.window.showErrorMessage(`VRAM Guard: ${need.error}`);
       return undefined;
     }
-    const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () => deps.fleet.refreshNow());
+    const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () =>
+      deps.fleet.refreshNow(),
+    );
     if (!snapshot) return undefined;
     const margin = deps.margin();
     const places = rankFleet(snapshot.hosts, need.bytes, margin);

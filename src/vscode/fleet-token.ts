@@ -34,7 +34,13 @@ export class PrometheusToken {
         const text =
           typeof given === 'string'
             ? given
-            : await vscode.window.showInputBox({ title: 'VRAM Guard: Prometheus token', prompt: 'Sent as "Authorization: Bearer …" to vramGuard.fleet.prometheus. Kept in the OS keychain.', password: true, ignoreFocusOut: true, validateInput: checkToken });
+            : await vscode.window.showInputBox({
+                title: 'VRAM Guard: Prometheus token',
+                prompt: 'Sent as "Authorization: Bearer …" to vramGuard.fleet.prometheus. Kept in the OS keychain.',
+                password: true,
+                ignoreFocusOut: true,
+                validateInput: checkToken,
+              });
         if (text === undefined) return;
         const problem = checkToken(text);
         if (problem) {

@@ -32,7 +32,12 @@ export function offeredActions(report: PreflightReport, hooks: { startAnyway?: u
 /** Free memory the report's need asks for (need + margin) on its GPU, with what was free; null without a need or GPU. */
 export function freeTarget(report: PreflightReport): { gpu: number; requiredFreeBytes: number; freeBytes: number; usedBytes: number } | null {
   if (!report.gpu || report.needBytes === null) return null;
-  return { gpu: report.gpu.index, requiredFreeBytes: report.needBytes + (report.marginBytes ?? 0), freeBytes: report.gpu.freeBytes, usedBytes: report.gpu.usedBytes };
+  return {
+    gpu: report.gpu.index,
+    requiredFreeBytes: report.needBytes + (report.marginBytes ?? 0),
+    freeBytes: report.gpu.freeBytes,
+    usedBytes: report.gpu.usedBytes,
+  };
 }
 
 /** The parts of the fallback chain a pre-flight run uses. */

@@ -59,7 +59,15 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
   let need: PreflightNeed = request.kind === 'model' ? { kind: 'none' } : request;
   if (request.kind === 'model') {
     const r = await modelNeedFor(
-      { taskName: basename(request.path), gpu: index, reading: gpu, needsBytes: null, modelPath: request.path, contextLength: null, run: { server: 'llama-server', args: request.args, env: {}, cwd: null } },
+      {
+        taskName: basename(request.path),
+        gpu: index,
+        reading: gpu,
+        needsBytes: null,
+        modelPath: request.path,
+        contextLength: null,
+        run: { server: 'llama-server', args: request.args, env: {}, cwd: null },
+      },
       { footprints: deps.footprints },
       'the arguments entered',
     );
@@ -91,7 +99,15 @@ async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | 
       { label: '$(symbol-numeric) Enter what the server needs', description: 'a size, e.g. 6GiB or 6144MiB', choice: 'size' },
       { label: '$(file) Estimate from a .gguf model file…', description: 'weights + KV cache + compute buffers', choice: 'model' },
       { label: '$(pulse) Check the GPU only', description: 'residual memory, level, persistence mode, driver', choice: 'none' },
-      ...(fleet ? [{ label: '$(server-environment) Where does it fit in the fleet?', description: 'every GPU of every host, ranked by the room left', choice: 'fleet' as const }] : []),
+      ...(fleet
+        ? [
+            {
+              label: '$(server-environment) Where does it fit in the fleet?',
+              description: 'every GPU of every host, ranked by the room left',
+              choice: 'fleet' as const,
+            },
+          ]
+        : []),
     ],
     { title: 'VRAM Guard: Pre-flight Check', placeHolder: 'What will the model server need?' },
   );
@@ -112,7 +128,12 @@ async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | 
     const r = parseNeedText(text);
     return 'error' in r ? undefined : { kind: 'size', bytes: r.bytes, from: 'the size entered' };
   }
-  const files = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Estimate', title: 'The model the server will load', filters: { 'GGUF models': ['gguf'], 'All files': ['*'] } });
+  const files = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    openLabel: 'Estimate',
+    title: 'The model the server will load',
+    filters: { 'GGUF models': ['gguf'], 'All files': ['*'] },
+  });
   const file = files?.[0];
   if (!file) return undefined;
   const argsText = await vscode.window.showInputBox({
@@ -137,7 +158,12 @@ async function showResult(deps: PreflightDeps, report: PreflightReport): Promise
   const start = deps.actions?.startAnyway;
   const fallback = deps.actions?.runFallbackChain;
   const text = `VRAM Guard pre-flight: ${preflightSummary(report)}`;
-  const show = report.verdict === 'fail' ? vscode.window.showErrorMessage : report.verdict === 'warn' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  const show =
+    report.verdict === 'fail'
+      ? vscode.window.showErrorMessage
+      : report.verdict === 'warn'
+        ? vscode.window.showWarningMessage
+        : vscode.window.showInformationMessage;
   const choice = await show(text, ...buttons);
   try {
     if (choice === START_ANYWAY) await start?.(report);
@@ -169,7 +195,9 @@ export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable
     } catch (err) {
       const message = errorMessage(err);
       deps.log.error(`pre-flight check failed: ${message}`);
-      void vscode.window.showErrorMessage(`VRAM Guard: the pre-flight check could not run: ${message}. Run it again; if it repeats, report it with the VRAM Guard output.`);
+      void vscode.window.showErrorMessage(
+        `VRAM Guard: the pre-flight check could not run: ${message}. Run it again; if it repeats, report it with the VRAM Guard output.`,
+      );
     }
   });
 }

@@ -28,13 +28,17 @@ export function preflightFallbackAction(deps: PreflightFallbackDeps): (report: P
     const target = freeTarget(report);
     const reading = latest && target ? readingsOf(latest).find((r) => r.gpu === target.gpu) : undefined;
     if (!latest || !target || !reading) {
-      void vscode.window.showWarningMessage('VRAM Guard: the fallback chain needs a GPU reading and a need to free memory for; check the status bar, then run the pre-flight check again.');
+      void vscode.window.showWarningMessage(
+        'VRAM Guard: the fallback chain needs a GPU reading and a need to free memory for; check the status bar, then run the pre-flight check again.',
+      );
       return;
     }
     const plan = await deps.chain.dryRun(latest);
     await deps.views.show('Fallback chain dry run', dryRunMarkdown(plan, new Date()));
     if (!plan.some((e) => e.gpu === target.gpu && e.result === 'would-run')) {
-      void vscode.window.showWarningMessage(`VRAM Guard: no fallback step has anything to do on GPU ${target.gpu} (see the dry run): free memory by hand, or shrink the need.`);
+      void vscode.window.showWarningMessage(
+        `VRAM Guard: no fallback step has anything to do on GPU ${target.gpu} (see the dry run): free memory by hand, or shrink the need.`,
+      );
       return;
     }
     const more = Math.max(0, target.requiredFreeBytes - target.freeBytes);
@@ -45,10 +49,13 @@ export function preflightFallbackAction(deps: PreflightFallbackDeps): (report: P
     );
     if (choice !== RUN_NOW) return;
     deps.log.info(`pre-flight: running the fallback chain on GPU ${target.gpu} until ${formatMiB(target.requiredFreeBytes)} are free`);
-    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: running the fallback chain…' }, () => runChainForNeed(deps.chain, plan, reading, target));
+    const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: running the fallback chain…' }, () =>
+      runChainForNeed(deps.chain, plan, reading, target),
+    );
     for (const e of result.events) deps.log.info(`pre-flight: ${eventText(e)}`);
     const summary = `${result.events.length} step${result.events.length === 1 ? '' : 's'} ran; about ${formatMiB(result.freeBytes)} free on GPU ${target.gpu}, ${formatMiB(target.requiredFreeBytes)} wanted.`;
-    if (result.enough) void vscode.window.showInformationMessage(`VRAM Guard: the fallback chain made room: ${summary} Run the pre-flight check again to confirm.`);
+    if (result.enough)
+      void vscode.window.showInformationMessage(`VRAM Guard: the fallback chain made room: ${summary} Run the pre-flight check again to confirm.`);
     else void vscode.window.showWarningMessage(`VRAM Guard: the fallback chain did not free enough: ${summary} See the VRAM Guard output.`);
   };
 }

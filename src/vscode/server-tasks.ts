@@ -74,12 +74,18 @@ class ServerTerminal implements vscode.Pseudoterminal {
   private async run(): Promise<void> {
     const { deps } = this;
     if (!vscode.workspace.isTrusted) {
-      this.say('This workspace is not trusted, so VRAM Guard does not start the commands its tasks name. Trust the workspace to run model servers from tasks.', RED);
+      this.say(
+        'This workspace is not trusted, so VRAM Guard does not start the commands its tasks name. Trust the workspace to run model servers from tasks.',
+        RED,
+      );
       return this.finish(1);
     }
     const v = validateTaskDefinition(this.definition, this.name);
     if (!v.ok) {
-      this.say(`The task definition has ${v.problems.length === 1 ? 'a problem' : `${v.problems.length} problems`}; nothing was started. Fix it in tasks.json:`, RED);
+      this.say(
+        `The task definition has ${v.problems.length === 1 ? 'a problem' : `${v.problems.length} problems`}; nothing was started. Fix it in tasks.json:`,
+        RED,
+      );
       for (const p of v.problems) {
         this.say(`  • ${p}`, RED);
         deps.log.error(p);
@@ -94,7 +100,10 @@ class ServerTerminal implements vscode.Pseudoterminal {
     if (this.folder) task.cwd = task.cwd ? (isAbsolute(task.cwd) ? task.cwd : resolve(this.folder, task.cwd)) : this.folder;
     const already = deps.registry.running(task.name);
     if (already) {
-      this.say(`"${task.name}" is already running (PID ${already.pid}${already.adopted ? ', left running by a budget spike' : ''}). Stop it first (${already.adopted ? `kill ${already.pid}, or reload the window` : 'VRAM Guard: Stop Model Server…'}).`, RED);
+      this.say(
+        `"${task.name}" is already running (PID ${already.pid}${already.adopted ? ', left running by a budget spike' : ''}). Stop it first (${already.adopted ? `kill ${already.pid}, or reload the window` : 'VRAM Guard: Stop Model Server…'}).`,
+        RED,
+      );
       return this.finish(1);
     }
     const server = new ManagedServer(task, { readGpu: deps.readGpu, gate: deps.gate, lock: deps.lock, stopTimeoutMs: deps.stopTimeoutMs() });
@@ -160,7 +169,8 @@ class ServerTerminal implements vscode.Pseudoterminal {
 }
 
 export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
-  const folderOf = (task: vscode.Task) => (task.scope && typeof task.scope === 'object' ? task.scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath);
+  const folderOf = (task: vscode.Task) =>
+    task.scope && typeof task.scope === 'object' ? task.scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const bypass = new GateBypass();
   const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(deps, definition, task, folderOf(task), bypass));
 

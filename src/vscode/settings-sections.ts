@@ -97,7 +97,9 @@ export function readAecSettings(get: SettingGetter, problems: string[]): AecSett
   for (const p of format.problems) problems.push(`vramGuard.aec.format: ${p}. Using the default for it.`);
   let recordSeconds = get('aec.recordSeconds') ?? defaultRecordSeconds;
   if (typeof recordSeconds !== 'number' || !Number.isFinite(recordSeconds) || recordSeconds < 0.2 || recordSeconds > 30) {
-    problems.push(`vramGuard.aec.recordSeconds must be a number of seconds from 0.2 to 30, not ${JSON.stringify(recordSeconds)}. Using ${defaultRecordSeconds}.`);
+    problems.push(
+      `vramGuard.aec.recordSeconds must be a number of seconds from 0.2 to 30, not ${JSON.stringify(recordSeconds)}. Using ${defaultRecordSeconds}.`,
+    );
     recordSeconds = defaultRecordSeconds;
   }
   return { sourceName: sourceName as string, format: format.format, recordSeconds: recordSeconds as number };

@@ -66,7 +66,11 @@ async function pickTasks(tasks: vscode.Task[]): Promise<vscode.Task[] | 'spec' |
   const chosen: vscode.Task[] = [];
   for (;;) {
     const items: ServerPick[] = [];
-    if (chosen.length) items.push({ label: `$(play) Run the spike: ${chosen.map((t) => t.name).join(' → ')}`, action: 'run' }, { label: '', kind: vscode.QuickPickItemKind.Separator });
+    if (chosen.length)
+      items.push(
+        { label: `$(play) Run the spike: ${chosen.map((t) => t.name).join(' → ')}`, action: 'run' },
+        { label: '', kind: vscode.QuickPickItemKind.Separator },
+      );
     for (const task of tasks) {
       if (chosen.includes(task)) continue;
       const d = task.definition as Record<string, unknown>;
@@ -76,7 +80,9 @@ async function pickTasks(tasks: vscode.Task[]): Promise<vscode.Task[] | 'spec' |
     if (!chosen.length) items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(json) Use a spike spec file (JSON)…', action: 'spec' });
     const picked = await vscode.window.showQuickPick(items, {
       title: TITLE,
-      placeHolder: chosen.length ? `Started in this order: ${chosen.map((t) => t.name).join(' → ')}. Add a server, or run.` : 'The first server to start (then the next, in order)',
+      placeHolder: chosen.length
+        ? `Started in this order: ${chosen.map((t) => t.name).join(' → ')}. Add a server, or run.`
+        : 'The first server to start (then the next, in order)',
     });
     if (!picked) return undefined;
     if (picked.action === 'spec') return 'spec';
@@ -112,9 +118,19 @@ async function specFromTasks(tasks: vscode.Task[], timingSettings: Record<string
   return { gpu: r.servers[0]?.task.gpu ?? 0, servers: r.servers, timing, leaveRunning: false };
 }
 
-async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean, timingSettings: Record<string, unknown>): Promise<SpikeSpec | string | undefined> {
+async function specFromFile(
+  folder: vscode.WorkspaceFolder,
+  noTasks: boolean,
+  timingSettings: Record<string, unknown>,
+): Promise<SpikeSpec | string | undefined> {
   const title = `${TITLE}: ${noTasks ? `no "${TASK_TYPE}" tasks here, so choose a spec file (JSON) with the servers` : 'the spec file (JSON)'}`;
-  const files = await vscode.window.showOpenDialog({ defaultUri: folder.uri, canSelectMany: false, openLabel: 'Run the spike', title, filters: { 'Spike spec (JSON)': ['json'] } });
+  const files = await vscode.window.showOpenDialog({
+    defaultUri: folder.uri,
+    canSelectMany: false,
+    openLabel: 'Run the spike',
+    title,
+    filters: { 'Spike spec (JSON)': ['json'] },
+  });
   const file = files?.[0];
   if (!file) return undefined;
   let json: unknown;
@@ -132,7 +148,10 @@ async function specFromFile(folder: vscode.WorkspaceFolder, noTasks: boolean, ti
 async function askLeaveRunning(spec: SpikeSpec): Promise<boolean | undefined> {
   const stop = { label: '$(debug-stop) Stop them when the spike ends', leave: false };
   const leave = { label: '$(debug-continue) Leave them running', description: 'a cancelled or failed spike stops them anyway', leave: true };
-  const picked = await vscode.window.showQuickPick(spec.leaveRunning ? [leave, stop] : [stop, leave], { title: TITLE, placeHolder: `The servers the spike starts (${spec.servers.map((s) => s.name).join(', ')})` });
+  const picked = await vscode.window.showQuickPick(spec.leaveRunning ? [leave, stop] : [stop, leave], {
+    title: TITLE,
+    placeHolder: `The servers the spike starts (${spec.servers.map((s) => s.name).join(', ')})`,
+  });
   return picked?.leave;
 }
 
@@ -148,36 +167,39 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
   );
   let report: SpikeReport;
   try {
-    report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VRAM budget spike', cancellable: true }, async (progress, token) => {
-      const controller = new AbortController();
-      const cancel = token.onCancellationRequested(() => controller.abort());
-      let done = 0;
-      try {
-        return await runSpike(
-          spec,
-          {
-            sample: () => source.sample(Date.now()),
-            source: { kind: source.kind, description: source.description },
-            thresholds: deps.readThresholds(),
-            clock: systemClock,
-            launcher,
-            load: sendLoad,
-            ledger: (sample, owners) => collectLedger(sample, owners),
-          },
-          {
-            signal: controller.signal,
-            onProgress: (p) => {
-              deps.log.info(`spike: ${p.message}`);
-              deps.onStage?.(p, spec.gpu);
-              progress.report({ message: p.message, increment: Math.max(0, (p.fraction - done) * 100) });
-              done = Math.max(done, p.fraction);
+    report = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'VRAM budget spike', cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        const cancel = token.onCancellationRequested(() => controller.abort());
+        let done = 0;
+        try {
+          return await runSpike(
+            spec,
+            {
+              sample: () => source.sample(Date.now()),
+              source: { kind: source.kind, description: source.description },
+              thresholds: deps.readThresholds(),
+              clock: systemClock,
+              launcher,
+              load: sendLoad,
+              ledger: (sample, owners) => collectLedger(sample, owners),
             },
-          },
-        );
-      } finally {
-        cancel.dispose();
-      }
-    });
+            {
+              signal: controller.signal,
+              onProgress: (p) => {
+                deps.log.info(`spike: ${p.message}`);
+                deps.onStage?.(p, spec.gpu);
+                progress.report({ message: p.message, increment: Math.max(0, (p.fraction - done) * 100) });
+                done = Math.max(done, p.fraction);
+              },
+            },
+          );
+        } finally {
+          cancel.dispose();
+        }
+      },
+    );
   } finally {
     await source.dispose();
   }
@@ -201,7 +223,12 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
   }
   if (saved) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(saved.markdownPath));
   else await deps.views.show('VRAM budget spike', spikeMarkdown(report));
-  const show = report.status !== 'complete' ? vscode.window.showWarningMessage : report.decision?.verdict === 'GO' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+  const show =
+    report.status !== 'complete'
+      ? vscode.window.showWarningMessage
+      : report.decision?.verdict === 'GO'
+        ? vscode.window.showInformationMessage
+        : vscode.window.showWarningMessage;
   void show(`VRAM budget spike: ${summary}`);
 }
 
@@ -220,9 +247,13 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       void vscode.window.showWarningMessage('VRAM Guard: a budget spike is already running; wait for it or cancel it in its notification.');
       return;
     }
-    const folder = vscode.workspace.workspaceFolders?.length === 1 ? vscode.workspace.workspaceFolders[0] : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'The folder the spike report is saved in' });
+    const folder =
+      vscode.workspace.workspaceFolders?.length === 1
+        ? vscode.workspace.workspaceFolders[0]
+        : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'The folder the spike report is saved in' });
     if (!folder) {
-      if (!vscode.workspace.workspaceFolders?.length) void vscode.window.showErrorMessage('VRAM Guard: open a folder first: the budget spike saves its report in the workspace (.vram-guard/spikes).');
+      if (!vscode.workspace.workspaceFolders?.length)
+        void vscode.window.showErrorMessage('VRAM Guard: open a folder first: the budget spike saves its report in the workspace (.vram-guard/spikes).');
       return;
     }
     running = true;
@@ -230,7 +261,8 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const tasks = await vscode.tasks.fetchTasks({ type: TASK_TYPE });
       const choice = tasks.length ? await pickTasks(tasks) : 'spec';
       if (!choice) return;
-      const spec = choice === 'spec' ? await specFromFile(folder, tasks.length === 0, deps.timingSettings()) : await specFromTasks(choice, deps.timingSettings());
+      const spec =
+        choice === 'spec' ? await specFromFile(folder, tasks.length === 0, deps.timingSettings()) : await specFromTasks(choice, deps.timingSettings());
       if (spec === undefined) return;
       if (typeof spec === 'string') {
         deps.log.warn(`spike: ${spec}`);

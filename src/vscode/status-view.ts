@@ -57,7 +57,13 @@ export function statusView(input: StatusViewInput): StatusView {
   const i = pickDevice(latest, input.gpu);
   const device = i === null ? undefined : latest.sample.devices[i];
   if (i === null || !device) {
-    return { text: '$(chip) no GPU', tooltip: `**VRAM Guard**: the source reports no GPUs.${footer}`, background: null, visible: !input.hideWhenNoGpu, level: null };
+    return {
+      text: '$(chip) no GPU',
+      tooltip: `**VRAM Guard**: the source reports no GPUs.${footer}`,
+      background: null,
+      visible: !input.hideWhenNoGpu,
+      level: null,
+    };
   }
   const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
   if (!device.memory) {

@@ -87,7 +87,10 @@ export class VramGuardContext {
     this.log = vscode.window.createOutputChannel('VRAM Guard', { log: true });
     this.config = new Configuration(this.log);
     const settings = this.config.current;
-    this.notifier = new LevelNotifier({ notifyOnWarning: settings.general.notifyOnWarning, minIntervalMs: settings.general.notificationMinIntervalSeconds * 1000 });
+    this.notifier = new LevelNotifier({
+      notifyOnWarning: settings.general.notifyOnWarning,
+      minIntervalMs: settings.general.notificationMinIntervalSeconds * 1000,
+    });
 
     this.watcher = new Watcher({
       openSource: () => this.openSource(),
@@ -122,12 +125,20 @@ export class VramGuardContext {
       log: (m) => this.log.warn(m),
     });
     const historyLoaded = this.history.load().then(
-      (s) => this.log.info(`history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`),
+      (s) =>
+        this.log.info(
+          `history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`,
+        ),
       (err: unknown) => this.log.warn(`history: could not read the saved history: ${String(err)}`),
     );
     const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
     this.terminalCli = registerTerminalCli(extension, this.log, this.config);
-    this.exporter = registerExporterService({ watcher: this.watcher, registry: this.servers, log: this.log, reportProblems: (problems) => this.config.setProblems('exporter', problems) });
+    this.exporter = registerExporterService({
+      watcher: this.watcher,
+      registry: this.servers,
+      log: this.log,
+      reportProblems: (problems) => this.config.setProblems('exporter', problems),
+    });
 
     this.own(
       this.config,
@@ -221,7 +232,10 @@ export class VramGuardContext {
 
   /** The chain in force: the setting's steps, then each running task's own. */
   private fallbackSteps(): FallbackStep[] {
-    return chainSteps(this.config.current.fallback.steps, this.servers.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })));
+    return chainSteps(
+      this.config.current.fallback.steps,
+      this.servers.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })),
+    );
   }
 
   private ownedPids(): Set<number> {
@@ -349,7 +363,13 @@ export class VramGuardContext {
     this.history.setLimits(now.history);
     if (JSON.stringify(now.fleet) !== JSON.stringify(before.fleet)) this.fleet.configure();
     const b = before.general;
-    if (b.source !== g.source || b.nvmlLibraryPath !== g.nvmlLibraryPath || b.nvidiaSmiPath !== g.nvidiaSmiPath || b.replayFile !== g.replayFile || b.replaySpeed !== g.replaySpeed) {
+    if (
+      b.source !== g.source ||
+      b.nvmlLibraryPath !== g.nvmlLibraryPath ||
+      b.nvidiaSmiPath !== g.nvidiaSmiPath ||
+      b.replayFile !== g.replayFile ||
+      b.replaySpeed !== g.replaySpeed
+    ) {
       this.watcher.reprobe();
     }
     this.refresh();
@@ -358,13 +378,22 @@ export class VramGuardContext {
   private refresh(): void {
     const g = this.config.current.general;
     const fleet = this.fleet.latest;
-    this.statusBar.update({ status: this.watcher.status, latest: this.watcher.latest, gpu: g.statusBarGpu, hideWhenNoGpu: g.hideWhenNoGpu, fleetLine: fleet ? fleetLine(fleet) : null });
+    this.statusBar.update({
+      status: this.watcher.status,
+      latest: this.watcher.latest,
+      gpu: g.statusBarGpu,
+      hideWhenNoGpu: g.hideWhenNoGpu,
+      fleetLine: fleet ? fleetLine(fleet) : null,
+    });
     for (const listener of this.stateListeners) listener();
   }
 
   private async showDetails(): Promise<void> {
     await this.watcher.sampleNow(); // with fresh process lists
-    await this.views.show('GPU details', detailsMarkdown({ status: this.watcher.status, latest: this.watcher.latest, transitions: this.transitions, settingsProblems: this.config.problems() }));
+    await this.views.show(
+      'GPU details',
+      detailsMarkdown({ status: this.watcher.status, latest: this.watcher.latest, transitions: this.transitions, settingsProblems: this.config.problems() }),
+    );
   }
 
   private state(): ExtensionState {

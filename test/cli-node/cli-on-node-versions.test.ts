@@ -115,9 +115,18 @@ for (const node of supported) {
 
     it('watch prints samples until interrupted', async () => {
       const fake = await FakeNvmlState.create(a1000);
-      const r = await runCliOn(node.binary, ['watch', '--json', '--interval', '100', '--fixed-rate', '--nvml-library', lib], { FAKE_NVML_STATE: fake.path }, (out) => out.trim().split('\n').length >= 3);
+      const r = await runCliOn(
+        node.binary,
+        ['watch', '--json', '--interval', '100', '--fixed-rate', '--nvml-library', lib],
+        { FAKE_NVML_STATE: fake.path },
+        (out) => out.trim().split('\n').length >= 3,
+      );
       assert.equal(r.code, 0, r.stderr);
-      const samples = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'sample');
+      const samples = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.type === 'sample');
       assert.ok(samples.length >= 3, r.stdout);
       assert.equal(samples[0].devices[0].memory.used, 1024 * MiB);
     });
@@ -131,7 +140,12 @@ for (const node of TESTED_NODES.filter((n) => !n.supported)) {
       const r = await runCliOn(nodeBinary(node), ['status', '--json'], {});
       assert.equal(r.code, 64);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, new RegExp(`^vram-guard needs Node\\.js 18\\.19 or later \\(20\\.5 or later on the 20 line\\); this is Node\\.js ${node.version.replace(/\./g, '\\.')} \\(.*\\)\\.\\n$`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^vram-guard needs Node\\.js 18\\.19 or later \\(20\\.5 or later on the 20 line\\); this is Node\\.js ${node.version.replace(/\./g, '\\.')} \\(.*\\)\\.\\n$`,
+        ),
+      );
     });
   });
 }

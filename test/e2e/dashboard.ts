@@ -79,9 +79,16 @@ async function palette(page: Page, title: string, pick?: string, timeoutMs = 10_
 /** Closes the side bars and the panel, so the dashboard has the window (for the screenshots). */
 async function roomy(page: Page): Promise<void> {
   // The titles differ between VS Code versions ("Close" or "Hide"); whichever exists runs.
-  for (const titles of [['View: Close Primary Side Bar', 'View: Hide Primary Side Bar'], ['View: Close Secondary Side Bar', 'View: Hide Secondary Side Bar'], ['View: Close Panel', 'View: Hide Panel']]) {
+  for (const titles of [
+    ['View: Close Primary Side Bar', 'View: Hide Primary Side Bar'],
+    ['View: Close Secondary Side Bar', 'View: Hide Secondary Side Bar'],
+    ['View: Close Panel', 'View: Hide Panel'],
+  ]) {
     for (const title of titles) {
-      const ran = await palette(page, title, undefined, 2000).then(() => true, () => false);
+      const ran = await palette(page, title, undefined, 2000).then(
+        () => true,
+        () => false,
+      );
       if (ran) break;
       await page.keyboard.press('Escape');
     }
@@ -100,7 +107,13 @@ async function colorTheme(page: Page, name: string, workbenchSelector: string): 
 async function dashboardFrame(page: Page): Promise<Frame> {
   return waitFor('the dashboard page did not load in a webview', 30_000, async () => {
     for (const frame of page.frames()) {
-      if (await frame.locator('#app[data-ready="1"]').count().catch(() => 0)) return frame;
+      if (
+        await frame
+          .locator('#app[data-ready="1"]')
+          .count()
+          .catch(() => 0)
+      )
+        return frame;
     }
     return null;
   });
@@ -145,18 +158,54 @@ function seededHistory(start: number, end: number): { start: number; lines: stri
   const peakAt = start + 100 * 60_000;
   const unloadAt = start + 112 * 60_000;
   const lines: string[] = [];
-  const ev = (t: number, kind: 'transition' | 'fallback' | 'task', text: string, level: 'ok' | 'warning' | 'critical' | null, before: number | null, after: number | null) =>
-    lines.push(encodeEvent({ t, kind, gpu: kind === 'task' ? 0 : 0, text, level, usedBefore: before === null ? null : before * MiB, usedAfter: after === null ? null : after * MiB }));
+  const ev = (
+    t: number,
+    kind: 'transition' | 'fallback' | 'task',
+    text: string,
+    level: 'ok' | 'warning' | 'critical' | null,
+    before: number | null,
+    after: number | null,
+  ) =>
+    lines.push(
+      encodeEvent({
+        t,
+        kind,
+        gpu: kind === 'task' ? 0 : 0,
+        text,
+        level,
+        usedBefore: before === null ? null : before * MiB,
+        usedAfter: after === null ? null : after * MiB,
+      }),
+    );
   for (let t = start; t <= end; t += 1000) {
     const m = (t - start) / 60_000;
     let used = 4400 + 30 * Math.sin(m / 3);
     if (t >= loadAt && t < unloadAt) used = 6700 + Math.min(1, (t - loadAt) / 20_000) * 0 + (t >= peakAt ? 700 : 0) + 25 * Math.sin(m);
     const swap = t >= peakAt && t < unloadAt + 300_000 ? 900 : 0;
-    lines.push(encodeSample({ t, gpus: [{ gpu: 0, used: Math.round(used * MiB), total }], system: { ramUsed: Math.round((t >= peakAt && t < unloadAt ? 11_800 : 6200) * MiB), ramTotal: 16 * 1024 * MiB, swapUsed: swap * MiB, swapTotal: 8 * 1024 * MiB } }));
+    lines.push(
+      encodeSample({
+        t,
+        gpus: [{ gpu: 0, used: Math.round(used * MiB), total }],
+        system: {
+          ramUsed: Math.round((t >= peakAt && t < unloadAt ? 11_800 : 6200) * MiB),
+          ramTotal: 16 * 1024 * MiB,
+          swapUsed: swap * MiB,
+          swapTotal: 8 * 1024 * MiB,
+        },
+      }),
+    );
     if (t === start + 600_000) ev(t, 'task', 'whisper (large-v3): ready', null, null, null);
     if (t === loadAt) ev(t, 'transition', 'GPU 0: OK → WARNING at 6700 MiB of 8192 MiB', 'warning', 6700, null);
     if (t === peakAt) ev(t, 'transition', 'GPU 0: WARNING → CRITICAL at 7400 MiB of 8192 MiB', 'critical', 7400, null);
-    if (t === unloadAt) ev(t, 'fallback', 'fallback DONE · GPU 0 CRITICAL · step 1 unloadModel ollama (triggered, auto mode) on ollama: unload llama3.2:3b from "ollama" (keep_alive 0): unloaded llama3.2:3b', 'critical', 7400, 4400);
+    if (t === unloadAt)
+      ev(
+        t,
+        'fallback',
+        'fallback DONE · GPU 0 CRITICAL · step 1 unloadModel ollama (triggered, auto mode) on ollama: unload llama3.2:3b from "ollama" (keep_alive 0): unloaded llama3.2:3b',
+        'critical',
+        7400,
+        4400,
+      );
     if (t === unloadAt + 2000) ev(t, 'transition', 'GPU 0: CRITICAL → OK at 4400 MiB of 8192 MiB', 'ok', 4400, null);
   }
   return { start, lines };
@@ -178,7 +227,20 @@ export async function runDashboardE2e(): Promise<Totals> {
     JSON.stringify(
       {
         version: '2.0.0',
-        tasks: [{ label: TASK, type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--port', String(port)], port, needs: '2GiB', startTimeoutSeconds: 20, env: { FAKE_NVML_STATE: fake.path }, problemMatcher: [] }],
+        tasks: [
+          {
+            label: TASK,
+            type: 'vram-guard',
+            server: 'ollama',
+            command: emulatorCommand('ollama'),
+            args: ['--port', String(port)],
+            port,
+            needs: '2GiB',
+            startTimeoutSeconds: 20,
+            env: { FAKE_NVML_STATE: fake.path },
+            problemMatcher: [],
+          },
+        ],
       },
       null,
       2,
@@ -222,7 +284,12 @@ export async function runDashboardE2e(): Promise<Totals> {
     {
       name: 'the workbench opens in a trusted workspace',
       run: async () => {
-        const server = await workbench.startServer({ mode: 'smoke', stateDir, env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined }, extraArgs: ['--disable-workspace-trust'] });
+        const server = await workbench.startServer({
+          mode: 'smoke',
+          stateDir,
+          env: { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: undefined },
+          extraArgs: ['--disable-workspace-trust'],
+        });
         const browser = await workbench.launchBrowser({ viewport: { width: 1400, height: 1300 } });
         page = browser.page;
         await page.goto(testUrl(server, workspace, null), { timeout: 60_000 });
@@ -250,7 +317,8 @@ export async function runDashboardE2e(): Promise<Totals> {
         await pickRange(frame, 'all');
         await waitFor('the "All" range does not show the three recorded hours', 10_000, async () => (await chartFacts(frame)).points > 1000);
         const kinds = await frame.locator('.chart[data-gpu="0"] .marker').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
-        for (const kind of ['transition', 'fallback', 'task']) if (!kinds.includes(kind)) throw new Error(`no ${kind} marker from the recorded history (markers: ${kinds.join(', ')})`);
+        for (const kind of ['transition', 'fallback', 'task'])
+          if (!kinds.includes(kind)) throw new Error(`no ${kind} marker from the recorded history (markers: ${kinds.join(', ')})`);
       },
     },
     {
@@ -301,14 +369,24 @@ export async function runDashboardE2e(): Promise<Totals> {
       run: async () => {
         frame = await dashboardFrame(page);
         // Ollama loads its model: 2448 MiB more, 5.0 → 7.4 GiB of 8 (92 %): CRITICAL.
-        const res = await fetch(`http://127.0.0.1:${port}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL }) });
+        const res = await fetch(`http://127.0.0.1:${port}/api/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: MODEL }),
+        });
         if (!res.ok) throw new Error(`the emulated Ollama did not load ${MODEL}: ${res.status}`);
-        peakMib = (await waitFor('the chart did not rise with the model', 15_000, async () => {
-          const f = await chartFacts(frame);
-          return f.lastMib > 7000 ? f : null;
-        })).lastMib;
+        peakMib = (
+          await waitFor('the chart did not rise with the model', 15_000, async () => {
+            const f = await chartFacts(frame);
+            return f.lastMib > 7000 ? f : null;
+          })
+        ).lastMib;
         const card = frame.locator(`.server[data-server="${TASK}"]`);
-        await waitFor(`no card for "${TASK}" with ${MODEL}`, 20_000, async () => (await card.count()) > 0 && /llama3\.2:3b/.test((await card.textContent()) ?? ''));
+        await waitFor(
+          `no card for "${TASK}" with ${MODEL}`,
+          20_000,
+          async () => (await card.count()) > 0 && /llama3\.2:3b/.test((await card.textContent()) ?? ''),
+        );
         await shoot(page, 'dashboard-server');
       },
     },
@@ -368,36 +446,55 @@ export async function runDashboardE2e(): Promise<Totals> {
         const taskRow = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: TASK }).first();
         await taskRow.waitFor({ state: 'visible', timeout: 15_000 });
         await taskRow.click();
-        await waitFor('the spike did not ask for the Ollama model', 10_000, async () => /model the load request/.test((await page.locator('.quick-input-widget').textContent()) ?? ''));
+        await waitFor('the spike did not ask for the Ollama model', 10_000, async () =>
+          /model the load request/.test((await page.locator('.quick-input-widget').textContent()) ?? ''),
+        );
         await page.locator('.quick-input-widget input').fill(MODEL);
         await page.keyboard.press('Enter');
         const stopRow = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Stop them when the spike ends' }).first();
         await stopRow.waitFor({ state: 'visible', timeout: 10_000 });
         await stopRow.click();
         // When it ends, the spike opens its saved report.
-        await waitFor('the spike did not finish (no report opened)', 120_000, async () => (await page.locator('.tabs-container .tab').filter({ hasText: /spike-.*\.md/ }).count()) > 0);
+        await waitFor(
+          'the spike did not finish (no report opened)',
+          120_000,
+          async () =>
+            (await page
+              .locator('.tabs-container .tab')
+              .filter({ hasText: /spike-.*\.md/ })
+              .count()) > 0,
+        );
         await palette(page, 'VRAM Guard: Open Dashboard');
         frame = await dashboardFrame(page);
         await pickRange(frame, '5m');
         const labels = await waitFor('no budget spike markers on the chart', 15_000, async () => {
-          const found = await frame.locator('.chart[data-gpu="0"] .marker[data-kind="spike"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+          const found = await frame
+            .locator('.chart[data-gpu="0"] .marker[data-kind="spike"]')
+            .evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
           return found.length >= 3 ? found : null;
         });
-        for (const stage of [/budget spike: baseline/, new RegExp(`budget spike: starting ${TASK.replace(/[()]/g, '\\$&')}`), /budget spike: (finished|incomplete)/]) {
+        for (const stage of [
+          /budget spike: baseline/,
+          new RegExp(`budget spike: starting ${TASK.replace(/[()]/g, '\\$&')}`),
+          /budget spike: (finished|incomplete)/,
+        ]) {
           if (!labels.some((l) => stage.test(l))) throw new Error(`no marker matching ${stage}; the spike markers say: ${labels.join(' | ')}`);
         }
         console.log(`       ${labels.length} spike markers`);
       },
     },
     {
-      name: "the Fleet section shows the three hosts a real Prometheus scrapes, with their figures, levels and holders",
+      name: 'the Fleet section shows the three hosts a real Prometheus scrapes, with their figures, levels and holders',
       run: async () => {
         fleet = await startFleet();
         await fleet.waitFor('vram_guard_process_memory_used_bytes{task="llama-chat"}', (r) => r.length > 0, 'the llama-chat task to be scraped');
         // A user setting, as a user sets it: the running extension reads it on the change.
         const machineSettings = join(stateDir, 'user-data', 'Machine', 'settings.json');
         const current = JSON.parse(await readFile(machineSettings, 'utf8')) as Record<string, unknown>;
-        await writeFile(machineSettings, JSON.stringify({ ...current, 'vramGuard.fleet.prometheus': fleet.prometheusUrl, 'vramGuard.fleet.refreshSeconds': 5 }, null, 2));
+        await writeFile(
+          machineSettings,
+          JSON.stringify({ ...current, 'vramGuard.fleet.prometheus': fleet.prometheusUrl, 'vramGuard.fleet.refreshSeconds': 5 }, null, 2),
+        );
         frame = await dashboardFrame(page);
         const row = (host: string, gpu: number) => frame.locator(`.fleet-gpu[data-host="${host}"][data-gpu="${gpu}"]`);
         await waitFor('the Fleet section did not show gpu-lab', 40_000, async () => (await row('gpu-lab', 0).count()) > 0);
@@ -419,11 +516,18 @@ export async function runDashboardE2e(): Promise<Totals> {
       },
     },
     {
-      name: "stopping an exporter turns its host stale in the dashboard",
+      name: 'stopping an exporter turns its host stale in the dashboard',
       run: async () => {
         await fleet!.exporter('gpu-lab').stop();
         const card = frame.locator('.fleet-host[data-host="gpu-lab"]');
-        await waitFor('gpu-lab did not turn stale', 30_000, async () => /no data since \d\d:\d\d:\d\d/.test((await card.locator('.fleet-stale').textContent().catch(() => '')) ?? ''));
+        await waitFor('gpu-lab did not turn stale', 30_000, async () =>
+          /no data since \d\d:\d\d:\d\d/.test(
+            (await card
+              .locator('.fleet-stale')
+              .textContent()
+              .catch(() => '')) ?? '',
+          ),
+        );
         const line = (await frame.locator('.fleet-line').textContent()) ?? '';
         assert(line === 'fleet: 2 hosts, 3 GPUs, 1 stale', `the fleet line says "${line}"`);
       },
@@ -442,7 +546,12 @@ export async function runDashboardE2e(): Promise<Totals> {
   if (totals.failed === 0) {
     // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshots from this run.
     if (process.env.VRAM_GUARD_UPDATE_DOCS_IMAGES === '1') {
-      for (const [from, to] of [['dashboard-dark', 'dashboard-dark'], ['dashboard-light', 'dashboard-light'], ['dashboard-fallback-chart', 'dashboard-fallback'], ['dashboard-fleet', 'dashboard-fleet']]) {
+      for (const [from, to] of [
+        ['dashboard-dark', 'dashboard-dark'],
+        ['dashboard-light', 'dashboard-light'],
+        ['dashboard-fallback-chart', 'dashboard-fallback'],
+        ['dashboard-fleet', 'dashboard-fleet'],
+      ]) {
         await copyFile(join(screenshotDir, `${from}.png`), join(repoRoot, 'docs', 'images', `${to}.png`));
       }
     }

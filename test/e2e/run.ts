@@ -72,11 +72,15 @@ export async function runE2e(): Promise<Totals> {
   await mkdir(join(stateDir, 'user-data', 'Machine'), { recursive: true });
   await writeFile(
     join(stateDir, 'user-data', 'Machine', 'settings.json'),
-    JSON.stringify({
-      'vramGuard.source': 'nvml',
-      'vramGuard.nvmlLibraryPath': fakeLibrary,
-      'vramGuard.sampleIntervalMs': 500,
-    }, null, 2),
+    JSON.stringify(
+      {
+        'vramGuard.source': 'nvml',
+        'vramGuard.nvmlLibraryPath': fakeLibrary,
+        'vramGuard.sampleIntervalMs': 500,
+      },
+      null,
+      2,
+    ),
   );
   await rm(screenshotDir, { recursive: true, force: true });
   await mkdir(screenshotDir, { recursive: true });
@@ -152,7 +156,10 @@ export async function runE2e(): Promise<Totals> {
     {
       name: 'the details command runs from the command palette',
       run: async () => {
-        await page.locator('.monaco-workbench').click({ position: { x: 600, y: 300 } }).catch(() => {});
+        await page
+          .locator('.monaco-workbench')
+          .click({ position: { x: 600, y: 300 } })
+          .catch(() => {});
         await page.keyboard.press('F1');
         const input = page.locator('.quick-input-widget input');
         await input.waitFor({ state: 'visible', timeout: 10_000 });
@@ -160,7 +167,10 @@ export async function runE2e(): Promise<Totals> {
         const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: 'Show GPU Details' }).first();
         await row.waitFor({ state: 'visible', timeout: 10_000 });
         await page.keyboard.press('Enter');
-        const tab = page.locator('.tabs-container .tab').filter({ hasText: /GPU details/i }).first();
+        const tab = page
+          .locator('.tabs-container .tab')
+          .filter({ hasText: /GPU details/i })
+          .first();
         await tab.waitFor({ state: 'visible', timeout: 20_000 });
         const preview = page.frameLocator('iframe.webview').first().frameLocator('#active-frame');
         await preview.locator('body').filter({ hasText: 'RTX 3070' }).waitFor({ timeout: 20_000 });

@@ -21,7 +21,8 @@ async function stateWithHistory(): Promise<{ state: string; history: string; fil
   const now = Date.now();
   for (let i = 0; i < 3; i++) store.record({ t: now - 3000 + i * 1000, gpus: [{ gpu: 0, used: (1000 + i) * MiB, total: 4096 * MiB }], system: null });
   await store.close();
-  const files = async () => Object.fromEntries(await Promise.all((await readdir(history)).map(async (f) => [f, await readFile(join(history, f), 'utf8')] as const)));
+  const files = async () =>
+    Object.fromEntries(await Promise.all((await readdir(history)).map(async (f) => [f, await readFile(join(history, f), 'utf8')] as const)));
   return { state, history, files };
 }
 

@@ -45,7 +45,15 @@ after(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
 });
 
-const config = (over: Partial<FleetSourcesConfig>): FleetSourcesConfig => ({ prometheus: null, targets: [healthy], token: null, ours: DEFAULT_THRESHOLDS, staleAfterMs: 120_000, timeoutMs: 1000, ...over });
+const config = (over: Partial<FleetSourcesConfig>): FleetSourcesConfig => ({
+  prometheus: null,
+  targets: [healthy],
+  token: null,
+  ours: DEFAULT_THRESHOLDS,
+  staleAfterMs: 120_000,
+  timeoutMs: 1000,
+  ...over,
+});
 
 /** The healthy dcgm host is read in full: its two GPUs with the fixture's figures. */
 function assertHealthyHostKept(s: FleetSnapshot): void {
@@ -66,10 +74,20 @@ function failed(s: FleetSnapshot, source: string): { kind: string; error: string
 }
 
 /** Only the healthy host: nothing invented from the broken source. */
-const onlyHealthy = (s: FleetSnapshot) => assert.deepEqual(s.hosts.map((h) => h.name), [DGX_A100.hostname]);
+const onlyHealthy = (s: FleetSnapshot) =>
+  assert.deepEqual(
+    s.hosts.map((h) => h.name),
+    [DGX_A100.hostname],
+  );
 
 test('a fleet URL that is not http(s), or carries a password → the setting is named in a sentence and left out; the other sources are read', async () => {
-  const settings = readFleetSettings((k) => (k === 'fleet.prometheus' ? 'file:///etc/passwd' : k === 'fleet.targets' ? ['ftp://gpu-box/metrics', 'http://user:secret@gpu-box:9835/metrics', 42, healthy] : undefined));
+  const settings = readFleetSettings((k) =>
+    k === 'fleet.prometheus'
+      ? 'file:///etc/passwd'
+      : k === 'fleet.targets'
+        ? ['ftp://gpu-box/metrics', 'http://user:secret@gpu-box:9835/metrics', 42, healthy]
+        : undefined,
+  );
   assert.equal(settings.prometheus, null);
   assert.deepEqual(settings.targets, [healthy]);
   assert.equal(settings.problems.length, 4);
@@ -155,7 +173,12 @@ test('a Prometheus reply whose points are not [time, "value"] → a malformed-re
   const odd = await serve((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     const matrix = req.url!.includes('query_range');
-    const result = [{ metric: { __name__: 'vram_guard_gpu_memory_used_bytes', gpu: '0', hostname: 'liar', instance: 'liar:9835' }, [matrix ? 'values' : 'value']: matrix ? [[1, 5]] : [1, { bytes: 5 }] }];
+    const result = [
+      {
+        metric: { __name__: 'vram_guard_gpu_memory_used_bytes', gpu: '0', hostname: 'liar', instance: 'liar:9835' },
+        [matrix ? 'values' : 'value']: matrix ? [[1, 5]] : [1, { bytes: 5 }],
+      },
+    ];
     res.end(JSON.stringify({ status: 'success', data: { resultType: matrix ? 'matrix' : 'vector', result } }));
   });
   const s = await new FleetRefresher().refresh(config({ prometheus: odd }));

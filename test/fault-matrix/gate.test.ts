@@ -34,7 +34,10 @@ after(async () => h.dispose());
 const logOf = (name: string) => (h.logs.get(name) ?? []).join('\n');
 
 test('task arguments llama-server would refuse (-ctk q3) → the task definition is refused naming the flag; nothing starts', async () => {
-  await assert.rejects(h.task('bad-args', 'llama-server', ['-m', model, '-ctk', 'q3']), /Task "bad-args": The llama-server arguments cannot be read: -ctk must be one of f32, f16, bf16, q8_0, .*not "q3"\./);
+  await assert.rejects(
+    h.task('bad-args', 'llama-server', ['-m', model, '-ctk', 'q3']),
+    /Task "bad-args": The llama-server arguments cannot be read: -ctk must be one of f32, f16, bf16, q8_0, .*not "q3"\./,
+  );
 });
 
 test('an inherited LLAMA_ARG_* variable llama-server would refuse → the task ends at once naming it, never left "checking"', async () => {
@@ -45,7 +48,10 @@ test('an inherited LLAMA_ARG_* variable llama-server would refuse → the task e
     assert.equal(r.ok, false);
     assert.equal(s.state, 'failed');
     assert.equal(s.pid, null, 'nothing was started');
-    assert.match(r.ok ? '' : r.message, /"bad-env" was not started: The llama-server arguments cannot be read: environment variable LLAMA_ARG_CACHE_TYPE_K must be one of f32, f16, .*not "q3"\./);
+    assert.match(
+      r.ok ? '' : r.message,
+      /"bad-env" was not started: The llama-server arguments cannot be read: environment variable LLAMA_ARG_CACHE_TYPE_K must be one of f32, f16, .*not "q3"\./,
+    );
     assert.match(logOf('bad-env'), /LLAMA_ARG_CACHE_TYPE_K must be one of/);
     assert.equal(r.ok ? undefined : r.gate, undefined, 'not a refusal to override with "Start anyway"');
   } finally {
@@ -58,7 +64,10 @@ test('the task\'s model file is missing → refused with "the file does not exis
   const r = await s.start();
   assert.equal(r.ok, false);
   assert.equal(s.state, 'refused');
-  assert.match(logOf('no-model-file'), /VRAM gate: FAIL — "no-model-file" was not started\. No estimate: \S+missing\.gguf could not be read: the file does not exist\./);
+  assert.match(
+    logOf('no-model-file'),
+    /VRAM gate: FAIL — "no-model-file" was not started\. No estimate: \S+missing\.gguf could not be read: the file does not exist\./,
+  );
 });
 
 test('the GPU read throws during the gate → the task ends with the reason, never left "checking"', async () => {
@@ -68,7 +77,11 @@ test('the GPU read throws during the gate → the task ends with the reason, nev
     readGpu: async () => {
       throw new Error('NVML_ERROR_GPU_IS_LOST');
     },
-    gate: preflightGate(() => ({ margin: parseSize('256MiB') as SizeSpec, residualThreshold: parseSize('100MiB') as SizeSpec, thresholds: parseThresholds({}, '2%').spec })),
+    gate: preflightGate(() => ({
+      margin: parseSize('256MiB') as SizeSpec,
+      residualThreshold: parseSize('100MiB') as SizeSpec,
+      thresholds: parseThresholds({}, '2%').spec,
+    })),
     lock: new GpuLock(),
     stopTimeoutMs: 1000,
   });
@@ -86,7 +99,10 @@ test('an Ollama model that is not in the store → the task ends naming the mode
     const s = await h.task('ollama-missing', 'ollama', [], { model: 'qwen3:8b' });
     const r = await s.start();
     assert.equal(s.state, 'failed');
-    assert.match(r.ok ? '' : r.message, /Ollama's store has no model "qwen3:8b" \(no \S+manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)\. Pull it first \(ollama pull qwen3:8b\), or set OLLAMA_MODELS/);
+    assert.match(
+      r.ok ? '' : r.message,
+      /Ollama's store has no model "qwen3:8b" \(no \S+manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)\. Pull it first \(ollama pull qwen3:8b\), or set OLLAMA_MODELS/,
+    );
   } finally {
     h.gateEnv = {};
   }

@@ -14,7 +14,10 @@ async function readBounded(path: string) {
   const before = process.memoryUsage().rss;
   const result = await readGgufModel(path);
   const grownMiB = (process.memoryUsage().rss - before) / 1024 / 1024;
-  const size = await stat(path).then((s) => s.size, () => 0);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
   assert.ok(grownMiB < 64, `reading a ${size}-byte file grew the process by ${grownMiB.toFixed(0)} MiB`);
   return result;
 }
@@ -54,12 +57,20 @@ test('block_count 2^32−1 in a 279-byte file → "not plausible": llama.cpp loa
 });
 
 test('block_count 2^53 → "not plausible", the number quoted; no estimate, no exception', async () => {
-  const path = await writeRawGguf('block-count-2-53', llamaWithBlockCount((g) => g.kvU64('llama.block_count', 2n ** 53n)));
+  const path = await writeRawGguf(
+    'block-count-2-53',
+    llamaWithBlockCount((g) => g.kvU64('llama.block_count', 2n ** 53n)),
+  );
   expectNone(await readBounded(path), /not plausible: llama\.block_count is 9007199254740992/);
 });
 
 test('a string claiming 2^60 bytes → "not plausible": the claimed length against the bytes left; nothing allocated', async () => {
-  const g = new RawGguf().header(0, 1).str('general.architecture').u32(8).u64(2n ** 60n).raw('llama');
+  const g = new RawGguf()
+    .header(0, 1)
+    .str('general.architecture')
+    .u32(8)
+    .u64(2n ** 60n)
+    .raw('llama');
   const path = await writeRawGguf('huge-string', g.bytes());
   expectNone(await readBounded(path), /not plausible: the value of "general\.architecture" claims to be over 2\^53 bytes long but only 5 bytes are left/);
 });
@@ -85,7 +96,10 @@ test('a head-count array longer than the file → "not plausible": the claimed i
     .u64(2n ** 40n)
     .u32(32);
   const path = await writeRawGguf('head-count-array', g.bytes());
-  expectNone(await readBounded(path), /not plausible: the value of "llama\.attention\.head_count" claims 1099511627776 items \(at least 4 bytes each\) but only 4 bytes are left/);
+  expectNone(
+    await readBounded(path),
+    /not plausible: the value of "llama\.attention\.head_count" claims 1099511627776 items \(at least 4 bytes each\) but only 4 bytes are left/,
+  );
 });
 
 test('a head-count array of the wrong length → "not plausible": values against layers; no estimate', async () => {
@@ -112,10 +126,19 @@ test('a tensor whose data lies past the end of the file → "the file is incompl
 });
 
 test('a split model with a shard missing → names the missing shard; no estimate', async () => {
-  const first = await writeGguf('split-missing-00001-of-00002', {
-    ...LLAMA_32_3B,
-    metadata: { ...LLAMA_32_3B.metadata, 'split.no': { value: 0, type: 2 }, 'split.count': { value: 2, type: 2 }, 'split.tensors.count': { value: LLAMA_32_3B.tensors.length, type: 5 } },
-  }, { sparse: true });
+  const first = await writeGguf(
+    'split-missing-00001-of-00002',
+    {
+      ...LLAMA_32_3B,
+      metadata: {
+        ...LLAMA_32_3B.metadata,
+        'split.no': { value: 0, type: 2 },
+        'split.count': { value: 2, type: 2 },
+        'split.tensors.count': { value: LLAMA_32_3B.tensors.length, type: 5 },
+      },
+    },
+    { sparse: true },
+  );
   expectNone(await readBounded(first), /shard 2 of 2 of the split model: .*split-missing-00002-of-00002\.gguf could not be read: the file does not exist/);
 });
 

@@ -79,30 +79,48 @@ test('history file torn by a crash → the torn last line skipped, every other r
 
 test('history file corrupt (garbage and a 1 MiB line) → those lines skipped and counted, every valid record loads', async () => {
   const good = [0, 1, 2, 3].map((i) => encodeSample(sample(T0 + i * 1000, 3600 + i)));
-  await writeFile(join(dir, `history-${T0}.jsonl`), `${[good[0], '\u0000\u0000garbage{{{', good[1], `{"t":${T0},"g":"${'x'.repeat(MiB)}"}`, good[2], '[1,2,3]', good[3]].join('\n')}\n`);
+  await writeFile(
+    join(dir, `history-${T0}.jsonl`),
+    `${[good[0], '\u0000\u0000garbage{{{', good[1], `{"t":${T0},"g":"${'x'.repeat(MiB)}"}`, good[2], '[1,2,3]', good[3]].join('\n')}\n`,
+  );
   const { stats, used, logs } = await reload(dir, new FakeClock(T0 + 60_000));
   assert.equal(stats.badLines, 3);
   assert.equal(stats.records, 4);
   assert.deepEqual(used, [3600, 3601, 3602, 3603]);
-  assert.ok(logs.some((l) => /skipped 3 unreadable line\(s\)/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /skipped 3 unreadable line\(s\)/.test(l)),
+    logs.join('\n'),
+  );
 });
 
 test('record stamped in the future → refused when recorded and skipped when loaded, with a log line; later samples still shown', async () => {
   const clock = new FakeClock(T0);
   // On disk from an earlier run with a wrong clock: a sample dated next year.
-  await writeFile(join(dir, `history-${T0 - 5000}.jsonl`), `${[encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 9999)), encodeSample(sample(T0 - 4000, 3501))].join('\n')}\n`);
+  await writeFile(
+    join(dir, `history-${T0 - 5000}.jsonl`),
+    `${[encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 9999)), encodeSample(sample(T0 - 4000, 3501))].join('\n')}\n`,
+  );
   const { s, logs } = store(dir, clock);
   const stats = await s.load();
   assert.equal(stats.futureRecords, 1);
-  assert.ok(logs.some((l) => /skipped 1 record\(s\) stamped in the future \(up to 2027-03-02T09:00:00\.000Z/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /skipped 1 record\(s\) stamped in the future \(up to 2027-03-02T09:00:00\.000Z/.test(l)),
+    logs.join('\n'),
+  );
   s.record(sample(T0 + 3_600_000, 8888)); // an hour ahead: refused
   s.recordEvent(note(T0 + FUTURE_TOLERANCE_MS + 1, 'from the future'));
   s.record(sample(T0 + FUTURE_TOLERANCE_MS - 1, 3602)); // within the tolerance: kept
   assert.equal(s.refusedFuture, 2);
-  assert.ok(logs.some((l) => /refused a sample stamped 2026-03-02T10:00:00\.000Z, 3600 s ahead of the clock/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /refused a sample stamped 2026-03-02T10:00:00\.000Z, 3600 s ahead of the clock/.test(l)),
+    logs.join('\n'),
+  );
   await clock.advance(FUTURE_TOLERANCE_MS);
   s.record(sample(T0 + FUTURE_TOLERANCE_MS + 1000, 3603));
-  assert.deepEqual(s.range('gpu:0', 0, Infinity).v.map((v) => v / MiB), [3500, 3501, 3602, 3603]);
+  assert.deepEqual(
+    s.range('gpu:0', 0, Infinity).v.map((v) => v / MiB),
+    [3500, 3501, 3602, 3603],
+  );
   assert.deepEqual(s.events(), []);
   await s.close();
   const after = await reload(dir, clock);
@@ -133,10 +151,17 @@ test('disk full while writing (ENOSPC) → samples wait in memory, one warning, 
   await clock.advance(60_000); // the longest back-off
   await s.flush();
   assert.equal(s.waitingLines(), 0);
-  assert.ok(logs.some((l) => /works again; the 120 line\(s\) that waited are on disk/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /works again; the 120 line\(s\) that waited are on disk/.test(l)),
+    logs.join('\n'),
+  );
   await s.close();
   const after = await reload(dir, clock);
-  assert.deepEqual(after.used, Array.from({ length: 121 }, (_, i) => 3600 + i), 'every sample reached the disk, in order, none twice');
+  assert.deepEqual(
+    after.used,
+    Array.from({ length: 121 }, (_, i) => 3600 + i),
+    'every sample reached the disk, in order, none twice',
+  );
   assert.equal(after.stats.badLines + after.stats.tornLines, 0, 'a partial write left a torn line behind');
 });
 
@@ -151,14 +176,19 @@ test('folder cannot be written (EACCES) → one warning naming the folder, retri
     await clock.advance(1000);
   }
   const warnings = logs.filter((l) => /cannot write/.test(l));
-  assert.deepEqual(warnings, [`history: cannot write to ${folder}: EACCES (permission denied). The samples stay in memory (up to 32 MiB) and writing is retried; they reach the disk once it can be written again.`]);
+  assert.deepEqual(warnings, [
+    `history: cannot write to ${folder}: EACCES (permission denied). The samples stay in memory (up to 32 MiB) and writing is retried; they reach the disk once it can be written again.`,
+  ]);
   const attempts = broken.failures;
   await clock.advance(30_000);
   assert.ok(broken.failures - attempts <= 4, `${broken.failures - attempts} attempts in 30 s: no back-off`);
   broken.on = false;
   await clock.advance(60_000);
   await s.close();
-  assert.deepEqual((await reload(folder, clock)).used, Array.from({ length: 30 }, (_, i) => 3600 + i));
+  assert.deepEqual(
+    (await reload(folder, clock)).used,
+    Array.from({ length: 30 }, (_, i) => 3600 + i),
+  );
 });
 
 test('history folder cannot be created (a file in its way) → creation retried, not cached; everything written once it can be', async () => {
@@ -172,7 +202,10 @@ test('history folder cannot be created (a file in its way) → creation retried,
     s.record(sample(T0 + i * 1000, 3600 + i));
     await clock.advance(1000);
   }
-  assert.ok(logs.some((l) => l.startsWith(`history: cannot write to ${folder}: ENOTDIR (a file is in the way of a folder)`)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.startsWith(`history: cannot write to ${folder}: ENOTDIR (a file is in the way of a folder)`)),
+    logs.join('\n'),
+  );
   await rm(blocker);
   await clock.advance(60_000);
   await s.close();
@@ -187,8 +220,18 @@ test('folder where a history file is expected → skipped with a message, the re
   const { s, logs } = store(dir, clock);
   const stats = await s.load();
   assert.equal(stats.skippedFiles, 1);
-  assert.ok(logs.some((l) => l === `history: skipped ${join(dir, `history-${T0 + 1000}.jsonl`)}: it is a folder or other non-file where a history file is expected. The rest of the history loads; move it away to silence this message.`), logs.join('\n'));
-  assert.deepEqual(s.range('gpu:0', 0, Infinity).v.map((v) => v / MiB), [3600, 3602]);
+  assert.ok(
+    logs.some(
+      (l) =>
+        l ===
+        `history: skipped ${join(dir, `history-${T0 + 1000}.jsonl`)}: it is a folder or other non-file where a history file is expected. The rest of the history loads; move it away to silence this message.`,
+    ),
+    logs.join('\n'),
+  );
+  assert.deepEqual(
+    s.range('gpu:0', 0, Infinity).v.map((v) => v / MiB),
+    [3600, 3602],
+  );
   s.record(sample(T0 + 10_000, 3610));
   await s.close();
   assert.deepEqual((await reload(dir, clock)).used, [3600, 3602, 3610], 'new samples are written beside the folder');
@@ -214,7 +257,9 @@ test('huge import (a million records) → streamed without an event-loop pause o
   await writeHistory(path, 1_000_000);
   const lag = new EventLoopLag(5);
   let progressCalls = 0;
-  const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 }), 'million.jsonl', { onProgress: () => progressCalls++ });
+  const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 }), 'million.jsonl', {
+    onProgress: () => progressCalls++,
+  });
   const longest = lag.stop();
   const shown = imported.store;
   assert.equal(imported.records, 1_000_000);
@@ -222,23 +267,35 @@ test('huge import (a million records) → streamed without an event-loop pause o
   assert.equal(shown.range('gpu:0', 0, Infinity).t.length, 999_000);
   assert.equal(shown.events().length, 1000);
   assert.ok(progressCalls > 10, 'the progress notification was never updated');
-  assert.ok(longest.cpuMs < 50, `the import ran ${longest.cpuMs.toFixed(1)} ms of CPU without a turn for the event loop (longest wall-clock gap ${longest.wallMs.toFixed(1)} ms)`);
+  assert.ok(
+    longest.cpuMs < 50,
+    `the import ran ${longest.cpuMs.toFixed(1)} ms of CPU without a turn for the event loop (longest wall-clock gap ${longest.wallMs.toFixed(1)} ms)`,
+  );
 });
 
 test('import cancelled → stops at once, nothing shown', async () => {
   const path = join(dir, 'big.jsonl');
   await writeHistory(path, 200_000);
   const abort = new AbortController();
-  const importing = importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'big.jsonl', { signal: abort.signal, onProgress: () => abort.abort(new Error('the import was cancelled')) });
+  const importing = importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'big.jsonl', {
+    signal: abort.signal,
+    onProgress: () => abort.abort(new Error('the import was cancelled')),
+  });
   await assert.rejects(importing, /the import was cancelled/);
 });
 
 test('import with a line over the length cap → that line skipped and named, the rest imported', async () => {
   const path = join(dir, 'long-line.jsonl');
-  await writeFile(path, `${[encodeSample(sample(T0, 3600)), `{"t":${T0 + 1000},"g":[[0,1,2]],"pad":"${'y'.repeat(300_000)}"}`, encodeSample(sample(T0 + 2000, 3602))].join('\n')}\n`);
+  await writeFile(
+    path,
+    `${[encodeSample(sample(T0, 3600)), `{"t":${T0 + 1000},"g":[[0,1,2]],"pad":"${'y'.repeat(300_000)}"}`, encodeSample(sample(T0 + 2000, 3602))].join('\n')}\n`,
+  );
   const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'long-line.jsonl');
   assert.deepEqual(imported.skipped, ['line 2: 300042 characters long, more than the 262144 a line may be: skipped']);
-  assert.deepEqual(imported.store.range('gpu:0', 0, Infinity).v.map((v) => v / MiB), [3600, 3602]);
+  assert.deepEqual(
+    imported.store.range('gpu:0', 0, Infinity).v.map((v) => v / MiB),
+    [3600, 3602],
+  );
 });
 
 test('import larger than the size cap → the first part imported, the rest named as skipped', async () => {
@@ -248,7 +305,10 @@ test('import larger than the size cap → the first part imported, the rest name
   const cap = lines.slice(0, 40).join('\n').length + 30; // the 41st line is cut: not read
   const imported = await importHistoryStream(createReadStream(path, { encoding: 'utf8' }), 'capped.jsonl', { limits: { maxChars: cap } });
   assert.equal(imported.records, 40);
-  assert.equal(imported.skipped[0], `the file is larger than the ${cap} characters (0 MiB) an import reads: only those were read (to line 40); the rest of the file was skipped`);
+  assert.equal(
+    imported.skipped[0],
+    `the file is larger than the ${cap} characters (0 MiB) an import reads: only those were read (to line 40); the rest of the file was skipped`,
+  );
 });
 
 test('CSV export of cells starting with =, +, -, @, tab or CR → neutralised with a leading quote, imported back unchanged', () => {
@@ -257,7 +317,14 @@ test('CSV export of cells starting with =, +, -, @, tab or CR → neutralised wi
   const cells = rows.map((r) => r.slice(r.indexOf(',note,') + 6));
   assert.deepEqual(cells, [`"'=HYPERLINK(""http://x"",""click"")"`, "'+1+2", "'-2+3", "'@SUM(A1)", "'\tcmd", `"'\rcmd"`, 'plain text', "'=already quoted"]);
   for (const c of cells) assert.doesNotMatch(c.replace(/^"/, ''), /^[=+\-@\t\r]/, `a cell a spreadsheet would run: ${JSON.stringify(c)}`);
-  const csv = ['time,gpu,used_mib,total_mib,ram_used_mib,ram_total_mib,swap_used_mib,swap_total_mib,event_kind,event', csvRows({ type: 'sample', sample: sample(T0, 3600) })[0]!, ...rows].join('\n');
+  const csv = [
+    'time,gpu,used_mib,total_mib,ram_used_mib,ram_total_mib,swap_used_mib,swap_total_mib,event_kind,event',
+    csvRows({ type: 'sample', sample: sample(T0, 3600) })[0]!,
+    ...rows,
+  ].join('\n');
   const back = importHistory(csv, 'export.csv');
-  assert.deepEqual(back.records.filter((r) => r.type === 'event').map((r) => (r.type === 'event' ? r.event.text : '')), texts.slice(0, 7).concat(['=already quoted']));
+  assert.deepEqual(
+    back.records.filter((r) => r.type === 'event').map((r) => (r.type === 'event' ? r.event.text : '')),
+    texts.slice(0, 7).concat(['=already quoted']),
+  );
 });

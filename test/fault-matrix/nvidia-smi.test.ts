@@ -18,7 +18,8 @@ const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/nvi
 const scripted = fixture('nvidia-smi-scripted');
 const UUID = 'GPU-5e8a2f4c-31d7-9b06-c2f1-7a4d0e6b9c13';
 /** One GPU row as nvidia-smi prints it, with the memory figures (MiB) a test chooses. */
-const row = (total: string, used: string, free: string) => `0, NVIDIA GeForce RTX 3070, ${UUID}, ${total}, ${used}, ${free}, 312, 66, 41, 61, 142.53, Enabled, 550.54.14\n`;
+const row = (total: string, used: string, free: string) =>
+  `0, NVIDIA GeForce RTX 3070, ${UUID}, ${total}, ${used}, ${free}, 312, 66, 41, 61, 142.53, Enabled, 550.54.14\n`;
 
 let dir: string;
 const running: WatchHarness[] = [];
@@ -79,7 +80,10 @@ test('nvidia-smi prints garbage → an error quoting at most 200 characters of i
   const cli = await status({ FAKE_NVIDIA_SMI_GPU_OUTPUT: garbage });
   assert.equal(cli.code, 2);
   assert.equal(cli.stdout, '', 'no GPU is printed');
-  const quote = /nvidia-smi printed a line that is not a GPU row \(no GPU index first\): "(<html><body>Service Unavailable[^"]*)…" \((\d+) characters in all\)/.exec(cli.stderr);
+  const quote =
+    /nvidia-smi printed a line that is not a GPU row \(no GPU index first\): "(<html><body>Service Unavailable[^"]*)…" \((\d+) characters in all\)/.exec(
+      cli.stderr,
+    );
   assert.ok(quote, cli.stderr);
   assert.equal(quote[1]!.length, 200);
   assert.equal(Number(quote[2]), garbage.length);
@@ -102,7 +106,10 @@ test('nvidia-smi prints the wrong number of columns → an error naming the coun
   const cli = await status({ FAKE_NVIDIA_SMI_GPU_OUTPUT: `0, NVIDIA GeForce RTX 3070, ${UUID}, 8192, 5590\n` });
   assert.equal(cli.code, 2);
   assert.equal(cli.stdout, '');
-  assert.match(cli.stderr, /not a GPU row \(expected 13 fields per GPU, got 5\): "0, NVIDIA GeForce RTX 3070, GPU-5e8a2f4c-31d7-9b06-c2f1-7a4d0e6b9c13, 8192, 5590"/);
+  assert.match(
+    cli.stderr,
+    /not a GPU row \(expected 13 fields per GPU, got 5\): "0, NVIDIA GeForce RTX 3070, GPU-5e8a2f4c-31d7-9b06-c2f1-7a4d0e6b9c13, 8192, 5590"/,
+  );
 });
 
 test('nvidia-smi reports memory as [N/A] → the GPU shows "memory not supported" with what nvidia-smi said, and no level', async () => {
@@ -135,7 +142,10 @@ test('nvidia-smi exits with an error code → its message (capped) and the code;
   const said = `NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. ${'Make sure that the latest NVIDIA driver is installed and running. '.repeat(40)}`;
   const cli = await status({ FAKE_NVIDIA_SMI_GPU_OUTPUT: said, FAKE_NVIDIA_SMI_EXIT: '9' });
   assert.equal(cli.code, 2);
-  const m = /nvidia-smi-scripted exited with code 9: (NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\.[^\n]*?)… \((\d+) characters in all\)/.exec(cli.stderr);
+  const m =
+    /nvidia-smi-scripted exited with code 9: (NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver\.[^\n]*?)… \((\d+) characters in all\)/.exec(
+      cli.stderr,
+    );
   assert.ok(m, cli.stderr);
   assert.equal(m[1]!.length, 200);
   assert.equal(Number(m[2]), said.trim().length);
@@ -145,6 +155,9 @@ test('nvidia-smi floods its output → killed at 1 MiB with its process group; t
   const t0 = performance.now();
   const cli = await status({ FAKE_NVIDIA_SMI_FLOOD: '1' });
   assert.equal(cli.code, 2);
-  assert.match(cli.stderr, /nvidia-smi-scripted printed more than 1 MiB for one query and was killed with its process group; that is not nvidia-smi's answer: "0123456789,abcdefghij, 0123456789/);
+  assert.match(
+    cli.stderr,
+    /nvidia-smi-scripted printed more than 1 MiB for one query and was killed with its process group; that is not nvidia-smi's answer: "0123456789,abcdefghij, 0123456789/,
+  );
   assert.ok(performance.now() - t0 < 5000, 'stopped at the cap, not at the timeout');
 });

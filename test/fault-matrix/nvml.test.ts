@@ -43,9 +43,17 @@ async function fakeState(state: FakeState): Promise<FakeNvmlState> {
   return fake;
 }
 
-function watchNvml(variant: FakeVariant, extra: Partial<Parameters<typeof watch>[0]> & { sampleTimeoutMs?: number; initTimeoutMs?: number } = {}): WatchHarness {
+function watchNvml(
+  variant: FakeVariant,
+  extra: Partial<Parameters<typeof watch>[0]> & { sampleTimeoutMs?: number; initTimeoutMs?: number } = {},
+): WatchHarness {
   const h = watch({
-    probe: { preference: 'nvml', nvmlLibraryPath: libs.get(variant)!, nvmlSampleTimeoutMs: extra.sampleTimeoutMs ?? 300, nvmlInitTimeoutMs: extra.initTimeoutMs },
+    probe: {
+      preference: 'nvml',
+      nvmlLibraryPath: libs.get(variant)!,
+      nvmlSampleTimeoutMs: extra.sampleTimeoutMs ?? 300,
+      nvmlInitTimeoutMs: extra.initTimeoutMs,
+    },
     ...extra,
   });
   running.push(h);
@@ -123,7 +131,12 @@ test('GPU lost mid-session → that GPU shows GPU_IS_LOST with what to do, no le
 });
 
 test('no permission for a GPU → that GPU shows NO_PERMISSION with what to do; the others go on', async () => {
-  const fake = await fakeState({ devices: [{ ...rtx3070().devices[0]!, handleRc: 4 }, { ...rtx3070().devices[0]!, uuid: 'GPU-other', used: 2048 * MiB }] });
+  const fake = await fakeState({
+    devices: [
+      { ...rtx3070().devices[0]!, handleRc: 4 },
+      { ...rtx3070().devices[0]!, uuid: 'GPU-other', used: 2048 * MiB },
+    ],
+  });
   const h = watchNvml('current');
   await h.until('a sample', () => h.samples.length > 0);
   const [denied, other] = h.watcher.latest!.sample.devices;
@@ -161,10 +174,18 @@ test('old driver (v1 and v2 entry points only) → memory and processes read thr
   counter.reset();
   const cli = await runCli(['status', '--json', '--source', 'nvml', '--nvml-library', libs.get('oldest')!], { FAKE_NVML_STATE: fake.path });
   assert.equal(cli.code, 0, cli.stderr);
-  const d = (JSON.parse(cli.stdout) as { devices: Array<{ memory: { used: number; reserved: number | null }; processes: Array<{ pid: number; usedBytes: number }> }> }).devices[0]!;
+  const d = (
+    JSON.parse(cli.stdout) as { devices: Array<{ memory: { used: number; reserved: number | null }; processes: Array<{ pid: number; usedBytes: number }> }> }
+  ).devices[0]!;
   // v1 memory counts reserved memory as used, and cannot tell reserved apart.
   assert.deepEqual([d.memory.used, d.memory.reserved], [5200 * MiB, null]);
-  assert.deepEqual(d.processes.map((p) => [p.pid, p.usedBytes]), [[1187, 1140 * MiB], [2290, 324 * MiB]]);
+  assert.deepEqual(
+    d.processes.map((p) => [p.pid, p.usedBytes]),
+    [
+      [1187, 1140 * MiB],
+      [2290, 324 * MiB],
+    ],
+  );
 
   await fake.write(rtx3070());
   const h = watchNvml('no-v3');
@@ -231,16 +252,20 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   // `vram-guard watch` says the same, and reads the GPU again once the call returns.
   const hanging = await FakeNvmlState.create({ ...rtx3070(), hangCall: 'nvmlDeviceGetMemoryInfo_v2', hangMs: 4000 });
   let released = false;
-  const cli = await runCli(['watch', '--source', 'nvml', '--nvml-library', libs.get('current')!, '--fixed-rate', '--interval', '200'], { FAKE_NVML_STATE: hanging.path }, {
-    timeoutMs: 20_000,
-    interruptWhen: (out) => {
-      if (!released && /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d/.test(out)) {
-        released = true;
-        void hanging.write(rtx3070({ used: 1700 * MiB }));
-      }
-      return /GPU 0 1700 MiB\/8192 MiB/.test(out);
+  const cli = await runCli(
+    ['watch', '--source', 'nvml', '--nvml-library', libs.get('current')!, '--fixed-rate', '--interval', '200'],
+    { FAKE_NVML_STATE: hanging.path },
+    {
+      timeoutMs: 20_000,
+      interruptWhen: (out) => {
+        if (!released && /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d/.test(out)) {
+          released = true;
+          void hanging.write(rtx3070({ used: 1700 * MiB }));
+        }
+        return /GPU 0 1700 MiB\/8192 MiB/.test(out);
+      },
     },
-  });
+  );
   assert.match(cli.stdout, /GPU 0 NOT ANSWERING SINCE \d\d:\d\d:\d\d\n[\s\S]*GPU 0 1700 MiB\/8192 MiB 20\.8% OK/, cli.stdout + cli.stderr);
 });
 
@@ -255,7 +280,10 @@ test('an NVML call never returns → the worker is replaced, and the GPU is read
   await h.until('a reading from a new worker', () => gpu0(h)?.memory?.used === 2000 * MiB, 6000);
   const after = Date.now() - hungAt;
   assert.ok(after < 6000, `read again after ${after} ms, while the hung call sleeps 7 s`);
-  assert.ok(h.logs.some((l) => /has not answered for \d+ s: replacing the source/.test(l)), h.logs.join('\n'));
+  assert.ok(
+    h.logs.some((l) => /has not answered for \d+ s: replacing the source/.test(l)),
+    h.logs.join('\n'),
+  );
   assert.equal(h.view().text, '$(chip) 2.0/8.0 GB');
 });
 
@@ -275,7 +303,15 @@ test('implausible memory figures (2^64−1, used above total, total 0) → "impl
     }),
   };
   const { steps } = parseSteps([{ action: 'stopServer', target: 'llama', trigger: 'warning', mode: 'auto' }], 'test');
-  const chain = new FallbackChain({ steps: () => steps, mode: () => 'auto', executor, readUsed: async () => null, confirm: async () => true, settleTimeoutMs: 0, cooldownMs: 600_000 });
+  const chain = new FallbackChain({
+    steps: () => steps,
+    mode: () => 'auto',
+    executor,
+    readUsed: async () => null,
+    confirm: async () => true,
+    settleTimeoutMs: 0,
+    cooldownMs: 600_000,
+  });
   h.watcher.on('sample', (w) => chain.onSample(w));
   await h.until('a first reading', hasMemory(h));
 
@@ -298,7 +334,10 @@ test('implausible memory figures (2^64−1, used above total, total 0) → "impl
   await fake.write(rtx3070({ used: 7000 * MiB }));
   await h.until('a real reading above WARNING', () => gpu0(h)?.memory?.used === 7000 * MiB);
   await chain.idle();
-  assert.deepEqual(h.transitions.map((t) => t.to), ['warning']);
+  assert.deepEqual(
+    h.transitions.map((t) => t.to),
+    ['warning'],
+  );
   assert.equal(h.notifications.length, 1);
   assert.equal(ran.length, 1);
 });

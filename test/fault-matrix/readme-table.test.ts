@@ -22,12 +22,14 @@ function testNames(source: string, file: string): string[] {
     const at = m.index + m[0].length;
     const quote = source[at];
     const line = source.slice(0, m.index).split('\n').length;
-    if (quote !== "'" && quote !== '"' && quote !== '`') throw new Error(`${file}:${line}: the test's name is not a string literal, so the README check cannot read it`);
+    if (quote !== "'" && quote !== '"' && quote !== '`')
+      throw new Error(`${file}:${line}: the test's name is not a string literal, so the README check cannot read it`);
     let name = '';
     let i = at + 1;
     for (; i < source.length && source[i] !== quote; i++) {
       if (source[i] === '\\') name += unescapeChar(source[++i]!);
-      else if (quote === '`' && source[i] === '$' && source[i + 1] === '{') throw new Error(`${file}:${line}: the test's name has a \${…} part, so the README check cannot read it`);
+      else if (quote === '`' && source[i] === '$' && source[i + 1] === '{')
+        throw new Error(`${file}:${line}: the test's name has a \${…} part, so the README check cannot read it`);
       else name += source[i];
     }
     names.push(name);
@@ -57,15 +59,26 @@ function readmeRows(readme: string): string[] {
   });
 }
 
-test('README\'s Reliability table drifts from the fault-matrix tests → this check fails naming the rows to add, remove or reorder', () => {
-  const files = readdirSync(folder).filter((f) => f.endsWith('.test.ts')).sort();
+test("README's Reliability table drifts from the fault-matrix tests → this check fails naming the rows to add, remove or reorder", () => {
+  const files = readdirSync(folder)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort();
   const names = files.flatMap((f) => testNames(readFileSync(join(folder, f), 'utf8'), `test/fault-matrix/${f}`));
   const badNames = names.filter((n) => n.split(ARROW).length < 2 || !n.split(ARROW)[0]!.trim() || !n.split(ARROW).slice(1).join(ARROW).trim());
   assert.deepEqual(badNames, [], `fault-matrix tests must be named "<fault> → <what VRAM Guard does>"`);
   const rows = readmeRows(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
   const missing = names.filter((n) => !rows.includes(n));
   const extra = rows.filter((r) => !names.includes(r));
-  const table = names.map((n) => { const [fault, ...what] = n.split(ARROW); return `| ${fault!.replace(/\|/g, '\\|')} | ${what.join(ARROW).replace(/\|/g, '\\|')} |`; }).join('\n');
-  assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `README.md's Reliability table and the tests differ. The table should read:\n\n| Fault | What VRAM Guard does |\n|---|---|\n${table}\n`);
+  const table = names
+    .map((n) => {
+      const [fault, ...what] = n.split(ARROW);
+      return `| ${fault!.replace(/\|/g, '\\|')} | ${what.join(ARROW).replace(/\|/g, '\\|')} |`;
+    })
+    .join('\n');
+  assert.deepEqual(
+    { missing, extra },
+    { missing: [], extra: [] },
+    `README.md's Reliability table and the tests differ. The table should read:\n\n| Fault | What VRAM Guard does |\n|---|---|\n${table}\n`,
+  );
   assert.deepEqual(rows, names, `the rows are in another order than the files (sorted by name) and their tests. The table should read:\n\n${table}\n`);
 });

@@ -25,7 +25,11 @@ after(async () => {
 /** What the dashboard's card shows for a running server, and what the log says about it. */
 async function dashboardCard(s: ManagedServer) {
   const logs: string[] = [];
-  const ledger = await collectLedger(await h.source.sample(Date.now()), h.registry.owners().filter((o) => o.name === s.name), { timeoutMs: 800, log: (m) => logs.push(m), told: new Map() });
+  const ledger = await collectLedger(
+    await h.source.sample(Date.now()),
+    h.registry.owners().filter((o) => o.name === s.name),
+    { timeoutMs: 800, log: (m) => logs.push(m), told: new Map() },
+  );
   const card = serverCards([s], ledger)[0]!;
   return { card, logs };
 }
@@ -90,7 +94,7 @@ test('server answers JSON of the wrong types → state "unknown" naming the wron
   const l = await dashboardCard(llama);
   assert.equal(l.card.health, 'unknown');
   assert.match(l.card.error ?? '', /GET \/props has no "default_generation_settings" object/);
-  assert.equal(l.card.context, 4096, 'the context shown falls back to the task\'s own -c, not a figure from the reply');
+  assert.equal(l.card.context, 4096, "the context shown falls back to the task's own -c, not a figure from the reply");
   await Promise.all([ollama.stop(), llama.stop()]);
 });
 
@@ -150,7 +154,14 @@ test('port already in use by another process → "port N is already in use by an
 async function floodStart(extra: string[]) {
   const port = await freePort();
   const [cmd, ...base] = emulatorCommand('llama-server');
-  const p = new ServerProcess({ command: cmd!, args: [...base, '-m', 'model.gguf', '--port', String(port), ...extra], healthUrl: `http://127.0.0.1:${port}/health`, startTimeoutMs: 30_000, stopTimeoutMs: 2000, healthIntervalMs: 25 });
+  const p = new ServerProcess({
+    command: cmd!,
+    args: [...base, '-m', 'model.gguf', '--port', String(port), ...extra],
+    healthUrl: `http://127.0.0.1:${port}/health`,
+    startTimeoutMs: 30_000,
+    stopTimeoutMs: 2000,
+    healthIntervalMs: 25,
+  });
   let bytes = 0;
   p.on('output', (t) => (bytes += t.length));
   const heap = process.memoryUsage().heapUsed;
@@ -168,7 +179,10 @@ test('server writes 100 MB without a newline → started, the unfinished line cu
   const cut = lines.find((l) => l.includes('more characters'));
   assert.ok(cut, `no cut line in ${JSON.stringify(lines.map((l) => l.slice(0, 60)))}`);
   assert.match(cut, /^x{2000}… \(104855600 more characters\)$/);
-  assert.ok(lines.some((l) => l === 'flood: done'), 'the lines after the flood are kept');
+  assert.ok(
+    lines.some((l) => l === 'flood: done'),
+    'the lines after the flood are kept',
+  );
   assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB`);
   await p.stop();
 });
@@ -178,8 +192,14 @@ test('server floods its output with lines and progress redraws → started, only
   assert.ok(r.ok, JSON.stringify(r).slice(0, 500));
   const lines = p.lastLines();
   assert.equal(lines.length, 20);
-  assert.ok(lines.every((l) => l.length <= 2100 && !l.includes('\r')), 'a kept line holds a carriage return or is not cut');
-  assert.ok(lines.some((l) => /main: model loaded/.test(l)), 'the server\'s real messages after the flood are kept');
+  assert.ok(
+    lines.every((l) => l.length <= 2100 && !l.includes('\r')),
+    'a kept line holds a carriage return or is not cut',
+  );
+  assert.ok(
+    lines.some((l) => /main: model loaded/.test(l)),
+    "the server's real messages after the flood are kept",
+  );
   assert.ok(!lines.some((l) => / 42%$/.test(l)), 'a progress redraw was kept beside the line that replaced it');
   assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB`);
   await p.stop();

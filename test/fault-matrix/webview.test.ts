@@ -11,7 +11,11 @@ import { acceptWebviewMessage, MAX_RANGE_POINTS } from '../../src/protocol.ts';
 function refused(forged: Array<[unknown, RegExp]>): void {
   for (const [message, why] of forged) {
     const log: string[] = [];
-    assert.equal(acceptWebviewMessage(message, (l) => log.push(l)), null, `accepted ${JSON.stringify(message)?.slice(0, 120)}`);
+    assert.equal(
+      acceptWebviewMessage(message, (l) => log.push(l)),
+      null,
+      `accepted ${JSON.stringify(message)?.slice(0, 120)}`,
+    );
     assert.equal(log.length, 1);
     assert.match(log[0]!, /^dashboard: refused a message from the page: /);
     assert.match(log[0]!, why, JSON.stringify(message)?.slice(0, 120));

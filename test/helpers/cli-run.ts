@@ -29,7 +29,10 @@ export function runCli(
   options: { interruptWhen?: (stdout: string) => boolean; timeoutMs?: number; node?: string } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(options.node ?? process.execPath, [cliPath, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_RUNTIME_DIR: privateRuntimeDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.node ?? process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_RUNTIME_DIR: privateRuntimeDir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);

@@ -40,7 +40,9 @@ export interface HarnessPage {
 
 /** Loads the dashboard bundle into `page` and waits for its "ready". */
 export async function loadDashboardPage(page: Page, theme: Record<string, string> = DARK_THEME): Promise<HarnessPage> {
-  const vars = Object.entries(theme).map(([k, v]) => `${k}: ${v};`).join(' ');
+  const vars = Object.entries(theme)
+    .map(([k, v]) => `${k}: ${v};`)
+    .join(' ');
   await page.setContent(`<!DOCTYPE html><html><head><style>body { ${vars} }</style></head><body class="vscode-dark"><main id="app"></main></body></html>`);
   await page.addStyleTag({ content: await readFile(join(repoRoot, 'dist', 'webview', 'dashboard.css'), 'utf8') });
   await page.evaluate(() => {
@@ -66,7 +68,13 @@ export async function loadDashboardPage(page: Page, theme: Record<string, string
     page,
     posted,
     deliver: async (message) => {
-      await page.evaluate((m) => void (globalThis as unknown as { dispatchEvent(e: unknown): void; MessageEvent: new (t: string, i: unknown) => unknown }).dispatchEvent(new (globalThis as unknown as { MessageEvent: new (t: string, i: unknown) => unknown }).MessageEvent('message', { data: m })), message);
+      await page.evaluate(
+        (m) =>
+          void (globalThis as unknown as { dispatchEvent(e: unknown): void; MessageEvent: new (t: string, i: unknown) => unknown }).dispatchEvent(
+            new (globalThis as unknown as { MessageEvent: new (t: string, i: unknown) => unknown }).MessageEvent('message', { data: m }),
+          ),
+        message,
+      );
     },
   };
 }

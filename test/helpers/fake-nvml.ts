@@ -37,8 +37,16 @@ export async function buildFakeNvml(variant: FakeVariant = 'current'): Promise<s
   const partial = `${lib}.${process.pid}.tmp`;
   try {
     await run('gcc', [
-      '-shared', '-fPIC', '-O2', '-Wall', '-fvisibility=hidden',
-      '-Wl,-soname,libnvidia-ml.so.1', ...variantFlags[variant], '-o', partial, source,
+      '-shared',
+      '-fPIC',
+      '-O2',
+      '-Wall',
+      '-fvisibility=hidden',
+      '-Wl,-soname,libnvidia-ml.so.1',
+      ...variantFlags[variant],
+      '-o',
+      partial,
+      source,
     ]);
   } catch (err) {
     throw new Error(`Could not compile the fake NVML library with gcc (install it: apt-get install gcc): ${String(err)}`);
@@ -194,26 +202,54 @@ export function parseFakeState(text: string): FakeState {
     const d = state.devices[index]!;
     const field = dev[2]!;
     switch (field) {
-      case 'name': d.name = value; break;
-      case 'uuid': d.uuid = value; break;
-      case 'total': d.total = num(value); break;
+      case 'name':
+        d.name = value;
+        break;
+      case 'uuid':
+        d.uuid = value;
+        break;
+      case 'total':
+        d.total = num(value);
+        break;
       case 'used': {
         const used = BigInt(value);
         if (used > BigInt(Number.MAX_SAFE_INTEGER)) d.usedU64 = used;
         else d.used = Number(used);
         break;
       }
-      case 'reserved': d.reserved = num(value); break;
-      case 'free': d.free = BigInt(value); break;
-      case 'util_gpu': d.utilGpu = num(value); break;
-      case 'util_mem': d.utilMem = num(value); break;
-      case 'temp': d.temp = num(value); break;
-      case 'power_mw': d.powerMw = num(value); break;
-      case 'persistence': d.persistence = num(value) as 0 | 1; break;
-      case 'handle_rc': d.handleRc = num(value); break;
-      case 'rc': d.rc = num(value); break;
-      case 'memv2_rc': d.memoryV2Rc = num(value); break;
-      case 'unsupported': d.unsupported = value.split(',') as FakeDevice['unsupported']; break;
+      case 'reserved':
+        d.reserved = num(value);
+        break;
+      case 'free':
+        d.free = BigInt(value);
+        break;
+      case 'util_gpu':
+        d.utilGpu = num(value);
+        break;
+      case 'util_mem':
+        d.utilMem = num(value);
+        break;
+      case 'temp':
+        d.temp = num(value);
+        break;
+      case 'power_mw':
+        d.powerMw = num(value);
+        break;
+      case 'persistence':
+        d.persistence = num(value) as 0 | 1;
+        break;
+      case 'handle_rc':
+        d.handleRc = num(value);
+        break;
+      case 'rc':
+        d.rc = num(value);
+        break;
+      case 'memv2_rc':
+        d.memoryV2Rc = num(value);
+        break;
+      case 'unsupported':
+        d.unsupported = value.split(',') as FakeDevice['unsupported'];
+        break;
       case 'proc': {
         const [pid, kind, used, ...name] = value.split(':');
         const p: FakeProcess = { pid: Number(pid), kind: kind as FakeProcess['kind'], used: used === 'na' ? 'na' : Number(used) };
@@ -243,7 +279,10 @@ export async function updateFakeState(path: string, change: (state: FakeState) =
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > staleMs) await rmdir(lock).catch(() => {});
       if (Date.now() > deadline) throw new Error(`could not lock the fake NVML state ${path} within 10 s`);
       await new Promise((r) => setTimeout(r, 2));

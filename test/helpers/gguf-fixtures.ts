@@ -181,10 +181,30 @@ export function llamaQ4KM(s: LlamaShape): FixtureSpec {
 }
 
 /** Llama 3.2 3B Instruct, Q4_K_M: 255 tensors, 2,011,539,712 bytes of tensor data (llama.cpp: "model buffer size = 1918.35 MiB"). */
-export const LLAMA_32_3B = llamaQ4KM({ name: 'Llama 3.2 3B Instruct', layers: 28, embd: 3072, ffn: 8192, heads: 24, kvHeads: 8, vocab: 128256, context: 131072, tiedEmbeddings: true });
+export const LLAMA_32_3B = llamaQ4KM({
+  name: 'Llama 3.2 3B Instruct',
+  layers: 28,
+  embd: 3072,
+  ffn: 8192,
+  heads: 24,
+  kvHeads: 8,
+  vocab: 128256,
+  context: 131072,
+  tiedEmbeddings: true,
+});
 
 /** Llama 3.1 8B Instruct, Q4_K_M: 32 layers, 8 KV heads of 128 (the 1 GiB KV cache case at 8192 tokens). */
-export const LLAMA_31_8B = llamaQ4KM({ name: 'Meta Llama 3.1 8B Instruct', layers: 32, embd: 4096, ffn: 14336, heads: 32, kvHeads: 8, vocab: 128256, context: 131072, tiedEmbeddings: false });
+export const LLAMA_31_8B = llamaQ4KM({
+  name: 'Meta Llama 3.1 8B Instruct',
+  layers: 32,
+  embd: 4096,
+  ffn: 14336,
+  heads: 32,
+  kvHeads: 8,
+  vocab: 128256,
+  context: 131072,
+  tiedEmbeddings: false,
+});
 
 /** A few small tensors so a fixture's metadata has something behind it. */
 function smallTensors(): FixtureTensor[] {

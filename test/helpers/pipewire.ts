@@ -99,7 +99,14 @@ export async function noServerEnv(): Promise<{ env: NodeJS.ProcessEnv; cleanup()
   await mkdir(run, { mode: 0o700 });
   await writeFile(join(dir, 'client.conf'), 'autospawn = no\n');
   return {
-    env: { PATH: process.env.PATH, HOME: dir, XDG_RUNTIME_DIR: run, XDG_CONFIG_HOME: join(dir, 'config'), PULSE_CLIENTCONFIG: join(dir, 'client.conf'), LANG: 'C' },
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      XDG_RUNTIME_DIR: run,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      PULSE_CLIENTCONFIG: join(dir, 'client.conf'),
+      LANG: 'C',
+    },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
@@ -178,7 +185,8 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
   const daemons: { name: string; child: ResultPromise; pid: number }[] = [];
   const logs = async (): Promise<string> => {
     const parts: string[] = [];
-    for (const d of daemons) parts.push(`--- ${d.name} (pid ${d.pid}) ---\n${(await readFile(join(dir, `${d.name}.log`), 'utf8').catch(() => '')).slice(-2000)}`);
+    for (const d of daemons)
+      parts.push(`--- ${d.name} (pid ${d.pid}) ---\n${(await readFile(join(dir, `${d.name}.log`), 'utf8').catch(() => '')).slice(-2000)}`);
     return parts.join('\n');
   };
   const spawnDaemon = (name: string, file: string, args: string[]): void => {
@@ -186,7 +194,8 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     if (child.pid === undefined) throw new Error(`${name} could not be started`);
     daemons.push({ name, child, pid: child.pid });
   };
-  const tool = async (file: string, args: string[], timeoutMs = 5000) => execa(file, args, { env, extendEnv: false, timeout: timeoutMs, reject: false, stdin: 'ignore' });
+  const tool = async (file: string, args: string[], timeoutMs = 5000) =>
+    execa(file, args, { env, extendEnv: false, timeout: timeoutMs, reject: false, stdin: 'ignore' });
   const pactlJson = async (args: string[]): Promise<string | undefined> => {
     const r = await tool('pactl', ['-f', 'json', ...args], 3000);
     return r.exitCode === 0 ? String(r.stdout) : undefined;
@@ -225,39 +234,65 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
     await waitFor('pipewire', 5000, async () => ((await exists(join(run, 'pipewire-0'))) ? true : undefined), logs);
     spawnDaemon('wireplumber', 'wireplumber', []);
     spawnDaemon('pipewire-pulse', 'pipewire-pulse', []);
-    const info = await waitFor('pipewire-pulse and a default sink', 10000, async () => {
-      const text = await pactlJson(['info']);
-      if (text === undefined) return undefined;
-      const i = parseServerInfo(text);
-      return i.defaultSinkName && i.defaultSinkName !== '@DEFAULT_SINK@' ? i : undefined;
-    }, logs);
+    const info = await waitFor(
+      'pipewire-pulse and a default sink',
+      10000,
+      async () => {
+        const text = await pactlJson(['info']);
+        if (text === undefined) return undefined;
+        const i = parseServerInfo(text);
+        return i.defaultSinkName && i.defaultSinkName !== '@DEFAULT_SINK@' ? i : undefined;
+      },
+      logs,
+    );
     if (options.echoCancel !== 'none') {
-      await waitFor('the echo-cancel source', 10000, async () => {
-        const text = await pactlJson(['list', 'sources']);
-        return text && parseSources(text).some((s) => s.name === 'Echo Cancellation Source') ? true : undefined;
-      }, logs);
+      await waitFor(
+        'the echo-cancel source',
+        10000,
+        async () => {
+          const text = await pactlJson(['list', 'sources']);
+          return text && parseSources(text).some((s) => s.name === 'Echo Cancellation Source') ? true : undefined;
+        },
+        logs,
+      );
     }
     const micName = 'ci_mic';
     if (options.virtualMic !== false) {
-      const r = await tool('pactl', ['load-module', 'module-null-sink', 'media.class=Audio/Source/Virtual', `sink_name=${micName}`, 'channel_map=front-left,front-right']);
+      const r = await tool('pactl', [
+        'load-module',
+        'module-null-sink',
+        'media.class=Audio/Source/Virtual',
+        `sink_name=${micName}`,
+        'channel_map=front-left,front-right',
+      ]);
       if (r.exitCode !== 0) throw new Error(`Could not load the virtual microphone: ${String(r.stderr)}`);
-      await waitFor('the virtual microphone', 10000, async () => {
-        const sources = parseSources((await pactlJson(['list', 'sources'])) ?? '[]');
-        const mic = sources.find((s) => s.name === micName);
-        if (!mic) return undefined;
-        if (options.echoCancel === 'none') return true;
-        // The canceller's capture stream must be recording from the virtual microphone.
-        const outputs = parseSourceOutputs((await pactlJson(['list', 'source-outputs'])) ?? '[]');
-        return outputs.some((o) => o.properties['node.name'] === 'Echo Cancellation Capture' && o.source === mic.index) ? true : undefined;
-      }, logs);
+      await waitFor(
+        'the virtual microphone',
+        10000,
+        async () => {
+          const sources = parseSources((await pactlJson(['list', 'sources'])) ?? '[]');
+          const mic = sources.find((s) => s.name === micName);
+          if (!mic) return undefined;
+          if (options.echoCancel === 'none') return true;
+          // The canceller's capture stream must be recording from the virtual microphone.
+          const outputs = parseSourceOutputs((await pactlJson(['list', 'source-outputs'])) ?? '[]');
+          return outputs.some((o) => o.properties['node.name'] === 'Echo Cancellation Capture' && o.source === mic.index) ? true : undefined;
+        },
+        logs,
+      );
     }
 
     const linkPorts = async (pairs: [string, string][]): Promise<Linked> => {
-      await waitFor(`ports ${pairs.flat().join(', ')}`, 5000, async () => {
-        const out = String((await tool('pw-link', ['-o'])).stdout).split('\n');
-        const inputs = String((await tool('pw-link', ['-i'])).stdout).split('\n');
-        return pairs.every(([from, to]) => out.includes(from) && inputs.includes(to)) ? true : undefined;
-      }, logs);
+      await waitFor(
+        `ports ${pairs.flat().join(', ')}`,
+        5000,
+        async () => {
+          const out = String((await tool('pw-link', ['-o'])).stdout).split('\n');
+          const inputs = String((await tool('pw-link', ['-i'])).stdout).split('\n');
+          return pairs.every(([from, to]) => out.includes(from) && inputs.includes(to)) ? true : undefined;
+        },
+        logs,
+      );
       for (const [from, to] of pairs) {
         const r = await tool('pw-link', [from, to]);
         if (r.exitCode !== 0) throw new Error(`pw-link ${from} ${to} failed: ${String(r.stderr)}`);
@@ -277,7 +312,13 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
         const wav = join(dir, 'tone.wav');
         if (!(await exists(wav))) await writeFile(wav, sineWav(60, 440));
         const node = `ci-mic-feed-${helpers.length}`;
-        const player = execa('pw-play', ['--target', '0', '-P', `node.name=${node}`, wav], { env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 120_000 });
+        const player = execa('pw-play', ['--target', '0', '-P', `node.name=${node}`, wav], {
+          env,
+          extendEnv: false,
+          stdin: 'ignore',
+          reject: false,
+          timeout: 120_000,
+        });
         const links = await linkPorts([
           [`${node}:output_MONO`, `${micName}:input_FL`],
           [`${node}:output_MONO`, `${micName}:input_FR`],
@@ -308,9 +349,14 @@ export async function startPipewire(options: PipewireOptions): Promise<PrivatePi
         const loopback = execa(
           'pw-loopback',
           [
-            '-n', node, '-d', '0.02',
-            '--capture-props', `node.autoconnect=false node.name=${node}-in`,
-            '--playback-props', `node.autoconnect=false node.name=${node}-out`,
+            '-n',
+            node,
+            '-d',
+            '0.02',
+            '--capture-props',
+            `node.autoconnect=false node.name=${node}-in`,
+            '--playback-props',
+            `node.autoconnect=false node.name=${node}-out`,
           ],
           { env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 300_000 },
         );

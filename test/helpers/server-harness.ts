@@ -71,7 +71,15 @@ export class ServerHarness {
   async task(name: string, kind: EmulatorKind, args: string[], definition: Record<string, unknown> = {}): Promise<ManagedServer> {
     const port = await freePort();
     const server = kind === 'whisper-cpp' ? 'whisper-cpp' : kind;
-    const raw = { type: 'vram-guard', server, command: emulatorCommand(kind), args: [...args, '--port', String(port)], port, startTimeoutSeconds: 15, ...definition };
+    const raw = {
+      type: 'vram-guard',
+      server,
+      command: emulatorCommand(kind),
+      args: [...args, '--port', String(port)],
+      port,
+      startTimeoutSeconds: 15,
+      ...definition,
+    };
     const v = validateTaskDefinition(raw, name);
     if (!v.ok) throw new Error(v.problems.join('\n'));
     const s = new ManagedServer(v.task, {

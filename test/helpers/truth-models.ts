@@ -122,7 +122,9 @@ export function transformerModel(spec: TransformerSpec): FixtureSpec {
     [`${a}.attention.key_length`]: hd,
     [`${a}.attention.value_length`]: vd,
     [`${a}.vocab_size`]: spec.vocab,
-    ...(spec.moe ? { [`${a}.expert_count`]: spec.moe.experts, [`${a}.expert_used_count`]: spec.moe.used, [`${a}.expert_feed_forward_length`]: spec.moe.ff } : {}),
+    ...(spec.moe
+      ? { [`${a}.expert_count`]: spec.moe.experts, [`${a}.expert_used_count`]: spec.moe.used, [`${a}.expert_feed_forward_length`]: spec.moe.ff }
+      : {}),
     ...spec.metadata,
   };
   return { metadata, tensors };
@@ -158,7 +160,8 @@ export interface VisionProjectorSpec {
 export function visionProjector(spec: VisionProjectorSpec): FixtureSpec {
   const E = spec.embd;
   const tensors: FixtureTensor[] = [];
-  const add = (name: string, shape: number[]) => tensors.push({ name, shape, type: shape.length === 1 || name.includes('position_embd') ? GGML.F32 : GGML.BF16 });
+  const add = (name: string, shape: number[]) =>
+    tensors.push({ name, shape, type: shape.length === 1 || name.includes('position_embd') ? GGML.F32 : GGML.BF16 });
   add('v.patch_embd.weight', [spec.patchSize, spec.patchSize, 3, E]);
   add('v.patch_embd.weight.1', [spec.patchSize, spec.patchSize, 3, E]);
   add('v.patch_embd.bias', [E]);

@@ -12,7 +12,8 @@ const MiB = 1024 * 1024;
 
 const mib = (b: number) => (b / MiB).toFixed(2);
 const signed = (b: number) => `${b >= 0 ? '+' : '−'}${Math.abs(b / MiB).toFixed(2)}`;
-const pct = (p: PartResult) => (p.printedBytes === 0 ? '—' : `${p.predictedBytes >= p.printedBytes ? '+' : '−'}${Math.abs((p.predictedBytes / p.printedBytes - 1) * 100).toFixed(1)}%`);
+const pct = (p: PartResult) =>
+  p.printedBytes === 0 ? '—' : `${p.predictedBytes >= p.printedBytes ? '+' : '−'}${Math.abs((p.predictedBytes / p.printedBytes - 1) * 100).toFixed(1)}%`;
 
 /** The claimed part with the largest error relative to its tolerance. */
 export function worstPart(results: CaseResult[]): { result: CaseResult; part: PartResult } | null {
@@ -55,7 +56,10 @@ export function renderAccuracyDoc(results: CaseResult[]): string {
     '| --- | --- | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const r of claimed) {
-    for (const p of r.parts) lines.push(`| ${r.truthCase.id} | ${p.part} | ${mib(p.printedBytes)} | ${mib(p.predictedBytes)} | ${signed(p.predictedBytes - p.printedBytes)} | ${pct(p)} | ${p.ok ? 'yes' : '**no**'} |`);
+    for (const p of r.parts)
+      lines.push(
+        `| ${r.truthCase.id} | ${p.part} | ${mib(p.printedBytes)} | ${mib(p.predictedBytes)} | ${signed(p.predictedBytes - p.printedBytes)} | ${pct(p)} | ${p.ok ? 'yes' : '**no**'} |`,
+      );
   }
   lines.push('', '## Cases', '');
   for (const r of results) {
@@ -72,7 +76,8 @@ export function renderAccuracyDoc(results: CaseResult[]): string {
   }
   if (misses.length) {
     lines.push('## Known misses', '', '| Case | Part | Printed (MiB) | Predicted (MiB) | Why |', '| --- | --- | ---: | ---: | --- |');
-    for (const r of misses) for (const p of r.parts) lines.push(`| ${r.truthCase.id} | ${p.part} | ${mib(p.printedBytes)} | ${mib(p.predictedBytes)} | ${r.truthCase.knownMiss} |`);
+    for (const r of misses)
+      for (const p of r.parts) lines.push(`| ${r.truthCase.id} | ${p.part} | ${mib(p.printedBytes)} | ${mib(p.predictedBytes)} | ${r.truthCase.knownMiss} |`);
     lines.push('');
   }
   return lines.join('\n');

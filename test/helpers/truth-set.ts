@@ -86,7 +86,10 @@ export function printedBytes(lines: string[], part: TruthPart): number | null {
     case 'compute':
       return sumLines(lines, /(?:llama_context|sched_reserve|llama_new_context_with_model):\s+(\S+) compute buffer size =\s+([\d.]+) MiB/, 1, 2);
     case 'recurrent':
-      return sumLines(lines, /llama_memory_recurrent: size =\s+([\d.]+) MiB/, null, 1) ?? sumLines(lines, /llama_memory_recurrent:\s+(\S+) RS buffer size =\s+([\d.]+) MiB/, 1, 2);
+      return (
+        sumLines(lines, /llama_memory_recurrent: size =\s+([\d.]+) MiB/, null, 1) ??
+        sumLines(lines, /llama_memory_recurrent:\s+(\S+) RS buffer size =\s+([\d.]+) MiB/, 1, 2)
+      );
     case 'projector-weights':
       return sumLines(lines, /load_hparams: model size:\s+([\d.]+) MiB/, null, 1);
     case 'projector-compute':
@@ -106,7 +109,11 @@ async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Pr
   const per = Math.ceil(spec.tensors.length / shards);
   let first = '';
   for (let i = 0; i < shards; i++) {
-    const split = { 'split.no': { value: i, type: 2 }, 'split.count': { value: shards, type: 2 }, 'split.tensors.count': { value: spec.tensors.length, type: 5 } };
+    const split = {
+      'split.no': { value: i, type: 2 },
+      'split.count': { value: shards, type: 2 },
+      'split.tensors.count': { value: spec.tensors.length, type: 5 },
+    };
     const part: FixtureSpec = { metadata: i === 0 ? { ...spec.metadata, ...split } : split, tensors: spec.tensors.slice(i * per, (i + 1) * per) };
     const path = await writeGguf(`truth-${c.id}-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}`, part, { sparse: true });
     if (i === 0) first = path;
@@ -137,7 +144,14 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
     predicted.set('kv', e.parts.kvCacheBytes);
     predicted.set('compute', e.parts.computeBufferBytes);
     predicted.set('recurrent', e.parts.recurrentStateBytes);
-    assumptions = [`${e.assumptions.contextTokens} cells`, `${e.assumptions.parallel} slot(s)${e.assumptions.kvUnified ? ', unified' : ''}`, `flash attention ${e.assumptions.flashAttention}`, `K ${e.assumptions.cacheTypeK} / V ${e.assumptions.cacheTypeV}`, `ub ${e.assumptions.ubatchTokens}`, `${e.assumptions.gpuLayers}/${e.assumptions.totalLayers} layers`];
+    assumptions = [
+      `${e.assumptions.contextTokens} cells`,
+      `${e.assumptions.parallel} slot(s)${e.assumptions.kvUnified ? ', unified' : ''}`,
+      `flash attention ${e.assumptions.flashAttention}`,
+      `K ${e.assumptions.cacheTypeK} / V ${e.assumptions.cacheTypeV}`,
+      `ub ${e.assumptions.ubatchTokens}`,
+      `${e.assumptions.gpuLayers}/${e.assumptions.totalLayers} layers`,
+    ];
   }
   const parts: PartResult[] = [];
   let printedTotal = 0;
@@ -153,7 +167,13 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
   }
   if (c.parts.length > 1) {
     const tol = toleranceBytes('total', printedTotal);
-    parts.push({ part: 'total', printedBytes: printedTotal, predictedBytes: predictedTotal, toleranceBytes: tol, ok: Math.abs(predictedTotal - printedTotal) <= tol });
+    parts.push({
+      part: 'total',
+      printedBytes: printedTotal,
+      predictedBytes: predictedTotal,
+      toleranceBytes: tol,
+      ok: Math.abs(predictedTotal - printedTotal) <= tol,
+    });
   }
   return { truthCase: c, parts, fixtureTypeCounts, assumptions };
 }

@@ -67,7 +67,11 @@ export function watch(options: WatchOptions): WatchHarness {
         const offs = [watcher.on('sample', check), watcher.on('status', check)];
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; the status bar shows ${JSON.stringify(h.view().text)}; log: ${logs.slice(-5).join(' | ')}`));
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; the status bar shows ${JSON.stringify(h.view().text)}; log: ${logs.slice(-5).join(' | ')}`,
+            ),
+          );
         }, timeoutMs);
         const done = () => {
           clearTimeout(timer);

@@ -66,14 +66,25 @@ async function main(names: string[]): Promise<Totals> {
           VRAM_GUARD_TEST_REPORT: reportPath,
           ...setup.env?.(ctx),
         },
-        launchArgs: [workspace, '--disable-workspace-trust', '--disable-gpu', '--user-data-dir', join(stateDir, 'user-data'), '--extensions-dir', join(stateDir, 'extensions')],
+        launchArgs: [
+          workspace,
+          '--disable-workspace-trust',
+          '--disable-gpu',
+          '--user-data-dir',
+          join(stateDir, 'user-data'),
+          '--extensions-dir',
+          join(stateDir, 'extensions'),
+        ],
       });
     } catch (err) {
       console.log(`  FAIL ${name}: ${(err as Error).message}`);
       code = 1;
     }
     const report = existsSync(reportPath) ? (JSON.parse(await readFile(reportPath, 'utf8')) as TestReport) : null;
-    for (const t of report?.tests ?? []) console.log(`  ${t.state === 'passed' ? 'ok  ' : t.state === 'failed' ? 'FAIL' : 'skip'} ${t.title}${t.error ? `\n       ${t.error.split('\n')[0]}` : ''}`);
+    for (const t of report?.tests ?? [])
+      console.log(
+        `  ${t.state === 'passed' ? 'ok  ' : t.state === 'failed' ? 'FAIL' : 'skip'} ${t.title}${t.error ? `\n       ${t.error.split('\n')[0]}` : ''}`,
+      );
     for (const [k, v] of Object.entries(report?.measurements ?? {})) console.log(`  measured: ${k} = ${v}`);
     if (report) {
       totals.passed += report.passed;

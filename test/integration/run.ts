@@ -192,7 +192,14 @@ export async function runIntegration(names: string[]): Promise<Totals> {
     for (const test of r?.tests ?? []) {
       const mark = test.state === 'passed' ? 'ok  ' : test.state === 'failed' ? 'FAIL' : 'skip';
       console.log(`  ${mark} ${test.title} (${test.durationMs} ms)`);
-      if (test.error) console.log(test.error.split('\n').slice(0, 8).map((l) => `       ${l}`).join('\n'));
+      if (test.error)
+        console.log(
+          test.error
+            .split('\n')
+            .slice(0, 8)
+            .map((l) => `       ${l}`)
+            .join('\n'),
+        );
     }
     if (outcome.notificationCheck) {
       const { title, problem } = outcome.notificationCheck;

@@ -155,7 +155,11 @@ const list: ScenarioSetup[] = [
     fakeState: fakeGpu(2),
     // A workspace may not point VRAM Guard at URLs: these must be ignored.
     workspaceFiles: async () => ({
-      '.vscode/settings.json': JSON.stringify({ 'vramGuard.fleet.prometheus': 'http://127.0.0.1:9/', 'vramGuard.fleet.targets': ['http://127.0.0.1:9/metrics'] }, null, 2),
+      '.vscode/settings.json': JSON.stringify(
+        { 'vramGuard.fleet.prometheus': 'http://127.0.0.1:9/', 'vramGuard.fleet.targets': ['http://127.0.0.1:9/metrics'] },
+        null,
+        2,
+      ),
     }),
   },
 ];
@@ -164,5 +168,9 @@ export const scenarioSetups: Record<string, ScenarioSetup> = Object.fromEntries(
 
 /** The scenarios named, or every scenario that runs unless named. */
 export function selectedScenarioNames(names: string[]): string[] {
-  return names.length > 0 ? names : Object.values(scenarioSetups).filter((s) => !s.onlyWhenNamed).map((s) => s.name);
+  return names.length > 0
+    ? names
+    : Object.values(scenarioSetups)
+        .filter((s) => !s.onlyWhenNamed)
+        .map((s) => s.name);
 }

@@ -84,7 +84,10 @@ const host = (json: FleetJson, name: string): JsonHost => {
 
 test('after a scrape, vram-guard fleet shows the three hosts with their figures, levels and holders', async () => {
   const json = await fleetJson();
-  assert.deepEqual(json.sources.map((s) => s.ok), [true]);
+  assert.deepEqual(
+    json.sources.map((s) => s.ok),
+    [true],
+  );
   assert.deepEqual(json.hosts.map((h) => h.name).sort(), ['dgx-a100', 'gpu-desk', 'gpu-lab']);
   for (const h of json.hosts) assert.equal(h.stale, null, `${h.name} is stale`);
 
@@ -100,11 +103,17 @@ test('after a scrape, vram-guard fleet shows the three hosts with their figures,
 
   const lab = host(json, 'gpu-lab');
   const labState = GPU_LAB.state.devices;
-  assert.deepEqual(lab.gpus.map((g) => [g.index, g.usedBytes, g.totalBytes, g.level]), [
-    [0, labState[0]!.used, labState[0]!.total, 'critical'],
-    [1, labState[1]!.used, labState[1]!.total, 'ok'],
-  ]);
-  assert.deepEqual(lab.gpus[0]!.holders.map((x) => [x.label, x.kind, x.bytes]), [['python3', 'process', labState[0]!.processes![0]!.used]]);
+  assert.deepEqual(
+    lab.gpus.map((g) => [g.index, g.usedBytes, g.totalBytes, g.level]),
+    [
+      [0, labState[0]!.used, labState[0]!.total, 'critical'],
+      [1, labState[1]!.used, labState[1]!.total, 'ok'],
+    ],
+  );
+  assert.deepEqual(
+    lab.gpus[0]!.holders.map((x) => [x.label, x.kind, x.bytes]),
+    [['python3', 'process', labState[0]!.processes![0]!.used]],
+  );
 
   const dgx = host(json, 'dgx-a100');
   assert.deepEqual(
@@ -137,7 +146,10 @@ test('where does 20 GiB fit: the GPUs ranked by the room left after it', async (
   );
   for (const p of places) assert.equal(p.roomAfterBytes, free.get(`${p.host}/${p.gpu}`)! - need, `${p.host}/${p.gpu}`);
   // gpu-lab GPU 1 has room, but 2 GiB + 20 GiB takes it past its critical threshold: tight.
-  assert.deepEqual(places.map((p) => p.verdict), ['fits', 'fits', 'tight', 'no room', 'no room']);
+  assert.deepEqual(
+    places.map((p) => p.verdict),
+    ['fits', 'fits', 'tight', 'no room', 'no room'],
+  );
 
   const none = await cli(['fleet', '--prometheus', fleet.prometheusUrl, '--need', '100GiB']);
   assert.equal(none.code, 1, 'no GPU has 100 GiB: exit 1');
@@ -180,7 +192,10 @@ test('stopping an exporter turns its host stale, with when it last had data', as
   assert.ok(stale.stale, 'gpu-lab is not stale');
   const since = stale.stale.since!;
   // Its last sample was taken within a few scrape intervals before the exporter stopped.
-  assert.ok(since <= stoppedAt + 1000 && since >= stoppedAt - 5000, `no data since ${new Date(since).toISOString()}, stopped at ${new Date(stoppedAt).toISOString()}`);
+  assert.ok(
+    since <= stoppedAt + 1000 && since >= stoppedAt - 5000,
+    `no data since ${new Date(since).toISOString()}, stopped at ${new Date(stoppedAt).toISOString()}`,
+  );
   // Its last figures are still shown; the others stay live.
   assert.equal(stale.gpus[0]!.usedBytes, GPU_LAB.state.devices[0]!.used);
   for (const name of ['gpu-desk', 'dgx-a100']) assert.equal(host(json, name).stale, null, `${name} turned stale too`);

@@ -26,7 +26,9 @@ describe('the vram-guard launcher', () => {
     await mkdir(bin);
     await writeFile(join(bin, script.name), script.content, { mode: 0o755 });
     // Found on the PATH, as a terminal finds it.
-    const { stdout } = await run('sh', ['-c', 'vram-guard "$@"', 'sh', 'history', 'export', '--dir', join(base, 'no such; $(folder)')], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: base } });
+    const { stdout } = await run('sh', ['-c', 'vram-guard "$@"', 'sh', 'history', 'export', '--dir', join(base, 'no such; $(folder)')], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: base },
+    });
     assert.equal(stdout.split('\n')[0], 'time,gpu,used_mib,total_mib,ram_used_mib,ram_total_mib,swap_used_mib,swap_total_mib,event_kind,event');
     const failed = await run(join(bin, script.name), ['stauts']).then(
       () => null,
@@ -37,7 +39,10 @@ describe('the vram-guard launcher', () => {
   });
 
   it('runs Electron as Node only where the runtime is Electron', () => {
-    assert.match(launcherScript('linux', '/usr/share/code/code', '/x/dist/cli.cjs', true).content, /^ELECTRON_RUN_AS_NODE=1 exec '\/usr\/share\/code\/code' '\/x\/dist\/cli\.cjs' "\$@"$/m);
+    assert.match(
+      launcherScript('linux', '/usr/share/code/code', '/x/dist/cli.cjs', true).content,
+      /^ELECTRON_RUN_AS_NODE=1 exec '\/usr\/share\/code\/code' '\/x\/dist\/cli\.cjs' "\$@"$/m,
+    );
     assert.doesNotMatch(launcherScript('linux', '/srv/node', '/x/dist/cli.cjs', false).content, /ELECTRON_RUN_AS_NODE/);
     const win = launcherScript('win32', 'C:\\Program Files\\Code\\Code.exe', 'C:\\ext\\dist\\cli.cjs', true);
     assert.equal(win.name, 'vram-guard.cmd');

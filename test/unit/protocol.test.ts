@@ -61,9 +61,17 @@ describe('dashboard page HTML', () => {
     assert.match(csp, new RegExp(`script-src 'nonce-${nonce.replace(/[+/]/g, '\\$&')}'`));
     assert.match(csp, /style-src https:\/\/x\.vscode-cdn\.net(;|$)/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
-    const html = dashboardHtml({ cspSource: 'https://x.vscode-cdn.net', nonce, scriptUri: 'https://x.vscode-cdn.net/dist/webview/dashboard.js', styleUri: 'https://x.vscode-cdn.net/dist/webview/dashboard.css' });
+    const html = dashboardHtml({
+      cspSource: 'https://x.vscode-cdn.net',
+      nonce,
+      scriptUri: 'https://x.vscode-cdn.net/dist/webview/dashboard.js',
+      styleUri: 'https://x.vscode-cdn.net/dist/webview/dashboard.css',
+    });
     assert.equal((html.match(/<script/g) ?? []).length, 1);
-    assert.match(html, new RegExp(`<script nonce="${nonce.replace(/[+/]/g, '\\$&')}" src="https://x\\.vscode-cdn\\.net/dist/webview/dashboard\\.js"></script>`));
+    assert.match(
+      html,
+      new RegExp(`<script nonce="${nonce.replace(/[+/]/g, '\\$&')}" src="https://x\\.vscode-cdn\\.net/dist/webview/dashboard\\.js"></script>`),
+    );
     assert.doesNotMatch(html, /<style|\sstyle="|\son\w+="/);
   });
 });

@@ -26,7 +26,10 @@ export function compareEstimate(estimateBytes: number, measured: { bytes: number
   const differenceBytes = estimateBytes - measured.bytes;
   const differenceRatio = measured.bytes > 0 ? differenceBytes / measured.bytes : differenceBytes === 0 ? 0 : Number.POSITIVE_INFINITY;
   const withinTolerance = Math.abs(differenceRatio) <= tolerance;
-  const direction = differenceBytes === 0 ? 'the same' : `${formatMiB(Math.abs(differenceBytes))} (${(Math.abs(differenceRatio) * 100).toFixed(1)}%) ${differenceBytes > 0 ? 'above' : 'below'}`;
+  const direction =
+    differenceBytes === 0
+      ? 'the same'
+      : `${formatMiB(Math.abs(differenceBytes))} (${(Math.abs(differenceRatio) * 100).toFixed(1)}%) ${differenceBytes > 0 ? 'above' : 'below'}`;
   const verdict = withinTolerance ? `within ${Math.round(tolerance * 100)}%` : `off by more than ${Math.round(tolerance * 100)}%`;
   return {
     estimateBytes,

@@ -31,10 +31,17 @@ export function preflightMarkdown(report: PreflightReport): string {
   const lines = ['# VRAM Guard pre-flight check', '', `**${VERDICT_TEXT[report.verdict]}**`, ''];
   const g = report.gpu;
   if (g) lines.push(`- GPU ${g.index}: ${g.name ?? 'unknown'} — ${formatMiB(g.usedBytes)} used, ${formatMiB(g.freeBytes)} free of ${formatMiB(g.totalBytes)}`);
-  const from = report.needFrom === 'estimate' ? 'estimated from the model' : report.needFrom === 'measured' ? 'measured before, same file and settings' : `from ${report.needFrom}`;
-  if (report.needBytes !== null) lines.push(`- Need: ${formatMiB(report.needBytes)} (${from})${report.marginBytes === null ? '' : ` + margin ${formatMiB(report.marginBytes)}`}`);
+  const from =
+    report.needFrom === 'estimate'
+      ? 'estimated from the model'
+      : report.needFrom === 'measured'
+        ? 'measured before, same file and settings'
+        : `from ${report.needFrom}`;
+  if (report.needBytes !== null)
+    lines.push(`- Need: ${formatMiB(report.needBytes)} (${from})${report.marginBytes === null ? '' : ` + margin ${formatMiB(report.marginBytes)}`}`);
   else lines.push('- Need: not given');
-  if (report.reservedBytes > 0) lines.push(`- Reserved by servers starting (counted as used): ${report.reservations.map((r) => `"${r.owner}" ${formatMiB(r.bytes)}`).join(', ')}`);
+  if (report.reservedBytes > 0)
+    lines.push(`- Reserved by servers starting (counted as used): ${report.reservations.map((r) => `"${r.owner}" ${formatMiB(r.bytes)}`).join(', ')}`);
   const m = report.model;
   if (m) {
     lines.push(`- Model: ${m.need.estimator?.label ?? m.need.modelPath}`);
@@ -48,17 +55,27 @@ export function preflightMarkdown(report: PreflightReport): string {
       lines.push('', '| Part | Size |', '|---|---:|');
       for (const p of estimateParts(e.parts)) lines.push(`| ${p.name.charAt(0).toUpperCase()}${p.name.slice(1)} | ${formatMiB(p.bytes)} |`);
       lines.push(`| **Estimated total** | **${formatMiB(e.totalBytes)}** |`);
-      if (m.measured) lines.push(`| **Measured on ${m.measured.measuredAt.slice(0, 16).replace('T', ' ')} (NVML; estimate was ${formatMiB(m.measured.estimateBytes ?? e.totalBytes)})** | **${formatMiB(m.measured.measuredBytes)}** |`);
+      if (m.measured)
+        lines.push(
+          `| **Measured on ${m.measured.measuredAt.slice(0, 16).replace('T', ' ')} (NVML; estimate was ${formatMiB(m.measured.estimateBytes ?? e.totalBytes)})** | **${formatMiB(m.measured.measuredBytes)}** |`,
+        );
     } else {
       lines.push(`- No estimate: ${m.need.estimate.kind === 'none' ? m.need.estimate.reason : 'the model could not be read.'}`);
     }
     if (m.advice.length && m.adviceBudgetBytes !== null) {
-      lines.push('', `**What would fit** in ${formatMiB(m.adviceBudgetBytes)} (free less the margin, below CRITICAL):`, '', '| Change | Flags | New total |', '|---|---|---:|');
+      lines.push(
+        '',
+        `**What would fit** in ${formatMiB(m.adviceBudgetBytes)} (free less the margin, below CRITICAL):`,
+        '',
+        '| Change | Flags | New total |',
+        '|---|---|---:|',
+      );
       for (const a of m.advice) lines.push(`| ${markdownCell(a.title)} | \`${markdownCell(a.flags)}\` | ${formatMiB(a.totalBytes)} |`);
     }
   }
   lines.push('', '| Check | Result | Detail | What to do |', '|---|---|---|---|');
-  for (const c of report.checks) lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
+  for (const c of report.checks)
+    lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -80,7 +97,16 @@ export function preflightJson(report: PreflightReport) {
       marginBytes: report.marginBytes,
       projectedLevel: report.projectedLevel,
     },
-    reserved: { bytes: report.reservedBytes, by: report.reservations.map((r) => ({ owner: r.owner, bytes: r.bytes, holderPid: r.holderPid, serverPid: r.serverPid, expiresAt: new Date(r.expiresAt).toISOString() })) },
+    reserved: {
+      bytes: report.reservedBytes,
+      by: report.reservations.map((r) => ({
+        owner: r.owner,
+        bytes: r.bytes,
+        holderPid: r.holderPid,
+        serverPid: r.serverPid,
+        expiresAt: new Date(r.expiresAt).toISOString(),
+      })),
+    },
     model: !m
       ? null
       : {

@@ -47,7 +47,6 @@ export interface ModelReport {
   adviceBudgetBytes: number | null;
 }
 
-
 export interface PreflightOptions {
   /** The GPU's index (as NVML numbers it). */
   gpu: number;
@@ -168,7 +167,8 @@ function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes:
       // --fit moved layers to the CPU: say what would keep them all on the GPU.
       const all = { ...out.plan.settings, gpuLayers: null };
       const full = estimator.estimate(all);
-      if (full.kind === 'estimate') out.advice = fitAdvice(estimator, { estimate: full, settings: all, note: null, takesAllFree: false }, out.adviceBudgetBytes, need.flavour);
+      if (full.kind === 'estimate')
+        out.advice = fitAdvice(estimator, { estimate: full, settings: all, note: null, takesAllFree: false }, out.adviceBudgetBytes, need.flavour);
     }
   }
   return out;
@@ -195,14 +195,30 @@ function sourceCheck(gpu: GpuReading, options: PreflightOptions, report: Preflig
   report.driverVersion = sample.driverVersion;
   const device = sample.devices.find((d) => d.index === options.gpu);
   if (!device) {
-    const present = sample.devices.length ? `this machine has GPU${sample.devices.length > 1 ? 's' : ''} ${sample.devices.map((d) => d.index).join(', ')}` : 'the source sees no GPU';
-    report.checks.push(check(id, title, 'fail', `GPU ${options.gpu} was not found: ${present}.`, sample.devices.length ? 'Choose one of them with --gpu.' : 'Check the driver sees the GPU (`nvidia-smi`).'));
+    const present = sample.devices.length
+      ? `this machine has GPU${sample.devices.length > 1 ? 's' : ''} ${sample.devices.map((d) => d.index).join(', ')}`
+      : 'the source sees no GPU';
+    report.checks.push(
+      check(
+        id,
+        title,
+        'fail',
+        `GPU ${options.gpu} was not found: ${present}.`,
+        sample.devices.length ? 'Choose one of them with --gpu.' : 'Check the driver sees the GPU (`nvidia-smi`).',
+      ),
+    );
     return null;
   }
   if (!device.memory) {
     const why = device.error ? `${device.error.code}: ${device.error.message}` : 'the source gave no memory figures';
     report.checks.push(
-      check(id, title, 'fail', `GPU ${device.index} (${device.name ?? 'unknown'}) could not be read (${why}), so nothing can be started on it safely.`, 'A lost GPU (GPU_IS_LOST) needs a driver reload or a reboot; for NO_PERMISSION, run as a user allowed to use the GPU.'),
+      check(
+        id,
+        title,
+        'fail',
+        `GPU ${device.index} (${device.name ?? 'unknown'}) could not be read (${why}), so nothing can be started on it safely.`,
+        'A lost GPU (GPU_IS_LOST) needs a driver reload or a reboot; for NO_PERMISSION, run as a user allowed to use the GPU.',
+      ),
     );
     return device;
   }
@@ -230,7 +246,13 @@ function estimateCheck(model: ModelReport): CheckResult {
     const e = need.estimate;
     const reason = e.kind === 'none' ? e.reason : 'the model could not be read.';
     // A file that is not there or cannot be read blocks a start; a model without an estimate does not.
-    return check(id, title, need.readable ? 'unavailable' : 'fail', `No estimate: ${reason}`, 'Give the need yourself ("needs": "6GiB" in the task, --need 6GiB on the command line), taken from the server\'s startup log or `ollama ps`.');
+    return check(
+      id,
+      title,
+      need.readable ? 'unavailable' : 'fail',
+      `No estimate: ${reason}`,
+      'Give the need yourself ("needs": "6GiB" in the task, --need 6GiB on the command line), taken from the server\'s startup log or `ollama ps`.',
+    );
   }
   const e = plan.estimate;
   const parts = `${describeParts(e.parts)} = ${formatMiB(e.totalBytes)}`;
@@ -239,9 +261,23 @@ function estimateCheck(model: ModelReport): CheckResult {
   const data = { ...e.parts, totalBytes: e.totalBytes, measuredBytes: measured?.measuredBytes ?? null };
   if (measured) {
     const when = measured.measuredAt.slice(0, 16).replace('T', ' ');
-    return check(id, 'Measured need', plan.takesAllFree ? 'warn' : 'pass', `${model.need.estimator?.label ?? need.modelPath}: measured on ${when}: ${formatMiB(measured.measuredBytes)} (NVML, the server's processes, same file and settings); estimate was ${formatMiB(measured.estimateBytes ?? e.totalBytes)}, now ${parts}.${assumed}${from}${notes}${fit}`, '', data);
+    return check(
+      id,
+      'Measured need',
+      plan.takesAllFree ? 'warn' : 'pass',
+      `${model.need.estimator?.label ?? need.modelPath}: measured on ${when}: ${formatMiB(measured.measuredBytes)} (NVML, the server's processes, same file and settings); estimate was ${formatMiB(measured.estimateBytes ?? e.totalBytes)}, now ${parts}.${assumed}${from}${notes}${fit}`,
+      '',
+      data,
+    );
   }
-  return check(id, title, plan.takesAllFree ? 'warn' : 'pass', `${model.need.estimator?.label ?? need.modelPath}: ${parts}.${assumed}${from}${notes}${fit}`, plan.takesAllFree ? 'Give -c (and -ngl) to choose what it takes, or --fit off.' : '', data);
+  return check(
+    id,
+    title,
+    plan.takesAllFree ? 'warn' : 'pass',
+    `${model.need.estimator?.label ?? need.modelPath}: ${parts}.${assumed}${from}${notes}${fit}`,
+    plan.takesAllFree ? 'Give -c (and -ngl) to choose what it takes, or --fit off.' : '',
+    data,
+  );
 }
 
 /** "What would fit in 5212 MiB: `-c 12288` → 5101 MiB; ..." */
@@ -261,14 +297,33 @@ function freeCheck(device: GpuDevice, memory: DeviceMemory, report: PreflightRep
       : `${formatMiB(free)} free`;
   if (needBytes === null) {
     return report.model
-      ? check(id, title, 'unavailable', `${freeText} on GPU ${device.index}; with no estimate there is no need to compare it with.`, 'Give the need with --need (for example --need 6GiB).')
-      : check(id, title, 'unavailable', `${freeText} on GPU ${device.index}; no need was given, so there is nothing to compare.`, 'Give the need (--need 6GiB) or the model (--model path.gguf) to check that it fits.');
+      ? check(
+          id,
+          title,
+          'unavailable',
+          `${freeText} on GPU ${device.index}; with no estimate there is no need to compare it with.`,
+          'Give the need with --need (for example --need 6GiB).',
+        )
+      : check(
+          id,
+          title,
+          'unavailable',
+          `${freeText} on GPU ${device.index}; no need was given, so there is nothing to compare.`,
+          'Give the need (--need 6GiB) or the model (--model path.gguf) to check that it fits.',
+        );
   }
   const data = { freeBytes: free, needBytes, marginBytes, reservedBytes: report.reservedBytes };
   const advice = adviceText(report.model);
   const freeAdvice = advice ? `${advice} Or free memory first (stop or unload another model).` : FREE_ADVICE;
   if (free >= needBytes + marginBytes) {
-    return check(id, title, 'pass', `${freeText} ≥ ${formatMiB(needBytes)} needed + ${formatMiB(marginBytes)} margin (${formatMiB(free - needBytes - marginBytes)} to spare).`, '', data);
+    return check(
+      id,
+      title,
+      'pass',
+      `${freeText} ≥ ${formatMiB(needBytes)} needed + ${formatMiB(marginBytes)} margin (${formatMiB(free - needBytes - marginBytes)} to spare).`,
+      '',
+      data,
+    );
   }
   if (free >= needBytes) {
     return check(
@@ -318,7 +373,12 @@ function residualCheck(device: GpuDevice, m: DeviceMemory, thresholdBytes: numbe
   const id = 'preflight.residual';
   const title = 'Memory no process accounts for';
   if (device.processes.some((p) => p.usedBytes === null)) {
-    return check(id, title, 'unavailable', 'The driver does not report per-process memory here (Windows WDDM, WSL, some containers), so memory left behind cannot be told from memory in use.');
+    return check(
+      id,
+      title,
+      'unavailable',
+      'The driver does not report per-process memory here (Windows WDDM, WSL, some containers), so memory left behind cannot be told from memory in use.',
+    );
   }
   const held = device.processes.reduce((sum, p) => sum + (p.usedBytes ?? 0), 0);
   const residual = Math.max(0, m.used - held);
@@ -336,7 +396,14 @@ function residualCheck(device: GpuDevice, m: DeviceMemory, thresholdBytes: numbe
       data,
     );
   }
-  return check(id, title, 'pass', `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); threshold ${formatMiB(thresholdBytes)}.`, '', data);
+  return check(
+    id,
+    title,
+    'pass',
+    `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); threshold ${formatMiB(thresholdBytes)}.`,
+    '',
+    data,
+  );
 }
 
 function unownedCheck(device: GpuDevice, owned: ReadonlySet<number>, thresholdBytes: number): CheckResult {

@@ -18,7 +18,7 @@ export async function estimateSpikeServer(server: SpikeServer, sample: GpuSample
       {
         taskName: server.name,
         gpu,
-        reading: { ok: true, sample, description: 'the spike\'s first sample' },
+        reading: { ok: true, sample, description: "the spike's first sample" },
         needsBytes: null,
         modelPath: server.task.model,
         contextLength: null,
@@ -29,7 +29,8 @@ export async function estimateSpikeServer(server: SpikeServer, sample: GpuSample
     );
     if (r?.need.kind !== 'model') return null;
     const need = r.need.need;
-    if (!need.estimator || need.estimate.kind !== 'estimate') return { bytes: null, note: need.estimate.kind === 'none' ? need.estimate.reason : 'no estimate' };
+    if (!need.estimator || need.estimate.kind !== 'estimate')
+      return { bytes: null, note: need.estimate.kind === 'none' ? need.estimate.reason : 'no estimate' };
     const free = sample.devices.find((d) => d.index === gpu)?.memory?.free ?? null;
     const plan = planFit(need.estimator, need.settings, need.estimate, free);
     return { bytes: plan.estimate.totalBytes, note: plan.note };

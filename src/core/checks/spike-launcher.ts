@@ -16,9 +16,7 @@ export interface LaunchedServer {
   lastLines(): string[];
 }
 
-export type LaunchResult =
-  | { ok: true; server: LaunchedServer; readyMs: number }
-  | { ok: false; message: string; lastLines: string[]; cancelled: boolean };
+export type LaunchResult = { ok: true; server: LaunchedServer; readyMs: number } | { ok: false; message: string; lastLines: string[]; cancelled: boolean };
 
 export interface SpikeLauncher {
   /** Starts `server` and waits until it is ready; on failure or cancel nothing of it is left running. */

@@ -85,7 +85,8 @@ async function resolveRequest(server: SpikeServer, base: string, options: LoadOp
 export async function sendLoad(server: SpikeServer, options: LoadOptions): Promise<LoadResult> {
   const t0 = performance.now();
   const done = (ok: boolean, status: number | null, error: string | null): LoadResult => ({ ok, status, ms: Math.round(performance.now() - t0), error });
-  if (!server.baseUrl) return done(false, null, `"${server.name}" has no port, so it cannot be sent a request; give its "port" or "healthUrl", or "load": "none".`);
+  if (!server.baseUrl)
+    return done(false, null, `"${server.name}" has no port, so it cannot be sent a request; give its "port" or "healthUrl", or "load": "none".`);
   const signals = [AbortSignal.timeout(options.timeoutMs)];
   if (options.signal) signals.push(options.signal);
   const signal = anySignal(signals);
@@ -109,7 +110,8 @@ export async function sendLoad(server: SpikeServer, options: LoadOptions): Promi
   } catch (err) {
     if (options.signal?.aborted) return done(false, null, 'cancelled');
     const e = err instanceof Error ? err : new Error(String(err));
-    const why = e.name === 'TimeoutError' ? `no answer within ${Math.round(options.timeoutMs / 1000)} s` : e.cause instanceof Error ? e.cause.message : e.message;
+    const why =
+      e.name === 'TimeoutError' ? `no answer within ${Math.round(options.timeoutMs / 1000)} s` : e.cause instanceof Error ? e.cause.message : e.message;
     return done(false, null, why);
   }
 }

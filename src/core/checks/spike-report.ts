@@ -24,7 +24,10 @@ export function spikeMarkdown(r: SpikeReport): string {
   const lines = ['# VRAM budget spike', ''];
   const total = r.gpu?.totalBytes ?? 0;
   if (r.status !== 'complete') {
-    lines.push(`**INCOMPLETE — ${r.status === 'cancelled' ? 'cancelled' : 'failed'}: ${r.problem ?? ''}** What was measured before is below; there is no decision.`, '');
+    lines.push(
+      `**INCOMPLETE — ${r.status === 'cancelled' ? 'cancelled' : 'failed'}: ${r.problem ?? ''}** What was measured before is below; there is no decision.`,
+      '',
+    );
   } else if (r.decision && r.peak) {
     const d = r.decision;
     lines.push(
@@ -34,8 +37,12 @@ export function spikeMarkdown(r: SpikeReport): string {
       '',
     );
   }
-  if (r.source.kind === 'replay') lines.push('**SIMULATED:** the GPU figures are replayed from a recording, not read from the GPU, so the servers the spike started are not in them.', '');
-  if (r.gpu) lines.push(`- GPU ${r.gpu.index}: ${r.gpu.name ?? 'unknown'}, ${formatMiB(total)} total · source: ${r.source.description}${r.driverVersion && !r.source.description.includes(r.driverVersion) ? ` · driver ${r.driverVersion}` : ''}`);
+  if (r.source.kind === 'replay')
+    lines.push('**SIMULATED:** the GPU figures are replayed from a recording, not read from the GPU, so the servers the spike started are not in them.', '');
+  if (r.gpu)
+    lines.push(
+      `- GPU ${r.gpu.index}: ${r.gpu.name ?? 'unknown'}, ${formatMiB(total)} total · source: ${r.source.description}${r.driverVersion && !r.source.description.includes(r.driverVersion) ? ` · driver ${r.driverVersion}` : ''}`,
+    );
   else lines.push(`- Source: ${r.source.description}`);
   lines.push(`- ${r.startedAt} → ${r.finishedAt}`);
   if (r.decision) {
@@ -47,10 +54,16 @@ export function spikeMarkdown(r: SpikeReport): string {
   if (r.rows.length) {
     lines.push('| State | Used MiB | Utilisation | Delta |', '|---|---:|---:|---:|');
     for (const row of r.rows) {
-      lines.push(`| ${markdownCell(row.label)} | ${Math.round(row.usedBytes / MiB)} | ${pct(row.percent)} | ${row.deltaBytes === null ? '—' : signed(row.deltaBytes)} |`);
+      lines.push(
+        `| ${markdownCell(row.label)} | ${Math.round(row.usedBytes / MiB)} | ${pct(row.percent)} | ${row.deltaBytes === null ? '—' : signed(row.deltaBytes)} |`,
+      );
     }
-    if (r.headroomBytes !== null) lines.push(`| **Headroom at peak** | **${Math.round(r.headroomBytes / MiB)}** | **${pct(total ? (r.headroomBytes / total) * 100 : 0)} free** | — |`);
-    lines.push('', `Utilisation is used VRAM in % of the GPU's ${formatMiB(total)}. Each state is the median of ${r.timing.samples} sample${r.timing.samples === 1 ? '' : 's'} after ${formatDuration(r.timing.settleMs)} of settling.`);
+    if (r.headroomBytes !== null)
+      lines.push(`| **Headroom at peak** | **${Math.round(r.headroomBytes / MiB)}** | **${pct(total ? (r.headroomBytes / total) * 100 : 0)} free** | — |`);
+    lines.push(
+      '',
+      `Utilisation is used VRAM in % of the GPU's ${formatMiB(total)}. Each state is the median of ${r.timing.samples} sample${r.timing.samples === 1 ? '' : 's'} after ${formatDuration(r.timing.settleMs)} of settling.`,
+    );
     if (r.peak) {
       lines.push(
         `The peak is the highest of ${r.peak.sampleCount} samples taken every ${r.timing.peakIntervalMs} ms (${r.peak.rateHz} Hz) over ${formatDuration(r.peak.durationMs)} of concurrent load, ${r.peak.rounds} round${r.peak.rounds === 1 ? '' : 's'}; reached ${formatDuration(r.peak.atMs)} after the load began.`,
@@ -77,14 +90,28 @@ export function spikeMarkdown(r: SpikeReport): string {
   }
 
   if (r.servers.length) {
-    lines.push('## Servers', '', '| Server | Kind | PID | Added at start | NVML (its processes) | Server says | Load requests | Stopped |', '|---|---|---:|---:|---:|---:|---|---|');
+    lines.push(
+      '## Servers',
+      '',
+      '| Server | Kind | PID | Added at start | NVML (its processes) | Server says | Load requests | Stopped |',
+      '|---|---|---:|---:|---:|---:|---|---|',
+    );
     for (const s of r.servers) lines.push(serverRow(s));
-    lines.push('', 'NVML is what the driver counts for the server\'s process tree with every server loaded; "Server says" is the server\'s own figure (Ollama `size_vram`), an estimate that often differs.');
+    lines.push(
+      '',
+      'NVML is what the driver counts for the server\'s process tree with every server loaded; "Server says" is the server\'s own figure (Ollama `size_vram`), an estimate that often differs.',
+    );
     // VRAM Guard's estimate from each server's own arguments, as the VRAM gate sizes it, beside what was measured.
     for (const s of r.servers) {
       if (s.estimateBytes === null && !s.estimateNote) continue;
-      const against = s.estimateBytes !== null && s.nvmlBytes ? ` (NVML measured ${formatMiB(s.nvmlBytes)}: ${s.estimateBytes >= s.nvmlBytes ? '+' : '−'}${formatMiB(Math.abs(s.estimateBytes - s.nvmlBytes))})` : '';
-      lines.push('', `Estimate for ${s.name} from its arguments: ${s.estimateBytes === null ? 'none' : formatMiB(s.estimateBytes)}${against}${s.estimateNote ? `. ${s.estimateNote}` : ''}`);
+      const against =
+        s.estimateBytes !== null && s.nvmlBytes
+          ? ` (NVML measured ${formatMiB(s.nvmlBytes)}: ${s.estimateBytes >= s.nvmlBytes ? '+' : '−'}${formatMiB(Math.abs(s.estimateBytes - s.nvmlBytes))})`
+          : '';
+      lines.push(
+        '',
+        `Estimate for ${s.name} from its arguments: ${s.estimateBytes === null ? 'none' : formatMiB(s.estimateBytes)}${against}${s.estimateNote ? `. ${s.estimateNote}` : ''}`,
+      );
     }
     const details = r.servers.filter((s) => s.startError || s.load.errors.length || s.load.warmUp?.ok === false);
     for (const s of details) {
@@ -99,7 +126,10 @@ export function spikeMarkdown(r: SpikeReport): string {
 
   if (r.afterStop) {
     const a = r.afterStop;
-    lines.push(`After the servers stopped: ${formatMiB(a.usedBytes)} used${a.aboveBaselineBytes === null ? '' : ` (${signed(a.aboveBaselineBytes)} against the baseline)`}.`, '');
+    lines.push(
+      `After the servers stopped: ${formatMiB(a.usedBytes)} used${a.aboveBaselineBytes === null ? '' : ` (${signed(a.aboveBaselineBytes)} against the baseline)`}.`,
+      '',
+    );
   }
   if (r.notes.length) lines.push('## Notes', '', ...r.notes.map((n) => `- ${markdownCell(n)}`), '');
   return lines.join('\n');
@@ -108,7 +138,17 @@ export function spikeMarkdown(r: SpikeReport): string {
 function serverRow(s: SpikeServerResult): string {
   const l = s.load;
   const load = l.request === 'none' ? 'none' : l.sent ? `${l.ok}/${l.sent} ok${l.meanMs !== null ? `, mean ${l.meanMs} ms` : ''} · ${l.request}` : l.request;
-  const stop = !s.stop ? (s.pid === null ? 'not started' : '—') : s.stop.how === 'left-running' ? 'left running' : s.stop.how === 'already-exited' ? 'had exited' : s.stop.how === 'failed' ? `failed: ${s.stop.detail ?? ''}` : `${s.stop.how} (${s.stop.waitedMs} ms)`;
+  const stop = !s.stop
+    ? s.pid === null
+      ? 'not started'
+      : '—'
+    : s.stop.how === 'left-running'
+      ? 'left running'
+      : s.stop.how === 'already-exited'
+        ? 'had exited'
+        : s.stop.how === 'failed'
+          ? `failed: ${s.stop.detail ?? ''}`
+          : `${s.stop.how} (${s.stop.waitedMs} ms)`;
   return `| ${markdownCell(s.name)} | ${s.kind} | ${s.pid ?? '—'} | ${s.addedBytes === null ? '—' : signed(s.addedBytes)} | ${mib(s.nvmlBytes)} | ${mib(s.reportedBytes)} | ${markdownCell(load)} | ${markdownCell(stop)} |`;
 }
 
@@ -126,10 +166,24 @@ export function spikeJson(r: SpikeReport) {
     gpu: r.gpu,
     thresholds: r.decision?.thresholds ?? null,
     timing: r.timing,
-    rows: r.rows.map((row) => ({ kind: row.kind, label: row.label, server: row.server, usedBytes: row.usedBytes, percent: Math.round(row.percent * 10) / 10, deltaBytes: row.deltaBytes, samples: row.samples })),
+    rows: r.rows.map((row) => ({
+      kind: row.kind,
+      label: row.label,
+      server: row.server,
+      usedBytes: row.usedBytes,
+      percent: Math.round(row.percent * 10) / 10,
+      deltaBytes: row.deltaBytes,
+      samples: row.samples,
+    })),
     peak: r.peak,
     headroomBytes: r.headroomBytes,
-    decision: r.decision && { verdict: r.decision.verdict, warningBytes: r.decision.warningBytes, marginBytes: r.decision.marginBytes, level: r.decision.level, thresholdProblem: r.decision.thresholdProblem },
+    decision: r.decision && {
+      verdict: r.decision.verdict,
+      warningBytes: r.decision.warningBytes,
+      marginBytes: r.decision.marginBytes,
+      level: r.decision.level,
+      thresholdProblem: r.decision.thresholdProblem,
+    },
     servers: r.servers.map((s) => ({
       name: s.name,
       kind: s.kind,

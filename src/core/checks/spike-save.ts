@@ -34,7 +34,13 @@ async function placeNew(dir: string, path: string, text: string): Promise<boolea
     if (code === 'EEXIST') return false;
     // No hard links here (some network and FAT file systems): rename, after checking the name is free.
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
-      if (await stat(path).then(() => true, () => false)) return false;
+      if (
+        await stat(path).then(
+          () => true,
+          () => false,
+        )
+      )
+        return false;
       await rename(tmp, path);
       return true;
     }

@@ -116,10 +116,14 @@ export function validateSpikeSpec(raw: unknown, where = 'The spike spec'): Spike
   if (!isObject(raw)) return { ok: false, problems: [`${where} must be a JSON object with "servers": [...].`] };
   const problems: string[] = [];
   const unknown = Object.keys(raw).filter((k) => !SPEC_KEYS.has(k));
-  if (unknown.length) problems.push(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; the keys are ${[...SPEC_KEYS].join(', ')}.`);
+  if (unknown.length)
+    problems.push(
+      `${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; the keys are ${[...SPEC_KEYS].join(', ')}.`,
+    );
   const timing = applyTiming(DEFAULT_TIMING, raw, `${where}: `, problems);
   const gpu = raw.gpu ?? 0;
-  if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${where}: "gpu" must be a GPU index (0, 1, ...), got ${JSON.stringify(raw.gpu)}.`);
+  if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0)
+    problems.push(`${where}: "gpu" must be a GPU index (0, 1, ...), got ${JSON.stringify(raw.gpu)}.`);
   const leave = raw.leaveRunning ?? false;
   if (typeof leave !== 'boolean') problems.push(`${where}: "leaveRunning" must be true or false.`);
   const list = raw.servers;
@@ -161,7 +165,8 @@ export function validateSpikeServer(raw: unknown, index: number): { ok: true; se
   const { name: rawName, load: rawLoad, ...definition } = raw;
   const kindText = typeof definition.server === 'string' ? definition.server : null;
   const name = typeof rawName === 'string' && rawName.trim() ? rawName.trim() : `${kindText ?? 'server'} ${index + 1}`;
-  if (rawName !== undefined && (typeof rawName !== 'string' || !rawName.trim())) return { ok: false, problems: [`Server ${index + 1}: "name" must be a non-empty string.`] };
+  if (rawName !== undefined && (typeof rawName !== 'string' || !rawName.trim()))
+    return { ok: false, problems: [`Server ${index + 1}: "name" must be a non-empty string.`] };
   const v = validateTaskDefinition(definition, name);
   const problems = v.ok ? [] : [...v.problems];
   const kind: ServerKind = v.ok ? v.task.server : 'command';
@@ -186,13 +191,16 @@ function parseLoad(value: unknown, kind: ServerKind, name: string, taskModel: st
   const at = (field: string) => `Server "${name}": "load${field ? `.${field}` : ''}"`;
   if (value === 'none') return { kind: 'none' };
   if (value !== undefined && value !== 'default' && !isObject(value)) {
-    problems.push(`${at('')} must be "default", "none" or an object such as { "model": "llama3.2:3b", "prompt": "..." } or { "path": "/completion", "body": { ... } }.`);
+    problems.push(
+      `${at('')} must be "default", "none" or an object such as { "model": "llama3.2:3b", "prompt": "..." } or { "path": "/completion", "body": { ... } }.`,
+    );
     return null;
   }
   const o = isObject(value) ? value : {};
   const known = ['model', 'prompt', 'path', 'body', 'audioField'];
   const unknown = Object.keys(o).filter((k) => !known.includes(k));
-  if (unknown.length) problems.push(`${at('')}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; the keys are ${known.join(', ')}.`);
+  if (unknown.length)
+    problems.push(`${at('')}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; the keys are ${known.join(', ')}.`);
   const text = (field: string): string | null => {
     const v = o[field];
     if (v === undefined) return null;
@@ -214,19 +222,25 @@ function parseLoad(value: unknown, kind: ServerKind, name: string, taskModel: st
   switch (kind) {
     case 'ollama':
       if (!model) {
-        problems.push(`Server "${name}" (ollama): say which model the load request uses, with "load": { "model": "llama3.2:3b" } (or the task's "fallback.model").`);
+        problems.push(
+          `Server "${name}" (ollama): say which model the load request uses, with "load": { "model": "llama3.2:3b" } (or the task's "fallback.model").`,
+        );
         return null;
       }
       return { kind: 'default', model, prompt };
     case 'faster-whisper':
       if (!model) {
-        problems.push(`Server "${name}" (faster-whisper): say which model transcribes, with "load": { "model": "Systran/faster-distil-whisper-large-v3" }, or give the request with "load": { "path": "/asr?output=json", "audioField": "audio_file" }.`);
+        problems.push(
+          `Server "${name}" (faster-whisper): say which model transcribes, with "load": { "model": "Systran/faster-distil-whisper-large-v3" }, or give the request with "load": { "path": "/asr?output=json", "audioField": "audio_file" }.`,
+        );
         return null;
       }
       return { kind: 'default', model, prompt };
     case 'command':
       if (isObject(value)) {
-        problems.push(`Server "${name}" (command): a plain command has no usual request; give one with "load": { "path": "/generate", "body": { ... } }, or leave "load" out for none.`);
+        problems.push(
+          `Server "${name}" (command): a plain command has no usual request; give one with "load": { "path": "/generate", "body": { ... } }, or leave "load" out for none.`,
+        );
         return null;
       }
       return { kind: 'none' };

@@ -165,10 +165,13 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<vo
       clock.clearTimeout(handle);
       reject(new Cancelled());
     };
-    const handle = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const handle = clock.setTimeout(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -224,7 +227,8 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
   const started: Array<{ server: SpikeServer; result: SpikeServerResult; handle: LaunchedServer }> = [];
   const steps = 2 + spec.servers.length + 1;
   let stepIndex = 0;
-  const progress = (step: SpikeStep, server: string | null, message: string) => options.onProgress?.({ step, server, message, fraction: Math.min(1, stepIndex / steps) });
+  const progress = (step: SpikeStep, server: string | null, message: string) =>
+    options.onProgress?.({ step, server, message, fraction: Math.min(1, stepIndex / steps) });
   const check = () => {
     if (signal.aborted) throw new Cancelled();
   };
@@ -279,7 +283,11 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
     const device = first.devices.find((d) => d.index === spec.gpu);
     if (!device?.memory) {
       const present = first.devices.map((d) => d.index).join(', ');
-      throw new Error(device ? `GPU ${spec.gpu} could not be read${device.error ? ` (${device.error.code}: ${device.error.message})` : ''}.` : `GPU ${spec.gpu} was not found (${present ? `this machine has GPU ${present}` : 'the source sees no GPU'}).`);
+      throw new Error(
+        device
+          ? `GPU ${spec.gpu} could not be read${device.error ? ` (${device.error.code}: ${device.error.message})` : ''}.`
+          : `GPU ${spec.gpu} was not found (${present ? `this machine has GPU ${present}` : 'the source sees no GPU'}).`,
+      );
     }
     total = device.memory.total;
     report.gpu = { index: device.index, name: device.name, uuid: device.uuid, totalBytes: total };
@@ -317,26 +325,41 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
         const warm = await deps.load(server, { timeoutMs: t.requestTimeoutMs, signal });
         check();
         result.load.warmUp = warm;
-        if (!warm.ok) report.notes.push(`The first request to "${server.name}" failed (${warm.error ?? 'no reason given'}): its model may not be loaded, so its row can be too low.`);
+        if (!warm.ok)
+          report.notes.push(
+            `The first request to "${server.name}" failed (${warm.error ?? 'no reason given'}): its model may not be loaded, so its row can be too low.`,
+          );
       }
       progress('settling', server.name, `${server.name} is ready; settling ${formatDuration(t.settleMs)}, then ${t.samples} samples`);
       const values = await measure();
       result.addedBytes = addRow('server', `+ ${server.name}`, server.name, median(values), values).deltaBytes;
-      if (launched.server.exited()) throw new Error(`"${server.name}" exited while it was measured. Its last log lines:\n${launched.server.lastLines().join('\n')}`);
+      if (launched.server.exited())
+        throw new Error(`"${server.name}" exited while it was measured. Its last log lines:\n${launched.server.lastLines().join('\n')}`);
       stepIndex++;
     }
 
     check();
-    progress('load', null, `concurrent load: ${t.rounds} round${t.rounds === 1 ? '' : 's'} to ${spec.servers.filter((s) => s.load.kind !== 'none').length} server(s), sampling every ${t.peakIntervalMs} ms`);
-    report.peak = await loadPhase(spec, deps, signal, (name, r) => {
-      const result = report.servers.find((s) => s.name === name);
-      if (!result) throw new Error(`the report has no entry for "${name}"`);
-      recordLoad(result.load, r);
-    }, readUsed);
+    progress(
+      'load',
+      null,
+      `concurrent load: ${t.rounds} round${t.rounds === 1 ? '' : 's'} to ${spec.servers.filter((s) => s.load.kind !== 'none').length} server(s), sampling every ${t.peakIntervalMs} ms`,
+    );
+    report.peak = await loadPhase(
+      spec,
+      deps,
+      signal,
+      (name, r) => {
+        const result = report.servers.find((s) => s.name === name);
+        if (!result) throw new Error(`the report has no entry for "${name}"`);
+        recordLoad(result.load, r);
+      },
+      readUsed,
+    );
     addRow('peak', 'Concurrent inference peak', null, report.peak.usedBytes, [report.peak.sampleCount]);
     stepIndex++;
 
-    for (const { result, handle } of started) if (handle.exited()) throw new Error(`"${result.name}" exited during the load. Its last log lines:\n${handle.lastLines().join('\n')}`);
+    for (const { result, handle } of started)
+      if (handle.exited()) throw new Error(`"${result.name}" exited during the load. Its last log lines:\n${handle.lastLines().join('\n')}`);
     if (deps.ledger && lastSample) await attribute(deps.ledger, lastSample, spec, started, report);
 
     const peak = report.peak.usedBytes;
@@ -350,7 +373,9 @@ export async function runSpike(spec: SpikeSpec, deps: SpikeDeps, options: SpikeR
       thresholds: { warning: th.warning, critical: th.critical, emergency: th.emergency },
       thresholdProblem: problem,
     };
-    for (const s of report.servers) if (s.load.failed) report.notes.push(`${s.load.failed} of ${s.load.sent} load requests to "${s.name}" failed: the peak may be lower than under real use.`);
+    for (const s of report.servers)
+      if (s.load.failed)
+        report.notes.push(`${s.load.failed} of ${s.load.sent} load requests to "${s.name}" failed: the peak may be lower than under real use.`);
   } catch (err) {
     if (err instanceof Cancelled || signal.aborted) {
       report.status = 'cancelled';
@@ -440,7 +465,13 @@ async function attribute(
   started: Array<{ server: SpikeServer; result: SpikeServerResult; handle: LaunchedServer }>,
   report: SpikeReport,
 ): Promise<void> {
-  const owners: Owner[] = started.map(({ server, handle }) => ({ name: server.name, kind: server.task.server, rootPid: handle.pid, baseUrl: server.baseUrl, gpu: spec.gpu }));
+  const owners: Owner[] = started.map(({ server, handle }) => ({
+    name: server.name,
+    kind: server.task.server,
+    rootPid: handle.pid,
+    baseUrl: server.baseUrl,
+    gpu: spec.gpu,
+  }));
   let ledgers: GpuLedger[];
   try {
     ledgers = await ledger(sample, owners);
@@ -475,7 +506,11 @@ async function finish(
     progress('stopping', server.name, `stopping ${server.name} (PID ${handle.pid})`);
     try {
       const r = await handle.stop();
-      result.stop = { how: r.how, waitedMs: Math.round(r.waitedMs), detail: r.how === 'SIGKILL' ? `it ignored SIGTERM and was killed (${r.pids.length} process${r.pids.length === 1 ? '' : 'es'})` : null };
+      result.stop = {
+        how: r.how,
+        waitedMs: Math.round(r.waitedMs),
+        detail: r.how === 'SIGKILL' ? `it ignored SIGTERM and was killed (${r.pids.length} process${r.pids.length === 1 ? '' : 'es'})` : null,
+      };
     } catch (err) {
       result.stop = { how: 'failed', waitedMs: 0, detail: errorMessage(err) };
       report.notes.push(`"${server.name}" (PID ${handle.pid}) could not be stopped: ${result.stop.detail}. Stop it by hand.`);

@@ -14,12 +14,16 @@ const PART_NAMES: Record<keyof EstimateParts, string> = {
 
 /** The parts, in a fixed order, with their names and sizes: zero parts other than the weights are left out. */
 export function estimateParts(parts: EstimateParts): { name: string; key: keyof EstimateParts; bytes: number }[] {
-  return (Object.keys(PART_NAMES) as (keyof EstimateParts)[]).filter((k) => k === 'weightsBytes' || k === 'kvCacheBytes' || parts[k] > 0).map((k) => ({ name: PART_NAMES[k], key: k, bytes: parts[k] }));
+  return (Object.keys(PART_NAMES) as (keyof EstimateParts)[])
+    .filter((k) => k === 'weightsBytes' || k === 'kvCacheBytes' || parts[k] > 0)
+    .map((k) => ({ name: PART_NAMES[k], key: k, bytes: parts[k] }));
 }
 
 /** "weights 1918 MiB + KV cache 448 MiB + compute buffer 257 MiB + CUDA context 256 MiB" */
 export function describeParts(parts: EstimateParts): string {
-  return estimateParts(parts).map((p) => `${p.name} ${formatMiB(p.bytes)}`).join(' + ');
+  return estimateParts(parts)
+    .map((p) => `${p.name} ${formatMiB(p.bytes)}`)
+    .join(' + ');
 }
 
 /** "context 8192 tokens, 2 slots (KV per slot), flash attention on, KV cache q8_0/q8_0, micro-batch 512, 28 of 28 layers on the GPU" */

@@ -66,7 +66,10 @@ export function planFit(estimator: ModelEstimator, settings: LlamaSettings, esti
   const noContext = !settings.contextTokens;
   if (freeBytes === null) {
     return noContext
-      ? { ...unchanged, note: `No -c and --fit is on (llama.cpp's default): llama-server will lower the context to what fits free memory less ${formatMiB(target)} when it starts; this figure is for the full ${estimate.assumptions.contextTokens} tokens.` }
+      ? {
+          ...unchanged,
+          note: `No -c and --fit is on (llama.cpp's default): llama-server will lower the context to what fits free memory less ${formatMiB(target)} when it starts; this figure is for the full ${estimate.assumptions.contextTokens} tokens.`,
+        }
       : unchanged;
   }
   const budget = freeBytes - target;
@@ -74,7 +77,11 @@ export function planFit(estimator: ModelEstimator, settings: LlamaSettings, esti
   const trained = estimate.assumptions.contextTokens;
   if (noContext) {
     const floor = Math.min(FIT_MIN_CONTEXT, trained);
-    const steps = largest(Math.ceil(floor / CONTEXT_STEP), Math.floor(trained / CONTEXT_STEP), (n) => total(estimator.estimate({ ...settings, contextTokens: n * CONTEXT_STEP })) <= budget);
+    const steps = largest(
+      Math.ceil(floor / CONTEXT_STEP),
+      Math.floor(trained / CONTEXT_STEP),
+      (n) => total(estimator.estimate({ ...settings, contextTokens: n * CONTEXT_STEP })) <= budget,
+    );
     if (steps !== null) {
       const s = { ...settings, contextTokens: steps * CONTEXT_STEP };
       const e = estimator.estimate(s) as VramEstimate;
@@ -129,7 +136,11 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
   const parallel = current.parallel;
   const at = (s: LlamaSettings) => total(estimator.estimate(s));
   const bestContext = (s: LlamaSettings): number | null => {
-    const steps = largest(1, Math.floor((current.contextTokens - 1) / CONTEXT_STEP), (n) => at({ ...s, contextTokens: n * CONTEXT_STEP, fit: s.fit }) <= budgetBytes);
+    const steps = largest(
+      1,
+      Math.floor((current.contextTokens - 1) / CONTEXT_STEP),
+      (n) => at({ ...s, contextTokens: n * CONTEXT_STEP, fit: s.fit }) <= budgetBytes,
+    );
     return steps === null ? null : steps * CONTEXT_STEP;
   };
   const push = (title: string, s: LlamaSettings, extra: string[]) => {
@@ -146,8 +157,12 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
   const quantized = current.cacheTypeK !== 'q8_0' && !['q5_1', 'q5_0', 'q4_1', 'q4_0', 'iq4_nl'].includes(current.cacheTypeK);
   if (quantized) {
     const q: LlamaSettings = { ...base, cacheTypeK: 'q8_0', cacheTypeV: 'q8_0', flashAttention: current.flashAttention === 'off' ? 'on' : base.flashAttention };
-    const qFlags = flavour === 'ollama' ? ['OLLAMA_KV_CACHE_TYPE=q8_0', ...(current.flashAttention === 'off' ? ['OLLAMA_FLASH_ATTENTION=1'] : [])] : ['-ctk q8_0 -ctv q8_0', ...(current.flashAttention === 'off' ? ['-fa on'] : [])];
-    if (at({ ...q, contextTokens: current.contextTokens }) <= budgetBytes) push('Same context with a q8_0 KV cache', { ...q, contextTokens: current.contextTokens }, qFlags);
+    const qFlags =
+      flavour === 'ollama'
+        ? ['OLLAMA_KV_CACHE_TYPE=q8_0', ...(current.flashAttention === 'off' ? ['OLLAMA_FLASH_ATTENTION=1'] : [])]
+        : ['-ctk q8_0 -ctv q8_0', ...(current.flashAttention === 'off' ? ['-fa on'] : [])];
+    if (at({ ...q, contextTokens: current.contextTokens }) <= budgetBytes)
+      push('Same context with a q8_0 KV cache', { ...q, contextTokens: current.contextTokens }, qFlags);
     else {
       const c = bestContext(q);
       if (c !== null) push('Largest context with a q8_0 KV cache', { ...q, contextTokens: c }, [contextFlag(flavour, c, parallel), ...qFlags]);
@@ -158,7 +173,8 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
   if (current.flashAttention === 'off') {
     const f: LlamaSettings = { ...base, flashAttention: 'on' };
     const fFlag = flavour === 'ollama' ? 'OLLAMA_FLASH_ATTENTION=1' : '-fa on';
-    if (at({ ...f, contextTokens: current.contextTokens }) <= budgetBytes) push('Same context with flash attention', { ...f, contextTokens: current.contextTokens }, [fFlag]);
+    if (at({ ...f, contextTokens: current.contextTokens }) <= budgetBytes)
+      push('Same context with flash attention', { ...f, contextTokens: current.contextTokens }, [fFlag]);
     else {
       const c = bestContext(f);
       if (c !== null) push('Largest context with flash attention', { ...f, contextTokens: c }, [contextFlag(flavour, c, parallel), fFlag]);
@@ -170,7 +186,8 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
     const all = at({ ...base, contextTokens: current.contextTokens, cpuMoeAll: true });
     if (all < plan.estimate.totalBytes - 64 * MiB) {
       const n = smallest(1, current.totalLayers, (k) => at({ ...base, contextTokens: current.contextTokens, cpuMoeLayers: k }) <= budgetBytes);
-      if (n !== null) push(`Experts of ${n} layer${n === 1 ? '' : 's'} on the CPU`, { ...base, contextTokens: current.contextTokens, cpuMoeLayers: n }, [`--n-cpu-moe ${n}`]);
+      if (n !== null)
+        push(`Experts of ${n} layer${n === 1 ? '' : 's'} on the CPU`, { ...base, contextTokens: current.contextTokens, cpuMoeLayers: n }, [`--n-cpu-moe ${n}`]);
       else if (all <= budgetBytes) push('Every expert on the CPU', { ...base, contextTokens: current.contextTokens, cpuMoeAll: true }, ['--cpu-moe']);
     }
   }

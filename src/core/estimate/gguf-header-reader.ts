@@ -120,7 +120,8 @@ class WindowReader {
   }
 
   private async ensure(n: number, what: string): Promise<Buffer> {
-    if (n > this.left) throw new HeaderProblem(`the file ends ${this.left} bytes after offset ${this.pos}, inside ${what} that needs ${n} bytes (an incomplete download?)`);
+    if (n > this.left)
+      throw new HeaderProblem(`the file ends ${this.left} bytes after offset ${this.pos}, inside ${what} that needs ${n} bytes (an incomplete download?)`);
     const endInBuf = this.bufStart + this.buf.length;
     if (this.pos >= this.bufStart && this.pos + n <= endInBuf) return this.buf;
     const size = Math.min(Math.max(n, this.window), this.left);
@@ -158,7 +159,10 @@ class WindowReader {
         const hi = this.littleEndian ? b.readUInt32LE(at + 4) : b.readUInt32BE(at);
         const n = hi * 0x1_0000_0000 + lo;
         const left = this.fileBytes - this.pos - 8;
-        if (n > left) throw new HeaderProblem(`item ${i} of ${what} claims to be ${n > Number.MAX_SAFE_INTEGER ? 'over 2^53' : n} bytes long but only ${left} bytes are left in the file`);
+        if (n > left)
+          throw new HeaderProblem(
+            `item ${i} of ${what} claims to be ${n > Number.MAX_SAFE_INTEGER ? 'over 2^53' : n} bytes long but only ${left} bytes are left in the file`,
+          );
         this.pos += 8 + n;
         i++;
       }
@@ -231,7 +235,8 @@ async function readString(r: WindowReader, what: string, keep: boolean, maxKept:
     return { kind: 'long-string', bytes: n };
   }
   r.keptBytes += n;
-  if (r.keptBytes > GGUF_LIMITS.maxKeptBytes) throw new HeaderProblem(`its names and values take more than ${GGUF_LIMITS.maxKeptBytes / 1024 / 1024} MiB (at ${what}); a model's header holds a few`);
+  if (r.keptBytes > GGUF_LIMITS.maxKeptBytes)
+    throw new HeaderProblem(`its names and values take more than ${GGUF_LIMITS.maxKeptBytes / 1024 / 1024} MiB (at ${what}); a model's header holds a few`);
   return (await r.bytes(n, what)).toString('utf8');
 }
 
@@ -243,7 +248,10 @@ async function readValue(r: WindowReader, type: number, key: string): Promise<Gg
     const length = await r.u64(`the length of ${what}`);
     const itemBytes = itemType === GGUF_VALUE.STRING ? 8 : SCALAR_BYTES[itemType];
     if (itemBytes === undefined) throw new HeaderProblem(`${what} is an array of type ${itemType}, which GGUF does not define (nested arrays are not allowed)`);
-    if (length * itemBytes > r.left) throw new HeaderProblem(`${what} claims ${length === Infinity ? 'over 2^53' : length} items (at least ${itemBytes} bytes each) but only ${r.left} bytes are left in the file`);
+    if (length * itemBytes > r.left)
+      throw new HeaderProblem(
+        `${what} claims ${length === Infinity ? 'over 2^53' : length} items (at least ${itemBytes} bytes each) but only ${r.left} bytes are left in the file`,
+      );
     const tokenizer = key.startsWith('tokenizer.');
     if (itemType === GGUF_VALUE.STRING) {
       const keep = !tokenizer && length <= GGUF_LIMITS.maxKeptStringArrayItems;
@@ -294,9 +302,16 @@ export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
     const kvCount = await r.u64('the metadata count');
     // Each metadata entry takes at least 13 bytes (key length, type, one byte of value); each tensor info 24.
     const minBytes = tensorCount * 24 + kvCount * 13;
-    if (kvCount > GGUF_LIMITS.maxMetadataEntries) throw new HeaderProblem(`it claims ${kvCount === Infinity ? 'over 2^53' : kvCount} metadata entries (at most ${GGUF_LIMITS.maxMetadataEntries} are read)`);
-    if (tensorCount > GGUF_LIMITS.maxTensors) throw new HeaderProblem(`it claims ${tensorCount === Infinity ? 'over 2^53' : tensorCount} tensors (at most ${GGUF_LIMITS.maxTensors} are read)`);
-    if (minBytes > r.left) throw new HeaderProblem(`it claims ${kvCount} metadata entries and ${tensorCount} tensors, which need at least ${minBytes} bytes, but only ${r.left} are left in the file`);
+    if (kvCount > GGUF_LIMITS.maxMetadataEntries)
+      throw new HeaderProblem(
+        `it claims ${kvCount === Infinity ? 'over 2^53' : kvCount} metadata entries (at most ${GGUF_LIMITS.maxMetadataEntries} are read)`,
+      );
+    if (tensorCount > GGUF_LIMITS.maxTensors)
+      throw new HeaderProblem(`it claims ${tensorCount === Infinity ? 'over 2^53' : tensorCount} tensors (at most ${GGUF_LIMITS.maxTensors} are read)`);
+    if (minBytes > r.left)
+      throw new HeaderProblem(
+        `it claims ${kvCount} metadata entries and ${tensorCount} tensors, which need at least ${minBytes} bytes, but only ${r.left} are left in the file`,
+      );
 
     const metadata = new Map<string, GgufValue>();
     for (let i = 0; i < kvCount; i++) {
@@ -318,7 +333,8 @@ export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
       const name = await readString(r, `the name of tensor ${i}`, true, 64 * 1024);
       if (typeof name !== 'string') throw new HeaderProblem(`the name of tensor ${i} is ${name.bytes} bytes long`);
       const dims = await r.u32(`the dimension count of ${printable(name)}`);
-      if (dims > GGUF_LIMITS.maxDimensions) throw new HeaderProblem(`tensor ${printable(name)} claims ${dims} dimensions (ggml has at most ${GGUF_LIMITS.maxDimensions})`);
+      if (dims > GGUF_LIMITS.maxDimensions)
+        throw new HeaderProblem(`tensor ${printable(name)} claims ${dims} dimensions (ggml has at most ${GGUF_LIMITS.maxDimensions})`);
       const shape: number[] = [];
       let elements = 1;
       for (let d = 0; d < dims; d++) {
@@ -326,10 +342,16 @@ export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
         elements *= n;
         shape.push(n);
       }
-      if (!(elements <= Number.MAX_SAFE_INTEGER)) throw new HeaderProblem(`tensor ${printable(name)} claims shape [${shape.map((n) => (n === Infinity ? '>2^53' : n)).join(', ')}], more elements than any file can hold`);
+      if (!(elements <= Number.MAX_SAFE_INTEGER))
+        throw new HeaderProblem(
+          `tensor ${printable(name)} claims shape [${shape.map((n) => (n === Infinity ? '>2^53' : n)).join(', ')}], more elements than any file can hold`,
+        );
       const type = await r.u32(`the type of ${printable(name)}`);
       const offset = await r.u64(`the data offset of ${printable(name)}`);
-      if (offset === Infinity || offset % alignment !== 0) throw new HeaderProblem(`tensor ${printable(name)} has data offset ${offset === Infinity ? 'over 2^53' : offset}, not a multiple of the alignment ${alignment}`);
+      if (offset === Infinity || offset % alignment !== 0)
+        throw new HeaderProblem(
+          `tensor ${printable(name)} has data offset ${offset === Infinity ? 'over 2^53' : offset}, not a multiple of the alignment ${alignment}`,
+        );
       tensors.push({ name, shape, type, offset });
     }
     const dataOffset = Math.ceil(r.pos / alignment) * alignment;
@@ -337,7 +359,8 @@ export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
   } catch (err) {
     if (err instanceof HeaderProblem) return { ok: false, reason: `${path}: this header is not plausible: ${err.message}.` };
     const e = err as NodeJS.ErrnoException;
-    const what = e.code === 'ENOENT' ? 'the file does not exist' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a folder' : e.message;
+    const what =
+      e.code === 'ENOENT' ? 'the file does not exist' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a folder' : e.message;
     return { ok: false, reason: `${path} could not be read: ${what}.` };
   } finally {
     await fh?.close().catch(() => undefined);

@@ -115,10 +115,14 @@ export async function readGgufModel(path: string): Promise<GgufModel | NoEstimat
     const splitCount = num(first.header.metadata.get('split.count'));
     const named = parseSplitName(path);
     if (splitCount !== null && splitCount > 1) {
-      if (splitCount > MAX_SPLIT_FILES) return none(path, `${path}: this header is not plausible: split.count is ${splitCount} (at most ${MAX_SPLIT_FILES} shards are read).`);
+      if (splitCount > MAX_SPLIT_FILES)
+        return none(path, `${path}: this header is not plausible: split.count is ${splitCount} (at most ${MAX_SPLIT_FILES} shards are read).`);
       const splitNo = num(first.header.metadata.get('split.no')) ?? named?.index ?? 0;
       if (splitNo !== 0 || !named) {
-        return none(path, `${path} is shard ${splitNo + 1} of a ${splitCount}-file split model: give the first file (…-00001-of-${String(splitCount).padStart(5, '0')}.gguf), as llama.cpp needs.`);
+        return none(
+          path,
+          `${path} is shard ${splitNo + 1} of a ${splitCount}-file split model: give the first file (…-00001-of-${String(splitCount).padStart(5, '0')}.gguf), as llama.cpp needs.`,
+        );
       }
       for (let i = 2; i <= splitCount; i++) {
         const shard = splitPath(path, named.prefix, i, splitCount);
@@ -150,9 +154,15 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
     fileBytes += h.fileBytes;
     for (const t of h.tensors) {
       const bytes = tensorDataBytes(t.type, t.shape);
-      if (bytes === null) return none(path, `tensor "${t.name}" has ggml type ${t.type}, which this version of VRAM Guard does not know the size of (a newer llama.cpp quantization?).`);
+      if (bytes === null)
+        return none(
+          path,
+          `tensor "${t.name}" has ggml type ${t.type}, which this version of VRAM Guard does not know the size of (a newer llama.cpp quantization?).`,
+        );
       if (h.dataOffset + t.offset + bytes > h.fileBytes) {
-        return problem(`the data of tensor "${t.name}" (${bytes} bytes at offset ${h.dataOffset + t.offset}) lies beyond the end of ${h.path} (${h.fileBytes} bytes): the file is incomplete`);
+        return problem(
+          `the data of tensor "${t.name}" (${bytes} bytes at offset ${h.dataOffset + t.offset}) lies beyond the end of ${h.path} (${h.fileBytes} bytes): the file is incomplete`,
+        );
       }
       if (seen.has(t.name)) return problem(`tensor "${t.name}" appears twice`);
       seen.add(t.name);
@@ -160,7 +170,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
     }
   }
   const expected = num(md.get('split.tensors.count'));
-  if (expected !== null && expected !== tensors.length) return none(path, `the split model says it has ${expected} tensors but its files hold ${tensors.length}: a shard is missing or from another model.`);
+  if (expected !== null && expected !== tensors.length)
+    return none(path, `the split model says it has ${expected} tensors but its files hold ${tensors.length}: a shard is missing or from another model.`);
 
   const archValue = md.get('general.architecture');
   if (typeof archValue !== 'string') return none(path, `${path} has no general.architecture, so llama.cpp cannot load it either.`);
@@ -200,7 +211,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   };
   const allRecurrent = ALL_RECURRENT.has(arch);
   const headCount = perLayer('attention.head_count', allRecurrent ? new Array<number>(layers).fill(0) : null);
-  if (typeof headCount === 'string') return headCount.includes('missing') ? none(path, `${label}: ${headCount}, so llama.cpp cannot load it.`) : problem(headCount);
+  if (typeof headCount === 'string')
+    return headCount.includes('missing') ? none(path, `${label}: ${headCount}, so llama.cpp cannot load it.`) : problem(headCount);
   const headCountKv = perLayer('attention.head_count_kv', headCount);
   if (typeof headCountKv === 'string') return problem(headCountKv);
   const ffLengths = perLayer('feed_forward_length', new Array<number>(layers).fill(0));
@@ -209,7 +221,8 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   const firstHeads = headCount.find((h) => h > 0) ?? 0;
   const keyLength = int('attention.key_length') ?? (firstHeads > 0 ? embd / firstHeads : 0);
   const valueLength = int('attention.value_length') ?? (firstHeads > 0 ? embd / firstHeads : 0);
-  if (!Number.isInteger(keyLength) || !Number.isInteger(valueLength)) return none(path, `${label}: the head size ${embd} / ${firstHeads} is not a whole number and the file gives no attention.key_length.`);
+  if (!Number.isInteger(keyLength) || !Number.isInteger(valueLength))
+    return none(path, `${label}: the head size ${embd} / ${firstHeads} is not a whole number and the file gives no attention.key_length.`);
 
   const expertCount = int('expert_count', 0) ?? 0;
   const expertUsedCount = int('expert_used_count', 0) ?? 0;
@@ -218,7 +231,10 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
   // Vocabulary: the token embedding's rows, else the tokenizer's length.
   const embdTensor = tensors.find((t) => t.name === 'token_embd.weight');
   const tokens = md.get('tokenizer.ggml.tokens');
-  const vocabSize = (embdTensor && embdTensor.shape.length >= 2 ? embdTensor.shape[1] : null) ?? int('vocab_size') ?? (typeof tokens === 'object' && tokens.kind === 'array' ? tokens.length : 0);
+  const vocabSize =
+    (embdTensor && embdTensor.shape.length >= 2 ? embdTensor.shape[1] : null) ??
+    int('vocab_size') ??
+    (typeof tokens === 'object' && tokens.kind === 'array' ? tokens.length : 0);
 
   // Sliding-window layers.
   const slidingWindow = int('attention.sliding_window', 0) ?? 0;

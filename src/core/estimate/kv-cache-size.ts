@@ -80,7 +80,15 @@ export function recurrentStateBytes(model: GgufModel, shape: Pick<CacheShape, 'f
  * Sliding-window cells (llama-kv-cache-iswa.cpp): per stream, pad256(min(stream cells,
  * n_swa × (unified ? n_seq : 1) + n_ubatch)); a cache that is not unified has one stream per sequence.
  */
-export function swaCells(model: Pick<GgufModel, 'slidingWindow'>, streamCells: number, streams: number, sequences: number, unified: boolean, ubatch: number, swaFull: boolean): number {
+export function swaCells(
+  model: Pick<GgufModel, 'slidingWindow'>,
+  streamCells: number,
+  streams: number,
+  sequences: number,
+  unified: boolean,
+  ubatch: number,
+  swaFull: boolean,
+): number {
   if (swaFull || model.slidingWindow === 0) return streamCells * streams;
   return streams * pad(Math.min(streamCells, model.slidingWindow * (unified ? sequences : 1) + ubatch), CONTEXT_PADDING);
 }

@@ -46,13 +46,20 @@ export async function modelIdentity(path: string): Promise<ModelIdentity | null>
 /** Object keys in a fixed order, so that equal settings give equal text. */
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
   return value;
 }
 
 /** The key of a model file and the settings it runs with (plus the projector's and draft's identities). */
 export function footprintKey(model: ModelIdentity, settings: LlamaSettings, others: readonly (ModelIdentity | null)[] = []): string {
-  return createHash('sha256').update(JSON.stringify(canonical({ model, settings, others }))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical({ model, settings, others })))
+    .digest('hex');
 }
 
 export interface MeasuredFootprint {
@@ -102,7 +109,8 @@ export class FootprintStore {
     let text: string;
     try {
       const st = await stat(this.path);
-      if (st.size > MAX_FOOTPRINTS_FILE_BYTES) return await this.setAside(`it is ${st.size} bytes, more than the ${MAX_FOOTPRINTS_FILE_BYTES} this file may hold`);
+      if (st.size > MAX_FOOTPRINTS_FILE_BYTES)
+        return await this.setAside(`it is ${st.size} bytes, more than the ${MAX_FOOTPRINTS_FILE_BYTES} this file may hold`);
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -118,7 +126,8 @@ export class FootprintStore {
     const list = (data as { version?: unknown; footprints?: unknown })?.footprints;
     if ((data as { version?: unknown })?.version !== 1 || !Array.isArray(list)) return this.setAside('it is not a version-1 list of footprints');
     const valid = list.filter(validEntry).slice(-MAX_FOOTPRINTS);
-    if (valid.length < list.length) this.log(`measured footprints: ${list.length - valid.length} malformed entr${list.length - valid.length === 1 ? 'y' : 'ies'} in ${this.path} ignored.`);
+    if (valid.length < list.length)
+      this.log(`measured footprints: ${list.length - valid.length} malformed entr${list.length - valid.length === 1 ? 'y' : 'ies'} in ${this.path} ignored.`);
     return valid;
   }
 
@@ -140,15 +149,17 @@ export class FootprintStore {
 
   /** Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. */
   record(entry: MeasuredFootprint): Promise<void> {
-    const run = this.queue.catch(() => {}).then(async () => {
-      const kept = (await this.entries()).filter((e) => e.key !== entry.key);
-      kept.push(entry);
-      const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
-      await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(tmp, body, { mode: 0o600 });
-      await rename(tmp, this.path);
-    });
+    const run = this.queue
+      .catch(() => {})
+      .then(async () => {
+        const kept = (await this.entries()).filter((e) => e.key !== entry.key);
+        kept.push(entry);
+        const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
+        await mkdir(dirname(this.path), { recursive: true });
+        const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, this.path);
+      });
     this.queue = run;
     return run;
   }

@@ -39,7 +39,8 @@ export function ollamaManifestPath(name: string, modelsDir: string): string | nu
   }
   const parts = rest.split('/');
   if (parts.length > 3 || parts.some((p) => !p || p === '.' || p === '..') || !/^[\w.-]+$/.test(tag)) return null;
-  const [host, namespace, model] = parts.length === 3 ? parts : parts.length === 2 ? ['registry.ollama.ai', ...parts] : ['registry.ollama.ai', 'library', ...parts];
+  const [host, namespace, model] =
+    parts.length === 3 ? parts : parts.length === 2 ? ['registry.ollama.ai', ...parts] : ['registry.ollama.ai', 'library', ...parts];
   if (!host || !namespace || !model) return null;
   return join(modelsDir, 'manifests', host, namespace, model, tag);
 }
@@ -67,7 +68,11 @@ export interface OllamaModelFiles {
 const blobPath = (modelsDir: string, digest: string) => join(modelsDir, 'blobs', digest.replace(':', '-'));
 
 /** Finds the GGUF blob of an Ollama model in the store on disk. */
-export async function findOllamaModel(name: string, env: Env = process.env, home: string = homedir()): Promise<{ ok: true; files: OllamaModelFiles } | { ok: false; error: string }> {
+export async function findOllamaModel(
+  name: string,
+  env: Env = process.env,
+  home: string = homedir(),
+): Promise<{ ok: true; files: OllamaModelFiles } | { ok: false; error: string }> {
   const dir = ollamaModelsDir(env, home);
   const manifestPath = ollamaManifestPath(name, dir);
   if (!manifestPath) return { ok: false, error: `"${name}" is not an Ollama model name (write it like "llama3.2:3b" or "hf.co/user/repo:Q4_K_M").` };
@@ -76,7 +81,11 @@ export async function findOllamaModel(name: string, env: Env = process.env, home
     manifest = JSON.parse(await readBounded(manifestPath));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') return { ok: false, error: `Ollama's store has no model "${name}" (no ${manifestPath}). Pull it first (ollama pull ${name}), or set OLLAMA_MODELS to the store the server uses.` };
+    if (e.code === 'ENOENT')
+      return {
+        ok: false,
+        error: `Ollama's store has no model "${name}" (no ${manifestPath}). Pull it first (ollama pull ${name}), or set OLLAMA_MODELS to the store the server uses.`,
+      };
     return { ok: false, error: `Ollama's manifest for "${name}" (${manifestPath}) cannot be read: ${e.message}.` };
   }
   const layers = (manifest as { layers?: unknown })?.layers;
@@ -135,7 +144,12 @@ export interface OllamaRun {
  * The settings Ollama gives llama-server for a model. `totalVramBytes`: the GPU's total memory
  * (null: unknown, the smallest tier is assumed and said).
  */
-export function ollamaRun(env: Env, files: Pick<OllamaModelFiles, 'numCtx' | 'projectorPath'>, trainedContext: number | null, totalVramBytes: number | null): OllamaRun | { error: string } {
+export function ollamaRun(
+  env: Env,
+  files: Pick<OllamaModelFiles, 'numCtx' | 'projectorPath'>,
+  trainedContext: number | null,
+  totalVramBytes: number | null,
+): OllamaRun | { error: string } {
   const notes: string[] = [];
   const ctxEnv = uint(env, 'OLLAMA_CONTEXT_LENGTH');
   if (ctxEnv && typeof ctxEnv === 'object') return ctxEnv;
@@ -153,7 +167,9 @@ export function ollamaRun(env: Env, files: Pick<OllamaModelFiles, 'numCtx' | 'pr
   } else {
     const total = totalVramBytes === null ? null : Math.max(0, totalVramBytes - (overhead ?? 0));
     numCtx = ollamaDefaultContext(total ?? 0);
-    notes.push(`context ${numCtx}: Ollama's default for ${total === null ? 'a GPU of unknown size' : `${Math.round(total / GiB)} GiB of VRAM`} (set OLLAMA_CONTEXT_LENGTH to choose)`);
+    notes.push(
+      `context ${numCtx}: Ollama's default for ${total === null ? 'a GPU of unknown size' : `${Math.round(total / GiB)} GiB of VRAM`} (set OLLAMA_CONTEXT_LENGTH to choose)`,
+    );
   }
   if (trainedContext !== null && numCtx > trainedContext) {
     notes.push(`capped at the model's training context, ${trainedContext} tokens`);

@@ -38,11 +38,17 @@ export async function readProjector(path: string): Promise<ProjectorModel | NoEs
     const h = await readGgufHeader(path);
     if (!h.ok) return { kind: 'none', modelPath: path, reason: h.reason };
     const md = h.header.metadata;
-    if (md.get('general.architecture') !== 'clip') return { kind: 'none', modelPath: path, reason: `${path} is not a multimodal projector (general.architecture is ${JSON.stringify(md.get('general.architecture'))}, not "clip").` };
+    if (md.get('general.architecture') !== 'clip')
+      return {
+        kind: 'none',
+        modelPath: path,
+        reason: `${path} is not a multimodal projector (general.architecture is ${JSON.stringify(md.get('general.architecture'))}, not "clip").`,
+      };
     let weightsBytes = 0;
     for (const t of h.header.tensors) {
       const b = tensorDataBytes(t.type, t.shape);
-      if (b === null) return { kind: 'none', modelPath: path, reason: `projector tensor "${t.name}" has ggml type ${t.type}, which VRAM Guard does not know the size of.` };
+      if (b === null)
+        return { kind: 'none', modelPath: path, reason: `projector tensor "${t.name}" has ggml type ${t.type}, which VRAM Guard does not know the size of.` };
       weightsBytes += b;
     }
     const encoder = (prefix: string): EncoderShape | null => {
@@ -60,7 +66,14 @@ export async function readProjector(path: string): Promise<ProjectorModel | NoEs
       };
     };
     const type = md.get('clip.projector_type') ?? md.get('clip.vision.projector_type');
-    return { kind: 'projector', path, projectorType: typeof type === 'string' ? type : null, weightsBytes, vision: encoder('clip.vision'), audio: encoder('clip.audio') };
+    return {
+      kind: 'projector',
+      path,
+      projectorType: typeof type === 'string' ? type : null,
+      weightsBytes,
+      vision: encoder('clip.vision'),
+      audio: encoder('clip.audio'),
+    };
   } catch (err) {
     return { kind: 'none', modelPath: path, reason: `${path} could not be read: ${(err as Error).message}.` };
   }

@@ -110,9 +110,30 @@ interface Option {
 }
 
 const OPTIONS: readonly Option[] = [
-  { names: ['-m', '--model'], env: 'LLAMA_ARG_MODEL', value: true, apply: (st, v) => { st.model = v; } },
-  { names: ['-hf', '-hfr', '--hf-repo'], env: 'LLAMA_ARG_HF_REPO', value: true, apply: (st, v) => { st.hf = v; } },
-  { names: ['-c', '--ctx-size'], env: 'LLAMA_ARG_CTX_SIZE', value: true, apply: (st, v, f) => { st.s.contextTokens = whole(f, v, 0); } },
+  {
+    names: ['-m', '--model'],
+    env: 'LLAMA_ARG_MODEL',
+    value: true,
+    apply: (st, v) => {
+      st.model = v;
+    },
+  },
+  {
+    names: ['-hf', '-hfr', '--hf-repo'],
+    env: 'LLAMA_ARG_HF_REPO',
+    value: true,
+    apply: (st, v) => {
+      st.hf = v;
+    },
+  },
+  {
+    names: ['-c', '--ctx-size'],
+    env: 'LLAMA_ARG_CTX_SIZE',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.contextTokens = whole(f, v, 0);
+    },
+  },
   {
     names: ['-np', '--parallel'],
     env: 'LLAMA_ARG_N_PARALLEL',
@@ -123,27 +144,170 @@ const OPTIONS: readonly Option[] = [
       st.s.parallel = n === -1 ? null : n;
     },
   },
-  { names: ['-kvu', '--kv-unified'], negative: ['-no-kvu', '--no-kv-unified'], env: 'LLAMA_ARG_KV_UNIFIED', value: false, apply: (st, v) => { st.s.kvUnified = v === 'true'; } },
-  { names: ['-fa', '--flash-attn'], env: 'LLAMA_ARG_FLASH_ATTN', value: true, apply: (st, v, f) => { st.s.flashAttention = flashAttention(f, v); } },
-  { names: ['-ctk', '--cache-type-k'], env: 'LLAMA_ARG_CACHE_TYPE_K', value: true, apply: (st, v, f) => { st.s.cacheTypeK = kvType(f, v); } },
-  { names: ['-ctv', '--cache-type-v'], env: 'LLAMA_ARG_CACHE_TYPE_V', value: true, apply: (st, v, f) => { st.s.cacheTypeV = kvType(f, v); } },
-  { names: ['-b', '--batch-size'], env: 'LLAMA_ARG_BATCH', value: true, apply: (st, v, f) => { st.s.batchTokens = whole(f, v, 1); } },
-  { names: ['-ub', '--ubatch-size'], env: 'LLAMA_ARG_UBATCH', value: true, apply: (st, v, f) => { st.s.ubatchTokens = whole(f, v, 1); } },
-  { names: ['-ngl', '--gpu-layers', '--n-gpu-layers'], env: 'LLAMA_ARG_N_GPU_LAYERS', value: true, apply: (st, v, f) => { st.s.gpuLayers = gpuLayers(f, v); } },
-  { names: ['-ncmoe', '--n-cpu-moe'], env: 'LLAMA_ARG_N_CPU_MOE', value: true, apply: (st, v, f) => { st.s.cpuMoeLayers = whole(f, v, 0, 100_000); } },
-  { names: ['-cmoe', '--cpu-moe'], env: 'LLAMA_ARG_CPU_MOE', value: false, apply: (st, v) => { st.s.cpuMoeAll = v === 'true'; } },
+  {
+    names: ['-kvu', '--kv-unified'],
+    negative: ['-no-kvu', '--no-kv-unified'],
+    env: 'LLAMA_ARG_KV_UNIFIED',
+    value: false,
+    apply: (st, v) => {
+      st.s.kvUnified = v === 'true';
+    },
+  },
+  {
+    names: ['-fa', '--flash-attn'],
+    env: 'LLAMA_ARG_FLASH_ATTN',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.flashAttention = flashAttention(f, v);
+    },
+  },
+  {
+    names: ['-ctk', '--cache-type-k'],
+    env: 'LLAMA_ARG_CACHE_TYPE_K',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.cacheTypeK = kvType(f, v);
+    },
+  },
+  {
+    names: ['-ctv', '--cache-type-v'],
+    env: 'LLAMA_ARG_CACHE_TYPE_V',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.cacheTypeV = kvType(f, v);
+    },
+  },
+  {
+    names: ['-b', '--batch-size'],
+    env: 'LLAMA_ARG_BATCH',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.batchTokens = whole(f, v, 1);
+    },
+  },
+  {
+    names: ['-ub', '--ubatch-size'],
+    env: 'LLAMA_ARG_UBATCH',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.ubatchTokens = whole(f, v, 1);
+    },
+  },
+  {
+    names: ['-ngl', '--gpu-layers', '--n-gpu-layers'],
+    env: 'LLAMA_ARG_N_GPU_LAYERS',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.gpuLayers = gpuLayers(f, v);
+    },
+  },
+  {
+    names: ['-ncmoe', '--n-cpu-moe'],
+    env: 'LLAMA_ARG_N_CPU_MOE',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.cpuMoeLayers = whole(f, v, 0, 100_000);
+    },
+  },
+  {
+    names: ['-cmoe', '--cpu-moe'],
+    env: 'LLAMA_ARG_CPU_MOE',
+    value: false,
+    apply: (st, v) => {
+      st.s.cpuMoeAll = v === 'true';
+    },
+  },
   { names: ['-ot', '--override-tensor'], value: true, apply: (st, v, f) => void st.s.cpuTensorPatterns.push(...cpuOverrides(f, v)) },
-  { names: ['-mm', '--mmproj'], env: 'LLAMA_ARG_MMPROJ', value: true, apply: (st, v) => { st.s.projectorPath = v || null; } },
-  { names: ['--mmproj-auto'], negative: ['--no-mmproj', '--no-mmproj-auto'], env: 'LLAMA_ARG_MMPROJ_AUTO', value: false, apply: (st, v) => { if (v === 'false') st.s.projectorPath = null; } },
-  { names: ['--mmproj-offload'], negative: ['--no-mmproj-offload'], env: 'LLAMA_ARG_MMPROJ_OFFLOAD', value: false, apply: (st, v) => { st.s.projectorOffload = v === 'true'; } },
-  { names: ['--swa-full'], env: 'LLAMA_ARG_SWA_FULL', value: false, apply: (st, v) => { st.s.swaFull = v === 'true'; } },
-  { names: ['-fit', '--fit'], env: 'LLAMA_ARG_FIT', value: true, apply: (st, v, f) => { st.s.fit = onOff(f, v); } },
-  { names: ['-fitt', '--fit-target'], env: 'LLAMA_ARG_FIT_TARGET', value: true, apply: (st, v, f) => { st.s.fitTargetBytes = fitTarget(f, v); } },
-  { names: ['-md', '--model-draft'], env: 'LLAMA_ARG_MODEL_DRAFT', value: true, apply: (st, v) => { st.draft.modelPath = v || null; } },
-  { names: ['-ngld', '--gpu-layers-draft', '--n-gpu-layers-draft'], env: 'LLAMA_ARG_N_GPU_LAYERS_DRAFT', value: true, apply: (st, v, f) => { st.draft.gpuLayers = gpuLayers(f, v); } },
-  { names: ['-cd', '--ctx-size-draft'], env: 'LLAMA_ARG_CTX_SIZE_DRAFT', value: true, apply: (st, v, f) => { st.draft.contextTokens = whole(f, v, 0); } },
-  { names: ['-ctkd', '--cache-type-k-draft'], env: 'LLAMA_ARG_CACHE_TYPE_K_DRAFT', value: true, apply: (st, v, f) => { st.draft.cacheTypeK = kvType(f, v); } },
-  { names: ['-ctvd', '--cache-type-v-draft'], env: 'LLAMA_ARG_CACHE_TYPE_V_DRAFT', value: true, apply: (st, v, f) => { st.draft.cacheTypeV = kvType(f, v); } },
+  {
+    names: ['-mm', '--mmproj'],
+    env: 'LLAMA_ARG_MMPROJ',
+    value: true,
+    apply: (st, v) => {
+      st.s.projectorPath = v || null;
+    },
+  },
+  {
+    names: ['--mmproj-auto'],
+    negative: ['--no-mmproj', '--no-mmproj-auto'],
+    env: 'LLAMA_ARG_MMPROJ_AUTO',
+    value: false,
+    apply: (st, v) => {
+      if (v === 'false') st.s.projectorPath = null;
+    },
+  },
+  {
+    names: ['--mmproj-offload'],
+    negative: ['--no-mmproj-offload'],
+    env: 'LLAMA_ARG_MMPROJ_OFFLOAD',
+    value: false,
+    apply: (st, v) => {
+      st.s.projectorOffload = v === 'true';
+    },
+  },
+  {
+    names: ['--swa-full'],
+    env: 'LLAMA_ARG_SWA_FULL',
+    value: false,
+    apply: (st, v) => {
+      st.s.swaFull = v === 'true';
+    },
+  },
+  {
+    names: ['-fit', '--fit'],
+    env: 'LLAMA_ARG_FIT',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.fit = onOff(f, v);
+    },
+  },
+  {
+    names: ['-fitt', '--fit-target'],
+    env: 'LLAMA_ARG_FIT_TARGET',
+    value: true,
+    apply: (st, v, f) => {
+      st.s.fitTargetBytes = fitTarget(f, v);
+    },
+  },
+  {
+    names: ['-md', '--model-draft'],
+    env: 'LLAMA_ARG_MODEL_DRAFT',
+    value: true,
+    apply: (st, v) => {
+      st.draft.modelPath = v || null;
+    },
+  },
+  {
+    names: ['-ngld', '--gpu-layers-draft', '--n-gpu-layers-draft'],
+    env: 'LLAMA_ARG_N_GPU_LAYERS_DRAFT',
+    value: true,
+    apply: (st, v, f) => {
+      st.draft.gpuLayers = gpuLayers(f, v);
+    },
+  },
+  {
+    names: ['-cd', '--ctx-size-draft'],
+    env: 'LLAMA_ARG_CTX_SIZE_DRAFT',
+    value: true,
+    apply: (st, v, f) => {
+      st.draft.contextTokens = whole(f, v, 0);
+    },
+  },
+  {
+    names: ['-ctkd', '--cache-type-k-draft'],
+    env: 'LLAMA_ARG_CACHE_TYPE_K_DRAFT',
+    value: true,
+    apply: (st, v, f) => {
+      st.draft.cacheTypeK = kvType(f, v);
+    },
+  },
+  {
+    names: ['-ctvd', '--cache-type-v-draft'],
+    env: 'LLAMA_ARG_CACHE_TYPE_V_DRAFT',
+    value: true,
+    apply: (st, v, f) => {
+      st.draft.cacheTypeV = kvType(f, v);
+    },
+  },
 ];
 
 const BY_NAME = new Map<string, { option: Option; positive: boolean }>();
@@ -236,7 +400,9 @@ export function parseLlamaServerArgs(argv: readonly string[], env: Readonly<Reco
     throw err;
   }
   const d = st.draft;
-  st.s.draft = d.modelPath ? { modelPath: d.modelPath, gpuLayers: d.gpuLayers, contextTokens: d.contextTokens, cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV } : null;
+  st.s.draft = d.modelPath
+    ? { modelPath: d.modelPath, gpuLayers: d.gpuLayers, contextTokens: d.contextTokens, cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV }
+    : null;
   return { ok: true, settings: st.s as LlamaSettings, modelPath: st.model, hfRepo: st.hf, given };
 }
 

@@ -49,7 +49,11 @@ export interface ModelNeed {
 
 export type ModelNeedResult = { ok: true; need: ModelNeed } | { ok: false; error: string };
 
-const readable = (path: string) => access(path, constants.R_OK).then(() => true, () => false);
+const readable = (path: string) =>
+  access(path, constants.R_OK).then(
+    () => true,
+    () => false,
+  );
 
 const at = (cwd: string | null, p: string) => (isAbsolute(p) || !cwd ? p : resolve(cwd, p));
 
@@ -61,7 +65,8 @@ function absolutePaths(s: LlamaSettings, cwd: string | null): LlamaSettings {
   };
 }
 
-const looksLikeFile = (m: string) => /\.gguf$/i.test(m) || m.includes('/') && (m.startsWith('.') || m.startsWith('/') || m.startsWith('~')) || m.includes('\\');
+const looksLikeFile = (m: string) =>
+  /\.gguf$/i.test(m) || (m.includes('/') && (m.startsWith('.') || m.startsWith('/') || m.startsWith('~'))) || m.includes('\\');
 
 /**
  * Parses the arguments, finds the model, reads its header and estimates at those settings. Bad
@@ -113,7 +118,9 @@ async function resolveOllama(req: ServerNeedRequest): Promise<ModelNeedResult> {
   const estimator = await openModelEstimator(modelPath, { projectorPath });
   const run = ollamaRun(req.env, { numCtx, projectorPath }, isEstimator(estimator) ? estimator.trainedContext : null, req.totalVramBytes);
   if ('error' in run) return { ok: false, error: `Ollama's environment cannot be read: ${run.error}.` };
-  const given = ['OLLAMA_CONTEXT_LENGTH', 'OLLAMA_NUM_PARALLEL', 'OLLAMA_FLASH_ATTENTION', 'OLLAMA_KV_CACHE_TYPE'].filter((k) => req.env[k]).map((k) => `${k}=${req.env[k]}`);
+  const given = ['OLLAMA_CONTEXT_LENGTH', 'OLLAMA_NUM_PARALLEL', 'OLLAMA_FLASH_ATTENTION', 'OLLAMA_KV_CACHE_TYPE']
+    .filter((k) => req.env[k])
+    .map((k) => `${k}=${req.env[k]}`);
   return {
     ok: true,
     need: {

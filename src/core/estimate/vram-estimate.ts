@@ -102,7 +102,9 @@ function resolve(model: GgufModel, s: LlamaSettings): Resolved {
     flashAttention = fa === 'on';
   }
   if (!flashAttention && isQuantizedKvType(cacheTypeV)) {
-    notes.push(`a quantized V cache (${cacheTypeV}) needs flash attention, which is off: V sized as f16 (llama-server refuses -ctv ${cacheTypeV} with -fa off)`);
+    notes.push(
+      `a quantized V cache (${cacheTypeV}) needs flash attention, which is off: V sized as f16 (llama-server refuses -ctv ${cacheTypeV} with -fa off)`,
+    );
     cacheTypeV = 'f16';
   }
   const batch = s.batchTokens !== null && s.batchTokens > 0 ? s.batchTokens : LLAMA_SERVER_DEFAULTS.batchTokens;
@@ -164,7 +166,11 @@ export function estimateVram(model: GgufModel, settings: LlamaSettings = DEFAULT
 
 function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOptions): EstimateResult {
   const placement = placeWeights(model, settings);
-  if (placement.badPatterns.length) return none(model, `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`);
+  if (placement.badPatterns.length)
+    return none(
+      model,
+      `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`,
+    );
   const r = resolve(model, settings);
   if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
@@ -212,7 +218,9 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
         }
         context = lo;
         sized = size(model, settings, r, context, options.outputRows);
-        r.notes.push(`--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`);
+        r.notes.push(
+          `--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`,
+        );
       } else {
         context = lo;
         sized = size(model, settings, r, context, options.outputRows);

@@ -50,7 +50,10 @@ export function resolveGpuLayers(model: Pick<GgufModel, 'layers'>, gpuLayers: Ll
   return Math.min(gpuLayers, model.layers + 1);
 }
 
-export function placeWeights(model: GgufModel, settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>): WeightsPlacement {
+export function placeWeights(
+  model: GgufModel,
+  settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>,
+): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
   const firstGpuLayer = Math.max(0, model.layers - ngl);
   const outputOnGpu = ngl > model.layers;

@@ -124,15 +124,30 @@ export class FallbackChain extends Emitter<Events> {
         const fires = triggerFires(step.trigger, reading);
         const at = triggerBytes(step.trigger, reading);
         const cond = `trigger ${describeTrigger(step.trigger)}${at !== null ? ` (${formatMiB(at)})` : ''} ${fires ? 'is met' : 'is not met'} at ${formatMiB(reading.used)}`;
-        const plan = await this.options.executor.plan(step, reading.gpu).catch((err: unknown) => ({ ok: false as const, target: step.target, reason: String(err) }));
+        const plan = await this.options.executor
+          .plan(step, reading.gpu)
+          .catch((err: unknown) => ({ ok: false as const, target: step.target, reason: String(err) }));
         const cooling = this.cooling(reading.gpu, index, step);
         let message: string;
         if (!plan.ok) message = `would do nothing: ${plan.reason}; ${cond}`;
         else if (mode === 'manual') message = `would ${plan.description} only when run by hand (manual); ${cond}`;
         else if (!fires) message = `would ${plan.description} once the ${cond.replace(' is not met', ' is met; now not')}`;
         else if (cooling) message = `would wait: it ran less than the cooldown ago; then ${plan.description}`;
-        else message = `would ${mode === 'confirm' ? 'ask, then ' : ''}${plan.description}${index > 0 ? ' (only if the GPU is still above its trigger after the steps before it)' : ''}; ${cond}`;
-        out.push(this.eventOf({ reading, step, index, origin: 'dry-run', result: plan.ok ? 'would-run' : 'would-skip', target: plan.target, message, usedAfter: null, durationMs: 0 }));
+        else
+          message = `would ${mode === 'confirm' ? 'ask, then ' : ''}${plan.description}${index > 0 ? ' (only if the GPU is still above its trigger after the steps before it)' : ''}; ${cond}`;
+        out.push(
+          this.eventOf({
+            reading,
+            step,
+            index,
+            origin: 'dry-run',
+            result: plan.ok ? 'would-run' : 'would-skip',
+            target: plan.target,
+            message,
+            usedAfter: null,
+            durationMs: 0,
+          }),
+        );
       }
     }
     return out;
@@ -195,12 +210,30 @@ export class FallbackChain extends Emitter<Events> {
     try {
       plan = await this.options.executor.plan(step, reading.gpu);
     } catch (err) {
-      return this.record({ ...base, result: 'failed', target: step.target, message: `could not plan: ${errorMessage(err)}`, usedAfter: null, durationMs: this.clock.now() - started });
+      return this.record({
+        ...base,
+        result: 'failed',
+        target: step.target,
+        message: `could not plan: ${errorMessage(err)}`,
+        usedAfter: null,
+        durationMs: this.clock.now() - started,
+      });
     }
-    if (!plan.ok) return this.record({ ...base, result: 'skipped', target: plan.target, message: `nothing to do: ${plan.reason}`, usedAfter: null, durationMs: 0 });
+    if (!plan.ok)
+      return this.record({ ...base, result: 'skipped', target: plan.target, message: `nothing to do: ${plan.reason}`, usedAfter: null, durationMs: 0 });
     if (origin === 'auto' && this.modeOf(step) === 'confirm') {
-      const yes = await this.options.confirm({ step, index, reading, description: plan.description, triggerBytes: triggerBytes(step.trigger, reading) }).catch(() => false);
-      if (!yes) return this.record({ ...base, result: 'declined', target: plan.target, message: `not confirmed: ${plan.description}`, usedAfter: null, durationMs: this.clock.now() - started });
+      const yes = await this.options
+        .confirm({ step, index, reading, description: plan.description, triggerBytes: triggerBytes(step.trigger, reading) })
+        .catch(() => false);
+      if (!yes)
+        return this.record({
+          ...base,
+          result: 'declined',
+          target: plan.target,
+          message: `not confirmed: ${plan.description}`,
+          usedAfter: null,
+          durationMs: this.clock.now() - started,
+        });
     }
     let result: 'done' | 'failed' = 'done';
     let message: string;
@@ -261,4 +294,3 @@ export function readingsOf(watched: WatchedSample): LevelReading[] {
   });
   return out;
 }
-

@@ -61,63 +61,111 @@ export class ServerExecutor implements FallbackExecutor {
             const current = m.contextLength;
             const next = current === null ? null : sizes.find((n) => n < current);
             if (next === undefined || next === null) continue;
-            return { ok: true, target: name, description: `reload ${m.name} on "${name}" with num_ctx ${next} (now ${current})`, run: async () => {
-              await ollamaReloadWithContext(base, m.name, next, http);
-              return `${m.name} reloaded with num_ctx ${next}`;
-            } };
+            return {
+              ok: true,
+              target: name,
+              description: `reload ${m.name} on "${name}" with num_ctx ${next} (now ${current})`,
+              run: async () => {
+                await ollamaReloadWithContext(base, m.name, next, http);
+                return `${m.name} reloaded with num_ctx ${next}`;
+              },
+            };
           }
           return { ok: false, target: name, reason: `"${name}": no loaded model above the smallest context (${sizes.at(-1)})` };
         }
         if (!s.task.fallback.contextArg) return { ok: false, target: name, reason: `"${name}" (${s.task.server}) has no context argument to reduce` };
         const next = s.nextContext();
-        if (next === null) return { ok: false, target: name, reason: s.task.fallback.contextSizes.length ? `"${name}" is already at its smallest context (${s.currentContext()})` : `"${name}" lists no "fallback.contextSizes" to step through` };
-        return { ok: true, target: name, description: `restart "${name}" with ${s.task.fallback.contextArg} ${next} (now ${s.currentContext() ?? 'default'})`, run: async () => {
-          const r = await s.restart({ contextSize: next }, `fallback: context ${next}`);
-          if (!r.ok) throw new Error(r.message);
-          return `restarted with ${s.task.fallback.contextArg} ${next}`;
-        } };
+        if (next === null)
+          return {
+            ok: false,
+            target: name,
+            reason: s.task.fallback.contextSizes.length
+              ? `"${name}" is already at its smallest context (${s.currentContext()})`
+              : `"${name}" lists no "fallback.contextSizes" to step through`,
+          };
+        return {
+          ok: true,
+          target: name,
+          description: `restart "${name}" with ${s.task.fallback.contextArg} ${next} (now ${s.currentContext() ?? 'default'})`,
+          run: async () => {
+            const r = await s.restart({ contextSize: next }, `fallback: context ${next}`);
+            if (!r.ok) throw new Error(r.message);
+            return `restarted with ${s.task.fallback.contextArg} ${next}`;
+          },
+        };
       }
       case 'unloadModel': {
         if (s.task.server === 'ollama' && base) {
           const model = step.model ?? s.task.fallback.model;
           const loaded = (await ollamaPs(base, http).catch(() => [])).filter((m) => !model || m.name === model);
           if (!loaded.length) return { ok: false, target: name, reason: `"${name}" has ${model ? `no ${model}` : 'no model'} loaded` };
-          return { ok: true, target: name, description: `unload ${loaded.map((m) => m.name).join(', ')} from "${name}" (keep_alive 0)`, run: async () => `unloaded ${(await ollamaUnload(base, model, http)).join(', ') || 'nothing'}` };
+          return {
+            ok: true,
+            target: name,
+            description: `unload ${loaded.map((m) => m.name).join(', ')} from "${name}" (keep_alive 0)`,
+            run: async () => `unloaded ${(await ollamaUnload(base, model, http)).join(', ') || 'nothing'}`,
+          };
         }
         if (s.task.server === 'vllm' && base) {
           const level = s.task.fallback.sleepLevel;
-          if (!level) return { ok: false, target: name, reason: `"${name}" (vLLM) has no sleep mode enabled: set "fallback.sleepLevel" and start it with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1` };
-          return { ok: true, target: name, description: `put "${name}" to sleep (level ${level})`, run: async () => {
-            await vllmSleep(base, level, http);
-            return `asleep (level ${level})`;
-          } };
+          if (!level)
+            return {
+              ok: false,
+              target: name,
+              reason: `"${name}" (vLLM) has no sleep mode enabled: set "fallback.sleepLevel" and start it with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1`,
+            };
+          return {
+            ok: true,
+            target: name,
+            description: `put "${name}" to sleep (level ${level})`,
+            run: async () => {
+              await vllmSleep(base, level, http);
+              return `asleep (level ${level})`;
+            },
+          };
         }
         if (s.task.server === 'faster-whisper' && base) {
           const models = (await fasterWhisperAdapter.report(base, http)).models.map((m) => m.name).filter((m) => !step.model || m === step.model);
           if (!models.length) return { ok: false, target: name, reason: `"${name}" has no model loaded` };
-          return { ok: true, target: name, description: `unload ${models.join(', ')} from "${name}"`, run: async () => {
-            for (const m of models) await fasterWhisperUnload(base, m, http);
-            return `unloaded ${models.join(', ')}`;
-          } };
+          return {
+            ok: true,
+            target: name,
+            description: `unload ${models.join(', ')} from "${name}"`,
+            run: async () => {
+              for (const m of models) await fasterWhisperUnload(base, m, http);
+              return `unloaded ${models.join(', ')}`;
+            },
+          };
         }
         return { ok: false, target: name, reason: `"${name}" (${s.task.server}) cannot unload a model while running` };
       }
       case 'moveToCpu': {
         const f = s.task.fallback;
-        if (!f.cpuArgs.length && !Object.keys(f.cpuEnv).length) return { ok: false, target: name, reason: `"${name}" (${s.task.server}) has no CPU switch ("fallback.cpuArgs" / "fallback.cpuEnv")` };
+        if (!f.cpuArgs.length && !Object.keys(f.cpuEnv).length)
+          return { ok: false, target: name, reason: `"${name}" (${s.task.server}) has no CPU switch ("fallback.cpuArgs" / "fallback.cpuEnv")` };
         if (s.overrides.cpu) return { ok: false, target: name, reason: `"${name}" already runs on the CPU` };
         const how = [...f.cpuArgs, ...Object.entries(f.cpuEnv).map(([k, v]) => `${k}=${v}`)].join(' ');
-        return { ok: true, target: name, description: `restart "${name}" on the CPU (${how})`, run: async () => {
-          const r = await s.restart({ cpu: true }, 'fallback: move to the CPU');
-          if (!r.ok) throw new Error(r.message);
-          return `restarted on the CPU (${how})`;
-        } };
+        return {
+          ok: true,
+          target: name,
+          description: `restart "${name}" on the CPU (${how})`,
+          run: async () => {
+            const r = await s.restart({ cpu: true }, 'fallback: move to the CPU');
+            if (!r.ok) throw new Error(r.message);
+            return `restarted on the CPU (${how})`;
+          },
+        };
       }
       case 'stopServer':
-        return { ok: true, target: name, description: `stop "${name}"`, run: async () => {
-          const r = await s.stop('fallback step');
-          return r?.how === 'SIGKILL' ? 'stopped (it needed SIGKILL)' : 'stopped';
-        } };
+        return {
+          ok: true,
+          target: name,
+          description: `stop "${name}"`,
+          run: async () => {
+            const r = await s.stop('fallback step');
+            return r?.how === 'SIGKILL' ? 'stopped (it needed SIGKILL)' : 'stopped';
+          },
+        };
       default:
         return { ok: false, target: name, reason: `unknown action ${step.action}` };
     }
@@ -128,10 +176,22 @@ export class ServerExecutor implements FallbackExecutor {
     if (program === undefined) return { ok: false, target: null, reason: 'the step has no command' };
     const argv = [program, ...rest];
     if (!this.options.isTrusted()) return { ok: false, target: program, reason: 'commands from settings run only in a trusted workspace (Workspace Trust)' };
-    return { ok: true, target: program, description: `run ${argv.join(' ')}`, run: async () => {
-      const r = await execa(program, rest, { reject: false, timeout: this.options.commandTimeoutMs ?? 60_000, stdin: 'ignore', all: true });
-      if (r.failed) throw new Error(`${program} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.shortMessage}): ${String(r.all ?? '').trim().split('\n').slice(-3).join(' | ')}`);
-      return `exit code 0${r.all ? `: ${String(r.all).trim().split('\n').slice(-1)[0]}` : ''}`;
-    } };
+    return {
+      ok: true,
+      target: program,
+      description: `run ${argv.join(' ')}`,
+      run: async () => {
+        const r = await execa(program, rest, { reject: false, timeout: this.options.commandTimeoutMs ?? 60_000, stdin: 'ignore', all: true });
+        if (r.failed)
+          throw new Error(
+            `${program} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : r.shortMessage}): ${String(r.all ?? '')
+              .trim()
+              .split('\n')
+              .slice(-3)
+              .join(' | ')}`,
+          );
+        return `exit code 0${r.all ? `: ${String(r.all).trim().split('\n').slice(-1)[0]}` : ''}`;
+      },
+    };
   }
 }

@@ -52,7 +52,10 @@ export function parseTrigger(value: unknown): Trigger | { error: string } {
       return { kind: 'level', level: lower as Exclude<Level, 'ok'> };
     }
     const size = parseSize(value);
-    if ('error' in size) return { error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency) nor a threshold ("95%", "7GiB")${/more than 100%/.test(size.error) ? ': it is more than 100%, so it would never fire' : ''}` };
+    if ('error' in size)
+      return {
+        error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency) nor a threshold ("95%", "7GiB")${/more than 100%/.test(size.error) ? ': it is more than 100%, so it would never fire' : ''}`,
+      };
     const never = thresholdProblem(size);
     if (never) return { error: `trigger ${never}` };
     return { kind: 'threshold', threshold: size };
@@ -78,7 +81,8 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
     const r = raw as Record<string, unknown>;
     const errors: string[] = [];
     const action = r.action;
-    if (!(FALLBACK_ACTIONS as readonly unknown[]).includes(action)) errors.push(`"action" must be one of ${FALLBACK_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`);
+    if (!(FALLBACK_ACTIONS as readonly unknown[]).includes(action))
+      errors.push(`"action" must be one of ${FALLBACK_ACTIONS.join(', ')}, got ${JSON.stringify(action)}`);
     const trigger = parseTrigger(r.trigger);
     if ('error' in trigger) errors.push(trigger.error);
     const target = r.target;
@@ -86,11 +90,13 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
     const model = r.model;
     if (model !== undefined && model !== null && typeof model !== 'string') errors.push('"model" must be a model name');
     const mode = r.mode;
-    if (mode !== undefined && mode !== null && !(FALLBACK_MODES as readonly unknown[]).includes(mode)) errors.push(`"mode" must be one of ${FALLBACK_MODES.join(', ')}`);
+    if (mode !== undefined && mode !== null && !(FALLBACK_MODES as readonly unknown[]).includes(mode))
+      errors.push(`"mode" must be one of ${FALLBACK_MODES.join(', ')}`);
     let command: string[] | null = null;
     if (action === 'command') {
       const c = r.command;
-      if (typeof c === 'string') errors.push('"command" must be an array such as ["systemctl", "--user", "stop", "my-server"]: a single string would need a shell');
+      if (typeof c === 'string')
+        errors.push('"command" must be an array such as ["systemctl", "--user", "stop", "my-server"]: a single string would need a shell');
       else if (!Array.isArray(c) || !c.length || !c.every((x) => typeof x === 'string')) errors.push('"command" must be a non-empty array of strings');
       else command = c as string[];
     }
@@ -114,5 +120,9 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
 }
 
 export function describeTrigger(trigger: Trigger): string {
-  return trigger.kind === 'level' ? trigger.level.toUpperCase() : trigger.threshold.kind === 'percent' ? `${trigger.threshold.percent}%` : `${Math.round(trigger.threshold.bytes / 1048576)} MiB`;
+  return trigger.kind === 'level'
+    ? trigger.level.toUpperCase()
+    : trigger.threshold.kind === 'percent'
+      ? `${trigger.threshold.percent}%`
+      : `${Math.round(trigger.threshold.bytes / 1048576)} MiB`;
 }

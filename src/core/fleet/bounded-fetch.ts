@@ -28,8 +28,13 @@ export function checkSourceUrl(raw: string, what: string): URL {
   } catch {
     throw new FleetSourceError('bad-url', `${what} ${quoteStart(raw, 80)} is not a URL: write it like http://prometheus.lan:9090`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FleetSourceError('bad-url', `${what} ${quoteStart(raw, 80)} must start with http:// or https://`);
-  if (url.username || url.password) throw new FleetSourceError('bad-url', `${what} ${quoteStart(url.host, 80)} carries a user or password in the URL: set a token with "VRAM Guard: Set Prometheus Token" instead`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new FleetSourceError('bad-url', `${what} ${quoteStart(raw, 80)} must start with http:// or https://`);
+  if (url.username || url.password)
+    throw new FleetSourceError(
+      'bad-url',
+      `${what} ${quoteStart(url.host, 80)} carries a user or password in the URL: set a token with "VRAM Guard: Set Prometheus Token" instead`,
+    );
   if (!url.hostname) throw new FleetSourceError('bad-url', `${what} ${quoteStart(raw, 80)} names no host`);
   return url;
 }
@@ -65,7 +70,14 @@ export async function boundedGet(url: URL, options: BoundedFetchOptions): Promis
   }
 }
 
-async function readCapped(res: Response, maxBytes: number, where: string, controller: AbortController, timedOut: () => boolean, timeoutMs: number): Promise<string> {
+async function readCapped(
+  res: Response,
+  maxBytes: number,
+  where: string,
+  controller: AbortController,
+  timedOut: () => boolean,
+  timeoutMs: number,
+): Promise<string> {
   if (!res.body) return '';
   const reader = res.body.getReader();
   // Decoded as it arrives: no second copy of the bytes.

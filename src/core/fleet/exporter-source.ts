@@ -30,7 +30,8 @@ export function exporterUrl(raw: string): URL {
 export async function readExporter(options: ExporterFleetOptions): Promise<FleetHost[]> {
   const url = exporterUrl(options.url);
   const reply = await boundedGet(url, { ...options, accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1' });
-  if (reply.status < 200 || reply.status > 299) throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
+  if (reply.status < 200 || reply.status > 299)
+    throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
   let samples: PromSample[];
   try {
     samples = parsePromText(reply.text, { names: WANTED });
@@ -39,7 +40,11 @@ export async function readExporter(options: ExporterFleetOptions): Promise<Fleet
     throw err;
   }
   const hosts = hostsFromSamples(samples, { defaultInstance: url.host, source: options.url, ours: options.ours });
-  if (!hosts.length) throw new FleetSourceError('malformed', `${url.origin}${url.pathname} has no GPU memory metrics (neither VRAM Guard's nor dcgm-exporter's): is it an exporter?`);
+  if (!hosts.length)
+    throw new FleetSourceError(
+      'malformed',
+      `${url.origin}${url.pathname} has no GPU memory metrics (neither VRAM Guard's nor dcgm-exporter's): is it an exporter?`,
+    );
   for (const h of hosts) {
     h.lastSampleAt ??= options.now;
     if (options.now - h.lastSampleAt > options.staleAfterMs) h.stale = { since: h.lastSampleAt };

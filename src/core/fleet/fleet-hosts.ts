@@ -124,7 +124,20 @@ export function hostsFromSamples(samples: Iterable<PromSample>, options: { defau
       const holders = [...g.holders.values()].sort((a, b) => b.bytes - a.bytes).slice(0, HOLDERS_PER_GPU);
       // Free as the exporter says (reserved memory is neither used nor free), else what is not used.
       const free = g.free !== null && g.free >= 0 && g.free <= total ? g.free : Math.max(0, total - g.used);
-      gpus.push({ index: g.index, name: g.name, uuid: g.uuid, usedBytes: g.used, totalBytes: total, freeBytes: free, thresholds, thresholdsFrom, level, holders, sparkline: [], exporter: g.exporter });
+      gpus.push({
+        index: g.index,
+        name: g.name,
+        uuid: g.uuid,
+        usedBytes: g.used,
+        totalBytes: total,
+        freeBytes: free,
+        thresholds,
+        thresholdsFrom,
+        level,
+        holders,
+        sparkline: [],
+        exporter: g.exporter,
+      });
     }
     if (!gpus.length) continue;
     gpus.sort((a, b) => a.index - b.index || a.exporter.localeCompare(b.exporter));

@@ -40,7 +40,13 @@ export function rankFleet(hosts: readonly FleetHost[], needBytes: number, margin
       const roomAfter = free - needBytes;
       const marginBytes = resolveSize(margin, g.totalBytes);
       const levelAfter = rawLevel(g.usedBytes + needBytes, { ...g.thresholds, hysteresis: 0 });
-      const verdict: FitVerdict = host.stale ? 'stale' : roomAfter < 0 ? 'no room' : roomAfter < marginBytes || levelRank(levelAfter) >= levelRank('critical') ? 'tight' : 'fits';
+      const verdict: FitVerdict = host.stale
+        ? 'stale'
+        : roomAfter < 0
+          ? 'no room'
+          : roomAfter < marginBytes || levelRank(levelAfter) >= levelRank('critical')
+            ? 'tight'
+            : 'fits';
       places.push({
         host: host.name,
         gpu: g.index,

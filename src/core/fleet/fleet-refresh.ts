@@ -35,11 +35,25 @@ export class FleetRefresher {
       const baseUrl = config.prometheus;
       jobs.push({
         source: baseUrl,
-        run: () => readPrometheusFleet({ baseUrl, bearerToken: config.token, timeoutMs, maxBytes: PROMETHEUS_MAX_BYTES, ours: config.ours, staleAfterMs: config.staleAfterMs, now, fetch: config.fetch }),
+        run: () =>
+          readPrometheusFleet({
+            baseUrl,
+            bearerToken: config.token,
+            timeoutMs,
+            maxBytes: PROMETHEUS_MAX_BYTES,
+            ours: config.ours,
+            staleAfterMs: config.staleAfterMs,
+            now,
+            fetch: config.fetch,
+          }),
       });
     }
     for (const url of config.targets) {
-      jobs.push({ source: url, run: () => readExporter({ url, timeoutMs, maxBytes: EXPORTER_MAX_BYTES, ours: config.ours, now, staleAfterMs: config.staleAfterMs, fetch: config.fetch }) });
+      jobs.push({
+        source: url,
+        run: () =>
+          readExporter({ url, timeoutMs, maxBytes: EXPORTER_MAX_BYTES, ours: config.ours, now, staleAfterMs: config.staleAfterMs, fetch: config.fetch }),
+      });
     }
     const results = await Promise.all(
       jobs.map(async (job): Promise<{ outcome: FleetSourceOutcome; hosts: FleetHost[] }> => {

@@ -32,7 +32,8 @@ export function readFleetSettings(get: (key: string) => unknown): FleetSettings 
   const rawProm = get('fleet.prometheus');
   let prometheus: string | null = null;
   if (typeof rawProm === 'string' && rawProm.trim()) prometheus = url(rawProm.trim(), 'vramGuard.fleet.prometheus');
-  else if (rawProm !== undefined && rawProm !== null && rawProm !== '') problems.push('vramGuard.fleet.prometheus must be a URL such as "http://prometheus.lan:9090".');
+  else if (rawProm !== undefined && rawProm !== null && rawProm !== '')
+    problems.push('vramGuard.fleet.prometheus must be a URL such as "http://prometheus.lan:9090".');
 
   const rawTargets = get('fleet.targets');
   const targets: string[] = [];
@@ -53,7 +54,8 @@ export function readFleetSettings(get: (key: string) => unknown): FleetSettings 
   const rawRefresh = get('fleet.refreshSeconds');
   let refreshSeconds = DEFAULT_REFRESH_SECONDS;
   if (typeof rawRefresh === 'number' && Number.isFinite(rawRefresh) && rawRefresh >= 5 && rawRefresh <= 3600) refreshSeconds = rawRefresh;
-  else if (rawRefresh !== undefined && rawRefresh !== null) problems.push(`vramGuard.fleet.refreshSeconds must be a number from 5 to 3600; using ${DEFAULT_REFRESH_SECONDS}.`);
+  else if (rawRefresh !== undefined && rawRefresh !== null)
+    problems.push(`vramGuard.fleet.refreshSeconds must be a number from 5 to 3600; using ${DEFAULT_REFRESH_SECONDS}.`);
 
   const notifyCritical = get('fleet.notifyCritical') === true;
   return { prometheus, targets, refreshMs: refreshSeconds * 1000, notifyCritical, problems };

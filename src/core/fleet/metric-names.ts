@@ -27,7 +27,18 @@ export const DCGM = {
 export const DCGM_UNIT_BYTES = 1024 * 1024;
 
 /** Every metric the fleet reads from an exporter's page. */
-export const FLEET_METRICS: readonly string[] = [VG.used, VG.total, VG.free, VG.level, VG.threshold, VG.process, VG.lastSample, DCGM.used, DCGM.free, DCGM.reserved];
+export const FLEET_METRICS: readonly string[] = [
+  VG.used,
+  VG.total,
+  VG.free,
+  VG.level,
+  VG.threshold,
+  VG.process,
+  VG.lastSample,
+  DCGM.used,
+  DCGM.free,
+  DCGM.reserved,
+];
 
 /**
  * VRAM Guard's per-GPU gauges read through Prometheus, in two groups: those that carry the GPU's

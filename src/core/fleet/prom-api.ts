@@ -48,22 +48,29 @@ async function call(options: PromApiOptions, path: string, params: Record<string
   try {
     body = JSON.parse(reply.text);
   } catch {
-    if (reply.status === 401 || reply.status === 403) throw new FleetSourceError('http', `${url.origin} answered ${reply.status}: it wants a token (run "VRAM Guard: Set Prometheus Token")`);
-    if (reply.status < 200 || reply.status > 299) throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
+    if (reply.status === 401 || reply.status === 403)
+      throw new FleetSourceError('http', `${url.origin} answered ${reply.status}: it wants a token (run "VRAM Guard: Set Prometheus Token")`);
+    if (reply.status < 200 || reply.status > 299)
+      throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
     throw new FleetSourceError('malformed', `${url.origin}${url.pathname} did not answer JSON: ${quoteStart(reply.text)}`);
   }
   if (!isObject(body)) throw new FleetSourceError('malformed', `${url.origin}${url.pathname} answered ${quoteStart(reply.text)}, not a Prometheus API reply`);
   if (body.status === 'error') {
-    throw new FleetSourceError('prometheus', `Prometheus at ${url.origin} refused the query (${String(body.errorType).slice(0, 40)}): ${String(body.error).slice(0, 300)}`);
+    throw new FleetSourceError(
+      'prometheus',
+      `Prometheus at ${url.origin} refused the query (${String(body.errorType).slice(0, 40)}): ${String(body.error).slice(0, 300)}`,
+    );
   }
-  if (reply.status < 200 || reply.status > 299) throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
+  if (reply.status < 200 || reply.status > 299)
+    throw new FleetSourceError('http', `${url.origin}${url.pathname} answered HTTP ${reply.status}: ${quoteStart(reply.text)}`);
   const data = body.data;
   if (body.status !== 'success' || !isObject(data) || data.resultType !== resultType || !Array.isArray(data.result)) {
     throw new FleetSourceError('malformed', `${url.origin}${url.pathname} answered without a ${resultType} result: ${quoteStart(reply.text)}`);
   }
   const result = data.result;
   const maxSeries = options.maxSeries ?? 20_000;
-  if (result.length > maxSeries) throw new FleetSourceError('too-large', `${url.origin} returned ${result.length} series, more than the ${maxSeries} VRAM Guard reads`);
+  if (result.length > maxSeries)
+    throw new FleetSourceError('too-large', `${url.origin} returned ${result.length} series, more than the ${maxSeries} VRAM Guard reads`);
   return result;
 }
 
@@ -73,7 +80,8 @@ function labelsOf(x: unknown, where: string): Record<string, string> {
   return x as Record<string, string>;
 }
 
-const badPoint = (where: string, x: unknown) => new FleetSourceError('malformed', `${where}: a point is not [time, "value"]: ${quoteStart(JSON.stringify(x) ?? '', 60)}`);
+const badPoint = (where: string, x: unknown) =>
+  new FleetSourceError('malformed', `${where}: a point is not [time, "value"]: ${quoteStart(JSON.stringify(x) ?? '', 60)}`);
 
 /** A point's time (seconds), checked; `pointValue` reads its value. No tuple is allocated per point. */
 function timeOf(x: unknown, where: string): number {
@@ -84,7 +92,8 @@ function timeOf(x: unknown, where: string): number {
 function pointValue(x: unknown, where: string): number {
   const text = (x as [number, string])[1];
   const value = text === 'NaN' ? NaN : text === '+Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text);
-  if (text.trim() === '' || (Number.isNaN(value) && text !== 'NaN')) throw new FleetSourceError('malformed', `${where}: "${text.slice(0, 40)}" is not a number`);
+  if (text.trim() === '' || (Number.isNaN(value) && text !== 'NaN'))
+    throw new FleetSourceError('malformed', `${where}: "${text.slice(0, 40)}" is not a number`);
   return value;
 }
 
@@ -100,8 +109,19 @@ export async function instantQuery(options: PromApiOptions, query: string, timeS
   });
 }
 
-export async function rangeQuery(options: PromApiOptions, query: string, startSeconds: number, endSeconds: number, stepSeconds: number): Promise<MatrixSeries[]> {
-  const result = await call(options, 'api/v1/query_range', { query, start: String(startSeconds), end: String(endSeconds), step: String(stepSeconds) }, 'matrix');
+export async function rangeQuery(
+  options: PromApiOptions,
+  query: string,
+  startSeconds: number,
+  endSeconds: number,
+  stepSeconds: number,
+): Promise<MatrixSeries[]> {
+  const result = await call(
+    options,
+    'api/v1/query_range',
+    { query, start: String(startSeconds), end: String(endSeconds), step: String(stepSeconds) },
+    'matrix',
+  );
   const maxPoints = options.maxPoints ?? 2_000_000;
   let points = 0;
   return result.map((r) => {

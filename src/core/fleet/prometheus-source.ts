@@ -106,7 +106,13 @@ async function refineStaleSince(hosts: FleetHost[], options: PrometheusFleetOpti
 
 const seriesKey = (instance: string, gpu: string) => `${instance}|${gpu}`;
 
-function applyTimes(hosts: FleetHost[], scraped: Array<{ labels: Record<string, string>; value: number }>, used: MatrixSeries[], options: PrometheusFleetOptions, stepS: number): void {
+function applyTimes(
+  hosts: FleetHost[],
+  scraped: Array<{ labels: Record<string, string>; value: number }>,
+  used: MatrixSeries[],
+  options: PrometheusFleetOptions,
+  stepS: number,
+): void {
   const lastScrape = new Map<string, number>();
   for (const s of scraped) {
     const instance = s.labels.instance ?? '';

@@ -26,7 +26,12 @@ function figure(value: bigint): string {
 
 /** Why the figures cannot be true, or null when they can. */
 export function implausibility(m: RawMemoryFigures): string | null {
-  const named: Array<[string, bigint | null]> = [['used', m.used], ['free', m.free], ['total', m.total], ['reserved', m.reserved]];
+  const named: Array<[string, bigint | null]> = [
+    ['used', m.used],
+    ['free', m.free],
+    ['total', m.total],
+    ['reserved', m.reserved],
+  ];
   for (const [name, value] of named) {
     if (value === null) continue;
     if (value === U64_NOT_AVAILABLE) return `${name} = ${figure(value)}`;

@@ -185,8 +185,7 @@ export function parseGpuQuery(stdout: string, withReserved: boolean): SmiGpuRow[
   const fields = gpuFields(withReserved);
   return lines(stdout).map((line, position) => {
     const parts = line.split(',');
-    const notARow = (why: string) =>
-      new NvidiaSmiParseError(`nvidia-smi printed a line that is not a GPU row (${why}): ${quoteOutput(line)}`);
+    const notARow = (why: string) => new NvidiaSmiParseError(`nvidia-smi printed a line that is not a GPU row (${why}): ${quoteOutput(line)}`);
     if (parts.length < fields.length) throw notARow(`expected ${fields.length} fields per GPU, got ${parts.length}`);
     // index, name..., then the fixed fields after the name
     const extra = parts.length - fields.length;

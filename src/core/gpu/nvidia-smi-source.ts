@@ -148,7 +148,9 @@ export class NvidiaSmiSource implements GpuSource {
       } catch (err) {
         if (!(err instanceof NvidiaSmiError) || !isInvalidFieldMessage(err.output, RESERVED_FIELD)) throw err;
         this.withReserved = false;
-        this.config.log(`nvidia-smi does not know ${RESERVED_FIELD} (a driver before the 510 series): reading GPUs without it; reserved memory shows as unknown`);
+        this.config.log(
+          `nvidia-smi does not know ${RESERVED_FIELD} (a driver before the 510 series): reading GPUs without it; reserved memory shows as unknown`,
+        );
       }
     }
     return this.parseGpus(await this.run(gpuQueryArgs(false)), false);
@@ -158,7 +160,10 @@ export class NvidiaSmiSource implements GpuSource {
   private parseGpus(stdout: string, withReserved: boolean): SmiGpuRow[] {
     const rows = parseGpuQuery(stdout, withReserved);
     if (rows.length === 0) {
-      throw new NvidiaSmiError(`${this.config.executable} answered the GPU query with nothing (exit code 0): no GPU and no error, which nvidia-smi never does; is it the real nvidia-smi?`, stdout);
+      throw new NvidiaSmiError(
+        `${this.config.executable} answered the GPU query with nothing (exit code 0): no GPU and no error, which nvidia-smi never does; is it the real nvidia-smi?`,
+        stdout,
+      );
     }
     return rows;
   }
@@ -177,7 +182,10 @@ export class NvidiaSmiSource implements GpuSource {
       // nvidia-smi writes its errors to stdout.
       const said = oneLine(stderr.trim() || stdout.trim());
       const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
-      throw new NvidiaSmiError(`${executable} ${how}${said ? `: ${said}` : ' and printed nothing'}`, `${stdout.slice(0, 64 * 1024)}\n${stderr.slice(0, 64 * 1024)}`);
+      throw new NvidiaSmiError(
+        `${executable} ${how}${said ? `: ${said}` : ' and printed nothing'}`,
+        `${stdout.slice(0, 64 * 1024)}\n${stderr.slice(0, 64 * 1024)}`,
+      );
     }
     return stdout;
   }
@@ -224,7 +232,13 @@ export class NvidiaSmiSource implements GpuSource {
         child.stderr?.destroy();
         child.unref();
         if (err) reject(err);
-        else resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8'), exitCode: exited?.code ?? null, signal: exited?.signal ?? null });
+        else
+          resolve({
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(errOut).toString('utf8'),
+            exitCode: exited?.code ?? null,
+            signal: exited?.signal ?? null,
+          });
       };
       const overrun = (why: 'timeout' | 'flood'): void => {
         if (killedFor || settled) return;
@@ -247,8 +261,14 @@ export class NvidiaSmiSource implements GpuSource {
       });
       child.on('close', (code, signal) => {
         exited ??= { code, signal };
-        if (killedFor === 'flood') return finish(new NvidiaSmiError(`${executable} printed more than ${MAX_OUTPUT_BYTES / 1024 / 1024} MiB for one query and was killed with its process group; that is not nvidia-smi's answer: ${quoteOutput(Buffer.concat(out).toString('utf8'))}`));
-        if (killedFor === 'timeout') return finish(new NvidiaSmiError(timeoutMessage(executable, timeoutMs, exited.code !== null && exited.signal === null, child.pid)));
+        if (killedFor === 'flood')
+          return finish(
+            new NvidiaSmiError(
+              `${executable} printed more than ${MAX_OUTPUT_BYTES / 1024 / 1024} MiB for one query and was killed with its process group; that is not nvidia-smi's answer: ${quoteOutput(Buffer.concat(out).toString('utf8'))}`,
+            ),
+          );
+        if (killedFor === 'timeout')
+          return finish(new NvidiaSmiError(timeoutMessage(executable, timeoutMs, exited.code !== null && exited.signal === null, child.pid)));
         finish(null);
       });
     });
@@ -340,7 +360,8 @@ export function toDevice(row: SmiGpuRow): GpuDevice {
   device.powerW = row.powerW;
   device.persistenceMode = row.persistenceMode;
 
-  const memoryProblem = row.problems.find((p) => MEMORY_FIELDS.has(p.field) && p.code === IMPLAUSIBLE_READING) ?? row.problems.find((p) => MEMORY_FIELDS.has(p.field));
+  const memoryProblem =
+    row.problems.find((p) => MEMORY_FIELDS.has(p.field) && p.code === IMPLAUSIBLE_READING) ?? row.problems.find((p) => MEMORY_FIELDS.has(p.field));
   const firstReal = row.problems.find((p) => !isMissing(p));
   // Memory is what the device is for here: if it cannot be read, that is the device's error.
   const problem = device.memory === null ? (memoryProblem ?? firstReal) : firstReal;
@@ -349,7 +370,10 @@ export function toDevice(row: SmiGpuRow): GpuDevice {
   if (device.memory) {
     // Figures that cannot be true (used above total, a total of 0) are the device's error, never its memory.
     const { total, used, free, reserved } = device.memory;
-    const checked = checkedMemory({ total: BigInt(total), used: BigInt(used), free: BigInt(free), reserved: reserved === null ? null : BigInt(reserved) }, 'nvidia-smi');
+    const checked = checkedMemory(
+      { total: BigInt(total), used: BigInt(used), free: BigInt(free), reserved: reserved === null ? null : BigInt(reserved) },
+      'nvidia-smi',
+    );
     if ('error' in checked) {
       device.memory = null;
       device.error = checked.error;

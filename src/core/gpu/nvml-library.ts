@@ -117,7 +117,11 @@ export function bindNvml(koffi: KoffiLike, path: string): NvmlBindings {
   const errorString = required('const char *nvmlErrorString(int result)');
   const processLists = (kind: 'Compute' | 'Graphics'): ProcessListCall[] => {
     const calls: ProcessListCall[] = [];
-    for (const [suffix, version] of [['_v3', 3], ['_v2', 2], ['', 1]] as const) {
+    for (const [suffix, version] of [
+      ['_v3', 3],
+      ['_v2', 2],
+      ['', 1],
+    ] as const) {
       const name = `nvmlDeviceGet${kind}RunningProcesses${suffix}`;
       const fn = optional(`int ${name}(nvmlDevice_t device, void *infoCount, void *infos)`);
       if (fn) calls.push({ name, version, call: fn as NativeCall });
@@ -140,10 +144,7 @@ export function bindNvml(koffi: KoffiLike, path: string): NvmlBindings {
         return '';
       }
     },
-    deviceCount: required(
-      'int nvmlDeviceGetCount_v2(void *deviceCount)',
-      'int nvmlDeviceGetCount(void *deviceCount)',
-    ) as NativeCall,
+    deviceCount: required('int nvmlDeviceGetCount_v2(void *deviceCount)', 'int nvmlDeviceGetCount(void *deviceCount)') as NativeCall,
     handleByIndex: required(
       'int nvmlDeviceGetHandleByIndex_v2(unsigned int index, _Out_ nvmlDevice_t *device)',
       'int nvmlDeviceGetHandleByIndex(unsigned int index, _Out_ nvmlDevice_t *device)',

@@ -3,15 +3,7 @@
  * Failures on one device are reported on that device; the others go on.
  */
 import { NvmlReturn, nvmlAdvice, nvmlReturnName } from './nvml-errors.ts';
-import {
-  bindNvml,
-  cString,
-  nvmlLibraryCandidates,
-  type DeviceHandle,
-  type KoffiLike,
-  type NvmlBindings,
-  type ProcessListCall,
-} from './nvml-library.ts';
+import { bindNvml, cString, nvmlLibraryCandidates, type DeviceHandle, type KoffiLike, type NvmlBindings, type ProcessListCall } from './nvml-library.ts';
 import { checkedMemory, type RawMemoryFigures } from './memory-plausibility.ts';
 import { readProcessList, type RawProcess } from './nvml-processes.ts';
 import { ProcessListBudget } from './process-list-budget.ts';
@@ -264,12 +256,7 @@ export class NvmlSource implements GpuSource {
     else device.error = checked.error;
   }
 
-  private readU32(
-    device: GpuDevice,
-    what: string,
-    call: ((...args: unknown[]) => number) | undefined,
-    ...args: unknown[]
-  ): number | null {
+  private readU32(device: GpuDevice, what: string, call: ((...args: unknown[]) => number) | undefined, ...args: unknown[]): number | null {
     if (!call) return null;
     const rc = call(...args, this.u32);
     if (rc === NvmlReturn.SUCCESS) return this.u32.readUInt32LE(0);
@@ -282,7 +269,8 @@ export class NvmlSource implements GpuSource {
     for (const call of [...calls]) {
       const result = readProcessList(call, handle);
       if (result.ok) {
-        if (result.entrySize === 32 && call.version === 3) this.warnOnce(`wide-${call.name}`, `${call.name} wrote 32-byte entries (drivers 535.43–535.86): read with that stride`);
+        if (result.entrySize === 32 && call.version === 3)
+          this.warnOnce(`wide-${call.name}`, `${call.name} wrote 32-byte entries (drivers 535.43–535.86): read with that stride`);
         return result.processes;
       }
       if (result.rc !== NvmlReturn.FUNCTION_NOT_FOUND) {

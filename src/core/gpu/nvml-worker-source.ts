@@ -70,7 +70,11 @@ export function openNvmlWorker(options: NvmlWorkerOptions = {}): Promise<NvmlWor
     const onMessage = (message: FromNvmlWorker): void => {
       if (message.type === 'log') log(message.message);
       else if (message.type === 'opened') {
-        finish(message.ok ? { ok: true, source: new NvmlWorkerSource(worker, message.description, options.sampleTimeoutMs ?? DEFAULT_NVML_SAMPLE_TIMEOUT_MS, log) } : { ok: false, reason: message.reason });
+        finish(
+          message.ok
+            ? { ok: true, source: new NvmlWorkerSource(worker, message.description, options.sampleTimeoutMs ?? DEFAULT_NVML_SAMPLE_TIMEOUT_MS, log) }
+            : { ok: false, reason: message.reason },
+        );
       }
     };
     const onError = (err: Error): void => finish({ ok: false, reason: `the NVML worker failed: ${err.message}` });
@@ -179,7 +183,7 @@ export class NvmlWorkerSource implements GpuSource {
     }
     if (message.type !== 'sample') return;
     if (this.stuck?.id === message.id) {
-      this.log("the NVML call that was not answering has returned; sampling again");
+      this.log('the NVML call that was not answering has returned; sampling again');
       this.stuck = null;
       return;
     }

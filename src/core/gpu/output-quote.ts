@@ -6,8 +6,11 @@ export const QUOTE_LIMIT = 200;
 /** The text on one line (control characters and runs of whitespace as one space), cut to `limit` characters. */
 export function oneLine(text: string, limit = QUOTE_LIMIT): string {
   const head = text.length > limit * 4 ? text.slice(0, limit * 4) : text;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is what this line is for
-  const flat = head.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = head
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is what this line is for
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (flat.length <= limit && head.length === text.length) return flat;
   return `${flat.slice(0, limit)}… (${text.length} characters in all)`;
 }

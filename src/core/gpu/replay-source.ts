@@ -144,8 +144,18 @@ function firstRowOf(frames: Frame[], gpu: number): TraceSampleRow {
   for (const f of frames) for (const r of f.rows) if (r.gpu === gpu) return r;
   // A device in the header with no rows: show it as unreadable rather than invent figures.
   return {
-    time: 0, gpu, usedMiB: 0, totalMiB: 1, reservedMiB: null, utilGpu: null, utilMem: null,
-    temperatureC: null, powerW: null, processes: [], error: 'NO_DATA', line: 1,
+    time: 0,
+    gpu,
+    usedMiB: 0,
+    totalMiB: 1,
+    reservedMiB: null,
+    utilGpu: null,
+    utilMem: null,
+    temperatureC: null,
+    powerW: null,
+    processes: [],
+    error: 'NO_DATA',
+    line: 1,
   };
 }
 

@@ -181,7 +181,10 @@ export class HistoryFiles {
     this.pending.splice(0, drop);
     this.pendingBytes -= freed;
     if (this.failure) {
-      if (!this.failure.dropped) this.options.log?.(`history: the disk has not taken the history for a while and the ${Math.round(max / 1048576)} MiB kept in memory are full: the oldest unwritten samples are being dropped.`);
+      if (!this.failure.dropped)
+        this.options.log?.(
+          `history: the disk has not taken the history for a while and the ${Math.round(max / 1048576)} MiB kept in memory are full: the oldest unwritten samples are being dropped.`,
+        );
       this.failure.dropped += drop;
     }
   }
@@ -215,7 +218,9 @@ export class HistoryFiles {
     if (this.failure) {
       const f = this.failure;
       this.failure = null;
-      this.options.log?.(`history: writing to ${this.options.dir} works again; the ${lines.length} line(s) that waited are on disk${f.dropped ? ` (${f.dropped} older line(s) did not fit in memory and were lost)` : ''}.`);
+      this.options.log?.(
+        `history: writing to ${this.options.dir} works again; the ${lines.length} line(s) that waited are on disk${f.dropped ? ` (${f.dropped} older line(s) did not fit in memory and were lost)` : ''}.`,
+      );
     }
   }
 
@@ -225,7 +230,9 @@ export class HistoryFiles {
     const f = this.failure;
     if (!f.warned) {
       f.warned = true;
-      this.options.log?.(`history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * 1024 * 1024) / 1048576)} MiB) and writing is retried; they reach the disk once it can be written again.`);
+      this.options.log?.(
+        `history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * 1024 * 1024) / 1048576)} MiB) and writing is retried; they reach the disk once it can be written again.`,
+      );
     } else if (!first) f.delayMs = Math.min(RETRY_MAX_MS, f.delayMs * 2);
     if (this.closed) return;
     if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);

@@ -77,7 +77,12 @@ export function jsonlHeader(title: string): string {
 }
 
 /** Writes records in a format, chunk by chunk (so a week of history never sits in one string). */
-export async function exportRecords(records: AsyncIterable<HistoryRecord[]> | Iterable<HistoryRecord[]>, format: ExportFormat, title: string, write: (chunk: string) => Promise<void>): Promise<number> {
+export async function exportRecords(
+  records: AsyncIterable<HistoryRecord[]> | Iterable<HistoryRecord[]>,
+  format: ExportFormat,
+  title: string,
+  write: (chunk: string) => Promise<void>,
+): Promise<number> {
   await write(`${format === 'csv' ? CSV_HEADER : jsonlHeader(title)}\n`);
   let count = 0;
   for await (const batch of records) {
@@ -147,7 +152,8 @@ export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>
   const parser = new ImportParser(name, limits, (r) => {
     if (r.type === 'sample') {
       for (const g of r.sample.gpus) {
-        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity)) return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
+        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity))
+          return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
       }
       for (const g of r.sample.gpus) lastT.set(g.gpu, r.sample.t);
     }
@@ -168,7 +174,10 @@ export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>
       }
     }
   }
-  if (reader.truncated()) parser.note(`the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`);
+  if (reader.truncated())
+    parser.note(
+      `the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`,
+    );
   const result = parser.finish();
   return { ...result, store, records: count };
 }
@@ -205,7 +214,12 @@ class ImportParser {
       if (first === '' || first.startsWith('//')) return;
       this.format = this.choose(first);
     }
-    this.format.line(raw, lineNo, (why) => this.skip(lineNo, why), (r, at) => this.take(r, at ?? lineNo));
+    this.format.line(
+      raw,
+      lineNo,
+      (why) => this.skip(lineNo, why),
+      (r, at) => this.take(r, at ?? lineNo),
+    );
   }
 
   tooLong(lineNo: number, length: number): void {
@@ -226,7 +240,9 @@ class ImportParser {
     if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name, this.limits.maxTraceChars) : new JsonlLines(name);
     if (/^time,gpu,used_mib/i.test(first)) return new OurCsvLines(name);
     if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) return new NvidiaSmiLines(name);
-    throw new HistoryImportError(`${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`);
+    throw new HistoryImportError(
+      `${name}: the first line is not a VRAM Guard history, a VRAM Guard trace, or an nvidia-smi --query-gpu CSV log (it reads ${JSON.stringify(first.slice(0, 80))}).`,
+    );
   }
 
   finish(): Omit<ImportedHistory, 'records'> {
@@ -265,7 +281,8 @@ class JsonlLines implements LineFormat {
     if (line.includes('"vramGuardHistory"')) {
       try {
         const h = JSON.parse(line) as { vramGuardHistory?: unknown; title?: unknown };
-        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION) throw new HistoryImportError(`${this.name}:${lineNo}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
+        if (h.vramGuardHistory !== HISTORY_FORMAT_VERSION)
+          throw new HistoryImportError(`${this.name}:${lineNo}: unsupported history version ${JSON.stringify(h.vramGuardHistory)}`);
         if (typeof h.title === 'string') this.title = h.title.slice(0, 200);
         return;
       } catch (err) {
@@ -292,15 +309,13 @@ function splitCsv(line: string): string[] {
       if (c === '"' && line[i + 1] === '"') {
         cur += '"';
         i++;
-      }
-      else if (c === '"') quoted = false;
+      } else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
     else if (c === ',') {
       out.push(cur);
       cur = '';
-    }
-    else cur += c;
+    } else cur += c;
   }
   out.push(cur);
   return out.map((s) => s.trim());
@@ -343,7 +358,10 @@ class OurCsvLines implements LineFormat {
     const u = mibValue(used);
     const tot = mibValue(total);
     const [ramU, ramT, swapU, swapT] = [ramUsed, ramTotal, swapUsed, swapTotal].map(mibValue);
-    const system = ramU != null && ramT != null && swapU != null && swapT != null ? { ramUsed: ramU * MiB, ramTotal: ramT * MiB, swapUsed: swapU * MiB, swapTotal: swapT * MiB } : null;
+    const system =
+      ramU != null && ramT != null && swapU != null && swapT != null
+        ? { ramUsed: ramU * MiB, ramTotal: ramT * MiB, swapUsed: swapU * MiB, swapTotal: swapT * MiB }
+        : null;
     if (!this.current || this.current.sample.t !== t) {
       this.finish(emit);
       this.current = { sample: { t, gpus: [], system }, lineNo };
@@ -392,7 +410,10 @@ class NvidiaSmiLines implements LineFormat {
       // A header (nvidia-smi -l repeats it when restarted): find the columns by name.
       const find = (re: RegExp) => fields.findIndex((f) => re.test(f));
       const c = { time: find(/^timestamp/i), index: find(/^index/i), used: find(/^memory\.used/i), total: find(/^memory\.total/i) };
-      if (c.time < 0 || c.used < 0 || c.total < 0) throw new HistoryImportError(`${this.name}:${lineNo}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`);
+      if (c.time < 0 || c.used < 0 || c.total < 0)
+        throw new HistoryImportError(
+          `${this.name}:${lineNo}: the nvidia-smi header needs timestamp, memory.used and memory.total (query them with --query-gpu=timestamp,index,memory.used,memory.total --format=csv).`,
+        );
       this.cols = c;
       return;
     }
@@ -438,7 +459,10 @@ class TraceLines implements LineFormat {
 
   line(raw: string): void {
     this.chars += raw.length + 1;
-    if (this.chars > this.maxChars) throw new HistoryImportError(`${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`);
+    if (this.chars > this.maxChars)
+      throw new HistoryImportError(
+        `${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`,
+      );
     this.lines.push(raw);
   }
 

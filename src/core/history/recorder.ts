@@ -83,7 +83,12 @@ export function recordHistory(deps: RecorderDeps): () => void {
           states.set(s.name, s.state);
           if (TASK_STATES.has(s.state)) deps.store.recordEvent(taskEvent(now, s.name, s.state, s.task.gpu));
         }
-        const current = new Set(registry.owners().filter((o) => o.kind === 'task').map((o) => o.name));
+        const current = new Set(
+          registry
+            .owners()
+            .filter((o) => o.kind === 'task')
+            .map((o) => o.name),
+        );
         for (const name of current) if (!tasks.has(name)) deps.store.recordEvent(taskEvent(now, name, 'started', null));
         for (const name of tasks) if (!current.has(name)) deps.store.recordEvent(taskEvent(now, name, 'ended', null));
         tasks.clear();

@@ -103,7 +103,8 @@ export class HistoryStore extends Emitter<Events> {
         } else if (t >= cutoff) this.apply(r);
       });
       stats.futureRecords = future;
-      if (future) this.log?.(`history: skipped ${future} record(s) stamped in the future (up to ${iso(latest)}, while the clock reads ${iso(now)}); the rest loads.`);
+      if (future)
+        this.log?.(`history: skipped ${future} record(s) stamped in the future (up to ${iso(latest)}, while the clock reads ${iso(now)}); the rest loads.`);
     } finally {
       const held = this.loading ?? [];
       this.loading = null;
@@ -134,7 +135,9 @@ export class HistoryStore extends Emitter<Events> {
     const now = this.clock.now();
     if (t <= now + FUTURE_TOLERANCE_MS) return false;
     if (this.refusedFuture++ % 1000 === 0) {
-      this.log?.(`history: refused a ${what} stamped ${iso(t)}, ${Math.round((t - now) / 1000)} s ahead of the clock (${iso(now)}); ${this.refusedFuture} refused so far. A clock that jumped, or a source with a wrong clock, is the usual cause.`);
+      this.log?.(
+        `history: refused a ${what} stamped ${iso(t)}, ${Math.round((t - now) / 1000)} s ahead of the clock (${iso(now)}); ${this.refusedFuture} refused so far. A clock that jumped, or a source with a wrong clock, is the usual cause.`,
+      );
     }
     return true;
   }

@@ -16,7 +16,13 @@ export function detailsMarkdown(input: DetailsInput): string {
   const out: string[] = ['# VRAM Guard — GPU details', ''];
   const { status, latest } = input;
   if (status.state === 'none') {
-    out.push('**No GPU to watch.**', '', status.reason, '', 'VRAM Guard looks again every 30 seconds. To point it at a library, set `vramGuard.nvmlLibraryPath`.');
+    out.push(
+      '**No GPU to watch.**',
+      '',
+      status.reason,
+      '',
+      'VRAM Guard looks again every 30 seconds. To point it at a library, set `vramGuard.nvmlLibraryPath`.',
+    );
   } else if (status.state === 'probing' || !latest) {
     out.push('Looking for a GPU…');
   } else {

@@ -47,7 +47,11 @@ export function usedText(g: Pick<FleetGpu, 'usedBytes' | 'totalBytes'>): string 
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length)))
+      .join('  ')
+      .trimEnd();
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;
 }
 
@@ -89,5 +93,10 @@ export function rankingTable(places: readonly FleetPlace[], needBytes: number, m
     p.verdict === 'stale' ? `stale: no data since ${sinceText(p.staleSince, now)}` : p.verdict,
   ]);
   const title = `Where does ${gib(needBytes)} fit? (margin ${marginText})\n`;
-  return title + (rows.length ? table(['#', 'HOST', 'GPU', 'NAME', 'FREE', 'ROOM AFTER', 'MARGIN', 'LEVEL NOW → AFTER', 'WARNING / CRITICAL / EMERGENCY', 'VERDICT'], rows) : 'No GPUs in the fleet.\n');
+  return (
+    title +
+    (rows.length
+      ? table(['#', 'HOST', 'GPU', 'NAME', 'FREE', 'ROOM AFTER', 'MARGIN', 'LEVEL NOW → AFTER', 'WARNING / CRITICAL / EMERGENCY', 'VERDICT'], rows)
+      : 'No GPUs in the fleet.\n')
+  );
 }

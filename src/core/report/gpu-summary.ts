@@ -90,7 +90,5 @@ export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds
 }
 
 export function samplesMarkdown(watched: WatchedSample, processCount: number): string {
-  return watched.sample.devices
-    .map((d, i) => deviceMarkdown(d, watched.levels[i] ?? 'ok', watched.thresholds[i] ?? null, processCount))
-    .join('\n\n---\n\n');
+  return watched.sample.devices.map((d, i) => deviceMarkdown(d, watched.levels[i] ?? 'ok', watched.thresholds[i] ?? null, processCount)).join('\n\n---\n\n');
 }

@@ -47,7 +47,9 @@ export async function request(method: string, url: string, body: unknown, option
   try {
     text = await readBody(res, options.maxBytes ?? MAX_REPLY_BYTES);
   } catch (err) {
-    throw new UnreadableReply(`${method} ${url}: ${timedOut(err) ? `the reply did not end within ${seconds(timeoutMs)} (HTTP ${res.status}); it was cut off` : causeOf(err)}`);
+    throw new UnreadableReply(
+      `${method} ${url}: ${timedOut(err) ? `the reply did not end within ${seconds(timeoutMs)} (HTTP ${res.status}); it was cut off` : causeOf(err)}`,
+    );
   }
   let json: unknown = null;
   try {

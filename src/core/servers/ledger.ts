@@ -80,7 +80,8 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
     // Servers that hold nothing on this GPU still show, with what they report, on the GPU they use.
     for (const owner of input.owners) {
       const report = input.reports?.get(owner.name);
-      if (!byOwner.has(owner.name) && report && device.index === (owner.gpu ?? 0)) byOwner.set(owner.name, { owner, processes: [], nvmlBytes: 0, reportedBytes: reportedVram(report), report });
+      if (!byOwner.has(owner.name) && report && device.index === (owner.gpu ?? 0))
+        byOwner.set(owner.name, { owner, processes: [], nvmlBytes: 0, reportedBytes: reportedVram(report), report });
     }
     const used = device.memory?.used ?? null;
     const residual = used === null || unknown ? null : Math.max(0, used - known);
@@ -167,12 +168,18 @@ export function ledgerText(ledger: GpuLedger[]): string {
     for (const e of g.owned) {
       const said = e.reportedBytes !== null ? ` · server says ${formatMiB(e.reportedBytes)}` : '';
       const ctx = e.report?.contextLength ?? e.report?.models.find((m) => m.contextLength !== null)?.contextLength ?? null;
-      const models = e.report?.models.length ? ` · ${e.report.models.map((m) => `${m.name}${m.contextLength ? ` (ctx ${m.contextLength})` : ''}`).join(', ')}` : '';
-      const expected = e.owner.expectedBytes && e.nvmlBytes !== null ? ` · ${compareEstimate(e.owner.expectedBytes, { bytes: e.nvmlBytes, by: 'NVML' }).summary}` : '';
-      lines.push(`  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`);
+      const models = e.report?.models.length
+        ? ` · ${e.report.models.map((m) => `${m.name}${m.contextLength ? ` (ctx ${m.contextLength})` : ''}`).join(', ')}`
+        : '';
+      const expected =
+        e.owner.expectedBytes && e.nvmlBytes !== null ? ` · ${compareEstimate(e.owner.expectedBytes, { bytes: e.nvmlBytes, by: 'NVML' }).summary}` : '';
+      lines.push(
+        `  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`,
+      );
     }
     for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
-    for (const r of g.reserved ?? []) lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
+    for (const r of g.reserved ?? [])
+      lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
     lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);
     if (g.residualHint) lines.push(`  ↳ ${g.residualHint}`);
   }

@@ -39,7 +39,18 @@ export interface Overrides {
   cpu: boolean;
 }
 
-export type ServerState = 'idle' | 'checking' | 'waiting-for-gpu-lock' | 'starting' | 'ready' | 'restarting' | 'stopping' | 'stopped' | 'refused' | 'failed' | 'exited';
+export type ServerState =
+  | 'idle'
+  | 'checking'
+  | 'waiting-for-gpu-lock'
+  | 'starting'
+  | 'ready'
+  | 'restarting'
+  | 'stopping'
+  | 'stopped'
+  | 'refused'
+  | 'failed'
+  | 'exited';
 
 export type StartOutcome = { ok: true; pid: number } | { ok: false; message: string; gate?: GateResult; lastLines?: string[] };
 
@@ -154,7 +165,10 @@ export class ManagedServer extends Emitter<Events> {
         });
       } catch (err) {
         // Arguments that cannot be read, a model that cannot be found, a gate that broke: the task ends, with the reason.
-        const message = err instanceof GateInputError ? err.message : `"${t.name}" was not started: the VRAM gate could not run: ${err instanceof Error ? err.message : String(err)}.`;
+        const message =
+          err instanceof GateInputError
+            ? err.message
+            : `"${t.name}" was not started: the VRAM gate could not run: ${err instanceof Error ? err.message : String(err)}.`;
         this.say(message);
         this.setState('failed');
         return { ok: false, message };
@@ -217,7 +231,9 @@ export class ManagedServer extends Emitter<Events> {
     if (settled === null || p.exit || this.process !== p || !footprint) return;
     try {
       await footprint.record(settled);
-      this.say(`Measured footprint: ${formatMiB(settled)} (NVML, the server's processes, settled)${footprint.estimateBytes !== null ? `; the estimate was ${formatMiB(footprint.estimateBytes)}` : ''}. The next start with the same model file and settings uses it.`);
+      this.say(
+        `Measured footprint: ${formatMiB(settled)} (NVML, the server's processes, settled)${footprint.estimateBytes !== null ? `; the estimate was ${formatMiB(footprint.estimateBytes)}` : ''}. The next start with the same model file and settings uses it.`,
+      );
     } catch (err) {
       this.say(`The measured footprint could not be saved: ${(err as Error).message}.`);
     }
@@ -233,7 +249,15 @@ export class ManagedServer extends Emitter<Events> {
       this.say(taken);
       return { ok: false, message: taken };
     }
-    this.say(`Starting: ${[line.command, ...line.args].map(quote).join(' ')}${Object.keys(line.env).length ? ` (env ${Object.entries(line.env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`);
+    this.say(
+      `Starting: ${[line.command, ...line.args].map(quote).join(' ')}${
+        Object.keys(line.env).length
+          ? ` (env ${Object.entries(line.env)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')})`
+          : ''
+      }`,
+    );
     if (this.task.healthUrl) this.say(`Waiting for ${this.task.healthUrl} to answer 200 (up to ${this.task.startTimeoutSeconds} s)…`);
     const p = new ServerProcess({
       command: line.command,
@@ -251,7 +275,9 @@ export class ManagedServer extends Emitter<Events> {
     p.on('exit', (exit) => {
       this.lastExit = exit;
       if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;
-      this.say(`The server exited unexpectedly with ${exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.exitCode)}`}. Last log lines:\n${p.lastLines(10).join('\n')}`);
+      this.say(
+        `The server exited unexpectedly with ${exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.exitCode)}`}. Last log lines:\n${p.lastLines(10).join('\n')}`,
+      );
       this.releaseLock();
       this.setState('exited');
     });
@@ -286,7 +312,11 @@ export class ManagedServer extends Emitter<Events> {
     this.setState('stopping');
     this.say(`Stopping (${reason}): SIGTERM, then SIGKILL after ${Math.round(this.deps.stopTimeoutMs / 1000)} s…`);
     const r = await p.stop();
-    this.say(r.how === 'SIGKILL' ? `It ignored SIGTERM for ${(r.waitedMs / 1000).toFixed(1)} s and was killed (SIGKILL, ${r.pids.length} process${r.pids.length === 1 ? '' : 'es'}).` : `Stopped (${r.how === 'SIGTERM' ? 'SIGTERM' : 'it had already exited'}).`);
+    this.say(
+      r.how === 'SIGKILL'
+        ? `It ignored SIGTERM for ${(r.waitedMs / 1000).toFixed(1)} s and was killed (SIGKILL, ${r.pids.length} process${r.pids.length === 1 ? '' : 'es'}).`
+        : `Stopped (${r.how === 'SIGTERM' ? 'SIGTERM' : 'it had already exited'}).`,
+    );
     this.releaseLock();
     this.setState('stopped');
     return r;

@@ -64,7 +64,7 @@ export class OutputLines {
         else redraw = true;
       }
       this.finish(p, redraw);
-      i = (Math.max(i , end)) + 1;
+      i = Math.max(i, end) + 1;
     }
   }
 

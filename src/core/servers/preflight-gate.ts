@@ -36,14 +36,26 @@ export interface PreflightGateSettings {
 export const DEFAULT_RESERVE_MS = 5 * 60_000;
 
 /** The need of a task's model: its settings, and a measurement with the same key when there is one. */
-export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGateSettings, 'footprints' | 'env'>, from = "the task's arguments"): Promise<{ need: PreflightNeed; key: string | null } | null> {
+export async function modelNeedFor(
+  input: GateInput,
+  settings: Pick<PreflightGateSettings, 'footprints' | 'env'>,
+  from = "the task's arguments",
+): Promise<{ need: PreflightNeed; key: string | null } | null> {
   const server = input.run?.server ?? null;
   // An Ollama task names its model in "model" (a name in Ollama's store, or a .gguf); without it there is nothing to size.
-  const flavour: ServerFlavour | null = server === 'ollama' ? (input.modelPath ? 'ollama' : null) : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
+  const flavour: ServerFlavour | null =
+    server === 'ollama' ? (input.modelPath ? 'ollama' : null) : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
   if (!flavour) return null;
   const reading = input.reading.ok ? input.reading.sample.devices.find((d) => d.index === input.gpu) : undefined;
   const args = server === 'llama-server' ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
-  if (server === 'llama-server' && !input.modelPath && !args.some((a) => /^(-m|--model)(=|$)/.test(a)) && !(settings.env ?? process.env).LLAMA_ARG_MODEL && !input.run?.env.LLAMA_ARG_MODEL) return null;
+  if (
+    server === 'llama-server' &&
+    !input.modelPath &&
+    !args.some((a) => /^(-m|--model)(=|$)/.test(a)) &&
+    !(settings.env ?? process.env).LLAMA_ARG_MODEL &&
+    !input.run?.env.LLAMA_ARG_MODEL
+  )
+    return null;
   const r = await resolveModelNeed({
     server: flavour,
     args,
@@ -62,7 +74,9 @@ export async function modelNeedFor(input: GateInput, settings: Pick<PreflightGat
 async function keyOf(need: ModelNeed): Promise<string | null> {
   const id = await modelIdentity(need.modelPath);
   if (!id) return null;
-  const others = await Promise.all([need.settings.projectorPath, need.settings.draft?.modelPath ?? null].map((p) => (p ? modelIdentity(p) : Promise.resolve(null))));
+  const others = await Promise.all(
+    [need.settings.projectorPath, need.settings.draft?.modelPath ?? null].map((p) => (p ? modelIdentity(p) : Promise.resolve(null))),
+  );
   return footprintKey(id, need.settings, others);
 }
 
@@ -146,7 +160,15 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         modelPath: m.modelPath,
         estimateBytes,
         settings: m.given.join(' '),
-        record: (measuredBytes) => store.record({ key: footprintKeyValue, modelPath: m.modelPath, measuredBytes, estimateBytes, measuredAt: new Date().toISOString(), settings: m.given.join(' ') }),
+        record: (measuredBytes) =>
+          store.record({
+            key: footprintKeyValue,
+            modelPath: m.modelPath,
+            measuredBytes,
+            estimateBytes,
+            measuredAt: new Date().toISOString(),
+            settings: m.given.join(' '),
+          }),
       };
     }
     return { ...summarize(input.taskName, report.checks), expectedBytes, details: reportDetails(report), reservation, footprint };

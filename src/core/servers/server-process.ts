@@ -108,7 +108,7 @@ export class ServerProcess extends Emitter<Events> {
       const info: ExitInfo = {
         exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
         signal: r.signal ?? null,
-        spawnError: this.pid === null || (r.failed && r.exitCode === undefined && !r.signal) ? (r.originalMessage || r.shortMessage || 'could not start') : null,
+        spawnError: this.pid === null || (r.failed && r.exitCode === undefined && !r.signal) ? r.originalMessage || r.shortMessage || 'could not start' : null,
       };
       this.exit = info;
       this.state = 'exited';
@@ -118,7 +118,13 @@ export class ServerProcess extends Emitter<Events> {
 
     if (this.pid === null) {
       const exit = await this.exitedPromise;
-      return { ok: false, reason: 'spawn-failed', message: `Could not start ${this.options.command}: ${exit.spawnError ?? 'unknown error'}. Check that the program is installed and on the PATH, or give its full path in "command".`, exit, lastLines: [] };
+      return {
+        ok: false,
+        reason: 'spawn-failed',
+        message: `Could not start ${this.options.command}: ${exit.spawnError ?? 'unknown error'}. Check that the program is installed and on the PATH, or give its full path in "command".`,
+        exit,
+        lastLines: [],
+      };
     }
 
     const outcome = await this.waitUntilReady(t0, this.pid);
@@ -168,7 +174,14 @@ export class ServerProcess extends Emitter<Events> {
         } catch (err) {
           const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
           // A probe cut short by the deadline says nothing new: keep the last real answer.
-          if (!timedOut || lastAnswer === 'no answer yet') lastAnswer = timedOut ? 'no answer (timed out)' : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+          if (!timedOut || lastAnswer === 'no answer yet')
+            lastAnswer = timedOut
+              ? 'no answer (timed out)'
+              : err instanceof Error
+                ? err.cause instanceof Error
+                  ? err.cause.message
+                  : err.message
+                : String(err);
           return false;
         }
       })();
@@ -232,7 +245,6 @@ function signalTree(root: number, pids: number[], signal: NodeJS.Signals): void 
   signalQuietly(-root, signal);
   for (const p of pids) signalQuietly(p, signal);
 }
-
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -113,7 +113,9 @@ export class ServerRegistry extends Emitter<{ changed: [] }> {
 
   owners(): Owner[] {
     const out: Owner[] = [];
-    for (const s of this.servers.values()) if (s.pid !== null) out.push({ name: s.name, kind: s.task.server, rootPid: s.pid, baseUrl: s.baseUrl, gpu: s.task.gpu, expectedBytes: s.lastGate?.expectedBytes ?? null });
+    for (const s of this.servers.values())
+      if (s.pid !== null)
+        out.push({ name: s.name, kind: s.task.server, rootPid: s.pid, baseUrl: s.baseUrl, gpu: s.task.gpu, expectedBytes: s.lastGate?.expectedBytes ?? null });
     for (const a of this.adoptedServers()) out.push({ name: a.name, kind: a.task.server, rootPid: a.pid, baseUrl: serverBaseUrl(a.task), gpu: a.task.gpu });
     for (const t of this.tracked.values()) out.push({ name: t.name, kind: 'task', rootPid: t.pid, baseUrl: null, gpu: null });
     return out;

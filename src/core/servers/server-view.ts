@@ -18,6 +18,8 @@ export interface ServerView {
 export function serverViews(registry: ServerRegistry): ServerView[] {
   return [
     ...registry.all().map((s): ServerView => ({ name: s.name, kind: s.task.server, origin: 'task', state: s.state, pid: s.pid, baseUrl: s.baseUrl })),
-    ...registry.adoptedServers().map((a): ServerView => ({ name: a.name, kind: a.task.server, origin: 'spike', state: 'ready', pid: a.pid, baseUrl: serverBaseUrl(a.task) })),
+    ...registry
+      .adoptedServers()
+      .map((a): ServerView => ({ name: a.name, kind: a.task.server, origin: 'spike', state: 'ready', pid: a.pid, baseUrl: serverBaseUrl(a.task) })),
   ];
 }

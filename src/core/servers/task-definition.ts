@@ -26,7 +26,14 @@ export const KIND_DEFAULTS: Record<ServerKind, KindDefaults> = {
   ollama: { command: ['ollama', 'serve'], port: 11434, healthPath: '/', contextArg: null, cpuArgs: [], cpuEnv: {} },
   vllm: { command: ['vllm', 'serve'], port: 8000, healthPath: '/health', contextArg: '--max-model-len', cpuArgs: [], cpuEnv: {} },
   'whisper-cpp': { command: ['whisper-server'], port: 8080, healthPath: '/health', contextArg: null, cpuArgs: ['-ng'], cpuEnv: {} },
-  'faster-whisper': { command: null, port: 8000, healthPath: '/health', contextArg: null, cpuArgs: [], cpuEnv: { WHISPER__INFERENCE_DEVICE: 'cpu', ASR_DEVICE: 'cpu' } },
+  'faster-whisper': {
+    command: null,
+    port: 8000,
+    healthPath: '/health',
+    contextArg: null,
+    cpuArgs: [],
+    cpuEnv: { WHISPER__INFERENCE_DEVICE: 'cpu', ASR_DEVICE: 'cpu' },
+  },
   command: { command: null, port: null, healthPath: null, contextArg: null, cpuArgs: [], cpuEnv: {} },
 };
 
@@ -74,7 +81,8 @@ const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) =
 export function validateTaskDefinition(raw: unknown, name: string): ValidationResult {
   const problems: string[] = [];
   const warnings: string[] = [];
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: ['The task definition must be an object with "type": "vram-guard" and a "server".'] };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    return { ok: false, problems: ['The task definition must be an object with "type": "vram-guard" and a "server".'] };
   const d = raw as Record<string, unknown>;
   const at = (field: string) => `Task "${name}": "${field}"`;
 
@@ -88,21 +96,25 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   let command = defaults.command;
   if (d.command !== undefined) {
     if (typeof d.command === 'string') {
-      problems.push(`${at('command')} must be an array such as ["llama-server"] or ["node", "server.js"]: a single string would need a shell, which VRAM Guard never uses. Split it into the program and its arguments.`);
+      problems.push(
+        `${at('command')} must be an array such as ["llama-server"] or ["node", "server.js"]: a single string would need a shell, which VRAM Guard never uses. Split it into the program and its arguments.`,
+      );
     } else if (!strings(d.command) || !d.command.length) problems.push(`${at('command')} must be a non-empty array of strings.`);
     else command = d.command;
   } else if (!command) problems.push(`${at('command')} is required for server "${kind}" (for example ["python3", "-m", "my_server"]).`);
 
   let args: string[] = [];
   if (d.args !== undefined) {
-    if (typeof d.args === 'string') problems.push(`${at('args')} must be an array of strings, one per argument (["-m", "model.gguf", "-c", "4096"]), not one string.`);
+    if (typeof d.args === 'string')
+      problems.push(`${at('args')} must be an array of strings, one per argument (["-m", "model.gguf", "-c", "4096"]), not one string.`);
     else if (!strings(d.args)) problems.push(`${at('args')} must be an array of strings.`);
     else args = d.args;
   }
 
   const env: Record<string, string> = {};
   if (d.env !== undefined) {
-    if (!d.env || typeof d.env !== 'object' || Array.isArray(d.env)) problems.push(`${at('env')} must be an object of strings, e.g. { "OLLAMA_KEEP_ALIVE": "5m" }.`);
+    if (!d.env || typeof d.env !== 'object' || Array.isArray(d.env))
+      problems.push(`${at('env')} must be an object of strings, e.g. { "OLLAMA_KEEP_ALIVE": "5m" }.`);
     else
       for (const [k, v] of Object.entries(d.env as Record<string, unknown>)) {
         if (typeof v === 'string') env[k] = v;
@@ -113,7 +125,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   let port = defaults.port;
   if (d.port !== undefined) {
     const p = d.port;
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) problems.push(`${at('port')} must be a port number from 1 to 65535, got ${JSON.stringify(p)}.`);
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535)
+      problems.push(`${at('port')} must be a port number from 1 to 65535, got ${JSON.stringify(p)}.`);
     else port = p;
   }
 
@@ -126,7 +139,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     } catch {
       url = null;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${at('healthUrl')} must be an http:// URL such as "http://127.0.0.1:8080/health", got ${JSON.stringify(h)}.`);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      problems.push(`${at('healthUrl')} must be an http:// URL such as "http://127.0.0.1:8080/health", got ${JSON.stringify(h)}.`);
     else healthUrl = url.toString();
   }
 
@@ -147,7 +161,9 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     else argsNameModel = parsed.modelPath !== null;
   }
   if (needsBytes === null && model === null && !argsNameModel && kind !== 'command') {
-    warnings.push(`Task "${name}" says neither "needs" nor "model": the VRAM gate cannot tell whether it fits. Add "needs": "6GiB" (what it takes when loaded).`);
+    warnings.push(
+      `Task "${name}" says neither "needs" nor "model": the VRAM gate cannot tell whether it fits. Add "needs": "6GiB" (what it takes when loaded).`,
+    );
   }
 
   const bool = (field: string, fallback: boolean) => {
@@ -160,7 +176,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   const gpu = d.gpu === undefined ? 0 : d.gpu;
   if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${at('gpu')} must be a GPU index (0, 1, ...).`);
   const timeout = d.startTimeoutSeconds === undefined ? 120 : d.startTimeoutSeconds;
-  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 3600) problems.push(`${at('startTimeoutSeconds')} must be a number of seconds from 1 to 3600.`);
+  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > 3600)
+    problems.push(`${at('startTimeoutSeconds')} must be a number of seconds from 1 to 3600.`);
 
   const fallback = parseTaskFallback(d.fallback, kind, name, problems);
 
@@ -192,7 +209,15 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
 
 function parseTaskFallback(value: unknown, kind: ServerKind, name: string, problems: string[]): TaskFallback {
   const defaults = KIND_DEFAULTS[kind];
-  const out: TaskFallback = { contextArg: defaults.contextArg, contextSizes: [], cpuArgs: defaults.cpuArgs, cpuEnv: defaults.cpuEnv, model: null, sleepLevel: null, steps: [] };
+  const out: TaskFallback = {
+    contextArg: defaults.contextArg,
+    contextSizes: [],
+    cpuArgs: defaults.cpuArgs,
+    cpuEnv: defaults.cpuEnv,
+    model: null,
+    sleepLevel: null,
+    steps: [],
+  };
   if (value === undefined) return out;
   const at = (field: string) => `Task "${name}": "fallback.${field}"`;
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
@@ -201,12 +226,14 @@ function parseTaskFallback(value: unknown, kind: ServerKind, name: string, probl
   }
   const f = value as Record<string, unknown>;
   if (f.contextArg !== undefined) {
-    if (typeof f.contextArg !== 'string' || !f.contextArg) problems.push(`${at('contextArg')} must be the argument that sets the context, such as "-c" or "--max-model-len".`);
+    if (typeof f.contextArg !== 'string' || !f.contextArg)
+      problems.push(`${at('contextArg')} must be the argument that sets the context, such as "-c" or "--max-model-len".`);
     else out.contextArg = f.contextArg;
   }
   if (f.contextSizes !== undefined) {
     const s = f.contextSizes;
-    if (!Array.isArray(s) || !s.length || !s.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) problems.push(`${at('contextSizes')} must be a list of context sizes, such as [8192, 4096, 2048].`);
+    if (!Array.isArray(s) || !s.length || !s.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0))
+      problems.push(`${at('contextSizes')} must be a list of context sizes, such as [8192, 4096, 2048].`);
     else out.contextSizes = [...new Set(s as number[])].sort((a, b) => b - a);
   }
   if (f.cpuArgs !== undefined) {
@@ -215,7 +242,8 @@ function parseTaskFallback(value: unknown, kind: ServerKind, name: string, probl
   }
   if (f.cpuEnv !== undefined) {
     const e = f.cpuEnv;
-    if (!e || typeof e !== 'object' || Array.isArray(e) || !Object.values(e).every((v) => typeof v === 'string')) problems.push(`${at('cpuEnv')} must be an object of strings, such as { "WHISPER__INFERENCE_DEVICE": "cpu" }.`);
+    if (!e || typeof e !== 'object' || Array.isArray(e) || !Object.values(e).every((v) => typeof v === 'string'))
+      problems.push(`${at('cpuEnv')} must be an object of strings, such as { "WHISPER__INFERENCE_DEVICE": "cpu" }.`);
     else out.cpuEnv = e as Record<string, string>;
   }
   if (f.model !== undefined) {

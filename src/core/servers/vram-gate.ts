@@ -66,7 +66,7 @@ export type VramGate = (input: GateInput) => Promise<GateResult>;
 
 /** The summary of a set of checks: the failing (else warning) ones, detail then advice. */
 export function summarize(taskName: string, checks: CheckResult[]): GateResult {
-  const status = worstStatus(checks.filter((c) => c.status !== 'unavailable')) ;
+  const status = worstStatus(checks.filter((c) => c.status !== 'unavailable'));
   const worst = checks.filter((c) => c.status === status);
   const shown = status === 'pass' ? checks.filter((c) => c.id.endsWith('free') || c.id.endsWith('vramGate')).slice(0, 1) : worst;
   const text = (shown.length ? shown : checks.slice(0, 1)).map((c) => `${c.detail}${c.advice && status !== 'pass' ? ` ${c.advice}` : ''}`).join(' ');
@@ -79,16 +79,25 @@ export function simpleGate(marginBytes: number): VramGate {
   return async (input) => {
     const id = 'servers.vramGate';
     const title = `Enough free VRAM for "${input.taskName}"`;
-    const one = (status: CheckStatus, detail: string, advice = '', data?: Record<string, unknown>) => summarize(input.taskName, [data ? { id, title, status, detail, advice, data } : { id, title, status, detail, advice }]);
-    if (!input.reading.ok) return one('unavailable', `The VRAM gate was skipped: ${input.reading.reason}.`, 'The server starts without the check; watch the status bar.');
+    const one = (status: CheckStatus, detail: string, advice = '', data?: Record<string, unknown>) =>
+      summarize(input.taskName, [data ? { id, title, status, detail, advice, data } : { id, title, status, detail, advice }]);
+    if (!input.reading.ok)
+      return one('unavailable', `The VRAM gate was skipped: ${input.reading.reason}.`, 'The server starts without the check; watch the status bar.');
     const device = input.reading.sample.devices.find((d) => d.index === input.gpu);
-    if (!device?.memory) return one('unavailable', `The VRAM gate was skipped: GPU ${input.gpu} could not be read${device?.error ? ` (${device.error.code})` : ''}.`);
+    if (!device?.memory)
+      return one('unavailable', `The VRAM gate was skipped: GPU ${input.gpu} could not be read${device?.error ? ` (${device.error.code})` : ''}.`);
     const { free, total } = device.memory;
     const needs = input.needsBytes;
-    if (needs === null) return one('warn', `GPU ${input.gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; what "${input.taskName}" needs is unknown.`, 'Add "needs": "6GiB" to the task so the gate can refuse a start that would not fit.');
+    if (needs === null)
+      return one(
+        'warn',
+        `GPU ${input.gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; what "${input.taskName}" needs is unknown.`,
+        'Add "needs": "6GiB" to the task so the gate can refuse a start that would not fit.',
+      );
     const required = needs + marginBytes;
     const data = { freeBytes: free, totalBytes: total, needsBytes: needs, marginBytes };
-    if (free >= required) return one('pass', `GPU ${input.gpu} has ${formatMiB(free)} free ≥ ${formatMiB(needs)} needed + ${formatMiB(marginBytes)} margin.`, '', data);
+    if (free >= required)
+      return one('pass', `GPU ${input.gpu} has ${formatMiB(free)} free ≥ ${formatMiB(needs)} needed + ${formatMiB(marginBytes)} margin.`, '', data);
     return one(
       'fail',
       `GPU ${input.gpu} has ${formatMiB(free)} free of ${formatMiB(total)}; "${input.taskName}" needs ${formatMiB(needs)} + ${formatMiB(marginBytes)} margin = ${formatMiB(required)}, ${formatMiB(required - free)} more than is free. Starting it would likely end in CUDA out-of-memory errors.`,

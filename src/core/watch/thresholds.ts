@@ -39,7 +39,8 @@ const NAMES = ['warning', 'critical', 'emergency'] as const;
 export function thresholdProblem(spec: SizeSpec): string | null {
   if (spec.kind === 'percent') {
     if (spec.percent <= 0) return `"${formatSizeSpec(spec)}" is met by every reading, so it would always fire and could never be left: use a value above 0%`;
-    if (spec.percent >= 100) return `"${formatSizeSpec(spec)}" is never reached (used memory stays below the total), so it would never fire: use a value below 100%`;
+    if (spec.percent >= 100)
+      return `"${formatSizeSpec(spec)}" is never reached (used memory stays below the total), so it would never fire: use a value below 100%`;
   } else if (spec.bytes <= 0) return `"${formatSizeSpec(spec)}" is met by every reading, so it would always fire and could never be left: use a size above 0`;
   return null;
 }
@@ -126,7 +127,9 @@ function parseLevels(value: unknown, setting: string, problems: string[]): Pick<
   if (levels.warning.kind === levels.critical.kind && levels.critical.kind === levels.emergency.kind) {
     const v = (s: SizeSpec) => (s.kind === 'bytes' ? s.bytes : s.percent);
     if (!(v(levels.warning) < v(levels.critical) && v(levels.critical) < v(levels.emergency))) {
-      problems.push(`${setting}: warning < critical < emergency is required, got ${NAMES.map((n) => `${n} ${formatSizeSpec(levels[n])}`).join(', ')}. ${defaults}`);
+      problems.push(
+        `${setting}: warning < critical < emergency is required, got ${NAMES.map((n) => `${n} ${formatSizeSpec(levels[n])}`).join(', ')}. ${defaults}`,
+      );
       return undefined;
     }
   }
@@ -137,7 +140,11 @@ function parseLevels(value: unknown, setting: string, problems: string[]): Pick<
  * Bytes for one GPU. When the configured values do not fit this GPU (above its total, or out of
  * order once percentages and sizes are mixed), the defaults are used and the problem is returned.
  */
-export function resolveThresholds(spec: ThresholdSpec, total: number, setting = 'vramGuard.thresholds'): { thresholds: ResolvedThresholds; problem: string | null } {
+export function resolveThresholds(
+  spec: ThresholdSpec,
+  total: number,
+  setting = 'vramGuard.thresholds',
+): { thresholds: ResolvedThresholds; problem: string | null } {
   const r = (s: ThresholdSpec): ResolvedThresholds => ({
     warning: resolveSize(s.warning, total),
     critical: resolveSize(s.critical, total),
@@ -154,7 +161,10 @@ export function resolveThresholds(spec: ThresholdSpec, total: number, setting = 
   } else if (t.hysteresis >= Math.min(t.warning, t.critical - t.warning, t.emergency - t.critical)) {
     // Mixed units, seen only now: the hysteresis shrinks to fit this GPU.
     const smallest = Math.min(t.warning, t.critical - t.warning, t.emergency - t.critical);
-    return { thresholds: { ...t, hysteresis: Math.floor(smallest / 2) }, problem: `${setting}: on this GPU (${formatMiB(total)}) the hysteresis ${formatSizeSpec(spec.hysteresis)} is not smaller than the smallest gap between the thresholds (${formatMiB(smallest)}). Using ${formatMiB(Math.floor(smallest / 2))} for it.` };
+    return {
+      thresholds: { ...t, hysteresis: Math.floor(smallest / 2) },
+      problem: `${setting}: on this GPU (${formatMiB(total)}) the hysteresis ${formatSizeSpec(spec.hysteresis)} is not smaller than the smallest gap between the thresholds (${formatMiB(smallest)}). Using ${formatMiB(Math.floor(smallest / 2))} for it.`,
+    };
   }
   if (!problem) return { thresholds: t, problem: null };
   const fallback = r({ ...DEFAULT_THRESHOLDS, hysteresis: spec.hysteresis });

@@ -38,13 +38,13 @@ export interface Trend {
   last: number | null;
 }
 
-
 export function computeTrend(input: TrendInput): Trend {
   const { t, v, total } = input;
   const n = t.length;
   const end = t[n - 1];
   const last = v[n - 1];
-  if (n < 2 || end === undefined || last === undefined) return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: last ?? null };
+  if (n < 2 || end === undefined || last === undefined)
+    return { verdict: 'unknown', slope: null, timeToOomMs: null, constantForMs: 0, spanMs: 0, last: last ?? null };
   const from = end - input.windowMs;
   // Least squares on (seconds since the window's first point, bytes).
   let start = n - 1;
@@ -55,7 +55,11 @@ export function computeTrend(input: TrendInput): Trend {
     start--;
     t0 = earlier;
   }
-  let sx = 0, sy = 0, sxx = 0, sxy = 0, count = 0;
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0,
+    count = 0;
   for (let i = start; i < n; i++) {
     const ti = t[i];
     const y = v[i];
@@ -80,7 +84,8 @@ export function computeTrend(input: TrendInput): Trend {
   }
   const constantForMs = end - (t[k] ?? end);
   const spanMs = end - t0;
-  if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000)) return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
+  if (slope === null || spanMs <= 0 || spanMs < (input.minSpanMs ?? 10 * 60_000))
+    return { verdict: 'unknown', slope, timeToOomMs: null, constantForMs, spanMs, last };
   const steadyPerHour = (input.steadyBytesPerHour ?? Math.max(8 * MiB, totalBytes * 0.005)) / unit;
   const perHour = slope * 3600;
   const verdict: TrendVerdict = Math.abs(perHour) < steadyPerHour ? 'steady' : perHour > 0 ? 'growing' : 'falling';

@@ -86,7 +86,13 @@ export function trackExtensionTimers(bundleMarker = 'dist/extension.cjs'): { liv
       Error.stackTraceLimit = limit;
       if (!stack.includes(bundleMarker)) return;
       created++;
-      live.set(asyncId, stack.split('\n').find((l) => l.includes(bundleMarker))?.trim() ?? type);
+      live.set(
+        asyncId,
+        stack
+          .split('\n')
+          .find((l) => l.includes(bundleMarker))
+          ?.trim() ?? type,
+      );
     },
     destroy(asyncId) {
       live.delete(asyncId);

@@ -51,7 +51,14 @@ function activationBudgetMs(): number {
 
 function describeState(s: ExtensionState): string {
   const d = s.sample?.devices[0];
-  return JSON.stringify({ source: s.source?.kind, levels: s.levels, text: s.statusBarText, used: d?.memory?.used, problems: s.settingsProblems, noSource: s.noSourceReason });
+  return JSON.stringify({
+    source: s.source?.kind,
+    levels: s.levels,
+    text: s.statusBarText,
+    used: d?.memory?.used,
+    problems: s.settingsProblems,
+    noSource: s.noSourceReason,
+  });
 }
 
 async function timeLevelChange(api: VramGuardApi, state: FakeState, level: string): Promise<number> {
@@ -77,7 +84,6 @@ function activationChecks(measurements: Record<string, number | string>): void {
     measurements.activationMs = ms;
     measurements.activation = `${ms} ms (target under ${activationBudgetMs()} ms: ${ms < activationBudgetMs() ? 'met' : 'MISSED'}; NVML loads after activation)`;
   });
-
 }
 
 /** Where a PID appears in the ledger: as a task's or server's process, or as another process. */
@@ -117,7 +123,11 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
 
     it('runs in a trusted workspace (model-server tasks need one)', async () => {
       const vscode = await vscodeApi();
-      assert.equal(vscode.workspace.isTrusted, true, 'the workspace is not trusted: the runner must start VS Code with --disable-workspace-trust for this scenario');
+      assert.equal(
+        vscode.workspace.isTrusted,
+        true,
+        'the workspace is not trusted: the runner must start VS Code with --disable-workspace-trust for this scenario',
+      );
     });
 
     it('fetches the vram-guard task from .vscode/tasks.json', async () => {
@@ -146,7 +156,8 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
       const t0 = Date.now();
       execution = await vscode.tasks.executeTask(task);
       const server = await pollUntil(
-        () => api.servers().find((s) => s.name === OLLAMA_TASK && (s.state === 'ready' || s.state === 'refused' || s.state === 'failed' || s.state === 'exited')),
+        () =>
+          api.servers().find((s) => s.name === OLLAMA_TASK && (s.state === 'ready' || s.state === 'refused' || s.state === 'failed' || s.state === 'exited')),
         `"${OLLAMA_TASK}" to be ready (servers: ${JSON.stringify(api.servers())})`,
         30_000,
         50,
@@ -165,7 +176,11 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
       this.timeout(20_000);
       const pid = need('loading a model');
       const { api } = await activatedExtension();
-      const res = await fetch(`http://127.0.0.1:${port}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3.2:3b' }) });
+      const res = await fetch(`http://127.0.0.1:${port}/api/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama3.2:3b' }),
+      });
       assert.equal(res.status, 200, await res.text());
       // The emulator holds 2000 MiB of weights + 448 MiB of KV cache at 4096 tokens.
       const expected = 2448 * MiB;
@@ -182,7 +197,7 @@ function ollamaTaskChecks(measurements: Record<string, number | string>): void {
       assert.equal(owner.kind, 'ollama');
       assert.equal(owner.rootPid, pid);
       assert.deepEqual(owner.pids, [pid]);
-      assert.equal(owner.reportedBytes, expected, 'what Ollama says (size_vram) should be beside NVML\'s figure');
+      assert.equal(owner.reportedBytes, expected, "what Ollama says (size_vram) should be beside NVML's figure");
       assert.deepEqual(owner.models, ['llama3.2:3b']);
       assert.ok(!last!.gpus[0]!.other.some((p) => p.pid === pid), 'the server is also listed as another process');
     });
@@ -279,10 +294,18 @@ export const scenarios: Record<string, Scenario> = {
           await config.update('fleet.prometheus', recorder.url, vscode.ConfigurationTarget.Global);
           await pollUntil(async () => (recorder.auth.includes('Bearer tok-3f9a') ? true : null), 'a request with the token', 20_000, 100);
           await api.waitForState((s) => s.fleetLine === 'fleet: 0 hosts, 0 GPUs', 20_000);
-          assert.ok(recorder.auth.every((a) => a === 'Bearer tok-3f9a'), `requests without the token: ${JSON.stringify(recorder.auth)}`);
+          assert.ok(
+            recorder.auth.every((a) => a === 'Bearer tok-3f9a'),
+            `requests without the token: ${JSON.stringify(recorder.auth)}`,
+          );
           const before = recorder.auth.length;
           await vscode.commands.executeCommand('vramGuard.clearPrometheusToken');
-          await pollUntil(async () => (recorder.auth.slice(before).includes(null) ? true : null), 'a request without the token after it was cleared', 20_000, 100);
+          await pollUntil(
+            async () => (recorder.auth.slice(before).includes(null) ? true : null),
+            'a request without the token after it was cleared',
+            20_000,
+            100,
+          );
         } finally {
           await config.update('fleet.prometheus', undefined, vscode.ConfigurationTarget.Global);
           await recorder.close();
@@ -340,7 +363,10 @@ export const scenarios: Record<string, Scenario> = {
         assert.equal(device.memory?.total, gib(8));
         assert.equal(device.memory?.used, gib(5.3));
         assert.equal(state.sample!.driverVersion, '550.54.14');
-        assert.deepEqual(device.processes.map((p) => [p.pid, p.name, p.usedBytes]), [[4242, 'llama-server', gib(5.0)]]);
+        assert.deepEqual(
+          device.processes.map((p) => [p.pid, p.name, p.usedBytes]),
+          [[4242, 'llama-server', gib(5.0)]],
+        );
         assert.deepEqual(state.levels, ['ok']);
         assert.equal(state.statusBarText, '$(chip) 5.3/8.0 GB');
       });
@@ -358,7 +384,9 @@ export const scenarios: Record<string, Scenario> = {
       it('registers every command contributed in package.json', async () => {
         const vscode = await vscodeApi();
         const { ext } = await activatedExtension();
-        const contributed = ((ext.packageJSON as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? []).map((c) => c.command);
+        const contributed = ((ext.packageJSON as { contributes?: { commands?: Array<{ command: string }> } }).contributes?.commands ?? []).map(
+          (c) => c.command,
+        );
         assert.ok(contributed.length > 0, 'package.json contributes no commands');
         const registered = new Set(await vscode.commands.getCommands(true));
         const missing = contributed.filter((c) => !registered.has(c));
@@ -385,7 +413,9 @@ export const scenarios: Record<string, Scenario> = {
         const vscode = await vscodeApi();
         await activatedExtension();
         const folder = vscode.workspace.workspaceFolders![0]!.uri;
-        const workspaceSettings = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.vscode', 'settings.json'))).toString()) as Record<string, string>;
+        const workspaceSettings = JSON.parse(
+          Buffer.from(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, '.vscode', 'settings.json'))).toString(),
+        ) as Record<string, string>;
         const refused = `http://${workspaceSettings['vramGuard.exporter.listen']}/metrics`;
         await assert.rejects(fetch(refused), 'the workspace settings opened a listener');
         const port = await freePort();
@@ -393,18 +423,38 @@ export const scenarios: Record<string, Scenario> = {
         const config = vscode.workspace.getConfiguration('vramGuard');
         await config.update('exporter.listen', `127.0.0.1:${port}`, vscode.ConfigurationTarget.Global);
         try {
-          const text = await pollUntil(async () => {
-            const res = await fetch(url);
-            const body = await res.text();
-            return res.ok && body.includes('vram_guard_gpu_memory_used_bytes{') ? body : null;
-          }, 'the exporter to serve a sample', 10_000, 100);
+          const text = await pollUntil(
+            async () => {
+              const res = await fetch(url);
+              const body = await res.text();
+              return res.ok && body.includes('vram_guard_gpu_memory_used_bytes{') ? body : null;
+            },
+            'the exporter to serve a sample',
+            10_000,
+            100,
+          );
           // The fake GPU as the previous test left it: 4.0 GiB used of 8.
-          assert.match(text, new RegExp(`^vram_guard_gpu_memory_used_bytes\\{hostname="[^"]+",gpu="0",uuid="GPU-fa4e0000-0000-4000-8000-000000000001",name="NVIDIA GeForce RTX 3070 \\(fake\\)"\\} ${gib(4.0)}$`, 'm'));
+          assert.match(
+            text,
+            new RegExp(
+              `^vram_guard_gpu_memory_used_bytes\\{hostname="[^"]+",gpu="0",uuid="GPU-fa4e0000-0000-4000-8000-000000000001",name="NVIDIA GeForce RTX 3070 \\(fake\\)"\\} ${gib(4.0)}$`,
+              'm',
+            ),
+          );
           assert.match(text, new RegExp(`^DCGM_FI_DEV_FB_USED\\{.*\\} ${Math.floor(gib(4.0) / MiB)}$`, 'm'));
         } finally {
           await config.update('exporter.listen', undefined, vscode.ConfigurationTarget.Global);
         }
-        await pollUntil(() => fetch(url).then(() => false, () => true), 'the exporter to stop when the setting is cleared', 10_000, 100);
+        await pollUntil(
+          () =>
+            fetch(url).then(
+              () => false,
+              () => true,
+            ),
+          'the exporter to stop when the setting is cleared',
+          10_000,
+          100,
+        );
       });
 
       it('leaves no timers and no child processes after deactivation', async () => {

@@ -65,7 +65,13 @@ export function terminalCliChecks(): void {
     it('a shell task runs vram-guard status --json and preflight --need 1GiB against the GPU', async () => {
       const vscode = await vscodeApi();
       const { line, dir } = await commandLine();
-      const task = new vscode.Task({ type: 'shell' }, vscode.TaskScope.Workspace, 'vram-guard from a task', 'vram-guard-test', new vscode.ShellExecution(line, { env: fakeEnv() }));
+      const task = new vscode.Task(
+        { type: 'shell' },
+        vscode.TaskScope.Workspace,
+        'vram-guard from a task',
+        'vram-guard-test',
+        new vscode.ShellExecution(line, { env: fakeEnv() }),
+      );
       await vscode.tasks.executeTask(task);
       await pollUntil(() => existsSync(join(dir, 'done')) || null, 'the task to finish', 30_000, 100);
       await checkResults(dir);
@@ -93,7 +99,9 @@ export function terminalCliChecks(): void {
         const dir = await mkdtemp(join(tmpdir(), 'vram-guard-terminal-off-'));
         const terminal = vscode.window.createTerminal({ name: 'vram-guard off', env: fakeEnv() });
         try {
-          terminal.sendText(`command -v vram-guard > ${q(join(dir, 'which'))}; echo $? > ${q(join(dir, 'rc'))}; printf %s "$VRAM_GUARD_STATE_DIR" > ${q(join(dir, 'state-dir'))}; touch ${q(join(dir, 'done'))}`);
+          terminal.sendText(
+            `command -v vram-guard > ${q(join(dir, 'which'))}; echo $? > ${q(join(dir, 'rc'))}; printf %s "$VRAM_GUARD_STATE_DIR" > ${q(join(dir, 'state-dir'))}; touch ${q(join(dir, 'done'))}`,
+          );
           await pollUntil(() => existsSync(join(dir, 'done')) || null, 'the terminal to run the command', 30_000, 100);
         } finally {
           terminal.dispose();

@@ -16,7 +16,15 @@ let lib: string;
 
 /** The need of a model run with llama-server's `args`, as the gate and the CLI build it. */
 async function modelNeed(path: string, args: string[]): Promise<PreflightNeed> {
-  const r = await resolveModelNeed({ server: 'llama-server', args: ['-m', path, ...args], env: {}, cwd: null, model: null, from: '--args', totalVramBytes: null });
+  const r = await resolveModelNeed({
+    server: 'llama-server',
+    args: ['-m', path, ...args],
+    env: {},
+    cwd: null,
+    model: null,
+    from: '--args',
+    totalVramBytes: null,
+  });
   if (!r.ok) assert.fail(r.error);
   return { kind: 'model', need: r.need, measured: null, flavour: 'llama-server' };
 }
@@ -94,7 +102,10 @@ describe('pre-flight checks (fake NVML)', () => {
     const report = runPreflight(await gpuOf({ devices: [card({ freeMiB: 500 })] }), options({ need: needMiB(6144) }));
     const free = checkOf(report, 'preflight.free');
     assert.equal(free.status, 'fail');
-    assert.equal(free.detail, '500 MiB free < 6144 MiB needed: 5644 MiB short (6668 MiB with the 1024 MiB margin). The server would stop with CUDA out of memory or spill to the CPU.');
+    assert.equal(
+      free.detail,
+      '500 MiB free < 6144 MiB needed: 5644 MiB short (6668 MiB with the 1024 MiB margin). The server would stop with CUDA out of memory or spill to the CPU.',
+    );
     assert.match(free.advice, /ollama stop/);
     assert.equal(report.verdict, 'fail');
     assert.equal(preflightExitCode(report, false), 1);
@@ -148,10 +159,14 @@ describe('pre-flight checks (fake NVML)', () => {
 
   it('the level after the need is added: OK passes, WARNING warns, CRITICAL fails', async () => {
     const gpu = await gpuOf({ devices: [card({ used: 1464 * MiB })] });
-    const level = (need: number) => checkOf(runPreflight(gpu, options({ need: needMiB(need), thresholds: cardThresholds, margin: size('0MiB') })), 'preflight.level');
+    const level = (need: number) =>
+      checkOf(runPreflight(gpu, options({ need: needMiB(need), thresholds: cardThresholds, margin: size('0MiB') })), 'preflight.level');
     const okLevel = level(2838);
     assert.equal(okLevel.status, 'pass');
-    assert.equal(okLevel.detail, '1464 MiB used + 2838 MiB needed = 4302 MiB of 8192 MiB (52.5%): OK (WARNING at 6144 MiB, CRITICAL at 7168 MiB, EMERGENCY at 7782 MiB).');
+    assert.equal(
+      okLevel.detail,
+      '1464 MiB used + 2838 MiB needed = 4302 MiB of 8192 MiB (52.5%): OK (WARNING at 6144 MiB, CRITICAL at 7168 MiB, EMERGENCY at 7782 MiB).',
+    );
     assert.equal(level(6144 - 1464 - 1).status, 'pass');
     assert.equal(level(6144 - 1464).status, 'warn');
     assert.match(level(6144 - 1464).advice, /WARNING/);
@@ -162,7 +177,7 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(report.projectedLevel, 'critical');
   });
 
-  it('without a need, the free check has nothing to compare and the level is today\'s', async () => {
+  it("without a need, the free check has nothing to compare and the level is today's", async () => {
     const report = runPreflight(await gpuOf({ devices: [card()] }), options());
     assert.equal(checkOf(report, 'preflight.free').status, 'unavailable');
     assert.match(checkOf(report, 'preflight.free').advice, /--need 6GiB\) or the model \(--model path\.gguf\)/);
@@ -178,7 +193,10 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.match(p.detail, /can take seconds/);
     assert.match(p.advice, /nvidia-persistenced/);
     assert.equal(checkOf(runPreflight(await gpuOf({ devices: [card({ persistence: 1 })] }), options()), 'preflight.persistence').status, 'pass');
-    assert.equal(runPreflight(off, options({ platform: 'win32' })).checks.some((c) => c.id === 'preflight.persistence'), false);
+    assert.equal(
+      runPreflight(off, options({ platform: 'win32' })).checks.some((c) => c.id === 'preflight.persistence'),
+      false,
+    );
     const unknown = await gpuOf({ devices: [card({ unsupported: ['persistence'] })] });
     assert.equal(checkOf(runPreflight(unknown, options()), 'preflight.persistence').status, 'unavailable');
   });
@@ -222,7 +240,10 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(u.detail, '1 process no task started holds VRAM: python3 (PID 4343) 1116 MiB.');
     assert.deepEqual(u.data, { pids: [4343] });
     assert.equal(checkOf(runPreflight(gpu, options({ ownedPids: new Set([4242, 4343]) })), 'preflight.unowned').status, 'pass');
-    assert.equal(runPreflight(gpu, options()).checks.some((c) => c.id === 'preflight.unowned'), false);
+    assert.equal(
+      runPreflight(gpu, options()).checks.some((c) => c.id === 'preflight.unowned'),
+      false,
+    );
   });
 
   it('NVML missing: says so and does not block; --strict makes it fail', () => {
@@ -266,7 +287,10 @@ describe('pre-flight checks (fake NVML)', () => {
     const estimate = checkOf(report, 'preflight.estimate');
     assert.equal(estimate.status, 'pass');
     // llama.cpp printed "model buffer size = 1918.35 MiB" for this file; its KV cache is 28 layers × 4096 cells × 2048 (K and V of 8 heads × 128) × 2 bytes = 448 MiB.
-    const m = /^Llama 3\.2 3B Instruct \(llama\), llama-3\.2-3b\.gguf: weights 1918 MiB \+ KV cache 448 MiB \+ compute buffer (\d+) MiB \+ CUDA context 256 MiB = (\d+) MiB\./.exec(estimate.detail);
+    const m =
+      /^Llama 3\.2 3B Instruct \(llama\), llama-3\.2-3b\.gguf: weights 1918 MiB \+ KV cache 448 MiB \+ compute buffer (\d+) MiB \+ CUDA context 256 MiB = (\d+) MiB\./.exec(
+        estimate.detail,
+      );
     assert.ok(m, estimate.detail);
     assert.equal(Math.round(report.needBytes! / MiB), Number(m[2]), 'the need is the total shown');
     assert.match(estimate.detail, /Assumed: context 4096 tokens, 1 slot, flash attention off, KV cache f16/);
@@ -290,14 +314,41 @@ describe('pre-flight checks (fake NVML)', () => {
 
 describe('pre-flight summary line', () => {
   it('names the first failure, else the first warning, else the free VRAM', () => {
-    const base: PreflightReport = { verdict: 'pass', source: null, driverVersion: null, gpu: null, needBytes: null, needFrom: null, model: null, reservedBytes: 0, reservations: [], marginBytes: null, projectedLevel: null, checks: [] };
+    const base: PreflightReport = {
+      verdict: 'pass',
+      source: null,
+      driverVersion: null,
+      gpu: null,
+      needBytes: null,
+      needFrom: null,
+      model: null,
+      reservedBytes: 0,
+      reservations: [],
+      marginBytes: null,
+      projectedLevel: null,
+      checks: [],
+    };
     const c = (id: string, title: string, status: 'pass' | 'warn' | 'fail', detail: string) => ({ id, title, status, detail, advice: '' });
     assert.equal(
-      preflightSummary({ ...base, verdict: 'fail', checks: [c('a', 'Persistence mode', 'warn', 'Off.'), c('preflight.free', 'Free VRAM for the need', 'fail', '500 MiB free < 6144 MiB needed.')] }),
+      preflightSummary({
+        ...base,
+        verdict: 'fail',
+        checks: [c('a', 'Persistence mode', 'warn', 'Off.'), c('preflight.free', 'Free VRAM for the need', 'fail', '500 MiB free < 6144 MiB needed.')],
+      }),
       'FAIL: Free VRAM for the need: 500 MiB free < 6144 MiB needed.',
     );
     assert.equal(preflightSummary({ ...base, verdict: 'warn', checks: [c('a', 'Persistence mode', 'warn', 'Off.')] }), 'WARN: Persistence mode: Off.');
-    assert.equal(preflightSummary({ ...base, checks: [c('preflight.free', 'Free VRAM for the need', 'pass', '7000 MiB free ≥ 2879 MiB needed.')] }), 'PASS: 7000 MiB free ≥ 2879 MiB needed.');
-    assert.equal(preflightSummary({ ...base, verdict: 'unavailable', checks: [{ ...c('preflight.gpu', 'GPU figures', 'pass', 'No GPU source: no NVML.'), status: 'unavailable' }] }), 'NOT CHECKED: No GPU source: no NVML.');
+    assert.equal(
+      preflightSummary({ ...base, checks: [c('preflight.free', 'Free VRAM for the need', 'pass', '7000 MiB free ≥ 2879 MiB needed.')] }),
+      'PASS: 7000 MiB free ≥ 2879 MiB needed.',
+    );
+    assert.equal(
+      preflightSummary({
+        ...base,
+        verdict: 'unavailable',
+        checks: [{ ...c('preflight.gpu', 'GPU figures', 'pass', 'No GPU source: no NVML.'), status: 'unavailable' }],
+      }),
+      'NOT CHECKED: No GPU source: no NVML.',
+    );
   });
 });

@@ -8,7 +8,22 @@ import { GiB, MiB } from '../../helpers/fake-nvml.ts';
 import { LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
 
 const sample = (freeBytes: number): GpuSample =>
-  ({ timestamp: 0, source: 'nvml', driverVersion: '550.54.14', devices: [{ index: 0, name: 'GPU', uuid: null, memory: { total: 8 * GiB, used: 8 * GiB - freeBytes, free: freeBytes, reserved: null }, processes: [], persistenceMode: true, error: null }] }) as unknown as GpuSample;
+  ({
+    timestamp: 0,
+    source: 'nvml',
+    driverVersion: '550.54.14',
+    devices: [
+      {
+        index: 0,
+        name: 'GPU',
+        uuid: null,
+        memory: { total: 8 * GiB, used: 8 * GiB - freeBytes, free: freeBytes, reserved: null },
+        processes: [],
+        persistenceMode: true,
+        error: null,
+      },
+    ],
+  }) as unknown as GpuSample;
 
 const server = (args: string[]) => {
   const v = validateSpikeServer({ name: 'llm', server: 'llama-server', args, port: 8080 }, 0);

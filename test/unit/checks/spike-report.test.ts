@@ -51,10 +51,22 @@ function measured(): SpikeReport {
     gpu: { index: 0, name: 'NVIDIA GeForce RTX 3070', uuid: 'GPU-1', totalBytes: total },
     timing: DEFAULT_TIMING,
     leaveRunning: false,
-    rows: [row('baseline', 'Baseline', 1464, null), row('server', '+ whisper', 2580, 1116), row('server', '+ ollama', 5418, 2838), row('peak', 'Concurrent inference peak', 5421, 3)],
+    rows: [
+      row('baseline', 'Baseline', 1464, null),
+      row('server', '+ whisper', 2580, 1116),
+      row('server', '+ ollama', 5418, 2838),
+      row('peak', 'Concurrent inference peak', 5421, 3),
+    ],
     peak: { usedBytes: 5421 * MiB, atMs: 1300, sampleCount: 31, durationMs: 3000, rateHz: 10.3, rounds: 3, trace: [] },
     headroomBytes: 2771 * MiB,
-    decision: { verdict: 'GO', warningBytes: 6144 * MiB, marginBytes: 723 * MiB, level: 'ok', thresholds: { warning: 6144 * MiB, critical: 7168 * MiB, emergency: 7782 * MiB }, thresholdProblem: null },
+    decision: {
+      verdict: 'GO',
+      warningBytes: 6144 * MiB,
+      marginBytes: 723 * MiB,
+      level: 'ok',
+      thresholds: { warning: 6144 * MiB, critical: 7168 * MiB, emergency: 7782 * MiB },
+      thresholdProblem: null,
+    },
     servers: [server('whisper', 'whisper-cpp', 1116, null), server('ollama', 'ollama', 2838, 2638)],
     afterStop: { usedBytes: 1464 * MiB, aboveBaselineBytes: 0 },
     notes: [],
@@ -85,7 +97,10 @@ describe('spike report', () => {
     assert.match(md, /31 samples taken every 100 ms \(10\.3 Hz\) over 3 s of concurrent load, 3 rounds/);
     assert.doesNotMatch(md, /driver 550\.54\.14 · driver/);
     assert.doesNotMatch(md, /SIMULATED/);
-    assert.match(spikeMarkdown({ ...measured(), source: { kind: 'replay', description: 'replay of trace.json' } }), /\*\*SIMULATED:\*\* the GPU figures are replayed/);
+    assert.match(
+      spikeMarkdown({ ...measured(), source: { kind: 'replay', description: 'replay of trace.json' } }),
+      /\*\*SIMULATED:\*\* the GPU figures are replayed/,
+    );
     assert.equal(spikeSummary(measured()), 'GO: peak 5421 MiB is 723 MiB below the WARNING threshold of 6144 MiB; 2771 MiB headroom at peak.');
     assert.equal(spikeExitCode(measured()), 0);
   });
@@ -111,7 +126,13 @@ describe('spike report', () => {
     r.peak = null;
     r.headroomBytes = null;
     r.decision = null;
-    r.servers[1] = { ...r.servers[1]!, pid: null, stop: null, startError: 'The server exited during start-up with exit code 1.', lastLines: ['Error: listen tcp 127.0.0.1:11434: bind: address already in use'] };
+    r.servers[1] = {
+      ...r.servers[1]!,
+      pid: null,
+      stop: null,
+      startError: 'The server exited during start-up with exit code 1.',
+      lastLines: ['Error: listen tcp 127.0.0.1:11434: bind: address already in use'],
+    };
     const md = spikeMarkdown(r);
     assert.match(md, /^# VRAM budget spike\n\n\*\*INCOMPLETE — failed: "ollama" did not start/);
     assert.match(md, /\| \+ whisper \| 2580 \| 31\.5% \| \+1116 MiB \|/);
@@ -125,8 +146,36 @@ describe('spike report', () => {
 
   it('JSON: the documented keys', () => {
     const json = spikeJson(measured());
-    assert.deepEqual(Object.keys(json), ['status', 'complete', 'problem', 'verdict', 'startedAt', 'finishedAt', 'source', 'driverVersion', 'gpu', 'thresholds', 'timing', 'rows', 'peak', 'headroomBytes', 'decision', 'servers', 'afterStop', 'leaveRunning', 'notes']);
-    assert.deepEqual(json.rows[3], { kind: 'peak', label: 'Concurrent inference peak', server: null, usedBytes: 5421 * MiB, percent: 66.2, deltaBytes: 3 * MiB, samples: [5421 * MiB] });
+    assert.deepEqual(Object.keys(json), [
+      'status',
+      'complete',
+      'problem',
+      'verdict',
+      'startedAt',
+      'finishedAt',
+      'source',
+      'driverVersion',
+      'gpu',
+      'thresholds',
+      'timing',
+      'rows',
+      'peak',
+      'headroomBytes',
+      'decision',
+      'servers',
+      'afterStop',
+      'leaveRunning',
+      'notes',
+    ]);
+    assert.deepEqual(json.rows[3], {
+      kind: 'peak',
+      label: 'Concurrent inference peak',
+      server: null,
+      usedBytes: 5421 * MiB,
+      percent: 66.2,
+      deltaBytes: 3 * MiB,
+      samples: [5421 * MiB],
+    });
     assert.deepEqual(json.decision, { verdict: 'GO', warningBytes: 6144 * MiB, marginBytes: 723 * MiB, level: 'ok', thresholdProblem: null });
   });
 });

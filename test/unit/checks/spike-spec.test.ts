@@ -35,7 +35,10 @@ describe('spike spec', () => {
     assert.equal(r.spec.leaveRunning, false);
     assert.deepEqual([stt!.task.command, stt!.task.healthUrl, stt!.baseUrl], [['whisper-server'], 'http://127.0.0.1:8081/health', 'http://127.0.0.1:8081']);
     assert.deepEqual(stt!.load, { kind: 'default', model: null, prompt: DEFAULT_PROMPT });
-    assert.deepEqual([llm!.task.command, llm!.task.env, llm!.task.healthUrl], [['ollama', 'serve'], { OLLAMA_HOST: '127.0.0.1:11434' }, 'http://127.0.0.1:11434/']);
+    assert.deepEqual(
+      [llm!.task.command, llm!.task.env, llm!.task.healthUrl],
+      [['ollama', 'serve'], { OLLAMA_HOST: '127.0.0.1:11434' }, 'http://127.0.0.1:11434/'],
+    );
     assert.deepEqual(llm!.load, { kind: 'default', model: 'llama3.2:3b', prompt: 'Hi' });
     assert.equal(llama!.name, 'llama-server 3');
     assert.equal(describeLoad(llm!), 'POST /api/generate (llama3.2:3b)');
@@ -48,7 +51,7 @@ describe('spike spec', () => {
     assert.match(p.join('\n'), /"command" must be an array .* a single string would need a shell/);
   });
 
-  it('asks for the model of an Ollama load, and takes the task\'s fallback model', () => {
+  it("asks for the model of an Ollama load, and takes the task's fallback model", () => {
     assert.match(problems({ servers: [{ name: 'llm', server: 'ollama' }] }).join('\n'), /Server "llm" \(ollama\): say which model the load request uses/);
     const r = validateSpikeSpec({ servers: [{ name: 'llm', server: 'ollama', fallback: { model: 'qwen2.5:7b' } }] });
     assert.ok(r.ok);
@@ -67,7 +70,12 @@ describe('spike spec', () => {
     assert.ok(r.ok, JSON.stringify(r));
     assert.deepEqual(
       r.spec.servers.map((s) => s.load),
-      [{ kind: 'none' }, { kind: 'json', path: '/generate', body: { n: 1 } }, { kind: 'audio', path: '/asr?output=json', field: 'audio_file', model: null }, { kind: 'none' }],
+      [
+        { kind: 'none' },
+        { kind: 'json', path: '/generate', body: { n: 1 } },
+        { kind: 'audio', path: '/asr?output=json', field: 'audio_file', model: null },
+        { kind: 'none' },
+      ],
     );
   });
 
@@ -89,7 +97,15 @@ describe('spike spec', () => {
     assert.match(text, /"load\.path" must start with "\/"/);
     assert.match(text, /a plain command has no usual request/);
     assert.equal(problems({ servers: [] })[0], 'The spike spec: "servers" must be a non-empty list of servers, in the order they start.');
-    assert.match(problems({ servers: [{ name: 'a', server: 'vllm' }, { name: 'a', server: 'vllm', port: 8001 }] }).join('\n'), /Two servers are named "a"/);
+    assert.match(
+      problems({
+        servers: [
+          { name: 'a', server: 'vllm' },
+          { name: 'a', server: 'vllm', port: 8001 },
+        ],
+      }).join('\n'),
+      /Two servers are named "a"/,
+    );
   });
 
   it('a 1 s WAV of silence, 16 kHz mono 16-bit', () => {
@@ -110,7 +126,9 @@ describe('--server', () => {
       port: 11434,
       load: { model: 'llama3.2:3b' },
     });
-    const r = validateSpikeSpec({ servers: [parseServerFlag('name=stt,kind=whisper-cpp,cmd=whisper-server,args=-m;models/ggml base.bin;--port;8081,port=8081,health=/health')] });
+    const r = validateSpikeSpec({
+      servers: [parseServerFlag('name=stt,kind=whisper-cpp,cmd=whisper-server,args=-m;models/ggml base.bin;--port;8081,port=8081,health=/health')],
+    });
     assert.ok(r.ok, JSON.stringify(r));
     assert.deepEqual([r.spec.servers[0]!.task.command, r.spec.servers[0]!.task.args], [['whisper-server'], ['-m', 'models/ggml base.bin', '--port', '8081']]);
   });
@@ -130,12 +148,18 @@ describe('--server', () => {
   });
 
   it('says what is wrong', () => {
-    assert.throws(() => parseServerFlag('name=llm,port=11434'), (e: unknown) => e instanceof UsageError && /kind=/.test(e.message));
+    assert.throws(
+      () => parseServerFlag('name=llm,port=11434'),
+      (e: unknown) => e instanceof UsageError && /kind=/.test(e.message),
+    );
     assert.throws(() => parseServerFlag('name=ollama,colour=blue'), /unknown key "colour"/);
     assert.throws(() => parseServerFlag('name=ollama,port'), /"port" should look like key=value/);
     assert.throws(() => parseServerFlag('kind=vllm,load=fast'), /load must be default, none or a path/);
     assert.throws(() => parseServerFlag('kind=vllm,health=/health'), /health=\/path needs port=/);
-    assert.throws(() => parseServerFlag('kind=command,load=/x,body={"a":1,"b":2}'), /""b":2}" should look like key=value .*a comma inside a value is written \\,/);
+    assert.throws(
+      () => parseServerFlag('kind=command,load=/x,body={"a":1,"b":2}'),
+      /""b":2}" should look like key=value .*a comma inside a value is written \\,/,
+    );
   });
 });
 
@@ -171,6 +195,9 @@ describe('vram-guard spike: usage', () => {
     await assert.rejects(runSpikeCommand(['--spec', file, '--server', 'kind=vllm,port=8000'], cli), /either with --server or in the --spec file/);
     await assert.rejects(runSpikeCommand(['--spec', file], cli), /"leaveRunning" is for the editor's command/);
     await assert.rejects(runSpikeCommand(['--spec', join(dir, 'missing.json')], cli), /--spec: cannot read .*ENOENT/);
-    await assert.rejects(runSpikeCommand(['--server', 'kind=ollama,port=11434', '--rounds', '0'], cli), (e: unknown) => e instanceof UsageError && /say which model/.test(e.message) && /"rounds" must be a whole number from 1/.test(e.message));
+    await assert.rejects(
+      runSpikeCommand(['--server', 'kind=ollama,port=11434', '--rounds', '0'], cli),
+      (e: unknown) => e instanceof UsageError && /say which model/.test(e.message) && /"rounds" must be a whole number from 1/.test(e.message),
+    );
   });
 });

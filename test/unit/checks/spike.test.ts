@@ -92,7 +92,8 @@ function world(sizes: Record<string, number>, options: { baseMiB?: number; bumpM
   const launcher: SpikeLauncher = {
     async start(server: SpikeServer, signal: AbortSignal): Promise<LaunchResult> {
       events.push(`start ${server.name}`);
-      if (options.failStart === server.name) return { ok: false, message: 'The server exited during start-up with exit code 1.', lastLines: ['error: model not found'], cancelled: false };
+      if (options.failStart === server.name)
+        return { ok: false, message: 'The server exited during start-up with exit code 1.', lastLines: ['error: model not found'], cancelled: false };
       if (signal.aborted) return { ok: false, message: 'cancelled', lastLines: [], cancelled: true };
       running.add(server.name);
       used.bytes += (sizes[server.name] ?? 0) * MiB;
@@ -133,7 +134,18 @@ function world(sizes: Record<string, number>, options: { baseMiB?: number; bumpM
         processes: [],
         nvmlBytes: (sizes[owner.name] ?? 0) * MiB,
         reportedBytes: owner.kind === 'ollama' ? ((sizes[owner.name] ?? 0) - 200) * MiB : null,
-        report: owner.kind === 'ollama' ? { kind: 'ollama', reachable: true, healthy: true, models: [{ name: 'llama3.2:3b', vramBytes: 0, contextLength: 4096 }], contextLength: null, sleeping: null, error: null } : null,
+        report:
+          owner.kind === 'ollama'
+            ? {
+                kind: 'ollama',
+                reachable: true,
+                healthy: true,
+                models: [{ name: 'llama3.2:3b', vramBytes: 0, contextLength: 4096 }],
+                contextLength: null,
+                sleeping: null,
+                error: null,
+              }
+            : null,
       })),
       other: [],
       residualBytes: 0,
@@ -164,21 +176,43 @@ describe('spike engine', () => {
       ],
     );
     assert.equal(r.headroomBytes, 2771 * MiB);
-    assert.deepEqual({ verdict: r.decision?.verdict, margin: r.decision!.marginBytes / MiB, level: r.decision?.level }, { verdict: 'GO', margin: 723, level: 'ok' });
+    assert.deepEqual(
+      { verdict: r.decision?.verdict, margin: r.decision!.marginBytes / MiB, level: r.decision?.level },
+      { verdict: 'GO', margin: 723, level: 'ok' },
+    );
     // Warm-up request after each start, then 3 rounds to both at once; stopped newest first.
-    assert.deepEqual(w.events, ['start whisper', 'load whisper', 'start ollama', 'load ollama', 'load whisper', 'load ollama', 'load whisper', 'load ollama', 'load whisper', 'load ollama', 'stop ollama', 'stop whisper']);
+    assert.deepEqual(w.events, [
+      'start whisper',
+      'load whisper',
+      'start ollama',
+      'load ollama',
+      'load whisper',
+      'load ollama',
+      'load whisper',
+      'load ollama',
+      'load whisper',
+      'load ollama',
+      'stop ollama',
+      'stop whisper',
+    ]);
     assert.equal(r.servers[1]!.load.ok, 3);
     assert.equal(r.servers[1]!.load.warmUp?.ok, true);
     assert.deepEqual([r.servers[1]!.nvmlBytes! / MiB, r.servers[1]!.reportedBytes! / MiB, r.servers[1]!.models], [2838, 2638, ['llama3.2:3b']]);
     assert.deepEqual(r.afterStop, { usedBytes: 1464 * MiB, aboveBaselineBytes: 0 });
-    assert.deepEqual(r.servers.map((s) => s.stop?.how), ['SIGTERM', 'SIGTERM']);
+    assert.deepEqual(
+      r.servers.map((s) => s.stop?.how),
+      ['SIGTERM', 'SIGTERM'],
+    );
     // Sampled at 10 Hz for at least the 2 s window, the median of 5 samples per state.
     assert.ok(r.peak!.rateHz >= 10, `${r.peak!.rateHz} Hz`);
     assert.ok(r.peak!.durationMs >= 2000);
     assert.equal(r.rows[0]!.samples.length, 5);
     // Progress only moves forward, and ends at 1.
     const fractions = w.progress.map((p) => p.fraction);
-    assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b));
+    assert.deepEqual(
+      fractions,
+      [...fractions].sort((a, b) => a - b),
+    );
     assert.equal(w.progress.at(-1)?.step, 'done');
     assert.equal(fractions.at(-1), 1);
   });
@@ -212,7 +246,10 @@ describe('spike engine', () => {
     assert.equal(r.status, 'cancelled');
     assert.equal(r.decision, null);
     assert.equal(r.peak, null);
-    assert.deepEqual(r.rows.map((row) => row.label), ['Baseline']);
+    assert.deepEqual(
+      r.rows.map((row) => row.label),
+      ['Baseline'],
+    );
     assert.deepEqual(w.events, ['start whisper', 'load whisper', 'stop whisper']);
     assert.equal(r.servers[1]!.stop, null);
     assert.equal(w.used.bytes, 1464 * MiB);
@@ -245,7 +282,10 @@ describe('spike engine', () => {
     const r = await runSpike(spec({ leaveRunning: true }), w.deps);
     assert.equal(r.status, 'complete');
     assert.ok(!w.events.some((e) => e.startsWith('stop')));
-    assert.deepEqual(r.servers.map((s) => s.stop?.how), ['left-running', 'left-running']);
+    assert.deepEqual(
+      r.servers.map((s) => s.stop?.how),
+      ['left-running', 'left-running'],
+    );
     assert.equal(r.afterStop, null);
   });
 
@@ -255,7 +295,10 @@ describe('spike engine', () => {
     assert.equal(r.status, 'complete');
     assert.deepEqual([r.servers[1]!.load.sent, r.servers[1]!.load.failed], [3, 3]);
     assert.deepEqual(r.servers[1]!.load.errors, ['POST /api/generate answered HTTP 500']);
-    assert.ok(r.notes.some((n) => /3 of 3 load requests to "ollama" failed/.test(n)), r.notes.join('\n'));
+    assert.ok(
+      r.notes.some((n) => /3 of 3 load requests to "ollama" failed/.test(n)),
+      r.notes.join('\n'),
+    );
     assert.ok(r.notes.some((n) => /The first request to "ollama" failed/.test(n)));
   });
 

@@ -24,9 +24,29 @@ describe('aec arguments', () => {
   });
 
   it('reads every option, with a space or =', () => {
-    const r = parseAecArgs(['--source', 'My Source', '--seconds=2', '--format', 'float32le:2:48000', '--echo-test', '--echo-seconds', '3', '--json', '--fail-on-warn']);
+    const r = parseAecArgs([
+      '--source',
+      'My Source',
+      '--seconds=2',
+      '--format',
+      'float32le:2:48000',
+      '--echo-test',
+      '--echo-seconds',
+      '3',
+      '--json',
+      '--fail-on-warn',
+    ]);
     assert.ok('args' in r);
-    assert.deepEqual(r.args, { source: 'My Source', seconds: 2, format: { sampleFormat: 'float32le', channels: 2, rate: 48000 }, echoTest: true, echoSeconds: 3, json: true, failOnWarn: true, help: false });
+    assert.deepEqual(r.args, {
+      source: 'My Source',
+      seconds: 2,
+      format: { sampleFormat: 'float32le', channels: 2, rate: 48000 },
+      echoTest: true,
+      echoSeconds: 3,
+      json: true,
+      failOnWarn: true,
+      help: false,
+    });
   });
 
   it('names every problem', () => {

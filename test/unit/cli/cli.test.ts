@@ -66,7 +66,10 @@ describe('vram-guard CLI', () => {
 
   it('status finds the library through VRAM_GUARD_NVML_LIBRARY and takes --thresholds', async () => {
     const fake = await FakeNvmlState.create(state);
-    const r = await runCli(['status', '--json', '--thresholds', 'warning=95%,critical=97%,emergency=99%'], { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib });
+    const r = await runCli(['status', '--json', '--thresholds', 'warning=95%,critical=97%,emergency=99%'], {
+      FAKE_NVML_STATE: fake.path,
+      VRAM_GUARD_NVML_LIBRARY: lib,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).devices[0].level, 'ok');
   });
@@ -99,21 +102,31 @@ describe('vram-guard CLI', () => {
   it('watch --json prints a line per sample and per level change, until interrupted', async () => {
     const fake = await FakeNvmlState.create({ devices: [{ ...state.devices[0]!, used: 2 * GiB }] });
     let rewritten = false;
-    const r = await runCli(['watch', '--json', '--interval', '100', '--fixed-rate', '--nvml-library', lib], { FAKE_NVML_STATE: fake.path }, {
-      interruptWhen: (out) => {
-        const lines = out.trim().split('\n');
-        if (!rewritten && lines.length >= 2) {
-          rewritten = true;
-          void fake.write({ devices: [{ ...state.devices[0]!, used: 3900 * MiB }] });
-        }
-        return out.includes('"type":"transition"') && lines.length >= 5;
+    const r = await runCli(
+      ['watch', '--json', '--interval', '100', '--fixed-rate', '--nvml-library', lib],
+      { FAKE_NVML_STATE: fake.path },
+      {
+        interruptWhen: (out) => {
+          const lines = out.trim().split('\n');
+          if (!rewritten && lines.length >= 2) {
+            rewritten = true;
+            void fake.write({ devices: [{ ...state.devices[0]!, used: 3900 * MiB }] });
+          }
+          return out.includes('"type":"transition"') && lines.length >= 5;
+        },
       },
-    });
+    );
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.ok(lines.filter((l) => l.type === 'sample').length >= 3);
     const transition = lines.find((l) => l.type === 'transition');
-    assert.deepEqual({ from: transition.from, to: transition.to, usedBytes: transition.usedBytes, gpu: transition.gpu }, { from: 'ok', to: 'emergency', usedBytes: 3900 * MiB, gpu: 0 });
+    assert.deepEqual(
+      { from: transition.from, to: transition.to, usedBytes: transition.usedBytes, gpu: transition.gpu },
+      { from: 'ok', to: 'emergency', usedBytes: 3900 * MiB, gpu: 0 },
+    );
     assert.equal(typeof transition.timestamp, 'number');
   });
 });

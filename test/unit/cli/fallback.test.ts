@@ -5,9 +5,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { buildFakeNvml, FakeNvmlState, MiB, laptopA1000AtCritical, } from '../../helpers/fake-nvml.ts';
+import { buildFakeNvml, FakeNvmlState, MiB, laptopA1000AtCritical } from '../../helpers/fake-nvml.ts';
 import { cliPath as cli, runCli } from '../../helpers/cli-run.ts';
-
 
 let lib: string;
 before(async () => {
@@ -23,7 +22,10 @@ describe('vram-guard fallback', () => {
     assert.match(r.stdout, /^# Fallback chain — dry run/m);
     assert.match(r.stdout, /nothing was done/);
     // The default chain: reduce context (any server), unload Ollama, Whisper to the CPU.
-    assert.match(r.stdout, /\| 0 · CRITICAL · 3830 MiB of 4096 MiB \| 1\. reduceContext \| confirm \| would do nothing: no running server on GPU 0; trigger CRITICAL \(3686 MiB\) is met at 3830 MiB \|/);
+    assert.match(
+      r.stdout,
+      /\| 0 · CRITICAL · 3830 MiB of 4096 MiB \| 1\. reduceContext \| confirm \| would do nothing: no running server on GPU 0; trigger CRITICAL \(3686 MiB\) is met at 3830 MiB \|/,
+    );
     assert.match(r.stdout, /\| 2\. unloadModel ollama \| confirm \| would do nothing: no running "ollama" on GPU 0/);
     assert.doesNotMatch(r.stdout, /any server/);
   });
@@ -33,7 +35,19 @@ describe('vram-guard fallback', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vram-guard-fallback-'));
     const marker = join(dir, 'ran');
     const chain = join(dir, 'chain.json');
-    await writeFile(chain, JSON.stringify({ 'vramGuard.fallbackChain': [{ action: 'command', command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`], trigger: 'critical', label: 'free memory' }] }));
+    await writeFile(
+      chain,
+      JSON.stringify({
+        'vramGuard.fallbackChain': [
+          {
+            action: 'command',
+            command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`],
+            trigger: 'critical',
+            label: 'free memory',
+          },
+        ],
+      }),
+    );
     const env = { FAKE_NVML_STATE: fake.path, VRAM_GUARD_NVML_LIBRARY: lib };
     const asked = await runCli(['fallback', '--step', '1', '--chain', chain, '--settle-timeout', '0'], env);
     assert.equal(asked.code, 3, asked.stderr);
@@ -43,7 +57,10 @@ describe('vram-guard fallback', () => {
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(await readFile(marker, 'utf8'), 'ran');
     const event = JSON.parse(ran.stdout).event;
-    assert.deepEqual({ result: event.result, origin: event.origin, gpu: event.gpu, usedBefore: event.usedBefore }, { result: 'done', origin: 'manual', gpu: 0, usedBefore: 3830 * MiB });
+    assert.deepEqual(
+      { result: event.result, origin: event.origin, gpu: event.gpu, usedBefore: event.usedBefore },
+      { result: 'done', origin: 'manual', gpu: 0, usedBefore: 3830 * MiB },
+    );
   });
 
   it('wrong usage says what to do', async () => {
@@ -60,4 +77,3 @@ describe('vram-guard fallback', () => {
     assert.match(bad.stderr, /"action" must be one of reduceContext, unloadModel, moveToCpu, stopServer, command/);
   });
 });
-

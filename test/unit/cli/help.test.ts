@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { cliPath as cli, runCli } from '../../helpers/cli-run.ts';
 
-
 before(() => {
   assert.ok(existsSync(cli), `${cli} is missing: run "npm run build" first`);
 });

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CSV_HEADER } from '../../../src/core/history/io.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
-import { MiB, repoRoot, } from '../../helpers/fake-nvml.ts';
+import { MiB, repoRoot } from '../../helpers/fake-nvml.ts';
 import { cliPath as cli, runCli } from '../../helpers/cli-run.ts';
-
 
 before(() => {
   assert.ok(existsSync(cli), `${cli} is missing: run "npm run build" first`);
@@ -61,9 +60,14 @@ describe('vram-guard history', () => {
   it('import adds an nvidia-smi log to the history folder, which the dashboard then reads', async () => {
     const state = await stateWithHistory([Date.now() - 5000]);
     const t0 = new Date(Date.now() - 60_000);
-    const stamp = (d: Date) => `${d.getFullYear()}/${String(d.getMonth() + 1).padStart(2, '0')}/${String(d.getDate()).padStart(2, '0')} ${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+    const stamp = (d: Date) =>
+      `${d.getFullYear()}/${String(d.getMonth() + 1).padStart(2, '0')}/${String(d.getDate()).padStart(2, '0')} ${d.toTimeString().slice(0, 8)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
     // The shape of `nvidia-smi --query-gpu=timestamp,index,memory.used,memory.total --format=csv -l 1`.
-    const log = ['timestamp, index, memory.used [MiB], memory.total [MiB]', `${stamp(t0)}, 0, 3600 MiB, 4096 MiB`, `${stamp(new Date(t0.getTime() + 1000))}, 0, 3740 MiB, 4096 MiB`].join('\n');
+    const log = [
+      'timestamp, index, memory.used [MiB], memory.total [MiB]',
+      `${stamp(t0)}, 0, 3600 MiB, 4096 MiB`,
+      `${stamp(new Date(t0.getTime() + 1000))}, 0, 3740 MiB, 4096 MiB`,
+    ].join('\n');
     const file = join(state, 'gpu.csv');
     await writeFile(file, log);
     const r = await runCli(['history', 'import', file], { VRAM_GUARD_STATE_DIR: state });
@@ -98,4 +102,3 @@ describe('vram-guard history', () => {
     assert.match(r.stderr, /unknown history command "exprot" \(did you mean "export"\?\)/);
   });
 });
-

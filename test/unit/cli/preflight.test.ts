@@ -82,7 +82,14 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     assert.equal(json.verdict, 'fail');
     assert.equal(json.source.kind, 'nvml');
     assert.equal(json.driverVersion, '550.54.14');
-    assert.deepEqual(json.gpu, { index: 0, name: 'NVIDIA GeForce RTX 3070', uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e', totalBytes: 8 * GiB, usedBytes: 1464 * MiB, freeBytes: 8 * GiB - 1464 * MiB });
+    assert.deepEqual(json.gpu, {
+      index: 0,
+      name: 'NVIDIA GeForce RTX 3070',
+      uuid: 'GPU-5c1b2d6e-8f0a-4b1c-9d2e-3f4a5b6c7d8e',
+      totalBytes: 8 * GiB,
+      usedBytes: 1464 * MiB,
+      freeBytes: 8 * GiB - 1464 * MiB,
+    });
     assert.deepEqual(json.need, { bytes: 6 * GiB, from: '--need', marginBytes: 512 * MiB, projectedLevel: 'critical' });
     assert.equal(json.model, null);
     assert.deepEqual(json.reserved, { bytes: 0, by: [] });
@@ -117,7 +124,7 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     assert.equal(json.need.bytes, e.totalBytes);
   });
 
-  it('a sliding-window model is estimated with llama-server\'s defaults, and the report names them', async () => {
+  it("a sliding-window model is estimated with llama-server's defaults, and the report names them", async () => {
     const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B, { sparse: true });
     const r = await preflight(['--model', model], await env(rtx3070()));
     assert.equal(r.code, 0);
@@ -130,7 +137,10 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
   it('a model file that is not there fails with what to do', async () => {
     const r = await preflight(['--model', '/nonexistent/llama.gguf'], await env(rtx3070()));
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read: the file does not exist\. \| Give the need yourself/);
+    assert.match(
+      r.stdout,
+      /\| Estimated need \| ❌ fail \| No estimate: \/nonexistent\/llama\.gguf could not be read: the file does not exist\. \| Give the need yourself/,
+    );
   });
 
   it('NVML missing: says so and exits 0; --strict exits 1', async () => {
@@ -144,7 +154,10 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     const json = JSON.parse(strict.stdout);
     assert.equal(json.verdict, 'fail');
     assert.equal(json.gpu, null);
-    assert.deepEqual(json.checks.map((c: { status: string }) => c.status), ['fail']);
+    assert.deepEqual(
+      json.checks.map((c: { status: string }) => c.status),
+      ['fail'],
+    );
   });
 
   it('--gpu picks the GPU; one that is not there fails', async () => {
@@ -164,11 +177,17 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     await assert.rejects(preflight(['--gpu', 'first'], e), /--gpu needs a whole number/);
     await assert.rejects(preflight(['--margin', 'lots'], e), /--margin: "lots" is not a size/);
     await assert.rejects(preflight(['--bogus'], e), /unknown option --bogus/);
-    await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-c lots'], e), /The llama-server arguments cannot be read: -c needs a whole number, not "lots"/);
+    await assert.rejects(
+      preflight(['--model', 'x.gguf', '--args', '-c lots'], e),
+      /The llama-server arguments cannot be read: -c needs a whole number, not "lots"/,
+    );
     await assert.rejects(preflight(['--model', 'x.gguf', '--args', '-m "x'], e), /--args: unclosed double quote/);
     await assert.rejects(preflight(['--model', 'x.gguf', '--server', 'vllm'], e), /--server must be llama-server or ollama, not "vllm"/);
     await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama', '--args', '-c 1'], e), /--args is for llama-server/);
-    await assert.rejects(preflight(['--model', 'qwen3:8b', '--server', 'ollama'], { OLLAMA_MODELS: '/nonexistent/ollama' }), /Ollama's store has no model "qwen3:8b" \(no \/nonexistent\/ollama\/manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)/);
+    await assert.rejects(
+      preflight(['--model', 'qwen3:8b', '--server', 'ollama'], { OLLAMA_MODELS: '/nonexistent/ollama' }),
+      /Ollama's store has no model "qwen3:8b" \(no \/nonexistent\/ollama\/manifests\/registry\.ollama\.ai\/library\/qwen3\/8b\)/,
+    );
   });
 
   it('--help lists the options and exit codes', async () => {

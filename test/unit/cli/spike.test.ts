@@ -54,9 +54,22 @@ async function servers(ollamaWeightsMiB: number, ollamaExtra: string[] = []): Pr
   const po = await freePort();
   return [
     // Whisper: 1016 MiB of model + 100 MiB of CUDA context = 1116 MiB in NVML.
-    { name: 'whisper', server: 'whisper-cpp', command: [node, whisper], args: ['-m', 'ggml-distil-large-v3.bin', '--port', String(pw), '--vram-mib', '1016', '--nvml-extra-mib', '100'], port: pw },
+    {
+      name: 'whisper',
+      server: 'whisper-cpp',
+      command: [node, whisper],
+      args: ['-m', 'ggml-distil-large-v3.bin', '--port', String(pw), '--vram-mib', '1016', '--nvml-extra-mib', '100'],
+      port: pw,
+    },
     // Ollama: weights + 448 MiB of KV cache at 4096 tokens (its size_vram) + 200 MiB NVML sees beyond it.
-    { name: 'ollama', server: 'ollama', command: [node, ollama], args: ['--model', `llama3.2:3b=${ollamaWeightsMiB}:112`, '--nvml-extra-mib', '200', ...ollamaExtra], port: po, load: { model: 'llama3.2:3b' } },
+    {
+      name: 'ollama',
+      server: 'ollama',
+      command: [node, ollama],
+      args: ['--model', `llama3.2:3b=${ollamaWeightsMiB}:112`, '--nvml-extra-mib', '200', ...ollamaExtra],
+      port: po,
+      load: { model: 'llama3.2:3b' },
+    },
   ];
 }
 
@@ -70,7 +83,22 @@ function serverFlags(list: Array<Record<string, unknown>>): string[] {
   });
 }
 
-const FAST = ['--settle', '0.05', '--samples', '3', '--measure-interval', '20', '--rounds', '2', '--sample-interval', '50', '--peak-window', '0.5', '--stop-timeout', '3'];
+const FAST = [
+  '--settle',
+  '0.05',
+  '--samples',
+  '3',
+  '--measure-interval',
+  '20',
+  '--rounds',
+  '2',
+  '--sample-interval',
+  '50',
+  '--peak-window',
+  '0.5',
+  '--stop-timeout',
+  '3',
+];
 const THRESHOLDS = ['--thresholds', 'warning=6144MiB,critical=7168MiB,emergency=7782MiB'];
 
 interface Run {
@@ -135,7 +163,7 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     await buildFakeNvml();
   });
 
-  it("reports GO with 2771 MiB headroom, as the user measured (Whisper 1116 MiB, then Ollama 2838 MiB, peak 5421 MiB)", async () => {
+  it('reports GO with 2771 MiB headroom, as the user measured (Whisper 1116 MiB, then Ollama 2838 MiB, peak 5421 MiB)', async () => {
     const r = await spike([], { ollamaWeightsMiB: 2190 });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const { md, json } = await saved(r.out);
@@ -219,7 +247,10 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
     assert.deepEqual(await emulatorDescendants(), []);
     const state = parseFakeState(await readFile(statePath, 'utf8'));
     assert.equal(state.devices[0]!.used, 1464 * MiB);
-    assert.deepEqual(state.devices[0]!.processes?.map((p) => p.pid), [1187, 2290]);
+    assert.deepEqual(
+      state.devices[0]!.processes?.map((p) => p.pid),
+      [1187, 2290],
+    );
   });
 
   it('a server that exits during start: incomplete, with its log lines; the first one is stopped', async () => {
@@ -249,7 +280,10 @@ describe('vram-guard spike with emulated servers and the fake NVML library', () 
       interrupted: new Promise(() => {}),
     };
     const out = await mkdtemp(join(tmpdir(), 'vram-guard-spikes-'));
-    const code = await runSpikeCommand([...serverFlags(await servers(2190)), '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1', '--out', out], io);
+    const code = await runSpikeCommand(
+      [...serverFlags(await servers(2190)), '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1', '--out', out],
+      io,
+    );
     assert.equal(code, 2);
     assert.match(stderr, /no GPU source available, so nothing was started/);
     assert.deepEqual(await readdir(out), []);

@@ -30,12 +30,30 @@ function estimate(m: GgufModel, settings: Partial<LlamaSettings>, options = {}):
 
 const bytesOf = (spec: FixtureSpec, pick: (name: string) => boolean) => spec.tensors.filter((t) => pick(t.name)).reduce((s, t) => s + fixtureTensorBytes(t), 0);
 
-const QWEN3_MOE = transformerModel({ arch: 'qwen3moe', name: 'MoE test', layers: 12, embd: 1024, vocab: 32000, context: 32768, heads: 16, kvHeads: 4, headDim: 64, ff: 3072, qkNorm: true, moe: { experts: 16, used: 4, ff: 512 }, recipe: 'q4_k_m' });
+const QWEN3_MOE = transformerModel({
+  arch: 'qwen3moe',
+  name: 'MoE test',
+  layers: 12,
+  embd: 1024,
+  vocab: 32000,
+  context: 32768,
+  heads: 16,
+  kvHeads: 4,
+  headDim: 64,
+  ff: 3072,
+  qkNorm: true,
+  moe: { experts: 16, used: 4, ff: 512 },
+  recipe: 'q4_k_m',
+});
 
 describe('estimate core: the GGUF header reader', () => {
   it('keeps metadata and tensor infos, walks over the tokenizer without keeping it', async () => {
     const tokens = Array.from({ length: 5000 }, (_, i) => `t${i}`);
-    const path = await writeGguf('reader-tokenizer', { ...LLAMA_32_3B, metadata: { ...LLAMA_32_3B.metadata, 'tokenizer.ggml.tokens': tokens } }, { sparse: true });
+    const path = await writeGguf(
+      'reader-tokenizer',
+      { ...LLAMA_32_3B, metadata: { ...LLAMA_32_3B.metadata, 'tokenizer.ggml.tokens': tokens } },
+      { sparse: true },
+    );
     const r = await readGgufHeader(path);
     assert.ok(r.ok, r.ok ? '' : r.reason);
     const h = r.header;
@@ -52,8 +70,15 @@ describe('estimate core: the GGUF header reader', () => {
     const per = Math.ceil(LLAMA_31_8B.tensors.length / count);
     let first = '';
     for (let i = 0; i < count; i++) {
-      const split = { 'split.no': { value: i, type: 2 }, 'split.count': { value: count, type: 2 }, 'split.tensors.count': { value: LLAMA_31_8B.tensors.length, type: 5 } };
-      const spec: FixtureSpec = { metadata: i === 0 ? { ...LLAMA_31_8B.metadata, ...split } : split, tensors: LLAMA_31_8B.tensors.slice(i * per, (i + 1) * per) };
+      const split = {
+        'split.no': { value: i, type: 2 },
+        'split.count': { value: count, type: 2 },
+        'split.tensors.count': { value: LLAMA_31_8B.tensors.length, type: 5 },
+      };
+      const spec: FixtureSpec = {
+        metadata: i === 0 ? { ...LLAMA_31_8B.metadata, ...split } : split,
+        tensors: LLAMA_31_8B.tensors.slice(i * per, (i + 1) * per),
+      };
       const p = await writeGguf(`split8b-${String(i + 1).padStart(5, '0')}-of-00003`, spec, { sparse: true });
       if (i === 0) first = p;
     }
@@ -97,9 +122,18 @@ describe('estimate core: weights on the GPU', () => {
     const full = estimate(m, { contextTokens: 4096, parallel: 1 }).parts.weightsBytes;
     const exps = (layers: (l: number) => boolean) => bytesOf(QWEN3_MOE, (n) => /_exps\./.test(n) && layers(Number(/^blk\.(\d+)\./.exec(n)![1])));
     const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < MiB, `${a} vs ${b}`);
-    near(full - estimate(m, { contextTokens: 4096, parallel: 1, cpuMoeLayers: 5 }).parts.weightsBytes, exps((l) => l < 5));
-    near(full - estimate(m, { contextTokens: 4096, parallel: 1, cpuMoeAll: true }).parts.weightsBytes, exps(() => true));
-    near(full - estimate(m, { contextTokens: 4096, parallel: 1, cpuTensorPatterns: ['blk\\.(1[01])\\.ffn_(up|down|gate)_exps'] }).parts.weightsBytes, exps((l) => l >= 10));
+    near(
+      full - estimate(m, { contextTokens: 4096, parallel: 1, cpuMoeLayers: 5 }).parts.weightsBytes,
+      exps((l) => l < 5),
+    );
+    near(
+      full - estimate(m, { contextTokens: 4096, parallel: 1, cpuMoeAll: true }).parts.weightsBytes,
+      exps(() => true),
+    );
+    near(
+      full - estimate(m, { contextTokens: 4096, parallel: 1, cpuTensorPatterns: ['blk\\.(1[01])\\.ffn_(up|down|gate)_exps'] }).parts.weightsBytes,
+      exps((l) => l >= 10),
+    );
     const bad = estimateVram(m, { ...DEFAULT_LLAMA_SETTINGS, cpuTensorPatterns: ['blk\\.(['] });
     assert.equal(bad.kind, 'none');
     if (bad.kind === 'none') assert.match(bad.reason, /not a valid regular expression/);
@@ -130,7 +164,7 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
     assert.equal(e.assumptions.parallel, 4);
     assert.equal(e.assumptions.kvUnified, true);
     assert.equal(e.assumptions.flashAttention, 'on');
-    assert.ok(e.assumptions.notes.some((n) => n.includes('no -c: the model\'s training context, 131072 tokens')));
+    assert.ok(e.assumptions.notes.some((n) => n.includes("no -c: the model's training context, 131072 tokens")));
     assert.ok(e.assumptions.notes.some((n) => n.includes('no -np')));
     // One unified cache of 131072 cells: 32 layers × 2048 elements × 2 bytes each.
     assert.equal(e.parts.kvCacheBytes, 131072 * 32 * 2048 * 2);
@@ -157,7 +191,16 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
 
   it('a recurrent model has no KV cache and a state per slot that ignores the context', async () => {
     const mamba: FixtureSpec = {
-      metadata: { 'general.architecture': 'mamba', 'mamba.block_count': 24, 'mamba.context_length': 1048576, 'mamba.embedding_length': 768, 'mamba.ssm.conv_kernel': 4, 'mamba.ssm.inner_size': 1536, 'mamba.ssm.state_size': 16, 'mamba.ssm.time_step_rank': 48 },
+      metadata: {
+        'general.architecture': 'mamba',
+        'mamba.block_count': 24,
+        'mamba.context_length': 1048576,
+        'mamba.embedding_length': 768,
+        'mamba.ssm.conv_kernel': 4,
+        'mamba.ssm.inner_size': 1536,
+        'mamba.ssm.state_size': 16,
+        'mamba.ssm.time_step_rank': 48,
+      },
       tensors: [{ name: 'token_embd.weight', shape: [768, 50280], type: 1 }],
     };
     const m = await model('mamba', mamba);

@@ -48,10 +48,24 @@ describe('fit advice', () => {
     const plan = planFit(m, base, m.estimate(base) as VramEstimate, 8 * GiB);
     const budget = 5 * GiB;
     const advice = fitAdvice(m, plan, budget, 'llama-server');
-    assert.deepEqual(advice.map((a) => a.title), ['Largest context that fits', 'Largest context with a q8_0 KV cache', 'Largest context with flash attention']);
+    assert.deepEqual(
+      advice.map((a) => a.title),
+      ['Largest context that fits', 'Largest context with a q8_0 KV cache', 'Largest context with flash attention'],
+    );
     for (const a of advice) {
-      const s = { ...base, ...settingsOf(a.flags.replace(/ -fa on/, '')), ...(a.flags.includes('-fa on') ? { flashAttention: 'on' as const } : {}), gpuLayers: 99 };
-      const withFlags = { ...base, contextTokens: s.contextTokens, cacheTypeK: s.cacheTypeK ?? base.cacheTypeK, cacheTypeV: s.cacheTypeV ?? base.cacheTypeV, flashAttention: s.flashAttention ?? base.flashAttention };
+      const s = {
+        ...base,
+        ...settingsOf(a.flags.replace(/ -fa on/, '')),
+        ...(a.flags.includes('-fa on') ? { flashAttention: 'on' as const } : {}),
+        gpuLayers: 99,
+      };
+      const withFlags = {
+        ...base,
+        contextTokens: s.contextTokens,
+        cacheTypeK: s.cacheTypeK ?? base.cacheTypeK,
+        cacheTypeV: s.cacheTypeV ?? base.cacheTypeV,
+        flashAttention: s.flashAttention ?? base.flashAttention,
+      };
       assert.equal(totalOf(m, withFlags), a.totalBytes, `${a.flags}: the total shown is the estimate of those flags`);
       assert.ok(a.totalBytes <= budget, `${a.flags} fits`);
       assert.ok(totalOf(m, { ...withFlags, contextTokens: withFlags.contextTokens! + 256 }) > budget, `${a.flags}: 256 tokens more would not fit`);

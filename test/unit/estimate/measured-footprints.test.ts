@@ -26,8 +26,23 @@ describe('measured footprints', () => {
     const dir = await mkdtemp(join(tmpdir(), 'vram-guard-footprints-'));
     const store = new FootprintStore(dir);
     const key = (i: number) => i.toString(16).padStart(64, '0');
-    for (let i = 0; i < MAX_FOOTPRINTS + 5; i++) await store.record({ key: key(i), modelPath: '/m.gguf', measuredBytes: 1000 + i, estimateBytes: 900, measuredAt: new Date().toISOString(), settings: '-c 4096' });
-    await store.record({ key: key(MAX_FOOTPRINTS + 4), modelPath: '/m.gguf', measuredBytes: 7, estimateBytes: null, measuredAt: new Date().toISOString(), settings: '' });
+    for (let i = 0; i < MAX_FOOTPRINTS + 5; i++)
+      await store.record({
+        key: key(i),
+        modelPath: '/m.gguf',
+        measuredBytes: 1000 + i,
+        estimateBytes: 900,
+        measuredAt: new Date().toISOString(),
+        settings: '-c 4096',
+      });
+    await store.record({
+      key: key(MAX_FOOTPRINTS + 4),
+      modelPath: '/m.gguf',
+      measuredBytes: 7,
+      estimateBytes: null,
+      measuredAt: new Date().toISOString(),
+      settings: '',
+    });
     const all = await store.entries();
     assert.equal(all.length, MAX_FOOTPRINTS);
     assert.equal(await store.get(key(0)), null, 'the oldest went first');

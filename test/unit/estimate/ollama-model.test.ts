@@ -20,7 +20,8 @@ let store: string;
 async function blob(content: Buffer | string, from?: string): Promise<string> {
   const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
   const path = join(store, 'blobs', digest.replace(':', '-'));
-  if (from) await link(from, path); // the same (sparse) file, not a copy
+  if (from)
+    await link(from, path); // the same (sparse) file, not a copy
   else await writeFile(path, content);
   return digest;
 }
@@ -28,7 +29,10 @@ async function blob(content: Buffer | string, from?: string): Promise<string> {
 async function manifest(name: string[], layers: { mediaType: string; digest: string }[]): Promise<void> {
   const dir = join(store, 'manifests', ...name.slice(0, -1));
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, name.at(-1)!), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', layers: layers.map((l) => ({ ...l, size: 1 })) }));
+  await writeFile(
+    join(dir, name.at(-1)!),
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', layers: layers.map((l) => ({ ...l, size: 1 })) }),
+  );
 }
 
 before(async () => {
@@ -38,10 +42,13 @@ before(async () => {
   const model = await blob(`model ${gguf}`, gguf);
   await manifest(['registry.ollama.ai', 'library', 'llama3.2', '3b'], [{ mediaType: 'application/vnd.ollama.image.model', digest: model }]);
   const params = await blob(JSON.stringify({ num_ctx: 16384, stop: ['<|eot_id|>'] }));
-  await manifest(['registry.ollama.ai', 'me', 'llama-long', 'latest'], [
-    { mediaType: 'application/vnd.ollama.image.model', digest: model },
-    { mediaType: 'application/vnd.ollama.image.params', digest: params },
-  ]);
+  await manifest(
+    ['registry.ollama.ai', 'me', 'llama-long', 'latest'],
+    [
+      { mediaType: 'application/vnd.ollama.image.model', digest: model },
+      { mediaType: 'application/vnd.ollama.image.params', digest: params },
+    ],
+  );
   await manifest(['registry.ollama.ai', 'library', 'broken', 'latest'], [{ mediaType: 'application/vnd.ollama.image.license', digest: params }]);
 });
 
@@ -60,7 +67,7 @@ describe('Ollama models', () => {
     assert.equal(ollamaManifestPath('../../etc/passwd', '/m'), null);
   });
 
-  it('finds the GGUF blob and estimates it with Ollama\'s defaults: 4096 tokens on an 8 GiB GPU, 1 slot, flash attention auto', async () => {
+  it("finds the GGUF blob and estimates it with Ollama's defaults: 4096 tokens on an 8 GiB GPU, 1 slot, flash attention auto", async () => {
     const need = await ollama('llama3.2:3b', {});
     assert.match(need.modelPath, /blobs\/sha256-[0-9a-f]{64}$/);
     assert.equal(need.settings.contextTokens, 4096);
@@ -72,16 +79,25 @@ describe('Ollama models', () => {
     assert.deepEqual(need.notes, ["context 4096: Ollama's default for 8 GiB of VRAM (set OLLAMA_CONTEXT_LENGTH to choose)"]);
   });
 
-  it('larger GPUs get 32768 (from 23 GiB) and 262144 (from 47 GiB), capped at the model\'s training context', async () => {
+  it("larger GPUs get 32768 (from 23 GiB) and 262144 (from 47 GiB), capped at the model's training context", async () => {
     assert.equal((await ollama('llama3.2:3b', {}, 24 * GiB)).settings.contextTokens, 32768);
     const big = await ollama('llama3.2:3b', {}, 48 * GiB);
     assert.equal(big.settings.contextTokens, 131072, 'Llama 3.2 was trained for 131072 tokens');
     assert.ok(big.notes.includes("capped at the model's training context, 131072 tokens"));
-    assert.equal((await ollama('llama3.2:3b', { OLLAMA_GPU_OVERHEAD: String(2 * GiB) }, 24 * GiB)).settings.contextTokens, 4096, 'the overhead is taken off first');
+    assert.equal(
+      (await ollama('llama3.2:3b', { OLLAMA_GPU_OVERHEAD: String(2 * GiB) }, 24 * GiB)).settings.contextTokens,
+      4096,
+      'the overhead is taken off first',
+    );
   });
 
   it('reads OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_FLASH_ATTENTION and OLLAMA_KV_CACHE_TYPE as llama-server gets them', async () => {
-    const need = await ollama('llama3.2:3b', { OLLAMA_CONTEXT_LENGTH: '8192', OLLAMA_NUM_PARALLEL: '2', OLLAMA_FLASH_ATTENTION: '1', OLLAMA_KV_CACHE_TYPE: 'q8_0' });
+    const need = await ollama('llama3.2:3b', {
+      OLLAMA_CONTEXT_LENGTH: '8192',
+      OLLAMA_NUM_PARALLEL: '2',
+      OLLAMA_FLASH_ATTENTION: '1',
+      OLLAMA_KV_CACHE_TYPE: 'q8_0',
+    });
     assert.equal(need.settings.contextTokens, 16384, '-c num_ctx × parallel');
     assert.equal(need.settings.parallel, 2);
     assert.equal(need.settings.flashAttention, 'on');
@@ -90,7 +106,7 @@ describe('Ollama models', () => {
     assert.equal((await ollama('llama3.2:3b', { OLLAMA_FLASH_ATTENTION: 'false' })).settings.flashAttention, 'off');
   });
 
-  it('the model\'s own num_ctx wins over OLLAMA_CONTEXT_LENGTH', async () => {
+  it("the model's own num_ctx wins over OLLAMA_CONTEXT_LENGTH", async () => {
     const need = await ollama('me/llama-long', { OLLAMA_CONTEXT_LENGTH: '8192' });
     assert.equal(need.settings.contextTokens, 16384);
     assert.deepEqual(need.notes, ["context 16384: the model's num_ctx parameter"]);
@@ -98,7 +114,15 @@ describe('Ollama models', () => {
 
   it('says what is wrong: a model not pulled, a manifest without a model layer, bad variables', async () => {
     const err = async (model: string, env: Record<string, string> = {}) => {
-      const r = await resolveModelNeed({ server: 'ollama', args: [], env: { OLLAMA_MODELS: store, ...env }, cwd: null, model, from: 'x', totalVramBytes: 8 * GiB });
+      const r = await resolveModelNeed({
+        server: 'ollama',
+        args: [],
+        env: { OLLAMA_MODELS: store, ...env },
+        cwd: null,
+        model,
+        from: 'x',
+        totalVramBytes: 8 * GiB,
+      });
       assert.equal(r.ok, false);
       return (r as { error: string }).error;
     };

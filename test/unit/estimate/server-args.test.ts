@@ -16,7 +16,26 @@ const error = (argv: string[], env: Record<string, string> = {}) => {
 
 describe('llama-server arguments', () => {
   it('reads a typical task: model, context, slots, flash attention, quantized KV', () => {
-    const r = ok(['-m', 'models/qwen.gguf', '--port', '8080', '-c', '16384', '-np', '2', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', '-ngl', '99', '--host', '127.0.0.1']);
+    const r = ok([
+      '-m',
+      'models/qwen.gguf',
+      '--port',
+      '8080',
+      '-c',
+      '16384',
+      '-np',
+      '2',
+      '-fa',
+      'on',
+      '-ctk',
+      'q8_0',
+      '-ctv',
+      'q8_0',
+      '-ngl',
+      '99',
+      '--host',
+      '127.0.0.1',
+    ]);
     assert.equal(r.modelPath, 'models/qwen.gguf');
     assert.equal(r.settings.contextTokens, 16384);
     assert.equal(r.settings.parallel, 2);
@@ -27,15 +46,40 @@ describe('llama-server arguments', () => {
     assert.deepEqual(r.given, ['-m models/qwen.gguf', '-c 16384', '-np 2', '-fa on', '-ctk q8_0', '-ctv q8_0', '-ngl 99']);
   });
 
-  it('leaves what is not given as null, for the estimate to apply llama.cpp\'s defaults', () => {
+  it("leaves what is not given as null, for the estimate to apply llama.cpp's defaults", () => {
     const r = ok(['-m', 'm.gguf']);
-    for (const k of ['contextTokens', 'parallel', 'kvUnified', 'flashAttention', 'cacheTypeK', 'cacheTypeV', 'batchTokens', 'ubatchTokens', 'gpuLayers', 'fit', 'fitTargetBytes'] as const) assert.equal(r.settings[k], null, k);
+    for (const k of [
+      'contextTokens',
+      'parallel',
+      'kvUnified',
+      'flashAttention',
+      'cacheTypeK',
+      'cacheTypeV',
+      'batchTokens',
+      'ubatchTokens',
+      'gpuLayers',
+      'fit',
+      'fitTargetBytes',
+    ] as const)
+      assert.equal(r.settings[k], null, k);
     assert.equal(r.settings.draft, null);
     assert.equal(r.settings.projectorOffload, true);
   });
 
   it('takes long names, --opt=value and --snake_case as llama.cpp does', () => {
-    const r = ok(['--model=m.gguf', '--ctx_size', '8192', '--parallel=3', '--flash-attn=off', '--cache-type-k=q4_0', '--batch-size', '1024', '--ubatch-size=256', '--n-gpu-layers', 'all']);
+    const r = ok([
+      '--model=m.gguf',
+      '--ctx_size',
+      '8192',
+      '--parallel=3',
+      '--flash-attn=off',
+      '--cache-type-k=q4_0',
+      '--batch-size',
+      '1024',
+      '--ubatch-size=256',
+      '--n-gpu-layers',
+      'all',
+    ]);
     assert.equal(r.modelPath, 'm.gguf');
     assert.equal(r.settings.contextTokens, 8192);
     assert.equal(r.settings.parallel, 3);
@@ -90,7 +134,16 @@ describe('llama-server arguments', () => {
   });
 
   it('reads LLAMA_ARG_* variables, and the command line overrides them', () => {
-    const env = { LLAMA_ARG_CTX_SIZE: '32768', LLAMA_ARG_FLASH_ATTN: 'on', LLAMA_ARG_N_PARALLEL: '2', LLAMA_ARG_CACHE_TYPE_K: 'q8_0', LLAMA_ARG_KV_UNIFIED: '1', LLAMA_ARG_MODEL: '/m/a.gguf', LLAMA_ARG_MMPROJ_OFFLOAD: 'off', LLAMA_ARG_SWA_FULL: 'false' };
+    const env = {
+      LLAMA_ARG_CTX_SIZE: '32768',
+      LLAMA_ARG_FLASH_ATTN: 'on',
+      LLAMA_ARG_N_PARALLEL: '2',
+      LLAMA_ARG_CACHE_TYPE_K: 'q8_0',
+      LLAMA_ARG_KV_UNIFIED: '1',
+      LLAMA_ARG_MODEL: '/m/a.gguf',
+      LLAMA_ARG_MMPROJ_OFFLOAD: 'off',
+      LLAMA_ARG_SWA_FULL: 'false',
+    };
     const r = ok(['-c', '8192'], env);
     assert.equal(r.settings.contextTokens, 8192);
     assert.equal(r.settings.flashAttention, 'on');

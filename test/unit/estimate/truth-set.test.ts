@@ -31,7 +31,10 @@ for (const c of cases) {
       return;
     }
     for (const p of r.parts) {
-      assert.ok(p.ok, `${p.part}: predicted ${(p.predictedBytes / MiB).toFixed(2)} MiB, llama.cpp printed ${(p.printedBytes / MiB).toFixed(2)} MiB (allowed ±${(p.toleranceBytes / MiB).toFixed(2)} MiB)`);
+      assert.ok(
+        p.ok,
+        `${p.part}: predicted ${(p.predictedBytes / MiB).toFixed(2)} MiB, llama.cpp printed ${(p.printedBytes / MiB).toFixed(2)} MiB (allowed ±${(p.toleranceBytes / MiB).toFixed(2)} MiB)`,
+      );
     }
   });
 }

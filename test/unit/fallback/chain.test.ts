@@ -18,7 +18,9 @@ const total = 8 * GiB;
 const thresholds = resolveThresholds(parseThresholds({ warning: '6144MiB', critical: '7168MiB', emergency: '7782MiB' }, '2%').spec, total).thresholds;
 
 /** A GPU whose used memory the fake executor's steps lower, and a chain over it. */
-function setup(options: { mode?: FallbackMode; chain?: unknown[]; drops?: number[]; confirm?: (r: ConfirmRequest) => Promise<boolean>; cooldownMs?: number } = {}) {
+function setup(
+  options: { mode?: FallbackMode; chain?: unknown[]; drops?: number[]; confirm?: (r: ConfirmRequest) => Promise<boolean>; cooldownMs?: number } = {},
+) {
   const clock = new FakeClock();
   let used = 7300 * MiB;
   let level: Level = 'ok';
@@ -42,11 +44,14 @@ function setup(options: { mode?: FallbackMode; chain?: unknown[]; drops?: number
       };
     },
   };
-  const { steps } = parseSteps(options.chain ?? [
-    { action: 'reduceContext', target: 'llama', trigger: 'critical' },
-    { action: 'unloadModel', target: 'ollama', trigger: 'critical' },
-    { action: 'moveToCpu', target: 'whisper', trigger: 'emergency' },
-  ], 'test');
+  const { steps } = parseSteps(
+    options.chain ?? [
+      { action: 'reduceContext', target: 'llama', trigger: 'critical' },
+      { action: 'unloadModel', target: 'ollama', trigger: 'critical' },
+      { action: 'moveToCpu', target: 'whisper', trigger: 'emergency' },
+    ],
+    'test',
+  );
   const chain = new FallbackChain({
     steps: () => steps,
     mode: () => options.mode ?? 'auto',
@@ -62,7 +67,11 @@ function setup(options: { mode?: FallbackMode; chain?: unknown[]; drops?: number
     level = nextLevel(level, used, thresholds);
     const d = emptyDevice(0);
     d.memory = { total, used, free: total - used, reserved: 0 };
-    return { sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, nvmlVersion: null, devices: [d] }, levels: [level], thresholds: [thresholds] };
+    return {
+      sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, nvmlVersion: null, devices: [d] },
+      levels: [level],
+      thresholds: [thresholds],
+    };
   };
   const drain = async () => {
     while (chain.busy) await clock.advance(50);
@@ -94,10 +103,13 @@ describe('fallback chain', () => {
     t.chain.onSample(t.sample());
     await t.drain();
     assert.deepEqual(t.ran, ['reduceContext llama', 'unloadModel ollama']);
-    assert.deepEqual(t.chain.events.map((e) => [e.step, e.usedBefore / MiB, e.usedAfter! / MiB]), [
-      [0, 7300, 7200],
-      [1, 7200, 6300],
-    ]);
+    assert.deepEqual(
+      t.chain.events.map((e) => [e.step, e.usedBefore / MiB, e.usedAfter! / MiB]),
+      [
+        [0, 7300, 7200],
+        [1, 7200, 6300],
+      ],
+    );
   });
 
   it('never loops: a step rests for the cooldown even when memory climbs back', async () => {
@@ -163,7 +175,10 @@ describe('fallback chain', () => {
     const t = setup({ mode: 'confirm' });
     const events = await t.chain.dryRun(t.sample());
     assert.deepEqual(t.ran, []);
-    assert.deepEqual(events.map((e) => e.result), ['would-run', 'would-run', 'would-run']);
+    assert.deepEqual(
+      events.map((e) => e.result),
+      ['would-run', 'would-run', 'would-run'],
+    );
     assert.match(events[0]!.message, /^would ask, then do reduceContext llama; trigger CRITICAL \(7168 MiB\) is met at 7300 MiB$/);
     assert.match(events[1]!.message, /only if the GPU is still above its trigger/);
     assert.match(events[2]!.message, /once the trigger EMERGENCY \(7782 MiB\) is met; now not at 7300 MiB/);
@@ -183,18 +198,29 @@ describe('fallback settings', () => {
   it('defaults to a measured setup: reduce context, unload Ollama, Whisper to CPU, in confirm mode', () => {
     const s = readFallbackSettings(() => undefined);
     assert.equal(s.mode, 'confirm');
-    assert.deepEqual(s.steps.map((x) => [x.action, x.target, x.trigger]), [
-      ['reduceContext', null, { kind: 'level', level: 'critical' }],
-      ['unloadModel', 'ollama', { kind: 'level', level: 'critical' }],
-      ['moveToCpu', 'whisper', { kind: 'level', level: 'emergency' }],
-    ]);
+    assert.deepEqual(
+      s.steps.map((x) => [x.action, x.target, x.trigger]),
+      [
+        ['reduceContext', null, { kind: 'level', level: 'critical' }],
+        ['unloadModel', 'ollama', { kind: 'level', level: 'critical' }],
+        ['moveToCpu', 'whisper', { kind: 'level', level: 'emergency' }],
+      ],
+    );
     assert.equal(s.stopTimeoutMs, 10_000);
     assert.deepEqual(s.problems, []);
   });
 
   it('names each invalid step and keeps the valid ones', () => {
     const s = readFallbackSettings((k) =>
-      k === 'fallbackChain' ? [{ action: 'command', command: 'systemctl stop x' }, { action: 'stopServer', target: 'llama', trigger: '120%' }, { action: 'unloadModel', trigger: '7GiB' }] : k === 'fallbackMode' ? 'yolo' : undefined,
+      k === 'fallbackChain'
+        ? [
+            { action: 'command', command: 'systemctl stop x' },
+            { action: 'stopServer', target: 'llama', trigger: '120%' },
+            { action: 'unloadModel', trigger: '7GiB' },
+          ]
+        : k === 'fallbackMode'
+          ? 'yolo'
+          : undefined,
     );
     assert.equal(s.steps.length, 1);
     assert.deepEqual(s.steps[0]?.trigger, { kind: 'threshold', threshold: { kind: 'bytes', bytes: 7 * GiB } });

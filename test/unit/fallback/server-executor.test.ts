@@ -28,7 +28,9 @@ after(async () => {
 
 /** llama-server at -c 8192 (3124 MiB), Ollama with one model (2648 MiB at num_ctx 4096), a watcher and the default chain in auto mode. */
 async function scene(desktopMiB: number) {
-  await h.fake.write({ devices: [baseGpu({ total: 8 * GiB, used: desktopMiB * MiB, processes: [{ pid: 1187, kind: 'graphics', used: desktopMiB * MiB, name: 'Xorg' }] })] });
+  await h.fake.write({
+    devices: [baseGpu({ total: 8 * GiB, used: desktopMiB * MiB, processes: [{ pid: 1187, kind: 'graphics', used: desktopMiB * MiB, name: 'Xorg' }] })],
+  });
   const llama = await h.task(`llama-${desktopMiB}`, 'llama-server', ['-m', 'model.gguf', '-c', '8192', '--weights-mib', '2000', '--kv-mib-per-1k', '128'], {
     needs: '3GiB',
     fallback: { contextSizes: [8192, 4096, 2048] },
@@ -39,7 +41,11 @@ async function scene(desktopMiB: number) {
 
   const settings = readFallbackSettings((k) => (k === 'fallbackMode' ? 'auto' : undefined));
   const chain = new FallbackChain({
-    steps: () => chainSteps(settings.steps, h.registry.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps }))),
+    steps: () =>
+      chainSteps(
+        settings.steps,
+        h.registry.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })),
+      ),
     mode: () => settings.mode,
     executor: new ServerExecutor({ registry: h.registry, isTrusted: () => true }),
     readUsed: async () => h.used(),
@@ -118,7 +124,15 @@ describe('fallback chain with emulated servers', () => {
     const before = await h.used();
     const executor = new ServerExecutor({ registry: h.registry, isTrusted: () => false });
     const steps = readFallbackSettings(() => undefined).steps;
-    const chain = new FallbackChain({ steps: () => steps, mode: () => 'confirm', executor, readUsed: () => h.used(), confirm: async () => false, settleIntervalMs: 30, settleTimeoutMs: 2000 });
+    const chain = new FallbackChain({
+      steps: () => steps,
+      mode: () => 'confirm',
+      executor,
+      readUsed: () => h.used(),
+      confirm: async () => false,
+      settleIntervalMs: 30,
+      settleTimeoutMs: 2000,
+    });
     const dry = await chain.dryRun({ sample: await h.source.sample(0), levels: ['ok'], thresholds: [null] });
     assert.match(dry[0]!.message, /would do nothing: .*no "fallback.contextSizes"|would do nothing/);
     assert.match(dry[2]!.message, /restart "whisper" on the CPU \(-ng\)/);
@@ -127,7 +141,9 @@ describe('fallback chain with emulated servers', () => {
     assert.equal(e?.usedAfter, before - 400 * MiB);
     assert.ok(w.commandLine().args.includes('-ng'));
     const cmd = await new FallbackChain({
-      steps: () => [{ action: 'command', trigger: { kind: 'level', level: 'critical' }, target: null, model: null, command: ['true'], mode: null, label: 'command true' }],
+      steps: () => [
+        { action: 'command', trigger: { kind: 'level', level: 'critical' }, target: null, model: null, command: ['true'], mode: null, label: 'command true' },
+      ],
       mode: () => 'auto',
       executor,
       readUsed: () => h.used(),

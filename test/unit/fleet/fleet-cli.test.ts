@@ -53,10 +53,13 @@ test('--need: exit 0 when a GPU fits, 1 when none does; --json in bytes', async 
   assert.equal(fits.code, 0);
   const json = JSON.parse(fits.stdout) as { need: { bytes: number; places: Array<{ gpu: number; verdict: string; freeBytes: number }> } };
   assert.equal(json.need.bytes, 60 * 1024 * MiB);
-  assert.deepEqual(json.need.places.map((p) => [p.gpu, p.verdict, p.freeBytes]), [
-    [1, 'fits', DGX_A100.gpus[1]!.fbFreeMiB * MiB],
-    [0, 'no room', DGX_A100.gpus[0]!.fbFreeMiB * MiB],
-  ]);
+  assert.deepEqual(
+    json.need.places.map((p) => [p.gpu, p.verdict, p.freeBytes]),
+    [
+      [1, 'fits', DGX_A100.gpus[1]!.fbFreeMiB * MiB],
+      [0, 'no room', DGX_A100.gpus[0]!.fbFreeMiB * MiB],
+    ],
+  );
   const none = await fleet(['--targets', url, '--need', '100GiB']);
   assert.equal(none.code, 1);
 });

@@ -17,8 +17,17 @@ function labPage(): string {
   const lines: string[] = [];
   GPU_LAB.state.devices.forEach((d, i) => {
     const l = `hostname="gpu-lab",gpu="${i}",uuid="${d.uuid}",name="${d.name}"`;
-    lines.push(`vram_guard_gpu_memory_used_bytes{${l}} ${d.used}`, `vram_guard_gpu_memory_total_bytes{${l}} ${d.total}`, `vram_guard_gpu_memory_free_bytes{${l}} ${d.total! - d.used!}`);
-    for (const [level, p] of [['warning', 0.8], ['critical', 0.9], ['emergency', 0.95]] as const) lines.push(`vram_guard_gpu_threshold_bytes{${l},level="${level}"} ${Math.round(d.total! * p)}`);
+    lines.push(
+      `vram_guard_gpu_memory_used_bytes{${l}} ${d.used}`,
+      `vram_guard_gpu_memory_total_bytes{${l}} ${d.total}`,
+      `vram_guard_gpu_memory_free_bytes{${l}} ${d.total! - d.used!}`,
+    );
+    for (const [level, p] of [
+      ['warning', 0.8],
+      ['critical', 0.9],
+      ['emergency', 0.95],
+    ] as const)
+      lines.push(`vram_guard_gpu_threshold_bytes{${l},level="${level}"} ${Math.round(d.total! * p)}`);
   });
   return `${lines.join('\n')}\n`;
 }
@@ -45,11 +54,14 @@ test('20 GiB with a 1 GiB margin: ranked by room after the need, with the verdic
   assert.equal(places[0]!.thresholdsFrom, 'ours');
 });
 
-test('a margin in percent is taken of each GPU\'s own total; a stale host comes last whatever its room', () => {
+test("a margin in percent is taken of each GPU's own total; a stale host comes last whatever its room", () => {
   const hosts = fleet();
   hosts.find((h) => h.name === 'dgx-a100')!.stale = { since: 1_000 };
   const places = rankFleet(hosts, 1 * GiB, { kind: 'percent', percent: 10 });
-  assert.deepEqual(places.map((p) => `${p.host}/${p.gpu}:${p.verdict}`), ['gpu-lab/1:fits', 'gpu-lab/0:tight', 'dgx-a100/1:stale', 'dgx-a100/0:stale']);
+  assert.deepEqual(
+    places.map((p) => `${p.host}/${p.gpu}:${p.verdict}`),
+    ['gpu-lab/1:fits', 'gpu-lab/0:tight', 'dgx-a100/1:stale', 'dgx-a100/0:stale'],
+  );
   assert.equal(places[0]!.marginBytes, Math.round(0.1 * 24 * GiB));
   assert.equal(places[2]!.staleSince, 1_000);
 });

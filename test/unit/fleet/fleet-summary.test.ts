@@ -8,19 +8,52 @@ import type { Level } from '../../../src/core/watch/levels.ts';
 import { statusView } from '../../../src/vscode/status-view.ts';
 
 const gpu = (index: number, level: Level): FleetGpu => ({
-  index, name: 'RTX', uuid: `GPU-${index}`, usedBytes: GiB, totalBytes: 8 * GiB, freeBytes: 7 * GiB,
-  thresholds: { warning: 6 * GiB, critical: 7 * GiB, emergency: 7.5 * GiB }, thresholdsFrom: 'ours', level, holders: [], sparkline: [], exporter: 'vram-guard',
+  index,
+  name: 'RTX',
+  uuid: `GPU-${index}`,
+  usedBytes: GiB,
+  totalBytes: 8 * GiB,
+  freeBytes: 7 * GiB,
+  thresholds: { warning: 6 * GiB, critical: 7 * GiB, emergency: 7.5 * GiB },
+  thresholdsFrom: 'ours',
+  level,
+  holders: [],
+  sparkline: [],
+  exporter: 'vram-guard',
 });
-const host = (name: string, levels: Level[], stale = false): FleetHost => ({ name, instance: `${name}:9835`, source: 's', gpus: levels.map((l, i) => gpu(i, l)), lastSampleAt: 0, stale: stale ? { since: 0 } : null });
-const snap = (hosts: FleetHost[], failing = 0): FleetSnapshot => ({ at: 0, hosts, sources: [{ source: 'p', ok: true, hosts: hosts.length, ms: 1 }, ...Array.from({ length: failing }, (_, i) => ({ source: `bad${i}`, ok: false as const, kind: 'timeout' as const, error: 'x', ms: 1 }))] });
+const host = (name: string, levels: Level[], stale = false): FleetHost => ({
+  name,
+  instance: `${name}:9835`,
+  source: 's',
+  gpus: levels.map((l, i) => gpu(i, l)),
+  lastSampleAt: 0,
+  stale: stale ? { since: 0 } : null,
+});
+const snap = (hosts: FleetHost[], failing = 0): FleetSnapshot => ({
+  at: 0,
+  hosts,
+  sources: [
+    { source: 'p', ok: true, hosts: hosts.length, ms: 1 },
+    ...Array.from({ length: failing }, (_, i) => ({ source: `bad${i}`, ok: false as const, kind: 'timeout' as const, error: 'x', ms: 1 })),
+  ],
+});
 
 test('"fleet: 3 hosts, 7 GPUs, 1 CRITICAL", with stale hosts and failing sources counted apart', () => {
-  assert.equal(fleetLine(snap([host('a', ['ok', 'ok']), host('b', ['critical', 'ok', 'warning']), host('c', ['ok', 'ok'])])), 'fleet: 3 hosts, 7 GPUs, 1 CRITICAL');
+  assert.equal(
+    fleetLine(snap([host('a', ['ok', 'ok']), host('b', ['critical', 'ok', 'warning']), host('c', ['ok', 'ok'])])),
+    'fleet: 3 hosts, 7 GPUs, 1 CRITICAL',
+  );
   assert.equal(fleetLine(snap([host('a', ['emergency']), host('b', ['critical'], true)], 1)), 'fleet: 1 host, 1 GPU, 1 EMERGENCY, 1 stale, 1 source failing');
 });
 
 test('the tooltip carries the fleet line', () => {
-  const view = statusView({ status: { state: 'none', reason: 'no NVIDIA driver' }, latest: null, gpu: 'worst', hideWhenNoGpu: false, fleetLine: 'fleet: 3 hosts, 7 GPUs, 1 CRITICAL' });
+  const view = statusView({
+    status: { state: 'none', reason: 'no NVIDIA driver' },
+    latest: null,
+    gpu: 'worst',
+    hideWhenNoGpu: false,
+    fleetLine: 'fleet: 3 hosts, 7 GPUs, 1 CRITICAL',
+  });
   assert.match(view.tooltip, /fleet: 3 hosts, 7 GPUs, 1 CRITICAL/);
 });
 
@@ -28,7 +61,13 @@ test('a notification only when a GPU turns CRITICAL or worse after the first ref
   const first = snap([host('a', ['ok', 'critical'])]);
   assert.deepEqual(newlyCritical(null, first), []);
   const second = snap([host('a', ['critical', 'critical']), host('b', ['emergency'], true)]);
-  assert.deepEqual(newlyCritical(first, second).map((t) => `${t.host}/${t.gpu}:${t.level}`), ['a/0:critical']);
+  assert.deepEqual(
+    newlyCritical(first, second).map((t) => `${t.host}/${t.gpu}:${t.level}`),
+    ['a/0:critical'],
+  );
   const third = snap([host('a', ['critical', 'emergency'])]);
-  assert.deepEqual(newlyCritical(second, third).map((t) => `${t.host}/${t.gpu}:${t.level}`), ['a/1:emergency']);
+  assert.deepEqual(
+    newlyCritical(second, third).map((t) => `${t.host}/${t.gpu}:${t.level}`),
+    ['a/1:emergency'],
+  );
 });

@@ -20,7 +20,9 @@ const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-promethe
 
 /** Every sample the reference parser reads, as [name, labels, value]. */
 function reference(text: string): Array<[string, Record<string, string>, number]> {
-  return parsePrometheusTextFormat(text).flatMap((f) => f.metrics.map((m): [string, Record<string, string>, number] => [f.name, m.labels ?? {}, Number(m.value)]));
+  return parsePrometheusTextFormat(text).flatMap((f) =>
+    f.metrics.map((m): [string, Record<string, string>, number] => [f.name, m.labels ?? {}, Number(m.value)]),
+  );
 }
 
 test("dcgm-exporter's page: every sample as an independent parser reads it, with the fixture's memory figures", () => {
@@ -45,7 +47,10 @@ test("prom-client's escapes in label values (quote, backslash, newline) read bac
   g.set({ process: 'plain', task: '' }, 0.5);
   const text = await registry.metrics();
   const ours = parsePromText(text);
-  assert.deepEqual(ours.map((s) => [s.name, s.labels, s.value]), reference(text));
+  assert.deepEqual(
+    ours.map((s) => [s.name, s.labels, s.value]),
+    reference(text),
+  );
   assert.equal(ours[0]!.labels.process, odd);
   assert.equal(ours[0]!.value, 1234567890);
 });
@@ -55,13 +60,22 @@ test('only the metrics asked for are kept, and NaN / ±Inf are values', () => {
   const ours = parsePromText(text, { names: new Set(['b']) });
   assert.equal(ours.length, 3);
   assert.ok(Number.isNaN(ours[0]!.value));
-  assert.deepEqual(ours.slice(1).map((s) => s.value), [Infinity, -Infinity]);
+  assert.deepEqual(
+    ours.slice(1).map((s) => s.value),
+    [Infinity, -Infinity],
+  );
 });
 
 test('bounds: more samples than allowed, or a line longer than allowed, are refused with a sentence', () => {
   const many = Array.from({ length: 11 }, (_, i) => `DCGM_FI_DEV_FB_USED{gpu="${i}"} 1`).join('\n');
-  assert.throws(() => parsePromText(many, { maxSamples: 10 }), (e: unknown) => e instanceof FleetSourceError && e.kind === 'too-large' && /more than 10 samples/.test(e.message));
-  assert.throws(() => parsePromText(`x{a="${'y'.repeat(100)}"} 1`, { maxLineChars: 50 }), (e: unknown) => e instanceof FleetSourceError && /line 1 is 109 characters long, more than 50/.test(e.message));
+  assert.throws(
+    () => parsePromText(many, { maxSamples: 10 }),
+    (e: unknown) => e instanceof FleetSourceError && e.kind === 'too-large' && /more than 10 samples/.test(e.message),
+  );
+  assert.throws(
+    () => parsePromText(`x{a="${'y'.repeat(100)}"} 1`, { maxLineChars: 50 }),
+    (e: unknown) => e instanceof FleetSourceError && /line 1 is 109 characters long, more than 50/.test(e.message),
+  );
 });
 
 test('malformed lines are refused with the line number, never guessed at', () => {
@@ -72,6 +86,10 @@ test('malformed lines are refused with the line number, never guessed at', () =>
     ['DCGM_FI_DEV_FB_USED{gpu="0",gpu="1"} 7', /label gpu appears twice/],
     ['{gpu="0"} 7', /no metric name/],
   ] as const) {
-    assert.throws(() => parsePromText(`# HELP ok\nok 1\n${line}\n`), (e: unknown) => e instanceof FleetSourceError && e.kind === 'malformed' && /at line 3/.test(e.message) && why.test(e.message), line);
+    assert.throws(
+      () => parsePromText(`# HELP ok\nok 1\n${line}\n`),
+      (e: unknown) => e instanceof FleetSourceError && e.kind === 'malformed' && /at line 3/.test(e.message) && why.test(e.message),
+      line,
+    );
   }
 });

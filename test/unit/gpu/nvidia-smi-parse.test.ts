@@ -90,7 +90,10 @@ describe('parseGpuQuery', () => {
   });
 
   it('reads a row without memory.reserved (older drivers) and leaves reserved null', () => {
-    const [gpu] = parseGpuQuery('0, NVIDIA GeForce GTX 1080, GPU-2b7c9d1e-8f40-4a63-b5c2-d91e0f7a3b64, 8119, 3411, 4708, 23, 12, 54, 61.27, Disabled, 470.223.02', false);
+    const [gpu] = parseGpuQuery(
+      '0, NVIDIA GeForce GTX 1080, GPU-2b7c9d1e-8f40-4a63-b5c2-d91e0f7a3b64, 8119, 3411, 4708, 23, 12, 54, 61.27, Disabled, 470.223.02',
+      false,
+    );
     assert.ok(gpu);
     assert.equal(gpu.memoryTotal, 8119 * MiB);
     assert.equal(gpu.memoryUsed, 3411 * MiB);

@@ -136,7 +136,10 @@ describe('nvidia-smi source', () => {
     const calls = tempFile('calls');
     const logs: string[] = [];
     const source = await open('nvidia-smi-no-reserved-field', { FAKE_NVIDIA_SMI_CALLS: calls }, logs);
-    assert.ok(logs.some((m) => m.includes('does not know memory.reserved')), logs.join('\n'));
+    assert.ok(
+      logs.some((m) => m.includes('does not know memory.reserved')),
+      logs.join('\n'),
+    );
     assert.equal(source.description, `nvidia-smi (${fixture('nvidia-smi-no-reserved-field')}), driver 470.223.02, no reserved-memory field`);
 
     const sample = await source.sample(3000);
@@ -176,7 +179,10 @@ describe('nvidia-smi source', () => {
     const missing = join(dir, 'no-such-nvidia-smi');
     const byPath = await openNvidiaSmi({ executable: missing });
     assert.equal(byPath.ok, false);
-    assert.match(byPath.ok ? '' : byPath.reason, new RegExp(`^nvidia-smi was not found at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\. It ships with the NVIDIA driver`));
+    assert.match(
+      byPath.ok ? '' : byPath.reason,
+      new RegExp(`^nvidia-smi was not found at ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\. It ships with the NVIDIA driver`),
+    );
   });
 
   it('kills an nvidia-smi that hangs (even one that ignores SIGTERM) and returns at the timeout', async () => {
@@ -239,7 +245,8 @@ describe('toDevice', () => {
     assert.deepEqual(d.memory, { total: 8192 * MiB, used: 5590 * MiB, free: 2290 * MiB, reserved: 312 * MiB });
     assert.deepEqual(d.error, {
       code: 'NO_PERMISSION',
-      message: 'temperature.gpu: nvidia-smi reported [Insufficient Permissions]. The user lacks permission for this NVML query (containers and some clusters restrict it).',
+      message:
+        'temperature.gpu: nvidia-smi reported [Insufficient Permissions]. The user lacks permission for this NVML query (containers and some clusters restrict it).',
     });
   });
 

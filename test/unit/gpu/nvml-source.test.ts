@@ -94,7 +94,14 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
     const processes = [1, 2, 3].map((i) => ({ pid: 1000 + i, used: i * 100 * MiB, name: `p${i}` }));
     const { source } = await open('current', { procStride: 32, devices: [rtx3070({ processes })] });
     const [d] = (await source.sample(0)).devices;
-    assert.deepEqual(d?.processes.map((p) => [p.pid, p.usedBytes]), [[1001, 100 * MiB], [1002, 200 * MiB], [1003, 300 * MiB]]);
+    assert.deepEqual(
+      d?.processes.map((p) => [p.pid, p.usedBytes]),
+      [
+        [1001, 100 * MiB],
+        [1002, 200 * MiB],
+        [1003, 300 * MiB],
+      ],
+    );
     await source.dispose();
   });
 
@@ -159,7 +166,13 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
     const { source, calls } = await open('oldest', { devices: [rtx3070()] });
     const [d] = (await source.sample(0)).devices;
     assert.deepEqual(d?.memory, { total: 8 * GiB, used: (5418 + 312) * MiB, free: 8 * GiB - (5418 + 312) * MiB, reserved: null });
-    assert.deepEqual(d?.processes.map((p) => [p.pid, p.usedBytes]), [[4242, 2838 * MiB], [4343, 1116 * MiB]]);
+    assert.deepEqual(
+      d?.processes.map((p) => [p.pid, p.usedBytes]),
+      [
+        [4242, 2838 * MiB],
+        [4343, 1116 * MiB],
+      ],
+    );
     assert.ok(calls('nvmlDeviceGetComputeRunningProcesses') > 0);
     assert.ok(calls('nvmlDeviceGetMemoryInfo') > 0);
     await source.dispose();
@@ -225,7 +238,11 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
     await source.sample(1000, budget);
     const steady = await source.sample(2000, budget);
     assert.equal(listings(), 1, 'steady memory: the list is not read again within 5 s');
-    assert.deepEqual(steady.devices[0]?.processes.map((p) => p.pid), [4242, 4343], 'the last list is repeated');
+    assert.deepEqual(
+      steady.devices[0]?.processes.map((p) => p.pid),
+      [4242, 4343],
+      'the last list is repeated',
+    );
     assert.equal(calls('nvmlDeviceGetMemoryInfo_v2'), 3, 'memory is read at every sample');
 
     await fake.write({ devices: [rtx3070({ used: (5418 + 63) * MiB })] });
@@ -244,7 +261,12 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
   it('searches the setting, then VRAM_GUARD_NVML_LIBRARY, then the platform defaults', () => {
     assert.deepEqual(
       nvmlLibraryCandidates({ settingPath: '/opt/a.so', env: { VRAM_GUARD_NVML_LIBRARY: '/opt/b.so' }, platform: 'linux' }).map((c) => [c.path, c.from]),
-      [['/opt/a.so', 'setting'], ['/opt/b.so', 'environment'], ['libnvidia-ml.so.1', 'default'], ['/usr/lib/wsl/lib/libnvidia-ml.so.1', 'default']],
+      [
+        ['/opt/a.so', 'setting'],
+        ['/opt/b.so', 'environment'],
+        ['libnvidia-ml.so.1', 'default'],
+        ['/usr/lib/wsl/lib/libnvidia-ml.so.1', 'default'],
+      ],
     );
     assert.deepEqual(
       nvmlLibraryCandidates({ env: { WINDIR: 'C:\\Windows', ProgramW6432: 'C:\\Program Files' }, platform: 'win32' }).map((c) => c.path),

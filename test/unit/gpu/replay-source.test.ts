@@ -60,7 +60,10 @@ describe('replay source', () => {
     const sample = await source.sample(start + 2500);
     assert.equal(sample.source, 'replay');
     assert.equal(sample.timestamp, start + 2500, 'the sample carries the watcher timestamp');
-    assert.deepEqual(sample.devices.map((d) => d.name), ['GPU A', 'GPU B']);
+    assert.deepEqual(
+      sample.devices.map((d) => d.name),
+      ['GPU A', 'GPU B'],
+    );
   });
 
   it('plays faster with speed and starts over at the end', async () => {
@@ -88,7 +91,10 @@ describe('replay source', () => {
     await source.sample(1600);
     assert.ok(log.includes('Simulated GPU event: burst'), log.join('\n'));
     await source.sample(3100);
-    assert.ok(log.some((m) => /starts over/.test(m)), log.join('\n'));
+    assert.ok(
+      log.some((m) => /starts over/.test(m)),
+      log.join('\n'),
+    );
   });
 
   it('refuses what it cannot play, with the reason', async () => {
@@ -117,6 +123,9 @@ describe('replay source', () => {
     assert.ok(warning > 0 && warning < 20, `WARNING at ${warning} s`);
     assert.ok(critical > warning && critical < 60, `CRITICAL at ${critical} s`);
     assert.equal(Math.round(Math.max(...seen)), 91);
-    assert.ok(seen.slice(critical).some((p) => p < 10), 'the daemon crashes and its memory is released');
+    assert.ok(
+      seen.slice(critical).some((p) => p < 10),
+      'the daemon crashes and its memory is released',
+    );
   });
 });

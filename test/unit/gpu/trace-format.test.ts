@@ -92,11 +92,21 @@ describe('trace format', () => {
     ].join('\n');
     const trace = parseTrace(text);
     const again = parseTrace(formatTrace(trace));
-    assert.deepEqual(again.samples.map(({ line: _l, ...s }) => s), trace.samples.map(({ line: _l, ...s }) => s));
-    assert.deepEqual(again.events.map((e) => e.text), ['speech']);
+    assert.deepEqual(
+      again.samples.map(({ line: _l, ...s }) => s),
+      trace.samples.map(({ line: _l, ...s }) => s),
+    );
+    assert.deepEqual(
+      again.events.map((e) => e.text),
+      ['speech'],
+    );
     const device = deviceFromRow(trace.samples[1]!, trace.header.devices[0]);
     assert.deepEqual(rowFromDevice(trace.samples[1]!.time, device), {
-      t: '2025-10-31T07:14:59.000Z', gpu: 0, usedMiB: 3740, totalMiB: 4096, processes: [{ pid: 1, name: 'a', usedMiB: 3000 }],
+      t: '2025-10-31T07:14:59.000Z',
+      gpu: 0,
+      usedMiB: 3740,
+      totalMiB: 4096,
+      processes: [{ pid: 1, name: 'a', usedMiB: 3000 }],
     });
   });
 

@@ -12,9 +12,37 @@ const GiB = 1024 * MiB;
 const T0 = Date.parse('2025-10-31T07:14:55Z');
 
 const records: HistoryRecord[] = [
-  { type: 'sample', sample: { t: T0, gpus: [{ gpu: 0, used: 3600 * MiB, total: 4 * GiB }], system: { ramUsed: 789 * MiB, ramTotal: 16 * GiB, swapUsed: 0, swapTotal: 8 * GiB } } },
-  { type: 'event', event: { t: T0 + 1000, kind: 'transition', gpu: 0, text: 'GPU 0: WARNING → CRITICAL, "speech"', level: 'critical', usedBefore: 3740 * MiB, usedAfter: null } },
-  { type: 'sample', sample: { t: T0 + 2000, gpus: [{ gpu: 0, used: 3740 * MiB, total: 4 * GiB }, { gpu: 1, used: 512 * MiB, total: 8 * GiB }], system: null } },
+  {
+    type: 'sample',
+    sample: {
+      t: T0,
+      gpus: [{ gpu: 0, used: 3600 * MiB, total: 4 * GiB }],
+      system: { ramUsed: 789 * MiB, ramTotal: 16 * GiB, swapUsed: 0, swapTotal: 8 * GiB },
+    },
+  },
+  {
+    type: 'event',
+    event: {
+      t: T0 + 1000,
+      kind: 'transition',
+      gpu: 0,
+      text: 'GPU 0: WARNING → CRITICAL, "speech"',
+      level: 'critical',
+      usedBefore: 3740 * MiB,
+      usedAfter: null,
+    },
+  },
+  {
+    type: 'sample',
+    sample: {
+      t: T0 + 2000,
+      gpus: [
+        { gpu: 0, used: 3740 * MiB, total: 4 * GiB },
+        { gpu: 1, used: 512 * MiB, total: 8 * GiB },
+      ],
+      system: null,
+    },
+  },
 ];
 
 async function exported(format: 'csv' | 'jsonl'): Promise<string> {
@@ -35,7 +63,10 @@ describe('history export and import', () => {
     assert.deepEqual(back.skipped, []);
     const samples = back.records.filter((r) => r.type === 'sample');
     assert.equal(samples.length, 2);
-    assert.deepEqual(samples[1]!.type === 'sample' && samples[1]!.sample.gpus, [{ gpu: 0, used: 3740 * MiB, total: 4 * GiB }, { gpu: 1, used: 512 * MiB, total: 8 * GiB }]);
+    assert.deepEqual(samples[1]!.type === 'sample' && samples[1]!.sample.gpus, [
+      { gpu: 0, used: 3740 * MiB, total: 4 * GiB },
+      { gpu: 1, used: 512 * MiB, total: 8 * GiB },
+    ]);
     assert.deepEqual(samples[0]!.type === 'sample' && samples[0]!.sample.system, records[0]!.type === 'sample' && records[0]!.sample.system);
     const event = back.records.find((r) => r.type === 'event');
     assert.equal(event?.type === 'event' && event.event.text, 'GPU 0: WARNING → CRITICAL, "speech"');
@@ -54,8 +85,13 @@ describe('history export and import', () => {
     assert.equal(back.format, 'nvidia-smi');
     assert.equal(back.skipped.length, 1);
     assert.match(back.skipped[0]!, /line 8: no memory figures/);
-    const gpu0 = back.records.flatMap((r) => (r.type === 'sample' ? r.sample.gpus.filter((g) => g.gpu === 0).map((g) => [r.sample.t, g.used / MiB, g.total / MiB]) : []));
-    assert.deepEqual(gpu0.map((x) => x[1]), [3600, 3601, 3740, 420]);
+    const gpu0 = back.records.flatMap((r) =>
+      r.type === 'sample' ? r.sample.gpus.filter((g) => g.gpu === 0).map((g) => [r.sample.t, g.used / MiB, g.total / MiB]) : [],
+    );
+    assert.deepEqual(
+      gpu0.map((x) => x[1]),
+      [3600, 3601, 3740, 420],
+    );
     assert.equal(gpu0[2]![0], new Date(2025, 9, 31, 7, 14, 57, 418).getTime(), 'local time, milliseconds kept');
     assert.equal(gpu0[0]![2], 4096);
     const gpu1 = back.records.flatMap((r) => (r.type === 'sample' ? r.sample.gpus.filter((g) => g.gpu === 1) : []));
@@ -85,9 +121,15 @@ describe('history export and import', () => {
   });
 
   it('refuses what it cannot read, saying what it expected', () => {
-    assert.throws(() => importHistory('hello,world\n1,2\n', 'x.csv'), (err: unknown) => err instanceof HistoryImportError && /nvidia-smi --query-gpu/.test(err.message));
+    assert.throws(
+      () => importHistory('hello,world\n1,2\n', 'x.csv'),
+      (err: unknown) => err instanceof HistoryImportError && /nvidia-smi --query-gpu/.test(err.message),
+    );
     assert.throws(() => importHistory('', 'empty.csv'), /empty/);
     assert.throws(() => importHistory('{"vramGuardTrace":1,"title":"t","devices":[]}\n', 't.jsonl'), /devices/);
-    assert.throws(() => importHistory('timestamp, index, memory.used [MiB], memory.total [MiB]\n2025/10/31 07:14:58.420, 0, [N/A], 4096 MiB\n', 'na.csv'), /no samples/);
+    assert.throws(
+      () => importHistory('timestamp, index, memory.used [MiB], memory.total [MiB]\n2025/10/31 07:14:58.420, 0, [N/A], 4096 MiB\n', 'na.csv'),
+      /no samples/,
+    );
   });
 });

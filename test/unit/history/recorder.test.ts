@@ -14,7 +14,26 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 const watched = (t: number, usedMiB: number): WatchedSample => ({
-  sample: { source: 'nvml', timestamp: t, driverVersion: null, nvmlVersion: null, devices: [{ index: 0, name: 'A', uuid: null, memory: { total: 4 * GiB, used: usedMiB * MiB, free: 0, reserved: null }, utilization: { gpu: null, memory: null }, temperatureC: null, powerW: null, persistenceMode: null, processes: [], error: null }] },
+  sample: {
+    source: 'nvml',
+    timestamp: t,
+    driverVersion: null,
+    nvmlVersion: null,
+    devices: [
+      {
+        index: 0,
+        name: 'A',
+        uuid: null,
+        memory: { total: 4 * GiB, used: usedMiB * MiB, free: 0, reserved: null },
+        utilization: { gpu: null, memory: null },
+        temperatureC: null,
+        powerW: null,
+        persistenceMode: null,
+        processes: [],
+        error: null,
+      },
+    ],
+  },
   levels: ['ok'],
   thresholds: [null],
 });
@@ -40,20 +59,44 @@ describe('history recorder', () => {
     for (let i = 0; i < 5; i++) watcher.emit('sample', watched(1_000_000 + i * 250, 3600));
     assert.equal(reads, 1, 'RAM is read at most once a second');
     watcher.emit('transition', { timestamp: 1_000_500, gpu: 0, uuid: null, from: 'warning', to: 'critical', usedBytes: 3740 * MiB, totalBytes: 4 * GiB });
-    const ev = (origin: FallbackEvent['origin']): FallbackEvent => ({ time: 1_000_600, gpu: 0, level: 'critical', step: 0, label: 'unloadModel ollama', action: 'unloadModel', target: 'ollama', mode: 'manual', origin, result: origin === 'dry-run' ? 'would-run' : 'done', message: 'unloaded', usedBefore: 3740 * MiB, usedAfter: 1200 * MiB, totalBytes: 4 * GiB, durationMs: 10 });
+    const ev = (origin: FallbackEvent['origin']): FallbackEvent => ({
+      time: 1_000_600,
+      gpu: 0,
+      level: 'critical',
+      step: 0,
+      label: 'unloadModel ollama',
+      action: 'unloadModel',
+      target: 'ollama',
+      mode: 'manual',
+      origin,
+      result: origin === 'dry-run' ? 'would-run' : 'done',
+      message: 'unloaded',
+      usedBefore: 3740 * MiB,
+      usedAfter: 1200 * MiB,
+      totalBytes: 4 * GiB,
+      durationMs: 10,
+    });
     chain.emit('event', ev('manual'));
     stop();
     watcher.emit('sample', watched(1_002_000, 1));
     assert.equal(store.range('gpu:0', 0, Infinity).t.length, 5);
     assert.equal(store.range('ram', 0, Infinity).v[0], 789 * MiB);
-    assert.deepEqual(store.events().map((e) => [e.kind, e.level]), [['transition', 'critical'], ['fallback', 'critical']]);
+    assert.deepEqual(
+      store.events().map((e) => [e.kind, e.level]),
+      [
+        ['transition', 'critical'],
+        ['fallback', 'critical'],
+      ],
+    );
     assert.match(store.events()[0]!.text, /WARNING → CRITICAL at 3740 MiB/);
     assert.equal(store.events()[1]!.usedAfter, 1200 * MiB);
     assert.equal(store.events()[1]!.t, 1_000_590, 'a step is marked when it started');
   });
 
   it('reads RAM and swap from /proc/meminfo', () => {
-    const m = parseMeminfo('MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:   15000000 kB\nSwapTotal:       8000000 kB\nSwapFree:        6700000 kB\n');
+    const m = parseMeminfo(
+      'MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:   15000000 kB\nSwapTotal:       8000000 kB\nSwapFree:        6700000 kB\n',
+    );
     assert.deepEqual(m, { ramTotal: 16_000_000 * 1024, ramUsed: 1_000_000 * 1024, swapTotal: 8_000_000 * 1024, swapUsed: 1_300_000 * 1024 });
     assert.equal(parseMeminfo('nothing'), null);
   });

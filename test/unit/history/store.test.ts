@@ -15,7 +15,10 @@ const T0 = Date.parse('2025-10-31T07:00:00Z');
 
 const sample = (t: number, usedMiB: number): HistorySample => ({
   t,
-  gpus: [{ gpu: 0, used: usedMiB * MiB, total: 4 * GiB }, { gpu: 1, used: 1000 * MiB, total: 8 * GiB }],
+  gpus: [
+    { gpu: 0, used: usedMiB * MiB, total: 4 * GiB },
+    { gpu: 1, used: 1000 * MiB, total: 8 * GiB },
+  ],
   system: { ramUsed: 789 * MiB, ramTotal: 16 * GiB, swapUsed: 0, swapTotal: 8 * GiB },
 });
 
@@ -71,7 +74,10 @@ describe('history store', () => {
     const s2 = await reread.load();
     assert.equal(s2.records, 4);
     assert.equal(s2.tornLines, 1);
-    assert.deepEqual(reread.range('gpu:0', 0, Infinity).v.map((v) => v / MiB), [3600, 3601, 3602, 3700]);
+    assert.deepEqual(
+      reread.range('gpu:0', 0, Infinity).v.map((v) => v / MiB),
+      [3600, 3601, 3602, 3700],
+    );
   });
 
   it('counts a bad line in the middle of a file and reads on', async () => {
@@ -97,7 +103,10 @@ describe('history store', () => {
     // Only the file that straddles the cutoff is older than the retention.
     assert.ok(starts.filter((s) => s < clock.now() - 3_600_000).length <= 1, 'old files were deleted');
     const sizes = await Promise.all(files.map(async (f) => (await readFile(join(dir, f))).length));
-    assert.ok(sizes.every((s) => s < 4096 + 60 * 200), `sizes ${sizes.join(', ')}`);
+    assert.ok(
+      sizes.every((s) => s < 4096 + 60 * 200),
+      `sizes ${sizes.join(', ')}`,
+    );
   });
 
   it('keeps samples recorded while it is still loading', async () => {

@@ -9,7 +9,12 @@ describe('GPU details document', () => {
     const d = emptyDevice(0);
     d.name = 'NVIDIA RTX A1000 Laptop GPU';
     d.memory = { total: 4 * GiB, used: 3830 * MiB, free: 266 * MiB, reserved: null };
-    d.processes = Array.from({ length: 7 }, (_, i) => ({ pid: 100 + i, name: `/usr/bin/worker-${i}`, usedBytes: (i + 1) * 10 * MiB, kind: 'compute' as const }));
+    d.processes = Array.from({ length: 7 }, (_, i) => ({
+      pid: 100 + i,
+      name: `/usr/bin/worker-${i}`,
+      usedBytes: (i + 1) * 10 * MiB,
+      kind: 'compute' as const,
+    }));
     const md = detailsMarkdown({
       status: { state: 'ready', source: { kind: 'nvml', description: 'NVML 12.550.54.14', sample: async () => ({}) as never, dispose: async () => {} } },
       latest: {
@@ -17,7 +22,9 @@ describe('GPU details document', () => {
         levels: ['critical'],
         thresholds: [{ warning: 3277 * MiB, critical: 3686 * MiB, emergency: 3891 * MiB, hysteresis: 82 * MiB }],
       },
-      transitions: [{ timestamp: Date.UTC(2025, 9, 31, 7, 14, 57), gpu: 0, uuid: null, from: 'ok', to: 'critical', usedBytes: 3830 * MiB, totalBytes: 4 * GiB }],
+      transitions: [
+        { timestamp: Date.UTC(2025, 9, 31, 7, 14, 57), gpu: 0, uuid: null, from: 'ok', to: 'critical', usedBytes: 3830 * MiB, totalBytes: 4 * GiB },
+      ],
       settingsProblems: ['vramGuard.hysteresis: "two" is not a size. Using the default, 2%.'],
     });
     assert.match(md, /^# VRAM Guard — GPU details/);

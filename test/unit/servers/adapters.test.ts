@@ -25,7 +25,9 @@ after(async () => {
 describe('server adapters', () => {
   it('Ollama: /api/ps size_vram and context beside NVML, reload with num_ctx, unload with keep_alive 0', async () => {
     await h.fake.write({ devices: [baseGpu()] });
-    const s = await h.task('ollama', 'ollama', ['--model', 'llama3.2:3b=2000:112', '--model', 'qwen2.5:0.5b=400:16', '--nvml-extra-mib', '300'], { needs: '3GiB' });
+    const s = await h.task('ollama', 'ollama', ['--model', 'llama3.2:3b=2000:112', '--model', 'qwen2.5:0.5b=400:16', '--nvml-extra-mib', '300'], {
+      needs: '3GiB',
+    });
     assert.ok((await s.start()).ok);
     const url = s.baseUrl!;
     const idle = await h.used();
@@ -69,10 +71,15 @@ describe('server adapters', () => {
 
   it('vLLM: takes utilization × total, /v1/models max_model_len, sleep and wake', async () => {
     await h.fake.write({ devices: [baseGpu({ total: 10 * GiB, used: 1 * GiB, processes: [] })] });
-    const s = await h.task('vllm', 'vllm', ['serve', 'Qwen/Qwen2.5-1.5B', '--gpu-memory-utilization', '0.4', '--max-model-len', '4096', '--enable-sleep-mode'], {
-      needs: '4GiB',
-      env: { VLLM_SERVER_DEV_MODE: '1' },
-    });
+    const s = await h.task(
+      'vllm',
+      'vllm',
+      ['serve', 'Qwen/Qwen2.5-1.5B', '--gpu-memory-utilization', '0.4', '--max-model-len', '4096', '--enable-sleep-mode'],
+      {
+        needs: '4GiB',
+        env: { VLLM_SERVER_DEV_MODE: '1' },
+      },
+    );
     assert.ok((await s.start()).ok);
     assert.equal(await h.used(), 1 * GiB + 4 * GiB);
     const r = await vllmAdapter.report(s.baseUrl!);
@@ -106,9 +113,14 @@ describe('server adapters', () => {
     assert.equal((await h.used()) - idle, 388 * MiB);
     await w.stop();
 
-    const f = await h.task('fw', 'faster-whisper', ['--model', 'Systran/faster-whisper-small=600', '--preload', 'Systran/faster-whisper-small'], { needs: '1GiB' });
+    const f = await h.task('fw', 'faster-whisper', ['--model', 'Systran/faster-whisper-small=600', '--preload', 'Systran/faster-whisper-small'], {
+      needs: '1GiB',
+    });
     assert.ok((await f.start()).ok);
-    assert.deepEqual((await fasterWhisperAdapter.report(f.baseUrl!)).models.map((m) => m.name), ['Systran/faster-whisper-small']);
+    assert.deepEqual(
+      (await fasterWhisperAdapter.report(f.baseUrl!)).models.map((m) => m.name),
+      ['Systran/faster-whisper-small'],
+    );
     assert.equal((await h.used()) - idle, 600 * MiB);
     await fasterWhisperUnload(f.baseUrl!, 'Systran/faster-whisper-small');
     assert.equal(await h.used(), idle);

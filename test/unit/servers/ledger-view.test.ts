@@ -27,7 +27,20 @@ describe('ledger view', () => {
       ]),
       table,
       owners: [{ name: 'ollama (task)', kind: 'ollama', rootPid: 200, baseUrl: 'http://127.0.0.1:1', gpu: 0 }],
-      reports: new Map([['ollama (task)', { kind: 'ollama', reachable: true, healthy: true, models: [{ name: 'llama3.2:3b', vramBytes: 2648 * MiB, contextLength: 4096 }], contextLength: null, sleeping: null, error: null }]]),
+      reports: new Map([
+        [
+          'ollama (task)',
+          {
+            kind: 'ollama',
+            reachable: true,
+            healthy: true,
+            models: [{ name: 'llama3.2:3b', vramBytes: 2648 * MiB, contextLength: 4096 }],
+            contextLength: null,
+            sleeping: null,
+            error: null,
+          },
+        ],
+      ]),
     });
     const view = ledgerView(ledger, 1234);
     assert.deepEqual(view, {
@@ -38,7 +51,18 @@ describe('ledger view', () => {
           name: 'Test GPU',
           totalBytes: 8 * GiB,
           usedBytes: 5000 * MiB,
-          owners: [{ name: 'ollama (task)', kind: 'ollama', rootPid: 200, pids: [201], nvmlBytes: 2838 * MiB, reportedBytes: 2648 * MiB, expectedBytes: null, models: ['llama3.2:3b'] }],
+          owners: [
+            {
+              name: 'ollama (task)',
+              kind: 'ollama',
+              rootPid: 200,
+              pids: [201],
+              nvmlBytes: 2838 * MiB,
+              reportedBytes: 2648 * MiB,
+              expectedBytes: null,
+              models: ['llama3.2:3b'],
+            },
+          ],
           other: [{ pid: 1187, name: 'Xorg', usedBytes: 214 * MiB }],
           residualBytes: (5000 - 2838 - 214) * MiB,
           residualHint: ledger[0]!.residualHint,

@@ -44,7 +44,20 @@ describe('ledger', () => {
         { name: 'whisper (shell task)', kind: 'task', rootPid: 100, baseUrl: null, gpu: null },
         { name: 'ollama', kind: 'ollama', rootPid: 200, baseUrl: 'http://127.0.0.1:1', gpu: 0, expectedBytes: 2879 * MiB },
       ],
-      reports: new Map([['ollama', { kind: 'ollama', reachable: true, healthy: true, models: [{ name: 'llama3.2:3b', vramBytes: 2500 * MiB, contextLength: 4096 }], contextLength: null, sleeping: null, error: null }]]),
+      reports: new Map([
+        [
+          'ollama',
+          {
+            kind: 'ollama',
+            reachable: true,
+            healthy: true,
+            models: [{ name: 'llama3.2:3b', vramBytes: 2500 * MiB, contextLength: 4096 }],
+            contextLength: null,
+            sleeping: null,
+            error: null,
+          },
+        ],
+      ]),
     });
     assert.ok(g);
     assert.deepEqual(
@@ -54,7 +67,10 @@ describe('ledger', () => {
         ['whisper (shell task)', 1116, null],
       ],
     );
-    assert.deepEqual(g.other.map((p) => p.pid), [1187]);
+    assert.deepEqual(
+      g.other.map((p) => p.pid),
+      [1187],
+    );
     assert.equal(g.residualBytes, (6000 - 2838 - 1116 - 214) * MiB);
     assert.match(g.residualHint!, /1832 MiB of used VRAM belongs to no running process.*Is it a leak\?/);
     const text = ledgerText([g]);

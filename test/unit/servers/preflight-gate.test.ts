@@ -31,12 +31,30 @@ const logOf = (name: string) => (h.logs.get(name) ?? []).join('\n');
 
 describe('the gate sizes what the task will run', () => {
   it('a task saying -fa on -ctk q8_0 -ctv q8_0 -np 2 is gated on that configuration', async () => {
-    const s = await h.task('llama-q8', 'llama-server', ['-m', model, '-c', '8192', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', '-np', '2', '--weights-mib', '1918']);
+    const s = await h.task('llama-q8', 'llama-server', [
+      '-m',
+      model,
+      '-c',
+      '8192',
+      '-fa',
+      'on',
+      '-ctk',
+      'q8_0',
+      '-ctv',
+      'q8_0',
+      '-np',
+      '2',
+      '--weights-mib',
+      '1918',
+    ]);
     const r = await s.start();
     assert.ok(r.ok, logOf('llama-q8'));
     const log = logOf('llama-q8');
     // What the terminal names as assumed is what the arguments said.
-    assert.match(log, /Assumed: context 8192 tokens, 2 slots \(KV cache split per slot\), flash attention on, KV cache q8_0, micro-batch 512, 28 of 28 layers on the GPU/);
+    assert.match(
+      log,
+      /Assumed: context 8192 tokens, 2 slots \(KV cache split per slot\), flash attention on, KV cache q8_0, micro-batch 512, 28 of 28 layers on the GPU/,
+    );
     assert.match(log, /Settings from the task's arguments: -m \S+ -c 8192 -fa on -ctk q8_0 -ctv q8_0 -np 2\./);
     // Llama 3.2 3B: 28 layers × 8192 cells × (8 KV heads × 128) × 2 (K and V) × 34/32 bytes (q8_0 blocks) = 476 MiB.
     assert.match(log, /KV cache 476 MiB/);
@@ -66,7 +84,12 @@ describe('reservations', () => {
       const refused = ra.ok ? b : a;
       const passed = ra.ok ? a : b;
       assert.equal(refused.state, 'refused');
-      assert.match(logOf(refused.name), new RegExp(`VRAM gate: FAIL — "${refused.name}" was not started\\. 2632 MiB free \\(6728 MiB less 4096 MiB reserved by "${passed.name}", starting\\) < 4096 MiB needed`));
+      assert.match(
+        logOf(refused.name),
+        new RegExp(
+          `VRAM gate: FAIL — "${refused.name}" was not started\\. 2632 MiB free \\(6728 MiB less 4096 MiB reserved by "${passed.name}", starting\\) < 4096 MiB needed`,
+        ),
+      );
       // Shared on disk while the first loads, then dropped once its memory shows in NVML.
       await pollUntil(async () => !(await h.reservations!.list()).length, 'the reservation to be released once NVML shows the server', 8000, 50);
       assert.ok((await h.used()) > 1464 * MiB + 3900 * MiB);
@@ -101,16 +124,26 @@ describe('measured footprints', () => {
       await pollUntil(() => logOf('llama-measure').includes('Measured footprint'), 'the footprint to be measured', 8000, 50);
       // What the emulated server allocated in NVML: weights 1918 + KV 448 + compute 100 + CUDA context 300 MiB.
       const measured = (1918 + 448 + 100 + 300) * MiB;
-      assert.match(logOf('llama-measure'), new RegExp(`Measured footprint: 2766 MiB \\(NVML, the server's processes, settled\\); the estimate was ${Math.round(estimateBytes / MiB)} MiB`));
+      assert.match(
+        logOf('llama-measure'),
+        new RegExp(`Measured footprint: 2766 MiB \\(NVML, the server's processes, settled\\); the estimate was ${Math.round(estimateBytes / MiB)} MiB`),
+      );
       await first.stop('test');
 
       const again = await h.task('llama-measure-again', 'llama-server', args);
       assert.ok((await again.start()).ok);
       assert.equal(again.lastGate!.expectedBytes, measured, 'the gate uses what NVML measured');
-      assert.match(logOf('llama-measure-again'), /Measured need: .*measured on \d{4}-\d\d-\d\d \d\d:\d\d: 2766 MiB \(NVML, the server's processes, same file and settings\); estimate was \d+ MiB/);
+      assert.match(
+        logOf('llama-measure-again'),
+        /Measured need: .*measured on \d{4}-\d\d-\d\d \d\d:\d\d: 2766 MiB \(NVML, the server's processes, same file and settings\); estimate was \d+ MiB/,
+      );
       await again.stop('test');
 
-      const changed = await h.task('llama-measure-8k', 'llama-server', args.map((a) => (a === '4096' ? '8192' : a)));
+      const changed = await h.task(
+        'llama-measure-8k',
+        'llama-server',
+        args.map((a) => (a === '4096' ? '8192' : a)),
+      );
       assert.ok((await changed.start()).ok);
       assert.notEqual(changed.lastGate!.expectedBytes, measured);
       assert.match(logOf('llama-measure-8k'), /Estimated need: /);
@@ -133,7 +166,10 @@ describe('--fit and fit advice at the gate', () => {
     const log = logOf('llama-too-big');
     assert.match(log, /VRAM gate: FAIL/);
     // 6472 MiB free less the 256 MiB margin; CRITICAL (7168 MiB) − 1464 MiB used leaves 5704 MiB: the smaller is the budget.
-    assert.match(log, /What would fit in 5704 MiB \(free less the margin, below CRITICAL\): largest context that fits: `-c \d+` → \d+ MiB; largest context with a q8_0 KV cache: `-c \d+ -ctk q8_0 -ctv q8_0` → \d+ MiB/);
+    assert.match(
+      log,
+      /What would fit in 5704 MiB \(free less the margin, below CRITICAL\): largest context that fits: `-c \d+` → \d+ MiB; largest context with a q8_0 KV cache: `-c \d+ -ctk q8_0 -ctv q8_0` → \d+ MiB/,
+    );
     const ctx = Number(/`-c (\d+)` →/.exec(log)![1]);
     const q8 = Number(/`-c (\d+) -ctk q8_0/.exec(log)![1]);
     assert.ok(q8 > ctx, 'a q8_0 cache fits a longer context');
@@ -147,7 +183,10 @@ describe('--fit and fit advice at the gate', () => {
   it('with no -c and --fit on, says plainly that the server will take all free memory but the fit margin', async () => {
     const s = await h.task('llama-fit', 'llama-server', ['-m', model, '--weights-mib', '1918']);
     await s.start();
-    assert.match(logOf('llama-fit'), /No -c and --fit is on \(llama\.cpp's default\): the full 131072-token context \(\d+ MiB\) does not fit, so llama-server will lower it to about \d+ tokens and take about \d+ MiB: all free memory but the 1024 MiB fit margin\./);
+    assert.match(
+      logOf('llama-fit'),
+      /No -c and --fit is on \(llama\.cpp's default\): the full 131072-token context \(\d+ MiB\) does not fit, so llama-server will lower it to about \d+ tokens and take about \d+ MiB: all free memory but the 1024 MiB fit margin\./,
+    );
     await s.stop('test');
     assert.equal(baseGpu().total, 8 * GiB);
   });

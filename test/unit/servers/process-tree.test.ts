@@ -93,7 +93,10 @@ describe('model server tasks', () => {
 
   it('restarts with a smaller context and on the CPU', async () => {
     await h.fake.write({ devices: [baseGpu()] });
-    const s = await h.task('ctx', 'llama-server', ['-m', 'model.gguf', '-c', '8192', '--weights-mib', '1000'], { needs: '2GiB', fallback: { contextSizes: [8192, 4096, 2048] } });
+    const s = await h.task('ctx', 'llama-server', ['-m', 'model.gguf', '-c', '8192', '--weights-mib', '1000'], {
+      needs: '2GiB',
+      fallback: { contextSizes: [8192, 4096, 2048] },
+    });
     const before = await h.used();
     assert.ok((await s.start()).ok);
     assert.equal((await h.used()) - before, (1000 + 1024 + 100) * MiB);

@@ -45,8 +45,14 @@ describe('reservations', () => {
     assert.match(await readFile(path, 'utf8'), /other window/, 'the entry was written');
     const book = new ReservationBook(path);
     assert.deepEqual(await book.list(), [], 'its holder is gone');
-    await book.update((live) => ({ result: null, next: [...live, entry(book, { owner: 'expired', expiresAt: Date.now() - 1 }), entry(book, { owner: 'kept' })] }));
-    assert.deepEqual((await book.list()).map((r) => r.owner), ['kept']);
+    await book.update((live) => ({
+      result: null,
+      next: [...live, entry(book, { owner: 'expired', expiresAt: Date.now() - 1 }), entry(book, { owner: 'kept' })],
+    }));
+    assert.deepEqual(
+      (await book.list()).map((r) => r.owner),
+      ['kept'],
+    );
   });
 
   it('a lock held by a live process that never lets go is broken once it is older than the staleness time, so no one waits forever', async () => {
@@ -68,6 +74,9 @@ describe('reservations', () => {
     await mkdir(dir);
     await chmod(dir, 0o777);
     const book = new ReservationBook(join(dir, 'reservations.json'));
-    await assert.rejects(book.update(() => ({ result: null })), /is not a private folder of this user .*mode 777.*reservations are not shared/);
+    await assert.rejects(
+      book.update(() => ({ result: null })),
+      /is not a private folder of this user .*mode 777.*reservations are not shared/,
+    );
   });
 });

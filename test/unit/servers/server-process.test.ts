@@ -49,7 +49,10 @@ describe('server process', () => {
     assert.equal(r.reason, 'exited');
     assert.equal(r.exit?.exitCode, 3);
     assert.match(r.message, /exit code 3/);
-    assert.ok(r.lastLines.some((l) => /failed to load model/.test(l)), r.lastLines.join('\n'));
+    assert.ok(
+      r.lastLines.some((l) => /failed to load model/.test(l)),
+      r.lastLines.join('\n'),
+    );
   });
 
   it('kills a server that ignores SIGTERM after the stop timeout, leaving no process', async () => {
@@ -71,7 +74,13 @@ describe('server process', () => {
     const port = await freePort();
     const [node, script] = emulatorCommand('llama-server');
     const wrapper = `const { spawn } = require('node:child_process'); spawn(${JSON.stringify(node)}, [${JSON.stringify(script)}, '--port', '${port}', '--ignore-sigterm'], { stdio: 'inherit' }); process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);`;
-    const p = new ServerProcess({ command: node!, args: ['-e', wrapper], healthUrl: `http://127.0.0.1:${port}/health`, startTimeoutMs: 10_000, stopTimeoutMs: 300 });
+    const p = new ServerProcess({
+      command: node!,
+      args: ['-e', wrapper],
+      healthUrl: `http://127.0.0.1:${port}/health`,
+      startTimeoutMs: 10_000,
+      stopTimeoutMs: 300,
+    });
     const started = p.start();
     pids.add(p.pid);
     assert.ok((await started).ok);

@@ -15,7 +15,10 @@ import { alive, emulatorCommand, freePort, PidRegister, pollUntil } from '../../
 
 async function ollamaServer(name: string): Promise<SpikeServer> {
   const port = await freePort();
-  const v = validateTaskDefinition({ type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--port', String(port)], port, startTimeoutSeconds: 15 }, name);
+  const v = validateTaskDefinition(
+    { type: 'vram-guard', server: 'ollama', command: emulatorCommand('ollama'), args: ['--port', String(port)], port, startTimeoutSeconds: 15 },
+    name,
+  );
   if (!v.ok) throw new Error(v.problems.join(' '));
   return { name, task: v.task, baseUrl: serverBaseUrl(v.task), load: { kind: 'none' } };
 }
@@ -37,7 +40,9 @@ describe('servers a spike left running, adopted by the registry', () => {
     assert.equal(changes, 1);
     assert.deepEqual(registry.owners(), [{ name: 'ollama (spike)', kind: 'ollama', rootPid: handle.pid, baseUrl: server.baseUrl, gpu: 0 }]);
     assert.deepEqual(registry.running('ollama (spike)'), { pid: handle.pid, adopted: true });
-    assert.deepEqual(serverViews(registry), [{ name: 'ollama (spike)', kind: 'ollama', origin: 'spike', state: 'ready', pid: handle.pid, baseUrl: server.baseUrl }]);
+    assert.deepEqual(serverViews(registry), [
+      { name: 'ollama (spike)', kind: 'ollama', origin: 'spike', state: 'ready', pid: handle.pid, baseUrl: server.baseUrl },
+    ]);
     await registry.stopAll('test finished');
     assert.equal(alive(handle.pid), false, 'the adopted server still runs after stopAll');
     assert.deepEqual(registry.owners(), []);
@@ -52,12 +57,18 @@ describe('servers a spike left running, adopted by the registry', () => {
     assert.ok(a.ok && b.ok);
     pids.add(a.server.pid);
     pids.add(b.server.pid);
-    for (const [name, s] of [['a', a.server], ['b', b.server]] as const) {
+    for (const [name, s] of [
+      ['a', a.server],
+      ['b', b.server],
+    ] as const) {
       registry.adopt({ name, task: (await ollamaServer(name)).task, pid: s.pid, stop: () => s.stop(), exited: () => s.exited() });
     }
     process.kill(a.server.pid, 'SIGTERM');
     await pollUntil(() => a.server.exited(), '"a" to exit', 5000);
-    assert.deepEqual(registry.owners().map((o) => o.name), ['b']);
+    assert.deepEqual(
+      registry.owners().map((o) => o.name),
+      ['b'],
+    );
     registry.killAllNow();
     await pollUntil(() => b.server.exited(), '"b" to be killed', 5000);
     assert.deepEqual(registry.owners(), []);
@@ -65,7 +76,13 @@ describe('servers a spike left running, adopted by the registry', () => {
 
   it('can be removed without being stopped', async () => {
     const registry = new ServerRegistry();
-    const remove = registry.adopt({ name: 'x', task: (await ollamaServer('x')).task, pid: 999_999, stop: async () => assert.fail('not stopped'), exited: () => false });
+    const remove = registry.adopt({
+      name: 'x',
+      task: (await ollamaServer('x')).task,
+      pid: 999_999,
+      stop: async () => assert.fail('not stopped'),
+      exited: () => false,
+    });
     remove();
     await registry.stopAll();
     assert.deepEqual(registry.owners(), []);

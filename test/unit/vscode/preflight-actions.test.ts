@@ -29,7 +29,23 @@ function report(verdict: PreflightVerdict, free: CheckStatus | null, over: Parti
 const hooks = { startAnyway: async () => {}, runFallbackChain: async () => {} };
 
 function event(step: number, result: FallbackEvent['result'], gpu = 0, usedAfter: number | null = null): FallbackEvent {
-  return { time: 0, gpu, level: 'critical', step, label: `step ${step}`, action: 'stopServer', target: null, mode: 'confirm', origin: 'manual', result, message: '', usedBefore: 0, usedAfter, totalBytes: 8 * GiB, durationMs: 0 };
+  return {
+    time: 0,
+    gpu,
+    level: 'critical',
+    step,
+    label: `step ${step}`,
+    action: 'stopServer',
+    target: null,
+    mode: 'confirm',
+    origin: 'manual',
+    result,
+    message: '',
+    usedBefore: 0,
+    usedAfter,
+    totalBytes: 8 * GiB,
+    durationMs: 0,
+  };
 }
 
 const reading: LevelReading = { gpu: 0, used: 6 * GiB, total: 8 * GiB, level: 'warning', thresholds: null };
@@ -74,7 +90,10 @@ describe('pre-flight actions', () => {
     ]);
     assert.equal(r.enough, true);
     assert.equal(r.freeBytes, 4692 * MiB);
-    assert.deepEqual(r.events.map((e) => e.step), [0, 2]);
+    assert.deepEqual(
+      r.events.map((e) => e.step),
+      [0, 2],
+    );
   });
 
   it('says so when every step ran and the need still does not fit', async () => {
@@ -82,7 +101,10 @@ describe('pre-flight actions', () => {
     const r = await runChainForNeed(chain, [event(0, 'would-run'), event(1, 'would-run')], reading, { requiredFreeBytes: 4 * GiB, freeBytes: 2 * GiB });
     assert.equal(r.enough, false);
     assert.equal(r.freeBytes, 2 * GiB);
-    assert.deepEqual(r.events.map((e) => [e.step, e.result]), [[1, 'failed']]);
+    assert.deepEqual(
+      r.events.map((e) => [e.step, e.result]),
+      [[1, 'failed']],
+    );
   });
 
   it('runs nothing when the need already fits', async () => {

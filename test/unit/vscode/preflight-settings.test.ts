@@ -6,11 +6,14 @@ import { parseNeedText, parseServerArgsText, readPreflightSettings } from '../..
 
 describe('pre-flight settings', () => {
   it('defaults: a 1 GiB margin and a 100 MiB residual threshold', () => {
-    assert.deepEqual(readPreflightSettings(() => undefined), {
-      margin: { kind: 'bytes', bytes: GiB },
-      residualThreshold: { kind: 'bytes', bytes: 100 * MiB },
-      problems: [],
-    });
+    assert.deepEqual(
+      readPreflightSettings(() => undefined),
+      {
+        margin: { kind: 'bytes', bytes: GiB },
+        residualThreshold: { kind: 'bytes', bytes: 100 * MiB },
+        problems: [],
+      },
+    );
   });
 
   it('takes sizes and percentages; a bad value names the setting and falls back', () => {

@@ -28,7 +28,14 @@ describe('all settings, read in one pass', () => {
       }),
     );
     const mentions = (setting: string) => s.problems.filter((p) => p.includes(setting)).length;
-    for (const setting of ['vramGuard.sampleIntervalMs', 'vramGuard.fallbackMode', 'vramGuard.preflight.margin', 'vramGuard.history.retentionDays', 'vramGuard.spike.', 'vramGuard.aec.recordSeconds']) {
+    for (const setting of [
+      'vramGuard.sampleIntervalMs',
+      'vramGuard.fallbackMode',
+      'vramGuard.preflight.margin',
+      'vramGuard.history.retentionDays',
+      'vramGuard.spike.',
+      'vramGuard.aec.recordSeconds',
+    ]) {
       assert.equal(mentions(setting), 1, `${setting} is named once in: ${s.problems.join(' | ')}`);
     }
     assert.equal(s.problems.length, 6);

@@ -62,8 +62,18 @@ describe('settings', () => {
     assert.deepEqual(s.thresholds, DEFAULT_THRESHOLDS);
     assert.equal(s.statusBarGpu, 'worst');
     assert.equal(s.hideWhenNoGpu, false);
-    for (const name of ['vramGuard.source', 'vramGuard.sampleIntervalMs', 'vramGuard.thresholds', 'vramGuard.statusBar.gpu', 'vramGuard.statusBar.hideWhenNoGpu', 'vramGuard.adaptiveRate']) {
-      assert.ok(s.problems.some((p) => p.startsWith(name)), `a message names ${name}`);
+    for (const name of [
+      'vramGuard.source',
+      'vramGuard.sampleIntervalMs',
+      'vramGuard.thresholds',
+      'vramGuard.statusBar.gpu',
+      'vramGuard.statusBar.hideWhenNoGpu',
+      'vramGuard.adaptiveRate',
+    ]) {
+      assert.ok(
+        s.problems.some((p) => p.startsWith(name)),
+        `a message names ${name}`,
+      );
     }
   });
 });

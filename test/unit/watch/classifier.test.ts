@@ -69,6 +69,6 @@ describe('classifier', () => {
   it('falls through several levels at once when usage drops far', () => {
     const t = resolved({ warning: '80%', critical: '90%', emergency: '95%' }, 8 * GiB);
     assert.equal(nextLevel('emergency', 1 * GiB, t), 'ok');
-    assert.equal(nextLevel('emergency', 0.89 * 8 * GiB, t), 'critical', 'inside CRITICAL\'s band after leaving EMERGENCY');
+    assert.equal(nextLevel('emergency', 0.89 * 8 * GiB, t), 'critical', "inside CRITICAL's band after leaving EMERGENCY");
   });
 });

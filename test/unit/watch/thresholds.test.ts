@@ -34,7 +34,10 @@ describe('threshold settings', () => {
   it('thresholds that do not increase: one message naming the setting, and the defaults', () => {
     const p = parseThresholds({ warning: '90%', critical: '80%', emergency: '95%' }, '2%');
     assert.equal(p.problems.length, 1);
-    assert.match(p.problems[0]!, /^vramGuard\.thresholds: warning < critical < emergency is required, got warning 90%, critical 80%, emergency 95%\. Using the defaults/);
+    assert.match(
+      p.problems[0]!,
+      /^vramGuard\.thresholds: warning < critical < emergency is required, got warning 90%, critical 80%, emergency 95%\. Using the defaults/,
+    );
     assert.deepEqual(p.spec, DEFAULT_THRESHOLDS);
   });
 

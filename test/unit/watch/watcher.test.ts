@@ -125,7 +125,11 @@ describe('watcher', () => {
     await clock.advance(1000);
     assert.equal(opens(), 2, 'and a fresh one opened');
     assert.equal(watcher.latest!.sample.devices[0]!.memory?.used, 5000 * MiB);
-    assert.deepEqual(transitions.map((t) => t.to), ['critical', 'ok'], 'no level change while it did not answer');
+    assert.deepEqual(
+      transitions.map((t) => t.to),
+      ['critical', 'ok'],
+      'no level change while it did not answer',
+    );
     await watcher.stop();
   });
 
@@ -207,7 +211,10 @@ describe('watcher', () => {
     watcher.start();
     await clock.advance(3000);
     assert.equal(problems.length, 1);
-    assert.match(problems[0]![0]!, /^GPU 0: vramGuard\.thresholds: warning 6144 MiB, critical 7168 MiB, emergency 7680 MiB is above this GPU's total of 4096 MiB/);
+    assert.match(
+      problems[0]![0]!,
+      /^GPU 0: vramGuard\.thresholds: warning 6144 MiB, critical 7168 MiB, emergency 7680 MiB is above this GPU's total of 4096 MiB/,
+    );
     assert.equal(watcher.latest?.levels[0], 'warning', '3.5 of 4 GiB is 87.5%: WARNING under the default 80/90/95%');
     await watcher.stop();
   });

@@ -17,7 +17,15 @@ function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     bounds: { first: NOW - 7_200_000, last: NOW },
     gpus: [{ gpu: 0, name: 'RTX A1000', totalMiB: 4096, thresholds: { warning: 3276.8, critical: 3686.4, emergency: 3891.2 }, level: 'warning' }],
     range: '1h',
-    data: { from: NOW - 3_600_000, to: NOW, gpus: [{ gpu: 0, t: [NOW - 2000, NOW - 1000, NOW], v: [3600, 3601, 3602] }], ram: { t: [NOW], v: [789] }, swap: { t: [NOW], v: [0] }, ramTotalMiB: 16384, swapTotalMiB: 8192 },
+    data: {
+      from: NOW - 3_600_000,
+      to: NOW,
+      gpus: [{ gpu: 0, t: [NOW - 2000, NOW - 1000, NOW], v: [3600, 3601, 3602] }],
+      ram: { t: [NOW], v: [789] },
+      swap: { t: [NOW], v: [0] },
+      ramTotalMiB: 16384,
+      swapTotalMiB: 8192,
+    },
     markers: [],
     processes: [],
     servers: [],
@@ -38,7 +46,11 @@ describe('dashboard view model', () => {
     applySample(s, { t: NOW, g: [[0, 1, 4096, 'ok']], m: null });
     assert.equal(s.series.get(0)!.v.length, 4, 'a sample older than the last is ignored');
     applySample(s, { t: NOW + 2000, g: [[1, 100, 8192, 'ok']], m: null });
-    assert.deepEqual(s.gpus.map((g) => g.gpu), [0, 1], 'a new GPU appears');
+    assert.deepEqual(
+      s.gpus.map((g) => g.gpu),
+      [0, 1],
+      'a new GPU appears',
+    );
   });
 
   it('stops following while zoomed, and follows again when a range is picked', () => {
@@ -66,28 +78,64 @@ describe('dashboard view model', () => {
 
   it('draws the thresholds as three bands up to the total, and the y axis from 0 to the total', () => {
     const gpu = snapshot().gpus[0]!;
-    assert.deepEqual(thresholdBands(gpu).map((b) => [b.level, b.from, b.to]), [['warning', 3276.8, 3686.4], ['critical', 3686.4, 3891.2], ['emergency', 3891.2, 4096]]);
+    assert.deepEqual(
+      thresholdBands(gpu).map((b) => [b.level, b.from, b.to]),
+      [
+        ['warning', 3276.8, 3686.4],
+        ['critical', 3686.4, 3891.2],
+        ['emergency', 3891.2, 4096],
+      ],
+    );
     assert.deepEqual(thresholdBands({ ...gpu, thresholds: null }), []);
     assert.deepEqual(yRange(gpu, { t: [1], v: [100] }), [0, 4096]);
   });
 
   it('puts the markers of this GPU (and of every GPU) in view, with their details', () => {
     const markers = [
-      { t: NOW - 10_000, kind: 'transition' as const, gpu: 0, text: 'GPU 0: WARNING → CRITICAL at 3740 MiB of 4096 MiB', level: 'critical' as const, beforeMiB: 3740, afterMiB: null },
+      {
+        t: NOW - 10_000,
+        kind: 'transition' as const,
+        gpu: 0,
+        text: 'GPU 0: WARNING → CRITICAL at 3740 MiB of 4096 MiB',
+        level: 'critical' as const,
+        beforeMiB: 3740,
+        afterMiB: null,
+      },
       { t: NOW - 5000, kind: 'fallback' as const, gpu: 0, text: 'unload llama3.2:3b', level: 'critical' as const, beforeMiB: 7498, afterMiB: 4660 },
       { t: NOW - 4000, kind: 'note' as const, gpu: null, text: 'Speech detected', level: null, beforeMiB: null, afterMiB: null },
       { t: NOW - 3000, kind: 'task' as const, gpu: 1, text: 'other GPU', level: null, beforeMiB: null, afterMiB: null },
       { t: NOW - 9_000_000, kind: 'task' as const, gpu: 0, text: 'too old', level: null, beforeMiB: null, afterMiB: null },
     ];
     const view = markersInView(markers, 0, NOW - 3_600_000, NOW, NOW);
-    assert.deepEqual(view.map((m) => m.label), ['CRITICAL', 'fallback', 'event']);
+    assert.deepEqual(
+      view.map((m) => m.label),
+      ['CRITICAL', 'fallback', 'event'],
+    );
     assert.match(view[1]!.detail, /unload llama3\.2:3b · 7\.32 GiB → 4\.55 GiB$/);
     assert.match(view[0]!.detail, /^07:19:50|^\d\d:\d\d:\d\d/);
   });
 
   it('places marker labels so they do not cover each other', () => {
-    const places = placeLabels([{ x: 100, kind: 'transition' }, { x: 130, kind: 'transition' }, { x: 140, kind: 'fallback' }, { x: 400, kind: 'transition' }, { x: 990, kind: 'task' }], 1000);
-    assert.deepEqual(places.map((p) => [p.row, p.flip]), [[0, false], [1, false], [2, false], [0, false], [2, true]]);
+    const places = placeLabels(
+      [
+        { x: 100, kind: 'transition' },
+        { x: 130, kind: 'transition' },
+        { x: 140, kind: 'fallback' },
+        { x: 400, kind: 'transition' },
+        { x: 990, kind: 'task' },
+      ],
+      1000,
+    );
+    assert.deepEqual(
+      places.map((p) => [p.row, p.flip]),
+      [
+        [0, false],
+        [1, false],
+        [2, false],
+        [0, false],
+        [2, true],
+      ],
+    );
   });
 
   it('gives the trend line: steady for the field report, growing with a time to OOM', () => {
@@ -105,15 +153,60 @@ describe('dashboard view model', () => {
   });
 
   it('lists processes with the residual as its own row, server cards and the chain', () => {
-    const rows = processRows({ gpu: 0, usedMiB: 4000, rows: [{ pid: 4242, name: 'ollama', owner: 'ollama', vramMiB: 2838, share: 71 }], residualMiB: 300, residualHint: null });
-    assert.deepEqual(rows.map((r) => [r.pid, r.owner, r.vram, r.share, r.residual]), [['4242', 'ollama', '2838 MiB', '71%', false], ['—', '—', '300 MiB', '7.5%', true]]);
-    const card = serverCardView({ name: 'ollama', kind: 'ollama', state: 'ready', pid: 15663, gpu: 0, health: 'healthy', models: [{ name: 'llama3.2:3b', vramMiB: 2648, context: 4096 }], context: null, sleeping: null, nvmlMiB: 2910, reportedMiB: 2648, error: null });
+    const rows = processRows({
+      gpu: 0,
+      usedMiB: 4000,
+      rows: [{ pid: 4242, name: 'ollama', owner: 'ollama', vramMiB: 2838, share: 71 }],
+      residualMiB: 300,
+      residualHint: null,
+    });
+    assert.deepEqual(
+      rows.map((r) => [r.pid, r.owner, r.vram, r.share, r.residual]),
+      [
+        ['4242', 'ollama', '2838 MiB', '71%', false],
+        ['—', '—', '300 MiB', '7.5%', true],
+      ],
+    );
+    const card = serverCardView({
+      name: 'ollama',
+      kind: 'ollama',
+      state: 'ready',
+      pid: 15663,
+      gpu: 0,
+      health: 'healthy',
+      models: [{ name: 'llama3.2:3b', vramMiB: 2648, context: 4096 }],
+      context: null,
+      sleeping: null,
+      nvmlMiB: 2910,
+      reportedMiB: 2648,
+      error: null,
+    });
     assert.equal(card.title, 'ollama · ollama · PID 15663 · GPU 0');
     assert.deepEqual(card.lines, ['models: llama3.2:3b (ctx 4096) · 2648 MiB']);
     assert.equal(card.vram, 'VRAM by NVML 2910 MiB · by the server 2648 MiB');
-    const chain = { mode: 'auto' as const, busy: false, steps: [], actions: [{ t: NOW, gpu: 0, step: 1, label: 'unloadModel ollama', origin: 'manual' as const, result: 'done', message: 'unloaded', beforeMiB: 7498, afterMiB: 4660 }] };
+    const chain = {
+      mode: 'auto' as const,
+      busy: false,
+      steps: [],
+      actions: [
+        {
+          t: NOW,
+          gpu: 0,
+          step: 1,
+          label: 'unloadModel ollama',
+          origin: 'manual' as const,
+          result: 'done',
+          message: 'unloaded',
+          beforeMiB: 7498,
+          afterMiB: 4660,
+        },
+      ],
+    };
     assert.equal(autoEnabled(chain), true);
-    assert.deepEqual(chainActions(chain, NOW).map((a) => [a.text, a.memory]), [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']]);
+    assert.deepEqual(
+      chainActions(chain, NOW).map((a) => [a.text, a.memory]),
+      [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']],
+    );
     assert.equal(formatSizeFromMiB(3686.4), '3.60 GiB');
   });
 });

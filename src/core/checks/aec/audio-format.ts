@@ -27,7 +27,7 @@ export function bytesPerSecond(f: AudioFormat): number {
 /** Bytes in `seconds` of audio, rounded down to whole frames. */
 export function expectedBytes(f: AudioFormat, seconds: number): number {
   const frame = bytesPer[f.sampleFormat] * f.channels;
-  return Math.floor((seconds * f.rate)) * frame;
+  return Math.floor(seconds * f.rate) * frame;
 }
 
 export function formatToString(f: AudioFormat): string {

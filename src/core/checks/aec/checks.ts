@@ -36,14 +36,20 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
   const title = 'PipeWire answers';
   const unavailable = (detail: string, advice: string) => ({ result: { id, title, status: 'unavailable' as const, detail, advice }, server: null });
   if (platform !== 'linux') {
-    return unavailable(`Not available here: the echo-cancellation check needs Linux with PipeWire, and this is ${platform}.`, 'Run it on the Linux machine (or remote workspace) where the voice assistant runs.');
+    return unavailable(
+      `Not available here: the echo-cancellation check needs Linux with PipeWire, and this is ${platform}.`,
+      'Run it on the Linux machine (or remote workspace) where the voice assistant runs.',
+    );
   }
   let r: ToolResult;
   try {
     r = await runTool('pactl', ['-f', 'json', 'info'], { env: ctx.env, timeoutMs: pactlTimeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   } catch (e) {
     if (e instanceof ToolMissingError) {
-      return unavailable(`Not available here: pactl is not installed, so no PulseAudio-compatible sound server can be asked.`, `Install pactl: sudo apt-get install ${e.debianPackage} (and PipeWire itself: pipewire pipewire-pulse wireplumber).`);
+      return unavailable(
+        `Not available here: pactl is not installed, so no PulseAudio-compatible sound server can be asked.`,
+        `Install pactl: sudo apt-get install ${e.debianPackage} (and PipeWire itself: pipewire pipewire-pulse wireplumber).`,
+      );
     }
     throw e;
   }
@@ -51,7 +57,16 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
   const stderr = r.stderr.trim();
   if (r.exitCode !== 0 || r.timedOut) {
     if (/unrecognized option|invalid option|unknown option/i.test(stderr)) {
-      return { result: { id, title, status: 'fail', detail: `pactl is too old to print JSON (${stderr.split('\n')[0]}).`, advice: 'Install pactl 16 or later (pulseaudio-utils from Debian 12, Ubuntu 22.04 or newer).' }, server: null };
+      return {
+        result: {
+          id,
+          title,
+          status: 'fail',
+          detail: `pactl is too old to print JSON (${stderr.split('\n')[0]}).`,
+          advice: 'Install pactl 16 or later (pulseaudio-utils from Debian 12, Ubuntu 22.04 or newer).',
+        },
+        server: null,
+      };
     }
     const why = r.timedOut ? `pactl did not answer within ${pactlTimeoutMs / 1000} s` : stderr || `pactl exited with code ${r.exitCode ?? '?'}`;
     return unavailable(
@@ -63,7 +78,7 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
   if (server.pipewireVersion === null) {
     return unavailable(
       `Not available here: the sound server is "${server.serverName}" ${server.serverVersion}, not PipeWire; this check is for PipeWire's echo-cancel module.`,
-      'Switch to PipeWire (pipewire-pulse replaces PulseAudio), or check PulseAudio\'s module-echo-cancel by hand.',
+      "Switch to PipeWire (pipewire-pulse replaces PulseAudio), or check PulseAudio's module-echo-cancel by hand.",
     );
   }
   return {
@@ -73,7 +88,12 @@ export async function checkServer(ctx: CheckContext, platform: NodeJS.Platform):
       status: 'pass',
       detail: `PipeWire ${server.pipewireVersion} answers through its PulseAudio interface ("${server.serverName}"); default source "${server.defaultSourceName}", default sink "${server.defaultSinkName}".`,
       advice: '',
-      data: { pipewireVersion: server.pipewireVersion, serverName: server.serverName, defaultSource: server.defaultSourceName, defaultSink: server.defaultSinkName },
+      data: {
+        pipewireVersion: server.pipewireVersion,
+        serverName: server.serverName,
+        defaultSource: server.defaultSourceName,
+        defaultSink: server.defaultSinkName,
+      },
     },
     server,
   };
@@ -110,14 +130,38 @@ export async function checkModule(ctx: CheckContext, sourceName: string): Promis
         ? 'loaded at run time with pactl load-module (no configuration file loads it)'
         : 'no configuration file that loads it was found in the usual places';
   const others = modules.length > 1 ? ` ${modules.length} echo-cancel modules are loaded; this one is the one for "${module.sourceName}".` : '';
-  const data = { library: module.library, monitorMode: module.monitorMode, moduleSource: module.sourceName, kind: module.kind, configFiles: files, aecArgs: module.aecArgs };
+  const data = {
+    library: module.library,
+    monitorMode: module.monitorMode,
+    moduleSource: module.sourceName,
+    kind: module.kind,
+    configFiles: files,
+    aecArgs: module.aecArgs,
+  };
   const detail = `Loaded (${module.moduleName}): ${describeModule(module)}; ${where}.${others}`;
   if (module.library === 'null') {
-    return { result: { id, title, status: 'warn', detail, advice: 'The null canceller removes no echo. Use WebRTC: library.name = aec/libspa-aec-webrtc (or aec_method=webrtc), then restart PipeWire.', data }, module };
+    return {
+      result: {
+        id,
+        title,
+        status: 'warn',
+        detail,
+        advice: 'The null canceller removes no echo. Use WebRTC: library.name = aec/libspa-aec-webrtc (or aec_method=webrtc), then restart PipeWire.',
+        data,
+      },
+      module,
+    };
   }
   if (module.kind === 'pulse' && files.length === 0) {
     return {
-      result: { id, title, status: 'warn', detail, advice: `It will be gone after PipeWire restarts. Make it permanent in ~/.config/pipewire/pipewire.conf.d/echo-cancel.conf: ${configSnippet}`, data },
+      result: {
+        id,
+        title,
+        status: 'warn',
+        detail,
+        advice: `It will be gone after PipeWire restarts. Make it permanent in ~/.config/pipewire/pipewire.conf.d/echo-cancel.conf: ${configSnippet}`,
+        data,
+      },
       module,
     };
   }
@@ -167,7 +211,7 @@ export async function checkSource(
         id,
         title,
         status: 'warn',
-        detail: `${detail} ${source.monitorOfSink !== null ? `It is the monitor of the sink "${source.monitorOfSink}", not a microphone.` : 'It is not the echo-cancel module\'s source, so what it records is not echo-cancelled.'}`,
+        detail: `${detail} ${source.monitorOfSink !== null ? `It is the monitor of the sink "${source.monitorOfSink}", not a microphone.` : "It is not the echo-cancel module's source, so what it records is not echo-cancelled."}`,
         advice: module ? `Use the echo-cancelled source "${module.sourceName}".` : 'Load the echo-cancel module and use its source.',
         data,
       },
@@ -183,7 +227,14 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
   const id = 'aec.recording';
   const title = `Recording ${seconds} s (${formatToString(format)})`;
   const firstByteDeadlineMs = 3000;
-  const rec = startRecorder({ source: sourceName, format, env: ctx.env, maxMs: firstByteDeadlineMs + seconds * 1000 + 3000, watchStream: true, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const rec = startRecorder({
+    source: sourceName,
+    format,
+    env: ctx.env,
+    maxMs: firstByteDeadlineMs + seconds * 1000 + 3000,
+    watchStream: true,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
   const expected = expectedBytes(format, seconds);
   const gotData = await rec.firstByte(firstByteDeadlineMs);
   // Wait for the expected bytes: a busy machine may deliver them late, in bursts, but all of them
@@ -199,7 +250,8 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
       title,
       status: 'fail',
       detail: `No audio came from "${sourceName}" within ${firstByteDeadlineMs / 1000} s${result.toolError ? ` (${result.toolError})` : ''}.`,
-      advice: 'Check that the source is not suspended by an error (pactl list sources) and that PipeWire runs normally (journalctl --user -u pipewire -u wireplumber -b).',
+      advice:
+        'Check that the source is not suspended by an error (pactl list sources) and that PipeWire runs normally (journalctl --user -u pipewire -u wireplumber -b).',
     };
   }
   // The bytes up to the chunk that completed the expected count (at most the count: the last chunk
@@ -233,7 +285,11 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
   };
   const bytesText = `${received} bytes of ${expected} expected (${(verdict.ratio * 100).toFixed(0)} %, tolerance ±${byteTolerance * 100} %) in ${elapsedS.toFixed(2)} s`;
   const levelText = level.allZero ? 'all zeros' : `level ${formatDbfs(level.rmsDbfs)} RMS, peak ${formatDbfs(level.peakDbfs)}`;
-  const streamText = streamName ? `the stream recorded from "${streamName}"` : result.streamSource ? `the stream recorded from source #${result.streamSource.index}` : 'the stream\'s source was not seen';
+  const streamText = streamName
+    ? `the stream recorded from "${streamName}"`
+    : result.streamSource
+      ? `the stream recorded from source #${result.streamSource.index}`
+      : "the stream's source was not seen";
   const detail = `${bytesText}; ${levelText}; ${streamText}.`;
   if (result.streamSource && streamName !== sourceName) {
     return {
@@ -251,15 +307,30 @@ export async function checkRecording(ctx: CheckContext, sourceName: string, form
       title,
       status: 'fail',
       detail: `${detail} ${tooFast ? `The bytes came faster than real time (${elapsedS.toFixed(2)} s for ${seconds} s of audio): the format was not applied.` : `Too few bytes within ${(lateLimitMs / 1000).toFixed(1)} s: the source delivers audio slower than real time or stalls.`}`,
-      advice: 'Check the source\'s state (pactl list sources) and PipeWire\'s messages (journalctl --user -u pipewire -b); an overloaded machine can also starve the stream.',
+      advice:
+        "Check the source's state (pactl list sources) and PipeWire's messages (journalctl --user -u pipewire -b); an overloaded machine can also starve the stream.",
       data,
     };
   }
   if (level.allZero) {
-    return { id, title, status: 'warn', detail: `${detail} Silent: is a microphone connected?`, advice: 'Connect or unmute the microphone the canceller records from (pavucontrol, or pactl set-source-mute <mic> 0), then check again.', data };
+    return {
+      id,
+      title,
+      status: 'warn',
+      detail: `${detail} Silent: is a microphone connected?`,
+      advice: 'Connect or unmute the microphone the canceller records from (pavucontrol, or pactl set-source-mute <mic> 0), then check again.',
+      data,
+    };
   }
   if (result.streamSource === null) {
-    return { id, title, status: 'warn', detail: `${detail} Which source the stream used could not be confirmed.`, advice: 'Run the check again; if it repeats, confirm with pactl list source-outputs while recording.', data };
+    return {
+      id,
+      title,
+      status: 'warn',
+      detail: `${detail} Which source the stream used could not be confirmed.`,
+      advice: 'Run the check again; if it repeats, confirm with pactl list source-outputs while recording.',
+      data,
+    };
   }
   return { id, title, status: 'pass', detail, advice: '', data };
 }
@@ -270,7 +341,8 @@ export async function findRawMicrophone(ctx: CheckContext, source: SourceInfo, s
   if (!group) return null;
   const outputs = parseSourceOutputs(await pactlJson(ctx, ['list', 'source-outputs']));
   const capture = outputs.find(
-    (o) => o.properties['node.group'] === group && o.properties['stream.capture.sink'] !== 'true' && o.properties['stream.monitor'] !== 'true' && o.source !== null,
+    (o) =>
+      o.properties['node.group'] === group && o.properties['stream.capture.sink'] !== 'true' && o.properties['stream.monitor'] !== 'true' && o.source !== null,
   );
   if (!capture) return null;
   return sources.find((s) => s.index === capture.source)?.name ?? null;
@@ -318,7 +390,9 @@ export async function checkEcho(
       library: module.library,
       timeline: r.timeline,
     };
-    const amount = r.cancelledSilent ? `at least ${r.reductionDb.toFixed(1)} dB (what is left is below the quietest level the format can carry)` : `${r.reductionDb.toFixed(1)} dB`;
+    const amount = r.cancelledSilent
+      ? `at least ${r.reductionDb.toFixed(1)} dB (what is left is below the quietest level the format can carry)`
+      : `${r.reductionDb.toFixed(1)} dB`;
     const detail = `The canceller removes ${amount}: test noise on the default output reached the microphone "${raw}" at ${formatDbfs(r.rawDbfs)} and "${sourceName}" at ${formatDbfs(r.cancelledDbfs)} (measured over the last ${r.measuredSeconds.toFixed(1)} s of ${seconds} s, after the canceller adapted).`;
     if (r.reductionDb >= 10) return { id, title, status: 'pass', detail, advice: '', data };
     const advice =

@@ -28,7 +28,10 @@ export function loadsEchoCancel(text: string): boolean {
 async function listConf(dir: string): Promise<string[]> {
   try {
     const names = await readdir(dir);
-    return names.filter((n) => n.endsWith('.conf')).sort().map((n) => join(dir, n));
+    return names
+      .filter((n) => n.endsWith('.conf'))
+      .sort()
+      .map((n) => join(dir, n));
   } catch {
     return [];
   }

@@ -73,7 +73,10 @@ export async function runEchoTest(o: EchoTestOptions): Promise<EchoTestResult> {
       results = await Promise.all([raw.finish(), cancelled.finish()]);
       const which = !rawOk ? `the microphone "${o.rawSource}"` : `"${o.cancelledSource}"`;
       const err = (!rawOk ? results[0] : results[1]).toolError;
-      throw new EchoTestError(`No audio came from ${which} within ${deadline / 1000} s${err ? ` (${err})` : ''}.`, 'Run the check without the echo test first; it says why recording fails.');
+      throw new EchoTestError(
+        `No audio came from ${which} within ${deadline / 1000} s${err ? ` (${err})` : ''}.`,
+        'Run the check without the echo test first; it says why recording fails.',
+      );
     }
     const playStart = performance.now();
     const play = await runTool('pw-play', [wav], { env: o.env, timeoutMs: (o.seconds + 5) * 1000, ...(o.signal ? { signal: o.signal } : {}) });
@@ -94,7 +97,10 @@ export async function runEchoTest(o: EchoTestOptions): Promise<EchoTestResult> {
     const rawLevel = measureLevel(audioBetween(results[0].chunks, from, to, frame), o.format);
     const cancLevel = measureLevel(audioBetween(results[1].chunks, from, to, frame), o.format);
     if (rawLevel.samples === 0 || cancLevel.samples === 0) {
-      throw new EchoTestError('The recordings stopped while the test signal played.', 'Run the check again; if it repeats, restart PipeWire (systemctl --user restart pipewire pipewire-pulse wireplumber).');
+      throw new EchoTestError(
+        'The recordings stopped while the test signal played.',
+        'Run the check again; if it repeats, restart PipeWire (systemctl --user restart pipewire pipewire-pulse wireplumber).',
+      );
     }
     const rawDbfs = toDbfs(Math.sqrt(rawLevel.energy / rawLevel.samples));
     const cancelledDbfs = toDbfs(Math.sqrt(cancLevel.energy / cancLevel.samples));

@@ -118,7 +118,11 @@ export function parseSources(text: string): SourceInfo[] {
     const monitor = o.monitor_of_sink ?? o.monitor_source;
     const mediaClass = properties['media.class'] ?? '';
     const monitorOfSink =
-      typeof monitor === 'string' && monitor !== 'n/a' && monitor !== '' ? monitor : properties['device.class'] === 'monitor' || mediaClass === 'Audio/Sink' ? name.replace(/\.monitor$/, '') : null;
+      typeof monitor === 'string' && monitor !== 'n/a' && monitor !== ''
+        ? monitor
+        : properties['device.class'] === 'monitor' || mediaClass === 'Audio/Sink'
+          ? name.replace(/\.monitor$/, '')
+          : null;
     return {
       index,
       name,

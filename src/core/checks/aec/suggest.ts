@@ -14,7 +14,10 @@ export interface Suggestion {
 
 /** Lower case, with runs of spaces, underscores, dashes and dots made one space. */
 export function normaliseName(s: string): string {
-  return s.toLowerCase().replace(/[\s_.-]+/g, ' ').trim();
+  return s
+    .toLowerCase()
+    .replace(/[\s_.-]+/g, ' ')
+    .trim();
 }
 
 export function editDistance(a: string, b: string): number {

@@ -86,7 +86,13 @@ export async function verifyEchoCancellation(options: AecOptions = {}): Promise<
     checks.push(await checkRecording(ctx, sourceName, format, recordSeconds));
   } catch (e) {
     if (!(e instanceof ToolMissingError)) throw e;
-    checks.push({ id: 'aec.recording', title: `Recording ${recordSeconds} s`, status: 'fail', detail: `Not run: ${e.message}`, advice: `sudo apt-get install ${e.debianPackage}` });
+    checks.push({
+      id: 'aec.recording',
+      title: `Recording ${recordSeconds} s`,
+      status: 'fail',
+      detail: `Not run: ${e.message}`,
+      advice: `sudo apt-get install ${e.debianPackage}`,
+    });
   }
 
   if (echoTest) {

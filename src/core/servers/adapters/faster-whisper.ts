@@ -8,11 +8,31 @@ export const fasterWhisperAdapter: ServerAdapter = {
   report: (baseUrl, options) =>
     readReport('faster-whisper', async () => {
       const health = await getJson(`${baseUrl}/health`, options);
-      if (health.status !== 200) return { kind: 'faster-whisper', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}` };
+      if (health.status !== 200)
+        return {
+          kind: 'faster-whisper',
+          reachable: true,
+          healthy: false,
+          models: [],
+          contextLength: null,
+          sleeping: null,
+          error: `health answered HTTP ${health.status}`,
+        };
       // Servers without a model list (whisper-asr-webservice) answer 404 here: no models known.
       const ps = await getJson(`${baseUrl}/api/ps`, options);
-      const ids = ps.status === 404 ? [] : listField(jsonObject(ps, 'GET /api/ps', '{"models": [ids]}'), 'models', 'GET /api/ps').map((m, i) => nameField(m, `GET /api/ps: models[${i}]`));
-      return { kind: 'faster-whisper', reachable: true, healthy: true, models: ids.map((name) => ({ name, vramBytes: null, contextLength: null })), contextLength: null, sleeping: null, error: null };
+      const ids =
+        ps.status === 404
+          ? []
+          : listField(jsonObject(ps, 'GET /api/ps', '{"models": [ids]}'), 'models', 'GET /api/ps').map((m, i) => nameField(m, `GET /api/ps: models[${i}]`));
+      return {
+        kind: 'faster-whisper',
+        reachable: true,
+        healthy: true,
+        models: ids.map((name) => ({ name, vramBytes: null, contextLength: null })),
+        contextLength: null,
+        sleeping: null,
+        error: null,
+      };
     }),
 };
 

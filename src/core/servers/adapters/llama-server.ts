@@ -11,11 +11,19 @@ export const llamaServerAdapter: ServerAdapter = {
       // 200 {"status":"ok"}; 503 {"error":{"code":503,"message":"Loading model",...}} while loading.
       if (health.status !== 200) {
         const message = isRecord(health.json) && isRecord(health.json.error) ? str(health.json.error.message) : null;
-        return { kind: 'llama-server', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}${message ? `: ${message}` : ''}` };
+        return {
+          kind: 'llama-server',
+          reachable: true,
+          healthy: false,
+          models: [],
+          contextLength: null,
+          sleeping: null,
+          error: `health answered HTTP ${health.status}${message ? `: ${message}` : ''}`,
+        };
       }
       const h = jsonObject(health, 'GET /health', 'llama-server\'s {"status": "ok"}');
       if (h.status !== 'ok') throw new ReplyShapeError(`GET /health answered 200 without "status": "ok" (${JSON.stringify(h).slice(0, 80)})`);
-      const props = jsonObject(await getJson(`${baseUrl}/props`, options), 'GET /props', 'llama-server\'s properties');
+      const props = jsonObject(await getJson(`${baseUrl}/props`, options), 'GET /props', "llama-server's properties");
       const settings = props.default_generation_settings;
       if (!isRecord(settings)) throw new ReplyShapeError('GET /props has no "default_generation_settings" object');
       const notes: string[] = [];

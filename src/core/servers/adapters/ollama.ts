@@ -18,7 +18,11 @@ function psModels(r: HttpReply, notes: string[]): ModelReport[] {
   return models.map((m, i) => {
     if (!isRecord(m)) throw new ReplyShapeError(`GET /api/ps: models[${i}] is not an object`);
     const name = nameField(m.name ?? m.model, `GET /api/ps: models[${i}].name`);
-    return { name, vramBytes: vramFigure(m.size_vram, `${name} size_vram`, notes), contextLength: contextFigure(m.context_length, `${name} context_length`, notes) };
+    return {
+      name,
+      vramBytes: vramFigure(m.size_vram, `${name} size_vram`, notes),
+      contextLength: contextFigure(m.context_length, `${name} context_length`, notes),
+    };
   });
 }
 
@@ -27,7 +31,16 @@ export const ollamaAdapter: ServerAdapter = {
   report: (baseUrl, options) =>
     readReport('ollama', async (): Promise<ServerReport> => {
       const r = await getJson(`${baseUrl}/api/ps`, options);
-      if (r.status !== 200) return { kind: 'ollama', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `GET /api/ps answered HTTP ${r.status}` };
+      if (r.status !== 200)
+        return {
+          kind: 'ollama',
+          reachable: true,
+          healthy: false,
+          models: [],
+          contextLength: null,
+          sleeping: null,
+          error: `GET /api/ps answered HTTP ${r.status}`,
+        };
       const notes: string[] = [];
       const models = psModels(r, notes);
       return { kind: 'ollama', reachable: true, healthy: true, models, contextLength: null, sleeping: null, error: notesText(notes) };
@@ -40,13 +53,21 @@ export async function ollamaUnload(baseUrl: string, model: string | null, option
   for (const name of names) {
     // Ollama waits for the runner to go (up to about 5 s) before it answers.
     const r = await postJson(`${baseUrl}/api/generate`, { model: name, keep_alive: 0 }, { ...options, timeoutMs: options?.timeoutMs ?? 15_000 });
-    if (r.status !== 200) throw new Error(`Ollama refused to unload ${name}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`);
+    if (r.status !== 200)
+      throw new Error(`Ollama refused to unload ${name}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`);
   }
   return names;
 }
 
 /** Reloads a model with a smaller context (`options.num_ctx`); the scheduler replaces the runner. */
 export async function ollamaReloadWithContext(baseUrl: string, model: string, numCtx: number, options?: HttpOptions): Promise<void> {
-  const r = await postJson(`${baseUrl}/api/generate`, { model, prompt: '', stream: false, options: { num_ctx: numCtx } }, { ...options, timeoutMs: options?.timeoutMs ?? 120_000 });
-  if (r.status !== 200) throw new Error(`Ollama could not reload ${model} with num_ctx ${numCtx}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`);
+  const r = await postJson(
+    `${baseUrl}/api/generate`,
+    { model, prompt: '', stream: false, options: { num_ctx: numCtx } },
+    { ...options, timeoutMs: options?.timeoutMs ?? 120_000 },
+  );
+  if (r.status !== 200)
+    throw new Error(
+      `Ollama could not reload ${model} with num_ctx ${numCtx}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`,
+    );
 }

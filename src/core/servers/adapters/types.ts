@@ -30,7 +30,15 @@ export interface ServerAdapter {
 }
 
 export function unreachable(kind: ServerKind, error: unknown): ServerReport {
-  return { kind, reachable: false, healthy: false, models: [], contextLength: null, sleeping: null, error: error instanceof Error ? error.message : String(error) };
+  return {
+    kind,
+    reachable: false,
+    healthy: false,
+    models: [],
+    contextLength: null,
+    sleeping: null,
+    error: error instanceof Error ? error.message : String(error),
+  };
 }
 
 /** It answered, but the reply is not what this kind of server says: nothing in it is believed. */

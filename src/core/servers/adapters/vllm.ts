@@ -9,7 +9,16 @@ export const vllmAdapter: ServerAdapter = {
     readReport('vllm', async () => {
       // /health: an empty 200, or 503 when the engine died.
       const health = await getJson(`${baseUrl}/health`, options);
-      if (health.status !== 200) return { kind: 'vllm', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health answered HTTP ${health.status}` };
+      if (health.status !== 200)
+        return {
+          kind: 'vllm',
+          reachable: true,
+          healthy: false,
+          models: [],
+          contextLength: null,
+          sleeping: null,
+          error: `health answered HTTP ${health.status}`,
+        };
       const models = await getJson(`${baseUrl}/v1/models`, options);
       const data = listField(jsonObject(models, 'GET /v1/models', 'vLLM\'s {"object": "list", "data": […]}'), 'data', 'GET /v1/models');
       const notes: string[] = [];
@@ -27,7 +36,8 @@ export const vllmAdapter: ServerAdapter = {
 
 export async function vllmSleep(baseUrl: string, level: 1 | 2, options?: HttpOptions): Promise<void> {
   const r = await postJson(`${baseUrl}/sleep?level=${level}`, undefined, { ...options, timeoutMs: options?.timeoutMs ?? 60_000 });
-  if (r.status === 404) throw new Error('vLLM has no /sleep endpoint: start it with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1 to allow unloading by sleep.');
+  if (r.status === 404)
+    throw new Error('vLLM has no /sleep endpoint: start it with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1 to allow unloading by sleep.');
   if (r.status !== 200) throw new Error(`vLLM refused to sleep: HTTP ${r.status} ${r.text.slice(0, 200)}`);
 }
 

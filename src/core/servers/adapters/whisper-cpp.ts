@@ -10,9 +10,18 @@ export const whisperCppAdapter: ServerAdapter = {
       const r = await getJson(`${baseUrl}/health`, options);
       if (r.status !== 200) {
         const status = isRecord(r.json) ? str(r.json.status) : null;
-        return { kind: 'whisper-cpp', reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error: `health: ${status ?? `HTTP ${r.status}`}` };
+        return {
+          kind: 'whisper-cpp',
+          reachable: true,
+          healthy: false,
+          models: [],
+          contextLength: null,
+          sleeping: null,
+          error: `health: ${status ?? `HTTP ${r.status}`}`,
+        };
       }
-      if (jsonObject(r, 'GET /health', 'whisper-server\'s {"status": "ok"}').status !== 'ok') throw new ReplyShapeError('GET /health answered 200 without "status": "ok"');
+      if (jsonObject(r, 'GET /health', 'whisper-server\'s {"status": "ok"}').status !== 'ok')
+        throw new ReplyShapeError('GET /health answered 200 without "status": "ok"');
       return { kind: 'whisper-cpp', reachable: true, healthy: true, models: [], contextLength: null, sleeping: null, error: null };
     }),
 };

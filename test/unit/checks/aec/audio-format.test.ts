@@ -1,7 +1,15 @@
 /** Levels in dBFS, the recording format, byte counts and the test signal. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bytesPerSecond, defaultAudioFormat, expectedBytes, judgeByteCount, parseFormatSpec, validateFormat, type AudioFormat } from '../../../../src/core/checks/aec/audio-format.ts';
+import {
+  bytesPerSecond,
+  defaultAudioFormat,
+  expectedBytes,
+  judgeByteCount,
+  parseFormatSpec,
+  validateFormat,
+  type AudioFormat,
+} from '../../../../src/core/checks/aec/audio-format.ts';
 import { formatDbfs, measureLevel, toDbfs, windowLevels } from '../../../../src/core/checks/aec/level.ts';
 import { floorDbfs } from '../../../../src/core/checks/aec/echo-test.ts';
 import { noiseWav } from '../../../../src/core/checks/aec/test-signal.ts';
@@ -42,7 +50,12 @@ describe('level', () => {
     const f32 = Buffer.alloc(8);
     f32.writeFloatLE(half, 0);
     f32.writeFloatLE(-half, 4);
-    for (const [fmt, buf] of [['u8', u8], ['s24le', s24], ['s32le', s32], ['float32le', f32]] as const) {
+    for (const [fmt, buf] of [
+      ['u8', u8],
+      ['s24le', s24],
+      ['s32le', s32],
+      ['float32le', f32],
+    ] as const) {
       const l = measureLevel(buf, { sampleFormat: fmt, channels: 1, rate: 8000 });
       assert.ok(Math.abs(l.rmsDbfs - toDbfs(half)) < 0.01, `${fmt}: ${l.rmsDbfs}`);
     }
@@ -69,7 +82,10 @@ describe('recording format', () => {
   });
 
   it('validates the setting and says what is wrong', () => {
-    assert.deepEqual(validateFormat({ sampleFormat: 'S16LE', channels: 2, rate: 16000 }), { format: { sampleFormat: 's16le', channels: 2, rate: 16000 }, problems: [] });
+    assert.deepEqual(validateFormat({ sampleFormat: 'S16LE', channels: 2, rate: 16000 }), {
+      format: { sampleFormat: 's16le', channels: 2, rate: 16000 },
+      problems: [],
+    });
     const bad = validateFormat({ sampleFormat: 'mp3', channels: 0, rate: '24000', extra: 1 });
     assert.deepEqual(bad.format, defaultAudioFormat);
     assert.equal(bad.problems.length, 4);

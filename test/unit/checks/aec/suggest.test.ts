@@ -17,7 +17,10 @@ const src = (name: string, description = name, extra: Partial<SourceInfo> = {}):
 const sources = [
   src('echo-cancel-source', 'Echo Cancellation Source', { properties: { 'node.group': 'echo-cancel-1-2' } }),
   src('alsa_input.usb-Blue_Yeti-00.analog-stereo', 'Yeti Stereo Microphone Analog Stereo'),
-  src('alsa_output.pci-0000_00_1f.3.analog-stereo.monitor', 'Monitor of Built-in Audio', { monitorOfSink: 'alsa_output.pci-0000_00_1f.3.analog-stereo', mediaClass: 'Audio/Sink' }),
+  src('alsa_output.pci-0000_00_1f.3.analog-stereo.monitor', 'Monitor of Built-in Audio', {
+    monitorOfSink: 'alsa_output.pci-0000_00_1f.3.analog-stereo',
+    mediaClass: 'Audio/Sink',
+  }),
 ];
 
 describe('near-miss suggestions', () => {
@@ -45,7 +48,10 @@ describe('near-miss suggestions', () => {
 
   it('offers echo-cancelled sources, never monitors, when nothing is close', () => {
     const s = suggestSources('my mic', sources);
-    assert.deepEqual(s.map((x) => x.name), ['echo-cancel-source']);
+    assert.deepEqual(
+      s.map((x) => x.name),
+      ['echo-cancel-source'],
+    );
     assert.equal(suggestSources('zzz', [sources[2]!]).length, 0);
   });
 
