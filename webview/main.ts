@@ -593,4 +593,11 @@ new MutationObserver(() => renderAll()).observe(document.body, { attributes: tru
 const saved = vscode.getState() as { range?: unknown } | undefined;
 const savedRange = saved?.range;
 const range = (RANGES as readonly unknown[]).includes(savedRange) ? (savedRange as RangeName) : '1h';
-send({ type: 'ready', range });
+// Say "ready" until the first picture arrives: a message to a page that is still loading (the editor
+// laying out its columns at startup) can be lost, and the host answers each "ready" with the whole picture.
+const sayReady = (attempt: number): void => {
+  if (app.dataset.ready === '1') return;
+  send({ type: 'ready', range });
+  if (attempt < 20) setTimeout(() => sayReady(attempt + 1), 2000);
+};
+sayReady(0);
