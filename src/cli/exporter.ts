@@ -9,9 +9,8 @@ import { type RunningExporter, startExporter } from '../core/exporter/exporter.t
 import { DEFAULT_LISTEN, parseListenAddress } from '../core/exporter/listen-address.ts';
 import { readServersDir, serversDirPath } from '../core/exporter/servers-file.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
-import { Watcher } from '../core/watch/watcher.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
-import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, cliWatcher } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 
 export const HOSTNAME_ENV = 'VRAM_GUARD_HOSTNAME';
@@ -75,14 +74,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
     warned.add(message);
     io.stderr(`vram-guard exporter: ${message}\n`);
   };
-  const watcher = new Watcher({
-    openSource: options.probe,
-    thresholds: options.thresholds,
-    intervalMs,
-    adaptive: parsed.flags.has('fixed-rate')
-      ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } }
-      : undefined,
-  });
+  const watcher = cliWatcher(options, intervalMs, parsed.flags.has('fixed-rate'));
   watcher.on('status', (s) => {
     if (s.state === 'none') warn(`no GPU source: ${s.reason} (serving vram_guard_source_up 0 meanwhile)`);
     else if (s.state === 'ready') io.stdout(`sampling ${s.source.description}\n`);

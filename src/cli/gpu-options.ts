@@ -1,6 +1,7 @@
 /** The options `status` and `watch` share: where to read the GPU from, and the thresholds. */
 import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreference } from '../core/gpu/probe.ts';
 import type { GpuSample, GpuSource } from '../core/gpu/types.ts';
+import { Watcher } from '../core/watch/watcher.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -68,4 +69,14 @@ export async function withOneSample(options: GpuOptions, io: CliIo, use: (sample
   } finally {
     await opened.source.dispose();
   }
+}
+
+/** A watcher over these options at `intervalMs`; `fixedRate` turns the adaptive rate off (`--fixed-rate`). */
+export function cliWatcher(options: GpuOptions, intervalMs: number, fixedRate: boolean): Watcher {
+  return new Watcher({
+    openSource: options.probe,
+    thresholds: options.thresholds,
+    intervalMs,
+    adaptive: fixedRate ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } } : undefined,
+  });
 }

@@ -2,9 +2,8 @@
 import { deviceStateLabel } from '../core/report/gpu-summary.ts';
 import { formatMiB, percentOf } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
-import { Watcher } from '../core/watch/watcher.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
-import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, cliWatcher } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { sampleJson } from './sample-json.ts';
 
@@ -29,14 +28,7 @@ export async function runWatchCommand(args: string[], io: CliIo): Promise<number
   if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);
   const options = gpuOptions(parsed, io.env);
   const json = parsed.flags.has('json');
-  const watcher = new Watcher({
-    openSource: options.probe,
-    thresholds: options.thresholds,
-    intervalMs,
-    adaptive: parsed.flags.has('fixed-rate')
-      ? { enabled: false, fastIntervalMs: intervalMs, calmIntervalMs: intervalMs, margin: { kind: 'percent', percent: 5 } }
-      : undefined,
-  });
+  const watcher = cliWatcher(options, intervalMs, parsed.flags.has('fixed-rate'));
   let noSource = false;
   watcher.on('status', (s) => {
     if (s.state === 'none') {

@@ -1,23 +1,14 @@
 /** faster-whisper servers (speaches): `/health` and `/api/ps` (`{"models": [ids]}`); `DELETE /api/ps/{id}` unloads. */
 import { getJson, request, type HttpOptions } from '../http.ts';
 import { jsonObject, listField, nameField } from './reply-shape.ts';
-import { readReport, type ServerAdapter } from './types.ts';
+import { readReport, type ServerAdapter, unhealthy } from './types.ts';
 
 export const fasterWhisperAdapter: ServerAdapter = {
   kind: 'faster-whisper',
   report: (baseUrl, options) =>
     readReport('faster-whisper', async () => {
       const health = await getJson(`${baseUrl}/health`, options);
-      if (health.status !== 200)
-        return {
-          kind: 'faster-whisper',
-          reachable: true,
-          healthy: false,
-          models: [],
-          contextLength: null,
-          sleeping: null,
-          error: `health answered HTTP ${health.status}`,
-        };
+      if (health.status !== 200) return unhealthy('faster-whisper', `health answered HTTP ${health.status}`);
       // Servers without a model list (whisper-asr-webservice) answer 404 here: no models known.
       const ps = await getJson(`${baseUrl}/api/ps`, options);
       const ids =

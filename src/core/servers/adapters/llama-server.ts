@@ -1,7 +1,7 @@
 /** llama.cpp's llama-server: `/health` and `/props` (`default_generation_settings.n_ctx`, `model_path`). */
 import { getJson, isRecord, str } from '../http.ts';
 import { contextFigure, jsonObject, ReplyShapeError } from './reply-shape.ts';
-import { notesText, readReport, type ServerAdapter } from './types.ts';
+import { notesText, readReport, type ServerAdapter, unhealthy } from './types.ts';
 
 export const llamaServerAdapter: ServerAdapter = {
   kind: 'llama-server',
@@ -11,15 +11,7 @@ export const llamaServerAdapter: ServerAdapter = {
       // 200 {"status":"ok"}; 503 {"error":{"code":503,"message":"Loading model",...}} while loading.
       if (health.status !== 200) {
         const message = isRecord(health.json) && isRecord(health.json.error) ? str(health.json.error.message) : null;
-        return {
-          kind: 'llama-server',
-          reachable: true,
-          healthy: false,
-          models: [],
-          contextLength: null,
-          sleeping: null,
-          error: `health answered HTTP ${health.status}${message ? `: ${message}` : ''}`,
-        };
+        return unhealthy('llama-server', `health answered HTTP ${health.status}${message ? `: ${message}` : ''}`);
       }
       const h = jsonObject(health, 'GET /health', 'llama-server\'s {"status": "ok"}');
       if (h.status !== 'ok') throw new ReplyShapeError(`GET /health answered 200 without "status": "ok" (${JSON.stringify(h).slice(0, 80)})`);

@@ -4,7 +4,7 @@
  */
 import { getJson, isRecord, postJson, type HttpOptions, type HttpReply } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError, vramFigure } from './reply-shape.ts';
-import { notesText, readReport, type ModelReport, type ServerAdapter, type ServerReport } from './types.ts';
+import { notesText, readReport, type ModelReport, type ServerAdapter, type ServerReport, unhealthy } from './types.ts';
 
 /** The loaded models; a reply in another shape is a ReplyShapeError, an absurd figure is dropped into `notes`. */
 export async function ollamaPs(baseUrl: string, options?: HttpOptions, notes: string[] = []): Promise<ModelReport[]> {
@@ -31,16 +31,7 @@ export const ollamaAdapter: ServerAdapter = {
   report: (baseUrl, options) =>
     readReport('ollama', async (): Promise<ServerReport> => {
       const r = await getJson(`${baseUrl}/api/ps`, options);
-      if (r.status !== 200)
-        return {
-          kind: 'ollama',
-          reachable: true,
-          healthy: false,
-          models: [],
-          contextLength: null,
-          sleeping: null,
-          error: `GET /api/ps answered HTTP ${r.status}`,
-        };
+      if (r.status !== 200) return unhealthy('ollama', `GET /api/ps answered HTTP ${r.status}`);
       const notes: string[] = [];
       const models = psModels(r, notes);
       return { kind: 'ollama', reachable: true, healthy: true, models, contextLength: null, sleeping: null, error: notesText(notes) };

@@ -29,6 +29,11 @@ export interface ServerAdapter {
   report(baseUrl: string, options?: HttpOptions): Promise<ServerReport>;
 }
 
+/** A server that answers, but not healthy: `error` says what it answered. */
+export function unhealthy(kind: ServerKind, error: string): ServerReport {
+  return { kind, reachable: true, healthy: false, models: [], contextLength: null, sleeping: null, error };
+}
+
 export function unreachable(kind: ServerKind, error: unknown): ServerReport {
   return {
     kind,

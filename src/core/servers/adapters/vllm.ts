@@ -1,7 +1,7 @@
 /** vLLM: `/health`, `/v1/models` (`max_model_len`), and sleep mode (`/sleep?level=N`, `/wake_up`, `/is_sleeping`). */
 import { getJson, isRecord, postJson, type HttpOptions } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError } from './reply-shape.ts';
-import { notesText, readReport, type ServerAdapter } from './types.ts';
+import { notesText, readReport, type ServerAdapter, unhealthy } from './types.ts';
 
 export const vllmAdapter: ServerAdapter = {
   kind: 'vllm',
@@ -9,16 +9,7 @@ export const vllmAdapter: ServerAdapter = {
     readReport('vllm', async () => {
       // /health: an empty 200, or 503 when the engine died.
       const health = await getJson(`${baseUrl}/health`, options);
-      if (health.status !== 200)
-        return {
-          kind: 'vllm',
-          reachable: true,
-          healthy: false,
-          models: [],
-          contextLength: null,
-          sleeping: null,
-          error: `health answered HTTP ${health.status}`,
-        };
+      if (health.status !== 200) return unhealthy('vllm', `health answered HTTP ${health.status}`);
       const models = await getJson(`${baseUrl}/v1/models`, options);
       const data = listField(jsonObject(models, 'GET /v1/models', 'vLLM\'s {"object": "list", "data": […]}'), 'data', 'GET /v1/models');
       const notes: string[] = [];
