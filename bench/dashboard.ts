@@ -19,6 +19,7 @@ import type { HostMessage, Snapshot } from '../src/protocol.ts';
 import { chainView, INIT_POINTS, markerOf, rangeData, sampleUpdate } from '../src/vscode/dashboard-data.ts';
 import { loadDashboardPage, type HarnessPage } from '../test/helpers/dashboard-harness.ts';
 import { FakeClock } from '../test/helpers/fake-clock.ts';
+import { emptyDevice } from '../src/core/gpu/types.ts';
 
 export interface BenchRow {
   measure: string;
@@ -81,16 +82,8 @@ async function sampleUpdates(harness: HarnessPage, times: number[], handles: num
             driverVersion: null,
             nvmlVersion: null,
             devices: [0, 1].map((index) => ({
-              index,
-              name: null,
-              uuid: null,
+              ...emptyDevice(index),
               memory: { total: (index ? 8 : 4) * GiB, used: (index ? 5400 + (i % 7) * 40 : 3600 + (i % 5) * 30) * MiB, free: 0, reserved: null },
-              utilization: { gpu: null, memory: null },
-              temperatureC: null,
-              powerW: null,
-              persistenceMode: null,
-              processes: [],
-              error: null,
             })),
           },
           levels: ['warning', 'ok'],

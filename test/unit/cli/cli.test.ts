@@ -3,19 +3,16 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { cliPath, runCli } from '../../helpers/cli-run.ts';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
+import { buildFakeNvml, FakeNvmlState, GiB, laptopA1000AtCritical, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
 
 const cli = cliPath;
 
+/** The A1000 of the shared fixture, with every figure the status line shows and a graphics process without a figure. */
 const state: FakeState = {
-  driver: '550.54.14',
+  ...laptopA1000AtCritical,
   devices: [
     {
-      name: 'NVIDIA RTX A1000 Laptop GPU',
-      uuid: 'GPU-a1000',
-      total: 4 * GiB,
-      used: 3830 * MiB,
-      reserved: 94 * MiB,
+      ...laptopA1000AtCritical.devices[0]!,
       utilGpu: 97,
       utilMem: 60,
       temp: 78,
