@@ -6,7 +6,14 @@ export interface ParsedArgs {
 
 export class UsageError extends Error {}
 
-export function parseArgs(args: readonly string[], spec: { booleans: readonly string[]; values: readonly string[] }): ParsedArgs {
+/**
+ * `rawValues` are value flags whose value is itself a command line (`--args "--ctx-size 65536"`): the
+ * next argument is their value even when it starts with `--`.
+ */
+export function parseArgs(
+  args: readonly string[],
+  spec: { booleans: readonly string[]; values: readonly string[]; rawValues?: readonly string[] },
+): ParsedArgs {
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -23,7 +30,8 @@ export function parseArgs(args: readonly string[], spec: { booleans: readonly st
       flags.set(name, true);
     } else if (spec.values.includes(name)) {
       const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
-      if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      const raw = spec.rawValues?.includes(name) ?? false;
+      if (value === undefined || (eq < 0 && !raw && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
       flags.set(name, value);
     } else {
       throw new UsageError(

@@ -44,6 +44,7 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   const parsed = parseArgs(args, {
     booleans: ['json', 'help'],
     values: ['prometheus', 'targets', 'token-file', 'need', 'model', 'args', 'margin', 'thresholds', 'hysteresis', 'timeout'],
+    rawValues: ['args'],
   });
   if (parsed.flags.has('help')) {
     io.stdout(`${FLEET_HELP}\n`);

@@ -52,7 +52,7 @@ const BOOLEANS = ['json', 'strict', 'fail-on-warn', 'flash-attention', 'help'] a
 const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', ...GPU_VALUE_FLAGS] as const;
 
 export async function runPreflightCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES });
+  const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES, rawValues: ['args'] });
   if (parsed.flags.has('help')) {
     io.stdout(`${PREFLIGHT_HELP}\n`);
     return 0;

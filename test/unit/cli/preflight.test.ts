@@ -124,6 +124,16 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     assert.equal(json.need.bytes, e.totalBytes);
   });
 
+  it('--args takes a command line that starts with a long option, as llama-server would be given it', async () => {
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+    const r = await preflight(['--model', model, '--args', '--ctx-size 65536 --parallel 1', '--json'], await env(rtx3070()));
+    assert.notEqual(r.code, 64, r.stderr);
+    const json = JSON.parse(r.stdout);
+    assert.equal(json.model.estimate.assumptions.contextTokens, 65536);
+    assert.equal(json.model.estimate.assumptions.parallel, 1);
+    assert.equal(json.model.settingsFrom, '--args');
+  });
+
   it("a sliding-window model is estimated with llama-server's defaults, and the report names them", async () => {
     const model = await writeGguf('gemma-2-2b-it', GEMMA2_2B, { sparse: true });
     const r = await preflight(['--model', model], await env(rtx3070()));
