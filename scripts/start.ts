@@ -183,12 +183,19 @@ async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string>
   throw new Error(`the status bar item shows "${text}" instead of the GPU's "x/y GB".${tail}`);
 }
 
+const pageErrors: string[] = [];
+
 async function check(url: string, simulated: boolean): Promise<void> {
   const dir = join(testResults, 'start');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   browser = await launchBrowser();
   const page = browser.page;
+  // What the pages (the dashboard's webview included) report as errors, to name the cause when a check fails.
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text().slice(0, 300));
+  });
+  page.on('pageerror', (e) => pageErrors.push(String(e).slice(0, 300)));
   await page.goto(url, { timeout: 60_000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   const item = page.locator(`[id="${STATUS_ITEM_ID}"]`);
@@ -236,7 +243,8 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
   if (!dashboard) {
     await page.screenshot({ path: join(dir, 'first-run-failed.png') });
-    throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})`);
+    const errors = pageErrors.length ? `\n  The page reported:\n  ${pageErrors.slice(-10).join('\n  ')}` : '';
+    throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})${errors}`);
   }
   if (!tabs.some((t) => /README/.test(t))) throw new Error(`the README is not open (editor tabs: ${tabs.join(', ')})`);
   if (!tabs.some((t) => /VRAM Guard/.test(t))) throw new Error(`no "VRAM Guard" dashboard tab (editor tabs: ${tabs.join(', ')})`);
