@@ -1,6 +1,7 @@
 /** Other processes that write the shared files (test/fixtures/locks/lock-child.ts), driven by their output. */
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
+import type { FakeClock } from './fake-clock.ts';
 import { repoRoot } from './fake-nvml.ts';
 
 export const lockChildScript = join(repoRoot, 'test', 'fixtures', 'locks', 'lock-child.ts');
@@ -58,4 +59,23 @@ export async function runLockChild(args: string[]): Promise<string> {
   const r = await c.exit;
   if (r.code !== 0 || !r.stdout.split('\n').includes('done')) throw new Error(`lock child ${args.join(' ')} ended ${r.code ?? r.signal}: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Moves `clock` on by `stepMs` at a time (each step lets the event loop run its I/O) until
+ * `promise` settles or `maxSteps` have passed; says whether it settled and how.
+ */
+export async function advanceUntilSettled<T>(
+  clock: FakeClock,
+  promise: Promise<T>,
+  stepMs: number,
+  maxSteps: number,
+): Promise<{ settled: false } | { settled: true; value: T } | { settled: true; error: unknown }> {
+  let outcome: { settled: true; value: T } | { settled: true; error: unknown } | null = null;
+  void promise.then(
+    (value) => (outcome = { settled: true, value }),
+    (error: unknown) => (outcome = { settled: true, error }),
+  );
+  for (let i = 0; i < maxSteps && !outcome; i++) await clock.advance(stepMs);
+  return outcome ?? { settled: false };
 }
