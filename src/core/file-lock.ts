@@ -126,7 +126,12 @@ function loadFlock(): Promise<Flock> {
     } catch (err) {
       throw new FileLockError(`cross-process locks are unavailable: koffi could not load (${errorMessage(err)}). Reinstall VRAM Guard for this platform.`);
     }
-    const flock = koffi.load(null).func('int flock(int, int)');
+    let flock: (fd: number, operation: number) => number;
+    try {
+      flock = koffi.load(null).func('int flock(int, int)');
+    } catch (err) {
+      throw new FileLockError(`cross-process locks are unavailable: flock could not be found in the C library (${errorMessage(err)})`);
+    }
     const busy = new Set([koffi.os.errno.EWOULDBLOCK, koffi.os.errno.EAGAIN]);
     const EINTR = koffi.os.errno.EINTR;
     return {

@@ -56,6 +56,7 @@ export class GpuLock {
   async elsewhere(): Promise<LockHolder | null> {
     const path = this.options.path;
     if (!path || this.holder) return null;
+    if (!(await privateFolder(dirname(path), false, 'exclusive tasks').catch(() => false))) return null;
     const h = await lockHolder(path).catch(() => null);
     return h ? { name: h.name, since: h.since, pid: h.pid } : null;
   }
