@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { ReservationBook, reservationsPath, type Reservation } from '../../../src/core/servers/reservations.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
-import { runLockChild } from '../../helpers/lock-children.ts';
+import { advanceUntilSettled, runLockChild } from '../../helpers/lock-children.ts';
 
 const entry = (book: ReservationBook, over: Partial<Reservation> = {}): Reservation => ({
   id: book.newId('t'),
@@ -89,15 +89,10 @@ describe('reservations', () => {
       next: [...live, entry(holder, { owner: 'waiter' })],
     }));
     // An hour passes on the waiter's clock, a second at a time, far past its 30 s bound.
-    const outcome = waiting.then(
-      () => null,
-      (err: Error) => err,
-    );
-    let settled = false;
-    void outcome.then(() => (settled = true));
-    for (let s = 0; s < 3600 && !settled; s++) await clock.advance(1000);
+    const outcome = await advanceUntilSettled(clock, waiting, 1000, 3600);
+    assert.ok(outcome.settled && 'error' in outcome, 'the waiter gave up');
     assert.match(
-      String((await outcome)?.message),
+      String((outcome.error as Error).message),
       new RegExp(
         `r\\.json\\.lock is held by PID ${process.pid} \\("reservations"\\) since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z; gave up after waiting 3\\d s \\(the lock was left alone\\)`,
       ),
