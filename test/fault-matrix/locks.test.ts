@@ -14,7 +14,7 @@ import { MAX_RESERVATIONS, type Reservation, ReservationBook } from '../../src/c
 import { cliPath, runCli } from '../helpers/cli-run.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB } from '../helpers/fake-nvml.ts';
-import { advanceUntilSettled, type LockChild, spawnLockChild } from '../helpers/lock-children.ts';
+import { advanceUntilSettled, type LockChild, runLockChild, spawnLockChild } from '../helpers/lock-children.ts';
 
 const folder = () => mkdtemp(join(tmpdir(), 'vram-guard-fault-locks-'));
 const entry = (id: string, over: Partial<Reservation> = {}): Reservation => ({
@@ -147,6 +147,22 @@ test('the lock file unreadable (no permission) → a clear permission error nami
   const r = await c.exit;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /the lock file \S+reservations\.json\.lock cannot be opened \(permission denied\): give it back to this user or remove it/);
+});
+
+test('a window holding the GPU lock dies while the server it started runs on → the lock is free at once; the server does not keep it', async () => {
+  const lock = join(await folder(), 'gpu.lock');
+  const window = spawnChild(['lock-and-spawn', lock]);
+  await window.line('holding');
+  const serverPid = Number(/^server (\d+)$/m.exec(window.stdout())?.[1]);
+  try {
+    window.child.kill('SIGKILL');
+    await window.exit;
+    assert.doesNotThrow(() => process.kill(serverPid, 0), 'the server still runs');
+    const other = await runLockChild(['try-lock', lock]);
+    assert.match(other, /^locked$/m);
+  } finally {
+    process.kill(serverPid, 'SIGKILL');
+  }
 });
 
 test('a folder where reservations.json should be → a clear error naming it, no temporary file left behind, however often it is tried', async () => {
