@@ -74,7 +74,10 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
       ),
     io.env,
   );
-  const [needValue, reservations] = await Promise.all([resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir), readReservations(io.env)]);
+  const [needValue, reservations] = await Promise.all([
+    resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir),
+    readReservations(io.env, (m) => io.stderr(`vram-guard preflight: ${m}\n`)),
+  ]);
   const report = runPreflight(gpuFigures, {
     gpu,
     need: needValue,
@@ -167,9 +170,12 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env
   }
 }
 
-/** What servers starting elsewhere (VS Code windows) have reserved; none when the file cannot be read. */
-async function readReservations(env: NodeJS.ProcessEnv): Promise<Reservation[]> {
-  return new ReservationBook(reservationsPath(env)).list().catch(() => []);
+/** What servers starting elsewhere (VS Code windows) have reserved; none, said on stderr, when they cannot be read. */
+async function readReservations(env: NodeJS.ProcessEnv, warn: (message: string) => void): Promise<Reservation[]> {
+  return new ReservationBook(reservationsPath(env)).list().catch((err: unknown) => {
+    warn(`reservations not counted: ${errorMessage(err)}`);
+    return [];
+  });
 }
 
 function wholeNumber(parsed: ParsedArgs, name: string, fallback: number, min: number, max: number): number {

@@ -18,7 +18,7 @@ import { recordHistory } from '../core/history/recorder.ts';
 import { HistoryStore } from '../core/history/store.ts';
 import { detailsMarkdown } from '../core/report/details-markdown.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
-import { GpuLock } from '../core/servers/gpu-lock.ts';
+import { GpuLock, gpuLockPath } from '../core/servers/gpu-lock.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/servers/preflight-gate.ts';
@@ -291,7 +291,7 @@ export class VramGuardContext {
       registerFleetPreflight({ fleet: this.fleet, margin: () => this.config.current.preflight.margin, log: this.log }),
       registerServerTasks({
         registry: this.servers,
-        lock: new GpuLock(),
+        lock: new GpuLock({ path: gpuLockPath() }),
         readGpu,
         log: this.log,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,

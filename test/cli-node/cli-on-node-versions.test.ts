@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { INSTALL_HINT, nodeBinary, TESTED_NODES } from '../../scripts/node-versions.ts';
@@ -111,6 +112,20 @@ for (const node of supported) {
       assert.equal(json.need.from, 'estimate', r.stdout);
       assert.match(json.model.label, /^Llama 3\.2 3B Instruct \(llama\)/);
       assert.ok(json.model.estimate.parts.weightsBytes > 1.5 * GiB, r.stdout);
+    });
+
+    it("takes the shared files' OS lock through koffi: a measured-footprints file that is not JSON is set aside under it", async () => {
+      const fake = await FakeNvmlState.create({ ...a1000, devices: [{ ...a1000.devices[0]!, total: 8 * GiB }] });
+      const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+      const state = await mkdtemp(join(tmpdir(), 'vram-guard-cli-node-state-'));
+      await writeFile(join(state, 'measured-footprints.json'), '{"version": 1, "footprints": [');
+      const r = await runCliOn(node.binary, ['preflight', '--model', model, '--json', '--nvml-library', lib], {
+        FAKE_NVML_STATE: fake.path,
+        VRAM_GUARD_STATE_DIR: state,
+      });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stderr, /measured-footprints\.json was set aside as \S+\.corrupt-\d+ because it is not JSON/);
+      assert.deepEqual((await readdir(state)).filter((f) => f.includes('.corrupt-')).length, 1);
     });
 
     it('watch prints samples until interrupted', async () => {

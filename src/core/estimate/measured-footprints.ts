@@ -5,13 +5,17 @@
  * uses the measurement, with the estimate beside it; a changed file or setting has another key and
  * falls back to the estimate.
  *
- * One JSON file in the state folder, shared by the extension and the CLI: bounded in entries and
- * bytes, written atomically (temporary file, then rename), validated on read. A file that is not
- * ours is set aside (renamed, never deleted) with a log line, and the estimate is used.
+ * One JSON file in the state folder, shared by the extension and the CLI (and every window): bounded
+ * in entries and bytes, validated on read, changed only under the OS lock of
+ * `measured-footprints.json.lock` (file-lock.ts) so two processes recording at once keep both
+ * measurements, and written atomically (temporary file, then rename). A file that is not ours is
+ * set aside (renamed, never deleted) with a log line, and the estimate is used.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 
 export const FOOTPRINTS_FILE = 'measured-footprints.json';
@@ -105,12 +109,18 @@ export class FootprintStore {
   }
 
   /** Every valid entry; an unreadable or foreign file is set aside with a log line and reads as empty. */
-  async entries(): Promise<MeasuredFootprint[]> {
+  entries(): Promise<MeasuredFootprint[]> {
+    return this.read(null);
+  }
+
+  /** `lock`: held by the caller (a change), else taken to set a bad file aside. */
+  private async read(lock: HeldFileLock | null): Promise<MeasuredFootprint[]> {
     let text: string;
+    let st: Stats;
     try {
-      const st = await stat(this.path);
+      st = await stat(this.path);
       if (st.size > MAX_FOOTPRINTS_FILE_BYTES)
-        return await this.setAside(`it is ${st.size} bytes, more than the ${MAX_FOOTPRINTS_FILE_BYTES} this file may hold`);
+        return await this.setAside(`it is ${st.size} bytes, more than the ${MAX_FOOTPRINTS_FILE_BYTES} this file may hold`, st, lock);
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -121,25 +131,39 @@ export class FootprintStore {
     try {
       data = JSON.parse(text);
     } catch (err) {
-      return this.setAside(`it is not JSON (${(err as Error).message})`);
+      return this.setAside(`it is not JSON (${(err as Error).message})`, st, lock);
     }
     const list = (data as { version?: unknown; footprints?: unknown })?.footprints;
-    if ((data as { version?: unknown })?.version !== 1 || !Array.isArray(list)) return this.setAside('it is not a version-1 list of footprints');
+    if ((data as { version?: unknown })?.version !== 1 || !Array.isArray(list)) return this.setAside('it is not a version-1 list of footprints', st, lock);
     const valid = list.filter(validEntry).slice(-MAX_FOOTPRINTS);
     if (valid.length < list.length)
       this.log(`measured footprints: ${list.length - valid.length} malformed entr${list.length - valid.length === 1 ? 'y' : 'ies'} in ${this.path} ignored.`);
     return valid;
   }
 
-  private async setAside(why: string): Promise<MeasuredFootprint[]> {
+  /**
+   * Renames the bad file aside, under the lock and only if it is still the file that was read: a
+   * reader must not set aside a good file another process wrote meanwhile.
+   */
+  private async setAside(why: string, seen: Stats, lock: HeldFileLock | null): Promise<MeasuredFootprint[]> {
     const aside = `${this.path}.corrupt-${Date.now()}`;
-    try {
+    const move = async () => {
+      const now = await stat(this.path);
+      if (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) return false;
       await rename(this.path, aside);
-      this.log(`measured footprints: ${this.path} was set aside as ${aside} because ${why}; estimates are used until servers are measured again.`);
+      return true;
+    };
+    try {
+      if (await (lock ? move() : withFileLock(this.lockPath, move, { name: 'measured footprints' })))
+        this.log(`measured footprints: ${this.path} was set aside as ${aside} because ${why}; estimates are used until servers are measured again.`);
     } catch (err) {
       this.log(`measured footprints: ${this.path} is ignored because ${why} (${(err as Error).message}); estimates are used.`);
     }
     return [];
+  }
+
+  private get lockPath(): string {
+    return `${this.path}.lock`;
   }
 
   async get(key: string): Promise<MeasuredFootprint | null> {
@@ -152,13 +176,26 @@ export class FootprintStore {
     const run = this.queue
       .catch(() => {})
       .then(async () => {
-        const kept = (await this.entries()).filter((e) => e.key !== entry.key);
-        kept.push(entry);
-        const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
         await mkdir(dirname(this.path), { recursive: true });
-        const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
-        await writeFile(tmp, body, { mode: 0o600 });
-        await rename(tmp, this.path);
+        await withFileLock(
+          this.lockPath,
+          async (lock) => {
+            const kept = (await this.read(lock)).filter((e) => e.key !== entry.key);
+            kept.push(entry);
+            const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
+            // One name: only the lock's holder writes it.
+            const tmp = `${this.path}.tmp`;
+            try {
+              await writeFile(tmp, body, { mode: 0o600 });
+              await lock.verify();
+              await rename(tmp, this.path);
+            } catch (err) {
+              await unlink(tmp).catch(() => {});
+              throw err;
+            }
+          },
+          { name: 'measured footprints' },
+        );
       });
     this.queue = run;
     return run;

@@ -183,10 +183,11 @@ export class ManagedServer extends Emitter<Events> {
       }
     }
     if (t.exclusive && !this.release) {
-      const holder = this.deps.lock.current;
+      const holder = this.deps.lock.current ?? (await this.deps.lock.elsewhere());
       if (holder) {
         this.setState('waiting-for-gpu-lock');
-        this.say(`Waiting for the GPU lock, held by "${holder.name}" (exclusive tasks run one at a time).`);
+        const where = holder.pid ? ` in another window (PID ${holder.pid})` : '';
+        this.say(`Waiting for the GPU lock, held by "${holder.name}"${where} (exclusive tasks run one at a time).`);
       }
       try {
         this.release = await this.deps.lock.acquire(t.name, this.abort.signal);

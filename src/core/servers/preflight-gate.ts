@@ -144,8 +144,12 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
           return { result: { report: r, reservation: handle }, next: [...live, entry] };
         }));
       } catch (err) {
-        s.log?.(`reservations: ${book.path} could not be used (${(err as Error).message}); the gate counts only what NVML shows.`);
-        report = run([]);
+        // Still count what is reserved when only the change failed (the lock's wait, a full file).
+        const live = await book.list().catch(() => null);
+        s.log?.(
+          `reservations: ${book.path} could not be used (${(err as Error).message}); the gate counts ${live ? 'the reservations in force and' : 'only'} what NVML shows, and reserves nothing.`,
+        );
+        report = run(live ?? []);
       }
     } else report = run([]);
     const expectedBytes = report.needBytes;

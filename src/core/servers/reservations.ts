@@ -3,17 +3,23 @@
  * servers started at once must not both pass on the same free memory: a gate that passes writes
  * its need here, and the next gate (in any VS Code window, or the CLI) counts it as taken.
  *
- * One small JSON file per user under $XDG_RUNTIME_DIR/vram-guard (else the OS temp folder, with
- * the uid in the name). Each entry names the process that reserved it and, once started, the
- * server's PID; an entry whose process is gone, or whose time is up, is dropped when read. Changes
- * are made under a lock file created with O_EXCL; a lock whose holder is dead or that is older than
- * `lockStaleMs` is broken, so a crashed holder cannot block anyone for long, and no one waits
- * without end. The file itself is replaced atomically (temporary file, then rename).
+ * One small JSON file per user in the runtime folder (runtime-folder.ts: $XDG_RUNTIME_DIR/vram-guard,
+ * else the OS temp folder with the uid in the name, used only when it is this user's own). Each
+ * entry names the process that reserved it and, once started, the server's PID; an entry whose
+ * process is gone, or whose time is up, is dropped when read. Every change is a read-modify-write
+ * under the OS lock of `reservations.json.lock` (file-lock.ts), which the kernel drops when its
+ * holder dies and which no one breaks: a waiter gives up after `lockWaitMs` saying who holds it.
+ * The file itself is replaced atomically (a temporary file beside it, then rename), and only
+ * while the lock is verified to be still ours. A change that would hold more than MAX_ENTRIES is
+ * refused with an error, never made by dropping the oldest.
  */
-import { lstat, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants } from 'node:fs';
+import { lstat, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Clock } from '../clock.ts';
+import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import { isAlive } from './process-tree.ts';
+import { privateFolder, runtimeFolder } from './runtime-folder.ts';
 
 export interface Reservation {
   id: string;
@@ -30,20 +36,23 @@ export interface Reservation {
 }
 
 export const RESERVATIONS_FILE = 'reservations.json';
-const MAX_FILE_BYTES = 64 * 1024;
-const MAX_ENTRIES = 64;
+/** The most reservations in force at once: far more than one GPU box starts at a time. */
+export const MAX_RESERVATIONS = 256;
+/** A bigger file is not ours (MAX_RESERVATIONS entries at their largest fit well below). */
+const MAX_FILE_BYTES = 1024 * 1024;
 
 /** $XDG_RUNTIME_DIR/vram-guard/reservations.json, else <tmp>/vram-guard-<uid>/reservations.json. */
-export function reservationsPath(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0, tmp: string = tmpdir()): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  return runtime ? join(runtime, 'vram-guard', RESERVATIONS_FILE) : join(tmp, `vram-guard-${uid}`, RESERVATIONS_FILE);
+export function reservationsPath(env: NodeJS.ProcessEnv = process.env, uid?: number, tmp?: string): string {
+  return join(runtimeFolder(env, uid, tmp), RESERVATIONS_FILE);
 }
 
 export interface ReservationBookOptions {
   now?: () => number;
   alive?: (pid: number) => boolean;
-  /** A lock older than this is broken (default 2 s); waiting gives up on it after 2× this. */
-  lockStaleMs?: number;
+  /** How long a change waits for the lock another process holds before it fails (default 10 s). */
+  lockWaitMs?: number;
+  /** Paces and times that wait (tests pass a fake clock). */
+  clock?: Clock;
 }
 
 function valid(x: unknown): x is Reservation {
@@ -71,13 +80,15 @@ export class ReservationBook {
   readonly path: string;
   private readonly now: () => number;
   private readonly alive: (pid: number) => boolean;
-  private readonly lockStaleMs: number;
+  private readonly lockWaitMs: number | undefined;
+  private readonly clock: Clock | undefined;
 
   constructor(path: string, options: ReservationBookOptions = {}) {
     this.path = path;
     this.now = options.now ?? Date.now;
     this.alive = options.alive ?? isAlive;
-    this.lockStaleMs = options.lockStaleMs ?? 2000;
+    this.lockWaitMs = options.lockWaitMs;
+    this.clock = options.clock;
   }
 
   private live(entries: Reservation[]): Reservation[] {
@@ -86,61 +97,51 @@ export class ReservationBook {
   }
 
   private async read(): Promise<Reservation[]> {
+    let text: string;
     try {
-      const text = await readFile(this.path, 'utf8');
-      if (text.length > MAX_FILE_BYTES) return [];
+      const st = await lstat(this.path);
+      if (!st.isFile())
+        throw new Error(
+          `${this.path} is ${st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}, not the reservations file: remove it`,
+        );
+      if (st.size > MAX_FILE_BYTES) return [];
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    try {
       const data = JSON.parse(text) as { reservations?: unknown };
       return Array.isArray(data?.reservations) ? data.reservations.filter(valid) : [];
     } catch {
-      // Missing, half-written by a crashed writer before the rename, or not ours: nothing reserved.
+      // Not JSON (not ours): nothing reserved; the next change replaces it.
       return [];
     }
   }
 
-  private async write(entries: Reservation[]): Promise<void> {
-    const tmp = `${this.path}.${process.pid}.${++counter}.tmp`;
-    await writeFile(tmp, JSON.stringify({ version: 1, reservations: entries.slice(-MAX_ENTRIES) }), { mode: 0o600 });
-    await rename(tmp, this.path);
+  private async write(entries: Reservation[], lock: HeldFileLock): Promise<void> {
+    if (entries.length > MAX_RESERVATIONS)
+      throw new Error(`${entries.length} reservations would be in force, more than the ${MAX_RESERVATIONS} this file holds; nothing was changed`);
+    // One name: only the lock's holder writes it, and a holder killed mid-write leaves one file that the next overwrites.
+    const tmp = `${this.path}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify({ version: 1, reservations: entries }), {
+        mode: 0o600,
+        flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0),
+      });
+      await lock.verify();
+      await rename(tmp, this.path);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
   }
 
-  /** Reservations still in force. */
+  /** Reservations still in force. Throws when the folder or file is not ours (see runtime-folder.ts). */
   async list(gpu?: number): Promise<Reservation[]> {
+    if (!(await privateFolder(dirname(this.path), false, 'reservations'))) return [];
     const live = this.live(await this.read());
     return gpu === undefined ? live : live.filter((r) => r.gpu === gpu);
-  }
-
-  private async lock(): Promise<() => Promise<void>> {
-    const lockPath = `${this.path}.lock`;
-    const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // In a shared temp folder, someone else could have made the folder first: use it only if it is ours.
-    const st = await lstat(dir);
-    const uid = process.getuid?.();
-    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
-      throw new Error(`${dir} is not a private folder of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); reservations are not shared`);
-    }
-    const started = this.now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fh = await open(lockPath, 'wx', 0o600);
-        await fh.writeFile(`${process.pid} ${this.now()}`);
-        await fh.close();
-        return async () => {
-          await unlink(lockPath).catch(() => {});
-        };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const [pidText, timeText] = (await readFile(lockPath, 'utf8').catch(() => '')).split(' ');
-      const pid = Number(pidText);
-      const age = this.now() - Number(timeText);
-      const stale = !Number.isSafeInteger(pid) || pid <= 0 || !this.alive(pid) || !(age < this.lockStaleMs) || this.now() - started > 2 * this.lockStaleMs;
-      if (stale) {
-        await unlink(lockPath).catch(() => {});
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, Math.min(50, 5 + attempt * 5)));
-    }
   }
 
   /**
@@ -148,15 +149,17 @@ export class ReservationBook {
    * them. The check and the reservation it leads to happen in one step.
    */
   async update<T>(fn: (live: Reservation[]) => { result: T; next?: Reservation[] } | Promise<{ result: T; next?: Reservation[] }>): Promise<T> {
-    const unlock = await this.lock();
-    try {
-      const live = this.live(await this.read());
-      const { result, next } = await fn(live);
-      if (next) await this.write(next);
-      return result;
-    } finally {
-      await unlock();
-    }
+    await privateFolder(dirname(this.path), true, 'reservations');
+    return withFileLock(
+      `${this.path}.lock`,
+      async (lock) => {
+        const live = this.live(await this.read());
+        const { result, next } = await fn(live);
+        if (next) await this.write(next, lock);
+        return result;
+      },
+      { waitMs: this.lockWaitMs, clock: this.clock, name: 'reservations' },
+    );
   }
 
   newId(owner: string): string {

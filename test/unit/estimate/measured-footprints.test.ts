@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_LLAMA_SETTINGS } from '../../../src/core/estimate/llama-settings.ts';
 import { footprintKey, FootprintStore, MAX_FOOTPRINTS, modelIdentity } from '../../../src/core/estimate/measured-footprints.ts';
 import { LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+import { runLockChild } from '../../helpers/lock-children.ts';
 
 describe('measured footprints', () => {
   it('the key changes with the file (mtime, header) and with any setting that changes memory', async () => {
@@ -61,5 +62,13 @@ describe('measured footprints', () => {
     await writeFile(store.path, JSON.stringify(data));
     assert.equal((await store.entries()).length, 1);
     assert.match(logs.join('\n'), /1 malformed entry .* ignored/);
+  });
+
+  it('four processes recording at once (a window each, and the CLI) keep every measurement', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vram-guard-footprints-'));
+    await Promise.all(['a', 'b', 'c', 'd'].map((tag) => runLockChild(['footprint', dir, '20', tag])));
+    const paths = (await new FootprintStore(dir).entries()).map((e) => e.modelPath).sort();
+    assert.equal(paths.length, 80, 'none lost');
+    assert.deepEqual(paths, ['a', 'b', 'c', 'd'].flatMap((tag) => Array.from({ length: 20 }, (_, i) => `/models/${tag}-${i}.gguf`)).sort());
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Reservations shared by every VS Code window and the CLI: one file, changed under an O_EXCL lock,
+ * Reservations shared by every VS Code window and the CLI: one file, changed under an OS lock,
  * entries dropped when the process that made them is gone or their time is up.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ReservationBook, reservationsPath, type Reservation } from '../../../src/core/servers/reservations.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
+import { advanceUntilSettled, runLockChild } from '../../helpers/lock-children.ts';
 
 const entry = (book: ReservationBook, over: Partial<Reservation> = {}): Reservation => ({
   id: book.newId('t'),
@@ -55,18 +57,53 @@ describe('reservations', () => {
     );
   });
 
-  it('a lock held by a live process that never lets go is broken once it is older than the staleness time, so no one waits forever', async () => {
+  it('eight processes making 50 updates each, three times over: none is lost', async () => {
+    for (let run = 1; run <= 3; run++) {
+      const path = join(await mkdtemp(join(tmpdir(), 'vram-guard-res-')), 'reservations.json');
+      const ids = Array.from({ length: 8 }, (_, i) => `writer-${i}`);
+      await Promise.all(ids.map((id) => runLockChild(['reserve', path, String(process.pid), '50', id])));
+      const entries = await new ReservationBook(path).list();
+      assert.deepEqual(
+        entries.map((r) => [r.id, r.bytes]).sort(),
+        ids.map((id) => [id, 50]),
+        `run ${run}: each writer's 50 updates are all in the file`,
+      );
+    }
+  });
+
+  it('a lock another holder keeps is never broken: the waiter gives up after its bound, saying who holds it', async () => {
     const path = join(await mkdtemp(join(tmpdir(), 'vram-guard-res-')), 'r.json');
-    const holder = new ReservationBook(path, { lockStaleMs: 200 });
+    const holder = new ReservationBook(path);
     let release!: () => void;
-    const stuck = holder.update(() => new Promise<{ result: null }>((r) => (release = () => r({ result: null }))));
-    await new Promise((r) => setTimeout(r, 20));
-    const t0 = Date.now();
-    await new ReservationBook(path, { lockStaleMs: 200 }).update((live) => ({ result: null, next: [...live, entry(holder)] }));
-    const waited = Date.now() - t0;
-    assert.ok(waited >= 150 && waited < 2000, `waited ${waited} ms`);
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    const stuck = holder.update(async (live) => {
+      holding();
+      await new Promise<void>((r) => (release = r));
+      return { result: null, next: [...live, entry(holder, { owner: 'holder' })] };
+    });
+    await held;
+    const clock = new FakeClock();
+    const waiting = new ReservationBook(path, { clock, lockWaitMs: 30_000 }).update((live) => ({
+      result: null,
+      next: [...live, entry(holder, { owner: 'waiter' })],
+    }));
+    // An hour passes on the waiter's clock, a second at a time, far past its 30 s bound.
+    const outcome = await advanceUntilSettled(clock, waiting, 1000, 3600);
+    assert.ok(outcome.settled && 'error' in outcome, 'the waiter gave up');
+    assert.match(
+      String((outcome.error as Error).message),
+      new RegExp(
+        `r\\.json\\.lock is held by PID ${process.pid} \\("reservations"\\) since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z; gave up after waiting 3\\d s \\(the lock was left alone\\)`,
+      ),
+    );
     release();
     await stuck;
+    assert.deepEqual(
+      (await holder.list()).map((r) => r.owner),
+      ['holder'],
+      "the holder's update landed; the waiter's was refused with its error, not half-made",
+    );
   });
 
   it('refuses a folder others can write to (a shared temp folder someone made first)', async () => {
