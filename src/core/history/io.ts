@@ -8,7 +8,7 @@
 import { parseTrace, type Trace } from '../gpu/trace-format.ts';
 import { TimeSlicer } from '../time-slicer.ts';
 import { formatMiB, MiB } from '../units.ts';
-import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
+import { decodeObject, encodeRecord, HISTORY_FORMAT_VERSION, implausibleReading, readLine } from './lines.ts';
 import { HistoryStore } from './store.ts';
 import { LineStream } from './line-stream.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
@@ -135,51 +135,107 @@ export interface ImportedStore extends Omit<ImportedHistory, 'records'> {
   records: number;
 }
 
+/** Where a streamed import's records go: the dashboard's store, or a new file in the history folder. */
+export interface ImportSink {
+  /** Takes a record read (in file order), or refuses it by saying why (its line is then skipped). */
+  take(record: HistoryRecord): string | null;
+  /** After each chunk of lines: write what was taken, give the event loop a turn. */
+  drain?(): Promise<void>;
+}
+
+/** What a streamed import read: its format and title, the lines skipped, and the records taken. */
+export interface StreamedImport extends Omit<ImportedHistory, 'records'> {
+  /** Records the sink took. */
+  records: number;
+}
+
+/** Events an imported view holds: more would cost the editor memory for markers no one can tell apart. */
+export const IMPORT_MAX_EVENTS = 100_000;
+
 /**
  * Reads a file's text as it streams in, straight into an in-memory store, giving the event loop a
  * turn every few milliseconds: a million lines never freeze the editor, and no record is held twice.
- * Lines over the line cap, text past the size cap, and samples earlier than the one before them for
- * the same GPU (a log must be in time order) are skipped and listed in `skipped`.
+ * What is left out is said in `skipped`: lines over the line cap, text past the size cap, samples
+ * earlier than the one before them, implausible figures, and events beyond IMPORT_MAX_EVENTS.
  */
 export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedStore> {
-  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
   // Slices of 4 ms: a stop of the whole loop for a garbage collection still stays short.
   const slicer = new TimeSlicer({ signal: options.signal, budgetMs: 4 });
-  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
-  const lastT = new Map<number, number>();
+  const store = new HistoryStore({
+    dir: null,
+    retentionMs: Number.MAX_SAFE_INTEGER / 4,
+    recentMs: Number.MAX_SAFE_INTEGER / 4,
+    maxEvents: IMPORT_MAX_EVENTS,
+  });
+  const sink: ImportSink = {
+    take: (r) => {
+      store.apply(r);
+      return null;
+    },
+    drain: async () => {
+      if (slicer.due()) await slicer.yield();
+    },
+  };
+  const result = await readHistoryStream(chunks, name, sink, options);
+  const over = store.eventsOverCap();
+  if (over)
+    result.skipped.unshift(
+      `${over} of ${over + store.events().length} events left out: an imported view holds the last ${IMPORT_MAX_EVENTS} (every sample is shown)`,
+    );
+  return { ...result, store };
+}
+
+/**
+ * Reads any of the supported formats as its text streams in, a chunk at a time, handing each record
+ * to `sink` in file order (memory stays bounded by a chunk and the sink). Samples must come in time
+ * order — the history only moves forward — so a sample earlier than the one before it is skipped and
+ * said. Throws HistoryImportError when nothing in it can be read.
+ */
+export async function readHistoryStream(
+  chunks: AsyncIterable<string | Buffer>,
+  name: string,
+  sink: ImportSink,
+  options: ImportStreamOptions = {},
+): Promise<StreamedImport> {
+  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
+  let lastT = -Infinity;
   let count = 0;
   let lineNo = 0;
   const parser = new ImportParser(name, limits, (r) => {
     if (r.type === 'sample') {
-      for (const g of r.sample.gpus) {
-        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity))
-          return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
-      }
-      for (const g of r.sample.gpus) lastT.set(g.gpu, r.sample.t);
+      if (r.sample.t < lastT)
+        return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it (${new Date(lastT).toISOString()}): a log must be in time order`;
+      lastT = r.sample.t;
     }
-    store.apply(r);
-    count++;
-    return null;
+    const refused = sink.take(r);
+    if (refused === null) count++;
+    return refused;
   });
   const reader = new LineStream({ maxLineChars: limits.maxLineChars, maxChars: limits.maxChars });
   options.signal?.throwIfAborted();
+  let progressAt = 0;
   for await (const batch of reader.lines(chunks)) {
     for (const line of batch) {
       lineNo = line.lineNo;
       if (line.text === null) parser.tooLong(line.lineNo, line.length);
       else parser.line(line.text, line.lineNo);
-      if ((lineNo & 255) === 0 && slicer.due()) {
-        options.onProgress?.(reader.read);
-        await slicer.yield();
-      }
+      // Long chunks (a 1 MiB read of short lines) give the sink a turn within them, too.
+      if ((lineNo & 1023) === 0) await sink.drain?.();
     }
+    await sink.drain?.();
+    if (reader.read - progressAt >= 1 << 20) {
+      progressAt = reader.read;
+      options.onProgress?.(reader.read);
+    }
+    options.signal?.throwIfAborted();
   }
   if (reader.truncated())
     parser.note(
       `the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`,
     );
   const result = parser.finish();
-  return { ...result, store, records: count };
+  await sink.drain?.();
+  return { ...result, records: count };
 }
 
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
@@ -289,9 +345,9 @@ class JsonlLines implements LineFormat {
         if (err instanceof HistoryImportError) throw err;
       }
     }
-    const r = decodeLine(line);
-    if (r) emit(r);
-    else skip('not a history record');
+    const r = readLine(line);
+    if (typeof r !== 'string') emit(r);
+    else skip(r === 'not JSON' || r === 'not a history record' ? 'not a history record' : `not plausible: ${r}`);
   }
 
   finish() {
@@ -371,7 +427,13 @@ class OurCsvLines implements LineFormat {
         skip('gpu, used_mib and total_mib must be numbers');
         return;
       }
-      this.current.sample.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
+      const reading = { gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) };
+      const why = implausibleReading(reading.gpu, reading.used, reading.total);
+      if (why) {
+        skip(`not plausible: ${why} (GPU ${gpu}, ${used} of ${total} MiB)`);
+        return;
+      }
+      this.current.sample.gpus.push(reading);
     }
   }
 
@@ -427,6 +489,11 @@ class NvidiaSmiLines implements LineFormat {
     const total = mibValue(fields[cols.total]);
     if (!Number.isInteger(gpu) || gpu < 0 || used === null || total === null) {
       skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
+      return;
+    }
+    const why = implausibleReading(gpu, used * MiB, total * MiB);
+    if (why) {
+      skip(`not plausible: ${why} (${fields.join(', ').slice(0, 120)})`);
       return;
     }
     let pending = this.pending?.sample;
