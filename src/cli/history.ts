@@ -244,7 +244,8 @@ async function streamIntoFile(input: FileHandle, name: string, out: string, rete
       if (!lines.length) return;
       const text = `${lines.join('\n')}\n`;
       lines = [];
-      if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'error')]);
+      // once() also rejects on 'error', so a failed write never leaves this waiting for a drain.
+      if (!stream.write(text)) await once(stream, 'drain');
       if (streamError) throw streamError;
     },
   };
