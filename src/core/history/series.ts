@@ -41,10 +41,10 @@ class Columns {
     }
   }
 
-  /** Drops the live points later than `t` from the end; returns how many. */
-  dropAfter(t: number): number {
+  /** Drops the live points at or after `t` from the end; returns how many. */
+  dropFrom(t: number): number {
     let n = 0;
-    while (this.length > 0 && (this.t[this.t.length - 1] ?? -Infinity) > t) {
+    while (this.length > 0 && (this.t[this.t.length - 1] ?? -Infinity) >= t) {
       this.t.pop();
       this.v.pop();
       n++;
@@ -95,23 +95,23 @@ export class Series {
   }
 
   /**
-   * Goes back to time `t` (the clock stepped back): the points later than `t` are dropped, so the
+   * Goes back to time `t` (the clock stepped back): the points at or after `t` are dropped, so the
    * points that follow are taken again. Returns how many points were dropped.
    */
   rewind(t: number): number {
-    if (t >= this.newest) return 0;
-    let dropped = this.recent.dropAfter(t);
+    if (t > this.newest) return 0;
+    let dropped = this.recent.dropFrom(t);
     const open = this.open;
-    if (open && open.minT > t && open.maxT > t) {
+    if (open && open.minT >= t && open.maxT >= t) {
       dropped += open.minT === open.maxT ? 1 : 2;
       this.open = null;
-    } else if (open && (open.minT > t || open.maxT > t)) {
-      // One of the bucket's two points is later: the bucket keeps the other.
-      if (open.minT > t) Object.assign(open, { minT: open.maxT, min: open.max });
+    } else if (open && (open.minT >= t || open.maxT >= t)) {
+      // One of the bucket's two points is that late: the bucket keeps the other.
+      if (open.minT >= t) Object.assign(open, { minT: open.maxT, min: open.max });
       else Object.assign(open, { maxT: open.minT, max: open.min });
       dropped++;
     }
-    if (!this.open) dropped += this.old.dropAfter(t);
+    if (!this.open) dropped += this.old.dropFrom(t);
     const open2 = this.open as MinMaxBucket | null;
     this.newest = this.recent.lastTime() ?? (open2 ? Math.max(open2.minT, open2.maxT) : undefined) ?? this.old.lastTime() ?? -Infinity;
     return dropped;

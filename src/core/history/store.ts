@@ -163,7 +163,7 @@ export class HistoryStore extends Emitter<Events> {
   }
 
   /**
-   * The clock stepped back (a sample at `t` after one at `from`): the points after `t` leave the
+   * The clock stepped back (a sample at `t` after one at `from`): the points from `t` on leave the
    * chart so the samples that follow are shown, and the log says so. The files keep every line.
    */
   private rewind(t: number, from: number): void {
@@ -174,7 +174,7 @@ export class HistoryStore extends Emitter<Events> {
     this.clockSteps.count++;
     this.clockSteps.droppedPoints += dropped;
     this.log?.(
-      `history: the clock went back ${Math.round((from - t) / 1000)} s (a sample stamped ${iso(t)} came after one stamped ${iso(from)}): the chart goes on from ${iso(t)}, and the ${dropped} point(s) it held after that time are no longer shown (the history files keep them).`,
+      `history: the clock went back ${Math.round((from - t) / 1000)} s (a sample stamped ${iso(t)} came after one stamped ${iso(from)}): the chart goes on from ${iso(t)}, and the ${dropped} point(s) it held from that time on are no longer shown (the history files keep them).`,
     );
   }
 
