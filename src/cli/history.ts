@@ -34,7 +34,10 @@ The VRAM, RAM and swap history the dashboard shows, kept in the extension's hist
 
 Import reads a VRAM Guard export (CSV or JSON Lines), an nvidia-smi CSV log
 (nvidia-smi --query-gpu=timestamp,index,memory.used,memory.total --format=csv) or a trace,
-and adds its records as a file of their own; VS Code shows them after the window reloads.
+a chunk at a time, and adds its records as a file of their own; VS Code shows them after the
+window reloads. It says how many records it read and kept, and why it left any out: older than
+the retention, stamped in the future (judged on this machine's clock), out of time order, or
+figures that cannot be true. It never deletes a history file.
 
 Exit codes: 0 done, 1 the file could not be read or written, 64 wrong usage.`;
 
