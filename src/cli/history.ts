@@ -150,7 +150,9 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
   }
   try {
     if (size > MAX_IMPORT_BYTES) {
-      return fail(`${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`);
+      return fail(
+        `${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`,
+      );
     }
     try {
       await mkdir(dir, { recursive: true });
@@ -252,12 +254,14 @@ async function streamIntoFile(input: FileHandle, name: string, out: string, rete
       if (streamError) throw streamError;
     },
   };
+  let imported: StreamedImport;
   try {
-    const imported = await readHistoryStream(input.createReadStream({ encoding: 'utf8', highWaterMark: 256 * 1024, autoClose: false, start: 0 }), name, sink);
-    return { imported, tally };
+    imported = await readHistoryStream(input.createReadStream({ encoding: 'utf8', highWaterMark: 256 * 1024, autoClose: false, start: 0 }), name, sink);
   } finally {
     stream.end();
     await once(stream, 'close').catch(() => undefined);
-    if (streamError) throw streamError;
   }
+  // A write that failed as the file closed (the disk filled with the last chunk) fails the import.
+  if (streamError) throw streamError;
+  return { imported, tally };
 }

@@ -48,7 +48,10 @@ async function historyLines(folder: string): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const name of (await readdir(folder)).sort()) {
     const text = await readFile(join(folder, name), 'utf8');
-    out.set(name, text.split('\n').filter((l) => l !== ''));
+    out.set(
+      name,
+      text.split('\n').filter((l) => l !== ''),
+    );
   }
   return out;
 }
@@ -118,7 +121,7 @@ test('an nvidia-smi log larger than the memory the import may use → streamed: 
   assert.deepEqual([used[0], used[3999], used[samples - 1]], [3000, 6999, 3000 + ((samples - 1) % 4000)]);
 });
 
-test('a log stamped in the future → no live history file deleted (the cleanup never runs on the log\'s clock); the future records left out and counted', async () => {
+test("a log stamped in the future → no live history file deleted (the cleanup never runs on the log's clock); the future records left out and counted", async () => {
   const history = join(dir, 'live-history');
   await mkdir(history);
   // Three live files (three windows, or restarts) written in the last few minutes.
@@ -137,13 +140,19 @@ test('a log stamped in the future → no live history file deleted (the cleanup 
   );
   const r = await runCli(['history', 'import', future, '--dir', history]);
   assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stderr, /all 3 records in \S+future\.jsonl are stamped in the future \(the latest \d{4}-.*Z, while this machine's clock reads .*\), so the dashboard would not show them; nothing was added/);
+  assert.match(
+    r.stderr,
+    /all 3 records in \S+future\.jsonl are stamped in the future \(the latest \d{4}-.*Z, while this machine's clock reads .*\), so the dashboard would not show them; nothing was added/,
+  );
   for (const [name, text] of live) assert.equal(await readFile(join(history, name), 'utf8'), text, `${name} was changed or deleted`);
   assert.deepEqual((await readdir(history)).sort(), [...live.keys()].sort(), 'nothing added, nothing left behind');
 
   // Mixed: one record now, two in the future: one imported, two counted, the live files untouched.
   const mixed = join(dir, 'mixed.jsonl');
-  await writeLines(mixed, [NOW - 1000, NOW + year, NOW + year + 1000].map((t) => `{"t":${t},"g":[[0,${2000 * MiB},${4096 * MiB}]]}`));
+  await writeLines(
+    mixed,
+    [NOW - 1000, NOW + year, NOW + year + 1000].map((t) => `{"t":${t},"g":[[0,${2000 * MiB},${4096 * MiB}]]}`),
+  );
   const m = await runCli(['history', 'import', mixed, '--dir', history]);
   assert.equal(m.code, 0, m.stderr);
   assert.match(m.stdout, /imported 1 of 3 records \(jsonl\) .*\(2 stamped in the future left out \(the latest /);

@@ -70,7 +70,7 @@ test("two windows share a history folder and one cleans up old files → the oth
   await b.close();
 });
 
-test('the clock steps back an hour → the live chart takes the next hour\'s samples, and the log says the clock went back', async () => {
+test("the clock steps back an hour → the live chart takes the next hour's samples, and the log says the clock went back", async () => {
   const clock = new FakeClock(T0);
   const logs: string[] = [];
   const s = new HistoryStore({ dir, clock, flushMs: 1000, log: (m) => logs.push(m) });
@@ -83,7 +83,11 @@ test('the clock steps back an hour → the live chart takes the next hour\'s sam
   // samples carry the times of the hour just recorded.
   for (let i = 0; i <= 60; i++) s.record(sample(T0 + i * 60_000, 5000 + i));
   const shown = s.range('gpu:0', 0, Infinity).v.map((v) => v / MiB);
-  assert.deepEqual(shown, Array.from({ length: 61 }, (_, i) => 5000 + i), 'the chart shows the samples taken after the clock went back');
+  assert.deepEqual(
+    shown,
+    Array.from({ length: 61 }, (_, i) => 5000 + i),
+    'the chart shows the samples taken after the clock went back',
+  );
   assert.equal(logs.length, 1, logs.join('\n'));
   assert.match(
     logs[0]!,
@@ -91,7 +95,11 @@ test('the clock steps back an hour → the live chart takes the next hour\'s sam
   );
   await s.close();
   const after = await reload(clock);
-  assert.deepEqual(after.used, Array.from({ length: 61 }, (_, i) => 5000 + i), 'a reload shows what the chart showed');
+  assert.deepEqual(
+    after.used,
+    Array.from({ length: 61 }, (_, i) => 5000 + i),
+    'a reload shows what the chart showed',
+  );
   assert.equal(after.logs.filter((l) => /the clock went back 3600 s/.test(l)).length, 1, after.logs.join('\n'));
 });
 
@@ -113,7 +121,9 @@ test('a history line with used 9e99 above total or GPU index 99,999,999 → reje
   assert.equal(stats.badLines, 4);
   assert.deepEqual(stats.badWhy, { 'GPU memory used above its total': 2, 'a GPU index above 1023': 1, 'RAM or swap used above its total': 1 });
   assert.ok(
-    logs.includes(`history: skipped 4 unreadable line(s) in ${dir}: 2 GPU memory used above its total, 1 a GPU index above 1023, 1 RAM or swap used above its total`),
+    logs.includes(
+      `history: skipped 4 unreadable line(s) in ${dir}: 2 GPU memory used above its total, 1 a GPU index above 1023, 1 RAM or swap used above its total`,
+    ),
     logs.join('\n'),
   );
 });

@@ -33,7 +33,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('a task whose model is a FIFO → refused at once as "a named pipe (FIFO), not a regular file"; the task ends, never left "checking"', { timeout: 20_000 }, async () => {
+test('a task whose model is a FIFO → refused at once as "a named pipe (FIFO), not a regular file"; the task ends, never left "checking"', {
+  timeout: 20_000,
+}, async () => {
   const s = await h.task('fifo-model', 'llama-server', ['-m', fifo, '-c', '4096']);
   const states: string[] = [];
   s.on('state', (st) => states.push(st));
@@ -41,7 +43,10 @@ test('a task whose model is a FIFO → refused at once as "a named pipe (FIFO), 
   assert.equal(r.ok, false);
   assert.equal(s.state, 'refused');
   assert.equal(s.pid, null, 'nothing was started');
-  assert.match((h.logs.get('fifo-model') ?? []).join('\n'), /No estimate: \S+model\.gguf is a named pipe \(FIFO\), not a regular file: a model must be a file to be read\./);
+  assert.match(
+    (h.logs.get('fifo-model') ?? []).join('\n'),
+    /No estimate: \S+model\.gguf is a named pipe \(FIFO\), not a regular file: a model must be a file to be read\./,
+  );
   assert.ok(!states.includes('starting'), states.join(' → '));
 });
 
@@ -49,7 +54,11 @@ test('preflight --model naming a FIFO → exit 1 at once, saying it is a named p
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create({ devices: [{ name: 'RTX 4090', total: 24 * GiB, used: 2 * GiB, persistence: 1, processes: [] }] });
   const state = await mkdtemp(join(dir, 'state-'));
-  const r = await runCli(['preflight', '--model', fifo, '--nvml-library', lib], { FAKE_NVML_STATE: fake.path, VRAM_GUARD_STATE_DIR: state }, { timeoutMs: 20_000 });
+  const r = await runCli(
+    ['preflight', '--model', fifo, '--nvml-library', lib],
+    { FAKE_NVML_STATE: fake.path, VRAM_GUARD_STATE_DIR: state },
+    { timeoutMs: 20_000 },
+  );
   assert.equal(r.code, 1, `the CLI ${r.code === null ? 'hung and was killed' : `exited ${r.code}`}`);
   assert.match(`${r.stdout}\n${r.stderr}`, /model\.gguf is a named pipe \(FIFO\), not a regular file/);
 });
