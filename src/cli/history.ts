@@ -244,9 +244,9 @@ async function streamIntoFile(input: FileHandle, name: string, out: string, rete
       }
       return null;
     },
-    drain: async () => {
+    drain: async (chunkEnd) => {
       if (streamError) throw streamError;
-      if (!lines.length) return;
+      if (!lines.length || (!chunkEnd && lines.length < 4096)) return;
       const text = `${lines.join('\n')}\n`;
       lines = [];
       // once() also rejects on 'error', so a failed write never leaves this waiting for a drain.

@@ -139,8 +139,11 @@ export interface ImportedStore extends Omit<ImportedHistory, 'records'> {
 export interface ImportSink {
   /** Takes a record read (in file order), or refuses it by saying why (its line is then skipped). */
   take(record: HistoryRecord): string | null;
-  /** After each chunk of lines: write what was taken, give the event loop a turn. */
-  drain?(): Promise<void>;
+  /**
+   * Called every few hundred lines (`chunkEnd` false) and after each chunk and at the end (true):
+   * give the event loop a turn, write what was taken (at the latest when `chunkEnd`).
+   */
+  drain?(chunkEnd: boolean): Promise<void>;
 }
 
 /** What a streamed import read: its format and title, the lines skipped, and the records taken. */
@@ -220,9 +223,9 @@ export async function readHistoryStream(
       if (line.text === null) parser.tooLong(line.lineNo, line.length);
       else parser.line(line.text, line.lineNo);
       // Long chunks (a 1 MiB read of short lines) give the sink a turn within them, too.
-      if ((lineNo & 1023) === 0) await sink.drain?.();
+      if ((lineNo & 255) === 0) await sink.drain?.(false);
     }
-    await sink.drain?.();
+    await sink.drain?.(true);
     if (reader.read - progressAt >= 1 << 20) {
       progressAt = reader.read;
       options.onProgress?.(reader.read);
@@ -234,7 +237,7 @@ export async function readHistoryStream(
       `the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`,
     );
   const result = parser.finish();
-  await sink.drain?.();
+  await sink.drain?.(true);
   return { ...result, records: count };
 }
 
