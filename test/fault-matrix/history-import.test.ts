@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -119,6 +119,34 @@ test('an nvidia-smi log larger than the memory the import may use → streamed: 
   assert.equal(lines!.length, samples, 'every sample is on disk');
   const used = lines!.map((l) => (JSON.parse(l) as { g: number[][] }).g[0]![1]! / MiB);
   assert.deepEqual([used[0], used[3999], used[samples - 1]], [3000, 6999, 3000 + ((samples - 1) % 4000)]);
+});
+
+test("a VRAM Guard trace larger than 8 MiB → streamed line by line: every sample imported, a line that breaks the trace's rules skipped with its reason", async () => {
+  const samples = 250_000;
+  const path = join(dir, 'big-trace.jsonl');
+  const t0 = NOW - 3 * 3_600_000;
+  await writeLines(
+    path,
+    (function* () {
+      yield '{"vramGuardTrace": 1, "title": "big trace", "devices": [{"index": 0, "totalMiB": 8192}]}';
+      for (let i = 0; i < samples; i++) {
+        yield `{"t": ${t0 + i * 20}, "gpu": 0, "usedMiB": ${3000 + (i % 4000)}, "utilGpu": 50}`;
+        if (i === 1000) yield `{"t": ${t0 + i * 20 + 1}, "gpu": 0, "usedMiB": 9000}`;
+        if (i === 2000) yield `{"t": ${t0 + i * 20 + 1}, "gpu": 0, "error": "GPU_IS_LOST"}`;
+        if (i === 3000) yield `{"t": ${t0 + i * 20 + 1}, "event": "model loaded"}`;
+      }
+    })(),
+  );
+  assert.ok((await stat(path)).size > 8 * MiB, 'the trace is larger than the 8 MiB an import once held whole');
+  const history = join(dir, 'trace-history');
+  const r = await runCli(['history', 'import', path, '--dir', history], { NODE_OPTIONS: '--max-old-space-size=48' }, { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`imported ${samples + 1} of ${samples + 1} records \\(trace\\) .*\\(2 line\\(s\\) skipped; `));
+  assert.match(r.stdout, /line 1003: "usedMiB" 9000 is more than the device's totalMiB 8192/);
+  assert.match(r.stdout, /line 2004: GPU 0 reported the error "GPU_IS_LOST" instead of memory figures/);
+  const [lines] = [...(await historyLines(history)).values()];
+  assert.equal(lines!.length, samples + 1, 'every sample and the event are on disk');
+  assert.equal(lines!.filter((l) => l.includes('"model loaded"')).length, 1);
 });
 
 test("a log stamped in the future → no live history file deleted (the cleanup never runs on the log's clock); the future records left out and counted", async () => {

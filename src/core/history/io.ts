@@ -5,13 +5,13 @@
  * without header and units), and VRAM Guard traces (docs/trace-format.md) — so a log from another
  * machine can be read on the dashboard.
  */
-import { parseTrace, type Trace } from '../gpu/trace-format.ts';
+import { type TraceLine, TraceFormatError, TraceLineReader } from '../gpu/trace-format.ts';
 import { TimeSlicer } from '../time-slicer.ts';
 import { formatMiB, MiB } from '../units.ts';
 import { decodeObject, encodeRecord, HISTORY_FORMAT_VERSION, implausibleReading, readLine } from './lines.ts';
 import { HistoryStore } from './store.ts';
 import { LineStream } from './line-stream.ts';
-import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
+import type { HistoryRecord, HistorySample } from './types.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 export type ImportFormat = 'jsonl' | 'csv' | 'nvidia-smi' | 'trace';
@@ -103,11 +103,9 @@ export interface ImportLimits {
   maxChars: number;
   /** Lines longer than this are skipped (default 256 Ki characters). */
   maxLineChars: number;
-  /** A VRAM Guard trace is parsed whole: larger ones are refused (default 8 Mi characters). */
-  maxTraceChars: number;
 }
 
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024, maxTraceChars: 8 * 1024 * 1024 };
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024 };
 
 /** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {
@@ -296,7 +294,7 @@ class ImportParser {
 
   private choose(first: string): LineFormat {
     const name = this.name;
-    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name, this.limits.maxTraceChars) : new JsonlLines(name);
+    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name) : new JsonlLines(name);
     if (/^time,gpu,used_mib/i.test(first)) return new OurCsvLines(name);
     if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) return new NvidiaSmiLines(name);
     throw new HistoryImportError(
@@ -515,49 +513,58 @@ class NvidiaSmiLines implements LineFormat {
   }
 }
 
-/** A trace is checked whole (its own parser), so it is held until the end, up to its size cap. */
+/**
+ * A VRAM Guard trace, read a line at a time by the trace's own rules (TraceLineReader): a header
+ * that breaks them refuses the file; a later line that does is skipped with the trace's reason. The
+ * rows of one time form one sample; a row that carries a GPU error instead of figures is skipped
+ * and said.
+ */
 class TraceLines implements LineFormat {
   private readonly name: string;
-  private readonly maxChars: number;
-  private readonly lines: string[] = [];
-  private chars = 0;
+  private readonly reader: TraceLineReader;
+  private pending: { sample: HistorySample; lineNo: number } | null = null;
 
-  constructor(name: string, maxChars: number) {
+  constructor(name: string) {
     this.name = name;
-    this.maxChars = maxChars;
+    this.reader = new TraceLineReader(name);
   }
 
-  line(raw: string): void {
-    this.chars += raw.length + 1;
-    if (this.chars > this.maxChars)
-      throw new HistoryImportError(
-        `${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`,
-      );
-    this.lines.push(raw);
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
+    let read: TraceLine | null;
+    try {
+      read = this.reader.line(raw, lineNo);
+    } catch (err) {
+      if (!(err instanceof TraceFormatError)) throw err;
+      if (this.reader.title === null) throw new HistoryImportError(err.message);
+      skip(err.message.slice(`${this.name}:${lineNo}: `.length));
+      return;
+    }
+    if (read === null || read.kind === 'header') return;
+    if (read.kind === 'event') {
+      emit({ type: 'event', event: { t: read.event.time, kind: 'note', gpu: null, text: read.event.text, level: null, usedBefore: null, usedAfter: null } });
+      return;
+    }
+    const row = read.row;
+    if (row.error !== null) {
+      skip(`GPU ${row.gpu} reported the error ${JSON.stringify(row.error.slice(0, 80))} instead of memory figures`);
+      return;
+    }
+    const reading = { gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) };
+    const why = implausibleReading(reading.gpu, reading.used, reading.total);
+    if (why) {
+      skip(`not plausible: ${why}`);
+      return;
+    }
+    const pending = this.pending?.sample;
+    if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
+      this.finish(emit);
+      this.pending = { sample: { t: row.time, gpus: [reading], system: null }, lineNo };
+    } else pending.gpus.push(reading);
   }
 
   finish(emit: Emit) {
-    const name = this.name;
-    let trace: Trace;
-    try {
-      trace = parseTrace(this.lines.join('\n'), name);
-    } catch (err) {
-      throw new HistoryImportError((err as Error).message);
-    }
-    let pending: HistorySample | null = null;
-    for (const row of trace.samples) {
-      if (row.error !== null) continue;
-      if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
-        if (pending) emit({ type: 'sample', sample: pending });
-        pending = { t: row.time, gpus: [], system: null };
-      }
-      pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
-    }
-    if (pending) emit({ type: 'sample', sample: pending });
-    for (const e of trace.events) {
-      const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
-      emit({ type: 'event', event }, e.line);
-    }
-    return { format: 'trace' as const, title: trace.header.title };
+    if (this.pending) emit({ type: 'sample', sample: this.pending.sample }, this.pending.lineNo);
+    this.pending = null;
+    return { format: 'trace' as const, title: this.reader.title ?? this.name };
   }
 }
