@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { claimHistoryFile, describeFsError, HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
+import { claimHistoryFile, describeBadLines, describeFsError, HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
 import { exportRecords, HistoryImportError, type ImportSink, readHistoryStream, type StreamedImport, type ExportFormat } from '../core/history/io.ts';
 import { encodeRecord } from '../core/history/lines.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, FUTURE_TOLERANCE_MS } from '../core/history/store.ts';
@@ -122,7 +122,7 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
   }
   const skipped = stats.tornLines + stats.badLines;
   io.stderr(
-    `history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s))` : ''}\n`,
+    `history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s)${stats.badLines ? `: ${describeBadLines(stats)}` : ''})` : ''}\n`,
   );
   if (!paths.length) io.stderr(`history: ${dir} holds no history yet (the dashboard records while VS Code runs).\n`);
   return 0;
