@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import { HistoryStore } from '../../src/core/history/store.ts';
 import type { HistorySample } from '../../src/core/history/types.ts';
+import { applySample, fromSnapshot } from '../../webview/view-model.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
 
 const MiB = 1024 * 1024;
@@ -101,6 +102,35 @@ test("the clock steps back an hour → the live chart takes the next hour's samp
     'a reload shows what the chart showed',
   );
   assert.equal(after.logs.filter((l) => /the clock went back 3600 s/.test(l)).length, 1, after.logs.join('\n'));
+
+  // The open dashboard page: it drew the first hour, then gets the samples taken after the step back.
+  const page = fromSnapshot({
+    mode: { kind: 'live' },
+    source: 'NVML',
+    now: T0 + HOUR,
+    bounds: { first: T0, last: T0 + HOUR },
+    gpus: [{ gpu: 0, name: 'GPU', totalMiB: 8192, thresholds: null, level: 'ok' }],
+    range: '1h',
+    data: {
+      from: T0,
+      to: T0 + HOUR,
+      gpus: [{ gpu: 0, t: Array.from({ length: 61 }, (_, i) => T0 + i * 60_000), v: Array.from({ length: 61 }, (_, i) => 1000 + i) }],
+      ram: { t: [], v: [] },
+      swap: { t: [], v: [] },
+      ramTotalMiB: null,
+      swapTotalMiB: null,
+    },
+    markers: [],
+    processes: [],
+    servers: [],
+    chain: { mode: 'confirm', busy: false, steps: [], actions: [] },
+  });
+  for (let i = 0; i <= 60; i++) applySample(page, { t: T0 + i * 60_000, g: [[0, 5000 + i, 8192, 'ok']], m: null });
+  assert.deepEqual(
+    page.series.get(0)?.v,
+    Array.from({ length: 61 }, (_, i) => 5000 + i),
+    'the page shows the samples taken after the clock went back',
+  );
 });
 
 test('a history line with used 9e99 above total or GPU index 99,999,999 → rejected, counted by why in the log; the rest loads', async () => {
