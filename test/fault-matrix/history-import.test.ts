@@ -5,11 +5,13 @@
  * files here, not from the importer. Needs `npm run build` first.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { importHistoryStream, IMPORT_MAX_EVENTS } from '../../src/core/history/io.ts';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
@@ -210,4 +212,14 @@ test('a log with implausible figures and samples out of time order → those lin
     lines!.map((l) => (JSON.parse(l) as { g: number[][] }).g[0]![1]! / MiB),
     [1000, 1001],
   );
+});
+
+test('history import of a FIFO → exit 1 at once, saying it is a named pipe, not a regular file; nothing added', { timeout: 30_000 }, async () => {
+  const fifo = join(dir, 'log.csv');
+  await promisify(execFile)('mkfifo', [fifo]);
+  const history = join(dir, 'fifo-history');
+  const r = await runCli(['history', 'import', fifo, '--dir', history], {}, { timeoutMs: 20_000 });
+  assert.equal(r.code, 1, `the CLI ${r.code === null ? 'hung and was killed' : `exited ${r.code}`}`);
+  assert.match(r.stderr, /cannot read \S+log\.csv: \S+log\.csv is a named pipe \(FIFO\), not a regular file/);
+  assert.equal(existsSync(history), false, 'nothing was created');
 });
