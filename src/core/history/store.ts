@@ -65,6 +65,7 @@ export class HistoryStore extends Emitter<Events> {
   droppedEvents = 0;
   /** Times the clock stepped back, and the points that dropped from the chart for it. */
   readonly clockSteps = { count: 0, droppedPoints: 0 };
+  private smallStepSaid = false;
 
   constructor(options: HistoryStoreOptions) {
     super();
@@ -173,8 +174,12 @@ export class HistoryStore extends Emitter<Events> {
     for (const s of this.series.values()) this.newest = Math.max(this.newest, s.last ?? -Infinity);
     this.clockSteps.count++;
     this.clockSteps.droppedPoints += dropped;
+    // A step of a second or more is always said; a clock that jitters back by milliseconds is said once.
+    const small = from - t < 1000;
+    if (small && this.smallStepSaid) return;
+    this.smallStepSaid ||= small;
     this.log?.(
-      `history: the clock went back ${Math.round((from - t) / 1000)} s (a sample stamped ${iso(t)} came after one stamped ${iso(from)}): the chart goes on from ${iso(t)}, and the ${dropped} point(s) it held from that time on are no longer shown (the history files keep them).`,
+      `history: the clock went back ${small ? `${Math.round(from - t)} ms` : `${Math.round((from - t) / 1000)} s`} (a sample stamped ${iso(t)} came after one stamped ${iso(from)}): the chart goes on from ${iso(t)}, and the ${dropped} point(s) it held from that time on are no longer shown (the history files keep them)${small ? '; steps back of less than a second are not logged again' : ''}.`,
     );
   }
 
