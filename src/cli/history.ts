@@ -5,6 +5,7 @@
  * history folder as a file of their own, so the dashboard shows them (after VS Code reloads).
  */
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { claimHistoryFile, describeBadLines, describeFsError, HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
@@ -258,8 +259,10 @@ async function streamIntoFile(input: FileHandle, name: string, out: string, rete
   try {
     imported = await readHistoryStream(input.createReadStream({ encoding: 'utf8', highWaterMark: 256 * 1024, autoClose: false, start: 0 }), name, sink);
   } finally {
+    // finished() also settles for a stream a failed write already closed (once('close') would wait forever).
     stream.end();
-    await once(stream, 'close').catch(() => undefined);
+    await finished(stream).catch(() => undefined);
+    await output.close().catch(() => undefined);
   }
   // A write that failed as the file closed (the disk filled with the last chunk) fails the import.
   if (streamError) throw streamError;
