@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { claimHistoryFile, describeBadLines, describeFsError, HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
+import { claimHistoryFile, describeBadLines, describeFsError, HistoryFiles, importTempName, readRecords, type ReadStats } from '../core/history/files.ts';
 import { exportRecords, HistoryImportError, type ImportSink, readHistoryStream, type StreamedImport, type ExportFormat } from '../core/history/io.ts';
 import { encodeRecord } from '../core/history/lines.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, FUTURE_TOLERANCE_MS } from '../core/history/store.ts';
@@ -160,7 +160,7 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
     } catch (err) {
       return fail(`could not write into ${dir}: ${describeFsError(err)}`);
     }
-    const tmp = join(dir, `.import-${process.pid}-${Date.now()}.tmp`);
+    const tmp = join(dir, importTempName(Date.now()));
     let result: { imported: StreamedImport; tally: ImportTally };
     try {
       result = await streamIntoFile(input, basename(file), tmp, retentionMs);

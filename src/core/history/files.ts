@@ -102,6 +102,14 @@ const RETRY_MAX_MS = 60_000;
 
 const FILE_PATTERN = /^history-(\d+)(?:-(\d+))?\.jsonl$/;
 
+/**
+ * `vram-guard history import` writes into a temporary file of this name and renames it into place
+ * when it is done; one left behind by an import that was killed is deleted a day later.
+ */
+export const importTempName = (startMs: number): string => `.import-${process.pid}-${Math.floor(startMs)}.tmp`;
+const IMPORT_TEMP_PATTERN = /^\.import-\d+-(\d+)\.tmp$/;
+const IMPORT_TEMP_KEPT_MS = 24 * 3_600_000;
+
 interface FileEntry {
   name: string;
   start: number;
@@ -323,6 +331,11 @@ export class HistoryFiles {
       if ((newest ?? entry.start) >= cutoff) continue;
       await this.fs.unlink(path).catch(() => {});
       removed++;
+    }
+    const names = await this.fs.readdir(this.options.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = IMPORT_TEMP_PATTERN.exec(name);
+      if (m && Number(m[1]) < this.clock.now() - IMPORT_TEMP_KEPT_MS) await this.fs.unlink(join(this.options.dir, name)).catch(() => {});
     }
     return removed;
   }
