@@ -81,6 +81,21 @@ export function applyRange(state: DashboardState, data: RangeData): void {
   state.swapTotalMiB = data.swapTotalMiB ?? state.swapTotalMiB;
 }
 
+/**
+ * Appends a point. A time before the last one is a clock that stepped back: the points from that
+ * time on are dropped first, as the host's history does, so the chart goes on from the new time.
+ */
+function appendPoint(s: { t: number[]; v: number[] }, t: number, v: number): void {
+  let n = s.t.length;
+  if ((s.t[n - 1] ?? -Infinity) > t) while (n > 0 && (s.t[n - 1] ?? -Infinity) >= t) n--;
+  if (n < s.t.length) {
+    s.t.length = n;
+    s.v.length = n;
+  }
+  s.t.push(t);
+  s.v.push(v);
+}
+
 /** One sample: appended to each GPU's series; levels and totals updated; the window follows. */
 export function applySample(state: DashboardState, u: SampleUpdate): void {
   if (state.mode.kind !== 'live') return;
@@ -90,10 +105,7 @@ export function applySample(state: DashboardState, u: SampleUpdate): void {
       s = { t: [], v: [] };
       state.series.set(gpu, s);
     }
-    const lastT = s.t[s.t.length - 1];
-    if (lastT !== undefined && lastT > u.t) continue;
-    s.t.push(u.t);
-    s.v.push(used);
+    appendPoint(s, u.t, used);
     let info = state.gpus.find((g) => g.gpu === gpu);
     if (!info) {
       info = { gpu, name: null, totalMiB: total, thresholds: null, level: null };
@@ -104,10 +116,8 @@ export function applySample(state: DashboardState, u: SampleUpdate): void {
     info.level = level;
   }
   if (u.m) {
-    state.ram.t.push(u.t);
-    state.ram.v.push(u.m[0]);
-    state.swap.t.push(u.t);
-    state.swap.v.push(u.m[1]);
+    appendPoint(state.ram, u.t, u.m[0]);
+    appendPoint(state.swap, u.t, u.m[1]);
   }
   state.latest = u.t;
   state.bounds = state.bounds ? { first: state.bounds.first, last: u.t } : { first: u.t, last: u.t };

@@ -5,12 +5,14 @@
  * history folder as a file of their own, so the dashboard shows them (after VS Code reloads).
  */
 import { once } from 'node:events';
-import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { HistoryFiles, readRecords, type ReadStats } from '../core/history/files.ts';
-import { exportRecords, HistoryImportError, importHistory, type ExportFormat, type ImportedHistory } from '../core/history/io.ts';
+import { finished } from 'node:stream/promises';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { claimHistoryFile, describeBadLines, describeFsError, HistoryFiles, importTempName, readRecords, type ReadStats } from '../core/history/files.ts';
+import { exportRecords, HistoryImportError, type ImportSink, readHistoryStream, type StreamedImport, type ExportFormat } from '../core/history/io.ts';
 import { encodeRecord } from '../core/history/lines.ts';
-import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/history/store.ts';
+import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, FUTURE_TOLERANCE_MS } from '../core/history/store.ts';
+import { NotRegularFileError, openRegularFile } from '../core/regular-file.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { STATE_DIR_ENV } from '../core/state-dir.ts';
 import { parseArgs, stringFlag, UsageError, nearest } from './args.ts';
@@ -33,7 +35,10 @@ The VRAM, RAM and swap history the dashboard shows, kept in the extension's hist
 
 Import reads a VRAM Guard export (CSV or JSON Lines), an nvidia-smi CSV log
 (nvidia-smi --query-gpu=timestamp,index,memory.used,memory.total --format=csv) or a trace,
-and adds its records as a file of their own; VS Code shows them after the window reloads.
+a chunk at a time, and adds its records as a file of their own; VS Code shows them after the
+window reloads. It says how many records it read and kept, and why it left any out: older than
+the retention, stamped in the future (judged on this machine's clock), out of time order, or
+figures that cannot be true. It never deletes a history file.
 
 Exit codes: 0 done, 1 the file could not be read or written, 64 wrong usage.`;
 
@@ -118,69 +123,148 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
   }
   const skipped = stats.tornLines + stats.badLines;
   io.stderr(
-    `history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s))` : ''}\n`,
+    `history: exported ${count} records from ${paths.length} file(s) in ${dir}${out ? ` to ${out}` : ''}${skipped ? ` (skipped ${skipped} unreadable line(s)${stats.badLines ? `: ${describeBadLines(stats)}` : ''})` : ''}\n`,
   );
   if (!paths.length) io.stderr(`history: ${dir} holds no history yet (the dashboard records while VS Code runs).\n`);
   return 0;
 }
 
+/**
+ * Streams the file into a new history file: read a chunk, write what it held, read on — memory stays
+ * bounded whatever the size, and every record read is either written or counted with the reason it was
+ * not (older than the retention, stamped in the future, a line that could not be read). The records
+ * go to a temporary file first and are renamed into a claimed name at the end, so a failed import
+ * adds nothing. The import deletes nothing: old files are the editor's to clean up, on its own clock.
+ */
 async function importIntoHistory(file: string, dir: string, retentionMs: number, io: CliIo): Promise<number> {
+  const fail = (why: string) => {
+    io.stderr(`vram-guard history: ${why}\n`);
+    return 1;
+  };
+  let input: FileHandle;
   let size: number;
   try {
-    size = (await stat(file)).size;
+    input = await openRegularFile(file);
+    size = (await input.stat()).size;
   } catch (err) {
-    io.stderr(`vram-guard history: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
-    return 1;
+    return fail(`cannot read ${file}: ${err instanceof NotRegularFileError ? err.message : describeFsError(err)}`);
   }
-  if (size > MAX_IMPORT_BYTES) {
-    io.stderr(
-      `vram-guard history: ${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.\n`,
-    );
-    return 1;
-  }
-  let imported: ImportedHistory;
   try {
-    imported = importHistory(await readFile(file, 'utf8'), basename(file));
-  } catch (err) {
-    io.stderr(`vram-guard history: could not import ${file}: ${err instanceof HistoryImportError ? err.message : String(err)}\n`);
-    return 1;
-  }
-  const cutoff = Date.now() - retentionMs;
-  const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
-  const kept = imported.records.filter((r) => timeOf(r) >= cutoff);
-  const tooOld = imported.records.length - kept.length;
-  const [oldest] = kept;
-  if (oldest === undefined) {
-    io.stderr(
-      `vram-guard history: all ${imported.records.length} records in ${file} are older than the ${retentionMs / DAY_MS}-day retention, so the dashboard would not show them; nothing was added (a longer --retention-days keeps them, if VS Code's vramGuard.history.retentionDays is as long)\n`,
-    );
-    return 1;
-  }
-  {
-    // The file is named by its first record's time, so the history's files stay in time order.
-    const first = Math.floor(timeOf(oldest));
-    let writeError: string | null = null;
-    const files = new HistoryFiles({
-      dir,
-      log: (message) => (writeError ??= message),
-      maxFileBytes: DEFAULT_MAX_FILE_MB * 1024 * 1024,
-      retentionMs,
-      flushMs: 60_000,
-      clock: { now: () => first, setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
-    });
-    for (const r of kept) files.append(encodeRecord(r));
-    await files.close().catch((err: unknown) => (writeError ??= String(err)));
-    if (writeError || !(await files.list()).length) {
-      io.stderr(`vram-guard history: could not write into ${dir}${writeError ? `: ${writeError}` : ''}\n`);
-      return 1;
+    if (size > MAX_IMPORT_BYTES) {
+      return fail(
+        `${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`,
+      );
     }
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      return fail(`could not write into ${dir}: ${describeFsError(err)}`);
+    }
+    const tmp = join(dir, importTempName(Date.now()));
+    let result: { imported: StreamedImport; tally: ImportTally };
+    try {
+      result = await streamIntoFile(input, basename(file), tmp, retentionMs);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      if (err instanceof HistoryImportError) return fail(`could not import ${file}: ${err.message}`);
+      return fail(`could not write into ${dir}: ${describeFsError(err)}; nothing was added`);
+    }
+    const { imported, tally } = result;
+    const days = retentionMs / DAY_MS;
+    if (!tally.kept) {
+      await unlink(tmp).catch(() => undefined);
+      if (tally.future === imported.records)
+        return fail(
+          `all ${imported.records} records in ${file} are stamped in the future (the latest ${iso(tally.latestFuture)}, while this machine's clock reads ${iso(tally.now)}), so the dashboard would not show them; nothing was added (check the clock of the machine that wrote the log)`,
+        );
+      return fail(
+        `all ${imported.records} records in ${file} are older than the ${days}-day retention${tally.future ? ` or stamped in the future (${tally.future})` : ''}, so the dashboard would not show them; nothing was added (a longer --retention-days keeps them, if VS Code's vramGuard.history.retentionDays is as long)`,
+      );
+    }
+    let target: string;
+    try {
+      // Named by its first record's time, so the history's files stay in time order; claimed first,
+      // so no other writer (a window, a second import) has the same name.
+      target = await claimHistoryFile(dir, Math.floor(tally.first));
+      await rename(tmp, target);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      return fail(`could not write into ${dir}: ${describeFsError(err)}; nothing was added`);
+    }
+    const notes = [
+      tally.tooOld ? `${tally.tooOld} older than the ${days}-day retention left out` : '',
+      tally.future
+        ? `${tally.future} stamped in the future left out (the latest ${iso(tally.latestFuture)}, while this machine's clock reads ${iso(tally.now)}; the dashboard would not show them)`
+        : '',
+      imported.skippedLines ? `${imported.skippedLines} line(s) skipped` : '',
+      imported.skipped.length ? imported.skipped.join('; ') : '',
+    ].filter(Boolean);
+    io.stdout(
+      `history: imported ${tally.kept} of ${imported.records} records (${imported.format}) from ${file} into ${target}${notes.length ? ` (${notes.join('; ')})` : ''}; VS Code shows them after the window reloads.\n`,
+    );
+    return 0;
+  } finally {
+    await input.close().catch(() => undefined);
   }
-  const notes = [
-    tooOld ? `${tooOld} older than the ${retentionMs / DAY_MS}-day retention left out` : '',
-    imported.skipped.length ? `skipped ${imported.skipped.join('; ')}` : '',
-  ].filter(Boolean);
-  io.stdout(
-    `history: imported ${kept.length} of ${imported.records.length} records (${imported.format}) from ${file} into ${dir}${notes.length ? ` (${notes.join('; ')})` : ''}; VS Code shows them after the window reloads.\n`,
-  );
-  return 0;
+}
+
+interface ImportTally {
+  /** The clock the retention and the future are judged on: this machine's, never the log's. */
+  now: number;
+  kept: number;
+  tooOld: number;
+  future: number;
+  latestFuture: number;
+  /** The earliest time written. */
+  first: number;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+/** Reads `input` a chunk at a time, writing the records the dashboard would show to `out`. */
+async function streamIntoFile(input: FileHandle, name: string, out: string, retentionMs: number): Promise<{ imported: StreamedImport; tally: ImportTally }> {
+  const now = Date.now();
+  const tally: ImportTally = { now, kept: 0, tooOld: 0, future: 0, latestFuture: -Infinity, first: Infinity };
+  const cutoff = now - retentionMs;
+  const output = await open(out, 'wx');
+  const stream = output.createWriteStream({ encoding: 'utf8' });
+  let streamError: Error | null = null;
+  stream.on('error', (err) => (streamError ??= err));
+  let lines: string[] = [];
+  const sink: ImportSink = {
+    take: (r) => {
+      const t = r.type === 'sample' ? r.sample.t : r.event.t;
+      if (t < cutoff) tally.tooOld++;
+      else if (t > now + FUTURE_TOLERANCE_MS) {
+        tally.future++;
+        tally.latestFuture = Math.max(tally.latestFuture, t);
+      } else {
+        tally.kept++;
+        tally.first = Math.min(tally.first, t);
+        lines.push(encodeRecord(r));
+      }
+      return null;
+    },
+    drain: async (chunkEnd) => {
+      if (streamError) throw streamError;
+      if (!lines.length || (!chunkEnd && lines.length < 4096)) return;
+      const text = `${lines.join('\n')}\n`;
+      lines = [];
+      // once() also rejects on 'error', so a failed write never leaves this waiting for a drain.
+      if (!stream.write(text)) await once(stream, 'drain');
+      if (streamError) throw streamError;
+    },
+  };
+  let imported: StreamedImport;
+  try {
+    imported = await readHistoryStream(input.createReadStream({ encoding: 'utf8', highWaterMark: 256 * 1024, autoClose: false, start: 0 }), name, sink);
+  } finally {
+    // finished() also settles for a stream a failed write already closed (once('close') would wait forever).
+    stream.end();
+    await finished(stream).catch(() => undefined);
+    await output.close().catch(() => undefined);
+  }
+  // A write that failed as the file closed (the disk filled with the last chunk) fails the import.
+  if (streamError) throw streamError;
+  return { imported, tally };
 }

@@ -98,7 +98,7 @@ test('record stamped in the future → refused when recorded and skipped when lo
   // On disk from an earlier run with a wrong clock: a sample dated next year.
   await writeFile(
     join(dir, `history-${T0 - 5000}.jsonl`),
-    `${[encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 9999)), encodeSample(sample(T0 - 4000, 3501))].join('\n')}\n`,
+    `${[encodeSample(sample(T0 - 5000, 3500)), encodeSample(sample(T0 + 365 * 86_400_000, 7999)), encodeSample(sample(T0 - 4000, 3501))].join('\n')}\n`,
   );
   const { s, logs } = store(dir, clock);
   const stats = await s.load();

@@ -15,7 +15,8 @@
  * Format: ggml's docs/gguf.md (version 2 and 3; version 1 is refused as llama.cpp refuses it).
  * Runs on Node 18.19+: `fs/promises` FileHandle reads only.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { NotRegularFileError, openRegularFile } from '../regular-file.ts';
 
 /** GGUF metadata value types (gguf.h `enum gguf_type`). */
 export const GGUF_VALUE = {
@@ -282,9 +283,9 @@ async function readValue(r: WindowReader, type: number, key: string): Promise<Gg
 export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
   let fh: FileHandle | undefined;
   try {
-    fh = await open(path, 'r');
+    // A FIFO or device is refused before a byte is read: opening a FIFO would wait for a writer forever.
+    fh = await openRegularFile(path);
     const stats = await fh.stat();
-    if (!stats.isFile()) return { ok: false, reason: `${path} is not a file.` };
     const r = new WindowReader(fh, stats.size);
     if (stats.size < 24) return { ok: false, reason: `${path} is not a GGUF file: it is only ${stats.size} bytes long.` };
     const magic = await r.bytes(4, 'the magic number');
@@ -358,6 +359,7 @@ export async function readGgufHeader(path: string): Promise<GgufHeaderResult> {
     return { ok: true, header: { path, fileBytes: stats.size, version, littleEndian: r.littleEndian, metadata, tensors, alignment, dataOffset } };
   } catch (err) {
     if (err instanceof HeaderProblem) return { ok: false, reason: `${path}: this header is not plausible: ${err.message}.` };
+    if (err instanceof NotRegularFileError) return { ok: false, reason: `${err.message}: a model must be a file to be read.` };
     const e = err as NodeJS.ErrnoException;
     const what =
       e.code === 'ENOENT' ? 'the file does not exist' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a folder' : e.message;

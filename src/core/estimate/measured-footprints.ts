@@ -13,10 +13,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import type { LlamaSettings } from './llama-settings.ts';
+import { openRegularFile } from '../regular-file.ts';
 
 export const FOOTPRINTS_FILE = 'measured-footprints.json';
 /** Entries kept (the oldest measurements go first) and the largest file read. */
@@ -33,7 +34,8 @@ export interface ModelIdentity {
 
 export async function modelIdentity(path: string): Promise<ModelIdentity | null> {
   try {
-    const fh = await open(path, 'r');
+    // Only a regular file: opening a FIFO would wait for a writer forever (and the gate with it).
+    const fh = await openRegularFile(path);
     try {
       const st = await fh.stat();
       const buf = Buffer.alloc(Math.min(IDENTITY_HEAD_BYTES, st.size));

@@ -10,10 +10,10 @@
  * - `--flash-attn` on/off when `OLLAMA_FLASH_ATTENTION` is set, else auto;
  * - `--cache-type-k/-v OLLAMA_KV_CACHE_TYPE` when set.
  */
-import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { GiB } from '../units.ts';
+import { openRegularFile } from '../regular-file.ts';
 import { DEFAULT_LLAMA_SETTINGS, KV_CACHE_TYPES, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -46,7 +46,8 @@ export function ollamaManifestPath(name: string, modelsDir: string): string | nu
 }
 
 async function readBounded(path: string): Promise<string> {
-  const fh = await open(path, 'r');
+  // Only a regular file: a FIFO in the store would keep the read waiting for a writer forever.
+  const fh = await openRegularFile(path);
   try {
     const size = (await fh.stat()).size;
     if (size > MAX_MANIFEST_BYTES) throw new Error(`it is ${size} bytes, more than an Ollama manifest holds`);

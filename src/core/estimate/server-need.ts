@@ -5,7 +5,7 @@
  * settings, the estimate at them and the estimator (for fit advice) travel together to the
  * pre-flight, which knows free memory.
  */
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import type { EstimateResult } from './estimate-types.ts';
 import type { LlamaSettings } from './llama-settings.ts';
@@ -49,11 +49,14 @@ export interface ModelNeed {
 
 export type ModelNeedResult = { ok: true; need: ModelNeed } | { ok: false; error: string };
 
+/** A regular file this process may read: a FIFO or device named as the model blocks a start (the server could not load it either). */
 const readable = (path: string) =>
-  access(path, constants.R_OK).then(
-    () => true,
-    () => false,
-  );
+  access(path, constants.R_OK)
+    .then(() => stat(path))
+    .then(
+      (st) => st.isFile(),
+      () => false,
+    );
 
 const at = (cwd: string | null, p: string) => (isAbsolute(p) || !cwd ? p : resolve(cwd, p));
 

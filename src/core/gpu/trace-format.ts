@@ -82,17 +82,48 @@ const HEADER_KEYS = new Set(['vramGuardTrace', 'title', 'description', 'origin',
 /** Parses a whole trace; throws TraceFormatError naming the file and line of the first problem. */
 export function parseTrace(text: string, source = 'trace'): Trace {
   const lines = text.split(/\r?\n/);
+  const reader = new TraceLineReader(source);
   let header: TraceHeader | null = null;
   const samples: TraceSampleRow[] = [];
   const events: TraceEvent[] = [];
-  let lastTime = -Infinity;
-
   for (const [i, line] of lines.entries()) {
-    const lineNo = i + 1;
+    const read = reader.line(line, i + 1);
+    if (read?.kind === 'header') header = read.header;
+    else if (read?.kind === 'sample') samples.push(read.row);
+    else if (read?.kind === 'event') events.push(read.event);
+  }
+  if (header === null) throw new TraceFormatError(source, 1, 'empty trace: the first line must be the header {"vramGuardTrace": 1, ...}');
+  if (samples.length === 0) throw new TraceFormatError(source, lines.length, 'the trace has a header but no samples');
+  return { header, samples, events };
+}
+
+/** What one line of a trace holds. */
+export type TraceLine = { kind: 'header'; header: TraceHeader } | { kind: 'sample'; row: TraceSampleRow } | { kind: 'event'; event: TraceEvent };
+
+/**
+ * A trace read a line at a time, by the same rules as `parseTrace` (which uses it): a trace too large
+ * to hold is read as it streams in. Each line is checked against the header and the line before it.
+ */
+export class TraceLineReader {
+  private readonly source: string;
+  private header: TraceHeader | null = null;
+  private lastTime = -Infinity;
+
+  constructor(source = 'trace') {
+    this.source = source;
+  }
+
+  /** The header, once its line was read. */
+  get title(): string | null {
+    return this.header?.title ?? null;
+  }
+
+  /** The line's content; null for a blank line or a `//` comment. Throws TraceFormatError naming the line. */
+  line(line: string, lineNo: number): TraceLine | null {
     const raw = line.trim();
-    if (raw === '' || raw.startsWith('//')) continue;
+    if (raw === '' || raw.startsWith('//')) return null;
     const fail = (message: string): never => {
-      throw new TraceFormatError(source, lineNo, message);
+      throw new TraceFormatError(this.source, lineNo, message);
     };
     let value: unknown;
     try {
@@ -103,28 +134,26 @@ export function parseTrace(text: string, source = 'trace'): Trace {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('expected a JSON object');
     const obj = value as Json;
 
-    if (header === null) {
-      header = parseHeader(obj, fail);
-      continue;
+    if (this.header === null) {
+      this.header = parseHeader(obj, fail);
+      return { kind: 'header', header: this.header };
     }
     if ('vramGuardTrace' in obj) fail('a second header: the header must be the first line only');
 
     const time = parseTime(obj.t, fail);
-    if (time < lastTime) fail(`time ${String(obj.t)} is earlier than the line before: lines must be in time order`);
-    lastTime = time;
+    if (time < this.lastTime) fail(`time ${String(obj.t)} is earlier than the line before: lines must be in time order`);
 
     if ('event' in obj) {
       unknownKeys(obj, EVENT_KEYS, fail);
       if (typeof obj.event !== 'string' || obj.event.trim() === '') fail('"event" must be a non-empty string');
-      events.push({ time, text: obj.event as string, line: lineNo });
-      continue;
+      this.lastTime = time;
+      return { kind: 'event', event: { time, text: obj.event as string, line: lineNo } };
     }
     unknownKeys(obj, SAMPLE_KEYS, fail);
-    samples.push(parseSample(obj, time, header, lineNo, fail));
+    const row = parseSample(obj, time, this.header, lineNo, fail);
+    this.lastTime = time;
+    return { kind: 'sample', row };
   }
-  if (header === null) throw new TraceFormatError(source, 1, 'empty trace: the first line must be the header {"vramGuardTrace": 1, ...}');
-  if (samples.length === 0) throw new TraceFormatError(source, lines.length, 'the trace has a header but no samples');
-  return { header, samples, events };
 }
 
 function unknownKeys(obj: Json, allowed: Set<string>, fail: (m: string) => never): void {

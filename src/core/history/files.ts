@@ -5,6 +5,12 @@
  * are deleted. Every start of VS Code writes a new file, so a line torn by a crash is only ever the
  * last line of an older file: reading skips it and loses nothing else.
  *
+ * Two windows share the folder, each writing its own files: a new file is claimed by an exclusive
+ * create, so two writers never share one, and a file is deleted only when its own last record is
+ * older than the retention — never because of when another file started (another window's file can
+ * be live for days while this one starts new ones). No lock is needed: no file has two writers, and
+ * deleting only files whose newest record is past the retention cannot remove a live one.
+ *
  * Nothing is lost when the disk is full or the folder cannot be written: lines wait in memory (up to
  * `maxPendingBytes`, oldest dropped first beyond that, and said), the write is retried with back-off
  * (a failed folder creation too), one warning says where and why, and once the disk takes them again
@@ -12,10 +18,10 @@
  * skipped with a message; the rest loads.
  */
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, readdir, stat, truncate, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock.ts';
-import { decodeLine } from './lines.ts';
+import { readLine } from './lines.ts';
 import type { HistoryRecord } from './types.ts';
 import { LineStream } from './line-stream.ts';
 
@@ -29,6 +35,10 @@ export interface HistoryFs {
   stat(path: string): Promise<{ size: number; isFile(): boolean }>;
   unlink(path: string): Promise<void>;
   read(path: string): AsyncIterable<string | Buffer>;
+  /** Creates an empty file, failing with EEXIST when the name is taken (another window claimed it). */
+  createNew(path: string): Promise<void>;
+  /** The last `bytes` of a file (fewer when it is shorter), as text. */
+  tail(path: string, bytes: number): Promise<string>;
 }
 
 export const nodeHistoryFs: HistoryFs = {
@@ -39,6 +49,18 @@ export const nodeHistoryFs: HistoryFs = {
   stat: (path) => stat(path),
   unlink: (path) => unlink(path),
   read: (path) => createReadStream(path, { encoding: 'utf8' }),
+  createNew: (path) => writeFile(path, '', { flag: 'wx' }),
+  tail: async (path, bytes) => {
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const buf = Buffer.alloc(Math.min(bytes, size));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, size - buf.length);
+      return buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  },
 };
 
 export interface HistoryFilesOptions {
@@ -65,6 +87,8 @@ export interface ReadStats {
   tornLines: number;
   /** Other lines that could not be read: skipped and reported. */
   badLines: number;
+  /** The bad lines by why they were skipped ("not JSON", "GPU memory used above its total", …). */
+  badWhy?: Record<string, number>;
   /** Entries named like history files that are not readable files (a folder, no permission): skipped. */
   skippedFiles?: number;
   /** Records stamped later than the clock allows: skipped (see HistoryStore). */
@@ -77,6 +101,14 @@ const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 
 const FILE_PATTERN = /^history-(\d+)(?:-(\d+))?\.jsonl$/;
+
+/**
+ * `vram-guard history import` writes into a temporary file of this name and renames it into place
+ * when it is done; one left behind by an import that was killed is deleted a day later.
+ */
+export const importTempName = (startMs: number): string => `.import-${process.pid}-${Math.floor(startMs)}.tmp`;
+const IMPORT_TEMP_PATTERN = /^\.import-\d+-(\d+)\.tmp$/;
+const IMPORT_TEMP_KEPT_MS = 24 * 3_600_000;
 
 interface FileEntry {
   name: string;
@@ -136,14 +168,14 @@ export class HistoryFiles {
   }
 
   /** Reads every record on disk, oldest first, skipping torn and unreadable lines and entries that are not files. */
-  async read(onRecord: (record: HistoryRecord) => void): Promise<ReadStats> {
+  async read(onRecord: (record: HistoryRecord, fileIndex: number) => void): Promise<ReadStats> {
     const stats: ReadStats = { files: 0, records: 0, tornLines: 0, badLines: 0, skippedFiles: 0 };
-    for (const path of await this.list()) {
+    for (const [fileIndex, path] of (await this.list()).entries()) {
       let problem: string | null = null;
       try {
         const st = await this.fs.stat(path);
         if (!st.isFile()) problem = 'it is a folder or other non-file where a history file is expected';
-        else await readRecords(path, onRecord, stats, this.fs);
+        else await readRecords(path, (r) => onRecord(r, fileIndex), stats, this.fs);
       } catch (err) {
         problem = `it cannot be read (${describeFsError(err)})`;
       }
@@ -152,7 +184,7 @@ export class HistoryFiles {
         this.options.log?.(`history: skipped ${path}: ${problem}. The rest of the history loads; move it away to silence this message.`);
       } else stats.files++;
     }
-    if (stats.badLines) this.options.log?.(`history: skipped ${stats.badLines} unreadable line(s) in ${this.options.dir}`);
+    if (stats.badLines) this.options.log?.(`history: skipped ${stats.badLines} unreadable line(s) in ${this.options.dir}: ${describeBadLines(stats)}`);
     return stats;
   }
 
@@ -278,27 +310,32 @@ export class HistoryFiles {
 
   private async startFile(): Promise<{ path: string; bytes: number }> {
     const now = Math.floor(this.clock.now());
-    const existing = new Set((await this.entries()).map((e) => e.name));
-    let name = `history-${now}.jsonl`;
-    for (let seq = 1; existing.has(name); seq++) name = `history-${now}-${seq}.jsonl`;
-    const current = { path: join(this.options.dir, name), bytes: 0 };
+    const path = await claimHistoryFile(this.options.dir, now, this.fs);
+    const current = { path, bytes: 0 };
     this.current = current;
     await this.prune();
     return current;
   }
 
-  /** Deletes files whose data is all older than the retention (the next file started before it). */
+  /**
+   * Deletes files whose newest record is older than the retention, on this store's own clock. A
+   * file with no readable record is judged by the time in its name (one just claimed is kept).
+   */
   async prune(): Promise<number> {
-    const entries = await this.entries();
     const cutoff = this.clock.now() - this.options.retentionMs;
     let removed = 0;
-    for (const [i, entry] of entries.entries()) {
-      const next = entries[i + 1];
-      if (!next) break;
+    for (const entry of await this.entries()) {
       const path = join(this.options.dir, entry.name);
-      if (next.start >= cutoff || path === this.current?.path) break;
+      if (path === this.current?.path || entry.start >= cutoff) continue;
+      const newest = await newestRecordTime(path, this.fs).catch(() => null);
+      if ((newest ?? entry.start) >= cutoff) continue;
       await this.fs.unlink(path).catch(() => {});
       removed++;
+    }
+    const names = await this.fs.readdir(this.options.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = IMPORT_TEMP_PATTERN.exec(name);
+      if (m && Number(m[1]) < this.clock.now() - IMPORT_TEMP_KEPT_MS) await this.fs.unlink(join(this.options.dir, name)).catch(() => {});
     }
     return removed;
   }
@@ -311,27 +348,71 @@ export class HistoryFiles {
   }
 }
 
-/** Reads one file's records; the last line may be torn (tolerated), other bad lines are counted. */
+/**
+ * A new history file's path in `dir`, named by `startMs` (with a sequence number when taken), created
+ * empty with an exclusive create so that no other writer — another window, an import — shares it.
+ */
+export async function claimHistoryFile(dir: string, startMs: number, fs: HistoryFs = nodeHistoryFs): Promise<string> {
+  for (let seq = 0; ; seq++) {
+    const path = join(dir, seq ? `history-${startMs}-${seq}.jsonl` : `history-${startMs}.jsonl`);
+    try {
+      await fs.createNew(path);
+      return path;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || seq >= 10_000) throw err;
+    }
+  }
+}
+
+/** The time of a file's newest record, read from its last lines; null when none there is readable. */
+async function newestRecordTime(path: string, fs: HistoryFs): Promise<number | null> {
+  const lines = (await fs.tail(path, 64 * 1024)).split('\n');
+  let newest: number | null = null;
+  // The first piece may be the end of a line cut by the tail: it does not parse, and is passed over.
+  for (const line of lines) {
+    const r = line.trim() ? readLine(line) : null;
+    if (r !== null && typeof r !== 'string') newest = Math.max(newest ?? -Infinity, r.type === 'sample' ? r.sample.t : r.event.t);
+  }
+  return newest;
+}
+
+/** "2 GPU memory used above its total, 1 not JSON": the bad lines by why. */
+export function describeBadLines(stats: ReadStats): string {
+  return Object.entries(stats.badWhy ?? {})
+    .map(([why, n]) => `${n} ${why}`)
+    .join(', ');
+}
+
+/**
+ * Reads one file's records; a last line that is not JSON may be torn by a crash (tolerated), other
+ * bad lines — and records whose figures cannot be true — are counted by why.
+ */
 export async function readRecords(path: string, onRecord: (record: HistoryRecord) => void, stats: ReadStats, fs: HistoryFs = nodeHistoryFs): Promise<void> {
   const reader = new LineStream({ maxLineChars: MAX_HISTORY_LINE_CHARS });
-  let bad = false;
+  const countBad = (why: string) => {
+    stats.badLines++;
+    stats.badWhy ??= {};
+    stats.badWhy[why] = (stats.badWhy[why] ?? 0) + 1;
+  };
+  let unparsed: string | null = null;
   for await (const batch of reader.lines(fs.read(path))) {
     for (const line of batch) {
-      if (bad) stats.badLines++; // the bad line was not the last one
-      bad = false;
+      if (unparsed) countBad(unparsed); // the unparsed line was not the last one
+      unparsed = null;
       if (line.text === null) {
-        bad = true;
+        unparsed = `a line over ${MAX_HISTORY_LINE_CHARS} characters`;
         continue;
       }
       if (!line.text.trim()) continue;
-      const record = decodeLine(line.text);
-      if (record) {
+      const record = readLine(line.text);
+      if (typeof record !== 'string') {
         stats.records++;
         onRecord(record);
-      } else bad = true;
+      } else if (record === 'not JSON') unparsed = record;
+      else countBad(record);
     }
   }
-  if (bad) stats.tornLines++;
+  if (unparsed) stats.tornLines++;
 }
 
 /** "ENOSPC (the disk is full)", with the system's own words for the others. */

@@ -5,13 +5,13 @@
  * without header and units), and VRAM Guard traces (docs/trace-format.md) — so a log from another
  * machine can be read on the dashboard.
  */
-import { parseTrace, type Trace } from '../gpu/trace-format.ts';
+import { type TraceLine, TraceFormatError, TraceLineReader } from '../gpu/trace-format.ts';
 import { TimeSlicer } from '../time-slicer.ts';
 import { formatMiB, MiB } from '../units.ts';
-import { decodeLine, decodeObject, encodeRecord, HISTORY_FORMAT_VERSION } from './lines.ts';
+import { decodeObject, encodeRecord, HISTORY_FORMAT_VERSION, implausibleReading, readLine } from './lines.ts';
 import { HistoryStore } from './store.ts';
 import { LineStream } from './line-stream.ts';
-import type { HistoryEvent, HistoryRecord, HistorySample } from './types.ts';
+import type { HistoryRecord, HistorySample } from './types.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 export type ImportFormat = 'jsonl' | 'csv' | 'nvidia-smi' | 'trace';
@@ -103,11 +103,9 @@ export interface ImportLimits {
   maxChars: number;
   /** Lines longer than this are skipped (default 256 Ki characters). */
   maxLineChars: number;
-  /** A VRAM Guard trace is parsed whole: larger ones are refused (default 8 Mi characters). */
-  maxTraceChars: number;
 }
 
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024, maxTraceChars: 8 * 1024 * 1024 };
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024 };
 
 /** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {
@@ -135,51 +133,110 @@ export interface ImportedStore extends Omit<ImportedHistory, 'records'> {
   records: number;
 }
 
+/** Where a streamed import's records go: the dashboard's store, or a new file in the history folder. */
+export interface ImportSink {
+  /** Takes a record read (in file order), or refuses it by saying why (its line is then skipped). */
+  take(record: HistoryRecord): string | null;
+  /**
+   * Called every few hundred lines (`chunkEnd` false) and after each chunk and at the end (true):
+   * give the event loop a turn, write what was taken (at the latest when `chunkEnd`).
+   */
+  drain?(chunkEnd: boolean): Promise<void>;
+}
+
+/** What a streamed import read: its format and title, the lines skipped, and the records taken. */
+export interface StreamedImport extends Omit<ImportedHistory, 'records'> {
+  /** Records the sink took. */
+  records: number;
+}
+
+/** Events an imported view holds: more would cost the editor memory for markers no one can tell apart. */
+export const IMPORT_MAX_EVENTS = 100_000;
+
 /**
  * Reads a file's text as it streams in, straight into an in-memory store, giving the event loop a
  * turn every few milliseconds: a million lines never freeze the editor, and no record is held twice.
- * Lines over the line cap, text past the size cap, and samples earlier than the one before them for
- * the same GPU (a log must be in time order) are skipped and listed in `skipped`.
+ * What is left out is said in `skipped`: lines over the line cap, text past the size cap, samples
+ * earlier than the one before them, implausible figures, and events beyond IMPORT_MAX_EVENTS.
  */
 export async function importHistoryStream(chunks: AsyncIterable<string | Buffer>, name: string, options: ImportStreamOptions = {}): Promise<ImportedStore> {
-  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
   // Slices of 4 ms: a stop of the whole loop for a garbage collection still stays short.
   const slicer = new TimeSlicer({ signal: options.signal, budgetMs: 4 });
-  const store = new HistoryStore({ dir: null, retentionMs: Number.MAX_SAFE_INTEGER / 4, recentMs: Number.MAX_SAFE_INTEGER / 4, maxEvents: 100_000 });
-  const lastT = new Map<number, number>();
+  const store = new HistoryStore({
+    dir: null,
+    retentionMs: Number.MAX_SAFE_INTEGER / 4,
+    recentMs: Number.MAX_SAFE_INTEGER / 4,
+    maxEvents: IMPORT_MAX_EVENTS,
+  });
+  const sink: ImportSink = {
+    take: (r) => {
+      store.apply(r);
+      return null;
+    },
+    drain: async () => {
+      if (slicer.due()) await slicer.yield();
+    },
+  };
+  const result = await readHistoryStream(chunks, name, sink, options);
+  const over = store.eventsOverCap();
+  if (over)
+    result.skipped.unshift(
+      `${over} of ${over + store.events().length} events left out: an imported view holds the last ${IMPORT_MAX_EVENTS} (every sample is shown)`,
+    );
+  return { ...result, store };
+}
+
+/**
+ * Reads any of the supported formats as its text streams in, a chunk at a time, handing each record
+ * to `sink` in file order (memory stays bounded by a chunk and the sink). Samples must come in time
+ * order — the history only moves forward — so a sample earlier than the one before it is skipped and
+ * said. Throws HistoryImportError when nothing in it can be read.
+ */
+export async function readHistoryStream(
+  chunks: AsyncIterable<string | Buffer>,
+  name: string,
+  sink: ImportSink,
+  options: ImportStreamOptions = {},
+): Promise<StreamedImport> {
+  const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
+  let lastT = -Infinity;
   let count = 0;
   let lineNo = 0;
   const parser = new ImportParser(name, limits, (r) => {
     if (r.type === 'sample') {
-      for (const g of r.sample.gpus) {
-        if (r.sample.t < (lastT.get(g.gpu) ?? -Infinity))
-          return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it for GPU ${g.gpu}: a log must be in time order`;
-      }
-      for (const g of r.sample.gpus) lastT.set(g.gpu, r.sample.t);
+      if (r.sample.t < lastT)
+        return `time ${new Date(r.sample.t).toISOString()} is earlier than the sample before it (${new Date(lastT).toISOString()}): a log must be in time order`;
+      lastT = r.sample.t;
     }
-    store.apply(r);
-    count++;
-    return null;
+    const refused = sink.take(r);
+    if (refused === null) count++;
+    return refused;
   });
   const reader = new LineStream({ maxLineChars: limits.maxLineChars, maxChars: limits.maxChars });
   options.signal?.throwIfAborted();
+  let progressAt = 0;
   for await (const batch of reader.lines(chunks)) {
     for (const line of batch) {
       lineNo = line.lineNo;
       if (line.text === null) parser.tooLong(line.lineNo, line.length);
       else parser.line(line.text, line.lineNo);
-      if ((lineNo & 255) === 0 && slicer.due()) {
-        options.onProgress?.(reader.read);
-        await slicer.yield();
-      }
+      // Long chunks (a 1 MiB read of short lines) give the sink a turn within them, too.
+      if ((lineNo & 255) === 0) await sink.drain?.(false);
     }
+    await sink.drain?.(true);
+    if (reader.read - progressAt >= 1 << 20) {
+      progressAt = reader.read;
+      options.onProgress?.(reader.read);
+    }
+    options.signal?.throwIfAborted();
   }
   if (reader.truncated())
     parser.note(
       `the file is larger than the ${limits.maxChars} characters (${formatMiB(limits.maxChars)}) an import reads: only those were read (to line ${lineNo}); the rest of the file was skipped`,
     );
   const result = parser.finish();
-  return { ...result, store, records: count };
+  await sink.drain?.(true);
+  return { ...result, records: count };
 }
 
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
@@ -237,7 +294,7 @@ class ImportParser {
 
   private choose(first: string): LineFormat {
     const name = this.name;
-    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name, this.limits.maxTraceChars) : new JsonlLines(name);
+    if (first.startsWith('{')) return /"vramGuardTrace"\s*:/.test(first) ? new TraceLines(name) : new JsonlLines(name);
     if (/^time,gpu,used_mib/i.test(first)) return new OurCsvLines(name);
     if (/memory\.used/i.test(first) || /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/.test(first)) return new NvidiaSmiLines(name);
     throw new HistoryImportError(
@@ -289,9 +346,9 @@ class JsonlLines implements LineFormat {
         if (err instanceof HistoryImportError) throw err;
       }
     }
-    const r = decodeLine(line);
-    if (r) emit(r);
-    else skip('not a history record');
+    const r = readLine(line);
+    if (typeof r !== 'string') emit(r);
+    else skip(r === 'not JSON' || r === 'not a history record' ? 'not a history record' : `not plausible: ${r}`);
   }
 
   finish() {
@@ -371,7 +428,13 @@ class OurCsvLines implements LineFormat {
         skip('gpu, used_mib and total_mib must be numbers');
         return;
       }
-      this.current.sample.gpus.push({ gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) });
+      const reading = { gpu: gpuIndex, used: Math.round(u * MiB), total: Math.round(tot * MiB) };
+      const why = implausibleReading(reading.gpu, reading.used, reading.total);
+      if (why) {
+        skip(`not plausible: ${why} (GPU ${gpu}, ${used} of ${total} MiB)`);
+        return;
+      }
+      this.current.sample.gpus.push(reading);
     }
   }
 
@@ -429,6 +492,11 @@ class NvidiaSmiLines implements LineFormat {
       skip(`no memory figures (${fields.join(', ').slice(0, 120)})`);
       return;
     }
+    const why = implausibleReading(gpu, used * MiB, total * MiB);
+    if (why) {
+      skip(`not plausible: ${why} (${fields.join(', ').slice(0, 120)})`);
+      return;
+    }
     let pending = this.pending?.sample;
     if (!pending || pending.t !== t || pending.gpus.some((g) => g.gpu === gpu)) {
       this.finish(emit);
@@ -445,49 +513,58 @@ class NvidiaSmiLines implements LineFormat {
   }
 }
 
-/** A trace is checked whole (its own parser), so it is held until the end, up to its size cap. */
+/**
+ * A VRAM Guard trace, read a line at a time by the trace's own rules (TraceLineReader): a header
+ * that breaks them refuses the file; a later line that does is skipped with the trace's reason. The
+ * rows of one time form one sample; a row that carries a GPU error instead of figures is skipped
+ * and said.
+ */
 class TraceLines implements LineFormat {
   private readonly name: string;
-  private readonly maxChars: number;
-  private readonly lines: string[] = [];
-  private chars = 0;
+  private readonly reader: TraceLineReader;
+  private pending: { sample: HistorySample; lineNo: number } | null = null;
 
-  constructor(name: string, maxChars: number) {
+  constructor(name: string) {
     this.name = name;
-    this.maxChars = maxChars;
+    this.reader = new TraceLineReader(name);
   }
 
-  line(raw: string): void {
-    this.chars += raw.length + 1;
-    if (this.chars > this.maxChars)
-      throw new HistoryImportError(
-        `${this.name}: a VRAM Guard trace is read whole, and this one is more than ${Math.round(this.maxChars / 1048576)} MiB; cut it to the part you need.`,
-      );
-    this.lines.push(raw);
+  line(raw: string, lineNo: number, skip: (why: string) => void, emit: Emit): void {
+    let read: TraceLine | null;
+    try {
+      read = this.reader.line(raw, lineNo);
+    } catch (err) {
+      if (!(err instanceof TraceFormatError)) throw err;
+      if (this.reader.title === null) throw new HistoryImportError(err.message);
+      skip(err.message.slice(`${this.name}:${lineNo}: `.length));
+      return;
+    }
+    if (read === null || read.kind === 'header') return;
+    if (read.kind === 'event') {
+      emit({ type: 'event', event: { t: read.event.time, kind: 'note', gpu: null, text: read.event.text, level: null, usedBefore: null, usedAfter: null } });
+      return;
+    }
+    const row = read.row;
+    if (row.error !== null) {
+      skip(`GPU ${row.gpu} reported the error ${JSON.stringify(row.error.slice(0, 80))} instead of memory figures`);
+      return;
+    }
+    const reading = { gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) };
+    const why = implausibleReading(reading.gpu, reading.used, reading.total);
+    if (why) {
+      skip(`not plausible: ${why}`);
+      return;
+    }
+    const pending = this.pending?.sample;
+    if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
+      this.finish(emit);
+      this.pending = { sample: { t: row.time, gpus: [reading], system: null }, lineNo };
+    } else pending.gpus.push(reading);
   }
 
   finish(emit: Emit) {
-    const name = this.name;
-    let trace: Trace;
-    try {
-      trace = parseTrace(this.lines.join('\n'), name);
-    } catch (err) {
-      throw new HistoryImportError((err as Error).message);
-    }
-    let pending: HistorySample | null = null;
-    for (const row of trace.samples) {
-      if (row.error !== null) continue;
-      if (!pending || pending.t !== row.time || pending.gpus.some((g) => g.gpu === row.gpu)) {
-        if (pending) emit({ type: 'sample', sample: pending });
-        pending = { t: row.time, gpus: [], system: null };
-      }
-      pending.gpus.push({ gpu: row.gpu, used: Math.round(row.usedMiB * MiB), total: Math.round(row.totalMiB * MiB) });
-    }
-    if (pending) emit({ type: 'sample', sample: pending });
-    for (const e of trace.events) {
-      const event: HistoryEvent = { t: e.time, kind: 'note', gpu: null, text: e.text, level: null, usedBefore: null, usedAfter: null };
-      emit({ type: 'event', event }, e.line);
-    }
-    return { format: 'trace' as const, title: trace.header.title };
+    if (this.pending) emit({ type: 'sample', sample: this.pending.sample }, this.pending.lineNo);
+    this.pending = null;
+    return { format: 'trace' as const, title: this.reader.title ?? this.name };
   }
 }

@@ -41,6 +41,22 @@ class Columns {
     }
   }
 
+  /** Drops the live points at or after `t` from the end; returns how many. */
+  dropFrom(t: number): number {
+    let n = 0;
+    while (this.length > 0 && (this.t[this.t.length - 1] ?? -Infinity) >= t) {
+      this.t.pop();
+      this.v.pop();
+      n++;
+    }
+    return n;
+  }
+
+  /** The last live point's time; undefined when empty. */
+  lastTime(): number | undefined {
+    return this.length > 0 ? this.t[this.t.length - 1] : undefined;
+  }
+
   /** The first live point's time; undefined when empty. */
   firstTime(): number | undefined {
     return this.t[this.head];
@@ -76,6 +92,29 @@ export class Series {
     this.newest = t;
     this.recent.push(t, v);
     this.age();
+  }
+
+  /**
+   * Goes back to time `t` (the clock stepped back): the points at or after `t` are dropped, so the
+   * points that follow are taken again. Returns how many points were dropped.
+   */
+  rewind(t: number): number {
+    if (t > this.newest) return 0;
+    let dropped = this.recent.dropFrom(t);
+    const open = this.open;
+    if (open && open.minT >= t && open.maxT >= t) {
+      dropped += open.minT === open.maxT ? 1 : 2;
+      this.open = null;
+    } else if (open && (open.minT >= t || open.maxT >= t)) {
+      // One of the bucket's two points is that late: the bucket keeps the other.
+      if (open.minT >= t) Object.assign(open, { minT: open.maxT, min: open.max });
+      else Object.assign(open, { maxT: open.minT, max: open.min });
+      dropped++;
+    }
+    if (!this.open) dropped += this.old.dropFrom(t);
+    const open2 = this.open as MinMaxBucket | null;
+    this.newest = this.recent.lastTime() ?? (open2 ? Math.max(open2.minT, open2.maxT) : undefined) ?? this.old.lastTime() ?? -Infinity;
+    return dropped;
   }
 
   /** The newest point's time, or null when empty. */

@@ -61,6 +61,11 @@ export class HistoryStore extends Emitter<Events> {
   private readonly log: ((message: string) => void) | undefined;
   /** Records refused because they were stamped in the future. */
   refusedFuture = 0;
+  /** Events dropped because more than `maxEvents` came (the oldest go first). */
+  droppedEvents = 0;
+  /** Times the clock stepped back, and the points that dropped from the chart for it. */
+  readonly clockSteps = { count: 0, droppedPoints: 0 };
+  private smallStepSaid = false;
 
   constructor(options: HistoryStoreOptions) {
     super();
@@ -95,12 +100,27 @@ export class HistoryStore extends Emitter<Events> {
       const cutoff = now - this.seriesOptions.retentionMs;
       let future = 0;
       let latest = -Infinity;
-      stats = await this.files.read((r) => {
+      // A writer's own file in which time goes back is a clock that stepped back while it ran: the
+      // chart goes on from the new time, as it did live. Another file's older samples (a second
+      // window's) do not rewind it.
+      let file = -1;
+      let fileNewest = -Infinity;
+      stats = await this.files.read((r, fileIndex) => {
         const t = timeOf(r);
+        if (fileIndex !== file) {
+          file = fileIndex;
+          fileNewest = -Infinity;
+        }
         if (t > now + FUTURE_TOLERANCE_MS) {
           future++;
           latest = Math.max(latest, t);
-        } else if (t >= cutoff) this.apply(r);
+          return;
+        }
+        if (r.type === 'sample') {
+          if (t < fileNewest) this.rewind(t, fileNewest);
+          fileNewest = Math.max(fileNewest, t);
+        }
+        if (t >= cutoff) this.apply(r);
       });
       stats.futureRecords = future;
       if (future)
@@ -116,6 +136,7 @@ export class HistoryStore extends Emitter<Events> {
   /** Records one sample: in memory at once, on disk within the flush interval. */
   record(sample: HistorySample): void {
     if (this.refuseFuture(sample.t, 'sample')) return;
+    if (sample.t < this.newest && !this.loading) this.rewind(sample.t, this.newest);
     this.files?.append(encodeSample(sample));
     if (this.loading) this.loading.push({ type: 'sample', sample });
     else this.apply({ type: 'sample', sample });
@@ -142,6 +163,26 @@ export class HistoryStore extends Emitter<Events> {
     return true;
   }
 
+  /**
+   * The clock stepped back (a sample at `t` after one at `from`): the points from `t` on leave the
+   * chart so the samples that follow are shown, and the log says so. The files keep every line.
+   */
+  private rewind(t: number, from: number): void {
+    let dropped = 0;
+    for (const s of this.series.values()) dropped += s.rewind(t);
+    this.newest = -Infinity;
+    for (const s of this.series.values()) this.newest = Math.max(this.newest, s.last ?? -Infinity);
+    this.clockSteps.count++;
+    this.clockSteps.droppedPoints += dropped;
+    // A step of a second or more is always said; a clock that jitters back by milliseconds is said once.
+    const small = from - t < 1000;
+    if (small && this.smallStepSaid) return;
+    this.smallStepSaid ||= small;
+    this.log?.(
+      `history: the clock went back ${small ? `${Math.round(from - t)} ms` : `${Math.round((from - t) / 1000)} s`} (a sample stamped ${iso(t)} came after one stamped ${iso(from)}): the chart goes on from ${iso(t)}, and the ${dropped} point(s) it held from that time on are no longer shown (the history files keep them)${small ? '; steps back of less than a second are not logged again' : ''}.`,
+    );
+  }
+
   /** Adds a record read from a file or an import (not written again). */
   apply(r: HistoryRecord): void {
     if (r.type === 'event') {
@@ -160,7 +201,11 @@ export class HistoryStore extends Emitter<Events> {
         }
         list.splice(lo, 0, e);
       } else list.push(e);
-      if (list.length > this.maxEvents) list.splice(0, list.length - this.maxEvents);
+      // Cut back in steps, not one splice per event: a million events must not move the list a million times.
+      if (list.length > this.maxEvents + Math.max(64, this.maxEvents >> 3)) {
+        this.droppedEvents += list.length - this.maxEvents;
+        list.splice(0, list.length - this.maxEvents);
+      }
       return;
     }
     const s = r.sample;
@@ -213,7 +258,19 @@ export class HistoryStore extends Emitter<Events> {
   }
 
   events(from = -Infinity, to = Infinity): HistoryEvent[] {
-    return this.eventList.filter((e) => e.t >= from && e.t <= to);
+    const list = this.eventList;
+    const skip = Math.max(0, list.length - this.maxEvents);
+    const out: HistoryEvent[] = [];
+    for (let i = skip; i < list.length; i++) {
+      const e = list[i];
+      if (e && e.t >= from && e.t <= to) out.push(e);
+    }
+    return out;
+  }
+
+  /** Events held beyond `maxEvents` so far (they go at the next cut): counted with those dropped. */
+  eventsOverCap(): number {
+    return this.droppedEvents + Math.max(0, this.eventList.length - this.maxEvents);
   }
 
   /** Points held in memory across every series (for the memory budget). */

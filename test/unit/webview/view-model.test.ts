@@ -44,7 +44,8 @@ describe('dashboard view model', () => {
     assert.deepEqual(s.window, { from: NOW + 1000 - 3_600_000, to: NOW + 1000 });
     assert.deepEqual(s.swap.v, [0, 1300]);
     applySample(s, { t: NOW, g: [[0, 1, 4096, 'ok']], m: null });
-    assert.equal(s.series.get(0)!.v.length, 4, 'a sample older than the last is ignored');
+    assert.deepEqual(s.series.get(0)!.v, [3600, 3601, 1], 'the clock stepped back: the points from its time on are dropped, the new one shown');
+    assert.deepEqual(s.window, { from: NOW - 3_600_000, to: NOW });
     applySample(s, { t: NOW + 2000, g: [[1, 100, 8192, 'ok']], m: null });
     assert.deepEqual(
       s.gpus.map((g) => g.gpu),
