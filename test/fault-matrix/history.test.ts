@@ -202,6 +202,8 @@ test('history folder cannot be created (a file in its way) → creation retried,
     s.record(sample(T0 + i * 1000, 3600 + i));
     await clock.advance(1000);
   }
+  // The writes run on real I/O: wait for the one in flight to fail rather than for a number of turns.
+  await s.flush();
   assert.ok(
     logs.some((l) => l.startsWith(`history: cannot write to ${folder}: ENOTDIR (a file is in the way of a folder)`)),
     logs.join('\n'),
