@@ -92,7 +92,7 @@ export interface FakeState {
   /** Every call to this NVML function sleeps `hangMs` first (a driver call that hangs). */
   hangCall?: string;
   hangMs?: number;
-  /** A file the fake appends "<function> <pid>" to when a hang (or the init delay) starts. */
+  /** A file the fake appends "<function> <pid>" to when a hang (or the init delay) starts; a FIFO stays open until that process dies. */
   hangMark?: string;
   procStride?: 24 | 32;
   procGrow?: number;
