@@ -30,21 +30,21 @@ export function runAsProcess(main: (argv: string[], io: CliIo) => Promise<number
   const interrupted = new Promise<void>((resolve) => {
     interrupt = resolve;
   });
-  let stopping: StopSignal | 'closed output' | null = null;
+  let stopping = false;
   let outputClosed = false;
 
   /** Starts the command's stop; leaves at once when the command does not stop by itself, or after its grace. */
   const stop = (reason: StopSignal | 'closed output'): void => {
     const code = reason === 'closed output' ? 0 : SIGNAL_EXIT_CODES[reason];
-    if (stopping !== null) {
+    if (stopping) {
       if (reason !== 'closed output') process.exit(code);
       return;
     }
-    stopping = reason;
+    stopping = true;
     interrupt();
     const grace = Object.hasOwn(STOP_GRACE_MS, command) ? STOP_GRACE_MS[command] : 0;
-    if (grace === 0) process.exit(code);
-    if (grace !== null && grace !== undefined) setTimeout(() => process.exit(code), grace).unref();
+    if (grace === 0 || grace === undefined) process.exit(code);
+    else if (grace !== null) setTimeout(() => process.exit(code), grace).unref();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
