@@ -23,7 +23,8 @@ let source: NvmlSource | null = null;
 let queue = Promise.resolve();
 
 process.on('message', (message: ToNvmlWorker) => {
-  queue = queue.then(() => handle(message));
+  // A request that failed to answer (the parent gone) must not stop the ones after it.
+  queue = queue.then(() => handle(message)).catch(() => {});
 });
 
 async function handle(message: ToNvmlWorker): Promise<void> {
