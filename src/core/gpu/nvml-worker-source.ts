@@ -100,15 +100,23 @@ function abandon(child: ChildProcess): void {
   child.unref();
 }
 
-/** The end of what a worker wrote to stderr (a crash's message), for the reason it stopped. */
-function stderrTail(child: ChildProcess): () => string {
-  let tail = '';
+/** What a worker wrote to stderr (a crash's message), for the reason it stopped. */
+function crashMessage(child: ChildProcess): () => string {
+  let written = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
-    tail = (tail + text).slice(-600);
+    if (written.length < 4000) written += text.slice(0, 4000 - written.length);
   });
   child.stderr?.on('error', () => {});
-  return () => (tail.trim() ? `: ${tail.trim().split('\n').slice(-3).join(' ')}` : '');
+  return () => {
+    const lines = written
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    // A crash prints a stack: the line that names the error says most.
+    const error = lines.find((l) => /^[A-Za-z]*Error\b/.test(l));
+    return error ? `: ${error}` : lines.length ? `: ${lines.slice(-3).join(' ')}` : '';
+  };
 }
 
 /** Starts the worker and waits (at most the init timeout) for NVML to load and initialise. */
@@ -129,7 +137,7 @@ export function openNvmlWorker(options: NvmlWorkerOptions = {}): Promise<NvmlWor
   } catch (err) {
     return Promise.resolve({ ok: false, reason: `the NVML worker could not start: ${errorMessage(err)}` });
   }
-  const crashText = stderrTail(child);
+  const crashText = crashMessage(child);
   return new Promise((resolve) => {
     let settled = false;
     const finish = (result: NvmlWorkerOpenResult): void => {
@@ -139,7 +147,7 @@ export function openNvmlWorker(options: NvmlWorkerOptions = {}): Promise<NvmlWor
       options.signal?.removeEventListener('abort', onAbort);
       child.off('message', onMessage);
       child.off('error', onError);
-      child.off('exit', onExit);
+      child.off('close', onClose);
       if (!result.ok) abandon(child);
       resolve(result);
     };
@@ -163,12 +171,13 @@ export function openNvmlWorker(options: NvmlWorkerOptions = {}): Promise<NvmlWor
       }
     };
     const onError = (err: Error): void => finish({ ok: false, reason: `the NVML worker failed: ${err.message}` });
-    const onExit = (code: number | null, signal: string | null): void =>
+    // 'close', not 'exit': by then all it wrote to stderr has been read.
+    const onClose = (code: number | null, signal: string | null): void =>
       finish({ ok: false, reason: `the NVML worker stopped (${signal ? `signal ${signal}` : `exit code ${code}`}) before NVML was ready${crashText()}` });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', onMessage);
     child.on('error', onError);
-    child.on('exit', onExit);
+    child.on('close', onClose);
     child.send({ type: 'open', data } satisfies ToNvmlWorker);
   });
 }
