@@ -15,6 +15,7 @@ import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
+import { measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
   const nvmlTimes = await timeSamples(nvml.source, 20_000, 1_000);
   await nvml.source.dispose();
 
+  const sampler = await measureNvmlSampler();
+
   const smi = await openNvidiaSmi({ executable: join(repoRoot, 'test', 'fixtures', 'nvidia-smi', 'nvidia-smi') });
   if (!smi.ok) throw new Error(`nvidia-smi stand-in did not run: ${smi.reason}`);
   const smiTimes = await timeSamples(smi.source, 200, 10);
@@ -109,6 +112,7 @@ async function main(): Promise<void> {
       target: '< 20 µs per GPU',
       ok: nvmlMedian < 20,
     },
+    ...samplerRows(sampler),
     {
       measure: 'nvidia-smi sample (stand-in executable)',
       value: `${(smiMedian / 1000).toFixed(2)} ms median, p90 ${(percentile(smiTimes, 90) / 1000).toFixed(2)} ms`,
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     nvml: { samples: nvmlTimes.length, medianUs: nvmlMedian, p90Us: percentile(nvmlTimes, 90) },
+    nvmlSampler: sampler,
     nvidiaSmi: { samples: smiTimes.length, medianUs: smiMedian, p90Us: percentile(smiTimes, 90) },
     ratio,
     watcher: { seconds: WATCH_SECONDS, samples, cpuPercentOfOneCore: cpuShare },
@@ -171,6 +176,8 @@ async function main(): Promise<void> {
     driverCallsPerMinute: driverCalls,
     targets: {
       nvmlUsPerGpu: 20,
+      nvmlSamplerRoundTripUs: sampler.targetUs,
+      nvmlSamplerMB: sampler.targetMB,
       ratio: 100,
       watcherCpuPercent: 0.1,
       fallbackLatencyMs: 50,

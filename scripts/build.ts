@@ -1,5 +1,5 @@
 /**
- * Bundles the extension and the CLI with esbuild, and the NVML worker thread they both start
+ * Bundles the extension and the CLI with esbuild, and the NVML worker process they both start
  * (dist/nvml-worker.cjs, found beside the bundle that starts it).
  * `vscode` is provided by the editor and `koffi` ships as its own package with a native module,
  * so both stay external.
@@ -31,7 +31,8 @@ const common: BuildOptions = {
 await Promise.all([
   buildWebview(production),
   build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.cjs' }),
-  build({ ...common, entryPoints: ['src/core/gpu/nvml-worker.ts'], outfile: 'dist/nvml-worker.cjs' }),
+  // A process of its own, started with the runtime of whoever starts it: the CLI's Node 18 included.
+  build({ ...common, entryPoints: ['src/core/gpu/nvml-worker.ts'], outfile: 'dist/nvml-worker.cjs', target: CLI_NODE_TARGET }),
   build({
     ...common,
     entryPoints: ['src/cli.ts'],

@@ -80,7 +80,7 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
   await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md', '.vscodeignore']) await cp(join(root, file), join(dir, file));
   await cp(join(root, 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
-  // The extension starts NVML's worker thread from beside its bundle: without it there is no NVML.
+  // The extension starts NVML's worker process from beside its bundle: without it there is no NVML.
   await stat(join(dir, 'dist', 'nvml-worker.cjs')).catch(() => {
     throw new Error('dist/nvml-worker.cjs is missing from the build: scripts/build.ts must bundle src/core/gpu/nvml-worker.ts');
   });

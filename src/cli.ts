@@ -9,6 +9,7 @@ import { runLedgerCommand } from './cli/ledger.ts';
 import { runFleetCommand } from './cli/fleet.ts';
 import { runExporterCommand } from './cli/exporter.ts';
 import type { CliIo } from './cli/io.ts';
+import { runAsProcess } from './cli/process-io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
 import { runSpikeCommand } from './cli/spike.ts';
 import { runStatusCommand } from './cli/status.ts';
@@ -71,22 +72,6 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-function processIo(): CliIo {
-  return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
-    env: process.env,
-    interrupted: new Promise((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    }),
-  };
-}
-
 // Run when executed (the bundled dist/cli.cjs, or `node src/cli.ts`), not when imported by tests.
 const entry = process.argv[1] ?? '';
-if (/(?:^|[\\/])(?:cli\.(?:cjs|ts)|vram-guard)$/.test(entry)) {
-  void main(process.argv.slice(2), processIo()).then((code) => {
-    process.exitCode = code;
-  });
-}
+if (/(?:^|[\\/])(?:cli\.(?:cjs|ts)|vram-guard)$/.test(entry)) runAsProcess(main, process.argv.slice(2));

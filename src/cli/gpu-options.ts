@@ -20,7 +20,8 @@ export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi|replay  where t
   --hysteresis 2%                 how far below a threshold usage must fall to leave its level`;
 
 export interface GpuOptions {
-  probe: () => Promise<ProbeResult>;
+  /** Opens the GPU source; `signal` ends an open in flight. */
+  probe: (signal?: AbortSignal) => Promise<ProbeResult>;
   thresholds: ThresholdSpec;
 }
 
@@ -42,7 +43,7 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
   if (replaySpeed !== undefined && !(replaySpeed > 0)) throw new UsageError(`--replay-speed must be a positive number (got "${speedText}")`);
   return {
     thresholds: parsedThresholds.spec,
-    probe: () =>
+    probe: (signal) =>
       probeSource({
         preference: source as SourcePreference,
         nvmlLibraryPath: stringFlag(parsed, 'nvml-library'),
@@ -50,6 +51,7 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
         replayFile,
         replaySpeed,
         env,
+        signal,
       }),
   };
 }

@@ -93,7 +93,7 @@ export class VramGuardContext {
     });
 
     this.watcher = new Watcher({
-      openSource: () => this.openSource(),
+      openSource: (signal) => this.openSource(signal),
       thresholds: settings.general.thresholds,
       intervalMs: settings.general.sampleIntervalMs,
       adaptive: settings.general.adaptiveRate,
@@ -210,9 +210,10 @@ export class VramGuardContext {
   }
 
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
-  private openSource(): Promise<ProbeResult> {
+  private openSource(signal?: AbortSignal): Promise<ProbeResult> {
     const s = this.config.current.general;
     return probeSource({
+      signal,
       preference: s.source,
       nvmlLibraryPath: s.nvmlLibraryPath || undefined,
       nvidiaSmiPath: s.nvidiaSmiPath,

@@ -170,7 +170,7 @@ test('memory info not supported → "memory not supported", not a red error; the
 
 test('old driver (v1 and v2 entry points only) → memory and processes read through the older calls', async () => {
   const fake = await fakeState(rtx3070({ used: 5000 * MiB, reserved: 200 * MiB }));
-  const counter = await fakeNvmlCallCounter(libs.get('oldest')!);
+  const counter = await fakeNvmlCallCounter();
   counter.reset();
   const cli = await runCli(['status', '--json', '--source', 'nvml', '--nvml-library', libs.get('oldest')!], { FAKE_NVML_STATE: fake.path });
   assert.equal(cli.code, 0, cli.stderr);

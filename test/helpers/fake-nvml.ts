@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,6 +92,8 @@ export interface FakeState {
   /** Every call to this NVML function sleeps `hangMs` first (a driver call that hangs). */
   hangCall?: string;
   hangMs?: number;
+  /** A file the fake appends "<function> <pid>" to when a hang (or the init delay) starts; a FIFO stays open until that process dies. */
+  hangMark?: string;
   procStride?: 24 | 32;
   procGrow?: number;
   driver?: string;
@@ -109,6 +111,7 @@ export function renderFakeState(state: FakeState): string {
   put('init_delay_ms', state.initDelayMs);
   put('hang_call', state.hangCall);
   put('hang_ms', state.hangMs);
+  put('hang_mark', state.hangMark);
   put('proc_stride', state.procStride);
   put('proc_grow', state.procGrow);
   put('driver', state.driver);
@@ -164,13 +167,41 @@ export const GiB = 1024 * MiB;
 /** NVML's "not available" for a 64-bit figure (NVML_VALUE_NOT_AVAILABLE_ULONGLONG). */
 export const NVML_U64_NOT_AVAILABLE = 0xffff_ffff_ffff_ffffn;
 
-/** Calls per NVML function, counted by the fake library (shared by every thread of this process). */
-export async function fakeNvmlCallCounter(lib: string): Promise<{ calls: (fn: string) => number; reset: () => void }> {
-  const { default: koffi } = await import('koffi');
-  const self = koffi.load(lib);
-  const counter = self.func('unsigned int fake_nvml_calls(const char *name)');
-  const reset = self.func('void fake_nvml_reset_calls(void)');
-  return { calls: (fn) => counter(fn) as number, reset: () => void reset() };
+/** The fake's shared counter file: 64 records of a NUL-padded 56-byte name, a 32-bit count and 4 bytes of padding. */
+const COUNTER_RECORDS = 64;
+const COUNTER_RECORD_BYTES = 64;
+
+/**
+ * Calls per NVML function, counted by the fake library in every process that loads it from now on
+ * (the NVML worker processes included): a file of counters, named by FAKE_NVML_COUNTS, that the fake
+ * maps shared, so it is set before the worker starts.
+ */
+export async function fakeNvmlCallCounter(): Promise<{ calls: (fn: string) => number; reset: () => void }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vram-guard-nvml-counts-'));
+  const file = join(dir, 'counts');
+  const size = COUNTER_RECORDS * COUNTER_RECORD_BYTES;
+  await writeFile(file, Buffer.alloc(size));
+  process.env.FAKE_NVML_COUNTS = file;
+  const calls = (fn: string): number => {
+    const table = readFileSync(file);
+    for (let i = 0; i < COUNTER_RECORDS; i++) {
+      const record = table.subarray(i * COUNTER_RECORD_BYTES, (i + 1) * COUNTER_RECORD_BYTES);
+      const name = record.subarray(0, 56).toString('latin1').replace(/\0.*$/s, '');
+      if (!name) break;
+      if (name === fn) return record.readUInt32LE(56);
+    }
+    return 0;
+  };
+  // Zeroed in place, never truncated: a worker maps the file.
+  const reset = (): void => {
+    const fd = openSync(file, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(size), 0, size, 0);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  return { calls, reset };
 }
 
 /** Reads a state file's text back into a FakeState (the inverse of renderFakeState). */
@@ -190,6 +221,7 @@ export function parseFakeState(text: string): FakeState {
       else if (key === 'init_delay_ms') state.initDelayMs = num(value);
       else if (key === 'hang_call') state.hangCall = value;
       else if (key === 'hang_ms') state.hangMs = num(value);
+      else if (key === 'hang_mark') state.hangMark = value;
       else if (key === 'proc_stride') state.procStride = num(value) as 24 | 32;
       else if (key === 'proc_grow') state.procGrow = num(value);
       else if (key === 'driver') state.driver = value;

@@ -1,5 +1,5 @@
 /**
- * A real Watcher over a real GPU source (the probe, so NVML runs in its worker thread through koffi
+ * A real Watcher over a real GPU source (the probe, so NVML runs in its worker process through koffi
  * against the fake library), with what the user would see: the status bar item's text and tooltip,
  * the level notifications the alert policy lets through, and the watcher's samples and statuses.
  */
@@ -38,7 +38,7 @@ export function watch(options: WatchOptions): WatchHarness {
   const logs: string[] = [];
   const log = (m: string) => logs.push(m);
   const watcher = new Watcher({
-    openSource: () => probeSource({ ...options.probe, log }),
+    openSource: (signal) => probeSource({ ...options.probe, log, signal }),
     thresholds: options.thresholds ?? DEFAULT_THRESHOLDS,
     intervalMs: options.intervalMs ?? 100,
     adaptive: { enabled: false, fastIntervalMs: 100, calmIntervalMs: 100, margin: { kind: 'percent', percent: 5 } },

@@ -1,14 +1,17 @@
-/** Messages between the NVML worker thread (which owns the koffi handle) and the extension host's thread. */
+/** Messages between the NVML worker process (which owns the koffi handle) and the process that samples through it. */
 import type { GpuSample, SampleOptions } from './types.ts';
 
-/** What the worker is started with: where to look for the library. */
+/** What the worker is opened with: where to look for the library. */
 export interface NvmlWorkerData {
   libraryPath: string | undefined;
   env: Record<string, string | undefined>;
   platform: NodeJS.Platform;
 }
 
-export type ToNvmlWorker = { type: 'sample'; id: number; timestamp: number; options: SampleOptions | undefined } | { type: 'dispose' };
+export type ToNvmlWorker =
+  | { type: 'open'; data: NvmlWorkerData }
+  | { type: 'sample'; id: number; timestamp: number; options: SampleOptions | undefined }
+  | { type: 'dispose' };
 
 export type FromNvmlWorker =
   | { type: 'log'; message: string }

@@ -23,6 +23,8 @@ export interface ProbeOptions {
   replaySpeed?: number | undefined;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
+  /** Ends a probe in flight (the watcher stopped): an NVML worker still starting is killed. */
+  signal?: AbortSignal | undefined;
 }
 
 export type ProbeResult = { ok: true; source: GpuSource } | { ok: false; reason: string };
@@ -45,11 +47,12 @@ export async function probeSource(options: ProbeOptions): Promise<ProbeResult> {
       log,
       initTimeoutMs: options.nvmlInitTimeoutMs,
       sampleTimeoutMs: options.nvmlSampleTimeoutMs,
+      signal: options.signal,
     });
     if (nvml.ok) return nvml;
     reasons.push(`no NVML: ${nvml.reason}`);
     log(`NVML unavailable: ${nvml.reason}`);
-    if (options.preference === 'nvml') return { ok: false, reason: reasons.join('; ') };
+    if (options.preference === 'nvml' || options.signal?.aborted) return { ok: false, reason: reasons.join('; ') };
   }
 
   const smi = await openNvidiaSmi({ executable: options.nvidiaSmiPath, timeoutMs: options.nvidiaSmiTimeoutMs, env, log });

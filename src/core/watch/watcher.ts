@@ -14,7 +14,8 @@ import { nextLevel, type LevelTransition } from './classifier.ts';
 import { levelRank, type Level } from './levels.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from './thresholds.ts';
 
-export type OpenSource = () => Promise<{ ok: true; source: GpuSource } | { ok: false; reason: string }>;
+/** Opens a GPU source; `signal` aborts when the watcher stops, so a slow open (a hung nvmlInit) ends at once. */
+export type OpenSource = (signal: AbortSignal) => Promise<{ ok: true; source: GpuSource } | { ok: false; reason: string }>;
 
 export interface AdaptiveRate {
   enabled: boolean;
@@ -85,6 +86,8 @@ export class Watcher extends Emitter<WatcherEvents> {
   private source: GpuSource | null = null;
   private timer: unknown = null;
   private running: Promise<void> | null = null;
+  /** Aborted by stop(): ends an open in flight. */
+  private opening: AbortController | null = null;
   private stopped = true;
   private failures = 0;
   private readonly tracks = new Map<string, DeviceTrack>();
@@ -121,11 +124,17 @@ export class Watcher extends Emitter<WatcherEvents> {
     this.schedule(0);
   }
 
-  /** Stops sampling, waits for a tick in flight, and closes the source. */
+  /**
+   * Stops sampling and closes the source, never waiting for the driver: an open in flight is aborted
+   * and a sample in flight ends with its source's closing (an NVML worker is killed), so stop()
+   * resolves at once even while nvmlInit or a sample hangs.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.opening?.abort();
+    await this.closeSource();
     await this.running;
     await this.closeSource();
   }
@@ -199,6 +208,7 @@ export class Watcher extends Emitter<WatcherEvents> {
     try {
       sample = await source.sample(this.clock.now(), { processes, processListIntervalMs: this.options.processListIntervalMs });
     } catch (err) {
+      if (this.stopped) return;
       if (processes === 'now') this.processesNow = true;
       if (err instanceof DriverNotAnsweringError) return this.onNotAnswering(err, source);
       return this.onSampleError(err);
@@ -219,10 +229,14 @@ export class Watcher extends Emitter<WatcherEvents> {
   private async probe(): Promise<GpuSource | null> {
     this.setStatus({ state: 'probing' });
     let result: Awaited<ReturnType<OpenSource>>;
+    const opening = new AbortController();
+    this.opening = opening;
     try {
-      result = await this.options.openSource();
+      result = await this.options.openSource(opening.signal);
     } catch (err) {
       result = { ok: false, reason: err instanceof Error ? err.message : String(err) };
+    } finally {
+      if (this.opening === opening) this.opening = null;
     }
     if (this.stopped) {
       if (result.ok) await result.source.dispose();

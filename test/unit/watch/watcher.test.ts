@@ -196,6 +196,54 @@ describe('watcher', () => {
     assert.equal(source.samples, before);
   });
 
+  it('stop aborts an open in flight and resolves without waiting for it', async () => {
+    const clock = new FakeClock();
+    let aborted = false;
+    const watcher = new Watcher({
+      // An open that ends only when told, as nvmlInit does when the driver hangs.
+      openSource: (signal) =>
+        new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve({ ok: false, reason: 'stopped' });
+          });
+        }),
+      thresholds: fieldThresholds,
+      intervalMs: 1000,
+      adaptive: fixedRate,
+      clock,
+    });
+    watcher.start();
+    await clock.advance(0);
+    await watcher.stop();
+    assert.equal(aborted, true);
+    assert.equal(watcher.latest, null);
+  });
+
+  it('stop while a sample is in flight closes the source at once and emits nothing after', async () => {
+    const clock = new FakeClock();
+    let rejectSample: (err: Error) => void = () => {};
+    let disposed = false;
+    const source = {
+      kind: 'nvml' as const,
+      description: 'a sample that never returns by itself',
+      sample: () => new Promise<never>((_, reject) => (rejectSample = reject)),
+      dispose: async () => {
+        disposed = true;
+        rejectSample(new Error('NVML source is closed'));
+      },
+    };
+    const watcher = new Watcher({ openSource: async () => ({ ok: true, source }), thresholds: fieldThresholds, intervalMs: 1000, adaptive: fixedRate, clock });
+    const errors: Error[] = [];
+    watcher.on('error', (e) => errors.push(e));
+    watcher.start();
+    await clock.advance(0);
+    await watcher.stop();
+    assert.equal(disposed, true);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(clock.pendingDelays(), []);
+  });
+
   it('reports thresholds that do not fit a GPU once, and uses the defaults there', async () => {
     const clock = new FakeClock();
     const source = new ScriptedSource(4 * GiB, [3.5 * GiB]);
