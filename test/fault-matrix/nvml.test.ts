@@ -102,7 +102,8 @@ test('nvmlInit hangs → "no GPU" after the init timeout, saying the driver is n
   const late = lag.stop().wallMs - 20;
   assert.equal(h.view().text, '$(chip) no GPU');
   assert.match(h.view().tooltip, /nvmlInit did not return within 400 ms: the driver is not answering/);
-  assert.ok(late < 150, `a 20 ms timer ran ${Math.round(late)} ms late while nvmlInit slept 2.5 s`);
+  // A host blocked by the call would pause for all of its 2.5 s; a loaded machine pauses a free one far less.
+  assert.ok(late < 1250, `a 20 ms timer ran ${Math.round(late)} ms late while nvmlInit slept 2.5 s`);
 });
 
 test('GPU lost mid-session → that GPU shows GPU_IS_LOST with what to do, no level change or notification; read again when it returns', async () => {
@@ -245,7 +246,8 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   const late = lag.stop().wallMs - 20;
   const recoveredAfter = Date.now() - hungAt;
   assert.ok(recoveredAfter >= 2000, `recovered after ${recoveredAfter} ms: when the 2.5 s call returned, not before`);
-  assert.ok(late < 150, `a 20 ms timer ran ${Math.round(late)} ms late while a driver call slept 2.5 s`);
+  // A host blocked by the call would pause for all of its 2.5 s; a loaded machine pauses a free one far less.
+  assert.ok(late < 1250, `a 20 ms timer ran ${Math.round(late)} ms late while a driver call slept 2.5 s`);
   assert.equal(h.view().text, '$(chip) 1.6/8.0 GB');
   assert.equal(h.transitions.length, before, 'no level change from the hang');
 
