@@ -82,17 +82,38 @@ const HEADER_KEYS = new Set(['vramGuardTrace', 'title', 'description', 'origin',
 /** Parses a whole trace; throws TraceFormatError naming the file and line of the first problem. */
 export function parseTrace(text: string, source = 'trace'): Trace {
   const lines = text.split(/\r?\n/);
-  let header: TraceHeader | null = null;
+  const reader = new TraceLineReader(source);
   const samples: TraceSampleRow[] = [];
   const events: TraceEvent[] = [];
-  let lastTime = -Infinity;
-
   for (const [i, line] of lines.entries()) {
-    const lineNo = i + 1;
+    const item = reader.line(line, i + 1);
+    if (item?.kind === 'sample') samples.push(item.row);
+    else if (item?.kind === 'event') events.push(item.event);
+  }
+  if (reader.header === null) throw new TraceFormatError(source, 1, 'empty trace: the first line must be the header {"vramGuardTrace": 1, ...}');
+  if (samples.length === 0) throw new TraceFormatError(source, lines.length, 'the trace has a header but no samples');
+  return { header: reader.header, samples, events };
+}
+
+/**
+ * A trace read line by line (for traces too large to hold): the header first, then each line's sample
+ * or event. Throws TraceFormatError for a line that is not valid; the reader can go on with the next.
+ */
+export class TraceLineReader {
+  private readonly source: string;
+  header: TraceHeader | null = null;
+  private lastTime = -Infinity;
+
+  constructor(source = 'trace') {
+    this.source = source;
+  }
+
+  /** The line's sample or event; null for the header, a blank line or a comment. */
+  line(line: string, lineNo: number): { kind: 'sample'; row: TraceSampleRow } | { kind: 'event'; event: TraceEvent } | null {
     const raw = line.trim();
-    if (raw === '' || raw.startsWith('//')) continue;
+    if (raw === '' || raw.startsWith('//')) return null;
     const fail = (message: string): never => {
-      throw new TraceFormatError(source, lineNo, message);
+      throw new TraceFormatError(this.source, lineNo, message);
     };
     let value: unknown;
     try {
@@ -103,28 +124,24 @@ export function parseTrace(text: string, source = 'trace'): Trace {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('expected a JSON object');
     const obj = value as Json;
 
-    if (header === null) {
-      header = parseHeader(obj, fail);
-      continue;
+    if (this.header === null) {
+      this.header = parseHeader(obj, fail);
+      return null;
     }
     if ('vramGuardTrace' in obj) fail('a second header: the header must be the first line only');
 
     const time = parseTime(obj.t, fail);
-    if (time < lastTime) fail(`time ${String(obj.t)} is earlier than the line before: lines must be in time order`);
-    lastTime = time;
+    if (time < this.lastTime) fail(`time ${String(obj.t)} is earlier than the line before: lines must be in time order`);
+    this.lastTime = time;
 
     if ('event' in obj) {
       unknownKeys(obj, EVENT_KEYS, fail);
       if (typeof obj.event !== 'string' || obj.event.trim() === '') fail('"event" must be a non-empty string');
-      events.push({ time, text: obj.event as string, line: lineNo });
-      continue;
+      return { kind: 'event', event: { time, text: obj.event as string, line: lineNo } };
     }
     unknownKeys(obj, SAMPLE_KEYS, fail);
-    samples.push(parseSample(obj, time, header, lineNo, fail));
+    return { kind: 'sample', row: parseSample(obj, time, this.header, lineNo, fail) };
   }
-  if (header === null) throw new TraceFormatError(source, 1, 'empty trace: the first line must be the header {"vramGuardTrace": 1, ...}');
-  if (samples.length === 0) throw new TraceFormatError(source, lines.length, 'the trace has a header but no samples');
-  return { header, samples, events };
 }
 
 function unknownKeys(obj: Json, allowed: Set<string>, fail: (m: string) => never): void {
