@@ -132,3 +132,12 @@ export function corpus(): LabelledTrace[] {
 }
 
 export { HOUR, MIN };
+
+/** The trace as a VRAM Guard trace file's text (docs/trace-format.md), process lists included. */
+export function traceText(c: Pick<LabelledTrace, 'name' | 't' | 'usedMiB' | 'processes' | 'totalMiB'>, gpu = 0): string {
+  const lines = [JSON.stringify({ vramGuardTrace: 1, title: c.name, devices: [{ index: gpu, name: 'NVIDIA GeForce RTX 4090', totalMiB: c.totalMiB }] })];
+  for (let i = 0; i < c.t.length; i++) {
+    lines.push(JSON.stringify({ t: new Date(c.t[i] as number).toISOString(), gpu, usedMiB: c.usedMiB[i], processes: c.processes[i] }));
+  }
+  return `${lines.join('\n')}\n`;
+}
