@@ -25,6 +25,7 @@ import { preflightGate } from '../core/servers/preflight-gate.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
+import { LiveTrend } from '../core/trend/live-trend.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
@@ -36,6 +37,7 @@ import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
 import { registerExporterService, type ExporterService } from './exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
+import { LeakNotifier } from './leak-notifier.ts';
 import { LevelNotifier } from './notifier.ts';
 import { registerPreflightCommand } from './preflight-command.ts';
 import { preflightFallbackAction } from './preflight-fallback.ts';
@@ -72,6 +74,9 @@ export class VramGuardContext {
   private readonly statusBar = new GpuStatusBar();
   private readonly views = new MarkdownViews();
   private readonly notifier: LevelNotifier;
+  /** The watched GPUs' process lists over time, for the trend verdicts (dashboard, leak notification). */
+  private readonly trend = new LiveTrend();
+  private readonly leakNotifier: LeakNotifier;
   private readonly terminalCli: TerminalCliHandle;
   /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
   private readonly exporter: ExporterService;
@@ -124,6 +129,7 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
+    this.leakNotifier = new LeakNotifier(this.trend, this.history, (m) => this.log.warn(m));
     const historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
@@ -246,6 +252,7 @@ export class VramGuardContext {
     const w = this.watcher;
     const offs = [
       w.on('sample', (watched) => this.chain.onSample(watched)),
+      w.on('sample', (watched) => this.leakNotifier.onSample(watched)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
         if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);
@@ -330,6 +337,7 @@ export class VramGuardContext {
         fleet: this.fleet,
         log: this.log,
         reservations: () => this.reservations.list(),
+        trend: this.trend,
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),

@@ -120,3 +120,11 @@ export function verdictOf(cp: ChangePoints, totalMiB: number | null, options: Ve
     return { kind: 'short', text: `steady for ${spanText(steadyForMs)} — too soon to rule out a leak`, segment: segs[k + 1] ?? last, leak: null, steadyForMs };
   return { kind: 'steady', text: `steady for ${spanText(steadyForMs)} — not a leak`, segment: segs[k + 1] ?? last, leak: null, steadyForMs };
 }
+
+/** A chart marker's words for a step or the start of a leak: "+2838 MiB: ollama (llama3.2:3b) loaded", "leak starts: 120 MiB/h in llama-server (PID 5150)". */
+export function segmentText(s: Segment): string {
+  const who = s.processes[0];
+  if (s.kind === 'leak') return `leak starts: ${Math.round(s.rateMiBPerHour)} MiB/h${who ? ` in ${processLabel(who)} (PID ${who.pid})` : ''}`;
+  if (s.kind === 'burst') return `burst ${signed(s.deltaMiB)} for ${spanText(s.end - s.start)}${who ? ` (${processLabel(who)})` : ''}`;
+  return `${signed(s.deltaMiB)}${who ? `: ${stepCause(who)}` : ''}`;
+}
