@@ -185,3 +185,16 @@ export function judgeGpu(live: LiveTrend, store: HistoryStore, gpu: number, wind
     total === null ? null : total / MiB,
   );
 }
+
+/** Each server's GPU processes named by the server and the models it reports: "ollama (llama3.2:3b)". */
+export function serverLabels(ledger: readonly GpuLedger[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const g of ledger) {
+    for (const e of g.owned) {
+      const models = (e.report?.models ?? []).map((m) => m.name).filter(Boolean);
+      const label = models.length ? `${e.owner.name} (${models.join(', ')})` : e.owner.name;
+      for (const p of e.processes) out.set(p.pid, label);
+    }
+  }
+  return out;
+}

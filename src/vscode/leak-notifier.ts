@@ -1,13 +1,16 @@
 /**
  * The trend's one notification: a GPU that leaks (never a step or a burst), once per leak, judged
- * every minute from the live history and the watcher's process lists.
+ * every minute from the live history and the watcher's process lists. The verdicts it reaches are
+ * kept for the status bar's tooltip.
  */
 import * as vscode from 'vscode';
+import type { GpuProcess } from '../core/gpu/types.ts';
 import type { HistoryStore } from '../core/history/store.ts';
+import type { GpuLedger } from '../core/servers/ledger.ts';
 import { LeakAlerts } from '../core/trend/leak-alerts.ts';
 import type { LiveTrend } from '../core/trend/live-trend.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
-import { judgeGpu } from './dashboard-data.ts';
+import { judgeGpu, serverLabels } from './dashboard-data.ts';
 import { OPEN_DASHBOARD_COMMAND } from './dashboard-panel.ts';
 
 const CHECK_EVERY_MS = 60_000;
@@ -18,20 +21,36 @@ export class LeakNotifier {
   private readonly history: HistoryStore;
   private readonly log: (line: string) => void;
   private lastCheck = 0;
+  private verdicts: string[] = [];
+  /** Processes of known servers, by PID: "ollama (llama3.2:3b)". */
+  private labels = new Map<number, string>();
+  private readonly ledger: () => Promise<GpuLedger[]>;
 
-  constructor(trend: LiveTrend, history: HistoryStore, log: (line: string) => void) {
+  constructor(trend: LiveTrend, history: HistoryStore, ledger: () => Promise<GpuLedger[]>, log: (line: string) => void) {
     this.trend = trend;
     this.history = history;
+    this.ledger = ledger;
     this.log = log;
+  }
+
+  /** The last verdicts, one line per GPU ("GPU 0: steady for 10 h 50 min — not a leak"). */
+  lines(): readonly string[] {
+    return this.verdicts;
   }
 
   /** Feeds the sample's process lists to the trend; once a minute, judges every GPU and tells of a new leak. */
   onSample(w: WatchedSample): void {
     const t = w.sample.timestamp;
-    for (const d of w.sample.devices) if (d.memory) this.trend.onProcesses(d.index, t, d.processes);
+    const label = (p: GpuProcess) => this.labels.get(p.pid) ?? null;
+    for (const d of w.sample.devices) if (d.memory) this.trend.onProcesses(d.index, t, d.processes, label);
     if (t - this.lastCheck < CHECK_EVERY_MS) return;
     this.lastCheck = t;
+    this.ledger().then(
+      (ledger) => (this.labels = serverLabels(ledger)),
+      () => {},
+    );
     const analyses = this.history.gpus().map((gpu) => judgeGpu(this.trend, this.history, gpu));
+    this.verdicts = analyses.flatMap((a) => (a ? [`GPU ${a.gpu}: ${a.verdict.text}`] : []));
     for (const alert of this.alerts.check(analyses)) {
       const message = `VRAM Guard: GPU ${alert.gpu} is ${alert.text}.`;
       this.log(message);

@@ -129,7 +129,15 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
-    this.leakNotifier = new LeakNotifier(this.trend, this.history, (m) => this.log.warn(m));
+    this.leakNotifier = new LeakNotifier(
+      this.trend,
+      this.history,
+      async () => {
+        const latest = this.watcher.latest;
+        return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
+      },
+      (m) => this.log.warn(m),
+    );
     const historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
@@ -392,6 +400,7 @@ export class VramGuardContext {
       gpu: g.statusBarGpu,
       hideWhenNoGpu: g.hideWhenNoGpu,
       fleetLine: fleet ? fleetLine(fleet) : null,
+      trendLines: this.leakNotifier.lines(),
     });
     for (const listener of this.stateListeners) listener();
   }

@@ -350,7 +350,8 @@ function transitionSegment(b: Buckets, pre: number, post: number, stepMiB: numbe
     }
     trough = Math.min(trough, b.min[k] as number);
   }
-  const start = b.last[pre] as number;
+  // From the first sample that moved to the first at the new level.
+  const start = b.first[Math.min(pre + 1, post)] as number;
   const end = b.first[post] as number;
   const burst = Math.abs(to - from) < stepMiB;
   const up = peak - Math.max(from, to);

@@ -11,7 +11,7 @@ import { analyzeSeries } from '../../../src/core/trend/analysis.ts';
 import { LeakAlerts } from '../../../src/core/trend/leak-alerts.ts';
 import { LiveTrend } from '../../../src/core/trend/live-trend.ts';
 import { utcClock } from '../../../src/core/trend/verdict.ts';
-import { gpuTrends, judgeGpu } from '../../../src/vscode/dashboard-data.ts';
+import { gpuTrends, judgeGpu, serverLabels } from '../../../src/vscode/dashboard-data.ts';
 import { burstTrace, leakTrace, stepTrace, type LabelledTrace } from '../../helpers/trend-corpus.ts';
 
 const MiB = 1024 * 1024;
@@ -92,5 +92,56 @@ describe('leak alerts', () => {
     const alerts = new LeakAlerts();
     assert.equal(alerts.check([judge(leakTrace(100, 1, 1))]).length, 1);
     assert.equal(alerts.check([judge(leakTrace(100, 1, 3, 5))]).length, 1);
+  });
+});
+
+describe('server labels', () => {
+  it('names a server\'s GPU processes by the server and the models it reports, so a step reads "ollama (llama3.2:3b) loaded"', () => {
+    const ledger = [
+      {
+        gpu: 0,
+        name: 'RTX 3070',
+        total: 8192 * MiB,
+        used: 4000 * MiB,
+        owned: [
+          {
+            owner: { name: 'ollama', kind: 'ollama', rootPid: 10, baseUrl: null, gpu: 0 },
+            processes: [{ pid: 11, name: '/usr/local/bin/ollama', usedBytes: 2838 * MiB, kind: 'compute' as const }],
+            nvmlBytes: 2838 * MiB,
+            reportedBytes: 2838 * MiB,
+            report: {
+              kind: 'ollama',
+              reachable: true,
+              healthy: true,
+              models: [{ name: 'llama3.2:3b', vramBytes: 2838 * MiB, contextLength: 4096 }],
+              contextLength: 4096,
+              sleeping: null,
+              error: null,
+            },
+          },
+        ],
+        other: [],
+        residualBytes: 0,
+        residualHint: null,
+      },
+    ];
+    const labels = serverLabels(ledger as never);
+    assert.equal(labels.get(11), 'ollama (llama3.2:3b)');
+    const live = new LiveTrend({ clock: utcClock });
+    const t0 = Date.parse('2026-03-02T10:00:00Z');
+    const t: number[] = [];
+    const used: number[] = [];
+    for (let s = 0; s < 1800; s++) {
+      const loaded = s >= 840;
+      live.onProcesses(
+        0,
+        t0 + s * 1000,
+        loaded ? [{ pid: 11, name: '/usr/local/bin/ollama', usedBytes: 2838 * MiB, kind: 'compute' }] : [],
+        (p) => labels.get(p.pid) ?? null,
+      );
+      t.push(t0 + s * 1000);
+      used.push(loaded ? 4000 : 1162);
+    }
+    assert.equal(live.judge(0, t, used, 8192)?.verdict.text, '+2838 MiB at 10:14: ollama (llama3.2:3b) loaded');
   });
 });
