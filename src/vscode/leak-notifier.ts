@@ -1,14 +1,16 @@
 /**
- * The trend's one notification: a GPU that leaks (never a step or a burst), once per leak, judged
- * every minute from the live history and the watcher's process lists. The verdicts it reaches are
+ * The trend's notifications: a GPU that leaks (never a step or a burst), once per leak, judged every
+ * minute from the live history and the watcher's process lists; and a server process that grows
+ * beyond its settled baseline by more than the delta (`vramGuard.leak.*`), once. The verdicts are
  * kept for the status bar's tooltip.
  */
 import * as vscode from 'vscode';
 import type { GpuProcess } from '../core/gpu/types.ts';
 import type { HistoryStore } from '../core/history/store.ts';
 import type { GpuLedger } from '../core/servers/ledger.ts';
+import { type BaselineOptions, ServerBaselines } from '../core/trend/baselines.ts';
 import { LeakAlerts } from '../core/trend/leak-alerts.ts';
-import type { LiveTrend } from '../core/trend/live-trend.ts';
+import { type LiveTrend, trendProcesses } from '../core/trend/live-trend.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import { judgeGpu, serverLabels } from './dashboard-data.ts';
 import { OPEN_DASHBOARD_COMMAND } from './dashboard-panel.ts';
@@ -25,11 +27,17 @@ export class LeakNotifier {
   /** Processes of known servers, by PID: "ollama (llama3.2:3b)". */
   private labels = new Map<number, string>();
   private readonly ledger: () => Promise<GpuLedger[]>;
+  /** Each server process's settled footprint, and growth beyond it. */
+  private readonly baselines = new ServerBaselines();
+  private readonly deltas: () => BaselineOptions;
+  /** GPU:PID of the processes a leak notification named. */
+  private readonly toldLeaks = new Set<string>();
 
-  constructor(trend: LiveTrend, history: HistoryStore, ledger: () => Promise<GpuLedger[]>, log: (line: string) => void) {
+  constructor(trend: LiveTrend, history: HistoryStore, ledger: () => Promise<GpuLedger[]>, deltas: () => BaselineOptions, log: (line: string) => void) {
     this.trend = trend;
     this.history = history;
     this.ledger = ledger;
+    this.deltas = deltas;
     this.log = log;
   }
 
@@ -42,7 +50,16 @@ export class LeakNotifier {
   onSample(w: WatchedSample): void {
     const t = w.sample.timestamp;
     const label = (p: GpuProcess) => this.labels.get(p.pid) ?? null;
-    for (const d of w.sample.devices) if (d.memory) this.trend.onProcesses(d.index, t, d.processes, label);
+    this.baselines.set(this.deltas());
+    for (const d of w.sample.devices) {
+      if (!d.memory) continue;
+      const list = trendProcesses(d.processes, label);
+      this.trend.onList(d.index, t, list);
+      for (const grew of this.baselines.observe(d.index, t, list)) {
+        // A leak already told for this process is not told again as growth beyond its baseline.
+        if (!this.toldLeaks.has(`${grew.gpu}:${grew.pid}`)) this.tell(`VRAM Guard: GPU ${grew.gpu}: ${grew.text}.`);
+      }
+    }
     if (t - this.lastCheck < CHECK_EVERY_MS) return;
     this.lastCheck = t;
     this.ledger().then(
@@ -52,11 +69,15 @@ export class LeakNotifier {
     const analyses = this.history.gpus().map((gpu) => judgeGpu(this.trend, this.history, gpu));
     this.verdicts = analyses.flatMap((a) => (a ? [`GPU ${a.gpu}: ${a.verdict.text}`] : []));
     for (const alert of this.alerts.check(analyses)) {
-      const message = `VRAM Guard: GPU ${alert.gpu} is ${alert.text}.`;
-      this.log(message);
-      void vscode.window.showWarningMessage(message, 'Open Dashboard').then((choice) => {
-        if (choice === 'Open Dashboard') void vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND);
-      });
+      for (const pid of alert.pids) this.toldLeaks.add(`${alert.gpu}:${pid}`);
+      this.tell(`VRAM Guard: GPU ${alert.gpu} is ${alert.text}.`);
     }
+  }
+
+  private tell(message: string): void {
+    this.log(message);
+    void vscode.window.showWarningMessage(message, 'Open Dashboard').then((choice) => {
+      if (choice === 'Open Dashboard') void vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND);
+    });
   }
 }

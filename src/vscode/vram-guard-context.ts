@@ -136,6 +136,7 @@ export class VramGuardContext {
         const latest = this.watcher.latest;
         return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
       },
+      () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
       (m) => this.log.warn(m),
     );
     const historyLoaded = this.history.load().then(

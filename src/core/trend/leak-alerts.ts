@@ -9,6 +9,8 @@ export interface LeakAlert {
   /** The verdict: "leaking 120 MiB/h since 09:00 in llama-server (PID 5150) → full at about 14:30". */
   text: string;
   since: number;
+  /** The processes behind it. */
+  pids: number[];
 }
 
 export class LeakAlerts {
@@ -29,7 +31,7 @@ export class LeakAlerts {
       const before = this.told.get(a.gpu);
       if (before !== undefined && Math.abs(before - leak.since) < this.sameLeakMs) continue;
       this.told.set(a.gpu, leak.since);
-      out.push({ gpu: a.gpu, text: a.verdict.text, since: leak.since });
+      out.push({ gpu: a.gpu, text: a.verdict.text, since: leak.since, pids: leak.processes.map((p) => p.pid) });
     }
     return out;
   }

@@ -24,6 +24,11 @@ interface Snapshot {
 /** A process list is kept again when a process's memory moved by this much (MiB). */
 const CHANGE_MIB = 32;
 
+/** NVML's processes in MiB, each named by `label` where it knows better ("ollama (llama3.2:3b)"). */
+export function trendProcesses(processes: readonly GpuProcess[], label?: (p: GpuProcess) => string | null): TrendProcess[] {
+  return processes.map((p) => ({ pid: p.pid, name: label?.(p) ?? p.name, usedMiB: p.usedBytes === null ? null : p.usedBytes / MiB }));
+}
+
 export class LiveTrend {
   private readonly snapshots = new Map<number, Snapshot[]>();
   private readonly options: LiveTrendOptions;
@@ -37,11 +42,11 @@ export class LiveTrend {
    * name (its server and model: "ollama (llama3.2:3b)").
    */
   onProcesses(gpu: number, t: number, processes: readonly GpuProcess[], label?: (p: GpuProcess) => string | null): void {
-    const list: TrendProcess[] = processes.map((p) => ({
-      pid: p.pid,
-      name: label?.(p) ?? p.name,
-      usedMiB: p.usedBytes === null ? null : p.usedBytes / MiB,
-    }));
+    this.onList(gpu, t, trendProcesses(processes, label));
+  }
+
+  /** The same, for a list already in MiB. */
+  onList(gpu: number, t: number, list: TrendProcess[]): void {
     const key = list
       .map((p) => `${p.pid}:${p.name}`)
       .sort()
