@@ -85,7 +85,7 @@ export async function runHistoryAnalyze(args: string[], io: CliIo): Promise<numb
     );
   }
   if (json) io.stdout(`${JSON.stringify({ gpus: analyses.map(analysisJson) })}\n`);
-  else io.stdout(textReport(analyses, source, summary));
+  else io.stdout(`${textReport(analyses, source, summary)}${systemReport(analyzer)}`);
   for (const n of notes.slice(0, 25)) io.stderr(`history analyze: ${n}\n`);
   if (notes.length > 25) io.stderr(`history analyze: … ${notes.length - 25} more note(s)\n`);
   return 0;
@@ -159,5 +159,13 @@ function textReport(analyses: GpuAnalysis[], source: string, summary: InputSumma
     out += `  ${a.samples} samples from ${localTime(a.start)} to ${localTime(a.end)} (${spanText(a.end - a.start)}) in ${source} (${summary.format})\n`;
     for (const s of a.changePoints.segments) out += segmentLine(s);
   }
+  return out;
+}
+
+/** RAM spills and low RAM, when the history has system memory readings. */
+function systemReport(analyzer: TrendAnalyzer): string {
+  if (!analyzer.systemEvents.length) return '';
+  let out = 'System RAM and swap:\n';
+  for (const e of analyzer.systemEvents) out += `  ${localTime(e.start)}  ${e.kind === 'spill' ? 'spill ' : 'low RAM'}  ${e.text}\n`;
   return out;
 }

@@ -11,6 +11,8 @@ import type { GpuLedger } from '../core/servers/ledger.ts';
 import { type BaselineOptions, ServerBaselines } from '../core/trend/baselines.ts';
 import { LeakAlerts } from '../core/trend/leak-alerts.ts';
 import { type LiveTrend, trendProcesses } from '../core/trend/live-trend.ts';
+import { grewMost, type ProcessRss, readRssTable } from '../core/trend/process-rss.ts';
+import { SpillDetector, type SpillOptions, type SystemEvent } from '../core/trend/spill.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import { judgeGpu, serverLabels } from './dashboard-data.ts';
 import { OPEN_DASHBOARD_COMMAND } from './dashboard-panel.ts';
@@ -32,12 +34,25 @@ export class LeakNotifier {
   private readonly deltas: () => BaselineOptions;
   /** GPU:PID of the processes a leak notification named. */
   private readonly toldLeaks = new Set<string>();
+  /** RAM and swap beside VRAM: spills and low RAM. */
+  private readonly spills = new SpillDetector();
+  private readonly spillOptions: () => SpillOptions;
+  /** Every process's RSS a minute ago, to name the one behind a spill. */
+  private rssBefore: Map<number, ProcessRss> | null = null;
 
-  constructor(trend: LiveTrend, history: HistoryStore, ledger: () => Promise<GpuLedger[]>, deltas: () => BaselineOptions, log: (line: string) => void) {
+  constructor(
+    trend: LiveTrend,
+    history: HistoryStore,
+    ledger: () => Promise<GpuLedger[]>,
+    deltas: () => BaselineOptions,
+    spillOptions: () => SpillOptions,
+    log: (line: string) => void,
+  ) {
     this.trend = trend;
     this.history = history;
     this.ledger = ledger;
     this.deltas = deltas;
+    this.spillOptions = spillOptions;
     this.log = log;
   }
 
@@ -60,8 +75,18 @@ export class LeakNotifier {
         if (!this.toldLeaks.has(`${grew.gpu}:${grew.pid}`)) this.tell(`VRAM Guard: GPU ${grew.gpu}: ${grew.text}.`);
       }
     }
+    const system = this.history.latestSystem();
+    if (system) {
+      this.spills.set(this.spillOptions());
+      for (const e of this.spills.observe(t, system)) void this.tellSystem(e);
+    }
     if (t - this.lastCheck < CHECK_EVERY_MS) return;
     this.lastCheck = t;
+    if (system)
+      readRssTable().then(
+        (rss) => (this.rssBefore = rss),
+        () => {},
+      );
     this.ledger().then(
       (ledger) => (this.labels = serverLabels(ledger)),
       () => {},
@@ -72,6 +97,18 @@ export class LeakNotifier {
       for (const pid of alert.pids) this.toldLeaks.add(`${alert.gpu}:${pid}`);
       this.tell(`VRAM Guard: GPU ${alert.gpu} is ${alert.text}.`);
     }
+  }
+
+  /** A spill names the process whose RSS grew the most since a minute ago, and is a marker on the chart. */
+  private async tellSystem(e: SystemEvent): Promise<void> {
+    let who = '';
+    if (e.kind === 'spill' && this.rssBefore) {
+      const grew = grewMost(this.rssBefore, await readRssTable());
+      if (grew) who = `: ${grew.process.name} (PID ${grew.process.pid}) grew ${Math.round(grew.grewMiB)} MiB`;
+    }
+    const text = e.kind === 'spill' ? `RAM spill: ${e.text}${who}` : `Low RAM: ${e.text}`;
+    this.history.recordEvent({ t: e.end, kind: 'note', gpu: null, text, level: null, usedBefore: null, usedAfter: null });
+    this.tell(`VRAM Guard: ${text}${e.kind === 'spill' ? ' — memory moving out of VRAM into RAM and swap' : ''}.`);
   }
 
   private tell(message: string): void {

@@ -137,6 +137,7 @@ export class VramGuardContext {
         return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
       },
       () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
+      () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
       (m) => this.log.warn(m),
     );
     const historyLoaded = this.history.load().then(

@@ -4,6 +4,8 @@
  */
 import { BucketSeries, type BucketSeriesOptions, type TrendProcess } from './bucket-series.ts';
 import { findChangePoints, type ChangePointOptions, type ChangePoints, type Gap, type Segment, type SegmentProcess } from './change-points.ts';
+import type { SystemMemory } from '../history/types.ts';
+import { SpillDetector, type SystemEvent } from './spill.ts';
 import { verdictOf, type Leak, type Verdict, type VerdictOptions } from './verdict.ts';
 
 export interface GpuAnalysis {
@@ -25,6 +27,9 @@ export class TrendAnalyzer {
   /** Samples refused because they were earlier than the one before them for the same GPU. */
   backwards = 0;
   firstBackwards: { gpu: number; t: number; previous: number } | null = null;
+  /** RAM spills and low RAM found in the system memory readings (at most 100 kept). */
+  readonly systemEvents: SystemEvent[] = [];
+  private readonly spills = new SpillDetector();
 
   constructor(options: AnalysisOptions = {}) {
     this.options = options;
@@ -41,6 +46,11 @@ export class TrendAnalyzer {
     this.backwards++;
     this.firstBackwards ??= { gpu, t, previous };
     return false;
+  }
+
+  /** A reading of system RAM and swap (from a history with them). */
+  addSystem(t: number, m: SystemMemory): void {
+    for (const e of this.spills.observe(t, m)) if (this.systemEvents.length < 100) this.systemEvents.push(e);
   }
 
   gpus(): number[] {

@@ -30,6 +30,7 @@ export function backwardsReason(gpu: number, t: number): string {
 /** Feeds one history record's samples to the analyzer; the reason when one was refused. */
 export function addRecord(analyzer: TrendAnalyzer, r: HistoryRecord): string | null {
   if (r.type !== 'sample') return null;
+  if (r.sample.system) analyzer.addSystem(r.sample.t, r.sample.system);
   for (const g of r.sample.gpus) {
     if (!analyzer.add(g.gpu, r.sample.t, g.used / MiB, g.total / MiB)) return backwardsReason(g.gpu, r.sample.t);
   }

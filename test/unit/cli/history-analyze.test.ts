@@ -132,4 +132,24 @@ describe('vram-guard history analyze', () => {
     assert.match(smi.stdout, /^GPU 1 of 8192 MiB: steady for 15 s — too soon to rule out a leak$/m);
     assert.match(smi.stdout, /\(nvidia-smi\)/);
   });
+
+  it("names a spill into RAM and swap from the history's system memory readings (field note 001)", async () => {
+    const state = await tempDir();
+    const store = new HistoryStore({ dir: join(state, 'history'), flushMs: 10 });
+    const end = Date.now();
+    const t0 = end - 3_600_000;
+    for (let s = 0; s <= 3600; s += 5) {
+      const cascade = Math.min(1, Math.max(0, (s - 3000) / 180));
+      const system = { ramUsed: (789 + cascade * 5211) * MiB, ramTotal: 16_384 * MiB, swapUsed: cascade * 1331 * MiB, swapTotal: 8192 * MiB };
+      store.record({ t: t0 + s * 1000, gpus: [{ gpu: 0, used: 3600 * MiB, total: 4096 * MiB }], system });
+    }
+    await store.close();
+    const r = await runCli(['history', 'analyze', '--dir', join(state, 'history')], UTC);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^GPU 0 of 4096 MiB: steady for 1 h — not a leak$/m);
+    assert.match(
+      r.stdout,
+      /^System RAM and swap:\n {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}spill {3}RAM 789 MiB → \d\.\d GiB and swap 0 MiB → \d+ MiB within [1-3] min$/m,
+    );
+  });
 });
