@@ -68,6 +68,18 @@ export function markersInView(markers: readonly Marker[], gpu: number, from: num
   return out;
 }
 
+/** The page's own judgement of a series, made again only once it has 30 s more (not on every frame). */
+const judgedHere = new WeakMap<SeriesData, { at: number; n: number; trend: GpuTrend | null }>();
+
+function pageTrend(s: SeriesData, totalMiB: number): GpuTrend | null {
+  const last = s.t[s.t.length - 1] ?? 0;
+  const held = judgedHere.get(s);
+  if (held && s.t.length >= held.n && last - held.at < 30_000) return held.trend;
+  const trend = seriesTrend(0, s.t, s.v, totalMiB);
+  judgedHere.set(s, { at: last, n: s.t.length, trend });
+  return trend;
+}
+
 export interface TrendView {
   verdict: GpuTrend['kind'];
   text: string;
@@ -81,7 +93,7 @@ export interface TrendView {
  * leaks) when it has one, else the series shown judged on its own.
  */
 export function trendView(s: SeriesData, totalMiB: number, judged: GpuTrend | null = null): TrendView {
-  const trend = judged ?? seriesTrend(0, s.t, s.v, totalMiB);
+  const trend = judged ?? pageTrend(s, totalMiB);
   if (!trend) return { verdict: 'none', text: 'not enough data for a verdict yet', leakRate: 'none', timeToOom: '—' };
   const end = s.t[s.t.length - 1] ?? Date.now();
   const rate = trend.leakMiBPerHour;

@@ -31,8 +31,7 @@ OLLAMA_FLASH_ATTENTION, OLLAMA_KV_CACHE_TYPE and the model's num_ctx are read.
 
   --gpu N                         the GPU to check (default 0)
   --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB (with --model: the need when the model cannot be estimated)
-  --model PATH                    estimate the need from a GGUF file (--server ollama: a model name from Ollama's store);
-                                  a model that cannot be estimated fails the check, unless --need is given too
+  --model PATH                    estimate the need from a GGUF file (--server ollama: a model name from Ollama's store); without --need, one it cannot estimate fails
   --args "ARGS"                   llama-server's arguments (-c, -np, -fa, -ctk/-ctv, -ngl, --n-cpu-moe, -ot, --mmproj, --fit ...)
   --server llama-server|ollama    how the model runs (default llama-server; ollama reads its OLLAMA_* variables)
   --ctx N                         shorthand for -c N×parallel
