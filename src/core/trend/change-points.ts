@@ -124,10 +124,16 @@ export function findChangePoints(b: Buckets, options: ChangePointOptions = {}): 
 
   // 2. Transitions: runs of differences of at least half a step, within `settleMs` of each other.
   const transitions: Array<{ pre: number; post: number }> = [];
-  let open: { pre: number; post: number } | null = null;
+  let open: { pre: number; post: number; moves: number } | null = null;
+  // Movement that goes on longer than this is a slope (a fast leak in wide buckets), not a step.
+  const longestStepMs = Math.max(2 * settleMs, 3 * b.widthMs);
   const close = () => {
     if (!open) return;
     const { pre, post } = open;
+    if (open.moves >= 4 && (b.first[post] as number) - (b.last[pre] as number) > longestStepMs) {
+      open = null;
+      return;
+    }
     let peak = -Infinity;
     let trough = Infinity;
     for (let k = pre; k <= post; k++) {
@@ -154,10 +160,12 @@ export function findChangePoints(b: Buckets, options: ChangePointOptions = {}): 
     const spike = (b.max[i] as number) - (x[i] as number) >= stepMiB && i + 1 < n;
     if (Math.abs((x[i] as number) - (x[i - 1] as number)) < stepMiB / 2 && !spike) continue;
     const post = spike ? i + 1 : i;
-    if (open && (b.first[i - 1] as number) - (b.first[open.post] as number) <= settleMs) open.post = Math.max(open.post, post);
-    else {
+    if (open && (b.first[i - 1] as number) - (b.first[open.post] as number) <= settleMs) {
+      open.post = Math.max(open.post, post);
+      open.moves++;
+    } else {
       close();
-      open = { pre: i - 1, post };
+      open = { pre: i - 1, post, moves: 1 };
     }
   }
   close();

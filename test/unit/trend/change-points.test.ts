@@ -203,6 +203,29 @@ describe('change points: bounded', () => {
     );
   });
 
+  it('a fast leak in wide buckets (115 days of history) is a leak, not one long step', () => {
+    const a = new TrendAnalyzer();
+    const t0 = Date.parse('2026-03-02T06:00:00Z');
+    // A sample every 64 s; flat for 104 days, then 100 MiB/h for 11.
+    for (let s = 0; s < 10_000_000; s += 64) a.add(0, t0 + s * 1000, 3002 + (s > 9_000_000 ? (s - 9_000_000) / 36 : 0), 65_536);
+    const r = a.analyze(0);
+    assert.deepEqual(
+      r?.changePoints.segments.map((x) => x.kind),
+      ['steady', 'leak'],
+    );
+    assert.ok(Math.abs((r?.verdict.leak?.rateMiBPerHour ?? 0) - 100) < 5);
+  });
+
+  it('a model that takes five minutes to load is a step, not a leak', () => {
+    const c = synthesize('slow load', 2, (s) => (s < 1800 ? 0 : s < 2100 ? ((s - 1800) / 300) * 3000 : 3000), { noise: 0 });
+    const a = judge(c);
+    assert.deepEqual(
+      a.changePoints.segments.map((x) => x.kind),
+      ['steady', 'step', 'steady'],
+    );
+    assert.ok(Math.abs((a.changePoints.segments[1]?.deltaMiB ?? 0) - 3000) < 40);
+  });
+
   it('judges two GPUs interleaved each on its own', () => {
     const leak = leakTrace(500);
     const flat = steadyTrace();
