@@ -14,7 +14,7 @@ export interface Leak {
   processes: SegmentProcess[];
 }
 
-export type VerdictKind = 'none' | 'short' | 'steady' | 'step' | 'burst' | 'rising' | 'leak';
+export type VerdictKind = 'none' | 'short' | 'steady' | 'step' | 'burst' | 'rising' | 'falling' | 'leak';
 
 export interface Verdict {
   kind: VerdictKind;
@@ -110,8 +110,9 @@ export function verdictOf(cp: ChangePoints, totalMiB: number | null, options: Ve
       return { kind: 'burst', text, segment: change, leak: null, steadyForMs };
     }
     if (change === last && change.end - change.start > 2 * 60_000) {
-      const text = `${change.deltaMiB >= 0 ? 'rising' : 'falling'} ${Math.abs(Math.round(change.rateMiBPerHour))} MiB/h since ${clock(change.start)}${who ? ` in ${processLabel(who)} (PID ${who.pid})` : ''} — a leak if it lasts ${spanText(minLeakMs)}`;
-      return { kind: 'rising', text, segment: change, leak: null, steadyForMs };
+      const rising = change.deltaMiB >= 0;
+      const text = `${rising ? 'rising' : 'falling'} ${Math.abs(Math.round(change.rateMiBPerHour))} MiB/h since ${clock(change.start)}${who ? ` in ${processLabel(who)} (PID ${who.pid})` : ''}${rising ? ` — a leak if it lasts ${spanText(minLeakMs)}` : ' — memory being freed'}`;
+      return { kind: rising ? 'rising' : 'falling', text, segment: change, leak: null, steadyForMs };
     }
     const text = `${signed(change.deltaMiB)} at ${clock(change.start)}${who ? `: ${stepCause(who)}` : ''}`;
     return { kind: 'step', text, segment: change, leak: null, steadyForMs };

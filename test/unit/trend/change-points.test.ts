@@ -240,3 +240,16 @@ describe('change points: bounded', () => {
     assert.equal(a.analyze(1)?.verdict.kind, 'steady');
   });
 });
+
+describe('change points: slopes too short to judge', () => {
+  it('a rise of a few minutes is "rising … — a leak if it lasts 15 min"; a fall is memory being freed, never a leak', () => {
+    const rise = synthesize('rise', 1, (s) => 2000 + (s > 3300 ? (s - 3300) * 0.5 : 0), { noise: 0 });
+    const up = judge(rise);
+    assert.equal(up.verdict.kind, 'rising');
+    assert.match(up.verdict.text, /^rising 1800 MiB\/h since 06:55 in llama-server \(PID 5150\) — a leak if it lasts 15 min$/);
+    const fall = synthesize('fall', 1, (s) => 4000 - (s > 3300 ? (s - 3300) * 0.5 : 0), { noise: 0 });
+    const down = judge(fall);
+    assert.equal(down.verdict.kind, 'falling');
+    assert.match(down.verdict.text, /^falling 1800 MiB\/h since 06:55 in llama-server \(PID 5150\) — memory being freed$/);
+  });
+});
