@@ -10,12 +10,9 @@ import type { ManagedServer } from '../core/servers/managed-server.ts';
 import { MiB } from '../core/units.ts';
 import type { HistoryStore, SeriesKey } from '../core/history/store.ts';
 import type { HistoryEvent, SystemMemory } from '../core/history/types.ts';
-import type { GpuAnalysis } from '../core/trend/analysis.ts';
-import type { LiveTrend } from '../core/trend/live-trend.ts';
-import { gpuTrend } from '../core/trend/trend-view.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
-import type { ChainView, GpuInfo, GpuTrend, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../protocol.ts';
+import type { ChainView, GpuInfo, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../protocol.ts';
 
 /** Points per series in the first picture: about two per pixel of a wide chart. */
 export const INIT_POINTS = 3000;
@@ -158,43 +155,4 @@ export function chainView(steps: FallbackStep[], mode: FallbackMode, events: rea
         afterMiB: toMiBOrNull(e.usedAfter),
       })),
   };
-}
-
-/** How far back the trend analysis looks. */
-export const TREND_WINDOW_MS = 24 * 3_600_000;
-/** Every GPU of the store judged over its last `windowMs` (to its newest point). */
-export function gpuTrends(live: LiveTrend, store: HistoryStore, windowMs = TREND_WINDOW_MS): GpuTrend[] {
-  const out: GpuTrend[] = [];
-  for (const gpu of store.gpus()) {
-    const a = judgeGpu(live, store, gpu, windowMs);
-    if (a) out.push(gpuTrend(a));
-  }
-  return out;
-}
-
-/** One GPU of the store judged over its last `windowMs`. */
-export function judgeGpu(live: LiveTrend, store: HistoryStore, gpu: number, windowMs = TREND_WINDOW_MS): GpuAnalysis | null {
-  const last = store.bounds()?.last;
-  if (last === undefined) return null;
-  const p = store.range(`gpu:${gpu}`, last - windowMs, last);
-  const total = store.totalOf(gpu);
-  return live.judge(
-    gpu,
-    p.t,
-    p.v.map((bytes) => bytes / MiB),
-    total === null ? null : total / MiB,
-  );
-}
-
-/** Each server's GPU processes named by the server and the models it reports: "ollama (llama3.2:3b)". */
-export function serverLabels(ledger: readonly GpuLedger[]): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const g of ledger) {
-    for (const e of g.owned) {
-      const models = (e.report?.models ?? []).map((m) => m.name).filter(Boolean);
-      const label = models.length ? `${e.owner.name} (${models.join(', ')})` : e.owner.name;
-      for (const p of e.processes) out.set(p.pid, label);
-    }
-  }
-  return out;
 }

@@ -26,6 +26,7 @@ import { ReservationBook, reservationsPath } from '../core/servers/reservations.
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { LiveTrend } from '../core/trend/live-trend.ts';
+import type { TrendWatch } from '../core/trend/trend-watch.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
@@ -37,7 +38,7 @@ import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
 import { registerExporterService, type ExporterService } from './exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
-import { LeakNotifier } from './leak-notifier.ts';
+import { leakNotifier } from './leak-notifier.ts';
 import { LevelNotifier } from './notifier.ts';
 import { registerPreflightCommand } from './preflight-command.ts';
 import { preflightFallbackAction } from './preflight-fallback.ts';
@@ -76,7 +77,7 @@ export class VramGuardContext {
   private readonly notifier: LevelNotifier;
   /** The watched GPUs' process lists over time, for the trend verdicts (dashboard, leak notification). */
   private readonly trend = new LiveTrend();
-  private readonly leakNotifier: LeakNotifier;
+  private readonly leakNotifier: TrendWatch;
   private readonly terminalCli: TerminalCliHandle;
   /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
   private readonly exporter: ExporterService;
@@ -129,15 +130,17 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
-    this.leakNotifier = new LeakNotifier(
-      this.trend,
-      this.history,
-      async () => {
-        const latest = this.watcher.latest;
-        return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
+    this.leakNotifier = leakNotifier(
+      {
+        trend: this.trend,
+        history: this.history,
+        ledger: async () => {
+          const latest = this.watcher.latest;
+          return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
+        },
+        deltas: () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
+        spill: () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
       },
-      () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
-      () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
       (m) => this.log.warn(m),
     );
     const historyLoaded = this.history.load().then(
@@ -262,7 +265,7 @@ export class VramGuardContext {
     const w = this.watcher;
     const offs = [
       w.on('sample', (watched) => this.chain.onSample(watched)),
-      w.on('sample', (watched) => this.leakNotifier.onSample(watched)),
+      w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
         if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);

@@ -11,7 +11,7 @@ import { analyzeSeries } from '../../../src/core/trend/analysis.ts';
 import { LeakAlerts } from '../../../src/core/trend/leak-alerts.ts';
 import { LiveTrend } from '../../../src/core/trend/live-trend.ts';
 import { utcClock } from '../../../src/core/trend/verdict.ts';
-import { gpuTrends, judgeGpu, serverLabels } from '../../../src/vscode/dashboard-data.ts';
+import { gpuTrends, judgeGpu, serverLabels } from '../../../src/core/trend/trend-watch.ts';
 import { burstTrace, leakTrace, stepTrace, type LabelledTrace } from '../../helpers/trend-corpus.ts';
 
 const MiB = 1024 * 1024;
