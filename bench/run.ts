@@ -2,7 +2,8 @@
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
  * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
  * fallback trigger to the step's request, the driver calls per minute (bench/driver-calls.ts), and
- * the history import's rate and longest pause. Prints a table; saves JSON under
+ * the history import's rate and longest pause, and how well the trend analysis judges (leak
+ * detection delay, rate error, false leak verdicts) and how long it takes on a day at 1 Hz. Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
 import { measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
+import { ANALYSIS_TARGET_MS, measureTrendAnalysis } from './trend-analysis.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
   const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
+  const trendAnalysis = measureTrendAnalysis();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
       ok: ggufEstimate.medianMs <= ggufEstimate.targetMs,
     },
     ...historyImport.rows,
+    ...trendAnalysis.rows,
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -172,6 +176,7 @@ async function main(): Promise<void> {
     fallbackLatency: fallback,
     ggufEstimate,
     historyImport: historyImport.figures,
+    trendAnalysis: trendAnalysis.figures,
     fleet: fleet.result,
     driverCallsPerMinute: driverCalls,
     targets: {
@@ -184,6 +189,8 @@ async function main(): Promise<void> {
       ggufEstimateMs: ggufEstimate.targetMs,
       processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
       importPauseMs: 50,
+      trendAnalysisMs: ANALYSIS_TARGET_MS,
+      falseLeakVerdicts: 0,
       fleetRefreshMs: fleet.result.targets.ms,
       fleetRefreshMB: fleet.result.targets.mb,
     },

@@ -25,7 +25,7 @@ Commands:
   aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
   fallback   the fallback chain: --dry-run says what each step would do; --step N --yes runs one
-  history    export or import the dashboard's VRAM history (history export|import)
+  history    export, import or analyze the dashboard's VRAM history (history export|import|analyze)
   ledger     each GPU's memory by process tree, and the residual no process accounts for
   fleet      every GPU of every host from Prometheus or exporters; --need 20GiB: where it fits
   exporter   serve this machine's GPUs to Prometheus on /metrics (default 127.0.0.1:9835)

@@ -9,7 +9,11 @@
  * Sizes are MiB (one decimal) and times milliseconds since the epoch, to keep updates small.
  * Plain data only: no vscode import, so the page bundles it too.
  */
+import type { GpuTrend } from './core/trend/trend-view.ts';
 import type { Level } from './core/watch/levels.ts';
+
+/** A GPU judged over time (src/core/trend): the verdict in words, and markers for its steps and where a leak starts. */
+export type { GpuTrend };
 
 export const RANGES = ['5m', '1h', '24h', 'all'] as const;
 export type RangeName = (typeof RANGES)[number];
@@ -48,7 +52,8 @@ export interface RangeData {
   swapTotalMiB: number | null;
 }
 
-export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note';
+/** `step` and `leak`: found by the trend analysis (a load step, where a leak starts), not recorded events. */
+export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note' | 'step' | 'leak';
 
 export interface Marker {
   t: number;
@@ -142,6 +147,8 @@ export interface Snapshot {
   chain: ChainView;
   /** The fleet, when `vramGuard.fleet.*` names a source; null or absent otherwise. */
   fleet?: FleetView | null;
+  /** Each GPU judged over time; absent before the first judgement. */
+  trends?: GpuTrend[];
 }
 
 /** A GPU of another host, as the fleet reads it from Prometheus or its exporter. */
@@ -215,6 +222,7 @@ export type HostMessage =
   | { type: 'servers'; servers: ServerCard[]; chain: ChainView }
   | { type: 'notice'; severity: 'info' | 'warning' | 'error'; text: string }
   | { type: 'fleet'; fleet: FleetView | null }
+  | { type: 'trend'; trends: GpuTrend[] }
   | { type: 'reply'; id: number; ok: true; data: RangeData }
   | { type: 'reply'; id: number; ok: false; error: string };
 

@@ -3,10 +3,9 @@
  * the trend line. Pure (no DOM, no uPlot), tested in plain Node.
  */
 import { formatDuration } from '../src/core/duration.ts';
-import { computeTrend, trendText, type Trend } from '../src/core/watch/trend.ts';
-import { MiB } from '../src/core/units.ts';
+import { seriesTrend } from '../src/core/trend/trend-view.ts';
 import type { Level } from '../src/core/watch/levels.ts';
-import type { GpuInfo, Marker, SeriesData } from '../src/protocol.ts';
+import type { GpuInfo, GpuTrend, Marker, SeriesData } from '../src/protocol.ts';
 import { formatSizeFromMiB, formatTime } from './format.ts';
 
 export interface Band {
@@ -37,7 +36,15 @@ export interface MarkerView {
   detail: string;
 }
 
-const KIND_LABEL: Record<Marker['kind'], string> = { transition: 'level', fallback: 'fallback', task: 'task', spike: 'spike', note: 'event' };
+const KIND_LABEL: Record<Marker['kind'], string> = {
+  transition: 'level',
+  fallback: 'fallback',
+  task: 'task',
+  spike: 'spike',
+  note: 'event',
+  step: 'step',
+  leak: 'leak',
+};
 
 /** The markers of one GPU (and those for every GPU) inside the window, with their hover text. */
 export function markersInView(markers: readonly Marker[], gpu: number, from: number, to: number, now = Date.now()): MarkerView[] {
@@ -61,25 +68,40 @@ export function markersInView(markers: readonly Marker[], gpu: number, from: num
   return out;
 }
 
+/** The page's own judgement of a series, made again only once it has 30 s more (not on every frame). */
+const judgedHere = new WeakMap<SeriesData, { at: number; n: number; trend: GpuTrend | null }>();
+
+function pageTrend(s: SeriesData, totalMiB: number): GpuTrend | null {
+  const last = s.t[s.t.length - 1] ?? 0;
+  const held = judgedHere.get(s);
+  if (held && s.t.length >= held.n && last - held.at < 30_000) return held.trend;
+  const trend = seriesTrend(0, s.t, s.v, totalMiB);
+  judgedHere.set(s, { at: last, n: s.t.length, trend });
+  return trend;
+}
+
 export interface TrendView {
-  verdict: Trend['verdict'];
+  verdict: GpuTrend['kind'];
   text: string;
-  slope: string;
+  /** The leak's rate, or "none". */
+  leakRate: string;
   timeToOom: string;
 }
 
-/** The trend of used VRAM over the last `windowMs` of the series (at most the window shown). */
-export function trendView(s: SeriesData, totalMiB: number, windowMs: number): TrendView {
-  const trend = computeTrend({ t: s.t, v: s.v, windowMs, total: totalMiB, unitBytes: MiB });
-  const perHour = trend.slope === null ? null : trend.slope * 3600;
+/**
+ * The trend box: the host's judgement of the GPU over time (with the processes behind its steps and
+ * leaks) when it has one, else the series shown judged on its own.
+ */
+export function trendView(s: SeriesData, totalMiB: number, judged: GpuTrend | null = null): TrendView {
+  const trend = judged ?? pageTrend(s, totalMiB);
+  if (!trend) return { verdict: 'none', text: 'not enough data for a verdict yet', leakRate: 'none', timeToOom: '—' };
+  const end = s.t[s.t.length - 1] ?? Date.now();
+  const rate = trend.leakMiBPerHour;
   return {
-    verdict: trend.verdict,
-    text: trendText(trend, MiB),
-    slope:
-      perHour === null || trend.verdict === 'unknown'
-        ? '—'
-        : `${perHour >= 0 ? '+' : '−'}${Math.abs(perHour).toFixed(Math.abs(perHour) < 10 ? 1 : 0)} MiB/h over ${formatDuration(Math.min(windowMs, trend.spanMs))}`,
-    timeToOom: trend.timeToOomMs === null ? (trend.verdict === 'unknown' ? '—' : 'not at this slope') : `about ${formatDuration(trend.timeToOomMs)}`,
+    verdict: trend.kind,
+    text: trend.text,
+    leakRate: rate === null ? 'none' : `+${rate.toFixed(rate < 10 ? 1 : 0)} MiB/h`,
+    timeToOom: trend.oomAt !== null ? `about ${formatDuration(Math.max(0, trend.oomAt - end))}` : trend.kind === 'leak' ? '—' : 'not leaking',
   };
 }
 

@@ -13,7 +13,18 @@ import { markersInView, placeLabels, thresholdBands, trendView, yRange } from '.
 import { formatSizeFromMiB } from './format.ts';
 import { renderFleet } from './fleet-panel.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
-import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo, type DashboardState } from './view-model.ts';
+import {
+  allMarkers,
+  applyMarker,
+  applyRange,
+  applySample,
+  applyTrends,
+  fromSnapshot,
+  needsRefresh,
+  selectRange,
+  zoomTo,
+  type DashboardState,
+} from './view-model.ts';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -28,7 +39,6 @@ const appElement = document.getElementById('app');
 if (!appElement) throw new Error('The dashboard page has no #app element.');
 const app: HTMLElement = appElement;
 const RANGE_LABEL: Record<RangeName, string> = { '5m': '5 min', '1h': '1 h', '24h': '24 h', all: 'All' };
-const TREND_WINDOW_MS = 3_600_000;
 
 let state: DashboardState | null = null;
 const charts = new Map<number, { u: uPlot; gpu: number; section: HTMLElement }>();
@@ -98,6 +108,11 @@ window.addEventListener('message', (event: MessageEvent) => {
       if (!state) return;
       applyMarker(state, message.marker);
       scheduleCharts();
+      return;
+    case 'trend':
+      if (!state) return;
+      applyTrends(state, message.trends);
+      updateCharts();
       return;
     case 'processes':
       if (!state) return;
@@ -298,7 +313,7 @@ function placeMarkers(u: uPlot, gpu: number): void {
   if (!state) return;
   const from = u.scales.x.min ?? 0;
   const to = u.scales.x.max ?? 0;
-  const views = markersInView(state.markers, gpu, from, to);
+  const views = markersInView(allMarkers(state), gpu, from, to);
   const xs = views.map((m) => ({ x: u.valToPos(m.t, 'x'), kind: m.kind }));
   const places = placeLabels(xs, u.bbox.width / devicePixelRatio);
   let els = markerEls.get(u);
@@ -372,8 +387,9 @@ function updateCharts(force = true): void {
   const { from, to } = state.window;
   for (const { u, gpu, section } of charts.values()) {
     const s = state.series.get(gpu) ?? { t: [], v: [] };
-    if (!force && !needsDraw(u, from, to, s, state.markers.length)) continue;
-    drawn.set(u, { from, to, last: s.v.at(-1) ?? null, markers: state.markers.length });
+    const markerCount = allMarkers(state).length;
+    if (!force && !needsDraw(u, from, to, s, markerCount)) continue;
+    drawn.set(u, { from, to, last: s.v.at(-1) ?? null, markers: markerCount });
     u.batch(() => {
       u.setData([s.t, s.v], false);
       u.setScale('x', { min: from, max: to });
@@ -384,13 +400,13 @@ function updateCharts(force = true): void {
     const info = state.gpus.find((g) => g.gpu === gpu);
     const trendBox = section.querySelector('.trend') as HTMLElement;
     if (info) {
-      const tv = trendView(s, info.totalMiB, TREND_WINDOW_MS);
-      const key = `${tv.text}|${tv.slope}|${tv.timeToOom}`;
+      const tv = trendView(s, info.totalMiB, state.trends.get(gpu) ?? null);
+      const key = `${tv.verdict}|${tv.text}|${tv.leakRate}|${tv.timeToOom}`;
       if (trendBox.dataset.key !== key) {
         trendBox.dataset.key = key;
         trendBox.replaceChildren(
           h('span', { class: `verdict verdict-${tv.verdict}`, text: tv.text }),
-          h('span', { class: 'slope', text: `slope ${tv.slope}` }),
+          h('span', { class: 'slope', text: `leak: ${tv.leakRate}` }),
           h('span', { class: 'oom', text: `time to OOM: ${tv.timeToOom}` }),
         );
       }

@@ -6,6 +6,7 @@ import {
   RANGE_MS,
   type ChainView,
   type GpuInfo,
+  type GpuTrend,
   type Marker,
   type ProcessTable,
   type RangeData,
@@ -37,6 +38,8 @@ export interface DashboardState {
   servers: ServerCard[];
   chain: ChainView;
   latest: number | null;
+  /** Per GPU, the host's judgement over time (verdict, step and leak markers). */
+  trends: Map<number, GpuTrend>;
 }
 
 const copy = (s: SeriesData): SeriesData => ({ t: s.t.slice(), v: s.v.slice() });
@@ -67,6 +70,7 @@ export function fromSnapshot(s: Snapshot): DashboardState {
     servers: s.servers,
     chain: s.chain,
     latest: s.bounds?.last ?? null,
+    trends: new Map((s.trends ?? []).map((t) => [t.gpu, t])),
   };
   applyRange(state, s.data);
   return state;
@@ -131,6 +135,18 @@ export function applyMarker(state: DashboardState, m: Marker): void {
   if (state.mode.kind !== 'live') return;
   state.markers.push(m);
   if (state.markers.length > 5000) state.markers.splice(0, state.markers.length - 5000);
+}
+
+/** The host judged the GPUs again. */
+export function applyTrends(state: DashboardState, trends: GpuTrend[]): void {
+  if (state.mode.kind !== 'live') return;
+  state.trends = new Map(trends.map((t) => [t.gpu, t]));
+}
+
+/** Every marker of the chart: the recorded events, and the steps and leak starts the trend found. */
+export function allMarkers(state: DashboardState): Marker[] {
+  if (!state.trends.size) return state.markers;
+  return [...state.markers, ...[...state.trends.values()].flatMap((t) => t.markers)];
 }
 
 /** A new named range: the window jumps to it and follows again. */

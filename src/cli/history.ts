@@ -15,6 +15,7 @@ import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS, FUTURE_TOLERANCE_M
 import { NotRegularFileError, openRegularFile } from '../core/regular-file.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { STATE_DIR_ENV } from '../core/state-dir.ts';
+import { runHistoryAnalyze } from './history-analyze.ts';
 import { parseArgs, stringFlag, UsageError, nearest } from './args.ts';
 import type { CliIo } from './io.ts';
 import { historyFolder } from './state-folder.ts';
@@ -24,6 +25,7 @@ export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
 
 export const HISTORY_HELP = `vram-guard history export [--format csv|jsonl] [--out FILE] [--dir DIR]
 vram-guard history import FILE [--dir DIR] [--retention-days N]
+vram-guard history analyze [FILE] [--dir DIR] [--gpu N] [--json]   (see history analyze --help)
 
 The VRAM, RAM and swap history the dashboard shows, kept in the extension's history folder
 ($${STATE_DIR_ENV}/history in VS Code's terminals; else VS Code's global storage for VRAM Guard).
@@ -42,19 +44,20 @@ figures that cannot be true. It never deletes a history file.
 
 Exit codes: 0 done, 1 the file could not be read or written, 64 wrong usage.`;
 
-const SUBCOMMANDS = ['export', 'import'];
+const SUBCOMMANDS = ['export', 'import', 'analyze'];
 
 export async function runHistoryCommand(args: string[], io: CliIo): Promise<number> {
+  if (args[0] === 'analyze') return runHistoryAnalyze(args.slice(1), io);
   const parsed = parseArgs(args, { booleans: ['help'], values: ['format', 'out', 'dir', 'retention-days'] });
   const [sub, ...rest] = parsed.positional;
   if (parsed.flags.has('help')) {
     io.stdout(`${HISTORY_HELP}\n`);
     return 0;
   }
-  if (!sub) throw new UsageError('say export or import');
+  if (!sub) throw new UsageError('say export, import or analyze');
   if (!SUBCOMMANDS.includes(sub)) {
     const near = nearest(sub, SUBCOMMANDS);
-    throw new UsageError(`unknown history command "${sub}"${near ? ` (did you mean "${near}"?)` : ''}: export or import`);
+    throw new UsageError(`unknown history command "${sub}"${near ? ` (did you mean "${near}"?)` : ''}: export, import or analyze`);
   }
   const dir = await historyFolder(stringFlag(parsed, 'dir'), io.env);
   if (sub === 'export') {

@@ -30,8 +30,8 @@ defaults apply. With --server ollama, OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL
 OLLAMA_FLASH_ATTENTION, OLLAMA_KV_CACHE_TYPE and the model's num_ctx are read.
 
   --gpu N                         the GPU to check (default 0)
-  --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB
-  --model PATH                    estimate the need from a GGUF file (--server ollama: a model name from Ollama's store)
+  --need SIZE                     what the server needs, e.g. 6GiB or 6144MiB (with --model: the need when the model cannot be estimated)
+  --model PATH                    estimate the need from a GGUF file (--server ollama: a model name from Ollama's store); without --need, one it cannot estimate fails
   --args "ARGS"                   llama-server's arguments (-c, -np, -fa, -ctk/-ctv, -ngl, --n-cpu-moe, -ot, --mmproj, --fit ...)
   --server llama-server|ollama    how the model runs (default llama-server; ollama reads its OLLAMA_* variables)
   --ctx N                         shorthand for -c N×parallel
@@ -87,6 +87,7 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
     platform: process.platform,
     strict: parsed.flags.has('strict'),
     reservations,
+    unestimatedModel: needSpec.kind === 'model' ? (needSpec.instead ?? 'required') : undefined,
   });
   io.stdout(parsed.flags.has('json') ? `${JSON.stringify(preflightJson(report), null, 2)}\n` : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
@@ -104,19 +105,19 @@ async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<Gp
   }
 }
 
-type NeedSpec = Exclude<PreflightNeed, { kind: 'model' }> | { kind: 'model'; model: string; server: 'llama-server' | 'ollama'; args: string[] };
+/** A model's need, or a size; with both, the size is the need when the model cannot be estimated. */
+type NeedSpec =
+  | Exclude<PreflightNeed, { kind: 'model' }>
+  | { kind: 'model'; model: string; server: 'llama-server' | 'ollama'; args: string[]; instead: { kind: 'size'; bytes: number; from: string } | null };
 
 function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
   const needText = stringFlag(parsed, 'need');
   const model = stringFlag(parsed, 'model');
   const modelOnly = ['args', 'server', 'ctx', 'parallel', 'kv-type', 'flash-attention'].filter((f) => parsed.flags.has(f));
-  if (needText !== undefined && model !== undefined) throw new UsageError('give either --need or --model, not both');
   if (model === undefined && modelOnly.length) throw new UsageError(`--${modelOnly[0]} only applies with --model`);
-  if (needText !== undefined) {
-    const spec = parseSizeFlag('need', needText, false);
-    return { kind: 'size', bytes: spec.kind === 'bytes' ? spec.bytes : 0, from: '--need' };
-  }
-  if (model === undefined) return { kind: 'none' };
+  const given = needText === undefined ? null : parseSizeFlag('need', needText, false);
+  const size = given === null ? null : { kind: 'size' as const, bytes: given.kind === 'bytes' ? given.bytes : 0, from: '--need' };
+  if (model === undefined) return size ?? { kind: 'none' };
   const server = stringFlag(parsed, 'server') ?? 'llama-server';
   if (server !== 'llama-server' && server !== 'ollama') throw new UsageError(`--server must be llama-server or ollama, not "${server}"`);
   const argsText = stringFlag(parsed, 'args');
@@ -143,7 +144,7 @@ function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
     const check = parseLlamaServerArgs(args, env);
     if (!check.ok) throw new UsageError(check.error);
   }
-  return { kind: 'model', model, server, args };
+  return { kind: 'model', model, server, args, instead: size };
 }
 
 async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env: NodeJS.ProcessEnv, stateDir: string): Promise<PreflightNeed> {

@@ -46,6 +46,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     fallbackMode: deps.fallbackMode,
     thresholds: deps.thresholds,
     fleet: deps.fleet,
+    trend: deps.trend,
     history,
     setFallbackMode: deps.setFallbackMode,
     log,

@@ -11,6 +11,8 @@ import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
 import type { Reservation } from '../core/servers/reservations.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { HistoryStore } from '../core/history/store.ts';
+import { LiveTrend } from '../core/trend/live-trend.ts';
+import { gpuTrends } from '../core/trend/trend-watch.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { acceptWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../protocol.ts';
@@ -27,6 +29,8 @@ export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
 export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
 
 const LEDGER_EVERY_MS = 3000;
+/** How often the open dashboard's trend verdicts are judged again. */
+const TREND_EVERY_MS = 30_000;
 
 /** What the dashboard reads and acts on, as the extension composes it. */
 export interface DashboardSources {
@@ -44,6 +48,8 @@ export interface DashboardSources {
   log: vscode.LogOutputChannel;
   /** Memory reserved by servers starting (any window or the CLI), shown in the processes table. */
   reservations?: () => Promise<Reservation[]>;
+  /** The watched GPUs' process lists over time, for the trend verdicts. */
+  trend?: LiveTrend;
 }
 
 export interface SessionDeps extends DashboardSources {
@@ -76,6 +82,8 @@ export class DashboardSession implements vscode.Disposable {
   private ledgerTimer: NodeJS.Timeout | null = null;
   private lastProcesses = '';
   private lastServers = '';
+  private lastTrendAt = 0;
+  private lastTrends = '';
   private disposed = false;
   /** Bytes posted by the last sample update (for the benchmark and tests). */
   lastUpdateBytes = 0;
@@ -110,6 +118,7 @@ export class DashboardSession implements vscode.Disposable {
         const message: HostMessage = { type: 'sample', s: sampleUpdate(w, this.store.latestSystem()) };
         this.lastUpdateBytes = JSON.stringify(message).length;
         this.post(message);
+        if (w.sample.timestamp - this.lastTrendAt >= TREND_EVERY_MS) this.postTrends(w.sample.timestamp);
       }),
       deps.history.on('event', (e) => {
         if (this.mode.kind === 'live' && this.canPost()) this.post({ type: 'marker', marker: markerOf(e) });
@@ -253,6 +262,9 @@ export class DashboardSession implements vscode.Disposable {
             ? `No GPU: ${status.reason}`
             : 'Looking for a GPU…';
     const live = this.mode.kind === 'live';
+    const trends = this.trends();
+    this.lastTrendAt = now;
+    this.lastTrends = JSON.stringify(trends);
     this.post({
       type: 'init',
       snapshot: {
@@ -268,8 +280,23 @@ export class DashboardSession implements vscode.Disposable {
         servers: live ? serverCards(this.deps.servers.all(), this.ledger) : [],
         chain: chainView(this.deps.steps(), this.deps.fallbackMode(), this.deps.chain.events, this.deps.chain.busy),
         fleet: live && this.deps.fleet?.latest ? fleetView(this.deps.fleet.latest) : null,
+        trends,
       },
     });
+  }
+
+  /** The verdicts of the history shown: the live one with its process lists, an imported log without. */
+  private trends() {
+    return gpuTrends(this.mode.kind === 'live' ? (this.deps.trend ?? new LiveTrend()) : new LiveTrend(), this.store);
+  }
+
+  private postTrends(now: number): void {
+    this.lastTrendAt = now;
+    const trends = this.trends();
+    const key = JSON.stringify(trends);
+    if (key === this.lastTrends) return;
+    this.lastTrends = key;
+    this.post({ type: 'trend', trends });
   }
 
   private postServers(force = false): void {

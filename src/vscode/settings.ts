@@ -22,6 +22,11 @@ export interface Settings {
   hideWhenNoGpu: boolean;
   notifyOnWarning: boolean;
   notificationMinIntervalSeconds: number;
+  /** Growth beyond a server's settled baseline that notifies: the larger of this share of it and `leakDeltaMiB`. */
+  leakDeltaPercent: number;
+  leakDeltaMiB: number;
+  /** Available system RAM below this (MiB) notifies once; 0 never. */
+  minAvailableRamMiB: number;
   /** `vramGuard.terminal.cli`: `vram-guard` on the PATH of integrated terminals and tasks. */
   terminalCli: boolean;
   /** `vramGuard.dashboard.openOnStartup`: the dashboard opens beside the editor with the window. */
@@ -135,6 +140,9 @@ export function readSettings(get: SettingGetter): Settings {
     hideWhenNoGpu: bool('statusBar.hideWhenNoGpu', false),
     notifyOnWarning: bool('notifications.onWarning', false),
     notificationMinIntervalSeconds: number('notifications.minIntervalSeconds', 300, 0, 86_400),
+    leakDeltaPercent: number('leak.deltaPercent', 10, 1, 1000),
+    leakDeltaMiB: number('leak.deltaMiB', 256, 16, 1_048_576),
+    minAvailableRamMiB: number('system.minAvailableRamMiB', 512, 0, 16_777_216),
     terminalCli: bool('terminal.cli', true),
     dashboardOpenOnStartup: bool('dashboard.openOnStartup', false),
     problems,

@@ -25,6 +25,8 @@ export interface StatusViewInput {
   hideWhenNoGpu: boolean;
   /** "fleet: 3 hosts, 7 GPUs, 1 CRITICAL" when a fleet is configured. */
   fleetLine?: string | null;
+  /** Each GPU judged over time: "GPU 0: steady for 10 h 50 min — not a leak". */
+  trendLines?: readonly string[];
 }
 
 const BACKGROUND: Record<Level, StatusView['background']> = {
@@ -65,7 +67,8 @@ export function statusView(input: StatusViewInput): StatusView {
       level: null,
     };
   }
-  const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
+  const trends = input.trendLines?.length ? `\n\n${input.trendLines.join('\n\n')}` : '';
+  const tooltip = `${samplesMarkdown(latest, 5)}${trends}${footer}`;
   if (!device.memory) {
     const { icon, background } = deviceStateLook(device);
     const label = deviceStateLabel(device).replace(/^error /, '');

@@ -25,6 +25,8 @@ import { preflightGate } from '../core/servers/preflight-gate.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
+import { LiveTrend } from '../core/trend/live-trend.ts';
+import type { TrendWatch } from '../core/trend/trend-watch.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
@@ -36,6 +38,7 @@ import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
 import { registerExporterService, type ExporterService } from './exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
 import { MarkdownViews } from './markdown-view.ts';
+import { leakNotifier } from './leak-notifier.ts';
 import { LevelNotifier } from './notifier.ts';
 import { registerPreflightCommand } from './preflight-command.ts';
 import { preflightFallbackAction } from './preflight-fallback.ts';
@@ -72,6 +75,9 @@ export class VramGuardContext {
   private readonly statusBar = new GpuStatusBar();
   private readonly views = new MarkdownViews();
   private readonly notifier: LevelNotifier;
+  /** The watched GPUs' process lists over time, for the trend verdicts (dashboard, leak notification). */
+  private readonly trend = new LiveTrend();
+  private readonly leakNotifier: TrendWatch;
   private readonly terminalCli: TerminalCliHandle;
   /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
   private readonly exporter: ExporterService;
@@ -124,6 +130,19 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
+    this.leakNotifier = leakNotifier(
+      {
+        trend: this.trend,
+        history: this.history,
+        ledger: async () => {
+          const latest = this.watcher.latest;
+          return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
+        },
+        deltas: () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
+        spill: () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
+      },
+      (m) => this.log.warn(m),
+    );
     const historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
@@ -247,6 +266,7 @@ export class VramGuardContext {
     const w = this.watcher;
     const offs = [
       w.on('sample', (watched) => this.chain.onSample(watched)),
+      w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
         if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);
@@ -331,6 +351,7 @@ export class VramGuardContext {
         fleet: this.fleet,
         log: this.log,
         reservations: () => this.reservations.list(),
+        trend: this.trend,
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),
@@ -385,6 +406,7 @@ export class VramGuardContext {
       gpu: g.statusBarGpu,
       hideWhenNoGpu: g.hideWhenNoGpu,
       fleetLine: fleet ? fleetLine(fleet) : null,
+      trendLines: this.leakNotifier.lines(),
     });
     for (const listener of this.stateListeners) listener();
   }

@@ -7,7 +7,7 @@
 import type { GpuReading } from '../watch/watcher.ts';
 import type { DeviceMemory, GpuDevice, SourceKind } from '../gpu/types.ts';
 import { processLabel } from '../report/gpu-summary.ts';
-import { formatMiB, percentOf, resolveSize, type SizeSpec } from '../units.ts';
+import { formatMiB, MiB, percentOf, resolveSize, type SizeSpec } from '../units.ts';
 import { rawLevel } from '../watch/classifier.ts';
 import { levelLabel, type Level } from '../watch/levels.ts';
 import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
@@ -61,6 +61,13 @@ export interface PreflightOptions {
   ownedPids?: ReadonlySet<number> | undefined;
   /** Memory other servers that passed the gate have reserved on this GPU and NVML does not show yet. */
   reservations?: readonly Reservation[];
+  /**
+   * With a model need: what happens when the model cannot be estimated. Absent (the task gate): the
+   * check is unavailable and does not block, unless the file is missing. `required` (the CLI's
+   * --model): it fails — a check that could not be made does not pass. A size: that need is used
+   * instead (the CLI's --need beside --model), and the report says the model was not read.
+   */
+  unestimatedModel?: 'required' | { bytes: number; from: string };
 }
 
 /** `unavailable`: no GPU figures and not strict; the check did not block. */
@@ -134,7 +141,12 @@ export function runPreflight(gpu: GpuReading, options: PreflightOptions): Prefli
     report.model = model;
     report.needBytes = model.measured ? model.measured.measuredBytes : (model.plan?.estimate.totalBytes ?? null);
     report.needFrom = model.measured ? 'measured' : model.plan ? 'estimate' : null;
-    checks.push(estimateCheck(model));
+    const instead = typeof options.unestimatedModel === 'object' ? options.unestimatedModel : null;
+    if (!model.plan && instead) {
+      report.needBytes = instead.bytes;
+      report.needFrom = instead.from;
+    }
+    checks.push(estimateCheck(model, options.unestimatedModel));
   }
   if (device && memory && marginBytes !== null) {
     const m = memory;
@@ -236,7 +248,7 @@ function sourceCheck(gpu: GpuReading, options: PreflightOptions, report: Preflig
   return device;
 }
 
-function estimateCheck(model: ModelReport): CheckResult {
+function estimateCheck(model: ModelReport, unestimated: PreflightOptions['unestimatedModel']): CheckResult {
   const id = 'preflight.estimate';
   const title = 'Estimated need';
   const { need, plan, measured } = model;
@@ -245,12 +257,15 @@ function estimateCheck(model: ModelReport): CheckResult {
   if (!plan) {
     const e = need.estimate;
     const reason = e.kind === 'none' ? e.reason : 'the model could not be read.';
-    // A file that is not there or cannot be read blocks a start; a model without an estimate does not.
+    if (typeof unestimated === 'object')
+      return check(id, title, 'unavailable', `The model was not read: ${reason} The need is ${unestimated.from}'s ${formatMiB(unestimated.bytes)} instead.`);
+    // A file that is not there or cannot be read blocks a start; a model without an estimate does not,
+    // unless the model is all the check was given.
     return check(
       id,
       title,
-      need.readable ? 'unavailable' : 'fail',
-      `No estimate: ${reason}`,
+      need.readable && unestimated !== 'required' ? 'unavailable' : 'fail',
+      `No estimate: ${reason}${need.readable && unestimated === 'required' ? ' A check that could not be made does not pass.' : ''}`,
       'Give the need yourself ("needs": "6GiB" in the task, --need 6GiB on the command line), taken from the server\'s startup log or `ollama ps`.',
     );
   }
@@ -369,10 +384,20 @@ function levelCheck(m: DeviceMemory, needBytes: number | null, spec: ThresholdSp
   }
 }
 
+/**
+ * What the driver may hold as reserved memory where it does not say (NVML's v1 memory call, on old
+ * drivers or when _v2 is refused: "used" then includes it): 4 % of the total, 128 MiB to 1 GiB (an
+ * RTX 3070 reserves 312 MiB of 8 GiB, an RTX A1000 94 MiB of 4 GiB).
+ */
+export function reservedAllowanceBytes(totalBytes: number): number {
+  return Math.min(1024 * MiB, Math.max(128 * MiB, totalBytes * 0.04));
+}
+
 function residualCheck(device: GpuDevice, m: DeviceMemory, thresholdBytes: number): CheckResult {
   const id = 'preflight.residual';
   const title = 'Memory no process accounts for';
-  if (device.processes.some((p) => p.usedBytes === null)) {
+  const unknown = device.processes.filter((p) => p.usedBytes === null);
+  if (unknown.length && unknown.length === device.processes.length) {
     return check(
       id,
       title,
@@ -380,30 +405,40 @@ function residualCheck(device: GpuDevice, m: DeviceMemory, thresholdBytes: numbe
       'The driver does not report per-process memory here (Windows WDDM, WSL, some containers), so memory left behind cannot be told from memory in use.',
     );
   }
-  const held = device.processes.reduce((sum, p) => sum + (p.usedBytes ?? 0), 0);
+  const known = device.processes.filter((p) => p.usedBytes !== null);
+  const held = known.reduce((sum, p) => sum + (p.usedBytes ?? 0), 0);
   const residual = Math.max(0, m.used - held);
-  const who = device.processes.length
-    ? `${device.processes.length === 1 ? '1 process holds' : `${device.processes.length} processes hold`} ${formatMiB(held)}`
-    : 'no process holds any';
-  const data = { usedBytes: m.used, processesBytes: held, residualBytes: residual, thresholdBytes };
-  if (residual > thresholdBytes) {
+  // On the v1 memory path "used" includes what the driver reserves: that part is nobody's leftover.
+  const allowance = m.reserved === null ? Math.min(residual, reservedAllowanceBytes(m.total)) : 0;
+  const beyond = residual - allowance;
+  const who = known.length ? `${known.length === 1 ? '1 process holds' : `${known.length} processes hold`} ${formatMiB(held)}` : 'no process holds any';
+  const silent = unknown.length ? `; ${unknown.map((p) => processLabel(p)).join(', ')} report${unknown.length === 1 ? 's' : ''} no figure` : '';
+  const reservedNote = allowance
+    ? `, of which up to ${formatMiB(allowance)} can be the driver's reserved memory (this driver counts it as used and does not report it)`
+    : '';
+  const data = { usedBytes: m.used, processesBytes: held, residualBytes: residual, reservedAllowanceBytes: allowance, thresholdBytes };
+  const figures = `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}${silent})${reservedNote}`;
+  if (beyond > thresholdBytes && unknown.length) {
+    return check(
+      id,
+      title,
+      'unavailable',
+      `${figures}: more than the ${formatMiB(thresholdBytes)} threshold, but the processes without a figure may hold it, so memory left behind cannot be told from memory in use.`,
+      '',
+      data,
+    );
+  }
+  if (beyond > thresholdBytes) {
     return check(
       id,
       title,
       'warn',
-      `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); above the ${formatMiB(thresholdBytes)} threshold.`,
+      `${figures}; above the ${formatMiB(thresholdBytes)} threshold.`,
       'It is left behind by a process that is gone (a crashed server, a zombie), or held where NVML cannot see (another container, a VM). Look with `nvidia-smi` and `fuser -v /dev/nvidia*`; stopping the holder, or a driver reload, frees it.',
       data,
     );
   }
-  return check(
-    id,
-    title,
-    'pass',
-    `${formatMiB(residual)} of the ${formatMiB(m.used)} used belongs to no running process (${who}); threshold ${formatMiB(thresholdBytes)}.`,
-    '',
-    data,
-  );
+  return check(id, title, 'pass', `${figures}; threshold ${formatMiB(thresholdBytes)}.`, '', data);
 }
 
 function unownedCheck(device: GpuDevice, owned: ReadonlySet<number>, thresholdBytes: number): CheckResult {

@@ -242,7 +242,7 @@ export async function readHistoryStream(
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
 
 /** Line by line: the format is chosen by the first line that is not blank or a comment. */
-class ImportParser {
+export class ImportParser {
   private readonly name: string;
   private readonly limits: ImportLimits;
   private format: LineFormat | null = null;

@@ -150,6 +150,45 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(checkOf(runPreflight(await at(1500, 0), options({ residualThreshold: size('2GiB') })), 'preflight.residual').status, 'pass');
   });
 
+  it("residual memory on the v1 memory path: a clean card is not a leftover (used includes the driver's reserved memory)", async () => {
+    // An RTX 3070 reserving 312 MiB, _v2 refused: NVML's v1 call reports the reservation as used.
+    const clean = await gpuOf({ devices: [card({ used: 0, reserved: 312 * MiB, processes: [], memoryV2Rc: 25 })] });
+    assert.equal(clean.ok && clean.sample.devices[0]?.memory?.reserved, null, 'the v1 path');
+    assert.equal(clean.ok && clean.sample.devices[0]?.memory?.used, 312 * MiB);
+    const r = checkOf(runPreflight(clean, options()), 'preflight.residual');
+    assert.equal(r.status, 'pass', r.detail);
+    assert.match(
+      r.detail,
+      /^312 MiB of the 312 MiB used belongs to no running process \(no process holds any\), of which up to 312 MiB can be the driver's reserved memory/,
+    );
+    // A real leftover still warns: 1500 MiB with nothing running is more than any reservation.
+    const leftover = await gpuOf({ devices: [card({ used: 1500 * MiB, reserved: 312 * MiB, processes: [], memoryV2Rc: 25 })] });
+    assert.equal(checkOf(runPreflight(leftover, options()), 'preflight.residual').status, 'warn');
+  });
+
+  it('residual memory with one process of unknown size: judged from the others where it can be', async () => {
+    const mixed = (usedMiB: number) =>
+      gpuOf({
+        devices: [
+          card({
+            used: usedMiB * MiB,
+            processes: [
+              { pid: 4242, used: 2838 * MiB, name: '/usr/local/bin/ollama' },
+              { pid: 7, used: 'na', name: 'python3' },
+            ],
+          }),
+        ],
+      });
+    // 50 MiB beyond what ollama holds: under the threshold whatever python3 holds.
+    const small = checkOf(runPreflight(await mixed(2888), options()), 'preflight.residual');
+    assert.equal(small.status, 'pass');
+    assert.match(small.detail, /^50 MiB of the 2888 MiB used belongs to no running process \(1 process holds 2838 MiB; python3 \(PID 7\) reports no figure\)/);
+    // 1000 MiB beyond: python3 may hold it, so it cannot be called a leftover — said, not warned.
+    const big = checkOf(runPreflight(await mixed(3838), options()), 'preflight.residual');
+    assert.equal(big.status, 'unavailable');
+    assert.match(big.detail, /^1000 MiB of the 3838 MiB used .*the processes without a figure may hold it/);
+  });
+
   it('residual memory cannot be told where the driver gives no per-process figures (WDDM, WSL)', async () => {
     const gpu = await gpuOf({ devices: [card({ processes: [{ pid: 7, used: 'na', name: 'python3' }] })] });
     const r = checkOf(runPreflight(gpu, options()), 'preflight.residual');

@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { UsageError } from '../../../src/cli/args.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
@@ -153,6 +155,36 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
     );
   });
 
+  it('a model file it cannot estimate (not a GGUF) fails with the reason: a check it could not make does not pass', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vram-guard-preflight-'));
+    const notes = join(dir, 'notes.gguf');
+    await writeFile(notes, 'not a model\n');
+    const r = await preflight(['--model', notes], await env(rtx3070()));
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /\*\*FAIL/);
+    assert.match(r.stdout, /\| Estimated need \| ❌ fail \| No estimate: .*notes\.gguf is not a GGUF file.* A check that could not be made does not pass\. \|/);
+    const folder = await preflight(['--model', dir], await env(rtx3070()));
+    assert.equal(folder.code, 1);
+  });
+
+  it('--model with --need: a model it cannot read is checked with --need, and the report says the model was not read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vram-guard-preflight-'));
+    const notes = join(dir, 'notes.gguf');
+    await writeFile(notes, 'not a model\n');
+    const fits = await preflight(['--model', notes, '--need', '1GiB'], await env(rtx3070()));
+    assert.equal(fits.code, 0, fits.stdout);
+    assert.match(
+      fits.stdout,
+      /\| Estimated need \| ➖ not available \| The model was not read: .*notes\.gguf is not a GGUF file.* The need is --need's 1024 MiB instead\. \|/,
+    );
+    const tooBig = await preflight(['--model', notes, '--need', '7GiB'], await env(rtx3070()));
+    assert.equal(tooBig.code, 1, 'the --need is what is checked');
+    // A model that can be read is estimated: --need does not replace it.
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+    const read = await preflight(['--model', model, '--need', '7GiB', '--json'], await env(rtx3070()));
+    assert.equal((JSON.parse(read.stdout) as { need: { from: string } }).need.from, 'estimate');
+  });
+
   it('NVML missing: says so and exits 0; --strict exits 1', async () => {
     const args = ['--need', '6GiB', '--source', 'nvml', '--nvml-library', '/nonexistent/libnvidia-ml.so.1'];
     const r = await preflight(args, {});
@@ -178,7 +210,6 @@ describe('vram-guard preflight (runPreflightCommand)', () => {
 
   it('wrong usage throws a UsageError that names the option (the CLI exits 64)', async () => {
     const e = {};
-    await assert.rejects(preflight(['--need', '6GiB', '--model', 'x.gguf'], e), new UsageError('give either --need or --model, not both'));
     await assert.rejects(preflight(['--need', 'six'], e), /--need: "six" is not a size/);
     await assert.rejects(preflight(['--need', '50%'], e), /--need must be a size/);
     await assert.rejects(preflight(['--ctx', '4096'], e), /--ctx only applies with --model/);

@@ -25,6 +25,19 @@ describe('settings', () => {
     assert.deepEqual(bad.problems, ['vramGuard.processListIntervalSeconds must be a number from 1 to 3600, got 0. Using 5.']);
   });
 
+  it('reads the baseline delta of server growth (default 10 % or 256 MiB), and refuses values out of range with their defaults', () => {
+    const d = readSettings(from({}));
+    assert.deepEqual([d.leakDeltaPercent, d.leakDeltaMiB], [10, 256]);
+    const s = readSettings(from({ 'leak.deltaPercent': 5, 'leak.deltaMiB': 512 }));
+    assert.deepEqual([s.leakDeltaPercent, s.leakDeltaMiB], [5, 512]);
+    const bad = readSettings(from({ 'leak.deltaPercent': 0, 'leak.deltaMiB': '1GiB' }));
+    assert.deepEqual([bad.leakDeltaPercent, bad.leakDeltaMiB], [10, 256]);
+    assert.deepEqual(bad.problems, [
+      'vramGuard.leak.deltaPercent must be a number from 1 to 1000, got 0. Using 10.',
+      'vramGuard.leak.deltaMiB must be a number from 16 to 1048576, got "1GiB". Using 256.',
+    ]);
+  });
+
   it('reads valid values', () => {
     const s = readSettings(
       from({

@@ -43,6 +43,12 @@ describe('status bar view', () => {
     assert.match(v.tooltip, /WARNING 6144 MiB · CRITICAL 7168 MiB · EMERGENCY 7782 MiB/);
   });
 
+  it('the tooltip says how each GPU is judged over time, before the source', () => {
+    const trendLines = ['GPU 0: leaking 120 MiB/h since 09:00 in llama-server (PID 5150) → full at about 14:30'];
+    const v = statusView({ status: ready(), latest: watched([5418 * MiB], ['ok']), gpu: 'worst', hideWhenNoGpu: false, trendLines });
+    assert.match(v.tooltip, /\n\nGPU 0: leaking 120 MiB\/h since 09:00 in llama-server \(PID 5150\) → full at about 14:30\n\n---\n\nSource: NVML/);
+  });
+
   it('a distinct icon at WARNING, the warning background at CRITICAL, the error background at EMERGENCY', () => {
     const at = (level: Level) => statusView({ status: ready(), latest: watched([7000 * MiB], [level]), gpu: 'worst', hideWhenNoGpu: false });
     assert.equal(at('warning').text, '$(warning) 6.8/8.0 GB');

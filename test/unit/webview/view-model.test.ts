@@ -1,11 +1,13 @@
 /** The page's logic without a browser: state from messages, ranges and zoom, bands, markers, trend, tables, cards. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Snapshot } from '../../../src/protocol.ts';
+import { analyzeSeries } from '../../../src/core/trend/analysis.ts';
+import { gpuTrend } from '../../../src/core/trend/trend-view.ts';
+import type { GpuTrend, Snapshot } from '../../../src/protocol.ts';
 import { markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
 import { formatSizeFromMiB } from '../../../webview/format.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from '../../../webview/panels-model.ts';
-import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo } from '../../../webview/view-model.ts';
+import { allMarkers, applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo } from '../../../webview/view-model.ts';
 
 const NOW = Date.parse('2025-10-31T07:20:00Z');
 
@@ -32,6 +34,22 @@ function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     chain: { mode: 'confirm', busy: false, steps: [], actions: [] },
     ...over,
   };
+}
+
+/** A snapshot whose GPU 0 the host judged: Ollama loads 2838 MiB, then a leak of 300 MiB/h starts 30 minutes later. */
+function snapshotWithTrend(): Snapshot {
+  const t: number[] = [];
+  const v: number[] = [];
+  const procs = [];
+  for (let s = 0; s <= 7200; s += 2) {
+    const ollama = s < 600 ? 0 : 2838 + (s > 2400 ? ((s - 2400) / 3600) * 300 : 0);
+    t.push(NOW - 7_200_000 + s * 1000);
+    v.push(1200 + ollama);
+    procs.push(ollama ? [{ pid: 4242, name: 'ollama (llama3.2:3b)', usedMiB: ollama }] : []);
+  }
+  const a = analyzeSeries(0, t, v, 8192, {}, procs);
+  assert.ok(a);
+  return snapshot({ trends: [gpuTrend(a)] });
 }
 
 describe('dashboard view model', () => {
@@ -139,18 +157,43 @@ describe('dashboard view model', () => {
     );
   });
 
-  it('gives the trend line: steady for the field report, growing with a time to OOM', () => {
+  it("gives the trend box: the series judged on its own, or the host's verdict with the leak's rate and time to full", () => {
     const t: number[] = [];
     const v: number[] = [];
     for (let i = 0; i <= 3600; i += 10) {
       t.push(i * 1000);
       v.push(3600);
     }
-    assert.equal(trendView({ t, v }, 4096, 3_600_000).text, 'steady — not a leak: constant for 1 h');
-    const g = trendView({ t, v: t.map((x) => 2000 + x / 30_000) }, 4096, 3_600_000);
-    assert.equal(g.verdict, 'growing');
-    assert.equal(g.slope, '+120 MiB/h over 1 h');
-    assert.match(g.timeToOom, /^about 16 h/);
+    const own = trendView({ t, v }, 4096);
+    assert.equal(own.text, 'steady for 1 h — not a leak');
+    assert.equal(own.leakRate, 'none');
+    const end = t.at(-1) as number;
+    const judged: GpuTrend = {
+      gpu: 0,
+      kind: 'leak',
+      text: 'leaking 120 MiB/h since 09:00 in llama-server (PID 5150) → full at about 14:30',
+      leakMiBPerHour: 120,
+      oomAt: end + 3.5 * 3_600_000,
+      markers: [],
+    };
+    const g = trendView({ t, v }, 4096, judged);
+    assert.equal(g.verdict, 'leak');
+    assert.equal(g.text, judged.text);
+    assert.equal(g.leakRate, '+120 MiB/h');
+    assert.equal(g.timeToOom, 'about 3 h 30 m');
+  });
+
+  it("draws the trend's steps and leak start among the markers, with their words on hover", () => {
+    const s = fromSnapshot(snapshotWithTrend());
+    const views = markersInView(allMarkers(s), 0, 0, Number.MAX_SAFE_INTEGER, 0);
+    assert.deepEqual(
+      views.map((m) => [m.kind, m.label]),
+      [
+        ['step', 'step'],
+        ['leak', 'leak'],
+      ],
+    );
+    assert.match(views[0]?.detail ?? '', /\+2838 MiB: ollama \(llama3\.2:3b\) loaded · 1\.17 GiB → 3\.94 GiB$/);
   });
 
   it('lists processes with the residual as its own row, server cards and the chain', () => {
