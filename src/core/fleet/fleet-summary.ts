@@ -16,6 +16,8 @@ export function fleetLine(snapshot: FleetSnapshot): string {
   }
   const stale = snapshot.hosts.length - live.length;
   if (stale) parts.push(`${stale} stale`);
+  const leftOut = snapshot.leftOut.length;
+  if (leftOut) parts.push(`${leftOut} GPU${leftOut === 1 ? '' : 's'} left out`);
   const failed = snapshot.sources.filter((s) => !s.ok).length;
   if (failed) parts.push(`${failed} source${failed === 1 ? '' : 's'} failing`);
   return `fleet: ${parts.join(', ')}`;

@@ -3,6 +3,7 @@
  * sparkline in block characters, and "no data since …". GiB appear here, at the edge, never in
  * the fleet core.
  */
+import { printable } from '../gpu/output-quote.ts';
 import { GiB, type SizeSpec } from '../units.ts';
 import type { FleetPlace } from '../fleet/fleet-rank.ts';
 import type { FleetGpu, FleetHolder, FleetSnapshot } from '../fleet/fleet-types.ts';
@@ -75,8 +76,14 @@ export function fleetTable(snapshot: FleetSnapshot): string {
   return out;
 }
 
+/**
+ * What the table could not show, after it: each GPU left out and why, then each source that gave
+ * nothing. Their text comes from other machines (labels, error bodies): printed, never acted on.
+ */
 export function sourcesText(snapshot: FleetSnapshot): string {
-  return snapshot.sources.map((s) => (s.ok ? '' : `source ${s.source}: ${s.error}\n`)).join('');
+  const leftOut = snapshot.leftOut.map((l) => `left out: ${l.host} GPU ${l.gpu} (from ${printable(l.source)}): ${printable(l.reason)}\n`);
+  const failed = snapshot.sources.map((s) => (s.ok ? '' : `source ${printable(s.source)}: ${printable(s.error)}\n`));
+  return [...leftOut, ...failed].join('');
 }
 
 export function rankingTable(places: readonly FleetPlace[], needBytes: number, marginText: string, now: number): string {

@@ -36,6 +36,7 @@ const snap = (hosts: FleetHost[], failing = 0): FleetSnapshot => ({
     { source: 'p', ok: true, hosts: hosts.length, ms: 1 },
     ...Array.from({ length: failing }, (_, i) => ({ source: `bad${i}`, ok: false as const, kind: 'timeout' as const, error: 'x', ms: 1 })),
   ],
+  leftOut: [],
 });
 
 test('"fleet: 3 hosts, 7 GPUs, 1 CRITICAL", with stale hosts and failing sources counted apart', () => {
