@@ -6,6 +6,7 @@
 import { printable } from '../gpu/output-quote.ts';
 import { GiB, type SizeSpec } from '../units.ts';
 import type { FleetPlace } from '../fleet/fleet-rank.ts';
+import { leftOutLines } from '../fleet/fleet-summary.ts';
 import type { FleetGpu, FleetHolder, FleetSnapshot } from '../fleet/fleet-types.ts';
 import { levelLabel } from '../watch/levels.ts';
 
@@ -81,7 +82,7 @@ export function fleetTable(snapshot: FleetSnapshot): string {
  * nothing. Their text comes from other machines (labels, error bodies): printed, never acted on.
  */
 export function sourcesText(snapshot: FleetSnapshot): string {
-  const leftOut = snapshot.leftOut.map((l) => `left out: ${l.host} GPU ${l.gpu} (from ${printable(l.source)}): ${printable(l.reason)}\n`);
+  const leftOut = leftOutLines(snapshot).map((line) => `${line}\n`);
   const failed = snapshot.sources.map((s) => (s.ok ? '' : `source ${printable(s.source)}: ${printable(s.error)}\n`));
   return [...leftOut, ...failed].join('');
 }
