@@ -254,7 +254,9 @@ test('one GPU of two is lost → vram_guard_gpu_up 0 and no figures for it, the 
 test('GPU source fails every sample → errors counted, source_up 0 and GPU series withdrawn, the exporter keeps serving', async (t) => {
   const source = new ScriptedSource(8 * 1024 * MiB, [6000 * MiB]);
   const watcher = new Watcher({
-    openSource: async () => ({ ok: true, source }),
+    // A lost GPU does not open again either: otherwise the watcher reopens it after three failures
+    // and, for a moment, serves as up again — the scrape below could land in that moment.
+    openSource: async () => (source.failWith ? { ok: false, reason: source.failWith.message } : { ok: true, source }),
     thresholds: readThresholds(),
     intervalMs: 50,
     adaptive: fixed(50),
