@@ -324,7 +324,8 @@ async function main(): Promise<void> {
   await provisionUserSettings(join(stateDir, 'user-data'));
   let port = args.port ? Number(args.port) : 8765;
   if (!args.port && !(await portIsFree(port))) port = await freePort();
-  server = await startServer({ mode: 'code-server', stateDir, port, folder: workspace, env: {} });
+  // A check is a test run: its reservations stay in a runtime folder of its own, not the user's.
+  server = await startServer({ mode: 'code-server', stateDir, port, folder: workspace, env: {}, runtime: args.check ? 'private' : 'shared' });
   const url = `${server.url}/`;
   say('');
   say(`  VS Code ${install.vscodeVersion} with VRAM Guard is ready (${((Date.now() - t0) / 1000).toFixed(0)} s):`);

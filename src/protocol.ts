@@ -179,7 +179,7 @@ export interface FleetView {
   /** "fleet: 3 hosts, 7 GPUs, 1 CRITICAL" */
   line: string;
   hosts: FleetHostView[];
-  /** Sources that failed this time, with why. */
+  /** Sources that failed this time, and GPUs left out (implausible figures), with why. */
   errors: Array<{ source: string; error: string }>;
 }
 

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureVsCode } from './install.ts';
 import { startGroup, stopGroup, waitForHttp, type Started } from './processes.ts';
+import { privateRuntimeDir } from './runtime-dir.ts';
 
 export interface ServerOptions {
   mode: 'smoke' | 'code-server';
@@ -28,6 +29,13 @@ export interface ServerOptions {
   startTimeoutMs?: number;
   /** More arguments for the server, e.g. `--disable-workspace-trust` (the workspace then counts as trusted). */
   extraArgs?: string[];
+  /**
+   * `private`: XDG_RUNTIME_DIR is a folder of this run's own (`<stateDir>/runtime`), so the
+   * extension's reservations are neither the machine's nor another run's — the default in smoke
+   * mode, which only the tests use. `shared`: the user's own, the default for `npm start`.
+   * An XDG_RUNTIME_DIR in `env` wins over both.
+   */
+  runtime?: 'private' | 'shared';
 }
 
 export interface RunningServer {
@@ -111,9 +119,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           ...(options.extraArgs ?? []),
           ...(options.folder ? [options.folder] : []),
         ];
+  const runtime = options.runtime ?? (options.mode === 'smoke' ? 'private' : 'shared');
+  const env = runtime === 'private' ? { XDG_RUNTIME_DIR: await privateRuntimeDir(options.stateDir), ...options.env } : (options.env ?? {});
   const log = createWriteStream(logFile, { flags: 'a' });
   const started = startGroup(`VS Code server (${options.mode})`, process.execPath, args, {
-    env: serverEnv(options.env ?? {}),
+    env: serverEnv(env),
     cwd: options.stateDir,
   });
   started.child.stdout?.pipe(log, { end: false });

@@ -6,7 +6,7 @@
 import { access } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { type RunningExporter, startExporter } from '../core/exporter/exporter.ts';
-import { DEFAULT_LISTEN, parseListenAddress } from '../core/exporter/listen-address.ts';
+import { DEFAULT_LISTEN, type ListenAddress, parseListenAddress } from '../core/exporter/listen-address.ts';
 import { readServersDir, serversDirPath } from '../core/exporter/servers-file.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
@@ -32,6 +32,13 @@ A scrape reads the latest sample; it never calls the driver.
   --fixed-rate                    always sample at --interval
 ${GPU_OPTIONS_HELP}`;
 
+/** Where the exporter listens: `--listen`, else the default (this machine only). */
+export function listenAddressOf(flag: string | undefined): ListenAddress {
+  const address = parseListenAddress(flag ?? DEFAULT_LISTEN);
+  if ('error' in address) throw new UsageError(`--listen: ${address.error}`);
+  return address;
+}
+
 export async function runExporterCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, {
     booleans: ['help', 'no-dcgm-names', 'fixed-rate'],
@@ -42,8 +49,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
     return 0;
   }
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
-  const address = parseListenAddress(stringFlag(parsed, 'listen') ?? DEFAULT_LISTEN);
-  if ('error' in address) throw new UsageError(`--listen: ${address.error}`);
+  const address = listenAddressOf(stringFlag(parsed, 'listen'));
   const hostnameFlag = stringFlag(parsed, 'hostname');
   const hostname = checkHostname(
     hostnameFlag ?? io.env[HOSTNAME_ENV] ?? osHostname(),

@@ -100,7 +100,7 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   const places = need ? rankFleet(snapshot.hosts, need.bytes, margin) : null;
   if (parsed.flags.has('json')) {
     io.stdout(
-      `${JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, need: need ? { bytes: need.bytes, from: need.description, marginText: marginText(margin), places } : null }, nullNaN, 2)}\n`,
+      `${JSON.stringify({ at: snapshot.at, hosts: snapshot.hosts, sources: snapshot.sources, leftOut: snapshot.leftOut, need: need ? { bytes: need.bytes, from: need.description, marginText: marginText(margin), places } : null }, nullNaN, 2)}\n`,
     );
   } else if (need && places) {
     if (need.description !== '--need') io.stdout(`Estimate: ${need.description}\n`);

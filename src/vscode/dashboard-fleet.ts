@@ -28,6 +28,10 @@ export function fleetView(snapshot: FleetSnapshot): FleetView {
         spark: g.sparkline.map((v) => (Number.isFinite(v) ? toMiB(v) : null)),
       })),
     })),
-    errors: snapshot.sources.flatMap((s) => (s.ok ? [] : [{ source: s.source, error: s.error }])),
+    errors: [
+      ...snapshot.sources.flatMap((s) => (s.ok ? [] : [{ source: s.source, error: s.error }])),
+      // GPUs a source answered with but whose figures cannot be shown: said, never dropped silently.
+      ...snapshot.leftOut.map((l) => ({ source: l.source, error: `${l.host} GPU ${l.gpu} left out: ${l.reason}` })),
+    ],
   };
 }

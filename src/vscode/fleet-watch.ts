@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { FleetRefresher } from '../core/fleet/fleet-refresh.ts';
 import { fleetConfigured, type FleetSettings } from '../core/fleet/fleet-settings.ts';
-import { newlyCritical } from '../core/fleet/fleet-summary.ts';
+import { leftOutLines, newlyCritical } from '../core/fleet/fleet-summary.ts';
 import type { FleetSnapshot } from '../core/fleet/fleet-types.ts';
 import { gib } from '../core/report/fleet-text.ts';
 import { levelLabel } from '../core/watch/levels.ts';
@@ -92,7 +92,7 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
     }
     if (this.disposed) return null;
     this.latest = snapshot;
-    const errors = snapshot.sources.flatMap((s) => (s.ok ? [] : [`${s.source}: ${s.error}`])).join('\n');
+    const errors = [...snapshot.sources.flatMap((s) => (s.ok ? [] : [`${s.source}: ${s.error}`])), ...leftOutLines(snapshot)].join('\n');
     if (errors !== this.lastErrors) {
       this.lastErrors = errors;
       if (errors) for (const line of errors.split('\n')) this.deps.log.warn(`fleet: ${line}`);

@@ -55,13 +55,23 @@ async function exporterExits(args: string[]): Promise<{ code: number | string; o
   return { code, output };
 }
 
-/** Starts the CLI exporter with a servers folder and scrapes it once it shows a GPU and has read the folder. */
-async function scrapeWithServers(serversDir: string) {
+/**
+ * Starts the CLI exporter with a servers folder and scrapes it once it shows processes and `read`
+ * says the folder has been read (it is read in the background, after the first sample): what the
+ * test looks for — a warning printed, a task named — rather than a wait of some length.
+ */
+async function scrapeWithServers(serversDir: string, read: (scrape: { text: string; output: string }) => boolean) {
   const e = await startCliExporter('exporter', ['--listen', '127.0.0.1:0', '--servers-dir', serversDir, '--interval', '200', ...gpuArgs()], env());
   started.push(e.started);
-  await pollUntil(async () => (await (await fetch(e.url)).text()).includes('vram_guard_process_memory_used_bytes{'), 'a scrape with processes', 10_000, 100);
-  await new Promise((r) => setTimeout(r, 1000)); // the servers folder is read with the first sample (in the background)
-  const text = await (await fetch(e.url)).text();
+  const text = await pollUntil(
+    async () => {
+      const scraped = await (await fetch(e.url)).text();
+      return scraped.includes('vram_guard_process_memory_used_bytes{') && read({ text: scraped, output: e.output() }) ? scraped : null;
+    },
+    'a scrape with processes, after the servers folder was read',
+    15_000,
+    100,
+  );
   const families = parsePrometheusText(text);
   return { families, output: e.output(), text };
 }
@@ -120,7 +130,7 @@ test('servers file is not JSON → a warning quoting its start, every process st
   const servers = join(dir, 'not-json');
   await mkdir(servers);
   await writeFile(serversFilePath(servers, process.pid), '{"format": "vram-guard-servers", oops');
-  const { families, output } = await scrapeWithServers(servers);
+  const { families, output } = await scrapeWithServers(servers, (s) => s.output.includes('is not JSON'));
   assert.match(output, /is not JSON .*starts with "\{\\"format\\": \\"vram-guard-servers\\", oops"; ignored/);
   assert.deepEqual(
     seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => [s.labels.pid, s.labels.task ?? '', s.value]),
@@ -132,7 +142,7 @@ test('servers file larger than 256 KiB → ignored with a warning, metrics still
   const servers = join(dir, 'huge');
   await mkdir(servers);
   await writeFile(serversFilePath(servers, process.pid), ' '.repeat(MAX_SERVERS_FILE_BYTES + 1));
-  const { families, output } = await scrapeWithServers(servers);
+  const { families, output } = await scrapeWithServers(servers, (s) => s.output.includes('a servers file may hold; ignored'));
   assert.match(output, new RegExp(`is ${MAX_SERVERS_FILE_BYTES + 1} bytes, more than the ${MAX_SERVERS_FILE_BYTES} a servers file may hold; ignored`));
   assert.equal(oneValue(families, 'vram_guard_gpu_memory_used_bytes', { gpu: '0' }), GPU_LAB.state.devices[0]!.used);
 });
@@ -144,7 +154,7 @@ test('servers file names a server URL off this machine → that server left out 
     { name: 'elsewhere', kind: 'ollama', rootPid: process.pid, baseUrl: 'http://203.0.113.9:11434', gpu: 0 },
     { name: 'trainer', kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null },
   ]);
-  const { families, output } = await scrapeWithServers(servers);
+  const { families, output } = await scrapeWithServers(servers, (s) => s.text.includes('task="trainer"'));
   assert.match(output, /"elsewhere": baseUrl http:\/\/203\.0\.113\.9:11434 is not on this machine; the exporter only asks servers on 127\.0\.0\.1/);
   assert.deepEqual(
     seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task),
@@ -164,7 +174,9 @@ test('servers file left by a closed VS Code window → its tasks are not attribu
     });
   });
   await writeServersFile(serversFilePath(servers, gone), [{ name: 'old-task', kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }], gone);
-  const { families } = await scrapeWithServers(servers);
+  // A live window's broken file beside it: its warning says the folder has been read (all files at once).
+  await writeFile(serversFilePath(servers, process.pid), 'not json');
+  const { families } = await scrapeWithServers(servers, (s) => s.output.includes('is not JSON'));
   assert.deepEqual(
     seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task ?? ''),
     [''],
@@ -176,7 +188,7 @@ test('task name with quotes, a backslash and a newline → escaped in the label,
   await mkdir(servers);
   const name = 'fine-tune "llama"\\v2\nnight run';
   await writeServersFile(serversFilePath(servers, process.pid), [{ name, kind: 'task', rootPid: process.pid, baseUrl: null, gpu: null }]);
-  const { families, text } = await scrapeWithServers(servers);
+  const { families, text } = await scrapeWithServers(servers, (s) => s.text.includes('task="fine-tune'));
   assert.match(text, /task="fine-tune \\"llama\\"\\\\v2\\nnight run"/);
   assert.deepEqual(
     seriesOf(families, 'vram_guard_process_memory_used_bytes').map((s) => s.labels.task),
@@ -197,7 +209,7 @@ test('model server does not answer → vram_guard_server_up 0, its process still
   await writeServersFile(serversFilePath(servers, process.pid), [
     { name: 'llama-dead', kind: 'llama-server', rootPid: process.pid, baseUrl: `http://127.0.0.1:${port}`, gpu: 0 },
   ]);
-  const { families } = await scrapeWithServers(servers);
+  const { families } = await scrapeWithServers(servers, (s) => s.text.includes('vram_guard_server_up{'));
   assert.equal(oneValue(families, 'vram_guard_server_up', { task: 'llama-dead', server: 'llama-server' }), 0);
   assert.equal(oneValue(families, 'vram_guard_server_ready', { task: 'llama-dead' }), 0);
   assert.deepEqual(
@@ -242,7 +254,9 @@ test('one GPU of two is lost → vram_guard_gpu_up 0 and no figures for it, the 
 test('GPU source fails every sample → errors counted, source_up 0 and GPU series withdrawn, the exporter keeps serving', async (t) => {
   const source = new ScriptedSource(8 * 1024 * MiB, [6000 * MiB]);
   const watcher = new Watcher({
-    openSource: async () => ({ ok: true, source }),
+    // A lost GPU does not open again either: otherwise the watcher reopens it after three failures
+    // and, for a moment, serves as up again — the scrape below could land in that moment.
+    openSource: async () => (source.failWith ? { ok: false, reason: source.failWith.message } : { ok: true, source }),
     thresholds: readThresholds(),
     intervalMs: 50,
     adaptive: fixed(50),

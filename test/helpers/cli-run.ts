@@ -13,6 +13,12 @@ export const cliPath = join(repoRoot, 'dist', 'cli.cjs');
  */
 export const privateRuntimeDir = mkdtempSync(join(tmpdir(), 'vram-guard-test-runtime-'));
 
+/**
+ * A home folder of this test process's own: the CLI looks for VS Code's global storage (measured
+ * footprints, history) under HOME, and must not read what the user's own VS Code left there.
+ */
+export const privateHome = mkdtempSync(join(tmpdir(), 'vram-guard-test-home-'));
+
 export interface CliRun {
   code: number | null;
   stdout: string;
@@ -20,7 +26,7 @@ export interface CliRun {
 }
 
 /**
- * `env` is all the CLI sees besides PATH, HOME and a private XDG_RUNTIME_DIR. `node`: another Node executable to run it with
+ * `env` is all the CLI sees besides PATH and a private HOME and XDG_RUNTIME_DIR. `node`: another Node executable to run it with
  * (the default is the one running the tests); `interruptWhen`: Ctrl-C once stdout matches.
  */
 export function runCli(
@@ -30,7 +36,7 @@ export function runCli(
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(options.node ?? process.execPath, [cliPath, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_RUNTIME_DIR: privateRuntimeDir, ...env },
+      env: { PATH: process.env.PATH, HOME: privateHome, XDG_RUNTIME_DIR: privateRuntimeDir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -26,11 +26,15 @@ const variantFlags: Record<FakeVariant, string[]> = {
   oldest: ['-DNO_V2', '-DNO_MEMINFO_V2'],
 };
 
-/** Compiles the fake (once per source version) and returns the absolute path of libnvidia-ml.so.1. */
+/**
+ * Compiles the fake (once per source version) and returns the absolute path of libnvidia-ml.so.1.
+ * Kept in this checkout's `.cache/` (git-ignored), not the machine's shared temp folder: another
+ * user's or checkout's folder there could hold anything under that name.
+ */
 export async function buildFakeNvml(variant: FakeVariant = 'current'): Promise<string> {
   const code = await readFile(source);
   const hash = createHash('sha256').update(code).update(variant).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'vram-guard-fake-nvml', `${variant}-${hash}`);
+  const dir = join(repoRoot, '.cache', 'fake-nvml', `${variant}-${hash}`);
   const lib = join(dir, 'libnvidia-ml.so.1');
   if (existsSync(lib)) return lib;
   await mkdir(dir, { recursive: true });

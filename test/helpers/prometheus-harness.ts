@@ -95,6 +95,8 @@ export interface FleetOptions {
   prometheusArgs?: string[];
   /** Exporter sampling interval in ms (default 250, fixed rate). */
   exporterIntervalMs?: number;
+  /** More scrape targets (`127.0.0.1:PORT`, serving `/metrics`), e.g. pages a test serves itself, in a job of their own. */
+  extraTargets?: string[];
 }
 
 /** Starts the fleet and waits until Prometheus has scraped every target once. */
@@ -125,6 +127,9 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
       '  - job_name: dcgm',
       '    static_configs:',
       `      - targets: ['${dcgm.target}']`,
+      ...(options.extraTargets?.length
+        ? ['  - job_name: extra', '    static_configs:', `      - targets: [${options.extraTargets.map((t) => `'${t}'`).join(', ')}]`]
+        : []),
       '',
     ].join('\n');
     await writeFile(join(dir, 'prometheus.yml'), config);
@@ -166,10 +171,14 @@ export async function startFleet(options: FleetOptions = {}): Promise<FleetHarne
         throw new Error(`${(err as Error).message}; last result of ${promql}: ${JSON.stringify(last)}`);
       }
     };
-    const targets = exporters.length + 1;
+    const targets = exporters.length + 1 + (options.extraTargets?.length ?? 0);
     await waitFor('up', (r) => r.length === targets && r.every((s) => s.value[1] === '1'), `Prometheus to scrape all ${targets} targets`);
     // Each exporter's first sample, and the attributed tasks (named once the exporter has read the servers file).
-    await waitFor('count by (hostname) (vram_guard_gpu_memory_used_bytes)', (r) => r.length === exporters.length, 'a sample from every exporter in Prometheus');
+    await waitFor(
+      'count by (hostname) (vram_guard_gpu_memory_used_bytes)',
+      (r) => exporters.every((e) => r.some((x) => x.metric.hostname === e.hostname)),
+      'a sample from every exporter in Prometheus',
+    );
     const attributed = exporters.filter((e) => e.server).map((e) => e.hostname);
     await waitFor(
       'count by (hostname) (vram_guard_process_memory_used_bytes{task!=""})',

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot, repoRoot } from '../../scripts/vscode/paths.ts';
+import { privateRuntimeDir } from '../../scripts/vscode/runtime-dir.ts';
 import { FakeNvmlState } from '../helpers/fake-nvml.ts';
 import type { TestReport } from './index.ts';
 import { prepareScenarioRun, summaryLine, type Totals } from './run.ts';
@@ -60,6 +61,8 @@ async function main(names: string[]): Promise<Totals> {
         extensionDevelopmentPath: repoRoot,
         extensionTestsPath: suite,
         extensionTestsEnv: {
+          // The extension's reservations in a folder of this run's own, not the machine's shared one.
+          XDG_RUNTIME_DIR: await privateRuntimeDir(stateDir),
           FAKE_NVML_STATE: fake.path,
           VRAM_GUARD_NVML_LIBRARY: undefined,
           VRAM_GUARD_TEST_SCENARIO: name,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { stopGroup, type Started } from '../../scripts/vscode/processes.ts';
+import { EXPORTER_HELP, listenAddressOf } from '../../src/cli/exporter.ts';
 import { renderDcgm } from '../fixtures/dcgm-exporter/dcgm-exporter.ts';
 import { buildFakeNvml, FakeNvmlState, MiB } from '../helpers/fake-nvml.ts';
 import { DGX_A100, GPU_LAB } from '../helpers/fleet-machines.ts';
@@ -101,18 +102,30 @@ describe("the exporter's text format", () => {
 });
 
 describe('where the exporter listens', () => {
-  it('by default on 127.0.0.1:9835 only, never every interface', async (t) => {
+  it('by default on 127.0.0.1:9835, this machine only, never every interface', () => {
+    // What the command resolves when --listen is not given, without binding the machine's port 9835.
+    assert.deepEqual(listenAddressOf(undefined), { host: '127.0.0.1', port: 9835, loopback: true });
+    assert.match(EXPORTER_HELP, /--listen HOST:PORT\s+where to listen \(default 127\.0\.0\.1:9835: this machine only\)/);
+  });
+
+  it('on that address, the socket is bound to 127.0.0.1 only: nothing on every interface, nothing on IPv6', async (t) => {
     const lib = await buildFakeNvml();
     const nvml = await FakeNvmlState.create(GPU_LAB.state);
-    const e = await startCliExporter('exporter (default address)', ['--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'], {
-      ...process.env,
-      FAKE_NVML_STATE: nvml.path,
-    });
+    // The default's host with any free port: the same bind as the default, on a port no other run holds.
+    const e = await startCliExporter(
+      'exporter (loopback address)',
+      ['--listen', '127.0.0.1:0', '--source', 'nvml', '--nvml-library', lib, '--servers-dir', '/nonexistent/servers'],
+      {
+        ...process.env,
+        FAKE_NVML_STATE: nvml.path,
+      },
+    );
     t.after(() => stopGroup(e.started, 3000));
-    assert.equal(e.url, 'http://127.0.0.1:9835/metrics');
+    const bound = Number(new URL(e.url).port);
+    assert.ok(bound > 0, e.url);
     assert.match(e.output(), /this machine only/);
-    // The kernel's own table of listening sockets: 127.0.0.1 is 0100007F, 9835 is 266B, LISTEN is 0A.
-    const port = `:${(9835).toString(16).toUpperCase()}`;
+    // The kernel's own table of listening sockets: 127.0.0.1 is 0100007F, the port in hex, LISTEN is 0A.
+    const port = `:${bound.toString(16).toUpperCase().padStart(4, '0')}`;
     const tcp = await readFile('/proc/net/tcp', 'utf8');
     const listening = tcp
       .split('\n')

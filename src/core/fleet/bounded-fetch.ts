@@ -64,10 +64,26 @@ export async function boundedGet(url: URL, options: BoundedFetchOptions): Promis
       throw new FleetSourceError('too-large', `${where} sent ${declared} bytes, more than the ${options.maxBytes} a reply may be`);
     }
     const text = await readCapped(res, options.maxBytes, where, controller, () => timedOut, options.timeoutMs);
-    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text };
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: redactToken(text, options.bearerToken) };
   } finally {
     clearTimeout(timer);
   }
+}
+
+export const REDACTED = '[token hidden]';
+
+/**
+ * A reply with the bearer token taken out. Some servers and proxies echo the request's headers in
+ * an error page, and an error quotes the start of the reply: the token must never reach the
+ * output. Removed: the token as sent, as JSON writes it (`/` may come back as `\/`), and whatever
+ * follows "Authorization: Bearer" in any quoting. Done before any quote is cut, so no prefix leaks.
+ */
+export function redactToken(text: string, token: string | null | undefined): string {
+  if (!token) return text;
+  let out = text;
+  const jsonForm = JSON.stringify(token).slice(1, -1);
+  for (const form of new Set([token, jsonForm, jsonForm.replaceAll('/', '\\/')])) if (out.includes(form)) out = out.replaceAll(form, REDACTED);
+  return out.replace(/(authorization["'\\]*\s*[:=]\s*[[\s"'\\]*bearer\s+)(?!\[token hidden\])[^\s"'\\,;}<]+/gi, `$1${REDACTED}`);
 }
 
 async function readCapped(

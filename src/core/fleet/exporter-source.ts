@@ -6,7 +6,7 @@
 import type { ThresholdSpec } from '../watch/thresholds.ts';
 import { boundedGet, checkSourceUrl, type BoundedFetchOptions } from './bounded-fetch.ts';
 import { hostsFromSamples } from './fleet-hosts.ts';
-import type { FleetHost } from './fleet-types.ts';
+import type { FleetHost, FleetLeftOut } from './fleet-types.ts';
 import { FLEET_METRICS } from './metric-names.ts';
 import { parsePromText, type PromSample } from './prom-text.ts';
 import { FleetSourceError, quoteStart } from './source-error.ts';
@@ -19,6 +19,8 @@ export interface ExporterFleetOptions extends Omit<BoundedFetchOptions, 'accept'
   now: number;
   /** A host whose exporter's newest sample is older than this is stale. */
   staleAfterMs: number;
+  /** Receives each GPU left out, with its reason. */
+  leftOut?: FleetLeftOut[];
 }
 
 export function exporterUrl(raw: string): URL {
@@ -39,8 +41,11 @@ export async function readExporter(options: ExporterFleetOptions): Promise<Fleet
     if (err instanceof FleetSourceError) throw new FleetSourceError(err.kind, `${url.origin}${url.pathname}: ${err.message}`);
     throw err;
   }
-  const hosts = hostsFromSamples(samples, { defaultInstance: url.host, source: options.url, ours: options.ours });
-  if (!hosts.length)
+  const leftOut: FleetLeftOut[] = [];
+  const hosts = hostsFromSamples(samples, { defaultInstance: url.host, source: options.url, ours: options.ours, leftOut });
+  options.leftOut?.push(...leftOut);
+  // A page whose every GPU was left out is read: what was left out, and why, is reported.
+  if (!hosts.length && !leftOut.length)
     throw new FleetSourceError(
       'malformed',
       `${url.origin}${url.pathname} has no GPU memory metrics (neither VRAM Guard's nor dcgm-exporter's): is it an exporter?`,

@@ -6,7 +6,7 @@
 import type { ThresholdSpec } from '../watch/thresholds.ts';
 import { readExporter } from './exporter-source.ts';
 import { disambiguate } from './fleet-hosts.ts';
-import type { FleetHost, FleetSnapshot, FleetSourceOutcome } from './fleet-types.ts';
+import type { FleetHost, FleetLeftOut, FleetSnapshot, FleetSourceOutcome } from './fleet-types.ts';
 import { readPrometheusFleet } from './prometheus-source.ts';
 import { FleetSourceError } from './source-error.ts';
 
@@ -31,6 +31,8 @@ export class FleetRefresher {
   async refresh(config: FleetSourcesConfig, now = Date.now()): Promise<FleetSnapshot> {
     const timeoutMs = config.timeoutMs ?? SOURCE_TIMEOUT_MS;
     const jobs: Array<{ source: string; run: () => Promise<FleetHost[]> }> = [];
+    // GPUs the sources answered with but that cannot be shown (implausible figures, disagreeing series).
+    const leftOut: FleetLeftOut[] = [];
     if (config.prometheus) {
       const baseUrl = config.prometheus;
       jobs.push({
@@ -45,6 +47,7 @@ export class FleetRefresher {
             staleAfterMs: config.staleAfterMs,
             now,
             fetch: config.fetch,
+            leftOut,
           }),
       });
     }
@@ -52,7 +55,16 @@ export class FleetRefresher {
       jobs.push({
         source: url,
         run: () =>
-          readExporter({ url, timeoutMs, maxBytes: EXPORTER_MAX_BYTES, ours: config.ours, now, staleAfterMs: config.staleAfterMs, fetch: config.fetch }),
+          readExporter({
+            url,
+            timeoutMs,
+            maxBytes: EXPORTER_MAX_BYTES,
+            ours: config.ours,
+            now,
+            staleAfterMs: config.staleAfterMs,
+            fetch: config.fetch,
+            leftOut,
+          }),
       });
     }
     const results = await Promise.all(
@@ -71,6 +83,6 @@ export class FleetRefresher {
     );
     const known = new Set(jobs.map((j) => j.source));
     for (const source of [...this.lastGood.keys()]) if (!known.has(source)) this.lastGood.delete(source);
-    return { at: now, hosts: disambiguate(results.flatMap((r) => r.hosts)), sources: results.map((r) => r.outcome) };
+    return { at: now, hosts: disambiguate(results.flatMap((r) => r.hosts)), sources: results.map((r) => r.outcome), leftOut };
   }
 }

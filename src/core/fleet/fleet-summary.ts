@@ -2,6 +2,7 @@
  * The fleet in one line for the status bar's tooltip ("fleet: 3 hosts, 7 GPUs, 1 CRITICAL"), and
  * the GPUs that have just turned CRITICAL or worse since the previous refresh (for notifications).
  */
+import { printable } from '../gpu/output-quote.ts';
 import { levelLabel, levelRank, LEVELS, type Level } from '../watch/levels.ts';
 import type { FleetSnapshot } from './fleet-types.ts';
 
@@ -16,9 +17,19 @@ export function fleetLine(snapshot: FleetSnapshot): string {
   }
   const stale = snapshot.hosts.length - live.length;
   if (stale) parts.push(`${stale} stale`);
+  const leftOut = snapshot.leftOut.length;
+  if (leftOut) parts.push(`${leftOut} GPU${leftOut === 1 ? '' : 's'} left out`);
   const failed = snapshot.sources.filter((s) => !s.ok).length;
   if (failed) parts.push(`${failed} source${failed === 1 ? '' : 's'} failing`);
   return `fleet: ${parts.join(', ')}`;
+}
+
+/**
+ * Each GPU left out, as a sentence: "left out: gpu-x GPU 0 (from http://…): implausible reading:
+ * used is negative (…)". Printable: the host and the reason come from another machine.
+ */
+export function leftOutLines(snapshot: FleetSnapshot): string[] {
+  return snapshot.leftOut.map((l) => `left out: ${printable(l.host)} GPU ${l.gpu} (from ${printable(l.source)}): ${printable(l.reason)}`);
 }
 
 export interface CriticalTurn {

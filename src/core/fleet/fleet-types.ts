@@ -50,6 +50,16 @@ export interface FleetHost {
   stale: { since: number | null } | null;
 }
 
+/** A GPU the fleet does not show or rank, and why: its figures cannot be true, or its series disagree. */
+export interface FleetLeftOut {
+  /** The host's name as it would have been shown (printable). */
+  host: string;
+  instance: string;
+  source: string;
+  gpu: number;
+  reason: string;
+}
+
 export type FleetSourceOutcome =
   | { source: string; ok: true; hosts: number; ms: number }
   | { source: string; ok: false; kind: SourceErrorKind; error: string; ms: number };
@@ -58,4 +68,6 @@ export interface FleetSnapshot {
   at: number;
   hosts: FleetHost[];
   sources: FleetSourceOutcome[];
+  /** GPUs of the sources read this time that were left out, each with its reason. */
+  leftOut: FleetLeftOut[];
 }

@@ -12,7 +12,7 @@
  */
 import type { ThresholdSpec } from '../watch/thresholds.ts';
 import { HOLDERS_PER_GPU, hostsFromSamples } from './fleet-hosts.ts';
-import type { FleetHost } from './fleet-types.ts';
+import type { FleetHost, FleetLeftOut } from './fleet-types.ts';
 import { DCGM, DCGM_METRICS, DCGM_UNIT_BYTES, USED_METRICS, VG, VG_GPU_NAMED, VG_GPU_PLAIN } from './metric-names.ts';
 import { instantQuery, rangeQuery, type MatrixSeries, type PromApiOptions } from './prom-api.ts';
 import type { PromSample } from './prom-text.ts';
@@ -26,6 +26,8 @@ export interface PrometheusFleetOptions extends PromApiOptions {
   staleAfterMs: number;
   /** Milliseconds since the epoch. */
   now: number;
+  /** Receives each GPU left out, with its reason. */
+  leftOut?: FleetLeftOut[];
 }
 
 const names = (list: readonly string[]) => `{__name__=~"${list.join('|')}"}`;
@@ -63,7 +65,7 @@ export async function readPrometheusFleet(options: PrometheusFleetOptions): Prom
     s.name = VG.process;
     samples.push(s);
   }
-  const hosts = hostsFromSamples(samples, { defaultInstance: options.baseUrl, source: options.baseUrl, ours: options.ours });
+  const hosts = hostsFromSamples(samples, { defaultInstance: options.baseUrl, source: options.baseUrl, ours: options.ours, leftOut: options.leftOut });
   applyTimes(hosts, scraped, used, options, step);
   await refineStaleSince(hosts, options, step);
   return hosts;

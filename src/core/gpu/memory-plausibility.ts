@@ -16,7 +16,8 @@ export const IMPLAUSIBLE_READING = 'IMPLAUSIBLE_READING';
 export interface RawMemoryFigures {
   total: bigint;
   used: bigint;
-  free: bigint;
+  /** null where the source gives no free figure (a fleet exporter may not). */
+  free: bigint | null;
   reserved: bigint | null;
 }
 
@@ -40,8 +41,36 @@ export function implausibility(m: RawMemoryFigures): string | null {
   if (m.total === 0n) return 'total = 0 B';
   if (m.total > MAX_PLAUSIBLE_TOTAL_BYTES) return `total = ${figure(m.total)}, more than any GPU holds`;
   if (m.used > m.total) return `used ${figure(m.used)} is more than total ${figure(m.total)}`;
-  if (m.free > m.total) return `free ${figure(m.free)} is more than total ${figure(m.total)}`;
+  if (m.free !== null && m.free > m.total) return `free ${figure(m.free)} is more than total ${figure(m.total)}`;
   return null;
+}
+
+/** Memory figures as another program published them (a fleet exporter): any number, NaN and ±Inf included. */
+export interface PublishedMemoryFigures {
+  total: number;
+  used: number;
+  free: number | null;
+  reserved: number | null;
+}
+
+const published = (value: number): string => (Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf');
+
+/** The same rules for figures read as numbers: a figure that is not a number is implausible too. */
+export function implausiblePublished(m: PublishedMemoryFigures): string | null {
+  const named: Array<[string, number | null]> = [
+    ['used', m.used],
+    ['free', m.free],
+    ['total', m.total],
+    ['reserved', m.reserved],
+  ];
+  for (const [name, value] of named) if (value !== null && !Number.isFinite(value)) return `${name} = ${published(value)}`;
+  const exact = (value: number) => BigInt(Math.round(value));
+  return implausibility({
+    total: exact(m.total),
+    used: exact(m.used),
+    free: m.free === null ? null : exact(m.free),
+    reserved: m.reserved === null ? null : exact(m.reserved),
+  });
 }
 
 export function implausibleError(reason: string, source: string): DeviceError {

@@ -88,7 +88,7 @@ export interface SmiComputeApp {
   usedBytes: number | null;
 }
 
-import { quoteOutput } from './output-quote.ts';
+import { printable, quoteOutput } from './output-quote.ts';
 
 /** nvidia-smi printed something this parser does not understand. */
 export class NvidiaSmiParseError extends Error {
@@ -120,6 +120,9 @@ export function unavailableCode(text: string): string | null {
   if (code && (bracketed || inner === 'n/a')) return code;
   return bracketed ? 'UNKNOWN' : null;
 }
+
+/** A name nvidia-smi printed (the driver's or a process's): shown, never acted on by a terminal. */
+const printableOrNull = (text: string | null): string | null => (text === null ? null : printable(text));
 
 /** Reads a row's fields one by one, collecting what could not be read. */
 class RowReader {
@@ -199,7 +202,7 @@ export function parseGpuQuery(stdout: string, withReserved: boolean): SmiGpuRow[
     const index = r.number('index', raw.get('index'));
     return {
       index: index !== null && Number.isInteger(index) ? index : position,
-      name: r.text('name', raw.get('name')),
+      name: printableOrNull(r.text('name', raw.get('name'))),
       uuid: r.text('uuid', raw.get('uuid')),
       memoryTotal: r.mebibytes('memory.total', raw.get('memory.total')),
       memoryUsed: r.mebibytes('memory.used', raw.get('memory.used')),
@@ -239,7 +242,7 @@ export function parseComputeApps(stdout: string): SmiComputeApp[] {
     apps.push({
       gpuUuid,
       pid,
-      name: r.text('process_name', parts.slice(2, -1).join(',')),
+      name: printableOrNull(r.text('process_name', parts.slice(2, -1).join(','))),
       usedBytes: r.mebibytes('used_memory', parts[parts.length - 1]),
     });
   }

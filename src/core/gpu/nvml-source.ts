@@ -7,6 +7,7 @@ import { bindNvml, cString, nvmlLibraryCandidates, type DeviceHandle, type Koffi
 import { checkedMemory, type RawMemoryFigures } from './memory-plausibility.ts';
 import { readProcessList, type RawProcess } from './nvml-processes.ts';
 import { ProcessListBudget } from './process-list-budget.ts';
+import { printable } from './output-quote.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
 import { emptyDevice, type DeviceError, type GpuDevice, type GpuProcess, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
 
@@ -316,7 +317,9 @@ export class NvmlSource implements GpuSource {
     buf[0] = 0;
     const rc = call(...args, buf, STRING_LENGTH);
     if (rc !== NvmlReturn.SUCCESS) return null;
-    return cString(buf) || null;
+    // GPU and process names are printed in terminals and tables: no control character gets through.
+    const text = cString(buf);
+    return text ? printable(text) : null;
   }
 
   /** Records the first real failure on a device; "not supported" fields just stay null. */

@@ -3,8 +3,10 @@
  * sparkline in block characters, and "no data since …". GiB appear here, at the edge, never in
  * the fleet core.
  */
+import { printable } from '../gpu/output-quote.ts';
 import { GiB, type SizeSpec } from '../units.ts';
 import type { FleetPlace } from '../fleet/fleet-rank.ts';
+import { leftOutLines } from '../fleet/fleet-summary.ts';
 import type { FleetGpu, FleetHolder, FleetSnapshot } from '../fleet/fleet-types.ts';
 import { levelLabel } from '../watch/levels.ts';
 
@@ -75,8 +77,14 @@ export function fleetTable(snapshot: FleetSnapshot): string {
   return out;
 }
 
+/**
+ * What the table could not show, after it: each GPU left out and why, then each source that gave
+ * nothing. Their text comes from other machines (labels, error bodies): printed, never acted on.
+ */
 export function sourcesText(snapshot: FleetSnapshot): string {
-  return snapshot.sources.map((s) => (s.ok ? '' : `source ${s.source}: ${s.error}\n`)).join('');
+  const leftOut = leftOutLines(snapshot).map((line) => `${line}\n`);
+  const failed = snapshot.sources.map((s) => (s.ok ? '' : `source ${printable(s.source)}: ${printable(s.error)}\n`));
+  return [...leftOut, ...failed].join('');
 }
 
 export function rankingTable(places: readonly FleetPlace[], needBytes: number, marginText: string, now: number): string {

@@ -100,7 +100,39 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Whether a process group still has a member. */
+/**
+ * Whether a process group has a member still running: as `groupAlive`, but a member that has exited
+ * and only waits to be reaped (a zombie) does not count. A server orphaned by its launcher is
+ * reaped by PID 1, which in a container may take a second (or never come): counting its zombie
+ * would wait out the stop timeout and SIGKILL a group that had already ended. Where /proc cannot be
+ * read, `groupAlive` answers.
+ */
+export async function groupRunning(pgid: number, root = '/proc'): Promise<boolean> {
+  if (!groupAlive(pgid)) return false;
+  let entries: string[];
+  try {
+    entries = await readdir(root);
+  } catch {
+    return true;
+  }
+  const members = await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        try {
+          const stat = await readFile(`${root}/${pid}/stat`, 'utf8');
+          // After "(comm) ": state, ppid, pgrp, …
+          const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          return Number(pgrp) === pgid && state !== 'Z';
+        } catch {
+          return false; // gone between readdir and read
+        }
+      }),
+  );
+  return members.some(Boolean);
+}
+
+/** Whether a process group still has a member (a zombie counts until reaped). */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);

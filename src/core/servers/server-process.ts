@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { Emitter } from '../events.ts';
 import { discardBody } from './http.ts';
 import { OutputLines } from './output-lines.ts';
-import { groupAlive, isRunning, processTree, signalQuietly } from './process-tree.ts';
+import { groupRunning, isRunning, processTree, signalQuietly } from './process-tree.ts';
 
 export interface ServerProcessOptions {
   command: string;
@@ -208,11 +208,12 @@ export class ServerProcess extends Emitter<Events> {
     if (pid === null) return { how: 'already-exited', waitedMs: 0, pids: [] };
     if (this.exit) {
       // The leader is gone, but helpers it started may live on in its process group.
-      if (!groupAlive(pid)) return { how: 'already-exited', waitedMs: 0, pids: [] };
+      if (!(await groupRunning(pid))) return { how: 'already-exited', waitedMs: 0, pids: [] };
       signalTree(pid, [], 'SIGTERM');
-      if (await waitFor(async () => !groupAlive(pid), this.options.stopTimeoutMs)) return { how: 'SIGTERM', waitedMs: performance.now() - t0, pids: [] };
+      if (await waitFor(async () => !(await groupRunning(pid)), this.options.stopTimeoutMs))
+        return { how: 'SIGTERM', waitedMs: performance.now() - t0, pids: [] };
       signalTree(pid, [], 'SIGKILL');
-      await waitFor(async () => !groupAlive(pid), 2000);
+      await waitFor(async () => !(await groupRunning(pid)), 2000);
       return { how: 'SIGKILL', waitedMs: performance.now() - t0, pids: [] };
     }
     this.state = 'stopping';

@@ -73,6 +73,18 @@ async function scene(desktopMiB: number) {
   return { llama, ollama, chain, watcher, load, done };
 }
 
+/** Resolves once the watcher has handed `count` more samples to the chain: "nothing happens" is checked over samples, not over a wait of some length. */
+function samples(watcher: Watcher, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let left = count;
+    const off = watcher.on('sample', () => {
+      if (--left > 0) return;
+      off();
+      resolve();
+    });
+  });
+}
+
 describe('fallback chain with emulated servers', () => {
   it('CRITICAL runs the first step; memory settles below the trigger, so the second does not run', async () => {
     const s = await scene(1464);
@@ -86,7 +98,8 @@ describe('fallback chain with emulated servers', () => {
     assert.equal(e?.level, 'critical');
     assert.equal(e?.usedAfter, (1464 + 2612 + 2648) * MiB);
     assert.equal((await llamaServerAdapter.report(s.llama.baseUrl!)).contextLength, 4096);
-    await new Promise((r) => setTimeout(r, 200)); // a few more samples: nothing else happens
+    await samples(s.watcher, 5); // a few more samples: nothing else happens
+    assert.equal(s.chain.busy, false, 'a step started');
     assert.equal(s.chain.events.length, 1);
     assert.equal((await ollamaAdapter.report(s.ollama.baseUrl!)).models.length, 1, 'Ollama keeps its model');
     await s.done();
@@ -111,7 +124,8 @@ describe('fallback chain with emulated servers', () => {
     const pid = s.llama.pid;
     await s.load();
     assert.equal(await h.used(), 7260 * MiB);
-    await new Promise((r) => setTimeout(r, 400));
+    await samples(s.watcher, 10); // CRITICAL samples, each handed to the chain
+    assert.equal(s.chain.busy, false, 'a step started');
     assert.equal(s.chain.events.length, 2, s.chain.events.map((e) => e.message).join('\n'));
     assert.equal(s.llama.pid, pid, 'llama-server was not restarted again');
     await s.done();

@@ -1,7 +1,7 @@
 /** The status bar's fleet line and the CRITICAL notifications' trigger. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fleetLine, newlyCritical } from '../../../src/core/fleet/fleet-summary.ts';
+import { fleetLine, leftOutLines, newlyCritical } from '../../../src/core/fleet/fleet-summary.ts';
 import type { FleetGpu, FleetHost, FleetSnapshot } from '../../../src/core/fleet/fleet-types.ts';
 import { GiB } from '../../../src/core/units.ts';
 import type { Level } from '../../../src/core/watch/levels.ts';
@@ -36,6 +36,7 @@ const snap = (hosts: FleetHost[], failing = 0): FleetSnapshot => ({
     { source: 'p', ok: true, hosts: hosts.length, ms: 1 },
     ...Array.from({ length: failing }, (_, i) => ({ source: `bad${i}`, ok: false as const, kind: 'timeout' as const, error: 'x', ms: 1 })),
   ],
+  leftOut: [],
 });
 
 test('"fleet: 3 hosts, 7 GPUs, 1 CRITICAL", with stale hosts and failing sources counted apart', () => {
@@ -70,4 +71,23 @@ test('a notification only when a GPU turns CRITICAL or worse after the first ref
     newlyCritical(second, third).map((t) => `${t.host}/${t.gpu}:${t.level}`),
     ['a/1:emergency'],
   );
+});
+
+test('GPUs left out are counted in the line and each said in a sentence, their text printable', () => {
+  const s: FleetSnapshot = {
+    ...snap([host('a', ['ok'])]),
+    leftOut: [
+      {
+        host: 'liar\x1b]0;x\x07',
+        instance: 'liar:9835',
+        source: 'http://liar:9835/metrics',
+        gpu: 0,
+        reason: 'implausible reading: used is negative (-5368709120 B)',
+      },
+    ],
+  };
+  assert.equal(fleetLine(s), 'fleet: 1 host, 1 GPU, 1 GPU left out');
+  assert.deepEqual(leftOutLines(s), [
+    'left out: liar\\x1B]0;x\\x07 GPU 0 (from http://liar:9835/metrics): implausible reading: used is negative (-5368709120 B)',
+  ]);
 });

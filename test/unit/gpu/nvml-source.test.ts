@@ -4,6 +4,7 @@ import { before, describe, it } from 'node:test';
 import koffi from 'koffi';
 import { openNvml, type NvmlSource } from '../../../src/core/gpu/nvml-source.ts';
 import { nvmlLibraryCandidates } from '../../../src/core/gpu/nvml-library.ts';
+import { EventLoopLag } from '../../helpers/event-loop-lag.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB, type FakeState, type FakeVariant } from '../../helpers/fake-nvml.ts';
 
 const rtx3070 = (over: Partial<FakeState['devices'][number]> = {}): FakeState['devices'][number] => ({
@@ -218,14 +219,15 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
 
   it('initialises off the main thread: timers keep firing during a slow init', async () => {
     const lib = libs.get('current')!;
-    const fake = await FakeNvmlState.create({ initDelayMs: 400, devices: [rtx3070()] });
+    const fake = await FakeNvmlState.create({ initDelayMs: 1000, devices: [rtx3070()] });
     process.env.FAKE_NVML_STATE = fake.path;
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 20);
+    // The longest gap between a 20 ms timer's firings: an init on this thread would stop it for the
+    // whole second; a count of firings would instead depend on how loaded the machine is.
+    const lag = new EventLoopLag(20);
     const result = await openNvml({ libraryPath: lib, platform: 'darwin' });
-    clearInterval(timer);
+    const { wallMs } = lag.stop();
     assert.ok(result.ok);
-    assert.ok(ticks >= 10, `the event loop ran ${ticks} times during a 400 ms init`);
+    assert.ok(wallMs < 500, `the event loop stood still for ${Math.round(wallMs)} ms during a 1 s init`);
     await result.source.dispose();
   });
 

@@ -98,7 +98,8 @@ describe('replay source', () => {
   });
 
   it('refuses what it cannot play, with the reason', async () => {
-    const missing = await openReplay({ file: join(tmpdir(), 'no-such-trace.jsonl') });
+    // In a folder of this test's own: a file of that name in the shared temp folder would change the test.
+    const missing = await openReplay({ file: join(await mkdtemp(join(tmpdir(), 'vram-guard-replay-missing-')), 'no-such-trace.jsonl') });
     assert.ok(!missing.ok && /cannot read the trace .*ENOENT/.test(missing.reason));
     const bad = await openReplay({ file: await traceFile(['{"t":1000,"usedMiB":5000}']) });
     assert.ok(!bad.ok && /invalid trace: .*trace\.jsonl:2: "usedMiB" 5000 is more than/.test(bad.reason), bad.ok ? '' : bad.reason);
