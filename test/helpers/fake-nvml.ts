@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { withFileLock } from '../../src/core/file-lock.ts';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -301,39 +302,23 @@ export function parseFakeState(text: string): FakeState {
 
 /**
  * Read-modify-write of a state file shared by several processes (emulated model servers that
- * "allocate" VRAM): a lock directory serialises writers, the new state replaces the file by an
- * atomic rename, so the fake library never reads half a file. A lock older than `staleMs` (its
- * holder died) is broken.
+ * "allocate" VRAM): the product's file lock serialises writers, the new state replaces the file by
+ * an atomic rename, so the fake library never reads half a file.
  */
-export async function updateFakeState(path: string, change: (state: FakeState) => FakeState | undefined, staleMs = 5000): Promise<FakeState> {
-  const { mkdir: mkdirLock, rmdir, stat } = await import('node:fs/promises');
-  const lock = `${path}.lock`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await mkdirLock(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = await stat(lock).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > staleMs) await rmdir(lock).catch(() => {});
-      if (Date.now() > deadline) throw new Error(`could not lock the fake NVML state ${path} within 10 s`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  }
-  try {
-    const current = parseFakeState(await readFile(path, 'utf8').catch(() => ''));
-    const next = change(current) ?? current;
-    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(tmp, renderFakeState(next));
-    await rename(tmp, path);
-    return next;
-  } finally {
-    await rmdir(lock).catch(() => {});
-  }
+export async function updateFakeState(path: string, change: (state: FakeState) => FakeState | undefined): Promise<FakeState> {
+  // Under the product's own OS lock: released by the kernel if a writer dies, never broken while one lives.
+  return withFileLock(
+    `${path}.lock`,
+    async () => {
+      const current = parseFakeState(await readFile(path, 'utf8').catch(() => ''));
+      const next = change(current) ?? current;
+      const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(tmp, renderFakeState(next));
+      await rename(tmp, path);
+      return next;
+    },
+    { name: 'fake NVML state' },
+  );
 }
 
 /** The 8 GB card a user measured on, at rest: the desktop (Xorg, gnome-shell) holds 1464 MiB. */
