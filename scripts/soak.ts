@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join, relative, resolve } from 'node:path';
 import { run } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { errorCause } from '../src/core/errors.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -57,7 +58,7 @@ function ownFailure(details: FailureDetails): boolean {
 
 function errorText(details: FailureDetails): string {
   const err = details.error;
-  const cause = err?.cause instanceof Error ? err.cause : err;
+  const cause = errorCause(err);
   const text = cause ? `${cause.name && cause.name !== 'Error' ? `${cause.name}: ` : ''}${cause.message}` : 'failed';
   const lines = text.split('\n').filter((l) => l.trim());
   return lines.slice(0, 6).join('\n') + (lines.length > 6 ? '\n…' : '');

@@ -12,6 +12,7 @@ import { resolveStateDir } from '../core/state-dir.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, cliWatcher } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const HOSTNAME_ENV = 'VRAM_GUARD_HOSTNAME';
 
@@ -103,7 +104,7 @@ export async function runExporterCommand(args: string[], io: CliIo): Promise<num
       log: warn,
     });
   } catch (err) {
-    io.stderr(`vram-guard exporter: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr(`vram-guard exporter: ${errorMessage(err)}\n`);
     return 1;
   }
   watcher.start();

@@ -18,9 +18,11 @@ import { parseArgs, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { EXIT_NO_SOURCE } from './gpu-options.ts';
+import { errorMessage } from '../core/errors.ts';
+import { MiB } from '../core/units.ts';
 
 /** A chain file may be at most this big. */
-const MAX_CHAIN_FILE_BYTES = 1024 * 1024;
+const MAX_CHAIN_FILE_BYTES = MiB;
 
 export const FALLBACK_EXIT = { done: 0, failed: 1, noSource: 2, notConfirmed: 3 } as const;
 
@@ -136,7 +138,7 @@ async function readChain(path: string | undefined, io: CliIo): Promise<FallbackS
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new UsageError(`--chain: ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UsageError(`--chain: ${path} is not JSON: ${errorMessage(err)}`);
     }
     raw =
       json && typeof json === 'object' && !Array.isArray(json) && 'vramGuard.fallbackChain' in json

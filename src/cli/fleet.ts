@@ -12,6 +12,7 @@ import { parseThresholds } from '../core/watch/thresholds.ts';
 import { parseArgs, parseThresholdFlag, stringFlag, UsageError } from './args.ts';
 import { modelNeed } from './fleet-need.ts';
 import type { CliIo } from './io.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export const FLEET_HELP = `vram-guard fleet [--prometheus URL] [--targets URL,URL…] [--need 20GiB | --model F.gguf [--args "…"]]
                  [--margin 1GiB] [--json] [--timeout 5]
@@ -134,7 +135,7 @@ async function readToken(file: string | undefined, env: NodeJS.ProcessEnv): Prom
     text = buf.toString('utf8').trim();
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError(`--token-file ${file} could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageError(`--token-file ${file} could not be read: ${errorMessage(err)}`);
   }
   if (!text || /[\r\n]/.test(text)) throw new UsageError(`--token-file ${file} must hold one token on one line`);
   return text;

@@ -17,6 +17,7 @@ import { processLabel, spanText } from '../core/trend/verdict.ts';
 import { parseArgs, stringFlag, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { historyFolder } from './state-folder.ts';
+import { MiB } from '../core/units.ts';
 
 export const HISTORY_ANALYZE_HELP = `vram-guard history analyze [FILE] [--dir DIR] [--gpu N] [--json]
 
@@ -103,7 +104,7 @@ async function readFile(file: string, analyzer: TrendAnalyzer): Promise<InputSum
 
 /** The history folder's files in time order; a file removed while it is read (rotation, cleanup) is said and skipped. */
 async function readFolder(dir: string, analyzer: TrendAnalyzer): Promise<InputSummary> {
-  const files = new HistoryFiles({ dir, maxFileBytes: DEFAULT_MAX_FILE_MB * 1024 * 1024, retentionMs: Number.MAX_SAFE_INTEGER });
+  const files = new HistoryFiles({ dir, maxFileBytes: DEFAULT_MAX_FILE_MB * MiB, retentionMs: Number.MAX_SAFE_INTEGER });
   const paths = await files.list();
   if (!paths.length) throw new HistoryImportError(`${dir} holds no history (the dashboard records while VS Code runs; or give a FILE)`);
   const stats: ReadStats = { files: 0, records: 0, tornLines: 0, badLines: 0 };

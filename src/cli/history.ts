@@ -19,9 +19,11 @@ import { runHistoryAnalyze } from './history-analyze.ts';
 import { parseArgs, stringFlag, UsageError, nearest } from './args.ts';
 import type { CliIo } from './io.ts';
 import { historyFolder } from './state-folder.ts';
+import { errorMessage } from '../core/errors.ts';
+import { MiB } from '../core/units.ts';
 
 /** The largest file an import reads, as in the editor. */
-export const MAX_IMPORT_BYTES = 512 * 1024 * 1024;
+export const MAX_IMPORT_BYTES = 512 * MiB;
 
 export const HISTORY_HELP = `vram-guard history export [--format csv|jsonl] [--out FILE] [--dir DIR]
 vram-guard history import FILE [--dir DIR] [--retention-days N]
@@ -85,7 +87,7 @@ function exportFormat(given: string | undefined, out: string | undefined): Expor
 }
 
 async function exportHistory(dir: string, format: ExportFormat, out: string | undefined, io: CliIo): Promise<number> {
-  const files = new HistoryFiles({ dir, maxFileBytes: DEFAULT_MAX_FILE_MB * 1024 * 1024, retentionMs: Number.MAX_SAFE_INTEGER });
+  const files = new HistoryFiles({ dir, maxFileBytes: DEFAULT_MAX_FILE_MB * MiB, retentionMs: Number.MAX_SAFE_INTEGER });
   const paths = await files.list();
   const stats: ReadStats = { files: 0, records: 0, tornLines: 0, badLines: 0 };
   async function* batches(): AsyncGenerator<HistoryRecord[]> {
@@ -101,7 +103,7 @@ async function exportHistory(dir: string, format: ExportFormat, out: string | un
     count = await exportRecords(batches(), format, 'VRAM Guard history', async (chunk) => {
       if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
     }).catch((err: unknown) => {
-      throw new Error(`could not export ${dir}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`could not export ${dir}: ${errorMessage(err)}`);
     });
   } else {
     let handle: FileHandle;
@@ -154,9 +156,7 @@ async function importIntoHistory(file: string, dir: string, retentionMs: number,
   }
   try {
     if (size > MAX_IMPORT_BYTES) {
-      return fail(
-        `${file} is ${Math.round(size / 1048576)} MB, more than the ${MAX_IMPORT_BYTES / 1048576} MB an import may be. Cut it to the incident first.`,
-      );
+      return fail(`${file} is ${Math.round(size / MiB)} MB, more than the ${MAX_IMPORT_BYTES / MiB} MB an import may be. Cut it to the incident first.`);
     }
     try {
       await mkdir(dir, { recursive: true });

@@ -9,3 +9,13 @@ export function errorMessage(err: unknown): string {
 export function causeMessage(err: unknown): string {
   return err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err);
 }
+
+/** The thrown value as an Error (a thrown string becomes one), for a listener that takes an Error. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The Error's cause when that is an Error (fetch and node:test wrap the real failure), else the value itself. */
+export function errorCause<T>(err: T): T | Error {
+  return err instanceof Error && err.cause instanceof Error ? err.cause : err;
+}

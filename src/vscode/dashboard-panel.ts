@@ -13,6 +13,8 @@ import { exportRecords, HistoryImportError, importHistoryStream, type ExportForm
 import type { HistoryStore } from '../core/history/store.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
+import { errorMessage } from '../core/errors.ts';
+import { MiB } from '../core/units.ts';
 
 export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
 export const DASHBOARD_VIEW_TYPE = 'vramGuard.dashboard';
@@ -120,7 +122,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       if (!st.isFile()) throw new Error('it is not a file');
       size = st.size;
     } catch (err) {
-      void vscode.window.showErrorMessage(`VRAM Guard could not import ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      void vscode.window.showErrorMessage(`VRAM Guard could not import ${path}: ${errorMessage(err)}`);
       return;
     }
     // Streamed, a slice at a time, under a progress notification that can cancel it: the editor
@@ -136,13 +138,13 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
             signal: abort.signal,
             onProgress: (chars) => {
               const pct = size ? Math.min(100, (chars / size) * 100) : 0;
-              progress.report({ message: `${Math.round(chars / 1048576)} of ${Math.round(size / 1048576)} MiB read`, increment: pct - shown });
+              progress.report({ message: `${Math.round(chars / MiB)} of ${Math.round(size / MiB)} MiB read`, increment: pct - shown });
               shown = pct;
             },
           });
           return { imported, store: imported.store };
         } catch (err) {
-          return { error: err instanceof HistoryImportError ? err.message : err instanceof Error ? err.message : String(err), cancelled: abort.signal.aborted };
+          return { error: errorMessage(err), cancelled: abort.signal.aborted };
         } finally {
           cancel.dispose();
         }

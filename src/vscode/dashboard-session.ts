@@ -24,6 +24,7 @@ import type { FleetFeed } from './fleet-watch.ts';
 import { PREFLIGHT_COMMAND } from './preflight-command.ts';
 import { SPIKE_COMMAND } from './spike-command.ts';
 import { errorMessage } from '../core/errors.ts';
+import { MiB } from '../core/units.ts';
 
 export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
 export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
@@ -242,7 +243,7 @@ export class DashboardSession implements vscode.Disposable {
     const event = await this.deps.chain.runStep(index, reading);
     this.postServers(true);
     if (!event) return;
-    const figures = event.usedAfter !== null ? ` ${Math.round(event.usedBefore / 1048576)} → ${Math.round(event.usedAfter / 1048576)} MiB.` : '';
+    const figures = event.usedAfter !== null ? ` ${Math.round(event.usedBefore / MiB)} → ${Math.round(event.usedAfter / MiB)} MiB.` : '';
     this.notice(event.result === 'done' ? 'info' : 'warning', `Step ${event.step + 1} ${event.result}: ${event.message}.${figures}`);
   }
 

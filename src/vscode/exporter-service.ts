@@ -10,6 +10,7 @@ import { formatListenAddress, type ListenAddress } from '../core/exporter/listen
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { EXPORTER_LISTEN_SETTING, readExporterListen } from './exporter-setting.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface ExporterServiceDeps {
   watcher: Watcher;
@@ -57,7 +58,7 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
       deps.log.info(`exporter serving ${exporter.url}${address.loopback ? ' (this machine only)' : ''}`);
       return exporter;
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       deps.log.error(`exporter: ${message}`);
       void vscode.window.showWarningMessage(`VRAM Guard exporter: ${message}`, 'Open Settings').then((choice) => {
         if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', EXPORTER_LISTEN_SETTING);

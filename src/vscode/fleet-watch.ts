@@ -12,6 +12,7 @@ import type { FleetSnapshot } from '../core/fleet/fleet-types.ts';
 import { gib } from '../core/report/fleet-text.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
+import { errorMessage } from '../core/errors.ts';
 
 export interface FleetWatchDeps {
   settings: () => FleetSettings;
@@ -87,7 +88,7 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
         staleAfterMs: Math.max(120_000, 3 * settings.refreshMs),
       });
     } catch (err) {
-      this.deps.log.warn(`fleet: refresh failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log.warn(`fleet: refresh failed: ${errorMessage(err)}`);
       return this.latest;
     }
     if (this.disposed) return null;

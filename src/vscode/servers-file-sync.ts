@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type * as vscode from 'vscode';
 import { removeServersFile, serversDirPath, serversFilePath, writeServersFile } from '../core/exporter/servers-file.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
+import { errorMessage } from '../core/errors.ts';
 
 const DEBOUNCE_MS = 250;
 
@@ -32,7 +33,7 @@ export function syncServersFile(registry: ServerRegistry, stateDir: string, log:
       await writeServersFile(path, owners);
     } catch (err) {
       lastWritten = '';
-      log.warn(`could not write ${path} (the exporter will not name this window's servers): ${err instanceof Error ? err.message : String(err)}`);
+      log.warn(`could not write ${path} (the exporter will not name this window's servers): ${errorMessage(err)}`);
     }
   };
   const schedule = () => {

@@ -3,7 +3,7 @@
  * tested) without VS Code. Every invalid value yields one sentence naming the setting, and the default.
  */
 import { SOURCE_PREFERENCES, type SourcePreference } from '../core/gpu/probe.ts';
-import { parseSize } from '../core/units.ts';
+import { GiB, MiB, parseSize } from '../core/units.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { DEFAULT_ADAPTIVE, type AdaptiveRate } from '../core/watch/watcher.ts';
 
@@ -141,7 +141,7 @@ export function readSettings(get: SettingGetter): Settings {
     notifyOnWarning: bool('notifications.onWarning', false),
     notificationMinIntervalSeconds: number('notifications.minIntervalSeconds', 300, 0, 86_400),
     leakDeltaPercent: number('leak.deltaPercent', 10, 1, 1000),
-    leakDeltaMiB: number('leak.deltaMiB', 256, 16, 1_048_576),
+    leakDeltaMiB: number('leak.deltaMiB', 256, 16, (1024 * GiB) / MiB),
     minAvailableRamMiB: number('system.minAvailableRamMiB', 512, 0, 16_777_216),
     terminalCli: bool('terminal.cli', true),
     dashboardOpenOnStartup: bool('dashboard.openOnStartup', false),

@@ -7,6 +7,7 @@ import type { GpuSample } from '../gpu/types.ts';
 import { planFit } from '../estimate/fit-advice.ts';
 import { modelNeedFor } from '../servers/preflight-gate.ts';
 import type { SpikeServer } from './spike-spec.ts';
+import { errorMessage } from '../errors.ts';
 
 export type SpikeEstimate = { bytes: number; note: string | null } | { bytes: null; note: string } | null;
 
@@ -35,6 +36,6 @@ export async function estimateSpikeServer(server: SpikeServer, sample: GpuSample
     const plan = planFit(need.estimator, need.settings, need.estimate, free);
     return { bytes: plan.estimate.totalBytes, note: plan.note };
   } catch (err) {
-    return { bytes: null, note: err instanceof Error ? err.message : String(err) };
+    return { bytes: null, note: errorMessage(err) };
   }
 }

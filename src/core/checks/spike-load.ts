@@ -6,6 +6,7 @@
 import type { SpikeLoad, SpikeServer } from './spike-spec.ts';
 import { pcm16MonoWav } from '../audio/wav.ts';
 import { anySignal } from '../abort-signals.ts';
+import { causeMessage, toError } from '../errors.ts';
 
 export interface LoadOptions {
   timeoutMs: number;
@@ -109,9 +110,8 @@ export async function sendLoad(server: SpikeServer, options: LoadOptions): Promi
     return done(false, res.status, `POST ${r.path} answered HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
   } catch (err) {
     if (options.signal?.aborted) return done(false, null, 'cancelled');
-    const e = err instanceof Error ? err : new Error(String(err));
-    const why =
-      e.name === 'TimeoutError' ? `no answer within ${Math.round(options.timeoutMs / 1000)} s` : e.cause instanceof Error ? e.cause.message : e.message;
+    const e = toError(err);
+    const why = e.name === 'TimeoutError' ? `no answer within ${Math.round(options.timeoutMs / 1000)} s` : causeMessage(e);
     return done(false, null, why);
   }
 }

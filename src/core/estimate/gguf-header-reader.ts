@@ -17,6 +17,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { NotRegularFileError, openRegularFile } from '../regular-file.ts';
+import { MiB } from '../units.ts';
 
 /** GGUF metadata value types (gguf.h `enum gguf_type`). */
 export const GGUF_VALUE = {
@@ -84,21 +85,21 @@ export const GGUF_LIMITS = {
   maxTensors: 100_000,
   maxDimensions: 4,
   /** Longest string kept (a chat template is ~10 KiB); longer ones are walked over. */
-  maxKeptStringBytes: 1024 * 1024,
+  maxKeptStringBytes: MiB,
   /** Longest key (llama.cpp's keys are under 100 bytes). */
   maxKeyBytes: 64 * 1024,
   /** Largest array of numbers kept; tokenizer arrays are never kept. */
   maxKeptArrayItems: 65_536,
   maxKeptStringArrayItems: 4_096,
   /** All names and values kept together (keys, strings, tensor names): a real header keeps a few MiB. */
-  maxKeptBytes: 64 * 1024 * 1024,
+  maxKeptBytes: 64 * MiB,
 } as const;
 
 class HeaderProblem extends Error {}
 
 /** The first read takes 64 KiB (most of a small header); each further read doubles, up to 4 MiB. */
 const FIRST_WINDOW_BYTES = 64 * 1024;
-const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
+const MAX_WINDOW_BYTES = 4 * MiB;
 
 /** A forward-only window over the file: reads what is needed, seeks over what is not. */
 class WindowReader {

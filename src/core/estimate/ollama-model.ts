@@ -12,14 +12,14 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { GiB } from '../units.ts';
+import { GiB, MiB } from '../units.ts';
 import { openRegularFile } from '../regular-file.ts';
 import { DEFAULT_LLAMA_SETTINGS, KV_CACHE_TYPES, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** A manifest or params file larger than this is not Ollama's. */
-const MAX_MANIFEST_BYTES = 1024 * 1024;
+const MAX_MANIFEST_BYTES = MiB;
 
 export const OLLAMA_MODEL_MEDIA = 'application/vnd.ollama.image.model';
 export const OLLAMA_PROJECTOR_MEDIA = 'application/vnd.ollama.image.projector';

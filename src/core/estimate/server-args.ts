@@ -8,7 +8,7 @@
  * refuse is an error naming the flag, never a silent default.
  */
 import { DEFAULT_LLAMA_SETTINGS, KV_CACHE_TYPES, type FlashAttentionMode, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
-import { MiB } from '../units.ts';
+import { GiB, MiB } from '../units.ts';
 
 export interface ParsedServerArgs {
   settings: LlamaSettings;
@@ -96,7 +96,7 @@ function cpuOverrides(flag: string, value: string): string[] {
 /** `--fit-target MiB[,MiB...]` (one per device): the first device's, in bytes. */
 function fitTarget(flag: string, value: string): number {
   const first = value.split(',')[0] ?? '';
-  return whole(flag, first, 0, 1_048_576) * MiB;
+  return whole(flag, first, 0, (1024 * GiB) / MiB) * MiB;
 }
 
 interface Option {

@@ -20,8 +20,8 @@ import { DEFAULT_LLAMA_SETTINGS, type KvCacheType, type LlamaSettings } from './
 import { projectorBytes } from './projector-size.ts';
 import type { ProjectorModel } from './projector-model.ts';
 import { placeWeights } from './weights-placement.ts';
+import { MiB } from '../units.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 /** llama-server's defaults for what the settings leave open. */

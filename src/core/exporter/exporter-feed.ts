@@ -12,6 +12,7 @@ import { readProcessTable, type ProcessTable } from '../servers/process-tree.ts'
 import type { Owner } from '../servers/server-registry.ts';
 import type { Watcher } from '../watch/watcher.ts';
 import type { ExporterSnapshot } from './exporter-snapshot.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface ExporterFeedOptions {
   watcher: Watcher;
@@ -104,7 +105,7 @@ export class ExporterFeed {
       this.owners = owners;
       this.reports = reports;
     } catch (err) {
-      log(`could not refresh the tasks and servers: ${err instanceof Error ? err.message : String(err)}`);
+      log(`could not refresh the tasks and servers: ${errorMessage(err)}`);
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatListenAddress, type ListenAddress } from './listen-address.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface MetricsRenderer {
   contentType: string;
@@ -82,7 +83,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, metrics: Metric
   try {
     body = await metrics.render();
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     log(`exporter: rendering the metrics failed: ${message}`);
     res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`The metrics could not be rendered: ${message}\n`);
     return;

@@ -3,7 +3,7 @@
  * a trigger, a target and a mode. Parsing never throws: each invalid step yields one sentence naming
  * where it came from, and is left out.
  */
-import { parseSize, type SizeSpec } from '../units.ts';
+import { formatMiB, parseSize, type SizeSpec } from '../units.ts';
 import { LEVELS, type Level } from '../watch/levels.ts';
 import { thresholdProblem } from '../watch/thresholds.ts';
 
@@ -124,5 +124,5 @@ export function describeTrigger(trigger: Trigger): string {
     ? trigger.level.toUpperCase()
     : trigger.threshold.kind === 'percent'
       ? `${trigger.threshold.percent}%`
-      : `${Math.round(trigger.threshold.bytes / 1048576)} MiB`;
+      : formatMiB(trigger.threshold.bytes);
 }

@@ -4,6 +4,7 @@
  * rather than read into memory. Failures come back as a FleetSourceError with a sentence.
  */
 import { FleetSourceError, quoteStart } from './source-error.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface BoundedFetchOptions {
   timeoutMs: number;
@@ -122,5 +123,5 @@ async function readCapped(
 
 function causeOf(err: unknown): string {
   if (err instanceof Error && err.cause instanceof Error) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }

@@ -9,10 +9,12 @@ import { disambiguate } from './fleet-hosts.ts';
 import type { FleetHost, FleetLeftOut, FleetSnapshot, FleetSourceOutcome } from './fleet-types.ts';
 import { readPrometheusFleet } from './prometheus-source.ts';
 import { FleetSourceError } from './source-error.ts';
+import { errorMessage } from '../errors.ts';
+import { MiB } from '../units.ts';
 
 export const SOURCE_TIMEOUT_MS = 5000;
-export const PROMETHEUS_MAX_BYTES = 16 * 1024 * 1024;
-export const EXPORTER_MAX_BYTES = 4 * 1024 * 1024;
+export const PROMETHEUS_MAX_BYTES = 16 * MiB;
+export const EXPORTER_MAX_BYTES = 4 * MiB;
 
 export interface FleetSourcesConfig {
   prometheus: string | null;
@@ -75,7 +77,7 @@ export class FleetRefresher {
           this.lastGood.set(job.source, hosts);
           return { outcome: { source: job.source, ok: true, hosts: hosts.length, ms: performance.now() - t0 }, hosts };
         } catch (err) {
-          const e = err instanceof FleetSourceError ? err : new FleetSourceError('malformed', err instanceof Error ? err.message : String(err));
+          const e = err instanceof FleetSourceError ? err : new FleetSourceError('malformed', errorMessage(err));
           const kept = (this.lastGood.get(job.source) ?? []).map((h) => ({ ...h, stale: { since: h.stale?.since ?? h.lastSampleAt } }));
           return { outcome: { source: job.source, ok: false, kind: e.kind, error: e.message, ms: performance.now() - t0 }, hosts: kept };
         }

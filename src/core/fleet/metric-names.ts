@@ -3,6 +3,8 @@
  * place, so a renamed metric is one edit.
  */
 
+import { MiB } from '../units.ts';
+
 /** VRAM Guard's exporter (bytes, labels `gpu`, `uuid`, `name`, `hostname`). */
 export const VG = {
   used: 'vram_guard_gpu_memory_used_bytes',
@@ -24,7 +26,7 @@ export const DCGM = {
   reserved: 'DCGM_FI_DEV_FB_RESERVED',
 } as const;
 
-export const DCGM_UNIT_BYTES = 1024 * 1024;
+export const DCGM_UNIT_BYTES = MiB;
 
 /** Every metric the fleet reads from an exporter's page. */
 export const FLEET_METRICS: readonly string[] = [

@@ -3,13 +3,14 @@
  * with its `HostName` when given. A fleet host matches an alias or a HostName (case-insensitive);
  * the alias is what Remote-SSH connects to.
  */
+import { MiB } from '../units.ts';
 
 export interface SshHost {
   alias: string;
   hostName: string | null;
 }
 
-export const MAX_SSH_CONFIG_BYTES = 1024 * 1024;
+export const MAX_SSH_CONFIG_BYTES = MiB;
 
 export function parseSshHosts(text: string): SshHost[] {
   const out: SshHost[] = [];

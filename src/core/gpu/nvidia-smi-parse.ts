@@ -7,7 +7,9 @@
  * A value it could not read is null here, never a number.
  */
 
-export const MiB = 1024 * 1024;
+import { MiB } from '../units.ts';
+
+export { MiB };
 /** A memory figure that cannot be true (see memory-plausibility.ts). */
 export const IMPLAUSIBLE_READING = 'IMPLAUSIBLE_READING';
 

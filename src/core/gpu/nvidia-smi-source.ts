@@ -24,6 +24,8 @@ import {
 } from './nvidia-smi-parse.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
 import { emptyDevice, type DeviceError, type GpuDevice, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
+import { errorMessage } from '../errors.ts';
+import { MiB } from '../units.ts';
 
 export interface NvidiaSmiOpenOptions {
   /** The nvidia-smi to run: a path, or a name looked up on PATH. Default `nvidia-smi`. */
@@ -42,7 +44,7 @@ export const DEFAULT_NVIDIA_SMI_TIMEOUT_MS = 5000;
 /** After the kill, how long to wait for the process to go before giving up on it (a process stuck in the driver ignores even SIGKILL). */
 const REAP_GRACE_MS = 2000;
 /** nvidia-smi's answer for a few GPUs is a few kB: more than this is not an answer. */
-const MAX_OUTPUT_BYTES = 1024 * 1024;
+const MAX_OUTPUT_BYTES = MiB;
 
 /** Starts nvidia-smi and reads every GPU once; a failure is a reason, never an exception. */
 export async function openNvidiaSmi(options: NvidiaSmiOpenOptions = {}): Promise<NvidiaSmiOpenResult> {
@@ -63,7 +65,7 @@ export async function openNvidiaSmi(options: NvidiaSmiOpenOptions = {}): Promise
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** nvidia-smi could not be run, or did not answer. The message says what happened and what to do. */

@@ -10,6 +10,7 @@ import { ProcessListBudget } from './process-list-budget.ts';
 import { printable } from './output-quote.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
 import { emptyDevice, type DeviceError, type GpuDevice, type GpuProcess, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface NvmlOpenOptions {
   /** The `vramGuard.nvmlLibraryPath` setting; tried first. */
@@ -81,7 +82,7 @@ function describe(api: NvmlBindings, rc: number): string {
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 interface DeviceState {

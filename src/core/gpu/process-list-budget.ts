@@ -5,10 +5,11 @@
  * `processListIntervalMs` has passed, or when a view asks for them now.
  */
 import type { SampleOptions } from './types.ts';
+import { MiB } from '../units.ts';
 
 export const DEFAULT_PROCESS_LIST_INTERVAL_MS = 5000;
 /** A move in used memory at least this large lists the processes again (a model loading or unloading). */
-export const PROCESS_LIST_STEP_BYTES = 64 * 1024 * 1024;
+export const PROCESS_LIST_STEP_BYTES = 64 * MiB;
 
 export class ProcessListBudget {
   private readonly last = new Map<string, { at: number; used: number }>();

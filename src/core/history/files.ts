@@ -24,6 +24,8 @@ import { systemClock, type Clock } from '../clock.ts';
 import { readLine } from './lines.ts';
 import type { HistoryRecord } from './types.ts';
 import { LineStream } from './line-stream.ts';
+import { errorMessage } from '../errors.ts';
+import { MiB } from '../units.ts';
 
 /** The file operations the history uses (tests inject failures: a full disk, a read-only folder). */
 export interface HistoryFs {
@@ -201,7 +203,7 @@ export class HistoryFiles {
 
   /** Keeps the waiting lines under the memory bound: the oldest go first, counted. */
   private bound(): void {
-    const max = this.options.maxPendingBytes ?? 32 * 1024 * 1024;
+    const max = this.options.maxPendingBytes ?? 32 * MiB;
     if (this.pendingBytes <= max) return;
     let drop = 0;
     let freed = 0;
@@ -215,7 +217,7 @@ export class HistoryFiles {
     if (this.failure) {
       if (!this.failure.dropped)
         this.options.log?.(
-          `history: the disk has not taken the history for a while and the ${Math.round(max / 1048576)} MiB kept in memory are full: the oldest unwritten samples are being dropped.`,
+          `history: the disk has not taken the history for a while and the ${Math.round(max / MiB)} MiB kept in memory are full: the oldest unwritten samples are being dropped.`,
         );
       this.failure.dropped += drop;
     }
@@ -263,7 +265,7 @@ export class HistoryFiles {
     if (!f.warned) {
       f.warned = true;
       this.options.log?.(
-        `history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * 1024 * 1024) / 1048576)} MiB) and writing is retried; they reach the disk once it can be written again.`,
+        `history: cannot write to ${this.options.dir}: ${describeFsError(err)}. The samples stay in memory (up to ${Math.round((this.options.maxPendingBytes ?? 32 * MiB) / MiB)} MiB) and writing is retried; they reach the disk once it can be written again.`,
       );
     } else if (!first) f.delayMs = Math.min(RETRY_MAX_MS, f.delayMs * 2);
     if (this.closed) return;
@@ -427,6 +429,6 @@ export function describeFsError(err: unknown): string {
     EISDIR: 'a folder is in the way',
     ENOTDIR: 'a file is in the way of a folder',
   };
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return code && why[code] ? `${code} (${why[code]})` : message;
 }

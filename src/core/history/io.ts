@@ -105,7 +105,7 @@ export interface ImportLimits {
   maxLineChars: number;
 }
 
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * 1024 * 1024, maxLineChars: 256 * 1024 };
+export const DEFAULT_IMPORT_LIMITS: ImportLimits = { maxChars: 512 * MiB, maxLineChars: 256 * 1024 };
 
 /** Reads any of the supported formats from a whole text; throws HistoryImportError when nothing in it can be read. */
 export function importHistory(text: string, name: string): ImportedHistory {

@@ -11,6 +11,7 @@ import { HistoryFiles, type HistoryFs, type ReadStats } from './files.ts';
 import { encodeEvent, encodeSample } from './lines.ts';
 import { DEFAULT_SERIES_OPTIONS, Series, type SeriesOptions } from './series.ts';
 import type { HistoryEvent, HistoryRecord, HistorySample, SystemMemory } from './types.ts';
+import { MiB } from '../units.ts';
 
 const timeOf = (r: HistoryRecord) => (r.type === 'sample' ? r.sample.t : r.event.t);
 const iso = (t: number) => (Number.isFinite(t) && Math.abs(t) < 8.64e15 ? new Date(t).toISOString() : String(t));
@@ -80,7 +81,7 @@ export class HistoryStore extends Emitter<Events> {
     this.files = options.dir
       ? new HistoryFiles({
           dir: options.dir,
-          maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_MB * 1024 * 1024,
+          maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_MB * MiB,
           retentionMs: this.seriesOptions.retentionMs,
           flushMs: options.flushMs,
           clock: this.clock,

@@ -3,9 +3,11 @@
  * what is read (a server that answers without end is cut off, never buffered), JSON checked where it
  * enters.
  */
+import { causeMessage } from '../errors.ts';
+import { MiB } from '../units.ts';
 
 /** Replies larger than this are not read (the largest real one, Ollama's /api/tags with many models, is a few hundred KiB). */
-export const MAX_REPLY_BYTES = 1024 * 1024;
+export const MAX_REPLY_BYTES = MiB;
 
 export interface HttpOptions {
   timeoutMs?: number;
@@ -95,7 +97,7 @@ function timedOut(err: unknown): boolean {
 }
 
 function causeOf(err: unknown): string {
-  return err instanceof Error && err.cause instanceof Error ? err.cause.message : err instanceof Error ? err.message : String(err);
+  return causeMessage(err);
 }
 
 const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;

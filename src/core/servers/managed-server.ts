@@ -14,6 +14,7 @@ import type { GpuReading } from '../watch/watcher.ts';
 import { treeBytesOnGpu } from './ledger.ts';
 import { readProcessTable } from './process-tree.ts';
 import { formatMiB, MiB } from '../units.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface ManagedServerDeps {
   /** A fresh GPU sample for the gate, or why there is none. */
@@ -165,10 +166,7 @@ export class ManagedServer extends Emitter<Events> {
         });
       } catch (err) {
         // Arguments that cannot be read, a model that cannot be found, a gate that broke: the task ends, with the reason.
-        const message =
-          err instanceof GateInputError
-            ? err.message
-            : `"${t.name}" was not started: the VRAM gate could not run: ${err instanceof Error ? err.message : String(err)}.`;
+        const message = err instanceof GateInputError ? err.message : `"${t.name}" was not started: the VRAM gate could not run: ${errorMessage(err)}.`;
         this.say(message);
         this.setState('failed');
         return { ok: false, message };

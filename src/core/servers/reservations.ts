@@ -20,6 +20,7 @@ import type { Clock } from '../clock.ts';
 import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import { isAlive } from './process-tree.ts';
 import { privateFolder, runtimeFolder } from './runtime-folder.ts';
+import { MiB } from '../units.ts';
 
 export interface Reservation {
   id: string;
@@ -39,7 +40,7 @@ export const RESERVATIONS_FILE = 'reservations.json';
 /** The most reservations in force at once: far more than one GPU box starts at a time. */
 export const MAX_RESERVATIONS = 256;
 /** A bigger file is not ours (MAX_RESERVATIONS entries at their largest fit well below). */
-const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_FILE_BYTES = MiB;
 
 /** $XDG_RUNTIME_DIR/vram-guard/reservations.json, else <tmp>/vram-guard-<uid>/reservations.json. */
 export function reservationsPath(env: NodeJS.ProcessEnv = process.env, uid?: number, tmp?: string): string {

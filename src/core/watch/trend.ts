@@ -13,7 +13,7 @@ export interface TrendInput {
   windowMs: number;
   /** The GPU's total, in the values' unit: time to OOM is until used reaches it. */
   total: number;
-  /** Bytes per unit of `v` and `total`: 1 (the default) for bytes, 1048576 when the series is in MiB. */
+  /** Bytes per unit of `v` and `total`: 1 (the default) for bytes, `MiB` when the series is in MiB. */
   unitBytes?: number;
   /** Growth below this many bytes per hour counts as steady (default: 0.5 % of the total per hour, at least 8 MiB). */
   steadyBytesPerHour?: number;
@@ -93,7 +93,7 @@ export function computeTrend(input: TrendInput): Trend {
   return { verdict, slope, timeToOomMs, constantForMs, spanMs, last };
 }
 
-/** One sentence (`unitBytes`: bytes per unit of the values, 1 for bytes, 1048576 for MiB): "not a leak: constant for 10 h 50 m", "growing 120 MiB/h: OOM in about 2 h 10 m at this rate". */
+/** One sentence (`unitBytes`: bytes per unit of the values, 1 for bytes, `MiB` for MiB): "not a leak: constant for 10 h 50 m", "growing 120 MiB/h: OOM in about 2 h 10 m at this rate". */
 export function trendText(trend: Trend, unitBytes = 1): string {
   const rate = trend.slope === null ? '' : `${Math.abs(Math.round((trend.slope * 3600 * unitBytes) / MiB))} MiB/h`;
   switch (trend.verdict) {

@@ -13,6 +13,7 @@ import { resolveSize, type SizeSpec } from '../units.ts';
 import { nextLevel, type LevelTransition } from './classifier.ts';
 import { levelRank, type Level } from './levels.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from './thresholds.ts';
+import { errorMessage, toError } from '../errors.ts';
 
 /** Opens a GPU source; `signal` aborts when the watcher stops, so a slow open (a hung nvmlInit) ends at once. */
 export type OpenSource = (signal: AbortSignal) => Promise<{ ok: true; source: GpuSource } | { ok: false; reason: string }>;
@@ -234,7 +235,7 @@ export class Watcher extends Emitter<WatcherEvents> {
     try {
       result = await this.options.openSource(opening.signal);
     } catch (err) {
-      result = { ok: false, reason: err instanceof Error ? err.message : String(err) };
+      result = { ok: false, reason: errorMessage(err) };
     } finally {
       if (this.opening === opening) this.opening = null;
     }
@@ -255,7 +256,7 @@ export class Watcher extends Emitter<WatcherEvents> {
   }
 
   private async onSampleError(err: unknown): Promise<void> {
-    const error = err instanceof Error ? err : new Error(String(err));
+    const error = toError(err);
     this.failures++;
     this.emit('error', error);
     this.log(`sample failed (${this.failures} in a row): ${error.message}`);

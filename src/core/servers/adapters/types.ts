@@ -1,6 +1,7 @@
 /** What a model server says about itself, beside what NVML measures. */
 import { UnreadableReply, type HttpOptions } from '../http.ts';
 import type { ServerKind } from '../task-definition.ts';
+import { errorMessage } from '../../errors.ts';
 
 export interface ModelReport {
   name: string;
@@ -42,7 +43,7 @@ export function unreachable(kind: ServerKind, error: unknown): ServerReport {
     models: [],
     contextLength: null,
     sleeping: null,
-    error: error instanceof Error ? error.message : String(error),
+    error: errorMessage(error),
   };
 }
 
