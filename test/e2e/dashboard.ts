@@ -26,6 +26,7 @@ import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
 import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
+import { MiB } from '../../src/core/units.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
@@ -152,7 +153,6 @@ async function shoot(page: Page, name: string, editor = false): Promise<string> 
  * CRITICAL, the fallback chain unloading it, and RAM and swap beside it. One line per second.
  */
 function seededHistory(start: number, end: number): { start: number; lines: string[] } {
-  const MiB = 1024 * 1024;
   const total = 8 * 1024 * MiB;
   const loadAt = start + 60 * 60_000;
   const peakAt = start + 100 * 60_000;
@@ -509,7 +509,7 @@ export async function runDashboardE2e(): Promise<Totals> {
         const row = (host: string, gpu: number) => frame.locator(`.fleet-gpu[data-host="${host}"][data-gpu="${gpu}"]`);
         await waitFor('the Fleet section did not show gpu-lab', 40_000, async () => (await row('gpu-lab', 0).count()) > 0);
         const lab = GPU_LAB.state.devices[0]!;
-        assert(Number(await row('gpu-lab', 0).getAttribute('data-used-mib')) === lab.used! / (1024 * 1024), 'gpu-lab GPU 0 shows the wrong used figure');
+        assert(Number(await row('gpu-lab', 0).getAttribute('data-used-mib')) === lab.used! / MiB, 'gpu-lab GPU 0 shows the wrong used figure');
         assert((await row('gpu-lab', 0).getAttribute('data-level')) === 'critical', 'gpu-lab GPU 0 is not CRITICAL');
         assert((await row('gpu-lab', 1).getAttribute('data-level')) === 'ok', 'gpu-lab GPU 1 is not OK');
         const desk = (await row('gpu-desk', 0).textContent()) ?? '';

@@ -45,7 +45,7 @@ test('a fallback chain file that is not JSON → exit 64 naming the file and the
 test('a fallback chain file over 1 MiB → exit 64 asking for a list of steps; not parsed', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'vram-guard-fault-cli-'));
   const chain = join(dir, 'chain.json');
-  await writeFile(chain, `[${' '.repeat(1024 * 1024)}]`);
+  await writeFile(chain, `[${' '.repeat(MiB)}]`);
   const r = await runCli(['fallback', '--dry-run', '--chain', chain]);
   assert.equal(r.code, 64);
   assert.match(r.stderr, /is over 1024 KiB: give a list of steps/);
@@ -78,7 +78,7 @@ test('history import of a file over 512 MB → exit 1 with its size, not read; t
   const before = await files();
   const big = join(state, 'huge.csv');
   const handle = await open(big, 'w');
-  await handle.truncate(513 * 1024 * 1024); // sparse: no disk used
+  await handle.truncate(513 * MiB); // sparse: no disk used
   await handle.close();
   const r = await runCli(['history', 'import', big], { VRAM_GUARD_STATE_DIR: state });
   assert.equal(r.code, 1);

@@ -130,8 +130,8 @@ test('a reply larger than the bound → refused as too large without reading the
     res.writeHead(200, { 'content-type': 'text/plain' });
     const line = `DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-x",Hostname="flood"} 1\n`.repeat(1000);
     const pump = () => {
-      while (sent < 512 * 1024 * 1024 && res.write(line)) sent += line.length;
-      if (sent < 512 * 1024 * 1024) res.once('drain', pump);
+      while (sent < 512 * MiB && res.write(line)) sent += line.length;
+      if (sent < 512 * MiB) res.once('drain', pump);
       else res.end();
     };
     res.on('close', () => (sent = Infinity));

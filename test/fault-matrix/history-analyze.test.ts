@@ -109,7 +109,7 @@ test('log of a million lines → streamed, keeping only the analysis buckets (un
   const a = analyzer.analyze(0);
   assert.equal(a?.samples, N);
   assert.equal(a?.verdict.text, 'steady for 11 d 13 h — not a leak');
-  assert.ok(kept < 16 * 1024 * 1024, `the analysis keeps ${Math.round(kept / 1e6)} MB after reading`);
+  assert.ok(kept < 16 * MiB, `the analysis keeps ${Math.round(kept / 1e6)} MB after reading`);
 });
 
 /** The garbage collector, to measure what is kept (not what is waiting to be collected). */

@@ -15,8 +15,8 @@ import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { importHistoryStream, IMPORT_MAX_EVENTS } from '../../src/core/history/io.ts';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
+import { MiB } from '../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 let dir: string;
 /** Now, to the second: the records imported must lie within the retention of this machine's clock. */
 const NOW = Math.floor(Date.now() / 1000) * 1000;

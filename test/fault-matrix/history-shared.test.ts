@@ -11,8 +11,8 @@ import { HistoryStore } from '../../src/core/history/store.ts';
 import type { HistorySample } from '../../src/core/history/types.ts';
 import { applySample, fromSnapshot } from '../../webview/view-model.ts';
 import { FakeClock } from '../helpers/fake-clock.ts';
+import { MiB } from '../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const T0 = Date.parse('2026-03-02T09:00:00Z');
 const HOUR = 3_600_000;
 const sample = (t: number, usedMiB: number): HistorySample => ({ t, gpus: [{ gpu: 0, used: usedMiB * MiB, total: 8192 * MiB }], system: null });

@@ -11,6 +11,7 @@ import { ServerProcess } from '../../src/core/servers/server-process.ts';
 import { serverCards } from '../../src/vscode/dashboard-data.ts';
 import { ServerHarness } from '../helpers/server-harness.ts';
 import { alive, emulatorCommand, freePort, PidRegister } from '../helpers/servers.ts';
+import { MiB } from '../../src/core/units.ts';
 
 let h: ServerHarness;
 const pids = new PidRegister();
@@ -116,8 +117,8 @@ test('server sends a 64 MiB reply → not read past 1 MiB, state "unknown"', asy
   const heap = process.memoryUsage().heapUsed;
   const { card } = await dashboardCard(s);
   assert.equal(card.health, 'unknown');
-  assert.match(card.error ?? '', /more than the 1048576 bytes read from a model server \(HTTP 200\); it was cut off/);
-  assert.ok(process.memoryUsage().heapUsed - heap < 32 * 1024 * 1024, 'the reply was buffered');
+  assert.match(card.error ?? '', new RegExp(`more than the ${MiB} bytes read from a model server \\(HTTP 200\\); it was cut off`));
+  assert.ok(process.memoryUsage().heapUsed - heap < 32 * MiB, 'the reply was buffered');
   await s.stop();
 });
 
@@ -174,7 +175,7 @@ async function floodStart(extra: string[]) {
 test('server writes 100 MB without a newline → started, the unfinished line cut to 2000 characters, memory bounded', async () => {
   const { p, r, bytes, grown } = await floodStart(['--flood-mb', '100']);
   assert.ok(r.ok, JSON.stringify(r).slice(0, 500));
-  assert.ok(bytes >= 100 * 1024 * 1024, `only ${bytes} bytes reached the output listeners`);
+  assert.ok(bytes >= 100 * MiB, `only ${bytes} bytes reached the output listeners`);
   const lines = p.lastLines();
   const cut = lines.find((l) => l.includes('more characters'));
   assert.ok(cut, `no cut line in ${JSON.stringify(lines.map((l) => l.slice(0, 60)))}`);
@@ -183,7 +184,7 @@ test('server writes 100 MB without a newline → started, the unfinished line cu
     lines.some((l) => l === 'flood: done'),
     'the lines after the flood are kept',
   );
-  assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB`);
+  assert.ok(grown < 64 * MiB, `the heap grew by ${Math.round(grown / MiB)} MiB`);
   await p.stop();
 });
 
@@ -201,6 +202,6 @@ test('server floods its output with lines and progress redraws → started, only
     "the server's real messages after the flood are kept",
   );
   assert.ok(!lines.some((l) => / 42%$/.test(l)), 'a progress redraw was kept beside the line that replaced it');
-  assert.ok(grown < 64 * 1024 * 1024, `the heap grew by ${Math.round(grown / 1048576)} MiB`);
+  assert.ok(grown < 64 * MiB, `the heap grew by ${Math.round(grown / MiB)} MiB`);
   await p.stop();
 });

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withFileLock } from '../../src/core/file-lock.ts';
+import { GiB, MiB } from '../../src/core/units.ts';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -167,8 +168,7 @@ export class FakeNvmlState {
   }
 }
 
-export const MiB = 1024 * 1024;
-export const GiB = 1024 * MiB;
+export { GiB, MiB };
 /** NVML's "not available" for a 64-bit figure (NVML_VALUE_NOT_AVAILABLE_ULONGLONG). */
 export const NVML_U64_NOT_AVAILABLE = 0xffff_ffff_ffff_ffffn;
 

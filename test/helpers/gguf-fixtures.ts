@@ -287,7 +287,7 @@ export const MAMBA_130M: FixtureSpec = {
     'general.architecture': 'mamba',
     'general.name': 'Mamba 130M',
     'mamba.block_count': 24,
-    'mamba.context_length': 1048576,
+    'mamba.context_length': 2 ** 20,
     'mamba.embedding_length': 768,
     'mamba.attention.head_count': 0,
     'mamba.ssm.conv_kernel': 4,

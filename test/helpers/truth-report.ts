@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { repoRoot } from './fake-nvml.ts';
 import type { CaseResult, PartResult } from './truth-set.ts';
+import { MiB } from '../../src/core/units.ts';
 
 export const ACCURACY_DOC = join(repoRoot, 'docs', 'estimate-accuracy.md');
-const MiB = 1024 * 1024;
 
 const mib = (b: number) => (b / MiB).toFixed(2);
 const signed = (b: number) => `${b >= 0 ? '+' : '−'}${Math.abs(b / MiB).toFixed(2)}`;

@@ -15,9 +15,9 @@ import { estimateVram, type EstimateOptions } from '../../src/core/estimate/vram
 import { repoRoot } from './fake-nvml.ts';
 import { writeGguf, type FixtureSpec } from './gguf-fixtures.ts';
 import { transformerModel, typeCounts, visionProjector, type TransformerSpec, type VisionProjectorSpec } from './truth-models.ts';
+import { MiB } from '../../src/core/units.ts';
 
 export const TRUTH_DIR = join(repoRoot, 'test', 'fixtures', 'estimate-truth');
-const MiB = 1024 * 1024;
 
 export type TruthPart = 'weights' | 'kv' | 'compute' | 'recurrent' | 'projector-weights' | 'projector-compute';
 

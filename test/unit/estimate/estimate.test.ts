@@ -13,8 +13,7 @@ import { estimateVram } from '../../../src/core/estimate/vram-estimate.ts';
 import type { VramEstimate } from '../../../src/core/estimate/estimate-types.ts';
 import { fixtureTensorBytes, LLAMA_31_8B, LLAMA_32_3B, writeGguf, type FixtureSpec } from '../../helpers/gguf-fixtures.ts';
 import { transformerModel } from '../../helpers/truth-models.ts';
-
-const MiB = 1024 * 1024;
+import { MiB } from '../../../src/core/units.ts';
 
 async function model(name: string, spec: FixtureSpec): Promise<GgufModel> {
   const m = await readGgufModel(await writeGguf(name, spec, { sparse: true }));
@@ -194,7 +193,7 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
       metadata: {
         'general.architecture': 'mamba',
         'mamba.block_count': 24,
-        'mamba.context_length': 1048576,
+        'mamba.context_length': 2 ** 20,
         'mamba.embedding_length': 768,
         'mamba.ssm.conv_kernel': 4,
         'mamba.ssm.inner_size': 1536,

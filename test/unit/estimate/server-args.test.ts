@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseLlamaServerArgs, splitCommandLine } from '../../../src/core/estimate/server-args.ts';
+import { MiB } from '../../../src/core/units.ts';
 
 const ok = (argv: string[], env: Record<string, string> = {}) => {
   const r = parseLlamaServerArgs(argv, env);
@@ -118,8 +119,8 @@ describe('llama-server arguments', () => {
     assert.equal(r.settings.swaFull, true);
     assert.equal(r.settings.kvUnified, true);
     assert.equal(r.settings.fit, false);
-    assert.equal(r.settings.fitTargetBytes, 2048 * 1024 * 1024);
-    assert.equal(ok(['-fitt', '512,1024']).settings.fitTargetBytes, 512 * 1024 * 1024, 'the first device of a per-device list');
+    assert.equal(r.settings.fitTargetBytes, 2048 * MiB);
+    assert.equal(ok(['-fitt', '512,1024']).settings.fitTargetBytes, 512 * MiB, 'the first device of a per-device list');
     assert.equal(ok(['--mmproj', 'p.gguf', '--no-mmproj']).settings.projectorPath, null);
   });
 

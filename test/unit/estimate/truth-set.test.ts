@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { ACCURACY_DOC, renderAccuracyDoc } from '../../helpers/truth-report.ts';
 import { evaluateCase, loadTruthCases, type CaseResult } from '../../helpers/truth-set.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const cases = await loadTruthCases();
 const results: CaseResult[] = [];
 

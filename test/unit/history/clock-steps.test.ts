@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HistoryStore } from '../../../src/core/history/store.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const T0 = Date.parse('2026-03-02T09:00:00Z');
 const sample = (t: number, usedMiB: number) => ({ t, gpus: [{ gpu: 0, used: usedMiB * MiB, total: 8192 * MiB }], system: null });
 

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { minMaxDownsample, type Points } from '../../../src/core/history/downsample.ts';
 import { Series } from '../../../src/core/history/series.ts';
-
-const MiB = 1024 * 1024;
+import { MiB } from '../../../src/core/units.ts';
 
 function noisy(n: number, start = 0): Points {
   const p: Points = { t: [], v: [] };

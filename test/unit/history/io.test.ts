@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import { csvRows, exportRecords, HistoryImportError, importHistory, parseNvidiaSmiTime } from '../../../src/core/history/io.ts';
 import type { HistoryRecord } from '../../../src/core/history/types.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const T0 = Date.parse('2025-10-31T07:14:55Z');
 

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HistoryFiles } from '../../../src/core/history/files.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { MiB } from '../../../src/core/units.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-03-02T09:00:00Z');
-const line = (t: number) => `{"t":${t},"g":[[0,1048576,8589934592]]}\n`;
+const line = (t: number) => `{"t":${t},"g":[[0,${MiB},8589934592]]}\n`;
 
 describe('history clean-up', () => {
   let dir: string;

@@ -9,8 +9,8 @@ import { HistoryStore } from '../../../src/core/history/store.ts';
 import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { parseMeminfo } from '../../../src/core/system-memory.ts';
 import { FakeClock, settle } from '../../helpers/fake-clock.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 const watched = (t: number, usedMiB: number): WatchedSample => ({

@@ -8,8 +8,8 @@ import { encodeSample } from '../../../src/core/history/lines.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
 import type { HistorySample } from '../../../src/core/history/types.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const T0 = Date.parse('2025-10-31T07:00:00Z');
 

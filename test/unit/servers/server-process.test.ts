@@ -4,6 +4,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { isRunning, processTree } from '../../../src/core/servers/process-tree.ts';
 import { ServerProcess } from '../../../src/core/servers/server-process.ts';
 import { alive, emulatorCommand, freePort, PidRegister, pollUntil } from '../../helpers/servers.ts';
+import { MiB } from '../../../src/core/units.ts';
 
 const pids = new PidRegister();
 afterEach(() => pids.killAll());
@@ -98,7 +99,7 @@ describe('server process', () => {
     pids.add(p.pid);
     const r = await started;
     assert.ok(r.ok);
-    await pollUntil(() => output().length > 2 * 1024 * 1024, 'all 2 MiB of output');
+    await pollUntil(() => output().length > 2 * MiB, 'all 2 MiB of output');
     await p.stop();
   });
 

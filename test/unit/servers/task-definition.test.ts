@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateTaskDefinition } from '../../../src/core/servers/task-definition.ts';
-import { GiB } from '../../../src/core/units.ts';
+import { GiB, MiB } from '../../../src/core/units.ts';
 
 describe('task definition', () => {
   it('fills the defaults of each server kind', () => {
@@ -100,7 +100,7 @@ describe('simple VRAM gate', () => {
       sample: { source: 'nvml' as const, timestamp: 0, driverVersion: null, nvmlVersion: null, devices: [d] },
       description: 'test',
     };
-    const gate = simpleGate(256 * 1024 * 1024);
+    const gate = simpleGate(256 * MiB);
     const base = { taskName: 'llama', gpu: 0, reading, modelPath: null, contextLength: null };
     assert.equal((await gate({ ...base, needsBytes: 1 * GiB })).status, 'pass');
     const fail = await gate({ ...base, needsBytes: 2 * GiB });

@@ -13,8 +13,7 @@ import { LiveTrend } from '../../../src/core/trend/live-trend.ts';
 import { utcClock } from '../../../src/core/trend/verdict.ts';
 import { gpuTrends, judgeGpu, serverLabels } from '../../../src/core/trend/trend-watch.ts';
 import { burstTrace, leakTrace, stepTrace, type LabelledTrace } from '../../helpers/trend-corpus.ts';
-
-const MiB = 1024 * 1024;
+import { MiB } from '../../../src/core/units.ts';
 
 /** A live store and trend fed the trace as the watcher would: a sample a second, the processes as listed. */
 function watch(c: LabelledTrace, every = 1): { store: HistoryStore; live: LiveTrend } {

@@ -9,8 +9,8 @@ import { HistoryStore } from '../../../src/core/history/store.ts';
 import { DEFAULT_THRESHOLDS } from '../../../src/core/watch/thresholds.ts';
 import { chainView, gpuInfos, processTables, rangeData, sampleUpdate } from '../../../src/vscode/dashboard-data.ts';
 import { ledgerText } from '../../../src/core/servers/ledger.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 function device(index: number, usedMiB: number, totalGiB = 8): GpuDevice {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readAllSettings } from '../../../src/vscode/settings-sections.ts';
+import { MiB } from '../../../src/core/units.ts';
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -9,7 +10,7 @@ describe('all settings, read in one pass', () => {
     const s = readAllSettings(from({}));
     assert.deepEqual(s.problems, []);
     assert.equal(s.history.retentionMs, 7 * 86_400_000);
-    assert.equal(s.history.maxFileBytes, 16 * 1024 * 1024);
+    assert.equal(s.history.maxFileBytes, 16 * MiB);
     assert.deepEqual(s.spikeTiming, {});
     assert.equal(s.aec.sourceName, 'Echo Cancellation Source');
     assert.equal(s.fallback.mode, 'confirm');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readSettings } from '../../../src/vscode/settings.ts';
 import { DEFAULT_THRESHOLDS } from '../../../src/core/watch/thresholds.ts';
-import { MiB } from '../../../src/core/units.ts';
+import { GiB, MiB } from '../../../src/core/units.ts';
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -34,7 +34,7 @@ describe('settings', () => {
     assert.deepEqual([bad.leakDeltaPercent, bad.leakDeltaMiB], [10, 256]);
     assert.deepEqual(bad.problems, [
       'vramGuard.leak.deltaPercent must be a number from 1 to 1000, got 0. Using 10.',
-      'vramGuard.leak.deltaMiB must be a number from 16 to 1048576, got "1GiB". Using 256.',
+      `vramGuard.leak.deltaMiB must be a number from 16 to ${(1024 * GiB) / MiB}, got "1GiB". Using 256.`,
     ]);
   });
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDuration } from '../../../src/core/duration.ts';
 import { computeTrend, trendText } from '../../../src/core/watch/trend.ts';
+import { MiB } from '../../../src/core/units.ts';
 
-const MiB = 1024 * 1024;
 const total = 4096 * MiB;
 
 describe('trend', () => {
