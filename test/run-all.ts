@@ -74,6 +74,7 @@ await stage('build', node, [join(root, 'scripts', 'build.ts')], null);
 await stage('typecheck', join(root, 'node_modules', '.bin', 'tsc'), ['-p', root], null);
 await stage('typecheck (webview)', join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'webview')], null);
 await stage('lint and format (Biome)', join(root, 'node_modules', '.bin', 'biome'), ['check', '--max-diagnostics=50', root], null);
+await stage('vocabulary', node, [join(root, 'scripts', 'lint-vocabulary.ts')], null);
 await stage('unit tests', node, ['--test', '--test-reporter=spec', 'test/unit/**/*.test.ts'], nodeTestTotals);
 await stage('fault-matrix tests', node, ['--test', '--test-reporter=spec', 'test/fault-matrix/**/*.test.ts'], nodeTestTotals);
 await stage('CLI on Node 18, 20 and the pinned Node', node, ['--test', '--test-reporter=spec', 'test/cli-node/**/*.test.ts'], nodeTestTotals);
