@@ -171,6 +171,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
           }),
       };
     }
-    return { ...summarize(input.taskName, report.checks), expectedBytes, details: reportDetails(report), reservation, footprint };
+    const fitAdvice = report.model?.advice.length && need.kind === 'model' ? { flavour: need.flavour, suggestions: report.model.advice } : null;
+    return { ...summarize(input.taskName, report.checks), expectedBytes, details: reportDetails(report), reservation, footprint, fitAdvice };
   };
 }
