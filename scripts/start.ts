@@ -265,13 +265,17 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   await row.click();
   const notice = page
     .locator('.notification-list-item')
-    .filter({ hasText: /was not started/ })
+    .filter({ hasText: /Not started/ })
     .first();
   await notice.waitFor({ state: 'visible', timeout: 30_000 });
-  const text = ((await notice.textContent()) ?? '').trim();
-  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text))
-    throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
-  say(`  check: the VRAM gate refused "${refused}…": ${text.slice(0, 160)}`);
+  // One sentence under 160 characters with the need (6 GiB), and its actions as buttons.
+  const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
+  const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim()).filter(Boolean);
+  if (text.length >= 160 || !/needs 6\.0 GiB, \d+\.\d GiB is free/.test(text))
+    throw new Error(`the gate's notification is not one sentence under 160 characters with the need: ${text}`);
+  for (const action of ['Start anyway', 'Show details'])
+    if (!buttons.includes(action)) throw new Error(`the gate's notification has no "${action}" (buttons: ${buttons.join(', ')})`);
+  say(`  check: the VRAM gate refused "${refused}…" in ${text.length} characters: ${text} [${buttons.join('] [')}]`);
   await page.screenshot({ path: join(dir, 'gate-refused.png') });
 }
 

@@ -294,6 +294,7 @@ export class VramGuardContext {
         lock: new GpuLock(),
         readGpu,
         log: this.log,
+        views: this.views,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
         gate: preflightGate(() => {
           const { preflight, general } = this.config.current;

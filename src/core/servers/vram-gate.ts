@@ -57,6 +57,8 @@ export interface GateResult {
   summary: string;
   /** A refusal in one sentence under 160 characters, with the figure that matters: the notification's text. */
   headline?: string;
+  /** The pre-flight's full report in Markdown, for "Show details". */
+  reportMarkdown?: string;
   /** Settings that would fit, from the estimate (flags for llama-server, variables for Ollama). */
   fitAdvice?: { flavour: ServerFlavour; suggestions: FitSuggestion[] } | null;
   checks: CheckResult[];

@@ -20,6 +20,7 @@ import {
   preflightLine,
   spikeVerdictLine,
 } from '../../../src/core/report/one-line.ts';
+import { gateMarkdown } from '../../../src/core/servers/gate-report.ts';
 import { preflightGate } from '../../../src/core/servers/preflight-gate.ts';
 import { simpleGate, type GateInput } from '../../../src/core/servers/vram-gate.ts';
 import { GiB, MiB, parseSize, type SizeSpec } from '../../../src/core/units.ts';
@@ -89,8 +90,11 @@ describe('one-line notifications', () => {
     assert.equal(r.status, 'fail');
     assert.equal(r.headline, `Not started: ${name} needs 6.0 GiB, 0.4 GiB is free (5.6 GiB short).`);
     assertOneLine(r.headline ?? '');
-    // The paragraph it replaces in the notification is still there for the details.
+    // The paragraph it replaces in the notification is still there, in the details "Show details" opens.
     assert.ok(r.summary.length > MAX_LINE, r.summary);
+    const details = gateMarkdown(name, r);
+    assert.match(details, /^# VRAM gate: "llama 3\.1 8B, 8k context \(the gate refuses\)"/);
+    assert.match(details, /\| Free VRAM for the need \| ❌ fail \| 410 MiB free < 6144 MiB needed: 5734 MiB short/);
   });
 
   it("the gate's refusal cuts a long task name, never the figures", () => {
