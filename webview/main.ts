@@ -9,11 +9,13 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import uPlot from 'uplot';
 import { RANGES, type FleetView, type GpuInfo, type HostMessage, type RangeData, type RangeName, type WebviewMessage } from '../src/protocol.ts';
-import { markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
+import { formatDuration } from '../src/core/duration.ts';
+import { cardVerdict } from './card-verdict.ts';
+import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
 import { formatSizeFromMiB } from './format.ts';
 import { renderFleet } from './fleet-panel.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
-import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo, type DashboardState } from './view-model.ts';
+import { applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, shortWindowLabel, zoomTo, type DashboardState } from './view-model.ts';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -204,6 +206,8 @@ function renderHeader(): void {
         ),
       ),
       s.following ? null : h('span', { class: 'hint', text: 'zoomed: pick a range to follow again' }),
+      // While the history is shorter than the range, the charts span what there is and say so.
+      h('span', { class: 'span-label', attrs: { 'aria-live': 'off' }, text: shortWindowLabel(s) ?? '' }),
     ),
   );
 }
@@ -216,13 +220,21 @@ function gpuTitle(gpu: GpuInfo): string {
 }
 
 function gpuSection(gpu: GpuInfo): HTMLElement {
-  const chartBox = h('div', { class: 'chart', attrs: { 'data-gpu': String(gpu.gpu) } });
+  // The chart is named, and described by its text alternative (the figures and the verdict) for screen readers.
+  const altId = `chart-alt-${gpu.gpu}`;
+  const chartBox = h('div', {
+    class: 'chart',
+    attrs: { 'data-gpu': String(gpu.gpu), role: 'group', 'aria-label': `Chart: used VRAM on GPU ${gpu.gpu}`, 'aria-describedby': altId },
+  });
   const section = h(
     'section',
-    { class: `card gpu level-${gpu.level ?? 'none'}`, attrs: { 'data-gpu': String(gpu.gpu) } },
-    h('h2', { class: 'gpu-title', text: gpuTitle(gpu) }),
+    { class: `card gpu level-${gpu.level ?? 'none'}`, attrs: { 'data-gpu': String(gpu.gpu), 'aria-label': `GPU ${gpu.gpu}` } },
+    // The card reads top down: its verdict in words first, the figures below.
+    h('h2', { class: 'gpu-verdict', text: cardVerdict(gpu.level, null) }),
+    h('p', { class: 'gpu-title', text: gpuTitle(gpu) }),
     h('div', { class: 'trend' }),
     chartBox,
+    h('p', { class: 'sr-only chart-alt', attrs: { id: altId } }),
     h(
       'div',
       { class: 'legend-bands' },
@@ -320,7 +332,7 @@ function placeMarkers(u: uPlot, gpu: number): void {
         'div',
         {
           class: `marker marker-${m.kind}${m.level ? ` level-${m.level}` : ''}`,
-          attrs: { 'data-kind': m.kind, 'aria-label': m.detail, title: m.detail, tabindex: '0' },
+          attrs: { 'data-kind': m.kind, role: 'img', 'aria-label': m.detail, title: m.detail, tabindex: '0' },
         },
         label,
       );
@@ -385,17 +397,24 @@ function updateCharts(force = true): void {
     const trendBox = section.querySelector('.trend') as HTMLElement;
     if (info) {
       const tv = trendView(s, info.totalMiB, TREND_WINDOW_MS);
-      const key = `${tv.text}|${tv.slope}|${tv.timeToOom}`;
+      const verdict = cardVerdict(info.level, tv);
+      const heading = section.querySelector('.gpu-verdict') as HTMLElement;
+      if (heading.textContent !== verdict) heading.textContent = verdict;
+      heading.className = `gpu-verdict verdict-${tv.verdict}`;
+      const key = `${tv.slope}|${tv.timeToOom}`;
       if (trendBox.dataset.key !== key) {
         trendBox.dataset.key = key;
-        trendBox.replaceChildren(
-          h('span', { class: `verdict verdict-${tv.verdict}`, text: tv.text }),
-          h('span', { class: 'slope', text: `slope ${tv.slope}` }),
-          h('span', { class: 'oom', text: `time to OOM: ${tv.timeToOom}` }),
-        );
+        trendBox.replaceChildren(h('span', { class: 'slope', text: `slope ${tv.slope}` }), h('span', { class: 'oom', text: `time to OOM: ${tv.timeToOom}` }));
       }
+      const span = state.following ? `the last ${formatDuration(to - from)}` : `a zoomed ${formatDuration(to - from)}`;
+      const alt = section.querySelector('.chart-alt') as HTMLElement;
+      const altText = chartTextAlternative(info, s, span, verdict);
+      if (alt.textContent !== altText) alt.textContent = altText;
     }
   }
+  const spanLabel = app.querySelector('.span-label');
+  const spanText = shortWindowLabel(state) ?? '';
+  if (spanLabel && spanLabel.textContent !== spanText) spanLabel.textContent = spanText;
   if (systemChart && (force || needsDraw(systemChart, from, to, state.ram, 0))) {
     const u = systemChart;
     const { ram, swap } = state;
@@ -480,7 +499,7 @@ function renderProcesses(): void {
       ),
     );
     box.replaceChildren(
-      h('table', {}, h('thead', {}, head), h('tbody', {}, ...rows)),
+      h('table', { attrs: { 'aria-label': `Processes on GPU ${box.dataset.gpu}` } }, h('thead', {}, head), h('tbody', {}, ...rows)),
       table.residualHint ? h('p', { class: 'hint', text: table.residualHint }) : '',
     );
   }
