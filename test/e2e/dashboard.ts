@@ -24,6 +24,7 @@ import { buildExtension, summaryLine, testUrl, type Totals } from '../integratio
 import { fakeGpu } from '../integration/suite/scenarios.ts';
 import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
+import { seriousViolations } from './axe.ts';
 import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
 
@@ -353,6 +354,52 @@ export async function runDashboardE2e(): Promise<Totals> {
       },
     },
     {
+      name: 'axe-core finds no serious or critical violation in the dashboard, in the light, dark high-contrast and light high-contrast themes',
+      run: async () => {
+        for (const [theme, selector] of [
+          [null, null],
+          ['Dark High Contrast', '.monaco-workbench.hc-black'],
+          ['Light High Contrast', '.monaco-workbench.hc-light'],
+        ] as const) {
+          if (theme && selector) await colorTheme(page, theme, selector);
+          frame = await dashboardFrame(page);
+          await waitFor('the chart was not redrawn', 10_000, async () => (await chartFacts(frame)).canvas);
+          const found = await seriousViolations(frame);
+          if (found.length) throw new Error(`axe-core (${theme ?? 'Light Modern'}): ${found.join('; ')}`);
+          if (theme === 'Dark High Contrast') await shoot(page, 'dashboard-high-contrast', true);
+        }
+        await colorTheme(page, 'Light Modern', '.monaco-workbench.vs');
+        frame = await dashboardFrame(page);
+      },
+    },
+    {
+      name: 'the dashboard works from the keyboard: every control takes focus, focus is visible, Enter picks a range; the chart has a text alternative',
+      run: async () => {
+        const unreachable = await frame
+          .locator('vscode-button, vscode-checkbox, select, .marker')
+          .evaluateAll((els) => els.filter((e) => (e as unknown as { tabIndex: number }).tabIndex < 0).length);
+        if (unreachable) throw new Error(`${unreachable} controls cannot take the keyboard focus`);
+        const five = frame.locator('vscode-button[data-range="5m"]');
+        await five.focus();
+        await page.keyboard.press('Enter');
+        await waitFor('Enter on the focused "5 min" button did not pick the range', 5000, async () => (await five.getAttribute('aria-pressed')) === 'true');
+        const marker = frame.locator('.chart[data-gpu="0"] .marker').first();
+        await marker.focus();
+        const outline = await marker.evaluate((el) => {
+          const g = globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } };
+          const st = g.getComputedStyle(el);
+          return `${st.outlineStyle} ${st.outlineWidth}`;
+        });
+        if (/^none|\b0px/.test(outline)) throw new Error(`a focused marker shows no outline (${outline})`);
+        const alt = (await frame.locator('.gpu[data-gpu="0"] .chart-alt').textContent()) ?? '';
+        if (!/^Used VRAM on GPU 0 over the last .+: [\d.]+ GiB of 8\.00 GiB now, lowest/.test(alt))
+          throw new Error(`the chart's text alternative says: ${alt}`);
+        const verdict = (await frame.locator('.gpu[data-gpu="0"] .gpu-verdict').textContent()) ?? '';
+        if (!/^(OK|WARNING|CRITICAL|EMERGENCY), .+ · /.test(verdict)) throw new Error(`the card's first line is not its verdict: ${verdict}`);
+        await pickRange(frame, 'all');
+      },
+    },
+    {
       name: 'the emulated Ollama starts as a vram-guard task',
       run: async () => {
         await palette(page, 'Tasks: Run Task');
@@ -523,6 +570,8 @@ export async function runDashboardE2e(): Promise<Totals> {
         await frame.locator('section.fleet').scrollIntoViewIfNeeded();
         await page.waitForTimeout(500);
         await frame.locator('section.fleet').screenshot({ path: join(screenshotDir, 'dashboard-fleet.png'), timeout: 10_000 });
+        const found = await seriousViolations(frame, 'section.fleet');
+        if (found.length) throw new Error(`axe-core in the Fleet section: ${found.join('; ')}`);
       },
     },
     {
@@ -542,12 +591,35 @@ export async function runDashboardE2e(): Promise<Totals> {
         assert(line === 'fleet: 2 hosts, 3 GPUs, 1 stale', `the fleet line says "${line}"`);
       },
     },
+    {
+      name: 'axe-core finds no serious or critical violation in the GPU details view',
+      run: async () => {
+        await palette(page, 'VRAM Guard: Show GPU Details');
+        const preview = await waitFor('the GPU details did not open in a preview', 20_000, async () => {
+          for (const f of page.frames())
+            if (
+              f !== page.mainFrame() &&
+              (await f
+                .locator('body')
+                .filter({ hasText: 'RTX 3070' })
+                .filter({ hasNot: f.locator('#app') })
+                .count()
+                .catch(() => 0))
+            )
+              return f;
+          return null;
+        });
+        const found = await seriousViolations(preview);
+        if (found.length) throw new Error(`axe-core in the details view: ${found.join('; ')}`);
+      },
+    },
   ];
 
   await runSteps(steps, totals, {
     // Each step builds on the one before it, except that the fleet's steps need only the open
     // dashboard, not the fallback step's zoom or the reload.
-    stopsTheRest: (step) => !/^"Run this step now"|^after a reload/.test(step.name),
+    // The accessibility checks leave the page as they found it, so the rest can go on without them.
+    stopsTheRest: (step) => !/^"Run this step now"|^after a reload|^axe-core|^the dashboard works from the keyboard/.test(step.name),
     onFailure: async () => {
       if (page) console.log(`       screenshot: ${await shoot(page, 'dashboard-failure')}`);
     },
