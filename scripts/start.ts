@@ -221,7 +221,7 @@ async function check(url: string, simulated: boolean): Promise<void> {
  */
 async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const deadline = Date.now() + 30_000;
-  let dashboard: Frame | null = null;
+  let dashboard = null as Frame | null;
   while (!dashboard && Date.now() < deadline) {
     for (const frame of page.frames())
       if (
