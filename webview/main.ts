@@ -400,7 +400,7 @@ function updateCharts(force = true): void {
       const verdict = cardVerdict(info.level, tv);
       const heading = section.querySelector('.gpu-verdict') as HTMLElement;
       if (heading.textContent !== verdict) heading.textContent = verdict;
-      heading.className = `gpu-verdict verdict-${tv.verdict}`;
+      heading.dataset.trend = tv.verdict;
       const key = `${tv.slope}|${tv.timeToOom}`;
       if (trendBox.dataset.key !== key) {
         trendBox.dataset.key = key;

@@ -28,7 +28,7 @@ export function clip(text: string, max = MAX_LINE - 1): string {
 /** The first sentence of a text (up to ". " or the end), without its full stop. */
 export function firstSentence(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  const m = /^(.+?[^.\d\s][.!?])(?:\s|$)/.exec(flat);
+  const m = /^(.+?[^.\s][.!?])(?:\s|$)/.exec(flat);
   return (m?.[1] ?? flat).replace(/[.!?]$/, '');
 }
 
@@ -137,4 +137,17 @@ export function errorLine(what: string, err: unknown): string {
 /** Any text as a notification line: its first sentence, under MAX_LINE characters. */
 export function notificationLine(text: string): string {
   return sentence(firstSentence(text));
+}
+
+/** A `confirm` fallback step asks: the GPU's level and use, and the step. "GPU 0 is at CRITICAL (7.4 GiB of 8.0 GiB): run step 1, unload the model?" */
+export function fallbackConfirmLine(r: { gpu: number; level: Level; used: number; total: number }, stepIndex: number, description: string): string {
+  const head = `GPU ${r.gpu} is at ${levelLabel(r.level)} (${formatGiB(r.used)} of ${formatGiB(r.total)}): run fallback step ${stepIndex + 1}, `;
+  return `${head}${clip(description.replace(/[.?]$/, ''), MAX_LINE - 3 - head.length)}?`;
+}
+
+/** A fallback step ran: its result and what it did to used VRAM. "Fallback step 1 done: GPU 0 went from 7.4 GiB to 5.0 GiB used." */
+export function fallbackResultLine(e: { step: number; result: string; message: string; gpu: number; usedBefore: number; usedAfter: number | null }): string {
+  if (e.usedAfter !== null && e.result === 'done')
+    return `Fallback step ${e.step + 1} done: GPU ${e.gpu} went from ${formatGiB(e.usedBefore)} to ${formatGiB(e.usedAfter)} used.`;
+  return sentence(`Fallback step ${e.step + 1} ${e.result}: `, firstSentence(e.message));
 }

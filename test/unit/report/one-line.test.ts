@@ -13,6 +13,8 @@ import {
   aecUnavailableLine,
   clip,
   errorLine,
+  fallbackConfirmLine,
+  fallbackResultLine,
   gateRefusalLine,
   levelAlertLine,
   MAX_LINE,
@@ -220,6 +222,28 @@ describe('one-line notifications', () => {
     assert.match(line, /^Saving the spike report failed: EACCES: permission denied/);
     assertOneLine(line);
     assert.equal(errorLine('The pre-flight check', 'timeout'), 'The pre-flight check failed: timeout.');
+  });
+
+  it('a fallback step: the question names the level and use; the result the drop', () => {
+    // 7578 of 8192 MiB: 7.4 of 8.0 GiB; after the step 5120 MiB = 5.0 GiB.
+    const ask = fallbackConfirmLine(
+      { gpu: 0, level: 'critical', used: 7578 * MiB, total: 8192 * MiB },
+      0,
+      `unload Ollama's model ${'llama3.2:3b-instruct-q4_K_M '.repeat(5)}`,
+    );
+    assert.match(ask, /^GPU 0 is at CRITICAL \(7\.4 GiB of 8\.0 GiB\): run fallback step 1, unload Ollama's model llama3\.2/);
+    assert.ok(ask.length < MAX_LINE && ask.endsWith('?'), ask);
+    const done = fallbackResultLine({ step: 0, result: 'done', message: 'unloaded llama3.2:3b', gpu: 0, usedBefore: 7578 * MiB, usedAfter: 5120 * MiB });
+    assert.equal(done, 'Fallback step 1 done: GPU 0 went from 7.4 GiB to 5.0 GiB used.');
+    const failed = fallbackResultLine({
+      step: 2,
+      result: 'failed',
+      message: `ollama did not answer on 127.0.0.1:11434. ${'x '.repeat(200)}`,
+      gpu: 0,
+      usedBefore: GiB,
+      usedAfter: null,
+    });
+    assert.equal(failed, 'Fallback step 3 failed: ollama did not answer on 127.0.0.1:11434.');
   });
 
   it('any other text keeps its first sentence, under the limit', () => {
