@@ -30,14 +30,18 @@ interface AxeGlobals {
  * absent). A webview's strict CSP blocks an injected <script> tag, so the script is evaluated
  * through the debugging protocol, which the CSP does not govern.
  */
-export async function seriousViolations(target: Frame | Page, include?: string): Promise<string[]> {
+export async function seriousViolations(target: Frame | Page, include?: string, skipRules: readonly string[] = []): Promise<string[]> {
   const loaded = await target.evaluate(() => typeof (globalThis as unknown as AxeGlobals).axe !== 'undefined');
   if (!loaded) await target.evaluate(await readFile(require.resolve('axe-core'), 'utf8'));
-  const violations: AxeViolation[] = await target.evaluate(async (selector) => {
-    const g = globalThis as unknown as AxeGlobals;
-    if (!g.axe) throw new Error('axe-core did not load in the page');
-    const r = await g.axe.run(selector ? { include: [[selector]] } : g.document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' ')) }));
-  }, include ?? null);
+  const violations: AxeViolation[] = await target.evaluate(
+    async ({ selector, skip }) => {
+      const g = globalThis as unknown as AxeGlobals;
+      if (!g.axe) throw new Error('axe-core did not load in the page');
+      const rules = Object.fromEntries(skip.map((id) => [id, { enabled: false }]));
+      const r = await g.axe.run(selector ? { include: [[selector]] } : g.document, { resultTypes: ['violations'], rules });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' ')) }));
+    },
+    { selector: include ?? null, skip: [...skipRules] },
+  );
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.join(', ')}`);
 }
