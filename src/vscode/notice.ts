@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { errorMessage } from '../core/errors.ts';
-import { errorLine, notificationLine } from '../core/report/one-line.ts';
+import { errorLine, MAX_LINE, notificationLine } from '../core/report/one-line.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 
 export type NoticeSeverity = 'info' | 'warning' | 'error';
@@ -37,7 +37,8 @@ export async function showNotice(
   actions: readonly NoticeAction[] = [],
   log?: vscode.LogOutputChannel,
 ): Promise<string | undefined> {
-  const text = notificationLine(line);
+  // A line already short and single is shown as it is; a longer text keeps its first sentence.
+  const text = line.length < MAX_LINE && !/[\r\n]/.test(line) ? line : notificationLine(line);
   let offered = actions;
   if (text !== line.trim() && log) {
     // What did not fit in the line goes to the output channel, which "Show details" opens.
