@@ -237,11 +237,10 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
   let running = false;
   return vscode.commands.registerCommand(SPIKE_COMMAND, async () => {
     if (!vscode.workspace.isTrusted) {
-      const choice = await vscode.window.showErrorMessage(
-        'VRAM Guard: the budget spike starts the model servers named in this workspace (its tasks or spec file), so it runs only in a trusted workspace. Trust the workspace if you know its tasks, then run the spike again.',
-        'Manage Workspace Trust',
-      );
-      if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      // It starts the model servers this workspace's tasks or spec file name.
+      void showNotice('error', 'The budget spike runs only in a trusted workspace: it starts the servers its tasks name.', [
+        { label: 'Manage Workspace Trust', run: () => vscode.commands.executeCommand('workbench.trust.manage') },
+      ]);
       return;
     }
     if (running) {

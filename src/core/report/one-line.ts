@@ -151,3 +151,12 @@ export function fallbackResultLine(e: { step: number; result: string; message: s
     return `Fallback step ${e.step + 1} done: GPU ${e.gpu} went from ${formatGiB(e.usedBefore)} to ${formatGiB(e.usedAfter)} used.`;
   return sentence(`Fallback step ${e.step + 1} ${e.result}: `, firstSentence(e.message));
 }
+
+/** Settings that could not be used: the one problem when it is short, else which settings, for the details. */
+export function settingsProblemsLine(problems: readonly string[]): string {
+  const only = problems.length === 1 ? problems[0] : undefined;
+  if (only !== undefined && only.length < MAX_LINE) return only;
+  const names = [...new Set(problems.map((p) => /^(vramGuard\.[\w.]+)/.exec(p)?.[1]).filter((n): n is string => !!n))];
+  const count = problems.length === 1 ? 'A setting has a problem' : `${problems.length} settings have problems`;
+  return sentence(`${count} (the details say what is used instead): `, names.join(', ') || firstSentence(problems[0] ?? ''));
+}

@@ -20,13 +20,14 @@ import {
   MAX_LINE,
   notificationLine,
   preflightLine,
+  settingsProblemsLine,
   spikeVerdictLine,
 } from '../../../src/core/report/one-line.ts';
 import { gateMarkdown } from '../../../src/core/servers/gate-report.ts';
 import { preflightGate } from '../../../src/core/servers/preflight-gate.ts';
 import { simpleGate, type GateInput } from '../../../src/core/servers/vram-gate.ts';
 import { GiB, MiB, parseSize, type SizeSpec } from '../../../src/core/units.ts';
-import { DEFAULT_THRESHOLDS } from '../../../src/core/watch/thresholds.ts';
+import { DEFAULT_THRESHOLDS, parseThresholds } from '../../../src/core/watch/thresholds.ts';
 import type { GpuReading } from '../../../src/core/watch/watcher.ts';
 
 /** One line, under the limit, no line break. */
@@ -244,6 +245,21 @@ describe('one-line notifications', () => {
       usedAfter: null,
     });
     assert.equal(failed, 'Fallback step 3 failed: ollama did not answer on 127.0.0.1:11434.');
+  });
+
+  it('settings problems: the setting named, whatever the number of problems', () => {
+    // The problems the settings reader gives for the thresholds a user got wrong (warning above critical, a word for a size).
+    const parsed = parseThresholds({ warning: '95%', critical: '90%', emergency: 'lots' }, 'x');
+    const [long, hysteresis] = parsed.problems;
+    assert.ok(long !== undefined && hysteresis !== undefined, JSON.stringify(parsed.problems));
+    // One problem short enough is shown as it is; a longer one by the setting's name.
+    assert.equal(settingsProblemsLine([long]), long);
+    assert.match(long, /^vramGuard\.thresholds: emergency: "lots" is not a size/);
+    const one = settingsProblemsLine([`${long} The setting is read again when it changes, in this window and every other.`]);
+    assert.equal(one, 'A setting has a problem (the details say what is used instead): vramGuard.thresholds.');
+    const two = settingsProblemsLine([long, hysteresis]);
+    assert.equal(two, '2 settings have problems (the details say what is used instead): vramGuard.thresholds, vramGuard.hysteresis.');
+    for (const l of [one, two]) assertOneLine(l);
   });
 
   it('any other text keeps its first sentence, under the limit', () => {
