@@ -27,10 +27,12 @@ import { runSteps, type Step } from './steps.ts';
 import { seriousViolations } from './axe.ts';
 import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
+import { LLAMA_32_3B, writeGguf } from '../helpers/gguf-fixtures.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
 const MODEL = 'llama3.2:3b';
+const BIG_TASK = 'llama 3B, 128k context';
 
 const workbench = new StartedWorkbench();
 let fleet: FleetHarness | null = null;
@@ -625,6 +627,82 @@ export async function runDashboardE2e(): Promise<Totals> {
         if (found.length) throw new Error(`axe-core in the details view: ${found.join('; ')}`);
         const headings = await preview.locator('h1, h2, table').count();
         if (headings < 2) throw new Error(`the details view has ${headings} headings and tables: axe-core checked an empty page`);
+      },
+    },
+    {
+      name: 'the gate refuses a model that does not fit in one sentence; "Show details" opens its report; "Apply…" writes the context that fits into tasks.json',
+      run: async () => {
+        // A 3B model at a 128k context (about 16 GiB with its f16 KV cache) on the 8 GiB GPU with 1.5 GiB used.
+        await fake.write(fakeGpu(1.5));
+        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '1.5/8.0 GB' }).waitFor({ timeout: 20_000 });
+        const model = await writeGguf('e2e-apply-llama-3b', LLAMA_32_3B, { sparse: true });
+        const tasksFile = join(workspace, '.vscode', 'tasks.json');
+        const tasks = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<Record<string, unknown>> };
+        const args = ['-m', model, '-c', '131072', '-ngl', '99', '--port', '1'];
+        tasks.tasks.push({ label: BIG_TASK, type: 'vram-guard', server: 'llama-server', command: ['llama-server'], args, port: 1, problemMatcher: [] });
+        await writeFile(tasksFile, JSON.stringify(tasks, null, 2));
+        const refusal = async () => {
+          await palette(page, 'Tasks: Run Task', BIG_TASK, 20_000);
+          const notice = page
+            .locator('.notification-list-item')
+            .filter({ hasText: /Not started: llama 3B/ })
+            .first();
+          await notice.waitFor({ state: 'visible', timeout: 30_000 });
+          return notice;
+        };
+        let notice = await refusal();
+        const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
+        // 8192 MiB less 1536 MiB used: 6.5 GiB free.
+        if (text.length >= 160 || !/needs \d+\.\d GiB, 6\.5 GiB is free \(\d+\.\d GiB short\)\.$/.test(text))
+          throw new Error(`the refusal is not one sentence with the need and what is free: ${text}`);
+        const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim());
+        for (const action of ['Start anyway', 'Show details', 'Apply…'])
+          if (!buttons.includes(action)) throw new Error(`no "${action}" (buttons: ${buttons.join(', ')})`);
+        await notice.locator('.monaco-button').filter({ hasText: 'Show details' }).click();
+        await page
+          .locator('.tabs-container .tab')
+          .filter({ hasText: /VRAM gate/ })
+          .first()
+          .waitFor({ timeout: 15_000 });
+        const report = await waitFor("the gate's report did not open", 15_000, async () => {
+          for (const f of page.frames())
+            if (
+              f !== page.mainFrame() &&
+              (await f
+                .locator('body')
+                .filter({ hasText: 'What would fit' })
+                .count()
+                .catch(() => 0))
+            )
+              return f;
+          return null;
+        });
+        const reportText = (await report.locator('body').textContent()) ?? '';
+        if (!/131072/.test(reportText)) throw new Error(`the gate's report does not give the context asked for: ${reportText.slice(0, 300)}`);
+
+        notice = await refusal();
+        await notice.locator('.monaco-button').filter({ hasText: 'Apply…' }).click();
+        const first = page.locator('.quick-input-list .monaco-list-row').first();
+        await first.waitFor({ state: 'visible', timeout: 10_000 });
+        const flags = ((await first.locator('.label-name').first().textContent()) ?? '').trim();
+        const context = /-c (\d+)/.exec(flags)?.[1];
+        if (!context) throw new Error(`the first suggestion gives no context: "${flags}"`);
+        await first.click();
+        // Nothing is written before the confirmation.
+        await page.locator('.monaco-dialog-box').waitFor({ state: 'visible', timeout: 10_000 });
+        if ((await readFile(tasksFile, 'utf8')).includes(`"${context}"`)) throw new Error('tasks.json changed before the confirmation');
+        await page
+          .locator('.monaco-dialog-box .monaco-button')
+          .filter({ hasText: /^Apply$/ })
+          .click();
+        const written = await waitFor('tasks.json did not get the new context', 10_000, async () => {
+          const t = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ label: string; args?: string[] }> };
+          const a = t.tasks.find((x) => x.label === BIG_TASK)?.args ?? [];
+          return a.includes(context) ? a : null;
+        });
+        if (written.includes('131072') || !written.includes(model) || !written.includes('--port'))
+          throw new Error(`tasks.json's arguments are not the old ones with the new context: ${written.join(' ')}`);
+        console.log(`       applied "${flags}": ${written.join(' ').replace(model, 'MODEL')}`);
       },
     },
   ];
