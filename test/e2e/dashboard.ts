@@ -468,70 +468,78 @@ export async function runDashboardE2e(): Promise<Totals> {
           const notice = page
             .locator('.notification-list-item')
             .filter({ hasText: /Not started: llama 3B/ })
-            .first();
-          await notice.waitFor({ state: 'visible', timeout: 30_000 });
+            .last();
+          // As a toast, or, when the toasts are full, in the notification centre (the bell opens it).
+          await notice.waitFor({ state: 'visible', timeout: 15_000 }).catch(async () => {
+            await shoot(page, 'dashboard-apply-toast-missing');
+            await page.locator('[id="status.notifications"]').first().click({ timeout: 5000 });
+            await notice.waitFor({ state: 'visible', timeout: 15_000 });
+          });
           return notice;
         };
-        let notice = await refusal();
-        const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
-        // 8192 MiB less 1536 MiB used: 6.5 GiB free.
-        if (text.length >= 160 || !/needs \d+\.\d GiB, 6\.5 GiB is free \(\d+\.\d GiB short\)\.$/.test(text))
-          throw new Error(`the refusal is not one sentence with the need and what is free: ${text}`);
-        const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim());
-        for (const action of ['Start anyway', 'Show details', 'Apply…'])
-          if (!buttons.includes(action)) throw new Error(`no "${action}" (buttons: ${buttons.join(', ')})`);
-        await notice.locator('.monaco-button').filter({ hasText: 'Show details' }).click();
-        await page
-          .locator('.tabs-container .tab')
-          .filter({ hasText: /VRAM gate/ })
-          .first()
-          .waitFor({ timeout: 15_000 });
-        const report = await waitFor("the gate's report did not open", 15_000, async () => {
-          for (const f of page.frames())
-            if (
-              f !== page.mainFrame() &&
-              (await f
-                .locator('body')
-                .filter({ hasText: 'What would fit' })
-                .count()
-                .catch(() => 0))
-            )
-              return f;
-          return null;
-        });
-        const reportText = (await report.locator('body').textContent()) ?? '';
-        if (!/131072/.test(reportText)) throw new Error(`the gate's report does not give the context asked for: ${reportText.slice(0, 300)}`);
-        await closeTab(page, /VRAM gate/);
+        try {
+          let notice = await refusal();
+          const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
+          // 8192 MiB less 1536 MiB used: 6.5 GiB free.
+          if (text.length >= 160 || !/needs \d+\.\d GiB, 6\.5 GiB is free \(\d+\.\d GiB short\)\.$/.test(text))
+            throw new Error(`the refusal is not one sentence with the need and what is free: ${text}`);
+          const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim());
+          for (const action of ['Start anyway', 'Show details', 'Apply…'])
+            if (!buttons.includes(action)) throw new Error(`no "${action}" (buttons: ${buttons.join(', ')})`);
+          await notice.locator('.monaco-button').filter({ hasText: 'Show details' }).click();
+          await page
+            .locator('.tabs-container .tab')
+            .filter({ hasText: /VRAM gate/ })
+            .first()
+            .waitFor({ timeout: 15_000 });
+          const report = await waitFor("the gate's report did not open", 15_000, async () => {
+            for (const f of page.frames())
+              if (
+                f !== page.mainFrame() &&
+                (await f
+                  .locator('body')
+                  .filter({ hasText: 'What would fit' })
+                  .count()
+                  .catch(() => 0))
+              )
+                return f;
+            return null;
+          });
+          const reportText = (await report.locator('body').textContent()) ?? '';
+          if (!/131072/.test(reportText)) throw new Error(`the gate's report does not give the context asked for: ${reportText.slice(0, 300)}`);
+          await closeTab(page, /VRAM gate/);
 
-        notice = await refusal();
-        await notice.locator('.monaco-button').filter({ hasText: 'Apply…' }).click();
-        const first = page.locator('.quick-input-list .monaco-list-row').first();
-        await first.waitFor({ state: 'visible', timeout: 10_000 });
-        const flags = ((await first.locator('.label-name').first().textContent()) ?? '').trim();
-        const context = /-c (\d+)/.exec(flags)?.[1];
-        if (!context) throw new Error(`the first suggestion gives no context: "${flags}"`);
-        await first.click();
-        // Nothing is written before the confirmation.
-        await page.locator('.monaco-dialog-box').waitFor({ state: 'visible', timeout: 10_000 });
-        if ((await readFile(tasksFile, 'utf8')).includes(`"${context}"`)) throw new Error('tasks.json changed before the confirmation');
-        await page
-          .locator('.monaco-dialog-box .monaco-button')
-          .filter({ hasText: /^Apply$/ })
-          .click();
-        const written = await waitFor('tasks.json did not get the new context', 10_000, async () => {
-          const t = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ label: string; args?: string[] }> };
-          const a = t.tasks.find((x) => x.label === BIG_TASK)?.args ?? [];
-          return a.includes(context) ? a : null;
-        });
-        if (written.includes('131072') || !written.includes(model) || !written.includes('--port'))
-          throw new Error(`tasks.json's arguments are not the old ones with the new context: ${written.join(' ')}`);
-        console.log(`       applied "${flags}": ${written.join(' ').replace(model, 'MODEL')}`);
-        // The steps after this one know one task and a GPU at 5.0 GB: put both back.
-        await page.keyboard.press('Escape');
-        await writeFile(tasksFile, original);
-        await fake.write(fakeGpu(5.0));
-        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 20_000 });
-        frame = await dashboardFrame(page);
+          notice = await refusal();
+          await notice.locator('.monaco-button').filter({ hasText: 'Apply…' }).click();
+          const first = page.locator('.quick-input-list .monaco-list-row').first();
+          await first.waitFor({ state: 'visible', timeout: 10_000 });
+          const flags = ((await first.locator('.label-name').first().textContent()) ?? '').trim();
+          const context = /-c (\d+)/.exec(flags)?.[1];
+          if (!context) throw new Error(`the first suggestion gives no context: "${flags}"`);
+          await first.click();
+          // Nothing is written before the confirmation.
+          await page.locator('.monaco-dialog-box').waitFor({ state: 'visible', timeout: 10_000 });
+          if ((await readFile(tasksFile, 'utf8')).includes(`"${context}"`)) throw new Error('tasks.json changed before the confirmation');
+          await page
+            .locator('.monaco-dialog-box .monaco-button')
+            .filter({ hasText: /^Apply$/ })
+            .click();
+          const written = await waitFor('tasks.json did not get the new context', 10_000, async () => {
+            const t = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ label: string; args?: string[] }> };
+            const a = t.tasks.find((x) => x.label === BIG_TASK)?.args ?? [];
+            return a.includes(context) ? a : null;
+          });
+          if (written.includes('131072') || !written.includes(model) || !written.includes('--port'))
+            throw new Error(`tasks.json's arguments are not the old ones with the new context: ${written.join(' ')}`);
+          console.log(`       applied "${flags}": ${written.join(' ').replace(model, 'MODEL')}`);
+        } finally {
+          // The steps after this one know one task and a GPU at 5.0 GB: put both back.
+          await page.keyboard.press('Escape');
+          await writeFile(tasksFile, original);
+          await fake.write(fakeGpu(5.0));
+          await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 20_000 });
+          frame = await dashboardFrame(page);
+        }
       },
     },
     {
