@@ -464,7 +464,16 @@ export async function runDashboardE2e(): Promise<Totals> {
         tasks.tasks.push({ label: BIG_TASK, type: 'vram-guard', server: 'llama-server', command: ['llama-server'], args, port: 1, problemMatcher: [] });
         await writeFile(tasksFile, JSON.stringify(tasks, null, 2));
         const refusal = async () => {
-          await palette(page, 'Tasks: Run Task', BIG_TASK, 20_000);
+          // VS Code reads the changed tasks.json when its file watcher says so: ask again until the task is listed.
+          await waitFor(`"Tasks: Run Task" did not list "${BIG_TASK}"`, 45_000, () =>
+            palette(page, 'Tasks: Run Task', BIG_TASK, 20_000).then(
+              () => true,
+              async () => {
+                await page.keyboard.press('Escape');
+                return false;
+              },
+            ),
+          );
           const notice = page
             .locator('.notification-list-item')
             .filter({ hasText: /Not started: llama 3B/ })
