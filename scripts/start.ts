@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Locator, Page } from 'playwright-core';
+import type { Frame, Locator, Page } from 'playwright-core';
 import { launchBrowser, type RunningBrowser } from './vscode/browser.ts';
 import { ensureVsCode } from './vscode/install.ts';
 import { cacheRoot, repoRoot, testResults } from './vscode/paths.ts';
@@ -228,7 +228,7 @@ async function check(url: string, simulated: boolean): Promise<void> {
  */
 async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const deadline = Date.now() + 30_000;
-  let dashboard = false;
+  let dashboard = null as Frame | null;
   while (!dashboard && Date.now() < deadline) {
     for (const frame of page.frames())
       if (
@@ -237,7 +237,7 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
           .count()
           .catch(() => 0)
       )
-        dashboard = true;
+        dashboard = frame;
     if (!dashboard) await page.waitForTimeout(250);
   }
   const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
@@ -256,6 +256,13 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   if ((await secondarySideBar.count()) && (await secondarySideBar.isVisible())) throw new Error('the secondary side bar (the chat panel) is open');
   say(`  check: opened onto ${tabs.join(' | ')}, in ${groups} editor groups, no welcome page or chat`);
   await page.waitForTimeout(2000); // let the chart draw a few samples
+  // The first view shows the replay's line: the chart spans the seconds there are ("last 20 s"), not an empty hour.
+  const chart = dashboard.locator('.chart[data-gpu="0"]');
+  const points = Number((await chart.getAttribute('data-points')) ?? 0);
+  const span = ((await dashboard.locator('.span-label').textContent()) ?? '').trim();
+  const verdict = ((await dashboard.locator('.gpu[data-gpu="0"] .gpu-verdict').textContent()) ?? '').trim();
+  if (points < 2 || !/^last \d/.test(span)) throw new Error(`the dashboard's first view does not show the replay's line (${points} points, span "${span}")`);
+  say(`  check: the dashboard's chart spans the ${span} of ${points} samples; the card reads "${verdict}"`);
   const shot = join(dir, 'first-run.png');
   await page.screenshot({ path: shot });
   // VRAM_GUARD_UPDATE_DOCS_IMAGES=1 refreshes the README's screenshot from this run.
@@ -273,13 +280,17 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   await row.click();
   const notice = page
     .locator('.notification-list-item')
-    .filter({ hasText: /was not started/ })
+    .filter({ hasText: /Not started/ })
     .first();
   await notice.waitFor({ state: 'visible', timeout: 30_000 });
-  const text = ((await notice.textContent()) ?? '').trim();
-  if (!/6144 MiB needed/.test(text) || !/Start anyway/.test(text))
-    throw new Error(`the gate's notification does not give the need and "Start anyway": ${text}`);
-  say(`  check: the VRAM gate refused "${refused}…": ${text.slice(0, 160)}`);
+  // One sentence under 160 characters with the need (6 GiB), and its actions as buttons.
+  const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
+  const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim()).filter(Boolean);
+  if (text.length >= 160 || !/needs 6\.0 GiB, \d+\.\d GiB is free/.test(text))
+    throw new Error(`the gate's notification is not one sentence under 160 characters with the need: ${text}`);
+  for (const action of ['Start anyway', 'Show details'])
+    if (!buttons.includes(action)) throw new Error(`the gate's notification has no "${action}" (buttons: ${buttons.join(', ')})`);
+  say(`  check: the VRAM gate refused "${refused}…" in ${text.length} characters: ${text} [${buttons.join('] [')}]`);
   await page.screenshot({ path: join(dir, 'gate-refused.png') });
 }
 
@@ -322,6 +333,8 @@ async function main(): Promise<void> {
   if (code !== 0 || !/successfully installed/i.test(installOutput)) throw new Error(`installing ${vsix} failed:\n${installOutput.trim()}`);
 
   await provisionUserSettings(join(stateDir, 'user-data'));
+  // The check sees what a new user sees first: no history left by an earlier start.
+  if (args.check) await rm(join(stateDir, 'user-data', 'User', 'globalStorage', 'vram-guard.vram-guard', 'history'), { recursive: true, force: true });
   let port = args.port ? Number(args.port) : 8765;
   if (!args.port && !(await portIsFree(port))) port = await freePort();
   // A check is a test run: its reservations stay in a runtime folder of its own, not the user's.

@@ -137,3 +137,20 @@ export function placeLabels(markers: ReadonlyArray<{ x: number; kind: Marker['ki
   }
   return out;
 }
+
+/**
+ * The chart in words, for screen readers: what it spans, the figures (now, lowest, highest, of the
+ * total), where WARNING starts, and the card's verdict.
+ */
+export function chartTextAlternative(gpu: GpuInfo, s: SeriesData, span: string, verdict: string): string {
+  if (!s.v.length) return `Used VRAM on GPU ${gpu.gpu}: no samples in this range yet. ${verdict}.`;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of s.v) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const now = s.v[s.v.length - 1] ?? 0;
+  const warning = gpu.thresholds ? ` WARNING starts at ${formatSizeFromMiB(gpu.thresholds.warning)}.` : '';
+  return `Used VRAM on GPU ${gpu.gpu} over ${span}: ${formatSizeFromMiB(now)} of ${formatSizeFromMiB(gpu.totalMiB)} now, lowest ${formatSizeFromMiB(lo)}, highest ${formatSizeFromMiB(hi)}.${warning} ${verdict}.`;
+}

@@ -123,7 +123,7 @@ export function renderFleet(
     if (host.instance !== host.name) title.append(el('span', 'hint', ` ${host.instance}`));
     card.append(title);
     if (host.stale) card.append(el('p', 'fleet-stale', host.stale));
-    const table = el('table', 'fleet-table');
+    const table = el('table', 'fleet-table', undefined, { 'aria-label': `GPUs of ${host.name}` });
     const thead = el('tr', null);
     for (const t of ['GPU', 'Name', 'Used / total', 'Level', 'Top holders', 'Warning / critical / emergency', 'Last hour']) thead.append(el('th', null, t));
     const tbody = el('tbody', null);

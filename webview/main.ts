@@ -9,7 +9,9 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import uPlot from 'uplot';
 import { RANGES, type FleetView, type GpuInfo, type HostMessage, type RangeData, type RangeName, type WebviewMessage } from '../src/protocol.ts';
-import { markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
+import { formatDuration } from '../src/core/duration.ts';
+import { cardVerdict } from './card-verdict.ts';
+import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
 import { formatSizeFromMiB } from './format.ts';
 import { renderFleet } from './fleet-panel.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
@@ -22,6 +24,7 @@ import {
   fromSnapshot,
   needsRefresh,
   selectRange,
+  shortWindowLabel,
   zoomTo,
   type DashboardState,
 } from './view-model.ts';
@@ -219,6 +222,8 @@ function renderHeader(): void {
         ),
       ),
       s.following ? null : h('span', { class: 'hint', text: 'zoomed: pick a range to follow again' }),
+      // While the history is shorter than the range, the charts span what there is and say so.
+      h('span', { class: 'span-label', attrs: { 'aria-live': 'off' }, text: shortWindowLabel(s) ?? '' }),
     ),
   );
 }
@@ -231,13 +236,21 @@ function gpuTitle(gpu: GpuInfo): string {
 }
 
 function gpuSection(gpu: GpuInfo): HTMLElement {
-  const chartBox = h('div', { class: 'chart', attrs: { 'data-gpu': String(gpu.gpu) } });
+  // The chart is named, and described by its text alternative (the figures and the verdict) for screen readers.
+  const altId = `chart-alt-${gpu.gpu}`;
+  const chartBox = h('div', {
+    class: 'chart',
+    attrs: { 'data-gpu': String(gpu.gpu), role: 'group', 'aria-label': `Chart: used VRAM on GPU ${gpu.gpu}`, 'aria-describedby': altId },
+  });
   const section = h(
     'section',
-    { class: `card gpu level-${gpu.level ?? 'none'}`, attrs: { 'data-gpu': String(gpu.gpu) } },
-    h('h2', { class: 'gpu-title', text: gpuTitle(gpu) }),
+    { class: `card gpu level-${gpu.level ?? 'none'}`, attrs: { 'data-gpu': String(gpu.gpu), 'aria-label': `GPU ${gpu.gpu}` } },
+    // The card reads top down: its verdict in words first, the figures below.
+    h('h2', { class: 'gpu-verdict', text: cardVerdict(gpu.level, null) }),
+    h('p', { class: 'gpu-title', text: gpuTitle(gpu) }),
     h('div', { class: 'trend' }),
     chartBox,
+    h('p', { class: 'sr-only chart-alt', attrs: { id: altId } }),
     h(
       'div',
       { class: 'legend-bands' },
@@ -335,7 +348,7 @@ function placeMarkers(u: uPlot, gpu: number): void {
         'div',
         {
           class: `marker marker-${m.kind}${m.level ? ` level-${m.level}` : ''}`,
-          attrs: { 'data-kind': m.kind, 'aria-label': m.detail, title: m.detail, tabindex: '0' },
+          attrs: { 'data-kind': m.kind, role: 'img', 'aria-label': m.detail, title: m.detail, tabindex: '0' },
         },
         label,
       );
@@ -401,17 +414,27 @@ function updateCharts(force = true): void {
     const trendBox = section.querySelector('.trend') as HTMLElement;
     if (info) {
       const tv = trendView(s, info.totalMiB, state.trends.get(gpu) ?? null);
-      const key = `${tv.verdict}|${tv.text}|${tv.leakRate}|${tv.timeToOom}`;
+      const verdict = cardVerdict(info.level, tv);
+      const heading = section.querySelector('.gpu-verdict') as HTMLElement;
+      if (heading.textContent !== verdict) heading.textContent = verdict;
+      heading.dataset.trend = tv.verdict;
+      const key = `${tv.leakRate}|${tv.timeToOom}`;
       if (trendBox.dataset.key !== key) {
         trendBox.dataset.key = key;
         trendBox.replaceChildren(
-          h('span', { class: `verdict verdict-${tv.verdict}`, text: tv.text }),
           h('span', { class: 'slope', text: `leak: ${tv.leakRate}` }),
           h('span', { class: 'oom', text: `time to OOM: ${tv.timeToOom}` }),
         );
       }
+      const span = state.following ? `the last ${formatDuration(to - from)}` : `a zoomed ${formatDuration(to - from)}`;
+      const alt = section.querySelector('.chart-alt') as HTMLElement;
+      const altText = chartTextAlternative(info, s, span, verdict);
+      if (alt.textContent !== altText) alt.textContent = altText;
     }
   }
+  const spanLabel = app.querySelector('.span-label');
+  const spanText = shortWindowLabel(state) ?? '';
+  if (spanLabel && spanLabel.textContent !== spanText) spanLabel.textContent = spanText;
   if (systemChart && (force || needsDraw(systemChart, from, to, state.ram, 0))) {
     const u = systemChart;
     const { ram, swap } = state;
@@ -496,7 +519,7 @@ function renderProcesses(): void {
       ),
     );
     box.replaceChildren(
-      h('table', {}, h('thead', {}, head), h('tbody', {}, ...rows)),
+      h('table', { attrs: { 'aria-label': `Processes on GPU ${box.dataset.gpu}` } }, h('thead', {}, head), h('tbody', {}, ...rows)),
       table.residualHint ? h('p', { class: 'hint', text: table.residualHint }) : '',
     );
   }

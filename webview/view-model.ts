@@ -17,6 +17,7 @@ import {
   type Snapshot,
   type ViewMode,
 } from '../src/protocol.ts';
+import { formatDuration } from '../src/core/duration.ts';
 
 export interface DashboardState {
   mode: ViewMode;
@@ -44,10 +45,25 @@ export interface DashboardState {
 
 const copy = (s: SeriesData): SeriesData => ({ t: s.t.slice(), v: s.v.slice() });
 
-/** The window for a named range ending at `end`. */
+/** The shortest span the chart shows, however little history there is. */
+export const MIN_SPAN_MS = 10_000;
+
+/**
+ * The window for a named range ending at `end`: the range, or, while the history is shorter, the
+ * history itself (at least MIN_SPAN_MS), so 20 s of samples fill the chart instead of its right edge.
+ */
 export function rangeWindow(range: RangeName, end: number, bounds: { first: number; last: number } | null): { from: number; to: number } {
-  if (range === 'all') return { from: Math.min(bounds?.first ?? end - RANGE_MS['1h'], end - 60_000), to: end };
-  return { from: end - RANGE_MS[range], to: end };
+  const have = bounds ? Math.max(MIN_SPAN_MS, end - bounds.first) : Infinity;
+  if (range === 'all') return { from: end - (bounds ? have : RANGE_MS['1h']), to: end };
+  return { from: end - Math.min(RANGE_MS[range], have), to: end };
+}
+
+/** "last 20 s" while the window shows less than the range chosen (all the history there is); null otherwise. */
+export function shortWindowLabel(state: Pick<DashboardState, 'range' | 'window' | 'following'>): string | null {
+  if (!state.following) return null;
+  const span = state.window.to - state.window.from;
+  if (state.range !== 'all' && span >= RANGE_MS[state.range]) return null;
+  return `last ${formatDuration(span)}`;
 }
 
 export function fromSnapshot(s: Snapshot): DashboardState {
@@ -125,10 +141,7 @@ export function applySample(state: DashboardState, u: SampleUpdate): void {
   }
   state.latest = u.t;
   state.bounds = state.bounds ? { first: state.bounds.first, last: u.t } : { first: u.t, last: u.t };
-  if (state.following) {
-    const span = state.window.to - state.window.from;
-    state.window = state.range === 'all' ? { from: state.window.from, to: u.t } : { from: u.t - span, to: u.t };
-  }
+  if (state.following) state.window = rangeWindow(state.range, u.t, state.bounds);
 }
 
 export function applyMarker(state: DashboardState, m: Marker): void {

@@ -52,6 +52,11 @@ export function formatGB(bytes: number): string {
   return (bytes / GiB).toFixed(1);
 }
 
+/** "6.0 GiB" — one decimal, for sentences a person reads at a glance (notifications). */
+export function formatGiB(bytes: number): string {
+  return `${(bytes / GiB).toFixed(1)} GiB`;
+}
+
 export function percentOf(part: number, total: number): number {
   return total > 0 ? (part / total) * 100 : 0;
 }

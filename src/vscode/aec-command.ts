@@ -10,6 +10,8 @@ import { defaultEchoSeconds, verifyEchoCancellation, type AecReport } from '../c
 import type { MarkdownViews } from './markdown-view.ts';
 import type { AllSettings } from './settings-sections.ts';
 import { errorMessage } from '../core/errors.ts';
+import { aecUnavailableLine, errorLine } from '../core/report/one-line.ts';
+import { detailsAction, SHOW_DETAILS, showNotice } from './notice.ts';
 
 export const aecCommandId = 'vramGuard.verifyEchoCancellation';
 
@@ -67,9 +69,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
     } catch (e) {
       const message = errorMessage(e);
       log.error(`Echo-cancellation check could not be completed: ${message}`);
-      void vscode.window.showWarningMessage(
-        `VRAM Guard: the echo-cancellation check could not be completed (${message}). Run it again; the "VRAM Guard" output has the details.`,
-      );
+      void showNotice('warning', errorLine('The echo-cancellation check', e), [{ label: SHOW_DETAILS, run: () => log.show(true) }]);
     } finally {
       running = false;
     }
@@ -77,7 +77,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
 
   async function followUp(report: AecReport): Promise<void> {
     if (!report.available) {
-      void vscode.window.showInformationMessage(`VRAM Guard: ${report.checks[0]?.detail ?? 'the echo-cancellation check is not available here.'}`);
+      void showNotice('info', aecUnavailableLine(report.checks), [detailsAction(views, 'echo-cancellation-check', () => renderMarkdown(report))]);
       return;
     }
     const failed = report.checks.filter((c) => c.status === 'fail').length;
@@ -90,12 +90,12 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
           : 'every check passed.';
     const canEcho = !report.echoTest && report.checks.some((c) => c.id === 'aec.source' && c.status !== 'fail');
     const runEcho = 'Run echo test';
-    const choice = canEcho
-      ? await vscode.window.showInformationMessage(
-          `Echo cancellation: ${summary} The echo test plays ${defaultEchoSeconds} s of noise on the default output and measures how much the canceller removes.`,
-          runEcho,
-        )
-      : await vscode.window.showInformationMessage(`Echo cancellation: ${summary}`);
+    // The echo test plays a few seconds of noise on the default output and measures how much the canceller removes.
+    const choice = await showNotice(
+      'info',
+      `Echo cancellation: ${summary.replace(/\.$/, '')}${canEcho ? ` — the echo test plays ${defaultEchoSeconds} s of noise to measure the canceller` : ''}.`,
+      [...(canEcho ? [{ label: runEcho, run: () => undefined }] : []), detailsAction(views, 'echo-cancellation-check', () => renderMarkdown(report))],
+    );
     if (choice === runEcho) await run(true);
   }
 

@@ -7,6 +7,8 @@
 import * as vscode from 'vscode';
 import { readAllSettings, type AllSettings } from './settings-sections.ts';
 import { ignoredWorkspaceSettings, trustAwareGetter } from './settings.ts';
+import { settingsProblemsLine } from '../core/report/one-line.ts';
+import { SHOW_DETAILS, showNotice } from './notice.ts';
 
 export type SettingsListener = (now: AllSettings, before: AllSettings) => void;
 
@@ -70,10 +72,10 @@ export class Configuration implements vscode.Disposable {
     this.shownProblems = key;
     if (!problems.length) return;
     for (const p of problems) this.log.warn(p);
-    const text = problems.length === 1 ? problems[0] : `${problems.length} settings problems: ${problems.join(' ')}`;
-    void vscode.window.showWarningMessage(`VRAM Guard: ${text}`, 'Open Settings').then((choice) => {
-      if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard');
-    });
+    void showNotice('warning', settingsProblemsLine(problems), [
+      { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard') },
+      { label: SHOW_DETAILS, run: () => this.log.show(true) },
+    ]);
   }
 
   /** Writes the fallback mode to the user settings (the dashboard's mode switch). */

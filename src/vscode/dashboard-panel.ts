@@ -12,6 +12,8 @@ import { readRecords } from '../core/history/files.ts';
 import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../core/history/io.ts';
 import type { HistoryStore } from '../core/history/store.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
+import { clip, errorLine } from '../core/report/one-line.ts';
+import { SHOW_DETAILS, showNotice } from './notice.ts';
 import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
 import { errorMessage } from '../core/errors.ts';
 import { MiB } from '../core/units.ts';
@@ -122,7 +124,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
       if (!st.isFile()) throw new Error('it is not a file');
       size = st.size;
     } catch (err) {
-      void vscode.window.showErrorMessage(`VRAM Guard could not import ${path}: ${errorMessage(err)}`);
+      void showNotice('error', errorLine(`Importing ${name}`, err), [], log);
       return;
     }
     // Streamed, a slice at a time, under a progress notification that can cancel it: the editor
@@ -152,15 +154,18 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     );
     if ('error' in outcome) {
       if (outcome.cancelled) log.info(`history: import of ${path} cancelled`);
-      else void vscode.window.showErrorMessage(`VRAM Guard could not import it: ${outcome.error}`);
+      else {
+        log.error(`history: import of ${path} failed: ${outcome.error}`);
+        void showNotice('error', errorLine(`Importing ${name}`, outcome.error), [{ label: SHOW_DETAILS, run: () => log.show(true) }]);
+      }
       return;
     }
     const { imported, store } = outcome;
     if (imported.skipped.length) {
       log.warn(`history import of ${name}: skipped ${imported.skippedLines} line(s): ${imported.skipped.join('; ')}`);
-      void vscode.window.showWarningMessage(
-        `VRAM Guard imported ${name}, but skipped part of it: ${imported.skipped.slice(0, 2).join('; ')}${imported.skipped.length > 2 ? ' … (see the VRAM Guard log)' : ''}.`,
-      );
+      void showNotice('warning', `Imported ${clip(name, 60)}, but skipped ${imported.skippedLines} line(s) it could not read.`, [
+        { label: SHOW_DETAILS, run: () => log.show(true) },
+      ]);
     }
     const s = await open();
     s.showImported(store, imported.title, imported.format);

@@ -11,6 +11,8 @@ import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { Watcher } from '../core/watch/watcher.ts';
 import { EXPORTER_LISTEN_SETTING, readExporterListen } from './exporter-setting.ts';
 import { errorMessage } from '../core/errors.ts';
+import { errorLine } from '../core/report/one-line.ts';
+import { showNotice } from './notice.ts';
 
 export interface ExporterServiceDeps {
   watcher: Watcher;
@@ -60,9 +62,9 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
     } catch (err) {
       const message = errorMessage(err);
       deps.log.error(`exporter: ${message}`);
-      void vscode.window.showWarningMessage(`VRAM Guard exporter: ${message}`, 'Open Settings').then((choice) => {
-        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', EXPORTER_LISTEN_SETTING);
-      });
+      void showNotice('warning', errorLine('Starting the exporter', err), [
+        { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', EXPORTER_LISTEN_SETTING) },
+      ]);
       current = ''; // try again on the next change
       return null;
     }

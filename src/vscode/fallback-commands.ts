@@ -7,10 +7,12 @@ import { readingsOf, type ConfirmRequest, type FallbackChain } from '../core/fal
 import { dryRunMarkdown } from '../core/fallback/report.ts';
 import { describeTrigger, type FallbackStep } from '../core/fallback/steps.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
-import { formatMiB, percentOf } from '../core/units.ts';
+import { formatMiB } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { fallbackConfirmLine, fallbackResultLine } from '../core/report/one-line.ts';
+import { SHOW_DETAILS, showNotice } from './notice.ts';
 
 export const RUN_FALLBACK_STEP_COMMAND = 'vramGuard.runFallbackStep';
 export const DRY_RUN_FALLBACK_COMMAND = 'vramGuard.runFallbackChainDryRun';
@@ -28,12 +30,7 @@ export interface FallbackCommandDeps {
 
 /** The prompt of a `confirm` step: the GPU's figures, the trigger, and what would be done. */
 export async function confirmStep(request: ConfirmRequest): Promise<boolean> {
-  const r = request.reading;
-  const trigger = request.triggerBytes !== null ? ` (trigger ${describeTrigger(request.step.trigger)} at ${formatMiB(request.triggerBytes)})` : '';
-  const message =
-    `VRAM Guard: GPU ${r.gpu} is at ${levelLabel(r.level)} — ${formatMiB(r.used)} of ${formatMiB(r.total)} used (${percentOf(r.used, r.total).toFixed(0)}%)${trigger}. ` +
-    `Fallback step ${request.index + 1}: ${request.description}?`;
-  const choice = await vscode.window.showWarningMessage(message, 'Run step', 'Not now');
+  const choice = await vscode.window.showWarningMessage(fallbackConfirmLine(request.reading, request.index, request.description), 'Run step', 'Not now');
   return choice === 'Run step';
 }
 
@@ -81,9 +78,8 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
       deps.chain.runStep(pick.index, reading),
     );
     if (!event) return;
-    const figures = event.usedAfter !== null ? ` GPU ${event.gpu}: ${formatMiB(event.usedBefore)} → ${formatMiB(event.usedAfter)}.` : '';
-    const show = event.result === 'done' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
-    void show(`VRAM Guard: step ${event.step + 1} ${event.result} — ${event.message}.${figures}`);
+    // The chain has logged the step's full account; the notification is its one line.
+    void showNotice(event.result === 'done' ? 'info' : 'warning', fallbackResultLine(event), [{ label: SHOW_DETAILS, run: () => deps.log.show(true) }]);
   });
 
   const dryRun = vscode.commands.registerCommand(DRY_RUN_FALLBACK_COMMAND, async () => {

@@ -14,6 +14,8 @@ import type { SizeSpec } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import type { FleetFeed } from './fleet-watch.ts';
 import { parseNeedText } from './preflight-settings.ts';
+import { notificationLine } from '../core/report/one-line.ts';
+import { showNotice } from './notice.ts';
 
 export const FLEET_PREFLIGHT_COMMAND = 'vramGuard.fleetPreflight';
 export const REMOTE_SSH_EXTENSION = 'ms-vscode-remote.remote-ssh';
@@ -78,7 +80,7 @@ export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposa
     if (text === undefined) return undefined;
     const need = parseNeedText(text);
     if ('error' in need) {
-      void vscode.window.showErrorMessage(`VRAM Guard: ${need.error}`);
+      void showNotice('error', notificationLine(need.error));
       return undefined;
     }
     const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () =>
@@ -105,8 +107,9 @@ export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposa
       await vscode.commands.executeCommand(REMOTE_SSH_OPEN, { host: alias });
       return { places, opened: alias };
     }
-    const why = alias ? `Install Remote-SSH (${REMOTE_SSH_EXTENSION}) to open it from here.` : 'No ~/.ssh/config Host matches it.';
-    void vscode.window.showInformationMessage(`VRAM Guard: ${summary}. ${why}`);
+    const why = alias ? `install Remote-SSH (${REMOTE_SSH_EXTENSION}) to open it from here` : 'no ~/.ssh/config Host matches it';
+    deps.log.info(`fleet pre-flight: ${summary}; ${why}`);
+    void showNotice('info', notificationLine(`${summary} (${why}).`));
     return { places, opened: null };
   });
 }

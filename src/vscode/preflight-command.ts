@@ -14,7 +14,9 @@ import { preflightMarkdown, preflightSummary } from '../core/checks/preflight-re
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import { FLEET_PREFLIGHT_COMMAND } from './fleet-preflight.ts';
 import type { MarkdownViews } from './markdown-view.ts';
-import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY } from './preflight-actions.ts';
+import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY, type PreflightActionLabel } from './preflight-actions.ts';
+import { detailsAction, showNotice, type NoticeAction } from './notice.ts';
+import { errorLine, preflightLine } from '../core/report/one-line.ts';
 import { parseNeedText, parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { GpuReading } from '../core/watch/watcher.ts';
@@ -154,25 +156,14 @@ async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | 
 async function showResult(deps: PreflightDeps, report: PreflightReport): Promise<void> {
   await deps.views.show('Pre-flight check', preflightMarkdown(report));
   // No button without a hook; "Run fallback chain" only when memory is what is short.
-  const buttons = offeredActions(report, deps.actions);
-  const start = deps.actions?.startAnyway;
-  const fallback = deps.actions?.runFallbackChain;
-  const text = `VRAM Guard pre-flight: ${preflightSummary(report)}`;
-  const show =
-    report.verdict === 'fail'
-      ? vscode.window.showErrorMessage
-      : report.verdict === 'warn'
-        ? vscode.window.showWarningMessage
-        : vscode.window.showInformationMessage;
-  const choice = await show(text, ...buttons);
-  try {
-    if (choice === START_ANYWAY) await start?.(report);
-    if (choice === RUN_FALLBACK_CHAIN) await fallback?.(report);
-  } catch (err) {
-    const message = errorMessage(err);
-    deps.log.error(`pre-flight action "${choice}" failed: ${message}`);
-    void vscode.window.showErrorMessage(`VRAM Guard: "${choice}" failed: ${message}. See the VRAM Guard output for details.`);
-  }
+  const hooks: Record<PreflightActionLabel, ((r: PreflightReport) => Promise<void>) | undefined> = {
+    [START_ANYWAY]: deps.actions?.startAnyway,
+    [RUN_FALLBACK_CHAIN]: deps.actions?.runFallbackChain,
+  };
+  const actions: NoticeAction[] = offeredActions(report, deps.actions).map((label) => ({ label, run: () => hooks[label]?.(report) }));
+  actions.push(detailsAction(deps.views, 'Pre-flight check', () => preflightMarkdown(report)));
+  const severity = report.verdict === 'fail' ? 'error' : report.verdict === 'warn' ? 'warning' : 'info';
+  await showNotice(severity, preflightLine(report), actions, deps.log);
 }
 
 export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable {
@@ -193,11 +184,8 @@ export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable
       );
       await showResult(deps, report);
     } catch (err) {
-      const message = errorMessage(err);
-      deps.log.error(`pre-flight check failed: ${message}`);
-      void vscode.window.showErrorMessage(
-        `VRAM Guard: the pre-flight check could not run: ${message}. Run it again; if it repeats, report it with the VRAM Guard output.`,
-      );
+      deps.log.error(`pre-flight check failed: ${errorMessage(err)}`);
+      void showNotice('error', errorLine('The pre-flight check', err), [{ label: 'Show details', run: () => deps.log.show(true) }]);
     }
   });
 }

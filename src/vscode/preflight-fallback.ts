@@ -7,9 +7,10 @@ import type { PreflightReport } from '../core/checks/preflight.ts';
 import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import { eventText } from '../core/fallback/events.ts';
 import { dryRunMarkdown } from '../core/fallback/report.ts';
-import { formatMiB } from '../core/units.ts';
+import { formatGiB, formatMiB } from '../core/units.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import type { MarkdownViews } from './markdown-view.ts';
+import { SHOW_DETAILS, showNotice } from './notice.ts';
 import { freeTarget, runChainForNeed } from './preflight-actions.ts';
 
 export interface PreflightFallbackDeps {
@@ -28,17 +29,13 @@ export function preflightFallbackAction(deps: PreflightFallbackDeps): (report: P
     const target = freeTarget(report);
     const reading = latest && target ? readingsOf(latest).find((r) => r.gpu === target.gpu) : undefined;
     if (!latest || !target || !reading) {
-      void vscode.window.showWarningMessage(
-        'VRAM Guard: the fallback chain needs a GPU reading and a need to free memory for; check the status bar, then run the pre-flight check again.',
-      );
+      void showNotice('warning', 'The fallback chain needs a GPU reading and a need to free memory for: run the pre-flight check again.');
       return;
     }
     const plan = await deps.chain.dryRun(latest);
     await deps.views.show('Fallback chain dry run', dryRunMarkdown(plan, new Date()));
     if (!plan.some((e) => e.gpu === target.gpu && e.result === 'would-run')) {
-      void vscode.window.showWarningMessage(
-        `VRAM Guard: no fallback step has anything to do on GPU ${target.gpu} (see the dry run): free memory by hand, or shrink the need.`,
-      );
+      void showNotice('warning', `No fallback step has anything to do on GPU ${target.gpu} (see the dry run): free memory by hand, or shrink the need.`);
       return;
     }
     const more = Math.max(0, target.requiredFreeBytes - target.freeBytes);
@@ -53,9 +50,10 @@ export function preflightFallbackAction(deps: PreflightFallbackDeps): (report: P
       runChainForNeed(deps.chain, plan, reading, target),
     );
     for (const e of result.events) deps.log.info(`pre-flight: ${eventText(e)}`);
-    const summary = `${result.events.length} step${result.events.length === 1 ? '' : 's'} ran; about ${formatMiB(result.freeBytes)} free on GPU ${target.gpu}, ${formatMiB(target.requiredFreeBytes)} wanted.`;
-    if (result.enough)
-      void vscode.window.showInformationMessage(`VRAM Guard: the fallback chain made room: ${summary} Run the pre-flight check again to confirm.`);
-    else void vscode.window.showWarningMessage(`VRAM Guard: the fallback chain did not free enough: ${summary} See the VRAM Guard output.`);
+    const steps = `${result.events.length} step${result.events.length === 1 ? '' : 's'}`;
+    const figures = `${formatGiB(result.freeBytes)} free on GPU ${target.gpu}, ${formatGiB(target.requiredFreeBytes)} wanted`;
+    const details = [{ label: SHOW_DETAILS, run: () => deps.log.show(true) }];
+    if (result.enough) void showNotice('info', `The fallback chain made room in ${steps}: ${figures}; run the pre-flight check again to confirm.`, details);
+    else void showNotice('warning', `The fallback chain did not free enough in ${steps}: ${figures}.`, details);
   };
 }

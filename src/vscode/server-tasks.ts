@@ -14,7 +14,11 @@ import type { GpuLock } from '../core/servers/gpu-lock.ts';
 import { ManagedServer } from '../core/servers/managed-server.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../core/servers/task-definition.ts';
-import type { VramGate } from '../core/servers/vram-gate.ts';
+import type { GateResult, VramGate } from '../core/servers/vram-gate.ts';
+import { gateMarkdown } from '../core/servers/gate-report.ts';
+import { APPLY_ADVICE, applyFitAdvice } from './apply-fit-advice.ts';
+import type { MarkdownViews } from './markdown-view.ts';
+import { detailsAction, showNotice, type NoticeAction } from './notice.ts';
 import { START_ANYWAY } from './preflight-actions.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { GpuReading } from '../core/watch/watcher.ts';
@@ -28,6 +32,8 @@ export interface ServerTaskDeps {
   /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
   stopTimeoutMs: () => number;
   log: vscode.LogOutputChannel;
+  /** Where "Show details" opens the gate's full report. */
+  views?: MarkdownViews;
 }
 
 const RESET = '\x1b[0m';
@@ -127,23 +133,35 @@ class ServerTerminal implements vscode.Pseudoterminal {
     const r = await server.start({ skipGate: bypassed !== null });
     if (!r.ok) {
       deps.log.error(`${task.name}: ${r.message}`);
-      if (r.gate?.status === 'fail') this.offerStartAnyway(task.name, r.gate.summary);
+      if (r.gate?.status === 'fail') this.offerStartAnyway(task.name, r.gate);
       return this.finish(1);
     }
   }
 
-  /** The gate refused: a notification offers to run the task once more, without the gate. */
-  private offerStartAnyway(name: string, summary: string): void {
-    this.say(`Not started. A notification offers "${START_ANYWAY}": it runs this task once more without the VRAM gate.`, RED);
-    void vscode.window.showWarningMessage(`VRAM Guard: ${summary}`, START_ANYWAY).then((choice) => {
-      if (choice !== START_ANYWAY) return;
-      this.deps.log.warn(`${name}: "${START_ANYWAY}" chosen; the next start skips the VRAM gate`);
-      this.bypass.allowOnce(name, summary);
-      vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
-        this.bypass.cancel(name);
-        this.deps.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
-      });
-    });
+  /**
+   * The gate refused: one sentence with the figures, and "Start anyway" (the task once more, without
+   * the gate), "Show details" (the full report), and "Apply…" where the estimate has fit advice.
+   */
+  private offerStartAnyway(name: string, gate: GateResult): void {
+    const { deps } = this;
+    const advice = gate.fitAdvice?.suggestions.length ? gate.fitAdvice : null;
+    this.say(`Not started. A notification offers "${START_ANYWAY}"${advice ? ` and "${APPLY_ADVICE}" (${advice.suggestions[0]?.flags})` : ''}.`, RED);
+    const actions: NoticeAction[] = [
+      {
+        label: START_ANYWAY,
+        run: () => {
+          deps.log.warn(`${name}: "${START_ANYWAY}" chosen; the next start skips the VRAM gate`);
+          this.bypass.allowOnce(name, gate.summary);
+          vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
+            this.bypass.cancel(name);
+            deps.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
+          });
+        },
+      },
+    ];
+    if (deps.views) actions.push(detailsAction(deps.views, `VRAM gate - ${name}`, () => gateMarkdown(name, gate)));
+    if (advice) actions.push({ label: APPLY_ADVICE, run: () => applyFitAdvice(this.task, advice, deps.log) });
+    void showNotice('warning', gate.headline ?? gate.summary, actions, deps.log);
   }
 
   private finish(code: number): void {

@@ -22,6 +22,8 @@ import { TASK_TYPE } from '../core/servers/task-definition.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { MarkdownViews } from './markdown-view.ts';
 import { errorMessage } from '../core/errors.ts';
+import { errorLine, spikeVerdictLine } from '../core/report/one-line.ts';
+import { showNotice, SHOW_DETAILS } from './notice.ts';
 
 export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';
 const TITLE = 'VRAM Guard: VRAM Budget Spike';
@@ -158,7 +160,8 @@ async function askLeaveRunning(spec: SpikeSpec): Promise<boolean | undefined> {
 async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec: SpikeSpec): Promise<void> {
   const opened = await deps.openSource();
   if (!opened.ok) {
-    void vscode.window.showErrorMessage(`VRAM Guard: no GPU to measure, so nothing was started: ${opened.reason}`);
+    deps.log.error(`spike: no GPU to measure: ${opened.reason}`);
+    void showNotice('error', errorLine('The budget spike', `no GPU to measure, so nothing was started: ${opened.reason}`), [], deps.log);
     return;
   }
   const source = opened.source;
@@ -219,32 +222,29 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
   } catch (err) {
     const message = errorMessage(err);
     deps.log.error(`spike: the report could not be saved: ${message}`);
-    void vscode.window.showErrorMessage(`VRAM Guard: the spike report could not be saved in ${SPIKES_DIR}: ${message}. It is shown, unsaved.`);
+    void showNotice('error', errorLine(`Saving the spike report in ${SPIKES_DIR}`, err), [], deps.log);
   }
-  if (saved) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(saved.markdownPath));
-  else await deps.views.show('VRAM budget spike', spikeMarkdown(report));
-  const show =
-    report.status !== 'complete'
-      ? vscode.window.showWarningMessage
-      : report.decision?.verdict === 'GO'
-        ? vscode.window.showInformationMessage
-        : vscode.window.showWarningMessage;
-  void show(`VRAM budget spike: ${summary}`);
+  const details = async () => {
+    if (saved) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(saved.markdownPath));
+    else await deps.views.show('VRAM budget spike', spikeMarkdown(report));
+  };
+  await details();
+  const severity = report.status === 'complete' && report.decision?.verdict === 'GO' ? 'info' : 'warning';
+  void showNotice(severity, spikeVerdictLine(report), [{ label: SHOW_DETAILS, run: details }], deps.log);
 }
 
 export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable {
   let running = false;
   return vscode.commands.registerCommand(SPIKE_COMMAND, async () => {
     if (!vscode.workspace.isTrusted) {
-      const choice = await vscode.window.showErrorMessage(
-        'VRAM Guard: the budget spike starts the model servers named in this workspace (its tasks or spec file), so it runs only in a trusted workspace. Trust the workspace if you know its tasks, then run the spike again.',
-        'Manage Workspace Trust',
-      );
-      if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      // It starts the model servers this workspace's tasks or spec file name.
+      void showNotice('error', 'The budget spike runs only in a trusted workspace: it starts the servers its tasks name.', [
+        { label: 'Manage Workspace Trust', run: () => vscode.commands.executeCommand('workbench.trust.manage') },
+      ]);
       return;
     }
     if (running) {
-      void vscode.window.showWarningMessage('VRAM Guard: a budget spike is already running; wait for it or cancel it in its notification.');
+      void showNotice('warning', 'A budget spike is already running: wait for it, or cancel it in its notification.');
       return;
     }
     const folder =
@@ -253,7 +253,7 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
         : await vscode.window.showWorkspaceFolderPick({ placeHolder: 'The folder the spike report is saved in' });
     if (!folder) {
       if (!vscode.workspace.workspaceFolders?.length)
-        void vscode.window.showErrorMessage('VRAM Guard: open a folder first: the budget spike saves its report in the workspace (.vram-guard/spikes).');
+        void showNotice('error', 'Open a folder first: the budget spike saves its report in the workspace (.vram-guard/spikes).');
       return;
     }
     running = true;
@@ -266,7 +266,7 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       if (spec === undefined) return;
       if (typeof spec === 'string') {
         deps.log.warn(`spike: ${spec}`);
-        void vscode.window.showErrorMessage(`VRAM Guard: the spike cannot run: ${spec}`);
+        void showNotice('error', errorLine('The budget spike', spec), [], deps.log);
         return;
       }
       const leaveRunning = await askLeaveRunning(spec);
@@ -275,9 +275,8 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const servers = spec.servers.map((s) => ({ ...s, task: { ...s.task, cwd: resolve(folder.uri.fsPath, s.task.cwd ?? '.') } }));
       await run(deps, folder, { ...spec, servers, leaveRunning });
     } catch (err) {
-      const message = errorMessage(err);
-      deps.log.error(`spike failed: ${message}`);
-      void vscode.window.showErrorMessage(`VRAM Guard: the budget spike could not run: ${message}. See the VRAM Guard output for details.`);
+      deps.log.error(`spike failed: ${errorMessage(err)}`);
+      void showNotice('error', errorLine('The budget spike', err), [{ label: SHOW_DETAILS, run: () => deps.log.show(true) }]);
     } finally {
       running = false;
     }

@@ -315,6 +315,7 @@ export class VramGuardContext {
         lock: new GpuLock({ path: gpuLockPath() }),
         readGpu,
         log: this.log,
+        views: this.views,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
         gate: preflightGate(() => {
           const { preflight, general } = this.config.current;

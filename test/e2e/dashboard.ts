@@ -24,13 +24,16 @@ import { buildExtension, summaryLine, testUrl, type Totals } from '../integratio
 import { fakeGpu } from '../integration/suite/scenarios.ts';
 import { encodeEvent, encodeSample } from '../../src/core/history/lines.ts';
 import { runSteps, type Step } from './steps.ts';
+import { seriousViolations } from './axe.ts';
 import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts';
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
 import { MiB } from '../../src/core/units.ts';
+import { LLAMA_32_3B, writeGguf } from '../helpers/gguf-fixtures.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
 const MODEL = 'llama3.2:3b';
+const BIG_TASK = 'llama 3B, 128k context';
 
 const workbench = new StartedWorkbench();
 let fleet: FleetHarness | null = null;
@@ -65,7 +68,11 @@ async function palette(page: Page, title: string, pick?: string, timeoutMs = 10_
   await page.keyboard.press('Escape').catch(() => {});
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  // On a loaded machine a key pressed while a webview (a preview, the dashboard) has the focus can be lost: press it once more.
+  await input.waitFor({ state: 'visible', timeout: 10_000 }).catch(async () => {
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+  });
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: timeoutMs });
@@ -94,6 +101,14 @@ async function roomy(page: Page): Promise<void> {
       await page.keyboard.press('Escape');
     }
   }
+}
+
+/** Closes the editor tab whose title matches (with its close button), so the focus returns to the dashboard. */
+async function closeTab(page: Page, title: RegExp): Promise<void> {
+  const tab = page.locator('.tabs-container .tab').filter({ hasText: title }).first();
+  await tab.click();
+  await tab.locator('.tab-actions .action-label').first().click({ timeout: 5000 });
+  await tab.waitFor({ state: 'detached', timeout: 5000 });
 }
 
 /** Picks a colour theme from the palette and waits for the workbench to wear it. */
@@ -353,6 +368,190 @@ export async function runDashboardE2e(): Promise<Totals> {
       },
     },
     {
+      name: 'axe-core finds no serious or critical violation in the dashboard, in the light, dark high-contrast and light high-contrast themes',
+      run: async () => {
+        for (const [theme, selector] of [
+          [null, null],
+          ['Dark High Contrast', '.monaco-workbench.hc-black'],
+          ['Light High Contrast', '.monaco-workbench.hc-light'],
+        ] as const) {
+          if (theme && selector) await colorTheme(page, theme, selector);
+          frame = await dashboardFrame(page);
+          await waitFor('the chart was not redrawn', 10_000, async () => (await chartFacts(frame)).canvas);
+          const found = await seriousViolations(frame);
+          if (found.length) throw new Error(`axe-core (${theme ?? 'Light Modern'}): ${found.join('; ')}`);
+          if (theme === 'Dark High Contrast') await shoot(page, 'dashboard-high-contrast', true);
+        }
+        await colorTheme(page, 'Light Modern', '.monaco-workbench.vs');
+        frame = await dashboardFrame(page);
+      },
+    },
+    {
+      name: 'the dashboard works from the keyboard: every control takes focus, focus is visible, Enter picks a range; the chart has a text alternative',
+      run: async () => {
+        // Disabled controls are out of the tab order on purpose; every other one takes the focus (the
+        // checkbox hands it to the input in its shadow root, and the page's focus is then the checkbox).
+        const unreachable = await frame
+          .locator('vscode-button:not([disabled]), vscode-checkbox:not([disabled]), select:not([disabled]), .marker')
+          .evaluateAll((els) =>
+            els
+              .filter((e) => {
+                const el = e as unknown as { focus(): void; ownerDocument: { activeElement: unknown } };
+                el.focus();
+                return el.ownerDocument.activeElement !== el;
+              })
+              .map((e) => (e as unknown as { outerHTML: string }).outerHTML.slice(0, 120)),
+          );
+        if (unreachable.length) throw new Error(`controls that cannot take the keyboard focus: ${unreachable.join(' | ')}`);
+        const five = frame.locator('vscode-button[data-range="5m"]');
+        await five.focus();
+        await page.keyboard.press('Enter');
+        await waitFor('Enter on the focused "5 min" button did not pick the range', 5000, async () => (await five.getAttribute('aria-pressed')) === 'true');
+        const marker = frame.locator('.chart[data-gpu="0"] .marker').first();
+        await marker.focus();
+        const outline = await marker.evaluate((el) => {
+          const g = globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } };
+          const st = g.getComputedStyle(el);
+          return `${st.outlineStyle} ${st.outlineWidth}`;
+        });
+        if (/^none|\b0px/.test(outline)) throw new Error(`a focused marker shows no outline (${outline})`);
+        const alt = (await frame.locator('.gpu[data-gpu="0"] .chart-alt').textContent()) ?? '';
+        if (!/^Used VRAM on GPU 0 over the last .+: [\d.]+ GiB of 8\.00 GiB now, lowest/.test(alt))
+          throw new Error(`the chart's text alternative says: ${alt}`);
+        const verdict = (await frame.locator('.gpu[data-gpu="0"] .gpu-verdict').textContent()) ?? '';
+        if (!/^(OK|WARNING|CRITICAL|EMERGENCY), .+ · /.test(verdict)) throw new Error(`the card's first line is not its verdict: ${verdict}`);
+        await pickRange(frame, 'all');
+      },
+    },
+    {
+      name: 'axe-core finds no serious or critical violation in the GPU details view',
+      run: async () => {
+        await palette(page, 'VRAM Guard: Show GPU Details');
+        const preview = await waitFor('the GPU details did not open in a preview', 20_000, async () => {
+          for (const f of page.frames())
+            if (
+              f !== page.mainFrame() &&
+              (await f
+                .locator('body')
+                .filter({ hasText: 'RTX 3070' })
+                .filter({ hasNot: f.locator('#app') })
+                .count()
+                .catch(() => 0))
+            )
+              return f;
+          return null;
+        });
+        // The page around the Markdown is VS Code's own preview (it has no <title> or lang, whatever
+        // the content): those two document rules are its, not ours; everything we write is checked.
+        const found = await seriousViolations(preview, undefined, ['document-title', 'html-has-lang']);
+        if (found.length) throw new Error(`axe-core in the details view: ${found.join('; ')}`);
+        const headings = await preview.locator('h1, h2, table').count();
+        if (headings < 2) throw new Error(`the details view has ${headings} headings and tables: axe-core checked an empty page`);
+        await closeTab(page, /GPU details/);
+      },
+    },
+    {
+      name: 'the gate refuses a model that does not fit in one sentence; "Show details" opens its report; "Apply…" writes the context that fits into tasks.json',
+      run: async () => {
+        // A 3B model at a 128k context (about 16 GiB with its f16 KV cache) on the 8 GiB GPU with 1.5 GiB used.
+        await fake.write(fakeGpu(1.5));
+        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '1.5/8.0 GB' }).waitFor({ timeout: 20_000 });
+        const model = await writeGguf('e2e-apply-llama-3b', LLAMA_32_3B, { sparse: true });
+        const tasksFile = join(workspace, '.vscode', 'tasks.json');
+        const original = await readFile(tasksFile, 'utf8');
+        const tasks = JSON.parse(original) as { tasks: Array<Record<string, unknown>> };
+        const args = ['-m', model, '-c', '131072', '-ngl', '99', '--port', '1'];
+        tasks.tasks.push({ label: BIG_TASK, type: 'vram-guard', server: 'llama-server', command: ['llama-server'], args, port: 1, problemMatcher: [] });
+        await writeFile(tasksFile, JSON.stringify(tasks, null, 2));
+        const refusal = async () => {
+          // VS Code reads the changed tasks.json when its file watcher says so: ask again until the task is listed.
+          await waitFor(`"Tasks: Run Task" did not list "${BIG_TASK}"`, 45_000, () =>
+            palette(page, 'Tasks: Run Task', BIG_TASK, 20_000).then(
+              () => true,
+              async () => {
+                await page.keyboard.press('Escape');
+                return false;
+              },
+            ),
+          );
+          const notice = page
+            .locator('.notification-list-item')
+            .filter({ hasText: /Not started: llama 3B/ })
+            .last();
+          // As a toast, or, when the toasts are full, in the notification centre (the bell opens it).
+          await notice.waitFor({ state: 'visible', timeout: 15_000 }).catch(async () => {
+            await shoot(page, 'dashboard-apply-toast-missing');
+            await page.locator('[id="status.notifications"]').first().click({ timeout: 5000 });
+            await notice.waitFor({ state: 'visible', timeout: 15_000 });
+          });
+          return notice;
+        };
+        try {
+          let notice = await refusal();
+          const text = ((await notice.locator('.notification-list-item-message').textContent()) ?? '').trim();
+          // 8192 MiB less 1536 MiB used: 6.5 GiB free.
+          if (text.length >= 160 || !/needs \d+\.\d GiB, 6\.5 GiB is free \(\d+\.\d GiB short\)\.$/.test(text))
+            throw new Error(`the refusal is not one sentence with the need and what is free: ${text}`);
+          const buttons = (await notice.locator('.monaco-button').allTextContents()).map((b) => b.trim());
+          for (const action of ['Start anyway', 'Show details', 'Apply…'])
+            if (!buttons.includes(action)) throw new Error(`no "${action}" (buttons: ${buttons.join(', ')})`);
+          await notice.locator('.monaco-button').filter({ hasText: 'Show details' }).click();
+          await page
+            .locator('.tabs-container .tab')
+            .filter({ hasText: /VRAM gate/ })
+            .first()
+            .waitFor({ timeout: 15_000 });
+          const report = await waitFor("the gate's report did not open", 15_000, async () => {
+            for (const f of page.frames())
+              if (
+                f !== page.mainFrame() &&
+                (await f
+                  .locator('body')
+                  .filter({ hasText: 'What would fit' })
+                  .count()
+                  .catch(() => 0))
+              )
+                return f;
+            return null;
+          });
+          const reportText = (await report.locator('body').textContent()) ?? '';
+          if (!/131072/.test(reportText)) throw new Error(`the gate's report does not give the context asked for: ${reportText.slice(0, 300)}`);
+          await closeTab(page, /VRAM gate/);
+
+          notice = await refusal();
+          await notice.locator('.monaco-button').filter({ hasText: 'Apply…' }).click();
+          const first = page.locator('.quick-input-list .monaco-list-row').first();
+          await first.waitFor({ state: 'visible', timeout: 10_000 });
+          const flags = ((await first.locator('.label-name').first().textContent()) ?? '').trim();
+          const context = /-c (\d+)/.exec(flags)?.[1];
+          if (!context) throw new Error(`the first suggestion gives no context: "${flags}"`);
+          await first.click();
+          // Nothing is written before the confirmation.
+          await page.locator('.monaco-dialog-box').waitFor({ state: 'visible', timeout: 10_000 });
+          if ((await readFile(tasksFile, 'utf8')).includes(`"${context}"`)) throw new Error('tasks.json changed before the confirmation');
+          await page
+            .locator('.monaco-dialog-box .monaco-button')
+            .filter({ hasText: /^Apply$/ })
+            .click();
+          const written = await waitFor('tasks.json did not get the new context', 10_000, async () => {
+            const t = JSON.parse(await readFile(tasksFile, 'utf8')) as { tasks: Array<{ label: string; args?: string[] }> };
+            const a = t.tasks.find((x) => x.label === BIG_TASK)?.args ?? [];
+            return a.includes(context) ? a : null;
+          });
+          if (written.includes('131072') || !written.includes(model) || !written.includes('--port'))
+            throw new Error(`tasks.json's arguments are not the old ones with the new context: ${written.join(' ')}`);
+          console.log(`       applied "${flags}": ${written.join(' ').replace(model, 'MODEL')}`);
+        } finally {
+          // The steps after this one know one task and a GPU at 5.0 GB: put both back.
+          await page.keyboard.press('Escape');
+          await writeFile(tasksFile, original);
+          await fake.write(fakeGpu(5.0));
+          await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 20_000 });
+          frame = await dashboardFrame(page);
+        }
+      },
+    },
+    {
       name: 'the emulated Ollama starts as a vram-guard task',
       run: async () => {
         await palette(page, 'Tasks: Run Task');
@@ -523,6 +722,8 @@ export async function runDashboardE2e(): Promise<Totals> {
         await frame.locator('section.fleet').scrollIntoViewIfNeeded();
         await page.waitForTimeout(500);
         await frame.locator('section.fleet').screenshot({ path: join(screenshotDir, 'dashboard-fleet.png'), timeout: 10_000 });
+        const found = await seriousViolations(frame, 'section.fleet');
+        if (found.length) throw new Error(`axe-core in the Fleet section: ${found.join('; ')}`);
       },
     },
     {
@@ -547,7 +748,8 @@ export async function runDashboardE2e(): Promise<Totals> {
   await runSteps(steps, totals, {
     // Each step builds on the one before it, except that the fleet's steps need only the open
     // dashboard, not the fallback step's zoom or the reload.
-    stopsTheRest: (step) => !/^"Run this step now"|^after a reload/.test(step.name),
+    // The accessibility checks leave the page as they found it, so the rest can go on without them.
+    stopsTheRest: (step) => !/^"Run this step now"|^after a reload|^axe-core|^the dashboard works from the keyboard|^the gate refuses a model/.test(step.name),
     onFailure: async () => {
       if (page) console.log(`       screenshot: ${await shoot(page, 'dashboard-failure')}`);
     },

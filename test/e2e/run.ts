@@ -147,8 +147,10 @@ export async function runE2e(): Promise<Totals> {
       name: 'a level notification names the GPU and the level',
       run: async () => {
         const shown = await readNotifications(page);
-        const level = shown.find((n) => /VRAM Guard/.test(n.text) && /EMERGENCY|CRITICAL/.test(n.text));
+        // One sentence with the figure: "GPU 0 is at EMERGENCY: 7.8 GiB of 8.0 GiB used (98%) — …".
+        const level = shown.find((n) => /GPU 0 is at (EMERGENCY|CRITICAL): \d+\.\d GiB of 8\.0 GiB used/.test(n.text));
         if (!level) throw new Error(`no level notification; shown: ${JSON.stringify(shown)}`);
+        if (level.text.length >= 160) throw new Error(`the level notification is ${level.text.length} characters: ${level.text}`);
         await shoot(page, 'notifications');
         await page.keyboard.press('Escape');
       },

@@ -66,7 +66,7 @@ test('the task\'s model file is missing → refused with "the file does not exis
   assert.equal(s.state, 'refused');
   assert.match(
     logOf('no-model-file'),
-    /VRAM gate: FAIL — "no-model-file" was not started\. No estimate: \S+missing\.gguf could not be read: the file does not exist\./,
+    /VRAM gate: FAIL — Not started: no-model-file: No estimate: .*\n.*Estimated need: No estimate: \S+missing\.gguf could not be read: the file does not exist\./,
   );
 });
 

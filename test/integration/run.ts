@@ -72,16 +72,17 @@ export async function readNotifications(page: Page): Promise<Notification[]> {
     const { document } = globalThis as unknown as PageGlobals;
     const rows = Array.from(document.querySelectorAll('.notifications-center .notification-list-item, .notifications-toasts .notification-list-item'));
     const seen = new Set<string>();
-    const out: Array<{ severity: 'error' | 'warning' | 'info'; text: string }> = [];
+    const out: Array<{ severity: 'error' | 'warning' | 'info'; text: string; source: string }> = [];
     for (const row of rows) {
       const icon = row.querySelector('.notification-list-item-icon');
       const cls = icon?.className ?? '';
       const severity = cls.includes('codicon-error') ? 'error' : cls.includes('codicon-warning') ? 'warning' : 'info';
       const text = (row.querySelector('.notification-list-item-message')?.textContent ?? row.textContent ?? '').trim();
+      const source = (row.querySelector('.notification-list-item-source')?.textContent ?? '').trim();
       const key = `${severity}|${text}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push({ severity, text });
+      out.push({ severity, text, source });
     }
     return out;
   });

@@ -17,6 +17,8 @@ export interface SetupContext {
 export interface Notification {
   severity: 'error' | 'warning' | 'info';
   text: string;
+  /** "VRAM Guard (Extension)": who showed it, as VS Code labels it ("" when the page does not say). */
+  source: string;
 }
 
 export interface ScenarioSetup {
@@ -48,7 +50,8 @@ const fakeSettings = (ctx: SetupContext) => ({
   'vramGuard.adaptiveRate': { enabled: false, fastIntervalMs: 250, calmIntervalMs: 2000, margin: '5%' },
 });
 
-const ours = (n: Notification) => /VRAM Guard/i.test(n.text);
+// VS Code names the extension under each notification; older texts also began with "VRAM Guard".
+const ours = (n: Notification) => /VRAM Guard/i.test(n.source) || /VRAM Guard/i.test(n.text);
 
 const list: ScenarioSetup[] = [
   {

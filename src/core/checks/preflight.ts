@@ -373,7 +373,7 @@ function levelCheck(m: DeviceMemory, needBytes: number | null, spec: ThresholdSp
       ? `${formatMiB(m.used)} of ${formatMiB(m.total)} used: ${levelLabel(level)} ${at}.`
       : `${formatMiB(m.used)} used${report.reservedBytes ? ` + ${formatMiB(report.reservedBytes)} reserved` : ''} + ${formatMiB(needBytes)} needed = ${formatMiB(projected)} of ${formatMiB(m.total)} (${percentOf(projected, m.total).toFixed(1)}%${projected > m.total ? ', more than the GPU has' : ''}): ${levelLabel(level)} ${at}.`;
   const detail = problem ? `${figures} ${problem}` : figures;
-  const data = { projectedBytes: projected, level, thresholds: { warning: t.warning, critical: t.critical, emergency: t.emergency } };
+  const data = { projectedBytes: projected, totalBytes: m.total, level, thresholds: { warning: t.warning, critical: t.critical, emergency: t.emergency } };
   switch (level) {
     case 'ok':
       return check(id, title, 'pass', detail, '', data);

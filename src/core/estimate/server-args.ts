@@ -319,6 +319,12 @@ for (const option of OPTIONS) {
 /** The names the parser knows, for help texts. */
 export const MEMORY_FLAGS: readonly string[] = OPTIONS.flatMap((o) => o.names.slice(0, 1));
 
+/** The option a flag names (any of its spellings): all its names, and whether it takes a value; null when unknown. */
+export function optionOf(flag: string): { names: readonly string[]; value: boolean } | null {
+  const o = OPTIONS.find((x) => x.names.includes(flag) || x.negative?.includes(flag));
+  return o ? { names: [...o.names, ...(o.negative ?? [])], value: o.value } : null;
+}
+
 const looksLikeFlag = (s: string | undefined) => s !== undefined && /^-[^\d.]/.test(s) && s !== '-';
 
 /**

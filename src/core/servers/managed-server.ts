@@ -172,9 +172,20 @@ export class ManagedServer extends Emitter<Events> {
         return { ok: false, message };
       }
       this.lastGate = gate;
-      this.say(`VRAM gate: ${gate.status.toUpperCase()} — ${gate.summary}`);
-      // The estimate's parts and assumptions, and what would fit, unless the summary already said them.
-      for (const d of gate.details ?? []) if (!gate.summary.includes(d.slice(d.indexOf(': ') + 2))) this.say(`  ${d}`);
+      // A refusal: its one sentence first, then each check that failed or warned on a line of its own.
+      const lines =
+        gate.status === 'fail' && gate.headline
+          ? [
+              `VRAM gate: FAIL — ${gate.headline}`,
+              ...gate.checks
+                .filter((c) => c.status === 'fail' || c.status === 'warn')
+                .flatMap((c) => [`  ${c.title}: ${c.detail}`, ...(c.advice ? [`    ${c.advice}`] : [])]),
+            ]
+          : [`VRAM gate: ${gate.status.toUpperCase()} — ${gate.summary}`];
+      // The estimate's parts and assumptions, and what would fit, unless a line above already said them.
+      const said = lines.join('\n');
+      for (const d of gate.details ?? []) if (!said.includes(d.slice(d.indexOf(': ') + 2))) lines.push(`  ${d}`);
+      for (const l of lines) this.say(l);
       if (gate.status === 'fail') {
         this.setState('refused');
         return { ok: false, message: gate.summary, gate };

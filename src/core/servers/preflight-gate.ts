@@ -9,6 +9,7 @@
  */
 import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from '../checks/preflight.ts';
 import type { ServerFlavour } from '../estimate/fit-advice.ts';
+import { preflightMarkdown } from '../checks/preflight-report.ts';
 import { footprintKey, modelIdentity, type FootprintStore } from '../estimate/measured-footprints.ts';
 import { resolveModelNeed, type ModelNeed } from '../estimate/server-need.ts';
 import type { SizeSpec } from '../units.ts';
@@ -175,6 +176,15 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
           }),
       };
     }
-    return { ...summarize(input.taskName, report.checks), expectedBytes, details: reportDetails(report), reservation, footprint };
+    const fitAdvice = report.model?.advice.length && need.kind === 'model' ? { flavour: need.flavour, suggestions: report.model.advice } : null;
+    return {
+      ...summarize(input.taskName, report.checks),
+      expectedBytes,
+      details: reportDetails(report),
+      reservation,
+      footprint,
+      fitAdvice,
+      reportMarkdown: preflightMarkdown(report),
+    };
   };
 }

@@ -8,6 +8,8 @@ import type { GpuReading } from '../watch/watcher.ts';
 import type { CheckResult, CheckStatus } from '../checks/check-result.ts';
 import { worstStatus } from '../checks/check-result.ts';
 import { formatMiB } from '../units.ts';
+import { gateRefusalLine } from '../report/one-line.ts';
+import type { FitSuggestion, ServerFlavour } from '../estimate/fit-advice.ts';
 
 /** A GPU reading for the gate: a sample and where it came from, or why there is none. */
 
@@ -53,6 +55,12 @@ export interface GateResult {
   status: CheckStatus;
   /** One paragraph for the terminal and the log: what was found, with the numbers, and what to do. */
   summary: string;
+  /** A refusal in one sentence under 160 characters, with the figure that matters: the notification's text. */
+  headline?: string;
+  /** The pre-flight's full report in Markdown, for "Show details". */
+  reportMarkdown?: string;
+  /** Settings that would fit, from the estimate (flags for llama-server, variables for Ollama). */
+  fitAdvice?: { flavour: ServerFlavour; suggestions: FitSuggestion[] } | null;
   checks: CheckResult[];
   /** What the server is expected to take (its `needs`, or the estimate), to compare once it runs. */
   expectedBytes?: number | null;
@@ -71,7 +79,12 @@ export function summarize(taskName: string, checks: CheckResult[]): GateResult {
   const shown = status === 'pass' ? checks.filter((c) => c.id.endsWith('free') || c.id.endsWith('vramGate')).slice(0, 1) : worst;
   const text = (shown.length ? shown : checks.slice(0, 1)).map((c) => `${c.detail}${c.advice && status !== 'pass' ? ` ${c.advice}` : ''}`).join(' ');
   const lead = status === 'fail' ? `"${taskName}" was not started. ` : '';
-  return { status: checks.every((c) => c.status === 'unavailable') ? 'unavailable' : status, summary: `${lead}${text}`.trim(), checks };
+  return {
+    status: checks.every((c) => c.status === 'unavailable') ? 'unavailable' : status,
+    summary: `${lead}${text}`.trim(),
+    ...(status === 'fail' ? { headline: gateRefusalLine(taskName, checks) } : {}),
+    checks,
+  };
 }
 
 /** Free VRAM must cover the need plus `marginBytes`. */

@@ -87,7 +87,8 @@ describe('reservations', () => {
       assert.match(
         logOf(refused.name),
         new RegExp(
-          `VRAM gate: FAIL — "${refused.name}" was not started\\. 2632 MiB free \\(6728 MiB less 4096 MiB reserved by "${passed.name}", starting\\) < 4096 MiB needed`,
+          // One sentence first (4096 MiB = 4.0 GiB needed, 2632 MiB = 2.6 GiB free, 1464 MiB = 1.4 GiB short), then the check's figures.
+          `VRAM gate: FAIL — Not started: ${refused.name} needs 4\\.0 GiB, 2\\.6 GiB is free \\(1\\.4 GiB short\\)\\.\\n.*Free VRAM for the need: 2632 MiB free \\(6728 MiB less 4096 MiB reserved by "${passed.name}", starting\\) < 4096 MiB needed`,
         ),
       );
       // Shared on disk while the first loads, then dropped once its memory shows in NVML.

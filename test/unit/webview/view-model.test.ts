@@ -4,10 +4,21 @@ import { describe, it } from 'node:test';
 import { analyzeSeries } from '../../../src/core/trend/analysis.ts';
 import { gpuTrend } from '../../../src/core/trend/trend-view.ts';
 import type { GpuTrend, Snapshot } from '../../../src/protocol.ts';
-import { markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
+import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
 import { formatSizeFromMiB } from '../../../webview/format.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from '../../../webview/panels-model.ts';
-import { allMarkers, applyMarker, applyRange, applySample, fromSnapshot, needsRefresh, selectRange, zoomTo } from '../../../webview/view-model.ts';
+import { cardVerdict } from '../../../webview/card-verdict.ts';
+import {
+  allMarkers,
+  applyMarker,
+  applyRange,
+  applySample,
+  fromSnapshot,
+  needsRefresh,
+  selectRange,
+  shortWindowLabel,
+  zoomTo,
+} from '../../../webview/view-model.ts';
 
 const NOW = Date.parse('2025-10-31T07:20:00Z');
 
@@ -252,5 +263,60 @@ describe('dashboard view model', () => {
       [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']],
     );
     assert.equal(formatSizeFromMiB(3686.4), '3.60 GiB');
+  });
+});
+
+describe('a chart that shows what it has', () => {
+  it('with 20 s of history and the 1 h range, the window spans the 20 s and says "last 20 s"; it grows with each sample up to the hour', () => {
+    const s = fromSnapshot(snapshot({ bounds: { first: NOW - 20_000, last: NOW } }));
+    assert.deepEqual(s.window, { from: NOW - 20_000, to: NOW });
+    assert.equal(shortWindowLabel(s), 'last 20 s');
+    applySample(s, { t: NOW + 1000, g: [[0, 3603, 4096, 'warning']], m: null });
+    assert.deepEqual(s.window, { from: NOW - 20_000, to: NOW + 1000 });
+    assert.equal(shortWindowLabel(s), 'last 21 s');
+    // An hour and more of history: the range as chosen, no label.
+    applySample(s, { t: NOW - 20_000 + 3_700_000, g: [[0, 3603, 4096, 'warning']], m: null });
+    assert.equal(s.window.to - s.window.from, 3_600_000);
+    assert.equal(shortWindowLabel(s), null);
+  });
+
+  it('never less than 10 s, and the range buttons still choose: 5 min with 2 min of history shows the 2 min', () => {
+    const s = fromSnapshot(snapshot({ bounds: { first: NOW - 2000, last: NOW } }));
+    assert.deepEqual(s.window, { from: NOW - 10_000, to: NOW });
+    const t = fromSnapshot(snapshot({ bounds: { first: NOW - 120_000, last: NOW } }));
+    selectRange(t, '5m');
+    assert.equal(t.range, '5m');
+    assert.deepEqual(t.window, { from: NOW - 120_000, to: NOW });
+    assert.equal(shortWindowLabel(t), 'last 2 m');
+    zoomTo(t, NOW - 60_000, NOW - 30_000);
+    assert.equal(shortWindowLabel(t), null, 'a zoom is not "the last" anything');
+  });
+});
+
+describe("the card's first line", () => {
+  it('is the level in words, then the trend once there is one', () => {
+    assert.equal(
+      cardVerdict('critical', { text: 'growing 120 MiB/h: OOM in about 2 h at this rate' }),
+      'CRITICAL, close to out of memory · growing 120 MiB/h: OOM in about 2 h at this rate',
+    );
+    // From the real trend over 20 s of samples: too little for a verdict, and it says so.
+    const tv = trendView({ t: [NOW - 20_000, NOW - 10_000, NOW], v: [3600, 3601, 3602] }, 4096);
+    assert.equal(cardVerdict('ok', tv), `OK, room to spare · ${tv.text}`);
+    assert.match(tv.text, /too soon to rule out a leak/);
+    assert.equal(cardVerdict(null, null), 'No reading yet');
+  });
+});
+
+describe("the chart's text alternative", () => {
+  it('gives the span, the figures now, lowest and highest, where WARNING starts, and the verdict', () => {
+    const gpu = snapshot().gpus[0];
+    assert.ok(gpu);
+    // 3600, 3700, 3650 MiB: now 3650 MiB = 3.56 GiB, lowest 3.52 GiB, highest 3.61 GiB; WARNING at 3276.8 MiB = 3.20 GiB.
+    const text = chartTextAlternative(gpu, { t: [1, 2, 3], v: [3600, 3700, 3650] }, 'the last 20 s', 'WARNING, little room for another model');
+    assert.equal(
+      text,
+      'Used VRAM on GPU 0 over the last 20 s: 3.56 GiB of 4.00 GiB now, lowest 3.52 GiB, highest 3.61 GiB. WARNING starts at 3.20 GiB. WARNING, little room for another model.',
+    );
+    assert.match(chartTextAlternative(gpu, { t: [], v: [] }, 'the last 1 h', 'No reading yet'), /no samples in this range yet/);
   });
 });
