@@ -1,4 +1,4 @@
-/** The CLI's JSON shape for a sample: stable, documented in the README. */
+/** The CLI's JSON shape for a sample: stable, documented in docs/cli.md. */
 import type { GpuDevice, GpuSample } from '../core/gpu/types.ts';
 import type { Level } from '../core/watch/levels.ts';
 

@@ -1,5 +1,5 @@
 /**
- * README's "Reliability" table against the fault-matrix suite: one row per test, `| fault | what VRAM
+ * The table in docs/reliability.md against the fault-matrix suite: one row per test, `| fault | what VRAM
  * Guard does |` from the test's name `fault → what VRAM Guard does`, in the order of the files sorted
  * by name, then of the tests in each file. The names are read from every file in this folder by a
  * light scan of its `test('…')` calls (no test runs twice): a name must be a string literal.
@@ -23,13 +23,13 @@ function testNames(source: string, file: string): string[] {
     const quote = source[at];
     const line = source.slice(0, m.index).split('\n').length;
     if (quote !== "'" && quote !== '"' && quote !== '`')
-      throw new Error(`${file}:${line}: the test's name is not a string literal, so the README check cannot read it`);
+      throw new Error(`${file}:${line}: the test's name is not a string literal, so the Reliability table check cannot read it`);
     let name = '';
     let i = at + 1;
     for (; i < source.length && source[i] !== quote; i++) {
       if (source[i] === '\\') name += unescapeChar(source[++i]!);
       else if (quote === '`' && source[i] === '$' && source[i + 1] === '{')
-        throw new Error(`${file}:${line}: the test's name has a \${…} part, so the README check cannot read it`);
+        throw new Error(`${file}:${line}: the test's name has a \${…} part, so the Reliability table check cannot read it`);
       else name += source[i];
     }
     names.push(name);
@@ -39,12 +39,12 @@ function testNames(source: string, file: string): string[] {
 
 const unescapeChar = (c: string) => ({ n: '\n', t: '\t', r: '\r' })[c] ?? c;
 
-/** The rows of README's `## Reliability` table as names (`fault → what`). */
-function readmeRows(readme: string): string[] {
-  const start = readme.search(/^## Reliability$/m);
-  if (start < 0) throw new Error('README.md has no "## Reliability" section');
-  const rest = readme.slice(start + 1);
-  const end = rest.search(/^## /m);
+/** The rows of the table in docs/reliability.md (`# Reliability`, up to its next section) as names (`fault → what`). */
+function reliabilityRows(page: string): string[] {
+  const start = page.search(/^# Reliability$/m);
+  if (start < 0) throw new Error('docs/reliability.md has no "# Reliability" title');
+  const rest = page.slice(start + 1);
+  const end = rest.search(/^#{1,2} /m);
   const section = end < 0 ? rest : rest.slice(0, end);
   const lines = section.split('\n').filter((l) => l.startsWith('|'));
   assert.equal(lines[0]?.replace(/\s+/g, ' '), '| Fault | What VRAM Guard does |', 'the table must start with the header | Fault | What VRAM Guard does |');
@@ -59,14 +59,14 @@ function readmeRows(readme: string): string[] {
   });
 }
 
-test("README's Reliability table drifts from the fault-matrix tests → this check fails naming the rows to add, remove or reorder", () => {
+test('The Reliability table in docs/reliability.md drifts from the fault-matrix tests → this check fails naming the rows to add, remove or reorder', () => {
   const files = readdirSync(folder)
     .filter((f) => f.endsWith('.test.ts'))
     .sort();
   const names = files.flatMap((f) => testNames(readFileSync(join(folder, f), 'utf8'), `test/fault-matrix/${f}`));
   const badNames = names.filter((n) => n.split(ARROW).length < 2 || !n.split(ARROW)[0]!.trim() || !n.split(ARROW).slice(1).join(ARROW).trim());
   assert.deepEqual(badNames, [], `fault-matrix tests must be named "<fault> → <what VRAM Guard does>"`);
-  const rows = readmeRows(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
+  const rows = reliabilityRows(readFileSync(join(repoRoot, 'docs', 'reliability.md'), 'utf8'));
   const missing = names.filter((n) => !rows.includes(n));
   const extra = rows.filter((r) => !names.includes(r));
   const table = names
@@ -78,7 +78,7 @@ test("README's Reliability table drifts from the fault-matrix tests → this che
   assert.deepEqual(
     { missing, extra },
     { missing: [], extra: [] },
-    `README.md's Reliability table and the tests differ. The table should read:\n\n| Fault | What VRAM Guard does |\n|---|---|\n${table}\n`,
+    `docs/reliability.md's table and the tests differ. The table should read:\n\n| Fault | What VRAM Guard does |\n|---|---|\n${table}\n`,
   );
   assert.deepEqual(rows, names, `the rows are in another order than the files (sorted by name) and their tests. The table should read:\n\n${table}\n`);
 });
