@@ -85,9 +85,9 @@ async function stage(target: string, koffiVersion: string): Promise<string> {
     throw new Error('dist/nvml-worker.cjs is missing from the build: scripts/build.ts must bundle src/core/gpu/nvml-worker.ts');
   });
   await cp(join(root, 'media'), join(dir, 'media'), { recursive: true });
-  // The images the README shows, so the extension's page in VS Code shows them too.
-  const readme = await readFile(join(root, 'README.md'), 'utf8');
-  for (const image of new Set(readme.match(/docs\/images\/[\w.-]+\.png/g) ?? [])) await cp(join(root, image), join(dir, image));
+  // The README (the extension's page in VS Code) links to the pages and images in docs/; relative links
+  // resolve inside the installed extension, so the whole folder ships for them to open there too.
+  await cp(join(root, 'docs'), join(dir, 'docs'), { recursive: true });
   for (const file of KOFFI_FILES) {
     await cp(join(root, 'node_modules', 'koffi', file), join(dir, 'node_modules', 'koffi', file));
   }
