@@ -72,7 +72,7 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   return withOneSample(options, io, async (sample, source) => {
     const ledger = await collectLedger(sample, owners);
     io.stdout(
-      parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
+      parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp, null), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
     );
     return 0;
   });

@@ -12,6 +12,7 @@ import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
 import type { Owner } from './server-registry.ts';
 import { compareEstimate } from '../checks/estimate-comparison.ts';
 import type { Reservation } from './reservations.ts';
+import { ProcessRecogniser, recognitionText, type ProcessRecognition } from './recognition/recogniser.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -37,6 +38,8 @@ export interface GpuLedger {
   residualHint: string | null;
   /** Memory servers that passed the gate have reserved here and NVML does not show yet. */
   reserved?: Reservation[];
+  /** What /proc says each process is (kind, model, ports, unit, who started it), by PID. */
+  recognised?: ReadonlyMap<number, ProcessRecognition>;
 }
 
 export interface LedgerInput {
@@ -47,6 +50,7 @@ export interface LedgerInput {
   /** Residual above this gets a hint (default 256 MiB). */
   residualHintBytes?: number;
   reservations?: readonly Reservation[];
+  recognised?: ReadonlyMap<number, ProcessRecognition>;
 }
 
 export function buildLedger(input: LedgerInput): GpuLedger[] {
@@ -99,6 +103,7 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
       residualBytes: residual,
       residualHint,
       reserved: (input.reservations ?? []).filter((r) => r.gpu === device.index),
+      recognised: input.recognised,
     };
   });
 }
@@ -114,10 +119,13 @@ export interface CollectOptions {
   told?: Map<string, string>;
   /** Memory reserved by gates that passed, for servers not yet in NVML. */
   reservations?: readonly Reservation[];
+  /** Names every GPU process from /proc; keep one between collections so its cache serves (default: a new one). */
+  recogniser?: ProcessRecogniser;
 }
 
 export async function collectLedger(sample: GpuSample, owners: Owner[], options: CollectOptions = {}): Promise<GpuLedger[]> {
-  const [table, reports] = await Promise.all([
+  const pids = sample.devices.flatMap((d) => d.processes.map((p) => p.pid));
+  const [table, reports, recognised] = await Promise.all([
     readProcessTable(),
     (async () => {
       const out = new Map<string, ServerReport>();
@@ -132,8 +140,9 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
       );
       return out;
     })(),
+    (options.recogniser ?? new ProcessRecogniser()).recognise(pids),
   ]);
-  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations });
+  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations, recognised });
 }
 
 /** NVML's figure for the process tree under `rootPid` on one GPU; null when the driver does not say. */
@@ -177,7 +186,12 @@ export function ledgerText(ledger: GpuLedger[]): string {
         `  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`,
       );
     }
-    for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
+    for (const p of g.other) {
+      const r = g.recognised?.get(p.pid);
+      lines.push(
+        `  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${r && r.kind !== 'unknown' ? recognitionText(r) : 'other'}`,
+      );
+    }
     for (const r of g.reserved ?? [])
       lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
     lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);
