@@ -15,6 +15,7 @@ import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
+import { measureWholeGpu } from './whole-gpu.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
+  const wholeGpu = await measureWholeGpu();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
       ok: ggufEstimate.medianMs <= ggufEstimate.targetMs,
     },
     ...historyImport.rows,
+    ...wholeGpu.rows,
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -167,6 +170,7 @@ async function main(): Promise<void> {
     fallbackLatency: fallback,
     ggufEstimate,
     historyImport: historyImport.figures,
+    wholeGpu: wholeGpu.figures,
     fleet: fleet.result,
     driverCallsPerMinute: driverCalls,
     targets: {

@@ -140,7 +140,14 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
       );
       return out;
     })(),
-    (options.recogniser ?? new ProcessRecogniser()).recognise(pids),
+    (async () => {
+      const recogniser = options.recogniser ?? new ProcessRecogniser();
+      try {
+        return await recogniser.recognise(pids);
+      } finally {
+        if (!options.recogniser) recogniser.dispose();
+      }
+    })(),
   ]);
   return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations, recognised });
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ProcessRecogniser } from '../../../src/core/servers/recognition/recogniser.ts';
-import { unitFromCgroup } from '../../../src/core/servers/recognition/proc-facts.ts';
+import { realProcReader, unitFromCgroup } from '../../../src/core/servers/recognition/proc-facts.ts';
 import { buildGpuProcess, startAs, type StartedProcess } from '../../helpers/gpu-process.ts';
 
 const started: StartedProcess[] = [];
@@ -124,32 +124,35 @@ describe('recognising GPU processes from /proc', () => {
   it('caches per PID and start time: a refresh reads no cmdline, and a new process under a reused PID is read again', async () => {
     const server = await as('llama-server', ['-m', 'a.gguf']);
     const reads: string[] = [];
-    const { realProcReader } = await import('../../../src/core/servers/recognition/proc-facts.ts');
     let shiftStart = 0;
     // A reused PID is the same number with another start time (field 22 of stat): shift it to stand for one.
+    const shifted = (text: string) => {
+      if (!shiftStart) return text;
+      const close = text.lastIndexOf(')');
+      const f = text.slice(close + 2).split(' ');
+      f[19] = String(Number(f[19]) + shiftStart);
+      return `${text.slice(0, close + 2)}${f.join(' ')}`;
+    };
     const counting = {
       ...realProcReader,
-      read: async (path: string, max: number) => {
-        reads.push(path);
-        const text = await realProcReader.read(path, max);
-        if (!path.endsWith('/stat') || !shiftStart) return text;
-        const close = text.lastIndexOf(')');
-        const f = text.slice(close + 2).split(' ');
-        f[19] = String(Number(f[19]) + shiftStart);
-        return `${text.slice(0, close + 2)}${f.join(' ')}`;
+      read: async (path: string, max: number) => (reads.push(path), realProcReader.read(path, max)),
+      openSmall: async (path: string) => {
+        const held = await realProcReader.openSmall(path);
+        return { read: async () => (reads.push(`held ${path}`), shifted(await held.read())), close: held.close };
       },
     };
     const recogniser = new ProcessRecogniser({ reader: counting });
     await recogniser.recognise([server.pid]);
-    assert.ok(reads.some((p) => p.endsWith(`/${server.pid}/cmdline`)));
+    assert.ok(reads.includes(`/proc/${server.pid}/cmdline`));
     reads.length = 0;
     const again = await recogniser.recognise([server.pid]);
     assert.equal(again.get(server.pid)!.model, 'a.gguf');
-    assert.deepEqual(reads, [`/proc/${server.pid}/stat`]);
+    assert.deepEqual(reads, [`held /proc/${server.pid}/stat`], 'a refresh reads the held stat, nothing else');
     shiftStart = 1;
     reads.length = 0;
     await recogniser.recognise([server.pid]);
     assert.ok(reads.includes(`/proc/${server.pid}/cmdline`), 'another start time: read again');
+    recogniser.dispose();
   });
 
   it('finds a port opened after the first look, once the recheck time has passed', async () => {
@@ -160,7 +163,6 @@ describe('recognising GPU processes from /proc', () => {
     assert.deepEqual((await recogniser.recognise([quiet.pid])).get(quiet.pid)!.ports, []);
     // A listening server's port is what a recheck finds: use one that listens, seen first through a recogniser that has it cached without ports.
     const loud = await as('whisper-server', ['-m', 'b.bin']);
-    const { realProcReader } = await import('../../../src/core/servers/recognition/proc-facts.ts');
     let hideFds = true;
     const reader = { ...realProcReader, readdir: (path: string) => (hideFds ? Promise.resolve([]) : realProcReader.readdir(path)) };
     const later = new ProcessRecogniser({ now: () => now, portRecheckMs: 5000, reader });

@@ -13,6 +13,17 @@ export interface ProcReader {
   readlink(path: string): Promise<string>;
   readdir(path: string): Promise<string[]>;
   ownerUid(path: string): Promise<number>;
+  /**
+   * Opens a small file to read again and again (a cached process's `stat`): one read per refresh
+   * instead of open, read and close. The descriptor stays on the process it was opened for: once
+   * that process is gone, a read fails, even if its PID has been given to another.
+   */
+  openSmall(path: string): Promise<HeldFile>;
+}
+
+export interface HeldFile {
+  read(): Promise<string>;
+  close(): Promise<void>;
 }
 
 export async function readBounded(path: string, maxBytes: number): Promise<string> {
@@ -23,10 +34,13 @@ export async function readBounded(path: string, maxBytes: number): Promise<strin
     let total = 0;
     // /proc files report size 0: read until the end or the bound.
     while (total < maxBytes) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, maxBytes - total), null);
+      const asked = Math.min(buf.length, maxBytes - total);
+      const { bytesRead } = await fh.read(buf, 0, asked, null);
       if (bytesRead === 0) break;
       parts.push(Buffer.from(buf.subarray(0, bytesRead)));
       total += bytesRead;
+      // A first read shorter than asked and than a page is the whole of a /proc file: spare the read that would return 0.
+      if (total === bytesRead && bytesRead < asked && bytesRead < 4096) break;
     }
     return Buffer.concat(parts).toString('utf8');
   } finally {
@@ -39,6 +53,17 @@ export const realProcReader: ProcReader = {
   readlink: (path) => readlink(path),
   readdir: (path) => readdir(path),
   ownerUid: async (path) => (await stat(path)).uid,
+  openSmall: async (path) => {
+    const fh = await open(path, 'r');
+    return {
+      read: async () => {
+        const buf = Buffer.allocUnsafe(4096);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+        return buf.toString('utf8', 0, bytesRead);
+      },
+      close: () => fh.close(),
+    };
+  },
 };
 
 export interface SystemdUnit {
@@ -90,10 +115,10 @@ export function parseStatFields(line: string): StatFields | null {
   return { ppid, comm: line.slice(open + 1, close), startTicks };
 }
 
-/** Only the start time: what a cached recognition is checked against on each refresh. */
-export async function readStartTicks(pid: number, procRoot = '/proc', reader: ProcReader = realProcReader): Promise<number | null> {
+/** The start time in a held `stat`; null when the process is gone or the line unreadable. */
+export async function heldStartTicks(file: HeldFile): Promise<number | null> {
   try {
-    return parseStatFields(await reader.read(`${procRoot}/${pid}/stat`, STAT_BYTES))?.startTicks ?? null;
+    return parseStatFields(await file.read())?.startTicks ?? null;
   } catch {
     return null;
   }

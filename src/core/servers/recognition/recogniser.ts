@@ -11,8 +11,9 @@ import {
   type ProcessFacts,
   parseStatFields,
   readListeningSockets,
+  type HeldFile,
+  heldStartTicks,
   readProcessFacts,
-  readStartTicks,
   realProcReader,
   type SystemdUnit,
   socketInodes,
@@ -54,6 +55,8 @@ export interface RecogniserOptions {
 
 interface Cached {
   startTicks: number;
+  /** Its `stat`, held open: one read per refresh says whether it is still the same process. */
+  stat: HeldFile;
   recognition: ProcessRecognition;
   portsCheckedAt: number;
   listens: boolean;
@@ -95,21 +98,27 @@ export class ProcessRecogniser {
     };
     const results = await Promise.all(unique.map((pid) => this.one(pid, listening)));
     const seen = new Set(unique);
-    for (const pid of this.cache.keys()) if (!seen.has(pid)) this.cache.delete(pid);
+    for (const pid of [...this.cache.keys()]) if (!seen.has(pid)) this.forget(pid);
     return new Map(results.map((r) => [r.pid, r]));
   }
 
   private async one(pid: number, listening: () => Promise<Map<number, number>>): Promise<ProcessRecognition> {
-    const startTicks = await readStartTicks(pid, this.procRoot, this.reader);
     const cached = this.cache.get(pid);
-    if (cached && startTicks !== null && cached.startTicks === startTicks) {
-      if (cached.listens && !cached.recognition.ports.length && this.now() - cached.portsCheckedAt >= this.portRecheckMs) {
-        cached.portsCheckedAt = this.now();
-        const ports = await this.portsOf(pid, listening);
-        if (ports) cached.recognition = { ...cached.recognition, ports };
+    if (cached) {
+      const ticks = await heldStartTicks(cached.stat);
+      if (ticks !== null && ticks === cached.startTicks) {
+        if (cached.listens && !cached.recognition.ports.length && this.now() - cached.portsCheckedAt >= this.portRecheckMs) {
+          cached.portsCheckedAt = this.now();
+          const ports = await this.portsOf(pid, listening);
+          if (ports) cached.recognition = { ...cached.recognition, ports };
+        }
+        return cached.recognition;
       }
-      return cached.recognition;
+      // Gone, or its PID now names another process: recognise it afresh.
+      this.forget(pid);
     }
+    const held = await this.reader.openSmall(`${this.procRoot}/${pid}/stat`).catch(() => null);
+    const startTicks = held ? await heldStartTicks(held) : null;
     const facts = await readProcessFacts(pid, this.procRoot, this.reader);
     const found = this.match(facts);
     const [ports, startedBy] = await Promise.all([found.kind?.listens ? this.portsOf(pid, listening) : Promise.resolve([] as number[]), this.startedBy(facts)]);
@@ -130,9 +139,23 @@ export class ProcessRecogniser {
       missing,
     };
     // A process that is gone, or whose start time could not be read, is not cached: its PID may come back as another.
-    if (!facts.gone && facts.startTicks !== null && facts.startTicks === startTicks)
-      this.cache.set(pid, { startTicks: facts.startTicks, recognition, portsCheckedAt: this.now(), listens: found.kind?.listens ?? false });
+    if (held && !facts.gone && startTicks !== null && facts.startTicks === startTicks) {
+      // Another refresh running at the same time may have cached it first.
+      if (this.cache.has(pid)) this.forget(pid);
+      this.cache.set(pid, { startTicks, stat: held, recognition, portsCheckedAt: this.now(), listens: found.kind?.listens ?? false });
+    } else void held?.close().catch(() => {});
     return recognition;
+  }
+
+  private forget(pid: number): void {
+    const cached = this.cache.get(pid);
+    this.cache.delete(pid);
+    void cached?.stat.close().catch(() => {});
+  }
+
+  /** Closes the files held for the cache. */
+  dispose(): void {
+    for (const pid of [...this.cache.keys()]) this.forget(pid);
   }
 
   private match(facts: ProcessFacts): { kind: ProcessKind | null; role: string | null; model: string | null } {
