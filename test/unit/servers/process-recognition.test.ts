@@ -135,10 +135,19 @@ describe('recognising GPU processes from /proc', () => {
     };
     const counting = {
       ...realProcReader,
-      read: async (path: string, max: number) => (reads.push(path), realProcReader.read(path, max)),
+      read: async (path: string, max: number) => {
+        reads.push(path);
+        return realProcReader.read(path, max);
+      },
       openSmall: async (path: string) => {
         const held = await realProcReader.openSmall(path);
-        return { read: async () => (reads.push(`held ${path}`), shifted(await held.read())), close: held.close };
+        return {
+          read: async () => {
+            reads.push(`held ${path}`);
+            return shifted(await held.read());
+          },
+          close: held.close,
+        };
       },
     };
     const recogniser = new ProcessRecogniser({ reader: counting });
