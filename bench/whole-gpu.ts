@@ -3,10 +3,12 @@
  * stand-in of test/fixtures/gpu-process) per refresh once cached, and scanning a server's output
  * for CUDA error lines, in MB/s.
  */
+import { CudaErrorScanner } from '../src/core/servers/cuda-error-scanner.ts';
 import { ProcessRecogniser } from '../src/core/servers/recognition/recogniser.ts';
 import { startAs, type StartedProcess } from '../test/helpers/gpu-process.ts';
 
 export const RECOGNITION_TARGET_MS = 5;
+export const SCAN_TARGET_MB_PER_S = 50;
 const PROCESSES = 64;
 
 function median(values: number[]): number {
@@ -54,6 +56,7 @@ export async function measureRecognition(refreshes = 101): Promise<{ rows: Bench
       times.push(Number(process.hrtime.bigint() - s) / 1e6);
     }
     const cachedMs = median(times);
+    recogniser.dispose();
     return {
       rows: [
         {
@@ -70,9 +73,49 @@ export async function measureRecognition(refreshes = 101): Promise<{ rows: Bench
   }
 }
 
+/** A llama-server log (request lines, slot lines, one CUDA error line in a hundred) in 64 KiB chunks, as a pipe delivers it. */
+export function measureScanning(megabytes = 64, runs = 5): { rows: BenchRow[]; figures: Record<string, number> } {
+  const lines = [
+    'srv  log_server_r: request: POST /completion 127.0.0.1 200\n',
+    'slot launch_slot_: id  0 | task 1234 | processing task\n',
+    'slot update_slots: id  0 | task 1234 | prompt done, n_past = 512, n_tokens = 512\n',
+    'slot      release: id  0 | task 1234 | stop processing: n_past = 640, truncated = 0\n',
+  ];
+  const error = 'CUDA error: unspecified launch failure\n';
+  let text = '';
+  for (let i = 0; text.length < 1024 * 1024; i++) text += i % 100 === 99 ? error : lines[i % lines.length];
+  const block = Buffer.from(text);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < block.length; i += 65_536) chunks.push(block.subarray(i, i + 65_536));
+  const rates: number[] = [];
+  let counted = 0;
+  for (let r = 0; r < runs; r++) {
+    const scanner = new CudaErrorScanner(() => {});
+    const t0 = process.hrtime.bigint();
+    for (let m = 0; m < megabytes; m++) for (const c of chunks) scanner.push(c);
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    rates.push((megabytes * block.length) / 1e6 / s);
+    counted = scanner.count;
+  }
+  if (counted === 0) throw new Error('the scanner found no error line');
+  const rate = median(rates);
+  return {
+    rows: [
+      {
+        measure: `scanning server output for CUDA errors (${megabytes} MiB)`,
+        value: `${rate.toFixed(0)} MB/s median of ${runs}`,
+        target: `≥ ${SCAN_TARGET_MB_PER_S} MB/s`,
+        ok: rate >= SCAN_TARGET_MB_PER_S,
+      },
+    ],
+    figures: { megabytes, mbPerSecond: rate, targetMbPerSecond: SCAN_TARGET_MB_PER_S },
+  };
+}
+
 export async function measureWholeGpu(): Promise<{ rows: BenchRow[]; figures: Record<string, unknown> }> {
   const recognition = await measureRecognition();
-  return { rows: [...recognition.rows], figures: { recognition: recognition.figures } };
+  const scanning = measureScanning();
+  return { rows: [...recognition.rows, ...scanning.rows], figures: { recognition: recognition.figures, scanning: scanning.figures } };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
