@@ -32,11 +32,11 @@ export const CUDA_ERROR_PATTERNS: readonly CudaErrorPattern[] = [
   { text: 'CUDNN_STATUS_', origin: 'cuDNN status names (PyTorch, CTranslate2)' },
 ];
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** One expression for every pattern (global: scanned with lastIndex). */
 export function patternExpression(patterns: readonly CudaErrorPattern[] = CUDA_ERROR_PATTERNS): RegExp {
-  return new RegExp(patterns.map((p) => escape(p.text)).join('|'), 'g');
+  return new RegExp(patterns.map((p) => escapeRegExp(p.text)).join('|'), 'g');
 }
 
 export const LONGEST_PATTERN = Math.max(...CUDA_ERROR_PATTERNS.map((p) => p.text.length));

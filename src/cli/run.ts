@@ -1,0 +1,271 @@
+/**
+ * `vram-guard run [options] -- CMD ARGS…`: what a VS Code task gets, for a server started from a
+ * terminal, a script or a systemd unit. The VRAM gate first (no room: the command never runs),
+ * waiting for room with --wait; a reservation until the server's memory shows in NVML; then the
+ * command, its output passed through untouched and watched for CUDA-error cascades, its exit
+ * status and signals passed back.
+ */
+import { basename } from 'node:path';
+import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT } from '../core/checks/preflight.ts';
+import { parseDuration, formatDuration } from '../core/duration.ts';
+import { errorMessage } from '../core/errors.ts';
+import type { GpuSource } from '../core/gpu/types.ts';
+import { splitCommandLine } from '../core/estimate/server-args.ts';
+import { CascadeDetector, type CascadeRule, DEFAULT_CASCADE_RULE } from '../core/servers/cascade-detector.ts';
+import { runChild } from '../core/servers/child-run.ts';
+import { resolveCommand } from '../core/servers/command-path.ts';
+import type { CudaErrorLine } from '../core/servers/cuda-error-scanner.ts';
+import { treeBytesOnGpu } from '../core/servers/ledger.ts';
+import { preflightGate, DEFAULT_RESERVE_MS } from '../core/servers/preflight-gate.ts';
+import { readProcessTable } from '../core/servers/process-tree.ts';
+import { recogniseCommand } from '../core/servers/recognition/command-kind.ts';
+import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
+import { GateInputError, type GateInput, type GateResult } from '../core/servers/vram-gate.ts';
+import { formatMiB, parseSize, percentOf } from '../core/units.ts';
+import type { GpuReading } from '../core/watch/watcher.ts';
+import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
+import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
+import type { CliIo } from './io.ts';
+
+export const RUN_HELP = `vram-guard run [--need SIZE | --model FILE [--args "…"]] [--gpu N] [--wait DURATION] [options] -- CMD ARGS…
+
+Runs CMD only when the GPU has room for it, as a VS Code task would be: the VRAM gate first (no
+room: CMD never runs, exit 1 with the reason); a reservation, so that other gates (tasks in any
+window, another run) count its memory until NVML shows it; then CMD, its output passed through
+untouched, its exit status passed back. Signals run receives (Ctrl-C, SIGTERM) go to CMD.
+CUDA error lines in its output are counted: at 5 a second for 3 s, run says "cascade" on stderr.
+With llama-server's arguments after --, the need is estimated from them (-m, -c, -np, -ngl …).
+
+  --need SIZE                     what CMD needs, e.g. 6GiB
+  --model FILE                    estimate the need from a GGUF file (llama-server's settings from --args)
+  --args "ARGS"                   llama-server's arguments for --model (split without a shell)
+  --gpu N                         the GPU it runs on (default 0)
+  --wait DURATION                 no room: wait for it up to DURATION (90s, 5m, 1h) instead of failing
+  --margin SIZE                   free VRAM to keep beyond the need (default ${DEFAULT_MARGIN_TEXT})
+  --cascade-rate N                CUDA error lines a second that make a cascade (default ${DEFAULT_CASCADE_RULE.perSecond})
+  --cascade-seconds N             for this many seconds in a row (default ${DEFAULT_CASCADE_RULE.seconds})
+${GPU_OPTIONS_HELP}
+
+Exit codes: CMD's own; 128+N when signal N ended it; 1 no room (CMD did not run); 64 wrong usage;
+            126 CMD cannot be executed; 127 CMD not found.
+
+Example (a systemd user unit):  ExecStart=/usr/local/bin/vram-guard run --wait 5m -- llama-server -m /models/qwen.gguf --port 8080`;
+
+const VALUES = ['need', 'model', 'args', 'gpu', 'wait', 'margin', 'cascade-rate', 'cascade-seconds', ...GPU_VALUE_FLAGS] as const;
+const MAX_WAIT_MS = 24 * 3_600_000;
+/** How often the GPU is read while waiting for room, and while the reservation waits for NVML. */
+const POLL_MS = 1000;
+
+interface RunPlan {
+  command: string[];
+  gpu: number;
+  waitMs: number;
+  needsBytes: number | null;
+  model: string | null;
+  /** llama-server's arguments to size from: --args, or the command's own. */
+  sizeArgs: string[] | null;
+  cascade: CascadeRule;
+}
+
+function wholeFlag(parsed: ParsedArgs, name: string, fallback: number, max: number): number {
+  const text = stringFlag(parsed, name);
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`--${name} needs a whole number from 1 to ${max}, not "${text}"`);
+  return Number(text);
+}
+
+function parsePlan(args: string[]): { plan: RunPlan; parsed: ParsedArgs } | 'help' {
+  const sep = args.indexOf('--');
+  const options = sep < 0 ? args : args.slice(0, sep);
+  if (options.includes('--help') || options.includes('-h')) return 'help';
+  if (sep < 0) throw new UsageError('put the command after "--": vram-guard run [options] -- CMD ARGS…');
+  const command = args.slice(sep + 1);
+  if (!command.length || !command[0]) throw new UsageError('there is no command after "--"');
+  const parsed = parseArgs(options, { booleans: ['help'], values: VALUES, rawValues: ['args'] });
+  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}" before "--"`);
+  const need = stringFlag(parsed, 'need');
+  const model = stringFlag(parsed, 'model') ?? null;
+  const argsText = stringFlag(parsed, 'args');
+  if (need !== undefined && model !== null) throw new UsageError('give either --need or --model, not both');
+  if (argsText !== undefined && model === null) throw new UsageError('--args only applies with --model');
+  let needsBytes: number | null = null;
+  if (need !== undefined) {
+    const spec = parseSize(need);
+    if ('error' in spec) throw new UsageError(`--need: ${spec.error}`);
+    if (spec.kind === 'percent') throw new UsageError('--need must be a size such as 6GiB, not a percentage');
+    needsBytes = spec.bytes;
+  }
+  let sizeArgs: string[] | null = null;
+  if (argsText !== undefined) {
+    const split = splitCommandLine(argsText);
+    if (!split.ok) throw new UsageError(`--args: ${split.error}`);
+    sizeArgs = split.args;
+  }
+  const gpuText = stringFlag(parsed, 'gpu') ?? '0';
+  if (!/^\d+$/.test(gpuText) || Number(gpuText) > 63) throw new UsageError(`--gpu needs a GPU index from 0 to 63, not "${gpuText}"`);
+  let waitMs = 0;
+  const waitText = stringFlag(parsed, 'wait');
+  if (waitText !== undefined) {
+    const d = parseDuration(waitText);
+    if ('error' in d) throw new UsageError(`--wait: ${d.error}`);
+    if (d.ms > MAX_WAIT_MS) throw new UsageError('--wait is at most 24h');
+    waitMs = d.ms;
+  }
+  const cascade = {
+    perSecond: wholeFlag(parsed, 'cascade-rate', DEFAULT_CASCADE_RULE.perSecond, 100_000),
+    seconds: wholeFlag(parsed, 'cascade-seconds', DEFAULT_CASCADE_RULE.seconds, 3600),
+  };
+  return { plan: { command, gpu: Number(gpuText), waitMs, needsBytes, model, sizeArgs, cascade }, parsed };
+}
+
+async function read(source: GpuSource | null, reason: string): Promise<GpuReading> {
+  if (!source) return { ok: false, reason };
+  try {
+    return { ok: true, sample: await source.sample(Date.now()), description: source.description };
+  } catch (err) {
+    return { ok: false, reason: `the ${source.kind} source failed to sample: ${errorMessage(err)}` };
+  }
+}
+
+const sleep = (ms: number, interrupted: Promise<void>) =>
+  new Promise<boolean>((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    void interrupted.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+
+export async function runRunCommand(args: string[], io: CliIo): Promise<number> {
+  const planned = parsePlan(args);
+  if (planned === 'help') {
+    io.stdout(`${RUN_HELP}\n`);
+    return 0;
+  }
+  const { plan, parsed } = planned;
+  const options = gpuOptions(parsed, io.env);
+  const marginText = stringFlag(parsed, 'margin') ?? DEFAULT_MARGIN_TEXT;
+  const margin = parseSize(marginText);
+  if ('error' in margin) throw new UsageError(`--margin: ${margin.error}`);
+  const residualThreshold = parseSize(DEFAULT_RESIDUAL_THRESHOLD_TEXT);
+  if ('error' in residualThreshold) throw new Error(residualThreshold.error);
+  const say = (text: string) => io.stderr(`vram-guard run: ${text}\n`);
+
+  const [program, ...programArgs] = plan.command as [string, ...string[]];
+  const found = await resolveCommand(program, io.env.PATH);
+  if (!found.ok) {
+    say(`${found.error}; nothing was started.`);
+    return found.code;
+  }
+  // The registry of kinds says what the command is: llama-server's own arguments size it.
+  const kind = recogniseCommand(plan.command, found.path);
+  const name = basename(program);
+  const sizeFromCommand = plan.needsBytes === null && plan.model === null && kind?.serverKind === 'llama-server';
+  const input = (reading: GpuReading): GateInput => ({
+    taskName: name,
+    gpu: plan.gpu,
+    reading,
+    needsBytes: plan.needsBytes,
+    modelPath: plan.model,
+    contextLength: null,
+    run:
+      plan.model !== null || sizeFromCommand
+        ? { server: 'llama-server', args: plan.model !== null ? (plan.sizeArgs ?? []) : programArgs, env: {}, cwd: process.cwd() }
+        : undefined,
+    reserveMs: DEFAULT_RESERVE_MS,
+  });
+
+  const opened = await options.probe();
+  const source = opened.ok ? opened.source : null;
+  const noSource = opened.ok ? '' : opened.reason;
+  const gate = preflightGate(() => ({
+    margin,
+    residualThreshold,
+    thresholds: options.thresholds,
+    reservations: new ReservationBook(reservationsPath(io.env)),
+    env: io.env,
+    log: say,
+  }));
+  try {
+    let result: GateResult;
+    const deadline = Date.now() + plan.waitMs;
+    let toldWaiting = false;
+    for (;;) {
+      try {
+        result = await gate(input(await read(source, noSource)));
+      } catch (err) {
+        if (err instanceof GateInputError) throw new UsageError(err.message);
+        throw err;
+      }
+      if (result.status !== 'fail') break;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        say(`${result.summary}${plan.waitMs ? ` (waited ${formatDuration(plan.waitMs)} for room)` : ''}`);
+        for (const line of result.details ?? []) say(line);
+        return 1;
+      }
+      if (!toldWaiting) say(`no room yet; waiting up to ${formatDuration(left)}: ${result.summary}`);
+      toldWaiting = true;
+      if (await sleep(Math.min(POLL_MS, left), io.interrupted)) {
+        say('interrupted while waiting for room; nothing was started.');
+        return 130;
+      }
+    }
+    say(result.status === 'unavailable' ? `${result.summary} Starting ${name} without the check.` : result.summary);
+    for (const line of result.details ?? []) say(line);
+
+    const detector = new CascadeDetector(plan.cascade);
+    let lastError: CudaErrorLine | null = null;
+    let pid: number | undefined;
+    const onError = (line: CudaErrorLine) => {
+      lastError = line;
+      const cascade = detector.record();
+      if (!cascade) return;
+      void read(source, noSource).then((reading) => {
+        const device = reading.ok ? reading.sample.devices.find((d) => d.index === plan.gpu) : undefined;
+        const vram = device?.memory
+          ? `; GPU ${plan.gpu} at ${percentOf(device.memory.used, device.memory.total).toFixed(0)} % (${formatMiB(device.memory.used)} of ${formatMiB(device.memory.total)})`
+          : '';
+        say(
+          `cascade: ${cascade.errors} CUDA error lines in ${formatDuration(cascade.detectedAt - cascade.startedAt)} (${cascade.perSecond.toFixed(0)} a second) from ${name} (PID ${pid ?? '?'})${vram}. Last: "${lastError?.excerpt ?? ''}"`,
+        );
+      });
+    };
+    const child = runChild({
+      file: found.path,
+      argv0: program,
+      args: programArgs,
+      env: io.env,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      onError,
+    });
+    pid = child.pid;
+    const reservation = result.reservation ?? null;
+    let watching: ReturnType<typeof setTimeout> | null = null;
+    if (reservation && pid !== undefined) {
+      const serverPid = pid;
+      await reservation.attach(serverPid);
+      // Released once the server's memory shows in NVML (then NVML counts it), or when it ends.
+      const check = async () => {
+        const reading = await read(source, noSource);
+        const bytes = reading.ok ? treeBytesOnGpu(reading.sample, plan.gpu, serverPid, await readProcessTable()) : null;
+        if (bytes !== null && bytes > 0) {
+          watching = null;
+          await reservation.release();
+          return;
+        }
+        if (watching !== null) watching = setTimeout(check, POLL_MS);
+      };
+      watching = setTimeout(check, POLL_MS);
+    }
+    const end = await child.ended;
+    if (watching !== null) clearTimeout(watching);
+    watching = null;
+    await reservation?.release();
+    if (end.startError) say(`${program} could not be started: ${end.startError}`);
+    return end.status;
+  } finally {
+    await source?.dispose();
+  }
+}

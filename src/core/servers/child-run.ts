@@ -1,0 +1,87 @@
+/**
+ * Runs a command as `vram-guard run` does: its output passed through byte for byte (and scanned for
+ * CUDA error lines on the way), the signals this process receives passed on to it, and its end
+ * turned into an exit status — its own code, or 128 + the signal that ended it, as a shell does.
+ * The child gets a process group of its own, so a terminal's Ctrl-C reaches it once, from us.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { errorMessage } from '../errors.ts';
+import { CudaErrorScanner, type CudaErrorLine } from './cuda-error-scanner.ts';
+import { signalQuietly } from './process-tree.ts';
+
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+
+export interface ChildRunOptions {
+  /** The resolved executable. */
+  file: string;
+  /** argv[0] as the user wrote it (what /proc shows). */
+  argv0: string;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  stdout: Writable;
+  stderr: Writable;
+  onError?: (line: CudaErrorLine) => void;
+  /** After the child exits, how long to wait for its output to drain when something else holds the pipe (default 2 s). */
+  drainMs?: number;
+}
+
+export interface ChildEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** What `run` exits with: the code, else 128 + the signal's number. */
+  status: number;
+  /** Set when it could not be started at all. */
+  startError: string | null;
+}
+
+export interface RunningChild {
+  pid: number | undefined;
+  ended: Promise<ChildEnd>;
+}
+
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
+
+export function runChild(o: ChildRunOptions): RunningChild {
+  const child = spawn(o.file, [...o.args], { argv0: o.argv0, env: o.env, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
+  const forward = (signal: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) signalQuietly(child.pid, signal);
+  };
+  const handlers = FORWARDED_SIGNALS.map((s) => [s, () => forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  for (const [from, to] of [
+    [child.stdout, o.stdout],
+    [child.stderr, o.stderr],
+  ] as const) {
+    // One scanner per stream: their lines interleave.
+    const scanner = new CudaErrorScanner((line) => o.onError?.(line));
+    from.on('data', (chunk: Buffer) => scanner.push(chunk));
+    from.pipe(to, { end: false });
+  }
+  const ended = new Promise<ChildEnd>((resolve) => {
+    let done = false;
+    const finish = (end: ChildEnd) => {
+      if (done) return;
+      done = true;
+      for (const [s, h] of handlers) process.off(s, h);
+      resolve(end);
+    };
+    child.once('error', (err) =>
+      finish({ code: null, signal: null, status: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 127 : 126, startError: errorMessage(err) }),
+    );
+    child.once('exit', (code, signal) => {
+      const end = { code, signal, status: exitStatus(code, signal), startError: null };
+      // Its output is complete once both pipes close; a grandchild that kept them open is not waited for long.
+      const timer = setTimeout(() => finish(end), o.drainMs ?? 2000);
+      child.once('close', () => {
+        clearTimeout(timer);
+        finish(end);
+      });
+    });
+  });
+  return { pid: child.pid, ended };
+}

@@ -1,0 +1,232 @@
+/**
+ * `vram-guard run` through the built dist/cli.cjs, with real child processes against the fake NVML:
+ * the gate before the command (no room: it never runs), --wait, the reservation other gates see
+ * until NVML shows the server, output passed through byte for byte, exit status and signals passed
+ * back, the need estimated from llama-server's own arguments, and a cascade of CUDA errors.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { cliPath, privateRuntimeDir, runCli } from '../../helpers/cli-run.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, laptopA1000AtCritical, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
+import { LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+import { buildGpuProcess } from '../../helpers/gpu-process.ts';
+
+let lib: string;
+let dir: string;
+before(async () => {
+  assert.ok(existsSync(cliPath), `${cliPath} is missing: run "npm run build" first`);
+  lib = await buildFakeNvml();
+  dir = await mkdtemp(join(tmpdir(), 'vram-guard-run-test-'));
+});
+
+/** A Node script as the command: `node SCRIPT ARGS`. */
+async function script(name: string, body: string): Promise<string> {
+  const path = join(dir, `${name}.cjs`);
+  await writeFile(path, body);
+  return path;
+}
+
+async function nvml(state: FakeState): Promise<{ fake: FakeNvmlState; env: NodeJS.ProcessEnv }> {
+  const fake = await FakeNvmlState.create(state);
+  return { fake, env: { FAKE_NVML_STATE: fake.path } };
+}
+
+/** Runs the CLI and hands its process to `during` (which resolves when the test is done with it). */
+function runLive(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  during: (p: { stdout: () => string; stderr: () => string; pid: number; until: (f: () => boolean) => Promise<void> }) => Promise<void>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_RUNTIME_DIR: privateRuntimeDir, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let err = '';
+    const waiters: (() => void)[] = [];
+    const poke = () => {
+      for (const w of waiters.splice(0)) w();
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      poke();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      poke();
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const until = async (f: () => boolean) => {
+      while (!f()) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`run ended first: ${err}`);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+    };
+    let ended = false;
+    child.on('close', (code, signal) => {
+      ended = true;
+      clearTimeout(killer);
+      poke();
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
+    });
+    void during({ stdout: () => Buffer.concat(out).toString(), stderr: () => err, pid: child.pid!, until }).catch((e) => {
+      if (!ended) child.kill('SIGKILL');
+      reject(e);
+    });
+  });
+}
+
+describe('vram-guard run', () => {
+  it('runs the command when it fits: output byte for byte, and its exit status', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const child = await script(
+      'bytes',
+      "process.stdout.write(Buffer.from([0x68, 0x69, 0x0a, 0xff, 0xfe, 0x00, 0x1b, 0x5b, 0x33, 0x31, 0x6d])); process.stderr.write('to stderr\\n'); process.exitCode = 7;",
+    );
+    const r = await runLive(['run', '--need', '2GiB', '--nvml-library', lib, '--', process.execPath, child], env, async () => {});
+    assert.equal(r.code, 7, r.stderr);
+    assert.deepEqual([...r.stdout], [0x68, 0x69, 0x0a, 0xff, 0xfe, 0x00, 0x1b, 0x5b, 0x33, 0x31, 0x6d]);
+    assert.match(r.stderr, /to stderr\n/);
+    assert.match(r.stderr, /^vram-guard run: \d+ MiB free ≥ 2048 MiB needed \+ 1024 MiB margin/m);
+  });
+
+  it('no room: the command never runs, exit 1 with the reason', async () => {
+    const { env } = await nvml(laptopA1000AtCritical);
+    const marker = join(dir, 'ran-although-no-room');
+    const child = await script('marker', `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');`);
+    const r = await runCli(['run', '--need', '2GiB', '--nvml-library', lib, '--', process.execPath, child], env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /vram-guard run: "node" was not started\. .*2048 MiB/s);
+    assert.equal(existsSync(marker), false);
+  });
+
+  it('--wait waits for room, then runs the command', async () => {
+    const { fake, env } = await nvml(laptopA1000AtCritical);
+    const child = await script('hello', "console.log('server up');");
+    const r = await runLive(['run', '--need', '2GiB', '--wait', '2m', '--nvml-library', lib, '--', process.execPath, child], env, async (p) => {
+      await p.until(() => p.stderr().includes('no room yet; waiting up to'));
+      assert.equal(p.stdout(), '');
+      // The speech daemon stops: the card is free.
+      await fake.write({ ...laptopA1000AtCritical, devices: [{ ...laptopA1000AtCritical.devices[0]!, used: 144 * MiB, processes: [] }] });
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'server up\n');
+  });
+
+  it('--wait gives up after its time, and the command never ran', async () => {
+    const { env } = await nvml(laptopA1000AtCritical);
+    const marker = join(dir, 'ran-after-wait');
+    const child = await script('marker2', `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');`);
+    const r = await runCli(['run', '--need', '2GiB', '--wait', '1500ms', '--nvml-library', lib, '--', process.execPath, child], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\(waited 1\.5 s for room\)/);
+    assert.equal(existsSync(marker), false);
+  });
+
+  it('Ctrl-C reaches the command once, and run exits as it did (128 + signal)', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const child = await script(
+      'sigint',
+      "let n = 0; process.on('SIGINT', () => { n++; console.log('child got SIGINT ' + n); setTimeout(() => { process.removeAllListeners('SIGINT'); process.kill(process.pid, 'SIGINT'); }, 200); }); console.log('ready'); setInterval(() => {}, 1000);",
+    );
+    const r = await runLive(['run', '--need', '1GiB', '--nvml-library', lib, '--', process.execPath, child], env, async (p) => {
+      await p.until(() => p.stdout().includes('ready'));
+      process.kill(p.pid, 'SIGINT');
+    });
+    assert.equal(r.stdout.toString(), 'ready\nchild got SIGINT 1\n');
+    assert.equal(r.code, 130);
+  });
+
+  it('SIGTERM to run ends the command with it: exit 143', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const child = await script('sigterm', "console.log('ready'); setInterval(() => {}, 1000);");
+    const r = await runLive(['run', '--need', '1GiB', '--nvml-library', lib, '--', process.execPath, child], env, async (p) => {
+      await p.until(() => p.stdout().includes('ready'));
+      process.kill(p.pid, 'SIGTERM');
+    });
+    assert.equal(r.code, 143);
+  });
+
+  it('reserves the need until the server shows in NVML, so another gate counts it', async () => {
+    const { fake, env } = await nvml(desktopRtx3070());
+    const child = await script('hold', "console.log('loading'); setInterval(() => {}, 1000);");
+    const preflightReserved = async () => {
+      const r = await runCli(['preflight', '--need', '1GiB', '--json', '--nvml-library', lib], env);
+      return JSON.parse(r.stdout).reserved.by as { owner: string; bytes: number; serverPid: number | null }[];
+    };
+    let serverPid = 0;
+    const r = await runLive(['run', '--need', '3GiB', '--nvml-library', lib, '--', process.execPath, child], env, async (p) => {
+      await p.until(() => p.stdout().includes('loading'));
+      const reserved = await preflightReserved();
+      assert.deepEqual(
+        reserved.map((x) => [x.owner, x.bytes]),
+        [['node', 3 * GiB]],
+      );
+      serverPid = reserved[0]!.serverPid!;
+      assert.ok(serverPid > 0);
+      // The server's memory shows in NVML: the reservation goes (run reads the GPU once a second).
+      const state = desktopRtx3070();
+      const device = state.devices[0]!;
+      await fake.write({
+        ...state,
+        devices: [{ ...device, used: device.used! + 3 * GiB, processes: [...device.processes!, { pid: serverPid, used: 3 * GiB, name: 'node' }] }],
+      });
+      for (let i = 0; i < 100 && (await preflightReserved()).length; i++) await new Promise((res) => setTimeout(res, 100));
+      assert.deepEqual(await preflightReserved(), []);
+      process.kill(p.pid, 'SIGTERM');
+    });
+    assert.equal(r.code, 143);
+  });
+
+  it("with llama-server's arguments after --, the need comes from the estimate of its model", async () => {
+    const model = await writeGguf('llama-3.2-3b-instruct-q4_k_m', LLAMA_32_3B, { sparse: true });
+    const server = join(dir, 'llama-server');
+    await copyFile(await buildGpuProcess(), server);
+    const { env } = await nvml(laptopA1000AtCritical);
+    const r = await runCli(['run', '--nvml-library', lib, '--', server, '-m', model, '-c', '8192', '--port', '0'], env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /"llama-server" was not started/);
+    assert.match(r.stderr, /Estimated need: .*llama-3\.2-3b-instruct-q4_k_m\.gguf/);
+    // The same need `vram-guard preflight --model … --args …` finds for these arguments.
+    const p = await runCli(['preflight', '--model', model, '--args', '-c 8192 --port 0', '--json', '--nvml-library', lib], env);
+    const needMiB = Math.round(JSON.parse(p.stdout).need.bytes / MiB);
+    assert.ok(r.stderr.includes(`${needMiB} MiB needed`), `${needMiB} MiB in ${r.stderr}`);
+  });
+
+  it('a cascade of CUDA errors in the output is told on stderr, the lines themselves passed through', async () => {
+    const fits = { ...laptopA1000AtCritical, devices: [{ ...laptopA1000AtCritical.devices[0]!, used: 144 * MiB, processes: [] }] };
+    const { env: roomy } = await nvml(fits);
+    const child = await script(
+      'cascade',
+      "let n = 0; const t = setInterval(() => { for (let i = 0; i < 5; i++) process.stderr.write('CUDA error: unspecified launch failure\\n'); if (++n === 30) clearInterval(t); }, 50);",
+    );
+    const r = await runCli(['run', '--need', '1GiB', '--cascade-seconds', '1', '--nvml-library', lib, '--', process.execPath, child], roomy);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((r.stderr.match(/^CUDA error: unspecified launch failure$/gm) ?? []).length, 150);
+    assert.match(
+      r.stderr,
+      /vram-guard run: cascade: \d+ CUDA error lines in .* from node \(PID \d+\); GPU 0 at \d+ % .*Last: "CUDA error: unspecified launch failure"/,
+    );
+  });
+
+  it('without "--" it says how to call it (exit 64); a command that does not exist exits 127 with the reason', async () => {
+    const usage = await runCli(['run', 'llama-server', '-m', 'x.gguf']);
+    assert.equal(usage.code, 64);
+    assert.match(usage.stderr, /put the command after "--"/);
+    const missing = await runCli(['run', '--need', '1GiB', '--', 'llama-server-that-is-not-installed', '-m', 'x.gguf']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /"llama-server-that-is-not-installed" was not found on PATH .*; nothing was started\./);
+    const notExec = join(dir, 'not-executable');
+    await writeFile(notExec, 'data');
+    const cannot = await runCli(['run', '--', notExec]);
+    assert.equal(cannot.code, 126);
+    assert.match(cannot.stderr, /is not an executable file/);
+    assert.ok((await readFile(notExec, 'utf8')) === 'data');
+  });
+});
