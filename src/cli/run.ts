@@ -11,17 +11,17 @@ import { parseDuration, formatDuration } from '../core/duration.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { GpuSource } from '../core/gpu/types.ts';
 import { splitCommandLine } from '../core/estimate/server-args.ts';
-import { CascadeDetector, type CascadeRule, DEFAULT_CASCADE_RULE } from '../core/servers/cascade-detector.ts';
+import { type CascadeRule, DEFAULT_CASCADE_RULE } from '../core/servers/cascade-detector.ts';
+import { CascadeWatch, cascadeText } from '../core/servers/cascade-watch.ts';
 import { runChild } from '../core/servers/child-run.ts';
 import { resolveCommand } from '../core/servers/command-path.ts';
-import type { CudaErrorLine } from '../core/servers/cuda-error-scanner.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
 import { preflightGate, DEFAULT_RESERVE_MS } from '../core/servers/preflight-gate.ts';
 import { readProcessTable } from '../core/servers/process-tree.ts';
 import { recogniseCommand } from '../core/servers/recognition/command-kind.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { GateInputError, type GateInput, type GateResult } from '../core/servers/vram-gate.ts';
-import { formatMiB, parseSize, percentOf } from '../core/units.ts';
+import { parseSize } from '../core/units.ts';
 import type { GpuReading } from '../core/watch/watcher.ts';
 import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
@@ -214,23 +214,13 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
     say(result.status === 'unavailable' ? `${result.summary} Starting ${name} without the check.` : result.summary);
     for (const line of result.details ?? []) say(line);
 
-    const detector = new CascadeDetector(plan.cascade);
-    let lastError: CudaErrorLine | null = null;
     let pid: number | undefined;
-    const onError = (line: CudaErrorLine) => {
-      lastError = line;
-      const cascade = detector.record();
-      if (!cascade) return;
-      void read(source, noSource).then((reading) => {
-        const device = reading.ok ? reading.sample.devices.find((d) => d.index === plan.gpu) : undefined;
-        const vram = device?.memory
-          ? `; GPU ${plan.gpu} at ${percentOf(device.memory.used, device.memory.total).toFixed(0)} % (${formatMiB(device.memory.used)} of ${formatMiB(device.memory.total)})`
-          : '';
-        say(
-          `cascade: ${cascade.errors} CUDA error lines in ${formatDuration(cascade.detectedAt - cascade.startedAt)} (${cascade.perSecond.toFixed(0)} a second) from ${name} (PID ${pid ?? '?'})${vram}. Last: "${lastError?.excerpt ?? ''}"`,
-        );
-      });
-    };
+    const watch = new CascadeWatch({
+      rule: plan.cascade,
+      onCascade: (cascade, last) => {
+        void read(source, noSource).then((reading) => say(cascadeText(cascade, last, { name, pid: pid ?? null, gpu: plan.gpu }, reading)));
+      },
+    });
     const child = runChild({
       file: found.path,
       argv0: program,
@@ -238,7 +228,7 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       env: io.env,
       stdout: process.stdout,
       stderr: process.stderr,
-      onError,
+      onOutput: (chunk, stream) => watch.push(chunk, stream),
     });
     pid = child.pid;
     const reservation = result.reservation ?? null;

@@ -43,7 +43,10 @@ test('a process exits while it is being recognised → a partial answer that say
   const found = await new ProcessRecogniser({ reader }).recognise([server.pid]);
   const r = found.get(server.pid)!;
   assert.equal(r.pid, server.pid);
-  assert.ok(r.missing.some((m) => m.endsWith(': gone')), JSON.stringify(r.missing));
+  assert.ok(
+    r.missing.some((m) => m.endsWith(': gone')),
+    JSON.stringify(r.missing),
+  );
   assert.deepEqual(r.ports, []);
   // Not cached: the next look reads afresh, and finds it gone too.
   const again = (await new ProcessRecogniser().recognise([server.pid])).get(server.pid)!;
@@ -81,7 +84,9 @@ test('a systemd unit name with odd characters → kept as systemd escapes it (th
 test('a CUDA error inside a 1 MB line → found once, the line streamed in bounded memory', () => {
   const found: string[] = [];
   const scanner = new CudaErrorScanner((l) => found.push(l.excerpt));
-  const line = Buffer.from(`${'#'.repeat(512 * 1024)}ggml_backend_cuda_buffer_type_alloc_buffer: allocating 3626.50 MiB on device 0: cudaMalloc failed: out of memory${'#'.repeat(512 * 1024)}\n`);
+  const line = Buffer.from(
+    `${'#'.repeat(512 * 1024)}ggml_backend_cuda_buffer_type_alloc_buffer: allocating 3626.50 MiB on device 0: cudaMalloc failed: out of memory${'#'.repeat(512 * 1024)}\n`,
+  );
   for (let i = 0; i < line.length; i += 4096) scanner.push(line.subarray(i, i + 4096));
   assert.equal(scanner.count, 1);
   assert.equal(found.length, 1);

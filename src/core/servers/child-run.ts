@@ -1,6 +1,6 @@
 /**
- * Runs a command as `vram-guard run` does: its output passed through byte for byte (and scanned for
- * CUDA error lines on the way), the signals this process receives passed on to it, and its end
+ * Runs a command as `vram-guard run` does: its output passed through byte for byte (and shown to a
+ * watcher on the way), the signals this process receives passed on to it, and its end
  * turned into an exit status — its own code, or 128 + the signal that ended it, as a shell does.
  * The child gets a process group of its own, so a terminal's Ctrl-C reaches it once, from us.
  */
@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../errors.ts';
-import { CudaErrorScanner, type CudaErrorLine } from './cuda-error-scanner.ts';
 import { signalQuietly } from './process-tree.ts';
 
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
@@ -22,7 +21,8 @@ export interface ChildRunOptions {
   env: NodeJS.ProcessEnv;
   stdout: Writable;
   stderr: Writable;
-  onError?: (line: CudaErrorLine) => void;
+  /** Each chunk of output, as it passes through (to watch it for CUDA errors). */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** After the child exits, how long to wait for its output to drain when something else holds the pipe (default 2 s). */
   drainMs?: number;
 }
@@ -53,13 +53,11 @@ export function runChild(o: ChildRunOptions): RunningChild {
   };
   const handlers = FORWARDED_SIGNALS.map((s) => [s, () => forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  for (const [from, to] of [
-    [child.stdout, o.stdout],
-    [child.stderr, o.stderr],
+  for (const [stream, from, to] of [
+    ['stdout', child.stdout, o.stdout],
+    ['stderr', child.stderr, o.stderr],
   ] as const) {
-    // One scanner per stream: their lines interleave.
-    const scanner = new CudaErrorScanner((line) => o.onError?.(line));
-    from.on('data', (chunk: Buffer) => scanner.push(chunk));
+    from.on('data', (chunk: Buffer) => o.onOutput?.(chunk, stream));
     from.pipe(to, { end: false });
   }
   const ended = new Promise<ChildEnd>((resolve) => {

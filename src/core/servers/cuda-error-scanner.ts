@@ -20,6 +20,8 @@ export class CudaErrorScanner {
   private readonly byText: Map<string, CudaErrorPattern>;
   /** The end of the previous chunk, when it holds no newline after which a pattern could start. */
   private carry = '';
+  /** A counted error line whose end has not arrived yet. */
+  private pending: CudaErrorLine | null = null;
   /** The line now streaming has already been counted. */
   private lineCounted = false;
   /** Error lines counted so far. */
@@ -34,7 +36,9 @@ export class CudaErrorScanner {
   }
 
   push(chunk: Buffer | string): void {
-    const text = this.carry + (typeof chunk === 'string' ? chunk : chunk.toString('latin1'));
+    const fresh = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    this.completePending(fresh);
+    const text = this.carry + fresh;
     const re = this.expression;
     re.lastIndex = 0;
     let countedAfter = this.lineCounted ? -1 : -2;
@@ -46,7 +50,10 @@ export class CudaErrorScanner {
         this.count++;
         const from = Math.max(lineStart + 1, m.index - EXCERPT / 2);
         const to = Math.min(lineEnd < 0 ? text.length : lineEnd, from + EXCERPT);
-        this.onError({ pattern: this.byText.get(m[0]) ?? { text: m[0], origin: '' }, excerpt: text.slice(from, to).replace(/\r$/, '') });
+        const found = { pattern: this.byText.get(m[0]) ?? { text: m[0], origin: '' }, excerpt: text.slice(from, to).replace(/\r$/, '') };
+        // The line goes on in the next chunk: its excerpt is told once it ends (or is long enough).
+        if (lineEnd < 0 && found.excerpt.length < EXCERPT) this.pending = found;
+        else this.onError(found);
       }
       // The rest of this line cannot count again.
       if (lineEnd < 0) break;
@@ -55,5 +62,21 @@ export class CudaErrorScanner {
     const lastNewline = text.lastIndexOf('\n');
     this.lineCounted = countedAfter === lastNewline || (lastNewline < 0 && countedAfter !== -2);
     this.carry = text.slice(Math.max(lastNewline + 1, text.length - (LONGEST_PATTERN - 1)));
+  }
+
+  /** Ends the excerpt of an error line that was cut by the end of a chunk. */
+  private completePending(fresh: string): void {
+    const p = this.pending;
+    if (!p) return;
+    const end = fresh.indexOf('\n');
+    p.excerpt = (p.excerpt + (end < 0 ? fresh : fresh.slice(0, end))).slice(0, EXCERPT).replace(/\r$/, '');
+    if (end < 0 && p.excerpt.length < EXCERPT) return;
+    this.pending = null;
+    this.onError(p);
+  }
+
+  /** The output ended: an error line without its newline is told as it is. */
+  end(): void {
+    this.completePending('\n');
   }
 }

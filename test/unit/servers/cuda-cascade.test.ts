@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CascadeDetector } from '../../../src/core/servers/cascade-detector.ts';
+import { CascadeWatch, cascadeText } from '../../../src/core/servers/cascade-watch.ts';
 import { CUDA_ERROR_PATTERNS } from '../../../src/core/servers/cuda-errors.ts';
 import { CudaErrorScanner, type CudaErrorLine } from '../../../src/core/servers/cuda-error-scanner.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
@@ -51,6 +52,7 @@ describe('CUDA error lines', () => {
     for (let i = 0; i < buf.length; i += 65_536) chunks.push(buf.subarray(i, i + 65_536));
     const found = scan(chunks);
     assert.equal(found.length, 1);
+    assert.equal(found[0]!.excerpt.length, 240);
     assert.ok(found[0]!.excerpt.length <= 240);
     assert.match(found[0]!.excerpt, /cudaMalloc failed: out of memory/);
   });
@@ -126,5 +128,42 @@ describe('CUDA error cascades', () => {
     await clock.advance(10_000);
     await burst(5);
     assert.equal(called, 2);
+  });
+});
+
+describe("a task's output watched for cascades", () => {
+  it('counts error lines split across interleaved stdout and stderr chunks, and tells the cascade with the GPU at that moment', async () => {
+    const clock = new FakeClock(0);
+    const told: string[] = [];
+    const watch = new CascadeWatch({
+      now: () => clock.now(),
+      onCascade: (c, last) =>
+        told.push(
+          cascadeText(
+            c,
+            last,
+            { name: 'stt', pid: 4242, gpu: 0 },
+            {
+              ok: true,
+              description: 'test',
+              sample: {
+                timestamp: 0,
+                devices: [{ index: 0, name: 'A1000', memory: { total: 4096 * 1048576, used: 3740 * 1048576, free: 356 * 1048576 } }],
+              } as never,
+            },
+          ),
+        ),
+    });
+    for (let i = 0; i < 40; i++) {
+      // Each error line arrives in two pieces, with a line of the other stream in between.
+      watch.push('RuntimeError: CUDA error: unspec', 'stderr');
+      watch.push('INFO: transcribing segment\n', 'stdout');
+      watch.push('ified launch failure\n', 'stderr');
+      await clock.advance(100);
+    }
+    assert.equal(watch.errors, 40);
+    assert.deepEqual(told, [
+      'cascade: 25 CUDA error lines in 2.4 s (10 a second) from stt (PID 4242); GPU 0 at 91 % (3740 MiB of 4096 MiB). Last: "RuntimeError: CUDA error: unspecified launch failure"',
+    ]);
   });
 });
