@@ -13,7 +13,9 @@ import type { GpuSource } from '../core/gpu/types.ts';
 import { splitCommandLine } from '../core/estimate/server-args.ts';
 import { type CascadeRule, DEFAULT_CASCADE_RULE } from '../core/servers/cascade-detector.ts';
 import { CascadeWatch, cascadeText } from '../core/servers/cascade-watch.ts';
-import { runChild } from '../core/servers/child-run.ts';
+import { type ChildEnd, runChild } from '../core/servers/child-run.ts';
+import { GpuFileLock, gpuLockPath } from '../core/servers/gpu-lock-file.ts';
+import { RestartPolicy } from '../core/servers/restart-policy.ts';
 import { resolveCommand } from '../core/servers/command-path.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
 import { preflightGate, DEFAULT_RESERVE_MS } from '../core/servers/preflight-gate.ts';
@@ -27,7 +29,7 @@ import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 
-export const RUN_HELP = `vram-guard run [--need SIZE | --model FILE [--args "…"]] [--gpu N] [--wait DURATION] [options] -- CMD ARGS…
+export const RUN_HELP = `vram-guard run [--need SIZE | --model FILE [--args "…"]] [--gpu N] [--wait DURATION] [--exclusive] [--restart on-failure] -- CMD ARGS…
 
 Runs CMD only when the GPU has room for it, as a VS Code task would be: the VRAM gate first (no
 room: CMD never runs, exit 1 with the reason); a reservation, so that other gates (tasks in any
@@ -42,6 +44,9 @@ With llama-server's arguments after --, the need is estimated from them (-m, -c,
   --gpu N                         the GPU it runs on (default 0)
   --wait DURATION                 no room: wait for it up to DURATION (90s, 5m, 1h) instead of failing
   --margin SIZE                   free VRAM to keep beyond the need (default ${DEFAULT_MARGIN_TEXT})
+  --exclusive                     hold the GPU's lock while CMD runs (waits for the holder: another run --exclusive)
+  --restart on-failure            restart CMD when it fails (backoff 1 s doubling to 5 min; the gate again first)
+  --max-restarts N                at most N restarts an hour with --restart on-failure (default 10)
   --cascade-rate N                CUDA error lines a second that make a cascade (default ${DEFAULT_CASCADE_RULE.perSecond})
   --cascade-seconds N             for this many seconds in a row (default ${DEFAULT_CASCADE_RULE.seconds})
 ${GPU_OPTIONS_HELP}
@@ -51,7 +56,8 @@ Exit codes: CMD's own; 128+N when signal N ended it; 1 no room (CMD did not run)
 
 Example (a systemd user unit):  ExecStart=/usr/local/bin/vram-guard run --wait 5m -- llama-server -m /models/qwen.gguf --port 8080`;
 
-const VALUES = ['need', 'model', 'args', 'gpu', 'wait', 'margin', 'cascade-rate', 'cascade-seconds', ...GPU_VALUE_FLAGS] as const;
+const VALUES = ['need', 'model', 'args', 'gpu', 'wait', 'margin', 'cascade-rate', 'cascade-seconds', 'restart', 'max-restarts', ...GPU_VALUE_FLAGS] as const;
+const BOOLEANS = ['help', 'exclusive'] as const;
 const MAX_WAIT_MS = 24 * 3_600_000;
 /** How often the GPU is read while waiting for room, and while the reservation waits for NVML. */
 const POLL_MS = 1000;
@@ -65,6 +71,9 @@ interface RunPlan {
   /** llama-server's arguments to size from: --args, or the command's own. */
   sizeArgs: string[] | null;
   cascade: CascadeRule;
+  exclusive: boolean;
+  restart: boolean;
+  maxRestartsPerHour: number;
 }
 
 function wholeFlag(parsed: ParsedArgs, name: string, fallback: number, max: number): number {
@@ -81,7 +90,7 @@ function parsePlan(args: string[]): { plan: RunPlan; parsed: ParsedArgs } | 'hel
   if (sep < 0) throw new UsageError('put the command after "--": vram-guard run [options] -- CMD ARGS…');
   const command = args.slice(sep + 1);
   if (!command.length || !command[0]) throw new UsageError('there is no command after "--"');
-  const parsed = parseArgs(options, { booleans: ['help'], values: VALUES, rawValues: ['args'] });
+  const parsed = parseArgs(options, { booleans: BOOLEANS, values: VALUES, rawValues: ['args'] });
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}" before "--"`);
   const need = stringFlag(parsed, 'need');
   const model = stringFlag(parsed, 'model') ?? null;
@@ -115,7 +124,25 @@ function parsePlan(args: string[]): { plan: RunPlan; parsed: ParsedArgs } | 'hel
     perSecond: wholeFlag(parsed, 'cascade-rate', DEFAULT_CASCADE_RULE.perSecond, 100_000),
     seconds: wholeFlag(parsed, 'cascade-seconds', DEFAULT_CASCADE_RULE.seconds, 3600),
   };
-  return { plan: { command, gpu: Number(gpuText), waitMs, needsBytes, model, sizeArgs, cascade }, parsed };
+  const restartText = stringFlag(parsed, 'restart') ?? 'no';
+  if (restartText !== 'no' && restartText !== 'on-failure') throw new UsageError(`--restart must be on-failure or no, not "${restartText}"`);
+  const maxRestartsPerHour = wholeFlag(parsed, 'max-restarts', 10, 1000);
+  if (parsed.flags.has('max-restarts') && restartText !== 'on-failure') throw new UsageError('--max-restarts only applies with --restart on-failure');
+  return {
+    plan: {
+      command,
+      gpu: Number(gpuText),
+      waitMs,
+      needsBytes,
+      model,
+      sizeArgs,
+      cascade,
+      exclusive: parsed.flags.has('exclusive'),
+      restart: restartText === 'on-failure',
+      maxRestartsPerHour,
+    },
+    parsed,
+  };
 }
 
 async function read(source: GpuSource | null, reason: string): Promise<GpuReading> {
@@ -178,26 +205,30 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   const opened = await options.probe();
   const source = opened.ok ? opened.source : null;
   const noSource = opened.ok ? '' : opened.reason;
-  const gate = preflightGate(() => ({
-    margin,
-    residualThreshold,
-    thresholds: options.thresholds,
-    reservations: new ReservationBook(reservationsPath(io.env)),
-    env: io.env,
-    log: say,
-  }));
-  try {
-    let result: GateResult;
+  const book = new ReservationBook(reservationsPath(io.env));
+  const gate = preflightGate(() => ({ margin, residualThreshold, thresholds: options.thresholds, reservations: book, env: io.env, log: say }));
+  let stopping = false;
+  void io.interrupted.then(() => {
+    stopping = true;
+  });
+
+  /** The gate, waiting for room up to --wait: the result that lets it start, or run's exit status. */
+  const passGate = async (): Promise<GateResult | number> => {
     const deadline = Date.now() + plan.waitMs;
     let toldWaiting = false;
     for (;;) {
+      let result: GateResult;
       try {
         result = await gate(input(await read(source, noSource)));
       } catch (err) {
         if (err instanceof GateInputError) throw new UsageError(err.message);
         throw err;
       }
-      if (result.status !== 'fail') break;
+      if (result.status !== 'fail') {
+        say(result.status === 'unavailable' ? `${result.summary} Starting ${name} without the check.` : result.summary);
+        for (const line of result.details ?? []) say(line);
+        return result;
+      }
       const left = deadline - Date.now();
       if (left <= 0) {
         say(`${result.summary}${plan.waitMs ? ` (waited ${formatDuration(plan.waitMs)} for room)` : ''}`);
@@ -211,9 +242,10 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
         return 130;
       }
     }
-    say(result.status === 'unavailable' ? `${result.summary} Starting ${name} without the check.` : result.summary);
-    for (const line of result.details ?? []) say(line);
+  };
 
+  /** One run of the command: the reservation held until NVML shows it, the output watched for cascades. */
+  const runOnce = async (result: GateResult): Promise<ChildEnd> => {
     let pid: number | undefined;
     const watch = new CascadeWatch({
       rule: plan.cascade,
@@ -254,8 +286,47 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
     watching = null;
     await reservation?.release();
     if (end.startError) say(`${program} could not be started: ${end.startError}`);
-    return end.status;
+    return end;
+  };
+
+  let releaseLock: (() => Promise<void>) | null = null;
+  try {
+    if (plan.exclusive) {
+      const lock = new GpuFileLock(gpuLockPath(book.path, plan.gpu));
+      const abort = new AbortController();
+      void io.interrupted.then(() => abort.abort());
+      try {
+        releaseLock = await lock.acquire(
+          `${name} (vram-guard run, PID ${process.pid})`,
+          (h) => say(`waiting for the GPU ${plan.gpu} lock: "${h.name}" holds it since ${new Date(h.since).toISOString()}`),
+          abort.signal,
+        );
+      } catch (err) {
+        if (abort.signal.aborted) {
+          say('interrupted while waiting for the GPU lock; nothing was started.');
+          return 130;
+        }
+        throw err;
+      }
+    }
+    const restarts = new RestartPolicy(plan.restart ? plan.maxRestartsPerHour : 0);
+    for (;;) {
+      const gated = await passGate();
+      if (typeof gated === 'number') return gated;
+      const startedAt = Date.now();
+      const end = await runOnce(gated);
+      if (stopping || end.status === 0 || end.startError) return end.status;
+      const next = restarts.next(Date.now(), Date.now() - startedAt);
+      const how = end.signal ? `was ended by ${end.signal}` : `exited with ${end.code}`;
+      if (next === null) {
+        if (plan.restart) say(`${name} ${how}; not restarted: ${restarts.limit} restarts in the last hour (--max-restarts).`);
+        return end.status;
+      }
+      say(`${name} ${how}; restarting in ${formatDuration(next)} (the gate is checked again first).`);
+      if (await sleep(next, io.interrupted)) return end.status;
+    }
   } finally {
+    await releaseLock?.();
     await source?.dispose();
   }
 }

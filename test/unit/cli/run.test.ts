@@ -215,6 +215,53 @@ describe('vram-guard run', () => {
     );
   });
 
+  it('--restart on-failure restarts a failing command after 1 s, then 2 s, until it succeeds', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const counter = join(dir, 'restart-count');
+    const child = await script(
+      'flaky',
+      `const fs = require('node:fs'); const n = Number(fs.existsSync(${JSON.stringify(counter)}) ? fs.readFileSync(${JSON.stringify(counter)}, 'utf8') : 0) + 1; fs.writeFileSync(${JSON.stringify(counter)}, String(n)); console.log('attempt ' + n); process.exitCode = n < 3 ? 3 : 0;`,
+    );
+    const r = await runCli(['run', '--need', '1GiB', '--restart', 'on-failure', '--nvml-library', lib, '--', process.execPath, child], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'attempt 1\nattempt 2\nattempt 3\n');
+    assert.match(r.stderr, /node exited with 3; restarting in 1 s \(the gate is checked again first\)\.\n/);
+    assert.match(r.stderr, /node exited with 3; restarting in 2 s/);
+    assert.equal((r.stderr.match(/MiB free ≥ 1024 MiB needed/g) ?? []).length, 3, 'the gate before each start');
+  });
+
+  it('--max-restarts stops restarting; run exits with the last failure', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const child = await script('fails', 'process.exitCode = 5;');
+    const r = await runCli(
+      ['run', '--need', '1GiB', '--restart', 'on-failure', '--max-restarts', '1', '--nvml-library', lib, '--', process.execPath, child],
+      env,
+    );
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /node exited with 5; not restarted: 1 restarts in the last hour \(--max-restarts\)\./);
+  });
+
+  it('--exclusive: a second run waits for the GPU lock, says who holds it, and runs once it is free', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const holder = await script('holder', "console.log('holding'); setInterval(() => {}, 1000);");
+    const second = await script('second', "console.log('second ran');");
+    let secondRun: Promise<{ code: number | null; stdout: Buffer; stderr: string }> | null = null;
+    const first = await runLive(['run', '--need', '1GiB', '--exclusive', '--nvml-library', lib, '--', process.execPath, holder], env, async (p) => {
+      await p.until(() => p.stdout().includes('holding'));
+      secondRun = runLive(['run', '--need', '1GiB', '--exclusive', '--nvml-library', lib, '--', process.execPath, second], env, async (q) => {
+        await q.until(() => q.stderr().includes('waiting for the GPU 0 lock'));
+        assert.equal(q.stdout(), '');
+        assert.match(q.stderr(), new RegExp(`"node \\(vram-guard run, PID ${p.pid}\\)" holds it since \\d{4}-`));
+        process.kill(p.pid, 'SIGTERM');
+      });
+      await secondRun;
+    });
+    assert.equal(first.code, 143);
+    const r = await secondRun!;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'second ran\n');
+  });
+
   it('without "--" it says how to call it (exit 64); a command that does not exist exits 127 with the reason', async () => {
     const usage = await runCli(['run', 'llama-server', '-m', 'x.gguf']);
     assert.equal(usage.code, 64);
