@@ -215,6 +215,34 @@ describe('vram-guard run', () => {
     );
   });
 
+  it('two runs at once never both pass on the same free memory', async () => {
+    // 6728 MiB free: one 3 GiB server fits with its 1 GiB margin; two do not.
+    const { env } = await nvml(desktopRtx3070());
+    const child = await script('hold2', "console.log('up'); setTimeout(() => {}, 3000);");
+    const both = await Promise.all([0, 1].map(() => runCli(['run', '--need', '3GiB', '--nvml-library', lib, '--', process.execPath, child], env)));
+    assert.deepEqual(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join('\n'));
+    const refused = both.find((r) => r.code === 1)!;
+    assert.match(refused.stderr, /"node" was not started/);
+    assert.match(refused.stderr, /reserved|Reserved/);
+    assert.equal(refused.stdout, '');
+  });
+
+  it('preflight --reserve holds the need for the server started next: a run at the same time is refused', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const own = await mkdtemp(join(tmpdir(), 'vram-guard-run-reserve-'));
+    const reserved = await runCli(['preflight', '--need', '3GiB', '--reserve', '2m', '--json', '--nvml-library', lib], { ...env, XDG_RUNTIME_DIR: own });
+    assert.equal(reserved.code, 0, reserved.stdout);
+    const marker = join(dir, 'ran-on-reserved-memory');
+    const child = await script('marker3', `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');`);
+    const r = await runCli(['run', '--need', '3GiB', '--nvml-library', lib, '--', process.execPath, child], { ...env, XDG_RUNTIME_DIR: own });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /3072 MiB reserved \+ 3072 MiB needed/);
+    assert.equal(existsSync(marker), false);
+    const usage = await runCli(['preflight', '--reserve', '2m'], env);
+    assert.equal(usage.code, 64);
+    assert.match(usage.stderr, /--reserve needs a need to reserve/);
+  });
+
   it('--restart on-failure restarts a failing command after 1 s, then 2 s, until it succeeds', async () => {
     const { env } = await nvml(desktopRtx3070());
     const counter = join(dir, 'restart-count');
