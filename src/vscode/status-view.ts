@@ -4,7 +4,7 @@
  */
 import { NOT_ANSWERING } from '../core/gpu/not-answering.ts';
 import type { GpuDevice } from '../core/gpu/types.ts';
-import { deviceStateLabel, samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
+import { deviceStateLabel, samplesMarkdown, pickDevice, type ProcessKinds } from '../core/report/gpu-summary.ts';
 import { formatGB } from '../core/units.ts';
 import type { Level } from '../core/watch/levels.ts';
 import type { SourceStatus, WatchedSample } from '../core/watch/watcher.ts';
@@ -25,6 +25,8 @@ export interface StatusViewInput {
   hideWhenNoGpu: boolean;
   /** "fleet: 3 hosts, 7 GPUs, 1 CRITICAL" when a fleet is configured. */
   fleetLine?: string | null;
+  /** What each GPU process is, from /proc ("ollama runner · :11434"), by PID. */
+  processKinds?: ProcessKinds;
 }
 
 const BACKGROUND: Record<Level, StatusView['background']> = {
@@ -65,7 +67,7 @@ export function statusView(input: StatusViewInput): StatusView {
       level: null,
     };
   }
-  const tooltip = `${samplesMarkdown(latest, 5)}${footer}`;
+  const tooltip = `${samplesMarkdown(latest, 5, input.processKinds)}${footer}`;
   if (!device.memory) {
     const { icon, background } = deviceStateLook(device);
     const label = deviceStateLabel(device).replace(/^error /, '');
