@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ProcessRecogniser } from '../../../src/core/servers/recognition/recogniser.ts';
 import { realProcReader, unitFromCgroup } from '../../../src/core/servers/recognition/proc-facts.ts';
@@ -199,6 +199,27 @@ describe('recognising GPU processes from /proc', () => {
     assert.equal(found.get(childPid)!.startedBy, 'run');
     assert.equal(found.get(parent.pid!)!.startedBy, 'outside', 'run itself was started from outside');
     process.kill(childPid, 'SIGKILL');
+  });
+
+  it("names an Ollama runner's model from the manifests beside its blob", async () => {
+    const models = await mkdtemp(join(tmpdir(), 'vram-guard-ollama-models-'));
+    const hex = 'dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff';
+    const other = 'a'.repeat(64);
+    const manifest = (digest: string) =>
+      JSON.stringify({ schemaVersion: 2, layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: `sha256:${digest}`, size: 2019377376 }] });
+    for (const [path, digest] of [
+      ['registry.ollama.ai/library/llama3.2/3b', hex],
+      ['registry.ollama.ai/library/qwen2.5/7b', other],
+      ['hf.co/bartowski/Qwen2.5-0.5B-GGUF/Q4_K_M', other],
+    ] as const) {
+      await mkdir(join(models, 'manifests', dirname(path)), { recursive: true });
+      await writeFile(join(models, 'manifests', path), manifest(digest));
+    }
+    const runner = await as('ollama', ['runner', '--model', join(models, 'blobs', `sha256-${hex}`), '--ctx-size', '8192', '--port', '0']);
+    const unknown = await as('ollama', ['runner', '--model', join(models, 'blobs', `sha256-${'b'.repeat(64)}`), '--port', '0']);
+    const found = await new ProcessRecogniser().recognise([runner.pid, unknown.pid]);
+    assert.equal(found.get(runner.pid)!.model, 'llama3.2:3b');
+    assert.equal(found.get(unknown.pid)!.model, join(models, 'blobs', `sha256-${'b'.repeat(64)}`), 'no manifest names it: the blob path stays');
   });
 
   it('reads the systemd unit from the cgroup path: user units, system units, and odd names', () => {

@@ -5,6 +5,7 @@
 import { getJson, isRecord, postJson, type HttpOptions, type HttpReply } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError, vramFigure } from './reply-shape.ts';
 import { notesText, readReport, type ModelReport, type ServerAdapter, type ServerReport, unhealthy } from './types.ts';
+import { ollamaBlobName } from '../recognition/ollama-blob-name.ts';
 import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
 
 /** The loaded models; a reply in another shape is a ReplyShapeError, an absurd figure is dropped into `notes`. */
@@ -67,7 +68,7 @@ export async function ollamaReloadWithContext(baseUrl: string, model: string, nu
 /**
  * Ollama in /proc: `ollama serve`, and the runner children it starts for each model (`ollama runner
  * --model BLOB --port N`; older releases: `ollama_llama_server`). A runner's model is a blob path:
- * its name comes from the server's /api/ps.
+ * its name comes from the manifests beside it.
  */
 export const ollamaProcess: ProcessKind = {
   id: 'ollama',
@@ -82,4 +83,5 @@ export const ollamaProcess: ProcessKind = {
     if (sub === 'runner') return { role: 'runner', model: optionValue(p.argv, ['--model']) };
     return { role: sub === 'serve' ? 'serve' : sub, model: null };
   },
+  modelName: ollamaBlobName,
 };

@@ -23,6 +23,8 @@ export interface ProcessKind {
   /** Whether its listening ports are worth reading (servers: yes; the desktop: no). */
   listens: boolean;
   recognise(p: ProcessFacts): KindMatch | null;
+  /** Turns the model the arguments give into the name people know it by (an Ollama blob → "llama3.2:3b"); null keeps it. */
+  modelName?(model: string): Promise<string | null>;
 }
 
 const base = (path: string) => path.slice(path.lastIndexOf('/') + 1);

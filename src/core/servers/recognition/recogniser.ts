@@ -121,7 +121,11 @@ export class ProcessRecogniser {
     const startTicks = held ? await heldStartTicks(held) : null;
     const facts = await readProcessFacts(pid, this.procRoot, this.reader);
     const found = this.match(facts);
-    const [ports, startedBy] = await Promise.all([found.kind?.listens ? this.portsOf(pid, listening) : Promise.resolve([] as number[]), this.startedBy(facts)]);
+    const [ports, startedBy, modelName] = await Promise.all([
+      found.kind?.listens ? this.portsOf(pid, listening) : Promise.resolve([] as number[]),
+      this.startedBy(facts),
+      found.model && found.kind?.modelName ? found.kind.modelName(found.model).catch(() => null) : Promise.resolve(null),
+    ]);
     const missing = [...facts.missing];
     if (ports === null) missing.push('fd: permission denied');
     const recognition: ProcessRecognition = {
@@ -131,7 +135,7 @@ export class ProcessRecogniser {
       serverKind: found.kind?.serverKind ?? null,
       role: found.role,
       program: programName(facts) || null,
-      model: found.model,
+      model: modelName ?? found.model,
       ports: ports ?? [],
       unit: facts.unit,
       uid: facts.uid,
