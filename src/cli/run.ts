@@ -261,6 +261,7 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       stdout: process.stdout,
       stderr: process.stderr,
       onOutput: (chunk, stream) => watch.push(chunk, stream),
+      sharedGroup: process.stdin.isTTY === true,
     });
     pid = child.pid;
     const reservation = result.reservation ?? null;

@@ -2,7 +2,12 @@
  * Runs a command as `vram-guard run` does: its output passed through byte for byte (and shown to a
  * watcher on the way), the signals this process receives passed on to it, and its end
  * turned into an exit status — its own code, or 128 + the signal that ended it, as a shell does.
- * The child gets a process group of its own, so a terminal's Ctrl-C reaches it once, from us.
+ *
+ * Without a terminal (a unit, a script) the child gets a process group of its own and every signal
+ * run receives is passed on, once. At a terminal (`sharedGroup`) it stays in run's group, the
+ * terminal's foreground, so that it may read the terminal: Ctrl-C, Ctrl-\ and a hangup reach it from
+ * the terminal itself, and run only passes on SIGTERM and SIGUSR2 (sent to run alone), staying alive
+ * until the child is gone.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -11,6 +16,8 @@ import { errorMessage } from '../errors.ts';
 import { signalQuietly } from './process-tree.ts';
 
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+/** The signals a terminal sends to its whole foreground group: the child gets them from it. */
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT', 'SIGHUP'];
 
 export interface ChildRunOptions {
   /** The resolved executable. */
@@ -23,6 +30,8 @@ export interface ChildRunOptions {
   stderr: Writable;
   /** Each chunk of output, as it passes through (to watch it for CUDA errors). */
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Run at a terminal: the child shares run's process group (see above). */
+  sharedGroup?: boolean;
   /** After the child exits, how long to wait for its output to drain when something else holds the pipe (default 2 s). */
   drainMs?: number;
 }
@@ -47,8 +56,11 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 export function runChild(o: ChildRunOptions): RunningChild {
-  const child = spawn(o.file, [...o.args], { argv0: o.argv0, env: o.env, stdio: ['inherit', 'pipe', 'pipe'], detached: true });
+  const shared = o.sharedGroup === true;
+  const child = spawn(o.file, [...o.args], { argv0: o.argv0, env: o.env, stdio: ['inherit', 'pipe', 'pipe'], detached: !shared });
   const forward = (signal: NodeJS.Signals) => {
+    // At a terminal, the child already has the terminal's signals: run only outlives them.
+    if (shared && TERMINAL_SIGNALS.includes(signal)) return;
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) signalQuietly(child.pid, signal);
   };
   const handlers = FORWARDED_SIGNALS.map((s) => [s, () => forward(s)] as const);

@@ -5,17 +5,19 @@
  * back, the need estimated from llama-server's own arguments, and a cascade of CUDA errors.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { cliPath, privateRuntimeDir, runCli } from '../../helpers/cli-run.ts';
-import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, laptopA1000AtCritical, MiB, type FakeState } from '../../helpers/fake-nvml.ts';
+import { buildFakeNvml, desktopRtx3070, FakeNvmlState, GiB, laptopA1000AtCritical, MiB, repoRoot, type FakeState } from '../../helpers/fake-nvml.ts';
 import { LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
 import { buildGpuProcess } from '../../helpers/gpu-process.ts';
 
+const execFileAsync = promisify(execFile);
 let lib: string;
 let dir: string;
 before(async () => {
@@ -141,6 +143,28 @@ describe('vram-guard run', () => {
     });
     assert.equal(r.stdout.toString(), 'ready\nchild got SIGINT 1\n');
     assert.equal(r.code, 130);
+  });
+
+  it('at a terminal, Ctrl-C reaches the command once (from the terminal, the command in its foreground), and run exits 130', async () => {
+    const { env } = await nvml(desktopRtx3070());
+    const drive = join(dir, 'pty_drive');
+    await execFileAsync('gcc', ['-O2', '-o', drive, join(repoRoot, 'test', 'fixtures', 'pty', 'pty_drive.c'), '-lutil']);
+    const child = await script(
+      'tty-sigint',
+      "let n = 0; process.on('SIGINT', () => { n++; console.log('child got SIGINT ' + n); setTimeout(() => { process.removeAllListeners('SIGINT'); process.kill(process.pid, 'SIGINT'); }, 300); }); console.log('ready at a terminal: ' + process.stdin.isTTY); setInterval(() => {}, 1000);",
+    );
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(drive, ['ready at', process.execPath, cliPath, 'run', '--need', '1GiB', '--nvml-library', lib, '--', process.execPath, child], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, XDG_RUNTIME_DIR: privateRuntimeDir, ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', (code) => resolve({ code, out }));
+    });
+    assert.match(r.out, /ready at a terminal: true/);
+    assert.equal((r.out.match(/child got SIGINT/g) ?? []).length, 1, r.out);
+    assert.equal(r.code, 130, r.out);
   });
 
   it('SIGTERM to run ends the command with it: exit 143', async () => {
