@@ -43,6 +43,8 @@ export interface LedgerProcessView {
   unit?: string | null;
   unitScope?: 'user' | 'system' | null;
   uid?: number | null;
+  /** When it started (ms since the epoch), from /proc; null when unknown. */
+  startedAt?: number | null;
   /** A VS Code task, `vram-guard run`, or outside VRAM Guard. */
   startedBy?: StartedBy;
   /** What /proc would not say (another user's process, one that exited meanwhile). */
@@ -63,6 +65,7 @@ export function processView(p: { pid: number; name: string | null; usedBytes: nu
     unit: r.unit?.name ?? null,
     unitScope: r.unit?.scope ?? null,
     uid: r.uid,
+    startedAt: r.startedAt,
     startedBy: r.startedBy,
     partial: r.missing,
   };

@@ -177,7 +177,7 @@ function tellProblem(name: string, report: ServerReport, options: CollectOptions
 const mib = (b: number | null) => (b === null ? 'N/A' : formatMiB(b));
 
 /** The ledger as text, for the log and the task's terminal. */
-export function ledgerText(ledger: GpuLedger[]): string {
+export function ledgerText(ledger: GpuLedger[], now: number = Date.now()): string {
   const lines: string[] = [];
   for (const g of ledger) {
     lines.push(`GPU ${g.gpu}${g.name ? ` · ${g.name}` : ''}: ${mib(g.used)} used of ${mib(g.total)}`);
@@ -196,7 +196,7 @@ export function ledgerText(ledger: GpuLedger[]): string {
     for (const p of g.other) {
       const r = g.recognised?.get(p.pid);
       lines.push(
-        `  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${r && r.kind !== 'unknown' ? recognitionText(r) : 'other'}`,
+        `  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${r && r.kind !== 'unknown' ? recognitionText(r, now) : 'other'}`,
       );
     }
     for (const r of g.reserved ?? [])

@@ -80,7 +80,7 @@ describe('vram-guard ledger', () => {
         text.stdout.includes(`2048 MiB  llama-server (PID ${server.pid}) — llama-server · /models/qwen2.5-7b-q4_k_m.gguf · :${server.port}`),
         text.stdout,
       );
-      assert.ok(text.stdout.includes(`ollama (PID ${runner.pid}) — ollama runner · /var/lib/ollama/blobs/sha256-6a07 · :${runner.port}`), text.stdout);
+      assert.ok(text.stdout.includes(`ollama (PID ${runner.pid}) — ollama runner · /var/lib/ollama/blobs/sha256-6a07 · :${runner.port} · up `), text.stdout);
     } finally {
       server.stop();
       runner.stop();

@@ -103,7 +103,9 @@ describe('recognising GPU processes from /proc', () => {
       },
       { program: 'my-own-thing', args: [], kind: 'unknown', role: null, model: null, listens: false },
     ];
+    const startedFrom = Date.now();
     const procs = await Promise.all(cases.map((c) => as(c.program, c.args, c.env)));
+    const startedTo = Date.now();
     const recogniser = new ProcessRecogniser();
     const found = await recogniser.recognise(procs.map((p) => p.pid));
     cases.forEach((c, i) => {
@@ -117,6 +119,8 @@ describe('recognising GPU processes from /proc', () => {
       assert.deepEqual(r.ports, c.listens ? [p.port] : [], what);
       assert.equal(r.uid, process.getuid!(), what);
       assert.equal(r.startedBy, 'outside', what);
+      // /proc's start time (boot time in whole seconds + ticks) against this test's own clock.
+      assert.ok(r.startedAt !== null && r.startedAt >= startedFrom - 1500 && r.startedAt <= startedTo + 1500, `${what}: started ${r.startedAt}`);
       assert.deepEqual(r.missing, [], what);
     });
   });

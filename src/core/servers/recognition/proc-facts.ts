@@ -233,3 +233,16 @@ export async function readListeningSockets(procRoot = '/proc', reader: ProcReade
   }
   return out;
 }
+
+/** Clock ticks per second in /proc/PID/stat's start time: USER_HZ, 100 on every Linux architecture Node runs on. */
+export const USER_HZ = 100;
+
+/** The boot time (ms since the epoch) from /proc/stat's `btime`; null when it cannot be read. */
+export async function readBootTime(procRoot = '/proc', reader: ProcReader = realProcReader): Promise<number | null> {
+  try {
+    const m = /^btime (\d+)$/m.exec(await reader.read(`${procRoot}/stat`, 64 * 1024));
+    return m ? Number(m[1]) * 1000 : null;
+  } catch {
+    return null;
+  }
+}

@@ -4,6 +4,7 @@
  * whether `vram-guard run` started it. Cached per (PID, start time): a refresh with the same
  * processes reads one small `stat` file per PID; a reused PID is recognised again.
  */
+import { formatDuration } from '../../duration.ts';
 import type { ServerKind } from '../task-definition.ts';
 import { PROCESS_KINDS } from './kinds.ts';
 import {
@@ -13,7 +14,9 @@ import {
   readListeningSockets,
   type HeldFile,
   heldStartTicks,
+  readBootTime,
   readProcessFacts,
+  USER_HZ,
   realProcReader,
   type SystemdUnit,
   socketInodes,
@@ -39,6 +42,8 @@ export interface ProcessRecognition {
   ports: number[];
   unit: SystemdUnit | null;
   uid: number | null;
+  /** When it started (ms since the epoch); null when /proc does not say. */
+  startedAt: number | null;
   startedBy: StartedBy;
   /** What could not be read ("exe: permission denied", "stat: gone"): the answer is partial. Empty when whole. */
   missing: string[];
@@ -79,6 +84,7 @@ export class ProcessRecogniser {
   private readonly kinds: readonly ProcessKind[];
   private readonly now: () => number;
   private readonly portRecheckMs: number;
+  private bootTime: Promise<number | null> | null = null;
 
   constructor(options: RecogniserOptions = {}) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -121,10 +127,12 @@ export class ProcessRecogniser {
     const startTicks = held ? await heldStartTicks(held) : null;
     const facts = await readProcessFacts(pid, this.procRoot, this.reader);
     const found = this.match(facts);
-    const [ports, startedBy, modelName] = await Promise.all([
+    this.bootTime ??= readBootTime(this.procRoot, this.reader);
+    const [ports, startedBy, modelName, bootTime] = await Promise.all([
       found.kind?.listens ? this.portsOf(pid, listening) : Promise.resolve([] as number[]),
       this.startedBy(facts),
       found.model && found.kind?.modelName ? found.kind.modelName(found.model).catch(() => null) : Promise.resolve(null),
+      this.bootTime,
     ]);
     const missing = [...facts.missing];
     if (ports === null) missing.push('fd: permission denied');
@@ -139,6 +147,7 @@ export class ProcessRecogniser {
       ports: ports ?? [],
       unit: facts.unit,
       uid: facts.uid,
+      startedAt: bootTime !== null && startTicks !== null ? bootTime + Math.round((startTicks * 1000) / USER_HZ) : null,
       startedBy,
       missing,
     };
@@ -204,12 +213,13 @@ export class ProcessRecogniser {
   }
 }
 
-/** "llama-server · model.gguf · :8080 · ollama.service (user)" — the parts that are known. */
-export function recognitionText(r: ProcessRecognition): string {
+/** "llama-server · model.gguf · :8080 · ollama.service (user)" — the parts that are known; with `now`, how long it has run. */
+export function recognitionText(r: ProcessRecognition, now?: number): string {
   const parts = [r.role ? `${r.kind} ${r.role}` : r.kind];
   if (r.model) parts.push(r.model);
   if (r.ports.length) parts.push(r.ports.map((p) => `:${p}`).join(','));
   if (r.unit) parts.push(`${r.unit.name}${r.unit.scope === 'user' ? ' (user)' : ''}`);
+  if (now !== undefined && r.startedAt !== null) parts.push(`up ${formatDuration(Math.max(0, now - r.startedAt))}`);
   if (r.startedBy !== 'outside') parts.push(`started by ${r.startedBy === 'run' ? 'vram-guard run' : 'a task'}`);
   if (r.missing.length) parts.push(`partly read: ${r.missing.join(', ')}`);
   return parts.join(' · ');
