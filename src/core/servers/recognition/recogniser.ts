@@ -96,6 +96,8 @@ export class ProcessRecogniser {
 
   /** Recognises each PID (never throws); forgets PIDs not in this list. */
   async recognise(pids: readonly number[]): Promise<Map<number, ProcessRecognition>> {
+    // No /proc to read (Windows, macOS): nothing is recognised, rather than every process "partly read".
+    if (this.procRoot === '/proc' && process.platform !== 'linux') return new Map();
     const unique = [...new Set(pids)];
     let sockets: Promise<Map<number, number>> | null = null;
     const listening = () => {
