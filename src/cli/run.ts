@@ -15,6 +15,7 @@ import { CascadeWatch, cascadeText } from '../core/servers/cascade-watch.ts';
 import { type ChildEnd, runChild } from '../core/servers/child-run.ts';
 import { GpuFileLock, gpuLockPath } from '../core/servers/gpu-lock-file.ts';
 import { RestartPolicy } from '../core/servers/restart-policy.ts';
+import { removeRunRecord, type RunRecord, runsDir, writeRunRecord } from '../core/servers/run-records.ts';
 import { resolveCommand } from '../core/servers/command-path.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
 import { preflightGate, DEFAULT_RESERVE_MS } from '../core/servers/preflight-gate.ts';
@@ -121,6 +122,10 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   const noSource = opened.ok ? '' : opened.reason;
   const book = new ReservationBook(reservationsPath(io.env));
   const gate = preflightGate(() => ({ margin, residualThreshold, thresholds: options.thresholds, reservations: book, env: io.env, log: say }));
+  // What `vram-guard ledger` shows about this run: the command's PID, its restarts and last exit.
+  const records = runsDir(book.path);
+  const record: RunRecord = { name, gpu: plan.gpu, runPid: process.pid, childPid: null, startedAt: null, restarts: 0, lastExit: null };
+  const publish = () => writeRunRecord(records, record).catch(() => {});
   let stopping = false;
   void io.interrupted.then(() => {
     stopping = true;
@@ -178,6 +183,9 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       sharedGroup: process.stdin.isTTY === true,
     });
     pid = child.pid;
+    record.childPid = pid ?? null;
+    record.startedAt = Date.now();
+    await publish();
     const reservation = result.reservation ?? null;
     let watching: ReturnType<typeof setTimeout> | null = null;
     if (reservation && pid !== undefined) {
@@ -200,6 +208,9 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
     if (watching !== null) clearTimeout(watching);
     watching = null;
     await reservation?.release();
+    record.childPid = null;
+    record.lastExit = { code: end.code, signal: end.signal, at: Date.now() };
+    await publish();
     if (end.startError) say(`${program} could not be started: ${end.startError}`);
     return end;
   };
@@ -239,8 +250,10 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       }
       say(`${name} ${how}; restarting in ${formatDuration(next)} (the gate is checked again first).`);
       if (await sleep(next, io.interrupted)) return end.status;
+      record.restarts++;
     }
   } finally {
+    await removeRunRecord(records, process.pid);
     await releaseLock?.();
     await source?.dispose();
   }

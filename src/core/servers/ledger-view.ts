@@ -49,6 +49,8 @@ export interface LedgerProcessView {
   startedBy?: StartedBy;
   /** What /proc would not say (another user's process, one that exited meanwhile). */
   partial?: string[];
+  /** The `vram-guard run` it runs under: restarts, and how its command last ended. */
+  run?: { restarts: number; lastExit: { code: number | null; signal: string | null; at: number } | null };
 }
 
 /** A process NVML lists, with what /proc says about it. */
@@ -119,7 +121,11 @@ export function ledgerView(ledger: GpuLedger[], timestamp: number | null, owners
             }
           : {}),
       })),
-      other: g.other.map((p) => processView(p, g.recognised?.get(p.pid))),
+      other: g.other.map((p) => {
+        const v = processView(p, g.recognised?.get(p.pid));
+        const run = g.runs?.get(p.pid);
+        return run ? { ...v, run: { restarts: run.restarts, lastExit: run.lastExit } } : v;
+      }),
       residualBytes: g.residualBytes,
       residualHint: g.residualHint,
       reserved: (g.reserved ?? []).map((r) => ({ owner: r.owner, bytes: r.bytes, serverPid: r.serverPid, expiresAt: r.expiresAt })),

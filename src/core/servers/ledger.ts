@@ -13,6 +13,7 @@ import type { Owner } from './server-registry.ts';
 import { compareEstimate } from '../checks/estimate-comparison.ts';
 import type { Reservation } from './reservations.ts';
 import { ProcessRecogniser, recognitionText, type ProcessRecognition } from './recognition/recogniser.ts';
+import type { RunRecord } from './run-records.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -40,6 +41,8 @@ export interface GpuLedger {
   reserved?: Reservation[];
   /** What /proc says each process is (kind, model, ports, unit, who started it), by PID. */
   recognised?: ReadonlyMap<number, ProcessRecognition>;
+  /** The `vram-guard run` each process runs under (its restarts and last exit), by PID. */
+  runs?: ReadonlyMap<number, RunRecord>;
 }
 
 export interface LedgerInput {
@@ -51,6 +54,8 @@ export interface LedgerInput {
   residualHintBytes?: number;
   reservations?: readonly Reservation[];
   recognised?: ReadonlyMap<number, ProcessRecognition>;
+  /** What each `vram-guard run` runs: the processes of its command's tree are shown with it. */
+  runRecords?: readonly RunRecord[];
 }
 
 export function buildLedger(input: LedgerInput): GpuLedger[] {
@@ -58,6 +63,8 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
   for (const owner of input.owners) {
     for (const pid of treeOf(owner.rootPid, input.table)) if (!ownerOf.has(pid)) ownerOf.set(pid, owner);
   }
+  const runs = new Map<number, RunRecord>();
+  for (const r of input.runRecords ?? []) if (r.childPid !== null) for (const pid of treeOf(r.childPid, input.table)) runs.set(pid, r);
   const hintAt = input.residualHintBytes ?? 256 * MiB;
   return input.sample.devices.map((device) => {
     const byOwner = new Map<string, LedgerEntry>();
@@ -104,6 +111,7 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
       residualHint,
       reserved: (input.reservations ?? []).filter((r) => r.gpu === device.index),
       recognised: input.recognised,
+      runs,
     };
   });
 }
@@ -121,6 +129,8 @@ export interface CollectOptions {
   reservations?: readonly Reservation[];
   /** Names every GPU process from /proc; keep one between collections so its cache serves (default: a new one). */
   recogniser?: ProcessRecogniser;
+  /** What each `vram-guard run` runs (run-records.ts). */
+  runRecords?: readonly RunRecord[];
 }
 
 export async function collectLedger(sample: GpuSample, owners: Owner[], options: CollectOptions = {}): Promise<GpuLedger[]> {
@@ -149,7 +159,16 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
       }
     })(),
   ]);
-  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations, recognised });
+  return buildLedger({
+    sample,
+    table,
+    owners,
+    reports,
+    residualHintBytes: options.residualHintBytes,
+    reservations: options.reservations,
+    recognised,
+    runRecords: options.runRecords,
+  });
 }
 
 /** NVML's figure for the process tree under `rootPid` on one GPU; null when the driver does not say. */
@@ -195,9 +214,9 @@ export function ledgerText(ledger: GpuLedger[], now: number = Date.now()): strin
     }
     for (const p of g.other) {
       const r = g.recognised?.get(p.pid);
-      lines.push(
-        `  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${r && r.kind !== 'unknown' ? recognitionText(r, now) : 'other'}`,
-      );
+      const run = g.runs?.get(p.pid);
+      const what = r && (r.kind !== 'unknown' || r.startedBy !== 'outside') ? recognitionText(r, now) : 'other';
+      lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${what}${run ? ` · ${runText(run)}` : ''}`);
     }
     for (const r of g.reserved ?? [])
       lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
@@ -205,4 +224,12 @@ export function ledgerText(ledger: GpuLedger[], now: number = Date.now()): strin
     if (g.residualHint) lines.push(`  ↳ ${g.residualHint}`);
   }
   return lines.join('\n');
+}
+
+/** "restarted 2 times, last exit code 3 at 21:04:05" for a `vram-guard run`'s command. */
+export function runText(r: RunRecord): string {
+  const restarts = r.restarts ? `restarted ${r.restarts} time${r.restarts === 1 ? '' : 's'}` : 'not restarted';
+  const e = r.lastExit;
+  const last = e ? `, last exit ${e.signal ? `by ${e.signal}` : `code ${e.code}`} at ${new Date(e.at).toISOString()}` : '';
+  return `vram-guard run: ${restarts}${last}`;
 }

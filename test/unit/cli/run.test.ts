@@ -282,6 +282,40 @@ describe('vram-guard run', () => {
     assert.equal((r.stderr.match(/MiB free ≥ 1024 MiB needed/g) ?? []).length, 3, 'the gate before each start');
   });
 
+  it('vram-guard ledger shows a server run started: started by run, its restarts and how it last ended', async () => {
+    const { fake, env } = await nvml(desktopRtx3070());
+    const counter = join(dir, 'ledger-restart-count');
+    const child = await script(
+      'flaky-then-up',
+      `const fs = require('node:fs'); const n = Number(fs.existsSync(${JSON.stringify(counter)}) ? fs.readFileSync(${JSON.stringify(counter)}, 'utf8') : 0) + 1; fs.writeFileSync(${JSON.stringify(counter)}, String(n)); if (n === 1) process.exit(3); console.log('pid ' + process.pid); setInterval(() => {}, 1000);`,
+    );
+    let runPid = 0;
+    const r = await runLive(['run', '--need', '1GiB', '--restart', 'on-failure', '--nvml-library', lib, '--', process.execPath, child], env, async (p) => {
+      runPid = p.pid;
+      await p.until(() => /pid \d+/.test(p.stdout()));
+      const serverPid = Number(/pid (\d+)/.exec(p.stdout())![1]);
+      const state = desktopRtx3070();
+      const device = state.devices[0]!;
+      await fake.write({
+        ...state,
+        devices: [{ ...device, used: device.used! + GiB, processes: [...device.processes!, { pid: serverPid, used: GiB, name: 'node' }] }],
+      });
+      const json = await runCli(['ledger', '--json', '--nvml-library', lib], env);
+      const entry = JSON.parse(json.stdout).gpus[0].other.find((o: { pid: number }) => o.pid === serverPid);
+      assert.equal(entry.startedBy, 'run');
+      assert.equal(entry.run.restarts, 1);
+      assert.equal(entry.run.lastExit.code, 3);
+      const text = await runCli(['ledger', '--nvml-library', lib], env);
+      assert.match(
+        text.stdout,
+        new RegExp(`node \\(PID ${serverPid}\\) — .*started by vram-guard run · vram-guard run: restarted 1 time, last exit code 3 at \\d{4}-`),
+      );
+      process.kill(p.pid, 'SIGTERM');
+    });
+    assert.equal(r.code, 143);
+    assert.equal(existsSync(join(privateRuntimeDir, 'vram-guard', 'runs', `${runPid}.json`)), false, 'the record goes when run ends');
+  });
+
   it('--max-restarts stops restarting; run exits with the last failure', async () => {
     const { env } = await nvml(desktopRtx3070());
     const child = await script('fails', 'process.exitCode = 5;');
