@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CudaErrorScanner } from '../../src/core/servers/cuda-error-scanner.ts';
+import { readRunRecords } from '../../src/core/servers/run-records.ts';
 import { type ProcReader, realProcReader, unitFromCgroup } from '../../src/core/servers/recognition/proc-facts.ts';
 import { ProcessRecogniser } from '../../src/core/servers/recognition/recogniser.ts';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
@@ -92,6 +96,27 @@ test('a CUDA error inside a 1 MB line → found once, the line streamed in bound
   assert.equal(found.length, 1);
   assert.ok(found[0]!.length <= 240);
   assert.match(found[0]!, /cudaMalloc failed: out of memory/);
+});
+
+test('a run record that is cut short, not one, or whose run is gone → skipped; the ledger reads the others', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vram-guard-runs-'));
+  const record = (runPid: number) => ({
+    name: 'llama-server',
+    gpu: 0,
+    runPid,
+    childPid: 4242,
+    startedAt: 1,
+    restarts: 2,
+    lastExit: { code: 3, signal: null, at: 2 },
+  });
+  await writeFile(join(dir, '11.json'), JSON.stringify(record(11)).slice(0, 40));
+  await writeFile(join(dir, '12.json'), JSON.stringify({ ...record(12), restarts: -1 }));
+  await writeFile(join(dir, '13.json'), JSON.stringify(record(14)));
+  await writeFile(join(dir, '15.json'), JSON.stringify(record(15)));
+  await writeFile(join(dir, `${process.pid}.json`), JSON.stringify(record(process.pid)));
+  await writeFile(join(dir, 'notes.txt'), 'hello');
+  const alive = (pid: number) => pid === process.pid || pid === 12 || pid === 14;
+  assert.deepEqual(await readRunRecords(dir, alive), [record(process.pid)]);
 });
 
 test('vram-guard run without "--" → exit 64, saying to put the command after --', async () => {
