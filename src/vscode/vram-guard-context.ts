@@ -19,6 +19,7 @@ import { HistoryStore } from '../core/history/store.ts';
 import { detailsMarkdown } from '../core/report/details-markdown.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { GpuLock } from '../core/servers/gpu-lock.ts';
+import { GpuFileLock, gpuLockPath } from '../core/servers/gpu-lock-file.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/servers/preflight-gate.ts';
@@ -291,7 +292,7 @@ export class VramGuardContext {
       registerFleetPreflight({ fleet: this.fleet, margin: () => this.config.current.preflight.margin, log: this.log }),
       registerServerTasks({
         registry: this.servers,
-        lock: new GpuLock(),
+        lock: new GpuLock({ fileFor: (gpu) => new GpuFileLock(gpuLockPath(this.reservations.path, gpu)) }),
         readGpu,
         log: this.log,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,

@@ -4,7 +4,7 @@
  * since). A holder that is gone (its PID no longer runs) loses the lock to the next one who asks;
  * a waiter reads the file to say who holds it and since when.
  */
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isAlive } from './process-tree.ts';
 
@@ -56,7 +56,13 @@ export class GpuFileLock {
 
   /** Takes the lock once it is free: `onWait` is told who holds it (once per holder); `signal` gives up. Resolves with the release. */
   async acquire(name: string, onWait?: (holder: FileLockHolder) => void, signal?: AbortSignal): Promise<() => Promise<void>> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // In a shared temp folder someone else could have made the folder first: use it only if it is ours.
+    const st = await lstat(dir);
+    const uid = process.getuid?.();
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0)
+      throw new Error(`${dir} is not a private folder of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}); the GPU lock cannot be taken`);
     let told: number | null = null;
     let unreadable = 0;
     for (;;) {

@@ -189,7 +189,15 @@ export class ManagedServer extends Emitter<Events> {
         this.say(`Waiting for the GPU lock, held by "${holder.name}" (exclusive tasks run one at a time).`);
       }
       try {
-        this.release = await this.deps.lock.acquire(t.name, this.abort.signal);
+        this.release = await this.deps.lock.acquire(t.name, this.abort.signal, {
+          gpu: t.gpu,
+          onWait: (h) => {
+            this.setState('waiting-for-gpu-lock');
+            this.say(
+              `Waiting for the GPU ${t.gpu} lock, held by "${h.name}" since ${new Date(h.since).toLocaleTimeString()} (exclusive servers run one at a time).`,
+            );
+          },
+        });
       } catch (err) {
         await this.lastGate?.reservation?.release();
         this.setState('stopped');
