@@ -192,10 +192,12 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       const serverPid = pid;
       await reservation.attach(serverPid);
       // Released once the server's memory shows in NVML (then NVML counts it), or when it ends.
+      const until = Date.now() + DEFAULT_RESERVE_MS;
       const check = async () => {
         const reading = await read(source, noSource);
         const bytes = reading.ok ? treeBytesOnGpu(reading.sample, plan.gpu, serverPid, await readProcessTable()) : null;
-        if (bytes !== null && bytes > 0) {
+        // Its memory shows in NVML (then NVML counts it), or the reservation's time is up (a server that never uses the GPU).
+        if ((bytes !== null && bytes > 0) || Date.now() >= until) {
           watching = null;
           await reservation.release();
           return;
