@@ -18,6 +18,7 @@ import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
 import { measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
 import { ANALYSIS_TARGET_MS, measureTrendAnalysis } from './trend-analysis.ts';
+import { measureWholeGpu } from './whole-gpu.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
 import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
   const trendAnalysis = measureTrendAnalysis();
+  const wholeGpu = await measureWholeGpu();
 
   const nvmlMedian = median(nvmlTimes);
   const smiMedian = median(smiTimes);
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     },
     ...historyImport.rows,
     ...trendAnalysis.rows,
+    ...wholeGpu.rows,
   ];
   const width = Math.max(...rows.map((r) => r.measure.length));
   const vwidth = Math.max(...rows.map((r) => r.value.length));
@@ -177,6 +180,7 @@ async function main(): Promise<void> {
     ggufEstimate,
     historyImport: historyImport.figures,
     trendAnalysis: trendAnalysis.figures,
+    wholeGpu: wholeGpu.figures,
     fleet: fleet.result,
     driverCallsPerMinute: driverCalls,
     targets: {

@@ -11,6 +11,7 @@ import { runExporterCommand } from './cli/exporter.ts';
 import type { CliIo } from './cli/io.ts';
 import { runAsProcess } from './cli/process-io.ts';
 import { runPreflightCommand } from './cli/preflight.ts';
+import { runRunCommand } from './cli/run.ts';
 import { runSpikeCommand } from './cli/spike.ts';
 import { runStatusCommand } from './cli/status.ts';
 import { runWatchCommand } from './cli/watch.ts';
@@ -22,6 +23,7 @@ Commands:
   status     one sample of every GPU (--json for machines)
   watch      sample until interrupted, with level changes
   preflight  is there room for a model server? (exit 0 pass, 1 fail, 3 warn with --fail-on-warn)
+  run        run a model server only when it fits: run [--need 6GiB] -- llama-server … (its exit status; 1 no room)
   aec        verify the PipeWire echo-cancellation device (exit 0 pass, 1 fail, 3 warn with --fail-on-warn, 4 not available)
   spike      VRAM budget spike: start servers, load them at once, GO / NO-GO (exit 0 GO, 1 NO-GO, 2 no GPU, 4 incomplete)
   fallback   the fallback chain: --dry-run says what each step would do; --step N --yes runs one
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   status: runStatusCommand,
   watch: runWatchCommand,
   preflight: runPreflightCommand,
+  run: runRunCommand,
   spike: runSpikeCommand,
   aec: runAecCommand,
   fallback: runFallbackCommand,

@@ -5,6 +5,8 @@
  */
 import { collectLedger, ledgerText } from '../core/servers/ledger.ts';
 import { ledgerView } from '../core/servers/ledger-view.ts';
+import { reservationsPath } from '../core/servers/reservations.ts';
+import { readRunRecords, runsDir } from '../core/servers/run-records.ts';
 import type { Owner } from '../core/servers/server-registry.ts';
 import { SERVER_KINDS, type ServerKind } from '../core/servers/task-definition.ts';
 import { parseArgs, UsageError } from './args.ts';
@@ -70,9 +72,10 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
-    const ledger = await collectLedger(sample, owners);
+    const runRecords = await readRunRecords(runsDir(reservationsPath(io.env)));
+    const ledger = await collectLedger(sample, owners, { runRecords });
     io.stdout(
-      parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
+      parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp, null), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
     );
     return 0;
   });

@@ -3,7 +3,15 @@
  * Usable as a task's `dependsOn` or in a shell: `vram-guard preflight --need 6GiB && llama-server ...`.
  */
 import { access } from 'node:fs/promises';
-import { DEFAULT_MARGIN_TEXT, DEFAULT_RESIDUAL_THRESHOLD_TEXT, preflightExitCode, runPreflight, type PreflightNeed } from '../core/checks/preflight.ts';
+import {
+  DEFAULT_MARGIN_TEXT,
+  DEFAULT_RESIDUAL_THRESHOLD_TEXT,
+  preflightExitCode,
+  runPreflight,
+  type PreflightNeed,
+  type PreflightReport,
+} from '../core/checks/preflight.ts';
+import { parseDuration } from '../core/duration.ts';
 import { KV_CACHE_TYPES } from '../core/estimate/llama-settings.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
@@ -40,6 +48,7 @@ OLLAMA_FLASH_ATTENTION, OLLAMA_KV_CACHE_TYPE and the model's num_ctx are read.
   --flash-attention               shorthand for -fa on
   --margin SIZE                   free VRAM to keep beyond the need (default ${DEFAULT_MARGIN_TEXT}; a % of the total works)
   --residual-threshold SIZE       used memory no process holds, above which to warn (default ${DEFAULT_RESIDUAL_THRESHOLD_TEXT})
+  --reserve DURATION              on a pass, reserve the need for DURATION (2m) for the server started next (preflight --reserve 2m … && llama-server …)
   --json                          print JSON instead of Markdown
   --strict                        fail when there are no GPU figures
   --fail-on-warn                  exit 3 when there are warnings but no failure
@@ -49,7 +58,7 @@ Exit codes: 0 pass (warnings allowed, or no GPU figures without --strict), 1 a c
             3 warnings with --fail-on-warn, 64 wrong usage.`;
 
 const BOOLEANS = ['json', 'strict', 'fail-on-warn', 'flash-attention', 'help'] as const;
-const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', ...GPU_VALUE_FLAGS] as const;
+const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', 'reserve', ...GPU_VALUE_FLAGS] as const;
 
 export async function runPreflightCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES, rawValues: ['args'] });
@@ -63,6 +72,7 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
   const margin = sizeFlag(parsed, 'margin', DEFAULT_MARGIN_TEXT, true);
   const residualThreshold = sizeFlag(parsed, 'residual-threshold', DEFAULT_RESIDUAL_THRESHOLD_TEXT, true);
   const needSpec = parseNeed(parsed, io.env);
+  const reserveMs = parseReserve(parsed, needSpec);
 
   // Every argument is checked above, before the GPU is opened or the model read.
   const gpuFigures = await sample(options.probe);
@@ -74,21 +84,21 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
       ),
     io.env,
   );
-  const [needValue, reservations] = await Promise.all([
-    resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir),
-    readReservations(io.env, (m) => io.stderr(`vram-guard preflight: ${m}\n`)),
-  ]);
-  const report = runPreflight(gpuFigures, {
-    gpu,
-    need: needValue,
-    margin,
-    residualThreshold,
-    thresholds: options.thresholds,
-    platform: process.platform,
-    strict: parsed.flags.has('strict'),
-    reservations,
-    unestimatedModel: needSpec.kind === 'model' ? (needSpec.instead ?? 'required') : undefined,
-  });
+  const needValue = await resolveNeed(needSpec, gpu, gpuFigures, io.env, stateDir);
+  const warn = (m: string) => io.stderr(`vram-guard preflight: ${m}\n`);
+  const check = (reservations: readonly Reservation[]) =>
+    runPreflight(gpuFigures, {
+      gpu,
+      need: needValue,
+      margin,
+      residualThreshold,
+      thresholds: options.thresholds,
+      platform: process.platform,
+      strict: parsed.flags.has('strict'),
+      reservations,
+      unestimatedModel: needSpec.kind === 'model' ? (needSpec.instead ?? 'required') : undefined,
+    });
+  const report = reserveMs === null ? check(await readReservations(io.env, warn)) : await checkAndReserve(check, reserveMs, gpu, io.env, warn);
   io.stdout(parsed.flags.has('json') ? `${JSON.stringify(preflightJson(report), null, 2)}\n` : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
 }
@@ -168,6 +178,54 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env
   } catch (err) {
     if (err instanceof GateInputError) throw new UsageError(err.message);
     throw err;
+  }
+}
+
+/** --reserve DURATION: how long a passing check reserves its need (null: it does not). */
+function parseReserve(parsed: ParsedArgs, need: NeedSpec): number | null {
+  const text = stringFlag(parsed, 'reserve');
+  if (text === undefined) return null;
+  const d = parseDuration(text);
+  if ('error' in d) throw new UsageError(`--reserve: ${d.error}`);
+  if (d.ms <= 0 || d.ms > 3_600_000) throw new UsageError('--reserve must be more than 0 and at most 1h');
+  if (need.kind === 'none') throw new UsageError('--reserve needs a need to reserve: --need SIZE or --model FILE');
+  return d.ms;
+}
+
+/**
+ * The check and the reservation in one step, under the reservations' lock, so that two gates at
+ * once never both pass on the same free memory. The reservation lasts `ms`, or until the shell
+ * that ran this command exits (preflight itself exits at once: its parent holds it).
+ */
+async function checkAndReserve(
+  check: (r: readonly Reservation[]) => PreflightReport,
+  ms: number,
+  gpu: number,
+  env: NodeJS.ProcessEnv,
+  warn: (message: string) => void,
+): Promise<PreflightReport> {
+  const book = new ReservationBook(reservationsPath(env));
+  try {
+    return await book.update((live) => {
+      const report = check(live);
+      if (report.verdict === 'fail' || report.verdict === 'unavailable' || report.needBytes === null || report.needBytes <= 0) return { result: report };
+      const now = Date.now();
+      const owner = `vram-guard preflight --reserve (shell PID ${process.ppid})`;
+      const entry: Reservation = {
+        id: book.newId(owner),
+        gpu,
+        bytes: report.needBytes,
+        owner,
+        holderPid: process.ppid,
+        serverPid: null,
+        createdAt: now,
+        expiresAt: now + ms,
+      };
+      return { result: report, next: [...live, entry] };
+    });
+  } catch (err) {
+    warn(`the reservation could not be written (${errorMessage(err)}); checked against what NVML shows.`);
+    return check(await readReservations(env, warn));
   }
 }
 

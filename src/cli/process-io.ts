@@ -2,7 +2,8 @@
  * The CLI as a process: its output, Ctrl-C and SIGTERM, a closed output pipe, and leaving.
  *
  * - Ctrl-C or SIGTERM: a command that stops by itself (watch, exporter, aec; spike, which first stops
- *   the servers it started) is told through `io.interrupted`; any other leaves at once. No command
+ *   the servers it started; run, whose command gets the signal) is told through `io.interrupted`;
+ *   any other leaves at once. No command
  *   waits for the GPU driver to leave (NVML runs in a worker process that is killed).
  * - A second Ctrl-C or SIGTERM leaves at once, whatever is still running.
  * - A closed output pipe (`vram-guard watch | head -1`) ends the command quietly with status 0.
@@ -16,9 +17,10 @@ type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 /**
  * The commands that stop by themselves when interrupted, and how long they get before the process
  * leaves anyway (null: no bound; the spike stops the servers it started, each within its own stop
- * timeout, and a second Ctrl-C leaves at once).
+ * timeout; run passes the signal on to its command and leaves with the command's status; a second
+ * Ctrl-C leaves at once).
  */
-const STOP_GRACE_MS: Readonly<Record<string, number | null>> = { watch: 500, exporter: 500, aec: 500, spike: null };
+const STOP_GRACE_MS: Readonly<Record<string, number | null>> = { watch: 500, exporter: 500, aec: 500, spike: null, run: null };
 
 /** After its command has ended, the process leaves at most this much later, whatever is left running. */
 const LINGER_MS = 1000;

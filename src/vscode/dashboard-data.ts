@@ -13,6 +13,7 @@ import type { HistoryEvent, SystemMemory } from '../core/history/types.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
 import type { ChainView, GpuInfo, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../protocol.ts';
+import { recognitionText, type ProcessRecognition } from '../core/servers/recognition/recogniser.ts';
 
 /** Points per series in the first picture: about two per pixel of a wide chart. */
 export const INIT_POINTS = 3000;
@@ -80,6 +81,12 @@ export function sampleUpdate(w: WatchedSample, system: SystemMemory | null): Sam
   return { t: w.sample.timestamp, g, m: system ? [toMiB(system.ramUsed), toMiB(system.swapUsed)] : null };
 }
 
+/** A process no task owns, with what /proc says it is: "ollama (ollama runner · :11434 · ollama.service)". */
+function otherName(p: { name: string | null }, r: ProcessRecognition | undefined): string {
+  const name = p.name ?? r?.program ?? '?';
+  return r && r.kind !== 'unknown' ? `${name} (${recognitionText(r)})` : name;
+}
+
 /** The processes table per GPU: owned processes (with their task), the others, and the residual. */
 export function processTables(ledger: GpuLedger[]): ProcessTable[] {
   return ledger.map((g) => {
@@ -88,7 +95,13 @@ export function processTables(ledger: GpuLedger[]): ProcessTable[] {
       ...g.owned.flatMap((e) =>
         e.processes.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: e.owner.name, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) })),
       ),
-      ...g.other.map((p) => ({ pid: p.pid, name: p.name ?? '?', owner: null, vramMiB: toMiBOrNull(p.usedBytes), share: share(p.usedBytes) })),
+      ...g.other.map((p) => ({
+        pid: p.pid,
+        name: otherName(p, g.recognised?.get(p.pid)),
+        owner: null,
+        vramMiB: toMiBOrNull(p.usedBytes),
+        share: share(p.usedBytes),
+      })),
       // Reserved by a server that passed the gate and is starting: not in NVML yet, counted by the next gate.
       ...(g.reserved ?? []).map((r) => ({
         pid: r.serverPid ?? r.holderPid,

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { readingsOf, type FallbackChain } from '../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../core/fallback/steps.ts';
 import { collectLedger, type GpuLedger } from '../core/servers/ledger.ts';
+import { ProcessRecogniser } from '../core/servers/recognition/recogniser.ts';
 import type { Reservation } from '../core/servers/reservations.ts';
 import type { ServerRegistry } from '../core/servers/server-registry.ts';
 import type { HistoryStore } from '../core/history/store.ts';
@@ -86,6 +87,8 @@ export class DashboardSession implements vscode.Disposable {
   private lastTrendAt = 0;
   private lastTrends = '';
   private disposed = false;
+  /** Names the GPU processes from /proc, cached between refreshes of the table. */
+  private readonly recogniser = new ProcessRecogniser();
   /** Bytes posted by the last sample update (for the benchmark and tests). */
   lastUpdateBytes = 0;
   readonly onDidDispose: vscode.Event<void>;
@@ -327,6 +330,7 @@ export class DashboardSession implements vscode.Disposable {
         log: (m) => this.deps.log.warn(m),
         told: this.toldServerProblems,
         reservations: (await this.deps.reservations?.().catch(() => [])) ?? [],
+        recogniser: this.recogniser,
       });
     } catch (err) {
       this.deps.log.warn(`dashboard: could not read the processes: ${String(err)}`);
@@ -346,6 +350,7 @@ export class DashboardSession implements vscode.Disposable {
     if (this.disposed) return;
     this.disposed = true;
     if (this.ledgerTimer !== null) clearInterval(this.ledgerTimer);
+    this.recogniser.dispose();
     for (const off of this.offs) off();
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();

@@ -9,6 +9,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { CascadeWatch, cascadeText } from '../core/servers/cascade-watch.ts';
 import { GateBypass } from '../core/servers/gate-bypass.ts';
 import type { GpuLock } from '../core/servers/gpu-lock.ts';
 import { ManagedServer } from '../core/servers/managed-server.ts';
@@ -119,7 +120,21 @@ class ServerTerminal implements vscode.Pseudoterminal {
       this.say(m);
       deps.log.info(`${task.name}: ${m}`);
     });
-    server.on('output', (text) => this.writeEmitter.fire(terminalText(text)));
+    // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a notification.
+    const cascades = new CascadeWatch({
+      onCascade: (cascade, last) => {
+        void deps.readGpu().then((reading) => {
+          const text = cascadeText(cascade, last, { name: task.name, pid: server.pid, gpu: task.gpu }, reading);
+          this.say(text, RED);
+          deps.log.error(`${task.name}: ${text}`);
+          void vscode.window.showErrorMessage(`VRAM Guard: "${task.name}" ${text}`);
+        });
+      },
+    });
+    server.on('output', (text, stream) => {
+      this.writeEmitter.fire(terminalText(text));
+      cascades.push(text, stream);
+    });
     server.on('state', (state) => {
       // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it.
       if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);

@@ -1,5 +1,6 @@
 /** The status bar item: text, colour and tooltip from the watcher's state. */
 import * as vscode from 'vscode';
+import { ProcessRecogniser, recognitionText } from '../core/servers/recognition/recogniser.ts';
 import { OPEN_DASHBOARD_COMMAND } from './dashboard-panel.ts';
 import { statusView, type StatusView, type StatusViewInput } from './status-view.ts';
 
@@ -7,6 +8,11 @@ export const SHOW_DETAILS_COMMAND = 'vramGuard.showDetails';
 
 export class GpuStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
+  /** Names the GPU processes in the tooltip, from /proc, cached between samples (read off the sample's path). */
+  private readonly recogniser = new ProcessRecogniser();
+  private kinds = new Map<number, string>();
+  private lastInput: StatusViewInput | null = null;
+  private recognising = false;
   view: StatusView;
 
   constructor() {
@@ -18,8 +24,32 @@ export class GpuStatusBar implements vscode.Disposable {
   }
 
   update(input: StatusViewInput): void {
-    this.view = statusView(input);
+    this.lastInput = input;
+    this.view = statusView({ ...input, processKinds: this.kinds });
     this.apply(this.view);
+    void this.recognise(input);
+  }
+
+  /** Reads what the sample's processes are; when that changes what the tooltip says, shows it. */
+  private async recognise(input: StatusViewInput): Promise<void> {
+    if (this.recognising || process.platform !== 'linux') return;
+    this.recognising = true;
+    try {
+      const pids = input.latest?.sample.devices.flatMap((d) => d.processes.map((p) => p.pid)) ?? [];
+      const found = await this.recogniser.recognise(pids);
+      const kinds = new Map<number, string>();
+      for (const [pid, r] of found) if (r.kind !== 'unknown') kinds.set(pid, recognitionText(r));
+      if (JSON.stringify([...kinds]) === JSON.stringify([...this.kinds])) return;
+      this.kinds = kinds;
+      if (this.lastInput) {
+        this.view = statusView({ ...this.lastInput, processKinds: this.kinds });
+        this.apply(this.view);
+      }
+    } catch {
+      // the tooltip keeps its plain process names
+    } finally {
+      this.recognising = false;
+    }
   }
 
   private apply(view: StatusView): void {
@@ -34,6 +64,7 @@ export class GpuStatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.recogniser.dispose();
     this.item.dispose();
   }
 }

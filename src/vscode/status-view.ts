@@ -4,7 +4,7 @@
  */
 import { NOT_ANSWERING } from '../core/gpu/not-answering.ts';
 import type { GpuDevice } from '../core/gpu/types.ts';
-import { deviceStateLabel, samplesMarkdown, pickDevice } from '../core/report/gpu-summary.ts';
+import { deviceStateLabel, samplesMarkdown, pickDevice, type ProcessKinds } from '../core/report/gpu-summary.ts';
 import { formatGB } from '../core/units.ts';
 import type { Level } from '../core/watch/levels.ts';
 import type { SourceStatus, WatchedSample } from '../core/watch/watcher.ts';
@@ -27,6 +27,8 @@ export interface StatusViewInput {
   fleetLine?: string | null;
   /** Each GPU judged over time: "GPU 0: steady for 10 h 50 min — not a leak". */
   trendLines?: readonly string[];
+  /** What each GPU process is, from /proc ("ollama runner · :11434"), by PID. */
+  processKinds?: ProcessKinds;
 }
 
 const BACKGROUND: Record<Level, StatusView['background']> = {
@@ -68,7 +70,7 @@ export function statusView(input: StatusViewInput): StatusView {
     };
   }
   const trends = input.trendLines?.length ? `\n\n${input.trendLines.join('\n\n')}` : '';
-  const tooltip = `${samplesMarkdown(latest, 5)}${trends}${footer}`;
+  const tooltip = `${samplesMarkdown(latest, 5, input.processKinds)}${trends}${footer}`;
   if (!device.memory) {
     const { icon, background } = deviceStateLook(device);
     const label = deviceStateLabel(device).replace(/^error /, '');

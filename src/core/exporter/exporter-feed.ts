@@ -9,6 +9,7 @@ import { adapterFor } from '../servers/adapters/index.ts';
 import type { ServerReport } from '../servers/adapters/types.ts';
 import { buildLedger } from '../servers/ledger.ts';
 import { readProcessTable, type ProcessTable } from '../servers/process-tree.ts';
+import { ProcessRecogniser, type ProcessRecognition } from '../servers/recognition/recogniser.ts';
 import type { Owner } from '../servers/server-registry.ts';
 import type { Watcher } from '../watch/watcher.ts';
 import type { ExporterSnapshot } from './exporter-snapshot.ts';
@@ -37,6 +38,9 @@ export class ExporterFeed {
   private table: ProcessTable = new Map();
   private owners: Owner[] = [];
   private reports = new Map<string, ServerReport>();
+  /** What /proc says each GPU process is, cached between refreshes. */
+  private readonly recogniser = new ProcessRecogniser();
+  private recognised: ReadonlyMap<number, ProcessRecognition> = new Map();
   private errors = 0;
   private lastRefresh = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | null = null;
@@ -69,7 +73,9 @@ export class ExporterFeed {
       now: this.clock.now(),
       source: { up: status.state === 'ready', kind: status.state === 'ready' ? status.source.kind : (latest?.sample.source ?? null) },
       latest,
-      ledger: latest ? buildLedger({ sample: latest.sample, table: this.table, owners: this.owners, reports: this.reports }) : null,
+      ledger: latest
+        ? buildLedger({ sample: latest.sample, table: this.table, owners: this.owners, reports: this.reports, recognised: this.recognised })
+        : null,
       owners: this.owners,
       reports: this.reports,
       sampleErrors: this.errors,
@@ -78,6 +84,7 @@ export class ExporterFeed {
 
   dispose(): void {
     for (const off of this.offs) off();
+    this.recogniser.dispose();
   }
 
   private maybeRefresh(): void {
@@ -92,7 +99,13 @@ export class ExporterFeed {
   private async doRefresh(): Promise<void> {
     const log = this.options.log ?? (() => {});
     try {
-      const [table, owners] = await Promise.all([(this.options.readProcessTable ?? readProcessTable)(), this.options.owners()]);
+      const pids = this.options.watcher.latest?.sample.devices.flatMap((d) => d.processes.map((p) => p.pid)) ?? [];
+      const [table, owners, recognised] = await Promise.all([
+        (this.options.readProcessTable ?? readProcessTable)(),
+        this.options.owners(),
+        this.recogniser.recognise(pids),
+      ]);
+      this.recognised = recognised;
       const reports = new Map<string, ServerReport>();
       await Promise.all(
         owners.map(async (o) => {

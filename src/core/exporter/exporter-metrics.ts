@@ -17,6 +17,7 @@ export const METRIC_PREFIX = 'vram_guard_';
 
 const GPU_LABELS = ['hostname', 'gpu', 'uuid', 'name'] as const;
 const PROCESS_LABELS = ['hostname', 'gpu', 'uuid', 'pid', 'process', 'task', 'server'] as const;
+const PROCESS_INFO_LABELS = ['hostname', 'gpu', 'uuid', 'pid', 'kind', 'role', 'model', 'port', 'unit', 'started_by'] as const;
 const TASK_GPU_LABELS = ['hostname', 'gpu', 'uuid', 'task', 'server'] as const;
 const TASK_LABELS = ['hostname', 'task', 'server'] as const;
 
@@ -47,6 +48,11 @@ export class ExporterMetrics {
       residual: gauge('gpu_residual_bytes', 'Used memory no running process accounts for (exited processes, the driver), in bytes.', GPU_LABELS),
       gpuUp: gauge('gpu_up', '1 when the GPU could be read in the latest sample, 0 when it reported an error.', GPU_LABELS),
       process: gauge('process_memory_used_bytes', 'GPU memory a process holds, in bytes, with the task or server it belongs to when known.', PROCESS_LABELS),
+      processInfo: gauge(
+        'process_info',
+        'What a GPU process is, from /proc (always 1): its kind, role, model, first listening port, systemd unit, and who started it (task, run, outside).',
+        PROCESS_INFO_LABELS,
+      ),
       taskUsed: gauge('task_memory_used_bytes', 'GPU memory the processes of a task or model server hold on a GPU (NVML), in bytes.', TASK_GPU_LABELS),
       taskExpected: gauge(
         'task_expected_bytes',
@@ -114,6 +120,25 @@ export class ExporterMetrics {
       const ledger = s.ledger?.find((g) => g.gpu === d.index);
       if (ledger?.residualBytes !== null && ledger?.residualBytes !== undefined) this.g.residual.set(labels, ledger.residualBytes);
       for (const p of d.processes) {
+        const r = ledger?.recognised?.get(p.pid);
+        if (r) {
+          const startedBy = byOwnerPid.has(p.pid) ? 'task' : r.startedBy;
+          this.g.processInfo.set(
+            {
+              hostname: s.hostname,
+              gpu: labels.gpu,
+              uuid: labels.uuid,
+              pid: String(p.pid),
+              kind: r.kind,
+              role: r.role ?? '',
+              model: r.model ?? '',
+              port: r.ports[0] === undefined ? '' : String(r.ports[0]),
+              unit: r.unit?.name ?? '',
+              started_by: startedBy,
+            },
+            1,
+          );
+        }
         if (p.usedBytes === null) continue;
         const owner = byOwnerPid.get(p.pid);
         this.g.process.set(

@@ -32,10 +32,14 @@ export function topProcesses(device: GpuDevice, count: number): GpuProcess[] {
   return [...device.processes].sort((a, b) => (b.usedBytes ?? -1) - (a.usedBytes ?? -1)).slice(0, count);
 }
 
-export function processLabel(p: GpuProcess): string {
+/** "ollama (PID 4242)", with what the process is when known: "ollama (PID 4242) — ollama runner · :11434". */
+export function processLabel(p: GpuProcess, what?: string): string {
   const name = p.name ? p.name.split('/').pop() || p.name : 'unknown';
-  return `${name} (PID ${p.pid})`;
+  return `${name} (PID ${p.pid})${what ? ` — ${what}` : ''}`;
 }
+
+/** What each process is (by PID), in a few words, when /proc was read. */
+export type ProcessKinds = ReadonlyMap<number, string>;
 
 export function processMemory(p: GpuProcess): string {
   return p.usedBytes === null ? 'N/A' : formatMiB(p.usedBytes);
@@ -64,7 +68,7 @@ export function deviceStateLabel(d: GpuDevice): string {
 }
 
 /** A few lines per GPU: figures, level, thresholds and the top processes. */
-export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds | null, processCount: number): string {
+export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds | null, processCount: number, kinds?: ProcessKinds): string {
   const title = `**GPU ${d.index} · ${escapeMarkdown(d.name ?? 'unknown GPU')}**`;
   if (d.error) return `${title} — ${deviceStateLabel(d)}\n\n${escapeMarkdown(d.error.message)}`;
   if (!d.memory) return `${title} — no memory figures`;
@@ -81,7 +85,7 @@ export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds
   const top = topProcesses(d, processCount);
   if (top.length) {
     lines.push('', '| Process | VRAM |', '|---|---:|');
-    for (const p of top) lines.push(`| ${escapeMarkdown(processLabel(p))} | ${processMemory(p)} |`);
+    for (const p of top) lines.push(`| ${escapeMarkdown(processLabel(p, kinds?.get(p.pid)))} | ${processMemory(p)} |`);
     if (d.processes.length > top.length) lines.push('', `…and ${d.processes.length - top.length} more`);
   } else {
     lines.push('', 'No processes hold memory on this GPU.');
@@ -89,6 +93,8 @@ export function deviceMarkdown(d: GpuDevice, level: Level, t: ResolvedThresholds
   return lines.join('\n');
 }
 
-export function samplesMarkdown(watched: WatchedSample, processCount: number): string {
-  return watched.sample.devices.map((d, i) => deviceMarkdown(d, watched.levels[i] ?? 'ok', watched.thresholds[i] ?? null, processCount)).join('\n\n---\n\n');
+export function samplesMarkdown(watched: WatchedSample, processCount: number, kinds?: ProcessKinds): string {
+  return watched.sample.devices
+    .map((d, i) => deviceMarkdown(d, watched.levels[i] ?? 'ok', watched.thresholds[i] ?? null, processCount, kinds))
+    .join('\n\n---\n\n');
 }

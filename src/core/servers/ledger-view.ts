@@ -3,6 +3,7 @@
  * the memory of each task or server with its PIDs, the other processes, and the residual.
  */
 import type { GpuLedger } from './ledger.ts';
+import type { ProcessRecognition, StartedBy } from './recognition/recogniser.ts';
 import type { Owner } from './server-registry.ts';
 
 export interface LedgerOwnerView {
@@ -22,12 +23,54 @@ export interface LedgerOwnerView {
   expectedBytes: number | null;
   /** Models the server says it has loaded. */
   models: string[];
+  /** Its GPU processes with what /proc says about them (started by a task); absent when /proc was not read. */
+  processes?: LedgerProcessView[];
 }
 
 export interface LedgerProcessView {
   pid: number;
   name: string | null;
   usedBytes: number | null;
+  /** What /proc says it is (absent when it was not looked at). "unknown" when no kind recognised it. */
+  kind?: string;
+  /** "serve" or "runner" for Ollama, the program for llama.cpp's others ...; null when the kind has one role. */
+  role?: string | null;
+  model?: string | null;
+  /** The first port it listens on; null when none (or its sockets could not be read). */
+  port?: number | null;
+  ports?: number[];
+  /** Its systemd unit ("ollama.service") and whether it is a user unit; null when it runs in none. */
+  unit?: string | null;
+  unitScope?: 'user' | 'system' | null;
+  uid?: number | null;
+  /** When it started (ms since the epoch), from /proc; null when unknown. */
+  startedAt?: number | null;
+  /** A VS Code task, `vram-guard run`, or outside VRAM Guard. */
+  startedBy?: StartedBy;
+  /** What /proc would not say (another user's process, one that exited meanwhile). */
+  partial?: string[];
+  /** The `vram-guard run` it runs under: restarts, and how its command last ended. */
+  run?: { restarts: number; lastExit: { code: number | null; signal: string | null; at: number } | null };
+}
+
+/** A process NVML lists, with what /proc says about it. */
+export function processView(p: { pid: number; name: string | null; usedBytes: number | null }, r: ProcessRecognition | undefined): LedgerProcessView {
+  const base = { pid: p.pid, name: p.name, usedBytes: p.usedBytes };
+  if (!r) return base;
+  return {
+    ...base,
+    kind: r.kind,
+    role: r.role,
+    model: r.model,
+    port: r.ports[0] ?? null,
+    ports: r.ports,
+    unit: r.unit?.name ?? null,
+    unitScope: r.unit?.scope ?? null,
+    uid: r.uid,
+    startedAt: r.startedAt,
+    startedBy: r.startedBy,
+    partial: r.missing,
+  };
 }
 
 export interface LedgerGpuView {
@@ -51,7 +94,8 @@ export interface LedgerView {
   gpus: LedgerGpuView[];
 }
 
-export function ledgerView(ledger: GpuLedger[], timestamp: number | null): LedgerView {
+/** `ownersStartedBy`: who started the owners' trees ("task" in VS Code); null keeps what /proc says (the CLI's --owner names any tree). */
+export function ledgerView(ledger: GpuLedger[], timestamp: number | null, ownersStartedBy: StartedBy | null = 'task'): LedgerView {
   return {
     timestamp,
     gpus: ledger.map((g) => ({
@@ -68,8 +112,20 @@ export function ledgerView(ledger: GpuLedger[], timestamp: number | null): Ledge
         reportedBytes: e.reportedBytes,
         expectedBytes: e.owner.expectedBytes ?? null,
         models: e.report?.models.map((m) => m.name) ?? [],
+        ...(g.recognised
+          ? {
+              processes: e.processes.map((p) => {
+                const v = processView(p, g.recognised?.get(p.pid));
+                return ownersStartedBy ? { ...v, startedBy: ownersStartedBy } : v;
+              }),
+            }
+          : {}),
       })),
-      other: g.other.map((p) => ({ pid: p.pid, name: p.name, usedBytes: p.usedBytes })),
+      other: g.other.map((p) => {
+        const v = processView(p, g.recognised?.get(p.pid));
+        const run = g.runs?.get(p.pid);
+        return run ? { ...v, run: { restarts: run.restarts, lastExit: run.lastExit } } : v;
+      }),
       residualBytes: g.residualBytes,
       residualHint: g.residualHint,
       reserved: (g.reserved ?? []).map((r) => ({ owner: r.owner, bytes: r.bytes, serverPid: r.serverPid, expiresAt: r.expiresAt })),

@@ -12,6 +12,8 @@ import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
 import type { Owner } from './server-registry.ts';
 import { compareEstimate } from '../checks/estimate-comparison.ts';
 import type { Reservation } from './reservations.ts';
+import { ProcessRecogniser, recognitionText, type ProcessRecognition } from './recognition/recogniser.ts';
+import type { RunRecord } from './run-records.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -37,6 +39,10 @@ export interface GpuLedger {
   residualHint: string | null;
   /** Memory servers that passed the gate have reserved here and NVML does not show yet. */
   reserved?: Reservation[];
+  /** What /proc says each process is (kind, model, ports, unit, who started it), by PID. */
+  recognised?: ReadonlyMap<number, ProcessRecognition>;
+  /** The `vram-guard run` each process runs under (its restarts and last exit), by PID. */
+  runs?: ReadonlyMap<number, RunRecord>;
 }
 
 export interface LedgerInput {
@@ -47,6 +53,9 @@ export interface LedgerInput {
   /** Residual above this gets a hint (default 256 MiB). */
   residualHintBytes?: number;
   reservations?: readonly Reservation[];
+  recognised?: ReadonlyMap<number, ProcessRecognition>;
+  /** What each `vram-guard run` runs: the processes of its command's tree are shown with it. */
+  runRecords?: readonly RunRecord[];
 }
 
 export function buildLedger(input: LedgerInput): GpuLedger[] {
@@ -54,6 +63,8 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
   for (const owner of input.owners) {
     for (const pid of treeOf(owner.rootPid, input.table)) if (!ownerOf.has(pid)) ownerOf.set(pid, owner);
   }
+  const runs = new Map<number, RunRecord>();
+  for (const r of input.runRecords ?? []) if (r.childPid !== null) for (const pid of treeOf(r.childPid, input.table)) runs.set(pid, r);
   const hintAt = input.residualHintBytes ?? 256 * MiB;
   return input.sample.devices.map((device) => {
     const byOwner = new Map<string, LedgerEntry>();
@@ -99,6 +110,8 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
       residualBytes: residual,
       residualHint,
       reserved: (input.reservations ?? []).filter((r) => r.gpu === device.index),
+      recognised: input.recognised,
+      runs,
     };
   });
 }
@@ -114,10 +127,15 @@ export interface CollectOptions {
   told?: Map<string, string>;
   /** Memory reserved by gates that passed, for servers not yet in NVML. */
   reservations?: readonly Reservation[];
+  /** Names every GPU process from /proc; keep one between collections so its cache serves (default: a new one). */
+  recogniser?: ProcessRecogniser;
+  /** What each `vram-guard run` runs (run-records.ts). */
+  runRecords?: readonly RunRecord[];
 }
 
 export async function collectLedger(sample: GpuSample, owners: Owner[], options: CollectOptions = {}): Promise<GpuLedger[]> {
-  const [table, reports] = await Promise.all([
+  const pids = sample.devices.flatMap((d) => d.processes.map((p) => p.pid));
+  const [table, reports, recognised] = await Promise.all([
     readProcessTable(),
     (async () => {
       const out = new Map<string, ServerReport>();
@@ -132,8 +150,25 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
       );
       return out;
     })(),
+    (async () => {
+      const recogniser = options.recogniser ?? new ProcessRecogniser();
+      try {
+        return await recogniser.recognise(pids);
+      } finally {
+        if (!options.recogniser) recogniser.dispose();
+      }
+    })(),
   ]);
-  return buildLedger({ sample, table, owners, reports, residualHintBytes: options.residualHintBytes, reservations: options.reservations });
+  return buildLedger({
+    sample,
+    table,
+    owners,
+    reports,
+    residualHintBytes: options.residualHintBytes,
+    reservations: options.reservations,
+    recognised,
+    runRecords: options.runRecords,
+  });
 }
 
 /** NVML's figure for the process tree under `rootPid` on one GPU; null when the driver does not say. */
@@ -161,7 +196,7 @@ function tellProblem(name: string, report: ServerReport, options: CollectOptions
 const mib = (b: number | null) => (b === null ? 'N/A' : formatMiB(b));
 
 /** The ledger as text, for the log and the task's terminal. */
-export function ledgerText(ledger: GpuLedger[]): string {
+export function ledgerText(ledger: GpuLedger[], now: number = Date.now()): string {
   const lines: string[] = [];
   for (const g of ledger) {
     lines.push(`GPU ${g.gpu}${g.name ? ` · ${g.name}` : ''}: ${mib(g.used)} used of ${mib(g.total)}`);
@@ -177,11 +212,24 @@ export function ledgerText(ledger: GpuLedger[]): string {
         `  ${mib(e.nvmlBytes).padStart(9)}  ${e.owner.name} [${e.owner.kind}] PID ${e.processes.map((p) => p.pid).join(',') || e.owner.rootPid}${said}${models}${!models && ctx ? ` · ctx ${ctx}` : ''}${expected}`,
       );
     }
-    for (const p of g.other) lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? '?'} (PID ${p.pid}) — other`);
+    for (const p of g.other) {
+      const r = g.recognised?.get(p.pid);
+      const run = g.runs?.get(p.pid);
+      const what = r && (r.kind !== 'unknown' || r.startedBy !== 'outside') ? recognitionText(r, now) : 'other';
+      lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${what}${run ? ` · ${runText(run)}` : ''}`);
+    }
     for (const r of g.reserved ?? [])
       lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
     lines.push(`  ${mib(g.residualBytes).padStart(9)}  residual (no running process)`);
     if (g.residualHint) lines.push(`  ↳ ${g.residualHint}`);
   }
   return lines.join('\n');
+}
+
+/** "restarted 2 times, last exit code 3 at 21:04:05" for a `vram-guard run`'s command. */
+export function runText(r: RunRecord): string {
+  const restarts = r.restarts ? `restarted ${r.restarts} time${r.restarts === 1 ? '' : 's'}` : 'not restarted';
+  const e = r.lastExit;
+  const last = e ? `, last exit ${e.signal ? `by ${e.signal}` : `code ${e.code}`} at ${new Date(e.at).toISOString()}` : '';
+  return `vram-guard run: ${restarts}${last}`;
 }

@@ -196,7 +196,9 @@ export class ManagedServer extends Emitter<Events> {
       if (holder) {
         this.setState('waiting-for-gpu-lock');
         const where = holder.pid ? ` in another window (PID ${holder.pid})` : '';
-        this.say(`Waiting for the GPU lock, held by "${holder.name}"${where} (exclusive tasks run one at a time).`);
+        this.say(
+          `Waiting for the GPU lock, held by "${holder.name}"${where} since ${new Date(holder.since).toLocaleTimeString()} (exclusive tasks run one at a time).`,
+        );
       }
       try {
         this.release = await this.deps.lock.acquire(t.name, this.abort.signal);

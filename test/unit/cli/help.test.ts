@@ -9,7 +9,7 @@ before(() => {
 });
 
 describe('vram-guard help', () => {
-  const commands = ['status', 'watch', 'preflight', 'spike', 'aec', 'fallback', 'history', 'ledger'];
+  const commands = ['status', 'watch', 'preflight', 'run', 'spike', 'aec', 'fallback', 'history', 'ledger'];
 
   it('--help lists every command, one line each', async () => {
     const r = await runCli(['--help']);

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { buildFakeNvml, FakeNvmlState, MiB, laptopA1000AtCritical } from '../../helpers/fake-nvml.ts';
 import { cliPath as cli, runCli } from '../../helpers/cli-run.ts';
+import { startAs } from '../../helpers/gpu-process.ts';
 
 let lib: string;
 before(async () => {
@@ -39,11 +40,51 @@ describe('vram-guard ledger', () => {
       gpu.owners.map((o: { name: string; pids: number[]; nvmlBytes: number }) => [o.name, o.pids, o.nvmlBytes]),
       [['llm', [pid], 2048 * MiB]],
     );
-    assert.deepEqual(gpu.other, [{ pid: 2001, name: '/usr/bin/python3', usedBytes: 1024 * MiB }]);
+    assert.deepEqual(
+      gpu.other.map((p: { pid: number; name: string; usedBytes: number; kind: string }) => [p.pid, p.name, p.usedBytes, p.kind]),
+      [[2001, '/usr/bin/python3', 1024 * MiB, 'unknown']],
+    );
     assert.equal(gpu.residualBytes, (3830 - 2048 - 1024) * MiB);
     const text = await runCli(['ledger', '--owner', `llm=${pid}`, '--nvml-library', lib], { FAKE_NVML_STATE: fake.path });
     assert.match(text.stdout, /2048 MiB {2}llm \[task\] PID/);
     assert.match(text.stdout, /758 MiB {2}residual \(no running process\)/);
+  });
+
+  it('names the processes no one named: kind, model, port, and who started them', async () => {
+    const server = await startAs('llama-server', ['-m', '/models/qwen2.5-7b-q4_k_m.gguf', '-c', '8192']);
+    const runner = await startAs('ollama', ['runner', '--model', '/var/lib/ollama/blobs/sha256-6a07', '--port', '0']);
+    try {
+      const fake = await FakeNvmlState.create({
+        devices: [
+          {
+            ...laptopA1000AtCritical.devices[0]!,
+            processes: [
+              { pid: server.pid, used: 2048 * MiB, name: 'llama-server' },
+              { pid: runner.pid, used: 1024 * MiB, name: 'ollama' },
+            ],
+          },
+        ],
+      });
+      const r = await runCli(['ledger', '--json', '--nvml-library', lib], { FAKE_NVML_STATE: fake.path });
+      assert.equal(r.code, 0, r.stderr);
+      const other = JSON.parse(r.stdout).gpus[0].other;
+      assert.deepEqual(
+        other.map((p: Record<string, unknown>) => [p.pid, p.kind, p.role, p.model, p.port, p.startedBy]),
+        [
+          [server.pid, 'llama-server', null, '/models/qwen2.5-7b-q4_k_m.gguf', server.port, 'outside'],
+          [runner.pid, 'ollama', 'runner', '/var/lib/ollama/blobs/sha256-6a07', runner.port, 'outside'],
+        ],
+      );
+      const text = await runCli(['ledger', '--nvml-library', lib], { FAKE_NVML_STATE: fake.path });
+      assert.ok(
+        text.stdout.includes(`2048 MiB  llama-server (PID ${server.pid}) — llama-server · /models/qwen2.5-7b-q4_k_m.gguf · :${server.port}`),
+        text.stdout,
+      );
+      assert.ok(text.stdout.includes(`ollama (PID ${runner.pid}) — ollama runner · /var/lib/ollama/blobs/sha256-6a07 · :${runner.port} · up `), text.stdout);
+    } finally {
+      server.stop();
+      runner.stop();
+    }
   });
 
   it('a wrong --owner says what it should look like', async () => {

@@ -64,6 +64,19 @@ describe('status bar view', () => {
     assert.equal(statusView({ status: ready(), latest, gpu: 1, hideWhenNoGpu: false }).text, '$(chip) 2.0/24.0 GB');
   });
 
+  it('the tooltip says what each process is when /proc was read', () => {
+    const plain = statusView({ status: ready(), latest: watched([5418 * MiB], ['ok']), gpu: 'worst', hideWhenNoGpu: false });
+    assert.match(plain.tooltip, /\| ollama \(PID 4242\) \| 2838 MiB \|/);
+    const named = statusView({
+      status: ready(),
+      latest: watched([5418 * MiB], ['ok']),
+      gpu: 'worst',
+      hideWhenNoGpu: false,
+      processKinds: new Map([[4242, 'ollama serve · :11434 · ollama.service']]),
+    });
+    assert.match(named.tooltip, /\| ollama \(PID 4242\) — ollama serve · :11434 · ollama\.service \| 2838 MiB \|/);
+  });
+
   it('no GPU: a quiet item whose tooltip gives the reason, hideable', () => {
     const status = { state: 'none' as const, reason: 'no NVML: libnvidia-ml.so.1 not found; no nvidia-smi: not on PATH' };
     const v = statusView({ status, latest: null, gpu: 'worst', hideWhenNoGpu: false });

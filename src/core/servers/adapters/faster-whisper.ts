@@ -2,6 +2,7 @@
 import { getJson, request, type HttpOptions } from '../http.ts';
 import { jsonObject, listField, nameField } from './reply-shape.ts';
 import { readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
 
 export const fasterWhisperAdapter: ServerAdapter = {
   kind: 'faster-whisper',
@@ -31,3 +32,18 @@ export async function fasterWhisperUnload(baseUrl: string, model: string, option
   const r = await request('DELETE', `${baseUrl}/api/ps/${encodeURIComponent(model)}`, undefined, options);
   if (r.status !== 200 && r.status !== 204) throw new Error(`The Whisper server could not unload ${model}: HTTP ${r.status} ${r.text.slice(0, 200)}`);
 }
+
+const FASTER_WHISPER = /faster[_-]whisper|speaches|whisper[_-]asr|wyoming[_-]faster[_-]whisper/i;
+
+/** faster-whisper servers (speaches, whisper-asr-webservice, wyoming-faster-whisper): by program, module or script. */
+export const fasterWhisperProcess: ProcessKind = {
+  id: 'faster-whisper',
+  label: 'faster-whisper',
+  serverKind: 'faster-whisper',
+  listens: true,
+  recognise: (p) => {
+    // `python -m speaches`, `uvicorn speaches.main:create_app`, `wyoming-faster-whisper --model ...`
+    const named = programNames(p).some((n) => FASTER_WHISPER.test(n)) || p.argv.slice(1, 8).some((a) => FASTER_WHISPER.test(a));
+    return named ? { role: null, model: optionValue(p.argv, ['--model', '--model-name']) } : null;
+  },
+};

@@ -2,6 +2,7 @@
 import { getJson, isRecord, str } from '../http.ts';
 import { contextFigure, jsonObject, ReplyShapeError } from './reply-shape.ts';
 import { notesText, readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
 
 export const llamaServerAdapter: ServerAdapter = {
   kind: 'llama-server',
@@ -32,4 +33,32 @@ export const llamaServerAdapter: ServerAdapter = {
         error: notesText(notes),
       };
     }),
+};
+
+/** llama-server in /proc: its program name; the model from -m/--model (none: router mode, which loads models on request). */
+export const llamaServerProcess: ProcessKind = {
+  id: 'llama-server',
+  label: 'llama.cpp server',
+  serverKind: 'llama-server',
+  listens: true,
+  recognise: (p) => {
+    if (!programNames(p).includes('llama-server')) return null;
+    const model = optionValue(p.argv, ['-m', '--model']);
+    return {
+      role: model === null && optionValue(p.argv, ['-hf', '--hf-repo']) === null ? 'router' : null,
+      model: model ?? optionValue(p.argv, ['-hf', '--hf-repo']),
+    };
+  },
+};
+
+/** llama.cpp's other programs (llama-cli, llama-bench, llama-embedding, llama-mtmd-cli ...): named, not served. */
+export const llamaCppProcess: ProcessKind = {
+  id: 'llama.cpp',
+  label: 'llama.cpp program',
+  serverKind: null,
+  listens: false,
+  recognise: (p) => {
+    const name = programNames(p).find((n) => /^llama-[a-z0-9-]+$/.test(n));
+    return name ? { role: name, model: optionValue(p.argv, ['-m', '--model']) } : null;
+  },
 };

@@ -5,6 +5,8 @@
 import { getJson, isRecord, postJson, type HttpOptions, type HttpReply } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError, vramFigure } from './reply-shape.ts';
 import { notesText, readReport, type ModelReport, type ServerAdapter, type ServerReport, unhealthy } from './types.ts';
+import { ollamaBlobName } from '../recognition/ollama-blob-name.ts';
+import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
 
 /** The loaded models; a reply in another shape is a ReplyShapeError, an absurd figure is dropped into `notes`. */
 export async function ollamaPs(baseUrl: string, options?: HttpOptions, notes: string[] = []): Promise<ModelReport[]> {
@@ -62,3 +64,24 @@ export async function ollamaReloadWithContext(baseUrl: string, model: string, nu
       `Ollama could not reload ${model} with num_ctx ${numCtx}: HTTP ${r.status} ${isRecord(r.json) ? String(r.json.error ?? '') : r.text.slice(0, 200)}`,
     );
 }
+
+/**
+ * Ollama in /proc: `ollama serve`, and the runner children it starts for each model (`ollama runner
+ * --model BLOB --port N`; older releases: `ollama_llama_server`). A runner's model is a blob path:
+ * its name comes from the manifests beside it.
+ */
+export const ollamaProcess: ProcessKind = {
+  id: 'ollama',
+  label: 'Ollama',
+  serverKind: 'ollama',
+  listens: true,
+  recognise: (p) => {
+    const names = programNames(p);
+    if (names.includes('ollama_llama_server')) return { role: 'runner', model: optionValue(p.argv, ['--model']) };
+    if (!names.includes('ollama')) return null;
+    const sub = p.argv[1] ?? null;
+    if (sub === 'runner') return { role: 'runner', model: optionValue(p.argv, ['--model']) };
+    return { role: sub === 'serve' ? 'serve' : sub, model: null };
+  },
+  modelName: ollamaBlobName,
+};

@@ -2,6 +2,7 @@
 import { getJson, isRecord, postJson, type HttpOptions } from '../http.ts';
 import { contextFigure, jsonObject, listField, nameField, ReplyShapeError } from './reply-shape.ts';
 import { notesText, readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { isPython, optionValue, programNames, pythonTarget, type ProcessKind } from '../recognition/process-kind.ts';
 
 export const vllmAdapter: ServerAdapter = {
   kind: 'vllm',
@@ -36,3 +37,26 @@ export async function vllmWakeUp(baseUrl: string, options?: HttpOptions): Promis
   const r = await postJson(`${baseUrl}/wake_up`, undefined, options);
   if (r.status !== 200) throw new Error(`vLLM refused to wake up: HTTP ${r.status} ${r.text.slice(0, 200)}`);
 }
+
+/**
+ * vLLM in /proc: `vllm serve MODEL`, `python -m vllm.entrypoints.openai.api_server --model MODEL`,
+ * and its engine processes, which rename themselves (`VLLM::EngineCore`, `VLLM::Worker`).
+ */
+export const vllmProcess: ProcessKind = {
+  id: 'vllm',
+  label: 'vLLM',
+  serverKind: 'vllm',
+  listens: true,
+  recognise: (p) => {
+    const names = programNames(p);
+    const engine = names.find((n) => n.startsWith('VLLM::') || /^VLLM/.test(n));
+    if (engine) return { role: engine.replace(/^VLLM::/, '') || 'engine', model: null };
+    const py = pythonTarget(p);
+    const viaVllm = names.includes('vllm') || (py !== null && /(^|[/.])vllm([/.]|$)/.test(py.target));
+    if (!viaVllm) return null;
+    const serveAt = p.argv.indexOf('serve');
+    const positional = serveAt > 0 ? p.argv[serveAt + 1] : undefined;
+    const model = positional && !positional.startsWith('-') ? positional : optionValue(p.argv, ['--model']);
+    return { role: isPython(p) || serveAt > 0 ? null : (p.argv[1] ?? null), model };
+  },
+};

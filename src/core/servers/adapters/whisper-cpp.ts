@@ -2,6 +2,7 @@
 import { getJson, isRecord, str } from '../http.ts';
 import { jsonObject, ReplyShapeError } from './reply-shape.ts';
 import { readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
 
 export const whisperCppAdapter: ServerAdapter = {
   kind: 'whisper-cpp',
@@ -16,4 +17,17 @@ export const whisperCppAdapter: ServerAdapter = {
         throw new ReplyShapeError('GET /health answered 200 without "status": "ok"');
       return { kind: 'whisper-cpp', reachable: true, healthy: true, models: [], contextLength: null, sleeping: null, error: null };
     }),
+};
+
+/** whisper.cpp's whisper-server (and its other programs, whisper-cli, whisper-stream): the model from -m/--model. */
+export const whisperCppProcess: ProcessKind = {
+  id: 'whisper-cpp',
+  label: 'whisper.cpp',
+  serverKind: 'whisper-cpp',
+  listens: true,
+  recognise: (p) => {
+    const name = programNames(p).find((n) => /^whisper-(server|cli|stream|command|talk-llama)$/.test(n));
+    if (!name) return null;
+    return { role: name === 'whisper-server' ? null : name, model: optionValue(p.argv, ['-m', '--model']) };
+  },
 };
