@@ -11,7 +11,7 @@ import { readFallbackSettings, type FallbackSettings } from '../core/fallback/co
 import { readFleetSettings, type FleetSettings } from '../core/fleet/fleet-settings.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/history/store.ts';
 import { MiB } from '../core/units.ts';
-import { readPreflightSettings, type PreflightSettings } from './preflight-settings.ts';
+import { readPreflightSettings, type PreflightSettings } from './preflight/preflight-settings.ts';
 import { readSettings, type SettingGetter, type Settings } from './settings.ts';
 
 export interface HistorySettings {
