@@ -5,8 +5,8 @@
  * commands, so it works in untrusted workspaces too.
  */
 import * as vscode from 'vscode';
-import { renderMarkdown } from '../../core/checks/aec/report.ts';
-import { defaultEchoSeconds, verifyEchoCancellation, type AecReport } from '../../core/checks/aec/verify.ts';
+import { renderMarkdown } from '../../core/aec/report.ts';
+import { defaultEchoSeconds, verifyEchoCancellation, type AecReport } from '../../core/aec/verify.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import type { AllSettings } from '../settings-sections.ts';
 import { errorMessage } from '../../core/errors.ts';

@@ -1,5 +1,5 @@
 /** The echo test's signal: white noise at a fixed level, as a 16-bit mono WAV file. */
-import { pcm16MonoWav } from '../../audio/wav.ts';
+import { pcm16MonoWav } from '../audio/wav.ts';
 
 /** Noise with an RMS of `rmsDbfs`, reproducible (seeded), `seconds` long at `rate` Hz. */
 export function noiseWav(seconds: number, rate = 48000, rmsDbfs = -20, seed = 1): Buffer {

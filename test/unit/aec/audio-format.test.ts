@@ -9,10 +9,10 @@ import {
   parseFormatSpec,
   validateFormat,
   type AudioFormat,
-} from '../../../../src/core/checks/aec/audio-format.ts';
-import { formatDbfs, measureLevel, toDbfs, windowLevels } from '../../../../src/core/checks/aec/level.ts';
-import { floorDbfs } from '../../../../src/core/checks/aec/echo-test.ts';
-import { noiseWav } from '../../../../src/core/checks/aec/test-signal.ts';
+} from '../../../src/core/aec/audio-format.ts';
+import { formatDbfs, measureLevel, toDbfs, windowLevels } from '../../../src/core/aec/level.ts';
+import { floorDbfs } from '../../../src/core/aec/echo-test.ts';
+import { noiseWav } from '../../../src/core/aec/test-signal.ts';
 
 const s16: AudioFormat = { sampleFormat: 's16le', channels: 1, rate: 24000 };
 

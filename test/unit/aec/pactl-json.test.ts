@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { PactlFormatError, parseModules, parseServerInfo, parseSourceOutputs, parseSources } from '../../../../src/core/checks/aec/pactl-json.ts';
-import { describeModule, parsePulseModuleArgs, readEchoCancelModule } from '../../../../src/core/checks/aec/echo-cancel-module.ts';
-import { parseSpaJson, spaGet } from '../../../../src/core/checks/aec/spa-json.ts';
-import { loadsEchoCancel } from '../../../../src/core/checks/aec/config-files.ts';
+import { PactlFormatError, parseModules, parseServerInfo, parseSourceOutputs, parseSources } from '../../../src/core/aec/pactl-json.ts';
+import { describeModule, parsePulseModuleArgs, readEchoCancelModule } from '../../../src/core/aec/echo-cancel-module.ts';
+import { parseSpaJson, spaGet } from '../../../src/core/aec/spa-json.ts';
+import { loadsEchoCancel } from '../../../src/core/aec/config-files.ts';
 
-const fixture = (name: string): string => readFileSync(new URL(`../../../fixtures/pipewire/pactl/${name}.json`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/pipewire/pactl/${name}.json`, import.meta.url), 'utf8');
 
 describe('pactl JSON', () => {
   it('reads the server and the PipeWire version', () => {

@@ -1,8 +1,8 @@
 /** Near misses for a source name that does not exist. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SourceInfo } from '../../../../src/core/checks/aec/pactl-json.ts';
-import { editDistance, normaliseName, suggestSources } from '../../../../src/core/checks/aec/suggest.ts';
+import type { SourceInfo } from '../../../src/core/aec/pactl-json.ts';
+import { editDistance, normaliseName, suggestSources } from '../../../src/core/aec/suggest.ts';
 
 const src = (name: string, description = name, extra: Partial<SourceInfo> = {}): SourceInfo => ({
   index: 1,

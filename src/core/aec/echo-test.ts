@@ -12,7 +12,7 @@ import { audioBetween, startRecorder, type RecordingResult } from './recorder.ts
 import { noiseWav } from './test-signal.ts';
 import { runTool, ToolMissingError } from './tools.ts';
 import { measureLevel, toDbfs } from './level.ts';
-import { errorMessage } from '../../errors.ts';
+import { errorMessage } from '../errors.ts';
 
 export interface EchoTestOptions {
   /** The cancelled source. */
