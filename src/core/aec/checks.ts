@@ -2,7 +2,7 @@
  * The five checks of the echo-cancellation verification. Each returns a CheckResult with what was
  * found and what to do; the facts later checks need travel in the returned objects.
  */
-import type { CheckResult } from '../checks/check-result.ts';
+import type { CheckResult } from '../check-result.ts';
 import { expectedBytes, formatToString, judgeByteCount, byteTolerance, bytesPerSample, type AudioFormat } from './audio-format.ts';
 import { findEchoCancelConfig } from './config-files.ts';
 import { describeModule, readEchoCancelModule, type EchoCancelModule } from './echo-cancel-module.ts';

@@ -1,5 +1,5 @@
 /** The echo-cancellation report as Markdown (for people) and JSON (for scripts). */
-import { CHECK_STATUS_LABEL, type CheckStatus } from '../checks/check-result.ts';
+import { CHECK_STATUS_LABEL, type CheckStatus } from '../check-result.ts';
 import { formatToString } from './audio-format.ts';
 import type { AecReport } from './verify.ts';
 import { markdownCell } from '../report/markdown.ts';

@@ -2,7 +2,7 @@
  * The echo-cancellation verification: runs the checks in order and collects them in a report.
  * When the machine has no PipeWire the report holds one "not available here" result.
  */
-import { worstStatus, type CheckResult, type CheckStatus } from '../checks/check-result.ts';
+import { worstStatus, type CheckResult, type CheckStatus } from '../check-result.ts';
 import { defaultAudioFormat, type AudioFormat } from './audio-format.ts';
 import { ToolMissingError } from './tools.ts';
 import { checkEcho, checkModule, checkRecording, checkServer, checkSource, type CheckContext } from './checks.ts';

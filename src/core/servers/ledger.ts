@@ -9,8 +9,8 @@ import { formatMiB, MiB } from '../units.ts';
 import { adapterFor } from './adapters/index.ts';
 import { reportedVram, type ServerReport } from './adapters/types.ts';
 import { readProcessTable, treeOf, type ProcessTable } from './process-tree.ts';
-import type { Owner } from './server-registry.ts';
-import { compareEstimate } from '../checks/estimate-comparison.ts';
+import type { Owner } from './owner.ts';
+import { compareEstimate } from '../estimate/estimate-comparison.ts';
 import type { Reservation } from './reservations.ts';
 
 export interface LedgerEntry {

@@ -4,7 +4,7 @@
  * they are tested in plain Node.
  */
 import type { FallbackEvent } from '../../core/fallback/events.ts';
-import { describeTrigger, type FallbackMode, type FallbackStep } from '../../core/fallback/steps.ts';
+import { describeTrigger, type FallbackMode, type FallbackStep } from '../../core/servers/fallback-steps.ts';
 import type { GpuLedger } from '../../core/servers/ledger.ts';
 import type { ManagedServer } from '../../core/servers/managed-server.ts';
 import { MiB } from '../../core/units.ts';

@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
-import type { FallbackMode } from '../../core/fallback/steps.ts';
+import type { FallbackMode } from '../../core/servers/fallback-steps.ts';
 import { readRecords } from '../../core/history/files.ts';
 import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../../core/history/io.ts';
 import type { HistoryStore } from '../../core/history/store.ts';

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { readingsOf, type FallbackChain } from '../../core/fallback/chain.ts';
-import type { FallbackMode, FallbackStep } from '../../core/fallback/steps.ts';
+import type { FallbackMode, FallbackStep } from '../../core/servers/fallback-steps.ts';
 import { collectLedger, type GpuLedger } from '../../core/servers/ledger.ts';
 import type { Reservation } from '../../core/servers/reservations.ts';
 import type { ServerRegistry } from '../../core/servers/server-registry.ts';

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { readingsOf, type ConfirmRequest, type FallbackChain } from '../../core/fallback/chain.ts';
 import { dryRunMarkdown } from '../../core/fallback/report.ts';
-import { describeTrigger, type FallbackStep } from '../../core/fallback/steps.ts';
+import { describeTrigger, type FallbackStep } from '../../core/servers/fallback-steps.ts';
 import type { ServerRegistry } from '../../core/servers/server-registry.ts';
 import { formatMiB } from '../../core/units.ts';
 import { levelLabel } from '../../core/watch/levels.ts';

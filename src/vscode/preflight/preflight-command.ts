@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { basename } from 'node:path';
 import { runPreflight, type PreflightNeed, type PreflightReport } from '../../core/checks/preflight.ts';
 import type { FootprintStore } from '../../core/estimate/measured-footprints.ts';
-import { modelNeedFor } from '../../core/servers/preflight-gate.ts';
+import { modelNeedFor } from '../../core/checks/preflight-gate.ts';
 import type { ReservationBook } from '../../core/servers/reservations.ts';
 import { preflightMarkdown, preflightSummary } from '../../core/checks/preflight-report.ts';
 import type { ThresholdSpec } from '../../core/watch/thresholds.ts';

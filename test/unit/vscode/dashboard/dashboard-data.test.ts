@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FallbackEvent } from '../../../../src/core/fallback/events.ts';
-import type { FallbackStep } from '../../../../src/core/fallback/steps.ts';
+import type { FallbackStep } from '../../../../src/core/servers/fallback-steps.ts';
 import type { GpuLedger } from '../../../../src/core/servers/ledger.ts';
 import type { GpuDevice } from '../../../../src/core/gpu/types.ts';
 import { HistoryStore } from '../../../../src/core/history/store.ts';

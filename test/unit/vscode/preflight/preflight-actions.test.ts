@@ -1,7 +1,7 @@
 /** What a pre-flight result offers, and the fallback chain run until the need fits. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CheckStatus } from '../../../../src/core/checks/check-result.ts';
+import type { CheckStatus } from '../../../../src/core/check-result.ts';
 import type { PreflightReport, PreflightVerdict } from '../../../../src/core/checks/preflight.ts';
 import type { FallbackEvent } from '../../../../src/core/fallback/events.ts';
 import type { LevelReading } from '../../../../src/core/fallback/triggers.ts';

@@ -7,15 +7,15 @@
  * memory shows in NVML. Arguments that cannot be read, or no model to estimate from, throw a
  * GateInputError: the task ends with that message.
  */
-import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from '../checks/preflight.ts';
+import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from './preflight.ts';
 import type { ServerFlavour } from '../estimate/fit-advice.ts';
-import { preflightMarkdown } from '../checks/preflight-report.ts';
+import { preflightMarkdown } from './preflight-report.ts';
 import { footprintKey, modelIdentity, type FootprintStore } from '../estimate/measured-footprints.ts';
 import { resolveModelNeed, type ModelNeed } from '../estimate/server-need.ts';
 import type { SizeSpec } from '../units.ts';
 import type { ThresholdSpec } from '../watch/thresholds.ts';
-import type { Reservation, ReservationBook } from './reservations.ts';
-import { GateInputError, summarize, type GateFootprint, type GateInput, type GateReservation, type VramGate } from './vram-gate.ts';
+import type { Reservation, ReservationBook } from '../servers/reservations.ts';
+import { GateInputError, summarize, type GateFootprint, type GateInput, type GateReservation, type VramGate } from '../servers/vram-gate.ts';
 
 export interface PreflightGateSettings {
   margin: SizeSpec;
