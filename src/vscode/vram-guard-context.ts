@@ -1,12 +1,14 @@
 /**
  * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
  * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
- * the dashboard and every command. Everything it starts is disposed once, in `dispose`, in order:
- * stop listening (the exporter's port too), stop the servers, stop the watcher, write the history
- * out, close the log.
+ * the dashboard and every command. Everything it starts belongs to one Lifetime and is stopped once,
+ * in `dispose`, last started first: stop listening (the exporter's port too), stop the servers, stop
+ * the watcher, write the history out, close the log.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { errorMessage } from '../core/errors.ts';
+import { reportListenerErrorsTo } from '../core/events.ts';
 import { FallbackChain } from '../core/fallback/chain.ts';
 import { chainSteps } from '../core/fallback/config.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
@@ -27,6 +29,7 @@ import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { LiveTrend } from '../core/trend/live-trend.ts';
 import type { TrendWatch } from '../core/trend/trend-watch.ts';
+import { Lifetime, type Owned } from '../core/lifetime.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
@@ -83,14 +86,19 @@ export class VramGuardContext {
   private readonly exporter: ExporterService;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
-  /** Everything to dispose, in the order it was added; disposed in reverse. */
-  private readonly disposables: vscode.Disposable[] = [];
-  private disposing: Promise<void> | null = null;
+  /** Everything this window started, stopped once in reverse order. */
+  private readonly lifetime: Lifetime;
 
   constructor(extension: vscode.ExtensionContext) {
     const started = performance.now();
     this.extension = extension;
     this.log = vscode.window.createOutputChannel('VRAM Guard', { log: true });
+    this.lifetime = new Lifetime((m) => this.log.error(m));
+    // The log closes last; until then every emitter's failing listener is reported in it, by event.
+    this.own(
+      this.log,
+      reportListenerErrorsTo((event, err) => this.log.error(`a listener of "${event}" failed: ${errorMessage(err)}`)),
+    );
     this.config = new Configuration(this.log);
     const settings = this.config.current;
     this.notifier = new LevelNotifier({
@@ -160,21 +168,24 @@ export class VramGuardContext {
     });
 
     this.own(
+      () => this.history.close(), // writes what is queued
+      () => this.watcher.stop(),
+      () => this.servers.stopAll(),
       this.config,
       this.terminalCli,
       this.statusBar,
       this.views,
-      { dispose: stopRecording },
-      this.subscribeToWatcher(),
+      stopRecording,
+      ...this.subscribeToWatcher(),
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
       vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
-      this.exporter,
+      () => this.exporter.close(), // its port is free once dispose resolves
       ...this.registerCommands(historyLoaded),
-      { dispose: () => this.chain.dispose() },
+      this.chain,
       this.fleet,
-      { dispose: this.fleet.on(() => this.refresh()) },
+      this.fleet.on(() => this.refresh()),
       this.prometheusToken.register(() => void this.fleet.refreshNow()),
     );
 
@@ -182,14 +193,14 @@ export class VramGuardContext {
     // A workspace can ask for the dashboard when it opens (the sample workspace does).
     if (settings.general.dashboardOpenOnStartup) {
       const opening = setTimeout(() => void this.openDashboardBeside(), 0);
-      this.own({ dispose: () => clearTimeout(opening) });
+      this.own(() => clearTimeout(opening));
     }
     // NVML loads after activation, never on the startup path.
     const kickoff = setTimeout(() => {
       this.watcher.start();
       this.fleet.configure();
     }, 0);
-    this.own({ dispose: () => clearTimeout(kickoff) });
+    this.own(() => clearTimeout(kickoff));
     this.activationMs = performance.now() - started;
     this.log.info(`activated in ${this.activationMs.toFixed(1)} ms`);
   }
@@ -207,25 +218,11 @@ export class VramGuardContext {
 
   /** Stops everything once; later calls get the same promise. */
   dispose(): Promise<void> {
-    this.disposing ??= (async () => {
-      for (const d of this.disposables.splice(0).reverse()) {
-        try {
-          d.dispose();
-        } catch (err) {
-          console.error(`VRAM Guard: disposing failed: ${String(err)}`);
-        }
-      }
-      await this.exporter.close(); // its port is free once dispose resolves
-      await this.servers.stopAll();
-      await this.watcher.stop();
-      await this.history.close(); // writes what is queued
-      this.log.dispose();
-    })();
-    return this.disposing;
+    return this.lifetime.dispose();
   }
 
-  private own(...disposables: vscode.Disposable[]): void {
-    this.disposables.push(...disposables);
+  private own(...owned: Owned[]): void {
+    for (const o of owned) this.lifetime.add(o);
   }
 
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
@@ -262,9 +259,9 @@ export class VramGuardContext {
     return new Set(this.servers.owners().map((o) => o.rootPid));
   }
 
-  private subscribeToWatcher(): vscode.Disposable {
+  private subscribeToWatcher(): (() => unknown)[] {
     const w = this.watcher;
-    const offs = [
+    return [
       w.on('sample', (watched) => this.chain.onSample(watched)),
       w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
@@ -282,11 +279,6 @@ export class VramGuardContext {
         this.notifier.onTransition(t);
       }),
     ];
-    return {
-      dispose: () => {
-        for (const off of offs) off();
-      },
-    };
   }
 
   private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {

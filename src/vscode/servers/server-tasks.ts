@@ -226,6 +226,6 @@ export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
     started.dispose();
     ended.dispose();
     process.off('exit', onExit);
-    void deps.registry.stopAll();
+    // The servers themselves are stopped once, by the context that owns the registry.
   });
 }
