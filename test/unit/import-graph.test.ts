@@ -1,10 +1,12 @@
 /**
  * src/core has no import circle: following the relative imports (type-only ones included, since a
- * circle of types still ties the files together) from any file never leads back to it.
+ * circle of types still ties the files together) from any file never leads back to it. Its rooms
+ * (gpu/, watch/, servers/, checks/, …) form floors: no room imports one that imports it back, so no
+ * import runs up a floor.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, normalize, relative } from 'node:path';
+import { dirname, join, normalize, relative, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -64,6 +66,19 @@ function circles(graph: Map<string, string[]>): string[][] {
   return found;
 }
 
+/** The same graph between rooms: a file at src/core's root is a room of its own. */
+function roomGraph(dir: string, files: Map<string, string[]>): Map<string, string[]> {
+  const room = (file: string) => relative(dir, file).split(sep)[0] as string;
+  const rooms = new Map<string, Set<string>>();
+  for (const [file, imports] of files) {
+    const from = room(file);
+    const to = rooms.get(from) ?? new Set<string>();
+    for (const target of imports) if (room(target) !== from && files.has(target)) to.add(room(target));
+    rooms.set(from, to);
+  }
+  return new Map([...rooms].map(([r, to]) => [r, [...to]]));
+}
+
 describe('import graph', () => {
   it('finds a circle of three files, and none once one import goes', () => {
     const graph = new Map([
@@ -85,5 +100,12 @@ describe('import graph', () => {
     assert.ok(graph.size > 100, `read ${graph.size} files`);
     const named = circles(graph).map((c) => c.map((f) => relative(repoRoot, f)).sort());
     assert.deepEqual(named, []);
+  });
+
+  it("src/core's rooms have no circle: no import runs up a floor", () => {
+    const dir = join(repoRoot, 'src', 'core');
+    const rooms = roomGraph(dir, importGraph(dir));
+    assert.ok(rooms.has('servers') && rooms.has('checks'), `rooms: ${[...rooms.keys()].join(', ')}`);
+    assert.deepEqual(circles(rooms), []);
   });
 });

@@ -22,7 +22,8 @@ import { TASK_TYPE } from '../../core/servers/task-definition.ts';
 import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { errorMessage } from '../../core/errors.ts';
-import { errorLine, spikeVerdictLine } from '../../core/report/one-line.ts';
+import { spikeVerdictLine } from '../../core/checks/check-lines.ts';
+import { errorLine } from '../../core/report/one-line.ts';
 import { showNotice, SHOW_DETAILS } from '../notifications/notice.ts';
 
 export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';

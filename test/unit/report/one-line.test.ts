@@ -19,10 +19,9 @@ import {
   levelAlertLine,
   MAX_LINE,
   notificationLine,
-  preflightLine,
   settingsProblemsLine,
-  spikeVerdictLine,
 } from '../../../src/core/report/one-line.ts';
+import { preflightLine, spikeVerdictLine } from '../../../src/core/checks/check-lines.ts';
 import { gateMarkdown } from '../../../src/core/servers/gate-report.ts';
 import { preflightGate } from '../../../src/core/checks/preflight-gate.ts';
 import { simpleGate, type GateInput } from '../../../src/core/servers/vram-gate.ts';
