@@ -1,14 +1,19 @@
 /** What the history keeps: GPU memory and system memory over time, and the events shown on the chart. */
-import type { SystemMemory } from '../system-memory.ts';
 import type { Level } from '../watch/levels.ts';
-
-export type { SystemMemory } from '../system-memory.ts';
 
 export interface HistoryGpuReading {
   gpu: number;
   /** Bytes. */
   used: number;
   total: number;
+}
+
+/** System RAM and swap (bytes), beside VRAM: an OOM cascade moves into them. */
+export interface SystemMemory {
+  ramUsed: number;
+  ramTotal: number;
+  swapUsed: number;
+  swapTotal: number;
 }
 
 export interface HistorySample {

@@ -1,13 +1,6 @@
 /** System RAM and swap from /proc/meminfo, read asynchronously (Linux; null elsewhere or on error). */
 import { readFile } from 'node:fs/promises';
-
-/** System RAM and swap (bytes), beside VRAM: an OOM cascade moves into them. */
-export interface SystemMemory {
-  ramUsed: number;
-  ramTotal: number;
-  swapUsed: number;
-  swapTotal: number;
-}
+import type { SystemMemory } from './types.ts';
 
 /** Parses /proc/meminfo's text; null when the fields are missing. Used = total − available. */
 export function parseMeminfo(text: string): SystemMemory | null {
