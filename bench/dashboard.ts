@@ -16,7 +16,7 @@ import { MiB } from '../src/core/units.ts';
 import { HistoryStore } from '../src/core/history/store.ts';
 import type { HistorySample } from '../src/core/history/types.ts';
 import type { HostMessage, Snapshot } from '../src/protocol.ts';
-import { chainView, INIT_POINTS, markerOf, rangeData, sampleUpdate } from '../src/vscode/dashboard-data.ts';
+import { chainView, INIT_POINTS, markerOf, rangeData, sampleUpdate } from '../src/vscode/dashboard/dashboard-data.ts';
 import { loadDashboardPage, type HarnessPage } from '../test/helpers/dashboard-harness.ts';
 import { FakeClock } from '../test/helpers/fake-clock.ts';
 import { emptyDevice } from '../src/core/gpu/types.ts';

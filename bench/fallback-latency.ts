@@ -7,7 +7,7 @@
  */
 import { FallbackChain } from '../src/core/fallback/chain.ts';
 import { ServerExecutor } from '../src/core/fallback/server-executor.ts';
-import { parseSteps } from '../src/core/fallback/steps.ts';
+import { parseSteps } from '../src/core/servers/fallback-steps.ts';
 import { emptyDevice } from '../src/core/gpu/types.ts';
 import { GpuLock } from '../src/core/servers/gpu-lock.ts';
 import { postJson } from '../src/core/servers/http.ts';

@@ -23,7 +23,7 @@ import { DCGM, VG } from '../src/core/fleet/metric-names.ts';
 import { fleetQueries, SPARKLINE_POINTS, SPARKLINE_WINDOW_S } from '../src/core/fleet/prometheus-source.ts';
 import { GiB, MiB } from '../src/core/units.ts';
 import { DEFAULT_THRESHOLDS } from '../src/core/watch/thresholds.ts';
-import { fleetView } from '../src/vscode/dashboard-fleet.ts';
+import { fleetView } from '../src/vscode/dashboard/dashboard-fleet.ts';
 import type { BenchRow } from './dashboard.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'prometheus-100x8.json.gz');

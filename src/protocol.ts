@@ -1,5 +1,5 @@
 /**
- * The dashboard's messages, shared by the extension host (src/vscode/dashboard-panel.ts) and the page
+ * The dashboard's messages, shared by the extension host (src/vscode/dashboard/dashboard-panel.ts) and the page
  * (webview/main.ts). Three kinds, each keyed by `type`:
  *  - commands, page → host: do something (run a fallback step, export...); no reply;
  *  - requests, page → host: ask for data; the host answers with a `reply` carrying the same `id`;

@@ -4,9 +4,9 @@
  * Exit codes: 0 every check passed (or only warnings), 1 a check failed, 3 only warnings and
  * --fail-on-warn, 4 not available here (not Linux, no PipeWire), 64 wrong usage.
  */
-import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat } from '../core/checks/aec/audio-format.ts';
-import { renderJson, renderMarkdown } from '../core/checks/aec/report.ts';
-import { type AecReport, defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/checks/aec/verify.ts';
+import { parseFormatSpec, formatToString, type AudioFormat, defaultAudioFormat } from '../core/aec/audio-format.ts';
+import { renderJson, renderMarkdown } from '../core/aec/report.ts';
+import { type AecReport, defaultEchoSeconds, defaultRecordSeconds, defaultSourceName, verifyEchoCancellation } from '../core/aec/verify.ts';
 import { unknownOptionMessage } from './args.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';

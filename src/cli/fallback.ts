@@ -9,7 +9,7 @@ import { readingsOf, FallbackChain } from '../core/fallback/chain.ts';
 import { eventText } from '../core/fallback/events.ts';
 import { dryRunMarkdown } from '../core/fallback/report.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
-import { DEFAULT_CHAIN_SETTING, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from '../core/fallback/steps.ts';
+import { DEFAULT_CHAIN_SETTING, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from '../core/servers/fallback-steps.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { rawLevel } from '../core/watch/classifier.ts';
 import { resolveThresholds } from '../core/watch/thresholds.ts';

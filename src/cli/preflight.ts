@@ -16,7 +16,7 @@ import { KV_CACHE_TYPES } from '../core/estimate/llama-settings.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
 import { ReservationBook, reservationsPath, type Reservation } from '../core/servers/reservations.ts';
-import { modelNeedFor } from '../core/servers/preflight-gate.ts';
+import { modelNeedFor } from '../core/checks/preflight-gate.ts';
 import { GateInputError } from '../core/servers/vram-gate.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
 import { preflightJson, preflightMarkdown } from '../core/checks/preflight-report.ts';

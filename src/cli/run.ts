@@ -18,7 +18,7 @@ import { RestartPolicy } from '../core/servers/restart-policy.ts';
 import { removeRunRecord, type RunRecord, runsDir, writeRunRecord } from '../core/servers/run-records.ts';
 import { resolveCommand } from '../core/servers/command-path.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
-import { preflightGate, DEFAULT_RESERVE_MS } from '../core/servers/preflight-gate.ts';
+import { preflightGate, DEFAULT_RESERVE_MS } from '../core/checks/preflight-gate.ts';
 import { readProcessTable } from '../core/servers/process-tree.ts';
 import { recogniseCommand } from '../core/servers/recognition/command-kind.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';

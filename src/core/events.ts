@@ -10,12 +10,28 @@ const reportToConsole: ListenerErrorReporter = (event, err) => {
   console.error(`VRAM Guard: a listener of "${event}" failed: ${errorMessage(err)}`);
 };
 
+let reportByDefault: ListenerErrorReporter = reportToConsole;
+
+/**
+ * Sends the listener errors of every emitter that was given no reporter of its own (those made
+ * before this call included) to `reporter`: the extension's output channel while it runs, so an
+ * emitter deep in a feature needs no log handed down. Returns the function that puts the previous
+ * reporter back.
+ */
+export function reportListenerErrorsTo(reporter: ListenerErrorReporter): () => void {
+  const previous = reportByDefault;
+  reportByDefault = reporter;
+  return () => {
+    if (reportByDefault === reporter) reportByDefault = previous;
+  };
+}
+
 export class Emitter<Events extends Record<string, unknown[]>> {
   private readonly listeners = new Map<keyof Events, Set<Listener>>();
 
-  private readonly reportListenerError: ListenerErrorReporter;
+  private readonly reportListenerError: ListenerErrorReporter | null;
 
-  constructor(reportListenerError: ListenerErrorReporter = reportToConsole) {
+  constructor(reportListenerError: ListenerErrorReporter | null = null) {
     this.reportListenerError = reportListenerError;
   }
 
@@ -36,7 +52,7 @@ export class Emitter<Events extends Record<string, unknown[]>> {
         listener(...args);
       } catch (err) {
         // One listener's failure must not stop the others, nor the watcher; it is reported, not lost.
-        this.reportListenerError(String(event), err);
+        (this.reportListenerError ?? reportByDefault)(String(event), err);
       }
     }
   }

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { readAllSettings, type AllSettings } from './settings-sections.ts';
 import { ignoredWorkspaceSettings, trustAwareGetter } from './settings.ts';
 import { settingsProblemsLine } from '../core/report/one-line.ts';
-import { SHOW_DETAILS, showNotice } from './notice.ts';
+import { SHOW_DETAILS, showNotice } from './notifications/notice.ts';
 
 export type SettingsListener = (now: AllSettings, before: AllSettings) => void;
 

@@ -4,14 +4,14 @@
  * getter (keys after `vramGuard.`), so it runs and is tested without VS Code. Each invalid value
  * yields one sentence naming the setting and what is used instead; `problems` holds them all.
  */
-import { validateFormat, type AudioFormat } from '../core/checks/aec/audio-format.ts';
-import { defaultRecordSeconds, defaultSourceName } from '../core/checks/aec/verify.ts';
+import { validateFormat, type AudioFormat } from '../core/aec/audio-format.ts';
+import { defaultRecordSeconds, defaultSourceName } from '../core/aec/verify.ts';
 import { TIMING_KEY_NAMES, timingValue } from '../core/checks/spike-spec.ts';
 import { readFallbackSettings, type FallbackSettings } from '../core/fallback/config.ts';
 import { readFleetSettings, type FleetSettings } from '../core/fleet/fleet-settings.ts';
 import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/history/store.ts';
 import { MiB } from '../core/units.ts';
-import { readPreflightSettings, type PreflightSettings } from './preflight-settings.ts';
+import { readPreflightSettings, type PreflightSettings } from './preflight/preflight-settings.ts';
 import { readSettings, type SettingGetter, type Settings } from './settings.ts';
 
 export interface HistorySettings {

@@ -1,17 +1,19 @@
 /**
  * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
  * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
- * the dashboard and every command. Everything it starts is disposed once, in `dispose`, in order:
- * stop listening (the exporter's port too), stop the servers, stop the watcher, write the history
- * out, close the log.
+ * the dashboard and every command. Everything it starts belongs to one Lifetime and is stopped once,
+ * in `dispose`, last started first: stop listening (the exporter's port too), stop the servers, stop
+ * the watcher, write the history out, close the log.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { errorMessage } from '../core/errors.ts';
+import { reportListenerErrorsTo } from '../core/events.ts';
 import { FallbackChain } from '../core/fallback/chain.ts';
 import { chainSteps } from '../core/fallback/config.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
 import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
-import type { FallbackStep } from '../core/fallback/steps.ts';
+import type { FallbackStep } from '../core/servers/fallback-steps.ts';
 import { spikeStageEvent } from '../core/checks/spike-history.ts';
 import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
 import { recordHistory } from '../core/history/recorder.ts';
@@ -21,36 +23,37 @@ import { FootprintStore } from '../core/estimate/measured-footprints.ts';
 import { GpuLock, gpuLockPath } from '../core/servers/gpu-lock.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
-import { preflightGate } from '../core/servers/preflight-gate.ts';
+import { preflightGate } from '../core/checks/preflight-gate.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { LiveTrend } from '../core/trend/live-trend.ts';
 import type { TrendWatch } from '../core/trend/trend-watch.ts';
+import { Lifetime, type Owned } from '../core/lifetime.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
 import { Watcher } from '../core/watch/watcher.ts';
-import { registerAecCommand } from './aec-command.ts';
+import { registerAecCommand } from './aec/aec-command.ts';
 import type { ExtensionState, VramGuardApi } from './api.ts';
 import { Configuration } from './configuration.ts';
-import { registerDashboard, type DashboardHandle } from './dashboard-panel.ts';
-import { registerExporterService, type ExporterService } from './exporter-service.ts';
-import { confirmStep, registerFallbackCommands } from './fallback-commands.ts';
-import { MarkdownViews } from './markdown-view.ts';
-import { leakNotifier } from './leak-notifier.ts';
-import { LevelNotifier } from './notifier.ts';
-import { registerPreflightCommand } from './preflight-command.ts';
-import { preflightFallbackAction } from './preflight-fallback.ts';
-import { registerServerTasks } from './server-tasks.ts';
-import { syncServersFile } from './servers-file-sync.ts';
-import { registerSpikeCommand } from './spike-command.ts';
-import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar.ts';
-import { registerTerminalCli, type TerminalCliHandle } from './terminal-cli.ts';
+import { registerDashboard, type DashboardHandle } from './dashboard/dashboard-panel.ts';
+import { registerExporterService, type ExporterService } from './exporter/exporter-service.ts';
+import { confirmStep, registerFallbackCommands } from './fallback/fallback-commands.ts';
+import { MarkdownViews } from './notifications/markdown-view.ts';
+import { leakNotifier } from './notifications/leak-notifier.ts';
+import { LevelNotifier } from './notifications/notifier.ts';
+import { registerPreflightCommand } from './preflight/preflight-command.ts';
+import { preflightFallbackAction } from './preflight/preflight-fallback.ts';
+import { registerServerTasks } from './servers/server-tasks.ts';
+import { syncServersFile } from './servers/servers-file-sync.ts';
+import { registerSpikeCommand } from './spike/spike-command.ts';
+import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar/status-bar.ts';
+import { registerTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
 import { fleetLine } from '../core/fleet/fleet-summary.ts';
-import { registerFleetPreflight } from './fleet-preflight.ts';
-import { PrometheusToken } from './fleet-token.ts';
-import { FleetWatch } from './fleet-watch.ts';
+import { registerFleetPreflight } from './fleet/fleet-preflight.ts';
+import { PrometheusToken } from './fleet/fleet-token.ts';
+import { FleetWatch } from './fleet/fleet-watch.ts';
 
 /** Level changes kept for the details view. */
 const RECENT_TRANSITIONS = 50;
@@ -83,14 +86,19 @@ export class VramGuardContext {
   private readonly exporter: ExporterService;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
-  /** Everything to dispose, in the order it was added; disposed in reverse. */
-  private readonly disposables: vscode.Disposable[] = [];
-  private disposing: Promise<void> | null = null;
+  /** Everything this window started, stopped once in reverse order. */
+  private readonly lifetime: Lifetime;
 
   constructor(extension: vscode.ExtensionContext) {
     const started = performance.now();
     this.extension = extension;
     this.log = vscode.window.createOutputChannel('VRAM Guard', { log: true });
+    this.lifetime = new Lifetime((m) => this.log.error(m));
+    // The log closes last; until then every emitter's failing listener is reported in it, by event.
+    this.own(
+      this.log,
+      reportListenerErrorsTo((event, err) => this.log.error(`a listener of "${event}" failed: ${errorMessage(err)}`)),
+    );
     this.config = new Configuration(this.log);
     const settings = this.config.current;
     this.notifier = new LevelNotifier({
@@ -160,21 +168,24 @@ export class VramGuardContext {
     });
 
     this.own(
+      () => this.history.close(), // writes what is queued
+      () => this.watcher.stop(),
+      () => this.servers.stopAll(),
       this.config,
       this.terminalCli,
       this.statusBar,
       this.views,
-      { dispose: stopRecording },
-      this.subscribeToWatcher(),
+      stopRecording,
+      ...this.subscribeToWatcher(),
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
       vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
-      this.exporter,
+      () => this.exporter.close(), // its port is free once dispose resolves
       ...this.registerCommands(historyLoaded),
-      { dispose: () => this.chain.dispose() },
+      this.chain,
       this.fleet,
-      { dispose: this.fleet.on(() => this.refresh()) },
+      this.fleet.on(() => this.refresh()),
       this.prometheusToken.register(() => void this.fleet.refreshNow()),
     );
 
@@ -182,14 +193,14 @@ export class VramGuardContext {
     // A workspace can ask for the dashboard when it opens (the sample workspace does).
     if (settings.general.dashboardOpenOnStartup) {
       const opening = setTimeout(() => void this.openDashboardBeside(), 0);
-      this.own({ dispose: () => clearTimeout(opening) });
+      this.own(() => clearTimeout(opening));
     }
     // NVML loads after activation, never on the startup path.
     const kickoff = setTimeout(() => {
       this.watcher.start();
       this.fleet.configure();
     }, 0);
-    this.own({ dispose: () => clearTimeout(kickoff) });
+    this.own(() => clearTimeout(kickoff));
     this.activationMs = performance.now() - started;
     this.log.info(`activated in ${this.activationMs.toFixed(1)} ms`);
   }
@@ -207,25 +218,11 @@ export class VramGuardContext {
 
   /** Stops everything once; later calls get the same promise. */
   dispose(): Promise<void> {
-    this.disposing ??= (async () => {
-      for (const d of this.disposables.splice(0).reverse()) {
-        try {
-          d.dispose();
-        } catch (err) {
-          console.error(`VRAM Guard: disposing failed: ${String(err)}`);
-        }
-      }
-      await this.exporter.close(); // its port is free once dispose resolves
-      await this.servers.stopAll();
-      await this.watcher.stop();
-      await this.history.close(); // writes what is queued
-      this.log.dispose();
-    })();
-    return this.disposing;
+    return this.lifetime.dispose();
   }
 
-  private own(...disposables: vscode.Disposable[]): void {
-    this.disposables.push(...disposables);
+  private own(...owned: Owned[]): void {
+    for (const o of owned) this.lifetime.add(o);
   }
 
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
@@ -262,9 +259,9 @@ export class VramGuardContext {
     return new Set(this.servers.owners().map((o) => o.rootPid));
   }
 
-  private subscribeToWatcher(): vscode.Disposable {
+  private subscribeToWatcher(): (() => unknown)[] {
     const w = this.watcher;
-    const offs = [
+    return [
       w.on('sample', (watched) => this.chain.onSample(watched)),
       w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
@@ -282,11 +279,6 @@ export class VramGuardContext {
         this.notifier.onTransition(t);
       }),
     ];
-    return {
-      dispose: () => {
-        for (const off of offs) off();
-      },
-    };
   }
 
   private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {

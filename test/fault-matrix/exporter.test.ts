@@ -14,7 +14,7 @@ import { startExporter } from '../../src/core/exporter/exporter.ts';
 import { parseListenAddress, type ListenAddress } from '../../src/core/exporter/listen-address.ts';
 import { MAX_SERVERS_FILE_BYTES, serversFilePath, writeServersFile } from '../../src/core/exporter/servers-file.ts';
 import { Watcher } from '../../src/core/watch/watcher.ts';
-import { readExporterListen } from '../../src/vscode/exporter-setting.ts';
+import { readExporterListen } from '../../src/vscode/exporter/exporter-setting.ts';
 import { buildFakeNvml, FakeNvmlState, MiB } from '../helpers/fake-nvml.ts';
 import { GPU_LAB } from '../helpers/fleet-machines.ts';
 import { requireBuiltCli, startCliExporter } from '../helpers/prometheus-harness.ts';

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { FootprintStore } from '../../src/core/estimate/measured-footprints.ts';
 import { GpuLock } from '../../src/core/servers/gpu-lock.ts';
 import { ManagedServer } from '../../src/core/servers/managed-server.ts';
-import { preflightGate } from '../../src/core/servers/preflight-gate.ts';
+import { preflightGate } from '../../src/core/checks/preflight-gate.ts';
 import { ReservationBook } from '../../src/core/servers/reservations.ts';
 import { validateTaskDefinition } from '../../src/core/servers/task-definition.ts';
 import { parseSize, type SizeSpec } from '../../src/core/units.ts';

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { FallbackChain } from '../../src/core/fallback/chain.ts';
 import type { FallbackExecutor } from '../../src/core/fallback/executor.ts';
-import { parseSteps } from '../../src/core/fallback/steps.ts';
+import { parseSteps } from '../../src/core/servers/fallback-steps.ts';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
 import {
   buildFakeNvml,

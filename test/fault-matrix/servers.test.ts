@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { collectLedger } from '../../src/core/servers/ledger.ts';
 import type { ManagedServer } from '../../src/core/servers/managed-server.ts';
 import { ServerProcess } from '../../src/core/servers/server-process.ts';
-import { serverCards } from '../../src/vscode/dashboard-data.ts';
+import { serverCards } from '../../src/vscode/dashboard/dashboard-data.ts';
 import { ServerHarness } from '../helpers/server-harness.ts';
 import { alive, emulatorCommand, freePort, PidRegister } from '../helpers/servers.ts';
 import { MiB } from '../../src/core/units.ts';

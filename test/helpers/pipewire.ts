@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import { parseServerInfo, parseSourceOutputs, parseSources } from '../../src/core/checks/aec/pactl-json.ts';
+import { parseServerInfo, parseSourceOutputs, parseSources } from '../../src/core/aec/pactl-json.ts';
 
 /** The Debian packages the PipeWire tests need (also what CI installs). */
 export const pipewirePackages = ['pipewire', 'pipewire-bin', 'pipewire-pulse', 'wireplumber', 'pulseaudio-utils', 'dbus', 'libspa-0.2-modules'];

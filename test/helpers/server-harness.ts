@@ -9,7 +9,7 @@ import { GpuLock } from '../../src/core/servers/gpu-lock.ts';
 import { ManagedServer } from '../../src/core/servers/managed-server.ts';
 import { ServerRegistry } from '../../src/core/servers/server-registry.ts';
 import { validateTaskDefinition } from '../../src/core/servers/task-definition.ts';
-import { preflightGate } from '../../src/core/servers/preflight-gate.ts';
+import { preflightGate } from '../../src/core/checks/preflight-gate.ts';
 import type { FootprintStore } from '../../src/core/estimate/measured-footprints.ts';
 import type { ReservationBook } from '../../src/core/servers/reservations.ts';
 import { parseSize, type SizeSpec } from '../../src/core/units.ts';

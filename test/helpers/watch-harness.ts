@@ -8,7 +8,7 @@ import { AlertPolicy } from '../../src/core/watch/alert-policy.ts';
 import type { LevelTransition } from '../../src/core/watch/classifier.ts';
 import { DEFAULT_THRESHOLDS, type ThresholdSpec } from '../../src/core/watch/thresholds.ts';
 import { Watcher, type SourceStatus, type WatchedSample } from '../../src/core/watch/watcher.ts';
-import { statusView, type StatusView } from '../../src/vscode/status-view.ts';
+import { statusView, type StatusView } from '../../src/vscode/status-bar/status-view.ts';
 
 export interface WatchHarness {
   watcher: Watcher;

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { verifyEchoCancellation, type AecReport } from '../../src/core/checks/aec/verify.ts';
-import { renderMarkdown } from '../../src/core/checks/aec/report.ts';
+import { verifyEchoCancellation, type AecReport } from '../../src/core/aec/verify.ts';
+import { renderMarkdown } from '../../src/core/aec/report.ts';
 import { runAecCommand } from '../../src/cli/aec.ts';
 import type { CliIo } from '../../src/cli/io.ts';
 import { startPipewire, type PrivatePipewire } from '../helpers/pipewire.ts';

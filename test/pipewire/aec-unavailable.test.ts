@@ -1,8 +1,8 @@
 /** The echo-cancellation check where it cannot pass: no module, no PipeWire, not Linux. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { verifyEchoCancellation } from '../../src/core/checks/aec/verify.ts';
-import { renderMarkdown } from '../../src/core/checks/aec/report.ts';
+import { verifyEchoCancellation } from '../../src/core/aec/verify.ts';
+import { renderMarkdown } from '../../src/core/aec/report.ts';
 import { runAecCommand } from '../../src/cli/aec.ts';
 import { noServerEnv, requirePipewireTools, startPipewire, type PrivatePipewire } from '../helpers/pipewire.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Emitter } from '../../src/core/events.ts';
+import { Emitter, reportListenerErrorsTo } from '../../src/core/events.ts';
 
 describe('Emitter', () => {
   it('reports a failing listener with the event name and still calls the others', () => {
@@ -24,5 +24,22 @@ describe('Emitter', () => {
     off();
     emitter.emit('tick');
     assert.equal(calls, 1);
+  });
+
+  it('reports to the reporter in force when the listener fails, and to the previous one once that is put back', () => {
+    const emitter = new Emitter<{ status: [] }>();
+    emitter.on('status', () => {
+      throw new Error('status bar gone');
+    });
+    const outer: string[] = [];
+    const inner: string[] = [];
+    const offOuter = reportListenerErrorsTo((event, err) => outer.push(`${event}: ${(err as Error).message}`));
+    const offInner = reportListenerErrorsTo((event, err) => inner.push(`${event}: ${(err as Error).message}`));
+    emitter.emit('status');
+    offInner();
+    emitter.emit('status');
+    offOuter();
+    assert.deepEqual(inner, ['status: status bar gone']);
+    assert.deepEqual(outer, ['status: status bar gone']);
   });
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_RANGE_POINTS, parseWebviewMessage } from '../../src/protocol.ts';
-import { contentSecurityPolicy, dashboardHtml, makeNonce } from '../../src/vscode/dashboard-html.ts';
+import { contentSecurityPolicy, dashboardHtml, makeNonce } from '../../src/vscode/dashboard/dashboard-html.ts';
 
 describe('dashboard protocol: messages from the page', () => {
   it('accepts the known commands and requests with valid arguments', () => {

@@ -2,7 +2,7 @@
  * The pre-flight report as Markdown (the CLI's output and the editor's result view) and as JSON
  * (a stable shape for scripts).
  */
-import { CHECK_STATUS_LABEL, type CheckResult } from './check-result.ts';
+import { CHECK_STATUS_LABEL, type CheckResult } from '../check-result.ts';
 import { describeAssumptions, estimateParts } from '../estimate/estimate-text.ts';
 import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';

@@ -11,7 +11,7 @@ import { formatMiB, MiB, percentOf, resolveSize, type SizeSpec } from '../units.
 import { rawLevel } from '../watch/classifier.ts';
 import { levelLabel, type Level } from '../watch/levels.ts';
 import { resolveThresholds, type ThresholdSpec } from '../watch/thresholds.ts';
-import type { CheckResult, CheckStatus } from './check-result.ts';
+import type { CheckResult, CheckStatus } from '../check-result.ts';
 import { fitAdvice, planFit, type FitPlan, type FitSuggestion, type ServerFlavour } from '../estimate/fit-advice.ts';
 import type { ModelNeed } from '../estimate/server-need.ts';
 import type { MeasuredFootprint } from '../estimate/measured-footprints.ts';

@@ -5,7 +5,7 @@
  */
 import type { GpuSample } from '../gpu/types.ts';
 import { planFit } from '../estimate/fit-advice.ts';
-import { modelNeedFor } from '../servers/preflight-gate.ts';
+import { modelNeedFor } from './preflight-gate.ts';
 import type { SpikeServer } from './spike-spec.ts';
 import { errorMessage } from '../errors.ts';
 

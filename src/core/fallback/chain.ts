@@ -12,7 +12,7 @@ import type { WatchedSample } from '../watch/watcher.ts';
 import { eventText, type FallbackEvent } from './events.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
 import { waitForSettle } from './settle.ts';
-import { describeTrigger, type FallbackMode, type FallbackStep } from './steps.ts';
+import { describeTrigger, type FallbackMode, type FallbackStep } from '../servers/fallback-steps.ts';
 import { readingAfter, triggerBytes, triggerFires, type LevelReading } from './triggers.ts';
 import { errorMessage } from '../errors.ts';
 

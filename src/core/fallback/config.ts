@@ -3,7 +3,7 @@
  * default mode, the cooldown and the settle timeout. Invalid values yield one sentence and the default.
  */
 import { DEFAULT_COOLDOWN_MS, DEFAULT_SETTLE_TIMEOUT_MS } from './chain.ts';
-import { DEFAULT_CHAIN_SETTING, DEFAULT_MODE, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from './steps.ts';
+import { DEFAULT_CHAIN_SETTING, DEFAULT_MODE, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from '../servers/fallback-steps.ts';
 
 export interface FallbackSettings {
   steps: FallbackStep[];

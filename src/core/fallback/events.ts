@@ -1,7 +1,7 @@
 /** The audit record of the fallback chain: one event per step considered, run, declined or dry-run. */
 import { formatMiB } from '../units.ts';
 import { levelLabel, type Level } from '../watch/levels.ts';
-import type { FallbackAction, FallbackMode } from './steps.ts';
+import type { FallbackAction, FallbackMode } from '../servers/fallback-steps.ts';
 
 export interface FallbackEvent {
   /** Milliseconds since the epoch, from the chain's clock. */

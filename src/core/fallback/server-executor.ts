@@ -11,7 +11,7 @@ import { vllmSleep } from '../servers/adapters/vllm.ts';
 import type { ManagedServer } from '../servers/managed-server.ts';
 import type { ServerRegistry } from '../servers/server-registry.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
-import type { FallbackStep } from './steps.ts';
+import type { FallbackStep } from '../servers/fallback-steps.ts';
 
 /** Ollama context sizes to step through when a task does not list its own. */
 export const DEFAULT_OLLAMA_CONTEXTS = [8192, 4096, 2048, 1024];

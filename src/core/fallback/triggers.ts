@@ -3,7 +3,7 @@ import { resolveSize } from '../units.ts';
 import { rawLevel } from '../watch/classifier.ts';
 import { levelRank, type Level } from '../watch/levels.ts';
 import type { ResolvedThresholds } from '../watch/thresholds.ts';
-import type { Trigger } from './steps.ts';
+import type { Trigger } from '../servers/fallback-steps.ts';
 
 /** The figures a step's trigger is judged on, for one GPU. */
 export interface LevelReading {

@@ -6,7 +6,7 @@
 import { systemClock, type Clock } from '../clock.ts';
 import type { FallbackEvent } from '../fallback/events.ts';
 import type { ServerRegistry } from '../servers/server-registry.ts';
-import { readSystemMemory } from '../system-memory.ts';
+import { readSystemMemory } from './system-memory.ts';
 import type { LevelTransition } from '../watch/classifier.ts';
 import { fallbackEvent, historySampleOf, taskEvent, transitionEvent } from './events.ts';
 import type { HistoryStore } from './store.ts';

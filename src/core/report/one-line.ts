@@ -3,121 +3,20 @@
  * the figure that matters ("Not started: llama needs 6.0 GiB, 0.4 GiB is free (5.6 GiB short).").
  * The full report goes to a view the user opens ("Show details"). Pure: no `vscode`, tested in Node.
  */
-import type { CheckResult } from '../checks/check-result.ts';
-import type { PreflightReport } from '../checks/preflight.ts';
-import type { SpikeReport } from '../checks/spike.ts';
+import type { CheckResult } from '../check-result.ts';
 import { errorMessage } from '../errors.ts';
 import { formatGiB, percentOf } from '../units.ts';
 import type { LevelTransition } from '../watch/classifier.ts';
 import { levelLabel, type Level } from '../watch/levels.ts';
+import { clip, firstSentence, MAX_LINE, sentence } from './line-text.ts';
 
-/** A notification's text stays under this many characters (VS Code's box shows about that much). */
-export const MAX_LINE = 160;
-/** A name inside a line (a task, a model) is cut to this many characters. */
-const MAX_NAME = 48;
-
-/** Whitespace folded to single spaces; cut at a word with "…" so the text stays under `max` characters. */
-export function clip(text: string, max = MAX_LINE - 1): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (flat.length <= max) return flat;
-  const cut = flat.slice(0, max - 1);
-  const space = cut.lastIndexOf(' ');
-  return `${(space > max * 0.6 ? cut.slice(0, space) : cut).replace(/[\s,;:.—-]+$/, '')}…`;
-}
-
-/** The first sentence of a text (up to ". " or the end), without its full stop. */
-export function firstSentence(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  const m = /^(.+?[^.\s][.!?])(?:\s|$)/.exec(flat);
-  return (m?.[1] ?? flat).replace(/[.!?]$/, '');
-}
-
-/** A sentence from parts: the last part is cut so the whole stays under MAX_LINE, then a full stop. */
-function sentence(head: string, tail = ''): string {
-  const room = MAX_LINE - 2 - head.length;
-  const text = tail ? `${head}${clip(tail, Math.max(20, room))}` : clip(head, MAX_LINE - 2);
-  return /[.!?…]$/.test(text) ? text : `${text}.`;
-}
-
-const name = (n: string) => clip(n, MAX_NAME);
-
-const dataNumber = (c: CheckResult | undefined, key: string): number | null => {
-  const v = c?.data?.[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-};
-
-/**
- * The gate refused a task: the shortfall when free memory is what is short, else the level it
- * would reach, else the first failing check's first sentence.
- */
-export function gateRefusalLine(taskName: string, checks: readonly CheckResult[]): string {
-  const task = name(taskName);
-  const free = checks.find((c) => (c.id.endsWith('.free') || c.id.endsWith('vramGate')) && c.status === 'fail');
-  const freeBytes = dataNumber(free, 'freeBytes');
-  const needBytes = dataNumber(free, 'needBytes') ?? dataNumber(free, 'needsBytes');
-  if (free && freeBytes !== null && needBytes !== null) {
-    const margin = dataNumber(free, 'marginBytes') ?? 0;
-    const shortBytes = needBytes > freeBytes ? needBytes - freeBytes : needBytes + margin - freeBytes;
-    const why = needBytes > freeBytes ? 'short' : `short with the ${formatGiB(margin)} margin`;
-    return `Not started: ${task} needs ${formatGiB(needBytes)}, ${formatGiB(freeBytes)} is free (${formatGiB(shortBytes)} ${why}).`;
-  }
-  const level = checks.find((c) => c.id === 'preflight.level' && c.status === 'fail');
-  const projected = dataNumber(level, 'projectedBytes');
-  const reached = level?.data?.level as Level | undefined;
-  const total = dataNumber(level, 'totalBytes');
-  if (level && projected !== null && reached) {
-    const of = total !== null ? ` of ${formatGiB(total)}` : '';
-    return `Not started: ${task} would take the GPU to ${levelLabel(reached)} (${formatGiB(projected)}${of} used).`;
-  }
-  const failed = checks.find((c) => c.status === 'fail');
-  return sentence(`Not started: ${task}: `, failed ? firstSentence(failed.detail) : 'the VRAM gate refused it');
-}
+export { clip, firstSentence, gateRefusalLine, MAX_LINE } from './line-text.ts';
 
 /** A GPU's level rose: the level and the memory used. */
 export function levelAlertLine(t: Pick<LevelTransition, 'gpu' | 'to' | 'usedBytes' | 'totalBytes'>): string {
   const pct = percentOf(t.usedBytes, t.totalBytes).toFixed(0);
   const risk = t.to === 'ok' ? '' : t.to === 'warning' ? ' — little room for another model' : ' — a server that allocates more may fail';
   return `GPU ${t.gpu} is at ${levelLabel(t.to)}: ${formatGiB(t.usedBytes)} of ${formatGiB(t.totalBytes)} used (${pct}%)${risk}.`;
-}
-
-/** A pre-flight check's verdict: does the need fit, in GiB; else the worst check's first sentence. */
-export function preflightLine(report: PreflightReport): string {
-  const gpu = report.gpu;
-  const warnings = report.checks.filter((c) => c.status === 'warn').length;
-  const more = warnings ? `; ${warnings} warning${warnings === 1 ? '' : 's'} in the details` : '';
-  if (report.verdict === 'unavailable' || !gpu) {
-    const first = report.checks.find((c) => c.status === 'fail' || c.status === 'unavailable') ?? report.checks[0];
-    const head = report.verdict === 'fail' ? 'Pre-flight failed: ' : 'Pre-flight not checked: ';
-    return sentence(head, first ? firstSentence(first.detail) : 'no GPU figures');
-  }
-  const free = report.checks.find((c) => c.id === 'preflight.free');
-  const freeBytes = dataNumber(free, 'freeBytes') ?? gpu.freeBytes;
-  const need = report.needBytes;
-  const on = `GPU ${gpu.index}`;
-  if (report.verdict === 'fail') {
-    if (need !== null && free?.status === 'fail')
-      return `Pre-flight failed: ${formatGiB(need)} needed, ${formatGiB(freeBytes)} free on ${on} (${formatGiB(need - freeBytes)} short).`;
-    const level = report.checks.find((c) => c.id === 'preflight.level' && c.status === 'fail');
-    if (level && report.projectedLevel && need !== null)
-      return `Pre-flight failed: ${formatGiB(need)} more would take ${on} to ${levelLabel(report.projectedLevel)} (${formatGiB(gpu.usedBytes + need)} of ${formatGiB(gpu.totalBytes)}).`;
-    const failed = report.checks.find((c) => c.status === 'fail');
-    return sentence('Pre-flight failed: ', failed ? firstSentence(failed.detail) : 'a check failed');
-  }
-  const head = report.verdict === 'warn' ? 'Pre-flight passed with warnings' : 'Pre-flight passed';
-  if (need === null)
-    return `${head}: ${on} has ${formatGiB(gpu.freeBytes)} free of ${formatGiB(gpu.totalBytes)}, ${levelLabel(report.projectedLevel ?? 'ok')}${more}.`;
-  if (free?.status === 'warn')
-    return `Pre-flight: ${formatGiB(need)} fits in ${formatGiB(freeBytes)} free on ${on}, but inside the ${formatGiB(report.marginBytes ?? 0)} margin${more}.`;
-  return `${head}: ${formatGiB(need)} fits in ${formatGiB(freeBytes)} free on ${on}${more}.`;
-}
-
-/** The budget spike's decision: GO or NO-GO, the peak and how far it is from WARNING. */
-export function spikeVerdictLine(report: SpikeReport): string {
-  const d = report.decision;
-  if (report.status !== 'complete' || !d || !report.peak)
-    return sentence(`Budget spike incomplete (${report.status}): `, firstSentence(report.problem ?? 'no peak was measured'));
-  const where = d.marginBytes >= 0 ? `${formatGiB(d.marginBytes)} below` : `${formatGiB(-d.marginBytes)} above`;
-  return `Budget spike ${d.verdict}: peak ${formatGiB(report.peak.usedBytes)}, ${where} WARNING (${formatGiB(d.warningBytes)}).`;
 }
 
 /** The echo-cancellation check cannot run here: why, in a few words. */

@@ -3,7 +3,7 @@
  * showed, then the pre-flight's report (the need, the estimate, what would fit, every check), or the
  * checks alone for the stand-in gate.
  */
-import { CHECK_STATUS_LABEL } from '../checks/check-result.ts';
+import { CHECK_STATUS_LABEL } from '../check-result.ts';
 import { escapeMarkdown, markdownCell } from '../report/markdown.ts';
 import type { GateResult } from './vram-gate.ts';
 

@@ -7,20 +7,10 @@ import { Emitter } from '../events.ts';
 import type { ManagedServer } from './managed-server.ts';
 import { signalQuietly } from './process-tree.ts';
 import type { StopResult } from './server-process.ts';
-import { serverBaseUrl, type ServerKind, type ServerTaskDefinition } from './task-definition.ts';
+import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
+import type { Owner } from './owner.ts';
 
-/** A process tree that belongs to something with a name (a task or a server). */
-export interface Owner {
-  name: string;
-  /** The server kind, or "task" for an ordinary task. */
-  kind: ServerKind | 'task';
-  rootPid: number;
-  baseUrl: string | null;
-  /** The GPU it is meant to use; null when unknown (ordinary tasks). */
-  gpu: number | null;
-  /** What the VRAM gate expected it to take (its `needs` or the GGUF estimate); null when unknown. */
-  expectedBytes?: number | null;
-}
+export type { Owner } from './owner.ts';
 
 export interface TrackedTask {
   name: string;

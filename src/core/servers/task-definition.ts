@@ -3,7 +3,7 @@
  * server kind (command, port, health path, the context argument, the CPU switch). Validation never
  * throws: it returns every problem, one sentence each, so the task's terminal can show them all.
  */
-import { parseSteps, type FallbackStep } from '../fallback/steps.ts';
+import { parseSteps, type FallbackStep } from './fallback-steps.ts';
 import { parseSize } from '../units.ts';
 import { parseLlamaServerArgs } from '../estimate/server-args.ts';
 

@@ -5,10 +5,10 @@
  * Either answers with checks and one summary that carries the numbers.
  */
 import type { GpuReading } from '../watch/watcher.ts';
-import type { CheckResult, CheckStatus } from '../checks/check-result.ts';
-import { worstStatus } from '../checks/check-result.ts';
+import type { CheckResult, CheckStatus } from '../check-result.ts';
+import { worstStatus } from '../check-result.ts';
 import { formatMiB } from '../units.ts';
-import { gateRefusalLine } from '../report/one-line.ts';
+import { gateRefusalLine } from '../report/line-text.ts';
 import type { FitSuggestion, ServerFlavour } from '../estimate/fit-advice.ts';
 
 /** A GPU reading for the gate: a sample and where it came from, or why there is none. */

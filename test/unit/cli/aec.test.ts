@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAecArgs, runAecCommand } from '../../../src/cli/aec.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
-import { renderJson, renderMarkdown } from '../../../src/core/checks/aec/report.ts';
-import type { AecReport } from '../../../src/core/checks/aec/verify.ts';
-import { worstStatus } from '../../../src/core/checks/check-result.ts';
+import { renderJson, renderMarkdown } from '../../../src/core/aec/report.ts';
+import type { AecReport } from '../../../src/core/aec/verify.ts';
+import { worstStatus } from '../../../src/core/check-result.ts';
 
 function io(env: NodeJS.ProcessEnv = {}): CliIo & { out: string[]; err: string[] } {
   const out: string[] = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readServersDir, serversDirPath, serversFilePath, writeServersFile } from '../../../src/core/exporter/servers-file.ts';
 import { ServerRegistry } from '../../../src/core/servers/server-registry.ts';
-import { syncServersFile } from '../../../src/vscode/servers-file-sync.ts';
+import { syncServersFile } from '../../../src/vscode/servers/servers-file-sync.ts';
 import { pollUntil } from '../../helpers/servers.ts';
 
 const log = { warn: (m: string) => assert.fail(m) } as unknown as Parameters<typeof syncServersFile>[2];

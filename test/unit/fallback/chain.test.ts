@@ -5,7 +5,7 @@ import { emptyDevice } from '../../../src/core/gpu/types.ts';
 import { FallbackChain, type ConfirmRequest } from '../../../src/core/fallback/chain.ts';
 import { chainSteps, readFallbackSettings } from '../../../src/core/fallback/config.ts';
 import type { FallbackExecutor } from '../../../src/core/fallback/executor.ts';
-import { parseSteps, type FallbackMode } from '../../../src/core/fallback/steps.ts';
+import { parseSteps, type FallbackMode } from '../../../src/core/servers/fallback-steps.ts';
 import { waitForSettle } from '../../../src/core/fallback/settle.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { nextLevel } from '../../../src/core/watch/classifier.ts';

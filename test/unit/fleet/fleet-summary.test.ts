@@ -5,7 +5,7 @@ import { fleetLine, leftOutLines, newlyCritical } from '../../../src/core/fleet/
 import type { FleetGpu, FleetHost, FleetSnapshot } from '../../../src/core/fleet/fleet-types.ts';
 import { GiB } from '../../../src/core/units.ts';
 import type { Level } from '../../../src/core/watch/levels.ts';
-import { statusView } from '../../../src/vscode/status-view.ts';
+import { statusView } from '../../../src/vscode/status-bar/status-view.ts';
 
 const gpu = (index: number, level: Level): FleetGpu => ({
   index,

@@ -7,7 +7,7 @@ import type { LevelTransition } from '../../../src/core/watch/classifier.ts';
 import { recordHistory } from '../../../src/core/history/recorder.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
 import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
-import { parseMeminfo } from '../../../src/core/system-memory.ts';
+import { parseMeminfo } from '../../../src/core/history/system-memory.ts';
 import { FakeClock, settle } from '../../helpers/fake-clock.ts';
 import { MiB } from '../../../src/core/units.ts';
 

@@ -19,12 +19,11 @@ import {
   levelAlertLine,
   MAX_LINE,
   notificationLine,
-  preflightLine,
   settingsProblemsLine,
-  spikeVerdictLine,
 } from '../../../src/core/report/one-line.ts';
+import { preflightLine, spikeVerdictLine } from '../../../src/core/checks/check-lines.ts';
 import { gateMarkdown } from '../../../src/core/servers/gate-report.ts';
-import { preflightGate } from '../../../src/core/servers/preflight-gate.ts';
+import { preflightGate } from '../../../src/core/checks/preflight-gate.ts';
 import { simpleGate, type GateInput } from '../../../src/core/servers/vram-gate.ts';
 import { GiB, MiB, parseSize, type SizeSpec } from '../../../src/core/units.ts';
 import { DEFAULT_THRESHOLDS, parseThresholds } from '../../../src/core/watch/thresholds.ts';

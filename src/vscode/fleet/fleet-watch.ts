@@ -1,0 +1,128 @@
+/**
+ * Reads the fleet every `vramGuard.fleet.refreshSeconds` while a source is configured, never two
+ * refreshes at once, off the extension host's hot path (HTTP only, bounded in time and size). Tells
+ * its listeners (the dashboard, the status bar) after each refresh, and, when
+ * `vramGuard.fleet.notifyCritical` is on, notifies when a fleet GPU turns CRITICAL.
+ */
+import * as vscode from 'vscode';
+import { FleetRefresher } from '../../core/fleet/fleet-refresh.ts';
+import { fleetConfigured, type FleetSettings } from '../../core/fleet/fleet-settings.ts';
+import { leftOutLines, newlyCritical } from '../../core/fleet/fleet-summary.ts';
+import type { FleetSnapshot } from '../../core/fleet/fleet-types.ts';
+import { gib } from '../../core/report/fleet-text.ts';
+import { levelLabel } from '../../core/watch/levels.ts';
+import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
+import { errorMessage } from '../../core/errors.ts';
+
+export interface FleetWatchDeps {
+  settings: () => FleetSettings;
+  token: () => Promise<string | null>;
+  thresholds: () => ThresholdSpec;
+  log: vscode.LogOutputChannel;
+}
+
+/** What the dashboard and the pre-flight read. */
+export interface FleetFeed {
+  readonly latest: FleetSnapshot | null;
+  configured(): boolean;
+  refreshNow(): Promise<FleetSnapshot | null>;
+  on(listener: (s: FleetSnapshot | null) => void): () => void;
+}
+
+export class FleetWatch implements FleetFeed, vscode.Disposable {
+  latest: FleetSnapshot | null = null;
+  private readonly refresher = new FleetRefresher();
+  private readonly listeners = new Set<(s: FleetSnapshot | null) => void>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<FleetSnapshot | null> | null = null;
+  private disposed = false;
+  private lastErrors = '';
+
+  private readonly deps: FleetWatchDeps;
+
+  constructor(deps: FleetWatchDeps) {
+    this.deps = deps;
+  }
+
+  configured(): boolean {
+    return fleetConfigured(this.deps.settings());
+  }
+
+  on(listener: (s: FleetSnapshot | null) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** (Re)starts the refresh timer from the settings; with no source, forgets the fleet. */
+  configure(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.disposed) return;
+    if (!this.configured()) {
+      if (this.latest !== null) {
+        this.latest = null;
+        this.emit(null);
+      }
+      return;
+    }
+    this.timer = setInterval(() => void this.refreshNow(), this.deps.settings().refreshMs);
+    void this.refreshNow();
+  }
+
+  refreshNow(): Promise<FleetSnapshot | null> {
+    this.running ??= this.refresh().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async refresh(): Promise<FleetSnapshot | null> {
+    const settings = this.deps.settings();
+    if (this.disposed || !fleetConfigured(settings)) return null;
+    const before = this.latest;
+    let snapshot: FleetSnapshot;
+    try {
+      snapshot = await this.refresher.refresh({
+        prometheus: settings.prometheus,
+        targets: settings.targets,
+        token: settings.prometheus ? await this.deps.token() : null,
+        ours: this.deps.thresholds(),
+        staleAfterMs: Math.max(120_000, 3 * settings.refreshMs),
+      });
+    } catch (err) {
+      this.deps.log.warn(`fleet: refresh failed: ${errorMessage(err)}`);
+      return this.latest;
+    }
+    if (this.disposed) return null;
+    this.latest = snapshot;
+    const errors = [...snapshot.sources.flatMap((s) => (s.ok ? [] : [`${s.source}: ${s.error}`])), ...leftOutLines(snapshot)].join('\n');
+    if (errors !== this.lastErrors) {
+      this.lastErrors = errors;
+      if (errors) for (const line of errors.split('\n')) this.deps.log.warn(`fleet: ${line}`);
+      else this.deps.log.info('fleet: every source answers');
+    }
+    if (settings.notifyCritical) {
+      for (const turn of newlyCritical(before, snapshot)) {
+        void vscode.window.showWarningMessage(
+          `VRAM Guard fleet: ${turn.host} GPU ${turn.gpu}${turn.name ? ` (${turn.name})` : ''} is ${levelLabel(turn.level)} at ${gib(turn.usedBytes)} of ${gib(turn.totalBytes)}.`,
+        );
+      }
+    }
+    this.emit(snapshot);
+    return snapshot;
+  }
+
+  private emit(s: FleetSnapshot | null): void {
+    for (const l of this.listeners) {
+      try {
+        l(s);
+      } catch (err) {
+        this.deps.log.warn(`fleet: a listener failed: ${String(err)}`);
+      }
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.listeners.clear();
+  }
+}

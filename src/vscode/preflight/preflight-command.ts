@@ -1,0 +1,192 @@
+/**
+ * "VRAM Guard: Pre-flight Check": asks what the server needs (a size, or a .gguf file to
+ * estimate), checks it against the GPU under a progress notification, and shows the report as a
+ * Markdown view. `checkBeforeStart` is the same check without the questions, for a server task's
+ * gate; "Start anyway" and "Run fallback chain" appear only when their hooks are given.
+ */
+import * as vscode from 'vscode';
+import { basename } from 'node:path';
+import { runPreflight, type PreflightNeed, type PreflightReport } from '../../core/checks/preflight.ts';
+import type { FootprintStore } from '../../core/estimate/measured-footprints.ts';
+import { modelNeedFor } from '../../core/checks/preflight-gate.ts';
+import type { ReservationBook } from '../../core/servers/reservations.ts';
+import { preflightMarkdown, preflightSummary } from '../../core/checks/preflight-report.ts';
+import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
+import { FLEET_PREFLIGHT_COMMAND } from '../fleet/fleet-preflight.ts';
+import type { MarkdownViews } from '../notifications/markdown-view.ts';
+import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY, type PreflightActionLabel } from './preflight-actions.ts';
+import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
+import { preflightLine } from '../../core/checks/check-lines.ts';
+import { errorLine } from '../../core/report/one-line.ts';
+import { parseNeedText, parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
+import { errorMessage } from '../../core/errors.ts';
+import type { GpuReading } from '../../core/watch/watcher.ts';
+
+export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
+
+/** What a caller wants checked: nothing in particular, a size, or a model file run with llama-server's arguments. */
+export type PreflightRequest = { kind: 'none' } | { kind: 'size'; bytes: number; from: string } | { kind: 'model'; path: string; args: string[] };
+
+/** Offered after a check that did not pass (see `offeredActions`), when the composition gives them. */
+export interface PreflightActions {
+  startAnyway?: (report: PreflightReport) => Promise<void>;
+  runFallbackChain?: (report: PreflightReport) => Promise<void>;
+}
+
+export interface PreflightDeps {
+  views: MarkdownViews;
+  log: vscode.LogOutputChannel;
+  /** The thresholds in force and the pre-flight settings, read when a check runs. */
+  readSettings: () => { thresholds: ThresholdSpec; preflight: PreflightSettings };
+  /** The GPU as the watcher last sampled it (so NVML is not opened a second time), or why there is none. */
+  currentGpu: () => Promise<GpuReading>;
+  /** The GPU to check (default 0). */
+  gpu?: () => number;
+  /** PIDs of the processes tasks started; absent while tasks are not tracked. */
+  ownedPids?: () => ReadonlySet<number> | undefined;
+  actions?: PreflightActions;
+  /** When the fleet has a source, the questions also offer "where does it fit in the fleet?". */
+  fleetConfigured?: () => boolean;
+  /** Measured footprints, used when the file and settings match. */
+  footprints?: FootprintStore;
+  /** What servers starting in any window have reserved. */
+  reservations?: ReservationBook;
+}
+
+/** Runs the check for `request` without asking anything: the gate a server task calls before it starts. */
+export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRequest): Promise<PreflightReport> {
+  const settings = deps.readSettings();
+  for (const p of settings.preflight.problems) deps.log.warn(p);
+  const index = deps.gpu?.() ?? 0;
+  const gpu = await deps.currentGpu();
+  let need: PreflightNeed = request.kind === 'model' ? { kind: 'none' } : request;
+  if (request.kind === 'model') {
+    const r = await modelNeedFor(
+      {
+        taskName: basename(request.path),
+        gpu: index,
+        reading: gpu,
+        needsBytes: null,
+        modelPath: request.path,
+        contextLength: null,
+        run: { server: 'llama-server', args: request.args, env: {}, cwd: null },
+      },
+      { footprints: deps.footprints },
+      'the arguments entered',
+    );
+    if (r) need = r.need;
+  }
+  const reservations = (await deps.reservations?.list(index).catch(() => [])) ?? [];
+  const report = runPreflight(gpu, {
+    gpu: index,
+    reservations,
+    need,
+    margin: settings.preflight.margin,
+    residualThreshold: settings.preflight.residualThreshold,
+    thresholds: settings.thresholds,
+    platform: process.platform,
+    strict: false,
+    ownedPids: deps.ownedPids?.(),
+  });
+  deps.log.info(`pre-flight: ${preflightSummary(report)}`);
+  return report;
+}
+
+interface NeedPick extends vscode.QuickPickItem {
+  choice: 'size' | 'model' | 'none' | 'fleet';
+}
+
+async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | undefined> {
+  const picked = await vscode.window.showQuickPick<NeedPick>(
+    [
+      { label: '$(symbol-numeric) Enter what the server needs', description: 'a size, e.g. 6GiB or 6144MiB', choice: 'size' },
+      { label: '$(file) Estimate from a .gguf model file…', description: 'weights + KV cache + compute buffers', choice: 'model' },
+      { label: '$(pulse) Check the GPU only', description: 'residual memory, level, persistence mode, driver', choice: 'none' },
+      ...(fleet
+        ? [
+            {
+              label: '$(server-environment) Where does it fit in the fleet?',
+              description: 'every GPU of every host, ranked by the room left',
+              choice: 'fleet' as const,
+            },
+          ]
+        : []),
+    ],
+    { title: 'VRAM Guard: Pre-flight Check', placeHolder: 'What will the model server need?' },
+  );
+  if (!picked) return undefined;
+  if (picked.choice === 'fleet') return 'fleet';
+  if (picked.choice === 'none') return { kind: 'none' };
+  if (picked.choice === 'size') {
+    const text = await vscode.window.showInputBox({
+      title: 'VRAM Guard: Pre-flight Check',
+      prompt: 'VRAM the model server needs (MiB and GiB are binary, MB and GB decimal)',
+      placeHolder: '6GiB',
+      validateInput: (t) => {
+        const r = parseNeedText(t);
+        return 'error' in r ? r.error : undefined;
+      },
+    });
+    if (text === undefined) return undefined;
+    const r = parseNeedText(text);
+    return 'error' in r ? undefined : { kind: 'size', bytes: r.bytes, from: 'the size entered' };
+  }
+  const files = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    openLabel: 'Estimate',
+    title: 'The model the server will load',
+    filters: { 'GGUF models': ['gguf'], 'All files': ['*'] },
+  });
+  const file = files?.[0];
+  if (!file) return undefined;
+  const argsText = await vscode.window.showInputBox({
+    title: `VRAM Guard: Pre-flight Check — ${basename(file.fsPath)}`,
+    prompt: "llama-server's arguments, as on its command line (-c, -np, -fa, -ctk/-ctv, -ngl, --n-cpu-moe, --mmproj ...); empty: its defaults",
+    value: SERVER_ARGS_DEFAULT_TEXT,
+    placeHolder: '-c 16384 -np 2 -fa on -ctk q8_0 -ctv q8_0',
+    validateInput: (t) => {
+      const r = parseServerArgsText(t);
+      return 'error' in r ? r.error : undefined;
+    },
+  });
+  if (argsText === undefined) return undefined;
+  const run = parseServerArgsText(argsText);
+  return 'error' in run ? undefined : { kind: 'model', path: file.fsPath, args: run.args };
+}
+
+async function showResult(deps: PreflightDeps, report: PreflightReport): Promise<void> {
+  await deps.views.show('Pre-flight check', preflightMarkdown(report));
+  // No button without a hook; "Run fallback chain" only when memory is what is short.
+  const hooks: Record<PreflightActionLabel, ((r: PreflightReport) => Promise<void>) | undefined> = {
+    [START_ANYWAY]: deps.actions?.startAnyway,
+    [RUN_FALLBACK_CHAIN]: deps.actions?.runFallbackChain,
+  };
+  const actions: NoticeAction[] = offeredActions(report, deps.actions).map((label) => ({ label, run: () => hooks[label]?.(report) }));
+  actions.push(detailsAction(deps.views, 'Pre-flight check', () => preflightMarkdown(report)));
+  const severity = report.verdict === 'fail' ? 'error' : report.verdict === 'warn' ? 'warning' : 'info';
+  await showNotice(severity, preflightLine(report), actions, deps.log);
+}
+
+export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable {
+  return vscode.commands.registerCommand(PREFLIGHT_COMMAND, async () => {
+    const request = await askRequest(deps.fleetConfigured?.() ?? false);
+    if (!request) return;
+    if (request === 'fleet') {
+      await vscode.commands.executeCommand(FLEET_PREFLIGHT_COMMAND);
+      return;
+    }
+    try {
+      const report = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: pre-flight check' },
+        async (progress) => {
+          progress.report({ message: request.kind === 'model' ? `reading ${basename(request.path)} and the GPU…` : 'reading the GPU…' });
+          return checkBeforeStart(deps, request);
+        },
+      );
+      await showResult(deps, report);
+    } catch (err) {
+      deps.log.error(`pre-flight check failed: ${errorMessage(err)}`);
+      void showNotice('error', errorLine('The pre-flight check', err), [{ label: 'Show details', run: () => deps.log.show(true) }]);
+    }
+  });
+}
