@@ -27,12 +27,17 @@ export function buildGpuProcess(): Promise<string> {
 async function compile(): Promise<string> {
   const code = await readFile(source);
   const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'vram-guard-gpu-process', hash);
+  // In this checkout's .cache/, like the fake NVML: not a shared temp folder anyone could fill first.
+  const dir = join(repoRoot, '.cache', 'gpu-process', hash);
   const bin = join(dir, 'gpu-process');
   if (existsSync(bin)) return bin;
   await mkdir(dir, { recursive: true });
   const partial = `${bin}.${process.pid}.tmp`;
-  await run('gcc', ['-O2', '-Wall', '-o', partial, source]);
+  try {
+    await run('gcc', ['-O2', '-Wall', '-o', partial, source]);
+  } catch (err) {
+    throw new Error(`Could not compile the GPU process stand-in with gcc (install it: apt-get install gcc): ${String(err)}`);
+  }
   await rename(partial, bin);
   return bin;
 }
