@@ -54,7 +54,10 @@ describe('vram-guard help', () => {
 
   it('status and fleet check --thresholds with the same rules and words', async () => {
     const bad = ['--thresholds', 'warning=90%,critical=80%,emergency=95%'];
-    for (const c of [['status', ...bad], ['fleet', '--targets', 'http://127.0.0.1:1/metrics', ...bad]]) {
+    for (const c of [
+      ['status', ...bad],
+      ['fleet', '--targets', 'http://127.0.0.1:1/metrics', ...bad],
+    ]) {
       const r = await runCli(c, {});
       assert.equal(r.code, 64, r.stderr);
       assert.match(r.stderr, /--thresholds: warning < critical < emergency is required/);
