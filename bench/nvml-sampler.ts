@@ -7,7 +7,16 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openNvmlWorker } from '../src/core/gpu/nvml-worker-source.ts';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, repoRoot } from '../test/helpers/fake-nvml.ts';
+import { buildFakeNvml, type FakeDevice, FakeNvmlState, GiB, MiB, repoRoot } from '../test/helpers/fake-nvml.ts';
+
+/** The GPU the driver benchmarks read: an 8 GiB card, two thirds used, with five processes. */
+export const BENCH_GPU: FakeDevice = {
+  name: 'NVIDIA GeForce RTX 3070',
+  total: 8 * GiB,
+  used: 5418 * MiB,
+  reserved: 312 * MiB,
+  processes: [1, 2, 3, 4, 5].map((i) => ({ pid: 4000 + i, used: i * 300 * MiB, name: `/usr/bin/server-${i}` })),
+};
 
 /** A sample's round trip through the sampler: at most this many µs (median), at 1 Hz a rounding error. */
 export const SAMPLER_ROUND_TRIP_TARGET_US = 500;
@@ -61,15 +70,7 @@ function treeRssBytes(): number | null {
 export async function measureNvmlSampler(count = 3000): Promise<SamplerFigures> {
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create({
-    devices: [
-      {
-        name: 'NVIDIA GeForce RTX 3070',
-        total: 8 * GiB,
-        used: 5418 * MiB,
-        reserved: 312 * MiB,
-        processes: [1, 2, 3, 4, 5].map((i) => ({ pid: 4000 + i, used: i * 300 * MiB, name: `/usr/bin/server-${i}` })),
-      },
-    ],
+    devices: [BENCH_GPU],
   });
   const callerState = process.env.FAKE_NVML_STATE;
   process.env.FAKE_NVML_STATE = fake.path;

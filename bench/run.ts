@@ -16,7 +16,7 @@ import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
-import { measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
+import { BENCH_GPU, measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
 import { ANALYSIS_TARGET_MS, measureTrendAnalysis } from './trend-analysis.ts';
 import { measureWholeGpu } from './whole-gpu.ts';
 import { openNvidiaSmi } from '../src/core/gpu/nvidia-smi-source.ts';
@@ -24,7 +24,7 @@ import { openNvml } from '../src/core/gpu/nvml-source.ts';
 import type { GpuSource } from '../src/core/gpu/types.ts';
 import { DEFAULT_THRESHOLDS } from '../src/core/watch/thresholds.ts';
 import { Watcher } from '../src/core/watch/watcher.ts';
-import { buildFakeNvml, FakeNvmlState, GiB, MiB, repoRoot } from '../test/helpers/fake-nvml.ts';
+import { buildFakeNvml, FakeNvmlState, repoRoot } from '../test/helpers/fake-nvml.ts';
 
 const quick = process.argv.includes('--quick');
 const WATCH_SECONDS = quick ? 10 : 60;
@@ -55,15 +55,7 @@ async function timeSamples(source: GpuSource, count: number, warmup: number): Pr
 async function main(): Promise<void> {
   const lib = await buildFakeNvml();
   const fake = await FakeNvmlState.create({
-    devices: [
-      {
-        name: 'NVIDIA GeForce RTX 3070',
-        total: 8 * GiB,
-        used: 5418 * MiB,
-        reserved: 312 * MiB,
-        processes: [1, 2, 3, 4, 5].map((i) => ({ pid: 4000 + i, used: i * 300 * MiB, name: `/usr/bin/server-${i}` })),
-      },
-    ],
+    devices: [BENCH_GPU],
   });
   process.env.FAKE_NVML_STATE = fake.path;
 

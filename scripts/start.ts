@@ -161,7 +161,7 @@ async function extensionLog(): Promise<string | null> {
   return found.sort((a, b) => b.mtime - a.mtime)[0]?.path ?? null;
 }
 
-/** Waits until the status bar item shows "x/y GB"; fails early, with what it shows, when it says "no GPU". */
+/** Waits until the status bar item shows "x/y GiB"; fails early, with what it shows, when it says "no GPU". */
 async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let text = '(no VRAM Guard item in the status bar)';
@@ -169,7 +169,7 @@ async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string>
   while (Date.now() < deadline) {
     if (await item.count()) {
       text = ((await item.textContent().catch(() => '')) ?? '').trim();
-      if (/\d\/\d+(\.\d)? GB/.test(text)) return text;
+      if (/\d\/\d+(\.\d)? GiB/.test(text)) return text;
       if (/no GPU/.test(text)) {
         noGpuSince ??= Date.now();
         if (Date.now() - noGpuSince > 10_000) break;
@@ -180,7 +180,7 @@ async function waitForGpuText(item: Locator, timeoutMs: number): Promise<string>
   const log = await extensionLog();
   const last = log ? (await readFile(log, 'utf8')).trim().split('\n').at(-1) : null;
   const tail = log ? `\n  The extension's log (${log}) ends with:\n  ${last}` : '';
-  throw new Error(`the status bar item shows "${text}" instead of the GPU's "x/y GB".${tail}`);
+  throw new Error(`the status bar item shows "${text}" instead of the GPU's "x/y GiB".${tail}`);
 }
 
 const pageErrors: string[] = [];

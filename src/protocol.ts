@@ -130,6 +130,26 @@ export interface ChainView {
   actions: ChainAction[];
 }
 
+/** One step of a dry run on one GPU: what it would do now. Nothing was done. */
+export interface DryRunStepView {
+  gpu: number;
+  level: Level;
+  step: number;
+  label: string;
+  mode: 'auto' | 'confirm' | 'manual';
+  /** `would-run` or `would-skip`. */
+  result: string;
+  message: string;
+  usedMiB: number;
+  totalMiB: number;
+}
+
+/** The fallback chain's plan, as the dashboard's **Dry run** asked for it at `t`. */
+export interface DryRunPlan {
+  t: number;
+  steps: DryRunStepView[];
+}
+
 export type ViewMode = { kind: 'live' } | { kind: 'imported'; title: string; format: string };
 
 export interface Snapshot {
@@ -223,6 +243,8 @@ export type HostMessage =
   | { type: 'notice'; severity: 'info' | 'warning' | 'error'; text: string }
   | { type: 'fleet'; fleet: FleetView | null }
   | { type: 'trend'; trends: GpuTrend[] }
+  /** The answer to the page's `dryRun`: the plan, shown in the fallback chain's panel. */
+  | { type: 'dryRunPlan'; plan: DryRunPlan }
   | { type: 'reply'; id: number; ok: true; data: RangeData }
   | { type: 'reply'; id: number; ok: false; error: string };
 

@@ -15,6 +15,7 @@ import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trend
 import { formatSizeFromMiB } from './format.ts';
 import { renderFleet } from './fleet-panel.ts';
 import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
+import { dryRunSection } from './dry-run-panel.ts';
 import {
   allMarkers,
   applyMarker,
@@ -50,6 +51,8 @@ let nextRequest = 1;
 const pending = new Map<number, (data: RangeData) => void>();
 let chainGpu = 0;
 let fleet: FleetView | null = null;
+/** The last dry run's plan, drawn once, shown in the fallback chain's panel until the page reloads. */
+let dryRun: HTMLElement | null = null;
 
 // ---- small DOM helper: elements from data, never from HTML strings ----
 type Child = Node | string | null | undefined | false;
@@ -127,6 +130,10 @@ window.addEventListener('message', (event: MessageEvent) => {
       state.servers = message.servers;
       state.chain = message.chain;
       renderServers();
+      renderChain();
+      return;
+    case 'dryRunPlan':
+      dryRun = dryRunSection(message.plan);
       renderChain();
       return;
     case 'notice':
@@ -610,6 +617,7 @@ function renderChain(): void {
     chain.steps.length
       ? h('table', {}, h('thead', {}, h('tr', {}, ...['#', 'Step', 'Trigger', 'Mode', ''].map((t) => h('th', { text: t })))), h('tbody', {}, ...rows))
       : h('p', { class: 'empty', text: 'No fallback steps are configured (vramGuard.fallbackChain).' }),
+    ...(dryRun ? [dryRun] : []),
     h('h3', { text: 'Last actions' }),
     actions.length ? h('ul', { class: 'actions-list' }, ...actions) : h('p', { class: 'empty', text: 'None yet.' }),
   );

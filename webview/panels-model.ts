@@ -1,5 +1,6 @@
 /** The processes table, the server cards and the fallback chain's panel, as rows of text. Pure. */
-import type { ChainView, ProcessTable, ServerCard } from '../src/protocol.ts';
+import type { ChainView, DryRunPlan, ProcessTable, ServerCard } from '../src/protocol.ts';
+import { levelLabel } from '../src/core/watch/levels.ts';
 import { formatWholeMiB, formatPercent, formatTime } from './format.ts';
 
 export interface ProcessRowView {
@@ -82,4 +83,27 @@ export function chainActions(chain: ChainView, now = Date.now()): ChainActionVie
 /** Auto is on when the chain runs triggered steps without asking. */
 export function autoEnabled(chain: ChainView): boolean {
   return chain.mode === 'auto';
+}
+
+export interface DryRunView {
+  /** "Dry run at 07:20:00 — nothing was done" */
+  heading: string;
+  rows: Array<{ gpu: string; step: string; mode: string; result: string; text: string }>;
+  /** Said instead of the rows when there are none. */
+  empty: string | null;
+}
+
+/** A dry run's plan: one row per GPU and step, in the chain's order. */
+export function dryRunView(plan: DryRunPlan, now = Date.now()): DryRunView {
+  return {
+    heading: `Dry run at ${formatTime(plan.t, now)} — nothing was done`,
+    rows: plan.steps.map((s) => ({
+      gpu: `GPU ${s.gpu} · ${levelLabel(s.level)} · ${formatWholeMiB(s.usedMiB)} of ${formatWholeMiB(s.totalMiB)}`,
+      step: `${s.step + 1}. ${s.label}`,
+      mode: s.mode,
+      result: s.result,
+      text: s.message,
+    })),
+    empty: plan.steps.length ? null : 'No fallback steps are configured (vramGuard.fallbackChain), so there is nothing to plan.',
+  };
 }

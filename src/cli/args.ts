@@ -1,4 +1,7 @@
 /** A small argument parser: `--flag value`, `--flag=value` and boolean `--flag`. */
+import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
+import type { CliIo } from './io.ts';
+
 export interface ParsedArgs {
   flags: Map<string, string | true>;
   positional: string[];
@@ -45,13 +48,50 @@ export function parseArgs(
   return { flags, positional };
 }
 
+/** A command's arguments: its flags, its help, and how many words that are not options it takes. */
+export interface CommandSpec {
+  booleans: readonly string[];
+  values: readonly string[];
+  rawValues?: readonly string[];
+  help: string;
+  /** At most this many words that are not options (default none). */
+  positionals?: number;
+}
+
+/**
+ * Every command's preamble: parses `args` (`--help` is always known); with `--help` prints the help
+ * and returns null, and the command exits 0; a word beyond `positionals` is refused.
+ */
+export function parseCommand(args: readonly string[], spec: CommandSpec, io: Pick<CliIo, 'stdout'>): ParsedArgs | null {
+  const booleans = spec.booleans.includes('help') ? spec.booleans : [...spec.booleans, 'help'];
+  const parsed = parseArgs(args, { booleans, values: spec.values, rawValues: spec.rawValues });
+  if (parsed.flags.has('help')) {
+    io.stdout(`${spec.help}\n`);
+    return null;
+  }
+  const extra = parsed.positional[spec.positionals ?? 0];
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+  return parsed;
+}
+
 export function stringFlag(parsed: ParsedArgs, name: string): string | undefined {
   const v = parsed.flags.get(name);
   return typeof v === 'string' ? v : undefined;
 }
 
+/** `--thresholds` and `--hysteresis`: the levels, as the settings' rules check them; the defaults when absent. */
+export function thresholdFlags(parsed: ParsedArgs): ThresholdSpec {
+  const text = stringFlag(parsed, 'thresholds');
+  const thresholds = parseThresholds(text === undefined ? undefined : parseThresholdFlag(text), stringFlag(parsed, 'hysteresis'), {
+    thresholds: '--thresholds',
+    hysteresis: '--hysteresis',
+  });
+  if (thresholds.problems.length) throw new UsageError(thresholds.problems.join(' '));
+  return thresholds.spec;
+}
+
 /** "warning=80%,critical=90%,emergency=95%" → { warning: "80%", ... } */
-export function parseThresholdFlag(text: string): Record<string, string> {
+function parseThresholdFlag(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',')) {
     const [key, value] = part.split('=');

@@ -9,7 +9,7 @@ import { type RunningExporter, startExporter } from '../core/exporter/exporter.t
 import { DEFAULT_LISTEN, type ListenAddress, parseListenAddress } from '../core/exporter/listen-address.ts';
 import { readServersDir, serversDirPath } from '../core/exporter/servers-file.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
-import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, cliWatcher } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -41,15 +41,12 @@ export function listenAddressOf(flag: string | undefined): ListenAddress {
 }
 
 export async function runExporterCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, {
-    booleans: ['help', 'no-dcgm-names', 'fixed-rate'],
-    values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-dir', 'interval'],
-  });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${EXPORTER_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(
+    args,
+    { booleans: ['no-dcgm-names', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'listen', 'hostname', 'servers-dir', 'interval'], help: EXPORTER_HELP },
+    io,
+  );
+  if (!parsed) return 0;
   const address = listenAddressOf(stringFlag(parsed, 'listen'));
   const hostnameFlag = stringFlag(parsed, 'hostname');
   const hostname = checkHostname(

@@ -14,7 +14,7 @@ import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { rawLevel } from '../core/watch/classifier.ts';
 import { resolveThresholds } from '../core/watch/thresholds.ts';
 import type { WatchedSample } from '../core/watch/watcher.ts';
-import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { EXIT_NO_SOURCE } from './gpu-options.ts';
@@ -49,12 +49,8 @@ const BOOLEANS = ['dry-run', 'yes', 'json', 'help'] as const;
 const VALUES = ['step', 'chain', 'mode', 'gpu', 'settle-timeout', ...GPU_VALUE_FLAGS] as const;
 
 export async function runFallbackCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${FALLBACK_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(args, { booleans: BOOLEANS, values: VALUES, help: FALLBACK_HELP }, io);
+  if (!parsed) return 0;
   const dryRun = parsed.flags.has('dry-run');
   const stepText = stringFlag(parsed, 'step');
   if (dryRun === (stepText !== undefined)) throw new UsageError('give either --dry-run or --step N');

@@ -8,8 +8,7 @@ import { FleetRefresher } from '../core/fleet/fleet-refresh.ts';
 import { readFleetSettings } from '../core/fleet/fleet-settings.ts';
 import { fleetTable, marginText, rankingTable, sourcesText } from '../core/report/fleet-text.ts';
 import { parseSize, type SizeSpec } from '../core/units.ts';
-import { parseThresholds } from '../core/watch/thresholds.ts';
-import { parseArgs, parseThresholdFlag, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, thresholdFlags, UsageError } from './args.ts';
 import { modelNeed } from './fleet-need.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -42,16 +41,17 @@ export const EXIT_NO_FLEET = 4;
 const MAX_TOKEN_BYTES = 16 * 1024;
 
 export async function runFleetCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, {
-    booleans: ['json', 'help'],
-    values: ['prometheus', 'targets', 'token-file', 'need', 'model', 'args', 'margin', 'thresholds', 'hysteresis', 'timeout'],
-    rawValues: ['args'],
-  });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${FLEET_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(
+    args,
+    {
+      booleans: ['json'],
+      values: ['prometheus', 'targets', 'token-file', 'need', 'model', 'args', 'margin', 'thresholds', 'hysteresis', 'timeout'],
+      rawValues: ['args'],
+      help: FLEET_HELP,
+    },
+    io,
+  );
+  if (!parsed) return 0;
   const targetsText = stringFlag(parsed, 'targets') ?? io.env.VRAM_GUARD_FLEET_TARGETS ?? '';
   const settings = readFleetSettings((key) =>
     key === 'fleet.prometheus'
@@ -65,12 +65,7 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
   );
   if (settings.problems.length) throw new UsageError(settings.problems.join(' '));
   if (!settings.prometheus && !settings.targets.length) throw new UsageError('name a Prometheus (--prometheus URL) or exporters (--targets URL,URL)');
-  const thresholdText = stringFlag(parsed, 'thresholds');
-  const thresholds = parseThresholds(thresholdText === undefined ? undefined : parseThresholdFlag(thresholdText), stringFlag(parsed, 'hysteresis'), {
-    thresholds: '--thresholds',
-    hysteresis: '--hysteresis',
-  });
-  if (thresholds.problems.length) throw new UsageError(thresholds.problems.join(' '));
+  const thresholds = thresholdFlags(parsed);
   const timeoutText = stringFlag(parsed, 'timeout');
   const timeoutS = timeoutText === undefined ? 5 : Number(timeoutText);
   if (!(timeoutS >= 0.1 && timeoutS <= 120)) throw new UsageError(`--timeout must be 0.1 to 120 seconds, not "${timeoutText}"`);
@@ -93,7 +88,7 @@ export async function runFleetCommand(args: string[], io: CliIo): Promise<number
     prometheus: settings.prometheus,
     targets: settings.targets,
     token,
-    ours: thresholds.spec,
+    ours: thresholds,
     staleAfterMs: 120_000,
     timeoutMs: timeoutS * 1000,
   });

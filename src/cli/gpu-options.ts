@@ -2,8 +2,8 @@
 import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreference } from '../core/gpu/probe.ts';
 import type { GpuSample, GpuSource } from '../core/gpu/types.ts';
 import { Watcher } from '../core/watch/watcher.ts';
-import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
-import { parseThresholdFlag, stringFlag, UsageError, type ParsedArgs } from './args.ts';
+import type { ThresholdSpec } from '../core/watch/thresholds.ts';
+import { stringFlag, thresholdFlags, UsageError, type ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 
 /** The exit code of a command that found no GPU source (the reason goes to stderr). */
@@ -30,19 +30,14 @@ export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptio
   if (!(SOURCE_PREFERENCES as readonly string[]).includes(source)) {
     throw new UsageError(`--source must be one of ${SOURCE_PREFERENCES.join(', ')}`);
   }
-  const thresholdText = stringFlag(parsed, 'thresholds');
-  const parsedThresholds = parseThresholds(thresholdText === undefined ? undefined : parseThresholdFlag(thresholdText), stringFlag(parsed, 'hysteresis'), {
-    thresholds: '--thresholds',
-    hysteresis: '--hysteresis',
-  });
-  if (parsedThresholds.problems.length) throw new UsageError(parsedThresholds.problems.join(' '));
+  const thresholds = thresholdFlags(parsed);
   const replayFile = stringFlag(parsed, 'replay-file');
   if (source === 'replay' && !replayFile) throw new UsageError('--source replay needs --replay-file FILE');
   const speedText = stringFlag(parsed, 'replay-speed');
   const replaySpeed = speedText === undefined ? undefined : Number(speedText);
   if (replaySpeed !== undefined && !(replaySpeed > 0)) throw new UsageError(`--replay-speed must be a positive number (got "${speedText}")`);
   return {
-    thresholds: parsedThresholds.spec,
+    thresholds,
     probe: (signal) =>
       probeSource({
         preference: source as SourcePreference,

@@ -14,7 +14,7 @@ import { analysisJson, TrendAnalyzer, type GpuAnalysis } from '../core/trend/ana
 import type { Segment } from '../core/trend/change-points.ts';
 import { addRecord, readTrendInput, type InputSummary } from '../core/trend/history-input.ts';
 import { processLabel, spanText } from '../core/trend/verdict.ts';
-import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, UsageError } from './args.ts';
 import type { CliIo } from './io.ts';
 import { historyFolder } from './state-folder.ts';
 import { MiB } from '../core/units.ts';
@@ -34,12 +34,8 @@ rate, its start, the process behind it and when the GPU would be full).
 Exit codes: 0 judged, 1 nothing could be read, 64 wrong usage.`;
 
 export async function runHistoryAnalyze(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['help', 'json'], values: ['dir', 'gpu'] });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${HISTORY_ANALYZE_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length > 1) throw new UsageError(`analyze reads one file, not ${parsed.positional.length}`);
+  const parsed = parseCommand(args, { booleans: ['json'], values: ['dir', 'gpu'], help: HISTORY_ANALYZE_HELP, positionals: 1 }, io);
+  if (!parsed) return 0;
   const [file] = parsed.positional;
   if (file !== undefined && parsed.flags.has('dir')) throw new UsageError('give a FILE or --dir, not both');
   const gpuText = stringFlag(parsed, 'gpu');

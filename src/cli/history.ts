@@ -16,7 +16,7 @@ import { NotRegularFileError, openRegularFile } from '../core/regular-file.ts';
 import type { HistoryRecord } from '../core/history/types.ts';
 import { STATE_DIR_ENV } from '../core/state-dir.ts';
 import { runHistoryAnalyze } from './history-analyze.ts';
-import { parseArgs, stringFlag, UsageError, nearest } from './args.ts';
+import { parseCommand, stringFlag, UsageError, nearest } from './args.ts';
 import type { CliIo } from './io.ts';
 import { historyFolder } from './state-folder.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -50,12 +50,10 @@ const SUBCOMMANDS = ['export', 'import', 'analyze'];
 
 export async function runHistoryCommand(args: string[], io: CliIo): Promise<number> {
   if (args[0] === 'analyze') return runHistoryAnalyze(args.slice(1), io);
-  const parsed = parseArgs(args, { booleans: ['help'], values: ['format', 'out', 'dir', 'retention-days'] });
+  // The subcommand and its file are words, checked below.
+  const parsed = parseCommand(args, { booleans: [], values: ['format', 'out', 'dir', 'retention-days'], help: HISTORY_HELP, positionals: Infinity }, io);
+  if (!parsed) return 0;
   const [sub, ...rest] = parsed.positional;
-  if (parsed.flags.has('help')) {
-    io.stdout(`${HISTORY_HELP}\n`);
-    return 0;
-  }
   if (!sub) throw new UsageError('say export, import or analyze');
   if (!SUBCOMMANDS.includes(sub)) {
     const near = nearest(sub, SUBCOMMANDS);

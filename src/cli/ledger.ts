@@ -9,7 +9,7 @@ import { reservationsPath } from '../core/servers/reservations.ts';
 import { readRunRecords, runsDir } from '../core/servers/run-records.ts';
 import type { Owner } from '../core/servers/server-registry.ts';
 import { SERVER_KINDS, type ServerKind } from '../core/servers/task-definition.ts';
-import { parseArgs, UsageError } from './args.ts';
+import { parseCommand, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, withOneSample } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 
@@ -64,12 +64,8 @@ export function parseOwner(text: string): Owner {
 
 export async function runLedgerCommand(args: string[], io: CliIo): Promise<number> {
   const { owners, rest } = takeOwners(args);
-  const parsed = parseArgs(rest, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${LEDGER_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(rest, { booleans: ['json'], values: GPU_VALUE_FLAGS, help: LEDGER_HELP }, io);
+  if (!parsed) return 0;
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const runRecords = await readRunRecords(runsDir(reservationsPath(io.env)));

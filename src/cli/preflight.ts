@@ -21,7 +21,7 @@ import { GateInputError } from '../core/servers/vram-gate.ts';
 import { resolveStateDir } from '../core/state-dir.ts';
 import { preflightJson, preflightMarkdown } from '../core/checks/preflight-report.ts';
 import { parseSize, type SizeSpec } from '../core/units.ts';
-import { parseArgs, stringFlag, UsageError, type ParsedArgs } from './args.ts';
+import { parseCommand, stringFlag, UsageError, type ParsedArgs } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -61,12 +61,8 @@ const BOOLEANS = ['json', 'strict', 'fail-on-warn', 'flash-attention', 'help'] a
 const VALUES = ['gpu', 'need', 'model', 'args', 'server', 'ctx', 'parallel', 'kv-type', 'margin', 'residual-threshold', 'reserve', ...GPU_VALUE_FLAGS] as const;
 
 export async function runPreflightCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: BOOLEANS, values: VALUES, rawValues: ['args'] });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${PREFLIGHT_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(args, { booleans: BOOLEANS, values: VALUES, rawValues: ['args'], help: PREFLIGHT_HELP }, io);
+  if (!parsed) return 0;
   const options = gpuOptions(parsed, io.env);
   const gpu = wholeNumber(parsed, 'gpu', 0, 0, 63);
   const margin = sizeFlag(parsed, 'margin', DEFAULT_MARGIN_TEXT, true);

@@ -13,7 +13,7 @@ import { saveSpikeReport, SPIKES_DIR } from '../core/checks/spike-save.ts';
 import { DEFAULT_TIMING, validateSpikeSpec, type TimingKey } from '../core/checks/spike-spec.ts';
 import { runSpike, type SpikeReport } from '../core/checks/spike.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
-import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { parseServerFlag, SERVER_FLAG_HELP } from './server-flag.ts';
@@ -106,12 +106,8 @@ export function spikeExitCode(report: SpikeReport): number {
 
 export async function runSpikeCommand(args: string[], io: CliIo): Promise<number> {
   const { servers, rest } = takeServerFlags(args);
-  const parsed = parseArgs(rest, { booleans: BOOLEANS, values: VALUES });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${SPIKE_HELP}\n`);
-    return 0;
-  }
-  if (parsed.positional.length) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const parsed = parseCommand(rest, { booleans: BOOLEANS, values: VALUES, help: SPIKE_HELP }, io);
+  if (!parsed) return 0;
   const specPath = stringFlag(parsed, 'spec');
   if (specPath !== undefined && servers.length) throw new UsageError('give the servers either with --server or in the --spec file, not both');
   if (specPath === undefined && !servers.length)

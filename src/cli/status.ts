@@ -5,7 +5,7 @@ import { rawLevel } from '../core/watch/classifier.ts';
 import { levelLabel, type Level } from '../core/watch/levels.ts';
 import { resolveThresholds } from '../core/watch/thresholds.ts';
 import type { GpuSample } from '../core/gpu/types.ts';
-import { parseArgs } from './args.ts';
+import { parseCommand } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, withOneSample } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { sampleJson } from './sample-json.ts';
@@ -19,11 +19,8 @@ Exit 0 when sampled; 2 when no GPU source is available (the reason on stderr).
 ${GPU_OPTIONS_HELP}`;
 
 export async function runStatusCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['json', 'help'], values: GPU_VALUE_FLAGS });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${STATUS_HELP}\n`);
-    return 0;
-  }
+  const parsed = parseCommand(args, { booleans: ['json'], values: GPU_VALUE_FLAGS, help: STATUS_HELP }, io);
+  if (!parsed) return 0;
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const levels = sample.devices.map((d) =>

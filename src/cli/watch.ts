@@ -2,7 +2,7 @@
 import { deviceStateLabel } from '../core/report/gpu-summary.ts';
 import { formatMiB, percentOf } from '../core/units.ts';
 import { levelLabel } from '../core/watch/levels.ts';
-import { parseArgs, stringFlag, UsageError } from './args.ts';
+import { parseCommand, stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, GPU_VALUE_FLAGS, gpuOptions, cliWatcher } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { sampleJson } from './sample-json.ts';
@@ -18,11 +18,8 @@ The rate adapts: faster near a threshold, slower when calm, unless --fixed-rate 
 ${GPU_OPTIONS_HELP}`;
 
 export async function runWatchCommand(args: string[], io: CliIo): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ['json', 'help', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'interval'] });
-  if (parsed.flags.has('help')) {
-    io.stdout(`${WATCH_HELP}\n`);
-    return 0;
-  }
+  const parsed = parseCommand(args, { booleans: ['json', 'fixed-rate'], values: [...GPU_VALUE_FLAGS, 'interval'], help: WATCH_HELP }, io);
+  if (!parsed) return 0;
   const intervalText = stringFlag(parsed, 'interval') ?? '1000';
   const intervalMs = Number(intervalText);
   if (!Number.isFinite(intervalMs) || intervalMs < 50) throw new UsageError(`--interval must be a number of milliseconds, at least 50 (got "${intervalText}")`);

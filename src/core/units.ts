@@ -47,8 +47,8 @@ export function formatMiB(bytes: number): string {
   return `${Math.round(bytes / MiB)} MiB`;
 }
 
-/** "5.3" — gigabytes with one decimal, in binary units as nvidia-smi and the driver count them. */
-export function formatGB(bytes: number): string {
+/** "5.3" — GiB with one decimal and no unit, for "5.3/8.0 GiB" (the status bar). */
+export function formatGiBFigure(bytes: number): string {
   return (bytes / GiB).toFixed(1);
 }
 

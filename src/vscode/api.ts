@@ -18,7 +18,7 @@ export interface ExtensionState {
   levels: Level[];
   /** Problems found in the settings, one sentence each; the defaults are used for those settings. */
   settingsProblems: string[];
-  /** The status bar item's text as shown, e.g. "$(chip) 5.3/8.0 GB". */
+  /** The status bar item's text as shown, e.g. "$(chip) 5.3/8.0 GiB". */
   statusBarText: string;
   /** Milliseconds `activate` took. */
   activationMs: number;

@@ -13,6 +13,7 @@ import { DAY_MS, DEFAULT_MAX_FILE_MB, DEFAULT_RETENTION_DAYS } from '../core/his
 import { MiB } from '../core/units.ts';
 import { readPreflightSettings, type PreflightSettings } from './preflight/preflight-settings.ts';
 import { readSettings, type SettingGetter, type Settings } from './settings.ts';
+import { numberSetting } from '../core/number-setting.ts';
 
 export interface HistorySettings {
   retentionMs: number;
@@ -59,16 +60,9 @@ export function readAllSettings(get: SettingGetter): AllSettings {
 
 /** `vramGuard.history.retentionDays` (default 7) and `vramGuard.history.maxFileMB` (default 16). */
 export function readHistorySettings(get: SettingGetter, problems: string[]): HistorySettings {
-  const number = (key: string, fallback: number, min: number, max: number): number => {
-    const v = get(key);
-    if (v === undefined || v === null) return fallback;
-    if (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max) return v;
-    problems.push(`vramGuard.${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}. Using ${fallback}.`);
-    return fallback;
-  };
   return {
-    retentionMs: number('history.retentionDays', DEFAULT_RETENTION_DAYS, 0.01, 366) * DAY_MS,
-    maxFileBytes: Math.round(number('history.maxFileMB', DEFAULT_MAX_FILE_MB, 1, 1024) * MiB),
+    retentionMs: numberSetting(get, 'history.retentionDays', { fallback: DEFAULT_RETENTION_DAYS, min: 0.01, max: 366 }, problems) * DAY_MS,
+    maxFileBytes: Math.round(numberSetting(get, 'history.maxFileMB', { fallback: DEFAULT_MAX_FILE_MB, min: 1, max: 1024 }, problems) * MiB),
   };
 }
 
@@ -95,12 +89,6 @@ export function readAecSettings(get: SettingGetter, problems: string[]): AecSett
   }
   const format = validateFormat(get('aec.format') ?? { sampleFormat: 's16le', channels: 1, rate: 24000 });
   for (const p of format.problems) problems.push(`vramGuard.aec.format: ${p}. Using the default for it.`);
-  let recordSeconds = get('aec.recordSeconds') ?? defaultRecordSeconds;
-  if (typeof recordSeconds !== 'number' || !Number.isFinite(recordSeconds) || recordSeconds < 0.2 || recordSeconds > 30) {
-    problems.push(
-      `vramGuard.aec.recordSeconds must be a number of seconds from 0.2 to 30, not ${JSON.stringify(recordSeconds)}. Using ${defaultRecordSeconds}.`,
-    );
-    recordSeconds = defaultRecordSeconds;
-  }
-  return { sourceName: sourceName as string, format: format.format, recordSeconds: recordSeconds as number };
+  const recordSeconds = numberSetting(get, 'aec.recordSeconds', { fallback: defaultRecordSeconds, min: 0.2, max: 30, unit: 'seconds' }, problems);
+  return { sourceName: sourceName as string, format: format.format, recordSeconds };
 }

@@ -6,6 +6,7 @@ import { SOURCE_PREFERENCES, type SourcePreference } from '../core/gpu/probe.ts'
 import { GiB, MiB, parseSize } from '../core/units.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { DEFAULT_ADAPTIVE, type AdaptiveRate } from '../core/watch/watcher.ts';
+import { numberSetting } from '../core/number-setting.ts';
 
 export interface Settings {
   source: SourcePreference;
@@ -81,15 +82,7 @@ const P = 'vramGuard.';
 
 export function readSettings(get: SettingGetter): Settings {
   const problems: string[] = [];
-  const number = (key: string, fallback: number, min: number, max: number): number => {
-    const v = get(key);
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-      problems.push(`${P}${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}. Using ${fallback}.`);
-      return fallback;
-    }
-    return v;
-  };
+  const number = (key: string, fallback: number, min: number, max: number): number => numberSetting(get, key, { fallback, min, max }, problems);
   const bool = (key: string, fallback: boolean): boolean => {
     const v = get(key);
     if (v === undefined || v === null) return fallback;

@@ -309,7 +309,7 @@ export async function runDashboardE2e(): Promise<Totals> {
         page = browser.page;
         await page.goto(testUrl(server, workspace, null), { timeout: 60_000 });
         await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 45_000 });
+        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GiB' }).waitFor({ timeout: 45_000 });
       },
     },
     {
@@ -455,7 +455,7 @@ export async function runDashboardE2e(): Promise<Totals> {
       run: async () => {
         // A 3B model at a 128k context (about 16 GiB with its f16 KV cache) on the 8 GiB GPU with 1.5 GiB used.
         await fake.write(fakeGpu(1.5));
-        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '1.5/8.0 GB' }).waitFor({ timeout: 20_000 });
+        await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '1.5/8.0 GiB' }).waitFor({ timeout: 20_000 });
         const model = await writeGguf('e2e-apply-llama-3b', LLAMA_32_3B, { sparse: true });
         const tasksFile = join(workspace, '.vscode', 'tasks.json');
         const original = await readFile(tasksFile, 'utf8');
@@ -546,7 +546,7 @@ export async function runDashboardE2e(): Promise<Totals> {
           await page.keyboard.press('Escape');
           await writeFile(tasksFile, original);
           await fake.write(fakeGpu(5.0));
-          await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GB' }).waitFor({ timeout: 20_000 });
+          await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GiB' }).waitFor({ timeout: 20_000 });
           frame = await dashboardFrame(page);
         }
       },

@@ -101,9 +101,9 @@ export async function runE2e(): Promise<Totals> {
       },
     },
     {
-      name: 'the status bar item shows 5.3/8.0 GB from the fake NVML',
+      name: 'the status bar item shows 5.3/8.0 GiB from the fake NVML',
       run: async () => {
-        await waitFor(`the status bar item #${STATUS_ITEM_ID} did not show 5.3/8.0 GB`, 45_000, async () => (await statusText(page)).includes('5.3/8.0 GB'));
+        await waitFor(`the status bar item #${STATUS_ITEM_ID} did not show 5.3/8.0 GiB`, 45_000, async () => (await statusText(page)).includes('5.3/8.0 GiB'));
         okLook = await statusLook(page);
         await shoot(page, 'statusbar-ok', page.locator('[id="workbench.parts.statusbar"]'));
       },
@@ -125,7 +125,7 @@ export async function runE2e(): Promise<Totals> {
       name: 'past CRITICAL the text and the background change (warning background)',
       run: async () => {
         await fake.write(fakeGpu(7.4)); // 92.5 %
-        await waitFor('the status bar did not show 7.4/8.0 GB', 10_000, async () => (await statusText(page)).includes('7.4/8.0 GB'));
+        await waitFor('the status bar did not show 7.4/8.0 GiB', 10_000, async () => (await statusText(page)).includes('7.4/8.0 GiB'));
         await waitFor('the status bar item did not take the warning background', 5000, async () => (await statusLook(page)).classes.includes('warning-kind'));
         const look = await statusLook(page);
         if (okLook && look.background === okLook.background) throw new Error(`the background stayed ${look.background} at CRITICAL`);
@@ -136,9 +136,9 @@ export async function runE2e(): Promise<Totals> {
       name: 'at EMERGENCY the background turns to the error colour',
       run: async () => {
         await fake.write(fakeGpu(7.8)); // 97.5 %
-        await waitFor('the status bar did not show 7.8/8.0 GB with the error background', 10_000, async () => {
+        await waitFor('the status bar did not show 7.8/8.0 GiB with the error background', 10_000, async () => {
           const look = await statusLook(page);
-          return look.text.includes('7.8/8.0 GB') && look.classes.includes('error-kind');
+          return look.text.includes('7.8/8.0 GiB') && look.classes.includes('error-kind');
         });
         await shoot(page, 'statusbar-emergency', page.locator('[id="workbench.parts.statusbar"]'));
       },

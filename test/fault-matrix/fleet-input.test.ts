@@ -9,30 +9,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { LoopbackServers, type Handler } from '../helpers/loopback-http.ts';
 import { cliPath, runCli } from '../helpers/cli-run.ts';
 import { buildFakeNvml, FakeNvmlState, GiB, MiB } from '../helpers/fake-nvml.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
-
-async function serve(handler: Handler): Promise<string> {
-  const server = createServer(handler);
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const loopback = new LoopbackServers();
+const serve = (handler: Handler) => loopback.serve(handler);
 
 after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await loopback.closeAll();
 });
 
 let lib: string;

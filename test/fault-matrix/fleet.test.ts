@@ -5,9 +5,8 @@
  * with its figures, nothing invented, and a refresh that ends within its bound.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { LoopbackServers, type Handler } from '../helpers/loopback-http.ts';
 import { FleetRefresher, type FleetSourcesConfig } from '../../src/core/fleet/fleet-refresh.ts';
 import { readFleetSettings } from '../../src/core/fleet/fleet-settings.ts';
 import type { FleetSnapshot } from '../../src/core/fleet/fleet-types.ts';
@@ -18,20 +17,8 @@ import { renderDcgm } from '../fixtures/dcgm-exporter/dcgm-exporter.ts';
 import { DGX_A100 } from '../helpers/fleet-machines.ts';
 import { MiB } from '../helpers/fake-nvml.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-const servers: Server[] = [];
-const sockets = new Set<Socket>();
-
-async function serve(handler: Handler): Promise<string> {
-  const server = createServer(handler);
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const loopback = new LoopbackServers();
+const serve = (handler: Handler) => loopback.serve(handler);
 
 let healthy: string;
 before(async () => {
@@ -41,8 +28,7 @@ before(async () => {
   })}/metrics`;
 });
 after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await loopback.closeAll();
 });
 
 const config = (over: Partial<FleetSourcesConfig>): FleetSourcesConfig => ({
@@ -202,8 +188,7 @@ test('an exporter page that is not the Prometheus text format → an error namin
 
 test('an exporter that refuses the connection → "could not be reached" for it, the rest is read', async () => {
   const gone = await serve(() => {});
-  const server = servers.pop()!;
-  await new Promise((r) => server.close(r));
+  await loopback.close(gone);
   const s = await new FleetRefresher().refresh(config({ targets: [`${gone}/metrics`, healthy] }));
   const e = failed(s, `${gone}/metrics`);
   assert.equal(e.kind, 'unreachable');

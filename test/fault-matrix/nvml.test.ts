@@ -111,7 +111,7 @@ test('GPU lost mid-session → that GPU shows GPU_IS_LOST with what to do, no le
   const fake = await fakeState({ devices: [rtx3070().devices[0]!, second] });
   const h = watchNvml('current');
   await h.until('both GPUs with memory', () => h.watcher.latest?.sample.devices[1]?.memory != null);
-  assert.equal(h.view().text, '$(warning) 10.6/12.0 GB', 'the GPU at WARNING (GPU 1) is shown');
+  assert.equal(h.view().text, '$(warning) 10.6/12.0 GiB', 'the GPU at WARNING (GPU 1) is shown');
   const notified = h.notifications.length;
   const changed = h.transitions.length;
 
@@ -191,7 +191,7 @@ test('old driver (v1 and v2 entry points only) → memory and processes read thr
   await fake.write(rtx3070());
   const h = watchNvml('no-v3');
   await h.until('a sample', () => h.samples.length > 0);
-  assert.match(h.view().text, /^\$\(chip\) 1\.4\/8\.0 GB$/);
+  assert.match(h.view().text, /^\$\(chip\) 1\.4\/8\.0 GiB$/);
   assert.match(h.view().tooltip, /Xorg \(PID 1187\) \| 1140 MiB/);
 });
 
@@ -248,7 +248,7 @@ test('an NVML call hangs for seconds → the host keeps running, the GPU shows "
   assert.ok(recoveredAfter >= 2000, `recovered after ${recoveredAfter} ms: when the 2.5 s call returned, not before`);
   // A host blocked by the call would pause for all of its 2.5 s; a loaded machine pauses a free one far less.
   assert.ok(late < 1250, `a 20 ms timer ran ${Math.round(late)} ms late while a driver call slept 2.5 s`);
-  assert.equal(h.view().text, '$(chip) 1.6/8.0 GB');
+  assert.equal(h.view().text, '$(chip) 1.6/8.0 GiB');
   assert.equal(h.transitions.length, before, 'no level change from the hang');
 
   // `vram-guard watch` says the same, and reads the GPU again once the call returns.
@@ -286,7 +286,7 @@ test('an NVML call never returns → the worker is replaced, and the GPU is read
     h.logs.some((l) => /has not answered for \d+ s: replacing the source/.test(l)),
     h.logs.join('\n'),
   );
-  assert.equal(h.view().text, '$(chip) 2.0/8.0 GB');
+  assert.equal(h.view().text, '$(chip) 2.0/8.0 GiB');
 });
 
 test('implausible memory figures (2^64−1, used above total, total 0) → "implausible reading" with the figure; no level, no notification, no fallback step', async () => {

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_COOLDOWN_MS, DEFAULT_SETTLE_TIMEOUT_MS } from './chain.ts';
 import { DEFAULT_CHAIN_SETTING, DEFAULT_MODE, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from '../servers/fallback-steps.ts';
+import { numberSetting } from '../number-setting.ts';
 
 export interface FallbackSettings {
   steps: FallbackStep[];
@@ -26,15 +27,8 @@ export function readFallbackSettings(get: (key: string) => unknown): FallbackSet
     if ((FALLBACK_MODES as readonly unknown[]).includes(m)) mode = m as FallbackMode;
     else problems.push(`vramGuard.fallbackMode must be one of ${FALLBACK_MODES.join(', ')}, got ${JSON.stringify(m)}. Using "${DEFAULT_MODE}".`);
   }
-  const seconds = (key: string, fallbackMs: number, max: number): number => {
-    const v = get(key);
-    if (v === undefined || v === null) return fallbackMs;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) {
-      problems.push(`vramGuard.${key} must be a number of seconds from 0 to ${max}, got ${JSON.stringify(v)}. Using ${fallbackMs / 1000}.`);
-      return fallbackMs;
-    }
-    return v * 1000;
-  };
+  const seconds = (key: string, fallbackMs: number, max: number): number =>
+    numberSetting(get, key, { fallback: fallbackMs / 1000, min: 0, max, unit: 'seconds' }, problems) * 1000;
   return {
     steps: parsed.steps,
     mode,

@@ -4,6 +4,7 @@
  */
 import { checkSourceUrl } from './bounded-fetch.ts';
 import { FleetSourceError } from './source-error.ts';
+import { numberSetting } from '../number-setting.ts';
 
 export const DEFAULT_REFRESH_SECONDS = 30;
 export const MAX_TARGETS = 100;
@@ -51,11 +52,7 @@ export function readFleetSettings(get: (key: string) => unknown): FleetSettings 
     problems.push('vramGuard.fleet.targets must be a list of URLs such as ["http://gpu-box:9835/metrics"].');
   }
 
-  const rawRefresh = get('fleet.refreshSeconds');
-  let refreshSeconds = DEFAULT_REFRESH_SECONDS;
-  if (typeof rawRefresh === 'number' && Number.isFinite(rawRefresh) && rawRefresh >= 5 && rawRefresh <= 3600) refreshSeconds = rawRefresh;
-  else if (rawRefresh !== undefined && rawRefresh !== null)
-    problems.push(`vramGuard.fleet.refreshSeconds must be a number from 5 to 3600; using ${DEFAULT_REFRESH_SECONDS}.`);
+  const refreshSeconds = numberSetting(get, 'fleet.refreshSeconds', { fallback: DEFAULT_REFRESH_SECONDS, min: 5, max: 3600, unit: 'seconds' }, problems);
 
   const notifyCritical = get('fleet.notifyCritical') === true;
   return { prometheus, targets, refreshMs: refreshSeconds * 1000, notifyCritical, problems };

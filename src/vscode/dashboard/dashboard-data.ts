@@ -12,7 +12,7 @@ import type { HistoryStore, SeriesKey } from '../../core/history/store.ts';
 import type { HistoryEvent, SystemMemory } from '../../core/history/types.ts';
 import { resolveThresholds, type ResolvedThresholds, type ThresholdSpec } from '../../core/watch/thresholds.ts';
 import type { WatchedSample } from '../../core/watch/watcher.ts';
-import type { ChainView, GpuInfo, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../../protocol.ts';
+import type { ChainView, DryRunPlan, GpuInfo, Marker, ProcessTable, RangeData, SampleUpdate, SeriesData, ServerCard, Thresholds } from '../../protocol.ts';
 import { recognitionText, type ProcessRecognition } from '../../core/servers/recognition/recogniser.ts';
 
 /** Points per series in the first picture: about two per pixel of a wide chart. */
@@ -167,5 +167,23 @@ export function chainView(steps: FallbackStep[], mode: FallbackMode, events: rea
         beforeMiB: toMiB(e.usedBefore),
         afterMiB: toMiBOrNull(e.usedAfter),
       })),
+  };
+}
+
+/** A dry run's events as the page shows them: per GPU and step, what would happen, at `t`. */
+export function dryRunPlan(events: readonly FallbackEvent[], t: number): DryRunPlan {
+  return {
+    t,
+    steps: events.map((e) => ({
+      gpu: e.gpu,
+      level: e.level,
+      step: e.step,
+      label: e.label,
+      mode: e.mode,
+      result: e.result,
+      message: e.message,
+      usedMiB: toMiB(e.usedBefore),
+      totalMiB: toMiB(e.totalBytes),
+    })),
   };
 }

@@ -17,7 +17,7 @@ import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import type { Watcher } from '../../core/watch/watcher.ts';
 import { acceptWebviewMessage, RANGE_MS, type HostMessage, type RangeName, type ViewMode, type WebviewMessage } from '../../protocol.ts';
 import { ProcessRecogniser } from '../../core/servers/recognition/recogniser.ts';
-import { chainView, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, sampleUpdate, serverCards } from './dashboard-data.ts';
+import { chainView, dryRunPlan, gpuInfos, INIT_POINTS, markerOf, processTables, rangeData, sampleUpdate, serverCards } from './dashboard-data.ts';
 import { dashboardHtml, makeNonce } from './dashboard-html.ts';
 import { fleetView } from './dashboard-fleet.ts';
 import { FLEET_PREFLIGHT_COMMAND } from '../fleet/fleet-preflight.ts';
@@ -199,11 +199,9 @@ export class DashboardSession implements vscode.Disposable {
         const latest = this.deps.watcher.latest;
         if (!latest) return this.notice('warning', 'No GPU reading yet: the dry run has nothing to measure.');
         const events = await this.deps.chain.dryRun(latest);
+        if (this.canPost()) this.post({ type: 'dryRunPlan', plan: dryRunPlan(events, Date.now()) });
         this.postServers(true);
-        return this.notice(
-          'info',
-          events.length ? `Dry run: ${events.length} step(s) considered; see the last actions.` : 'Dry run: no fallback steps are configured.',
-        );
+        return;
       }
       case 'setAuto':
         await this.deps.setFallbackMode(m.enabled ? 'auto' : 'confirm');

@@ -14,6 +14,7 @@ import type { SizeSpec } from '../../core/units.ts';
 import { levelLabel } from '../../core/watch/levels.ts';
 import type { FleetFeed } from './fleet-watch.ts';
 import { parseNeedText } from '../preflight/preflight-settings.ts';
+import { askNeedBytes } from '../preflight/need-input.ts';
 import { notificationLine } from '../../core/report/one-line.ts';
 import { showNotice } from '../notifications/notice.ts';
 
@@ -65,24 +66,12 @@ export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposa
       if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet');
       return undefined;
     }
-    const text =
-      typeof given === 'string'
-        ? given
-        : await vscode.window.showInputBox({
-            title: 'VRAM Guard: where does it fit?',
-            prompt: 'VRAM the model server needs (MiB and GiB are binary, MB and GB decimal)',
-            placeHolder: '20GiB',
-            validateInput: (t) => {
-              const r = parseNeedText(t);
-              return 'error' in r ? r.error : undefined;
-            },
-          });
-    if (text === undefined) return undefined;
-    const need = parseNeedText(text);
+    const need = typeof given === 'string' ? parseNeedText(given) : { bytes: await askNeedBytes('VRAM Guard: where does it fit?', '20GiB') };
     if ('error' in need) {
       void showNotice('error', notificationLine(need.error));
       return undefined;
     }
+    if (need.bytes === undefined) return undefined;
     const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () =>
       deps.fleet.refreshNow(),
     );

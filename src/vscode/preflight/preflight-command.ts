@@ -18,7 +18,8 @@ import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY, type PreflightActionL
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
 import { preflightLine } from '../../core/checks/check-lines.ts';
 import { errorLine } from '../../core/report/one-line.ts';
-import { parseNeedText, parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
+import { askNeedBytes } from './need-input.ts';
+import { parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { GpuReading } from '../../core/watch/watcher.ts';
 
@@ -118,18 +119,8 @@ async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | 
   if (picked.choice === 'fleet') return 'fleet';
   if (picked.choice === 'none') return { kind: 'none' };
   if (picked.choice === 'size') {
-    const text = await vscode.window.showInputBox({
-      title: 'VRAM Guard: Pre-flight Check',
-      prompt: 'VRAM the model server needs (MiB and GiB are binary, MB and GB decimal)',
-      placeHolder: '6GiB',
-      validateInput: (t) => {
-        const r = parseNeedText(t);
-        return 'error' in r ? r.error : undefined;
-      },
-    });
-    if (text === undefined) return undefined;
-    const r = parseNeedText(text);
-    return 'error' in r ? undefined : { kind: 'size', bytes: r.bytes, from: 'the size entered' };
+    const bytes = await askNeedBytes('VRAM Guard: Pre-flight Check', '6GiB');
+    return bytes === undefined ? undefined : { kind: 'size', bytes, from: 'the size entered' };
   }
   const files = await vscode.window.showOpenDialog({
     canSelectMany: false,

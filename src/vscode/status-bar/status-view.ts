@@ -5,7 +5,7 @@
 import { NOT_ANSWERING } from '../../core/gpu/not-answering.ts';
 import type { GpuDevice } from '../../core/gpu/types.ts';
 import { deviceStateLabel, samplesMarkdown, pickDevice, type ProcessKinds } from '../../core/report/gpu-summary.ts';
-import { formatGB } from '../../core/units.ts';
+import { formatGiBFigure } from '../../core/units.ts';
 import type { Level } from '../../core/watch/levels.ts';
 import type { SourceStatus, WatchedSample } from '../../core/watch/watcher.ts';
 
@@ -79,7 +79,7 @@ export function statusView(input: StatusViewInput): StatusView {
   const level = latest.levels[i] ?? 'ok';
   const prefix = source.kind === 'replay' ? `${ICON[level]} sim ` : `${ICON[level]} `;
   return {
-    text: `${prefix}${formatGB(device.memory.used)}/${formatGB(device.memory.total)} GB`,
+    text: `${prefix}${formatGiBFigure(device.memory.used)}/${formatGiBFigure(device.memory.total)} GiB`,
     tooltip,
     background: BACKGROUND[level],
     visible: true,

@@ -18,7 +18,7 @@ export type Scenario = (measurements: Record<string, number | string>) => void;
 const GiB = 1024 ** 3;
 const gib = (n: number) => Math.round(n * GiB);
 
-/** The fake's GPU: 8 GiB, figures as in the status bar contract ("5.3/8.0 GB"). */
+/** The fake's GPU: 8 GiB, figures as in the status bar contract ("5.3/8.0 GiB"). */
 export function fakeGpu(usedGiB: number): FakeState {
   return {
     driver: '550.54.14',
@@ -368,16 +368,16 @@ export const scenarios: Record<string, Scenario> = {
           [[4242, 'llama-server', gib(5.0)]],
         );
         assert.deepEqual(state.levels, ['ok']);
-        assert.equal(state.statusBarText, '$(chip) 5.3/8.0 GB');
+        assert.equal(state.statusBarText, '$(chip) 5.3/8.0 GiB');
       });
 
       it('moves the level within two sample intervals when the GPU fills, and back down', async () => {
         const { api } = await activatedExtension();
         const critical = await timeLevelChange(api, fakeGpu(7.4), 'critical'); // 92.5 %
-        assert.match(api.getState().statusBarText, /7\.4\/8\.0 GB/);
+        assert.match(api.getState().statusBarText, /7\.4\/8\.0 GiB/);
         const emergency = await timeLevelChange(api, fakeGpu(7.8), 'emergency'); // 97.5 %
         const ok = await timeLevelChange(api, fakeGpu(4.0), 'ok'); // 50 %
-        assert.equal(api.getState().statusBarText, '$(chip) 4.0/8.0 GB');
+        assert.equal(api.getState().statusBarText, '$(chip) 4.0/8.0 GiB');
         measurements.levelChangeMs = `critical ${critical}, emergency ${emergency}, ok ${ok} (interval ${SAMPLE_INTERVAL_MS})`;
       });
 

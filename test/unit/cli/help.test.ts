@@ -40,4 +40,27 @@ describe('vram-guard help', () => {
     assert.equal(command.code, 64);
     assert.match(command.stderr, /unknown command "stauts" \(did you mean "status"\?\)/);
   });
+
+  it('every command that takes no words refuses one, before it reads anything', async () => {
+    for (const c of ['status', 'watch', 'preflight', 'fallback', 'ledger', 'spike', 'exporter', 'fleet']) {
+      const r = await runCli([c, 'extra']);
+      assert.equal(r.code, 64, `${c}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^vram-guard ${c}: unexpected argument "extra"`), c);
+    }
+    const analyze = await runCli(['history', 'analyze', 'a.jsonl', 'b.jsonl']);
+    assert.equal(analyze.code, 64);
+    assert.match(analyze.stderr, /unexpected argument "b\.jsonl"/);
+  });
+
+  it('status and fleet check --thresholds with the same rules and words', async () => {
+    const bad = ['--thresholds', 'warning=90%,critical=80%,emergency=95%'];
+    for (const c of [
+      ['status', ...bad],
+      ['fleet', '--targets', 'http://127.0.0.1:1/metrics', ...bad],
+    ]) {
+      const r = await runCli(c, {});
+      assert.equal(r.code, 64, r.stderr);
+      assert.match(r.stderr, /--thresholds: warning < critical < emergency is required/);
+    }
+  });
 });

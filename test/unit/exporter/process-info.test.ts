@@ -12,6 +12,7 @@ import { buildFakeNvml, FakeNvmlState, GiB, MiB } from '../../helpers/fake-nvml.
 import { startAs, type StartedProcess } from '../../helpers/gpu-process.ts';
 import { parsePrometheusText, seriesOf } from '../../helpers/prom-text.ts';
 import { pollUntil } from '../../helpers/servers.ts';
+import { DEFAULT_THRESHOLDS } from '../../../src/core/watch/thresholds.ts';
 
 describe('exporter: what each GPU process is', () => {
   let exporter: RunningExporter;
@@ -36,12 +37,7 @@ describe('exporter: what each GPU process is', () => {
     process.env.FAKE_NVML_STATE = fake.path;
     watcher = new Watcher({
       openSource: () => openNvml({ libraryPath: lib, platform: 'darwin' }),
-      thresholds: {
-        warning: { kind: 'percent', percent: 80 },
-        critical: { kind: 'percent', percent: 90 },
-        emergency: { kind: 'percent', percent: 95 },
-        hysteresis: { kind: 'percent', percent: 2 },
-      },
+      thresholds: DEFAULT_THRESHOLDS,
       intervalMs: 3_600_000,
       adaptive: { enabled: false, fastIntervalMs: 3_600_000, calmIntervalMs: 3_600_000, margin: { kind: 'percent', percent: 5 } },
     });

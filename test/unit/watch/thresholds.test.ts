@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseSize, GiB, MiB, formatGB } from '../../../src/core/units.ts';
+import { parseSize, GiB, MiB, formatGiBFigure } from '../../../src/core/units.ts';
 import { DEFAULT_THRESHOLDS, parseThresholds, resolveThresholds } from '../../../src/core/watch/thresholds.ts';
 
 describe('sizes', () => {
@@ -18,8 +18,8 @@ describe('sizes', () => {
     assert.match((parseSize(42) as { error: string }).error, /expected a string/);
   });
   it('prints gigabytes with one decimal', () => {
-    assert.equal(formatGB(5418 * MiB), '5.3');
-    assert.equal(formatGB(8 * GiB), '8.0');
+    assert.equal(formatGiBFigure(5418 * MiB), '5.3');
+    assert.equal(formatGiBFigure(8 * GiB), '8.0');
   });
 });
 

@@ -6,7 +6,7 @@ import { gpuTrend } from '../../../src/core/trend/trend-view.ts';
 import type { GpuTrend, Snapshot } from '../../../src/protocol.ts';
 import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trendView, yRange } from '../../../webview/chart-model.ts';
 import { formatSizeFromMiB } from '../../../webview/format.ts';
-import { autoEnabled, chainActions, processRows, serverCardView } from '../../../webview/panels-model.ts';
+import { autoEnabled, chainActions, dryRunView, processRows, serverCardView } from '../../../webview/panels-model.ts';
 import { cardVerdict } from '../../../webview/card-verdict.ts';
 import {
   allMarkers,
@@ -263,6 +263,47 @@ describe('dashboard view model', () => {
       [['step 2 unloadModel ollama (manual) on GPU 0: unloaded', '7498 MiB → 4660 MiB']],
     );
     assert.equal(formatSizeFromMiB(3686.4), '3.60 GiB');
+  });
+});
+
+describe('the dry run in the fallback chain panel', () => {
+  it('shows each GPU and step with its level, memory, mode, result and what would happen, under the time it was asked', () => {
+    const view = dryRunView(
+      {
+        t: NOW,
+        steps: [
+          {
+            gpu: 0,
+            level: 'critical',
+            step: 1,
+            label: 'unloadModel ollama',
+            mode: 'confirm',
+            result: 'would-run',
+            message: 'would ask, then unload every model of ollama',
+            usedMiB: 7498.2,
+            totalMiB: 8192,
+          },
+        ],
+      },
+      NOW,
+    );
+    assert.equal(view.heading, `Dry run at ${new Date(NOW).toTimeString().slice(0, 8)} — nothing was done`);
+    assert.deepEqual(view.rows, [
+      {
+        gpu: 'GPU 0 · CRITICAL · 7498 MiB of 8192 MiB',
+        step: '2. unloadModel ollama',
+        mode: 'confirm',
+        result: 'would-run',
+        text: 'would ask, then unload every model of ollama',
+      },
+    ]);
+    assert.equal(view.empty, null);
+  });
+
+  it('with no steps configured, says so instead of an empty table', () => {
+    const view = dryRunView({ t: NOW, steps: [] }, NOW);
+    assert.deepEqual(view.rows, []);
+    assert.match(view.empty ?? '', /No fallback steps are configured \(vramGuard\.fallbackChain\)/);
   });
 });
 

@@ -7,7 +7,7 @@ import type { GpuLedger } from '../../../../src/core/servers/ledger.ts';
 import type { GpuDevice } from '../../../../src/core/gpu/types.ts';
 import { HistoryStore } from '../../../../src/core/history/store.ts';
 import { DEFAULT_THRESHOLDS } from '../../../../src/core/watch/thresholds.ts';
-import { chainView, gpuInfos, processTables, rangeData, sampleUpdate } from '../../../../src/vscode/dashboard/dashboard-data.ts';
+import { chainView, dryRunPlan, gpuInfos, processTables, rangeData, sampleUpdate } from '../../../../src/vscode/dashboard/dashboard-data.ts';
 import { ledgerText } from '../../../../src/core/servers/ledger.ts';
 import { MiB } from '../../../../src/core/units.ts';
 
@@ -167,5 +167,38 @@ describe('dashboard data', () => {
         [1, 7498, 4660],
       ],
     );
+  });
+
+  it('sends a dry run plan to the page: each GPU and step in the order of the chain, what would happen, memory in MiB', () => {
+    const planned = (gpu: number, step: number, result: 'would-run' | 'would-skip', message: string): FallbackEvent => ({
+      time: 5,
+      gpu,
+      level: gpu === 0 ? 'critical' : 'ok',
+      step,
+      label: step === 0 ? 'reduceContext' : 'unloadModel ollama',
+      action: step === 0 ? 'reduceContext' : 'unloadModel',
+      target: 'ollama',
+      mode: 'confirm',
+      origin: 'dry-run',
+      result,
+      message,
+      usedBefore: (gpu === 0 ? 7498 : 1200) * MiB,
+      usedAfter: null,
+      totalBytes: 8 * GiB,
+      durationMs: 0,
+    });
+    const plan = dryRunPlan(
+      [planned(0, 0, 'would-run', 'would ask, then reduce the context'), planned(1, 1, 'would-skip', 'would do nothing: no Ollama')],
+      1_761_894_897_000,
+    );
+    assert.equal(plan.t, 1_761_894_897_000);
+    assert.deepEqual(
+      plan.steps.map((s) => [s.gpu, s.level, s.step, s.label, s.mode, s.result, s.message, s.usedMiB, s.totalMiB]),
+      [
+        [0, 'critical', 0, 'reduceContext', 'confirm', 'would-run', 'would ask, then reduce the context', 7498, 8192],
+        [1, 'ok', 1, 'unloadModel ollama', 'confirm', 'would-skip', 'would do nothing: no Ollama', 1200, 8192],
+      ],
+    );
+    assert.deepEqual(dryRunPlan([], 7).steps, []);
   });
 });

@@ -35,7 +35,7 @@ const ready = (kind?: GpuSource['kind']) => ({ state: 'ready' as const, source: 
 describe('status bar view', () => {
   it('shows used/total in GB with the chip icon and no colour at OK', () => {
     const v = statusView({ status: ready(), latest: watched([5418 * MiB], ['ok']), gpu: 'worst', hideWhenNoGpu: false });
-    assert.equal(v.text, '$(chip) 5.3/8.0 GB');
+    assert.equal(v.text, '$(chip) 5.3/8.0 GiB');
     assert.equal(v.background, null);
     assert.match(v.tooltip, /\*\*GPU 0 · NVIDIA GeForce RTX 3070\*\* — OK/);
     assert.match(v.tooltip, /5418 MiB of 8192 MiB used \(66\.1%\)/);
@@ -51,7 +51,7 @@ describe('status bar view', () => {
 
   it('a distinct icon at WARNING, the warning background at CRITICAL, the error background at EMERGENCY', () => {
     const at = (level: Level) => statusView({ status: ready(), latest: watched([7000 * MiB], [level]), gpu: 'worst', hideWhenNoGpu: false });
-    assert.equal(at('warning').text, '$(warning) 6.8/8.0 GB');
+    assert.equal(at('warning').text, '$(warning) 6.8/8.0 GiB');
     assert.equal(at('warning').background, null);
     assert.equal(at('critical').background, 'statusBarItem.warningBackground');
     assert.equal(at('emergency').background, 'statusBarItem.errorBackground');
@@ -60,8 +60,8 @@ describe('status bar view', () => {
   it('shows the worst GPU, or the one chosen', () => {
     const latest = watched([7300 * MiB, 2 * GiB], ['critical', 'ok']);
     latest.sample.devices[1]!.memory!.total = 24 * GiB;
-    assert.equal(statusView({ status: ready(), latest, gpu: 'worst', hideWhenNoGpu: false }).text, '$(chip) 7.1/8.0 GB');
-    assert.equal(statusView({ status: ready(), latest, gpu: 1, hideWhenNoGpu: false }).text, '$(chip) 2.0/24.0 GB');
+    assert.equal(statusView({ status: ready(), latest, gpu: 'worst', hideWhenNoGpu: false }).text, '$(chip) 7.1/8.0 GiB');
+    assert.equal(statusView({ status: ready(), latest, gpu: 1, hideWhenNoGpu: false }).text, '$(chip) 2.0/24.0 GiB');
   });
 
   it('the tooltip says what each process is when /proc was read', () => {
@@ -89,7 +89,7 @@ describe('status bar view', () => {
 
   it('marks a simulated GPU as simulated', () => {
     const v = statusView({ status: ready('replay'), latest: watched([3.74 * GiB], ['critical'], 4.09 * GiB), gpu: 'worst', hideWhenNoGpu: false });
-    assert.equal(v.text, '$(chip) sim 3.7/4.1 GB');
+    assert.equal(v.text, '$(chip) sim 3.7/4.1 GiB');
     assert.match(v.tooltip, /\*\*Simulated GPU\*\*/);
   });
 
