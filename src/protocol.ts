@@ -53,7 +53,7 @@ export interface RangeData {
 }
 
 /** `step` and `leak`: found by the trend analysis (a load step, where a leak starts), not recorded events. */
-export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note' | 'step' | 'leak';
+export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note' | 'cascade' | 'step' | 'leak';
 
 export interface Marker {
   t: number;

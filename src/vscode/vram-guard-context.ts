@@ -306,6 +306,7 @@ export class VramGuardContext {
         registry: this.servers,
         lock: new GpuLock({ path: gpuLockPath() }),
         readGpu,
+        latest,
         log: this.log,
         views: this.views,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,

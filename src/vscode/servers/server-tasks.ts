@@ -22,7 +22,9 @@ import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
 import { START_ANYWAY } from '../preflight/preflight-actions.ts';
 import { errorMessage } from '../../core/errors.ts';
-import type { GpuReading } from '../../core/watch/watcher.ts';
+import type { GpuReading, WatchedSample } from '../../core/watch/watcher.ts';
+import { cascadeLine } from '../../core/report/one-line.ts';
+import { momentOf } from '../../core/history/recorder.ts';
 
 export interface ServerTaskDeps {
   registry: ServerRegistry;
@@ -30,6 +32,8 @@ export interface ServerTaskDeps {
   gate: VramGate;
   /** The GPU as the watcher last sampled it, or why there is none. */
   readGpu: () => Promise<GpuReading>;
+  /** The watcher's last sample, with its levels (fresh after `readGpu`). */
+  latest: () => WatchedSample | null;
   /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
   stopTimeoutMs: () => number;
   log: vscode.LogOutputChannel;
@@ -120,14 +124,17 @@ class ServerTerminal implements vscode.Pseudoterminal {
       this.say(m);
       deps.log.info(`${task.name}: ${m}`);
     });
-    // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a notification.
+    // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a
+    // notification, and reported to the registry (a marker in the history, the chain's cascade steps).
     const cascades = new CascadeWatch({
       onCascade: (cascade, last) => {
+        const report = { server: task.name, kind: task.server, pid: server.pid, gpu: task.gpu, cascade, last };
         void deps.readGpu().then((reading) => {
-          const text = cascadeText(cascade, last, { name: task.name, pid: server.pid, gpu: task.gpu }, reading);
+          const text = cascadeText(cascade, last, { name: task.name, pid: report.pid, gpu: task.gpu }, reading);
           this.say(text, RED);
           deps.log.error(`${task.name}: ${text}`);
-          void vscode.window.showErrorMessage(`VRAM Guard: "${task.name}" ${text}`);
+          deps.registry.reportCascade(report);
+          void showNotice('error', cascadeLine(report, momentOf(deps.latest(), task.gpu)), [], deps.log);
         });
       },
     });
