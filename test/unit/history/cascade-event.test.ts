@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Emitter } from '../../../src/core/events.ts';
+import { historySampleOf } from '../../../src/core/history/events.ts';
 import { exportRecords, importHistory } from '../../../src/core/history/io.ts';
 import { recordHistory } from '../../../src/core/history/recorder.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
@@ -89,9 +90,14 @@ describe('a cascade in the history', () => {
     // Exported and imported, as JSON Lines and as CSV, it is still a cascade.
     for (const format of ['jsonl', 'csv'] as const) {
       let text = '';
-      await exportRecords([[{ type: 'event', event: e } satisfies HistoryRecord]], format, 'field note 001', async (c) => {
-        text += c;
-      });
+      await exportRecords(
+        [[{ type: 'sample', sample: historySampleOf(watched(e.t - 1000).sample, null) }, { type: 'event', event: e } satisfies HistoryRecord]],
+        format,
+        'field note 001',
+        async (c) => {
+          text += c;
+        },
+      );
       const back = importHistory(text, `h.${format}`);
       assert.deepEqual(back.skipped, [], format);
       const again = back.records.find((r) => r.type === 'event');
