@@ -263,6 +263,8 @@ export class VramGuardContext {
     const w = this.watcher;
     return [
       w.on('sample', (watched) => this.chain.onSample(watched)),
+      // A cascade in a server's output: the chain's `cascade` steps act on that server.
+      this.servers.on('cascade', (c) => this.chain.onCascade({ name: c.server, kind: c.kind, gpu: c.gpu }, w.latest)),
       w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);

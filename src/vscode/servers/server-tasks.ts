@@ -16,7 +16,8 @@ import type { ServerRegistry } from '../../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../../core/servers/task-definition.ts';
 import type { GateResult, VramGate } from '../../core/servers/vram-gate.ts';
 import { gateMarkdown } from '../../core/servers/gate-report.ts';
-import { CascadeWatch, cascadeText } from '../../core/servers/cascade-watch.ts';
+import { cascadeText } from '../../core/servers/cascade-watch.ts';
+import { watchServerCascades } from '../../core/servers/server-cascades.ts';
 import { APPLY_ADVICE, applyFitAdvice } from './apply-fit-advice.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
@@ -126,22 +127,17 @@ class ServerTerminal implements vscode.Pseudoterminal {
     });
     // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a
     // notification, and reported to the registry (a marker in the history, the chain's cascade steps).
-    const cascades = new CascadeWatch({
-      onCascade: (cascade, last) => {
-        const report = { server: task.name, kind: task.server, pid: server.pid, gpu: task.gpu, cascade, last };
+    watchServerCascades(server, deps.registry, {
+      tell: (c) => {
         void deps.readGpu().then((reading) => {
-          const text = cascadeText(cascade, last, { name: task.name, pid: report.pid, gpu: task.gpu }, reading);
+          const text = cascadeText(c.cascade, c.last, { name: c.server, pid: c.pid, gpu: c.gpu }, reading);
           this.say(text, RED);
-          deps.log.error(`${task.name}: ${text}`);
-          deps.registry.reportCascade(report);
-          void showNotice('error', cascadeLine(report, momentOf(deps.latest(), task.gpu)), [], deps.log);
+          deps.log.error(`${c.server}: ${text}`);
+          void showNotice('error', cascadeLine(c, momentOf(deps.latest(), c.gpu)), [], deps.log);
         });
       },
     });
-    server.on('output', (text, stream) => {
-      this.writeEmitter.fire(terminalText(text));
-      cascades.push(text, stream);
-    });
+    server.on('output', (text) => this.writeEmitter.fire(terminalText(text)));
     server.on('state', (state) => {
       // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it.
       if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);
