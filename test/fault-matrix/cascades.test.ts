@@ -12,6 +12,7 @@ import { recordHistory } from '../../src/core/history/recorder.ts';
 import { HistoryStore } from '../../src/core/history/store.ts';
 import { parseSteps } from '../../src/core/servers/fallback-steps.ts';
 import { watchServerCascades } from '../../src/core/servers/server-cascades.ts';
+import { validateTaskDefinition } from '../../src/core/servers/task-definition.ts';
 import type { ServerCascade } from '../../src/core/servers/server-registry.ts';
 import { GiB, MiB } from '../../src/core/units.ts';
 import type { LevelTransition } from '../../src/core/watch/classifier.ts';
@@ -135,4 +136,16 @@ test('a cascade step in an untrusted workspace → skipped: restarts run only in
   } finally {
     await server.stop('test finished');
   }
+});
+
+test('a task with "restart": "always" or "maxRestartsPerHour": 0 → not started, each field named with what it takes', () => {
+  const v = validateTaskDefinition(
+    { type: 'vram-guard', server: 'llama-server', args: ['-m', 'm.gguf'], needs: '1GiB', restart: 'always', maxRestartsPerHour: 0 },
+    'speech',
+  );
+  assert.equal(v.ok, false);
+  assert.deepEqual(!v.ok && v.problems, [
+    'Task "speech": "restart" must be "on-failure" or "never".',
+    'Task "speech": "maxRestartsPerHour" must be a whole number from 1 to 1000.',
+  ]);
 });

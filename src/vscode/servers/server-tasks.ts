@@ -18,6 +18,7 @@ import type { GateResult, VramGate } from '../../core/servers/vram-gate.ts';
 import { gateMarkdown } from '../../core/servers/gate-report.ts';
 import { cascadeText } from '../../core/servers/cascade-watch.ts';
 import { watchServerCascades } from '../../core/servers/server-cascades.ts';
+import { TaskRestarts } from '../../core/servers/task-restarts.ts';
 import { APPLY_ADVICE, applyFitAdvice } from './apply-fit-advice.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
@@ -138,10 +139,24 @@ class ServerTerminal implements vscode.Pseudoterminal {
       },
     });
     server.on('output', (text) => this.writeEmitter.fire(terminalText(text)));
+    // "restart": "on-failure": a server that fails is started again (backoff, hourly limit, the gate first).
+    const restarts = task.restart.onFailure
+      ? new TaskRestarts(server, {
+          say: (m) => {
+            this.say(m, RED);
+            deps.log.warn(`${task.name}: ${m}`);
+          },
+          onGiveUp: () => this.finish(server.lastExit?.exitCode || 1),
+        })
+      : null;
     server.on('state', (state) => {
-      // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it.
-      if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);
-      if (state === 'stopped') this.finish(0);
+      // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it —
+      // unless its restart policy starts it again.
+      if ((state === 'exited' || state === 'failed') && !restarts?.pending) this.finish(server.lastExit?.exitCode || 1);
+      if (state === 'stopped') {
+        restarts?.dispose();
+        this.finish(0);
+      }
     });
     const bypassed = this.bypass.take(task.name);
     if (bypassed !== null) {
