@@ -348,6 +348,7 @@ export class VramGuardContext {
         log: this.log,
         reservations: () => this.reservations.list(),
         trend: this.trend,
+        uptimeTargetHours: () => this.config.current.general.uptimeTargetHours,
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ManagedServer } from '../../../src/core/servers/managed-server.ts';
 import { TaskRestarts } from '../../../src/core/servers/task-restarts.ts';
+import { serverCards } from '../../../src/vscode/dashboard/dashboard-data.ts';
+import { serverLifeLines } from '../../../webview/panels-model.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
@@ -64,6 +66,18 @@ describe('a task\'s restart policy ("restart": "on-failure")', () => {
       await pollUntil(() => s.server.state === 'ready', 'the second restart', 15_000);
       assert.equal(s.server.restarts, 2);
       assert.equal(s.gaveUp(), 0);
+
+      // The dashboard's card: up since it became ready, two restarts under its policy, the last exit.
+      const [card] = serverCards([s.server], [], 8);
+      assert.equal(card?.restarts, 2);
+      assert.equal(card?.restartPolicy, 'on-failure, at most 10 an hour');
+      assert.equal(card?.lastExit?.signal, 'SIGKILL');
+      assert.equal(card?.readySince, s.server.readyAt);
+      const life = serverLifeLines(card!, card!.readySince! + 9 * 3_600_000 + 5 * 60_000);
+      assert.match(life[0]!, /^up 9 h 5 m since \d\d:\d\d:\d\d, past the 8 h target$/);
+      assert.equal(life[1], 'restarts: 2 (restart on-failure, at most 10 an hour)');
+      assert.match(life[2]!, /^last exit: signal SIGKILL at /);
+      assert.match(life.at(-1)!, /^ {2}\S/, 'its last lines follow');
     } finally {
       s.restarts.dispose();
       await s.server.stop('test finished');
