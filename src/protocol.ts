@@ -53,7 +53,7 @@ export interface RangeData {
 }
 
 /** `step` and `leak`: found by the trend analysis (a load step, where a leak starts), not recorded events. */
-export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note' | 'step' | 'leak';
+export type MarkerKind = 'transition' | 'fallback' | 'task' | 'spike' | 'note' | 'cascade' | 'step' | 'leak';
 
 export interface Marker {
   t: number;
@@ -97,6 +97,15 @@ export interface ServerCard {
   nvmlMiB: number | null;
   reportedMiB: number | null;
   error: string | null;
+  /** When the running process became ready (ms since the epoch; the page counts the uptime from it); null when not running. */
+  readySince?: number | null;
+  /** `vramGuard.servers.uptimeTargetHours`. */
+  uptimeTargetHours?: number;
+  /** Times it was started again (fallback steps, its restart policy), and the policy: "on-failure, at most 10 an hour" or null. */
+  restarts?: number;
+  restartPolicy?: string | null;
+  /** The last exit nobody asked for: when, its code or signal, and the server's last lines. */
+  lastExit?: { at: number; code: number | null; signal: string | null; lastLines: string[] } | null;
 }
 
 export interface ChainStepView {

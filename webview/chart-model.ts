@@ -42,6 +42,7 @@ const KIND_LABEL: Record<Marker['kind'], string> = {
   task: 'task',
   spike: 'spike',
   note: 'event',
+  cascade: 'cascade',
   step: 'step',
   leak: 'leak',
 };

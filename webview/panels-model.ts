@@ -1,6 +1,7 @@
 /** The processes table, the server cards and the fallback chain's panel, as rows of text. Pure. */
 import type { ChainView, DryRunPlan, ProcessTable, ServerCard } from '../src/protocol.ts';
 import { levelLabel } from '../src/core/watch/levels.ts';
+import { formatDuration } from '../src/core/duration.ts';
 import { formatWholeMiB, formatPercent, formatTime } from './format.ts';
 
 export interface ProcessRowView {
@@ -43,7 +44,30 @@ export interface ServerCardView {
   vram: string;
 }
 
-export function serverCardView(s: ServerCard): ServerCardView {
+/**
+ * A server's life in lines: its uptime since it became ready against the target ("up 9 h 5 m since
+ * 07:14:02, past the 8 h target"), its restarts and policy, and its last failure with its last lines.
+ */
+export function serverLifeLines(s: ServerCard, now = Date.now()): string[] {
+  const lines: string[] = [];
+  const targetMs = (s.uptimeTargetHours ?? 8) * 3_600_000;
+  if (s.readySince !== undefined && s.readySince !== null) {
+    const up = Math.max(0, now - s.readySince);
+    const target = formatDuration(targetMs);
+    lines.push(
+      `up ${formatDuration(up)} since ${formatTime(s.readySince, now)}, ${up >= targetMs ? `past the ${target} target` : `${Math.floor((up / targetMs) * 100)}% of the ${target} target`}`,
+    );
+  }
+  if (s.restarts || s.restartPolicy) lines.push(`restarts: ${s.restarts ?? 0}${s.restartPolicy ? ` (restart ${s.restartPolicy})` : ''}`);
+  const e = s.lastExit;
+  if (e) {
+    lines.push(`last exit: ${e.signal ? `signal ${e.signal}` : `code ${e.code ?? '?'}`} at ${formatTime(e.at, now)}`);
+    for (const l of e.lastLines.slice(-3)) lines.push(`  ${l}`);
+  }
+  return lines;
+}
+
+export function serverCardView(s: ServerCard, now = Date.now()): ServerCardView {
   const lines: string[] = [];
   if (s.models.length)
     lines.push(
@@ -53,6 +77,7 @@ export function serverCardView(s: ServerCard): ServerCardView {
   if (s.context !== null) lines.push(`context: ${s.context}`);
   if (s.sleeping !== null) lines.push(s.sleeping ? 'sleeping' : 'awake');
   if (s.error) lines.push(`error: ${s.error}`);
+  lines.push(...serverLifeLines(s, now));
   const healthClass = s.health === 'healthy' ? 'ok' : s.health === 'unhealthy' ? 'warn' : s.health === 'unreachable' ? 'bad' : 'unknown';
   return {
     title: `${s.name} · ${s.kind}${s.pid !== null ? ` · PID ${s.pid}` : ''}${s.gpu !== null ? ` · GPU ${s.gpu}` : ''}`,

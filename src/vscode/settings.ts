@@ -32,6 +32,8 @@ export interface Settings {
   terminalCli: boolean;
   /** `vramGuard.dashboard.openOnStartup`: the dashboard opens beside the editor with the window. */
   dashboardOpenOnStartup: boolean;
+  /** `vramGuard.servers.uptimeTargetHours`: the uptime a server card measures itself against. */
+  uptimeTargetHours: number;
   problems: string[];
 }
 
@@ -138,6 +140,7 @@ export function readSettings(get: SettingGetter): Settings {
     minAvailableRamMiB: number('system.minAvailableRamMiB', 512, 0, 16_777_216),
     terminalCli: bool('terminal.cli', true),
     dashboardOpenOnStartup: bool('dashboard.openOnStartup', false),
+    uptimeTargetHours: number('servers.uptimeTargetHours', 8, 0.1, 8760),
     problems,
   };
 }

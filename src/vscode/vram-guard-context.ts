@@ -263,6 +263,8 @@ export class VramGuardContext {
     const w = this.watcher;
     return [
       w.on('sample', (watched) => this.chain.onSample(watched)),
+      // A cascade in a server's output: the chain's `cascade` steps act on that server.
+      this.servers.on('cascade', (c) => this.chain.onCascade({ name: c.server, kind: c.kind, gpu: c.gpu }, w.latest)),
       w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
@@ -306,6 +308,7 @@ export class VramGuardContext {
         registry: this.servers,
         lock: new GpuLock({ path: gpuLockPath() }),
         readGpu,
+        latest,
         log: this.log,
         views: this.views,
         stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
@@ -345,6 +348,7 @@ export class VramGuardContext {
         log: this.log,
         reservations: () => this.reservations.list(),
         trend: this.trend,
+        uptimeTargetHours: () => this.config.current.general.uptimeTargetHours,
         history: this.history,
         historyLoaded,
         setFallbackMode: (mode) => this.config.setFallbackMode(mode),

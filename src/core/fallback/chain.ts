@@ -3,6 +3,7 @@
  * time; after each, memory is left to settle before the next is considered, and the next runs only
  * if the GPU is still above its trigger. A step that ran (or could not) rests for a cooldown, so the
  * chain never loops. `confirm` steps ask first (with the numbers), `manual` ones run only on request.
+ * Steps whose trigger is `cascade` run when a server's output cascades (onCascade), on that server.
  * Every step considered is an event, kept for the dashboard and written to the log.
  */
 import { systemClock, type Clock } from '../clock.ts';
@@ -98,6 +99,38 @@ export class FallbackChain extends Emitter<Events> {
     }
   }
 
+  /**
+   * A CUDA-error cascade in a server's output: the `cascade` steps that target it (a null target, its
+   * name or its kind) run in order on that server, after any step already running, until one is
+   * done or declined — with the same rules as the others (mode, confirm, cooldown, audit line).
+   * Returns how many steps it will consider.
+   */
+  onCascade(server: { name: string; kind: string; gpu: number }, watched: WatchedSample | null): number {
+    if (this.disposed || !watched) return 0;
+    const reading = readingsOf(watched).find((r) => r.gpu === server.gpu);
+    if (!reading) return 0;
+    const matching = this.options
+      .steps()
+      .map((step, index) => ({ step, index }))
+      .filter(
+        ({ step, index }) =>
+          step.trigger.kind === 'cascade' && this.modeOf(step) !== 'manual' && targets(step.target, server) && !this.cooling(server.gpu, index, step),
+      );
+    if (!matching.length) return 0;
+    const before = this.running;
+    this.track(
+      (async () => {
+        if (before) await before;
+        for (const { step, index } of matching) {
+          if (this.disposed) return;
+          const event = await this.runOne(step.action === 'command' ? step : { ...step, target: server.name }, index, reading, 'auto');
+          if (!event || event.result === 'done' || event.result === 'declined') return;
+        }
+      })(),
+    );
+    return matching.length;
+  }
+
   /** Runs one step now, whatever its trigger and mode: a person asked for it. */
   runStep(index: number, reading: LevelReading): Promise<FallbackEvent | null> {
     const step = this.options.steps()[index];
@@ -129,7 +162,12 @@ export class FallbackChain extends Emitter<Events> {
           .catch((err: unknown) => ({ ok: false as const, target: step.target, reason: String(err) }));
         const cooling = this.cooling(reading.gpu, index, step);
         let message: string;
-        if (!plan.ok) message = `would do nothing: ${plan.reason}; ${cond}`;
+        if (step.trigger.kind === 'cascade')
+          message =
+            plan.ok || mode === 'manual'
+              ? `would ${plan.ok ? plan.description : 'run'} when a server's output cascades (CUDA errors)${mode === 'manual' ? ', only by hand (manual)' : ''}`
+              : `would do nothing now: ${plan.reason}; it waits for a cascade`;
+        else if (!plan.ok) message = `would do nothing: ${plan.reason}; ${cond}`;
         else if (mode === 'manual') message = `would ${plan.description} only when run by hand (manual); ${cond}`;
         else if (!fires) message = `would ${plan.description} once the ${cond.replace(' is not met', ' is met; now not')}`;
         else if (cooling) message = `would wait: it ran less than the cooldown ago; then ${plan.description}`;
@@ -283,6 +321,12 @@ export class FallbackChain extends Emitter<Events> {
       durationMs: r.durationMs,
     };
   }
+}
+
+/** Whether a step's target names this server: no target, its task's name, or its kind ("whisper": both whisper kinds). */
+function targets(target: string | null, server: { name: string; kind: string }): boolean {
+  if (target === null || target === server.name || target === server.kind) return true;
+  return target === 'whisper' && (server.kind === 'whisper-cpp' || server.kind === 'faster-whisper');
 }
 
 /** The readable GPUs of a watcher sample, with their levels and thresholds. */

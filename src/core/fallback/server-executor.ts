@@ -1,8 +1,8 @@
 /**
  * Fallback steps carried out on the servers VRAM Guard knows: Ollama through its API (reload with a
  * smaller `num_ctx`, unload with `keep_alive: 0`), vLLM sleep, faster-whisper unload, and restarts of
- * `vram-guard` tasks with a smaller context or on the CPU; stopping a task; a user's command (only in
- * a trusted workspace, as an argument array).
+ * `vram-guard` tasks with a smaller context or on the CPU; restarting or stopping a task; a user's
+ * command (only in a trusted workspace, as an argument array).
  */
 import { execa } from 'execa';
 import { fasterWhisperAdapter, fasterWhisperUnload } from '../servers/adapters/faster-whisper.ts';
@@ -156,6 +156,20 @@ export class ServerExecutor implements FallbackExecutor {
           },
         };
       }
+      case 'restartServer':
+        // Stop and start again through the task's own server, whose memory is freed first: the way out
+        // of a CUDA-error cascade (field note 001's daemon never recovered by itself).
+        if (!this.options.isTrusted()) return { ok: false, target: name, reason: 'restarts run only in a trusted workspace (Workspace Trust)' };
+        return {
+          ok: true,
+          target: name,
+          description: `restart "${name}"${step.trigger.kind === 'cascade' ? ' after a CUDA-error cascade in its output' : ''}`,
+          run: async () => {
+            const r = await s.restart({}, step.trigger.kind === 'cascade' ? 'fallback: CUDA-error cascade' : 'fallback step');
+            if (!r.ok) throw new Error(r.message);
+            return `restarted (PID ${r.pid})`;
+          },
+        };
       case 'stopServer':
         return {
           ok: true,

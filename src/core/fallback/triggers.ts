@@ -1,4 +1,7 @@
-/** Whether a step's trigger is met on a GPU: a level reached, or used memory at or above a threshold. */
+/**
+ * Whether a step's trigger is met on a GPU: a level reached, or used memory at or above a threshold.
+ * A cascade trigger is never met by a reading: the chain runs it when a server's output cascades.
+ */
 import { resolveSize } from '../units.ts';
 import { rawLevel } from '../watch/classifier.ts';
 import { levelRank, type Level } from '../watch/levels.ts';
@@ -17,11 +20,13 @@ export interface LevelReading {
 
 /** The used bytes at which the trigger fires on this GPU; null when unknown (a level without thresholds). */
 export function triggerBytes(trigger: Trigger, reading: LevelReading): number | null {
+  if (trigger.kind === 'cascade') return null;
   if (trigger.kind === 'threshold') return resolveSize(trigger.threshold, reading.total);
   return reading.thresholds ? reading.thresholds[trigger.level] : null;
 }
 
 export function triggerFires(trigger: Trigger, reading: LevelReading): boolean {
+  if (trigger.kind === 'cascade') return false;
   if (trigger.kind === 'threshold') return reading.used >= resolveSize(trigger.threshold, reading.total);
   return levelRank(reading.level) >= levelRank(trigger.level);
 }

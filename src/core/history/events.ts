@@ -1,10 +1,11 @@
-/** What the history records from the rest of VRAM Guard: watcher samples, level changes, fallback steps. */
+/** What the history records from the rest of VRAM Guard: watcher samples, level changes, fallback steps, cascades. */
 import { eventText as fallbackText, type FallbackEvent } from '../fallback/events.ts';
 import type { GpuSample } from '../gpu/types.ts';
 import { formatMiB } from '../units.ts';
 import type { LevelTransition } from '../watch/classifier.ts';
 import type { HistoryEvent, HistorySample, SystemMemory } from './types.ts';
-import { levelLabel } from '../watch/levels.ts';
+import { levelLabel, type Level } from '../watch/levels.ts';
+import type { ServerCascade } from '../servers/server-registry.ts';
 
 /** A history sample from a GPU sample: every device with a memory reading. */
 export function historySampleOf(sample: GpuSample, system: SystemMemory | null): HistorySample {
@@ -36,4 +37,26 @@ export function fallbackEvent(e: FallbackEvent): HistoryEvent {
 /** A task or model server that started, became ready, stopped or failed. */
 export function taskEvent(t: number, name: string, state: string, gpu: number | null): HistoryEvent {
   return { t, kind: 'task', gpu, text: `${name}: ${state}`, level: null, usedBefore: null, usedAfter: null };
+}
+
+/** The GPU's level and memory when something happened; null when it was not read. */
+export interface GpuMoment {
+  level: Level;
+  used: number;
+  total: number;
+}
+
+/** A CUDA-error cascade in a server's output, marked when it was declared, with the GPU's level and VRAM then. */
+export function cascadeEvent(c: ServerCascade, at: GpuMoment | null): HistoryEvent {
+  const rate = `${c.cascade.errors} CUDA error lines, ${c.cascade.perSecond.toFixed(0)} a second`;
+  const gpu = at ? ` · GPU ${c.gpu} ${levelLabel(at.level)} at ${formatMiB(at.used)} of ${formatMiB(at.total)}` : '';
+  return {
+    t: c.cascade.detectedAt,
+    kind: 'cascade',
+    gpu: c.gpu,
+    text: `${c.server} (PID ${c.pid ?? '?'}): cascade, ${rate}${gpu}`,
+    level: at?.level ?? null,
+    usedBefore: at?.used ?? null,
+    usedAfter: null,
+  };
 }

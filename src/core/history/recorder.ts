@@ -1,14 +1,14 @@
 /**
  * Feeds the history store: every watcher sample (with system RAM and swap, read at most once a
- * second, off the sample's path), every level change, every fallback step that ran, and model
- * servers starting, becoming ready, stopping or failing.
+ * second, off the sample's path), every level change, every fallback step that ran, model
+ * servers starting, becoming ready, stopping or failing, and CUDA-error cascades in their output.
  */
 import { systemClock, type Clock } from '../clock.ts';
 import type { FallbackEvent } from '../fallback/events.ts';
 import type { ServerRegistry } from '../servers/server-registry.ts';
 import { readSystemMemory } from './system-memory.ts';
 import type { LevelTransition } from '../watch/classifier.ts';
-import { fallbackEvent, historySampleOf, taskEvent, transitionEvent } from './events.ts';
+import { cascadeEvent, fallbackEvent, type GpuMoment, historySampleOf, taskEvent, transitionEvent } from './events.ts';
 import type { HistoryStore } from './store.ts';
 import type { SystemMemory } from './types.ts';
 import type { WatchedSample } from '../watch/watcher.ts';
@@ -55,8 +55,10 @@ export function recordHistory(deps: RecorderDeps): () => void {
   refreshSystem();
 
   const offs: Array<() => void> = [];
+  let latest: WatchedSample | null = null;
   offs.push(
     deps.watcher.on('sample', (w) => {
+      latest = w;
       deps.store.record(historySampleOf(w.sample, system));
       refreshSystem();
     }),
@@ -94,9 +96,18 @@ export function recordHistory(deps: RecorderDeps): () => void {
         tasks.clear();
         for (const name of current) tasks.add(name);
       }),
+      registry.on('cascade', (c) => deps.store.recordEvent(cascadeEvent(c, momentOf(latest, c.gpu)))),
     );
   }
   return () => {
     for (const off of offs) off();
   };
+}
+
+/** A GPU's level and memory in the watcher's last sample; null when that sample does not read it. */
+export function momentOf(w: WatchedSample | null, gpu: number): GpuMoment | null {
+  if (!w) return null;
+  const i = w.sample.devices.findIndex((d) => d.index === gpu);
+  const memory = w.sample.devices[i]?.memory;
+  return memory ? { level: w.levels[i] ?? 'ok', used: memory.used, total: memory.total } : null;
 }

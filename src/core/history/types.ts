@@ -23,10 +23,10 @@ export interface HistorySample {
   system: SystemMemory | null;
 }
 
-export const HISTORY_EVENT_KINDS = ['transition', 'fallback', 'task', 'spike', 'note'] as const;
+export const HISTORY_EVENT_KINDS = ['transition', 'fallback', 'task', 'spike', 'note', 'cascade'] as const;
 export type HistoryEventKind = (typeof HISTORY_EVENT_KINDS)[number];
 
-/** A marker on the chart: a level change, a fallback step, a task start/stop, a budget spike stage. */
+/** A marker on the chart: a level change, a fallback step, a task start/stop, a budget spike stage, a CUDA-error cascade. */
 export interface HistoryEvent {
   t: number;
   kind: HistoryEventKind;

@@ -19,6 +19,16 @@ export function levelAlertLine(t: Pick<LevelTransition, 'gpu' | 'to' | 'usedByte
   return `GPU ${t.gpu} is at ${levelLabel(t.to)}: ${formatGiB(t.usedBytes)} of ${formatGiB(t.totalBytes)} used (${pct}%)${risk}.`;
 }
 
+/** A server's output cascaded: the process, the rate, the GPU's level and VRAM then. "CUDA-error cascade in "llama" (PID 4242): 48 errors a second; GPU 0 at CRITICAL, 3.7 GiB of 4.0 GiB used (91%)." */
+export function cascadeLine(
+  c: { server: string; pid: number | null; gpu: number; cascade: { perSecond: number } },
+  at: { level: Level; used: number; total: number } | null,
+): string {
+  const head = `CUDA-error cascade in "${clip(c.server, 40)}" (PID ${c.pid ?? '?'}): ${c.cascade.perSecond.toFixed(0)} errors a second`;
+  if (!at) return `${head}; GPU ${c.gpu} not read.`;
+  return `${head}; GPU ${c.gpu} at ${levelLabel(at.level)}, ${formatGiB(at.used)} of ${formatGiB(at.total)} used (${percentOf(at.used, at.total).toFixed(0)}%).`;
+}
+
 /** The echo-cancellation check cannot run here: why, in a few words. */
 export function aecUnavailableLine(checks: readonly CheckResult[]): string {
   const c = checks.find((x) => x.status === 'unavailable') ?? checks[0];

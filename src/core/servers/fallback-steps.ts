@@ -7,14 +7,21 @@ import { formatMiB, parseSize, type SizeSpec } from '../units.ts';
 import { LEVELS, type Level } from '../watch/levels.ts';
 import { thresholdProblem } from '../watch/thresholds.ts';
 
-export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'command'] as const;
+export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'restartServer', 'command'] as const;
 export type FallbackAction = (typeof FALLBACK_ACTIONS)[number];
 
 export const FALLBACK_MODES = ['auto', 'confirm', 'manual'] as const;
 export type FallbackMode = (typeof FALLBACK_MODES)[number];
 
-/** When a step applies: a GPU at or above a level, or used memory at or above a threshold. */
-export type Trigger = { kind: 'level'; level: Exclude<Level, 'ok'> } | { kind: 'threshold'; threshold: SizeSpec };
+/**
+ * When a step applies: a GPU at or above a level, used memory at or above a threshold, or a
+ * CUDA-error cascade in the output of a server VRAM Guard runs (`"trigger": "cascade"`; the step
+ * then acts on that server).
+ */
+export type Trigger = { kind: 'level'; level: Exclude<Level, 'ok'> } | { kind: 'threshold'; threshold: SizeSpec } | { kind: 'cascade' };
+
+/** The trigger's names in settings: "cascade", or "onCascade" as the chain's event is called. */
+const CASCADE_NAMES = ['cascade', 'oncascade'];
 
 export interface FallbackStep {
   action: FallbackAction;
@@ -47,6 +54,7 @@ export function parseTrigger(value: unknown): Trigger | { error: string } {
   if (value === undefined || value === null) return { kind: 'level', level: 'critical' };
   if (typeof value === 'string') {
     const lower = value.trim().toLowerCase();
+    if (CASCADE_NAMES.includes(lower)) return { kind: 'cascade' };
     if ((LEVELS as readonly string[]).includes(lower)) {
       if (lower === 'ok') return { error: 'the trigger "ok" would fire always: use warning, critical or emergency' };
       return { kind: 'level', level: lower as Exclude<Level, 'ok'> };
@@ -54,13 +62,13 @@ export function parseTrigger(value: unknown): Trigger | { error: string } {
     const size = parseSize(value);
     if ('error' in size)
       return {
-        error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency) nor a threshold ("95%", "7GiB")${/more than 100%/.test(size.error) ? ': it is more than 100%, so it would never fire' : ''}`,
+        error: `trigger ${JSON.stringify(value)} is neither a level (warning, critical, emergency), a threshold ("95%", "7GiB") nor "cascade"${/more than 100%/.test(size.error) ? ': it is more than 100%, so it would never fire' : ''}`,
       };
     const never = thresholdProblem(size);
     if (never) return { error: `trigger ${never}` };
     return { kind: 'threshold', threshold: size };
   }
-  return { error: `trigger must be a level ("critical") or a threshold ("95%", "7GiB"), got ${JSON.stringify(value)}` };
+  return { error: `trigger must be a level ("critical"), a threshold ("95%", "7GiB") or "cascade", got ${JSON.stringify(value)}` };
 }
 
 /** Parses a list of steps; `where` names the setting or task in messages. */
@@ -120,6 +128,7 @@ export function parseSteps(value: unknown, where: string): { steps: FallbackStep
 }
 
 export function describeTrigger(trigger: Trigger): string {
+  if (trigger.kind === 'cascade') return 'CASCADE';
   return trigger.kind === 'level'
     ? trigger.level.toUpperCase()
     : trigger.threshold.kind === 'percent'

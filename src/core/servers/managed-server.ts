@@ -71,6 +71,12 @@ export class ManagedServer extends Emitter<Events> {
   process: ServerProcess | null = null;
   lastGate: GateResult | null = null;
   lastExit: ExitInfo | null = null;
+  /** When the running process became ready (ms since the epoch); null while none is ready. */
+  readyAt: number | null = null;
+  /** Times it was started again: by a fallback step or its restart policy. */
+  restarts = 0;
+  /** The last exit that was not asked for: when, and the server's last lines then. */
+  lastFailure: { at: number; exit: ExitInfo; lastLines: string[] } | null = null;
   private release: (() => void) | null = null;
   private abort = new AbortController();
 
@@ -286,7 +292,9 @@ export class ManagedServer extends Emitter<Events> {
     p.on('output', (text, stream) => this.emit('output', text, stream));
     p.on('exit', (exit) => {
       this.lastExit = exit;
+      if (this.process === p) this.readyAt = null;
       if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;
+      this.lastFailure = { at: Date.now(), exit, lastLines: p.lastLines(5) };
       this.say(
         `The server exited unexpectedly with ${exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.exitCode)}`}. Last log lines:\n${p.lastLines(10).join('\n')}`,
       );
@@ -298,6 +306,7 @@ export class ManagedServer extends Emitter<Events> {
     const r = await p.start();
     if (r.ok) {
       void reservation?.attach(r.pid);
+      this.readyAt = Date.now();
       this.setState('ready');
       this.say(`Ready after ${(r.readyMs / 1000).toFixed(1)} s (PID ${r.pid}).`);
       void this.afterReady(p, r.pid);
@@ -306,6 +315,7 @@ export class ManagedServer extends Emitter<Events> {
     if (r.reason === 'timeout') await p.stop();
     await reservation?.release();
     this.releaseLock();
+    if (r.exit) this.lastFailure = { at: Date.now(), exit: r.exit, lastLines: r.lastLines.slice(-5) };
     this.setState(r.reason === 'stopped' ? 'stopped' : 'failed');
     const tail = r.lastLines.length ? `\n${r.lastLines.join('\n')}` : '';
     this.say(`${r.message}${tail}`);
@@ -338,6 +348,7 @@ export class ManagedServer extends Emitter<Events> {
   async restart(overrides: Partial<Overrides>, reason: string): Promise<StartOutcome> {
     this.overrides = { ...this.overrides, ...overrides };
     const p = this.process;
+    this.restarts++;
     this.setState('restarting');
     this.say(`Restarting (${reason}).`);
     if (p && !p.exit) {

@@ -9,6 +9,8 @@ import { signalQuietly } from './process-tree.ts';
 import type { StopResult } from './server-process.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
 import type { Owner } from './owner.ts';
+import type { Cascade } from './cascade-detector.ts';
+import type { CudaErrorLine } from './cuda-error-scanner.ts';
 
 export type { Owner } from './owner.ts';
 
@@ -28,7 +30,18 @@ export interface AdoptedServer {
   exited(): boolean;
 }
 
-export class ServerRegistry extends Emitter<{ changed: [] }> {
+/** A CUDA-error cascade in the output of a server VRAM Guard runs. */
+export interface ServerCascade {
+  /** The task's name, and its server kind. */
+  server: string;
+  kind: string;
+  pid: number | null;
+  gpu: number;
+  cascade: Cascade;
+  last: CudaErrorLine;
+}
+
+export class ServerRegistry extends Emitter<{ changed: []; cascade: [ServerCascade] }> {
   private readonly servers = new Map<string, ManagedServer>();
   private readonly tracked = new Map<string, TrackedTask>();
   private readonly adopted = new Map<string, AdoptedServer>();
@@ -42,6 +55,11 @@ export class ServerRegistry extends Emitter<{ changed: [] }> {
       if (this.servers.get(server.name) === server) this.servers.delete(server.name);
       this.emit('changed');
     };
+  }
+
+  /** A server's output cascaded: told to whoever listens (the history, the fallback chain). */
+  reportCascade(c: ServerCascade): void {
+    this.emit('cascade', c);
   }
 
   get(name: string): ManagedServer | undefined {

@@ -71,7 +71,17 @@ export interface ServerTaskDefinition {
   gpu: number;
   startTimeoutSeconds: number;
   fallback: TaskFallback;
+  /** `"restart": "on-failure"`: started again after a failure (backoff, at most `maxRestartsPerHour`, the gate first). */
+  restart: TaskRestart;
 }
+
+export interface TaskRestart {
+  onFailure: boolean;
+  maxPerHour: number;
+}
+
+/** At most this many restarts an hour unless the task says otherwise (as `vram-guard run --max-restarts`). */
+export const DEFAULT_MAX_RESTARTS_PER_HOUR = 10;
 
 export type ValidationResult = { ok: true; task: ServerTaskDefinition; warnings: string[] } | { ok: false; problems: string[] };
 
@@ -180,6 +190,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     problems.push(`${at('startTimeoutSeconds')} must be a number of seconds from 1 to 3600.`);
 
   const fallback = parseTaskFallback(d.fallback, kind, name, problems);
+  const restart = parseTaskRestart(d, at, problems);
 
   // A missing command is always among the problems.
   if (problems.length || !command) return { ok: false, problems };
@@ -203,8 +214,18 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
       gpu: gpu as number,
       startTimeoutSeconds: timeout as number,
       fallback,
+      restart,
     },
   };
+}
+
+function parseTaskRestart(d: Record<string, unknown>, at: (field: string) => string, problems: string[]): TaskRestart {
+  const policy = d.restart ?? 'never';
+  if (policy !== 'never' && policy !== 'on-failure') problems.push(`${at('restart')} must be "on-failure" or "never".`);
+  const max = d.maxRestartsPerHour ?? DEFAULT_MAX_RESTARTS_PER_HOUR;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000)
+    problems.push(`${at('maxRestartsPerHour')} must be a whole number from 1 to 1000.`);
+  return { onFailure: policy === 'on-failure', maxPerHour: typeof max === 'number' ? max : DEFAULT_MAX_RESTARTS_PER_HOUR };
 }
 
 function parseTaskFallback(value: unknown, kind: ServerKind, name: string, problems: string[]): TaskFallback {

@@ -115,8 +115,11 @@ export function processTables(ledger: GpuLedger[]): ProcessTable[] {
   });
 }
 
-/** One card per server: its state, what it reports, and its VRAM by NVML and by its own account. */
-export function serverCards(servers: ManagedServer[], ledger: GpuLedger[]): ServerCard[] {
+/**
+ * One card per server: its state, what it reports, its VRAM by NVML and by its own account, and its
+ * life: since when it is ready (against the uptime target), its restarts and its last failure.
+ */
+export function serverCards(servers: ManagedServer[], ledger: GpuLedger[], uptimeTargetHours = 8): ServerCard[] {
   return servers.map((s) => {
     const entry = ledger.flatMap((g) => g.owned).find((e) => e.owner.name === s.name) ?? null;
     const report = entry?.report ?? null;
@@ -135,6 +138,13 @@ export function serverCards(servers: ManagedServer[], ledger: GpuLedger[]): Serv
       nvmlMiB: toMiBOrNull(entry?.nvmlBytes),
       reportedMiB: toMiBOrNull(entry?.reportedBytes),
       error: report?.error ?? null,
+      readySince: s.state === 'ready' ? s.readyAt : null,
+      uptimeTargetHours,
+      restarts: s.restarts,
+      restartPolicy: s.task.restart.onFailure ? `on-failure, at most ${s.task.restart.maxPerHour} an hour` : null,
+      lastExit: s.lastFailure
+        ? { at: s.lastFailure.at, code: s.lastFailure.exit.exitCode, signal: s.lastFailure.exit.signal, lastLines: s.lastFailure.lastLines }
+        : null,
     };
   });
 }

@@ -52,6 +52,8 @@ export interface DashboardSources {
   reservations?: () => Promise<Reservation[]>;
   /** The watched GPUs' process lists over time, for the trend verdicts. */
   trend?: LiveTrend;
+  /** `vramGuard.servers.uptimeTargetHours`, for the server cards. */
+  uptimeTargetHours?: () => number;
 }
 
 export interface SessionDeps extends DashboardSources {
@@ -279,7 +281,7 @@ export class DashboardSession implements vscode.Disposable {
         data: rangeData(this.store, from, to, INIT_POINTS),
         markers: this.store.events().map(markerOf),
         processes: live ? processTables(this.ledger) : [],
-        servers: live ? serverCards(this.deps.servers.all(), this.ledger) : [],
+        servers: live ? serverCards(this.deps.servers.all(), this.ledger, this.deps.uptimeTargetHours?.()) : [],
         chain: chainView(this.deps.steps(), this.deps.fallbackMode(), this.deps.chain.events, this.deps.chain.busy),
         fleet: live && this.deps.fleet?.latest ? fleetView(this.deps.fleet.latest) : null,
         trends,
@@ -303,7 +305,7 @@ export class DashboardSession implements vscode.Disposable {
 
   private postServers(force = false): void {
     if (!this.canPost()) return;
-    const servers = serverCards(this.deps.servers.all(), this.ledger);
+    const servers = serverCards(this.deps.servers.all(), this.ledger, this.deps.uptimeTargetHours?.());
     const chain = chainView(this.deps.steps(), this.deps.fallbackMode(), this.deps.chain.events, this.deps.chain.busy);
     const key = JSON.stringify([servers, chain]);
     if (!force && key === this.lastServers) return;

@@ -16,13 +16,17 @@ import type { ServerRegistry } from '../../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../../core/servers/task-definition.ts';
 import type { GateResult, VramGate } from '../../core/servers/vram-gate.ts';
 import { gateMarkdown } from '../../core/servers/gate-report.ts';
-import { CascadeWatch, cascadeText } from '../../core/servers/cascade-watch.ts';
+import { cascadeText } from '../../core/servers/cascade-watch.ts';
+import { watchServerCascades } from '../../core/servers/server-cascades.ts';
+import { TaskRestarts } from '../../core/servers/task-restarts.ts';
 import { APPLY_ADVICE, applyFitAdvice } from './apply-fit-advice.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
 import { START_ANYWAY } from '../preflight/preflight-actions.ts';
 import { errorMessage } from '../../core/errors.ts';
-import type { GpuReading } from '../../core/watch/watcher.ts';
+import type { GpuReading, WatchedSample } from '../../core/watch/watcher.ts';
+import { cascadeLine } from '../../core/report/one-line.ts';
+import { momentOf } from '../../core/history/recorder.ts';
 
 export interface ServerTaskDeps {
   registry: ServerRegistry;
@@ -30,6 +34,8 @@ export interface ServerTaskDeps {
   gate: VramGate;
   /** The GPU as the watcher last sampled it, or why there is none. */
   readGpu: () => Promise<GpuReading>;
+  /** The watcher's last sample, with its levels (fresh after `readGpu`). */
+  latest: () => WatchedSample | null;
   /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
   stopTimeoutMs: () => number;
   log: vscode.LogOutputChannel;
@@ -120,25 +126,37 @@ class ServerTerminal implements vscode.Pseudoterminal {
       this.say(m);
       deps.log.info(`${task.name}: ${m}`);
     });
-    // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a notification.
-    const cascades = new CascadeWatch({
-      onCascade: (cascade, last) => {
+    // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a
+    // notification, and reported to the registry (a marker in the history, the chain's cascade steps).
+    watchServerCascades(server, deps.registry, {
+      tell: (c) => {
         void deps.readGpu().then((reading) => {
-          const text = cascadeText(cascade, last, { name: task.name, pid: server.pid, gpu: task.gpu }, reading);
+          const text = cascadeText(c.cascade, c.last, { name: c.server, pid: c.pid, gpu: c.gpu }, reading);
           this.say(text, RED);
-          deps.log.error(`${task.name}: ${text}`);
-          void vscode.window.showErrorMessage(`VRAM Guard: "${task.name}" ${text}`);
+          deps.log.error(`${c.server}: ${text}`);
+          void showNotice('error', cascadeLine(c, momentOf(deps.latest(), c.gpu)), [], deps.log);
         });
       },
     });
-    server.on('output', (text, stream) => {
-      this.writeEmitter.fire(terminalText(text));
-      cascades.push(text, stream);
-    });
+    server.on('output', (text) => this.writeEmitter.fire(terminalText(text)));
+    // "restart": "on-failure": a server that fails is started again (backoff, hourly limit, the gate first).
+    const restarts = task.restart.onFailure
+      ? new TaskRestarts(server, {
+          say: (m) => {
+            this.say(m, RED);
+            deps.log.warn(`${task.name}: ${m}`);
+          },
+          onGiveUp: () => this.finish(server.lastExit?.exitCode || 1),
+        })
+      : null;
     server.on('state', (state) => {
-      // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it.
-      if (state === 'exited' || state === 'failed') this.finish(server.lastExit?.exitCode || 1);
-      if (state === 'stopped') this.finish(0);
+      // The server is gone: it exited by itself, a restart by a fallback step failed, or a step stopped it —
+      // unless its restart policy starts it again.
+      if ((state === 'exited' || state === 'failed') && !restarts?.pending) this.finish(server.lastExit?.exitCode || 1);
+      if (state === 'stopped') {
+        restarts?.dispose();
+        this.finish(0);
+      }
     });
     const bypassed = this.bypass.take(task.name);
     if (bypassed !== null) {
