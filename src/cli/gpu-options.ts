@@ -1,6 +1,6 @@
 /** The options `status` and `watch` share: where to read the GPU from, and the thresholds. */
 import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
-import { isSourcePreference, SOURCE_PREFERENCES, sourceFlags, sourcesFor, type ProbeSourceOptions } from '../core/gpu/source-registry.ts';
+import { isSourcePreference, SOURCE_PREFERENCES, sourceEntries, sourceFlags, sourcesFor, type ProbeSourceOptions } from '../core/gpu/source-registry.ts';
 import type { GpuSample, GpuSource } from '../core/gpu/types.ts';
 import { Watcher } from '../core/watch/watcher.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
@@ -13,20 +13,16 @@ export const EXIT_NO_SOURCE = 2;
 /** `--source`, each source's own flags (the registry's), then the thresholds. */
 export const GPU_VALUE_FLAGS: readonly string[] = ['source', ...sourceFlags().map(([, flag]) => flag.name), 'thresholds', 'hysteresis'];
 
-/** "auto: NVML, else nvidia-smi; replay: --replay-file": what `auto` tries, and what a source used only by name needs. */
+/** "auto: NVML, else nvidia-smi; replay: --replay-file": what `auto` tries, and what a source used only when named needs. */
 function sourceChoices(): string {
-  const byName = SOURCE_PREFERENCES.flatMap((p) => {
-    if (p === 'auto') return [];
-    const [entry] = sourcesFor(p);
-    const needs = Object.values(entry?.flags ?? {}).filter((f) => f.required);
-    return entry && !entry.auto && needs.length ? [`${p}: ${needs.map((f) => `--${f.name}`).join(' ')}`] : [];
+  const auto = `auto: ${sourcesFor('auto')
+    .map((e) => e.label)
+    .join(', else ')}`;
+  const byName = sourceEntries().flatMap((e) => {
+    const needs = Object.values(e.flags).filter((f) => f.required);
+    return e.auto || !needs.length ? [] : [`${e.kind}: ${needs.map((f) => `--${f.name}`).join(' ')}`];
   });
-  return [
-    `auto: ${sourcesFor('auto')
-      .map((e) => e.label)
-      .join(', else ')}`,
-    ...byName,
-  ].join('; ');
+  return [auto, ...byName].join('; ');
 }
 
 function helpLine(left: string, text: string): string {

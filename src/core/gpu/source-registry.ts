@@ -52,8 +52,9 @@ export function sourcesFor(preference: SourcePreference): readonly AnyEntry[] {
   return preference === 'auto' ? ENTRIES.filter((e) => e.auto) : ENTRIES.filter((e) => e.kind === preference);
 }
 
-export function sourceEntry(kind: SourceKind): AnyEntry {
-  return ENTRIES.find((e) => e.kind === kind) as AnyEntry;
+/** Every source, as the CLI's help and the settings walk them. */
+export function sourceEntries(): readonly AnyEntry[] {
+  return ENTRIES;
 }
 
 export type AnySourceSetting = (StringSetting | NumberSetting) & { restricted: boolean };
