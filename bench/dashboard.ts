@@ -81,7 +81,7 @@ async function sampleUpdates(harness: HarnessPage, times: number[], handles: num
             source: 'nvml',
             timestamp: t,
             driverVersion: null,
-            nvmlVersion: null,
+            sourceVersion: null,
             devices: [0, 1].map((index) => ({
               ...emptyDevice(index),
               memory: { total: (index ? 8 : 4) * GiB, used: (index ? 5400 + (i % 7) * 40 : 3600 + (i % 5) * 30) * MiB, free: 0, reserved: null },

@@ -31,7 +31,7 @@ class EightGpuSource implements GpuSource {
     });
     for (let p = 0; p < PROCESSES; p++)
       devices[p % GPUS]!.processes.push({ pid: 10_000 + p, name: `/opt/models/bin/worker-${p}`, usedBytes: (200 + p * 10) * MiB, kind: 'compute' });
-    return { source: 'nvml', timestamp, driverVersion: '550.54.14', nvmlVersion: '12.550.54.14', devices };
+    return { source: 'nvml', timestamp, driverVersion: '550.54.14', sourceVersion: '12.550.54.14', devices };
   }
   async dispose(): Promise<void> {}
 }

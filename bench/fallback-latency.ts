@@ -72,7 +72,7 @@ export async function measureFallbackLatency(): Promise<{ medianMs: number; samp
       const d = emptyDevice(0);
       d.memory = { total, used: 7500 * MiB, free: total - 7500 * MiB, reserved: 0 };
       return {
-        sample: { source: 'nvml', timestamp: Date.now(), driverVersion: null, nvmlVersion: null, devices: [d] },
+        sample: { source: 'nvml', timestamp: Date.now(), driverVersion: null, sourceVersion: null, devices: [d] },
         levels: ['critical'],
         thresholds: [thresholds],
       };

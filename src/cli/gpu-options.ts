@@ -1,5 +1,6 @@
 /** The options `status` and `watch` share: where to read the GPU from, and the thresholds. */
-import { probeSource, SOURCE_PREFERENCES, type ProbeResult, type SourcePreference } from '../core/gpu/probe.ts';
+import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
+import { isSourcePreference, SOURCE_PREFERENCES, sourceEntries, sourceFlags, sourcesFor, type ProbeSourceOptions } from '../core/gpu/source-registry.ts';
 import type { GpuSample, GpuSource } from '../core/gpu/types.ts';
 import { Watcher } from '../core/watch/watcher.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
@@ -9,15 +10,31 @@ import type { CliIo } from './io.ts';
 /** The exit code of a command that found no GPU source (the reason goes to stderr). */
 export const EXIT_NO_SOURCE = 2;
 
-export const GPU_VALUE_FLAGS = ['nvml-library', 'source', 'nvidia-smi', 'replay-file', 'replay-speed', 'thresholds', 'hysteresis'] as const;
+/** `--source`, each source's own flags (the registry's), then the thresholds. */
+export const GPU_VALUE_FLAGS: readonly string[] = ['source', ...sourceFlags().map(([, flag]) => flag.name), 'thresholds', 'hysteresis'];
 
-export const GPU_OPTIONS_HELP = `  --source auto|nvml|nvidia-smi|replay  where to read the GPU from (auto: NVML, else nvidia-smi; replay: --replay-file)
-  --nvml-library PATH             the libnvidia-ml to load (else $VRAM_GUARD_NVML_LIBRARY, else the system's)
-  --nvidia-smi PATH               the nvidia-smi executable (default: nvidia-smi on PATH)
-  --replay-file FILE              the trace to play with --source replay (docs/trace-format.md)
-  --replay-speed N                trace seconds per second (default 1)
-  --thresholds warning=80%,critical=90%,emergency=95%  levels, each in %, MiB or GiB (e.g. warning=6144MiB)
-  --hysteresis 2%                 how far below a threshold usage must fall to leave its level`;
+/** "auto: NVML, else nvidia-smi; replay: --replay-file": what `auto` tries, and what a source used only when named needs. */
+function sourceChoices(): string {
+  const auto = `auto: ${sourcesFor('auto')
+    .map((e) => e.label)
+    .join(', else ')}`;
+  const byName = sourceEntries().flatMap((e) => {
+    const needs = Object.values(e.flags).filter((f) => f.required);
+    return e.auto || !needs.length ? [] : [`${e.kind}: ${needs.map((f) => `--${f.name}`).join(' ')}`];
+  });
+  return [auto, ...byName].join('; ');
+}
+
+function helpLine(left: string, text: string): string {
+  return `  ${left}`.length < 32 ? `  ${left}`.padEnd(34) + text : `  ${left}  ${text}`;
+}
+
+export const GPU_OPTIONS_HELP = [
+  helpLine(`--source ${SOURCE_PREFERENCES.join('|')}`, `where to read the GPU from (${sourceChoices()})`),
+  ...sourceFlags().map(([, flag]) => helpLine(`--${flag.name} ${flag.value}`, flag.help)),
+  helpLine('--thresholds warning=80%,critical=90%,emergency=95%', 'levels, each in %, MiB or GiB (e.g. warning=6144MiB)'),
+  helpLine('--hysteresis 2%', 'how far below a threshold usage must fall to leave its level'),
+].join('\n');
 
 export interface GpuOptions {
   /** Opens the GPU source; `signal` ends an open in flight. */
@@ -27,27 +44,27 @@ export interface GpuOptions {
 
 export function gpuOptions(parsed: ParsedArgs, env: NodeJS.ProcessEnv): GpuOptions {
   const source = stringFlag(parsed, 'source') ?? 'auto';
-  if (!(SOURCE_PREFERENCES as readonly string[]).includes(source)) {
+  if (!isSourcePreference(source)) {
     throw new UsageError(`--source must be one of ${SOURCE_PREFERENCES.join(', ')}`);
   }
   const thresholds = thresholdFlags(parsed);
-  const replayFile = stringFlag(parsed, 'replay-file');
-  if (source === 'replay' && !replayFile) throw new UsageError('--source replay needs --replay-file FILE');
-  const speedText = stringFlag(parsed, 'replay-speed');
-  const replaySpeed = speedText === undefined ? undefined : Number(speedText);
-  if (replaySpeed !== undefined && !(replaySpeed > 0)) throw new UsageError(`--replay-speed must be a positive number (got "${speedText}")`);
+  const [chosen] = source === 'auto' ? [] : sourcesFor(source);
+  for (const flag of Object.values(chosen?.flags ?? {})) {
+    if (flag.required && !stringFlag(parsed, flag.name)) throw new UsageError(`--source ${source} needs --${flag.name} ${flag.value}`);
+  }
+  const sourceOptions: Record<string, string | number> = {};
+  for (const [option, flag] of sourceFlags()) {
+    const text = stringFlag(parsed, flag.name);
+    if (text === undefined) continue;
+    if (flag.type === 'positive number') {
+      const n = Number(text);
+      if (!(n > 0)) throw new UsageError(`--${flag.name} must be a positive number (got "${text}")`);
+      sourceOptions[option] = n;
+    } else sourceOptions[option] = text;
+  }
   return {
     thresholds,
-    probe: (signal) =>
-      probeSource({
-        preference: source as SourcePreference,
-        nvmlLibraryPath: stringFlag(parsed, 'nvml-library'),
-        nvidiaSmiPath: stringFlag(parsed, 'nvidia-smi'),
-        replayFile,
-        replaySpeed,
-        env,
-        signal,
-      }),
+    probe: (signal) => probeSource({ ...(sourceOptions as ProbeSourceOptions), preference: source, env, signal }),
   };
 }
 

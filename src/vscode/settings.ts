@@ -2,18 +2,15 @@
  * Reads and validates the `vramGuard.*` settings. Pure: it is handed a getter, so it runs (and is
  * tested) without VS Code. Every invalid value yields one sentence naming the setting, and the default.
  */
-import { SOURCE_PREFERENCES, type SourcePreference } from '../core/gpu/probe.ts';
+import { isSourcePreference, SOURCE_PREFERENCES, sourceSettings, type SourcePreference, type SourceSettingValues } from '../core/gpu/source-registry.ts';
 import { GiB, MiB, parseSize } from '../core/units.ts';
 import { parseThresholds, type ThresholdSpec } from '../core/watch/thresholds.ts';
 import { DEFAULT_ADAPTIVE, type AdaptiveRate } from '../core/watch/watcher.ts';
 import { numberSetting } from '../core/number-setting.ts';
 
-export interface Settings {
+/** The sources' own settings (`nvmlLibraryPath`, `replayFile`, …) come from the source registry. */
+export interface Settings extends SourceSettingValues {
   source: SourcePreference;
-  nvmlLibraryPath: string;
-  nvidiaSmiPath: string;
-  replayFile: string;
-  replaySpeed: number;
   sampleIntervalMs: number;
   /** Process lists are read at least this often; more often only when used memory moves or a view shows them. */
   processListIntervalSeconds: number;
@@ -44,7 +41,15 @@ export type SettingGetter = (key: string) => unknown;
  * same): what VRAM Guard loads or runs, where its GPU figures come from (a workspace could make the
  * status bar show a fake GPU), and the thresholds the fallback chain acts on.
  */
-export const RESTRICTED_SETTINGS = ['nvmlLibraryPath', 'nvidiaSmiPath', 'fallbackChain', 'source', 'replayFile', 'thresholds', 'hysteresis'] as const;
+export const RESTRICTED_SETTINGS: readonly string[] = [
+  'source',
+  ...sourceSettings()
+    .filter(([, setting]) => setting.restricted)
+    .map(([key]) => key),
+  'fallbackChain',
+  'thresholds',
+  'hysteresis',
+];
 
 /** What `WorkspaceConfiguration.inspect` tells about one setting (the scopes VRAM Guard reads). */
 export interface SettingInspection {
@@ -107,7 +112,7 @@ export function readSettings(get: SettingGetter): Settings {
   let source: SourcePreference = 'auto';
   const rawSource = get('source');
   if (rawSource !== undefined && rawSource !== null) {
-    if ((SOURCE_PREFERENCES as readonly unknown[]).includes(rawSource)) source = rawSource as SourcePreference;
+    if (isSourcePreference(rawSource)) source = rawSource;
     else problems.push(`${P}source must be one of ${SOURCE_PREFERENCES.join(', ')}, got ${JSON.stringify(rawSource)}. Using "auto".`);
   }
 
@@ -123,10 +128,10 @@ export function readSettings(get: SettingGetter): Settings {
 
   return {
     source,
-    nvmlLibraryPath: string('nvmlLibraryPath', ''),
-    nvidiaSmiPath: string('nvidiaSmiPath', 'nvidia-smi') || 'nvidia-smi',
-    replayFile: string('replayFile', ''),
-    replaySpeed: number('replaySpeed', 1, 0.01, 10_000),
+    // An empty string setting stands for its default.
+    ...(Object.fromEntries(
+      sourceSettings().map(([key, s]) => [key, s.type === 'number' ? number(key, s.default, s.minimum, s.maximum) : string(key, s.default) || s.default]),
+    ) as SourceSettingValues),
     sampleIntervalMs: number('sampleIntervalMs', 1000, 100, 60_000),
     processListIntervalSeconds: number('processListIntervalSeconds', 5, 1, 3600),
     adaptiveRate: readAdaptive(get('adaptiveRate'), problems),

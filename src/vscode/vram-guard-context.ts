@@ -16,6 +16,7 @@ import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
 import type { FallbackStep } from '../core/servers/fallback-steps.ts';
 import { spikeStageEvent } from '../core/checks/spike-history.ts';
 import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
+import { probeOptionsFromSettings, sourceSettingsChanged } from '../core/gpu/source-registry.ts';
 import { recordHistory } from '../core/history/recorder.ts';
 import { HistoryStore } from '../core/history/store.ts';
 import { detailsMarkdown } from '../core/report/details-markdown.ts';
@@ -229,19 +230,16 @@ export class VramGuardContext {
   private openSource(signal?: AbortSignal): Promise<ProbeResult> {
     const s = this.config.current.general;
     return probeSource({
+      ...probeOptionsFromSettings(s, (setting, bundled) => this.workspaceFile(setting, bundled)),
       signal,
       preference: s.source,
-      nvmlLibraryPath: s.nvmlLibraryPath || undefined,
-      nvidiaSmiPath: s.nvidiaSmiPath,
-      replayFile: this.replayFile(s.replayFile),
-      replaySpeed: s.replaySpeed,
       log: (m) => this.log.info(m),
     });
   }
 
-  /** The trace for `replay`: the setting (relative to the workspace folder), else the bundled one. */
-  private replayFile(setting: string): string {
-    if (!setting) return this.extension.asAbsolutePath(path.join('media', 'traces', 'a1000-4gb-speech-cascade.jsonl'));
+  /** A source's file setting (the replay's trace): relative to the workspace folder; empty, the file bundled with the extension. */
+  private workspaceFile(setting: string, bundled: string | undefined): string {
+    if (!setting) return bundled ? this.extension.asAbsolutePath(bundled) : setting;
     if (path.isAbsolute(setting)) return setting;
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     return folder ? path.join(folder, setting) : setting;
@@ -381,16 +379,7 @@ export class VramGuardContext {
     this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
     if (JSON.stringify(now.fleet) !== JSON.stringify(before.fleet)) this.fleet.configure();
-    const b = before.general;
-    if (
-      b.source !== g.source ||
-      b.nvmlLibraryPath !== g.nvmlLibraryPath ||
-      b.nvidiaSmiPath !== g.nvidiaSmiPath ||
-      b.replayFile !== g.replayFile ||
-      b.replaySpeed !== g.replaySpeed
-    ) {
-      this.watcher.reprobe();
-    }
+    if (sourceSettingsChanged(before.general, g)) this.watcher.reprobe();
     this.refresh();
   }
 

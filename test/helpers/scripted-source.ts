@@ -30,7 +30,7 @@ export class ScriptedSource implements GpuSource {
       d.memory = { total: this.total, used, free: this.total - used, reserved: 0 };
       return d;
     });
-    return { source: 'nvml', timestamp, driverVersion: 'test', nvmlVersion: null, devices };
+    return { source: 'nvml', timestamp, driverVersion: 'test', sourceVersion: null, devices };
   }
 
   async dispose(): Promise<void> {

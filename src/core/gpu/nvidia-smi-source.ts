@@ -133,7 +133,7 @@ export class NvidiaSmiSource implements GpuSource {
     this.attachProcesses(devices, this.apps);
     await this.nameProcesses(devices);
     this.driverVersion = rows.find((r) => r.driverVersion !== null)?.driverVersion ?? this.driverVersion;
-    return { source: 'nvidia-smi', timestamp, driverVersion: this.driverVersion, nvmlVersion: null, devices };
+    return { source: 'nvidia-smi', timestamp, driverVersion: this.driverVersion, sourceVersion: null, devices };
   }
 
   async dispose(): Promise<void> {

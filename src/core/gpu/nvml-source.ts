@@ -138,7 +138,7 @@ export class NvmlSource implements GpuSource {
     const devices: GpuDevice[] = [];
     for (let i = 0; i < count; i++) devices.push(this.readDevice(i, timestamp, options));
     await this.nameProcesses(devices);
-    return { source: 'nvml', timestamp, driverVersion: this.driverVersion, nvmlVersion: this.nvmlVersion, devices };
+    return { source: 'nvml', timestamp, driverVersion: this.driverVersion, sourceVersion: this.nvmlVersion, devices };
   }
 
   async dispose(): Promise<void> {

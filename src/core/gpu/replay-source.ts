@@ -120,7 +120,7 @@ export class ReplaySource implements GpuSource {
       const row = latest.get(info.index) ?? firstRowOf(this.frames, info.index);
       return deviceFromRow(row, info);
     });
-    return { source: 'replay', timestamp, driverVersion: null, nvmlVersion: null, devices };
+    return { source: 'replay', timestamp, driverVersion: null, sourceVersion: null, devices };
   }
 
   private reportEvents(position: number, pass: number): void {

@@ -1,6 +1,13 @@
 /** What every GPU source reports: one sample of every GPU it sees. */
 
-export type SourceKind = 'nvml' | 'nvidia-smi' | 'replay';
+/**
+ * The GPU sources by kind. Each source's entry in `sources/` adds its kind here (`declare module`),
+ * so this file imports none of them; `source-registry.ts` fails to compile unless it lists exactly these.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by each source's entry
+export interface GpuSourceKinds {}
+
+export type SourceKind = keyof GpuSourceKinds;
 
 export interface GpuProcess {
   pid: number;
@@ -49,7 +56,8 @@ export interface GpuSample {
   /** Milliseconds since the epoch, from the watcher's clock. */
   timestamp: number;
   driverVersion: string | null;
-  nvmlVersion: string | null;
+  /** The version of the library or tool that read it (NVML's); null when the source has none or cannot tell. */
+  sourceVersion: string | null;
   devices: GpuDevice[];
 }
 

@@ -288,7 +288,7 @@ export class Watcher extends Emitter<WatcherEvents> {
       source: source.kind,
       timestamp: now,
       driverVersion: previous?.driverVersion ?? null,
-      nvmlVersion: previous?.nvmlVersion ?? null,
+      sourceVersion: previous?.sourceVersion ?? null,
       devices: known.map((d) => ({ ...emptyDevice(d.index), name: d.name, uuid: d.uuid, error: { ...error } })),
     };
     const watched = this.classify(sample);

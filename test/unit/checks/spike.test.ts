@@ -73,7 +73,7 @@ function world(sizes: Record<string, number>, options: { baseMiB?: number; bumpM
     source: 'nvml',
     timestamp: clock.now(),
     driverVersion: '550.54.14',
-    nvmlVersion: '12.550.54.14',
+    sourceVersion: '12.550.54.14',
     devices: [
       {
         index: 0,

@@ -61,7 +61,7 @@ function scene(options: { mode?: FallbackMode; confirm?: (r: ConfirmRequest) => 
   const d = emptyDevice(0);
   d.memory = { total: 4 * GiB, used: USED, free: 4 * GiB - USED, reserved: 0 };
   const watched = (): WatchedSample => ({
-    sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, nvmlVersion: null, devices: [d] },
+    sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, sourceVersion: null, devices: [d] },
     levels: ['ok'],
     thresholds: [null],
   });

@@ -68,7 +68,7 @@ function setup(
     const d = emptyDevice(0);
     d.memory = { total, used, free: total - used, reserved: 0 };
     return {
-      sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, nvmlVersion: null, devices: [d] },
+      sample: { source: 'nvml', timestamp: clock.now(), driverVersion: null, sourceVersion: null, devices: [d] },
       levels: [level],
       thresholds: [thresholds],
     };

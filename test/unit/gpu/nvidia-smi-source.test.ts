@@ -61,7 +61,7 @@ describe('nvidia-smi source', () => {
     assert.equal(sample.source, 'nvidia-smi');
     assert.equal(sample.timestamp, 1234);
     assert.equal(sample.driverVersion, '550.54.14');
-    assert.equal(sample.nvmlVersion, null);
+    assert.equal(sample.sourceVersion, null);
     assert.equal(sample.devices.length, 1);
     const [d] = sample.devices;
     assert.ok(d);

@@ -50,7 +50,7 @@ describe('NVML source (koffi + fake libnvidia-ml)', () => {
     assert.equal(sample.source, 'nvml');
     assert.equal(sample.timestamp, 1000);
     assert.equal(sample.driverVersion, '550.54.14');
-    assert.equal(sample.nvmlVersion, '12.550.54.14');
+    assert.equal(sample.sourceVersion, '12.550.54.14');
     const [d] = sample.devices;
     assert.ok(d);
     assert.equal(d.index, 0);

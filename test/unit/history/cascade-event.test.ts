@@ -30,7 +30,7 @@ const watched = (t: number): WatchedSample => ({
     source: 'nvml',
     timestamp: t,
     driverVersion: null,
-    nvmlVersion: null,
+    sourceVersion: null,
     devices: [
       {
         index: 0,

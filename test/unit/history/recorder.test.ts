@@ -18,7 +18,7 @@ const watched = (t: number, usedMiB: number): WatchedSample => ({
     source: 'nvml',
     timestamp: t,
     driverVersion: null,
-    nvmlVersion: null,
+    sourceVersion: null,
     devices: [
       {
         index: 0,

@@ -18,7 +18,7 @@ describe('GPU details document', () => {
     const md = detailsMarkdown({
       status: { state: 'ready', source: { kind: 'nvml', description: 'NVML 12.550.54.14', sample: async () => ({}) as never, dispose: async () => {} } },
       latest: {
-        sample: { source: 'nvml', timestamp: Date.UTC(2025, 9, 31, 7, 14, 57), driverVersion: '550.54.14', nvmlVersion: null, devices: [d] },
+        sample: { source: 'nvml', timestamp: Date.UTC(2025, 9, 31, 7, 14, 57), driverVersion: '550.54.14', sourceVersion: null, devices: [d] },
         levels: ['critical'],
         thresholds: [{ warning: 3277 * MiB, critical: 3686 * MiB, emergency: 3891 * MiB, hysteresis: 82 * MiB }],
       },

@@ -59,7 +59,7 @@ function reading(totalMiB: number, freeMiB: number, extra: Partial<GpuDevice> = 
     error: null,
     ...extra,
   };
-  return { ok: true, sample: { source: 'nvml', timestamp: 1000, driverVersion: '550.54.14', nvmlVersion: '12.550', devices: [device] }, description: 'NVML' };
+  return { ok: true, sample: { source: 'nvml', timestamp: 1000, driverVersion: '550.54.14', sourceVersion: '12.550', devices: [device] }, description: 'NVML' };
 }
 
 function preflight(r: GpuReading, need: PreflightNeed, margin = '1GiB'): PreflightReport {

@@ -11,7 +11,7 @@ function sample(used: number, processes: Array<[number, number | null, string]>)
   d.name = 'Test GPU';
   d.memory = { total: 8 * GiB, used, free: 8 * GiB - used, reserved: 0 };
   d.processes = processes.map(([pid, bytes, name]) => ({ pid, usedBytes: bytes, name, kind: 'compute' }));
-  return { source: 'nvml', timestamp: 1234, driverVersion: null, nvmlVersion: null, devices: [d] };
+  return { source: 'nvml', timestamp: 1234, driverVersion: null, sourceVersion: null, devices: [d] };
 }
 
 describe('ledger view', () => {

@@ -97,7 +97,7 @@ describe('simple VRAM gate', () => {
     d.memory = { total: 8 * GiB, used: 6 * GiB, free: 2 * GiB, reserved: 0 };
     const reading = {
       ok: true as const,
-      sample: { source: 'nvml' as const, timestamp: 0, driverVersion: null, nvmlVersion: null, devices: [d] },
+      sample: { source: 'nvml' as const, timestamp: 0, driverVersion: null, sourceVersion: null, devices: [d] },
       description: 'test',
     };
     const gate = simpleGate(256 * MiB);

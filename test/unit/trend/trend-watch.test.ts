@@ -53,7 +53,7 @@ async function feed(
       usedBytes: p.usedMiB === null ? null : p.usedMiB * MiB,
       kind: 'compute',
     }));
-    const sample: GpuSample = { source: 'nvml', timestamp: now, driverVersion: null, nvmlVersion: null, devices: [device] };
+    const sample: GpuSample = { source: 'nvml', timestamp: now, driverVersion: null, sourceVersion: null, devices: [device] };
     await watch.onSample(sample);
   }
   return { told, watch, store };

@@ -33,7 +33,7 @@ describe('dashboard data', () => {
     const devices = Array.from({ length: 8 }, (_, i) => device(i, 5421.3));
     const update = sampleUpdate(
       {
-        sample: { source: 'nvml', timestamp: 1_761_894_897_000, driverVersion: null, nvmlVersion: null, devices },
+        sample: { source: 'nvml', timestamp: 1_761_894_897_000, driverVersion: null, sourceVersion: null, devices },
         levels: devices.map(() => 'critical'),
         thresholds: devices.map(() => null),
       },

@@ -27,7 +27,7 @@ function watched(used: number[], levels: Level[], total = 8 * GiB): WatchedSampl
     return d;
   });
   const t = { warning: 6144 * MiB, critical: 7168 * MiB, emergency: 7782 * MiB, hysteresis: 128 * MiB };
-  return { sample: { source: 'nvml', timestamp: 0, driverVersion: '550.54.14', nvmlVersion: null, devices }, levels, thresholds: devices.map(() => t) };
+  return { sample: { source: 'nvml', timestamp: 0, driverVersion: '550.54.14', sourceVersion: null, devices }, levels, thresholds: devices.map(() => t) };
 }
 
 const ready = (kind?: GpuSource['kind']) => ({ state: 'ready' as const, source: source(kind) });
