@@ -7,9 +7,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
+import { gpuProcesses, ollamaUrlSetting } from '../../src/core/fallback/outside-processes.ts';
+import type { GpuSample } from '../../src/core/gpu/types.ts';
+import { ProcessRecogniser } from '../../src/core/servers/recognition/recogniser.ts';
 import { parseSteps } from '../../src/core/servers/fallback-steps.ts';
 import { getJson, postJson } from '../../src/core/servers/http.ts';
 import { outsideExecutor, recognised, standInSystemctl } from '../helpers/outside-servers.ts';
+import { startAs } from '../helpers/gpu-process.ts';
 import { emulatorCommand, type EmulatorKind } from '../helpers/servers.ts';
 
 const children: ChildProcess[] = [];
@@ -111,4 +115,37 @@ test('a process in no unit, not started by VRAM Guard: stopServer leaves it alon
   const plan = await outsideExecutor([loose]).plan(step({ action: 'stopServer', target: 'llama-server' }), 0);
   assert.equal(plan.ok, false);
   assert.match(plan.ok ? '' : plan.reason, /PID 4100 runs in no systemd unit and VRAM Guard did not start it: it is not touched .*kill 4100/);
+});
+
+test("the GPU's processes are recognised from /proc, less the roots of task servers: a real `ollama serve` with its port", async () => {
+  const serve = await startAs('ollama', ['serve']);
+  const task = await startAs('llama-server', ['-m', 'task.gguf']);
+  const recogniser = new ProcessRecogniser();
+  try {
+    const sample = { devices: [{ index: 0, processes: [{ pid: serve.pid }, { pid: task.pid }] }] } as unknown as GpuSample;
+    const found = await gpuProcesses(
+      () => sample,
+      recogniser,
+      () => [task.pid],
+    )(0);
+    assert.deepEqual(
+      found.map((r) => [r.pid, r.kind, r.role, r.ports]),
+      [[serve.pid, 'ollama', 'serve', [serve.port]]],
+    );
+    assert.deepEqual(await gpuProcesses(() => sample, recogniser)(1), []);
+  } finally {
+    recogniser.dispose();
+    serve.stop();
+    task.stop();
+  }
+});
+
+test('vramGuard.servers.ollamaUrl: an http(s) URL is used without its trailing "/"; anything else is named and ignored', () => {
+  assert.deepEqual(ollamaUrlSetting('http://127.0.0.1:11434/'), { url: 'http://127.0.0.1:11434', problem: null });
+  assert.deepEqual(ollamaUrlSetting(''), { url: null, problem: null });
+  for (const bad of ['file:///etc/passwd', 'localhost:11434', 'http://user:pw@host:1', 42]) {
+    const r = ollamaUrlSetting(bad);
+    assert.equal(r.url, null, String(bad));
+    assert.match(r.problem ?? '', /must be an http\(s\) URL .* It is ignored\./);
+  }
 });
