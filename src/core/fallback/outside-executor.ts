@@ -61,8 +61,7 @@ export class OutsideServerExecutor implements FallbackExecutor {
 
   private async planOutside(step: FallbackStep, gpu: number): Promise<Outcome> {
     const found = (await this.options.processes(gpu)).filter((r) => r.startedBy !== 'task' && targets(step, r));
-    const what = step.target ? `"${step.target}"` : 'model server';
-    if (!found.length) return { ok: false, target: step.target, reason: `no ${what} started outside VRAM Guard on GPU ${gpu} either` };
+    if (!found.length) return { ok: false, target: step.target, reason: 'none started outside VRAM Guard either' };
     if (!this.options.isTrusted())
       return { ok: false, target: step.target, reason: `servers VRAM Guard did not start are acted on only in a trusted workspace (Workspace Trust)` };
     const reasons: string[] = [];

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
-import { gpuProcesses, ollamaUrlSetting } from '../../src/core/fallback/outside-processes.ts';
-import type { GpuSample } from '../../src/core/gpu/types.ts';
-import { ProcessRecogniser } from '../../src/core/servers/recognition/recogniser.ts';
-import { parseSteps } from '../../src/core/servers/fallback-steps.ts';
-import { getJson, postJson } from '../../src/core/servers/http.ts';
-import { outsideExecutor, recognised, standInSystemctl } from '../helpers/outside-servers.ts';
-import { startAs } from '../helpers/gpu-process.ts';
-import { emulatorCommand, type EmulatorKind } from '../helpers/servers.ts';
+import { gpuProcesses, ollamaUrlSetting } from '../../../src/core/fallback/outside-processes.ts';
+import type { GpuSample } from '../../../src/core/gpu/types.ts';
+import { ProcessRecogniser } from '../../../src/core/servers/recognition/recogniser.ts';
+import { parseSteps } from '../../../src/core/servers/fallback-steps.ts';
+import { getJson, postJson } from '../../../src/core/servers/http.ts';
+import { outsideExecutor, recognised, standInSystemctl } from '../../helpers/outside-servers.ts';
+import { startAs } from '../../helpers/gpu-process.ts';
+import { emulatorCommand, type EmulatorKind } from '../../helpers/servers.ts';
 
 const children: ChildProcess[] = [];
 after(() => {
