@@ -2,8 +2,8 @@
  * Fallback steps on the servers VRAM Guard did not start (a systemd service, a terminal, a script):
  * asked after the task servers' executor finds nothing to do. They act through the server's own API
  * — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
- * at the Ollama URLs of the user's settings, vLLM's `/sleep` where the server enables it — and stop a
- * process's systemd user unit (`systemctl --user stop`). A system unit or another user's process is
+ * at the Ollama URLs of the user's settings, vLLM's `/sleep` where the server enables it — and stop or
+ * restart a process's systemd user unit (`systemctl --user stop|restart`). A system unit or another user's process is
  * never touched: the plan says which command to run instead. Only in a trusted workspace.
  */
 import { errorMessage } from '../errors.ts';
@@ -12,7 +12,7 @@ import { ollamaPs, ollamaUnload } from '../servers/adapters/ollama.ts';
 import { vllmSleep } from '../servers/adapters/vllm.ts';
 import type { FallbackStep } from '../servers/fallback-steps.ts';
 import type { ProcessRecognition } from '../servers/recognition/recogniser.ts';
-import { systemctlUser, type SystemctlOptions, unitAction } from '../servers/systemd-user-unit.ts';
+import { systemctlUser, type SystemctlOptions, unitAction, type UnitVerb } from '../servers/systemd-user-unit.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
 
 export interface OutsideExecutorOptions {
@@ -72,8 +72,9 @@ export class OutsideServerExecutor implements FallbackExecutor {
       for (const r of found.filter((r) => r.kind === 'vllm')) attempts.push(() => this.sleepVllm(r));
       for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm'))
         reasons.push(`${describe(r)} has no API to unload a model: a stopServer step can stop its systemd user unit`);
-    } else if (step.action === 'stopServer') {
-      for (const r of found) attempts.push(async () => this.stopUnit(r));
+    } else if (step.action === 'stopServer' || step.action === 'restartServer') {
+      const verb = step.action === 'stopServer' ? 'stop' : 'restart';
+      for (const r of found) attempts.push(async () => this.unitStep(r, verb));
     } else {
       reasons.push(
         `${step.action} needs a task VRAM Guard started (its arguments are VRAM Guard's to change); ${found.map(describe).join(', ')} ${found.length > 1 ? 'were' : 'was'} started outside it`,
@@ -160,17 +161,17 @@ export class OutsideServerExecutor implements FallbackExecutor {
     };
   }
 
-  private stopUnit(r: ProcessRecognition): Outcome {
+  private unitStep(r: ProcessRecognition, verb: UnitVerb): Outcome {
     const name = describe(r);
-    const allowed = unitAction(r, 'stop', this.options.uid ?? currentUid());
+    const allowed = unitAction(r, verb, this.options.uid ?? currentUid());
     if (!allowed.ok) return { ok: false, target: name, reason: allowed.reason };
     return {
       ok: true,
       target: allowed.unit,
-      description: `stop ${name} with systemctl --user stop ${allowed.unit}`,
+      description: `${verb} ${name} with systemctl --user ${verb} ${allowed.unit}`,
       run: async () => {
-        await systemctlUser('stop', allowed.unit, this.options.systemctl);
-        return `${allowed.unit} stopped`;
+        await systemctlUser(verb, allowed.unit, this.options.systemctl);
+        return `${allowed.unit} ${verb === 'stop' ? 'stopped' : 'restarted'}`;
       },
     };
   }

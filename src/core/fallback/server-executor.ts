@@ -156,6 +156,17 @@ export class ServerExecutor implements FallbackExecutor {
           },
         };
       }
+      case 'restartServer':
+        return {
+          ok: true,
+          target: name,
+          description: `restart "${name}"`,
+          run: async () => {
+            const r = await s.restart({}, 'fallback: restart');
+            if (!r.ok) throw new Error(r.message);
+            return 'restarted';
+          },
+        };
       case 'stopServer':
         return {
           ok: true,

@@ -7,7 +7,7 @@ import { formatMiB, parseSize, type SizeSpec } from '../units.ts';
 import { LEVELS, type Level } from '../watch/levels.ts';
 import { thresholdProblem } from '../watch/thresholds.ts';
 
-export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'command'] as const;
+export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'restartServer', 'command'] as const;
 export type FallbackAction = (typeof FALLBACK_ACTIONS)[number];
 
 export const FALLBACK_MODES = ['auto', 'confirm', 'manual'] as const;

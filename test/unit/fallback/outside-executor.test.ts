@@ -110,6 +110,15 @@ test("stopServer on the user's own user unit runs systemctl --user stop -- UNIT 
   assert.deepEqual(await systemctl.calls(), [['--user', 'stop', '--', 'whisper@base.service']]);
 });
 
+test("restartServer on the user's own user unit runs systemctl --user restart -- UNIT", async () => {
+  const systemctl = await standInSystemctl();
+  const mine = recognised({ pid: 4001, kind: 'llama-server', unit: { name: 'llama.service', scope: 'user' } });
+  const plan = await outsideExecutor([mine], { systemctl: { program: systemctl.program } }).plan(step({ action: 'restartServer', target: 'llama-server' }), 0);
+  assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+  assert.equal(await plan.run(), 'llama.service restarted');
+  assert.deepEqual(await systemctl.calls(), [['--user', 'restart', '--', 'llama.service']]);
+});
+
 test('a process in no unit, not started by VRAM Guard: stopServer leaves it alone and says how to stop it', async () => {
   const loose = recognised({ pid: 4100, kind: 'llama-server', unit: null });
   const plan = await outsideExecutor([loose]).plan(step({ action: 'stopServer', target: 'llama-server' }), 0);
