@@ -2,12 +2,13 @@
  * Fallback steps on the servers VRAM Guard did not start (a systemd service, a terminal, a script):
  * asked after the task servers' executor finds nothing to do. They act through the server's own API
  * — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
- * at the Ollama URLs of the user's settings, vLLM's `/sleep` where the server enables it — and stop or
- * restart a process's systemd user unit (`systemctl --user stop|restart`). A system unit or another user's process is
- * never touched: the plan says which command to run instead. Only in a trusted workspace.
+ * at the Ollama URL of the user's settings, llama-server's router (`/models/unload`), vLLM's `/sleep`
+ * where the server enables it — and stop or restart a process's systemd user unit (`systemctl --user
+ * stop|restart`). A system unit or another user's process is never touched: the plan says which
+ * command to run instead. Only in a trusted workspace.
  */
 import { errorMessage } from '../errors.ts';
-import { getJson, isRecord, type HttpOptions } from '../servers/http.ts';
+import { getJson, isRecord, postJson, quoteReply, type HttpOptions } from '../servers/http.ts';
 import { ollamaPs, ollamaUnload } from '../servers/adapters/ollama.ts';
 import { vllmSleep } from '../servers/adapters/vllm.ts';
 import type { FallbackStep } from '../servers/fallback-steps.ts';
@@ -70,7 +71,8 @@ export class OutsideServerExecutor implements FallbackExecutor {
       const ollama = found.filter((r) => r.kind === 'ollama');
       if (ollama.length) attempts.push(() => this.unloadOllama(step, ollama));
       for (const r of found.filter((r) => r.kind === 'vllm')) attempts.push(() => this.sleepVllm(r));
-      for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm'))
+      for (const r of found.filter((r) => r.kind === 'llama-server')) attempts.push(() => this.unloadFromRouter(step, r));
+      for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm' && r.kind !== 'llama-server'))
         reasons.push(`${describe(r)} has no API to unload a model: a stopServer step can stop its systemd user unit`);
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
@@ -157,6 +159,48 @@ export class OutsideServerExecutor implements FallbackExecutor {
       run: async () => {
         await vllmSleep(url, 1, { fetch: this.options.fetch });
         return 'asleep (level 1)';
+      },
+    };
+  }
+
+  /**
+   * llama-server in router mode (started without `-m`): `GET /models` lists each model with
+   * `status.value`, and `POST /models/unload {"model": id}` unloads one. A single-model server has
+   * no runtime unload.
+   */
+  private async unloadFromRouter(step: FallbackStep, r: ProcessRecognition): Promise<Outcome> {
+    const name = describe(r);
+    if (r.model !== null)
+      return {
+        ok: false,
+        target: name,
+        reason: `${name} serves one model (${r.model}) and cannot unload it while running: a restartServer or stopServer step can act on its user unit`,
+      };
+    if (!r.ports.length) return { ok: false, target: name, reason: `${name} listens on no port VRAM Guard can read` };
+    const url = loopback(r.ports[0] ?? 0);
+    let reply: Awaited<ReturnType<typeof getJson>>;
+    try {
+      reply = await getJson(`${url}/models`, this.http());
+    } catch (err) {
+      return { ok: false, target: name, reason: `llama-server at ${url} did not answer (${errorMessage(err)})` };
+    }
+    const data = reply.status === 200 && isRecord(reply.json) && Array.isArray(reply.json.data) ? reply.json.data : null;
+    if (!data) return { ok: false, target: name, reason: `llama-server at ${url}: GET /models answered HTTP ${reply.status} without a router's model list` };
+    const loaded = data
+      .filter((m): m is Record<string, unknown> => isRecord(m) && typeof m.id === 'string' && isRecord(m.status) && m.status.value === 'loaded')
+      .map((m) => m.id as string)
+      .filter((id) => !step.model || id === step.model);
+    if (!loaded.length) return { ok: false, target: name, reason: `llama-server at ${url} has ${step.model ? `no ${step.model}` : 'no model'} loaded` };
+    return {
+      ok: true,
+      target: `llama-server at ${url}`,
+      description: `unload ${loaded.join(', ')} from llama-server (router) at ${url}, started outside VRAM Guard`,
+      run: async () => {
+        for (const id of loaded) {
+          const r = await postJson(`${url}/models/unload`, { model: id }, { fetch: this.options.fetch, timeoutMs: 30_000 });
+          if (r.status !== 200) throw new Error(`llama-server refused to unload ${id}: HTTP ${r.status} ${quoteReply(r.text)}`);
+        }
+        return `unloaded ${loaded.join(', ')}`;
       },
     };
   }

@@ -158,3 +158,28 @@ test('vramGuard.servers.ollamaUrl: an http(s) URL is used without its trailing "
     assert.match(r.problem ?? '', /must be an http\(s\) URL .* It is ignored\./);
   }
 });
+
+test('llama-server in router mode: unloadModel unloads the loaded models through /models/unload; a single-model server cannot', async () => {
+  const port = await startEmulator('llama-server', ['--models-dir', 'models', '--router-models', 'qwen3-8b,gemma-3-4b']);
+  const url = `http://127.0.0.1:${port}`;
+  assert.equal((await postJson(`${url}/models/load`, { model: 'qwen3-8b' })).status, 200);
+  const routerProcess = recognised({ pid: 5000, kind: 'llama-server', ports: [port] });
+  const plan = await outsideExecutor([routerProcess]).plan(step({ action: 'unloadModel', target: 'llama-server' }), 0);
+  assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+  assert.match(plan.description, /unload qwen3-8b from llama-server \(router\)/);
+  assert.equal(await plan.run(), 'unloaded qwen3-8b');
+  const listed = (await getJson(`${url}/models`)).json as { data: Array<{ id: string; status: { value: string } }> };
+  assert.deepEqual(
+    listed.data.map((m) => [m.id, m.status.value]),
+    [
+      ['qwen3-8b', 'unloaded'],
+      ['gemma-3-4b', 'unloaded'],
+    ],
+  );
+  const nothing = await outsideExecutor([routerProcess]).plan(step({ action: 'unloadModel', target: 'llama-server' }), 0);
+  assert.match(nothing.ok ? '' : nothing.reason, /has no model loaded/);
+
+  const single = recognised({ pid: 5001, kind: 'llama-server', model: 'qwen.gguf', ports: [port] });
+  const refused = await outsideExecutor([single]).plan(step({ action: 'unloadModel', target: 'llama-server' }), 0);
+  assert.match(refused.ok ? '' : refused.reason, /serves one model \(qwen\.gguf\) and cannot unload it while running/);
+});
