@@ -74,6 +74,6 @@ describe('vram-guard fallback', () => {
     await writeFile(badChain, '[{"action":"explode"}]');
     const bad = await runCli(['fallback', '--dry-run', '--chain', badChain]);
     assert.equal(bad.code, 64);
-    assert.match(bad.stderr, /"action" must be one of reduceContext, unloadModel, moveToCpu, stopServer, command/);
+    assert.match(bad.stderr, /"action" must be one of reduceContext, unloadModel, moveToCpu, stopServer, restartServer, command/);
   });
 });
