@@ -45,6 +45,9 @@ export function targets(step: FallbackStep, r: ProcessRecognition): boolean {
 
 const loopback = (port: number) => `http://127.0.0.1:${port}`;
 
+/** Where Ollama listens unless OLLAMA_HOST says otherwise. */
+export const OLLAMA_DEFAULT_URL = 'http://127.0.0.1:11434';
+
 export class OutsideServerExecutor implements FallbackExecutor {
   private readonly options: OutsideExecutorOptions;
 
@@ -94,26 +97,27 @@ export class OutsideServerExecutor implements FallbackExecutor {
     return { fetch: this.options.fetch, timeoutMs: timeoutMs ?? this.options.probeTimeoutMs ?? 3000 };
   }
 
-  /** Ollama's URLs: each `ollama serve` port on loopback, then the user's settings; the first with a model loaded is used. */
+  /**
+   * Ollama's URLs: each `ollama serve` port on loopback, then the user's setting, else Ollama's
+   * default address; the first with a model loaded is used.
+   */
   private async unloadOllama(step: FallbackStep, found: ProcessRecognition[]): Promise<Outcome> {
     const urls = new Set<string>();
     for (const r of found) if (r.role !== 'runner') for (const p of r.ports) urls.add(loopback(p));
     for (const u of this.options.ollamaUrls?.() ?? []) urls.add(u.replace(/\/+$/, ''));
     const unit = found.find((r) => r.unit)?.unit;
     const where = unit ? ` (${unit.name}${unit.scope === 'user' ? ', a user unit' : ', a system unit'})` : '';
-    if (!urls.size)
-      return {
-        ok: false,
-        target: 'ollama',
-        reason: `Ollama${where} runs on this GPU but listens on no port VRAM Guard can read: set vramGuard.servers.ollamaUrl in your user settings`,
-      };
+    // Another user's `ollama serve` (a system service) hides its sockets: Ollama's own default address, then.
+    if (!urls.size) urls.add(OLLAMA_DEFAULT_URL);
     const reasons: string[] = [];
     for (const url of urls) {
       let loaded: Awaited<ReturnType<typeof ollamaPs>>;
       try {
         loaded = await ollamaPs(url, this.http());
       } catch (err) {
-        reasons.push(`Ollama at ${url} did not answer (${errorMessage(err)}): nothing unloaded there`);
+        reasons.push(
+          `Ollama at ${url} did not answer (${errorMessage(err)}): nothing unloaded there${url === OLLAMA_DEFAULT_URL ? ' (its port could not be read: set vramGuard.servers.ollamaUrl in your user settings)' : ''}`,
+        );
         continue;
       }
       const models = loaded.map((m) => m.name).filter((m) => !step.model || m === step.model);

@@ -1,9 +1,11 @@
 /**
  * What the outside executor acts on: the processes of one GPU in the latest sample, recognised from
- * /proc, less the roots of the servers tasks started (the task executor acts on those). And the
+ * /proc, less the roots of the servers tasks started (the task executor acts on those), and the
+ * `ollama serve` parent of each Ollama runner (the runner holds the memory, the parent the API). And the
  * user's Ollama URL setting, checked: only an http(s) URL, read from the user's own settings.
  */
 import type { GpuSample } from '../gpu/types.ts';
+import { readProcessFacts } from '../servers/recognition/proc-facts.ts';
 import type { ProcessRecogniser, ProcessRecognition } from '../servers/recognition/recogniser.ts';
 
 export function gpuProcesses(
@@ -17,7 +19,15 @@ export function gpuProcesses(
     const ours = new Set(taskPids());
     const pids = device.processes.map((p) => p.pid).filter((pid) => !ours.has(pid));
     if (!pids.length) return [];
-    return [...(await recogniser.recognise(pids)).values()];
+    const found = await recogniser.recognise(pids);
+    // Only Ollama's runners hold the GPU; its API is their parent's, `ollama serve`.
+    const runners = [...found.values()].filter((r) => r.kind === 'ollama' && r.role === 'runner');
+    const parents = (await Promise.all(runners.map(async (r) => (await readProcessFacts(r.pid)).ppid))).filter(
+      (ppid): ppid is number => ppid !== null && ppid > 1 && !found.has(ppid),
+    );
+    if (!parents.length) return [...found.values()];
+    const withParents = await recogniser.recognise([...pids, ...new Set(parents)]);
+    return [...withParents.values()].filter((r) => found.has(r.pid) || (r.kind === 'ollama' && r.role === 'serve'));
   };
 }
 

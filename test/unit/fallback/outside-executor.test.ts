@@ -14,7 +14,7 @@ import { parseSteps } from '../../../src/core/servers/fallback-steps.ts';
 import { getJson, postJson } from '../../../src/core/servers/http.ts';
 import { outsideExecutor, recognised, standInSystemctl } from '../../helpers/outside-servers.ts';
 import { startAs } from '../../helpers/gpu-process.ts';
-import { emulatorCommand, type EmulatorKind } from '../../helpers/servers.ts';
+import { emulatorCommand, type EmulatorKind, pollUntil } from '../../helpers/servers.ts';
 
 const children: ChildProcess[] = [];
 after(() => {
@@ -182,4 +182,53 @@ test('llama-server in router mode: unloadModel unloads the loaded models through
   const single = recognised({ pid: 5001, kind: 'llama-server', model: 'qwen.gguf', ports: [port] });
   const refused = await outsideExecutor([single]).plan(step({ action: 'unloadModel', target: 'llama-server' }), 0);
   assert.match(refused.ok ? '' : refused.reason, /serves one model \(qwen\.gguf\) and cannot unload it while running/);
+});
+
+test("only Ollama's runner holds the GPU: its parent `ollama serve` (a real process tree) gives the API's port", async () => {
+  const serve = await startAs('ollama', ['serve'], { FAKE_CHILD: 'runner' });
+  const runnerPid = Number(
+    await new Promise<string>((resolve) => {
+      let out = '';
+      serve.child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /child (\d+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+    }),
+  );
+  const recogniser = new ProcessRecogniser();
+  try {
+    const sample = { devices: [{ index: 0, processes: [{ pid: runnerPid }] }] } as unknown as GpuSample;
+    const found = await pollUntil(async () => {
+      const all = await gpuProcesses(() => sample, recogniser)(0);
+      return all.some((r) => r.role === 'runner') ? all : null;
+    }, 'the runner to run as "ollama runner"');
+    assert.deepEqual(
+      found.map((r) => [r.pid, r.kind, r.role, r.ports]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      [
+        [serve.pid, 'ollama', 'serve', [serve.port]],
+        [runnerPid, 'ollama', 'runner', []],
+      ],
+    );
+  } finally {
+    recogniser.dispose();
+    process.kill(runnerPid, 'SIGKILL');
+    serve.stop();
+  }
+});
+
+test("an Ollama service whose port cannot be read (another user's) and no setting: Ollama's default address is asked", async () => {
+  const hidden = recognised({
+    pid: 6000,
+    kind: 'ollama',
+    role: 'serve',
+    ports: [],
+    uid: 0,
+    unit: { name: 'ollama.service', scope: 'system' },
+    missing: ['fd: permission denied'],
+  });
+  const plan = await outsideExecutor([hidden]).plan(step({ action: 'unloadModel', target: 'ollama' }), 0);
+  // Whatever this machine runs at 11434, the step names that address.
+  assert.match(plan.ok ? plan.target : plan.reason, /Ollama at http:\/\/127\.0\.0\.1:11434/);
+  if (!plan.ok) assert.match(plan.reason, /set vramGuard\.servers\.ollamaUrl in your user settings|no model loaded/);
 });
