@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { after, test } from 'node:test';
 import { gpuProcesses, ollamaUrlSetting } from '../../../src/core/fallback/outside-processes.ts';
 import type { GpuSample } from '../../../src/core/gpu/types.ts';
@@ -199,10 +200,9 @@ test("only Ollama's runner holds the GPU: its parent `ollama serve` (a real proc
   const recogniser = new ProcessRecogniser();
   try {
     const sample = { devices: [{ index: 0, processes: [{ pid: runnerPid }] }] } as unknown as GpuSample;
-    const found = await pollUntil(async () => {
-      const all = await gpuProcesses(() => sample, recogniser)(0);
-      return all.some((r) => r.role === 'runner') ? all : null;
-    }, 'the runner to run as "ollama runner"');
+    // Between fork and exec the child is still a copy of `ollama serve`: recognise it once it runs as the runner.
+    await pollUntil(async () => (await readFile(`/proc/${runnerPid}/cmdline`, 'utf8')).split('\0').includes('runner'), 'the runner to exec');
+    const found = await gpuProcesses(() => sample, recogniser)(0);
     assert.deepEqual(
       found.map((r) => [r.pid, r.kind, r.role, r.ports]).sort((a, b) => Number(a[0]) - Number(b[0])),
       [
