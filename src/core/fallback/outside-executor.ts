@@ -76,7 +76,9 @@ export class OutsideServerExecutor implements FallbackExecutor {
       for (const r of found.filter((r) => r.kind === 'vllm')) attempts.push(() => this.sleepVllm(r));
       for (const r of found.filter((r) => r.kind === 'llama-server')) attempts.push(() => this.unloadFromRouter(step, r));
       for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm' && r.kind !== 'llama-server'))
-        reasons.push(`${describe(r)} has no API to unload a model: a stopServer step can stop its systemd user unit`);
+        reasons.push(
+          `${describe(r)}: outside VRAM Guard's tasks, models are unloaded from Ollama, llama-server's router and vLLM only; a stopServer or restartServer step can act on its systemd user unit`,
+        );
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
       for (const r of found) attempts.push(async () => this.unitStep(r, verb));
@@ -93,8 +95,8 @@ export class OutsideServerExecutor implements FallbackExecutor {
     return { ok: false, target: found[0] ? describe(found[0]) : step.target, reason: reasons.join('; ') };
   }
 
-  private http(timeoutMs?: number): HttpOptions {
-    return { fetch: this.options.fetch, timeoutMs: timeoutMs ?? this.options.probeTimeoutMs ?? 3000 };
+  private http(): HttpOptions {
+    return { fetch: this.options.fetch, timeoutMs: this.options.probeTimeoutMs ?? 3000 };
   }
 
   /**
