@@ -8,7 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { readingsOf, FallbackChain } from '../core/fallback/chain.ts';
 import { eventText } from '../core/fallback/events.ts';
 import { dryRunMarkdown } from '../core/fallback/report.ts';
+import { OutsideServerExecutor } from '../core/fallback/outside-executor.ts';
+import { gpuProcesses } from '../core/fallback/outside-processes.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
+import { ProcessRecogniser } from '../core/servers/recognition/recogniser.ts';
 import { DEFAULT_CHAIN_SETTING, FALLBACK_MODES, parseSteps, type FallbackMode, type FallbackStep } from '../core/servers/fallback-steps.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { rawLevel } from '../core/watch/classifier.ts';
@@ -72,6 +75,7 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
     return EXIT_NO_SOURCE;
   }
   const source = opened.source;
+  const recogniser = new ProcessRecogniser();
   try {
     const sample = await source.sample(Date.now());
     const watched = watchedSample(sample, options.thresholds);
@@ -84,8 +88,13 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
     const chain = new FallbackChain({
       steps: () => steps,
       mode: () => mode,
-      // From a shell the person running it chose the chain file: its commands may run.
-      executor: new ServerExecutor({ registry: new ServerRegistry(), isTrusted: () => true }),
+      // From a shell the person running it chose the chain file: its commands may run, and its steps
+      // act on the servers VRAM Guard did not start (no task runs here: those are all of them).
+      executor: new OutsideServerExecutor({
+        managed: new ServerExecutor({ registry: new ServerRegistry(), isTrusted: () => true }),
+        processes: gpuProcesses(() => sample, recogniser),
+        isTrusted: () => true,
+      }),
       readUsed: async (index) => (await source.sample(Date.now())).devices.find((d) => d.index === index)?.memory?.used ?? null,
       confirm: async () => false,
       settleTimeoutMs,
@@ -108,6 +117,7 @@ export async function runFallbackCommand(args: string[], io: CliIo): Promise<num
     io.stdout(json ? `${JSON.stringify({ ran: true, event }, null, 2)}\n` : `${eventText(event)}\n`);
     return event.result === 'done' ? FALLBACK_EXIT.done : FALLBACK_EXIT.failed;
   } finally {
+    recogniser.dispose();
     await source.dispose();
   }
 }

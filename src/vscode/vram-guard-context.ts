@@ -11,7 +11,10 @@ import { errorMessage } from '../core/errors.ts';
 import { reportListenerErrorsTo } from '../core/events.ts';
 import { FallbackChain } from '../core/fallback/chain.ts';
 import { chainSteps } from '../core/fallback/config.ts';
+import { OutsideServerExecutor } from '../core/fallback/outside-executor.ts';
+import { gpuProcesses } from '../core/fallback/outside-processes.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
+import { ProcessRecogniser } from '../core/servers/recognition/recogniser.ts';
 import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
 import type { FallbackStep } from '../core/servers/fallback-steps.ts';
 import { spikeStageEvent } from '../core/checks/spike-history.ts';
@@ -41,6 +44,7 @@ import { Configuration } from './configuration.ts';
 import { registerDashboard, type DashboardHandle } from './dashboard/dashboard-panel.ts';
 import { registerExporterService, type ExporterService } from './exporter/exporter-service.ts';
 import { confirmStep, registerFallbackCommands } from './fallback/fallback-commands.ts';
+import { userOllamaUrls } from './fallback/ollama-url.ts';
 import { MarkdownViews } from './notifications/markdown-view.ts';
 import { leakNotifier } from './notifications/leak-notifier.ts';
 import { LevelNotifier } from './notifications/notifier.ts';
@@ -115,10 +119,22 @@ export class VramGuardContext {
       processListIntervalMs: settings.general.processListIntervalSeconds * 1000,
       log: (m) => this.log.info(m),
     });
+    // Steps act first on the servers tasks started, then on those started outside VRAM Guard (a service, a terminal).
+    const outsideRecogniser = new ProcessRecogniser();
+    this.own(outsideRecogniser);
     this.chain = new FallbackChain({
       steps: () => this.fallbackSteps(),
       mode: () => this.config.current.fallback.mode,
-      executor: new ServerExecutor({ registry: this.servers, isTrusted: () => vscode.workspace.isTrusted }),
+      executor: new OutsideServerExecutor({
+        managed: new ServerExecutor({ registry: this.servers, isTrusted: () => vscode.workspace.isTrusted }),
+        processes: gpuProcesses(
+          () => this.watcher.latest?.sample ?? null,
+          outsideRecogniser,
+          () => this.servers.owners().map((o) => o.rootPid),
+        ),
+        ollamaUrls: userOllamaUrls((m) => this.log.warn(m)),
+        isTrusted: () => vscode.workspace.isTrusted,
+      }),
       readUsed: (gpu) => nextSampleUsed(this.watcher, gpu),
       confirm: confirmStep,
       cooldownMs: settings.fallback.cooldownMs,

@@ -24,9 +24,9 @@ describe('vram-guard fallback', () => {
     // The default chain: reduce context (any server), unload Ollama, Whisper to the CPU.
     assert.match(
       r.stdout,
-      /\| 0 · CRITICAL · 3830 MiB of 4096 MiB \| 1\. reduceContext \| confirm \| would do nothing: no running server on GPU 0; trigger CRITICAL \(3686 MiB\) is met at 3830 MiB \|/,
+      /\| 0 · CRITICAL · 3830 MiB of 4096 MiB \| 1\. reduceContext \| confirm \| would do nothing: no running server on GPU 0; none started outside VRAM Guard either; trigger CRITICAL \(3686 MiB\) is met at 3830 MiB \|/,
     );
-    assert.match(r.stdout, /\| 2\. unloadModel ollama \| confirm \| would do nothing: no running "ollama" on GPU 0/);
+    assert.match(r.stdout, /\| 2\. unloadModel ollama \| confirm \| would do nothing: no running "ollama" on GPU 0; none started outside VRAM Guard either/);
     assert.doesNotMatch(r.stdout, /any server/);
   });
 

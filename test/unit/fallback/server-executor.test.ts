@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FallbackChain } from '../../../src/core/fallback/chain.ts';
 import { chainSteps, readFallbackSettings } from '../../../src/core/fallback/config.ts';
+import { parseSteps } from '../../../src/core/servers/fallback-steps.ts';
 import { ServerExecutor } from '../../../src/core/fallback/server-executor.ts';
 import type { GpuSource } from '../../../src/core/gpu/types.ts';
 import { llamaServerAdapter } from '../../../src/core/servers/adapters/llama-server.ts';
@@ -167,6 +168,21 @@ describe('fallback chain with emulated servers', () => {
     }).runStep(0, { gpu: 0, used: before, total: 8 * GiB, level: 'ok', thresholds: null });
     assert.equal(cmd?.result, 'skipped');
     assert.match(cmd!.message, /trusted workspace/);
+    await w.stop();
+  });
+
+  it('restartServer restarts a task: a new process, the same arguments', async () => {
+    await h.fake.write({ devices: [baseGpu()] });
+    const w = await h.task('whisper', 'whisper-cpp', ['-m', 'ggml-base.en.bin', '--vram-mib', '300'], { needs: '400MiB' });
+    assert.ok((await w.start()).ok);
+    const pid = w.pid;
+    const [restart] = parseSteps([{ action: 'restartServer', target: 'whisper' }], 'test').steps;
+    const plan = await new ServerExecutor({ registry: h.registry, isTrusted: () => true }).plan(restart!, 0);
+    assert.ok(plan.ok, plan.ok ? '' : plan.reason);
+    assert.equal(plan.description, 'restart "whisper"');
+    assert.equal(await plan.run(), `restarted (PID ${w.pid})`);
+    assert.notEqual(w.pid, pid);
+    assert.ok(!w.commandLine().args.includes('-ng'));
     await w.stop();
   });
 });
