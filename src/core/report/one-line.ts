@@ -29,6 +29,12 @@ export function cascadeLine(
   return `${head}; GPU ${c.gpu} at ${levelLabel(at.level)}, ${formatGiB(at.used)} of ${formatGiB(at.total)} used (${percentOf(at.used, at.total).toFixed(0)}%).`;
 }
 
+/** A GPU of the fleet turned CRITICAL or worse: "gpu-box-2 GPU 1 (RTX 4090) is CRITICAL at 22.1 GiB of 24.0 GiB (92%)." */
+export function fleetCriticalLine(t: { host: string; gpu: number; name: string | null; level: Level; usedBytes: number; totalBytes: number }): string {
+  const who = `${clip(t.host, 40)} GPU ${t.gpu}${t.name ? ` (${clip(t.name, 32)})` : ''}`;
+  return `${who} is ${levelLabel(t.level)} at ${formatGiB(t.usedBytes)} of ${formatGiB(t.totalBytes)} (${percentOf(t.usedBytes, t.totalBytes).toFixed(0)}%).`;
+}
+
 /** The echo-cancellation check cannot run here: why, in a few words. */
 export function aecUnavailableLine(checks: readonly CheckResult[]): string {
   const c = checks.find((x) => x.status === 'unavailable') ?? checks[0];

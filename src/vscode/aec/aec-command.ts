@@ -21,7 +21,7 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
 
   async function run(echoTest: boolean): Promise<void> {
     if (running) {
-      void vscode.window.showInformationMessage('The echo-cancellation check is already running.');
+      void showNotice('info', 'The echo-cancellation check is already running.');
       return;
     }
     running = true;

@@ -102,7 +102,7 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
     await loaded;
     const count = await writeExport(history, chosen, target.fsPath);
     log.info(`history: exported ${count} records to ${target.fsPath}`);
-    void vscode.window.showInformationMessage(`VRAM Guard: exported ${count} records to ${target.fsPath}.`);
+    void showNotice('info', `Exported ${count} records to ${target.fsPath}.`);
   };
 
   const importCommand = async (uri?: unknown): Promise<void> => {

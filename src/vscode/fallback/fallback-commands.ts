@@ -39,9 +39,7 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
     const latest = deps.latest();
     const readings = latest ? readingsOf(latest) : [];
     if (!readings.length) {
-      void vscode.window.showWarningMessage(
-        'VRAM Guard: no GPU reading yet, so the fallback chain has nothing to measure. Check the status bar, then try again.',
-      );
+      void showNotice('warning', 'No GPU reading yet, so the fallback chain has nothing to measure: check the status bar, then try again.');
       return null;
     }
     if (readings.length === 1) return readings[0];
@@ -57,9 +55,7 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
     if (!reading) return;
     const steps = deps.steps();
     if (!steps.length) {
-      void vscode.window.showInformationMessage(
-        'VRAM Guard: no fallback steps are configured. Add them in the setting vramGuard.fallbackChain or in a task\'s "fallback".',
-      );
+      void showNotice('info', 'No fallback steps are configured: add them in the setting vramGuard.fallbackChain or in a task\'s "fallback".');
       return;
     }
     const latest = deps.latest();
@@ -91,7 +87,7 @@ export function registerFallbackCommands(deps: FallbackCommandDeps): vscode.Disp
   const stop = vscode.commands.registerCommand(STOP_MODEL_SERVER_COMMAND, async () => {
     const running = deps.registry.all().filter((s) => s.pid !== null);
     if (!running.length) {
-      void vscode.window.showInformationMessage('VRAM Guard: no model server started from a vram-guard task is running.');
+      void showNotice('info', 'No model server started from a vram-guard task is running.');
       return;
     }
     const pick = await vscode.window.showQuickPick(

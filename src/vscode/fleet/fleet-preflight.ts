@@ -59,11 +59,9 @@ async function sshAlias(host: string, path: string): Promise<string | null> {
 export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposable {
   return vscode.commands.registerCommand(FLEET_PREFLIGHT_COMMAND, async (given?: unknown) => {
     if (!deps.fleet.configured()) {
-      const choice = await vscode.window.showInformationMessage(
-        'VRAM Guard: no fleet yet. Set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.',
-        'Open Settings',
-      );
-      if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet');
+      void showNotice('info', 'No fleet yet: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.', [
+        { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet') },
+      ]);
       return undefined;
     }
     const need = typeof given === 'string' ? parseNeedText(given) : { bytes: await askNeedBytes('VRAM Guard: where does it fit?', '20GiB') };

@@ -3,6 +3,7 @@
  * settings: "VRAM Guard: Set Prometheus Token" and "VRAM Guard: Clear Prometheus Token".
  */
 import * as vscode from 'vscode';
+import { showNotice } from '../notifications/notice.ts';
 
 export const SET_TOKEN_COMMAND = 'vramGuard.setPrometheusToken';
 export const CLEAR_TOKEN_COMMAND = 'vramGuard.clearPrometheusToken';
@@ -44,15 +45,15 @@ export class PrometheusToken {
         if (text === undefined) return;
         const problem = checkToken(text);
         if (problem) {
-          void vscode.window.showErrorMessage(`VRAM Guard: ${problem}`);
+          void showNotice('error', problem);
           return;
         }
         await this.secrets.store(SECRET_KEY, text.trim());
-        void vscode.window.showInformationMessage('VRAM Guard: the Prometheus token is saved.');
+        void showNotice('info', 'The Prometheus token is saved in the OS keychain.');
       }),
       vscode.commands.registerCommand(CLEAR_TOKEN_COMMAND, async () => {
         await this.secrets.delete(SECRET_KEY);
-        void vscode.window.showInformationMessage('VRAM Guard: the Prometheus token is cleared.');
+        void showNotice('info', 'The Prometheus token is cleared.');
       }),
       this.secrets.onDidChange((e) => {
         if (e.key === SECRET_KEY) onChange();

@@ -4,15 +4,15 @@
  * its listeners (the dashboard, the status bar) after each refresh, and, when
  * `vramGuard.fleet.notifyCritical` is on, notifies when a fleet GPU turns CRITICAL.
  */
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { FleetRefresher } from '../../core/fleet/fleet-refresh.ts';
 import { fleetConfigured, type FleetSettings } from '../../core/fleet/fleet-settings.ts';
 import { leftOutLines, newlyCritical } from '../../core/fleet/fleet-summary.ts';
 import type { FleetSnapshot } from '../../core/fleet/fleet-types.ts';
-import { gib } from '../../core/report/fleet-text.ts';
-import { levelLabel } from '../../core/watch/levels.ts';
 import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { fleetCriticalLine } from '../../core/report/one-line.ts';
+import { showNotice } from '../notifications/notice.ts';
 
 export interface FleetWatchDeps {
   settings: () => FleetSettings;
@@ -101,9 +101,7 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
     }
     if (settings.notifyCritical) {
       for (const turn of newlyCritical(before, snapshot)) {
-        void vscode.window.showWarningMessage(
-          `VRAM Guard fleet: ${turn.host} GPU ${turn.gpu}${turn.name ? ` (${turn.name})` : ''} is ${levelLabel(turn.level)} at ${gib(turn.usedBytes)} of ${gib(turn.totalBytes)}.`,
-        );
+        void showNotice('warning', fleetCriticalLine(turn));
       }
     }
     this.emit(snapshot);

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { readRssTable } from '../../core/trend/process-rss.ts';
 import { TrendWatch, type TrendWatchDeps } from '../../core/trend/trend-watch.ts';
 import { OPEN_DASHBOARD_COMMAND } from '../dashboard/dashboard-panel.ts';
+import { showNotice } from './notice.ts';
 
 export function leakNotifier(deps: Omit<TrendWatchDeps, 'tell' | 'rss'>, log: (line: string) => void): TrendWatch {
   return new TrendWatch({
@@ -14,9 +15,7 @@ export function leakNotifier(deps: Omit<TrendWatchDeps, 'tell' | 'rss'>, log: (l
     rss: () => readRssTable(),
     tell: (message) => {
       log(message);
-      void vscode.window.showWarningMessage(message, 'Open Dashboard').then((choice) => {
-        if (choice === 'Open Dashboard') void vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND);
-      });
+      void showNotice('warning', message, [{ label: 'Open Dashboard', run: () => vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND) }]);
     },
   });
 }

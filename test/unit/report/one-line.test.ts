@@ -16,6 +16,7 @@ import {
   fallbackConfirmLine,
   fallbackResultLine,
   gateRefusalLine,
+  fleetCriticalLine,
   levelAlertLine,
   MAX_LINE,
   notificationLine,
@@ -131,6 +132,21 @@ describe('one-line notifications', () => {
     assert.equal(line, 'GPU 0 is at EMERGENCY: 7.6 GiB of 8.0 GiB used (95%) — a server that allocates more may fail.');
     assertOneLine(line);
     assertOneLine(levelAlertLine({ gpu: 12, to: 'warning', usedBytes: 70_000 * MiB, totalBytes: 81_920 * MiB }));
+  });
+
+  it('a fleet GPU turned CRITICAL: the host, the GPU, used of total in GiB and the percentage', () => {
+    // 22630 of 24576 MiB: 22.1 of 24.0 GiB, 92%.
+    const line = fleetCriticalLine({
+      host: 'gpu-box-2',
+      gpu: 1,
+      name: 'NVIDIA GeForce RTX 4090',
+      level: 'critical',
+      usedBytes: 22_630 * MiB,
+      totalBytes: 24_576 * MiB,
+    });
+    assert.equal(line, 'gpu-box-2 GPU 1 (NVIDIA GeForce RTX 4090) is CRITICAL at 22.1 GiB of 24.0 GiB (92%).');
+    assertOneLine(line);
+    assertOneLine(fleetCriticalLine({ host: 'h'.repeat(300), gpu: 7, name: 'n'.repeat(300), level: 'emergency', usedBytes: 1, totalBytes: 2 }));
   });
 
   it('pre-flight: fail, pass, within the margin and "GPU only" each name the need and what is free', () => {
