@@ -449,6 +449,9 @@ function joinSteady(segments: Segment[], stepMiB: number): Segment[] {
  */
 function explain(before: TrendProcess[] | null, after: TrendProcess[] | null, kind: SegmentKind): SegmentProcess[] {
   if (!after && !before) return [];
+  // A change is explained only from the process lists on both sides of it: a list not read before
+  // the change (null) would make every process look newly loaded with all its memory.
+  if (kind !== 'steady' && (!before || !after)) return [];
   const rows = new Map<number, SegmentProcess>();
   for (const p of after ?? []) rows.set(p.pid, { pid: p.pid, name: p.name, usedMiB: p.usedMiB, deltaMiB: p.usedMiB ?? 0 });
   for (const p of before ?? []) {

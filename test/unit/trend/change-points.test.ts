@@ -116,6 +116,24 @@ describe('change points: no false leaks', () => {
     assert.match(a.verdict.text, /^burst \+15\d\d MiB at \d\d:\d\d for 1 min \(llama-server\), back since — not a leak$/);
   });
 
+  it('names no process for a step when the process list before it was not read, rather than calling the holder newly loaded', () => {
+    // 30 min at 3000 MiB with no process list, then a step to 3728 MiB read with llama-server holding 3700 MiB.
+    const t: number[] = [];
+    const used: number[] = [];
+    const procs: Array<Array<{ pid: number; name: string; usedMiB: number }> | null> = [];
+    for (let s = 0; s < 60 * 60; s += 5) {
+      t.push(Date.UTC(2026, 0, 1) + s * 1000);
+      const after = s >= 30 * 60;
+      used.push(after ? 3728 : 3000);
+      procs.push(after ? [{ pid: 4242, name: 'llama-server', usedMiB: 3700 }] : null);
+    }
+    const a = analyzeSeries(0, t, used, 8192, { clock: utcClock }, procs);
+    const step = a?.changePoints.segments.find((x) => x.kind === 'step');
+    assert.ok(step, 'the +728 MiB step is found');
+    assert.deepEqual(step.processes, [], 'nothing is known of the processes before it');
+    assert.doesNotMatch(a?.verdict.text ?? '', /loaded|grew/);
+  });
+
   it('reads each sawtooth tooth as a burst', () => {
     const a = judge(sawtoothTrace());
     const kinds = new Set(a.changePoints.segments.map((s) => s.kind));
