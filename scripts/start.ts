@@ -196,6 +196,11 @@ async function check(url: string, simulated: boolean): Promise<void> {
     if (m.type() === 'error') pageErrors.push(m.text().slice(0, 300));
   });
   page.on('pageerror', (e) => pageErrors.push(String(e).slice(0, 300)));
+  // Which resource failed, by address: a console line says only its status.
+  page.on('response', (r) => {
+    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url().slice(0, 200)}`);
+  });
+  page.on('requestfailed', (r) => pageErrors.push(`request failed (${r.failure()?.errorText ?? 'no reason'}) for ${r.url().slice(0, 200)}`));
   await page.goto(url, { timeout: 60_000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   const item = page.locator(`[id="${STATUS_ITEM_ID}"]`);
@@ -243,7 +248,11 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
   const tabs = (await page.locator('.tabs-container .tab').allTextContents()).map((t) => t.trim());
   if (!dashboard) {
     await page.screenshot({ path: join(dir, 'first-run-failed.png') });
-    const errors = pageErrors.length ? `\n  The page reported:\n  ${pageErrors.slice(-10).join('\n  ')}` : '';
+    const frames = page
+      .frames()
+      .map((f) => f.url().slice(0, 160))
+      .join('\n  ');
+    const errors = `${pageErrors.length ? `\n  The page reported:\n  ${pageErrors.slice(-16).join('\n  ')}` : ''}\n  Frames:\n  ${frames}`;
     throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})${errors}`);
   }
   if (!tabs.some((t) => /README/.test(t))) throw new Error(`the README is not open (editor tabs: ${tabs.join(', ')})`);
