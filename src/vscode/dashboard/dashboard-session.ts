@@ -73,20 +73,12 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-/** How long a shown page may take to say "ready" before it is loaded again, and how many times. */
-const PAGE_START_MS = 15_000;
-const PAGE_LOADS_MAX = 3;
-
 export class DashboardSession implements vscode.Disposable {
   readonly panel: vscode.WebviewPanel;
   private readonly deps: SessionDeps;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly offs: Array<() => void> = [];
   private ready = false;
-  private readonly loadPage: () => void;
-  private pageStartTimer: NodeJS.Timeout | null = null;
-  /** Loads after the first, when the page did not start. */
-  private pageLoads = 0;
   private store: HistoryStore;
   private mode: ViewMode = { kind: 'live' };
   private ledger: GpuLedger[] = [];
@@ -111,22 +103,17 @@ export class DashboardSession implements vscode.Disposable {
     panel.webview.options = webviewOptions(deps.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.png');
     const asUri = (...p: string[]) => panel.webview.asWebviewUri(vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview', ...p)).toString();
-    this.loadPage = () => {
-      panel.webview.html = dashboardHtml({
-        cspSource: panel.webview.cspSource,
-        nonce: makeNonce(),
-        scriptUri: asUri('dashboard.js'),
-        styleUri: asUri('dashboard.css'),
-      });
-      this.watchPageStart();
-    };
-    this.loadPage();
+    panel.webview.html = dashboardHtml({
+      cspSource: panel.webview.cspSource,
+      nonce: makeNonce(),
+      scriptUri: asUri('dashboard.js'),
+      styleUri: asUri('dashboard.css'),
+    });
     this.disposables.push(
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
       panel.onDidChangeViewState(() => {
         // A hidden page is unloaded (retainContextWhenHidden is off): it says "ready" again when shown.
         if (!panel.visible) this.ready = false;
-        else if (!this.ready) this.watchPageStart();
         this.scheduleLedger();
       }),
       panel.onDidDispose(() => this.dispose()),
@@ -201,7 +188,6 @@ export class DashboardSession implements vscode.Disposable {
     switch (m.type) {
       case 'ready':
         this.ready = true;
-        this.clearPageStartWatch();
         this.postInit(m.range);
         this.scheduleLedger();
         void this.refreshLedger();
@@ -360,32 +346,9 @@ export class DashboardSession implements vscode.Disposable {
     this.postServers();
   }
 
-  /**
-   * A page that never says "ready" did not start: on a busy machine the editor can answer the page's
-   * request for its script with a timeout (HTTP 408), and the page stays at "Loading…". It is loaded
-   * again, a few times at most, while it is shown.
-   */
-  private watchPageStart(): void {
-    this.clearPageStartWatch();
-    if (this.pageLoads >= PAGE_LOADS_MAX) return;
-    this.pageStartTimer = setTimeout(() => {
-      this.pageStartTimer = null;
-      if (this.ready || this.disposed || !this.panel.visible) return;
-      this.pageLoads++;
-      this.deps.log.warn(`dashboard: the page did not start within ${PAGE_START_MS / 1000} s (its script may not have loaded); loading it again`);
-      this.loadPage();
-    }, PAGE_START_MS);
-  }
-
-  private clearPageStartWatch(): void {
-    if (this.pageStartTimer !== null) clearTimeout(this.pageStartTimer);
-    this.pageStartTimer = null;
-  }
-
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.clearPageStartWatch();
     if (this.ledgerTimer !== null) clearInterval(this.ledgerTimer);
     this.recogniser.dispose();
     for (const off of this.offs) off();
