@@ -16,39 +16,17 @@ import { CascadeWatch } from '../../../src/core/servers/cascade-watch.ts';
 import { ServerRegistry } from '../../../src/core/servers/server-registry.ts';
 import { MiB } from '../../../src/core/units.ts';
 import type { LevelTransition } from '../../../src/core/watch/classifier.ts';
-import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { markerOf } from '../../../src/vscode/dashboard/dashboard-data.ts';
 import { markersInView } from '../../../webview/chart-model.ts';
+import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { oneGpuSample } from '../../helpers/watched-sample.ts';
 
 const GiB = 1024 * MiB;
 // Field note 001: a 4 GB RTX A1000 at 91 % when the speech daemon's cascade began.
 const USED = Math.round(0.91 * 4 * GiB);
 
-const watched = (t: number): WatchedSample => ({
-  sample: {
-    source: 'nvml',
-    timestamp: t,
-    driverVersion: null,
-    sourceVersion: null,
-    devices: [
-      {
-        index: 0,
-        name: 'NVIDIA RTX A1000 Laptop GPU',
-        uuid: null,
-        memory: { total: 4 * GiB, used: USED, free: 4 * GiB - USED, reserved: null },
-        utilization: { gpu: null, memory: null },
-        temperatureC: null,
-        powerW: null,
-        persistenceMode: null,
-        processes: [],
-        error: null,
-      },
-    ],
-  },
-  levels: ['critical'],
-  thresholds: [null],
-});
+const watched = (t: number) => oneGpuSample({ time: t, name: 'NVIDIA RTX A1000 Laptop GPU', totalBytes: 4 * GiB, usedBytes: USED, level: 'critical' });
 
 describe('a cascade in the history', () => {
   it('is one marker with the process, the level and the VRAM, and survives an export and import', async () => {

@@ -6,37 +6,15 @@ import type { FallbackEvent } from '../../../src/core/fallback/events.ts';
 import type { LevelTransition } from '../../../src/core/watch/classifier.ts';
 import { recordHistory } from '../../../src/core/history/recorder.ts';
 import { HistoryStore } from '../../../src/core/history/store.ts';
-import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { parseMeminfo } from '../../../src/core/history/system-memory.ts';
+import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { FakeClock, settle } from '../../helpers/fake-clock.ts';
+import { oneGpuSample } from '../../helpers/watched-sample.ts';
 import { MiB } from '../../../src/core/units.ts';
 
 const GiB = 1024 * MiB;
 
-const watched = (t: number, usedMiB: number): WatchedSample => ({
-  sample: {
-    source: 'nvml',
-    timestamp: t,
-    driverVersion: null,
-    sourceVersion: null,
-    devices: [
-      {
-        index: 0,
-        name: 'A',
-        uuid: null,
-        memory: { total: 4 * GiB, used: usedMiB * MiB, free: 0, reserved: null },
-        utilization: { gpu: null, memory: null },
-        temperatureC: null,
-        powerW: null,
-        persistenceMode: null,
-        processes: [],
-        error: null,
-      },
-    ],
-  },
-  levels: ['ok'],
-  thresholds: [null],
-});
+const watched = (t: number, usedMiB: number) => oneGpuSample({ time: t, name: 'A', totalBytes: 4 * GiB, usedBytes: usedMiB * MiB, freeBytes: 0, level: 'ok' });
 
 describe('history recorder', () => {
   it('records samples with system memory, transitions and fallback steps', async () => {

@@ -1,0 +1,40 @@
+/** One GPU's watched sample, as the watcher hands it to its listeners: the tests' shared builder. */
+import type { Level } from '../../src/core/watch/levels.ts';
+import type { WatchedSample } from '../../src/core/watch/watcher.ts';
+
+export interface OneGpu {
+  time: number;
+  name: string;
+  totalBytes: number;
+  usedBytes: number;
+  /** Free as NVML reports it (default: total − used). */
+  freeBytes?: number;
+  level: Level;
+}
+
+export function oneGpuSample(g: OneGpu): WatchedSample {
+  return {
+    sample: {
+      source: 'nvml',
+      timestamp: g.time,
+      driverVersion: null,
+      sourceVersion: null,
+      devices: [
+        {
+          index: 0,
+          name: g.name,
+          uuid: null,
+          memory: { total: g.totalBytes, used: g.usedBytes, free: g.freeBytes ?? g.totalBytes - g.usedBytes, reserved: null },
+          utilization: { gpu: null, memory: null },
+          temperatureC: null,
+          powerW: null,
+          persistenceMode: null,
+          processes: [],
+          error: null,
+        },
+      ],
+    },
+    levels: [g.level],
+    thresholds: [null],
+  };
+}
