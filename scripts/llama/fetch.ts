@@ -25,7 +25,9 @@ async function packTarball(pkg: { spec: string; integrity: string }): Promise<st
   });
   const name = stdout.trim().split('\n').pop() ?? '';
   const tarball = join(llamaPaths.packages, name);
-  const digest = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+  const digest = `sha512-${createHash('sha512')
+    .update(await readFile(tarball))
+    .digest('base64')}`;
   if (digest !== pkg.integrity) {
     await rm(tarball, { force: true });
     throw new Error(`${pkg.spec}: the tarball's integrity is ${digest}, the pinned one is ${pkg.integrity}`);
