@@ -3,6 +3,7 @@
  * libraries from node-llama-cpp's npm packages, and what the tests build from them. Each step is
  * skipped when its result is already there, so a second run costs nothing.
  */
+import { errorMessage } from '../src/core/errors.ts';
 import { fetchLlamaSource, fetchVulkanLibraries } from './llama/fetch.ts';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -11,6 +12,6 @@ try {
   await fetchLlamaSource(log);
   await fetchVulkanLibraries(log);
 } catch (err) {
-  process.stderr.write(`setup:llama: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`setup:llama: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 }
