@@ -4,6 +4,7 @@
  * the tests build from that source. Each step is skipped when its result is already there, so a
  * second run costs nothing.
  */
+import { errorMessage } from '../src/core/errors.ts';
 import { fetchLlamaSource, fetchVulkanLibraries } from './llama/fetch.ts';
 import { buildLlamaServer } from './llama/server-build.ts';
 
@@ -14,6 +15,6 @@ try {
   await fetchVulkanLibraries(log);
   await buildLlamaServer(log);
 } catch (err) {
-  process.stderr.write(`setup:llama: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`setup:llama: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 }
