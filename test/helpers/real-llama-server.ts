@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serverBinaries } from '../../scripts/llama/server-build.ts';
@@ -153,3 +153,33 @@ function stopGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
 
 /** A private folder for a test's files (the caller removes it). */
 export const privateDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'vram-guard-llama-'));
+
+/**
+ * The buffers the final load printed (`-v`), in MiB: each model buffer by its type, the KV cache,
+ * the output and the compute buffers; a later figure for the same buffer replaces an earlier one
+ * (the `--fit` pass prints them first, with no model data). A CUDA build allocates these on the GPU.
+ */
+export function printedBufferMiB(lines: readonly string[]): number {
+  const last = new Map<string, number>();
+  const buffer = /^.*?\b(load_tensors|llama_kv_cache|llama_context|sched_reserve): +(\S+) +(model|KV|output|compute) buffer size = +([\d.]+) MiB/;
+  for (const line of lines) {
+    const m = buffer.exec(line);
+    if (m) last.set(`${m[1]} ${m[2]} ${m[3]}`, Number(m[4]));
+  }
+  return [...last.values()].reduce((a, b) => a + b, 0);
+}
+
+/**
+ * A real load report: llama-server started with `-v` on `model` and `args`, stopped once it has
+ * loaded; its output is written to `path` (a test's private folder) and returned.
+ */
+export async function realLoadLog(model: string, args: readonly string[], path: string): Promise<{ path: string; lines: string[] }> {
+  const server = await startRealLlamaServer(['-m', model, ...args, '-v']);
+  try {
+    await server.ready();
+  } finally {
+    await server.stop();
+  }
+  await writeFile(path, `${server.lines.join('\n')}\n`);
+  return { path, lines: server.lines };
+}
