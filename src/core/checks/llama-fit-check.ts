@@ -46,8 +46,9 @@ export async function llamaFitCheck(i: LlamaFitCheckInput): Promise<CheckResult 
     id: LLAMA_FIT_CHECK_ID,
     title: TITLE,
     status: 'warn',
-    detail: `${c.line}: the two differ by ${formatMiB(gap)}, more than the ${formatMiB(i.marginBytes ?? 0)} margin, so one of them sizes this model wrongly.`,
-    advice: 'Give -c and -ngl yourself, and compare with what the server reports when it loads (llama-server -v prints each buffer).',
+    detail: `${c.line}: the two differ by ${formatMiB(gap)}, more than the ${formatMiB(i.marginBytes ?? 0)} margin.`,
+    advice:
+      'llama.cpp sizes for the devices its build sees, VRAM Guard for what NVML reports: give -c and -ngl yourself, and compare with the buffers the server prints when it loads (-v).',
     data,
   };
 }
