@@ -9,7 +9,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { resolveCommand } from '../../src/core/servers/command-path.ts';
+import { resolveCommand } from '../../src/core/command-path.ts';
 import { llamaPaths } from './paths.ts';
 
 /** The build folder and the flags: CPU only, no network code, portable instructions, no tests or examples. */

@@ -12,7 +12,7 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runBounded } from '../bounded-run.ts';
-import { resolveCommand } from '../servers/command-path.ts';
+import { resolveCommand } from '../command-path.ts';
 import { formatMiB } from '../units.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import type { ModelEstimator } from './model-estimator.ts';
