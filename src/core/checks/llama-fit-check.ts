@@ -6,7 +6,7 @@
  */
 import type { CheckResult } from '../check-result.ts';
 import { askLlamaFit, compareFit, findFitParams, fitParamsArgs } from '../estimate/llama-fit-params.ts';
-import type { ModelReport } from './preflight.ts';
+import type { ModelReport, PreflightReport } from './preflight.ts';
 import { formatMiB } from '../units.ts';
 
 export const LLAMA_FIT_CHECK_ID = 'preflight.llamaFit';
@@ -51,4 +51,13 @@ export async function llamaFitCheck(i: LlamaFitCheckInput): Promise<CheckResult 
       'llama.cpp sizes for the devices its build sees, VRAM Guard for what NVML reports: give -c and -ngl yourself, and compare with the buffers the server prints when it loads (-v).',
     data,
   };
+}
+
+/** Adds the check to a report that has a model (a warning makes a passing verdict a warning); does nothing without an answer to show. */
+export async function addLlamaFitCheck(report: PreflightReport, i: Omit<LlamaFitCheckInput, 'model' | 'marginBytes'>): Promise<void> {
+  if (!report.model) return;
+  const fit = await llamaFitCheck({ ...i, model: report.model, marginBytes: report.marginBytes });
+  if (!fit) return;
+  report.checks.push(fit);
+  if (fit.status === 'warn' && report.verdict === 'pass') report.verdict = 'warn';
 }

@@ -10,7 +10,7 @@
 import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from './preflight.ts';
 import type { ServerFlavour } from '../estimate/fit-advice.ts';
 import { preflightMarkdown } from './preflight-report.ts';
-import { LLAMA_FIT_CHECK_ID, llamaFitCheck } from './llama-fit-check.ts';
+import { addLlamaFitCheck, LLAMA_FIT_CHECK_ID } from './llama-fit-check.ts';
 import { footprintKey, modelIdentity, type FootprintStore } from '../estimate/measured-footprints.ts';
 import { resolveModelNeed, type ModelNeed } from '../estimate/server-need.ts';
 import type { SizeSpec } from '../units.ts';
@@ -163,20 +163,13 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         report = run(live ?? []);
       }
     } else report = run([]);
-    if (s.askLlamaFit && report.model && need.kind === 'model' && need.flavour === 'llama-server' && input.run?.server === 'llama-server') {
-      const fit = await llamaFitCheck({
-        model: report.model,
+    if (s.askLlamaFit && need.kind === 'model' && need.flavour === 'llama-server' && input.run?.server === 'llama-server')
+      await addLlamaFitCheck(report, {
         serverCommand: input.run.command ?? null,
         env: { ...(s.env ?? process.env), ...input.run.env },
         cwd: input.run.cwd,
-        marginBytes: report.marginBytes,
         timeoutMs: s.llamaFitTimeoutMs,
       });
-      if (fit) {
-        report.checks.push(fit);
-        if (fit.status === 'warn' && report.verdict === 'pass') report.verdict = 'warn';
-      }
-    }
     const expectedBytes = report.needBytes;
     let footprint: GateFootprint | null = null;
     const store = s.footprints;

@@ -6,12 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import type { CliIo } from '../../../src/cli/io.ts';
+import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { askLlamaFit, findFitParams, fitParamsArgs } from '../../../src/core/estimate/llama-fit-params.ts';
 import { parseLlamaServerArgs } from '../../../src/core/estimate/server-args.ts';
 import { GiB, MiB, parseSize, type SizeSpec } from '../../../src/core/units.ts';
+import { privateRuntimeDir } from '../../helpers/cli-run.ts';
+import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
 import { realLlama, tinyLlamaModel } from '../../helpers/real-llama-server.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
 
@@ -97,6 +103,35 @@ describe("llama.cpp's own fit (the real llama-fit-params)", () => {
     } finally {
       h.margin = margin;
       await h.fake.write({ devices: [baseGpu()] });
+    }
+  });
+
+  it('vram-guard preflight --model shows the answer of the llama-fit-params beside llama-server on PATH', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'vram-guard-fit-cli-'));
+    let stdout = '';
+    const io: CliIo = {
+      stdout: (t) => {
+        stdout += t;
+      },
+      stderr: () => {},
+      env: {
+        PATH: dirname(programs.server),
+        FAKE_NVML_STATE: h.fake.path,
+        VRAM_GUARD_NVML_LIBRARY: await buildFakeNvml(),
+        VRAM_GUARD_STATE_DIR: stateDir,
+        XDG_RUNTIME_DIR: privateRuntimeDir,
+      },
+      interrupted: new Promise(() => {}),
+    };
+    try {
+      const code = await runPreflightCommand(['--model', model, '--args', '-c 4096 -np 1'], io);
+      assert.equal(code, 0, stdout);
+      assert.match(
+        stdout,
+        /\| llama\.cpp's own fit \| ✅ pass \| llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)\. \|/,
+      );
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
     }
   });
 });
