@@ -2,7 +2,8 @@
  * The pre-flight's "llama.cpp's own fit" check: the task's llama-fit-params asked with the task's
  * model and memory settings, its answer set beside our plan. Agreement passes; a difference of more
  * than the margin warns (one of the two sizes this model wrongly); an answer that could not be had
- * is unavailable, with the reason. No check at all when there is no llama-fit-params to ask.
+ * is unavailable, with the reason. No check at all when there is no llama-fit-params to ask, or the
+ * task turns --fit off.
  */
 import type { CheckResult } from '../check-result.ts';
 import { askLlamaFit, compareFit, findFitParams, fitParamsArgs } from '../estimate/llama-fit-params.ts';
@@ -27,7 +28,8 @@ export interface LlamaFitCheckInput {
 export async function llamaFitCheck(i: LlamaFitCheckInput): Promise<CheckResult | null> {
   const { estimator } = i.model.need;
   const plan = i.model.plan;
-  if (!estimator || !plan) return null;
+  // --fit off: the server will not fit anything, so llama.cpp's fit says nothing about what it takes.
+  if (!estimator || !plan || i.model.need.settings.fit === false) return null;
   const cwd = i.cwd ?? process.cwd();
   const program = await findFitParams(i.serverCommand, i.env.PATH, cwd);
   if (!program) return null;

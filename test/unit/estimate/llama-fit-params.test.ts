@@ -81,6 +81,18 @@ describe("llama.cpp's own fit (the real llama-fit-params)", () => {
     await s.stop('test');
   });
 
+  it('a task with --fit off is not asked: its server fits nothing', async () => {
+    const s = await h.task('fit-off', 'llama-server', ['-m', model, '-c', '4096', '--fit', 'off'], { command: [programs.server], startTimeoutSeconds: 60 });
+    const r = await s.start();
+    assert.ok(r.ok, logOf('fit-off'));
+    assert.equal(
+      s.lastGate!.checks.find((c) => c.id === 'preflight.llamaFit'),
+      undefined,
+    );
+    assert.doesNotMatch(logOf('fit-off'), /llama\.cpp's own fit/);
+    await s.stop('test');
+  });
+
   it('the gate warns when llama.cpp fits something else by more than the margin', async () => {
     // NVML says 1.5 GiB are free: ours lowers the context to fit under the 1 GiB fit target. This
     // llama-fit-params fits into the machine's RAM instead, and keeps the model's full 32768.
