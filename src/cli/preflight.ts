@@ -2,6 +2,7 @@
  * `vram-guard preflight`: is there room on the GPU for a model server, before it starts?
  * Usable as a task's `dependsOn` or in a shell: `vram-guard preflight --need 6GiB && llama-server ...`.
  */
+import { addLlamaFitCheck } from '../core/checks/llama-fit-check.ts';
 import { access } from 'node:fs/promises';
 import {
   DEFAULT_MARGIN_TEXT,
@@ -95,6 +96,9 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
       unestimatedModel: needSpec.kind === 'model' ? (needSpec.instead ?? 'required') : undefined,
     });
   const report = reserveMs === null ? check(await readReservations(io.env, warn)) : await checkAndReserve(check, reserveMs, gpu, io.env, warn);
+  // llama.cpp's own fit, from the llama-fit-params beside llama-server on PATH (the one this shell would run).
+  if (needSpec.kind === 'model' && needSpec.server === 'llama-server')
+    await addLlamaFitCheck(report, { serverCommand: 'llama-server', env: io.env, cwd: process.cwd() });
   io.stdout(parsed.flags.has('json') ? `${JSON.stringify(preflightJson(report), null, 2)}\n` : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
 }

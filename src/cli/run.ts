@@ -16,7 +16,7 @@ import { type ChildEnd, runChild } from '../core/servers/child-run.ts';
 import { GpuLock, gpuLockPath } from '../core/servers/gpu-lock.ts';
 import { RestartPolicy } from '../core/servers/restart-policy.ts';
 import { removeRunRecord, type RunRecord, runsDir, writeRunRecord } from '../core/servers/run-records.ts';
-import { resolveCommand } from '../core/servers/command-path.ts';
+import { resolveCommand } from '../core/command-path.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
 import { preflightGate, DEFAULT_RESERVE_MS } from '../core/checks/preflight-gate.ts';
 import { readProcessTable } from '../core/servers/process-tree.ts';

@@ -335,6 +335,8 @@ export class VramGuardContext {
             ownedPids: this.ownedPids(),
             footprints: this.footprints,
             reservations: this.reservations,
+            // llama-fit-params is an executable found beside the task's llama-server: trusted workspaces only.
+            askLlamaFit: vscode.workspace.isTrusted,
             log: (m: string) => this.log.warn(m),
           };
         }),

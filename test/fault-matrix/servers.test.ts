@@ -1,26 +1,36 @@
 /**
  * Fault matrix: model servers that misbehave — at start, on stop, in their API replies and in their
- * output. Real emulated servers (test/fixtures/servers) run as child processes on 127.0.0.1.
+ * output. The real llama-server (a CPU build) where it can show the fault — a model it cannot load,
+ * a load that never ends — and emulated servers (test/fixtures/servers) for the rest, all as child
+ * processes on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { collectLedger } from '../../src/core/servers/ledger.ts';
 import type { ManagedServer } from '../../src/core/servers/managed-server.ts';
 import { ServerProcess } from '../../src/core/servers/server-process.ts';
 import { serverCards } from '../../src/vscode/dashboard/dashboard-data.ts';
+import { privateDir, realLlama } from '../helpers/real-llama-server.ts';
 import { ServerHarness } from '../helpers/server-harness.ts';
 import { alive, emulatorCommand, freePort, PidRegister } from '../helpers/servers.ts';
 import { MiB } from '../../src/core/units.ts';
 
 let h: ServerHarness;
+let dir: string;
 const pids = new PidRegister();
 before(async () => {
   h = await ServerHarness.create();
+  dir = await privateDir();
 });
 after(async () => {
   await h?.dispose();
   pids.killAll();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** What the dashboard's card shows for a running server, and what the log says about it. */
@@ -44,13 +54,15 @@ async function startedTask(name: string, kind: 'ollama' | 'llama-server', args: 
 }
 
 test('server exits during start → the task fails with its exit code and last log lines, nothing left running', async () => {
-  const s = await h.task('early-exit', 'llama-server', ['-m', 'model.gguf', '--exit-during-start', '3']);
+  // The real llama-server, told to load a model that is not there.
+  const s = await h.task('early-exit', 'llama-server', ['-m', join(dir, 'missing.gguf')], { command: [realLlama().server] });
   const r = await s.start({ skipGate: true });
   assert.equal(r.ok, false);
   assert.equal(s.state, 'failed');
-  assert.match(r.ok ? '' : r.message, /exited during start-up with exit code 3/);
+  assert.match(r.ok ? '' : r.message, /exited during start-up with exit code 1/);
   const terminal = h.logs.get('early-exit')!.join('\n');
-  assert.match(terminal, /failed to load model: emulated start-up failure/, 'the last log lines name the cause');
+  assert.match(terminal, /srv +load_model: failed to load model, '\S+missing\.gguf'/, 'the last log lines name the cause');
+  assert.match(terminal, /exiting due to model loading error/);
   assert.equal(s.pid, null);
 });
 
@@ -66,7 +78,11 @@ test('server ignores SIGTERM → killed with SIGKILL after the stop timeout, the
 });
 
 test('health answers 503 forever → the start times out naming the last answer, and the server is stopped', async () => {
-  const s = await h.task('loading-forever', 'llama-server', ['-m', 'model.gguf', '--load-ms', '100000000'], { startTimeoutSeconds: 1.5 });
+  // The real llama-server, its model a FIFO nobody writes: its open of the model waits, and /health
+  // answers 503 "Loading model" all along.
+  const fifo = join(dir, 'never.gguf');
+  await promisify(execFile)('mkfifo', [fifo]);
+  const s = await h.task('loading-forever', 'llama-server', ['-m', fifo], { command: [realLlama().server], startTimeoutSeconds: 1.5 });
   const r = await s.start({ skipGate: true });
   pids.add(s.process?.pid);
   assert.equal(r.ok, false);

@@ -42,6 +42,8 @@ export class ServerHarness {
   footprints: FootprintStore | undefined;
   /** The environment the gate reads LLAMA_ARG_* / OLLAMA_* from (default: none, so the tests do not depend on the runner's). */
   gateEnv: NodeJS.ProcessEnv = {};
+  /** Ask the task's llama-fit-params (found beside its llama-server) from the gate, as a trusted workspace does. */
+  askLlamaFit = false;
   readonly gateLog: string[] = [];
 
   private constructor(fake: FakeNvmlState, source: NvmlSource) {
@@ -92,6 +94,7 @@ export class ServerHarness {
         reservations: this.reservations,
         footprints: this.footprints,
         env: this.gateEnv,
+        askLlamaFit: this.askLlamaFit,
         log: (m) => this.gateLog.push(m),
       })),
       lock: this.lock,

@@ -10,6 +10,7 @@
 import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from './preflight.ts';
 import type { ServerFlavour } from '../estimate/fit-advice.ts';
 import { preflightMarkdown } from './preflight-report.ts';
+import { addLlamaFitCheck, LLAMA_FIT_CHECK_ID } from './llama-fit-check.ts';
 import { footprintKey, modelIdentity, type FootprintStore } from '../estimate/measured-footprints.ts';
 import { resolveModelNeed, type ModelNeed } from '../estimate/server-need.ts';
 import type { SizeSpec } from '../units.ts';
@@ -30,6 +31,13 @@ export interface PreflightGateSettings {
   reservations?: ReservationBook;
   /** The environment servers inherit (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Ask the task's own llama-fit-params (beside its llama-server, or on PATH) what llama.cpp would fit,
+   * and show it beside the estimate. It runs an executable: only for a trusted workspace.
+   */
+  askLlamaFit?: boolean;
+  /** Its time limit (default 20 s). */
+  llamaFitTimeoutMs?: number;
   log?: (message: string) => void;
 }
 
@@ -88,6 +96,8 @@ export function reportDetails(report: PreflightReport): string[] {
   if (estimate) out.push(`${estimate.title}: ${estimate.detail}`);
   const advice = adviceText(report.model);
   if (advice) out.push(advice);
+  const fit = report.checks.find((c) => c.id === LLAMA_FIT_CHECK_ID);
+  if (fit) out.push(fit.detail);
   return out;
 }
 
@@ -153,6 +163,13 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         report = run(live ?? []);
       }
     } else report = run([]);
+    if (s.askLlamaFit && need.kind === 'model' && need.flavour === 'llama-server' && input.run?.server === 'llama-server')
+      await addLlamaFitCheck(report, {
+        serverCommand: input.run.command ?? null,
+        env: { ...(s.env ?? process.env), ...input.run.env },
+        cwd: input.run.cwd,
+        timeoutMs: s.llamaFitTimeoutMs,
+      });
     const expectedBytes = report.needBytes;
     let footprint: GateFootprint | null = null;
     const store = s.footprints;

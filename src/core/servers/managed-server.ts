@@ -167,7 +167,7 @@ export class ManagedServer extends Emitter<Events> {
           needsBytes: t.needsBytes,
           modelPath: t.model,
           contextLength: this.currentContext(),
-          run: { server: t.server, args: line.args, env: line.env, cwd: t.cwd },
+          run: { server: t.server, args: line.args, env: line.env, cwd: t.cwd, command: line.command },
           reserveMs: t.startTimeoutSeconds * 1000 + (this.deps.settle?.timeoutMs ?? 120_000),
         });
       } catch (err) {

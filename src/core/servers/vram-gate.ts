@@ -23,8 +23,12 @@ export interface GateInput {
   modelPath: string | null;
   /** The context the server will run with, for an estimate; null: the model's default. */
   contextLength: number | null;
-  /** How the server will run (kind, arguments after overrides, its own environment, cwd): the estimate reads its settings from it. */
-  run?: { server: string; args: string[]; env: Record<string, string>; cwd: string | null };
+  /**
+   * How the server will run (kind, arguments after overrides, its own environment, cwd): the estimate
+   * reads its settings from it. `command`: the program as the task names it (llama-fit-params is looked
+   * for beside it).
+   */
+  run?: { server: string; args: string[]; env: Record<string, string>; cwd: string | null; command?: string };
   /** How long a reservation made by a passing gate lasts at most (the start timeout plus settling). */
   reserveMs?: number;
 }

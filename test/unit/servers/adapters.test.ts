@@ -1,11 +1,11 @@
 /**
  * Server adapters against the emulated servers (real HTTP on 127.0.0.1): what each server says
- * about itself, and that NVML sees memory rise on load and fall on unload.
+ * about itself, and that NVML sees memory rise on load and fall on unload. llama-server's adapter
+ * runs against the real llama-server in real-llama-server.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fasterWhisperAdapter, fasterWhisperUnload } from '../../../src/core/servers/adapters/faster-whisper.ts';
-import { llamaServerAdapter } from '../../../src/core/servers/adapters/llama-server.ts';
 import { ollamaAdapter, ollamaReloadWithContext, ollamaUnload } from '../../../src/core/servers/adapters/ollama.ts';
 import { reportedVram } from '../../../src/core/servers/adapters/types.ts';
 import { vllmAdapter, vllmSleep, vllmWakeUp } from '../../../src/core/servers/adapters/vllm.ts';
@@ -53,20 +53,6 @@ describe('server adapters', () => {
     assert.equal(missing.status, 404);
     await assert.rejects(ollamaUnload(url, 'nope'), /Ollama refused to unload nope: HTTP 404 model 'nope' not found/);
     await s.stop();
-  });
-
-  it('llama-server: /props n_ctx and model path', async () => {
-    await h.fake.write({ devices: [baseGpu()] });
-    const s = await h.task('llama', 'llama-server', ['-m', '/models/qwen.gguf', '-c', '2048'], { needs: '3GiB' });
-    assert.ok((await s.start()).ok);
-    const r = await llamaServerAdapter.report(s.baseUrl!);
-    assert.equal(r.healthy, true);
-    assert.equal(r.contextLength, 2048);
-    assert.deepEqual(r.models, [{ name: '/models/qwen.gguf', vramBytes: null, contextLength: 2048 }]);
-    await s.stop();
-    const gone = await llamaServerAdapter.report(s.baseUrl!);
-    assert.equal(gone.reachable, false);
-    assert.match(gone.error!, /ECONNREFUSED/);
   });
 
   it('vLLM: takes utilization × total, /v1/models max_model_len, sleep and wake', async () => {

@@ -1,11 +1,13 @@
 /**
  * `vram-guard` tasks end to end through the core: emulated servers as real child processes that
- * allocate VRAM in the fake NVML, read back through the real NVML source.
+ * allocate VRAM in the fake NVML, read back through the real NVML source; the real llama-server
+ * where no VRAM needs to show (a model it cannot load).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { isRunning } from '../../../src/core/servers/process-tree.ts';
+import { realLlama } from '../../helpers/real-llama-server.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
 import { pollUntil } from '../../helpers/servers.ts';
 
@@ -51,15 +53,16 @@ describe('model server tasks', () => {
 
   it('reports a server that exits during start with its exit code and last log lines', async () => {
     await h.fake.write({ devices: [baseGpu()] });
-    const s = await h.task('broken', 'llama-server', ['-m', 'missing.gguf', '--exit-during-start', '42'], { needs: '1GiB' });
+    // The real llama-server, told to load a model that is not there.
+    const s = await h.task('broken', 'llama-server', ['-m', '/nonexistent/missing.gguf'], { needs: '1GiB', command: [realLlama().server] });
     const r = await s.start();
     assert.equal(r.ok, false);
     assert.equal(s.state, 'failed');
     if (!r.ok) {
-      assert.match(r.message, /exited during start-up with exit code 42/);
+      assert.match(r.message, /exited during start-up with exit code 1/);
       assert.ok(r.lastLines?.some((l) => /failed to load model/.test(l)));
     }
-    assert.match(h.logs.get('broken')!.join('\n'), /exit code 42[\s\S]*failed to load model/);
+    assert.match(h.logs.get('broken')!.join('\n'), /exit code 1[\s\S]*failed to load model/);
   });
 
   it('kills a server that ignores SIGTERM after the stop timeout', async () => {

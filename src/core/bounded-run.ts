@@ -1,0 +1,88 @@
+/**
+ * Runs a program once, bounded: an argument array (never a shell string), a process group of its
+ * own, a time limit, a cap on its output, and an abort signal. When it overruns the limit or the
+ * cap, or the caller aborts, the whole group is killed (SIGKILL), so children that keep its pipes
+ * open go too. Never rejects: every ending is a result the caller turns into a sentence.
+ */
+import { spawn } from 'node:child_process';
+
+export interface BoundedRunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs: number;
+  /** stdout and stderr together; past it the group is killed. */
+  maxOutputBytes: number;
+  signal?: AbortSignal;
+  /** After the kill, how long to wait for the pipes to close before giving up on them (default 2 s). */
+  reapGraceMs?: number;
+}
+
+export type BoundedRunResult =
+  | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+  /** Killed with its group: it ran past the limit, printed past the cap, or the caller aborted. */
+  | { kind: 'timeout' | 'flood' | 'aborted'; stdout: string; stderr: string }
+  /** It could not be started (ENOENT, EACCES …). */
+  | { kind: 'not-started'; code: string | null; message: string };
+
+export function runBounded(program: string, args: readonly string[], o: BoundedRunOptions): Promise<BoundedRunResult> {
+  const group = process.platform !== 'win32';
+  return new Promise((resolve) => {
+    if (o.signal?.aborted) return resolve({ kind: 'aborted', stdout: '', stderr: '' });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(program, [...args], { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: group, windowsHide: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return resolve({ kind: 'not-started', code: e.code ?? null, message: e.message });
+    }
+    const out: Buffer[] = [];
+    const errOut: Buffer[] = [];
+    let bytes = 0;
+    let killedFor: 'timeout' | 'flood' | 'aborted' | null = null;
+    let settled = false;
+    let reapTimer: NodeJS.Timeout | undefined;
+    const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
+    const killGroup = () => {
+      try {
+        if (group && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const finish = (result: BoundedRunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(reapTimer);
+      o.signal?.removeEventListener('abort', onAbort);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      child.unref();
+      resolve(result);
+    };
+    const overrun = (why: 'timeout' | 'flood' | 'aborted') => {
+      if (killedFor || settled) return;
+      killedFor = why;
+      killGroup();
+      reapTimer = setTimeout(() => finish({ kind: why, stdout: text(out), stderr: text(errOut) }), o.reapGraceMs ?? 2000);
+    };
+    const onAbort = () => overrun('aborted');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => overrun('timeout'), o.timeoutMs);
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      if (killedFor) return;
+      const room = o.maxOutputBytes - bytes;
+      bytes += chunk.length;
+      into.push(room >= chunk.length ? chunk : chunk.subarray(0, Math.max(0, room)));
+      if (bytes > o.maxOutputBytes) overrun('flood');
+    };
+    child.stdout?.on('data', collect(out));
+    child.stderr?.on('data', collect(errOut));
+    child.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'not-started', code: err.code ?? null, message: err.message }));
+    child.on('close', (code, signal) => {
+      if (killedFor) return finish({ kind: killedFor, stdout: text(out), stderr: text(errOut) });
+      finish({ kind: 'exited', code, signal, stdout: text(out), stderr: text(errOut) });
+    });
+  });
+}
