@@ -148,12 +148,13 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
     assert.equal(e.assumptions.contextTokens, 8192);
   });
 
-  it('a quantized V cache without flash attention is sized as f16, and says so', async () => {
-    const m = await model('kv-8b-nofa', LLAMA_31_8B);
-    const e = estimate(m, { contextTokens: 4096, parallel: 1, flashAttention: 'off', cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
-    assert.equal(e.assumptions.cacheTypeV, 'f16');
-    assert.equal(e.parts.kvCacheBytes, 4096 * 32 * ((1024 / 32) * 34 + 1024 * 2));
-    assert.ok(e.assumptions.notes.some((n) => /quantized V cache \(q8_0\) needs flash attention/.test(n)));
+  it('a quantized V cache with -fa auto turns flash attention on (llama.cpp: "enabling flash_attn since it is required for quantized V cache")', async () => {
+    const m = await model('kv-8b-fa-auto-q8', LLAMA_31_8B);
+    const e = estimate(m, { contextTokens: 4096, parallel: 1, cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
+    assert.equal(e.assumptions.flashAttention, 'on');
+    assert.equal(e.assumptions.cacheTypeV, 'q8_0');
+    assert.equal(e.parts.kvCacheBytes, 4096 * 32 * 2 * ((1024 / 32) * 34));
+    assert.ok(e.assumptions.notes.some((n) => /-ctv q8_0: llama.cpp turns flash attention on/.test(n)));
   });
 
   it('no -c, no -np, no -fa: the training context, 4 unified slots, flash attention on — each named', async () => {
