@@ -1,19 +1,25 @@
 /**
  * The compute buffer llama.cpp reserves on the GPU: ggml-alloc plans the worst-case graph (a full
- * micro-batch of `n_ubatch` tokens, the whole cache visible) and the buffer
- * is the peak of the tensors alive at once. The peak is at one of three places of the graph:
+ * micro-batch of `n_ubatch` tokens split over `n_seq_max` sequences, the whole cache visible;
+ * llama-context.cpp `sched_reserve` and `graph_reserve`) and the buffer is the peak of the tensors
+ * alive at once. The peak is at one of these places of the graph:
  *
  * - attention: the KQ mask input (f32, `n_kv × n_tokens`, plus its f16 copy with flash attention)
  *   and, without flash attention, the scores `n_kv × n_tokens × n_head` in f32 that soft-max
  *   rewrites in place; with flash attention only the mask grows with the context;
- * - the feed-forward block: gate, up and their product, `n_ff × n_tokens` f32 each (for a mixture
- *   of experts, the selected experts' `n_ff_exp × n_expert_used × n_tokens`);
+ * - a recurrent layer, which needs its buffers at any context (src/models/delta-net-base.cpp,
+ *   qwen35moe.cpp, mamba-base.cpp, lfm2.cpp): the input projection, the convolution's input and
+ *   output, and the scan's output with the new state of every sequence;
+ * - the feed-forward block: gate, up and their product, `n_ff × n_tokens` f32 each; for a mixture
+ *   of experts (llama-graph.cpp `build_moe_ffn`) the selected experts' `n_ff_exp × n_expert_used ×
+ *   n_tokens`, then their outputs `n_embd × n_expert_used × n_tokens` beside the weighted sum;
  * - the output: the logits, `n_vocab × n_outputs` f32, beside the normalised hidden state; llama-server
- *   reserves one output row per slot, a program that keeps every token's logits `n_ubatch` rows;
+ *   reserves one output row per slot (`n_outputs_max`), a program that keeps every token's logits
+ *   `n_ubatch` rows;
  * plus the hidden states carried across (the residual stream), `n_embd × n_tokens` f32 each, and
  * the masks, which are inputs and stay alive through every layer.
  *
- * When the output layer stays on the CPU (`-ngl` ≤ layers) the logits are computed there.
+ * When the output layer stays on the CPU the logits are computed there.
  */
 import type { GgufModel } from './gguf-model.ts';
 import { layerAttentionSize } from './kv-cache-size.ts';
@@ -35,17 +41,20 @@ export interface ComputeShape {
   readonly outputOnGpu: boolean;
   /** Any layer on the GPU at all. */
   readonly anyLayerOnGpu: boolean;
+  /** Sequences of the reserved micro-batch (`n_seq_max`: llama-server's slots). */
+  readonly sequences: number;
 }
 
 export interface ComputeBreakdown {
   readonly attentionBytes: number;
+  readonly recurrentBytes: number;
   readonly feedForwardBytes: number;
   readonly outputBytes: number;
   readonly totalBytes: number;
 }
 
 export function computeBufferBytes(model: GgufModel, shape: ComputeShape): ComputeBreakdown {
-  if (!shape.anyLayerOnGpu && !shape.outputOnGpu) return { attentionBytes: 0, feedForwardBytes: 0, outputBytes: 0, totalBytes: 0 };
+  if (!shape.anyLayerOnGpu && !shape.outputOnGpu) return { attentionBytes: 0, recurrentBytes: 0, feedForwardBytes: 0, outputBytes: 0, totalBytes: 0 };
   const n = shape.tokens;
   const hidden = model.embeddingLength * n * F32;
   const maskTokens = Math.ceil(n / KQ_MASK_PAD) * KQ_MASK_PAD;
@@ -72,20 +81,87 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
   }
   attention += masks;
 
+  const recurrent = model.recurrentLayers.some(Boolean) ? recurrentLayerBytes(model, n, Math.max(1, shape.sequences)) + hidden + masks : 0;
+
   let ff: number;
   if (model.expertCount > 0) {
+    // build_moe_ffn: router logits and probabilities, then per token the selected experts' gate, up
+    // and their product; the down projection writes every selected expert's output (n_embd each),
+    // weighted in place, and their sum is a new n_embd row beside it.
     const expertFf = expertFeedForward(model);
+    const used = Math.max(1, model.expertUsedCount);
     const router = 3 * model.expertCount * n * F32;
-    ff = 3 * expertFf * model.expertUsedCount * n * F32 + router + 2 * hidden;
+    const inner = expertFf * used * n * F32;
+    const outputs = model.embeddingLength * used * n * F32;
+    const stage = Math.max(3 * inner, inner + outputs, outputs + hidden);
+    ff = stage + router + 2 * hidden;
   } else {
     ff = 3 * model.feedForwardLength * n * F32 + 2 * hidden;
   }
   ff += masks;
 
   const output = shape.outputOnGpu ? model.vocabSize * Math.min(shape.outputRows, n) * F32 + hidden : 0;
-  const totalBytes = Math.max(attention, ff, output);
-  return { attentionBytes: attention, feedForwardBytes: ff, outputBytes: output, totalBytes };
+  const totalBytes = Math.max(attention, recurrent, ff, output);
+  return { attentionBytes: attention, recurrentBytes: recurrent, feedForwardBytes: ff, outputBytes: output, totalBytes };
 }
+
+/** A whole-number hyperparameter of the model's architecture, 0 when the file has none. */
+function hparam(model: GgufModel, key: string): number {
+  const v = model.metadata.get(`${model.architecture}.${key}`);
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/**
+ * The tensors alive at the peak of one recurrent layer for `n` tokens over `seqs` sequences (f32),
+ * besides the residual stream, as the layer's graph builds them:
+ *
+ * - gated delta net (qwen3next, qwen35, qwen35moe; the fused op is always on in this llama.cpp):
+ *   the gate z (d_inner), the convolution's output over q, k, v (d_inner + 2 × groups × state), the
+ *   L2-normalised q and k, the state read for each sequence and the op's result (its output and the
+ *   new state) — or, one step before, the convolution's input with the carried columns;
+ * - Mamba 2 (mamba2, granitehybrid, nemotron_h, falcon-h1): the input projection z|xBC|dt, which
+ *   stays alive to the gate, the convolved xBC, and the scan's output with the new states;
+ * - Mamba (mamba, jamba): x|z, the convolved x, its dt|B|C projection, dt and the scan's output;
+ * - short convolution (lfm2, lfm2moe): the B|C|x projection, B·x with the carried columns, and the
+ *   convolution's output.
+ */
+function recurrentLayerBytes(model: GgufModel, n: number, seqs: number): number {
+  const arch = model.architecture;
+  const E = model.embeddingLength;
+  const dConv = hparam(model, 'ssm.conv_kernel');
+  const dInner = hparam(model, 'ssm.inner_size');
+  const dState = hparam(model, 'ssm.state_size');
+  const groups = hparam(model, 'ssm.group_count');
+  const dtRank = hparam(model, 'ssm.time_step_rank');
+  if (arch === 'qwen3next' || arch === 'qwen35' || arch === 'qwen35moe') {
+    const channels = dInner + 2 * groups * dState;
+    const headV = dtRank > 0 ? dInner / dtRank : 0;
+    const state = headV * headV * dtRank * seqs;
+    const conv = channels * n + dInner * n;
+    const atConv = conv + channels * (n + Math.max(0, dConv - 1) * seqs);
+    const atDelta = conv + 2 * groups * dState * n + state + (dInner * n + state);
+    return F32 * Math.max(atConv, atDelta);
+  }
+  if (arch === 'lfm2' || arch === 'lfm2moe') {
+    const cache = hparam(model, 'shortconv.l_cache') || 3;
+    return F32 * (3 * E * n + E * (n + cache * seqs) + 2 * E * n);
+  }
+  if (arch === 'mamba' || arch === 'jamba') {
+    const rank = dtRank || Math.ceil(E / 16);
+    const scan = dInner * n + dState * dInner * seqs;
+    return F32 * (2 * dInner * n + dInner * n + (rank + 2 * dState) * n + dInner * n + scan);
+  }
+  if (dInner > 0) {
+    // Mamba 2 and the hybrids built on it.
+    const heads = dtRank;
+    const channels = dInner + 2 * groups * dState;
+    const projection = (2 * dInner + 2 * groups * dState + heads) * n;
+    const scan = dInner * n + dState * dInner * seqs;
+    return F32 * (projection + channels * n + scan + heads * n);
+  }
+  return 0;
+}
+
 /** The experts' feed-forward width: the file's expert_feed_forward_length, else an expert tensor's shape. */
 function expertFeedForward(model: GgufModel): number {
   const v = model.metadata.get(`${model.architecture}.expert_feed_forward_length`);

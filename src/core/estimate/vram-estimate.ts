@@ -221,6 +221,7 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     flashAttention: r.flashAttention,
     outputOnGpu: placement.outputOnGpu,
     anyLayerOnGpu: placement.gpuLayers > 0,
+    sequences: r.parallel,
   }).totalBytes;
   return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
 }
