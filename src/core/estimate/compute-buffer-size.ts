@@ -101,7 +101,9 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
   ff += masks;
 
   const output = shape.outputOnGpu ? model.vocabSize * Math.min(shape.outputRows, n) * F32 + hidden : 0;
-  const totalBytes = Math.max(attention, recurrent, ff, output);
+  // Only the output layer on the GPU (-ngl 1): the layers' blocks run on the CPU.
+  const layers = shape.anyLayerOnGpu ? Math.max(attention, recurrent, ff) : 0;
+  const totalBytes = Math.max(layers, output);
   return { attentionBytes: attention, recurrentBytes: recurrent, feedForwardBytes: ff, outputBytes: output, totalBytes };
 }
 

@@ -108,12 +108,18 @@ describe('estimate core: weights on the GPU', () => {
     assert.ok(e.parts.weightsBytes >= all && e.parts.weightsBytes - all < MiB);
   });
 
-  it('-ngl 10 of 32: only the last 10 layers, and the output layer stays on the CPU', async () => {
+  it('-ngl 10 of 32 (llama.cpp v0.5.0: "offloading output layer to GPU", "offloading 9 repeating layers to GPU"): the output layer and the last 9 layers, and their KV cache', async () => {
     const m = await model('w-8b-ngl', LLAMA_31_8B);
     const e = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 10 });
-    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[2-9]|3[01])\./.test(n));
-    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB);
-    assert.equal(e.assumptions.gpuLayers, 10);
+    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[3-9]|3[01])\./.test(n) || n === 'output.weight' || n === 'output_norm.weight');
+    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB, `${e.parts.weightsBytes} vs ${expected}`);
+    assert.equal(e.assumptions.gpuLayers, 9);
+    // Each layer's cache follows its layer: 9 of 32 layers × 4096 cells × (1024 K + 1024 V) f16.
+    assert.equal(e.parts.kvCacheBytes, 9 * 4096 * 2048 * 2);
+    const none = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 0 });
+    assert.equal(none.parts.weightsBytes, 0);
+    assert.equal(none.parts.kvCacheBytes, 0);
+    assert.equal(none.parts.computeBufferBytes, 0);
   });
 
   it('--n-cpu-moe 5 keeps the experts of layers 0–4 on the CPU; --cpu-moe all of them; -ot PATTERN=CPU the matching tensors', async () => {
