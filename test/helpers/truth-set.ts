@@ -7,6 +7,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { llamaServerOutputRows } from '../../src/core/estimate/compute-buffer-size.ts';
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
 import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../src/core/estimate/llama-settings.ts';
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
@@ -121,6 +122,16 @@ async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Pr
   return { path: first, spec };
 }
 
+/**
+ * The logits rows the log's llama.cpp reserved, when the case does not say: read from the build
+ * number or the date the source gives (llama-server reserved every micro-batch token's logits before
+ * June 2026; see `llamaServerOutputRows`).
+ */
+export function reservedOutputRows(c: Pick<TruthCase, 'source' | 'command'>): 'ubatch' | undefined {
+  const build = /\b(?:build|b)\s?(\d{4,5})\b/.exec(`${c.source.date} ${c.command}`);
+  return llamaServerOutputRows({ build: build ? Number(build[1]) : null, date: c.source.date });
+}
+
 export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
   const settings: LlamaSettings = { ...DEFAULT_LLAMA_SETTINGS, ...c.settings };
   const predicted = new Map<TruthPart, number>();
@@ -138,7 +149,8 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
     if (c.typeCounts) fixtureTypeCounts = typeCounts(spec);
     const model = await readGgufModel(path);
     if (model.kind !== 'model') throw new Error(`${c.id}: ${model.reason}`);
-    const e = estimateVram(model, settings, c.options);
+    const outputRows = c.options.outputRows ?? reservedOutputRows(c);
+    const e = estimateVram(model, settings, { ...c.options, outputRows });
     if (e.kind !== 'estimate') throw new Error(`${c.id}: ${e.reason}`);
     predicted.set('weights', e.parts.weightsBytes);
     predicted.set('kv', e.parts.kvCacheBytes);
@@ -151,6 +163,11 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
       `K ${e.assumptions.cacheTypeK} / V ${e.assumptions.cacheTypeV}`,
       `ub ${e.assumptions.ubatchTokens}`,
       `${e.assumptions.gpuLayers}/${e.assumptions.totalLayers} layers`,
+      outputRows === 'ubatch'
+        ? 'logits for every micro-batch token'
+        : typeof outputRows === 'number'
+          ? `logits for ${outputRows} rows`
+          : 'logits for one row per slot',
     ];
   }
   const parts: PartResult[] = [];

@@ -171,3 +171,31 @@ function expertFeedForward(model: GgufModel): number {
   const up = model.tensors.find((t) => /^blk\.\d+\.ffn_up_exps\.weight$/.test(t.name));
   return up?.shape[1] ?? model.feedForwardLength;
 }
+
+/**
+ * Since when llama-server reserves one logits row per slot: llama.cpp's pull requests #23861 ("limit
+ * max outputs of llama_context", merged 2026-05-30) and #23988 (the server sets `n_outputs_max` to
+ * its slots, merged 2026-06-01). Builds before reserved the prompt graph with `n_outputs = n_tokens`
+ * (`graph_reserve(n_tokens, n_seqs, n_tokens, …)`), so the logits of every micro-batch token: for a
+ * large vocabulary the biggest part of the buffer at short context. The build number is approximate
+ * (b9272 of 2026-05-22 is before, b9525 of 2026-06-05 after).
+ */
+export const PER_SLOT_OUTPUTS_SINCE = { date: '2026-06-01', build: 9400 } as const;
+
+/**
+ * Logits rows a llama-server of a given build reserves: `'ubatch'` before the change above, else
+ * undefined (one per slot, as llama.cpp v0.5.0 does). `when` is what is known of the build: its
+ * number, or the date it was published (`YYYY-MM[-DD]`); with neither, today's behaviour.
+ */
+export function llamaServerOutputRows(when: { build?: number | null; date?: string | null }): 'ubatch' | undefined {
+  if (when.build !== undefined && when.build !== null) return when.build < PER_SLOT_OUTPUTS_SINCE.build ? 'ubatch' : undefined;
+  const m = when.date ? /^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?/.exec(when.date) : null;
+  if (!m) return undefined;
+  const [year, month, day] = [Number(m[1]), m[2] ? Number(m[2]) : null, m[3] ? Number(m[3]) : null];
+  const [sy, sm] = PER_SLOT_OUTPUTS_SINCE.date.split('-').map(Number) as [number, number];
+  if (year !== sy) return year < sy ? 'ubatch' : undefined;
+  // Only the year: the build could be either side; the larger reservation is the one never under.
+  if (month === null) return 'ubatch';
+  if (month !== sm) return month < sm ? 'ubatch' : undefined;
+  return day !== null && day < 1 ? 'ubatch' : undefined;
+}
