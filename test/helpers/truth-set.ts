@@ -7,7 +7,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { llamaServerOutputRows } from '../../src/core/estimate/compute-buffer-size.ts';
+import { type LlamaGraphEra, llamaGraphEra } from '../../src/core/estimate/compute-buffer-size.ts';
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
 import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../src/core/estimate/llama-settings.ts';
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
@@ -123,13 +123,13 @@ async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Pr
 }
 
 /**
- * The logits rows the log's llama.cpp reserved, when the case does not say: read from the build
- * number or the date the source gives (llama-server reserved every micro-batch token's logits before
- * June 2026; see `llamaServerOutputRows`).
+ * The graph the log's llama.cpp reserved, read from the build number or the date the source gives
+ * (before June 2026: an f32 KQ mask beside the f16 one, and llama-server reserved every micro-batch
+ * token's logits; see `llamaGraphEra`).
  */
-export function reservedOutputRows(c: Pick<TruthCase, 'source' | 'command'>): 'ubatch' | undefined {
+export function graphEra(c: Pick<TruthCase, 'source' | 'command'>): LlamaGraphEra {
   const build = /\b(?:build|b)\s?(\d{4,5})\b/.exec(`${c.source.date} ${c.command}`);
-  return llamaServerOutputRows({ build: build ? Number(build[1]) : null, date: c.source.date });
+  return llamaGraphEra({ build: build ? Number(build[1]) : null, date: c.source.date });
 }
 
 export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
@@ -149,8 +149,9 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
     if (c.typeCounts) fixtureTypeCounts = typeCounts(spec);
     const model = await readGgufModel(path);
     if (model.kind !== 'model') throw new Error(`${c.id}: ${model.reason}`);
-    const outputRows = c.options.outputRows ?? reservedOutputRows(c);
-    const e = estimateVram(model, settings, { ...c.options, outputRows });
+    const graph = graphEra(c);
+    const outputRows = c.options.outputRows ?? (graph === 'before-2026-06' ? 'ubatch' : undefined);
+    const e = estimateVram(model, settings, { ...c.options, graph, outputRows });
     if (e.kind !== 'estimate') throw new Error(`${c.id}: ${e.reason}`);
     predicted.set('weights', e.parts.weightsBytes);
     predicted.set('kv', e.parts.kvCacheBytes);

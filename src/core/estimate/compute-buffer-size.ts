@@ -43,7 +43,15 @@ export interface ComputeShape {
   readonly anyLayerOnGpu: boolean;
   /** Sequences of the reserved micro-batch (`n_seq_max`: llama-server's slots). */
   readonly sequences: number;
+  /**
+   * The llama.cpp the graph is reserved by: `'current'` (v0.5.0, since June 2026) builds the KQ mask
+   * directly in f16 under flash attention, one row per token; `'before-2026-06'` built it in f32,
+   * padded to 64 tokens, and cast it to f16 beside it (llama.cpp pull request 23764).
+   */
+  readonly graph?: LlamaGraphEra;
 }
+
+export type LlamaGraphEra = 'current' | 'before-2026-06';
 
 export interface ComputeBreakdown {
   readonly attentionBytes: number;
@@ -57,13 +65,16 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
   if (!shape.anyLayerOnGpu && !shape.outputOnGpu) return { attentionBytes: 0, recurrentBytes: 0, feedForwardBytes: 0, outputBytes: 0, totalBytes: 0 };
   const n = shape.tokens;
   const hidden = model.embeddingLength * n * F32;
-  const maskTokens = Math.ceil(n / KQ_MASK_PAD) * KQ_MASK_PAD;
+  const legacy = shape.graph === 'before-2026-06';
+  const maskTokens = legacy ? Math.ceil(n / KQ_MASK_PAD) * KQ_MASK_PAD : n;
 
-  // The masks are graph inputs: built once, alive through every layer (one for the full layers,
-  // one for the sliding-window layers), and with flash attention a half-precision copy of each.
+  // The masks are graph inputs (one for the full layers, one for the sliding-window layers), alive
+  // through every layer: f32 without flash attention, f16 with it (llama-graph.cpp
+  // `build_attn_inp_kq_mask`); builds before June 2026 kept the f32 mask beside its f16 copy.
   const hasSwa = model.swaLayers.some((swa, il) => swa && model.kvLayers[il]);
   const hasFull = model.kvLayers.some((kv, il) => kv && !model.swaLayers[il]);
-  const maskBytes = (cells: number) => cells * maskTokens * (F32 + (shape.flashAttention ? F16 : 0));
+  const maskElement = shape.flashAttention ? (legacy ? F32 + F16 : F16) : F32;
+  const maskBytes = (cells: number) => cells * maskTokens * maskElement;
   const masks = (hasFull ? maskBytes(shape.kvCells) : 0) + (hasSwa ? maskBytes(shape.swaKvCells) : 0);
 
   let attention = 0;
@@ -96,7 +107,9 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
     const stage = Math.max(3 * inner, inner + outputs, outputs + hidden);
     ff = stage + router + 2 * hidden;
   } else {
-    ff = 3 * model.feedForwardLength * n * F32 + 2 * hidden;
+    // Gate, up and their product beside the residual, the normalised input and its weighted copy
+    // (rms_norm then the norm weight's multiply), as llama.cpp's own reservation of shape-only models shows.
+    ff = 3 * model.feedForwardLength * n * F32 + 3 * hidden;
   }
   ff += masks;
 
@@ -130,19 +143,20 @@ function hparam(model: GgufModel, key: string): number {
 function recurrentLayerBytes(model: GgufModel, n: number, seqs: number): number {
   const arch = model.architecture;
   const E = model.embeddingLength;
-  const dConv = hparam(model, 'ssm.conv_kernel');
   const dInner = hparam(model, 'ssm.inner_size');
   const dState = hparam(model, 'ssm.state_size');
   const groups = hparam(model, 'ssm.group_count');
   const dtRank = hparam(model, 'ssm.time_step_rank');
   if (arch === 'qwen3next' || arch === 'qwen35' || arch === 'qwen35moe') {
-    const channels = dInner + 2 * groups * dState;
-    const headV = dtRank > 0 ? dInner / dtRank : 0;
-    const state = headV * headV * dtRank * seqs;
-    const conv = channels * n + dInner * n;
-    const atConv = conv + channels * (n + Math.max(0, dConv - 1) * seqs);
-    const atDelta = conv + 2 * groups * dState * n + state + (dInner * n + state);
-    return F32 * Math.max(atConv, atDelta);
+    // qwen35.cpp: head_k = head_v = ssm_d_state; q, k over `groups` heads, v over `dt_rank` heads.
+    const keyDim = dState * groups;
+    const valueDim = dState * dtRank || dInner;
+    const channels = 2 * keyDim + valueDim;
+    const state = dState * dState * dtRank * seqs;
+    // At the fused delta-net op: the convolution's input and output over q|k|v, the gate z, the
+    // normalised q and k, the layer's normalised input, and the state read for each sequence beside
+    // the new one (checked against llama.cpp's own reservation of shape-only models).
+    return F32 * (n * (2 * channels + valueDim + 2 * keyDim + E) + 2 * state);
   }
   if (arch === 'lfm2' || arch === 'lfm2moe') {
     const cache = hparam(model, 'shortconv.l_cache') || 3;
@@ -173,29 +187,26 @@ function expertFeedForward(model: GgufModel): number {
 }
 
 /**
- * Since when llama-server reserves one logits row per slot: llama.cpp's pull requests #23861 ("limit
- * max outputs of llama_context", merged 2026-05-30) and #23988 (the server sets `n_outputs_max` to
- * its slots, merged 2026-06-01). Builds before reserved the prompt graph with `n_outputs = n_tokens`
- * (`graph_reserve(n_tokens, n_seqs, n_tokens, …)`), so the logits of every micro-batch token: for a
- * large vocabulary the biggest part of the buffer at short context. The build number is approximate
- * (b9272 of 2026-05-22 is before, b9525 of 2026-06-05 after).
+ * Since when llama.cpp reserves the graph as v0.5.0 does: pull request 23764 ("use f16 mask for FA",
+ * merged 2026-05-28) builds the KQ mask in f16 instead of f32 plus an f16 copy, and pull requests
+ * 23861 and 23988 (merged 2026-05-30 and 2026-06-01) make llama-server reserve one logits row per
+ * slot instead of one per micro-batch token (`graph_reserve(n_tokens, n_seqs, n_tokens, …)` before).
+ * The build number is approximate: b9272 of 2026-05-22 is before, b9525 of 2026-06-05 after.
  */
-export const PER_SLOT_OUTPUTS_SINCE = { date: '2026-06-01', build: 9400 } as const;
+export const GRAPH_CHANGED = { date: '2026-06-01', build: 9400 } as const;
 
 /**
- * Logits rows a llama-server of a given build reserves: `'ubatch'` before the change above, else
- * undefined (one per slot, as llama.cpp v0.5.0 does). `when` is what is known of the build: its
- * number, or the date it was published (`YYYY-MM[-DD]`); with neither, today's behaviour.
+ * The graph a llama.cpp build reserves, from what is known of it: its build number, or the date it
+ * was published (`YYYY-MM[-DD]`); with neither, llama.cpp v0.5.0's. A date that gives only the year
+ * of the change could be either side: the older graph, the larger one, is the one never under.
  */
-export function llamaServerOutputRows(when: { build?: number | null; date?: string | null }): 'ubatch' | undefined {
-  if (when.build !== undefined && when.build !== null) return when.build < PER_SLOT_OUTPUTS_SINCE.build ? 'ubatch' : undefined;
-  const m = when.date ? /^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?/.exec(when.date) : null;
-  if (!m) return undefined;
-  const [year, month, day] = [Number(m[1]), m[2] ? Number(m[2]) : null, m[3] ? Number(m[3]) : null];
-  const [sy, sm] = PER_SLOT_OUTPUTS_SINCE.date.split('-').map(Number) as [number, number];
-  if (year !== sy) return year < sy ? 'ubatch' : undefined;
-  // Only the year: the build could be either side; the larger reservation is the one never under.
-  if (month === null) return 'ubatch';
-  if (month !== sm) return month < sm ? 'ubatch' : undefined;
-  return day !== null && day < 1 ? 'ubatch' : undefined;
+export function llamaGraphEra(when: { build?: number | null; date?: string | null }): LlamaGraphEra {
+  if (when.build !== undefined && when.build !== null) return when.build < GRAPH_CHANGED.build ? 'before-2026-06' : 'current';
+  const m = when.date ? /^(\d{4})(?:-(\d{2}))?/.exec(when.date) : null;
+  if (!m) return 'current';
+  const year = Number(m[1]);
+  const month = m[2] ? Number(m[2]) : null;
+  const [sy, sm] = GRAPH_CHANGED.date.split('-').map(Number) as [number, number];
+  if (year !== sy) return year < sy ? 'before-2026-06' : 'current';
+  return month === null || month < sm ? 'before-2026-06' : 'current';
 }

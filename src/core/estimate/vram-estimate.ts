@@ -12,7 +12,7 @@
  *
  * Never throws: what llama.cpp itself would refuse is a `NoEstimate` with the reason.
  */
-import { computeBufferBytes } from './compute-buffer-size.ts';
+import { computeBufferBytes, type LlamaGraphEra } from './compute-buffer-size.ts';
 import type { EstimateResult, NoEstimate, VramEstimate } from './estimate-types.ts';
 import { isQuantizedKvType } from './ggml-types.ts';
 import { modelLabel, type GgufModel } from './gguf-model.ts';
@@ -92,6 +92,12 @@ export interface EstimateOptions {
    * pass `'ubatch'`.
    */
   readonly outputRows?: number | 'ubatch';
+  /**
+   * The llama.cpp build the server runs, where it is known to predate June 2026: its graph keeps an
+   * f32 KQ mask beside the f16 one, and llama-server then reserved every micro-batch token's logits
+   * (unless `outputRows` says otherwise). Default: llama.cpp v0.5.0's graph.
+   */
+  readonly graph?: LlamaGraphEra;
 }
 
 interface Resolved {
@@ -196,7 +202,8 @@ interface Sized {
 }
 
 /** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
-function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, outputRows: number | 'ubatch' | undefined): Sized {
+function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, options: EstimateOptions): Sized {
+  const outputRows = options.outputRows ?? (options.graph === 'before-2026-06' ? 'ubatch' : undefined);
   const placement = placeWeights(model, s);
   let streamCells: number;
   let streams: number;
@@ -222,6 +229,7 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     outputOnGpu: placement.outputOnGpu,
     anyLayerOnGpu: placement.gpuLayers > 0,
     sequences: r.parallel,
+    graph: options.graph,
   }).totalBytes;
   return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
 }
@@ -278,7 +286,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
 
   let context = r.contextTokens;
   const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
-  let sized = size(model, settings, r, context, options.outputRows);
+  let sized = size(model, settings, r, context, options);
   const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
   if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
     const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
@@ -287,21 +295,21 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
       // --fit lowers the context first: the largest multiple of 256 (≥ 4096) that leaves the target free.
       let lo = Math.min(LLAMA_SERVER_DEFAULTS.fitMinContext, context);
       let hi = context;
-      if (total(size(model, settings, r, lo, options.outputRows)) <= room) {
+      if (total(size(model, settings, r, lo, options)) <= room) {
         while (hi - lo > CONTEXT_PADDING) {
           const mid = pad(Math.floor((lo + hi) / 2), CONTEXT_PADDING);
           if (mid >= hi || mid <= lo) break;
-          if (total(size(model, settings, r, mid, options.outputRows)) <= room) lo = mid;
+          if (total(size(model, settings, r, mid, options)) <= room) lo = mid;
           else hi = mid;
         }
         context = lo;
-        sized = size(model, settings, r, context, options.outputRows);
+        sized = size(model, settings, r, context, options);
         r.notes.push(
           `--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`,
         );
       } else {
         context = lo;
-        sized = size(model, settings, r, context, options.outputRows);
+        sized = size(model, settings, r, context, options);
         r.notes.push(`--fit (on by default) cannot make it fit even at ${context} tokens: llama-server would move layers to the CPU`);
       }
     }

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { ACCURACY_DOC, renderAccuracyDoc } from '../../helpers/truth-report.ts';
-import { evaluateCase, loadTruthCases, reservedOutputRows, type CaseResult } from '../../helpers/truth-set.ts';
-import { llamaServerOutputRows } from '../../../src/core/estimate/compute-buffer-size.ts';
+import { evaluateCase, graphEra, loadTruthCases, type CaseResult } from '../../helpers/truth-set.ts';
+import { llamaGraphEra } from '../../../src/core/estimate/compute-buffer-size.ts';
 import { MiB } from '../../../src/core/units.ts';
 
 const cases = await loadTruthCases();
@@ -48,11 +48,11 @@ test('docs/estimate-accuracy.md is the table of these results (node scripts/esti
   assert.equal(committed, `${renderAccuracyDoc(ordered)}\n`);
 });
 
-test("the logits rows follow the log's llama.cpp: every micro-batch token before June 2026 (b9272 in llama.cpp issue 23527 still calls graph_reserve(n_tokens, n_seqs, n_tokens)), one per slot after", () => {
-  assert.equal(llamaServerOutputRows({ build: 9272 }), 'ubatch');
-  assert.equal(llamaServerOutputRows({ date: '2025-10-10 (llama.cpp build 6699, CUDA)' }), 'ubatch');
-  assert.equal(llamaServerOutputRows({ date: '2026-05-22' }), 'ubatch');
-  assert.equal(llamaServerOutputRows({ date: '2026-10-08' }), undefined);
-  assert.equal(llamaServerOutputRows({}), undefined, "unknown: llama.cpp v0.5.0's behaviour");
-  assert.equal(reservedOutputRows({ source: { kind: 'file', ref: 'x', date: '2025-05' }, command: 'llama-server (build b5466)' }), 'ubatch');
+test("the graph follows the log's llama.cpp: before June 2026 (b9272 in llama.cpp issue 23527 still calls graph_reserve(n_tokens, n_seqs, n_tokens)) or as v0.5.0 reserves it", () => {
+  assert.equal(llamaGraphEra({ build: 9272 }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2025-10-10 (llama.cpp build 6699, CUDA)' }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2026-05-22' }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2026-10-08' }), 'current');
+  assert.equal(llamaGraphEra({}), 'current', "unknown: llama.cpp v0.5.0's graph");
+  assert.equal(graphEra({ source: { kind: 'file', ref: 'x', date: '2025-05' }, command: 'llama-server (build b5466)' }), 'before-2026-06');
 });
