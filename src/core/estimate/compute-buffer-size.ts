@@ -98,14 +98,15 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
   if (model.expertCount > 0) {
     // build_moe_ffn: router logits and probabilities, then per token the selected experts' gate, up
     // and their product; the down projection writes every selected expert's output (n_embd each),
-    // weighted in place, and their sum is a new n_embd row beside it.
+    // and their weighted copy sits beside it before the sum (llama.cpp's own reservation of
+    // shape-only models grows by 2 × n_embd + n_ff_exp per selected expert and token).
     const expertFf = expertFeedForward(model);
     const used = Math.max(1, model.expertUsedCount);
     const router = 3 * model.expertCount * n * F32;
     const inner = expertFf * used * n * F32;
     const outputs = model.embeddingLength * used * n * F32;
-    const stage = Math.max(3 * inner, inner + outputs, outputs + hidden);
-    ff = stage + router + 2 * hidden;
+    const stage = Math.max(3 * inner, inner + outputs, 2 * outputs);
+    ff = stage + router + 3 * hidden;
   } else {
     // Gate, up and their product beside the residual, the normalised input and its weighted copy
     // (rms_norm then the norm weight's multiply), as llama.cpp's own reservation of shape-only models shows.
