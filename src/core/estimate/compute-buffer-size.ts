@@ -169,12 +169,12 @@ function recurrentLayerBytes(model: GgufModel, n: number, seqs: number): number 
     return F32 * (2 * dInner * n + dInner * n + (rank + 2 * dState) * n + dInner * n + scan);
   }
   if (dInner > 0) {
-    // Mamba 2 and the hybrids built on it.
-    const heads = dtRank;
-    const channels = dInner + 2 * groups * dState;
-    const projection = (2 * dInner + 2 * groups * dState + heads) * n;
-    const scan = dInner * n + dState * dInner * seqs;
-    return F32 * (projection + channels * n + scan + heads * n);
+    // Mamba 2 and the hybrids built on it: the z|xBC|dt projection (alive to the gated norm), the
+    // convolution's input and output over xBC, the scan's output, y·D and the gated output, with
+    // each sequence's state read and written (checked against llama.cpp's own reservation of
+    // shape-only models: 5 × d_inner per token).
+    const scanState = dState * dInner * seqs;
+    return F32 * (n * (5 * dInner + 4 * groups * dState + E) + 2 * scanState);
   }
   return 0;
 }
