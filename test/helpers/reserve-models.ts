@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LLAMA_SETUP_HINT, llamaPaths } from '../../scripts/llama/paths.ts';
+import { MiB } from '../../src/core/units.ts';
 import { T, type FixtureSpec, type FixtureTensor } from './gguf-fixtures.ts';
 
 export const FIT_PARAMS = join(llamaPaths.build, 'server-cpu', 'bin', 'llama-fit-params');
@@ -176,5 +177,5 @@ export async function llamaReservedCompute(modelPath: string, args: string[]): P
   });
   const m = /CPU compute buffer size =\s+([\d.]+) MiB/.exec(stderr);
   if (!m) throw new Error(`llama-fit-params printed no compute buffer:\n${stderr.slice(-2000)}`);
-  return Number(m[1]) * 1024 * 1024;
+  return Number(m[1]) * MiB;
 }
