@@ -163,6 +163,30 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
     assert.ok(e.assumptions.notes.some((n) => /-ctv q8_0: llama.cpp turns flash attention on/.test(n)));
   });
 
+  it('-fa auto with head size 512 (Gemma 4 full-attention layers): on with grouped queries, off without (ggml-cuda fattn.cu: case 512 needs gqa_opt_applies)', async () => {
+    const gemma4 = (kvHeads: number) =>
+      transformerModel({
+        arch: 'gemma4',
+        name: `Gemma 4 shape, ${kvHeads} KV heads`,
+        layers: 12,
+        embd: 2560,
+        vocab: 262144,
+        context: 131072,
+        heads: 8,
+        kvHeads,
+        headDim: 512,
+        ff: 10240,
+        recipe: 'q4_0',
+        metadataOnly: true,
+        metadata: { 'gemma4.attention.sliding_window': 512, 'gemma4.attention.key_length_swa': 256, 'gemma4.attention.value_length_swa': 256 },
+      });
+    const grouped = estimate(await model('gemma4-gqa', gemma4(1)), { contextTokens: 8192, parallel: 1 });
+    assert.equal(grouped.assumptions.flashAttention, 'on');
+    const ungrouped = estimate(await model('gemma4-mha', gemma4(8)), { contextTokens: 8192, parallel: 1 });
+    assert.equal(ungrouped.assumptions.flashAttention, 'off');
+    assert.ok(ungrouped.assumptions.notes.some((n) => /head size 512 has a CUDA flash-attention kernel only for grouped queries/.test(n)));
+  });
+
   it('no -c, no -np, no -fa: the training context, 4 unified slots, flash attention on — each named', async () => {
     const m = await model('defaults-8b', LLAMA_31_8B);
     const e = estimate(m, {});
