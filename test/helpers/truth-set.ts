@@ -13,6 +13,7 @@ import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../src/core/estim
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
 import { projectorComputeBytes } from '../../src/core/estimate/projector-size.ts';
 import { estimateVram, type EstimateOptions } from '../../src/core/estimate/vram-estimate.ts';
+import { offloadsOutputLayerFirst } from '../../src/core/estimate/weights-placement.ts';
 import { repoRoot } from './fake-nvml.ts';
 import { writeGguf, type FixtureSpec } from './gguf-fixtures.ts';
 import { transformerModel, typeCounts, visionProjector, type TransformerSpec, type VisionProjectorSpec } from './truth-models.ts';
@@ -122,14 +123,19 @@ async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Pr
   return { path: first, spec };
 }
 
+/** The build number or date a case's source gives for its llama.cpp. */
+function buildOf(c: Pick<TruthCase, 'source' | 'command'>): { build: number | null; date: string } {
+  const build = /\b(?:build|b)\s?(\d{4,5})\b/.exec(`${c.source.date} ${c.command}`);
+  return { build: build ? Number(build[1]) : null, date: c.source.date };
+}
+
 /**
  * The graph the log's llama.cpp reserved, read from the build number or the date the source gives
  * (before June 2026: an f32 KQ mask beside the f16 one, and llama-server reserved every micro-batch
  * token's logits; see `llamaGraphEra`).
  */
 export function graphEra(c: Pick<TruthCase, 'source' | 'command'>): LlamaGraphEra {
-  const build = /\b(?:build|b)\s?(\d{4,5})\b/.exec(`${c.source.date} ${c.command}`);
-  return llamaGraphEra({ build: build ? Number(build[1]) : null, date: c.source.date });
+  return llamaGraphEra(buildOf(c));
 }
 
 export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
@@ -151,7 +157,8 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
     if (model.kind !== 'model') throw new Error(`${c.id}: ${model.reason}`);
     const graph = graphEra(c);
     const outputRows = c.options.outputRows ?? (graph === 'before-2026-06' ? 'ubatch' : undefined);
-    const e = estimateVram(model, settings, { ...c.options, graph, outputRows });
+    const outputLayerFirst = offloadsOutputLayerFirst(buildOf(c));
+    const e = estimateVram(model, settings, { ...c.options, graph, outputRows, outputLayerFirst });
     if (e.kind !== 'estimate') throw new Error(`${c.id}: ${e.reason}`);
     predicted.set('weights', e.parts.weightsBytes);
     predicted.set('kv', e.parts.kvCacheBytes);

@@ -98,6 +98,8 @@ export interface EstimateOptions {
    * (unless `outputRows` says otherwise). Default: llama.cpp v0.5.0's graph.
    */
   readonly graph?: LlamaGraphEra;
+  /** False for a llama.cpp build before December 2025, whose `-ngl N` did not count the output layer first. */
+  readonly outputLayerFirst?: boolean;
 }
 
 interface Resolved {
@@ -204,7 +206,7 @@ interface Sized {
 /** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
 function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, options: EstimateOptions): Sized {
   const outputRows = options.outputRows ?? (options.graph === 'before-2026-06' ? 'ubatch' : undefined);
-  const placement = placeWeights(model, s);
+  const placement = placeWeights(model, s, options.outputLayerFirst ?? true);
   let streamCells: number;
   let streams: number;
   if (r.unified) {
