@@ -171,6 +171,8 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
       `K ${e.assumptions.cacheTypeK} / V ${e.assumptions.cacheTypeV}`,
       `ub ${e.assumptions.ubatchTokens}`,
       `${e.assumptions.gpuLayers}/${e.assumptions.totalLayers} layers`,
+      graph === 'before-2026-06' ? "llama.cpp's graph before June 2026 (f32 KQ mask beside the f16 one)" : "llama.cpp v0.5.0's graph",
+      ...(outputLayerFirst ? [] : ['-ngl without the output layer first (before December 2025)']),
       outputRows === 'ubatch'
         ? 'logits for every micro-batch token'
         : typeof outputRows === 'number'
