@@ -7,11 +7,13 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type LlamaGraphEra, llamaGraphEra } from '../../src/core/estimate/compute-buffer-size.ts';
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
 import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../src/core/estimate/llama-settings.ts';
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
 import { projectorComputeBytes } from '../../src/core/estimate/projector-size.ts';
 import { estimateVram, type EstimateOptions } from '../../src/core/estimate/vram-estimate.ts';
+import { offloadsOutputLayerFirst } from '../../src/core/estimate/weights-placement.ts';
 import { repoRoot } from './fake-nvml.ts';
 import { writeGguf, type FixtureSpec } from './gguf-fixtures.ts';
 import { transformerModel, typeCounts, visionProjector, type TransformerSpec, type VisionProjectorSpec } from './truth-models.ts';
@@ -121,6 +123,21 @@ async function writeModel(c: TruthCase & { model: { kind: 'transformer' } }): Pr
   return { path: first, spec };
 }
 
+/** The build number or date a case's source gives for its llama.cpp. */
+function buildOf(c: Pick<TruthCase, 'source' | 'command'>): { build: number | null; date: string } {
+  const build = /\b(?:build|b)\s?(\d{4,5})\b/.exec(`${c.source.date} ${c.command}`);
+  return { build: build ? Number(build[1]) : null, date: c.source.date };
+}
+
+/**
+ * The graph the log's llama.cpp reserved, read from the build number or the date the source gives
+ * (before June 2026: an f32 KQ mask beside the f16 one, and llama-server reserved every micro-batch
+ * token's logits; see `llamaGraphEra`).
+ */
+export function graphEra(c: Pick<TruthCase, 'source' | 'command'>): LlamaGraphEra {
+  return llamaGraphEra(buildOf(c));
+}
+
 export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
   const settings: LlamaSettings = { ...DEFAULT_LLAMA_SETTINGS, ...c.settings };
   const predicted = new Map<TruthPart, number>();
@@ -138,7 +155,10 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
     if (c.typeCounts) fixtureTypeCounts = typeCounts(spec);
     const model = await readGgufModel(path);
     if (model.kind !== 'model') throw new Error(`${c.id}: ${model.reason}`);
-    const e = estimateVram(model, settings, c.options);
+    const graph = graphEra(c);
+    const outputRows = c.options.outputRows ?? (graph === 'before-2026-06' ? 'ubatch' : undefined);
+    const outputLayerFirst = offloadsOutputLayerFirst(buildOf(c));
+    const e = estimateVram(model, settings, { ...c.options, graph, outputRows, outputLayerFirst });
     if (e.kind !== 'estimate') throw new Error(`${c.id}: ${e.reason}`);
     predicted.set('weights', e.parts.weightsBytes);
     predicted.set('kv', e.parts.kvCacheBytes);
@@ -151,6 +171,13 @@ export async function evaluateCase(c: TruthCase): Promise<CaseResult> {
       `K ${e.assumptions.cacheTypeK} / V ${e.assumptions.cacheTypeV}`,
       `ub ${e.assumptions.ubatchTokens}`,
       `${e.assumptions.gpuLayers}/${e.assumptions.totalLayers} layers`,
+      graph === 'before-2026-06' ? "llama.cpp's graph before June 2026 (f32 KQ mask beside the f16 one)" : "llama.cpp v0.5.0's graph",
+      ...(outputLayerFirst ? [] : ['-ngl without the output layer first (before December 2025)']),
+      outputRows === 'ubatch'
+        ? 'logits for every micro-batch token'
+        : typeof outputRows === 'number'
+          ? `logits for ${outputRows} rows`
+          : 'logits for one row per slot',
     ];
   }
   const parts: PartResult[] = [];

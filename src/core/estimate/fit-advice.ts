@@ -8,8 +8,14 @@
  * says so plainly.
  *
  * `fitAdvice`: each way out, computed with the estimate: the largest context that fits, the same
- * with a q8_0 KV cache, with flash attention, with the experts of N layers on the CPU — the flags
- * ready to paste and the new total.
+ * with a q8_0 KV cache, with flash attention, with one slot (`-np 1`) when llama-server's default
+ * slots are what does not fit, with the experts of N layers on the CPU, and `-ngl N` (the most
+ * layers that fit) when even the smallest context does not — the flags ready to paste and the new
+ * total.
+ *
+ * `adviseServerArgs`: the same as one pure function of (model, settings, free bytes): the budget is
+ * the free memory less the fit target, and each suggestion's flags, applied to the arguments with
+ * `argsWithFlags`, are a command line the estimate says fits.
  */
 import { formatMiB, MiB } from '../units.ts';
 import type { EstimateResult, VramEstimate } from './estimate-types.ts';
@@ -181,7 +187,22 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
     }
   }
 
-  // 4. Experts on the CPU (llama-server only): the fewest layers whose experts must move.
+  // 4. One slot: llama-server's default is 4 slots sharing the cache, and each slot is a sequence the
+  // recurrent state and the reserved graph are sized for. Asked for when the slots were not chosen
+  // (or more than one was), at the current context, else the largest context with one slot.
+  if (parallel > 1) {
+    const one: LlamaSettings = { ...base, parallel: 1, kvUnified: null };
+    const npFlag = flavour === 'ollama' ? 'OLLAMA_NUM_PARALLEL=1' : '-np 1';
+    const sameContext = flavour === 'ollama' ? Math.floor(current.contextTokens / parallel) : current.contextTokens;
+    if (at({ ...one, contextTokens: sameContext }) <= budgetBytes)
+      push(flavour === 'ollama' ? 'One slot' : 'One slot (llama-server starts 4 without -np)', { ...one, contextTokens: sameContext }, [npFlag]);
+    else {
+      const c = bestContext(one);
+      if (c !== null) push('Largest context with one slot', { ...one, contextTokens: c }, [contextFlag(flavour, c, 1), npFlag]);
+    }
+  }
+
+  // 5. Experts on the CPU (llama-server only): the fewest layers whose experts must move.
   if (flavour === 'llama-server' && !base.cpuMoeAll) {
     const all = at({ ...base, contextTokens: current.contextTokens, cpuMoeAll: true });
     if (all < plan.estimate.totalBytes - 64 * MiB) {
@@ -191,5 +212,40 @@ export function fitAdvice(estimator: ModelEstimator, plan: FitPlan, budgetBytes:
       else if (all <= budgetBytes) push('Every expert on the CPU', { ...base, contextTokens: current.contextTokens, cpuMoeAll: true }, ['--cpu-moe']);
     }
   }
+  // 6. Layers on the CPU (llama-server only), when nothing above fits: the most layers that fit at
+  // the smallest context llama-server's --fit would keep (4096, or the current one if smaller).
+  if (flavour === 'llama-server' && out.length === 0) {
+    const layers = current.totalLayers;
+    const ctx = Math.min(FIT_MIN_CONTEXT, current.contextTokens);
+    const atLayers = (k: number) => at({ ...base, contextTokens: ctx, gpuLayers: k });
+    const n = largest(0, layers, (k) => atLayers(k) <= budgetBytes);
+    if (n !== null && n >= 1 && n < layers + 1) {
+      const flags = [...(ctx !== current.contextTokens ? [contextFlag(flavour, ctx, parallel)] : []), `-ngl ${n}`];
+      push(
+        `${n} of ${layers + 1} layers on the GPU (the output layer first; the rest run on the CPU, much slower)`,
+        { ...base, contextTokens: ctx, gpuLayers: n },
+        flags,
+      );
+    }
+  }
   return out;
+}
+
+/**
+ * The advice for `settings` on a GPU with `freeBytes` free: what `--fit` will do, and each way to fit
+ * in the free memory less the fit target. Pure: the estimator is the model, read once.
+ */
+export function adviseServerArgs(
+  estimator: ModelEstimator,
+  settings: LlamaSettings,
+  freeBytes: number,
+  flavour: ServerFlavour = 'llama-server',
+): { plan: FitPlan | null; budgetBytes: number; advice: FitSuggestion[] } {
+  const budgetBytes = freeBytes - (settings.fitTargetBytes ?? DEFAULT_FIT_TARGET_BYTES);
+  const estimate = estimator.estimate(settings);
+  if (estimate.kind !== 'estimate') return { plan: null, budgetBytes, advice: [] };
+  const plan = planFit(estimator, settings, estimate, freeBytes);
+  // The advice is for the command line as written: what --fit would shrink is shown in the plan.
+  const asWritten: FitPlan = { estimate, settings, note: null, takesAllFree: false };
+  return { plan, budgetBytes, advice: fitAdvice(estimator, asWritten, budgetBytes, flavour) };
 }

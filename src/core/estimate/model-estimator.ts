@@ -9,7 +9,7 @@ import type { EstimateResult, NoEstimate } from './estimate-types.ts';
 import { modelLabel, readGgufModel, type GgufModel } from './gguf-model.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { readProjector, type ProjectorModel } from './projector-model.ts';
-import { estimateVram } from './vram-estimate.ts';
+import { estimateVram, type EstimateOptions } from './vram-estimate.ts';
 
 export interface ModelEstimator {
   readonly modelPath: string;
@@ -28,8 +28,15 @@ export interface SideFiles {
   draftPath?: string | null;
 }
 
-/** Reads the headers; a file that cannot be read or sized is a NoEstimate with the reason. */
-export async function openModelEstimator(modelPath: string, side: SideFiles = {}): Promise<ModelEstimator | NoEstimate> {
+/**
+ * Reads the headers; a file that cannot be read or sized is a NoEstimate with the reason. `runner`:
+ * how the program that loads the model reserves its graph (Ollama's runner: `OLLAMA_RUNNER`).
+ */
+export async function openModelEstimator(
+  modelPath: string,
+  side: SideFiles = {},
+  runner: Pick<EstimateOptions, 'outputRows'> = {},
+): Promise<ModelEstimator | NoEstimate> {
   const [model, projector, draft] = await Promise.all([
     readGgufModel(modelPath),
     side.projectorPath ? readProjector(side.projectorPath) : Promise.resolve(null),
@@ -38,7 +45,11 @@ export async function openModelEstimator(modelPath: string, side: SideFiles = {}
   if (model.kind === 'none') return model;
   if (projector && projector.kind === 'none') return { kind: 'none', modelPath, reason: `the projector (--mmproj): ${projector.reason}` };
   if (draft && draft.kind === 'none') return { kind: 'none', modelPath, reason: `the draft model (-md): ${draft.reason}` };
-  const options = { projector: (projector as ProjectorModel | null) ?? undefined, draft: (draft as GgufModel | null) ?? undefined };
+  const options: EstimateOptions = {
+    projector: (projector as ProjectorModel | null) ?? undefined,
+    draft: (draft as GgufModel | null) ?? undefined,
+    ...runner,
+  };
   return {
     modelPath,
     label: `${modelLabel(model)}, ${basename(modelPath)}`,

@@ -133,6 +133,14 @@ export function ollamaDefaultContext(totalVramBytes: number): number {
   return 4096;
 }
 
+/**
+ * How Ollama's runner reserves the compute graph: it creates its llama.cpp context without
+ * `n_outputs_max`, so llama.cpp reserves logits for every token of the micro-batch
+ * (llama-context.cpp: `n_outputs_max = n_batch` when not given, `n_outputs = min(n_ubatch,
+ * n_outputs_max)`), where llama-server reserves one row per slot.
+ */
+export const OLLAMA_RUNNER = { outputRows: 'ubatch' } as const;
+
 export interface OllamaRun {
   settings: LlamaSettings;
   /** Per-sequence context and slots as Ollama chose them. */

@@ -29,6 +29,10 @@ export interface EncoderShape {
   readonly projectionDim: number;
   /** Dynamic-resolution encoders (Qwen VL): the most pixels an image may have; 0 = fixed size. */
   readonly imageMaxPixels: number;
+  /** Patches merged per side into one token (`spatial_merge_size`, or the projector's scale factor); 0 when the file gives none. */
+  readonly mergeSize: number;
+  /** Qwen2.5-VL: every n-th layer has full attention, the others windowed (`n_wa_pattern`); 0 = none. */
+  readonly windowAttentionPattern: number;
 }
 
 const num = (v: GgufValue | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -63,6 +67,8 @@ export async function readProjector(path: string): Promise<ProjectorModel | NoEs
         patchSize: num(md.get(`${prefix}.patch_size`)),
         projectionDim: num(md.get(`${prefix}.projection_dim`)),
         imageMaxPixels: num(md.get(`${prefix}.image_max_pixels`)),
+        mergeSize: num(md.get(`${prefix}.spatial_merge_size`)) || num(md.get(`${prefix}.projector.scale_factor`)),
+        windowAttentionPattern: num(md.get(`${prefix}.n_wa_pattern`)),
       };
     };
     const type = md.get('clip.projector_type') ?? md.get('clip.vision.projector_type');

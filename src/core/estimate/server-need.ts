@@ -10,7 +10,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { EstimateResult } from './estimate-types.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { isEstimator, openModelEstimator, type ModelEstimator } from './model-estimator.ts';
-import { findOllamaModel, ollamaRun } from './ollama-model.ts';
+import { findOllamaModel, OLLAMA_RUNNER, ollamaRun } from './ollama-model.ts';
 import { parseLlamaServerArgs } from './server-args.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -118,7 +118,7 @@ async function resolveOllama(req: ServerNeedRequest): Promise<ModelNeedResult> {
     if (!found.ok) return { ok: false, error: found.error };
     ({ modelPath, projectorPath, numCtx } = found.files);
   }
-  const estimator = await openModelEstimator(modelPath, { projectorPath });
+  const estimator = await openModelEstimator(modelPath, { projectorPath }, OLLAMA_RUNNER);
   const run = ollamaRun(req.env, { numCtx, projectorPath }, isEstimator(estimator) ? estimator.trainedContext : null, req.totalVramBytes);
   if ('error' in run) return { ok: false, error: `Ollama's environment cannot be read: ${run.error}.` };
   const given = ['OLLAMA_CONTEXT_LENGTH', 'OLLAMA_NUM_PARALLEL', 'OLLAMA_FLASH_ATTENTION', 'OLLAMA_KV_CACHE_TYPE']

@@ -6,12 +6,13 @@
  *   memory known, the largest context (≥ 4096) that leaves the fit target free;
  * - no `-np`: 4 slots sharing one unified cache (`-np N` alone: N streams of n_ctx / N cells);
  * - `-fa auto`: on where the CUDA kernels support the model's head sizes;
- * - a quantized V cache needs flash attention: without it, V is sized as f16;
+ * - a quantized V cache needs flash attention: `-fa auto` turns it on, `-fa off` is refused with
+ *   llama.cpp's own message (llama-context.cpp `llama_init_from_model`);
  * - `-ub` 512, `-b` 2048, every layer on the GPU.
  *
  * Never throws: what llama.cpp itself would refuse is a `NoEstimate` with the reason.
  */
-import { computeBufferBytes } from './compute-buffer-size.ts';
+import { computeBufferBytes, type LlamaGraphEra } from './compute-buffer-size.ts';
 import type { EstimateResult, NoEstimate, VramEstimate } from './estimate-types.ts';
 import { isQuantizedKvType } from './ggml-types.ts';
 import { modelLabel, type GgufModel } from './gguf-model.ts';
@@ -41,8 +42,42 @@ export const LLAMA_SERVER_DEFAULTS = {
  */
 export const CUDA_RUNTIME_BYTES = 256 * MiB;
 
-/** Head sizes llama.cpp's CUDA flash-attention kernels handle (K = V, or DeepSeek's 576/512). */
-const FA_HEAD_SIZES = new Set([40, 64, 72, 80, 96, 112, 128, 192, 256]);
+/**
+ * Cache types ggml-cuda's flash-attention kernels read (fattn.cu `ggml_cuda_fattn_kv_type_supported`).
+ * iq4_nl is not among them.
+ */
+const FA_CACHE_TYPES: ReadonlySet<KvCacheType> = new Set(['f32', 'f16', 'bf16', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0']);
+
+/**
+ * Whether ggml-cuda has a flash-attention kernel for one layer's heads (fattn.cu
+ * `ggml_cuda_get_best_fattn_kernel`): K = V of 40, 64, 72, 80, 96, 112, 128 or 256; 512 = 512 (Gemma 4's
+ * full-attention layers) and DeepSeek's 576/512 only with grouped queries (gqa ≥ 2); 192/128 with
+ * gqa a multiple of 8; 320/256 with gqa a multiple of 32.
+ */
+export function cudaFlashAttentionHeads(kLen: number, vLen: number, gqa: number): boolean {
+  const grouped = gqa >= 2;
+  switch (kLen) {
+    case 40:
+    case 64:
+    case 72:
+    case 80:
+    case 96:
+    case 112:
+    case 128:
+    case 256:
+      return vLen === kLen;
+    case 192:
+      return vLen === 128 && grouped && gqa % 8 === 0;
+    case 320:
+      return vLen === 256 && grouped && gqa % 32 === 0;
+    case 512:
+      return vLen === 512 && grouped;
+    case 576:
+      return vLen === 512 && grouped;
+    default:
+      return false;
+  }
+}
 
 export interface EstimateOptions {
   /** Free memory on the GPU now: lets `--fit` pick the context the server will pick. */
@@ -57,6 +92,14 @@ export interface EstimateOptions {
    * pass `'ubatch'`.
    */
   readonly outputRows?: number | 'ubatch';
+  /**
+   * The llama.cpp build the server runs, where it is known to predate June 2026: its graph keeps an
+   * f32 KQ mask beside the f16 one, and llama-server then reserved every micro-batch token's logits
+   * (unless `outputRows` says otherwise). Default: llama.cpp v0.5.0's graph.
+   */
+  readonly graph?: LlamaGraphEra;
+  /** False for a llama.cpp build before December 2025, whose `-ngl N` did not count the output layer first. */
+  readonly outputLayerFirst?: boolean;
 }
 
 interface Resolved {
@@ -70,19 +113,40 @@ interface Resolved {
   notes: string[];
 }
 
+/**
+ * Why `-fa auto` resolves to off on a CUDA GPU (llama-context.cpp `resolve_fused_ops`: the probe graph's
+ * flash-attention node must stay on the layer's device), or null when every attention layer has a kernel.
+ */
 function flashAttentionSupported(model: GgufModel, k: KvCacheType, v: KvCacheType): string | null {
   const latent = model.latentAttention;
   const mla = latent?.compressedCache;
-  const kLen = latent && mla ? latent.kvLoraRank + latent.ropeDimensions : model.keyLength;
-  const vLen = latent && mla ? latent.kvLoraRank : model.valueLength;
-  if (mla && kLen === 576 && vLen === 512) return null;
-  if (kLen !== vLen) return `its K and V heads differ in size (${kLen} and ${vLen})`;
-  if (!FA_HEAD_SIZES.has(kLen)) return `its head size ${kLen} has no CUDA flash-attention kernel`;
-  if (k !== v && (isQuantizedKvType(k) || isQuantizedKvType(v))) return `the K and V cache types differ (${k}, ${v})`;
+  for (let il = 0; il < model.layers; il++) {
+    if (!model.kvLayers[il]) continue;
+    const swa = model.swaLayers[il] && model.keyLengthSwa > 0;
+    const kLen = latent && mla ? latent.kvLoraRank + latent.ropeDimensions : swa ? model.keyLengthSwa : model.keyLength;
+    const vLen = latent && mla ? latent.kvLoraRank : swa ? model.valueLengthSwa || model.keyLengthSwa : model.valueLength;
+    const heads = model.headCount[il] ?? 0;
+    const kvHeads = latent && mla ? 1 : (model.headCountKv[il] ?? 0);
+    const gqa = kvHeads > 0 ? heads / kvHeads : 0;
+    if (!cudaFlashAttentionHeads(kLen, vLen, gqa)) {
+      if (kLen !== vLen && kLen !== 576 && kLen !== 192 && kLen !== 320) return `its K and V heads differ in size (${kLen} and ${vLen})`;
+      return kLen === 512 || kLen === 576 || kLen === 192 || kLen === 320
+        ? `its head size ${kLen} has a CUDA flash-attention kernel only for grouped queries, and layer ${il} has ${heads} query heads for ${kvHeads} KV heads`
+        : `its head size ${kLen} has no CUDA flash-attention kernel`;
+    }
+  }
+  for (const t of [k, v]) if (!FA_CACHE_TYPES.has(t)) return `the CUDA flash-attention kernels do not read a ${t} cache`;
   return null;
 }
 
-function resolve(model: GgufModel, s: LlamaSettings): Resolved {
+/** Block size of the quantized cache types (all of them hold 32 elements per block). */
+const KV_BLOCK = 32;
+
+/**
+ * The settings as llama.cpp resolves them (llama-context.cpp `llama_init_from_model`), or what
+ * llama.cpp prints when it refuses them.
+ */
+function resolve(model: GgufModel, s: LlamaSettings): Resolved | { refused: string } {
   const notes: string[] = [];
   const parallel = s.parallel !== null && s.parallel > 0 ? s.parallel : LLAMA_SERVER_DEFAULTS.parallel;
   if (s.parallel === null || s.parallel <= 0) notes.push(`no -np: llama-server's ${LLAMA_SERVER_DEFAULTS.parallel} slots, sharing one unified KV cache`);
@@ -91,21 +155,39 @@ function resolve(model: GgufModel, s: LlamaSettings): Resolved {
   if (s.contextTokens === null || s.contextTokens <= 0) notes.push(`no -c: the model's training context, ${model.trainedContext} tokens`);
   contextTokens = Math.max(1, contextTokens);
   const cacheTypeK = s.cacheTypeK ?? 'f16';
-  let cacheTypeV = s.cacheTypeV ?? 'f16';
-  const unsupported = model.kvLayers.some(Boolean) ? flashAttentionSupported(model, cacheTypeK, cacheTypeV) : null;
+  const cacheTypeV = s.cacheTypeV ?? 'f16';
+  if (model.latentAttention && cacheTypeK !== cacheTypeV)
+    return { refused: `model does not support different K (${cacheTypeK}) and V (${cacheTypeV}) cache types` };
+  let fa = s.flashAttention ?? 'auto';
+  if (isQuantizedKvType(cacheTypeV)) {
+    if (fa === 'off') return { refused: 'quantized V cache requires flash_attn to be enabled' };
+    if (fa === 'auto') {
+      fa = 'on';
+      notes.push(`-ctv ${cacheTypeV}: llama.cpp turns flash attention on, since a quantized V cache requires it`);
+    }
+  }
+  const hasAttention = model.kvLayers.some(Boolean);
   let flashAttention: boolean;
-  const fa = s.flashAttention ?? 'auto';
   if (fa === 'auto') {
+    const unsupported = hasAttention ? flashAttentionSupported(model, cacheTypeK, cacheTypeV) : null;
     flashAttention = unsupported === null;
     notes.push(flashAttention ? '-fa auto: flash attention on (the GPU supports it for this model)' : `-fa auto: flash attention off, because ${unsupported}`);
   } else {
     flashAttention = fa === 'on';
   }
-  if (!flashAttention && isQuantizedKvType(cacheTypeV)) {
-    notes.push(
-      `a quantized V cache (${cacheTypeV}) needs flash attention, which is off: V sized as f16 (llama-server refuses -ctv ${cacheTypeV} with -fa off)`,
-    );
-    cacheTypeV = 'f16';
+  if (flashAttention && hasAttention) {
+    const latent = model.latentAttention;
+    const headK = latent?.compressedCache ? latent.kvLoraRank + latent.ropeDimensions : model.keyLength;
+    const headV = latent?.compressedCache ? latent.kvLoraRank : model.valueLength;
+    const heads = [
+      { type: cacheTypeK, side: 'K', dims: [headK, model.keyLengthSwa].filter((d) => d > 0), name: 'n_embd_head_k' },
+      { type: cacheTypeV, side: 'V', dims: [headV, model.valueLengthSwa].filter((d) => d > 0), name: 'n_embd_head_v' },
+    ];
+    for (const h of heads) {
+      if (!isQuantizedKvType(h.type)) continue;
+      const bad = h.dims.find((d) => d % KV_BLOCK !== 0);
+      if (bad !== undefined) return { refused: `${h.side} cache type ${h.type} with block size ${KV_BLOCK} does not divide ${h.name}=${bad}` };
+    }
   }
   const batch = s.batchTokens !== null && s.batchTokens > 0 ? s.batchTokens : LLAMA_SERVER_DEFAULTS.batchTokens;
   const ubatch = Math.min(batch, s.ubatchTokens !== null && s.ubatchTokens > 0 ? s.ubatchTokens : LLAMA_SERVER_DEFAULTS.ubatchTokens);
@@ -122,8 +204,9 @@ interface Sized {
 }
 
 /** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
-function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, outputRows: number | 'ubatch' | undefined): Sized {
-  const placement = placeWeights(model, s);
+function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: number, options: EstimateOptions): Sized {
+  const outputRows = options.outputRows ?? (options.graph === 'before-2026-06' ? 'ubatch' : undefined);
+  const placement = placeWeights(model, s, options.outputLayerFirst ?? true);
   let streamCells: number;
   let streams: number;
   if (r.unified) {
@@ -147,6 +230,9 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     flashAttention: r.flashAttention,
     outputOnGpu: placement.outputOnGpu,
     anyLayerOnGpu: placement.gpuLayers > 0,
+    // v0.5.0 reserves for n_seq_max sequences; builds before June 2026 for one when the cache was unified.
+    sequences: options.graph === 'before-2026-06' && r.unified ? 1 : r.parallel,
+    graph: options.graph,
   }).totalBytes;
   return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
 }
@@ -171,7 +257,10 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
       model,
       `-ot ${placement.badPatterns.map((p) => JSON.stringify(p)).join(', ')}: not a valid regular expression, so llama-server would refuse it.`,
     );
-  const r = resolve(model, settings);
+  const resolved = resolve(model, settings);
+  if ('refused' in resolved)
+    return none(model, `llama-server would refuse these settings: llama.cpp says "${resolved.refused}" and does not create the context.`);
+  const r = resolved;
   if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
   const runtime = CUDA_RUNTIME_BYTES;
@@ -200,7 +289,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
 
   let context = r.contextTokens;
   const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
-  let sized = size(model, settings, r, context, options.outputRows);
+  let sized = size(model, settings, r, context, options);
   const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
   if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
     const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
@@ -209,21 +298,21 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
       // --fit lowers the context first: the largest multiple of 256 (≥ 4096) that leaves the target free.
       let lo = Math.min(LLAMA_SERVER_DEFAULTS.fitMinContext, context);
       let hi = context;
-      if (total(size(model, settings, r, lo, options.outputRows)) <= room) {
+      if (total(size(model, settings, r, lo, options)) <= room) {
         while (hi - lo > CONTEXT_PADDING) {
           const mid = pad(Math.floor((lo + hi) / 2), CONTEXT_PADDING);
           if (mid >= hi || mid <= lo) break;
-          if (total(size(model, settings, r, mid, options.outputRows)) <= room) lo = mid;
+          if (total(size(model, settings, r, mid, options)) <= room) lo = mid;
           else hi = mid;
         }
         context = lo;
-        sized = size(model, settings, r, context, options.outputRows);
+        sized = size(model, settings, r, context, options);
         r.notes.push(
           `--fit (on by default): the context lowered to ${context} tokens so that ${Math.round(target / MiB)} MiB stay free; the server takes all free memory but that margin`,
         );
       } else {
         context = lo;
-        sized = size(model, settings, r, context, options.outputRows);
+        sized = size(model, settings, r, context, options);
         r.notes.push(`--fit (on by default) cannot make it fit even at ${context} tokens: llama-server would move layers to the CPU`);
       }
     }

@@ -2,8 +2,11 @@
  * Which of a model's tensors llama.cpp puts on the GPU, and what their buffer takes there
  * (llama-model.cpp `load_tensors`):
  * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU;
- * - with `-ngl N` the last N repeating layers go to the GPU (`i_gpu_start = n_layer − N`), and the
- *   output layer too when N exceeds the layer count (`-ngl 99`, `all`, the default);
+ * - `-ngl N` counts the output layer as the last layer (llama-model.cpp v0.5.0: `i_gpu_start =
+ *   n_layer + 1 − N`): the output layer goes to the GPU first, then the last N − 1 repeating layers
+ *   ("offloading output layer to GPU", "offloading N−1 repeating layers to GPU"); `-ngl 0` keeps
+ *   everything on the CPU, `-ngl 99`, `all` and the default offload everything (builds before
+ *   December 2025: the last N layers, the output layer only above the layer count);
  * - a model without `output.weight` (tied embeddings) gets a copy of the token embedding as its
  *   output layer, on the output layer's device;
  * - `--cpu-moe`, `--n-cpu-moe N` (the expert tensors of layers 0 … N−1) and `-ot PATTERN=CPU`
@@ -50,13 +53,33 @@ export function resolveGpuLayers(model: Pick<GgufModel, 'layers'>, gpuLayers: Ll
   return Math.min(gpuLayers, model.layers + 1);
 }
 
+/**
+ * llama.cpp pull request 18148 ("offload output layer to GPU first", merged 2025-12-17) made `-ngl`
+ * count the output layer first; builds before put the last N repeating layers on the GPU and the
+ * output layer only when N exceeded the layer count (`i_gpu_start = n_layer − N`). The build number
+ * is approximate (b7217 of 2025-12-01 is before).
+ */
+export const OUTPUT_LAYER_FIRST_SINCE = { date: '2025-12-17', build: 7400 } as const;
+
+/** Whether a llama.cpp build offloads the output layer first, from its build number or date; unknown: yes (v0.5.0). */
+export function offloadsOutputLayerFirst(when: { build?: number | null; date?: string | null }): boolean {
+  if (when.build !== undefined && when.build !== null) return when.build >= OUTPUT_LAYER_FIRST_SINCE.build;
+  const m = when.date ? /^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?/.exec(when.date) : null;
+  if (!m) return true;
+  const given = [Number(m[1]), m[2] ? Number(m[2]) : 12, m[3] ? Number(m[3]) : 31];
+  const since = OUTPUT_LAYER_FIRST_SINCE.date.split('-').map(Number);
+  for (let i = 0; i < 3; i++) if (given[i] !== since[i]) return (given[i] as number) > (since[i] as number);
+  return true;
+}
+
 export function placeWeights(
   model: GgufModel,
   settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>,
+  outputLayerFirst = true,
 ): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
-  const firstGpuLayer = Math.max(0, model.layers - ngl);
-  const outputOnGpu = ngl > model.layers;
+  const firstGpuLayer = outputLayerFirst ? Math.max(0, model.layers + 1 - ngl) : Math.max(0, model.layers - ngl);
+  const outputOnGpu = outputLayerFirst ? ngl >= 1 : ngl > model.layers;
   const patterns: RegExp[] = [];
   const badPatterns: string[] = [];
   for (const p of settings.cpuTensorPatterns) {
@@ -95,5 +118,5 @@ export function placeWeights(
     const embd = model.tensors.find((t) => t.name === 'token_embd.weight');
     if (embd) gpuBytes += cudaTensorBytes(embd);
   }
-  return { gpuBytes, cpuBytes, gpuLayers: Math.min(ngl, model.layers), outputOnGpu, cpuOverriddenBytes, badPatterns };
+  return { gpuBytes, cpuBytes, gpuLayers: model.layers - firstGpuLayer, outputOnGpu, cpuOverriddenBytes, badPatterns };
 }

@@ -108,12 +108,18 @@ describe('estimate core: weights on the GPU', () => {
     assert.ok(e.parts.weightsBytes >= all && e.parts.weightsBytes - all < MiB);
   });
 
-  it('-ngl 10 of 32: only the last 10 layers, and the output layer stays on the CPU', async () => {
+  it('-ngl 10 of 32 (llama.cpp v0.5.0: "offloading output layer to GPU", "offloading 9 repeating layers to GPU"): the output layer and the last 9 layers, and their KV cache', async () => {
     const m = await model('w-8b-ngl', LLAMA_31_8B);
     const e = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 10 });
-    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[2-9]|3[01])\./.test(n));
-    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB);
-    assert.equal(e.assumptions.gpuLayers, 10);
+    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[3-9]|3[01])\./.test(n) || n === 'output.weight' || n === 'output_norm.weight');
+    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB, `${e.parts.weightsBytes} vs ${expected}`);
+    assert.equal(e.assumptions.gpuLayers, 9);
+    // Each layer's cache follows its layer: 9 of 32 layers × 4096 cells × (1024 K + 1024 V) f16.
+    assert.equal(e.parts.kvCacheBytes, 9 * 4096 * 2048 * 2);
+    const none = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 0 });
+    assert.equal(none.parts.weightsBytes, 0);
+    assert.equal(none.parts.kvCacheBytes, 0);
+    assert.equal(none.parts.computeBufferBytes, 0);
   });
 
   it('--n-cpu-moe 5 keeps the experts of layers 0–4 on the CPU; --cpu-moe all of them; -ot PATTERN=CPU the matching tensors', async () => {
@@ -148,12 +154,37 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
     assert.equal(e.assumptions.contextTokens, 8192);
   });
 
-  it('a quantized V cache without flash attention is sized as f16, and says so', async () => {
-    const m = await model('kv-8b-nofa', LLAMA_31_8B);
-    const e = estimate(m, { contextTokens: 4096, parallel: 1, flashAttention: 'off', cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
-    assert.equal(e.assumptions.cacheTypeV, 'f16');
-    assert.equal(e.parts.kvCacheBytes, 4096 * 32 * ((1024 / 32) * 34 + 1024 * 2));
-    assert.ok(e.assumptions.notes.some((n) => /quantized V cache \(q8_0\) needs flash attention/.test(n)));
+  it('a quantized V cache with -fa auto turns flash attention on (llama.cpp: "enabling flash_attn since it is required for quantized V cache")', async () => {
+    const m = await model('kv-8b-fa-auto-q8', LLAMA_31_8B);
+    const e = estimate(m, { contextTokens: 4096, parallel: 1, cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
+    assert.equal(e.assumptions.flashAttention, 'on');
+    assert.equal(e.assumptions.cacheTypeV, 'q8_0');
+    assert.equal(e.parts.kvCacheBytes, 4096 * 32 * 2 * ((1024 / 32) * 34));
+    assert.ok(e.assumptions.notes.some((n) => /-ctv q8_0: llama.cpp turns flash attention on/.test(n)));
+  });
+
+  it('-fa auto with head size 512 (Gemma 4 full-attention layers): on with grouped queries, off without (ggml-cuda fattn.cu: case 512 needs gqa_opt_applies)', async () => {
+    const gemma4 = (kvHeads: number) =>
+      transformerModel({
+        arch: 'gemma4',
+        name: `Gemma 4 shape, ${kvHeads} KV heads`,
+        layers: 12,
+        embd: 2560,
+        vocab: 262144,
+        context: 131072,
+        heads: 8,
+        kvHeads,
+        headDim: 512,
+        ff: 10240,
+        recipe: 'q4_0',
+        metadataOnly: true,
+        metadata: { 'gemma4.attention.sliding_window': 512, 'gemma4.attention.key_length_swa': 256, 'gemma4.attention.value_length_swa': 256 },
+      });
+    const grouped = estimate(await model('gemma4-gqa', gemma4(1)), { contextTokens: 8192, parallel: 1 });
+    assert.equal(grouped.assumptions.flashAttention, 'on');
+    const ungrouped = estimate(await model('gemma4-mha', gemma4(8)), { contextTokens: 8192, parallel: 1 });
+    assert.equal(ungrouped.assumptions.flashAttention, 'off');
+    assert.ok(ungrouped.assumptions.notes.some((n) => /head size 512 has a CUDA flash-attention kernel only for grouped queries/.test(n)));
   });
 
   it('no -c, no -np, no -fa: the training context, 4 unified slots, flash attention on — each named', async () => {

@@ -4,13 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fitAdvice, planFit } from '../../../src/core/estimate/fit-advice.ts';
+import { argsWithFlags } from '../../../src/core/estimate/apply-advice.ts';
+import { adviseServerArgs, fitAdvice, planFit } from '../../../src/core/estimate/fit-advice.ts';
 import { DEFAULT_LLAMA_SETTINGS, type LlamaSettings } from '../../../src/core/estimate/llama-settings.ts';
 import { isEstimator, openModelEstimator, type ModelEstimator } from '../../../src/core/estimate/model-estimator.ts';
 import { parseLlamaServerArgs } from '../../../src/core/estimate/server-args.ts';
 import type { VramEstimate } from '../../../src/core/estimate/estimate-types.ts';
 import { GiB, MiB } from '../../helpers/fake-nvml.ts';
 import { LLAMA_32_3B, T, writeGguf, type FixtureSpec } from '../../helpers/gguf-fixtures.ts';
+import { transformerModel, type TransformerSpec } from '../../helpers/truth-models.ts';
+import { loadTruthCases } from '../../helpers/truth-set.ts';
 
 /** Llama 3.2 3B's attention with 8 experts of its feed-forward per layer, 2 used (a Mixtral-style MoE in the llama architecture). */
 function moe(): FixtureSpec {
@@ -124,5 +127,60 @@ describe('--fit', () => {
       assert.equal(p.note, null, args);
       assert.equal(p.takesAllFree, false);
     }
+  });
+});
+
+/** A model of the truth set (test/fixtures/estimate-truth), rebuilt with the shapes its published log prints. */
+async function published(id: string): Promise<ModelEstimator> {
+  const c = (await loadTruthCases()).find((x) => x.id === id);
+  assert.ok(c && c.model.kind === 'transformer', `${id} is a transformer case of the truth set`);
+  return open(`advice-${id}`, transformerModel(c.model as TransformerSpec));
+}
+
+describe('advice for a small card (published shapes)', () => {
+  it('Qwen2.5-Coder 7B Q4_K_M (4168 MiB of weights on the GPU) with 4 GiB free: -ngl N, the most layers that fit; one layer more does not', async () => {
+    const m = await published('qwen25-coder-7b-q4km-ollama-4k');
+    const base = settingsOf('-c 4096 -np 1');
+    const free = 4 * GiB;
+    const { budgetBytes, advice } = adviseServerArgs(m, base, free);
+    assert.equal(budgetBytes, free - 1024 * MiB, "free memory less llama.cpp's default fit target");
+    const ngl = advice.find((a) => /-ngl \d+/.test(a.flags));
+    assert.ok(ngl, JSON.stringify(advice));
+    const n = Number(/-ngl (\d+)/.exec(ngl.flags)![1]);
+    assert.ok(n >= 1 && n < 29, `${n} of 29`);
+    const applied = settingsOf(argsWithFlags(['-c', '4096', '-np', '1'], ngl.flags).join(' '));
+    assert.equal(totalOf(m, applied), ngl.totalBytes, 'the total shown is the estimate of the command line with the flags applied');
+    assert.ok(ngl.totalBytes <= budgetBytes);
+    assert.ok(totalOf(m, { ...applied, gpuLayers: n + 1 }) > budgetBytes, 'one layer more does not fit');
+  });
+
+  it("Qwen3.5 35B-A3B's recurrent state (4 slots: 251 MiB) on a card where llama-server's default slots do not fit: -np 1", async () => {
+    const m = await published('qwen35-35b-a3b-hybrid-4-slots');
+    const defaults = settingsOf('-c 4096');
+    const one = settingsOf('-c 4096 -np 1');
+    const four = totalOf(m, defaults);
+    const single = totalOf(m, one);
+    assert.ok(four - single > 150 * MiB, `4 slots ${Math.round(four / MiB)} MiB, 1 slot ${Math.round(single / MiB)} MiB`);
+    const free = single + 1024 * MiB + 32 * MiB;
+    const { advice } = adviseServerArgs(m, defaults, free);
+    const np = advice.find((a) => a.flags === '-np 1');
+    assert.ok(np, JSON.stringify(advice));
+    assert.equal(np.totalBytes, single);
+    assert.ok(np.totalBytes <= free - 1024 * MiB);
+    assert.deepEqual(argsWithFlags(['-m', 'model.gguf', '-c', '4096', '--parallel', '4'], np.flags), ['-m', 'model.gguf', '-c', '4096', '-np', '1']);
+  });
+
+  it('Qwen3 4B Q4_K_M at its full context with a q8_0 cache: the largest context per slot count and cache type, each fitting and 256 tokens more not', async () => {
+    const m = await published('qwen3-4b-q4km-server-8k');
+    const base = settingsOf('-c 40960 -np 2 -ctk q8_0 -ctv q8_0');
+    const free = 5 * GiB;
+    const { budgetBytes, advice } = adviseServerArgs(m, base, free);
+    const largest = advice.find((a) => a.title === 'Largest context that fits');
+    assert.ok(largest, JSON.stringify(advice));
+    const s = settingsOf(argsWithFlags(['-c', '40960', '-np', '2', '-ctk', 'q8_0', '-ctv', 'q8_0'], largest.flags).join(' '));
+    assert.equal(s.parallel, 2);
+    assert.equal(s.cacheTypeV, 'q8_0');
+    assert.ok(totalOf(m, s) <= budgetBytes);
+    assert.ok(totalOf(m, { ...s, contextTokens: s.contextTokens! + 256 }) > budgetBytes);
   });
 });

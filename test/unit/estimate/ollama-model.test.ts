@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { findOllamaModel, ollamaManifestPath } from '../../../src/core/estimate/ollama-model.ts';
+import { isEstimator, openModelEstimator } from '../../../src/core/estimate/model-estimator.ts';
 import { resolveModelNeed } from '../../../src/core/estimate/server-need.ts';
 import { GiB } from '../../helpers/fake-nvml.ts';
 import { LLAMA_32_3B, writeGguf } from '../../helpers/gguf-fixtures.ts';
+import { loadTruthCases, printedBytes } from '../../helpers/truth-set.ts';
 
 let store: string;
 
@@ -77,6 +79,22 @@ describe('Ollama models', () => {
     assert.equal(need.settings.cacheTypeK, null);
     assert.equal(need.estimate.kind, 'estimate');
     assert.deepEqual(need.notes, ["context 4096: Ollama's default for 8 GiB of VRAM (set OLLAMA_CONTEXT_LENGTH to choose)"]);
+  });
+
+  it("Ollama's runner keeps logits for every token of the micro-batch: Llama 3.2 3B at 4096 tokens, flash attention off, takes the 256.50 MiB of compute buffer a published Jetson log prints", async () => {
+    // test/fixtures/estimate-truth/llama32-3b-ollama-jetson-4k.json: "CUDA0 compute buffer size = 256.50 MiB".
+    const c = (await loadTruthCases()).find((x) => x.id === 'llama32-3b-ollama-jetson-4k')!;
+    const printed = printedBytes(c.printed, 'compute')!;
+    const need = await ollama('llama3.2:3b', { OLLAMA_FLASH_ATTENTION: '0' });
+    assert.equal(need.estimate.kind, 'estimate');
+    if (need.estimate.kind !== 'estimate') return;
+    assert.equal(need.estimate.assumptions.flashAttention, 'off');
+    assert.equal(need.estimate.parts.computeBufferBytes, printed);
+    // llama-server at the same settings reserves one row per slot: the logits of 511 tokens fewer.
+    const plain = await openModelEstimator(need.modelPath);
+    assert.ok(isEstimator(plain));
+    const server = plain.estimate({ ...need.settings, flashAttention: 'off' });
+    assert.ok(server.kind === 'estimate' && server.parts.computeBufferBytes < printed);
   });
 
   it("larger GPUs get 32768 (from 23 GiB) and 262144 (from 47 GiB), capped at the model's training context", async () => {

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { ACCURACY_DOC, renderAccuracyDoc } from '../../helpers/truth-report.ts';
-import { evaluateCase, loadTruthCases, type CaseResult } from '../../helpers/truth-set.ts';
+import { evaluateCase, graphEra, loadTruthCases, type CaseResult } from '../../helpers/truth-set.ts';
+import { llamaGraphEra } from '../../../src/core/estimate/compute-buffer-size.ts';
+import { offloadsOutputLayerFirst } from '../../../src/core/estimate/weights-placement.ts';
 import { MiB } from '../../../src/core/units.ts';
 
 const cases = await loadTruthCases();
@@ -45,4 +47,20 @@ test('docs/estimate-accuracy.md is the table of these results (node scripts/esti
   assert.equal(ordered.length, cases.length, 'every case was evaluated');
   const committed = await readFile(ACCURACY_DOC, 'utf8').catch(() => '');
   assert.equal(committed, `${renderAccuracyDoc(ordered)}\n`);
+});
+
+test("the graph follows the log's llama.cpp: before June 2026 (b9272 in llama.cpp issue 23527 still calls graph_reserve(n_tokens, n_seqs, n_tokens)) or as v0.5.0 reserves it", () => {
+  assert.equal(llamaGraphEra({ build: 9272 }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2025-10-10 (llama.cpp build 6699, CUDA)' }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2026-05-22' }), 'before-2026-06');
+  assert.equal(llamaGraphEra({ date: '2026-10-08' }), 'current');
+  assert.equal(llamaGraphEra({}), 'current', "unknown: llama.cpp v0.5.0's graph");
+  assert.equal(graphEra({ source: { kind: 'file', ref: 'x', date: '2025-05' }, command: 'llama-server (build b5466)' }), 'before-2026-06');
+});
+
+test('-ngl counts the output layer first from llama.cpp pull request 18148 (December 2025) on: b5466 of May 2025 did not', () => {
+  assert.equal(offloadsOutputLayerFirst({ build: 5466 }), false);
+  assert.equal(offloadsOutputLayerFirst({ date: '2025-12-01 (build 7217, Metal)', build: 7217 }), false);
+  assert.equal(offloadsOutputLayerFirst({ date: '2026-01-10' }), true);
+  assert.equal(offloadsOutputLayerFirst({}), true, "unknown: llama.cpp v0.5.0's placement");
 });
