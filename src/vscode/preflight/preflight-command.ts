@@ -21,6 +21,7 @@ import { errorLine } from '../../core/report/one-line.ts';
 import { askNeedBytes } from './need-input.ts';
 import { parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
 import { errorMessage } from '../../core/errors.ts';
+import { GGUF_SERVER_KIND } from '../../core/servers/kinds/index.ts';
 import type { GpuReading } from '../../core/watch/watcher.ts';
 
 export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
@@ -70,7 +71,7 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
         needsBytes: null,
         modelPath: request.path,
         contextLength: null,
-        run: { server: 'llama-server', args: request.args, env: {}, cwd: null },
+        run: { server: GGUF_SERVER_KIND, args: request.args, env: {}, cwd: null },
       },
       { footprints: deps.footprints },
       'the arguments entered',

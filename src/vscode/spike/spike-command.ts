@@ -19,6 +19,7 @@ import type { ProbeResult } from '../../core/gpu/probe.ts';
 import { collectLedger } from '../../core/servers/ledger.ts';
 import type { AdoptedServer } from '../../core/servers/server-registry.ts';
 import { TASK_TYPE } from '../../core/servers/task-definition.ts';
+import { serverKindEntry } from '../../core/servers/kinds/index.ts';
 import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import type { MarkdownViews } from '../notifications/markdown-view.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -101,11 +102,12 @@ async function specFromTasks(tasks: vscode.Task[], timingSettings: Record<string
   for (const task of tasks) {
     const d: Record<string, unknown> = { ...(task.definition as Record<string, unknown>), name: task.name };
     const fallback = d.fallback && typeof d.fallback === 'object' ? (d.fallback as Record<string, unknown>) : {};
-    if ((d.server === 'ollama' || d.server === 'faster-whisper') && typeof fallback.model !== 'string') {
+    const needsModel = serverKindEntry(d.server)?.spike?.needsModel;
+    if (needsModel && typeof fallback.model !== 'string') {
       const model = await vscode.window.showInputBox({
         title: `${TITLE} — ${task.name}`,
         prompt: `The model the load request to "${task.name}" uses (add "fallback": { "model": "…" } to the task to skip this question)`,
-        placeHolder: d.server === 'ollama' ? 'llama3.2:3b' : 'Systran/faster-distil-whisper-large-v3',
+        placeHolder: needsModel.example,
         validateInput: (t) => (t.trim() ? undefined : 'A model name is needed'),
       });
       if (model === undefined) return undefined;
