@@ -1,10 +1,11 @@
 /** The status bar item: text, colour and tooltip from the watcher's state. */
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { OPEN_DASHBOARD_COMMAND } from '../dashboard/dashboard-panel.ts';
 import { ProcessRecogniser, recognitionText } from '../../core/servers/recognition/recogniser.ts';
 import { statusView, type StatusView, type StatusViewInput } from './status-view.ts';
 
-export const SHOW_DETAILS_COMMAND = 'vramGuard.showDetails';
+export const SHOW_DETAILS_COMMAND = COMMAND.showDetails;
 
 export class GpuStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
