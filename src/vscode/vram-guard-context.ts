@@ -147,12 +147,7 @@ export class VramGuardContext {
       log: (m) => this.log.info(m),
     });
     this.prometheusToken = new PrometheusToken(extension.secrets);
-    this.fleet = new FleetWatch({
-      settings: () => this.config.current.fleet,
-      token: () => this.prometheusToken.get(),
-      thresholds: () => this.config.current.general.thresholds,
-      log: this.log,
-    });
+    this.fleet = new FleetWatch(this);
     this.footprints = new FootprintStore(extension.globalStorageUri.fsPath, (m) => this.log.warn(m));
     this.history = new HistoryStore({
       dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
@@ -160,19 +155,7 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
-    this.leakNotifier = leakNotifier(
-      {
-        trend: this.trend,
-        history: this.history,
-        ledger: async () => {
-          const latest = this.watcher.latest;
-          return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
-        },
-        deltas: () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
-        spill: () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
-      },
-      (m) => this.log.warn(m),
-    );
+    this.leakNotifier = leakNotifier(this);
     this.historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
