@@ -50,7 +50,7 @@ import { confirmStep } from './fallback/fallback-commands.ts';
 import { userOllamaUrls } from './fallback/ollama-url.ts';
 import { MarkdownViews } from './notifications/markdown-view.ts';
 import { leakNotifier } from './notifications/leak-notifier.ts';
-import { LevelNotifier } from './notifications/notifier.ts';
+import { activateLevelNotifications } from './notifications/notifier.ts';
 import { activateServerTasks } from './servers/server-tasks.ts';
 import { syncServersFile } from './servers/servers-file-sync.ts';
 import { GpuStatusBar } from './status-bar/status-bar.ts';
@@ -91,7 +91,6 @@ export class VramGuardContext {
   readonly dashboard: DashboardHandle;
 
   private readonly statusBar = new GpuStatusBar();
-  private readonly notifier: LevelNotifier;
   private readonly leakNotifier: TrendWatch;
   private readonly terminalCli: TerminalCliHandle;
   private readonly transitions: LevelTransition[] = [];
@@ -111,11 +110,6 @@ export class VramGuardContext {
     );
     this.config = new Configuration(this.log);
     const settings = this.config.current;
-    this.notifier = new LevelNotifier({
-      notifyOnWarning: settings.general.notifyOnWarning,
-      minIntervalMs: settings.general.notificationMinIntervalSeconds * 1000,
-    });
-
     this.watcher = new Watcher({
       openSource: (signal) => this.openSource(signal),
       thresholds: settings.general.thresholds,
@@ -193,6 +187,7 @@ export class VramGuardContext {
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
     );
+    activateLevelNotifications(this);
     activateExporter(this); // its port is free once dispose resolves
     activateServerTasks(this);
     this.dashboard = this.lifetime.add(activateDashboard(this));
@@ -326,7 +321,6 @@ export class VramGuardContext {
         this.transitions.push(t);
         if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
         this.log.info(`GPU ${t.gpu}: ${levelLabel(t.from)} → ${levelLabel(t.to)} at ${formatMiB(t.usedBytes)} of ${formatMiB(t.totalBytes)}`);
-        this.notifier.onTransition(t);
       }),
     ];
   }
@@ -343,7 +337,6 @@ export class VramGuardContext {
   private applySettings(now: VramGuardContext['config']['current'], before: VramGuardContext['config']['current']): void {
     const g = now.general;
     this.chain.configure({ cooldownMs: now.fallback.cooldownMs, settleTimeoutMs: now.fallback.settleTimeoutMs });
-    this.notifier.policy.options = { notifyOnWarning: g.notifyOnWarning, minIntervalMs: g.notificationMinIntervalSeconds * 1000 };
     this.watcher.setThresholds(g.thresholds);
     this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
