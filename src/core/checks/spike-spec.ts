@@ -12,7 +12,7 @@
  *         "args": ["-m", "ggml-base.en.bin", "--port", "8081"], "port": 8081 },
  *       { "name": "ollama", "server": "ollama", "port": 11434, "load": { "model": "llama3.2:3b" } } ] }
  */
-import { kindEntry } from '../servers/kinds/index.ts';
+import { COMMAND_KIND, kindEntry } from '../servers/kinds/index.ts';
 import { serverBaseUrl, validateTaskDefinition, type ServerKind, type ServerTaskDefinition } from '../servers/task-definition.ts';
 
 /** The load a server gets: its kind's usual request, none, or a request the spec describes. */
@@ -170,7 +170,7 @@ export function validateSpikeServer(raw: unknown, index: number): { ok: true; se
     return { ok: false, problems: [`Server ${index + 1}: "name" must be a non-empty string.`] };
   const v = validateTaskDefinition(definition, name);
   const problems = v.ok ? [] : [...v.problems];
-  const kind: ServerKind = v.ok ? v.task.server : 'command';
+  const kind: ServerKind = v.ok ? v.task.server : COMMAND_KIND;
   const load = parseLoad(rawLoad, kind, name, v.ok ? v.task.fallback.model : null, problems);
   if (!v.ok || problems.length || !load) return { ok: false, problems };
   return { ok: true, server: fromTask(v.task, load) };
