@@ -53,7 +53,7 @@ import { leakNotifier } from './notifications/leak-notifier.ts';
 import { activateLevelNotifications } from './notifications/notifier.ts';
 import { activateServerTasks } from './servers/server-tasks.ts';
 import { syncServersFile } from './servers/servers-file-sync.ts';
-import { GpuStatusBar } from './status-bar/status-bar.ts';
+import { activateStatusBar } from './status-bar/status-bar.ts';
 import { activateTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
 import { fleetLine } from '../core/fleet/fleet-summary.ts';
 import { PrometheusToken } from './fleet/fleet-token.ts';
@@ -90,8 +90,10 @@ export class VramGuardContext {
   readonly gate: VramGate;
   readonly dashboard: DashboardHandle;
 
-  private readonly statusBar = new GpuStatusBar();
-  private readonly leakNotifier: TrendWatch;
+  /** The trend's notifications (a leak, growth beyond a baseline, a RAM spill); its lines also go in the status bar's tooltip. */
+  readonly leakWatch: TrendWatch;
+
+  private readonly statusBar: ReturnType<typeof activateStatusBar>;
   private readonly terminalCli: TerminalCliHandle;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
@@ -149,7 +151,7 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
-    this.leakNotifier = leakNotifier(this);
+    this.leakWatch = leakNotifier(this);
     this.historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
@@ -178,8 +180,8 @@ export class VramGuardContext {
       this.config,
     );
     this.terminalCli = activateTerminalCli(this);
+    this.statusBar = activateStatusBar(this);
     this.own(
-      this.statusBar,
       this.views,
       stopRecording,
       ...this.subscribeToWatcher(),
@@ -308,7 +310,7 @@ export class VramGuardContext {
       w.on('sample', (watched) => this.chain.onSample(watched)),
       // A cascade in a server's output: the chain's `cascade` steps act on that server.
       this.servers.on('cascade', (c) => this.chain.onCascade({ name: c.server, kind: c.kind, gpu: c.gpu }, w.latest)),
-      w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
+      w.on('sample', (watched) => void this.leakWatch.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
         if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);
@@ -346,16 +348,7 @@ export class VramGuardContext {
   }
 
   private refresh(): void {
-    const g = this.config.current.general;
-    const fleet = this.fleet.latest;
-    this.statusBar.update({
-      status: this.watcher.status,
-      latest: this.watcher.latest,
-      gpu: g.statusBarGpu,
-      hideWhenNoGpu: g.hideWhenNoGpu,
-      fleetLine: fleet ? fleetLine(fleet) : null,
-      trendLines: this.leakNotifier.lines(),
-    });
+    this.statusBar.update();
     for (const listener of this.stateListeners) listener();
   }
 
