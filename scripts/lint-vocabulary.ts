@@ -4,11 +4,16 @@
  * rule for either, so this small check reads every TypeScript file git knows (tracked or not
  * ignored) and fails, naming file and line, on:
  * - `instanceof Error ?` outside `src/core/errors.ts` (use `errorMessage(err)`);
- * - a raw mebibyte — `1048576`, `1024 * 1024` or `1_048_576` — outside `src/core/units.ts` (use `MiB`).
+ * - a raw mebibyte — `1048576`, `1024 * 1024` or `1_048_576` — outside `src/core/units.ts` (use `MiB`);
+ * - in src/, a model-server kind's id as code writes it (`'llama-server'`, `'ollama'` …, one per file
+ *   of src/core/servers/kinds/) outside that kind's own file (read its entry from the registry,
+ *   src/core/servers/kinds/index.ts). Not `command` (also a fallback action), and not in
+ *   src/core/estimate/, whose sizing speaks llama-server's and Ollama's settings (`ServerFlavour`)
+ *   from a floor below the servers.
  * Prints "vocabulary: N file(s) checked, no finding" or each finding and exits 1.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -21,6 +26,37 @@ interface Rule {
   /** The one file where the pattern belongs. */
   home: string;
   advice: string;
+  /** Where the rule applies (a path prefix); everywhere when absent. */
+  within?: string;
+  /** Folders (path prefixes) where the pattern is allowed besides its home. */
+  alsoIn?: readonly string[];
+}
+
+/** The folder of the model-server kinds: one file per kind, named by its id. */
+const KINDS_DIR = 'src/core/servers/kinds';
+/** Files of that folder that are not a kind. */
+const NOT_KINDS = new Set(['index', 'kind-entry', 'server-kind']);
+/** Kind ids that are ordinary words elsewhere too. */
+const COMMON_WORDS = new Set(['command']);
+
+/** One rule per kind: its id, single-quoted as code writes it, belongs to its file. */
+export function kindRules(kinds: readonly string[]): Rule[] {
+  return kinds
+    .filter((k) => !COMMON_WORDS.has(k) && /^[a-z0-9-]+$/.test(k))
+    .map((k) => ({
+      name: `server kind '${k}'`,
+      pattern: new RegExp(`'${k}'`),
+      home: `${KINDS_DIR}/${k}.ts`,
+      advice: `read the kind's entry from ${KINDS_DIR}/index.ts (or its file) instead of naming it`,
+      within: 'src/',
+      alsoIn: ['src/core/estimate/'],
+    }));
+}
+
+/** The kinds, from the files of their folder. */
+async function kindIds(): Promise<string[]> {
+  const names = await readdir(join(root, KINDS_DIR)).catch(() => []);
+  return names.filter((n) => n.endsWith('.ts') && !NOT_KINDS.has(n.slice(0, -3))).map((n) => n.slice(0, -3));
 }
 
 const RULES: Rule[] = [
@@ -57,13 +93,13 @@ export interface Finding {
   text: string;
 }
 
-/** The findings in one file's text. */
-export function findingsIn(file: string, text: string): Finding[] {
+/** The findings in one file's text; `rules`: the fixed rules and, when given, the kinds' ones. */
+export function findingsIn(file: string, text: string, rules: readonly Rule[] = RULES): Finding[] {
   const out: Finding[] = [];
   const lines = text.split('\n');
   if (file === SELF) return out;
-  for (const rule of RULES) {
-    if (file === rule.home) continue;
+  for (const rule of rules) {
+    if (file === rule.home || (rule.within && !file.startsWith(rule.within)) || rule.alsoIn?.some((p) => file.startsWith(p))) continue;
     lines.forEach((line, i) => {
       if (rule.pattern.test(line)) out.push({ file, line: i + 1, rule, text: line.trim() });
     });
@@ -73,8 +109,9 @@ export function findingsIn(file: string, text: string): Finding[] {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const list = await files();
+  const rules = [...RULES, ...kindRules(await kindIds())];
   const findings: Finding[] = [];
-  for (const file of list) findings.push(...findingsIn(file, await readFile(join(root, file), 'utf8').catch(() => '')));
+  for (const file of list) findings.push(...findingsIn(file, await readFile(join(root, file), 'utf8').catch(() => ''), rules));
   for (const f of findings) console.log(`${f.file}:${f.line}: ${f.rule.name}: ${f.rule.advice}\n    ${f.text.slice(0, 160)}`);
   console.log(`vocabulary: ${list.length} file(s) checked, ${findings.length ? `${findings.length} finding(s)` : 'no finding'}`);
   process.exitCode = findings.length ? 1 : 0;

@@ -6,6 +6,7 @@
 import { describeParts } from '../core/estimate/estimate-text.ts';
 import { splitCommandLine } from '../core/estimate/server-args.ts';
 import { resolveModelNeed } from '../core/estimate/server-need.ts';
+import { GGUF_SIZING } from '../core/servers/kinds/index.ts';
 import { UsageError } from './args.ts';
 
 export interface ModelNeed {
@@ -17,7 +18,15 @@ export interface ModelNeed {
 export async function modelNeed(path: string, argsText: string, env: NodeJS.ProcessEnv = {}): Promise<ModelNeed> {
   const split = splitCommandLine(argsText);
   if (!split.ok) throw new UsageError(`--args: ${split.error}`);
-  const r = await resolveModelNeed({ server: 'llama-server', args: split.args, env, cwd: process.cwd(), model: path, from: '--args', totalVramBytes: null });
+  const r = await resolveModelNeed({
+    server: GGUF_SIZING.flavour,
+    args: split.args,
+    env,
+    cwd: process.cwd(),
+    model: path,
+    from: '--args',
+    totalVramBytes: null,
+  });
   if (!r.ok) throw new UsageError(`--model: ${r.error}`);
   const estimate = r.need.estimate;
   if (estimate.kind !== 'estimate') throw new UsageError(`--model: ${estimate.reason} Give the need with --need instead.`);

@@ -15,7 +15,8 @@ import {
 import { parseDuration } from '../core/duration.ts';
 import { KV_CACHE_TYPES } from '../core/estimate/llama-settings.ts';
 import { FootprintStore } from '../core/estimate/measured-footprints.ts';
-import { parseLlamaServerArgs, splitCommandLine } from '../core/estimate/server-args.ts';
+import { splitCommandLine } from '../core/estimate/server-args.ts';
+import { GGUF_SERVER_EXECUTABLE, GGUF_SERVER_KIND, SIZED_KINDS, type ServerKind } from '../core/servers/kinds/index.ts';
 import { ReservationBook, reservationsPath, type Reservation } from '../core/servers/reservations.ts';
 import { modelNeedFor } from '../core/checks/preflight-gate.ts';
 import { GateInputError } from '../core/servers/vram-gate.ts';
@@ -97,8 +98,8 @@ export async function runPreflightCommand(args: string[], io: CliIo): Promise<nu
     });
   const report = reserveMs === null ? check(await readReservations(io.env, warn)) : await checkAndReserve(check, reserveMs, gpu, io.env, warn);
   // llama.cpp's own fit, from the llama-fit-params beside llama-server on PATH (the one this shell would run).
-  if (needSpec.kind === 'model' && needSpec.server === 'llama-server')
-    await addLlamaFitCheck(report, { serverCommand: 'llama-server', env: io.env, cwd: process.cwd() });
+  if (needSpec.kind === 'model' && needSpec.server === GGUF_SERVER_KIND)
+    await addLlamaFitCheck(report, { serverCommand: GGUF_SERVER_EXECUTABLE, env: io.env, cwd: process.cwd() });
   io.stdout(parsed.flags.has('json') ? `${JSON.stringify(preflightJson(report), null, 2)}\n` : preflightMarkdown(report));
   return preflightExitCode(report, parsed.flags.has('fail-on-warn'));
 }
@@ -118,7 +119,7 @@ async function sample(probe: ReturnType<typeof gpuOptions>['probe']): Promise<Gp
 /** A model's need, or a size; with both, the size is the need when the model cannot be estimated. */
 type NeedSpec =
   | Exclude<PreflightNeed, { kind: 'model' }>
-  | { kind: 'model'; model: string; server: 'llama-server' | 'ollama'; args: string[]; instead: { kind: 'size'; bytes: number; from: string } | null };
+  | { kind: 'model'; model: string; server: ServerKind; args: string[]; instead: { kind: 'size'; bytes: number; from: string } | null };
 
 function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
   const needText = stringFlag(parsed, 'need');
@@ -128,10 +129,13 @@ function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
   const given = needText === undefined ? null : parseSizeFlag('need', needText, false);
   const size = given === null ? null : { kind: 'size' as const, bytes: given.kind === 'bytes' ? given.bytes : 0, from: '--need' };
   if (model === undefined) return size ?? { kind: 'none' };
-  const server = stringFlag(parsed, 'server') ?? 'llama-server';
-  if (server !== 'llama-server' && server !== 'ollama') throw new UsageError(`--server must be llama-server or ollama, not "${server}"`);
+  const serverText = stringFlag(parsed, 'server') ?? GGUF_SERVER_KIND;
+  const sized = SIZED_KINDS.find((k) => k.id === serverText);
+  if (!sized) throw new UsageError(`--server must be ${SIZED_KINDS.map((k) => k.id).join(' or ')}, not "${serverText}"`);
+  const server = sized.id;
   const argsText = stringFlag(parsed, 'args');
-  if (argsText !== undefined && server === 'ollama') throw new UsageError('--args is for llama-server; Ollama takes its settings from OLLAMA_* variables');
+  if (argsText !== undefined && !sized.sizing?.readsArgs)
+    throw new UsageError(`--args is for ${GGUF_SERVER_KIND}; ${sized.label} takes its settings from ${sized.sizing?.settings?.summary ?? 'elsewhere'}`);
   const split = splitCommandLine(argsText ?? '');
   if (!split.ok) throw new UsageError(`--args: ${split.error}`);
   const args = split.args;
@@ -145,15 +149,13 @@ function parseNeed(parsed: ParsedArgs, env: NodeJS.ProcessEnv): NeedSpec {
     args.push('-ctk', kvType, '-ctv', kvType);
   }
   if (parsed.flags.has('flash-attention')) args.push('-fa', 'on');
-  if (server === 'ollama' && args.length)
+  if (!sized.sizing?.readsArgs && args.length)
     throw new UsageError(
-      '--ctx, --parallel, --kv-type and --flash-attention are for llama-server; for Ollama set OLLAMA_CONTEXT_LENGTH, OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE, OLLAMA_FLASH_ATTENTION',
+      `--ctx, --parallel, --kv-type and --flash-attention are for ${GGUF_SERVER_KIND}; for ${sized.label} set ${sized.sizing?.settings?.list ?? 'its own settings'}`,
     );
   // The same parser as the gate's, now, so that a wrong value is a usage error before the GPU is opened.
-  if (server === 'llama-server') {
-    const check = parseLlamaServerArgs(args, env);
-    if (!check.ok) throw new UsageError(check.error);
-  }
+  const check = sized.sizing?.checkArgs?.(args, env);
+  if (check && !check.ok) throw new UsageError(check.error);
   return { kind: 'model', model, server, args, instead: size };
 }
 

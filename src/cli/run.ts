@@ -29,6 +29,7 @@ import { stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { parsePlan } from './run-plan.ts';
+import { GGUF_SERVER_KIND } from '../core/servers/kinds/index.ts';
 
 export const RUN_HELP = `vram-guard run [--need SIZE | --model FILE [--args "…"]] [--gpu N] [--wait DURATION] [--exclusive] [--restart on-failure] -- CMD ARGS…
 
@@ -102,7 +103,7 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   // The registry of kinds says what the command is: llama-server's own arguments size it.
   const kind = recogniseCommand(plan.command, found.path);
   const name = basename(program);
-  const sizeFromCommand = plan.needsBytes === null && plan.model === null && kind?.serverKind === 'llama-server';
+  const sizeFromCommand = plan.needsBytes === null && plan.model === null && kind?.serverKind === GGUF_SERVER_KIND;
   const input = (reading: GpuReading): GateInput => ({
     taskName: name,
     gpu: plan.gpu,
@@ -112,7 +113,7 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
     contextLength: null,
     run:
       plan.model !== null || sizeFromCommand
-        ? { server: 'llama-server', args: plan.model !== null ? (plan.sizeArgs ?? []) : programArgs, env: {}, cwd: process.cwd() }
+        ? { server: GGUF_SERVER_KIND, args: plan.model !== null ? (plan.sizeArgs ?? []) : programArgs, env: {}, cwd: process.cwd() }
         : undefined,
     reserveMs: DEFAULT_RESERVE_MS,
   });

@@ -9,6 +9,7 @@
  * Items in `args` and `env` are separated by `;`. A backslash keeps the next character as it is
  * (`\,` `\;` `\\`), for a value that holds a comma or a semicolon.
  */
+import { COMMAND_KIND } from '../core/servers/kinds/index.ts';
 import { SERVER_KINDS } from '../core/servers/task-definition.ts';
 import { UsageError } from './args.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -77,7 +78,7 @@ export function parseServerFlag(text: string): Record<string, unknown> {
   const argsText = pairs.get('args');
   const args = argsText === undefined ? undefined : splitEscaped(argsText, ';').filter((a) => a !== '');
   if (cmd !== undefined) out.command = [cmd];
-  else if (args && kind === 'command') throw new UsageError('--server: a plain command needs cmd=PROGRAM');
+  else if (args && kind === COMMAND_KIND) throw new UsageError('--server: a plain command needs cmd=PROGRAM');
   if (args) out.args = args;
   const envText = pairs.get('env');
   if (envText !== undefined) {

@@ -8,13 +8,15 @@ import * as vscode from 'vscode';
 import { readAllSettings, type AllSettings } from './settings-sections.ts';
 import { ignoredWorkspaceSettings, trustAwareGetter } from './settings.ts';
 import { settingsProblemsLine } from '../core/report/one-line.ts';
+import { Emitter } from '../core/events.ts';
 import { SHOW_DETAILS, showNotice } from './notifications/notice.ts';
 
 export type SettingsListener = (now: AllSettings, before: AllSettings) => void;
 
 export class Configuration implements vscode.Disposable {
   private value: AllSettings;
-  private readonly listeners = new Set<SettingsListener>();
+  /** A listener that fails is reported like any emitter's (in the output channel, as "settings"); the others still run. */
+  private readonly changes = new Emitter<{ settings: Parameters<SettingsListener> }>();
   private readonly extraProblems = new Map<string, string[]>();
   private shownProblems = '';
   private readonly subscriptions: vscode.Disposable[];
@@ -40,7 +42,7 @@ export class Configuration implements vscode.Disposable {
   private reread(): void {
     const before = this.value;
     this.value = Configuration.read();
-    for (const listener of this.listeners) listener(this.value, before);
+    this.changes.emit('settings', this.value, before);
     this.reportProblems();
   }
 
@@ -50,8 +52,8 @@ export class Configuration implements vscode.Disposable {
 
   /** Called after every change, with the settings before it; returns the unsubscriber. */
   onDidChange(listener: SettingsListener): vscode.Disposable {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
+    const off = this.changes.on('settings', listener);
+    return { dispose: () => void off() };
   }
 
   /** Problems another part found in the settings (keyed by who found them), reported like the rest. */
@@ -85,7 +87,7 @@ export class Configuration implements vscode.Disposable {
 
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
-    this.listeners.clear();
+    this.changes.clear();
   }
 
   /** In an untrusted workspace the workspace cannot set the restricted settings. */

@@ -1,9 +1,11 @@
 /**
  * The one owner of VRAM Guard's state and lifetime in VS Code: the settings, the watcher, the model
  * servers, the fallback chain, the history store and its recorder, the status bar, notifications,
- * the dashboard and every command. Everything it starts belongs to one Lifetime and is stopped once,
- * in `dispose`, last started first: stop listening (the exporter's port too), stop the servers, stop
- * the watcher, write the history out, close the log.
+ * the dashboard and every command. Each feature folder's `activate…(ctx)` takes this context (its
+ * state is read here, never copied into a feature's own object) and registers what it starts into
+ * the context's one Lifetime; the commands are one table (commands.ts), registered in one loop.
+ * Everything is stopped once, in `dispose`, last started first: stop listening (the exporter's port
+ * too), stop the servers, stop the watcher, write the history out, close the log.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -16,8 +18,7 @@ import { gpuProcesses } from '../core/fallback/outside-processes.ts';
 import { ServerExecutor } from '../core/fallback/server-executor.ts';
 import { ProcessRecogniser } from '../core/servers/recognition/recogniser.ts';
 import { nextSampleUsed } from '../core/fallback/watcher-reading.ts';
-import type { FallbackStep } from '../core/servers/fallback-steps.ts';
-import { spikeStageEvent } from '../core/checks/spike-history.ts';
+import type { FallbackMode, FallbackStep } from '../core/servers/fallback-steps.ts';
 import { probeSource, type ProbeResult } from '../core/gpu/probe.ts';
 import { probeOptionsFromSettings, sourceSettingsChanged } from '../core/gpu/source-registry.ts';
 import { recordHistory } from '../core/history/recorder.ts';
@@ -28,6 +29,8 @@ import { GpuLock, gpuLockPath } from '../core/servers/gpu-lock.ts';
 import { collectLedger } from '../core/servers/ledger.ts';
 import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/checks/preflight-gate.ts';
+import type { VramGate } from '../core/servers/vram-gate.ts';
+import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
 import { serverViews } from '../core/servers/server-view.ts';
@@ -37,26 +40,22 @@ import { Lifetime, type Owned } from '../core/lifetime.ts';
 import { formatMiB } from '../core/units.ts';
 import type { LevelTransition } from '../core/watch/classifier.ts';
 import { levelLabel } from '../core/watch/levels.ts';
-import { Watcher } from '../core/watch/watcher.ts';
-import { registerAecCommand } from './aec/aec-command.ts';
+import { Watcher, type GpuReading } from '../core/watch/watcher.ts';
 import type { ExtensionState, VramGuardApi } from './api.ts';
+import { registerCommands } from './commands.ts';
 import { Configuration } from './configuration.ts';
-import { registerDashboard, type DashboardHandle } from './dashboard/dashboard-panel.ts';
-import { registerExporterService, type ExporterService } from './exporter/exporter-service.ts';
-import { confirmStep, registerFallbackCommands } from './fallback/fallback-commands.ts';
+import { activateDashboard, type DashboardHandle } from './dashboard/dashboard-panel.ts';
+import { activateExporter } from './exporter/exporter-service.ts';
+import { confirmStep } from './fallback/fallback-commands.ts';
 import { userOllamaUrls } from './fallback/ollama-url.ts';
 import { MarkdownViews } from './notifications/markdown-view.ts';
 import { leakNotifier } from './notifications/leak-notifier.ts';
-import { LevelNotifier } from './notifications/notifier.ts';
-import { registerPreflightCommand } from './preflight/preflight-command.ts';
-import { preflightFallbackAction } from './preflight/preflight-fallback.ts';
-import { registerServerTasks } from './servers/server-tasks.ts';
+import { activateLevelNotifications } from './notifications/notifier.ts';
+import { activateServerTasks } from './servers/server-tasks.ts';
 import { syncServersFile } from './servers/servers-file-sync.ts';
-import { registerSpikeCommand } from './spike/spike-command.ts';
-import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar/status-bar.ts';
-import { registerTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
+import { activateStatusBar } from './status-bar/status-bar.ts';
+import { activateTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
 import { fleetLine } from '../core/fleet/fleet-summary.ts';
-import { registerFleetPreflight } from './fleet/fleet-preflight.ts';
 import { PrometheusToken } from './fleet/fleet-token.ts';
 import { FleetWatch } from './fleet/fleet-watch.ts';
 
@@ -77,18 +76,25 @@ export class VramGuardContext {
   readonly activationMs: number;
   /** Other hosts' GPUs, read from Prometheus or exporters while `vramGuard.fleet.*` names a source. */
   readonly fleet: FleetWatch;
-
-  private readonly prometheusToken: PrometheusToken;
-  private readonly extension: vscode.ExtensionContext;
-  private readonly statusBar = new GpuStatusBar();
-  private readonly views = new MarkdownViews();
-  private readonly notifier: LevelNotifier;
+  readonly prometheusToken: PrometheusToken;
+  readonly extension: vscode.ExtensionContext;
+  /** Read-only Markdown views (reports, details). */
+  readonly views = new MarkdownViews();
   /** The watched GPUs' process lists over time, for the trend verdicts (dashboard, leak notification). */
-  private readonly trend = new LiveTrend();
-  private readonly leakNotifier: TrendWatch;
+  readonly trend = new LiveTrend();
+  /** Settles once the saved history has been read. */
+  readonly historyLoaded: Promise<unknown>;
+  /** Held by an `exclusive` task while it runs. */
+  readonly gpuLock = new GpuLock({ path: gpuLockPath() });
+  /** The VRAM gate a task passes before its server starts. */
+  readonly gate: VramGate;
+  readonly dashboard: DashboardHandle;
+
+  /** The trend's notifications (a leak, growth beyond a baseline, a RAM spill); its lines also go in the status bar's tooltip. */
+  readonly leakWatch: TrendWatch;
+
+  private readonly statusBar: ReturnType<typeof activateStatusBar>;
   private readonly terminalCli: TerminalCliHandle;
-  /** The Prometheus exporter while `vramGuard.exporter.listen` names an address. */
-  private readonly exporter: ExporterService;
   private readonly transitions: LevelTransition[] = [];
   private readonly stateListeners = new Set<() => void>();
   /** Everything this window started, stopped once in reverse order. */
@@ -106,11 +112,6 @@ export class VramGuardContext {
     );
     this.config = new Configuration(this.log);
     const settings = this.config.current;
-    this.notifier = new LevelNotifier({
-      notifyOnWarning: settings.general.notifyOnWarning,
-      minIntervalMs: settings.general.notificationMinIntervalSeconds * 1000,
-    });
-
     this.watcher = new Watcher({
       openSource: (signal) => this.openSource(signal),
       thresholds: settings.general.thresholds,
@@ -142,12 +143,7 @@ export class VramGuardContext {
       log: (m) => this.log.info(m),
     });
     this.prometheusToken = new PrometheusToken(extension.secrets);
-    this.fleet = new FleetWatch({
-      settings: () => this.config.current.fleet,
-      token: () => this.prometheusToken.get(),
-      thresholds: () => this.config.current.general.thresholds,
-      log: this.log,
-    });
+    this.fleet = new FleetWatch(this);
     this.footprints = new FootprintStore(extension.globalStorageUri.fsPath, (m) => this.log.warn(m));
     this.history = new HistoryStore({
       dir: vscode.Uri.joinPath(extension.globalStorageUri, 'history').fsPath,
@@ -155,20 +151,8 @@ export class VramGuardContext {
       maxFileBytes: settings.history.maxFileBytes,
       log: (m) => this.log.warn(m),
     });
-    this.leakNotifier = leakNotifier(
-      {
-        trend: this.trend,
-        history: this.history,
-        ledger: async () => {
-          const latest = this.watcher.latest;
-          return latest ? collectLedger(latest.sample, this.servers.owners(), { reservations: [] }) : [];
-        },
-        deltas: () => ({ deltaPercent: this.config.current.general.leakDeltaPercent, deltaMiB: this.config.current.general.leakDeltaMiB }),
-        spill: () => ({ minAvailableMiB: this.config.current.general.minAvailableRamMiB }),
-      },
-      (m) => this.log.warn(m),
-    );
-    const historyLoaded = this.history.load().then(
+    this.leakWatch = leakNotifier(this);
+    this.historyLoaded = this.history.load().then(
       (s) =>
         this.log.info(
           `history: read ${s.records} records from ${s.files} file(s)${s.tornLines ? `, skipped ${s.tornLines} line(s) cut short by a crash` : ''}${s.badLines ? `, ${s.badLines} unreadable line(s)` : ''}`,
@@ -176,12 +160,19 @@ export class VramGuardContext {
       (err: unknown) => this.log.warn(`history: could not read the saved history: ${String(err)}`),
     );
     const stopRecording = recordHistory({ store: this.history, watcher: this.watcher, chain: this.chain, registry: this.servers });
-    this.terminalCli = registerTerminalCli(extension, this.log, this.config);
-    this.exporter = registerExporterService({
-      watcher: this.watcher,
-      registry: this.servers,
-      log: this.log,
-      reportProblems: (problems) => this.config.setProblems('exporter', problems),
+    this.gate = preflightGate(() => {
+      const { preflight, general } = this.config.current;
+      return {
+        margin: preflight.margin,
+        residualThreshold: preflight.residualThreshold,
+        thresholds: general.thresholds,
+        ownedPids: this.ownedPids(),
+        footprints: this.footprints,
+        reservations: this.reservations,
+        // llama-fit-params is an executable found beside the task's llama-server: trusted workspaces only.
+        askLlamaFit: vscode.workspace.isTrusted,
+        log: (m: string) => this.log.warn(m),
+      };
     });
 
     this.own(
@@ -189,21 +180,27 @@ export class VramGuardContext {
       () => this.watcher.stop(),
       () => this.servers.stopAll(),
       this.config,
-      this.terminalCli,
-      this.statusBar,
+    );
+    this.terminalCli = activateTerminalCli(this);
+    this.statusBar = activateStatusBar(this);
+    this.own(
       this.views,
       stopRecording,
       ...this.subscribeToWatcher(),
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
-      vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
-      () => this.exporter.close(), // its port is free once dispose resolves
-      ...this.registerCommands(historyLoaded),
+    );
+    activateLevelNotifications(this);
+    activateExporter(this); // its port is free once dispose resolves
+    activateServerTasks(this);
+    this.dashboard = this.lifetime.add(activateDashboard(this));
+    registerCommands(this);
+    this.own(
       this.chain,
       this.fleet,
       this.fleet.on(() => this.refresh()),
-      this.prometheusToken.register(() => void this.fleet.refreshNow()),
+      this.prometheusToken.onDidChange(() => void this.fleet.refreshNow()),
     );
 
     this.config.reportProblems();
@@ -238,12 +235,19 @@ export class VramGuardContext {
     return this.lifetime.dispose();
   }
 
-  private own(...owned: Owned[]): void {
+  /** Owns each until dispose: stopped once, last added first. */
+  own(...owned: Owned[]): void {
     for (const o of owned) this.lifetime.add(o);
   }
 
+  /** A fresh sample, with process lists, for every decision that reads the GPU. */
+  readonly readGpu = async (): Promise<GpuReading> => {
+    await this.watcher.sampleNow();
+    return this.watcher.reading();
+  };
+
   /** Opens the GPU source the settings name; the watcher and the budget spike each hold their own. */
-  private openSource(signal?: AbortSignal): Promise<ProbeResult> {
+  openSource(signal?: AbortSignal): Promise<ProbeResult> {
     const s = this.config.current.general;
     return probeSource({
       ...probeOptionsFromSettings(s, (setting, bundled) => this.workspaceFile(setting, bundled)),
@@ -262,14 +266,43 @@ export class VramGuardContext {
   }
 
   /** The chain in force: the setting's steps, then each running task's own. */
-  private fallbackSteps(): FallbackStep[] {
+  fallbackSteps(): FallbackStep[] {
     return chainSteps(
       this.config.current.fallback.steps,
       this.servers.all().map((s) => ({ name: s.name, steps: s.task.fallback.steps })),
     );
   }
 
-  private ownedPids(): Set<number> {
+  /** The same list, as the dashboard reads it. */
+  steps(): FallbackStep[] {
+    return this.fallbackSteps();
+  }
+
+  /** `vramGuard.fallbackMode`. */
+  fallbackMode(): FallbackMode {
+    return this.config.current.fallback.mode;
+  }
+
+  setFallbackMode(mode: FallbackMode): Thenable<void> {
+    return this.config.setFallbackMode(mode);
+  }
+
+  /** The thresholds in force. */
+  thresholds(): ThresholdSpec {
+    return this.config.current.general.thresholds;
+  }
+
+  /** `vramGuard.servers.uptimeTargetHours`. */
+  uptimeTargetHours(): number {
+    return this.config.current.general.uptimeTargetHours;
+  }
+
+  get extensionUri(): vscode.Uri {
+    return this.extension.extensionUri;
+  }
+
+  /** The PIDs at the root of the servers tasks started. */
+  ownedPids(): Set<number> {
     return new Set(this.servers.owners().map((o) => o.rootPid));
   }
 
@@ -279,7 +312,7 @@ export class VramGuardContext {
       w.on('sample', (watched) => this.chain.onSample(watched)),
       // A cascade in a server's output: the chain's `cascade` steps act on that server.
       this.servers.on('cascade', (c) => this.chain.onCascade({ name: c.server, kind: c.kind, gpu: c.gpu }, w.latest)),
-      w.on('sample', (watched) => void this.leakNotifier.onSample(watched.sample)),
+      w.on('sample', (watched) => void this.leakWatch.onSample(watched.sample)),
       w.on('status', (status) => {
         if (status.state === 'none') this.log.info(`no GPU to watch: ${status.reason}`);
         if (status.state === 'ready' && status.source.kind === 'replay') this.log.warn(`SIMULATED GPU: ${status.source.description}`);
@@ -292,97 +325,13 @@ export class VramGuardContext {
         this.transitions.push(t);
         if (this.transitions.length > RECENT_TRANSITIONS) this.transitions.shift();
         this.log.info(`GPU ${t.gpu}: ${levelLabel(t.from)} → ${levelLabel(t.to)} at ${formatMiB(t.usedBytes)} of ${formatMiB(t.totalBytes)}`);
-        this.notifier.onTransition(t);
       }),
     ];
-  }
-
-  private registerCommands(historyLoaded: Promise<unknown>): vscode.Disposable[] {
-    // A fresh sample, with process lists, for every decision that reads the GPU.
-    const readGpu = async () => {
-      await this.watcher.sampleNow();
-      return this.watcher.reading();
-    };
-    const latest = () => this.watcher.latest;
-    return [
-      registerPreflightCommand({
-        views: this.views,
-        log: this.log,
-        readSettings: () => ({ thresholds: this.config.current.general.thresholds, preflight: this.config.current.preflight }),
-        currentGpu: readGpu,
-        ownedPids: () => this.ownedPids(),
-        footprints: this.footprints,
-        reservations: this.reservations,
-        // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start.
-        actions: { runFallbackChain: preflightFallbackAction({ chain: this.chain, latest, views: this.views, log: this.log }) },
-        fleetConfigured: () => this.fleet.configured(),
-      }),
-      registerFleetPreflight({ fleet: this.fleet, margin: () => this.config.current.preflight.margin, log: this.log }),
-      registerServerTasks({
-        registry: this.servers,
-        lock: new GpuLock({ path: gpuLockPath() }),
-        readGpu,
-        latest,
-        log: this.log,
-        views: this.views,
-        stopTimeoutMs: () => this.config.current.fallback.stopTimeoutMs,
-        gate: preflightGate(() => {
-          const { preflight, general } = this.config.current;
-          return {
-            margin: preflight.margin,
-            residualThreshold: preflight.residualThreshold,
-            thresholds: general.thresholds,
-            ownedPids: this.ownedPids(),
-            footprints: this.footprints,
-            reservations: this.reservations,
-            // llama-fit-params is an executable found beside the task's llama-server: trusted workspaces only.
-            askLlamaFit: vscode.workspace.isTrusted,
-            log: (m: string) => this.log.warn(m),
-          };
-        }),
-      }),
-      // The spike opens its own source: the peak needs 10 samples a second, faster than the watcher.
-      registerSpikeCommand({
-        views: this.views,
-        log: this.log,
-        readThresholds: () => this.config.current.general.thresholds,
-        openSource: () => this.openSource(),
-        onStage: (p, gpu) => this.history.recordEvent(spikeStageEvent(Date.now(), gpu, p)),
-        onServerLeftRunning: (s) => this.servers.adopt(s),
-        timingSettings: () => this.config.current.spikeTiming,
-      }),
-      registerAecCommand(this.views, this.log, () => this.config.current),
-      this.dashboard({
-        context: this.extension,
-        watcher: this.watcher,
-        servers: this.servers,
-        chain: this.chain,
-        steps: () => this.fallbackSteps(),
-        fallbackMode: () => this.config.current.fallback.mode,
-        thresholds: () => this.config.current.general.thresholds,
-        fleet: this.fleet,
-        log: this.log,
-        reservations: () => this.reservations.list(),
-        trend: this.trend,
-        uptimeTargetHours: () => this.config.current.general.uptimeTargetHours,
-        history: this.history,
-        historyLoaded,
-        setFallbackMode: (mode) => this.config.setFallbackMode(mode),
-      }),
-      registerFallbackCommands({ chain: this.chain, registry: this.servers, steps: () => this.fallbackSteps(), latest, views: this.views, log: this.log }),
-    ];
-  }
-
-  private dashboardHandle: DashboardHandle | null = null;
-
-  private dashboard(deps: Parameters<typeof registerDashboard>[0]): DashboardHandle {
-    this.dashboardHandle = registerDashboard(deps);
-    return this.dashboardHandle;
   }
 
   private async openDashboardBeside(): Promise<void> {
     try {
-      await this.dashboardHandle?.openBeside();
+      await this.dashboard.openBeside();
     } catch (err) {
       this.log.warn(`dashboard: could not open on startup: ${String(err)}`);
     }
@@ -392,7 +341,6 @@ export class VramGuardContext {
   private applySettings(now: VramGuardContext['config']['current'], before: VramGuardContext['config']['current']): void {
     const g = now.general;
     this.chain.configure({ cooldownMs: now.fallback.cooldownMs, settleTimeoutMs: now.fallback.settleTimeoutMs });
-    this.notifier.policy.options = { notifyOnWarning: g.notifyOnWarning, minIntervalMs: g.notificationMinIntervalSeconds * 1000 };
     this.watcher.setThresholds(g.thresholds);
     this.watcher.setRate(g.sampleIntervalMs, g.adaptiveRate, g.processListIntervalSeconds * 1000);
     this.history.setLimits(now.history);
@@ -402,20 +350,12 @@ export class VramGuardContext {
   }
 
   private refresh(): void {
-    const g = this.config.current.general;
-    const fleet = this.fleet.latest;
-    this.statusBar.update({
-      status: this.watcher.status,
-      latest: this.watcher.latest,
-      gpu: g.statusBarGpu,
-      hideWhenNoGpu: g.hideWhenNoGpu,
-      fleetLine: fleet ? fleetLine(fleet) : null,
-      trendLines: this.leakNotifier.lines(),
-    });
+    this.statusBar.update();
     for (const listener of this.stateListeners) listener();
   }
 
-  private async showDetails(): Promise<void> {
+  /** "Show GPU Details": the watcher's state, fresh, with its recent level changes and the settings' problems. */
+  async showDetails(): Promise<void> {
     await this.watcher.sampleNow(); // with fresh process lists
     await this.views.show(
       'GPU details',

@@ -9,6 +9,7 @@
  */
 import { adviceText, runPreflight, type PreflightNeed, type PreflightReport } from './preflight.ts';
 import type { ServerFlavour } from '../estimate/fit-advice.ts';
+import { GGUF_SERVER_KIND, GGUF_SIZING, serverKindEntry } from '../servers/kinds/index.ts';
 import { preflightMarkdown } from './preflight-report.ts';
 import { addLlamaFitCheck, LLAMA_FIT_CHECK_ID } from './llama-fit-check.ts';
 import { footprintKey, modelIdentity, type FootprintStore } from '../estimate/measured-footprints.ts';
@@ -51,27 +52,24 @@ export async function modelNeedFor(
   from = "the task's arguments",
 ): Promise<{ need: PreflightNeed; key: string | null } | null> {
   const server = input.run?.server ?? null;
-  // An Ollama task names its model in "model" (a name in Ollama's store, or a .gguf); without it there is nothing to size.
-  const flavour: ServerFlavour | null =
-    server === 'ollama' ? (input.modelPath ? 'ollama' : null) : server === 'llama-server' || input.modelPath ? 'llama-server' : null;
-  if (!flavour) return null;
+  // A kind sized from its own arguments (llama-server) always is; one sized from its model (an Ollama task names
+  // it in "model", a name in Ollama's store or a .gguf) only when the task names it; any other kind, as a GGUF
+  // file under llama.cpp when the task names one. Without a model there is nothing to size.
+  const own = server ? (serverKindEntry(server)?.sizing ?? null) : null;
+  const readsArgs = own?.readsArgs === true;
+  const sizing = readsArgs ? own : input.modelPath ? (own ?? GGUF_SIZING) : null;
+  if (!sizing) return null;
+  const flavour: ServerFlavour = sizing.flavour;
   const reading = input.reading.ok ? input.reading.sample.devices.find((d) => d.index === input.gpu) : undefined;
-  const args = server === 'llama-server' ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
-  if (
-    server === 'llama-server' &&
-    !input.modelPath &&
-    !args.some((a) => /^(-m|--model)(=|$)/.test(a)) &&
-    !(settings.env ?? process.env).LLAMA_ARG_MODEL &&
-    !input.run?.env.LLAMA_ARG_MODEL
-  )
-    return null;
+  const args = readsArgs ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
+  if (readsArgs && !input.modelPath && !sizing.namesModel?.(args, [settings.env ?? process.env, input.run?.env ?? {}])) return null;
   const r = await resolveModelNeed({
     server: flavour,
     args,
     env: { ...(settings.env ?? process.env), ...(input.run?.env ?? {}) },
     cwd: input.run?.cwd ?? null,
     model: input.modelPath,
-    from: flavour === 'ollama' ? "Ollama's environment" : from,
+    from: sizing.from ?? from,
     totalVramBytes: reading?.memory?.total ?? null,
   });
   if (!r.ok) throw new GateInputError(r.error);
@@ -163,7 +161,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         report = run(live ?? []);
       }
     } else report = run([]);
-    if (s.askLlamaFit && need.kind === 'model' && need.flavour === 'llama-server' && input.run?.server === 'llama-server')
+    if (s.askLlamaFit && need.kind === 'model' && need.flavour === GGUF_SIZING.flavour && input.run?.server === GGUF_SERVER_KIND)
       await addLlamaFitCheck(report, {
         serverCommand: input.run.command ?? null,
         env: { ...(s.env ?? process.env), ...input.run.env },

@@ -1,9 +1,11 @@
 /**
  * The load a spike puts on each server: one inference request of the kind the server answers
- * (a completion for llama-server, Ollama and vLLM, a transcription for the Whisper servers), or one
- * the spec describes. Each request has a timeout and stops when the spike is cancelled.
+ * (its kind's entry says which: a completion for llama-server, Ollama and vLLM, a transcription for
+ * the Whisper servers), or one the spec describes. Each request has a timeout and stops when the spike is cancelled.
  */
 import type { SpikeLoad, SpikeServer } from './spike-spec.ts';
+import { kindEntry } from '../servers/kinds/index.ts';
+import type { SpikeRequest } from '../servers/kinds/kind-entry.ts';
 import { pcm16MonoWav } from '../audio/wav.ts';
 import { anySignal } from '../abort-signals.ts';
 import { causeMessage, toError } from '../errors.ts';
@@ -40,23 +42,11 @@ export function describeLoad(server: SpikeServer): string {
   }
 }
 
-type Request = { path: string; json: unknown } | { path: string; audioField: string; fields: Record<string, string> };
+type Request = SpikeRequest;
 
+/** The kind's usual request (kinds/), or none. */
 function defaultRequest(kind: SpikeServer['task']['server'], l: Extract<SpikeLoad, { kind: 'default' }>): Request | null {
-  switch (kind) {
-    case 'ollama':
-      return { path: '/api/generate', json: { model: l.model, prompt: l.prompt, stream: false, options: { num_predict: 64 } } };
-    case 'llama-server':
-      return { path: '/completion', json: { prompt: l.prompt, n_predict: 128 } };
-    case 'vllm':
-      return { path: '/v1/completions', json: { model: l.model, prompt: l.prompt, max_tokens: 64 } };
-    case 'whisper-cpp':
-      return { path: '/inference', audioField: 'file', fields: { response_format: 'json' } };
-    case 'faster-whisper':
-      return { path: '/v1/audio/transcriptions', audioField: 'file', fields: { model: l.model ?? '', response_format: 'json' } };
-    case 'command':
-      return null;
-  }
+  return kindEntry(kind).spike?.request(l) ?? null;
 }
 
 /** One second of silence, 16 kHz mono 16-bit PCM, as a WAV file: what Whisper servers transcribe. */
@@ -70,14 +60,10 @@ async function resolveRequest(server: SpikeServer, base: string, options: LoadOp
   if (l.kind === 'none') return null;
   if (l.kind === 'json') return { path: l.path, json: l.body };
   if (l.kind === 'audio') return { path: l.path, audioField: l.field, fields: l.model ? { model: l.model } : {} };
-  if (server.task.server === 'vllm' && !l.model) {
-    // vLLM serves one model: ask which, as its OpenAI-compatible API expects the id.
-    const res = await (options.fetch ?? fetch)(`${base}/v1/models`, { signal });
-    const body: unknown = await res.json().catch(() => null);
-    const data = body && typeof body === 'object' && Array.isArray((body as { data?: unknown }).data) ? (body as { data: Array<{ id?: unknown }> }).data : [];
-    const id = typeof data[0]?.id === 'string' ? data[0].id : null;
-    if (!id) throw new Error(`GET ${base}/v1/models named no model (HTTP ${res.status})`);
-    return defaultRequest('vllm', { ...l, model: id });
+  const askModel = kindEntry(server.task.server).spike?.askModel;
+  if (askModel && !l.model) {
+    // A server that serves one model (vLLM): ask which, as its API expects the id.
+    return defaultRequest(server.task.server, { ...l, model: await askModel(base, options.fetch ?? fetch, signal) });
   }
   return defaultRequest(server.task.server, l);
 }

@@ -12,6 +12,7 @@
  *         "args": ["-m", "ggml-base.en.bin", "--port", "8081"], "port": 8081 },
  *       { "name": "ollama", "server": "ollama", "port": 11434, "load": { "model": "llama3.2:3b" } } ] }
  */
+import { COMMAND_KIND, kindEntry } from '../servers/kinds/index.ts';
 import { serverBaseUrl, validateTaskDefinition, type ServerKind, type ServerTaskDefinition } from '../servers/task-definition.ts';
 
 /** The load a server gets: its kind's usual request, none, or a request the spec describes. */
@@ -169,7 +170,7 @@ export function validateSpikeServer(raw: unknown, index: number): { ok: true; se
     return { ok: false, problems: [`Server ${index + 1}: "name" must be a non-empty string.`] };
   const v = validateTaskDefinition(definition, name);
   const problems = v.ok ? [] : [...v.problems];
-  const kind: ServerKind = v.ok ? v.task.server : 'command';
+  const kind: ServerKind = v.ok ? v.task.server : COMMAND_KIND;
   const load = parseLoad(rawLoad, kind, name, v.ok ? v.task.fallback.model : null, problems);
   if (!v.ok || problems.length || !load) return { ok: false, problems };
   return { ok: true, server: fromTask(v.task, load) };
@@ -219,32 +220,19 @@ function parseLoad(value: unknown, kind: ServerKind, name: string, taskModel: st
   if (o.body !== undefined && path === null) problems.push(`${at('body')} needs "path" too (where the body is sent).`);
   if (problems.length) return null;
   if (path !== null) return audioField !== null ? { kind: 'audio', path, field: audioField, model } : { kind: 'json', path, body: o.body ?? {} };
-  switch (kind) {
-    case 'ollama':
-      if (!model) {
-        problems.push(
-          `Server "${name}" (ollama): say which model the load request uses, with "load": { "model": "llama3.2:3b" } (or the task's "fallback.model").`,
-        );
-        return null;
-      }
-      return { kind: 'default', model, prompt };
-    case 'faster-whisper':
-      if (!model) {
-        problems.push(
-          `Server "${name}" (faster-whisper): say which model transcribes, with "load": { "model": "Systran/faster-distil-whisper-large-v3" }, or give the request with "load": { "path": "/asr?output=json", "audioField": "audio_file" }.`,
-        );
-        return null;
-      }
-      return { kind: 'default', model, prompt };
-    case 'command':
-      if (isObject(value)) {
-        problems.push(
-          `Server "${name}" (command): a plain command has no usual request; give one with "load": { "path": "/generate", "body": { ... } }, or leave "load" out for none.`,
-        );
-        return null;
-      }
-      return { kind: 'none' };
-    default:
-      return { kind: 'default', model, prompt };
+  const spike = kindEntry(kind).spike;
+  if (!spike) {
+    if (isObject(value)) {
+      problems.push(
+        `Server "${name}" (${kind}): a plain command has no usual request; give one with "load": { "path": "/generate", "body": { ... } }, or leave "load" out for none.`,
+      );
+      return null;
+    }
+    return { kind: 'none' };
   }
+  if (spike.needsModel && !model) {
+    problems.push(`Server "${name}" (${kind}): ${spike.needsModel.ask}`);
+    return null;
+  }
+  return { kind: 'default', model, prompt };
 }

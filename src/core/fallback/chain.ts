@@ -14,6 +14,7 @@ import { eventText, type FallbackEvent } from './events.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
 import { waitForSettle } from './settle.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from '../servers/fallback-steps.ts';
+import { targetNamesKind } from '../servers/kinds/index.ts';
 import { readingAfter, triggerBytes, triggerFires, type LevelReading } from './triggers.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -326,7 +327,7 @@ export class FallbackChain extends Emitter<Events> {
 /** Whether a step's target names this server: no target, its task's name, or its kind ("whisper": both whisper kinds). */
 function targets(target: string | null, server: { name: string; kind: string }): boolean {
   if (target === null || target === server.name || target === server.kind) return true;
-  return target === 'whisper' && (server.kind === 'whisper-cpp' || server.kind === 'faster-whisper');
+  return targetNamesKind(target, server.kind);
 }
 
 /** The readable GPUs of a watcher sample, with their levels and thresholds. */

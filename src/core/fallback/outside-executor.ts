@@ -1,16 +1,15 @@
 /**
  * Fallback steps on the servers VRAM Guard did not start (a systemd service, a terminal, a script):
  * asked after the task servers' executor finds nothing to do. They act through the server's own API
- * — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
+ * (each kind's file in servers/kinds/ says how) — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
  * at the Ollama URL of the user's settings, llama-server's router (`/models/unload`), vLLM's `/sleep`
  * where the server enables it — and stop or restart a process's systemd user unit (`systemctl --user
  * stop|restart`). A system unit or another user's process is never touched: the plan says which
  * command to run instead. Only in a trusted workspace.
  */
-import { errorMessage } from '../errors.ts';
-import { getJson, isRecord, postJson, quoteReply, type HttpOptions } from '../servers/http.ts';
-import { ollamaPs, ollamaUnload } from '../servers/adapters/ollama.ts';
-import { vllmSleep } from '../servers/adapters/vllm.ts';
+import type { HttpOptions } from '../servers/http.ts';
+import { SERVER_KIND_ENTRIES, targetNamesKind } from '../servers/kinds/index.ts';
+import type { OutsideStep } from '../servers/kinds/kind-entry.ts';
 import type { FallbackStep } from '../servers/fallback-steps.ts';
 import type { ProcessRecognition } from '../servers/recognition/recogniser.ts';
 import { systemctlUser, type SystemctlOptions, unitAction, type UnitVerb } from '../servers/systemd-user-unit.ts';
@@ -35,18 +34,17 @@ export interface OutsideExecutorOptions {
 
 type Outcome = Plan;
 
-const WHISPER_KINDS = new Set(['whisper-cpp', 'faster-whisper']);
-
 /** Whether a step's target ("ollama", "whisper", null ...) names this recognised process's kind. */
 export function targets(step: FallbackStep, r: ProcessRecognition): boolean {
   if (step.target === null) return r.serverKind !== null;
-  return step.target === r.kind || step.target === r.serverKind || (step.target === 'whisper' && WHISPER_KINDS.has(r.serverKind ?? ''));
+  return step.target === r.kind || targetNamesKind(step.target, r.serverKind);
 }
 
-const loopback = (port: number) => `http://127.0.0.1:${port}`;
+/** The kinds that can unload a model started outside VRAM Guard, and what they unload from ("Ollama", "vLLM"). */
+const UNLOADERS = SERVER_KIND_ENTRIES.flatMap((k) => (k.fallback.unloadOutside ? [{ id: k.id as string, ...k.fallback.unloadOutside }] : []));
 
-/** Where Ollama listens unless OLLAMA_HOST says otherwise. */
-export const OLLAMA_DEFAULT_URL = 'http://127.0.0.1:11434';
+/** "A, B and C". */
+const listed = (names: string[]) => (names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : (names[0] ?? ''));
 
 export class OutsideServerExecutor implements FallbackExecutor {
   private readonly options: OutsideExecutorOptions;
@@ -71,13 +69,23 @@ export class OutsideServerExecutor implements FallbackExecutor {
     const reasons: string[] = [];
     const attempts: Array<() => Promise<Outcome>> = [];
     if (step.action === 'unloadModel') {
-      const ollama = found.filter((r) => r.kind === 'ollama');
-      if (ollama.length) attempts.push(() => this.unloadOllama(step, ollama));
-      for (const r of found.filter((r) => r.kind === 'vllm')) attempts.push(() => this.sleepVllm(r));
-      for (const r of found.filter((r) => r.kind === 'llama-server')) attempts.push(() => this.unloadFromRouter(step, r));
-      for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm' && r.kind !== 'llama-server'))
+      const outside: OutsideStep = {
+        model: step.model,
+        http: this.http(),
+        fetch: this.options.fetch,
+        ollamaUrls: () => this.options.ollamaUrls?.() ?? [],
+        describe,
+      };
+      for (const u of UNLOADERS)
+        attempts.push(
+          ...u.attempts(
+            found.filter((r) => r.kind === u.id),
+            outside,
+          ),
+        );
+      for (const r of found.filter((r) => !UNLOADERS.some((u) => u.id === r.kind)))
         reasons.push(
-          `${describe(r)}: outside VRAM Guard's tasks, models are unloaded from Ollama, llama-server's router and vLLM only; a stopServer or restartServer step can act on its systemd user unit`,
+          `${describe(r)}: outside VRAM Guard's tasks, models are unloaded from ${listed(UNLOADERS.map((u) => u.from))} only; a stopServer or restartServer step can act on its systemd user unit`,
         );
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
@@ -97,118 +105,6 @@ export class OutsideServerExecutor implements FallbackExecutor {
 
   private http(): HttpOptions {
     return { fetch: this.options.fetch, timeoutMs: this.options.probeTimeoutMs ?? 3000 };
-  }
-
-  /**
-   * Ollama's URLs: each `ollama serve` port on loopback, then the user's setting, else Ollama's
-   * default address; the first with a model loaded is used.
-   */
-  private async unloadOllama(step: FallbackStep, found: ProcessRecognition[]): Promise<Outcome> {
-    const urls = new Set<string>();
-    for (const r of found) if (r.role !== 'runner') for (const p of r.ports) urls.add(loopback(p));
-    for (const u of this.options.ollamaUrls?.() ?? []) urls.add(u.replace(/\/+$/, ''));
-    const unit = found.find((r) => r.unit)?.unit;
-    const where = unit ? ` (${unit.name}${unit.scope === 'user' ? ', a user unit' : ', a system unit'})` : '';
-    // Another user's `ollama serve` (a system service) hides its sockets: Ollama's own default address, then.
-    if (!urls.size) urls.add(OLLAMA_DEFAULT_URL);
-    const reasons: string[] = [];
-    for (const url of urls) {
-      let loaded: Awaited<ReturnType<typeof ollamaPs>>;
-      try {
-        loaded = await ollamaPs(url, this.http());
-      } catch (err) {
-        reasons.push(
-          `Ollama at ${url} did not answer (${errorMessage(err)}): nothing unloaded there${url === OLLAMA_DEFAULT_URL ? ' (its port could not be read: set vramGuard.servers.ollamaUrl in your user settings)' : ''}`,
-        );
-        continue;
-      }
-      const models = loaded.map((m) => m.name).filter((m) => !step.model || m === step.model);
-      if (!models.length) {
-        reasons.push(`Ollama at ${url} has ${step.model ? `no ${step.model}` : 'no model'} loaded`);
-        continue;
-      }
-      const target = `Ollama at ${url}`;
-      return {
-        ok: true,
-        target,
-        description: `unload ${models.join(', ')} from ${target}${where}, started outside VRAM Guard (keep_alive 0)`,
-        run: async () => {
-          const done: string[] = [];
-          for (const m of models) done.push(...(await ollamaUnload(url, m, { fetch: this.options.fetch })));
-          return `unloaded ${done.join(', ')}`;
-        },
-      };
-    }
-    return { ok: false, target: 'ollama', reason: reasons.join('; ') };
-  }
-
-  /** vLLM's `/sleep`, which it serves only with `VLLM_SERVER_DEV_MODE=1` and `--enable-sleep-mode`; `GET /is_sleeping` says whether it does. */
-  private async sleepVllm(r: ProcessRecognition): Promise<Outcome> {
-    const name = describe(r);
-    if (!r.ports.length) return { ok: false, target: name, reason: `${name} listens on no port VRAM Guard can read` };
-    const url = loopback(r.ports[0] ?? 0);
-    let reply: Awaited<ReturnType<typeof getJson>>;
-    try {
-      reply = await getJson(`${url}/is_sleeping`, this.http());
-    } catch (err) {
-      return { ok: false, target: name, reason: `vLLM at ${url} did not answer (${errorMessage(err)})` };
-    }
-    if (reply.status === 404)
-      return { ok: false, target: name, reason: `vLLM at ${url} has no sleep mode: it needs VLLM_SERVER_DEV_MODE=1 and --enable-sleep-mode` };
-    if (reply.status !== 200 || !isRecord(reply.json) || typeof reply.json.is_sleeping !== 'boolean')
-      return { ok: false, target: name, reason: `vLLM at ${url}: GET /is_sleeping answered HTTP ${reply.status} without {"is_sleeping": …}` };
-    if (reply.json.is_sleeping) return { ok: false, target: name, reason: `vLLM at ${url} is already asleep` };
-    return {
-      ok: true,
-      target: `vLLM at ${url}`,
-      description: `put vLLM at ${url} to sleep (level 1: weights to the CPU, KV cache dropped), started outside VRAM Guard`,
-      run: async () => {
-        await vllmSleep(url, 1, { fetch: this.options.fetch });
-        return 'asleep (level 1)';
-      },
-    };
-  }
-
-  /**
-   * llama-server in router mode (started without `-m`): `GET /models` lists each model with
-   * `status.value`, and `POST /models/unload {"model": id}` unloads one. A single-model server has
-   * no runtime unload.
-   */
-  private async unloadFromRouter(step: FallbackStep, r: ProcessRecognition): Promise<Outcome> {
-    const name = describe(r);
-    if (r.model !== null)
-      return {
-        ok: false,
-        target: name,
-        reason: `${name} serves one model (${r.model}) and cannot unload it while running: a restartServer or stopServer step can act on its user unit`,
-      };
-    if (!r.ports.length) return { ok: false, target: name, reason: `${name} listens on no port VRAM Guard can read` };
-    const url = loopback(r.ports[0] ?? 0);
-    let reply: Awaited<ReturnType<typeof getJson>>;
-    try {
-      reply = await getJson(`${url}/models`, this.http());
-    } catch (err) {
-      return { ok: false, target: name, reason: `llama-server at ${url} did not answer (${errorMessage(err)})` };
-    }
-    const data = reply.status === 200 && isRecord(reply.json) && Array.isArray(reply.json.data) ? reply.json.data : null;
-    if (!data) return { ok: false, target: name, reason: `llama-server at ${url}: GET /models answered HTTP ${reply.status} without a router's model list` };
-    const loaded = data
-      .filter((m): m is Record<string, unknown> => isRecord(m) && typeof m.id === 'string' && isRecord(m.status) && m.status.value === 'loaded')
-      .map((m) => m.id as string)
-      .filter((id) => !step.model || id === step.model);
-    if (!loaded.length) return { ok: false, target: name, reason: `llama-server at ${url} has ${step.model ? `no ${step.model}` : 'no model'} loaded` };
-    return {
-      ok: true,
-      target: `llama-server at ${url}`,
-      description: `unload ${loaded.join(', ')} from llama-server (router) at ${url}, started outside VRAM Guard`,
-      run: async () => {
-        for (const id of loaded) {
-          const r = await postJson(`${url}/models/unload`, { model: id }, { fetch: this.options.fetch, timeoutMs: 30_000 });
-          if (r.status !== 200) throw new Error(`llama-server refused to unload ${id}: HTTP ${r.status} ${quoteReply(r.text)}`);
-        }
-        return `unloaded ${loaded.join(', ')}`;
-      },
-    };
   }
 
   private unitStep(r: ProcessRecognition, verb: UnitVerb): Outcome {
@@ -232,6 +128,6 @@ function currentUid(): number | null {
 }
 
 /** "ollama (PID 812, ollama.service)". */
-function describe(r: ProcessRecognition): string {
+function describe(r: Pick<ProcessRecognition, 'kind' | 'pid' | 'unit'>): string {
   return `${r.kind} (PID ${r.pid}${r.unit ? `, ${r.unit.name}` : ''})`;
 }

@@ -1,20 +1,16 @@
 /**
- * Fallback steps carried out on the servers VRAM Guard knows: Ollama through its API (reload with a
- * smaller `num_ctx`, unload with `keep_alive: 0`), vLLM sleep, faster-whisper unload, and restarts of
- * `vram-guard` tasks with a smaller context or on the CPU; restarting or stopping a task; a user's
- * command (only in a trusted workspace, as an argument array).
+ * Fallback steps carried out on the servers VRAM Guard knows: what a server's kind does through its
+ * API (kinds/: Ollama reloads with a smaller `num_ctx` or unloads with `keep_alive: 0`, vLLM sleeps,
+ * faster-whisper unloads), and restarts of `vram-guard` tasks with a smaller context or on the CPU;
+ * restarting or stopping a task; a user's command (only in a trusted workspace, as an argument array).
  */
 import { execa } from 'execa';
-import { fasterWhisperAdapter, fasterWhisperUnload } from '../servers/adapters/faster-whisper.ts';
-import { ollamaPs, ollamaReloadWithContext, ollamaUnload } from '../servers/adapters/ollama.ts';
-import { vllmSleep } from '../servers/adapters/vllm.ts';
+import { kindEntry } from '../servers/kinds/index.ts';
+import type { TaskStep } from '../servers/kinds/kind-entry.ts';
 import type { ManagedServer } from '../servers/managed-server.ts';
 import type { ServerRegistry } from '../servers/server-registry.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
 import type { FallbackStep } from '../servers/fallback-steps.ts';
-
-/** Ollama context sizes to step through when a task does not list its own. */
-export const DEFAULT_OLLAMA_CONTEXTS = [8192, 4096, 2048, 1024];
 
 export interface ServerExecutorOptions {
   registry: ServerRegistry;
@@ -51,28 +47,12 @@ export class ServerExecutor implements FallbackExecutor {
     const name = s.name;
     const http = { fetch: this.options.fetch };
     const base = s.baseUrl;
+    const kind = kindEntry(s.task.server);
+    const apiStep = (base: string): TaskStep => ({ name, base, http, model: step.model, fallback: s.task.fallback });
     switch (step.action) {
       case 'reduceContext': {
-        if (s.task.server === 'ollama' && base) {
-          const loaded = await ollamaPs(base, http).catch(() => []);
-          const sizes = s.task.fallback.contextSizes.length ? s.task.fallback.contextSizes : DEFAULT_OLLAMA_CONTEXTS;
-          for (const m of loaded) {
-            if (step.model && m.name !== step.model) continue;
-            const current = m.contextLength;
-            const next = current === null ? null : sizes.find((n) => n < current);
-            if (next === undefined || next === null) continue;
-            return {
-              ok: true,
-              target: name,
-              description: `reload ${m.name} on "${name}" with num_ctx ${next} (now ${current})`,
-              run: async () => {
-                await ollamaReloadWithContext(base, m.name, next, http);
-                return `${m.name} reloaded with num_ctx ${next}`;
-              },
-            };
-          }
-          return { ok: false, target: name, reason: `"${name}": no loaded model above the smallest context (${sizes.at(-1)})` };
-        }
+        const own = kind.fallback.reduceContext;
+        if (own && base) return own(apiStep(base));
         if (!s.task.fallback.contextArg) return { ok: false, target: name, reason: `"${name}" (${s.task.server}) has no context argument to reduce` };
         const next = s.nextContext();
         if (next === null)
@@ -95,48 +75,8 @@ export class ServerExecutor implements FallbackExecutor {
         };
       }
       case 'unloadModel': {
-        if (s.task.server === 'ollama' && base) {
-          const model = step.model ?? s.task.fallback.model;
-          const loaded = (await ollamaPs(base, http).catch(() => [])).filter((m) => !model || m.name === model);
-          if (!loaded.length) return { ok: false, target: name, reason: `"${name}" has ${model ? `no ${model}` : 'no model'} loaded` };
-          return {
-            ok: true,
-            target: name,
-            description: `unload ${loaded.map((m) => m.name).join(', ')} from "${name}" (keep_alive 0)`,
-            run: async () => `unloaded ${(await ollamaUnload(base, model, http)).join(', ') || 'nothing'}`,
-          };
-        }
-        if (s.task.server === 'vllm' && base) {
-          const level = s.task.fallback.sleepLevel;
-          if (!level)
-            return {
-              ok: false,
-              target: name,
-              reason: `"${name}" (vLLM) has no sleep mode enabled: set "fallback.sleepLevel" and start it with --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1`,
-            };
-          return {
-            ok: true,
-            target: name,
-            description: `put "${name}" to sleep (level ${level})`,
-            run: async () => {
-              await vllmSleep(base, level, http);
-              return `asleep (level ${level})`;
-            },
-          };
-        }
-        if (s.task.server === 'faster-whisper' && base) {
-          const models = (await fasterWhisperAdapter.report(base, http)).models.map((m) => m.name).filter((m) => !step.model || m === step.model);
-          if (!models.length) return { ok: false, target: name, reason: `"${name}" has no model loaded` };
-          return {
-            ok: true,
-            target: name,
-            description: `unload ${models.join(', ')} from "${name}"`,
-            run: async () => {
-              for (const m of models) await fasterWhisperUnload(base, m, http);
-              return `unloaded ${models.join(', ')}`;
-            },
-          };
-        }
+        const own = kind.fallback.unloadModel;
+        if (own && base) return own(apiStep(base));
         return { ok: false, target: name, reason: `"${name}" (${s.task.server}) cannot unload a model while running` };
       }
       case 'moveToCpu': {

@@ -6,6 +6,7 @@
 import { formatMiB, parseSize, type SizeSpec } from '../units.ts';
 import { LEVELS, type Level } from '../watch/levels.ts';
 import { thresholdProblem } from '../watch/thresholds.ts';
+import { ollamaKind } from './kinds/ollama.ts';
 
 export const FALLBACK_ACTIONS = ['reduceContext', 'unloadModel', 'moveToCpu', 'stopServer', 'restartServer', 'command'] as const;
 export type FallbackAction = (typeof FALLBACK_ACTIONS)[number];
@@ -45,7 +46,7 @@ export interface FallbackStep {
 /** A user's measured setup: reduce context → unload Ollama → Whisper to CPU, each asked first. */
 export const DEFAULT_CHAIN_SETTING: readonly Record<string, unknown>[] = [
   { action: 'reduceContext', trigger: 'critical' },
-  { action: 'unloadModel', target: 'ollama', trigger: 'critical' },
+  { action: 'unloadModel', target: ollamaKind.id, trigger: 'critical' },
   { action: 'moveToCpu', target: 'whisper', trigger: 'emergency' },
 ];
 export const DEFAULT_MODE: FallbackMode = 'confirm';

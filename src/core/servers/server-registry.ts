@@ -7,6 +7,7 @@ import { Emitter } from '../events.ts';
 import type { ManagedServer } from './managed-server.ts';
 import { signalQuietly } from './process-tree.ts';
 import type { StopResult } from './server-process.ts';
+import { kindsNamedBy } from './kinds/index.ts';
 import { serverBaseUrl, type ServerTaskDefinition } from './task-definition.ts';
 import type { Owner } from './owner.ts';
 import type { Cascade } from './cascade-detector.ts';
@@ -78,7 +79,7 @@ export class ServerRegistry extends Emitter<{ changed: []; cascade: [ServerCasca
     if (target === null) return this.all();
     const byName = this.servers.get(target);
     if (byName) return [byName];
-    const kinds = target === 'whisper' ? ['whisper-cpp', 'faster-whisper'] : [target];
+    const kinds = kindsNamedBy(target);
     return this.all().filter((s) => kinds.includes(s.task.server));
   }
 

@@ -1,41 +1,15 @@
 /**
- * The `vram-guard` task type: what a task definition may say, its validation, and the defaults per
- * server kind (command, port, health path, the context argument, the CPU switch). Validation never
- * throws: it returns every problem, one sentence each, so the task's terminal can show them all.
+ * The `vram-guard` task type: what a task definition may say and its validation; the defaults per
+ * server kind (command, port, health path, the context argument, the CPU switch) are its kind's
+ * entry's (kinds/). Validation never throws: it returns every problem, one sentence each, so the
+ * task's terminal can show them all.
  */
 import { parseSteps, type FallbackStep } from './fallback-steps.ts';
 import { parseSize } from '../units.ts';
-import { parseLlamaServerArgs } from '../estimate/server-args.ts';
+import { COMMAND_KIND, kindEntry, serverKindEntry, SERVER_KINDS, type ServerKind } from './kinds/index.ts';
 
+export { SERVER_KINDS, type ServerKind } from './kinds/index.ts';
 export const TASK_TYPE = 'vram-guard';
-export const SERVER_KINDS = ['llama-server', 'ollama', 'vllm', 'whisper-cpp', 'faster-whisper', 'command'] as const;
-export type ServerKind = (typeof SERVER_KINDS)[number];
-
-interface KindDefaults {
-  command: string[] | null;
-  port: number | null;
-  healthPath: string | null;
-  /** The argument that sets the context size, for `reduceContext` by restart. */
-  contextArg: string | null;
-  cpuArgs: string[];
-  cpuEnv: Record<string, string>;
-}
-
-export const KIND_DEFAULTS: Record<ServerKind, KindDefaults> = {
-  'llama-server': { command: ['llama-server'], port: 8080, healthPath: '/health', contextArg: '-c', cpuArgs: ['-ngl', '0'], cpuEnv: {} },
-  ollama: { command: ['ollama', 'serve'], port: 11434, healthPath: '/', contextArg: null, cpuArgs: [], cpuEnv: {} },
-  vllm: { command: ['vllm', 'serve'], port: 8000, healthPath: '/health', contextArg: '--max-model-len', cpuArgs: [], cpuEnv: {} },
-  'whisper-cpp': { command: ['whisper-server'], port: 8080, healthPath: '/health', contextArg: null, cpuArgs: ['-ng'], cpuEnv: {} },
-  'faster-whisper': {
-    command: null,
-    port: 8000,
-    healthPath: '/health',
-    contextArg: null,
-    cpuArgs: [],
-    cpuEnv: { WHISPER__INFERENCE_DEVICE: 'cpu', ASR_DEVICE: 'cpu' },
-  },
-  command: { command: null, port: null, healthPath: null, contextArg: null, cpuArgs: [], cpuEnv: {} },
-};
 
 /** How a task can shrink: the context argument and sizes to step through, the CPU switch, the steps. */
 export interface TaskFallback {
@@ -97,11 +71,10 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   const at = (field: string) => `Task "${name}": "${field}"`;
 
   const server = d.server;
-  if (!(SERVER_KINDS as readonly unknown[]).includes(server)) {
-    problems.push(`${at('server')} must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(server)}.`);
-  }
-  const kind = (SERVER_KINDS as readonly unknown[]).includes(server) ? (server as ServerKind) : 'command';
-  const defaults = KIND_DEFAULTS[kind];
+  const entry = serverKindEntry(server) ?? kindEntry(COMMAND_KIND);
+  if (!serverKindEntry(server)) problems.push(`${at('server')} must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(server)}.`);
+  const kind = entry.id;
+  const defaults = entry.defaults;
 
   let command = defaults.command;
   if (d.command !== undefined) {
@@ -163,14 +136,15 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
   }
   const model = typeof d.model === 'string' && d.model ? d.model : null;
   if (d.model !== undefined && model === null) problems.push(`${at('model')} must be the path of a model file.`);
-  // llama-server's own arguments are what the VRAM gate sizes: a value llama-server would refuse is a problem now, not at the start.
+  // A server's own arguments are what the VRAM gate sizes (llama-server): a value it would refuse is a problem now, not at the start.
   let argsNameModel = false;
-  if (kind === 'llama-server' && problems.length === 0) {
-    const parsed = parseLlamaServerArgs([...(command ?? []).slice(1), ...args], env);
-    if (!parsed.ok) problems.push(`Task "${name}": ${parsed.error}`);
-    else argsNameModel = parsed.modelPath !== null;
+  const checkArgs = entry.sizing?.checkArgs;
+  if (checkArgs && problems.length === 0) {
+    const checked = checkArgs([...(command ?? []).slice(1), ...args], env);
+    if (!checked.ok) problems.push(`Task "${name}": ${checked.error}`);
+    else argsNameModel = checked.namesModel;
   }
-  if (needsBytes === null && model === null && !argsNameModel && kind !== 'command') {
+  if (needsBytes === null && model === null && !argsNameModel && kind !== COMMAND_KIND) {
     warnings.push(
       `Task "${name}" says neither "needs" nor "model": the VRAM gate cannot tell whether it fits. Add "needs": "6GiB" (what it takes when loaded).`,
     );
@@ -194,8 +168,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
 
   // A missing command is always among the problems.
   if (problems.length || !command) return { ok: false, problems };
-  // Ollama listens where OLLAMA_HOST says: keep it in step with the port.
-  if (kind === 'ollama' && port !== null && env.OLLAMA_HOST === undefined) env.OLLAMA_HOST = `127.0.0.1:${port}`;
+  // A server that listens where its environment says (Ollama's OLLAMA_HOST) is kept in step with the port.
+  if (port !== null) entry.taskEnv?.(port, env);
   return {
     ok: true,
     warnings,
@@ -229,7 +203,7 @@ function parseTaskRestart(d: Record<string, unknown>, at: (field: string) => str
 }
 
 function parseTaskFallback(value: unknown, kind: ServerKind, name: string, problems: string[]): TaskFallback {
-  const defaults = KIND_DEFAULTS[kind];
+  const defaults = kindEntry(kind).defaults;
   const out: TaskFallback = {
     contextArg: defaults.contextArg,
     contextSizes: [],

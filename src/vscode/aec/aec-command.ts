@@ -7,16 +7,15 @@
 import * as vscode from 'vscode';
 import { renderMarkdown } from '../../core/aec/report.ts';
 import { defaultEchoSeconds, verifyEchoCancellation, type AecReport } from '../../core/aec/verify.ts';
-import type { MarkdownViews } from '../notifications/markdown-view.ts';
-import type { AllSettings } from '../settings-sections.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { aecUnavailableLine, errorLine } from '../../core/report/one-line.ts';
 import { detailsAction, SHOW_DETAILS, showNotice } from '../notifications/notice.ts';
 
-export const aecCommandId = 'vramGuard.verifyEchoCancellation';
-
-/** `settings`: every section as the configuration validated it; the report repeats the `vramGuard.aec` problems. */
-export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputChannel, settings: () => AllSettings): vscode.Disposable {
+/** "Verify Echo-Cancellation Device"; with `{ echoTest: true }`, the echo test at once. The report repeats the `vramGuard.aec` problems. */
+export const verifyEchoCancellationDevice = (ctx: VramGuardContext) => {
+  const { views, log } = ctx;
+  const settings = () => ctx.config.current;
   let running = false;
 
   async function run(echoTest: boolean): Promise<void> {
@@ -99,5 +98,5 @@ export function registerAecCommand(views: MarkdownViews, log: vscode.LogOutputCh
     if (choice === runEcho) await run(true);
   }
 
-  return vscode.commands.registerCommand(aecCommandId, (args?: { echoTest?: boolean }) => run(args?.echoTest === true));
-}
+  return (args?: unknown) => run(typeof args === 'object' && args !== null && (args as { echoTest?: unknown }).echoTest === true);
+};

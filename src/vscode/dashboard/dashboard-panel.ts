@@ -1,62 +1,47 @@
 /**
- * The dashboard: command "VRAM Guard: Open Dashboard", the panel serializer (so an open dashboard
- * comes back after a reload), and the history export and import commands. It shows the history
- * store the extension's context owns; it neither feeds nor closes it.
+ * The dashboard: the panel serializer (so an open dashboard comes back after a reload), and what
+ * the commands "Open Dashboard", "Export VRAM History…" and "Import VRAM History…" do. It shows
+ * the history store the extension's context owns; it neither feeds nor closes it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import * as vscode from 'vscode';
-import type { FallbackMode } from '../../core/servers/fallback-steps.ts';
+import { COMMAND } from '../command-ids.ts';
 import { readRecords } from '../../core/history/files.ts';
 import { exportRecords, HistoryImportError, importHistoryStream, type ExportFormat } from '../../core/history/io.ts';
 import type { HistoryStore } from '../../core/history/store.ts';
 import type { HistoryRecord } from '../../core/history/types.ts';
 import { clip, errorLine } from '../../core/report/one-line.ts';
 import { SHOW_DETAILS, showNotice } from '../notifications/notice.ts';
-import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions, type DashboardSources } from './dashboard-session.ts';
+import { DashboardSession, EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND, webviewOptions } from './dashboard-session.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { MiB } from '../../core/units.ts';
 
-export const OPEN_DASHBOARD_COMMAND = 'vramGuard.openDashboard';
+export const OPEN_DASHBOARD_COMMAND = COMMAND.openDashboard;
 export const DASHBOARD_VIEW_TYPE = 'vramGuard.dashboard';
 export { EXPORT_HISTORY_COMMAND, IMPORT_HISTORY_COMMAND };
 
-export interface DashboardDeps extends DashboardSources {
-  context: vscode.ExtensionContext;
-  /** The live history (owned by the extension's context, which also feeds and closes it). */
-  history: HistoryStore;
-  /** Settles once the saved history has been read: the page waits for it. */
-  historyLoaded: Promise<unknown>;
-  setFallbackMode: (mode: FallbackMode) => Thenable<void>;
-}
-
 export interface DashboardHandle extends vscode.Disposable {
+  /** Opens the dashboard (or shows the open one). */
+  open(): Promise<void>;
   /** Opens the dashboard in the column after the active one, keeping the focus there (unless it is open already). */
   openBeside(): Promise<void>;
+  /** Exports the live history to a file the user picks, as CSV or JSON Lines (`format`: asked when not given). */
+  exportHistory(format?: unknown): Promise<void>;
+  /** Imports a history, an nvidia-smi CSV log or a trace (`uri`: asked when not given) and shows it. */
+  importHistory(uri?: unknown): Promise<void>;
 }
 
-export function registerDashboard(deps: DashboardDeps): DashboardHandle {
-  const { context, log, history } = deps;
-  const loaded = deps.historyLoaded;
+/** The dashboard of this window: its serializer is registered now; the panel opens on a command. */
+export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
+  const { extension: context, log, history } = ctx;
+  const loaded = ctx.historyLoaded;
 
   let session: DashboardSession | undefined;
-  const sessionDeps = {
-    extensionUri: context.extensionUri,
-    watcher: deps.watcher,
-    servers: deps.servers,
-    chain: deps.chain,
-    steps: deps.steps,
-    fallbackMode: deps.fallbackMode,
-    thresholds: deps.thresholds,
-    fleet: deps.fleet,
-    trend: deps.trend,
-    history,
-    setFallbackMode: deps.setFallbackMode,
-    log,
-  };
   const adopt = (panel: vscode.WebviewPanel): DashboardSession => {
-    const s = new DashboardSession(panel, sessionDeps);
+    const s = new DashboardSession(panel, ctx);
     session = s;
     s.onDidDispose(() => {
       if (session === s) session = undefined;
@@ -173,9 +158,6 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
   };
 
   const disposables = [
-    vscode.commands.registerCommand(OPEN_DASHBOARD_COMMAND, async () => void (await open())),
-    vscode.commands.registerCommand(EXPORT_HISTORY_COMMAND, exportHistory),
-    vscode.commands.registerCommand(IMPORT_HISTORY_COMMAND, importCommand),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
       // The page keeps its range in its own state and names it when it says "ready".
       async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
@@ -187,6 +169,9 @@ export function registerDashboard(deps: DashboardDeps): DashboardHandle {
   ];
 
   return {
+    open: async () => void (await open()),
+    exportHistory,
+    importHistory: importCommand,
     openBeside: async () => {
       if (session) return; // restored with the window: it stays where it was
       // At startup the window may still be opening its editors (a README): wait for the first one

@@ -5,6 +5,7 @@
  * read every few seconds while it is visible.
  */
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { readingsOf, type FallbackChain } from '../../core/fallback/chain.ts';
 import type { FallbackMode, FallbackStep } from '../../core/servers/fallback-steps.ts';
 import { collectLedger, type GpuLedger } from '../../core/servers/ledger.ts';
@@ -27,15 +28,15 @@ import { SPIKE_COMMAND } from '../spike/spike-command.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { MiB } from '../../core/units.ts';
 
-export const EXPORT_HISTORY_COMMAND = 'vramGuard.exportHistory';
-export const IMPORT_HISTORY_COMMAND = 'vramGuard.importHistory';
+export const EXPORT_HISTORY_COMMAND = COMMAND.exportHistory;
+export const IMPORT_HISTORY_COMMAND = COMMAND.importHistory;
 
 const LEDGER_EVERY_MS = 3000;
 /** How often the open dashboard's trend verdicts are judged again. */
 const TREND_EVERY_MS = 30_000;
 
-/** What the dashboard reads and acts on, as the extension composes it. */
-export interface DashboardSources {
+/** What the dashboard reads and acts on: the extension's context, as it is (nothing is copied). */
+export interface DashboardContext {
   watcher: Watcher;
   servers: ServerRegistry;
   chain: FallbackChain;
@@ -49,14 +50,11 @@ export interface DashboardSources {
   fleet?: FleetFeed;
   log: vscode.LogOutputChannel;
   /** Memory reserved by servers starting (any window or the CLI), shown in the processes table. */
-  reservations?: () => Promise<Reservation[]>;
+  reservations?: { list(): Promise<Reservation[]> };
   /** The watched GPUs' process lists over time, for the trend verdicts. */
   trend?: LiveTrend;
   /** `vramGuard.servers.uptimeTargetHours`, for the server cards. */
   uptimeTargetHours?: () => number;
-}
-
-export interface SessionDeps extends DashboardSources {
   extensionUri: vscode.Uri;
   /** The live history. */
   history: HistoryStore;
@@ -75,7 +73,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 
 export class DashboardSession implements vscode.Disposable {
   readonly panel: vscode.WebviewPanel;
-  private readonly deps: SessionDeps;
+  private readonly deps: DashboardContext;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly offs: Array<() => void> = [];
   private ready = false;
@@ -95,7 +93,7 @@ export class DashboardSession implements vscode.Disposable {
   lastUpdateBytes = 0;
   readonly onDidDispose: vscode.Event<void>;
 
-  constructor(panel: vscode.WebviewPanel, deps: SessionDeps) {
+  constructor(panel: vscode.WebviewPanel, deps: DashboardContext) {
     this.panel = panel;
     this.deps = deps;
     this.store = deps.history;
@@ -329,7 +327,7 @@ export class DashboardSession implements vscode.Disposable {
         timeoutMs: 1000,
         log: (m) => this.deps.log.warn(m),
         told: this.toldServerProblems,
-        reservations: (await this.deps.reservations?.().catch(() => [])) ?? [],
+        reservations: (await this.deps.reservations?.list().catch(() => [])) ?? [],
         recogniser: this.recogniser,
       });
     } catch (err) {

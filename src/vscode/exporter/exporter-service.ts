@@ -7,27 +7,17 @@ import { hostname } from 'node:os';
 import * as vscode from 'vscode';
 import { startExporter, type RunningExporter } from '../../core/exporter/exporter.ts';
 import { formatListenAddress, type ListenAddress } from '../../core/exporter/listen-address.ts';
-import type { ServerRegistry } from '../../core/servers/server-registry.ts';
-import type { Watcher } from '../../core/watch/watcher.ts';
 import { EXPORTER_LISTEN_SETTING, readExporterListen } from './exporter-setting.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { errorLine } from '../../core/report/one-line.ts';
 import { showNotice } from '../notifications/notice.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 
-export interface ExporterServiceDeps {
-  watcher: Watcher;
-  registry: ServerRegistry;
-  log: vscode.LogOutputChannel;
-  /** Where the setting's problems go: the one place settings problems reach the user. */
-  reportProblems: (problems: string[]) => void;
-}
-
-export interface ExporterService extends vscode.Disposable {
-  /** Stops the exporter (on deactivation) and waits until its port is closed. */
-  close(): Promise<void>;
-}
-
-export function registerExporterService(deps: ExporterServiceDeps): ExporterService {
+/**
+ * Follows the setting from now on; the context's lifetime stops the exporter and waits until its
+ * port is closed. The setting's problems go where every settings problem goes (the configuration).
+ */
+export function activateExporter(ctx: VramGuardContext): void {
   let running: RunningExporter | null = null;
   let current = '';
   let queue: Promise<void> = Promise.resolve();
@@ -35,12 +25,12 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
 
   const apply = async () => {
     const setting = readExporterListen(vscode.workspace.getConfiguration().inspect(EXPORTER_LISTEN_SETTING));
-    deps.reportProblems(setting.problems);
+    ctx.config.setProblems('exporter', setting.problems);
     const wanted = disposed || !setting.address ? '' : formatListenAddress(setting.address);
     if (wanted === current) return;
     if (running) {
       await running.close();
-      deps.log.info(`exporter stopped (${running.url})`);
+      ctx.log.info(`exporter stopped (${running.url})`);
       running = null;
     }
     current = wanted;
@@ -51,17 +41,17 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
   const start = async (address: ListenAddress): Promise<RunningExporter | null> => {
     try {
       const exporter = await startExporter({
-        watcher: deps.watcher,
+        watcher: ctx.watcher,
         hostname: hostname(),
         address,
-        owners: () => deps.registry.owners(),
-        log: (m) => deps.log.warn(m),
+        owners: () => ctx.servers.owners(),
+        log: (m) => ctx.log.warn(m),
       });
-      deps.log.info(`exporter serving ${exporter.url}${address.loopback ? ' (this machine only)' : ''}`);
+      ctx.log.info(`exporter serving ${exporter.url}${address.loopback ? ' (this machine only)' : ''}`);
       return exporter;
     } catch (err) {
       const message = errorMessage(err);
-      deps.log.error(`exporter: ${message}`);
+      ctx.log.error(`exporter: ${message}`);
       void showNotice('warning', errorLine('Starting the exporter', err), [
         { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', EXPORTER_LISTEN_SETTING) },
       ]);
@@ -71,7 +61,7 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
   };
 
   const schedule = () => {
-    queue = queue.then(apply).catch((err: unknown) => deps.log.error(`exporter: ${String(err)}`));
+    queue = queue.then(apply).catch((err: unknown) => ctx.log.error(`exporter: ${String(err)}`));
   };
   schedule();
   const listener = vscode.workspace.onDidChangeConfiguration((e) => {
@@ -83,5 +73,5 @@ export function registerExporterService(deps: ExporterServiceDeps): ExporterServ
     schedule();
     return queue;
   };
-  return { dispose: () => void close(), close };
+  ctx.own({ close });
 }

@@ -7,18 +7,18 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { rankFleet, type FleetPlace } from '../../core/fleet/fleet-rank.ts';
 import { MAX_SSH_CONFIG_BYTES, parseSshHosts, sshAliasFor } from '../../core/fleet/ssh-hosts.ts';
 import { gib, marginText, sinceText } from '../../core/report/fleet-text.ts';
-import type { SizeSpec } from '../../core/units.ts';
 import { levelLabel } from '../../core/watch/levels.ts';
-import type { FleetFeed } from './fleet-watch.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { parseNeedText } from '../preflight/preflight-settings.ts';
 import { askNeedBytes } from '../preflight/need-input.ts';
 import { notificationLine } from '../../core/report/one-line.ts';
 import { showNotice } from '../notifications/notice.ts';
 
-export const FLEET_PREFLIGHT_COMMAND = 'vramGuard.fleetPreflight';
+export const FLEET_PREFLIGHT_COMMAND = COMMAND.fleetPreflight;
 export const REMOTE_SSH_EXTENSION = 'ms-vscode-remote.remote-ssh';
 /** Remote-SSH's documented, stable command: a new window connected to `{ host }`. */
 export const REMOTE_SSH_OPEN = 'opensshremotes.openEmptyWindow';
@@ -27,14 +27,6 @@ const ICON: Record<FleetPlace['verdict'], string> = { fits: '$(pass)', tight: '$
 
 interface PlacePick extends vscode.QuickPickItem {
   place: FleetPlace;
-}
-
-export interface FleetPreflightDeps {
-  fleet: FleetFeed;
-  margin: () => SizeSpec;
-  log: vscode.LogOutputChannel;
-  /** ~/.ssh/config, for tests. */
-  sshConfigPath?: string;
 }
 
 export function placeItem(p: FleetPlace, now: number): PlacePick {
@@ -56,47 +48,46 @@ async function sshAlias(host: string, path: string): Promise<string | null> {
   }
 }
 
-export function registerFleetPreflight(deps: FleetPreflightDeps): vscode.Disposable {
-  return vscode.commands.registerCommand(FLEET_PREFLIGHT_COMMAND, async (given?: unknown) => {
-    if (!deps.fleet.configured()) {
-      void showNotice('info', 'No fleet yet: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.', [
-        { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet') },
-      ]);
-      return undefined;
-    }
-    const need = typeof given === 'string' ? parseNeedText(given) : { bytes: await askNeedBytes('VRAM Guard: where does it fit?', '20GiB') };
-    if ('error' in need) {
-      void showNotice('error', notificationLine(need.error));
-      return undefined;
-    }
-    if (need.bytes === undefined) return undefined;
-    const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () =>
-      deps.fleet.refreshNow(),
-    );
-    if (!snapshot) return undefined;
-    const margin = deps.margin();
-    const places = rankFleet(snapshot.hosts, need.bytes, margin);
-    const errors = snapshot.sources.filter((s) => !s.ok);
-    const picked = await vscode.window.showQuickPick(
-      places.map((p) => placeItem(p, snapshot.at)),
-      {
-        title: `Where does ${gib(need.bytes)} fit? (margin ${marginText(margin)})${errors.length ? ` — ${errors.length} source(s) failing, see the VRAM Guard output` : ''}`,
-        placeHolder: places.length ? 'Pick a GPU (a host in ~/.ssh/config opens in a Remote-SSH window)' : 'No GPUs in the fleet',
-        matchOnDescription: true,
-        matchOnDetail: true,
-      },
-    );
-    if (!picked) return { places, opened: null };
-    const alias = await sshAlias(picked.place.host, deps.sshConfigPath ?? join(homedir(), '.ssh', 'config'));
-    const summary = `${picked.place.host} GPU ${picked.place.gpu}: ${picked.place.verdict}, ${gib(picked.place.roomAfterBytes)} left after ${gib(need.bytes)}`;
-    if (alias && vscode.extensions.getExtension(REMOTE_SSH_EXTENSION)) {
-      deps.log.info(`fleet pre-flight: ${summary}; opening ${alias} with Remote-SSH`);
-      await vscode.commands.executeCommand(REMOTE_SSH_OPEN, { host: alias });
-      return { places, opened: alias };
-    }
-    const why = alias ? `install Remote-SSH (${REMOTE_SSH_EXTENSION}) to open it from here` : 'no ~/.ssh/config Host matches it';
-    deps.log.info(`fleet pre-flight: ${summary}; ${why}`);
-    void showNotice('info', notificationLine(`${summary} (${why}).`));
-    return { places, opened: null };
-  });
-}
+/** "Where Does It Fit? (Fleet)": every GPU of the fleet ranked for a need (asked, or given as text), the one picked opened with Remote-SSH. */
+export const fleetPreflight = (ctx: VramGuardContext) => async (given?: unknown) => {
+  if (!ctx.fleet.configured()) {
+    void showNotice('info', 'No fleet yet: set vramGuard.fleet.prometheus or vramGuard.fleet.targets in your user settings.', [
+      { label: 'Open Settings', run: () => vscode.commands.executeCommand('workbench.action.openSettings', 'vramGuard.fleet') },
+    ]);
+    return undefined;
+  }
+  const need = typeof given === 'string' ? parseNeedText(given) : { bytes: await askNeedBytes('VRAM Guard: where does it fit?', '20GiB') };
+  if ('error' in need) {
+    void showNotice('error', notificationLine(need.error));
+    return undefined;
+  }
+  if (need.bytes === undefined) return undefined;
+  const snapshot = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'VRAM Guard: reading the fleet…' }, () =>
+    ctx.fleet.refreshNow(),
+  );
+  if (!snapshot) return undefined;
+  const margin = ctx.config.current.preflight.margin;
+  const places = rankFleet(snapshot.hosts, need.bytes, margin);
+  const errors = snapshot.sources.filter((s) => !s.ok);
+  const picked = await vscode.window.showQuickPick(
+    places.map((p) => placeItem(p, snapshot.at)),
+    {
+      title: `Where does ${gib(need.bytes)} fit? (margin ${marginText(margin)})${errors.length ? ` — ${errors.length} source(s) failing, see the VRAM Guard output` : ''}`,
+      placeHolder: places.length ? 'Pick a GPU (a host in ~/.ssh/config opens in a Remote-SSH window)' : 'No GPUs in the fleet',
+      matchOnDescription: true,
+      matchOnDetail: true,
+    },
+  );
+  if (!picked) return { places, opened: null };
+  const alias = await sshAlias(picked.place.host, join(homedir(), '.ssh', 'config'));
+  const summary = `${picked.place.host} GPU ${picked.place.gpu}: ${picked.place.verdict}, ${gib(picked.place.roomAfterBytes)} left after ${gib(need.bytes)}`;
+  if (alias && vscode.extensions.getExtension(REMOTE_SSH_EXTENSION)) {
+    ctx.log.info(`fleet pre-flight: ${summary}; opening ${alias} with Remote-SSH`);
+    await vscode.commands.executeCommand(REMOTE_SSH_OPEN, { host: alias });
+    return { places, opened: alias };
+  }
+  const why = alias ? `install Remote-SSH (${REMOTE_SSH_EXTENSION}) to open it from here` : 'no ~/.ssh/config Host matches it';
+  ctx.log.info(`fleet pre-flight: ${summary}; ${why}`);
+  void showNotice('info', notificationLine(`${summary} (${why}).`));
+  return { places, opened: null };
+};

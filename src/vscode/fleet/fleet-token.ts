@@ -5,8 +5,6 @@
 import * as vscode from 'vscode';
 import { showNotice } from '../notifications/notice.ts';
 
-export const SET_TOKEN_COMMAND = 'vramGuard.setPrometheusToken';
-export const CLEAR_TOKEN_COMMAND = 'vramGuard.clearPrometheusToken';
 const SECRET_KEY = 'vramGuard.fleet.prometheusToken';
 const MAX_TOKEN_CHARS = 8192;
 
@@ -29,35 +27,38 @@ export class PrometheusToken {
     return (await this.secrets.get(SECRET_KEY)) ?? null;
   }
 
-  register(onChange: () => void): vscode.Disposable {
-    return vscode.Disposable.from(
-      vscode.commands.registerCommand(SET_TOKEN_COMMAND, async (given?: unknown) => {
-        const text =
-          typeof given === 'string'
-            ? given
-            : await vscode.window.showInputBox({
-                title: 'VRAM Guard: Prometheus token',
-                prompt: 'Sent as "Authorization: Bearer …" to vramGuard.fleet.prometheus. Kept in the OS keychain.',
-                password: true,
-                ignoreFocusOut: true,
-                validateInput: checkToken,
-              });
-        if (text === undefined) return;
-        const problem = checkToken(text);
-        if (problem) {
-          void showNotice('error', problem);
-          return;
-        }
-        await this.secrets.store(SECRET_KEY, text.trim());
-        void showNotice('info', 'The Prometheus token is saved in the OS keychain.');
-      }),
-      vscode.commands.registerCommand(CLEAR_TOKEN_COMMAND, async () => {
-        await this.secrets.delete(SECRET_KEY);
-        void showNotice('info', 'The Prometheus token is cleared.');
-      }),
-      this.secrets.onDidChange((e) => {
-        if (e.key === SECRET_KEY) onChange();
-      }),
-    );
+  /** "Set Prometheus Token": the token given (a test, a script) or asked for, checked, kept in the OS keychain. */
+  async set(given?: unknown): Promise<void> {
+    const text =
+      typeof given === 'string'
+        ? given
+        : await vscode.window.showInputBox({
+            title: 'VRAM Guard: Prometheus token',
+            prompt: 'Sent as "Authorization: Bearer …" to vramGuard.fleet.prometheus. Kept in the OS keychain.',
+            password: true,
+            ignoreFocusOut: true,
+            validateInput: checkToken,
+          });
+    if (text === undefined) return;
+    const problem = checkToken(text);
+    if (problem) {
+      void showNotice('error', problem);
+      return;
+    }
+    await this.secrets.store(SECRET_KEY, text.trim());
+    void showNotice('info', 'The Prometheus token is saved in the OS keychain.');
+  }
+
+  /** "Clear Prometheus Token". */
+  async clear(): Promise<void> {
+    await this.secrets.delete(SECRET_KEY);
+    void showNotice('info', 'The Prometheus token is cleared.');
+  }
+
+  /** Calls `onChange` when the token is set or cleared (in this window or another). */
+  onDidChange(onChange: () => void): vscode.Disposable {
+    return this.secrets.onDidChange((e) => {
+      if (e.key === SECRET_KEY) onChange();
+    });
   }
 }

@@ -5,21 +5,18 @@
  * `vramGuard.fleet.notifyCritical` is on, notifies when a fleet GPU turns CRITICAL.
  */
 import type * as vscode from 'vscode';
+import { Emitter } from '../../core/events.ts';
 import { FleetRefresher } from '../../core/fleet/fleet-refresh.ts';
-import { fleetConfigured, type FleetSettings } from '../../core/fleet/fleet-settings.ts';
+import { fleetConfigured } from '../../core/fleet/fleet-settings.ts';
 import { leftOutLines, newlyCritical } from '../../core/fleet/fleet-summary.ts';
 import type { FleetSnapshot } from '../../core/fleet/fleet-types.ts';
-import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { fleetCriticalLine } from '../../core/report/one-line.ts';
 import { showNotice } from '../notifications/notice.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 
-export interface FleetWatchDeps {
-  settings: () => FleetSettings;
-  token: () => Promise<string | null>;
-  thresholds: () => ThresholdSpec;
-  log: vscode.LogOutputChannel;
-}
+/** What the fleet reads from the context, when it reads it (the settings, the token, the thresholds in force, the log). */
+type FleetContext = Pick<VramGuardContext, 'config' | 'prometheusToken' | 'log'>;
 
 /** What the dashboard and the pre-flight read. */
 export interface FleetFeed {
@@ -32,25 +29,29 @@ export interface FleetFeed {
 export class FleetWatch implements FleetFeed, vscode.Disposable {
   latest: FleetSnapshot | null = null;
   private readonly refresher = new FleetRefresher();
-  private readonly listeners = new Set<(s: FleetSnapshot | null) => void>();
+  /** A listener that fails is reported like any emitter's: in the output channel, with the event's name. */
+  private readonly snapshots = new Emitter<{ fleet: [FleetSnapshot | null] }>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<FleetSnapshot | null> | null = null;
   private disposed = false;
   private lastErrors = '';
 
-  private readonly deps: FleetWatchDeps;
+  private readonly ctx: FleetContext;
 
-  constructor(deps: FleetWatchDeps) {
-    this.deps = deps;
+  constructor(ctx: FleetContext) {
+    this.ctx = ctx;
+  }
+
+  private settings() {
+    return this.ctx.config.current.fleet;
   }
 
   configured(): boolean {
-    return fleetConfigured(this.deps.settings());
+    return fleetConfigured(this.settings());
   }
 
   on(listener: (s: FleetSnapshot | null) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.snapshots.on('fleet', listener);
   }
 
   /** (Re)starts the refresh timer from the settings; with no source, forgets the fleet. */
@@ -65,7 +66,7 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
       }
       return;
     }
-    this.timer = setInterval(() => void this.refreshNow(), this.deps.settings().refreshMs);
+    this.timer = setInterval(() => void this.refreshNow(), this.settings().refreshMs);
     void this.refreshNow();
   }
 
@@ -75,7 +76,7 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
   }
 
   private async refresh(): Promise<FleetSnapshot | null> {
-    const settings = this.deps.settings();
+    const settings = this.settings();
     if (this.disposed || !fleetConfigured(settings)) return null;
     const before = this.latest;
     let snapshot: FleetSnapshot;
@@ -83,12 +84,12 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
       snapshot = await this.refresher.refresh({
         prometheus: settings.prometheus,
         targets: settings.targets,
-        token: settings.prometheus ? await this.deps.token() : null,
-        ours: this.deps.thresholds(),
+        token: settings.prometheus ? await this.ctx.prometheusToken.get() : null,
+        ours: this.ctx.config.current.general.thresholds,
         staleAfterMs: Math.max(120_000, 3 * settings.refreshMs),
       });
     } catch (err) {
-      this.deps.log.warn(`fleet: refresh failed: ${errorMessage(err)}`);
+      this.ctx.log.warn(`fleet: refresh failed: ${errorMessage(err)}`);
       return this.latest;
     }
     if (this.disposed) return null;
@@ -96,8 +97,8 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
     const errors = [...snapshot.sources.flatMap((s) => (s.ok ? [] : [`${s.source}: ${s.error}`])), ...leftOutLines(snapshot)].join('\n');
     if (errors !== this.lastErrors) {
       this.lastErrors = errors;
-      if (errors) for (const line of errors.split('\n')) this.deps.log.warn(`fleet: ${line}`);
-      else this.deps.log.info('fleet: every source answers');
+      if (errors) for (const line of errors.split('\n')) this.ctx.log.warn(`fleet: ${line}`);
+      else this.ctx.log.info('fleet: every source answers');
     }
     if (settings.notifyCritical) {
       for (const turn of newlyCritical(before, snapshot)) {
@@ -109,18 +110,12 @@ export class FleetWatch implements FleetFeed, vscode.Disposable {
   }
 
   private emit(s: FleetSnapshot | null): void {
-    for (const l of this.listeners) {
-      try {
-        l(s);
-      } catch (err) {
-        this.deps.log.warn(`fleet: a listener failed: ${String(err)}`);
-      }
-    }
+    this.snapshots.emit('fleet', s);
   }
 
   dispose(): void {
     this.disposed = true;
     if (this.timer !== null) clearInterval(this.timer);
-    this.listeners.clear();
+    this.snapshots.clear();
   }
 }

@@ -5,16 +5,27 @@
  */
 import * as vscode from 'vscode';
 import { readRssTable } from '../../core/trend/process-rss.ts';
-import { TrendWatch, type TrendWatchDeps } from '../../core/trend/trend-watch.ts';
+import { collectLedger } from '../../core/servers/ledger.ts';
+import { TrendWatch } from '../../core/trend/trend-watch.ts';
 import { OPEN_DASHBOARD_COMMAND } from '../dashboard/dashboard-panel.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { showNotice } from './notice.ts';
 
-export function leakNotifier(deps: Omit<TrendWatchDeps, 'tell' | 'rss'>, log: (line: string) => void): TrendWatch {
+/** The trend of the context's GPUs, judged with its history, ledger and settings (read when judged). */
+export function leakNotifier(ctx: Pick<VramGuardContext, 'trend' | 'history' | 'watcher' | 'servers' | 'config' | 'log'>): TrendWatch {
+  const general = () => ctx.config.current.general;
   return new TrendWatch({
-    ...deps,
+    trend: ctx.trend,
+    history: ctx.history,
+    ledger: async () => {
+      const latest = ctx.watcher.latest;
+      return latest ? collectLedger(latest.sample, ctx.servers.owners(), { reservations: [] }) : [];
+    },
+    deltas: () => ({ deltaPercent: general().leakDeltaPercent, deltaMiB: general().leakDeltaMiB }),
+    spill: () => ({ minAvailableMiB: general().minAvailableRamMiB }),
     rss: () => readRssTable(),
     tell: (message) => {
-      log(message);
+      ctx.log.warn(message);
       void showNotice('warning', message, [{ label: 'Open Dashboard', run: () => vscode.commands.executeCommand(OPEN_DASHBOARD_COMMAND) }]);
     },
   });

@@ -1,65 +1,38 @@
 /**
  * "VRAM Guard: Pre-flight Check": asks what the server needs (a size, or a .gguf file to
  * estimate), checks it against the GPU under a progress notification, and shows the report as a
- * Markdown view. `checkBeforeStart` is the same check without the questions, for a server task's
- * gate; "Start anyway" and "Run fallback chain" appear only when their hooks are given.
+ * Markdown view, offering "Run fallback chain" when memory is what is short. `checkBeforeStart` is
+ * the same check without the questions.
  */
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { basename } from 'node:path';
 import { runPreflight, type PreflightNeed, type PreflightReport } from '../../core/checks/preflight.ts';
-import type { FootprintStore } from '../../core/estimate/measured-footprints.ts';
 import { modelNeedFor } from '../../core/checks/preflight-gate.ts';
-import type { ReservationBook } from '../../core/servers/reservations.ts';
 import { preflightMarkdown, preflightSummary } from '../../core/checks/preflight-report.ts';
-import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
 import { FLEET_PREFLIGHT_COMMAND } from '../fleet/fleet-preflight.ts';
-import type { MarkdownViews } from '../notifications/markdown-view.ts';
-import { offeredActions, RUN_FALLBACK_CHAIN, START_ANYWAY, type PreflightActionLabel } from './preflight-actions.ts';
+import { offeredActions, RUN_FALLBACK_CHAIN } from './preflight-actions.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
 import { preflightLine } from '../../core/checks/check-lines.ts';
 import { errorLine } from '../../core/report/one-line.ts';
 import { askNeedBytes } from './need-input.ts';
-import { parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT, type PreflightSettings } from './preflight-settings.ts';
+import { parseServerArgsText, SERVER_ARGS_DEFAULT_TEXT } from './preflight-settings.ts';
+import { preflightFallbackAction } from './preflight-fallback.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { errorMessage } from '../../core/errors.ts';
-import type { GpuReading } from '../../core/watch/watcher.ts';
+import { GGUF_SERVER_KIND } from '../../core/servers/kinds/index.ts';
 
-export const PREFLIGHT_COMMAND = 'vramGuard.preflightCheck';
+export const PREFLIGHT_COMMAND = COMMAND.preflightCheck;
 
 /** What a caller wants checked: nothing in particular, a size, or a model file run with llama-server's arguments. */
 export type PreflightRequest = { kind: 'none' } | { kind: 'size'; bytes: number; from: string } | { kind: 'model'; path: string; args: string[] };
 
-/** Offered after a check that did not pass (see `offeredActions`), when the composition gives them. */
-export interface PreflightActions {
-  startAnyway?: (report: PreflightReport) => Promise<void>;
-  runFallbackChain?: (report: PreflightReport) => Promise<void>;
-}
-
-export interface PreflightDeps {
-  views: MarkdownViews;
-  log: vscode.LogOutputChannel;
-  /** The thresholds in force and the pre-flight settings, read when a check runs. */
-  readSettings: () => { thresholds: ThresholdSpec; preflight: PreflightSettings };
-  /** The GPU as the watcher last sampled it (so NVML is not opened a second time), or why there is none. */
-  currentGpu: () => Promise<GpuReading>;
-  /** The GPU to check (default 0). */
-  gpu?: () => number;
-  /** PIDs of the processes tasks started; absent while tasks are not tracked. */
-  ownedPids?: () => ReadonlySet<number> | undefined;
-  actions?: PreflightActions;
-  /** When the fleet has a source, the questions also offer "where does it fit in the fleet?". */
-  fleetConfigured?: () => boolean;
-  /** Measured footprints, used when the file and settings match. */
-  footprints?: FootprintStore;
-  /** What servers starting in any window have reserved. */
-  reservations?: ReservationBook;
-}
-
 /** Runs the check for `request` without asking anything: the gate a server task calls before it starts. */
-export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRequest): Promise<PreflightReport> {
-  const settings = deps.readSettings();
-  for (const p of settings.preflight.problems) deps.log.warn(p);
-  const index = deps.gpu?.() ?? 0;
-  const gpu = await deps.currentGpu();
+export async function checkBeforeStart(ctx: VramGuardContext, request: PreflightRequest): Promise<PreflightReport> {
+  const settings = { thresholds: ctx.config.current.general.thresholds, preflight: ctx.config.current.preflight };
+  for (const p of settings.preflight.problems) ctx.log.warn(p);
+  const index = 0;
+  const gpu = await ctx.readGpu();
   let need: PreflightNeed = request.kind === 'model' ? { kind: 'none' } : request;
   if (request.kind === 'model') {
     const r = await modelNeedFor(
@@ -70,14 +43,14 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
         needsBytes: null,
         modelPath: request.path,
         contextLength: null,
-        run: { server: 'llama-server', args: request.args, env: {}, cwd: null },
+        run: { server: GGUF_SERVER_KIND, args: request.args, env: {}, cwd: null },
       },
-      { footprints: deps.footprints },
+      { footprints: ctx.footprints },
       'the arguments entered',
     );
     if (r) need = r.need;
   }
-  const reservations = (await deps.reservations?.list(index).catch(() => [])) ?? [];
+  const reservations = await ctx.reservations.list(index).catch(() => []);
   const report = runPreflight(gpu, {
     gpu: index,
     reservations,
@@ -87,9 +60,9 @@ export async function checkBeforeStart(deps: PreflightDeps, request: PreflightRe
     thresholds: settings.thresholds,
     platform: process.platform,
     strict: false,
-    ownedPids: deps.ownedPids?.(),
+    ownedPids: ctx.ownedPids(),
   });
-  deps.log.info(`pre-flight: ${preflightSummary(report)}`);
+  ctx.log.info(`pre-flight: ${preflightSummary(report)}`);
   return report;
 }
 
@@ -145,39 +118,39 @@ async function askRequest(fleet: boolean): Promise<PreflightRequest | 'fleet' | 
   return 'error' in run ? undefined : { kind: 'model', path: file.fsPath, args: run.args };
 }
 
-async function showResult(deps: PreflightDeps, report: PreflightReport): Promise<void> {
-  await deps.views.show('Pre-flight check', preflightMarkdown(report));
-  // No button without a hook; "Run fallback chain" only when memory is what is short.
-  const hooks: Record<PreflightActionLabel, ((r: PreflightReport) => Promise<void>) | undefined> = {
-    [START_ANYWAY]: deps.actions?.startAnyway,
-    [RUN_FALLBACK_CHAIN]: deps.actions?.runFallbackChain,
-  };
-  const actions: NoticeAction[] = offeredActions(report, deps.actions).map((label) => ({ label, run: () => hooks[label]?.(report) }));
-  actions.push(detailsAction(deps.views, 'Pre-flight check', () => preflightMarkdown(report)));
+async function showResult(ctx: VramGuardContext, report: PreflightReport): Promise<void> {
+  await ctx.views.show('Pre-flight check', preflightMarkdown(report));
+  // "Start anyway" belongs to a task's gate (server-tasks.ts), where there is a server to start;
+  // "Run fallback chain" is offered only when memory is what is short.
+  const runFallbackChain = preflightFallbackAction(ctx);
+  const actions: NoticeAction[] = offeredActions(report, { runFallbackChain }).map((label) => ({
+    label,
+    run: () => (label === RUN_FALLBACK_CHAIN ? runFallbackChain(report) : undefined),
+  }));
+  actions.push(detailsAction(ctx.views, 'Pre-flight check', () => preflightMarkdown(report)));
   const severity = report.verdict === 'fail' ? 'error' : report.verdict === 'warn' ? 'warning' : 'info';
-  await showNotice(severity, preflightLine(report), actions, deps.log);
+  await showNotice(severity, preflightLine(report), actions, ctx.log);
 }
 
-export function registerPreflightCommand(deps: PreflightDeps): vscode.Disposable {
-  return vscode.commands.registerCommand(PREFLIGHT_COMMAND, async () => {
-    const request = await askRequest(deps.fleetConfigured?.() ?? false);
-    if (!request) return;
-    if (request === 'fleet') {
-      await vscode.commands.executeCommand(FLEET_PREFLIGHT_COMMAND);
-      return;
-    }
-    try {
-      const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: pre-flight check' },
-        async (progress) => {
-          progress.report({ message: request.kind === 'model' ? `reading ${basename(request.path)} and the GPU…` : 'reading the GPU…' });
-          return checkBeforeStart(deps, request);
-        },
-      );
-      await showResult(deps, report);
-    } catch (err) {
-      deps.log.error(`pre-flight check failed: ${errorMessage(err)}`);
-      void showNotice('error', errorLine('The pre-flight check', err), [{ label: 'Show details', run: () => deps.log.show(true) }]);
-    }
-  });
-}
+/** "Pre-flight Check": asks what the server needs, checks it, shows the report. */
+export const preflightCheck = (ctx: VramGuardContext) => async () => {
+  const request = await askRequest(ctx.fleet.configured());
+  if (!request) return;
+  if (request === 'fleet') {
+    await vscode.commands.executeCommand(FLEET_PREFLIGHT_COMMAND);
+    return;
+  }
+  try {
+    const report = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'VRAM Guard: pre-flight check' },
+      async (progress) => {
+        progress.report({ message: request.kind === 'model' ? `reading ${basename(request.path)} and the GPU…` : 'reading the GPU…' });
+        return checkBeforeStart(ctx, request);
+      },
+    );
+    await showResult(ctx, report);
+  } catch (err) {
+    ctx.log.error(`pre-flight check failed: ${errorMessage(err)}`);
+    void showNotice('error', errorLine('The pre-flight check', err), [{ label: 'Show details', run: () => ctx.log.show(true) }]);
+  }
+};

@@ -10,38 +10,20 @@
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { GateBypass } from '../../core/servers/gate-bypass.ts';
-import type { GpuLock } from '../../core/servers/gpu-lock.ts';
 import { ManagedServer } from '../../core/servers/managed-server.ts';
-import type { ServerRegistry } from '../../core/servers/server-registry.ts';
 import { TASK_TYPE, validateTaskDefinition } from '../../core/servers/task-definition.ts';
-import type { GateResult, VramGate } from '../../core/servers/vram-gate.ts';
+import type { GateResult } from '../../core/servers/vram-gate.ts';
 import { gateMarkdown } from '../../core/servers/gate-report.ts';
 import { cascadeText } from '../../core/servers/cascade-watch.ts';
 import { watchServerCascades } from '../../core/servers/server-cascades.ts';
 import { TaskRestarts } from '../../core/servers/task-restarts.ts';
 import { APPLY_ADVICE, applyFitAdvice } from './apply-fit-advice.ts';
-import type { MarkdownViews } from '../notifications/markdown-view.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { detailsAction, showNotice, type NoticeAction } from '../notifications/notice.ts';
 import { START_ANYWAY } from '../preflight/preflight-actions.ts';
 import { errorMessage } from '../../core/errors.ts';
-import type { GpuReading, WatchedSample } from '../../core/watch/watcher.ts';
 import { cascadeLine } from '../../core/report/one-line.ts';
 import { momentOf } from '../../core/history/recorder.ts';
-
-export interface ServerTaskDeps {
-  registry: ServerRegistry;
-  lock: GpuLock;
-  gate: VramGate;
-  /** The GPU as the watcher last sampled it, or why there is none. */
-  readGpu: () => Promise<GpuReading>;
-  /** The watcher's last sample, with its levels (fresh after `readGpu`). */
-  latest: () => WatchedSample | null;
-  /** `vramGuard.servers.stopTimeoutSeconds`, in ms, read at each start. */
-  stopTimeoutMs: () => number;
-  log: vscode.LogOutputChannel;
-  /** Where "Show details" opens the gate's full report. */
-  views?: MarkdownViews;
-}
 
 const RESET = '\x1b[0m';
 const DIM = '\x1b[36m';
@@ -60,15 +42,15 @@ class ServerTerminal implements vscode.Pseudoterminal {
   private server: ManagedServer | null = null;
   private removeFromRegistry: (() => void) | null = null;
   private closed = false;
-  private readonly deps: ServerTaskDeps;
+  private readonly ctx: VramGuardContext;
   private readonly definition: vscode.TaskDefinition;
   private readonly name: string;
   private readonly folder: string | undefined;
   private readonly task: vscode.Task;
   private readonly bypass: GateBypass;
 
-  constructor(deps: ServerTaskDeps, definition: vscode.TaskDefinition, task: vscode.Task, folder: string | undefined, bypass: GateBypass) {
-    this.deps = deps;
+  constructor(ctx: VramGuardContext, definition: vscode.TaskDefinition, task: vscode.Task, folder: string | undefined, bypass: GateBypass) {
+    this.ctx = ctx;
     this.definition = definition;
     this.name = task.name;
     this.task = task;
@@ -85,7 +67,7 @@ class ServerTerminal implements vscode.Pseudoterminal {
   }
 
   private async run(): Promise<void> {
-    const { deps } = this;
+    const { ctx } = this;
     if (!vscode.workspace.isTrusted) {
       this.say(
         'This workspace is not trusted, so VRAM Guard does not start the commands its tasks name. Trust the workspace to run model servers from tasks.',
@@ -101,17 +83,17 @@ class ServerTerminal implements vscode.Pseudoterminal {
       );
       for (const p of v.problems) {
         this.say(`  • ${p}`, RED);
-        deps.log.error(p);
+        ctx.log.error(p);
       }
       return this.finish(1);
     }
     for (const w of v.warnings) {
       this.say(w);
-      deps.log.warn(w);
+      ctx.log.warn(w);
     }
     const task = v.task;
     if (this.folder) task.cwd = task.cwd ? (isAbsolute(task.cwd) ? task.cwd : resolve(this.folder, task.cwd)) : this.folder;
-    const already = deps.registry.running(task.name);
+    const already = ctx.servers.running(task.name);
     if (already) {
       this.say(
         `"${task.name}" is already running (PID ${already.pid}${already.adopted ? ', left running by a budget spike' : ''}). Stop it first (${already.adopted ? `kill ${already.pid}, or reload the window` : 'VRAM Guard: Stop Model Server…'}).`,
@@ -119,22 +101,27 @@ class ServerTerminal implements vscode.Pseudoterminal {
       );
       return this.finish(1);
     }
-    const server = new ManagedServer(task, { readGpu: deps.readGpu, gate: deps.gate, lock: deps.lock, stopTimeoutMs: deps.stopTimeoutMs() });
+    const server = new ManagedServer(task, {
+      readGpu: ctx.readGpu,
+      gate: ctx.gate,
+      lock: ctx.gpuLock,
+      stopTimeoutMs: ctx.config.current.fallback.stopTimeoutMs,
+    });
     this.server = server;
-    this.removeFromRegistry = deps.registry.add(server);
+    this.removeFromRegistry = ctx.servers.add(server);
     server.on('log', (m) => {
       this.say(m);
-      deps.log.info(`${task.name}: ${m}`);
+      ctx.log.info(`${task.name}: ${m}`);
     });
     // CUDA error lines at 5 a second for 3 s: a cascade, told in the terminal, the log and a
     // notification, and reported to the registry (a marker in the history, the chain's cascade steps).
-    watchServerCascades(server, deps.registry, {
+    watchServerCascades(server, ctx.servers, {
       tell: (c) => {
-        void deps.readGpu().then((reading) => {
+        void ctx.readGpu().then((reading) => {
           const text = cascadeText(c.cascade, c.last, { name: c.server, pid: c.pid, gpu: c.gpu }, reading);
           this.say(text, RED);
-          deps.log.error(`${c.server}: ${text}`);
-          void showNotice('error', cascadeLine(c, momentOf(deps.latest(), c.gpu)), [], deps.log);
+          ctx.log.error(`${c.server}: ${text}`);
+          void showNotice('error', cascadeLine(c, momentOf(ctx.watcher.latest, c.gpu)), [], ctx.log);
         });
       },
     });
@@ -144,7 +131,7 @@ class ServerTerminal implements vscode.Pseudoterminal {
       ? new TaskRestarts(server, {
           say: (m) => {
             this.say(m, RED);
-            deps.log.warn(`${task.name}: ${m}`);
+            ctx.log.warn(`${task.name}: ${m}`);
           },
           onGiveUp: () => this.finish(server.lastExit?.exitCode || 1),
         })
@@ -161,11 +148,11 @@ class ServerTerminal implements vscode.Pseudoterminal {
     const bypassed = this.bypass.take(task.name);
     if (bypassed !== null) {
       this.say('VRAM gate bypassed: "Start anyway" was chosen after it refused this task. It starts without the check, once.', RED);
-      deps.log.warn(`${task.name}: VRAM gate bypassed ("Start anyway") after it refused: ${bypassed}`);
+      ctx.log.warn(`${task.name}: VRAM gate bypassed ("Start anyway") after it refused: ${bypassed}`);
     }
     const r = await server.start({ skipGate: bypassed !== null });
     if (!r.ok) {
-      deps.log.error(`${task.name}: ${r.message}`);
+      ctx.log.error(`${task.name}: ${r.message}`);
       if (r.gate?.status === 'fail') this.offerStartAnyway(task.name, r.gate);
       return this.finish(1);
     }
@@ -176,25 +163,25 @@ class ServerTerminal implements vscode.Pseudoterminal {
    * the gate), "Show details" (the full report), and "Apply…" where the estimate has fit advice.
    */
   private offerStartAnyway(name: string, gate: GateResult): void {
-    const { deps } = this;
+    const { ctx } = this;
     const advice = gate.fitAdvice?.suggestions.length ? gate.fitAdvice : null;
     this.say(`Not started. A notification offers "${START_ANYWAY}"${advice ? ` and "${APPLY_ADVICE}" (${advice.suggestions[0]?.flags})` : ''}.`, RED);
     const actions: NoticeAction[] = [
       {
         label: START_ANYWAY,
         run: () => {
-          deps.log.warn(`${name}: "${START_ANYWAY}" chosen; the next start skips the VRAM gate`);
+          ctx.log.warn(`${name}: "${START_ANYWAY}" chosen; the next start skips the VRAM gate`);
           this.bypass.allowOnce(name, gate.summary);
           vscode.tasks.executeTask(this.task).then(undefined, (err: unknown) => {
             this.bypass.cancel(name);
-            deps.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
+            ctx.log.error(`${name}: could not start the task again: ${errorMessage(err)}`);
           });
         },
       },
     ];
-    if (deps.views) actions.push(detailsAction(deps.views, `VRAM gate - ${name}`, () => gateMarkdown(name, gate)));
-    if (advice) actions.push({ label: APPLY_ADVICE, run: () => applyFitAdvice(this.task, advice, deps.log) });
-    void showNotice('warning', gate.headline ?? gate.summary, actions, deps.log);
+    actions.push(detailsAction(ctx.views, `VRAM gate - ${name}`, () => gateMarkdown(name, gate)));
+    if (advice) actions.push({ label: APPLY_ADVICE, run: () => applyFitAdvice(this.task, advice, ctx.log) });
+    void showNotice('warning', gate.headline ?? gate.summary, actions, ctx.log);
   }
 
   private finish(code: number): void {
@@ -219,11 +206,12 @@ class ServerTerminal implements vscode.Pseudoterminal {
   }
 }
 
-export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
+/** The `vram-guard` task type and the tracking of ordinary tasks' processes, owned by the context's lifetime. */
+export function activateServerTasks(ctx: VramGuardContext): void {
   const folderOf = (task: vscode.Task) =>
     task.scope && typeof task.scope === 'object' ? task.scope.uri.fsPath : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const bypass = new GateBypass();
-  const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(deps, definition, task, folderOf(task), bypass));
+  const execution = (task: vscode.Task) => new vscode.CustomExecution(async (definition) => new ServerTerminal(ctx, definition, task, folderOf(task), bypass));
 
   const provider = vscode.tasks.registerTaskProvider(TASK_TYPE, {
     provideTasks: () => [],
@@ -243,22 +231,17 @@ export function registerServerTasks(deps: ServerTaskDeps): vscode.Disposable {
     if (e.execution.task.definition.type === TASK_TYPE || !e.processId) return;
     const id = `task-${++next}`;
     ids.set(e.execution, id);
-    deps.registry.track(id, { name: e.execution.task.name, pid: e.processId });
+    ctx.servers.track(id, { name: e.execution.task.name, pid: e.processId });
   });
   const ended = vscode.tasks.onDidEndTaskProcess((e) => {
     const id = ids.get(e.execution);
-    if (id) deps.registry.untrack(id);
+    if (id) ctx.servers.untrack(id);
   });
 
   // No orphans: SIGKILL whatever is left if the host exits without deactivating.
-  const onExit = () => deps.registry.killAllNow();
+  const onExit = () => ctx.servers.killAllNow();
   process.on('exit', onExit);
 
-  return new vscode.Disposable(() => {
-    provider.dispose();
-    started.dispose();
-    ended.dispose();
-    process.off('exit', onExit);
-    // The servers themselves are stopped once, by the context that owns the registry.
-  });
+  // The servers themselves are stopped once, by the context that owns the registry.
+  ctx.own(provider, started, ended, () => process.off('exit', onExit));
 }

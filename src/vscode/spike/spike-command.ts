@@ -7,6 +7,7 @@
  * trusted workspace.
  */
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../../core/clock.ts';
 import { processLauncher, type LaunchedServer, type SpikeLauncher } from '../../core/checks/spike-launcher.ts';
@@ -14,35 +15,19 @@ import { sendLoad } from '../../core/checks/spike-load.ts';
 import { spikeMarkdown, spikeSummary } from '../../core/checks/spike-report.ts';
 import { saveSpikeReport, SPIKES_DIR, type SavedSpike } from '../../core/checks/spike-save.ts';
 import { applyTiming, DEFAULT_TIMING, validateSpikeServers, validateSpikeSpec, type SpikeServer, type SpikeSpec } from '../../core/checks/spike-spec.ts';
-import { runSpike, type SpikeProgress, type SpikeReport } from '../../core/checks/spike.ts';
-import type { ProbeResult } from '../../core/gpu/probe.ts';
+import { runSpike, type SpikeReport } from '../../core/checks/spike.ts';
 import { collectLedger } from '../../core/servers/ledger.ts';
-import type { AdoptedServer } from '../../core/servers/server-registry.ts';
 import { TASK_TYPE } from '../../core/servers/task-definition.ts';
-import type { ThresholdSpec } from '../../core/watch/thresholds.ts';
-import type { MarkdownViews } from '../notifications/markdown-view.ts';
+import { spikeStageEvent } from '../../core/checks/spike-history.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
+import { serverKindEntry } from '../../core/servers/kinds/index.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { spikeVerdictLine } from '../../core/checks/check-lines.ts';
 import { errorLine } from '../../core/report/one-line.ts';
 import { showNotice, SHOW_DETAILS } from '../notifications/notice.ts';
 
-export const SPIKE_COMMAND = 'vramGuard.runBudgetSpike';
+export const SPIKE_COMMAND = COMMAND.runBudgetSpike;
 const TITLE = 'VRAM Guard: VRAM Budget Spike';
-
-export interface SpikeCommandDeps {
-  views: MarkdownViews;
-  log: vscode.LogOutputChannel;
-  /** The thresholds in force: GO means the peak stays below WARNING. */
-  readThresholds: () => ThresholdSpec;
-  /** Opens a GPU source of the spike's own: the peak needs 10 samples a second, faster than the watcher. */
-  openSource: () => Promise<ProbeResult>;
-  /** Each stage as it begins (the dashboard marks it on the chart). */
-  onStage?: (progress: SpikeProgress, gpu: number) => void;
-  /** Takes over a server a complete spike left running (the registry adopts it); absent: nobody does. */
-  onServerLeftRunning?: (server: AdoptedServer) => void;
-  /** `vramGuard.spike.*` as validated by the configuration: the timing keys that are set. */
-  timingSettings: () => Record<string, unknown>;
-}
 
 /** The launcher, remembering what it started, so servers left running can be handed over. */
 function rememberingLauncher(inner: SpikeLauncher): { launcher: SpikeLauncher; launched: Map<string, { server: SpikeServer; handle: LaunchedServer }> } {
@@ -101,11 +86,12 @@ async function specFromTasks(tasks: vscode.Task[], timingSettings: Record<string
   for (const task of tasks) {
     const d: Record<string, unknown> = { ...(task.definition as Record<string, unknown>), name: task.name };
     const fallback = d.fallback && typeof d.fallback === 'object' ? (d.fallback as Record<string, unknown>) : {};
-    if ((d.server === 'ollama' || d.server === 'faster-whisper') && typeof fallback.model !== 'string') {
+    const needsModel = serverKindEntry(d.server)?.spike?.needsModel;
+    if (needsModel && typeof fallback.model !== 'string') {
       const model = await vscode.window.showInputBox({
         title: `${TITLE} — ${task.name}`,
         prompt: `The model the load request to "${task.name}" uses (add "fallback": { "model": "…" } to the task to skip this question)`,
-        placeHolder: d.server === 'ollama' ? 'llama3.2:3b' : 'Systran/faster-distil-whisper-large-v3',
+        placeHolder: needsModel.example,
         validateInput: (t) => (t.trim() ? undefined : 'A model name is needed'),
       });
       if (model === undefined) return undefined;
@@ -158,16 +144,16 @@ async function askLeaveRunning(spec: SpikeSpec): Promise<boolean | undefined> {
   return picked?.leave;
 }
 
-async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec: SpikeSpec): Promise<void> {
-  const opened = await deps.openSource();
+async function run(ctx: VramGuardContext, folder: vscode.WorkspaceFolder, spec: SpikeSpec): Promise<void> {
+  const opened = await ctx.openSource();
   if (!opened.ok) {
-    deps.log.error(`spike: no GPU to measure: ${opened.reason}`);
-    void showNotice('error', errorLine('The budget spike', `no GPU to measure, so nothing was started: ${opened.reason}`), [], deps.log);
+    ctx.log.error(`spike: no GPU to measure: ${opened.reason}`);
+    void showNotice('error', errorLine('The budget spike', `no GPU to measure, so nothing was started: ${opened.reason}`), [], ctx.log);
     return;
   }
   const source = opened.source;
   const { launcher, launched } = rememberingLauncher(
-    processLauncher({ stopTimeoutMs: spec.timing.stopTimeoutMs, onOutput: (name, text) => deps.log.trace(`[${name}] ${text.trimEnd()}`) }),
+    processLauncher({ stopTimeoutMs: spec.timing.stopTimeoutMs, onOutput: (name, text) => ctx.log.trace(`[${name}] ${text.trimEnd()}`) }),
   );
   let report: SpikeReport;
   try {
@@ -183,7 +169,7 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
             {
               sample: () => source.sample(Date.now()),
               source: { kind: source.kind, description: source.description },
-              thresholds: deps.readThresholds(),
+              thresholds: ctx.config.current.general.thresholds,
               clock: systemClock,
               launcher,
               load: sendLoad,
@@ -192,8 +178,8 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
             {
               signal: controller.signal,
               onProgress: (p) => {
-                deps.log.info(`spike: ${p.message}`);
-                deps.onStage?.(p, spec.gpu);
+                ctx.log.info(`spike: ${p.message}`);
+                ctx.history.recordEvent(spikeStageEvent(Date.now(), spec.gpu, p));
                 progress.report({ message: p.message, increment: Math.max(0, (p.fraction - done) * 100) });
                 done = Math.max(done, p.fraction);
               },
@@ -208,35 +194,40 @@ async function run(deps: SpikeCommandDeps, folder: vscode.WorkspaceFolder, spec:
     await source.dispose();
   }
   const summary = spikeSummary(report);
-  deps.log.info(`spike: ${summary}`);
+  ctx.log.info(`spike: ${summary}`);
   for (const result of report.servers) {
     const started = launched.get(result.name);
     if (result.stop?.how !== 'left-running' || !started || started.handle.exited()) continue;
     const { server, handle } = started;
-    deps.onServerLeftRunning?.({ name: server.name, task: server.task, pid: handle.pid, stop: () => handle.stop(), exited: () => handle.exited() });
-    deps.log.info(`spike: "${server.name}" (PID ${handle.pid}) left running${deps.onServerLeftRunning ? '; it is stopped when VS Code closes' : ''}`);
+    ctx.servers.adopt({ name: server.name, task: server.task, pid: handle.pid, stop: () => handle.stop(), exited: () => handle.exited() });
+    ctx.log.info(`spike: "${server.name}" (PID ${handle.pid}) left running; it is stopped when VS Code closes`);
   }
   let saved: SavedSpike | null = null;
   try {
     saved = await saveSpikeReport(join(folder.uri.fsPath, SPIKES_DIR), report);
-    deps.log.info(`spike: saved ${saved.markdownPath} and ${saved.jsonPath}`);
+    ctx.log.info(`spike: saved ${saved.markdownPath} and ${saved.jsonPath}`);
   } catch (err) {
     const message = errorMessage(err);
-    deps.log.error(`spike: the report could not be saved: ${message}`);
-    void showNotice('error', errorLine(`Saving the spike report in ${SPIKES_DIR}`, err), [], deps.log);
+    ctx.log.error(`spike: the report could not be saved: ${message}`);
+    void showNotice('error', errorLine(`Saving the spike report in ${SPIKES_DIR}`, err), [], ctx.log);
   }
   const details = async () => {
     if (saved) await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(saved.markdownPath));
-    else await deps.views.show('VRAM budget spike', spikeMarkdown(report));
+    else await ctx.views.show('VRAM budget spike', spikeMarkdown(report));
   };
   await details();
   const severity = report.status === 'complete' && report.decision?.verdict === 'GO' ? 'info' : 'warning';
-  void showNotice(severity, spikeVerdictLine(report), [{ label: SHOW_DETAILS, run: details }], deps.log);
+  void showNotice(severity, spikeVerdictLine(report), [{ label: SHOW_DETAILS, run: details }], ctx.log);
 }
 
-export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable {
+/**
+ * "Run VRAM Budget Spike…": starts the servers of the tasks or spec picked, one step at a time, and
+ * measures the peak with a GPU source of its own (10 samples a second, faster than the watcher);
+ * each stage is marked in the history, and a server left running is the registry's to stop.
+ */
+export const runBudgetSpike = (ctx: VramGuardContext) => {
   let running = false;
-  return vscode.commands.registerCommand(SPIKE_COMMAND, async () => {
+  return async () => {
     if (!vscode.workspace.isTrusted) {
       // It starts the model servers this workspace's tasks or spec file name.
       void showNotice('error', 'The budget spike runs only in a trusted workspace: it starts the servers its tasks name.', [
@@ -263,23 +254,25 @@ export function registerSpikeCommand(deps: SpikeCommandDeps): vscode.Disposable 
       const choice = tasks.length ? await pickTasks(tasks) : 'spec';
       if (!choice) return;
       const spec =
-        choice === 'spec' ? await specFromFile(folder, tasks.length === 0, deps.timingSettings()) : await specFromTasks(choice, deps.timingSettings());
+        choice === 'spec'
+          ? await specFromFile(folder, tasks.length === 0, ctx.config.current.spikeTiming)
+          : await specFromTasks(choice, ctx.config.current.spikeTiming);
       if (spec === undefined) return;
       if (typeof spec === 'string') {
-        deps.log.warn(`spike: ${spec}`);
-        void showNotice('error', errorLine('The budget spike', spec), [], deps.log);
+        ctx.log.warn(`spike: ${spec}`);
+        void showNotice('error', errorLine('The budget spike', spec), [], ctx.log);
         return;
       }
       const leaveRunning = await askLeaveRunning(spec);
       if (leaveRunning === undefined) return;
       // Relative paths in commands and models are the workspace folder's, as in its tasks.
       const servers = spec.servers.map((s) => ({ ...s, task: { ...s.task, cwd: resolve(folder.uri.fsPath, s.task.cwd ?? '.') } }));
-      await run(deps, folder, { ...spec, servers, leaveRunning });
+      await run(ctx, folder, { ...spec, servers, leaveRunning });
     } catch (err) {
-      deps.log.error(`spike failed: ${errorMessage(err)}`);
-      void showNotice('error', errorLine('The budget spike', err), [{ label: SHOW_DETAILS, run: () => deps.log.show(true) }]);
+      ctx.log.error(`spike failed: ${errorMessage(err)}`);
+      void showNotice('error', errorLine('The budget spike', err), [{ label: SHOW_DETAILS, run: () => ctx.log.show(true) }]);
     } finally {
       running = false;
     }
-  });
-}
+  };
+};

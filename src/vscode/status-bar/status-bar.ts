@@ -1,10 +1,13 @@
 /** The status bar item: text, colour and tooltip from the watcher's state. */
 import * as vscode from 'vscode';
+import { COMMAND } from '../command-ids.ts';
 import { OPEN_DASHBOARD_COMMAND } from '../dashboard/dashboard-panel.ts';
 import { ProcessRecogniser, recognitionText } from '../../core/servers/recognition/recogniser.ts';
+import { fleetLine } from '../../core/fleet/fleet-summary.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 import { statusView, type StatusView, type StatusViewInput } from './status-view.ts';
 
-export const SHOW_DETAILS_COMMAND = 'vramGuard.showDetails';
+export const SHOW_DETAILS_COMMAND = COMMAND.showDetails;
 
 export class GpuStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -67,4 +70,30 @@ export class GpuStatusBar implements vscode.Disposable {
     this.recogniser.dispose();
     this.item.dispose();
   }
+}
+
+/** The context's status bar: shown from now on (the context's lifetime hides it); `update` redraws it from the context's state. */
+export function activateStatusBar(ctx: Pick<VramGuardContext, 'watcher' | 'config' | 'fleet' | 'leakWatch' | 'own'>): {
+  update(): void;
+  readonly view: StatusView;
+} {
+  const bar = new GpuStatusBar();
+  ctx.own(bar);
+  return {
+    update: () => {
+      const g = ctx.config.current.general;
+      const fleet = ctx.fleet.latest;
+      bar.update({
+        status: ctx.watcher.status,
+        latest: ctx.watcher.latest,
+        gpu: g.statusBarGpu,
+        hideWhenNoGpu: g.hideWhenNoGpu,
+        fleetLine: fleet ? fleetLine(fleet) : null,
+        trendLines: ctx.leakWatch.lines(),
+      });
+    },
+    get view() {
+      return bar.view;
+    },
+  };
 }

@@ -8,19 +8,20 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type * as vscode from 'vscode';
 import { launcherScript } from '../../core/cli-launcher.ts';
 import { STATE_DIR_ENV } from '../../core/state-dir.ts';
-import type { Configuration } from '../configuration.ts';
+import type { VramGuardContext } from '../vram-guard-context.ts';
 
 export const TERMINAL_CLI_SETTING = 'terminal.cli';
 
-export interface TerminalCliHandle extends vscode.Disposable {
+export interface TerminalCliHandle {
   /** The launcher terminals run as `vram-guard`, once written; null when the setting is off (or it could not be written). */
   launcher(): Promise<string | null>;
 }
 
-export function registerTerminalCli(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, config: Configuration): TerminalCliHandle {
+/** Puts vram-guard on the PATH of terminals while `vramGuard.terminal.cli` is on, following the setting; its listener is the context's. */
+export function activateTerminalCli(ctx: VramGuardContext): TerminalCliHandle {
+  const { extension: context, log, config } = ctx;
   const collection = context.environmentVariableCollection;
   const binDir = path.join(context.globalStorageUri.fsPath, 'bin');
   const enabled = () => config.current.general.terminalCli;
@@ -60,8 +61,6 @@ export function registerTerminalCli(context: vscode.ExtensionContext, log: vscod
   const listener = config.onDidChange((now, before) => {
     if (now.general.terminalCli !== before.general.terminalCli) apply();
   });
-  return {
-    launcher: () => current,
-    dispose: () => listener.dispose(),
-  };
+  ctx.own(listener);
+  return { launcher: () => current };
 }

@@ -10,8 +10,8 @@ import { chainSteps, readFallbackSettings } from '../../../src/core/fallback/con
 import { parseSteps } from '../../../src/core/servers/fallback-steps.ts';
 import { ServerExecutor } from '../../../src/core/fallback/server-executor.ts';
 import type { GpuSource } from '../../../src/core/gpu/types.ts';
-import { llamaServerAdapter } from '../../../src/core/servers/adapters/llama-server.ts';
-import { ollamaAdapter } from '../../../src/core/servers/adapters/ollama.ts';
+import { llamaServerAdapter } from '../../../src/core/servers/kinds/llama-server.ts';
+import { ollamaAdapter } from '../../../src/core/servers/kinds/ollama.ts';
 import { postJson } from '../../../src/core/servers/http.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { parseThresholds } from '../../../src/core/watch/thresholds.ts';

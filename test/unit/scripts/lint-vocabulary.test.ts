@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findingsIn } from '../../../scripts/lint-vocabulary.ts';
+import { findingsIn, kindRules } from '../../../scripts/lint-vocabulary.ts';
 
 const errorShape = `  return err instanceof Error${' ?'} err.message : String(err);`;
 const mebibytes = [`const a = ${2 ** 20};`, `const b = 1024 ${'* 1024'};`, `const c = 1_048${'_576'};`, `const d = 64 * 1024${'*1024'};`];
@@ -44,4 +44,17 @@ test('what the helpers write, and numbers that only look alike, are not flagged'
     'const tenMiBInKiB = 1024 * 10240;',
   ];
   assert.deepEqual(flagged('src/core/watch/some-module.ts', lines), []);
+});
+
+test("a server kind's id, as code writes it, belongs to its kind's file in src/; tests, the estimate floor and its words in prose are left alone", () => {
+  const rules = kindRules(['llama-server', 'ollama', 'command']);
+  const named = `  if (task.server === ${"'ollama'"}) return;`;
+  const lines = (file: string, text: string) => findingsIn(file, text, rules).map((f) => f.rule.name);
+  assert.deepEqual(lines('src/core/fallback/some-step.ts', named), ["server kind 'ollama'"]);
+  assert.deepEqual(lines('src/core/servers/kinds/ollama.ts', named), []);
+  assert.deepEqual(lines('src/core/servers/kinds/llama-server.ts', named), ["server kind 'ollama'"], "llama-server's file is not Ollama's home");
+  assert.deepEqual(lines('test/unit/servers/x.test.ts', named), [], 'tests may name kinds');
+  assert.deepEqual(lines('src/core/estimate/fit-advice.ts', named), [], "the estimate's flavours");
+  assert.deepEqual(lines('src/core/fallback/some-step.ts', `const step = { action: ${"'command'"} };`), [], '"command" is also an action');
+  assert.deepEqual(lines('src/core/checks/spec.ts', 'problems.push(`{ "server": "ollama" }`);'), [], 'a JSON example in a sentence');
 });

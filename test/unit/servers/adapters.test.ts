@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fasterWhisperAdapter, fasterWhisperUnload } from '../../../src/core/servers/adapters/faster-whisper.ts';
-import { ollamaAdapter, ollamaReloadWithContext, ollamaUnload } from '../../../src/core/servers/adapters/ollama.ts';
+import { fasterWhisperAdapter, fasterWhisperUnload } from '../../../src/core/servers/kinds/faster-whisper.ts';
+import { ollamaAdapter, ollamaReloadWithContext, ollamaUnload } from '../../../src/core/servers/kinds/ollama.ts';
 import { reportedVram } from '../../../src/core/servers/adapters/types.ts';
-import { vllmAdapter, vllmSleep, vllmWakeUp } from '../../../src/core/servers/adapters/vllm.ts';
-import { whisperCppAdapter } from '../../../src/core/servers/adapters/whisper-cpp.ts';
+import { vllmAdapter, vllmSleep, vllmWakeUp } from '../../../src/core/servers/kinds/vllm.ts';
+import { whisperCppAdapter } from '../../../src/core/servers/kinds/whisper-cpp.ts';
 import { postJson } from '../../../src/core/servers/http.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';

@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
 import { parseSteps } from '../../../src/core/servers/fallback-steps.ts';
 import { ServerExecutor } from '../../../src/core/fallback/server-executor.ts';
-import { llamaServerAdapter } from '../../../src/core/servers/adapters/llama-server.ts';
+import { llamaServerAdapter } from '../../../src/core/servers/kinds/llama-server.ts';
 import type { ManagedServer } from '../../../src/core/servers/managed-server.ts';
 import { MiB } from '../../../src/core/units.ts';
 import { printedBufferMiB, privateDir, realLlama, realLoadLog, startRealLlamaServer, tinyLlamaModel } from '../../helpers/real-llama-server.ts';

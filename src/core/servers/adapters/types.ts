@@ -1,6 +1,6 @@
 /** What a model server says about itself, beside what NVML measures. */
 import { UnreadableReply, type HttpOptions } from '../http.ts';
-import type { ServerKind } from '../task-definition.ts';
+import type { ServerKind } from '../kinds/server-kind.ts';
 import { errorMessage } from '../../errors.ts';
 
 export interface ModelReport {

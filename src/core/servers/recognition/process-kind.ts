@@ -3,7 +3,7 @@
  * serves, and whether it is a model server VRAM Guard can size and ask (its server kind). The
  * recogniser walks the registry (kinds.ts) in order; the first kind that recognises a process names it.
  */
-import type { ServerKind } from '../task-definition.ts';
+import type { ServerKind } from '../kinds/server-kind.ts';
 import type { ProcessFacts } from './proc-facts.ts';
 
 export interface KindMatch {
@@ -23,6 +23,8 @@ export interface ProcessKind {
   /** Whether its listening ports are worth reading (servers: yes; the desktop: no). */
   listens: boolean;
   recognise(p: ProcessFacts): KindMatch | null;
+  /** A process in `role` holds the memory but its parent, in `parentRole`, serves the API (an Ollama runner and `ollama serve`). */
+  apiInParent?: { role: string; parentRole: string };
   /** Turns the model the arguments give into the name people know it by (an Ollama blob → "llama3.2:3b"); null keeps it. */
   modelName?(model: string): Promise<string | null>;
 }

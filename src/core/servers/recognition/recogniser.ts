@@ -5,7 +5,7 @@
  * processes reads one small `stat` file per PID; a reused PID is recognised again.
  */
 import { formatDuration } from '../../duration.ts';
-import type { ServerKind } from '../task-definition.ts';
+import type { ServerKind } from '../kinds/server-kind.ts';
 import { PROCESS_KINDS } from './kinds.ts';
 import {
   type ProcReader,

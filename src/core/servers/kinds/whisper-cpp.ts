@@ -1,8 +1,18 @@
-/** whisper.cpp's whisper-server: `/health` only (200 `{"status":"ok"}`, 503 `{"status":"loading model"}`). */
+/**
+ * whisper.cpp's whisper-server: `/health` only (200 `{"status":"ok"}`, 503 `{"status":"loading
+ * model"}`); `-ng` moves it to the CPU; a spike sends it one transcription.
+ */
 import { getJson, isRecord, str } from '../http.ts';
-import { jsonObject, ReplyShapeError } from './reply-shape.ts';
-import { readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { jsonObject, ReplyShapeError } from '../adapters/reply-shape.ts';
+import { readReport, type ServerAdapter, unhealthy } from '../adapters/types.ts';
 import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
+import type { ServerKindEntry } from './kind-entry.ts';
+
+declare module './server-kind.ts' {
+  interface ServerKinds {
+    'whisper-cpp': true;
+  }
+}
 
 export const whisperCppAdapter: ServerAdapter = {
   kind: 'whisper-cpp',
@@ -30,4 +40,16 @@ export const whisperCppProcess: ProcessKind = {
     if (!name) return null;
     return { role: name === 'whisper-server' ? null : name, model: optionValue(p.argv, ['-m', '--model']) };
   },
+};
+
+export const whisperCppKind: ServerKindEntry = {
+  id: 'whisper-cpp',
+  label: 'whisper.cpp',
+  family: 'whisper',
+  defaults: { command: ['whisper-server'], port: 8080, healthPath: '/health', contextArg: null, cpuArgs: ['-ng'], cpuEnv: {} },
+  adapter: whisperCppAdapter,
+  processes: [whisperCppProcess],
+  fallback: {},
+  sizing: null,
+  spike: { request: () => ({ path: '/inference', audioField: 'file', fields: { response_format: 'json' } }), needsModel: null },
 };

@@ -1,8 +1,19 @@
-/** faster-whisper servers (speaches): `/health` and `/api/ps` (`{"models": [ids]}`); `DELETE /api/ps/{id}` unloads. */
+/**
+ * faster-whisper servers (speaches): `/health` and `/api/ps` (`{"models": [ids]}`); `DELETE
+ * /api/ps/{id}` unloads; its device is chosen by environment (the CPU switch); a spike sends it one
+ * transcription.
+ */
 import { getJson, request, type HttpOptions } from '../http.ts';
-import { jsonObject, listField, nameField } from './reply-shape.ts';
-import { readReport, type ServerAdapter, unhealthy } from './types.ts';
+import { jsonObject, listField, nameField } from '../adapters/reply-shape.ts';
+import { readReport, type ServerAdapter, unhealthy } from '../adapters/types.ts';
 import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
+import type { ServerKindEntry, StepPlan, TaskStep } from './kind-entry.ts';
+
+declare module './server-kind.ts' {
+  interface ServerKinds {
+    'faster-whisper': true;
+  }
+}
 
 export const fasterWhisperAdapter: ServerAdapter = {
   kind: 'faster-whisper',
@@ -45,5 +56,44 @@ export const fasterWhisperProcess: ProcessKind = {
     // `python -m speaches`, `uvicorn speaches.main:create_app`, `wyoming-faster-whisper --model ...`
     const named = programNames(p).some((n) => FASTER_WHISPER.test(n)) || p.argv.slice(1, 8).some((a) => FASTER_WHISPER.test(a));
     return named ? { role: null, model: optionValue(p.argv, ['--model', '--model-name']) } : null;
+  },
+};
+
+async function unloadModel({ name, base, http, model }: TaskStep): Promise<StepPlan> {
+  const models = (await fasterWhisperAdapter.report(base, http)).models.map((m) => m.name).filter((m) => !model || m === model);
+  if (!models.length) return { ok: false, target: name, reason: `"${name}" has no model loaded` };
+  return {
+    ok: true,
+    target: name,
+    description: `unload ${models.join(', ')} from "${name}"`,
+    run: async () => {
+      for (const m of models) await fasterWhisperUnload(base, m, http);
+      return `unloaded ${models.join(', ')}`;
+    },
+  };
+}
+
+export const fasterWhisperKind: ServerKindEntry = {
+  id: 'faster-whisper',
+  label: 'faster-whisper',
+  family: 'whisper',
+  defaults: {
+    command: null,
+    port: 8000,
+    healthPath: '/health',
+    contextArg: null,
+    cpuArgs: [],
+    cpuEnv: { WHISPER__INFERENCE_DEVICE: 'cpu', ASR_DEVICE: 'cpu' },
+  },
+  adapter: fasterWhisperAdapter,
+  processes: [fasterWhisperProcess],
+  fallback: { unloadModel },
+  sizing: null,
+  spike: {
+    request: (l) => ({ path: '/v1/audio/transcriptions', audioField: 'file', fields: { model: l.model ?? '', response_format: 'json' } }),
+    needsModel: {
+      ask: 'say which model transcribes, with "load": { "model": "Systran/faster-distil-whisper-large-v3" }, or give the request with "load": { "path": "/asr?output=json", "audioField": "audio_file" }.',
+      example: 'Systran/faster-distil-whisper-large-v3',
+    },
   },
 };
