@@ -165,7 +165,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         modelPath: m.modelPath,
         estimateBytes,
         settings: m.given.join(' '),
-        record: (measuredBytes) =>
+        record: (measuredBytes, printed = null) =>
           store.record({
             key: footprintKeyValue,
             modelPath: m.modelPath,
@@ -173,6 +173,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
             estimateBytes,
             measuredAt: new Date().toISOString(),
             settings: m.given.join(' '),
+            ...(printed ? { printed } : {}),
           }),
       };
     }

@@ -80,8 +80,9 @@ const TABLE_LINE = /^common_memory_breakdown_print: \|(.*)\|$/;
 const NUM = String.raw`\s*(-?\d+)\s*`;
 const DEVICE_ROW = new RegExp(String.raw`^\s*-\s+(.+?)\s*\|${NUM}=${NUM}\+\s*\(${NUM}=${NUM}\+${NUM}\+${NUM}\)\s*\+${NUM}$`);
 const OTHER_ROW = new RegExp(String.raw`^\s*-\s+(.+?)\s*\|${NUM}=${NUM}\+${NUM}\+${NUM}$`);
-/** Timestamps and level letters (`--log-prefix`, `--log-timestamps`) and colours before the message. */
-const PREFIX = /^(?:\x1b\[[0-9;]*m)*(?:\d+\.\d+\.\d+\.\d+(?:\x1b\[[0-9;]*m)* )?(?:(?:\x1b\[[0-9;]*m)*[IWED] (?:\x1b\[[0-9;]*m)*)?/;
+/** Colours (`--log-colors`), then the timestamp and level letter (`--log-timestamps`, `--log-prefix`) before the message. */
+const COLOUR = /\u001b\[[0-9;]*m/g;
+const PREFIX = /^(?:\d+\.\d+\.\d+\.\d+ )?(?:[IWED] )?/;
 
 function mibFigure(text: string | undefined): number | null {
   if (text === undefined || !/^\d+(?:\.\d+)?$/.test(text)) return null;
@@ -170,7 +171,7 @@ export class LoadReportParser {
       this.jsonLine(text);
       return;
     }
-    this.message(text.replace(PREFIX, ''));
+    this.message(text.replace(COLOUR, '').replace(PREFIX, ''));
   }
 
   private jsonLine(text: string): void {

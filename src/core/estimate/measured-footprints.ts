@@ -3,7 +3,8 @@
  * process tree, keyed by the model file's identity (size, mtime, a hash of its first bytes — the
  * GGUF header) and the settings that change memory. The next gate or pre-flight with the same key
  * uses the measurement, with the estimate beside it; a changed file or setting has another key and
- * falls back to the estimate.
+ * falls back to the estimate. Beside NVML's figure an entry may keep what llama.cpp printed about the
+ * same load, part by part (printed-footprint.ts).
  *
  * One JSON file in the state folder, shared by the extension and the CLI (and every window): bounded
  * in entries and bytes, validated on read, changed only under the OS lock of
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { openRegularFile } from '../regular-file.ts';
+import { type PrintedFootprint, validPrintedFootprint } from './printed-footprint.ts';
 
 export const FOOTPRINTS_FILE = 'measured-footprints.json';
 /** Entries kept (the oldest measurements go first) and the largest file read. */
@@ -71,14 +73,16 @@ export function footprintKey(model: ModelIdentity, settings: LlamaSettings, othe
 export interface MeasuredFootprint {
   key: string;
   modelPath: string;
-  /** NVML's figure for the server's process tree once it had settled. */
-  measuredBytes: number;
+  /** NVML's figure for the server's process tree once it had settled; null when only llama.cpp's report was read. */
+  measuredBytes: number | null;
   /** The estimate the gate used, for "estimate was …". */
   estimateBytes: number | null;
   /** ISO time of the measurement. */
   measuredAt: string;
   /** The settings, as the flags that set them ("-c 8192 -fa on"). */
   settings: string;
+  /** What llama.cpp printed about the same load (a task with `"loadReport": true`); absent when it printed nothing. */
+  printed?: PrintedFootprint | null;
 }
 
 function validEntry(x: unknown): x is MeasuredFootprint {
@@ -90,8 +94,8 @@ function validEntry(x: unknown): x is MeasuredFootprint {
     /^[0-9a-f]{64}$/.test(e.key) &&
     typeof e.modelPath === 'string' &&
     (e.modelPath as string).length <= 4096 &&
-    Number.isSafeInteger(e.measuredBytes) &&
-    (e.measuredBytes as number) > 0 &&
+    ((Number.isSafeInteger(e.measuredBytes) && (e.measuredBytes as number) > 0) || (e.measuredBytes === null && !!e.printed)) &&
+    (e.printed === undefined || e.printed === null || validPrintedFootprint(e.printed)) &&
     (e.estimateBytes === null || Number.isSafeInteger(e.estimateBytes)) &&
     typeof e.measuredAt === 'string' &&
     !Number.isNaN(Date.parse(e.measuredAt as string)) &&

@@ -73,6 +73,8 @@ export interface ServerTaskDefinition {
   fallback: TaskFallback;
   /** `"restart": "on-failure"`: started again after a failure (backoff, at most `maxRestartsPerHour`, the gate first). */
   restart: TaskRestart;
+  /** llama-server only: started at the verbosity that prints llama.cpp's load report, which is kept beside the measurement. */
+  loadReport: boolean;
 }
 
 export interface TaskRestart {
@@ -183,6 +185,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     return v === true;
   };
   const exclusive = bool('exclusive', false);
+  const loadReport = bool('loadReport', false);
+  if (loadReport && kind !== 'llama-server') problems.push(`${at('loadReport')} is for llama-server tasks only (it adds llama-server's -lv 4).`);
   const gpu = d.gpu === undefined ? 0 : d.gpu;
   if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${at('gpu')} must be a GPU index (0, 1, ...).`);
   const timeout = d.startTimeoutSeconds === undefined ? 120 : d.startTimeoutSeconds;
@@ -215,6 +219,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
       startTimeoutSeconds: timeout as number,
       fallback,
       restart,
+      loadReport,
     },
   };
 }
