@@ -81,7 +81,7 @@ const NUM = String.raw`\s*(-?\d+)\s*`;
 const DEVICE_ROW = new RegExp(String.raw`^\s*-\s+(.+?)\s*\|${NUM}=${NUM}\+\s*\(${NUM}=${NUM}\+${NUM}\+${NUM}\)\s*\+${NUM}$`);
 const OTHER_ROW = new RegExp(String.raw`^\s*-\s+(.+?)\s*\|${NUM}=${NUM}\+${NUM}\+${NUM}$`);
 /** Colours (`--log-colors`), then the timestamp and level letter (`--log-timestamps`, `--log-prefix`) before the message. */
-const COLOUR = /\u001b\[[0-9;]*m/g;
+const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 const PREFIX = /^(?:\d+\.\d+\.\d+\.\d+ )?(?:[IWED] )?/;
 
 function mibFigure(text: string | undefined): number | null {
