@@ -5,7 +5,7 @@
  * file and settings takes these parts instead of the formula's (the CUDA context, a projector and a
  * draft model stay estimated: llama.cpp prints no line that sizes them), and says so.
  */
-import { formatMiB } from '../units.ts';
+import { formatMiB, MiB } from '../units.ts';
 import type { VramEstimate } from './estimate-types.ts';
 import { deviceParts, type LoadReport, MAX_BUFFERS, MAX_MIB, type PrintedBuffer, type PrintedPart } from './load-report.ts';
 
@@ -23,7 +23,7 @@ export interface PrintedFootprint {
 }
 
 const PART_KINDS: readonly PrintedPart[] = ['model', 'kv', 'rs', 'compute', 'output'];
-const MAX_BYTES = MAX_MIB * 1024 * 1024;
+const MAX_BYTES = MAX_MIB * MiB;
 
 /** The report as kept; null until the real load's compute buffers have been printed. */
 export function printedFootprint(report: LoadReport, at: Date): PrintedFootprint | null {
