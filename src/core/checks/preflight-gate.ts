@@ -165,6 +165,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         modelPath: m.modelPath,
         estimateBytes,
         settings: m.given.join(' '),
+        estimate: m.estimate.kind === 'estimate' ? m.estimate : null,
         record: (measuredBytes, printed = null) =>
           store.record({
             key: footprintKeyValue,

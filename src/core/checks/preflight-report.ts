@@ -8,7 +8,7 @@ import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';
 import { markdownCell } from '../report/markdown.ts';
 import type { VramEstimate } from '../estimate/estimate-types.ts';
-import { type PrintedFootprint, printedDate, printedRows } from '../estimate/printed-footprint.ts';
+import { type PrintedFootprint, partRows, printedDate, printedTotal } from '../estimate/printed-footprint.ts';
 
 const VERDICT_TEXT: Record<PreflightVerdict, string> = {
   pass: 'PASS: there is room for it.',
@@ -91,12 +91,10 @@ function printedPartsMarkdown(formula: VramEstimate, printed: PrintedFootprint, 
     '| Part | Estimate | Printed | Measured |',
     '|---|---:|---:|---:|',
   ];
-  for (const r of printedRows(formula, printed))
-    out.push(`| ${r.part.charAt(0).toUpperCase()}${r.part.slice(1)} | ${formatMiB(r.estimateBytes)} | ${formatMiB(r.printedBytes)} | |`);
-  const printedTotal = printed.weightsBytes + printed.kvCacheBytes + printed.recurrentStateBytes + printed.computeBufferBytes + printed.outputBytes;
-  out.push(
-    `| **Total** | **${formatMiB(formula.totalBytes)}** | **${formatMiB(printedTotal)}** | **${measuredBytes === null ? '—' : formatMiB(measuredBytes)}** |`,
-  );
+  const mib = (b: number | null) => (b === null ? '—' : formatMiB(b));
+  for (const r of partRows(formula, printed))
+    out.push(`| ${r.part.charAt(0).toUpperCase()}${r.part.slice(1)} | ${mib(r.estimateBytes)} | ${mib(r.printedBytes)} | |`);
+  out.push(`| **Total** | **${formatMiB(formula.totalBytes)}** | **${formatMiB(printedTotal(printed))}** | **${mib(measuredBytes)}** |`);
   out.push('', "Printed: the buffers llama.cpp put on GPUs; Measured: NVML, the server's whole process tree (the CUDA context included).");
   return out;
 }

@@ -116,6 +116,8 @@ export class LoadReportParser {
   private table: BreakdownRow[] | null = null;
   /** Lines that looked like part of a report and could not be read. */
   rejected = 0;
+  /** When the real load's report completed (ms since the epoch); null until then. */
+  completedAt: number | null = null;
   private readonly onComplete: LoadReportParserOptions['onComplete'];
 
   constructor(options: LoadReportParserOptions = {}) {
@@ -232,6 +234,7 @@ export class LoadReportParser {
     this.pass = null;
     if (!p || this.real || p.noAlloc || !p.computeSeen || allZeroModel(p)) return;
     this.real = p;
+    this.completedAt = Date.now();
     this.breakdown = [];
     this.onComplete?.(this.report());
   }

@@ -110,15 +110,26 @@ export function printedText(p: PrintedFootprint): string {
   return `${parts.join(' + ')} on the GPU (printed ${printedDate(p)})`;
 }
 
-/** One row per part: the formula's estimate, what llama.cpp printed (on the GPU). */
-export function printedRows(estimate: VramEstimate, printed: PrintedFootprint): { part: string; estimateBytes: number; printedBytes: number }[] {
-  const e = estimate.parts;
+/** One row per part on the GPU: the formula's estimate and what llama.cpp printed, either of them null when there is none. */
+export function partRows(
+  estimate: VramEstimate | null,
+  printed: PrintedFootprint | null,
+): { part: string; estimateBytes: number | null; printedBytes: number | null }[] {
+  const e = estimate?.parts ?? null;
   const rows = [
-    { part: 'weights', estimateBytes: e.weightsBytes, printedBytes: printed.weightsBytes },
-    { part: 'KV cache', estimateBytes: e.kvCacheBytes, printedBytes: printed.kvCacheBytes },
-    { part: 'recurrent state', estimateBytes: e.recurrentStateBytes, printedBytes: printed.recurrentStateBytes },
-    { part: 'compute buffer', estimateBytes: e.computeBufferBytes, printedBytes: printed.computeBufferBytes },
-    { part: 'output buffer', estimateBytes: 0, printedBytes: printed.outputBytes },
+    { part: 'weights', estimateBytes: e?.weightsBytes ?? null, printedBytes: printed?.weightsBytes ?? null },
+    { part: 'KV cache', estimateBytes: e?.kvCacheBytes ?? null, printedBytes: printed?.kvCacheBytes ?? null },
+    { part: 'recurrent state', estimateBytes: e?.recurrentStateBytes ?? null, printedBytes: printed?.recurrentStateBytes ?? null },
+    { part: 'compute buffer', estimateBytes: e?.computeBufferBytes ?? null, printedBytes: printed?.computeBufferBytes ?? null },
+    { part: 'output buffer', estimateBytes: e ? 0 : null, printedBytes: printed?.outputBytes ?? null },
+    { part: 'projector', estimateBytes: e?.projectorBytes ?? null, printedBytes: null },
+    { part: 'draft model', estimateBytes: e?.draftBytes ?? null, printedBytes: null },
+    { part: 'CUDA context', estimateBytes: e?.runtimeBytes ?? null, printedBytes: null },
   ];
-  return rows.filter((r) => r.part === 'weights' || r.part === 'KV cache' || r.estimateBytes > 0 || r.printedBytes > 0);
+  return rows.filter((r) => r.part === 'weights' || r.part === 'KV cache' || (r.estimateBytes ?? 0) > 0 || (r.printedBytes ?? 0) > 0);
+}
+
+/** The printed parts' sum. */
+export function printedTotal(p: PrintedFootprint): number {
+  return p.weightsBytes + p.kvCacheBytes + p.recurrentStateBytes + p.computeBufferBytes + p.outputBytes;
 }

@@ -253,7 +253,8 @@ export class ManagedServer extends Emitter<Events> {
       await new Promise((r) => setTimeout(r, settle.intervalMs));
     }
     await reservation?.release();
-    const printed = this.loadReport ? printedFootprint(this.loadReport.report(), new Date()) : null;
+    const parser = this.loadReport;
+    const printed = parser?.completedAt ? printedFootprint(parser.report(), new Date(parser.completedAt)) : null;
     if ((settled === null && !printed) || p.exit || this.process !== p || !footprint) return;
     try {
       await footprint.record(settled, printed);
