@@ -160,6 +160,7 @@ export class LoadReportParser {
       s.skipping = false;
     }
     this.closePass();
+    this.endTable();
   }
 
   report(): LoadReport {

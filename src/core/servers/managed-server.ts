@@ -308,6 +308,7 @@ export class ManagedServer extends Emitter<Events> {
       this.emit('output', text, stream);
     });
     p.on('exit', (exit) => {
+      report?.end();
       this.lastExit = exit;
       if (this.process === p) this.readyAt = null;
       if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;
