@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LLAMA_DIR, LLAMA_SETUP_HINT } from '../../../scripts/llama/paths.ts';
+import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
+import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
 import { fixtureDir, writeGguf } from '../../helpers/gguf-fixtures.ts';
 import { spmByteVocab } from '../../helpers/gguf-vocab.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
@@ -91,5 +93,23 @@ test('a loadReport task is started with -lv 4, keeps what llama.cpp printed, and
   assert.match(logOf('tiny-2'), /from llama\.cpp's own report of \d{4}-\d\d-\d\d \d\d:\d\d \(same file and settings; the formula gave \d+ MiB in all\)/);
   // Without loadReport nothing is added to the command line.
   assert.doesNotMatch(logOf('tiny-2'), /-lv 4/);
+  // The gate's pre-flight report puts, per part, the estimate beside what llama.cpp printed.
+  const markdown = second.lastGate?.reportMarkdown ?? '';
+  assert.match(markdown, /\*\*llama\.cpp's own report of \d{4}-\d\d-\d\d \d\d:\d\d\*\*/);
+  assert.match(markdown, /\| Part \| Estimate \| Printed \| Measured \|/);
+  assert.match(markdown, /\| Weights \| \d+ MiB \| 0 MiB \| \|/);
+  assert.match(markdown, /\| \*\*Total\*\* \| \*\*\d+ MiB\*\* \| \*\*0 MiB\*\* \| \*\*—\*\* \|/);
   await second.stop();
+
+  // vram-guard preflight --model reads the same footprints and prints the same table.
+  const out: string[] = [];
+  const code = await runPreflightCommand(['--model', model, '--args', '-c 512', '--nvml-library', await buildFakeNvml()], {
+    stdout: (t) => out.push(t),
+    stderr: (t) => out.push(t),
+    env: { VRAM_GUARD_STATE_DIR: dir, FAKE_NVML_STATE: h.fake.path },
+    interrupted: new Promise(() => {}),
+  });
+  assert.equal(code, 0, out.join(''));
+  assert.match(out.join(''), /\| Weights \| \d+ MiB \| 0 MiB \| \|/);
+  assert.match(out.join(''), /from llama\.cpp's own report of/);
 });
