@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { LLAMA_DIR, LLAMA_SETUP_HINT } from '../../../scripts/llama/paths.ts';
 import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
+import { serverCards } from '../../../src/vscode/dashboard/dashboard-data.ts';
 import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
 import { fixtureDir, writeGguf } from '../../helpers/gguf-fixtures.ts';
 import { spmByteVocab } from '../../helpers/gguf-vocab.ts';
@@ -84,6 +85,12 @@ test('a loadReport task is started with -lv 4, keeps what llama.cpp printed, and
     'model CPU_REPACK',
     'output CPU',
   ]);
+  // The dashboard's card: per part the gate's estimate beside what this start printed.
+  const parts = serverCards([first], [])[0]?.parts;
+  assert.ok(parts?.printedAt, 'the card has the printed report');
+  const weights = parts.rows.find((row) => row.part === 'weights');
+  assert.equal(weights?.printedMiB, 0);
+  assert.ok((weights?.estimateMiB ?? 0) > 0, 'the estimate is beside it');
   await first.stop();
 
   const second = await h.task('tiny-2', 'llama-server', args(), { command: [SERVER], startTimeoutSeconds: 30 });
