@@ -73,6 +73,8 @@ export function deviceParts(report: Pick<LoadReport, 'buffers'>): Record<Printed
 
 const PARTS: Record<string, PrintedPart> = { model: 'model', KV: 'kv', RS: 'rs', compute: 'compute', output: 'output' };
 
+/** A buffer type's name as ggml prints it: "CUDA0", "CPU_Mapped", "Vulkan_Host", "RPC[10.0.0.2:50052]". */
+export const BUFFER_NAME = /^[\w.:[\]-]{1,64}$/;
 /** `load_tensors:   CPU_Mapped model buffer size =   292.36 MiB` (and KV, RS, compute, output). */
 const BUFFER_LINE = /^[A-Za-z_][\w:]*: +(\S+) +(model|KV|RS|compute|output) buffer size = *([^ ]+) MiB$/;
 /** A table line: `common_memory_breakdown_print: | … |`. */
@@ -213,7 +215,7 @@ export class LoadReportParser {
 
   private bufferLine(buffer: string, part: PrintedPart, figure: string | undefined): void {
     const mib = mibFigure(figure);
-    if (mib === null) {
+    if (mib === null || !BUFFER_NAME.test(buffer)) {
       this.rejected++;
       return;
     }
@@ -251,7 +253,7 @@ export class LoadReportParser {
     if (d) {
       const n = [2, 3, 4, 5, 6, 7].map((i) => tableFigure(d[i]));
       const unaccounted = tableFigure(d[8], true);
-      if (n.every((x) => x !== null) && unaccounted !== null) {
+      if (n.every((x) => x !== null) && unaccounted !== null && (d[1] as string).length <= 256) {
         const [total, free, self, model, context, compute] = n as number[];
         this.addRow({
           kind: 'device',
@@ -273,6 +275,10 @@ export class LoadReportParser {
       if (n.every((x) => x !== null)) {
         const [self, model, context, compute] = n as number[];
         const name = o[1] as string;
+        if (name.length > 256) {
+          this.rejected++;
+          return;
+        }
         this.addRow({
           kind: name === 'Host' ? 'host' : 'buffer_type',
           name,

@@ -7,7 +7,7 @@
  */
 import { formatMiB, MiB } from '../units.ts';
 import type { VramEstimate } from './estimate-types.ts';
-import { deviceParts, type LoadReport, MAX_BUFFERS, MAX_MIB, type PrintedBuffer, type PrintedPart } from './load-report.ts';
+import { BUFFER_NAME, deviceParts, type LoadReport, MAX_BUFFERS, MAX_MIB, type PrintedBuffer, type PrintedPart } from './load-report.ts';
 
 export interface PrintedFootprint {
   /** On devices (not host memory), in bytes, as llama.cpp printed them. */
@@ -59,7 +59,7 @@ export function validPrintedFootprint(x: unknown): x is PrintedFootprint {
         typeof o === 'object' &&
         (PART_KINDS as readonly unknown[]).includes(o.part) &&
         typeof o.buffer === 'string' &&
-        /^[\w.-]{1,64}$/.test(o.buffer) &&
+        BUFFER_NAME.test(o.buffer) &&
         bytes(o.bytes)
       );
     })
