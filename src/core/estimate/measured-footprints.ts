@@ -177,7 +177,11 @@ export class FootprintStore {
     return (await this.entries()).find((e) => e.key === key) ?? null;
   }
 
-  /** Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. */
+  /**
+   * Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. A measurement without
+   * NVML's figure keeps the one recorded before, and one without a printed report keeps the report
+   * recorded before: both describe the same file and settings.
+   */
   record(entry: MeasuredFootprint): Promise<void> {
     const run = this.queue
       .catch(() => {})
@@ -186,8 +190,9 @@ export class FootprintStore {
         await withFileLock(
           this.lockPath,
           async (lock) => {
-            const kept = (await this.read(lock)).filter((e) => e.key !== entry.key);
-            kept.push(entry);
+            const read = await this.read(lock);
+            const kept = read.filter((e) => e.key !== entry.key);
+            kept.push(merged(entry, read.find((e) => e.key === entry.key) ?? null));
             const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
             // One name: only the lock's holder writes it.
             const tmp = `${this.path}.tmp`;
@@ -206,4 +211,11 @@ export class FootprintStore {
     this.queue = run;
     return run;
   }
+}
+
+function merged(entry: MeasuredFootprint, before: MeasuredFootprint | null): MeasuredFootprint {
+  if (!before) return entry;
+  const nvml = entry.measuredBytes === null && before.measuredBytes !== null ? { measuredBytes: before.measuredBytes, measuredAt: before.measuredAt } : {};
+  const printed = !entry.printed && before.printed ? { printed: before.printed } : {};
+  return { ...entry, ...nvml, ...printed };
 }

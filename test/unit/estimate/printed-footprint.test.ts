@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { VramEstimate } from '../../../src/core/estimate/estimate-types.ts';
 import { LoadReportParser } from '../../../src/core/estimate/load-report.ts';
+import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
 import { partRows, printedFootprint, validPrintedFootprint, withPrintedParts } from '../../../src/core/estimate/printed-footprint.ts';
 import { MiB } from '../../../src/core/units.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
@@ -87,4 +90,26 @@ test('per part rows put the estimate beside the printed size; parts llama.cpp do
       ['CUDA context', 256 * MiB, null],
     ],
   );
+});
+
+test('a start whose NVML figure did not settle keeps the measurement before it; a start without a report keeps the report before it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vram-guard-printed-merge-'));
+  try {
+    const store = new FootprintStore(dir);
+    const key = 'f'.repeat(64);
+    const base = { key, modelPath: '/models/Qwen3-4B-Q4_K_M.gguf', estimateBytes: 3846 * MiB, settings: '-c 8192' };
+    await store.record({ ...base, measuredBytes: 3900 * MiB, measuredAt: '2026-12-06T10:00:00.000Z' });
+    const printed = published();
+    await store.record({ ...base, measuredBytes: null, measuredAt: '2026-12-07T09:12:00.000Z', printed });
+    let e = await store.get(key);
+    assert.equal(e?.measuredBytes, 3900 * MiB);
+    assert.equal(e?.measuredAt, '2026-12-06T10:00:00.000Z');
+    assert.deepEqual(e?.printed, printed);
+    await store.record({ ...base, measuredBytes: 3910 * MiB, measuredAt: '2026-12-07T10:00:00.000Z' });
+    e = await store.get(key);
+    assert.equal(e?.measuredBytes, 3910 * MiB);
+    assert.deepEqual(e?.printed, printed);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
