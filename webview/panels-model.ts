@@ -100,9 +100,11 @@ export function partsView(s: ServerCard, now = Date.now()): ServerCardView['part
   const sum = (k: 'estimateMiB' | 'printedMiB') => (p.rows.some((r) => r[k] !== null) ? p.rows.reduce((a, r) => a + (r[k] ?? 0), 0) : null);
   const printedAt = p.printedAt ? Date.parse(p.printedAt) : Number.NaN;
   return {
-    caption: Number.isNaN(printedAt)
-      ? 'Memory by part (llama.cpp printed no load report: start it with "loadReport": true)'
-      : `Memory by part (llama.cpp's own report at ${formatTime(printedAt, now)})`,
+    caption: !Number.isNaN(printedAt)
+      ? `Memory by part (llama.cpp's own report at ${formatTime(printedAt, now)})`
+      : s.kind === 'llama-server'
+        ? 'Memory by part (llama.cpp printed no load report: start it with "loadReport": true)'
+        : 'Memory by part (estimate)',
     rows: [
       ...p.rows.map((r) => ({ part: r.part, estimate: mib(r.estimateMiB), printed: mib(r.printedMiB), measured: '' })),
       { part: 'total', estimate: mib(sum('estimateMiB')), printed: mib(sum('printedMiB')), measured: mib(s.nvmlMiB) },

@@ -49,5 +49,7 @@ describe("a server card's memory by part", () => {
     const v = partsView(card({ parts: { rows: [{ part: 'weights', estimateMiB: 2400, printedMiB: null }], printedAt: null } }), NOW);
     assert.match(v?.caption ?? '', /"loadReport": true/);
     assert.equal(serverCardView(card({}), NOW).parts, null);
+    const ollama = partsView(card({ kind: 'ollama', parts: { rows: [{ part: 'weights', estimateMiB: 1918, printedMiB: null }], printedAt: null } }), NOW);
+    assert.equal(ollama?.caption, 'Memory by part (estimate)');
   });
 });
