@@ -106,6 +106,11 @@ export interface ServerCard {
   restartPolicy?: string | null;
   /** The last exit nobody asked for: when, its code or signal, and the server's last lines. */
   lastExit?: { at: number; code: number | null; signal: string | null; lastLines: string[] } | null;
+  /**
+   * Its memory part by part on the GPU: the gate's estimate and what llama.cpp printed as it loaded
+   * (a `"loadReport": true` task), in MiB, null where there is none; the measured total is `nvmlMiB`.
+   */
+  parts?: { rows: Array<{ part: string; estimateMiB: number | null; printedMiB: number | null }>; printedAt: string | null } | null;
 }
 
 export interface ChainStepView {

@@ -14,7 +14,7 @@ import { cardVerdict } from './card-verdict.ts';
 import { chartTextAlternative, markersInView, placeLabels, thresholdBands, trendView, yRange } from './chart-model.ts';
 import { formatSizeFromMiB } from './format.ts';
 import { renderFleet } from './fleet-panel.ts';
-import { autoEnabled, chainActions, processRows, serverCardView } from './panels-model.ts';
+import { autoEnabled, chainActions, processRows, type ServerCardView, serverCardView } from './panels-model.ts';
 import { dryRunSection } from './dry-run-panel.ts';
 import {
   allMarkers,
@@ -532,6 +532,27 @@ function renderProcesses(): void {
   }
 }
 
+function partsTable(name: string, parts: NonNullable<ServerCardView['parts']>): HTMLElement {
+  const head = h('tr', {}, ...['Part', 'Estimate', 'Printed', 'Measured'].map((t) => h('th', { text: t })));
+  const rows = parts.rows.map((r) =>
+    h(
+      'tr',
+      {},
+      h('td', { text: r.part }),
+      h('td', { class: 'num', text: r.estimate }),
+      h('td', { class: 'num', text: r.printed }),
+      h('td', { class: 'num', text: r.measured }),
+    ),
+  );
+  return h(
+    'table',
+    { class: 'parts', attrs: { 'aria-label': `Memory of ${name} by part` } },
+    h('caption', { text: parts.caption }),
+    h('thead', {}, head),
+    h('tbody', {}, ...rows),
+  );
+}
+
 function renderServers(): void {
   if (!state) return;
   const cards = state.servers.map((s) => {
@@ -543,6 +564,7 @@ function renderServers(): void {
       h('p', {}, h('span', { class: `pill health-${v.healthClass}`, text: v.health }), h('span', { class: 'pill', text: v.state })),
       ...v.lines.map((l) => h('p', { class: 'detail', text: l })),
       h('p', { class: 'vram', text: v.vram }),
+      v.parts ? partsTable(s.name, v.parts) : '',
     );
   });
   sections.servers.replaceChildren(

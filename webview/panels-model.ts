@@ -42,6 +42,8 @@ export interface ServerCardView {
   healthClass: 'ok' | 'warn' | 'bad' | 'unknown';
   lines: string[];
   vram: string;
+  /** Its memory part by part: estimate, printed by llama.cpp, measured (NVML, the total only); null when there is nothing to show. */
+  parts: { caption: string; rows: Array<{ part: string; estimate: string; printed: string; measured: string }> } | null;
 }
 
 /**
@@ -86,6 +88,27 @@ export function serverCardView(s: ServerCard, now = Date.now()): ServerCardView 
     healthClass,
     lines,
     vram: `VRAM by NVML ${formatWholeMiB(s.nvmlMiB)} · by the server ${formatWholeMiB(s.reportedMiB)}`,
+    parts: partsView(s, now),
+  };
+}
+
+/** The card's parts table: per part the estimate and what llama.cpp printed, then the totals with NVML's measured figure. */
+export function partsView(s: ServerCard, now = Date.now()): ServerCardView['parts'] {
+  const p = s.parts;
+  if (!p?.rows.length) return null;
+  const mib = (x: number | null) => (x === null ? '—' : formatWholeMiB(x));
+  const sum = (k: 'estimateMiB' | 'printedMiB') => (p.rows.some((r) => r[k] !== null) ? p.rows.reduce((a, r) => a + (r[k] ?? 0), 0) : null);
+  const printedAt = p.printedAt ? Date.parse(p.printedAt) : Number.NaN;
+  return {
+    caption: !Number.isNaN(printedAt)
+      ? `Memory by part (llama.cpp's own report at ${formatTime(printedAt, now)})`
+      : s.kind === 'llama-server'
+        ? 'Memory by part (llama.cpp printed no load report: start it with "loadReport": true)'
+        : 'Memory by part (estimate)',
+    rows: [
+      ...p.rows.map((r) => ({ part: r.part, estimate: mib(r.estimateMiB), printed: mib(r.printedMiB), measured: '' })),
+      { part: 'total', estimate: mib(sum('estimateMiB')), printed: mib(sum('printedMiB')), measured: mib(s.nvmlMiB) },
+    ],
   };
 }
 

@@ -180,7 +180,8 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
         modelPath: m.modelPath,
         estimateBytes,
         settings: m.given.join(' '),
-        record: (measuredBytes) =>
+        estimate: m.estimate.kind === 'estimate' ? m.estimate : null,
+        record: (measuredBytes, printed = null) =>
           store.record({
             key: footprintKeyValue,
             modelPath: m.modelPath,
@@ -188,6 +189,7 @@ export function preflightGate(settings: () => PreflightGateSettings): VramGate {
             estimateBytes,
             measuredAt: new Date().toISOString(),
             settings: m.given.join(' '),
+            ...(printed ? { printed } : {}),
           }),
       };
     }

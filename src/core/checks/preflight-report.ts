@@ -7,6 +7,8 @@ import { describeAssumptions, estimateParts } from '../estimate/estimate-text.ts
 import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';
 import { markdownCell } from '../report/markdown.ts';
+import type { VramEstimate } from '../estimate/estimate-types.ts';
+import { type PrintedFootprint, partRows, printedDate, printedTotal } from '../estimate/printed-footprint.ts';
 
 const VERDICT_TEXT: Record<PreflightVerdict, string> = {
   pass: 'PASS: there is room for it.',
@@ -55,10 +57,12 @@ export function preflightMarkdown(report: PreflightReport): string {
       lines.push('', '| Part | Size |', '|---|---:|');
       for (const p of estimateParts(e.parts)) lines.push(`| ${p.name.charAt(0).toUpperCase()}${p.name.slice(1)} | ${formatMiB(p.bytes)} |`);
       lines.push(`| **Estimated total** | **${formatMiB(e.totalBytes)}** |`);
-      if (m.measured)
+      if (m.measured && m.measured.measuredBytes !== null)
         lines.push(
           `| **Measured on ${m.measured.measuredAt.slice(0, 16).replace('T', ' ')} (NVML; estimate was ${formatMiB(m.measured.estimateBytes ?? e.totalBytes)})** | **${formatMiB(m.measured.measuredBytes)}** |`,
         );
+      const printed = m.measured?.printed;
+      if (printed && m.need.estimate.kind === 'estimate') lines.push('', ...printedPartsMarkdown(m.need.estimate, printed, m.measured?.measuredBytes ?? null));
     } else {
       lines.push(`- No estimate: ${m.need.estimate.kind === 'none' ? m.need.estimate.reason : 'the model could not be read.'}`);
     }
@@ -77,6 +81,22 @@ export function preflightMarkdown(report: PreflightReport): string {
   for (const c of report.checks)
     lines.push(`| ${markdownCell(c.title)} | ${CHECK_STATUS_LABEL[c.status]} | ${markdownCell(c.detail)} | ${markdownCell(c.advice)} |`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Per part: the formula's estimate, what llama.cpp printed (on the GPU), and NVML's measured total. */
+function printedPartsMarkdown(formula: VramEstimate, printed: PrintedFootprint, measuredBytes: number | null): string[] {
+  const out = [
+    `**llama.cpp's own report of ${printedDate(printed)}** (same file and settings; the estimate above uses it):`,
+    '',
+    '| Part | Estimate | Printed | Measured |',
+    '|---|---:|---:|---:|',
+  ];
+  const mib = (b: number | null) => (b === null ? '—' : formatMiB(b));
+  for (const r of partRows(formula, printed))
+    out.push(`| ${r.part.charAt(0).toUpperCase()}${r.part.slice(1)} | ${mib(r.estimateBytes)} | ${mib(r.printedBytes)} | |`);
+  out.push(`| **Total** | **${formatMiB(formula.totalBytes)}** | **${formatMiB(printedTotal(printed))}** | **${mib(measuredBytes)}** |`);
+  out.push('', "Printed: the buffers llama.cpp put on GPUs; Measured: NVML, the server's whole process tree (the CUDA context included).");
+  return out;
 }
 
 function checkJson(c: CheckResult) {
@@ -118,7 +138,9 @@ export function preflightJson(report: PreflightReport) {
           estimate: m.plan ? { parts: m.plan.estimate.parts, totalBytes: m.plan.estimate.totalBytes, assumptions: m.plan.estimate.assumptions } : null,
           noEstimate: m.need.estimate.kind === 'none' ? m.need.estimate.reason : null,
           fit: m.plan?.note ? { note: m.plan.note, takesAllFree: m.plan.takesAllFree } : null,
-          measured: m.measured ? { bytes: m.measured.measuredBytes, at: m.measured.measuredAt, estimateBytes: m.measured.estimateBytes } : null,
+          measured: m.measured
+            ? { bytes: m.measured.measuredBytes, at: m.measured.measuredAt, estimateBytes: m.measured.estimateBytes, printed: m.measured.printed ?? null }
+            : null,
           advice: m.advice.map((a) => ({ title: a.title, flags: a.flags, totalBytes: a.totalBytes, contextTokens: a.contextTokens })),
           adviceBudgetBytes: m.adviceBudgetBytes,
         },

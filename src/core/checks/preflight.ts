@@ -17,6 +17,7 @@ import type { ModelNeed } from '../estimate/server-need.ts';
 import type { MeasuredFootprint } from '../estimate/measured-footprints.ts';
 import type { Reservation } from '../servers/reservations.ts';
 import { describeAssumptions, describeParts } from '../estimate/estimate-text.ts';
+import { withPrintedParts } from '../estimate/printed-footprint.ts';
 
 /** Keep this much free beyond the need, like llama.cpp's fit target. */
 export const DEFAULT_MARGIN_TEXT = '1GiB';
@@ -139,8 +140,9 @@ export function runPreflight(gpu: GpuReading, options: PreflightOptions): Prefli
     }
     const model = modelReport(options.need, freeBytes, budget);
     report.model = model;
-    report.needBytes = model.measured ? model.measured.measuredBytes : (model.plan?.estimate.totalBytes ?? null);
-    report.needFrom = model.measured ? 'measured' : model.plan ? 'estimate' : null;
+    const measuredBytes = model.measured?.measuredBytes ?? null;
+    report.needBytes = measuredBytes ?? model.plan?.estimate.totalBytes ?? null;
+    report.needFrom = measuredBytes !== null ? 'measured' : model.plan ? 'estimate' : null;
     const instead = typeof options.unestimatedModel === 'object' ? options.unestimatedModel : null;
     if (!model.plan && instead) {
       report.needBytes = instead.bytes;
@@ -170,7 +172,9 @@ function modelReport(need: Extract<PreflightNeed, { kind: 'model' }>, freeBytes:
   const { estimator, estimate } = need.need;
   const out: ModelReport = { need: need.need, plan: null, measured: need.measured, advice: [], adviceBudgetBytes: null };
   if (!estimator || estimate.kind !== 'estimate') return out;
-  out.plan = planFit(estimator, need.need.settings, estimate, freeBytes);
+  // llama.cpp's own report for the same file and settings, when one was kept, stands for the formula's parts.
+  const printed = need.measured?.printed ?? null;
+  out.plan = planFit(estimator, need.need.settings, printed ? withPrintedParts(estimate, printed) : estimate, freeBytes);
   if (budgetBytes !== null) {
     out.adviceBudgetBytes = budgetBytes;
     const needBytes = need.measured?.measuredBytes ?? out.plan.estimate.totalBytes;
@@ -274,7 +278,7 @@ function estimateCheck(model: ModelReport, unestimated: PreflightOptions['unesti
   const assumed = ` Assumed: ${describeAssumptions(e.assumptions)}.`;
   const fit = plan.note ? ` ${plan.note}` : '';
   const data = { ...e.parts, totalBytes: e.totalBytes, measuredBytes: measured?.measuredBytes ?? null };
-  if (measured) {
+  if (measured && measured.measuredBytes !== null) {
     const when = measured.measuredAt.slice(0, 16).replace('T', ' ');
     return check(
       id,

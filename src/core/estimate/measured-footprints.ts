@@ -3,7 +3,8 @@
  * process tree, keyed by the model file's identity (size, mtime, a hash of its first bytes — the
  * GGUF header) and the settings that change memory. The next gate or pre-flight with the same key
  * uses the measurement, with the estimate beside it; a changed file or setting has another key and
- * falls back to the estimate.
+ * falls back to the estimate. Beside NVML's figure an entry may keep what llama.cpp printed about the
+ * same load, part by part (printed-footprint.ts).
  *
  * One JSON file in the state folder, shared by the extension and the CLI (and every window): bounded
  * in entries and bytes, validated on read, changed only under the OS lock of
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { type HeldFileLock, withFileLock } from '../file-lock.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { openRegularFile } from '../regular-file.ts';
+import { type PrintedFootprint, validPrintedFootprint } from './printed-footprint.ts';
 
 export const FOOTPRINTS_FILE = 'measured-footprints.json';
 /** Entries kept (the oldest measurements go first) and the largest file read. */
@@ -71,14 +73,16 @@ export function footprintKey(model: ModelIdentity, settings: LlamaSettings, othe
 export interface MeasuredFootprint {
   key: string;
   modelPath: string;
-  /** NVML's figure for the server's process tree once it had settled. */
-  measuredBytes: number;
+  /** NVML's figure for the server's process tree once it had settled; null when only llama.cpp's report was read. */
+  measuredBytes: number | null;
   /** The estimate the gate used, for "estimate was …". */
   estimateBytes: number | null;
   /** ISO time of the measurement. */
   measuredAt: string;
   /** The settings, as the flags that set them ("-c 8192 -fa on"). */
   settings: string;
+  /** What llama.cpp printed about the same load (a task with `"loadReport": true`); absent when it printed nothing. */
+  printed?: PrintedFootprint | null;
 }
 
 function validEntry(x: unknown): x is MeasuredFootprint {
@@ -90,8 +94,8 @@ function validEntry(x: unknown): x is MeasuredFootprint {
     /^[0-9a-f]{64}$/.test(e.key) &&
     typeof e.modelPath === 'string' &&
     (e.modelPath as string).length <= 4096 &&
-    Number.isSafeInteger(e.measuredBytes) &&
-    (e.measuredBytes as number) > 0 &&
+    ((Number.isSafeInteger(e.measuredBytes) && (e.measuredBytes as number) > 0) || (e.measuredBytes === null && !!e.printed)) &&
+    (e.printed === undefined || e.printed === null || validPrintedFootprint(e.printed)) &&
     (e.estimateBytes === null || Number.isSafeInteger(e.estimateBytes)) &&
     typeof e.measuredAt === 'string' &&
     !Number.isNaN(Date.parse(e.measuredAt as string)) &&
@@ -173,7 +177,11 @@ export class FootprintStore {
     return (await this.entries()).find((e) => e.key === key) ?? null;
   }
 
-  /** Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. */
+  /**
+   * Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. A measurement without
+   * NVML's figure keeps the one recorded before, and one without a printed report keeps the report
+   * recorded before: both describe the same file and settings.
+   */
   record(entry: MeasuredFootprint): Promise<void> {
     const run = this.queue
       .catch(() => {})
@@ -182,8 +190,9 @@ export class FootprintStore {
         await withFileLock(
           this.lockPath,
           async (lock) => {
-            const kept = (await this.read(lock)).filter((e) => e.key !== entry.key);
-            kept.push(entry);
+            const read = await this.read(lock);
+            const kept = read.filter((e) => e.key !== entry.key);
+            kept.push(merged(entry, read.find((e) => e.key === entry.key) ?? null));
             const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
             // One name: only the lock's holder writes it.
             const tmp = `${this.path}.tmp`;
@@ -202,4 +211,11 @@ export class FootprintStore {
     this.queue = run;
     return run;
   }
+}
+
+function merged(entry: MeasuredFootprint, before: MeasuredFootprint | null): MeasuredFootprint {
+  if (!before) return entry;
+  const nvml = entry.measuredBytes === null && before.measuredBytes !== null ? { measuredBytes: before.measuredBytes, measuredAt: before.measuredAt } : {};
+  const printed = !entry.printed && before.printed ? { printed: before.printed } : {};
+  return { ...entry, ...nvml, ...printed };
 }

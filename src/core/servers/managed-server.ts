@@ -4,6 +4,10 @@
  * fallback steps shrink llama-server, vLLM and Whisper. Every step is told on `log`, in sentences a
  * person reads in the task's terminal.
  */
+import { GGUF_SERVER_KIND } from './kinds/index.ts';
+import { LoadReportParser } from '../estimate/load-report.ts';
+import { printedFootprint, printedText } from '../estimate/printed-footprint.ts';
+import { withLoadReportVerbosity } from './load-report-args.ts';
 import { Emitter } from '../events.ts';
 import type { GpuLock } from './gpu-lock.ts';
 import { portInUse } from './port-probe.ts';
@@ -70,6 +74,8 @@ export class ManagedServer extends Emitter<Events> {
   overrides: Overrides = { contextSize: null, cpu: false };
   process: ServerProcess | null = null;
   lastGate: GateResult | null = null;
+  /** llama.cpp's load report, read from the running llama-server's output (this start's). */
+  loadReport: LoadReportParser | null = null;
   lastExit: ExitInfo | null = null;
   /** When the running process became ready (ms since the epoch); null while none is ready. */
   readyAt: number | null = null;
@@ -137,6 +143,8 @@ export class ManagedServer extends Emitter<Events> {
       env = { ...env, ...this.task.fallback.cpuEnv };
     }
     if (command === undefined) throw new Error(`Task "${this.task.name}" has an empty command.`);
+    // The verbosity flag goes last, after the fallback's changes; what the server inherits counts too.
+    if (this.task.loadReport) args = withLoadReportVerbosity(args, { ...process.env, ...env });
     return { command, args, env };
   }
 
@@ -246,12 +254,16 @@ export class ManagedServer extends Emitter<Events> {
       await new Promise((r) => setTimeout(r, settle.intervalMs));
     }
     await reservation?.release();
-    if (settled === null || p.exit || this.process !== p || !footprint) return;
+    const parser = this.loadReport;
+    const printed = parser?.completedAt ? printedFootprint(parser.report(), new Date(parser.completedAt)) : null;
+    if ((settled === null && !printed) || p.exit || this.process !== p || !footprint) return;
     try {
-      await footprint.record(settled);
-      this.say(
-        `Measured footprint: ${formatMiB(settled)} (NVML, the server's processes, settled)${footprint.estimateBytes !== null ? `; the estimate was ${formatMiB(footprint.estimateBytes)}` : ''}. The next start with the same model file and settings uses it.`,
-      );
+      await footprint.record(settled, printed);
+      if (settled !== null)
+        this.say(
+          `Measured footprint: ${formatMiB(settled)} (NVML, the server's processes, settled)${footprint.estimateBytes !== null ? `; the estimate was ${formatMiB(footprint.estimateBytes)}` : ''}. The next start with the same model file and settings uses it.`,
+        );
+      if (printed) this.say(`llama.cpp's own load report: ${printedText(printed)}. The next estimate for the same model file and settings uses these parts.`);
     } catch (err) {
       this.say(`The measured footprint could not be saved: ${(err as Error).message}.`);
     }
@@ -289,8 +301,15 @@ export class ManagedServer extends Emitter<Events> {
       fetch: this.deps.fetch,
     });
     this.process = p;
-    p.on('output', (text, stream) => this.emit('output', text, stream));
+    // llama.cpp's load report (printed at -lv 4 and above): read from every llama-server's output.
+    const report = this.task.server === GGUF_SERVER_KIND ? new LoadReportParser() : null;
+    this.loadReport = report;
+    p.on('output', (text, stream) => {
+      report?.push(text, stream);
+      this.emit('output', text, stream);
+    });
     p.on('exit', (exit) => {
+      report?.end();
       this.lastExit = exit;
       if (this.process === p) this.readyAt = null;
       if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;

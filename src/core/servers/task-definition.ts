@@ -6,7 +6,7 @@
  */
 import { parseSteps, type FallbackStep } from './fallback-steps.ts';
 import { parseSize } from '../units.ts';
-import { COMMAND_KIND, kindEntry, serverKindEntry, SERVER_KINDS, type ServerKind } from './kinds/index.ts';
+import { COMMAND_KIND, GGUF_SERVER_KIND, kindEntry, serverKindEntry, SERVER_KINDS, type ServerKind } from './kinds/index.ts';
 
 export { SERVER_KINDS, type ServerKind } from './kinds/index.ts';
 export const TASK_TYPE = 'vram-guard';
@@ -47,6 +47,8 @@ export interface ServerTaskDefinition {
   fallback: TaskFallback;
   /** `"restart": "on-failure"`: started again after a failure (backoff, at most `maxRestartsPerHour`, the gate first). */
   restart: TaskRestart;
+  /** llama-server only: started at the verbosity that prints llama.cpp's load report, which is kept beside the measurement. */
+  loadReport: boolean;
 }
 
 export interface TaskRestart {
@@ -157,6 +159,8 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
     return v === true;
   };
   const exclusive = bool('exclusive', false);
+  const loadReport = bool('loadReport', false);
+  if (loadReport && kind !== GGUF_SERVER_KIND) problems.push(`${at('loadReport')} is for llama-server tasks only (it adds llama-server's -lv 4).`);
   const gpu = d.gpu === undefined ? 0 : d.gpu;
   if (typeof gpu !== 'number' || !Number.isInteger(gpu) || gpu < 0) problems.push(`${at('gpu')} must be a GPU index (0, 1, ...).`);
   const timeout = d.startTimeoutSeconds === undefined ? 120 : d.startTimeoutSeconds;
@@ -189,6 +193,7 @@ export function validateTaskDefinition(raw: unknown, name: string): ValidationRe
       startTimeoutSeconds: timeout as number,
       fallback,
       restart,
+      loadReport,
     },
   };
 }

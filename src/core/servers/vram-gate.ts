@@ -4,6 +4,8 @@
  * small stand-in — free VRAM ≥ need + margin — for callers without the pre-flight's settings.
  * Either answers with checks and one summary that carries the numbers.
  */
+import type { VramEstimate } from '../estimate/estimate-types.ts';
+import type { PrintedFootprint } from '../estimate/printed-footprint.ts';
 import type { GpuReading } from '../watch/watcher.ts';
 import type { CheckResult, CheckStatus } from '../check-result.ts';
 import { worstStatus } from '../check-result.ts';
@@ -47,8 +49,10 @@ export interface GateFootprint {
   modelPath: string;
   estimateBytes: number | null;
   settings: string;
-  /** Records NVML's figure for the server's process tree. */
-  record(measuredBytes: number): Promise<void>;
+  /** The formula's estimate at these settings, part by part, for the server's card; null when there is none. */
+  estimate?: VramEstimate | null;
+  /** Records NVML's figure for the server's process tree (null: none settled) and what llama.cpp printed about its load. */
+  record(measuredBytes: number | null, printed?: PrintedFootprint | null): Promise<void>;
 }
 
 /** Bad arguments or no model to estimate: the task ends with this message (it is not a refusal to override). */

@@ -7,6 +7,7 @@ import type { FallbackEvent } from '../../core/fallback/events.ts';
 import { describeTrigger, type FallbackMode, type FallbackStep } from '../../core/servers/fallback-steps.ts';
 import type { GpuLedger } from '../../core/servers/ledger.ts';
 import type { ManagedServer } from '../../core/servers/managed-server.ts';
+import { partRows, printedFootprint } from '../../core/estimate/printed-footprint.ts';
 import { MiB } from '../../core/units.ts';
 import type { HistoryStore, SeriesKey } from '../../core/history/store.ts';
 import type { HistoryEvent, SystemMemory } from '../../core/history/types.ts';
@@ -145,8 +146,21 @@ export function serverCards(servers: ManagedServer[], ledger: GpuLedger[], uptim
       lastExit: s.lastFailure
         ? { at: s.lastFailure.at, code: s.lastFailure.exit.exitCode, signal: s.lastFailure.exit.signal, lastLines: s.lastFailure.lastLines }
         : null,
+      parts: cardParts(s),
     };
   });
+}
+
+/** The gate's estimate and llama.cpp's printed report of this start, part by part; null when there is neither. */
+function cardParts(s: ManagedServer): ServerCard['parts'] {
+  const estimate = s.lastGate?.footprint?.estimate ?? null;
+  const parser = s.loadReport;
+  const printed = parser?.completedAt ? printedFootprint(parser.report(), new Date(parser.completedAt)) : null;
+  if (!estimate && !printed) return null;
+  return {
+    rows: partRows(estimate, printed).map((r) => ({ part: r.part, estimateMiB: toMiBOrNull(r.estimateBytes), printedMiB: toMiBOrNull(r.printedBytes) })),
+    printedAt: printed ? printed.printedAt : null,
+  };
 }
 
 /** The chain's steps in order, its mode, and its last actions (newest first). */
