@@ -37,10 +37,15 @@ type Outcome = Plan;
 
 const WHISPER_KINDS = new Set(['whisper-cpp', 'faster-whisper']);
 
-/** Whether a step's target ("ollama", "whisper", null ...) names this recognised process's kind. */
+/** Whether a step's target ("ollama", "whisper", "speaches.service", null ...) names this recognised process's kind or unit. */
 export function targets(step: FallbackStep, r: ProcessRecognition): boolean {
   if (step.target === null) return r.serverKind !== null;
-  return step.target === r.kind || step.target === r.serverKind || (step.target === 'whisper' && WHISPER_KINDS.has(r.serverKind ?? ''));
+  return (
+    step.target === r.kind ||
+    (r.unit !== null && step.target === r.unit.name) ||
+    step.target === r.serverKind ||
+    (step.target === 'whisper' && WHISPER_KINDS.has(r.serverKind ?? ''))
+  );
 }
 
 const loopback = (port: number) => `http://127.0.0.1:${port}`;
