@@ -52,6 +52,7 @@ import { registerPreflightCommand } from './preflight/preflight-command.ts';
 import { preflightFallbackAction } from './preflight/preflight-fallback.ts';
 import { registerServerTasks } from './servers/server-tasks.ts';
 import { syncServersFile } from './servers/servers-file-sync.ts';
+import { followUnitJournals } from './servers/unit-journal-cascades.ts';
 import { registerSpikeCommand } from './spike/spike-command.ts';
 import { GpuStatusBar, SHOW_DETAILS_COMMAND } from './status-bar/status-bar.ts';
 import { registerTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
@@ -122,16 +123,17 @@ export class VramGuardContext {
     // Steps act first on the servers tasks started, then on those started outside VRAM Guard (a service, a terminal).
     const outsideRecogniser = new ProcessRecogniser();
     this.own(outsideRecogniser);
+    const outsideProcesses = gpuProcesses(
+      () => this.watcher.latest?.sample ?? null,
+      outsideRecogniser,
+      () => this.servers.owners().map((o) => o.rootPid),
+    );
     this.chain = new FallbackChain({
       steps: () => this.fallbackSteps(),
       mode: () => this.config.current.fallback.mode,
       executor: new OutsideServerExecutor({
         managed: new ServerExecutor({ registry: this.servers, isTrusted: () => vscode.workspace.isTrusted }),
-        processes: gpuProcesses(
-          () => this.watcher.latest?.sample ?? null,
-          outsideRecogniser,
-          () => this.servers.owners().map((o) => o.rootPid),
-        ),
+        processes: outsideProcesses,
         ollamaUrls: userOllamaUrls((m) => this.log.warn(m)),
         isTrusted: () => vscode.workspace.isTrusted,
       }),
@@ -199,6 +201,8 @@ export class VramGuardContext {
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
       () => this.exporter.close(), // its port is free once dispose resolves
+      // The journals of the user units that hold a GPU, watched for CUDA-error cascades.
+      followUnitJournals({ watcher: this.watcher, registry: this.servers, processes: outsideProcesses, log: this.log }),
       ...this.registerCommands(historyLoaded),
       this.chain,
       this.fleet,

@@ -174,7 +174,7 @@ describe('following a unit journal', () => {
       maxLinesPerSecond: 1_000_000,
     });
     try {
-      await journals.update([0]);
+      await journals.update([0], true);
       assert.deepEqual(journals.units(), ['speaches.service']);
       await pollUntil(() => reported.length === 1 || null, 'the cascade reported', 20_000);
       const c = reported[0]!;
@@ -192,7 +192,7 @@ describe('following a unit journal', () => {
       const pgid = journals.follower('speaches.service')?.pid ?? 0;
       assert.ok(pgid > 0 && groupAlive(pgid));
       processes = [];
-      await journals.update([0]);
+      await journals.update([0], true);
       assert.deepEqual(journals.units(), []);
       assert.equal(await groupRunning(pgid), false, "journalctl's process group is gone once the update resolves");
       assert.deepEqual(said, []);
@@ -214,7 +214,7 @@ describe('following a unit journal', () => {
       recognised({ pid: 16, kind: 'llama-server', unit: { name: 'task.service', scope: 'user' }, startedBy: 'task' }),
     ];
     const journals = new UnitJournals({ processes: async () => processes, report: () => {}, say: () => {}, program: stand.program });
-    await journals.update([0]);
+    await journals.update([0], true);
     assert.deepEqual(journals.units(), ['llm.service']);
     const pgid = journals.follower('llm.service')?.pid ?? 0;
     await pollUntil(async () => (await stand.calls()).length === 1 || null, 'journalctl started');

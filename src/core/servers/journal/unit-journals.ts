@@ -25,6 +25,8 @@ export interface UnitJournalsOptions {
   maxLinesPerSecond?: number;
   maxLineBytes?: number;
   now?: () => number;
+  /** Updates closer together than this are skipped (default 5 s): the samples come every second. */
+  minIntervalMs?: number;
 }
 
 interface Followed {
@@ -41,6 +43,7 @@ export class UnitJournals {
   private updating: Promise<void> | null = null;
   private disposed = false;
   private journalctlMissing = false;
+  private lastUpdate = Number.NEGATIVE_INFINITY;
 
   constructor(options: UnitJournalsOptions) {
     this.options = options;
@@ -55,9 +58,16 @@ export class UnitJournals {
     return this.followed.get(unit)?.follower;
   }
 
-  /** Looks at the GPUs' processes again; a call while one runs is skipped (the next sample brings it). */
-  update(gpus: readonly number[]): Promise<void> {
-    this.updating ??= this.refresh(gpus).finally(() => {
+  /**
+   * Looks at the GPUs' processes again; a call while one runs, or within `minIntervalMs` of the last
+   * (unless `force`), is skipped: the next sample brings it.
+   */
+  update(gpus: readonly number[], force = false): Promise<void> {
+    if (this.updating) return this.updating;
+    const t = (this.options.now ?? Date.now)();
+    if (!force && t - this.lastUpdate < (this.options.minIntervalMs ?? 5000)) return Promise.resolve();
+    this.lastUpdate = t;
+    this.updating = this.refresh(gpus).finally(() => {
       this.updating = null;
     });
     return this.updating;
