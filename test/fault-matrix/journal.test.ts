@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, test } from 'node:test';
 import { JournalFollower } from '../../src/core/servers/journal/journal-follower.ts';
 import { UnitJournals } from '../../src/core/servers/journal/unit-journals.ts';
+import { formatMiB, MiB } from '../../src/core/units.ts';
 import { recognised } from '../helpers/outside-servers.ts';
 import { pollUntil } from '../helpers/servers.ts';
 import { type StandInJournalctl, standInJournalctl } from '../helpers/stand-in-journalctl.ts';
@@ -54,7 +55,7 @@ test('a unit journal floods at 10,000 lines a second → past 5,000 a second lin
     said.join('\n'),
   );
   assert.match(said.at(-1) ?? '', /journalctl for speaches\.service ended \(exit code 0\); its journal is no longer watched/);
-  assert.ok(buffersPeak < 16 * 1024 * 1024, `${(buffersPeak / 1048576).toFixed(1)} MiB of buffers held`);
+  assert.ok(buffersPeak < 16 * MiB, `${formatMiB(buffersPeak)} of buffers held`);
   assert.ok(delay.max < 1e9, `the event loop was held ${(delay.max / 1e6).toFixed(0)} ms at most`);
 });
 
