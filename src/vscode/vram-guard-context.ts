@@ -30,6 +30,8 @@ import { ledgerView, type LedgerView } from '../core/servers/ledger-view.ts';
 import { preflightGate } from '../core/checks/preflight-gate.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
+import { TaskRecordBook, taskRecordsPath } from '../core/servers/task-records.ts';
+import { syncTaskRecords } from '../core/servers/task-records-sync.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { LiveTrend } from '../core/trend/live-trend.ts';
 import type { TrendWatch } from '../core/trend/trend-watch.ts';
@@ -200,6 +202,8 @@ export class VramGuardContext {
       vscode.commands.registerCommand(SHOW_DETAILS_COMMAND, () => this.showDetails()),
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
+      // Each task's uptime, restarts and last exit, for `vram-guard ledger` in a shell.
+      syncTaskRecords(this.servers, new TaskRecordBook(taskRecordsPath(reservationsPath())), (m) => this.log.warn(m)),
       () => this.exporter.close(), // its port is free once dispose resolves
       // The journals of the user units that hold a GPU, watched for CUDA-error cascades.
       followUnitJournals({ watcher: this.watcher, registry: this.servers, processes: outsideProcesses, log: this.log }),
