@@ -15,6 +15,7 @@ import type { FallbackStep } from '../servers/fallback-steps.ts';
 import type { ProcessRecognition } from '../servers/recognition/recogniser.ts';
 import { systemctlUser, type SystemctlOptions, unitAction, type UnitVerb } from '../servers/systemd-user-unit.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
+import { argumentStepAdvice } from './outside-advice.ts';
 
 export interface OutsideExecutorOptions {
   /** The executor of the servers started from tasks: asked first. */
@@ -87,10 +88,10 @@ export class OutsideServerExecutor implements FallbackExecutor {
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
       for (const r of found) attempts.push(async () => this.unitStep(r, verb));
-    } else {
-      reasons.push(
-        `${step.action} needs a task VRAM Guard started (its arguments are VRAM Guard's to change); ${found.map(describe).join(', ')} ${found.length > 1 ? 'were' : 'was'} started outside it`,
-      );
+    } else if (step.action === 'reduceContext' || step.action === 'moveToCpu') {
+      // They change a server's arguments: only a task's. For the others, what the user would run.
+      const action = step.action;
+      for (const r of found) reasons.push(argumentStepAdvice(action, r, describe(r)));
     }
     for (const attempt of attempts) {
       const plan = await attempt();
