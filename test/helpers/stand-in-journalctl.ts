@@ -12,6 +12,7 @@ export interface JournalPlan {
   start?: number;
   seconds?: number;
   pid?: number;
+  errorEvery?: number;
 }
 
 export interface StandInJournalctl {
