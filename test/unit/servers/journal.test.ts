@@ -222,4 +222,27 @@ describe('following a unit journal', () => {
     assert.equal(await groupRunning(pgid), false, 'dispose resolves once the group is gone');
     assert.deepEqual(await stand.calls(), [journalArgs('llm.service')]);
   });
+
+  it('a process list that cannot be read is told once until it can, and nothing is followed meanwhile', async () => {
+    const said: string[] = [];
+    let fail = true;
+    const journals = new UnitJournals({
+      processes: async () => {
+        if (fail) throw new Error('/proc is not mounted');
+        return [];
+      },
+      report: () => {},
+      say: (m) => said.push(m),
+    });
+    await journals.update([0], true);
+    await journals.update([0], true);
+    assert.deepEqual(said, ["the GPU's processes could not be read for their units' journals: /proc is not mounted"]);
+    fail = false;
+    await journals.update([0], true);
+    fail = true;
+    await journals.update([0], true);
+    assert.equal(said.length, 2, 'told again after it had worked');
+    assert.deepEqual(journals.units(), []);
+    await journals.dispose();
+  });
 });

@@ -7,6 +7,7 @@
  * A unit whose journal could not be followed (journalctl missing or ended, a refused name) is not
  * tried again while its process lives; journalctl missing is told once for all units.
  */
+import { errorMessage } from '../../errors.ts';
 import type { CascadeRule } from '../cascade-detector.ts';
 import type { ProcessRecognition } from '../recognition/recogniser.ts';
 import type { ServerCascade } from '../server-registry.ts';
@@ -44,6 +45,7 @@ export class UnitJournals {
   private disposed = false;
   private journalctlMissing = false;
   private lastUpdate = Number.NEGATIVE_INFINITY;
+  private failing = false;
 
   constructor(options: UnitJournalsOptions) {
     this.options = options;
@@ -67,9 +69,20 @@ export class UnitJournals {
     const t = (this.options.now ?? Date.now)();
     if (!force && t - this.lastUpdate < (this.options.minIntervalMs ?? 5000)) return Promise.resolve();
     this.lastUpdate = t;
-    this.updating = this.refresh(gpus).finally(() => {
-      this.updating = null;
-    });
+    this.updating = this.refresh(gpus)
+      .then(
+        () => {
+          this.failing = false;
+        },
+        (err: unknown) => {
+          // Told once until an update succeeds again.
+          if (!this.failing) this.options.say(`the GPU's processes could not be read for their units' journals: ${errorMessage(err)}`);
+          this.failing = true;
+        },
+      )
+      .finally(() => {
+        this.updating = null;
+      });
     return this.updating;
   }
 
