@@ -6,7 +6,10 @@
  * removes its records.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { TaskRecordBook, TASKS_FILE } from '../../../src/core/servers/task-records.ts';
@@ -15,7 +18,7 @@ import { TaskRestarts } from '../../../src/core/servers/task-restarts.ts';
 import { GiB, MiB } from '../../../src/core/units.ts';
 import { cliPath, privateRuntimeDir, runCli } from '../../helpers/cli-run.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
-import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
+import { buildFakeNvml, repoRoot } from '../../helpers/fake-nvml.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
 import { pollUntil } from '../../helpers/servers.ts';
 
@@ -82,4 +85,37 @@ it("vram-guard ledger shows a task's uptime, restarts and last exit, read from t
   }
   assert.deepEqual((await book.read()).records, [], "a closed window's records are removed");
   assert.deepEqual(logged, []);
+});
+
+it('eight windows writing their records at the same moment: every record is kept (the file lock), the file whole', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vram-guard-task-records-'));
+  const path = join(dir, TASKS_FILE);
+  const module = join(repoRoot, 'src', 'core', 'servers', 'task-records.ts');
+  // Each window: a process that writes its two records, says so, and lives until its stdin closes.
+  const script = `
+    import { TaskRecordBook } from ${JSON.stringify(module)};
+    const record = (name) => ({ name, kind: 'llama-server', gpu: 0, hostPid: process.pid, pid: null, state: 'starting', readySince: null, restarts: 0, lastExit: null });
+    await new TaskRecordBook(${JSON.stringify(path)}).replaceHost(process.pid, [record('a'), record('b')]);
+    process.stdout.write('written\\n');
+    process.stdin.resume();
+  `;
+  const windows = Array.from({ length: 8 }, () => spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  try {
+    await Promise.all(
+      windows.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            w.stdout?.on('data', (d: Buffer) => d.toString().includes('written') && resolve());
+            w.once('exit', (code) => reject(new Error(`a window ended first (${code})`)));
+          }),
+      ),
+    );
+    const { records, problem } = await new TaskRecordBook(path).read();
+    assert.equal(problem, null);
+    assert.deepEqual(records.map((r) => `${r.hostPid}:${r.name}`).sort(), windows.flatMap((w) => [`${w.pid}:a`, `${w.pid}:b`]).sort());
+  } finally {
+    for (const w of windows) w.stdin?.end();
+    await Promise.all(windows.map((w) => (w.exitCode === null ? new Promise((r) => w.once('exit', r)) : null)));
+  }
+  assert.deepEqual((await new TaskRecordBook(path).read()).records, [], 'the records of windows that are gone are not shown');
 });
