@@ -3,7 +3,8 @@
  * asked after the task servers' executor finds nothing to do. They act through the server's own API
  * — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
  * at the Ollama URL of the user's settings, llama-server's router (`/models/unload`), vLLM's `/sleep`
- * where the server enables it — and stop or restart a process's systemd user unit (`systemctl --user
+ * where the server enables it, faster-whisper's `DELETE /api/ps/{id}` (outside-whisper.ts) — and
+ * stop or restart a process's systemd user unit (`systemctl --user
  * stop|restart`). A system unit or another user's process is never touched: the plan says which
  * command to run instead. Only in a trusted workspace.
  */
@@ -16,6 +17,7 @@ import type { ProcessRecognition } from '../servers/recognition/recogniser.ts';
 import { systemctlUser, type SystemctlOptions, unitAction, type UnitVerb } from '../servers/systemd-user-unit.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
 import { argumentStepAdvice } from './outside-advice.ts';
+import { unloadFromFasterWhisper } from './outside-whisper.ts';
 
 export interface OutsideExecutorOptions {
   /** The executor of the servers started from tasks: asked first. */
@@ -37,6 +39,8 @@ export interface OutsideExecutorOptions {
 type Outcome = Plan;
 
 const WHISPER_KINDS = new Set(['whisper-cpp', 'faster-whisper']);
+/** The kinds whose models a step can unload through their API when VRAM Guard did not start them. */
+const UNLOADS_OUTSIDE = new Set(['ollama', 'vllm', 'llama-server', 'faster-whisper']);
 
 /** Whether a step's target ("ollama", "whisper", "speaches.service", null ...) names this recognised process's kind or unit. */
 export function targets(step: FallbackStep, r: ProcessRecognition): boolean {
@@ -81,9 +85,10 @@ export class OutsideServerExecutor implements FallbackExecutor {
       if (ollama.length) attempts.push(() => this.unloadOllama(step, ollama));
       for (const r of found.filter((r) => r.kind === 'vllm')) attempts.push(() => this.sleepVllm(r));
       for (const r of found.filter((r) => r.kind === 'llama-server')) attempts.push(() => this.unloadFromRouter(step, r));
-      for (const r of found.filter((r) => r.kind !== 'ollama' && r.kind !== 'vllm' && r.kind !== 'llama-server'))
+      for (const r of found.filter((r) => r.kind === 'faster-whisper')) attempts.push(() => unloadFromFasterWhisper(step, r, describe(r), this.http()));
+      for (const r of found.filter((r) => !UNLOADS_OUTSIDE.has(r.kind)))
         reasons.push(
-          `${describe(r)}: outside VRAM Guard's tasks, models are unloaded from Ollama, llama-server's router and vLLM only; a stopServer or restartServer step can act on its systemd user unit`,
+          `${describe(r)}: outside VRAM Guard's tasks, models are unloaded from Ollama, llama-server's router, vLLM and faster-whisper only; a stopServer or restartServer step can act on its systemd user unit`,
         );
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
