@@ -10,7 +10,7 @@
  * 5,000 lines a second are read, the rest counted as dropped and told at most once a minute.
  * journalctl runs in its own process group; `stop()` ends the group (SIGTERM, then SIGKILL after
  * 2 s) and resolves once no member of it runs. A journalctl that is missing or exits is told once, with its
- * last lines, and not started again.
+ * last lines, and not started again; what an exited one left in its group is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Cascade, CascadeRule } from '../cascade-detector.ts';
@@ -125,6 +125,8 @@ export class JournalFollower {
       );
     });
     child.once('close', (code, signal) => {
+      // journalctl ended: whatever it left in its group goes with it.
+      if (child.pid) signalQuietly(-child.pid, 'SIGKILL');
       this.lines.end();
       this.note(true);
       if (this.stopping || this.ended) return;
