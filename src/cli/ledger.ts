@@ -7,6 +7,7 @@ import { collectLedger, ledgerText } from '../core/servers/ledger.ts';
 import { ledgerView } from '../core/servers/ledger-view.ts';
 import { reservationsPath } from '../core/servers/reservations.ts';
 import { readRunRecords, runsDir } from '../core/servers/run-records.ts';
+import { TaskRecordBook, taskRecordsPath } from '../core/servers/task-records.ts';
 import type { Owner } from '../core/servers/server-registry.ts';
 import { SERVER_KINDS, type ServerKind } from '../core/servers/task-definition.ts';
 import { parseCommand, UsageError } from './args.ts';
@@ -16,7 +17,8 @@ import type { CliIo } from './io.ts';
 export const LEDGER_HELP = `vram-guard ledger [--owner NAME=PID[,kind=ollama,port=11434]] ... [--json] [options]
 
 Each GPU's used memory by process tree: the owners you name, the other processes, and the
-residual that belongs to no running process (memory a crashed server may still hold).
+residual that belongs to no running process (memory a crashed server may still hold). A process
+that a VS Code task or \`vram-guard run\` runs shows its uptime, restarts and last exit.
 
   --owner NAME=PID[,kind=K,port=P]  a process tree to name (repeat it); with kind (${SERVER_KINDS.join(', ')}) and port, the server is asked what it holds
   --json                          print JSON instead of text
@@ -69,7 +71,10 @@ export async function runLedgerCommand(args: string[], io: CliIo): Promise<numbe
   const options = gpuOptions(parsed, io.env);
   return withOneSample(options, io, async (sample, source) => {
     const runRecords = await readRunRecords(runsDir(reservationsPath(io.env)));
-    const ledger = await collectLedger(sample, owners, { runRecords });
+    // The tasks VS Code windows run: their uptime, restarts and last exit.
+    const tasks = await new TaskRecordBook(taskRecordsPath(reservationsPath(io.env))).read();
+    if (tasks.problem) io.stderr(`vram-guard ledger: ${tasks.problem}\n`);
+    const ledger = await collectLedger(sample, owners, { runRecords, taskRecords: tasks.records });
     io.stdout(
       parsed.flags.has('json') ? `${JSON.stringify(ledgerView(ledger, sample.timestamp, null), null, 2)}\n` : `${source.description}\n${ledgerText(ledger)}\n`,
     );

@@ -33,6 +33,8 @@ import type { VramGate } from '../core/servers/vram-gate.ts';
 import type { ThresholdSpec } from '../core/watch/thresholds.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
 import { ServerRegistry } from '../core/servers/server-registry.ts';
+import { TaskRecordBook, taskRecordsPath } from '../core/servers/task-records.ts';
+import { syncTaskRecords } from '../core/servers/task-records-sync.ts';
 import { serverViews } from '../core/servers/server-view.ts';
 import { LiveTrend } from '../core/trend/live-trend.ts';
 import type { TrendWatch } from '../core/trend/trend-watch.ts';
@@ -53,6 +55,7 @@ import { leakNotifier } from './notifications/leak-notifier.ts';
 import { activateLevelNotifications } from './notifications/notifier.ts';
 import { activateServerTasks } from './servers/server-tasks.ts';
 import { syncServersFile } from './servers/servers-file-sync.ts';
+import { followUnitJournals } from './servers/unit-journal-cascades.ts';
 import { activateStatusBar } from './status-bar/status-bar.ts';
 import { activateTerminalCli, type TerminalCliHandle } from './terminal/terminal-cli.ts';
 import { fleetLine } from '../core/fleet/fleet-summary.ts';
@@ -123,16 +126,17 @@ export class VramGuardContext {
     // Steps act first on the servers tasks started, then on those started outside VRAM Guard (a service, a terminal).
     const outsideRecogniser = new ProcessRecogniser();
     this.own(outsideRecogniser);
+    const outsideProcesses = gpuProcesses(
+      () => this.watcher.latest?.sample ?? null,
+      outsideRecogniser,
+      () => this.servers.owners().map((o) => o.rootPid),
+    );
     this.chain = new FallbackChain({
       steps: () => this.fallbackSteps(),
       mode: () => this.config.current.fallback.mode,
       executor: new OutsideServerExecutor({
         managed: new ServerExecutor({ registry: this.servers, isTrusted: () => vscode.workspace.isTrusted }),
-        processes: gpuProcesses(
-          () => this.watcher.latest?.sample ?? null,
-          outsideRecogniser,
-          () => this.servers.owners().map((o) => o.rootPid),
-        ),
+        processes: outsideProcesses,
         ollamaUrls: userOllamaUrls((m) => this.log.warn(m)),
         isTrusted: () => vscode.workspace.isTrusted,
       }),
@@ -190,6 +194,10 @@ export class VramGuardContext {
       this.config.onDidChange((now, before) => this.applySettings(now, before)),
       // Prometheus: this window's servers for a `vram-guard exporter` service, and the in-editor exporter when set.
       syncServersFile(this.servers, extension.globalStorageUri.fsPath, this.log),
+      // Each task's uptime, restarts and last exit, for `vram-guard ledger` in a shell.
+      syncTaskRecords(this.servers, new TaskRecordBook(taskRecordsPath(reservationsPath())), (m) => this.log.warn(m)),
+      // The journals of the user units that hold a GPU, watched for CUDA-error cascades.
+      followUnitJournals({ watcher: this.watcher, registry: this.servers, processes: outsideProcesses, log: this.log }),
     );
     activateLevelNotifications(this);
     activateExporter(this); // its port is free once dispose resolves

@@ -3,7 +3,8 @@
  * asked after the task servers' executor finds nothing to do. They act through the server's own API
  * (each kind's file in servers/kinds/ says how) — Ollama's unload (`keep_alive: 0`, the models from `/api/ps`) at its listening port on loopback or
  * at the Ollama URL of the user's settings, llama-server's router (`/models/unload`), vLLM's `/sleep`
- * where the server enables it — and stop or restart a process's systemd user unit (`systemctl --user
+ * where the server enables it, faster-whisper's `DELETE /api/ps/{id}` — and
+ * stop or restart a process's systemd user unit (`systemctl --user
  * stop|restart`). A system unit or another user's process is never touched: the plan says which
  * command to run instead. Only in a trusted workspace.
  */
@@ -14,6 +15,7 @@ import type { FallbackStep } from '../servers/fallback-steps.ts';
 import type { ProcessRecognition } from '../servers/recognition/recogniser.ts';
 import { systemctlUser, type SystemctlOptions, unitAction, type UnitVerb } from '../servers/systemd-user-unit.ts';
 import type { FallbackExecutor, Plan } from './executor.ts';
+import { argumentStepAdvice } from './outside-advice.ts';
 
 export interface OutsideExecutorOptions {
   /** The executor of the servers started from tasks: asked first. */
@@ -34,10 +36,10 @@ export interface OutsideExecutorOptions {
 
 type Outcome = Plan;
 
-/** Whether a step's target ("ollama", "whisper", null ...) names this recognised process's kind. */
+/** Whether a step's target ("ollama", "whisper", "speaches.service", null ...) names this recognised process's kind or unit. */
 export function targets(step: FallbackStep, r: ProcessRecognition): boolean {
   if (step.target === null) return r.serverKind !== null;
-  return step.target === r.kind || targetNamesKind(step.target, r.serverKind);
+  return step.target === r.kind || (r.unit !== null && step.target === r.unit.name) || targetNamesKind(step.target, r.serverKind);
 }
 
 /** The kinds that can unload a model started outside VRAM Guard, and what they unload from ("Ollama", "vLLM"). */
@@ -90,10 +92,10 @@ export class OutsideServerExecutor implements FallbackExecutor {
     } else if (step.action === 'stopServer' || step.action === 'restartServer') {
       const verb = step.action === 'stopServer' ? 'stop' : 'restart';
       for (const r of found) attempts.push(async () => this.unitStep(r, verb));
-    } else {
-      reasons.push(
-        `${step.action} needs a task VRAM Guard started (its arguments are VRAM Guard's to change); ${found.map(describe).join(', ')} ${found.length > 1 ? 'were' : 'was'} started outside it`,
-      );
+    } else if (step.action === 'reduceContext' || step.action === 'moveToCpu') {
+      // They change a server's arguments: only a task's. For the others, what the user would run.
+      const action = step.action;
+      for (const r of found) reasons.push(argumentStepAdvice(action, r, describe(r)));
     }
     for (const attempt of attempts) {
       const plan = await attempt();

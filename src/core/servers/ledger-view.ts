@@ -51,6 +51,14 @@ export interface LedgerProcessView {
   partial?: string[];
   /** The `vram-guard run` it runs under: restarts, and how its command last ended. */
   run?: { restarts: number; lastExit: { code: number | null; signal: string | null; at: number } | null };
+  /** The VS Code task it runs under (read from the window's task records): uptime, restarts, last exit. */
+  task?: {
+    name: string;
+    state: string;
+    readySince: number | null;
+    restarts: number;
+    lastExit: { code: number | null; signal: string | null; at: number; lastLines: string[] } | null;
+  };
 }
 
 /** A process NVML lists, with what /proc says about it. */
@@ -124,7 +132,11 @@ export function ledgerView(ledger: GpuLedger[], timestamp: number | null, owners
       other: g.other.map((p) => {
         const v = processView(p, g.recognised?.get(p.pid));
         const run = g.runs?.get(p.pid);
-        return run ? { ...v, run: { restarts: run.restarts, lastExit: run.lastExit } } : v;
+        if (run) return { ...v, run: { restarts: run.restarts, lastExit: run.lastExit } };
+        const t = g.tasks?.get(p.pid);
+        return t
+          ? { ...v, startedBy: 'task', task: { name: t.name, state: t.state, readySince: t.readySince, restarts: t.restarts, lastExit: t.lastExit } }
+          : v;
       }),
       residualBytes: g.residualBytes,
       residualHint: g.residualHint,

@@ -14,6 +14,8 @@ import { compareEstimate } from '../estimate/estimate-comparison.ts';
 import type { Reservation } from './reservations.ts';
 import { ProcessRecogniser, recognitionText, type ProcessRecognition } from './recognition/recogniser.ts';
 import type { RunRecord } from './run-records.ts';
+import type { TaskRecord } from './task-records.ts';
+import { formatDuration } from '../duration.ts';
 
 export interface LedgerEntry {
   owner: Owner;
@@ -43,6 +45,8 @@ export interface GpuLedger {
   recognised?: ReadonlyMap<number, ProcessRecognition>;
   /** The `vram-guard run` each process runs under (its restarts and last exit), by PID. */
   runs?: ReadonlyMap<number, RunRecord>;
+  /** The VS Code task each process runs under (its uptime, restarts and last exit), by PID. */
+  tasks?: ReadonlyMap<number, TaskRecord>;
 }
 
 export interface LedgerInput {
@@ -56,6 +60,8 @@ export interface LedgerInput {
   recognised?: ReadonlyMap<number, ProcessRecognition>;
   /** What each `vram-guard run` runs: the processes of its command's tree are shown with it. */
   runRecords?: readonly RunRecord[];
+  /** What each window's tasks run (task-records.ts): the processes of a task's tree are shown with it. */
+  taskRecords?: readonly TaskRecord[];
 }
 
 export function buildLedger(input: LedgerInput): GpuLedger[] {
@@ -65,6 +71,8 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
   }
   const runs = new Map<number, RunRecord>();
   for (const r of input.runRecords ?? []) if (r.childPid !== null) for (const pid of treeOf(r.childPid, input.table)) runs.set(pid, r);
+  const tasks = new Map<number, TaskRecord>();
+  for (const r of input.taskRecords ?? []) if (r.pid !== null) for (const pid of treeOf(r.pid, input.table)) tasks.set(pid, r);
   const hintAt = input.residualHintBytes ?? 256 * MiB;
   return input.sample.devices.map((device) => {
     const byOwner = new Map<string, LedgerEntry>();
@@ -112,6 +120,7 @@ export function buildLedger(input: LedgerInput): GpuLedger[] {
       reserved: (input.reservations ?? []).filter((r) => r.gpu === device.index),
       recognised: input.recognised,
       runs,
+      tasks,
     };
   });
 }
@@ -131,6 +140,8 @@ export interface CollectOptions {
   recogniser?: ProcessRecogniser;
   /** What each `vram-guard run` runs (run-records.ts). */
   runRecords?: readonly RunRecord[];
+  /** What each window's tasks run (task-records.ts). */
+  taskRecords?: readonly TaskRecord[];
 }
 
 export async function collectLedger(sample: GpuSample, owners: Owner[], options: CollectOptions = {}): Promise<GpuLedger[]> {
@@ -168,6 +179,7 @@ export async function collectLedger(sample: GpuSample, owners: Owner[], options:
     reservations: options.reservations,
     recognised,
     runRecords: options.runRecords,
+    taskRecords: options.taskRecords,
   });
 }
 
@@ -215,8 +227,11 @@ export function ledgerText(ledger: GpuLedger[], now: number = Date.now()): strin
     for (const p of g.other) {
       const r = g.recognised?.get(p.pid);
       const run = g.runs?.get(p.pid);
-      const what = r && (r.kind !== 'unknown' || r.startedBy !== 'outside') ? recognitionText(r, now) : 'other';
-      lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${what}${run ? ` · ${runText(run)}` : ''}`);
+      const task = g.tasks?.get(p.pid);
+      const known = r && task ? { ...r, startedBy: 'task' as const } : r;
+      const what = known && (known.kind !== 'unknown' || known.startedBy !== 'outside') ? recognitionText(known, now) : 'other';
+      const life = run ? ` · ${runText(run)}` : task ? ` · ${taskText(task, now)}` : '';
+      lines.push(`  ${mib(p.usedBytes).padStart(9)}  ${p.name ?? r?.program ?? '?'} (PID ${p.pid}) — ${what}${life}`);
     }
     for (const r of g.reserved ?? [])
       lines.push(`  ${mib(r.bytes).padStart(9)}  reserved for "${r.owner}" (starting${r.serverPid ? `, PID ${r.serverPid}` : ''}; not in NVML yet)`);
@@ -232,4 +247,16 @@ export function runText(r: RunRecord): string {
   const e = r.lastExit;
   const last = e ? `, last exit ${e.signal ? `by ${e.signal}` : `code ${e.code}`} at ${new Date(e.at).toISOString()}` : '';
   return `vram-guard run: ${restarts}${last}`;
+}
+
+/** 'task "speech": ready for 2 h 14 m, restarted 1 time, last exit code 3 at … ("CUDA error: …")' for a VS Code task's server. */
+export function taskText(t: TaskRecord, now: number = Date.now()): string {
+  const life = t.readySince !== null ? `ready for ${formatDuration(Math.max(0, now - t.readySince))}` : t.state;
+  const restarts = t.restarts ? `restarted ${t.restarts} time${t.restarts === 1 ? '' : 's'}` : 'not restarted';
+  const e = t.lastExit;
+  const lastLine = e?.lastLines.filter((l) => l.trim()).at(-1);
+  const last = e
+    ? `, last exit ${e.signal ? `by ${e.signal}` : `code ${e.code}`} at ${new Date(e.at).toISOString()}${lastLine ? ` (${JSON.stringify(lastLine.slice(0, 120))})` : ''}`
+    : '';
+  return `task "${t.name}": ${life}, ${restarts}${last}`;
 }

@@ -249,7 +249,7 @@ function signalTree(root: number, pids: number[], signal: NodeJS.Signals): void 
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;

@@ -7,7 +7,7 @@ import { getJson, request, type HttpOptions } from '../http.ts';
 import { jsonObject, listField, nameField } from '../adapters/reply-shape.ts';
 import { readReport, type ServerAdapter, unhealthy } from '../adapters/types.ts';
 import { optionValue, programNames, type ProcessKind } from '../recognition/process-kind.ts';
-import type { ServerKindEntry, StepPlan, TaskStep } from './kind-entry.ts';
+import type { OutsideServer, OutsideStep, ServerKindEntry, StepPlan, TaskStep } from './kind-entry.ts';
 
 declare module './server-kind.ts' {
   interface ServerKinds {
@@ -73,6 +73,42 @@ async function unloadModel({ name, base, http, model }: TaskStep): Promise<StepP
   };
 }
 
+/**
+ * `unloadModel` on a faster-whisper server VRAM Guard did not start (speaches, as a user service or
+ * from a terminal): through its own API at the port it listens on, as for a task's. A server without
+ * that list (whisper-asr-webservice answers 404) cannot unload while running: the step says a
+ * stopServer or restartServer step can act on its unit.
+ */
+async function unloadOutside(r: OutsideServer, step: OutsideStep): Promise<StepPlan> {
+  const name = step.describe(r);
+  const http = step.http;
+  const port = r.ports[0];
+  if (port === undefined) return { ok: false, target: name, reason: `${name} listens on no port VRAM Guard can read` };
+  const url = `http://127.0.0.1:${port}`;
+  // The adapter's report never throws: no answer is `reachable: false`, a reply it cannot use an error.
+  const report = await fasterWhisperAdapter.report(url, http);
+  if (!report.reachable)
+    return { ok: false, target: name, reason: `faster-whisper at ${url} did not answer (${report.error ?? 'no reply'}): nothing unloaded` };
+  if (report.error) return { ok: false, target: name, reason: `faster-whisper at ${url}: ${report.error}` };
+  const models = report.models.map((m) => m.name).filter((m) => !step.model || m === step.model);
+  if (!models.length)
+    return {
+      ok: false,
+      target: name,
+      reason: `faster-whisper at ${url} has ${step.model ? `no ${step.model}` : 'no model'} loaded (a server without GET /api/ps cannot unload while running: a stopServer or restartServer step can act on its unit)`,
+    };
+  const where = r.unit ? ` (${r.unit.name})` : '';
+  return {
+    ok: true,
+    target: `faster-whisper at ${url}`,
+    description: `unload ${models.join(', ')} from faster-whisper at ${url}${where}, started outside VRAM Guard`,
+    run: async () => {
+      for (const m of models) await fasterWhisperUnload(url, m, { ...http, timeoutMs: 30_000 });
+      return `unloaded ${models.join(', ')}`;
+    },
+  };
+}
+
 export const fasterWhisperKind: ServerKindEntry = {
   id: 'faster-whisper',
   label: 'faster-whisper',
@@ -87,7 +123,11 @@ export const fasterWhisperKind: ServerKindEntry = {
   },
   adapter: fasterWhisperAdapter,
   processes: [fasterWhisperProcess],
-  fallback: { unloadModel },
+  fallback: {
+    outsideAdvice: { moveToCpu: 'start it with WHISPER__INFERENCE_DEVICE=cpu (speaches), or device="cpu" in its WhisperModel' },
+    unloadModel,
+    unloadOutside: { from: 'faster-whisper', attempts: (found, step) => found.map((r) => () => unloadOutside(r, step)) },
+  },
   sizing: null,
   spike: {
     request: (l) => ({ path: '/v1/audio/transcriptions', audioField: 'file', fields: { model: l.model ?? '', response_format: 'json' } }),

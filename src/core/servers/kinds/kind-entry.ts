@@ -73,6 +73,11 @@ export interface KindFallback {
   unloadModel?(step: TaskStep): Promise<StepPlan>;
   /** Unloading from servers of this kind started outside VRAM Guard: one attempt each, tried in turn; absent: it cannot. */
   unloadOutside?: { from: string; attempts(found: OutsideServer[], step: OutsideStep): Array<() => Promise<StepPlan>> };
+  /**
+   * What a person changes to give a server of this kind started outside VRAM Guard a smaller
+   * context or the CPU (VRAM Guard changes the arguments only of the servers it starts).
+   */
+  outsideAdvice?: { reduceContext?: string; moveToCpu?: string };
 }
 
 /** How the gate sizes a server of this kind from a model. */

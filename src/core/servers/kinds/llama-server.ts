@@ -138,6 +138,7 @@ export const llamaServerKind: ServerKindEntry = {
   adapter: llamaServerAdapter,
   processes: [llamaServerProcess, llamaCppProcess],
   fallback: {
+    outsideAdvice: { reduceContext: 'start it with a smaller -c (--ctx-size)', moveToCpu: 'start it with -ngl 0 (--n-gpu-layers 0)' },
     unloadOutside: { from: "llama-server's router", attempts: (found, step) => found.map((r) => () => unloadFromRouter(r, step)) },
   },
   sizing: llamaCppSizing,

@@ -192,6 +192,10 @@ export const ollamaKind: ServerKindEntry = {
     if (env.OLLAMA_HOST === undefined) env.OLLAMA_HOST = `127.0.0.1:${port}`;
   },
   fallback: {
+    outsideAdvice: {
+      reduceContext: 'set OLLAMA_CONTEXT_LENGTH lower in its environment (or have its clients ask for a smaller "num_ctx")',
+      moveToCpu: 'set CUDA_VISIBLE_DEVICES=-1 in its environment (or have its clients ask for "num_gpu": 0)',
+    },
     reduceContext,
     unloadModel,
     // Its runners hold the GPU; one attempt for them all, at their `ollama serve`.

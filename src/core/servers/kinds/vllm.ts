@@ -138,6 +138,7 @@ export const vllmKind: ServerKindEntry = {
   adapter: vllmAdapter,
   processes: [vllmProcess],
   fallback: {
+    outsideAdvice: { reduceContext: 'start it with a smaller --max-model-len (or a lower --gpu-memory-utilization)' },
     unloadModel,
     unloadOutside: { from: 'vLLM', attempts: (found, step) => found.map((r) => () => sleepOutside(r, step)) },
   },

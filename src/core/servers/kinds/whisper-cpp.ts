@@ -49,7 +49,7 @@ export const whisperCppKind: ServerKindEntry = {
   defaults: { command: ['whisper-server'], port: 8080, healthPath: '/health', contextArg: null, cpuArgs: ['-ng'], cpuEnv: {} },
   adapter: whisperCppAdapter,
   processes: [whisperCppProcess],
-  fallback: {},
+  fallback: { outsideAdvice: { moveToCpu: 'start it with -ng (--no-gpu)' } },
   sizing: null,
   spike: { request: () => ({ path: '/inference', audioField: 'file', fields: { response_format: 'json' } }), needsModel: null },
 };
