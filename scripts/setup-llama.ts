@@ -1,8 +1,9 @@
 /**
  * Sets up the real llama.cpp the tests run (npm run setup:llama): the source and prebuilt Vulkan
- * libraries from node-llama-cpp's npm packages, and what the tests build from them. Each step is
- * skipped when its result is already there, so a second run costs nothing.
+ * libraries from node-llama-cpp's npm packages, and what the tests build from them (the dry-run
+ * tool). Each step is skipped when its result is already there, so a second run costs nothing.
  */
+import { buildDryRunTool } from './llama/dry-run-tool.ts';
 import { fetchLlamaSource, fetchVulkanLibraries } from './llama/fetch.ts';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -10,6 +11,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 try {
   await fetchLlamaSource(log);
   await fetchVulkanLibraries(log);
+  await buildDryRunTool(log);
 } catch (err) {
   process.stderr.write(`setup:llama: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
