@@ -79,19 +79,14 @@ export function llamaDryRun(modelPath: string, serverArgs: readonly string[]): P
   const tool = dryRunTool();
   const args = ['--backends', llamaPaths.vulkanLibs, '-m', modelPath, ...serverArgs];
   return new Promise((resolve, reject) => {
-    execFile(
-      tool,
-      args,
-      { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: '0' }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const last = stdout.trim().split('\n').pop() ?? '';
-        if (err || !last.startsWith('{')) {
-          const tail = stderr.trim().split('\n').slice(-15).join('\n');
-          reject(new Error(`llama.cpp's dry run failed for ${[...args].join(' ')}: ${err?.message ?? 'no report'}\n${tail}`));
-          return;
-        }
-        resolve({ ...(JSON.parse(last) as Omit<DryRunReport, 'log'>), log: stderr });
-      },
-    );
+    execFile(tool, args, { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: '0' }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      if (err || !last.startsWith('{')) {
+        const tail = stderr.trim().split('\n').slice(-15).join('\n');
+        reject(new Error(`llama.cpp's dry run failed for ${[...args].join(' ')}: ${err?.message ?? 'no report'}\n${tail}`));
+        return;
+      }
+      resolve({ ...(JSON.parse(last) as Omit<DryRunReport, 'log'>), log: stderr });
+    });
   });
 }

@@ -2,8 +2,10 @@
  * Which of a model's tensors llama.cpp puts on the GPU, and what their buffer takes there
  * (llama-model.cpp `load_tensors`):
  * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU;
- * - with `-ngl N` the last N repeating layers go to the GPU (`i_gpu_start = n_layer − N`), and the
- *   output layer too when N exceeds the layer count (`-ngl 99`, `all`, the default);
+ * - `-ngl N` counts the output layer first: it goes to the GPU with any N ≥ 1, and with it the last
+ *   N − 1 repeating layers (`i_gpu_start = n_layer_all + 1 − N`, where n_layer_all counts the
+ *   multi-token-prediction layers too); `-ngl 99`, `all` and the default put everything there.
+ *   (llama.cpp before mid-2025 offloaded N repeating layers and the output layer only above n_layer.)
  * - a model without `output.weight` (tied embeddings) gets a copy of the token embedding as its
  *   output layer, on the output layer's device;
  * - `--cpu-moe`, `--n-cpu-moe N` (the expert tensors of layers 0 … N−1) and `-ot PATTERN=CPU`
@@ -55,8 +57,8 @@ export function placeWeights(
   settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>,
 ): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
-  const firstGpuLayer = Math.max(0, model.layers - ngl);
-  const outputOnGpu = ngl > model.layers;
+  const firstGpuLayer = Math.min(model.layers, Math.max(0, model.layers + 1 - ngl));
+  const outputOnGpu = ngl >= 1;
   const patterns: RegExp[] = [];
   const badPatterns: string[] = [];
   for (const p of settings.cpuTensorPatterns) {
@@ -95,5 +97,5 @@ export function placeWeights(
     const embd = model.tensors.find((t) => t.name === 'token_embd.weight');
     if (embd) gpuBytes += cudaTensorBytes(embd);
   }
-  return { gpuBytes, cpuBytes, gpuLayers: Math.min(ngl, model.layers), outputOnGpu, cpuOverriddenBytes, badPatterns };
+  return { gpuBytes, cpuBytes, gpuLayers: model.layers - firstGpuLayer, outputOnGpu, cpuOverriddenBytes, badPatterns };
 }

@@ -107,7 +107,9 @@ function deepseek2(): FixtureSpec {
       t.add(`${b}ffn_gate.weight`, [E, ff]).add(`${b}ffn_up.weight`, [E, ff]).add(`${b}ffn_down.weight`, [ff, E]);
     } else {
       t.add(`${b}ffn_gate_inp.weight`, [E, experts]);
-      t.add(`${b}ffn_gate_exps.weight`, [E, ffExp, experts]).add(`${b}ffn_up_exps.weight`, [E, ffExp, experts]).add(`${b}ffn_down_exps.weight`, [ffExp, E, experts]);
+      t.add(`${b}ffn_gate_exps.weight`, [E, ffExp, experts])
+        .add(`${b}ffn_up_exps.weight`, [E, ffExp, experts])
+        .add(`${b}ffn_down_exps.weight`, [ffExp, E, experts]);
       t.add(`${b}ffn_gate_shexp.weight`, [E, ffExp]).add(`${b}ffn_up_shexp.weight`, [E, ffExp]).add(`${b}ffn_down_shexp.weight`, [ffExp, E]);
     }
   }
@@ -155,7 +157,9 @@ function graniteHybrid(): FixtureSpec {
     const b = `blk.${i}.`;
     t.add(`${b}attn_norm.weight`, [E]);
     if (attention(i)) {
-      t.add(`${b}attn_q.weight`, [E, heads * hd]).add(`${b}attn_k.weight`, [E, kvHeads * hd]).add(`${b}attn_v.weight`, [E, kvHeads * hd]);
+      t.add(`${b}attn_q.weight`, [E, heads * hd])
+        .add(`${b}attn_k.weight`, [E, kvHeads * hd])
+        .add(`${b}attn_v.weight`, [E, kvHeads * hd]);
       t.add(`${b}attn_output.weight`, [heads * hd, E]);
     } else {
       t.add(`${b}ssm_in.weight`, [E, 2 * inner + 2 * groups * state + ssmHeads]);
@@ -202,10 +206,14 @@ function lfm2(): FixtureSpec {
     t.add(`${b}ffn_gate.weight`, [E, ff]).add(`${b}ffn_up.weight`, [E, ff]).add(`${b}ffn_down.weight`, [ff, E]);
     if (attention(i)) {
       t.add(`${b}attn_q_norm.weight`, [hd]).add(`${b}attn_k_norm.weight`, [hd]);
-      t.add(`${b}attn_q.weight`, [E, E]).add(`${b}attn_k.weight`, [E, kvHeads * hd]).add(`${b}attn_v.weight`, [E, kvHeads * hd]);
+      t.add(`${b}attn_q.weight`, [E, E])
+        .add(`${b}attn_k.weight`, [E, kvHeads * hd])
+        .add(`${b}attn_v.weight`, [E, kvHeads * hd]);
       t.add(`${b}attn_output.weight`, [E, E]);
     } else {
-      t.add(`${b}shortconv.conv.weight`, [cache, E], GGML.F32).add(`${b}shortconv.in_proj.weight`, [E, 3 * E]).add(`${b}shortconv.out_proj.weight`, [E, E]);
+      t.add(`${b}shortconv.conv.weight`, [cache, E], GGML.F32)
+        .add(`${b}shortconv.in_proj.weight`, [E, 3 * E])
+        .add(`${b}shortconv.out_proj.weight`, [E, E]);
     }
   }
   const a = 'lfm2';
@@ -242,15 +250,25 @@ function qwen3next(): FixtureSpec {
     const b = `blk.${i}.`;
     t.add(`${b}attn_norm.weight`, [E]).add(`${b}post_attention_norm.weight`, [E]);
     if ((i + 1) % 4 === 0) {
-      t.add(`${b}attn_q.weight`, [E, hd * heads * 2]).add(`${b}attn_k.weight`, [E, kvHeads * hd]).add(`${b}attn_v.weight`, [E, kvHeads * hd]);
-      t.add(`${b}attn_output.weight`, [hd * heads, E]).add(`${b}attn_q_norm.weight`, [hd]).add(`${b}attn_k_norm.weight`, [hd]);
+      t.add(`${b}attn_q.weight`, [E, hd * heads * 2])
+        .add(`${b}attn_k.weight`, [E, kvHeads * hd])
+        .add(`${b}attn_v.weight`, [E, kvHeads * hd]);
+      t.add(`${b}attn_output.weight`, [hd * heads, E])
+        .add(`${b}attn_q_norm.weight`, [hd])
+        .add(`${b}attn_k_norm.weight`, [hd]);
     } else {
       t.add(`${b}ssm_in.weight`, [E, keyDim * 2 + inner * 2]);
-      t.add(`${b}ssm_conv1d.weight`, [conv, keyDim * 2 + inner]).add(`${b}ssm_dt.bias`, [vHeads]).add(`${b}ssm_a`, [vHeads]);
-      t.add(`${b}ssm_ba.weight`, [E, vHeads * 2]).add(`${b}ssm_norm.weight`, [state]).add(`${b}ssm_out.weight`, [inner, E]);
+      t.add(`${b}ssm_conv1d.weight`, [conv, keyDim * 2 + inner])
+        .add(`${b}ssm_dt.bias`, [vHeads])
+        .add(`${b}ssm_a`, [vHeads]);
+      t.add(`${b}ssm_ba.weight`, [E, vHeads * 2])
+        .add(`${b}ssm_norm.weight`, [state])
+        .add(`${b}ssm_out.weight`, [inner, E]);
     }
     t.add(`${b}ffn_gate_inp.weight`, [E, experts]);
-    t.add(`${b}ffn_gate_exps.weight`, [E, ffExp, experts]).add(`${b}ffn_up_exps.weight`, [E, ffExp, experts]).add(`${b}ffn_down_exps.weight`, [ffExp, E, experts]);
+    t.add(`${b}ffn_gate_exps.weight`, [E, ffExp, experts])
+      .add(`${b}ffn_up_exps.weight`, [E, ffExp, experts])
+      .add(`${b}ffn_down_exps.weight`, [ffExp, E, experts]);
     t.add(`${b}ffn_gate_inp_shexp.weight`, [E], GGML.F32);
     t.add(`${b}ffn_gate_shexp.weight`, [E, ffExp]).add(`${b}ffn_up_shexp.weight`, [E, ffExp]).add(`${b}ffn_down_shexp.weight`, [ffExp, E]);
   }
@@ -294,7 +312,18 @@ export const SHAPE_MODELS: readonly ShapeModel[] = [
     layers: 28,
     traits: {},
     spec: () =>
-      transformer({ arch: 'qwen2', name: 'qwen2 shape', layers: 28, embd: 1536, heads: 12, kvHeads: 2, headDim: 128, ff: 8960, qkvBias: true, recipe: 'q4_k_m' }),
+      transformer({
+        arch: 'qwen2',
+        name: 'qwen2 shape',
+        layers: 28,
+        embd: 1536,
+        heads: 12,
+        kvHeads: 2,
+        headDim: 128,
+        ff: 8960,
+        qkvBias: true,
+        recipe: 'q4_k_m',
+      }),
   },
   {
     id: 'qwen3',
@@ -303,7 +332,19 @@ export const SHAPE_MODELS: readonly ShapeModel[] = [
     layers: 28,
     traits: {},
     spec: () =>
-      transformer({ arch: 'qwen3', name: 'qwen3 shape', layers: 28, embd: 1024, heads: 16, kvHeads: 8, headDim: 128, ff: 3072, qkNorm: true, tied: true, recipe: 'q4_k_m' }),
+      transformer({
+        arch: 'qwen3',
+        name: 'qwen3 shape',
+        layers: 28,
+        embd: 1024,
+        heads: 16,
+        kvHeads: 8,
+        headDim: 128,
+        ff: 3072,
+        qkNorm: true,
+        tied: true,
+        recipe: 'q4_k_m',
+      }),
   },
   {
     id: 'gemma3',
@@ -371,8 +412,22 @@ export const SHAPE_MODELS: readonly ShapeModel[] = [
         metadata: { 'gpt-oss.attention.sliding_window': 128 },
       }),
   },
-  { id: 'deepseek2', arch: 'deepseek2', covers: 'multi-head latent attention (compressed cache), shared experts', layers: 8, traits: { experts: true, mla: true }, spec: deepseek2 },
-  { id: 'granitehybrid', arch: 'granitehybrid', covers: 'Mamba-2 hybrid (attention every fourth layer)', layers: 8, traits: { recurrent: true }, spec: graniteHybrid },
+  {
+    id: 'deepseek2',
+    arch: 'deepseek2',
+    covers: 'multi-head latent attention (compressed cache), shared experts',
+    layers: 8,
+    traits: { experts: true, mla: true },
+    spec: deepseek2,
+  },
+  {
+    id: 'granitehybrid',
+    arch: 'granitehybrid',
+    covers: 'Mamba-2 hybrid (attention every fourth layer)',
+    layers: 8,
+    traits: { recurrent: true },
+    spec: graniteHybrid,
+  },
   { id: 'lfm2', arch: 'lfm2', covers: 'short-convolution hybrid (attention every third layer)', layers: 10, traits: { recurrent: true }, spec: lfm2 },
   {
     id: 'qwen3next',

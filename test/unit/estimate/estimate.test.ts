@@ -108,12 +108,15 @@ describe('estimate core: weights on the GPU', () => {
     assert.ok(e.parts.weightsBytes >= all && e.parts.weightsBytes - all < MiB);
   });
 
-  it('-ngl 10 of 32: only the last 10 layers, and the output layer stays on the CPU', async () => {
+  it('-ngl 10 of 32: the output layer counts first, then the last 9 repeating layers (llama.cpp today)', async () => {
     const m = await model('w-8b-ngl', LLAMA_31_8B);
     const e = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 10 });
-    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[2-9]|3[01])\./.test(n));
-    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB);
-    assert.equal(e.assumptions.gpuLayers, 10);
+    const expected = bytesOf(LLAMA_31_8B, (n) => /^blk\.(2[3-9]|3[01])\./.test(n) || n.startsWith('output'));
+    assert.ok(e.parts.weightsBytes >= expected && e.parts.weightsBytes - expected < MiB, `${e.parts.weightsBytes} vs ${expected}`);
+    assert.equal(e.assumptions.gpuLayers, 9);
+    const one = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 1 });
+    assert.equal(one.assumptions.gpuLayers, 0);
+    assert.ok(Math.abs(one.parts.weightsBytes - bytesOf(LLAMA_31_8B, (n) => n.startsWith('output'))) < MiB);
   });
 
   it('--n-cpu-moe 5 keeps the experts of layers 0–4 on the CPU; --cpu-moe all of them; -ot PATTERN=CPU the matching tensors', async () => {

@@ -1,0 +1,174 @@
+/**
+ * The dry-run matrix: each generated architecture (llama-shapes/architectures.ts) under many
+ * llama-server settings, sized by the real llama.cpp (its no-allocation dry run on lavapipe, a
+ * GPU-like Vulkan device) and by the estimate, part by part. The settings are llama-server's own
+ * arguments: llama.cpp parses them with its parser, the estimate with `parseLlamaServerArgs`.
+ *
+ * Held parts, within max(1 %, 16 MiB) of llama.cpp: the weights on the device and on the host, the
+ * KV cache and the recurrent state on the device, and the number of layers on the device. The
+ * compute buffer is backend-specific (the estimate models CUDA's, the dry run sizes Vulkan's): it is
+ * set beside llama.cpp's and held only to the looser COMPUTE_BOUND.
+ */
+import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
+import { parseLlamaServerArgs } from '../../src/core/estimate/server-args.ts';
+import { estimateVram } from '../../src/core/estimate/vram-estimate.ts';
+import { placeWeights } from '../../src/core/estimate/weights-placement.ts';
+import { MiB } from '../../src/core/units.ts';
+import { writeGguf } from './gguf-fixtures.ts';
+import { deviceTotals, hostTotals, llamaDryRun, type DryRunReport } from './llama-dry-run.ts';
+import { SHAPE_MODELS, type ShapeModel } from './llama-shapes/architectures.ts';
+
+export type MatrixPart = 'weights (device)' | 'weights (host)' | 'KV (device)' | 'recurrent (device)' | 'layers on device' | 'compute (device)';
+
+/** The parts held to the tight bound. */
+export const HELD_PARTS: readonly MatrixPart[] = ['weights (device)', 'weights (host)', 'KV (device)', 'recurrent (device)', 'layers on device'];
+
+/** max(1 %, 16 MiB) of llama.cpp's figure (layer counts: exact). */
+export function matrixTolerance(part: MatrixPart, truth: number): number {
+  if (part === 'layers on device') return 0;
+  return Math.max(0.01 * truth, 16 * MiB);
+}
+
+/**
+ * The compute buffer's bound: the estimate's (CUDA's) compute buffer within this factor of the
+ * Vulkan dry run's, either way. Loose on purpose: the backends reserve differently (see
+ * docs/llama-dry-run-matrix.md); it catches an estimate that is off by an order of magnitude.
+ */
+export const COMPUTE_BOUND = 3;
+
+export interface MatrixCase {
+  readonly shape: ShapeModel;
+  /** llama-server's arguments after `-m`. */
+  readonly args: readonly string[];
+}
+
+/** The settings every architecture runs under. */
+function commonSettings(shape: ShapeModel): string[][] {
+  const half = String(Math.floor(shape.layers / 2));
+  const out = [
+    ['-c', '4096', '-np', '1', '-fa', 'on'],
+    ['-c', '8192'],
+    ['-c', '16384', '-np', '4'],
+    ['-c', '8192', '-np', '2', '-kvu'],
+    ['-c', '4096', '-np', '1', '-fa', 'off'],
+    ['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0'],
+    ['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q4_0', '-ctv', 'q4_0'],
+    ['-c', '4096', '-np', '1', '-ctk', 'f32', '-ctv', 'f32'],
+    ['-c', '4096', '-np', '1', '-ngl', '0'],
+    ['-c', '4096', '-np', '1', '-ngl', half],
+    ['-c', '4096', '-np', '1', '-ub', '128'],
+    ['-c', '8192', '-np', '1', '-ub', '1024', '-b', '1024'],
+    ['-c', '0', '-np', '1'],
+    ['-c', '4096', '-np', '8', '-fa', 'on'],
+  ];
+  // Multi-head latent attention needs the same K and V types.
+  if (!shape.traits.mla) out.push(['-c', '8192', '-np', '1', '-fa', 'auto', '-ctk', 'q8_0']);
+  else out.push(['-c', '8192', '-np', '1', '-fa', 'off', '-ctk', 'bf16', '-ctv', 'bf16']);
+  return out;
+}
+
+export function matrixCases(): MatrixCase[] {
+  const cases: MatrixCase[] = [];
+  for (const shape of SHAPE_MODELS) {
+    const settings = commonSettings(shape);
+    if (shape.traits.experts) {
+      settings.push(['-c', '4096', '-np', '1', '--n-cpu-moe', '2']);
+      settings.push(['-c', '4096', '-np', '1', '-ot', String.raw`blk\.[0-3]\.ffn_(up|down|gate)_exps=CPU`]);
+      settings.push(['-c', '4096', '-np', '1', '-cmoe']);
+    }
+    if (shape.traits.swa) {
+      settings.push(['-c', '16384', '-np', '1', '--swa-full']);
+      settings.push(['-c', '16384', '-np', '4', '-kvu', '-ub', '256']);
+    }
+    for (const args of settings) cases.push({ shape, args });
+  }
+  return cases;
+}
+
+export interface PartComparison {
+  readonly part: MatrixPart;
+  readonly llama: number;
+  readonly ours: number;
+  readonly tolerance: number;
+  readonly ok: boolean;
+}
+
+export interface CaseComparison {
+  readonly c: MatrixCase;
+  readonly parts: readonly PartComparison[];
+  readonly report: DryRunReport;
+  /** Wall time of llama.cpp's dry run and of the estimate (read + size), ms. */
+  readonly dryRunMs: number;
+  readonly estimateMs: number;
+}
+
+const paths = new Map<string, Promise<string>>();
+
+/** The shape's GGUF, written once per process. */
+export function shapePath(shape: ShapeModel): Promise<string> {
+  let p = paths.get(shape.id);
+  if (!p) {
+    p = writeGguf(`dry-run-${shape.id}`, shape.spec(), { sparse: true });
+    paths.set(shape.id, p);
+  }
+  return p;
+}
+
+/** The estimate's figures for one case. */
+export async function estimateCase(path: string, args: readonly string[]) {
+  const parsed = parseLlamaServerArgs(args);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const model = await readGgufModel(path);
+  if (model.kind !== 'model') throw new Error(model.reason);
+  const e = estimateVram(model, parsed.settings);
+  if (e.kind !== 'estimate') throw new Error(e.reason);
+  const placement = placeWeights(model, parsed.settings);
+  return { estimate: e, placement };
+}
+
+export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
+  const path = await shapePath(c.shape);
+  const t0 = performance.now();
+  const report = await llamaDryRun(path, c.args);
+  const dryRunMs = performance.now() - t0;
+  const t1 = performance.now();
+  const { estimate, placement } = await estimateCase(path, c.args);
+  const estimateMs = performance.now() - t1;
+  const device = deviceTotals(report);
+  const host = hostTotals(report);
+  const onDevice = report.layers.filter((l) => !/^(CPU|.*_Host)$/.test(l.device)).length;
+  const layersKnown = report.layers.length > 0;
+  const figures: [MatrixPart, number, number][] = [
+    ['weights (device)', device.weights, estimate.parts.weightsBytes],
+    ['weights (host)', host.weights, placement.cpuBytes],
+    ['KV (device)', device.kv, estimate.parts.kvCacheBytes],
+    ['recurrent (device)', device.recurrent, estimate.parts.recurrentStateBytes],
+    ...(layersKnown ? [['layers on device', onDevice, estimate.assumptions.gpuLayers] as [MatrixPart, number, number]] : []),
+    ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
+  ];
+  const parts = figures.map(([part, llama, ours]) => {
+    if (part === 'compute (device)') {
+      const ok = llama === 0 ? ours === 0 : ours <= llama * COMPUTE_BOUND && ours >= llama / COMPUTE_BOUND;
+      return { part, llama, ours, tolerance: llama * (COMPUTE_BOUND - 1), ok };
+    }
+    const tolerance = matrixTolerance(part, llama);
+    return { part, llama, ours, tolerance, ok: Math.abs(ours - llama) <= tolerance };
+  });
+  return { c, parts, report, dryRunMs, estimateMs };
+}
+
+/** Runs every case, at most `concurrency` dry runs at a time, in the cases' order. */
+export async function runMatrix(cases: readonly MatrixCase[], concurrency = 2): Promise<CaseComparison[]> {
+  const results: CaseComparison[] = new Array(cases.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = await compareCase(cases[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
+
+export const argsText = (args: readonly string[]) => args.map((a) => (/[\s|\\()]/.test(a) ? `'${a}'` : a)).join(' ');
