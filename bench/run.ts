@@ -95,8 +95,9 @@ async function main(): Promise<void> {
   const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
   const fleet = await measureFleetInChild();
-  const ggufEstimate = await measureGgufEstimate();
+  // Before the GGUF estimate, which removes the fixtures' shared temp folder when it ends.
   const llamaDryRun = await measureLlamaDryRun();
+  const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
   const trendAnalysis = measureTrendAnalysis();

@@ -5,6 +5,7 @@
  */
 import { buildDryRunTool } from './llama/dry-run-tool.ts';
 import { fetchLlamaSource, fetchVulkanLibraries } from './llama/fetch.ts';
+import { errorMessage } from '../src/core/errors.ts';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -13,6 +14,6 @@ try {
   await fetchVulkanLibraries(log);
   await buildDryRunTool(log);
 } catch (err) {
-  process.stderr.write(`setup:llama: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`setup:llama: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 }

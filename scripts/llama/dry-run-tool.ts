@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { llamaPaths } from './paths.ts';
+import { MiB } from '../../src/core/units.ts';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -54,7 +55,7 @@ export async function buildDryRunTool(log: (line: string) => void): Promise<stri
       ...LIBRARIES.map((l) => `-l:${l}`),
       `-Wl,-rpath,${llamaPaths.vulkanLibs}`,
     ],
-    { maxBuffer: 16 * 1024 * 1024 },
+    { maxBuffer: 16 * MiB },
   );
   await rename(partial, tool);
   return tool;

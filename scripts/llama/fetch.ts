@@ -12,6 +12,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LLAMA_PACKAGES, llamaPaths } from './paths.ts';
+import { MiB } from '../../src/core/units.ts';
 
 const run = promisify(execFile);
 
@@ -21,7 +22,7 @@ async function packTarball(pkg: { spec: string; integrity: string }): Promise<st
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const { stdout } = await run(npm, ['pack', '--silent', '--pack-destination', llamaPaths.packages, pkg.spec], {
     cwd: llamaPaths.packages,
-    maxBuffer: 1024 * 1024,
+    maxBuffer: MiB,
   });
   const name = stdout.trim().split('\n').pop() ?? '';
   const tarball = join(llamaPaths.packages, name);
@@ -54,7 +55,7 @@ export async function fetchLlamaSource(log: (line: string) => void): Promise<voi
   await extract(tarball, ['package/llama/gitRelease.bundle', 'package/llama/llama.cpp.info.json'], bundleDir, 2);
   const staging = `${llamaPaths.source}.partial`;
   await rm(staging, { recursive: true, force: true });
-  await run('git', ['clone', '--quiet', join(bundleDir, 'gitRelease.bundle'), staging], { maxBuffer: 1024 * 1024 });
+  await run('git', ['clone', '--quiet', join(bundleDir, 'gitRelease.bundle'), staging], { maxBuffer: MiB });
   await rm(llamaPaths.source, { recursive: true, force: true });
   await rename(staging, llamaPaths.source);
 }

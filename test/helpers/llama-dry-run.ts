@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dryRunToolPath } from '../../scripts/llama/dry-run-tool.ts';
 import { LLAMA_SETUP_HINT, llamaPaths } from '../../scripts/llama/paths.ts';
+import { MiB } from '../../src/core/units.ts';
 
 /** One buffer type's share: the device's (`Vulkan0`), its pinned host memory (`Vulkan_Host`) or the CPU's. */
 export interface DryRunBuffer {
@@ -79,7 +80,7 @@ export function llamaDryRun(modelPath: string, serverArgs: readonly string[]): P
   const tool = dryRunTool();
   const args = ['--backends', llamaPaths.vulkanLibs, '-m', modelPath, ...serverArgs];
   return new Promise((resolve, reject) => {
-    execFile(tool, args, { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: '0' }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(tool, args, { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: '0' }, maxBuffer: 64 * MiB, timeout: 60_000 }, (err, stdout, stderr) => {
       const last = stdout.trim().split('\n').pop() ?? '';
       if (err || !last.startsWith('{')) {
         const tail = stderr.trim().split('\n').slice(-15).join('\n');

@@ -1,7 +1,8 @@
 /**
  * Which of a model's tensors llama.cpp puts on the GPU, and what their buffer takes there
  * (llama-model.cpp `load_tensors`):
- * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU;
+ * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU —
+ *   but LFM2's `token_embd_norm` is its output norm, on the output layer's device;
  * - `-ngl N` counts the output layer first: it goes to the GPU with any N ≥ 1, and with it the last
  *   N − 1 repeating layers (`i_gpu_start = n_layer_all + 1 − N`, where n_layer_all counts the
  *   multi-token-prediction layers too); `-ngl 99`, `all` and the default put everything there.
@@ -45,6 +46,8 @@ export function cudaTensorBytes(t: ModelTensor): number {
 const LAYER = /^blk\.(\d+)\./;
 const EXPERTS = /^blk\.\d+\.ffn_(up|down|gate|gate_up)_(ch)?exps/;
 const INPUT = /^(token_embd|token_types|position_embd|per_layer_token_embd|tok_embd|token_embd_norm)\./;
+/** Architectures whose output norm llama.cpp names `token_embd_norm` (LLM_TENSOR_OUTPUT_NORM_LFM2). */
+const OUTPUT_NORM_AS_EMBD_NORM = new Set(['lfm2', 'lfm2moe']);
 
 /** The layer count `-ngl` resolves to (null/'all': every layer and the output layer). */
 export function resolveGpuLayers(model: Pick<GgufModel, 'layers'>, gpuLayers: LlamaSettings['gpuLayers']): number {
@@ -80,7 +83,7 @@ export function placeWeights(
     if (layer !== null && layer >= firstLoadedSkip && model.skippedLayers > 0) continue;
     let onGpu: boolean;
     if (layer !== null) onGpu = layer >= firstGpuLayer;
-    else if (INPUT.test(t.name)) onGpu = false;
+    else if (INPUT.test(t.name) && !(t.name === 'token_embd_norm.weight' && OUTPUT_NORM_AS_EMBD_NORM.has(model.architecture))) onGpu = false;
     else onGpu = outputOnGpu;
     if (onGpu) {
       const expertToCpu = EXPERTS.test(t.name) && (settings.cpuMoeAll || (layer !== null && settings.cpuMoeLayers !== null && layer < settings.cpuMoeLayers));
