@@ -10,18 +10,38 @@
  * set beside llama.cpp's and held only to the looser COMPUTE_BOUND.
  */
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
+import { readProjector } from '../../src/core/estimate/projector-model.ts';
+import { projectorComputeBytes } from '../../src/core/estimate/projector-size.ts';
 import { parseLlamaServerArgs } from '../../src/core/estimate/server-args.ts';
 import { estimateVram } from '../../src/core/estimate/vram-estimate.ts';
 import { placeWeights } from '../../src/core/estimate/weights-placement.ts';
 import { MiB } from '../../src/core/units.ts';
 import { writeGguf } from './gguf-fixtures.ts';
 import { deviceTotals, hostTotals, llamaDryRun, type DryRunReport } from './llama-dry-run.ts';
-import { SHAPE_MODELS, type ShapeModel } from './llama-shapes/architectures.ts';
+import { PROJECTOR_SHAPES, SHAPE_MODELS, type ProjectorShape, type ShapeModel } from './llama-shapes/architectures.ts';
 
-export type MatrixPart = 'weights (device)' | 'weights (host)' | 'KV (device)' | 'recurrent (device)' | 'layers on device' | 'compute (device)';
+export type MatrixPart =
+  | 'weights (device)'
+  | 'weights (host)'
+  | 'KV (device)'
+  | 'recurrent (device)'
+  | 'layers on device'
+  | 'compute (device)'
+  | 'projector weights (device)'
+  | 'projector compute (device)';
 
 /** The parts held to the tight bound. */
-export const HELD_PARTS: readonly MatrixPart[] = ['weights (device)', 'weights (host)', 'KV (device)', 'recurrent (device)', 'layers on device'];
+export const HELD_PARTS: readonly MatrixPart[] = [
+  'weights (device)',
+  'weights (host)',
+  'KV (device)',
+  'recurrent (device)',
+  'layers on device',
+  'projector weights (device)',
+];
+
+/** The backend-specific parts, held only to COMPUTE_BOUND. */
+const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)'];
 
 /** max(1 %, 16 MiB) of llama.cpp's figure (layer counts: exact). */
 export function matrixTolerance(part: MatrixPart, truth: number): number {
@@ -41,8 +61,9 @@ export const COMPUTE_BOUND = 5;
 
 export interface MatrixCase {
   readonly shape: ShapeModel;
-  /** llama-server's arguments after `-m`. */
+  /** llama-server's arguments after `-m` (and `--mmproj FILE` when there is a projector). */
   readonly args: readonly string[];
+  readonly projector?: ProjectorShape;
 }
 
 /** The settings every architecture runs under. */
@@ -85,6 +106,18 @@ export function matrixCases(): MatrixCase[] {
     }
     for (const args of settings) cases.push({ shape, args });
   }
+  for (const projector of PROJECTOR_SHAPES) {
+    const shape = SHAPE_MODELS.find((s) => s.id === projector.textModel);
+    if (!shape) throw new Error(`${projector.id}: no text model ${projector.textModel}`);
+    for (const args of [
+      ['-c', '4096', '-np', '1', '-fa', 'on'],
+      ['-c', '4096', '-np', '1', '-fa', 'off'],
+      // (--no-mmproj-offload is left out: llama.cpp's no-allocation projector load on the CPU alone
+      // stops on an assertion in the scheduler, ggml-backend.cpp "*cur_backend_id != -1".)
+      ['-c', '8192', '-np', '2', '-fa', 'auto'],
+    ])
+      cases.push({ shape, args, projector });
+  }
   return cases;
 }
 
@@ -110,7 +143,7 @@ export interface CaseComparison {
 const paths = new Map<string, Promise<string>>();
 
 /** The shape's GGUF, written once per process. */
-export function shapePath(shape: ShapeModel): Promise<string> {
+export function shapePath(shape: ShapeModel | ProjectorShape): Promise<string> {
   let p = paths.get(shape.id);
   if (!p) {
     p = writeGguf(`dry-run-${shape.id}`, shape.spec(), { sparse: true });
@@ -119,25 +152,42 @@ export function shapePath(shape: ShapeModel): Promise<string> {
   return p;
 }
 
-/** The estimate's figures for one case. */
+/** The case's arguments as llama-server gets them. */
+async function fullArgs(c: MatrixCase): Promise<string[]> {
+  return c.projector ? [...c.args, '--mmproj', await shapePath(c.projector)] : [...c.args];
+}
+
+/** The estimate's figures for one case (the projector, when the arguments give one, read as `--mmproj` names it). */
 export async function estimateCase(path: string, args: readonly string[]) {
   const parsed = parseLlamaServerArgs(args);
   if (!parsed.ok) throw new Error(parsed.error);
   const model = await readGgufModel(path);
   if (model.kind !== 'model') throw new Error(model.reason);
-  const e = estimateVram(model, parsed.settings);
+  let projector = null;
+  if (parsed.settings.projectorPath) {
+    const p = await readProjector(parsed.settings.projectorPath);
+    if (p.kind !== 'projector') throw new Error(p.reason);
+    projector = p;
+  }
+  const e = estimateVram(model, parsed.settings, projector ? { projector } : {});
   if (e.kind !== 'estimate') throw new Error(e.reason);
   const placement = placeWeights(model, parsed.settings);
-  return { estimate: e, placement };
+  const offload = projector !== null && parsed.settings.projectorOffload;
+  const projectorParts = {
+    weights: offload ? projector!.weightsBytes : 0,
+    compute: offload ? projectorComputeBytes(projector!, e.assumptions.flashAttention === 'on') : 0,
+  };
+  return { estimate: e, placement, projector: projectorParts };
 }
 
 export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   const path = await shapePath(c.shape);
+  const args = await fullArgs(c);
   const t0 = performance.now();
-  const report = await llamaDryRun(path, c.args);
+  const report = await llamaDryRun(path, args);
   const dryRunMs = performance.now() - t0;
   const t1 = performance.now();
-  const { estimate, placement } = await estimateCase(path, c.args);
+  const { estimate, placement, projector } = await estimateCase(path, args);
   const estimateMs = performance.now() - t1;
   const device = deviceTotals(report);
   const host = hostTotals(report);
@@ -151,6 +201,19 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
     ...(layersKnown ? [['layers on device', onDevice, estimate.assumptions.gpuLayers] as [MatrixPart, number, number]] : []),
     ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
   ];
+  // Where the device lacks an operation, the projector's graph runs it on the CPU: most of its
+  // compute buffer is then host memory, and the device's share says little.
+  let projectorNotHeld: string | undefined;
+  if (c.projector) {
+    const buffers = report.projector?.buffers ?? [];
+    const onDevice = buffers.filter((b) => !/^(CPU|.*_Host)$/.test(b.name));
+    const sum = (bs: typeof buffers, key: 'weights' | 'compute') => bs.reduce((a, b) => a + b[key], 0);
+    const hostCompute = sum(buffers, 'compute') - sum(onDevice, 'compute');
+    if (hostCompute > sum(onDevice, 'compute'))
+      projectorNotHeld = `most of the projector's compute (${(hostCompute / MiB).toFixed(2)} MiB) is on the CPU: the device lacks operations it needs`;
+    figures.push(['projector weights (device)', sum(onDevice, 'weights'), projector.weights]);
+    figures.push(['projector compute (device)', sum(onDevice, 'compute'), projector.compute]);
+  }
   const faOurs = estimate.assumptions.flashAttention;
   const faLlama = report.settings.flashAttention;
   const computeNotHeld =
@@ -160,9 +223,10 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
         ? `flash attention ${faLlama} on Vulkan, ${faOurs} for CUDA`
         : undefined;
   const parts: PartComparison[] = figures.map(([part, llama, ours]) => {
-    if (part === 'compute (device)') {
+    if (COMPUTE_PARTS.includes(part)) {
       const within = llama === 0 ? ours === 0 : ours <= llama * COMPUTE_BOUND && ours >= llama / COMPUTE_BOUND;
-      return { part, llama, ours, tolerance: llama * (COMPUTE_BOUND - 1), ok: computeNotHeld !== undefined || within, notHeld: computeNotHeld };
+      const notHeld = part === 'projector compute (device)' ? (projectorNotHeld ?? computeNotHeld) : computeNotHeld;
+      return { part, llama, ours, tolerance: llama * (COMPUTE_BOUND - 1), ok: notHeld !== undefined || within, notHeld };
     }
     const tolerance = matrixTolerance(part, llama);
     return { part, llama, ours, tolerance, ok: Math.abs(ours - llama) <= tolerance };
@@ -185,3 +249,6 @@ export async function runMatrix(cases: readonly MatrixCase[], concurrency = 2): 
 }
 
 export const argsText = (args: readonly string[]) => args.map((a) => (/[\s|\\()]/.test(a) ? `'${a}'` : a)).join(' ');
+
+/** A case's settings for tables and test names (the projector by its shape's name). */
+export const caseText = (c: MatrixCase) => argsText(c.projector ? [...c.args, '--mmproj', `${c.projector.id}.gguf`] : c.args);

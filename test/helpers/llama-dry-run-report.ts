@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { MiB } from '../../src/core/units.ts';
 import { repoRoot } from './fake-nvml.ts';
-import { argsText, COMPUTE_BOUND, HELD_PARTS, type CaseComparison, type PartComparison } from './llama-dry-run-matrix.ts';
-import { SHAPE_MODELS } from './llama-shapes/architectures.ts';
+import { caseText, COMPUTE_BOUND, HELD_PARTS, type CaseComparison, type PartComparison } from './llama-dry-run-matrix.ts';
+import { PROJECTOR_SHAPES, SHAPE_MODELS } from './llama-shapes/architectures.ts';
 
 export const DRY_RUN_DOC = join(repoRoot, 'docs', 'llama-dry-run-matrix.md');
 
@@ -37,7 +37,7 @@ export function worstHeld(results: readonly CaseComparison[]): string {
     }
   if (!worst) return 'none';
   const { r, p } = worst;
-  return `${r.c.shape.id} \`${argsText(r.c.args)}\`, ${p.part}: ${mib(p.ours)} MiB estimated for ${mib(p.llama)} MiB (${error(p)}; allowed ±${mib(p.tolerance)} MiB)`;
+  return `${r.c.projector?.id ?? r.c.shape.id} \`${caseText(r.c)}\`, ${p.part}: ${mib(p.ours)} MiB estimated for ${mib(p.llama)} MiB (${error(p)}; allowed ±${mib(p.tolerance)} MiB)`;
 }
 
 export interface ComputeStats {
@@ -67,7 +67,7 @@ export function renderDryRunDoc(results: readonly CaseComparison[], cudaSection:
     '',
     'Every part of the estimate checked against the real llama.cpp (the version `npm run setup:llama`',
     'fetches), on every test run: generated models of ten architectures, each under 15 to 20',
-    'llama-server settings, sized by llama.cpp itself without allocating anything — its',
+    'llama-server settings, and two vision projectors (`--mmproj`), sized by llama.cpp itself without allocating anything — its',
     "no-allocation dry run (`no_alloc`, as `--fit` probes memory) on a GPU-like device, Mesa's",
     'software Vulkan device (lavapipe), so no GPU is needed. The tool',
     "(`test/tools/llama-dry-run.cpp`) parses llama-server's own arguments with llama.cpp's parser,",
@@ -75,9 +75,9 @@ export function renderDryRunDoc(results: readonly CaseComparison[], cudaSection:
     'the same arguments with its own parser.',
     '',
     '- **Held** (the matrix test fails beyond the bound): the weights on the device and on the host,',
-    '  the KV cache and the recurrent state on the device — within max(1 %, 16 MiB) of llama.cpp —',
-    '  and the number of layers on the device (exactly).',
-    `- **Compute buffer**: backend-specific. The estimate sizes CUDA's; the dry run sizes Vulkan's. It`,
+    "  the KV cache and the recurrent state on the device, the projector's weights on the device —",
+    '  within max(1 %, 16 MiB) of llama.cpp — and the number of layers on the device (exactly).',
+    `- **Compute buffers** (the model's and the projector's): backend-specific. The estimate sizes CUDA's; the dry run sizes Vulkan's. It`,
     `  is held only within ${COMPUTE_BOUND}× either way, and only where both resolve flash attention the same`,
     '  way and a layer is on the device; the other rows show it unheld with the reason.',
     '',
@@ -97,18 +97,22 @@ export function renderDryRunDoc(results: readonly CaseComparison[], cudaSection:
     '| Shape | Architecture | Layers | What it exercises |',
     '| --- | --- | ---: | --- |',
     ...SHAPE_MODELS.map((s) => `| ${s.id} | ${s.arch} | ${s.layers} | ${s.covers} |`),
+    ...PROJECTOR_SHAPES.map((p) => `| ${p.id} | clip (with ${p.textModel}) | — | ${p.covers} |`),
     '',
   ];
   if (cudaSection.length) lines.push(...cudaSection, '');
   lines.push('## The matrix', '', 'Sizes in MiB; the error is the estimate minus llama.cpp.', '');
-  for (const shape of SHAPE_MODELS) {
-    const rows = results.filter((r) => r.c.shape.id === shape.id);
+  const groups = [
+    ...SHAPE_MODELS.map((s) => ({ id: s.id, rows: results.filter((r) => r.c.shape.id === s.id && !r.c.projector) })),
+    ...PROJECTOR_SHAPES.map((p) => ({ id: p.id, rows: results.filter((r) => r.c.projector?.id === p.id) })),
+  ];
+  for (const { id, rows } of groups) {
     if (!rows.length) continue;
-    lines.push(`### ${shape.id}`, '', '| Settings | Part | llama.cpp | Estimate | Error | Held |', '| --- | --- | ---: | ---: | ---: | --- |');
+    lines.push(`### ${id}`, '', '| Settings | Part | llama.cpp | Estimate | Error | Held |', '| --- | --- | ---: | ---: | ---: | --- |');
     for (const r of rows) {
       for (const p of r.parts) {
         const held = p.notHeld ? `no: ${p.notHeld}` : p.ok ? 'yes' : '**out of bounds**';
-        lines.push(`| \`${argsText(r.c.args)}\` | ${p.part} | ${figure(p, p.llama)} | ${figure(p, p.ours)} | ${error(p)} | ${held} |`);
+        lines.push(`| \`${caseText(r.c)}\` | ${p.part} | ${figure(p, p.llama)} | ${figure(p, p.ours)} | ${error(p)} | ${held} |`);
       }
     }
     lines.push('');

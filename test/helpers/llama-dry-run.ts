@@ -24,6 +24,8 @@ export interface DryRunReport {
   readonly buffers: readonly DryRunBuffer[];
   /** Each layer's device as the KV cache or recurrent state placed it. */
   readonly layers: readonly { layer: number; device: string }[];
+  /** With `--mmproj`: the projector's weights and warm-up compute buffer per device (compute to 0.01 MiB). */
+  readonly projector: { readonly buffers: readonly { name: string; weights: number; compute: number }[] } | null;
   /** The logits/embeddings output buffer (host memory), to 0.01 MiB as llama.cpp logs it. */
   readonly outputBytes: number;
   readonly settings: {

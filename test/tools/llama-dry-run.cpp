@@ -11,7 +11,9 @@
 //
 // The object: per buffer type (one per device, and the host's), the model weights, the KV cache,
 // the recurrent state and the compute buffer llama.cpp reserves there; the output buffer; each
-// layer's device; and the settings as llama.cpp resolved them (context, sequences, flash attention).
+// layer's device; the settings as llama.cpp resolved them (context, sequences, flash attention);
+// and with --mmproj, the projector's weights and warm-up compute buffer per device, sized the way
+// llama-server's --fit sizes them (clip_init with no_alloc, as mtmd_get_memory_usage does).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +32,8 @@
 #include "llama-kv-cache.h"
 #include "llama-memory-hybrid.h"
 #include "llama-memory-recurrent.h"
+#include "clip.h"
+#include "mtmd.h"
 
 namespace {
 
@@ -79,6 +83,53 @@ void memory_parts(llama_memory_i * mem, std::map<std::string, Parts> & parts) {
     }
 }
 
+// The projector's memory per device: clip_get_mem_usage gives weights + compute, the log of the
+// last graph reservation the compute part ("reserve_compute_meta: <buft> compute buffer size = ...").
+std::string projector_json(const common_params & params, size_t log_from) {
+    clip_context_params cp{};
+    cp.use_gpu = params.mmproj_use_gpu;
+    cp.device = params.mmproj_device;
+    cp.flash_attn_type = (clip_flash_attn_type) params.flash_attn_type;
+    cp.image_min_tokens = params.image_min_tokens;
+    cp.image_max_tokens = params.image_max_tokens;
+    cp.warmup = params.warmup;
+    cp.no_alloc = true;
+    clip_init_result res = clip_init(params.mmproj.path.c_str(), cp);
+    if (!res.ctx_v && !res.ctx_a) throw std::runtime_error("the projector did not load");
+    std::map<std::string, size_t> total;
+    for (clip_ctx * c : {res.ctx_v, res.ctx_a}) {
+        if (!c) continue;
+        for (const auto & [dev, size] : clip_get_mem_usage(c)) total[ggml_backend_dev_name(dev)] += size;
+    }
+    std::map<std::string, size_t> compute, block;
+    {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        const std::regex compute_re(R"((?:alloc|reserve)_compute_meta: +(\S+) compute buffer size = +([0-9.]+) MiB)");
+        std::smatch m;
+        for (size_t i = log_from; i < log_lines.size(); i++) {
+            const auto & line = log_lines[i];
+            if (std::regex_search(line, m, compute_re)) block[m[1]] += (size_t) (std::stod(m[2]) * 1024 * 1024 + 0.5);
+            else if (line.find("_compute_meta: graph splits") != std::string::npos) {
+                compute = block;
+                block.clear();
+            }
+        }
+    }
+    for (clip_ctx * c : {res.ctx_v, res.ctx_a, res.ctx_gen_a})
+        if (c) clip_free(c);
+    std::string out = "{\"buffers\":[";
+    bool first = true;
+    for (const auto & [name, size] : total) {
+        // The log prints the compute buffer to 0.01 MiB: a rest below that is rounding, not weights.
+        size_t comp = std::min(size, compute.count(name) ? compute[name] : (size_t) 0);
+        if (size - comp < 10486) comp = size;
+        if (!first) out += ",";
+        first = false;
+        out += "{\"name\":" + json_string(name) + ",\"weights\":" + std::to_string(size - comp) + ",\"compute\":" + std::to_string(comp) + "}";
+    }
+    return out + "]}";
+}
+
 }  // namespace
 
 int main(int argc, char ** argv) {
@@ -99,6 +150,7 @@ int main(int argc, char ** argv) {
     common_params params;
     if (!common_params_parse((int) args.size(), args.data(), params, LLAMA_EXAMPLE_SERVER)) return 2;
     llama_log_set(on_log, nullptr);
+    mtmd_log_set(on_log, nullptr);
     // llama-server's own defaults (tools/server/server.cpp).
     if (params.embedding && params.n_batch > params.n_ubatch) params.n_batch = params.n_ubatch;
     if (params.n_parallel < 0) {
@@ -170,9 +222,24 @@ int main(int argc, char ** argv) {
         first = false;
         out += "{\"layer\":" + std::to_string(il) + ",\"device\":" + json_string(dev) + "}";
     }
+    std::string projector = "null";
+    if (!params.mmproj.path.empty()) {
+        size_t log_from;
+        {
+            std::lock_guard<std::mutex> lock(log_mutex);
+            log_from = log_lines.size();
+        }
+        try {
+            projector = projector_json(params, log_from);
+        } catch (const std::exception & e) {
+            fprintf(stderr, "llama-dry-run: the projector: %s\n", e.what());
+            return 1;
+        }
+    }
+    out += "],\"projector\":" + projector;
     char b[512];
     snprintf(b, sizeof b,
-             "],\"outputBytes\":%zu,\"settings\":{\"contextTokens\":%u,\"sequences\":%u,\"kvUnified\":%s,\"ubatchTokens\":%u,\"batchTokens\":%u,\"flashAttention\":\"%s\",\"cacheTypeK\":\"%s\",\"cacheTypeV\":\"%s\",\"gpuLayers\":%d,\"layers\":%d}}",
+             ",\"outputBytes\":%zu,\"settings\":{\"contextTokens\":%u,\"sequences\":%u,\"kvUnified\":%s,\"ubatchTokens\":%u,\"batchTokens\":%u,\"flashAttention\":\"%s\",\"cacheTypeK\":\"%s\",\"cacheTypeV\":\"%s\",\"gpuLayers\":%d,\"layers\":%d}}",
              output_bytes, llama_n_ctx(ctx), llama_n_seq_max(ctx), params.kv_unified ? "true" : "false", llama_n_ubatch(ctx), llama_n_batch(ctx), flash_attn.c_str(),
              ggml_type_name(cparams.type_k), ggml_type_name(cparams.type_v), mparams.n_gpu_layers, llama_model_n_layer(model));
     out += b;

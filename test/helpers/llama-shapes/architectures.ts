@@ -13,7 +13,7 @@
 import type { FixtureSpec, FixtureTensor, FixtureValue } from '../gguf-fixtures.ts';
 import { spmByteVocab } from '../gguf-vocab.ts';
 import { GGUFValueType } from '@huggingface/gguf';
-import { GGML, transformerModel, type TransformerSpec } from '../truth-models.ts';
+import { GGML, transformerModel, visionProjector, type TransformerSpec, type VisionProjectorSpec } from '../truth-models.ts';
 
 export interface ShapeModel {
   /** A short id for names and tables ("qwen3moe"). */
@@ -436,5 +436,65 @@ export const SHAPE_MODELS: readonly ShapeModel[] = [
     layers: 8,
     traits: { recurrent: true, experts: true },
     spec: qwen3next,
+  },
+];
+
+export interface ProjectorShape {
+  readonly id: string;
+  readonly covers: string;
+  /** The text model it is given with (`--mmproj`). */
+  readonly textModel: string;
+  readonly spec: () => FixtureSpec;
+}
+
+/** The truth set's Qwen-VL-merger projector layout with the keys clip.cpp needs to load it. */
+export function loadableProjector(spec: VisionProjectorSpec): FixtureSpec {
+  const out = visionProjector(spec);
+  const rgb = { value: [0.5, 0.5, 0.5], type: GGUFValueType.ARRAY, subType: GGUFValueType.FLOAT32 };
+  Object.assign(out.metadata, {
+    'clip.use_gelu': true,
+    'clip.vision.attention.layer_norm_epsilon': f32(1e-6),
+    'clip.vision.image_mean': rgb,
+    'clip.vision.image_std': rgb,
+  });
+  return out;
+}
+
+export const PROJECTOR_SHAPES: readonly ProjectorShape[] = [
+  {
+    id: 'mmproj-qwen3vl',
+    covers: 'vision projector: Qwen3-VL merger, 24 layers of 1024, dynamic resolution up to 4 Mpixel, BF16',
+    textModel: 'qwen3',
+    spec: () =>
+      loadableProjector({
+        projectorType: 'qwen3vl_merger',
+        layers: 24,
+        embd: 1024,
+        ff: 4096,
+        heads: 16,
+        imageSize: 768,
+        patchSize: 16,
+        projectionDim: 1024,
+        merge: 2,
+        imageMaxPixels: 2 ** 22,
+      }),
+  },
+  {
+    id: 'mmproj-qwen3vl-small',
+    covers: 'vision projector: Qwen3-VL merger, 12 layers of 768, up to 1 Mpixel',
+    textModel: 'qwen3',
+    spec: () =>
+      loadableProjector({
+        projectorType: 'qwen3vl_merger',
+        layers: 12,
+        embd: 768,
+        ff: 3072,
+        heads: 12,
+        imageSize: 768,
+        patchSize: 16,
+        projectionDim: 1024,
+        merge: 2,
+        imageMaxPixels: 2 ** 20,
+      }),
   },
 ];

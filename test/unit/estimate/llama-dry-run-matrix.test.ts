@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { MiB } from '../../../src/core/units.ts';
 import { cudaComputeSection } from '../../helpers/llama-dry-run-cuda.ts';
-import { argsText, matrixCases, runMatrix, type CaseComparison } from '../../helpers/llama-dry-run-matrix.ts';
+import { caseText, matrixCases, runMatrix, type CaseComparison } from '../../helpers/llama-dry-run-matrix.ts';
 import { DRY_RUN_DOC, renderDryRunDoc } from '../../helpers/llama-dry-run-report.ts';
 import { SHAPE_MODELS } from '../../helpers/llama-shapes/architectures.ts';
 
@@ -28,10 +28,14 @@ test('the matrix covers at least ten architectures and 150 settings', () => {
   assert.ok(SHAPE_MODELS.length >= 10, `only ${SHAPE_MODELS.length} architectures`);
   assert.ok(cases.length >= 150, `only ${cases.length} cases`);
   assert.equal(new Set(cases.map((c) => c.shape.id)).size, SHAPE_MODELS.length, 'every architecture has cases');
+  assert.ok(
+    cases.some((c) => c.projector),
+    'a vision projector has cases',
+  );
 });
 
 for (const [i, c] of cases.entries()) {
-  test(`${c.shape.id} ${argsText(c.args)}: every held part within max(1 %, 16 MiB) of llama.cpp's dry run`, () => {
+  test(`${c.projector?.id ?? c.shape.id} ${caseText(c)}: every held part within max(1 %, 16 MiB) of llama.cpp's dry run`, () => {
     if (failure) throw failure;
     const r = results![i]!;
     const bad = r.parts.filter((p) => !p.ok);
@@ -39,7 +43,7 @@ for (const [i, c] of cases.entries()) {
     assert.deepEqual(
       bad.map((p) => `${p.part}: llama.cpp ${mib(p.llama)(p)}, the estimate ${mib(p.ours)(p)} (allowed ±${mib(p.tolerance)(p)})`),
       [],
-      `${c.shape.arch} with ${argsText(c.args)}`,
+      `${c.projector ? `${c.projector.id} with ` : ''}${c.shape.arch} with ${caseText(c)}`,
     );
   });
 }
