@@ -26,6 +26,7 @@ export type MatrixPart =
   | 'KV (device)'
   | 'recurrent (device)'
   | 'layers on device'
+  | 'output layer on device'
   | 'compute (device)'
   | 'projector weights (device)'
   | 'projector compute (device)';
@@ -37,15 +38,19 @@ export const HELD_PARTS: readonly MatrixPart[] = [
   'KV (device)',
   'recurrent (device)',
   'layers on device',
+  'output layer on device',
   'projector weights (device)',
 ];
 
 /** The backend-specific parts, held only to COMPUTE_BOUND. */
 const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)'];
 
-/** max(1 %, 16 MiB) of llama.cpp's figure (layer counts: exact). */
+/** Parts that are counts, not bytes (held exactly). */
+export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device'];
+
+/** max(1 %, 16 MiB) of llama.cpp's figure (counts: exact). */
 export function matrixTolerance(part: MatrixPart, truth: number): number {
-  if (part === 'layers on device') return 0;
+  if (COUNT_PARTS.includes(part)) return 0;
   return Math.max(0.01 * truth, 16 * MiB);
 }
 
@@ -191,7 +196,10 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   const estimateMs = performance.now() - t1;
   const device = deviceTotals(report);
   const host = hostTotals(report);
-  const onDevice = report.layers.filter((l) => !/^(CPU|.*_Host)$/.test(l.device)).length;
+  const deviceLayer = (l: { device: string }) => !/^(CPU|.*_Host)$/.test(l.device);
+  const n = report.settings.layers;
+  const onDevice = report.layers.filter((l) => l.layer < n && deviceLayer(l)).length;
+  const output = report.layers.find((l) => l.layer === n);
   const layersKnown = report.layers.length > 0;
   const figures: [MatrixPart, number, number][] = [
     ['weights (device)', device.weights, estimate.parts.weightsBytes],
@@ -199,6 +207,7 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
     ['KV (device)', device.kv, estimate.parts.kvCacheBytes],
     ['recurrent (device)', device.recurrent, estimate.parts.recurrentStateBytes],
     ...(layersKnown ? [['layers on device', onDevice, estimate.assumptions.gpuLayers] as [MatrixPart, number, number]] : []),
+    ...(output ? [['output layer on device', deviceLayer(output) ? 1 : 0, placement.outputOnGpu ? 1 : 0] as [MatrixPart, number, number]] : []),
     ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
   ];
   // Where the device lacks an operation, the projector's graph runs it on the CPU: most of its

@@ -6,15 +6,16 @@
 import { join } from 'node:path';
 import { MiB } from '../../src/core/units.ts';
 import { repoRoot } from './fake-nvml.ts';
-import { caseText, COMPUTE_BOUND, HELD_PARTS, type CaseComparison, type PartComparison } from './llama-dry-run-matrix.ts';
+import { caseText, COMPUTE_BOUND, COUNT_PARTS, HELD_PARTS, type CaseComparison, type PartComparison } from './llama-dry-run-matrix.ts';
 import { PROJECTOR_SHAPES, SHAPE_MODELS } from './llama-shapes/architectures.ts';
 
 export const DRY_RUN_DOC = join(repoRoot, 'docs', 'llama-dry-run-matrix.md');
 
 const mib = (b: number) => (b / MiB).toFixed(2);
-const figure = (p: PartComparison, b: number) => (p.part === 'layers on device' ? String(b) : mib(b));
+const figure = (p: PartComparison, b: number) => (p.part === 'output layer on device' ? (b ? 'yes' : 'no') : COUNT_PARTS.includes(p.part) ? String(b) : mib(b));
 const error = (p: PartComparison) => {
-  if (p.part === 'layers on device') return p.ours === p.llama ? '0' : `${p.ours - p.llama > 0 ? '+' : '−'}${Math.abs(p.ours - p.llama)}`;
+  if (p.part === 'output layer on device') return p.ours === p.llama ? '—' : 'differs';
+  if (COUNT_PARTS.includes(p.part)) return p.ours === p.llama ? '0' : `${p.ours - p.llama > 0 ? '+' : '−'}${Math.abs(p.ours - p.llama)}`;
   const d = p.ours - p.llama;
   const pct = p.llama === 0 ? '' : ` (${d >= 0 ? '+' : '−'}${Math.abs((d / p.llama) * 100).toFixed(1)} %)`;
   return `${d >= 0 ? '+' : '−'}${Math.abs(d / MiB).toFixed(2)}${pct}`;
@@ -31,7 +32,7 @@ export function worstHeld(results: readonly CaseComparison[]): string {
   let worst: { r: CaseComparison; p: PartComparison; ratio: number } | null = null;
   for (const r of results)
     for (const p of r.parts) {
-      if (!HELD_PARTS.includes(p.part) || p.part === 'layers on device') continue;
+      if (!HELD_PARTS.includes(p.part) || COUNT_PARTS.includes(p.part)) continue;
       const ratio = Math.abs(p.ours - p.llama) / p.tolerance;
       if (!worst || ratio > worst.ratio) worst = { r, p, ratio };
     }
@@ -76,7 +77,8 @@ export function renderDryRunDoc(results: readonly CaseComparison[], cudaSection:
     '',
     '- **Held** (the matrix test fails beyond the bound): the weights on the device and on the host,',
     "  the KV cache and the recurrent state on the device, the projector's weights on the device —",
-    '  within max(1 %, 16 MiB) of llama.cpp — and the number of layers on the device (exactly).',
+    '  within max(1 %, 16 MiB) of llama.cpp — and the number of layers on the device and whether the',
+    '  output layer is there (exactly).',
     `- **Compute buffers** (the model's and the projector's): backend-specific. The estimate sizes CUDA's; the dry run sizes Vulkan's. It`,
     `  is held only within ${COMPUTE_BOUND}× either way, and only where both resolve flash attention the same`,
     '  way and a layer is on the device; the other rows show it unheld with the reason.',

@@ -22,7 +22,7 @@ export interface DryRunBuffer {
 
 export interface DryRunReport {
   readonly buffers: readonly DryRunBuffer[];
-  /** Each layer's device as the KV cache or recurrent state placed it. */
+  /** Each layer's device as llama.cpp placed its weights; layer `settings.layers` is the output layer. */
   readonly layers: readonly { layer: number; device: string }[];
   /** With `--mmproj`: the projector's weights and warm-up compute buffer per device (compute to 0.01 MiB). */
   readonly projector: { readonly buffers: readonly { name: string; weights: number; compute: number }[] } | null;

@@ -11,7 +11,7 @@
 //
 // The object: per buffer type (one per device, and the host's), the model weights, the KV cache,
 // the recurrent state and the compute buffer llama.cpp reserves there; the output buffer; each
-// layer's device; the settings as llama.cpp resolved them (context, sequences, flash attention);
+// layer's device (the output layer as layer n_layer); the settings as llama.cpp resolved them (context, sequences, flash attention);
 // and with --mmproj, the projector's weights and warm-up compute buffer per device, sized the way
 // llama-server's --fit sizes them (clip_init with no_alloc, as mtmd_get_memory_usage does).
 #include <cstdio>
@@ -191,7 +191,8 @@ int main(int argc, char ** argv) {
     std::string flash_attn = cparams.flash_attn_type == LLAMA_FLASH_ATTN_TYPE_ENABLED ? "on" : cparams.flash_attn_type == LLAMA_FLASH_ATTN_TYPE_DISABLED ? "off" : "auto";
     std::map<int, std::string> layer_device;
     const std::regex output_re(R"(output buffer size = +([0-9.]+) MiB)");
-    const std::regex layer_re(R"(layer +([0-9]+): dev = (\S+))");
+    // load_tensors' placement of each layer (the layer after the last is the output layer).
+    const std::regex layer_re(R"(load_tensors: layer +([0-9]+) assigned to device ([^,\s]+))");
     const std::regex fa_on_re(R"(Flash Attention enabled)");
     const std::regex fa_off_re(R"(Flash Attention not supported)");
     {

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { MiB } from '../../../src/core/units.ts';
 import { cudaComputeSection } from '../../helpers/llama-dry-run-cuda.ts';
-import { caseText, matrixCases, runMatrix, type CaseComparison } from '../../helpers/llama-dry-run-matrix.ts';
+import { COUNT_PARTS, caseText, matrixCases, runMatrix, type CaseComparison, type MatrixPart } from '../../helpers/llama-dry-run-matrix.ts';
 import { DRY_RUN_DOC, renderDryRunDoc } from '../../helpers/llama-dry-run-report.ts';
 import { SHAPE_MODELS } from '../../helpers/llama-shapes/architectures.ts';
 
@@ -39,7 +39,7 @@ for (const [i, c] of cases.entries()) {
     if (failure) throw failure;
     const r = results![i]!;
     const bad = r.parts.filter((p) => !p.ok);
-    const mib = (b: number) => (p: { part: string }) => (p.part === 'layers on device' ? String(b) : `${(b / MiB).toFixed(2)} MiB`);
+    const mib = (b: number) => (p: { part: MatrixPart }) => (COUNT_PARTS.includes(p.part) ? String(b) : `${(b / MiB).toFixed(2)} MiB`);
     assert.deepEqual(
       bad.map((p) => `${p.part}: llama.cpp ${mib(p.llama)(p)}, the estimate ${mib(p.ours)(p)} (allowed ±${mib(p.tolerance)(p)})`),
       [],
