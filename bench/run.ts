@@ -2,6 +2,7 @@
  * `npm run bench`: what one sample costs through NVML and through nvidia-smi, side by side in one
  * run, the watcher's own CPU time at the default rate, the time from a sample that crosses a
  * fallback trigger to the step's request, the driver calls per minute (bench/driver-calls.ts), and
+ * llama.cpp's dry run and the estimate per architecture of the dry-run matrix (bench/llama-dry-run.ts),
  * the history import's rate and longest pause, and how well the trend analysis judges (leak
  * detection delay, rate error, false leak verdicts) and how long it takes on a day at 1 Hz. Prints a table; saves JSON under
  * bench/results/. `-- --quick` shortens the watcher measurement from 60 s to 10 s.
@@ -16,6 +17,7 @@ import { measureFallbackLatency } from './fallback-latency.ts';
 import { measureFleetInChild } from './fleet.ts';
 import { measureGgufEstimate } from './gguf-estimate.ts';
 import { measureHistoryImport } from './history-import.ts';
+import { dryRunRows, measureLlamaDryRun } from './llama-dry-run.ts';
 import { BENCH_GPU, measureNvmlSampler, samplerRows } from './nvml-sampler.ts';
 import { ANALYSIS_TARGET_MS, measureTrendAnalysis } from './trend-analysis.ts';
 import { measureWholeGpu } from './whole-gpu.ts';
@@ -93,6 +95,8 @@ async function main(): Promise<void> {
   const scrape = await measureExporterScrape();
   const fallback = await measureFallbackLatency();
   const fleet = await measureFleetInChild();
+  // Before the GGUF estimate, which removes the fixtures' shared temp folder when it ends.
+  const llamaDryRun = await measureLlamaDryRun();
   const ggufEstimate = await measureGgufEstimate();
   const driverCalls = await measureDriverCalls();
   const historyImport = await measureHistoryImport();
@@ -149,6 +153,7 @@ async function main(): Promise<void> {
       target: `≤ ${ggufEstimate.targetMs} ms`,
       ok: ggufEstimate.medianMs <= ggufEstimate.targetMs,
     },
+    ...dryRunRows(llamaDryRun),
     ...historyImport.rows,
     ...trendAnalysis.rows,
     ...wholeGpu.rows,
@@ -170,6 +175,7 @@ async function main(): Promise<void> {
     exporterScrape: scrape,
     fallbackLatency: fallback,
     ggufEstimate,
+    llamaDryRun,
     historyImport: historyImport.figures,
     trendAnalysis: trendAnalysis.figures,
     wholeGpu: wholeGpu.figures,
@@ -183,6 +189,8 @@ async function main(): Promise<void> {
       watcherCpuPercent: 0.1,
       fallbackLatencyMs: 50,
       ggufEstimateMs: ggufEstimate.targetMs,
+      llamaDryRunMs: llamaDryRun.targets.dryRunMs,
+      dryRunEstimateMs: llamaDryRun.targets.estimateMs,
       processListingsPerMinuteSteady: PROCESS_LISTINGS_PER_MINUTE_TARGET,
       importPauseMs: 50,
       trendAnalysisMs: ANALYSIS_TARGET_MS,

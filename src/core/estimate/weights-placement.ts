@@ -1,7 +1,8 @@
 /**
  * Which of a model's tensors llama.cpp puts on the GPU, and what their buffer takes there
  * (llama-model.cpp `load_tensors`):
- * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU;
+ * - the input layer (token embedding and other `token_*`/per-layer embeddings) stays on the CPU —
+ *   but LFM2's `token_embd_norm` is its output norm, on the output layer's device;
  * - `-ngl N` counts the output layer as the last layer (llama-model.cpp v0.5.0: `i_gpu_start =
  *   n_layer + 1 − N`): the output layer goes to the GPU first, then the last N − 1 repeating layers
  *   ("offloading output layer to GPU", "offloading N−1 repeating layers to GPU"); `-ngl 0` keeps
@@ -46,6 +47,8 @@ export function cudaTensorBytes(t: ModelTensor): number {
 const LAYER = /^blk\.(\d+)\./;
 const EXPERTS = /^blk\.\d+\.ffn_(up|down|gate|gate_up)_(ch)?exps/;
 const INPUT = /^(token_embd|token_types|position_embd|per_layer_token_embd|tok_embd|token_embd_norm)\./;
+/** Architectures whose output norm llama.cpp names `token_embd_norm` (LLM_TENSOR_OUTPUT_NORM_LFM2). */
+const OUTPUT_NORM_AS_EMBD_NORM = new Set(['lfm2', 'lfm2moe']);
 
 /** The layer count `-ngl` resolves to (null/'all': every layer and the output layer). */
 export function resolveGpuLayers(model: Pick<GgufModel, 'layers'>, gpuLayers: LlamaSettings['gpuLayers']): number {
@@ -78,7 +81,7 @@ export function placeWeights(
   outputLayerFirst = true,
 ): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
-  const firstGpuLayer = outputLayerFirst ? Math.max(0, model.layers + 1 - ngl) : Math.max(0, model.layers - ngl);
+  const firstGpuLayer = outputLayerFirst ? Math.min(model.layers, Math.max(0, model.layers + 1 - ngl)) : Math.max(0, model.layers - ngl);
   const outputOnGpu = outputLayerFirst ? ngl >= 1 : ngl > model.layers;
   const patterns: RegExp[] = [];
   const badPatterns: string[] = [];
@@ -101,7 +104,7 @@ export function placeWeights(
     if (layer !== null && layer >= firstLoadedSkip && model.skippedLayers > 0) continue;
     let onGpu: boolean;
     if (layer !== null) onGpu = layer >= firstGpuLayer;
-    else if (INPUT.test(t.name)) onGpu = false;
+    else if (INPUT.test(t.name) && !(t.name === 'token_embd_norm.weight' && OUTPUT_NORM_AS_EMBD_NORM.has(model.architecture))) onGpu = false;
     else onGpu = outputOnGpu;
     if (onGpu) {
       const expertToCpu = EXPERTS.test(t.name) && (settings.cpuMoeAll || (layer !== null && settings.cpuMoeLayers !== null && layer < settings.cpuMoeLayers));

@@ -120,6 +120,9 @@ describe('estimate core: weights on the GPU', () => {
     assert.equal(none.parts.weightsBytes, 0);
     assert.equal(none.parts.kvCacheBytes, 0);
     assert.equal(none.parts.computeBufferBytes, 0);
+    const one = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 1 });
+    assert.equal(one.assumptions.gpuLayers, 0);
+    assert.ok(Math.abs(one.parts.weightsBytes - bytesOf(LLAMA_31_8B, (n) => n.startsWith('output'))) < MiB);
   });
 
   it('--n-cpu-moe 5 keeps the experts of layers 0–4 on the CPU; --cpu-moe all of them; -ot PATTERN=CPU the matching tensors', async () => {
