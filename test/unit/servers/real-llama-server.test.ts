@@ -173,10 +173,13 @@ describe('the real llama-server', () => {
     try {
       assert.ok(r.port > 0);
       await r.ready();
-      assert.ok(
-        r.lines.some((l) => l.includes(`listening on http://127.0.0.1:${r.port}`)),
-        'llama-server names the same port once loaded',
+      // /health answers 200 from the HTTP thread; the main thread's "listening" line may reach the pipe after it.
+      const named = await pollUntil(
+        () => r.lines.map((l) => /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(l)?.[1]).find((p) => p !== undefined),
+        'llama-server to print the address it listens on',
+        10_000,
       );
+      assert.equal(Number(named), r.port, 'llama-server names the same port once loaded');
     } finally {
       await r.stop();
     }
