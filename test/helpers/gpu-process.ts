@@ -47,6 +47,8 @@ export interface StartedProcess {
   pid: number;
   /** The port it listens on (0 with FAKE_NO_LISTEN). */
   port: number;
+  /** The first match of `pattern` in everything it has printed so far or prints later. */
+  printed(pattern: RegExp): Promise<RegExpExecArray>;
   stop(): void;
 }
 
@@ -57,15 +59,26 @@ export async function startAs(program: string, args: string[], env: NodeJS.Proce
   const path = join(dir, program);
   await copyFile(bin, path);
   const child = spawn(path, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { PATH: process.env.PATH, ...env } });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+  // Everything it prints is kept, so a line that arrives in the same chunk as another is never missed.
+  let out = '';
+  const printed = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const look = () => {
+        const m = pattern.exec(out);
+        if (!m) return false;
+        child.stdout!.off('data', onData);
+        resolve(m);
+        return true;
+      };
+      const onData = () => void look();
+      if (look()) return;
+      child.stdout!.on('data', onData);
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`${program} exited with ${code} before printing ${pattern}`)));
     });
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${program} exited with ${code} before listening`)));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
   });
-  return { child, pid: child.pid!, port, stop: () => child.kill('SIGKILL') };
+  const port = Number((await printed(/listening (\d+)/))[1]);
+  return { child, pid: child.pid!, port, printed, stop: () => child.kill('SIGKILL') };
 }

@@ -187,16 +187,7 @@ test('llama-server in router mode: unloadModel unloads the loaded models through
 
 test("only Ollama's runner holds the GPU: its parent `ollama serve` (a real process tree) gives the API's port", async () => {
   const serve = await startAs('ollama', ['serve'], { FAKE_CHILD: 'runner' });
-  const runnerPid = Number(
-    await new Promise<string>((resolve) => {
-      let out = '';
-      serve.child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /child (\d+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-    }),
-  );
+  const runnerPid = Number((await serve.printed(/child (\d+)/))[1]);
   const recogniser = new ProcessRecogniser();
   try {
     const sample = { devices: [{ index: 0, processes: [{ pid: runnerPid }] }] } as unknown as GpuSample;

@@ -13,7 +13,7 @@ import { ProcessRecogniser } from '../../../src/core/servers/recognition/recogni
 import { realProcReader, unitFromCgroup } from '../../../src/core/servers/recognition/proc-facts.ts';
 import { buildGpuProcess, startAs, type StartedProcess } from '../../helpers/gpu-process.ts';
 
-const started: StartedProcess[] = [];
+const started: Array<Pick<StartedProcess, 'stop'>> = [];
 after(() => {
   for (const p of started) p.stop();
 });
@@ -195,7 +195,7 @@ describe('recognising GPU processes from /proc', () => {
     const cli = join(dir, 'cli.cjs');
     await writeFile(cli, "const { spawn } = require('node:child_process'); spawn(process.argv[4], process.argv.slice(5), { stdio: 'inherit' });\n");
     const parent = spawn(process.execPath, [cli, 'run', '--', server, '-m', 'c.gguf'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    started.push({ child: parent, pid: parent.pid!, port: 0, stop: () => parent.kill('SIGKILL') });
+    started.push({ stop: () => parent.kill('SIGKILL') });
     await new Promise((r) => parent.stdout!.once('data', r));
     const childPid = Number((await readFile(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8')).trim().split(' ')[0]);
     const found = await new ProcessRecogniser().recognise([childPid, parent.pid!]);
