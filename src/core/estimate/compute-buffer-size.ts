@@ -20,6 +20,17 @@
  * the masks, which are inputs and stay alive through every layer.
  *
  * When the output layer stays on the CPU the logits are computed there.
+ *
+ * Layers whose weights stay in host memory (`-ngl` below the layer count, `-ngl 0`) still reserve
+ * compute on the GPU: with op offload on (llama.cpp's default; `--no-op-offload` turns it off) the
+ * scheduler runs every matrix product whose batch is at least 32 rows on the GPU
+ * (ggml-backend.cpp `ggml_backend_sched_backend_id_from_cur`, the CUDA backend's `offload_op`), with
+ * the ops between them, and copies the weight in for it (ggml-cuda does not read host buffers). The
+ * GPU's buffer then holds one such layer's activations — its projections and feed-forward block,
+ * not the attention over the cache, which stays in host memory with it — and the largest weight
+ * matrix copied in. A micro-batch of fewer than 32 tokens is not offloaded; the logits of a CPU
+ * output layer are offloaded only when 32 rows or more are reserved (a runner that keeps every
+ * token's logits).
  */
 import type { GgufModel } from './gguf-model.ts';
 import { layerAttentionSize } from './kv-cache-size.ts';
@@ -28,6 +39,8 @@ const F32 = 4;
 const F16 = 2;
 /** GGML_KQ_MASK_PAD: the mask's token dimension is padded to this. */
 const KQ_MASK_PAD = 64;
+/** ggml-cuda's `op_offload_min_batch_size` (GGML_OP_OFFLOAD_MIN_BATCH, 32 by default). */
+export const OP_OFFLOAD_MIN_BATCH = 32;
 
 export interface ComputeShape {
   /** Tokens of the micro-batch the graph is reserved for (min(n_ubatch, n_ctx)). */
@@ -41,6 +54,10 @@ export interface ComputeShape {
   readonly outputOnGpu: boolean;
   /** Any layer on the GPU at all. */
   readonly anyLayerOnGpu: boolean;
+  /** Layers whose weights stay in host memory (the first ones); 0 when every layer is on the GPU. */
+  readonly cpuLayers?: number;
+  /** `--op-offload` (default true): the GPU runs the CPU layers' large-batch matrix products. */
+  readonly opOffload?: boolean;
   /** Sequences of the reserved micro-batch (`n_seq_max`: llama-server's slots). */
   readonly sequences: number;
   /**
@@ -58,12 +75,17 @@ export interface ComputeBreakdown {
   readonly recurrentBytes: number;
   readonly feedForwardBytes: number;
   readonly outputBytes: number;
+  /** What the GPU holds for the CPU layers' offloaded matrix products (and a CPU output layer's). */
+  readonly offloadBytes: number;
   readonly totalBytes: number;
 }
 
 export function computeBufferBytes(model: GgufModel, shape: ComputeShape): ComputeBreakdown {
-  if (!shape.anyLayerOnGpu && !shape.outputOnGpu) return { attentionBytes: 0, recurrentBytes: 0, feedForwardBytes: 0, outputBytes: 0, totalBytes: 0 };
   const n = shape.tokens;
+  const cpuLayers = Math.min(model.layers, shape.cpuLayers ?? 0);
+  const offloads = shape.opOffload !== false && n >= OP_OFFLOAD_MIN_BATCH;
+  if (!shape.anyLayerOnGpu && !shape.outputOnGpu && !(offloads && (cpuLayers > 0 || shape.outputRows >= OP_OFFLOAD_MIN_BATCH)))
+    return { attentionBytes: 0, recurrentBytes: 0, feedForwardBytes: 0, outputBytes: 0, offloadBytes: 0, totalBytes: 0 };
   const hidden = model.embeddingLength * n * F32;
   const legacy = shape.graph === 'before-2026-06';
   const maskTokens = legacy ? Math.ceil(n / KQ_MASK_PAD) * KQ_MASK_PAD : n;
@@ -78,6 +100,8 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
   const masks = (hasFull ? maskBytes(shape.kvCells) : 0) + (hasSwa ? maskBytes(shape.swaKvCells) : 0);
 
   let attention = 0;
+  // The projections alone (no scores), for a CPU layer whose attention runs in host memory.
+  let projections = 0;
   for (let il = 0; il < model.layers; il++) {
     const { kElements } = layerAttentionSize(model, il);
     if (kElements === 0) continue;
@@ -89,10 +113,12 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
     const scores = shape.flashAttention ? 0 : cells * n * heads * F32;
     const out = heads * (model.valueLength || headK) * n * F32;
     attention = Math.max(attention, qkv + scores + out + 2 * hidden);
+    projections = Math.max(projections, qkv + out + 2 * hidden);
   }
   attention += masks;
 
-  const recurrent = model.recurrentLayers.some(Boolean) ? recurrentLayerBytes(model, n, Math.max(1, shape.sequences)) + hidden + masks : 0;
+  const recurrentCore = model.recurrentLayers.some(Boolean) ? recurrentLayerBytes(model, n, Math.max(1, shape.sequences)) + hidden : 0;
+  const recurrent = recurrentCore > 0 ? recurrentCore + masks : 0;
 
   let ff: number;
   if (model.expertCount > 0) {
@@ -112,13 +138,37 @@ export function computeBufferBytes(model: GgufModel, shape: ComputeShape): Compu
     // (rms_norm then the norm weight's multiply), as llama.cpp's own reservation of shape-only models shows.
     ff = 3 * model.feedForwardLength * n * F32 + 3 * hidden;
   }
+  const ffCore = ff;
   ff += masks;
 
   const output = shape.outputOnGpu ? model.vocabSize * Math.min(shape.outputRows, n) * F32 + hidden : 0;
   // Only the output layer on the GPU (-ngl 1): the layers' blocks run on the CPU.
   const layers = shape.anyLayerOnGpu ? Math.max(attention, recurrent, ff) : 0;
-  const totalBytes = Math.max(layers, output);
-  return { attentionBytes: attention, recurrentBytes: recurrent, feedForwardBytes: ff, outputBytes: output, totalBytes };
+  let offload = 0;
+  if (offloads && cpuLayers > 0) offload = Math.max(projections, recurrentCore, ffCore) + largestLayerWeight(model, cpuLayers);
+  if (offloads && !shape.outputOnGpu && shape.outputRows >= OP_OFFLOAD_MIN_BATCH) {
+    const logits = model.vocabSize * Math.min(shape.outputRows, n) * F32 + hidden;
+    offload = Math.max(offload, logits + outputWeight(model));
+  }
+  const totalBytes = Math.max(layers, output, offload);
+  return { attentionBytes: attention, recurrentBytes: recurrent, feedForwardBytes: ff, outputBytes: output, offloadBytes: offload, totalBytes };
+}
+
+/** The largest weight matrix of the first `cpuLayers` layers: the one the GPU copies in for its product. */
+function largestLayerWeight(model: GgufModel, cpuLayers: number): number {
+  let max = 0;
+  for (const t of model.tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (!m || Number(m[1]) >= cpuLayers || t.shape.length < 2) continue;
+    max = Math.max(max, t.bytes);
+  }
+  return max;
+}
+
+/** The output matrix (the token embedding where the two are tied). */
+function outputWeight(model: GgufModel): number {
+  const t = model.tensors.find((x) => x.name === 'output.weight') ?? model.tensors.find((x) => x.name === 'token_embd.weight');
+  return t?.bytes ?? 0;
 }
 
 /** A whole-number hyperparameter of the model's architecture, 0 when the file has none. */

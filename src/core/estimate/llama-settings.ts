@@ -39,6 +39,11 @@ export interface LlamaSettings {
   readonly projectorOffload: boolean;
   /** `--swa-full`: full-size cache for sliding-window layers. */
   readonly swaFull: boolean;
+  /**
+   * `--op-offload` (the default) / `--no-op-offload`: whether the GPU runs the large-batch matrix
+   * products of layers whose weights stay in host memory (so it reserves compute for them).
+   */
+  readonly opOffload: boolean;
   /** `--fit on|off` and `--fit-target` (bytes of free memory `--fit` leaves, per device); null = default. */
   readonly fit: boolean | null;
   readonly fitTargetBytes: number | null;
@@ -69,6 +74,7 @@ export const DEFAULT_LLAMA_SETTINGS: LlamaSettings = {
   projectorPath: null,
   projectorOffload: true,
   swaFull: false,
+  opOffload: true,
   fit: null,
   fitTargetBytes: null,
   draft: null,

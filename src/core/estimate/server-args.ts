@@ -253,6 +253,15 @@ const OPTIONS: readonly Option[] = [
     },
   },
   {
+    // No environment variable in llama.cpp's parser.
+    names: ['--op-offload'],
+    negative: ['--no-op-offload'],
+    value: false,
+    apply: (st, v) => {
+      st.s.opOffload = v === 'true';
+    },
+  },
+  {
     names: ['-fit', '--fit'],
     env: 'LLAMA_ARG_FIT',
     value: true,

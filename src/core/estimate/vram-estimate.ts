@@ -230,6 +230,8 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     flashAttention: r.flashAttention,
     outputOnGpu: placement.outputOnGpu,
     anyLayerOnGpu: placement.gpuLayers > 0,
+    cpuLayers: firstGpuLayer,
+    opOffload: s.opOffload,
     // v0.5.0 reserves for n_seq_max sequences; builds before June 2026 for one when the cache was unified.
     sequences: options.graph === 'before-2026-06' && r.unified ? 1 : r.parallel,
     graph: options.graph,

@@ -119,7 +119,13 @@ describe('estimate core: weights on the GPU', () => {
     const none = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 0 });
     assert.equal(none.parts.weightsBytes, 0);
     assert.equal(none.parts.kvCacheBytes, 0);
-    assert.equal(none.parts.computeBufferBytes, 0);
+    // The layers' large-batch matrix products still run on the GPU (op offload, on by default): at
+    // least the largest weight matrix copied in and one layer's feed-forward activations.
+    const ffn = bytesOf(LLAMA_31_8B, (n) => n === 'blk.0.ffn_down.weight');
+    assert.ok(none.parts.computeBufferBytes >= ffn + 3 * 14336 * 512 * 4, `${none.parts.computeBufferBytes}`);
+    // --no-op-offload: nothing on the GPU (llama.cpp's dry run reserves 0 bytes there).
+    const noOffload = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 0, opOffload: false });
+    assert.equal(noOffload.parts.computeBufferBytes, 0);
     const one = estimate(m, { contextTokens: 4096, parallel: 1, gpuLayers: 1 });
     assert.equal(one.assumptions.gpuLayers, 0);
     assert.ok(Math.abs(one.parts.weightsBytes - bytesOf(LLAMA_31_8B, (n) => n.startsWith('output'))) < MiB);

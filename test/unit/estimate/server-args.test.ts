@@ -124,6 +124,12 @@ describe('llama-server arguments', () => {
     assert.equal(ok(['--mmproj', 'p.gguf', '--no-mmproj']).settings.projectorPath, null);
   });
 
+  it("reads --no-op-offload and --op-offload (llama.cpp's default: on)", () => {
+    assert.equal(ok([]).settings.opOffload, true);
+    assert.equal(ok(['--no-op-offload']).settings.opOffload, false);
+    assert.equal(ok(['--no-op-offload', '--op-offload']).settings.opOffload, true);
+  });
+
   it('reads a draft model and its own flags', () => {
     const r = ok(['-m', 'big.gguf', '-md', 'small.gguf', '-ngld', '99', '-cd', '4096', '-ctkd', 'q8_0', '-ctvd', 'q8_0']);
     assert.deepEqual(r.settings.draft, { modelPath: 'small.gguf', gpuLayers: 99, contextTokens: 4096, cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
