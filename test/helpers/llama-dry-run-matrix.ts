@@ -57,7 +57,7 @@ export function matrixTolerance(part: MatrixPart, truth: number): number {
 /**
  * The compute buffer's bound: the estimate's (CUDA's) compute buffer within this factor of the
  * Vulkan dry run's, either way, where the two can be compared — flash attention resolved the same
- * way (CUDA's kernels refuse mixed quantized K/V types, Vulkan's do not), `-ngl 0` included (the
+ * way (the backends' kernels cover different head sizes and cache types), `-ngl 0` included (the
  * large matrix products of layers in host memory run on the device). Loose on purpose: the backends reserve differently
  * (see docs/llama-dry-run-matrix.md); it catches an estimate that is off by an order of magnitude.
  */

@@ -172,6 +172,14 @@ describe('estimate core: the KV cache and llama-server defaults', () => {
     assert.ok(e.assumptions.notes.some((n) => /-ctv q8_0: llama.cpp turns flash attention on/.test(n)));
   });
 
+  it("-fa auto with -ctk q8_0 and an f16 V cache: on (ggml-cuda's supports_op checks each cache type on its own, fattn.cu ggml_cuda_get_best_fattn_kernel)", async () => {
+    const m = await model('kv-mixed', LLAMA_32_3B);
+    const e = estimate(m, { contextTokens: 8192, parallel: 1, flashAttention: 'auto', cacheTypeK: 'q8_0' });
+    assert.equal(e.assumptions.flashAttention, 'on');
+    const iq = estimate(m, { contextTokens: 8192, parallel: 1, flashAttention: 'auto', cacheTypeK: 'iq4_nl' });
+    assert.equal(iq.assumptions.flashAttention, 'off', 'no CUDA flash-attention kernel reads an iq4_nl cache');
+  });
+
   it('-fa auto with head size 512 (Gemma 4 full-attention layers): on with grouped queries, off without (ggml-cuda fattn.cu: case 512 needs gqa_opt_applies)', async () => {
     const gemma4 = (kvHeads: number) =>
       transformerModel({
