@@ -221,6 +221,14 @@ describe("llama.cpp's own fit (the real llama-fit-params)", () => {
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /"true" was not started/);
       assert.match(r.stderr, /\nvram-guard run: llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)/);
+      // --wait looks once a second: llama.cpp is asked at the first look only, and its line told once.
+      const waited = await runCli(
+        ['run', '--nvml-library', await buildFakeNvml(), '--wait', '2s', '--model', model, '--args', '-c 4096 -np 1', '--', 'true'],
+        env,
+      );
+      assert.equal(waited.code, 1, waited.stderr);
+      assert.match(waited.stderr, /no room yet; waiting up to [\d.]+ s/);
+      assert.equal(waited.stderr.match(/llama\.cpp's own fit: -c 4096 -ngl -1/g)?.length, 1, waited.stderr);
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }
