@@ -19,6 +19,7 @@ import { removeRunRecord, type RunRecord, runsDir, writeRunRecord } from '../cor
 import { resolveCommand } from '../core/command-path.ts';
 import { treeBytesOnGpu } from '../core/servers/ledger.ts';
 import { preflightGate, DEFAULT_RESERVE_MS } from '../core/checks/preflight-gate.ts';
+import { LLAMA_FIT_CHECK_ID } from '../core/checks/llama-fit-check.ts';
 import { readProcessTable } from '../core/servers/process-tree.ts';
 import { recogniseCommand } from '../core/servers/recognition/command-kind.ts';
 import { ReservationBook, reservationsPath } from '../core/servers/reservations.ts';
@@ -29,7 +30,7 @@ import { stringFlag, UsageError } from './args.ts';
 import { GPU_OPTIONS_HELP, gpuOptions } from './gpu-options.ts';
 import type { CliIo } from './io.ts';
 import { parsePlan } from './run-plan.ts';
-import { GGUF_SERVER_KIND } from '../core/servers/kinds/index.ts';
+import { GGUF_SERVER_EXECUTABLE, GGUF_SERVER_KIND } from '../core/servers/kinds/index.ts';
 
 export const RUN_HELP = `vram-guard run [--need SIZE | --model FILE [--args "…"]] [--gpu N] [--wait DURATION] [--exclusive] [--restart on-failure] -- CMD ARGS…
 
@@ -38,7 +39,9 @@ room: CMD never runs, exit 1 with the reason); a reservation, so that other gate
 window, another run) count its memory until NVML shows it; then CMD, its output passed through
 untouched, its exit status passed back; Ctrl-C and SIGTERM reach CMD once.
 CUDA error lines in its output are counted: at 5 a second for 3 s, run says "cascade" on stderr.
-With llama-server's arguments after --, the need is estimated from them (-m, -c, -np, -ngl …).
+With llama-server's arguments after --, the need is estimated from them (-m, -c, -np, -ngl …),
+and the llama-fit-params beside that llama-server is asked what llama.cpp would fit (a warning
+when the two differ by more than the margin).
 
   --need SIZE                     what CMD needs, e.g. 6GiB
   --model FILE                    estimate the need from a GGUF file (llama-server's settings from --args)
@@ -103,7 +106,11 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   // The registry of kinds says what the command is: llama-server's own arguments size it.
   const kind = recogniseCommand(plan.command, found.path);
   const name = basename(program);
-  const sizeFromCommand = plan.needsBytes === null && plan.model === null && kind?.serverKind === GGUF_SERVER_KIND;
+  const isLlamaServer = kind?.serverKind === GGUF_SERVER_KIND;
+  const sizeFromCommand = plan.needsBytes === null && plan.model === null && isLlamaServer;
+  // llama.cpp's own fit comes from the llama-fit-params beside the llama-server that runs; with
+  // --model and another command (a wrapper), beside the llama-server on PATH.
+  const fitServer = isLlamaServer ? found.path : GGUF_SERVER_EXECUTABLE;
   const input = (reading: GpuReading): GateInput => ({
     taskName: name,
     gpu: plan.gpu,
@@ -113,7 +120,13 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
     contextLength: null,
     run:
       plan.model !== null || sizeFromCommand
-        ? { server: GGUF_SERVER_KIND, args: plan.model !== null ? (plan.sizeArgs ?? []) : programArgs, env: {}, cwd: process.cwd() }
+        ? {
+            server: GGUF_SERVER_KIND,
+            args: plan.model !== null ? (plan.sizeArgs ?? []) : programArgs,
+            env: {},
+            cwd: process.cwd(),
+            command: fitServer,
+          }
         : undefined,
     reserveMs: DEFAULT_RESERVE_MS,
   });
@@ -122,7 +135,9 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   const source = opened.ok ? opened.source : null;
   const noSource = opened.ok ? '' : opened.reason;
   const book = new ReservationBook(reservationsPath(io.env));
-  const gate = preflightGate(() => ({ margin, residualThreshold, thresholds: options.thresholds, reservations: book, env: io.env, log: say }));
+  // llama-fit-params is asked once per start, at the first look: not again at each poll of --wait.
+  let askLlamaFit = false;
+  const gate = preflightGate(() => ({ margin, residualThreshold, thresholds: options.thresholds, reservations: book, env: io.env, askLlamaFit, log: say }));
   // What `vram-guard ledger` shows about this run: the command's PID, its restarts and last exit.
   const records = runsDir(book.path);
   const record: RunRecord = { name, gpu: plan.gpu, runPid: process.pid, childPid: null, startedAt: null, restarts: 0, lastExit: null };
@@ -136,6 +151,7 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
   const passGate = async (): Promise<GateResult | number> => {
     const deadline = Date.now() + plan.waitMs;
     let toldWaiting = false;
+    askLlamaFit = true;
     for (;;) {
       let result: GateResult;
       try {
@@ -143,6 +159,8 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
       } catch (err) {
         if (err instanceof GateInputError) throw new UsageError(err.message);
         throw err;
+      } finally {
+        askLlamaFit = false;
       }
       if (result.status !== 'fail') {
         say(result.status === 'unavailable' ? `${result.summary} Starting ${name} without the check.` : result.summary);
@@ -155,7 +173,12 @@ export async function runRunCommand(args: string[], io: CliIo): Promise<number> 
         for (const line of result.details ?? []) say(line);
         return 1;
       }
-      if (!toldWaiting) say(`no room yet; waiting up to ${formatDuration(left)}: ${result.summary}`);
+      if (!toldWaiting) {
+        say(`no room yet; waiting up to ${formatDuration(left)}: ${result.summary}`);
+        // What llama.cpp would fit now (asked once): the line is not repeated when room comes.
+        const fit = result.checks.find((c) => c.id === LLAMA_FIT_CHECK_ID);
+        if (fit) say(fit.detail);
+      }
       toldWaiting = true;
       if (await sleep(Math.min(POLL_MS, left), io.interrupted)) {
         say('interrupted while waiting for room; nothing was started.');

@@ -3,6 +3,10 @@
  * own, a time limit, a cap on its output, and an abort signal. When it overruns the limit or the
  * cap, or the caller aborts, the whole group is killed (SIGKILL), so children that keep its pipes
  * open go too. Never rejects: every ending is a result the caller turns into a sentence.
+ *
+ * A killed run says whether the program itself had exited before the kill (then a child of it held
+ * the pipes) and whether the pipes closed after the kill: a process stuck in a driver ignores even
+ * SIGKILL, and one that left the group may keep them open; after `reapGraceMs` it is given up on.
  */
 import { spawn } from 'node:child_process';
 
@@ -20,14 +24,24 @@ export interface BoundedRunOptions {
 export type BoundedRunResult =
   | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
   /** Killed with its group: it ran past the limit, printed past the cap, or the caller aborted. */
-  | { kind: 'timeout' | 'flood' | 'aborted'; stdout: string; stderr: string }
+  | {
+      kind: 'timeout' | 'flood' | 'aborted';
+      stdout: string;
+      stderr: string;
+      /** The program's process (its group's id). */
+      pid: number | undefined;
+      /** How the program itself ended, when it had: before the kill (a child of it held the pipes), or by it. */
+      exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+      /** Its pipes closed after the kill; false when they were given up on after `reapGraceMs`. */
+      closed: boolean;
+    }
   /** It could not be started (ENOENT, EACCES …). */
   | { kind: 'not-started'; code: string | null; message: string };
 
 export function runBounded(program: string, args: readonly string[], o: BoundedRunOptions): Promise<BoundedRunResult> {
   const group = process.platform !== 'win32';
   return new Promise((resolve) => {
-    if (o.signal?.aborted) return resolve({ kind: 'aborted', stdout: '', stderr: '' });
+    if (o.signal?.aborted) return resolve({ kind: 'aborted', stdout: '', stderr: '', pid: undefined, exit: null, closed: true });
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(program, [...args], { env: o.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: group, windowsHide: true });
@@ -39,6 +53,7 @@ export function runBounded(program: string, args: readonly string[], o: BoundedR
     const errOut: Buffer[] = [];
     let bytes = 0;
     let killedFor: 'timeout' | 'flood' | 'aborted' | null = null;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     let settled = false;
     let reapTimer: NodeJS.Timeout | undefined;
     const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
@@ -61,11 +76,19 @@ export function runBounded(program: string, args: readonly string[], o: BoundedR
       child.unref();
       resolve(result);
     };
+    const killed = (why: 'timeout' | 'flood' | 'aborted', closed: boolean): BoundedRunResult => ({
+      kind: why,
+      stdout: text(out),
+      stderr: text(errOut),
+      pid: child.pid,
+      exit,
+      closed,
+    });
     const overrun = (why: 'timeout' | 'flood' | 'aborted') => {
       if (killedFor || settled) return;
       killedFor = why;
       killGroup();
-      reapTimer = setTimeout(() => finish({ kind: why, stdout: text(out), stderr: text(errOut) }), o.reapGraceMs ?? 2000);
+      reapTimer = setTimeout(() => finish(killed(why, false)), o.reapGraceMs ?? 2000);
     };
     const onAbort = () => overrun('aborted');
     o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -80,8 +103,12 @@ export function runBounded(program: string, args: readonly string[], o: BoundedR
     child.stdout?.on('data', collect(out));
     child.stderr?.on('data', collect(errOut));
     child.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'not-started', code: err.code ?? null, message: err.message }));
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+    });
     child.on('close', (code, signal) => {
-      if (killedFor) return finish({ kind: killedFor, stdout: text(out), stderr: text(errOut) });
+      exit ??= { code, signal };
+      if (killedFor) return finish(killed(killedFor, true));
       finish({ kind: 'exited', code, signal, stdout: text(out), stderr: text(errOut) });
     });
   });

@@ -77,6 +77,23 @@ test('nvidia-smi leaves a child holding its output open → the process group is
   assert.equal(await alive(child), false, `the child ${child} holding the pipe is gone`);
 });
 
+test('nvidia-smi leaves a child that left its process group holding its output open → given up on 2 s after the kill; the error says the answer was not used', async () => {
+  const pids = pidFile();
+  const h = watchSmi(scripted, { FAKE_NVIDIA_SMI_GPU_OUTPUT: row('8192', '5590', '2290'), FAKE_NVIDIA_SMI_CHILD: 'setsid', FAKE_NVIDIA_SMI_PIDS: pids });
+  try {
+    await h.until('the status to be "none"', () => h.watcher.status.state === 'none', 10_000);
+    assert.equal(h.view().text, '$(chip) no GPU');
+    assert.match(
+      h.view().tooltip,
+      /nvidia-smi-scripted exited, but a process it started holds its output open and survived the kill of its process group \(\d+\) \(it left the group\): the answer was not used/,
+    );
+  } finally {
+    // The children that left the group are out of VRAM Guard's reach by design: the test ends them.
+    await h.stop();
+    for (const pid of await pidsIn(pids)) if (await alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
+
 test('nvidia-smi prints garbage → an error quoting at most 200 characters of it, no GPU invented; the CLI exits 2', async () => {
   const garbage = `<html><body>${'Service Unavailable, retry later, '.repeat(300)}</body></html>`;
   const cli = await status({ FAKE_NVIDIA_SMI_GPU_OUTPUT: garbage });

@@ -8,7 +8,7 @@ import type { PreflightReport, PreflightVerdict } from './preflight.ts';
 import { formatMiB } from '../units.ts';
 import { markdownCell } from '../report/markdown.ts';
 import type { VramEstimate } from '../estimate/estimate-types.ts';
-import { type PrintedFootprint, partRows, printedDate, printedTotal } from '../estimate/printed-footprint.ts';
+import { type PrintedBreakdown, type PrintedFootprint, partRows, printedDate, printedTotal } from '../estimate/printed-footprint.ts';
 
 const VERDICT_TEXT: Record<PreflightVerdict, string> = {
   pass: 'PASS: there is room for it.',
@@ -96,6 +96,22 @@ function printedPartsMarkdown(formula: VramEstimate, printed: PrintedFootprint, 
     out.push(`| ${r.part.charAt(0).toUpperCase()}${r.part.slice(1)} | ${mib(r.estimateBytes)} | ${mib(r.printedBytes)} | |`);
   out.push(`| **Total** | **${formatMiB(formula.totalBytes)}** | **${formatMiB(printedTotal(printed))}** | **${mib(measuredBytes)}** |`);
   out.push('', "Printed: the buffers llama.cpp put on GPUs; Measured: NVML, the server's whole process tree (the CUDA context included).");
+  if (printed.breakdown) out.push('', ...breakdownMarkdown(printed.breakdown));
+  return out;
+}
+
+/** llama.cpp's memory breakdown table as the server stopped: per device (and the host), what it took. */
+function breakdownMarkdown(b: PrintedBreakdown): string[] {
+  const out = [
+    `**llama.cpp's memory breakdown as the server stopped** (${b.printedAt.slice(0, 16).replace('T', ' ')}):`,
+    '',
+    '| Memory | Self | Model | Context | Compute |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const r of b.rows)
+    out.push(
+      `| ${markdownCell(r.name)} | ${formatMiB(r.selfBytes)} | ${formatMiB(r.modelBytes)} | ${formatMiB(r.contextBytes)} | ${formatMiB(r.computeBytes)} |`,
+    );
   return out;
 }
 

@@ -179,8 +179,8 @@ export class FootprintStore {
 
   /**
    * Adds or replaces the entry for its key; keeps the newest MAX_FOOTPRINTS. A measurement without
-   * NVML's figure keeps the one recorded before, and one without a printed report keeps the report
-   * recorded before: both describe the same file and settings.
+   * NVML's figure keeps the one recorded before, and one without a printed report (or without its
+   * memory breakdown table) keeps what was recorded before: both describe the same file and settings.
    */
   record(entry: MeasuredFootprint): Promise<void> {
     const run = this.queue
@@ -216,6 +216,8 @@ export class FootprintStore {
 function merged(entry: MeasuredFootprint, before: MeasuredFootprint | null): MeasuredFootprint {
   if (!before) return entry;
   const nvml = entry.measuredBytes === null && before.measuredBytes !== null ? { measuredBytes: before.measuredBytes, measuredAt: before.measuredAt } : {};
-  const printed = !entry.printed && before.printed ? { printed: before.printed } : {};
+  let printed = !entry.printed && before.printed ? { printed: before.printed } : {};
+  // The breakdown table comes only as a server stops: a report read at ready keeps the one an earlier stop printed.
+  if (entry.printed && !entry.printed.breakdown && before.printed?.breakdown) printed = { printed: { ...entry.printed, breakdown: before.printed.breakdown } };
   return { ...entry, ...nvml, ...printed };
 }

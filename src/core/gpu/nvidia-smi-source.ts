@@ -5,7 +5,6 @@
  * hangs (children that hold the pipe open included).
  * A field nvidia-smi could not read is null on its device; only a failing nvidia-smi makes a sample throw.
  */
-import { spawn } from 'node:child_process';
 import { checkedMemory, implausibleError } from './memory-plausibility.ts';
 import { nvmlAdvice, NvmlReturn } from './nvml-errors.ts';
 import { oneLine, quoteOutput } from './output-quote.ts';
@@ -23,6 +22,7 @@ import {
   type SmiGpuRow,
 } from './nvidia-smi-parse.ts';
 import { ProcessNameCache, processNameFromProc } from './process-names.ts';
+import { runBounded } from '../bounded-run.ts';
 import { emptyDevice, type DeviceError, type GpuDevice, type GpuSample, type GpuSource, type SampleOptions } from './types.ts';
 import { errorMessage } from '../errors.ts';
 import { MiB } from '../units.ts';
@@ -88,21 +88,13 @@ export interface NvidiaSmiConfig {
   log: (message: string) => void;
 }
 
-/** How one nvidia-smi run ended. */
-interface RunResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 export class NvidiaSmiSource implements GpuSource {
   readonly kind = 'nvidia-smi' as const;
 
   private readonly config: NvidiaSmiConfig;
   private readonly names = new ProcessNameCache();
-  /** Kills of the runs in flight (each its whole process group). */
-  private readonly running = new Set<() => void>();
+  /** Aborted on dispose: the runs in flight are killed, each with its whole process group. */
+  private readonly closing = new AbortController();
   private readonly budget = new ProcessListBudget();
   /** The last compute-process list, repeated while the budget says it need not be read again. */
   private apps: SmiComputeApp[] = [];
@@ -139,8 +131,7 @@ export class NvidiaSmiSource implements GpuSource {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    for (const kill of this.running) kill();
-    this.running.clear();
+    this.closing.abort();
   }
 
   private async queryGpus(): Promise<SmiGpuRow[]> {
@@ -174,106 +165,43 @@ export class NvidiaSmiSource implements GpuSource {
     return parseComputeApps(await this.run(computeAppsQueryArgs()));
   }
 
-  /** Runs nvidia-smi once and gives its stdout; throws NvidiaSmiError with a sentence for a person. */
+  /**
+   * Runs nvidia-smi once, bounded (a process group of its own, the timeout, a cap on its output; the
+   * whole group killed on overrun, so children holding the pipe open go too) and gives its stdout;
+   * throws NvidiaSmiError with a sentence for a person.
+   */
   private async run(args: string[]): Promise<string> {
-    const { executable } = this.config;
-    const result = await this.spawnOnce(args);
+    const { executable, timeoutMs, env } = this.config;
+    const r = await runBounded(executable, args, {
+      env,
+      timeoutMs,
+      maxOutputBytes: MAX_OUTPUT_BYTES,
+      signal: this.closing.signal,
+      reapGraceMs: REAP_GRACE_MS,
+    });
     if (this.disposed) throw new Error('nvidia-smi source is closed');
-    const { stdout, stderr } = result;
-    if (result.exitCode !== 0) {
+    if (r.kind === 'not-started') throw new NvidiaSmiError(spawnFailure(executable, r.code, r.message));
+    if (r.kind !== 'exited') {
+      // A process stuck in the driver ignores even SIGKILL; one in a session of its own may keep the pipe.
+      if (!r.closed) throw new NvidiaSmiError(stuckMessage(executable, timeoutMs, r.exit !== null, r.pid));
+      if (r.kind === 'flood')
+        throw new NvidiaSmiError(
+          `${executable} printed more than ${MAX_OUTPUT_BYTES / MiB} MiB for one query and was killed with its process group; that is not nvidia-smi's answer: ${quoteOutput(r.stdout)}`,
+        );
+      const exitedFirst = r.exit !== null && r.exit.code !== null && r.exit.signal === null;
+      throw new NvidiaSmiError(timeoutMessage(executable, timeoutMs, exitedFirst, r.pid));
+    }
+    const { stdout, stderr } = r;
+    if (r.code !== 0) {
       // nvidia-smi writes its errors to stdout.
       const said = oneLine(stderr.trim() || stdout.trim());
-      const how = result.exitCode === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with code ${result.exitCode}`;
+      const how = r.code === null ? `was killed by ${r.signal ?? 'a signal'}` : `exited with code ${r.code}`;
       throw new NvidiaSmiError(
         `${executable} ${how}${said ? `: ${said}` : ' and printed nothing'}`,
         `${stdout.slice(0, 64 * 1024)}\n${stderr.slice(0, 64 * 1024)}`,
       );
     }
     return stdout;
-  }
-
-  /**
-   * Spawns nvidia-smi in a process group of its own, collects its output (capped), and kills the whole
-   * group when it overruns the timeout or the cap, so that children holding the pipe open go too.
-   */
-  private spawnOnce(args: string[]): Promise<RunResult> {
-    const { executable, timeoutMs, env } = this.config;
-    const group = process.platform !== 'win32';
-    return new Promise<RunResult>((resolve, reject) => {
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn(executable, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: group, windowsHide: true });
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        reject(new NvidiaSmiError(spawnFailure(executable, e.code, e.message)));
-        return;
-      }
-      const out: Buffer[] = [];
-      const errOut: Buffer[] = [];
-      let bytes = 0;
-      let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-      let killedFor: 'timeout' | 'flood' | null = null;
-      let settled = false;
-      let reapTimer: NodeJS.Timeout | undefined;
-      const killGroup = (): void => {
-        try {
-          if (group && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-          else child.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      };
-      this.running.add(killGroup);
-      const finish = (err: Error | null): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(reapTimer);
-        this.running.delete(killGroup);
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        child.unref();
-        if (err) reject(err);
-        else
-          resolve({
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(errOut).toString('utf8'),
-            exitCode: exited?.code ?? null,
-            signal: exited?.signal ?? null,
-          });
-      };
-      const overrun = (why: 'timeout' | 'flood'): void => {
-        if (killedFor || settled) return;
-        killedFor = why;
-        killGroup();
-        // A process stuck in the driver ignores even SIGKILL; one in a session of its own may keep the pipe.
-        reapTimer = setTimeout(() => finish(new NvidiaSmiError(stuckMessage(executable, timeoutMs, exited !== null, child.pid))), REAP_GRACE_MS);
-      };
-      const timer = setTimeout(() => overrun('timeout'), timeoutMs);
-      const collect = (into: Buffer[]) => (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (bytes > MAX_OUTPUT_BYTES) return overrun('flood');
-        into.push(chunk);
-      };
-      child.stdout?.on('data', collect(out));
-      child.stderr?.on('data', collect(errOut));
-      child.on('error', (err: NodeJS.ErrnoException) => finish(new NvidiaSmiError(spawnFailure(executable, err.code, err.message))));
-      child.on('exit', (code, signal) => {
-        exited = { code, signal };
-      });
-      child.on('close', (code, signal) => {
-        exited ??= { code, signal };
-        if (killedFor === 'flood')
-          return finish(
-            new NvidiaSmiError(
-              `${executable} printed more than ${MAX_OUTPUT_BYTES / 1024 / 1024} MiB for one query and was killed with its process group; that is not nvidia-smi's answer: ${quoteOutput(Buffer.concat(out).toString('utf8'))}`,
-            ),
-          );
-        if (killedFor === 'timeout')
-          return finish(new NvidiaSmiError(timeoutMessage(executable, timeoutMs, exited.code !== null && exited.signal === null, child.pid)));
-        finish(null);
-      });
-    });
   }
 
   /** Gives each device its compute processes, joined by GPU UUID. */
@@ -333,7 +261,7 @@ function stuckMessage(executable: string, timeoutMs: number, exitedFirst: boolea
   );
 }
 
-function spawnFailure(executable: string, code: string | undefined, message: string): string {
+function spawnFailure(executable: string, code: string | null, message: string): string {
   if (code === 'ENOENT') {
     const where = /[\\/]/.test(executable) ? `at ${executable}` : 'on PATH';
     return `nvidia-smi was not found ${where}. It ships with the NVIDIA driver: install the driver, or give the full path to nvidia-smi.`;

@@ -6,7 +6,7 @@
  */
 import { GGUF_SERVER_KIND } from './kinds/index.ts';
 import { LoadReportParser } from '../estimate/load-report.ts';
-import { printedFootprint, printedText } from '../estimate/printed-footprint.ts';
+import { breakdownText, printedBreakdown, printedFootprint, printedText } from '../estimate/printed-footprint.ts';
 import { withLoadReportVerbosity } from './load-report-args.ts';
 import { Emitter } from '../events.ts';
 import type { GpuLock } from './gpu-lock.ts';
@@ -85,6 +85,8 @@ export class ManagedServer extends Emitter<Events> {
   lastFailure: { at: number; exit: ExitInfo; lastLines: string[] } | null = null;
   private release: (() => void) | null = null;
   private abort = new AbortController();
+  /** The memory breakdown table being added to the measured footprint as the server stopped; stop() waits for it. */
+  private keeping: Promise<void> = Promise.resolve();
 
   constructor(task: ServerTaskDefinition, deps: ManagedServerDeps) {
     super();
@@ -269,6 +271,24 @@ export class ManagedServer extends Emitter<Events> {
     }
   }
 
+  /**
+   * llama-server prints its memory breakdown table as it stops, after the footprint was recorded at
+   * ready: the table's rows are added to the same entry (under the store's lock), beside the parts.
+   */
+  private async keepBreakdown(report: LoadReportParser): Promise<void> {
+    const footprint = this.lastGate?.footprint ?? null;
+    const r = report.report();
+    const breakdown = printedBreakdown(r, new Date());
+    const printed = report.completedAt ? printedFootprint(r, new Date(report.completedAt)) : null;
+    if (!footprint || !breakdown || !printed) return;
+    try {
+      await footprint.record(null, { ...printed, breakdown });
+      this.say(`llama.cpp's memory breakdown as it stopped: ${breakdownText(breakdown)}. Kept with the measured footprint.`);
+    } catch (err) {
+      this.say(`The memory breakdown could not be saved: ${(err as Error).message}.`);
+    }
+  }
+
   private async spawn(): Promise<StartOutcome> {
     const line = this.commandLine();
     this.setState('starting');
@@ -310,6 +330,7 @@ export class ManagedServer extends Emitter<Events> {
     });
     p.on('exit', (exit) => {
       report?.end();
+      if (report) this.keeping = this.keepBreakdown(report);
       this.lastExit = exit;
       if (this.process === p) this.readyAt = null;
       if (this.process !== p || this.state === 'stopping' || this.state === 'restarting' || this.state === 'starting') return;
@@ -353,6 +374,7 @@ export class ManagedServer extends Emitter<Events> {
     this.setState('stopping');
     this.say(`Stopping (${reason}): SIGTERM, then SIGKILL after ${Math.round(this.deps.stopTimeoutMs / 1000)} s…`);
     const r = await p.stop();
+    await this.keeping;
     this.say(
       r.how === 'SIGKILL'
         ? `It ignored SIGTERM for ${(r.waitedMs / 1000).toFixed(1)} s and was killed (SIGKILL, ${r.pids.length} process${r.pids.length === 1 ? '' : 'es'}).`

@@ -132,6 +132,17 @@ export async function groupRunning(pgid: number, root = '/proc'): Promise<boolea
   return members.some(Boolean);
 }
 
+/** The process group a process is in, from /proc; null where it cannot be read (gone, or no /proc). */
+export async function processGroupOf(pid: number, root = '/proc'): Promise<number | null> {
+  try {
+    const stat = await readFile(`${root}/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(pgrp) ? pgrp : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Whether a process group still has a member (a zombie counts until reaped). */
 export function groupAlive(pgid: number): boolean {
   try {

@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { Emitter } from '../events.ts';
 import { discardBody } from './http.ts';
 import { OutputLines } from './output-lines.ts';
-import { groupRunning, isRunning, processTree, signalQuietly } from './process-tree.ts';
+import { groupRunning, isRunning, processGroupOf, processTree, signalQuietly } from './process-tree.ts';
 
 export interface ServerProcessOptions {
   command: string;
@@ -209,22 +209,22 @@ export class ServerProcess extends Emitter<Events> {
     if (this.exit) {
       // The leader is gone, but helpers it started may live on in its process group.
       if (!(await groupRunning(pid))) return { how: 'already-exited', waitedMs: 0, pids: [] };
-      signalTree(pid, [], 'SIGTERM');
+      await signalTree(pid, [], 'SIGTERM');
       if (await waitFor(async () => !(await groupRunning(pid)), this.options.stopTimeoutMs))
         return { how: 'SIGTERM', waitedMs: performance.now() - t0, pids: [] };
-      signalTree(pid, [], 'SIGKILL');
+      await signalTree(pid, [], 'SIGKILL');
       await waitFor(async () => !(await groupRunning(pid)), 2000);
       return { how: 'SIGKILL', waitedMs: performance.now() - t0, pids: [] };
     }
     this.state = 'stopping';
     const tree = await processTree(pid);
-    signalTree(pid, tree, 'SIGTERM');
+    await signalTree(pid, tree, 'SIGTERM');
     const timeout = this.options.stopTimeoutMs;
     const gone = await waitFor(() => this.treeGone(pid, tree), timeout);
     if (gone) return { how: 'SIGTERM', waitedMs: performance.now() - t0, pids: tree };
     // Children may have started meanwhile: read the tree again before the hard kill.
     const now = this.exit ? tree : [...new Set([...tree, ...(await processTree(pid))])];
-    signalTree(pid, now, 'SIGKILL');
+    await signalTree(pid, now, 'SIGKILL');
     await waitFor(() => this.treeGone(pid, now), 2000);
     return { how: 'SIGKILL', waitedMs: performance.now() - t0, pids: now };
   }
@@ -238,13 +238,20 @@ export class ServerProcess extends Emitter<Events> {
   /** Synchronous SIGKILL of the process group, for when the host itself is exiting. */
   killNow(): void {
     if (this.pid === null || this.exit) return;
-    signalTree(this.pid, [this.pid], 'SIGKILL');
+    signalQuietly(-this.pid, 'SIGKILL');
+    signalQuietly(this.pid, 'SIGKILL');
   }
 }
 
-function signalTree(root: number, pids: number[], signal: NodeJS.Signals): void {
+/**
+ * Signals the server's process group, then each process of its tree that is not in that group (one
+ * that left it). Each gets the signal once: llama-server takes a second SIGTERM as "terminate
+ * immediately" and skips its shutdown (and the memory breakdown table it prints then).
+ */
+async function signalTree(root: number, pids: number[], signal: NodeJS.Signals): Promise<void> {
   signalQuietly(-root, signal);
-  for (const p of pids) signalQuietly(p, signal);
+  const outside = await Promise.all(pids.map(async (p) => ((await processGroupOf(p)) === root ? null : p)));
+  for (const p of outside) if (p !== null) signalQuietly(p, signal);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

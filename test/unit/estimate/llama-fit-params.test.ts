@@ -5,7 +5,7 @@
  * the way it does on a GPU that is nearly full.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,8 +16,8 @@ import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { askLlamaFit, findFitParams, fitParamsArgs } from '../../../src/core/estimate/llama-fit-params.ts';
 import { parseLlamaServerArgs } from '../../../src/core/estimate/server-args.ts';
 import { GiB, MiB, parseSize, type SizeSpec } from '../../../src/core/units.ts';
-import { privateRuntimeDir } from '../../helpers/cli-run.ts';
-import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
+import { cliPath, privateHome, privateRuntimeDir, runCli } from '../../helpers/cli-run.ts';
+import { buildFakeNvml, FakeNvmlState } from '../../helpers/fake-nvml.ts';
 import { realLlama, tinyLlamaModel } from '../../helpers/real-llama-server.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
 
@@ -142,6 +142,93 @@ describe("llama.cpp's own fit (the real llama-fit-params)", () => {
         stdout,
         /\| llama\.cpp's own fit \| ✅ pass \| llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)\. \|/,
       );
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  /**
+   * `vram-guard run -- llama-server …` through the built CLI, the real llama-server started by it on
+   * a free port; once the server listens and its task loop answers (`/slots`: a SIGTERM before the
+   * loop starts is lost in this build), run gets SIGTERM and passes it on. Gives what run printed.
+   */
+  async function runServer(nvml: FakeNvmlState, runFlags: string[], serverArgs: string[]): Promise<{ code: number | null; stderr: string }> {
+    const stateDir = await mkdtemp(join(tmpdir(), 'vram-guard-fit-run-'));
+    const args = ['run', '--nvml-library', await buildFakeNvml(), ...runFlags, '--', programs.server, '-m', model, ...serverArgs];
+    const child = spawn(process.execPath, [cliPath, ...args, '-t', '1', '--host', '127.0.0.1', '--port', '0', '--no-webui', '--slots'], {
+      env: { PATH: process.env.PATH, HOME: privateHome, XDG_RUNTIME_DIR: privateRuntimeDir, FAKE_NVML_STATE: nvml.path, VRAM_GUARD_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stopping = false;
+    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.stdout.resume();
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const listening = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (stopping || !listening) return;
+      stopping = true;
+      fetch(`${listening[1]}/slots`)
+        .then((r) => r.arrayBuffer())
+        .catch(() => {})
+        .finally(() => child.kill('SIGTERM'));
+    });
+    try {
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (c) => resolve(c));
+      });
+      assert.ok(stopping, `run ended before llama-server listened:\n${stderr.slice(-3000)}`);
+      return { code, stderr };
+    } finally {
+      clearTimeout(killer);
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }
+
+  it('vram-guard run -- llama-server shows the answer of the llama-fit-params beside that llama-server before it starts', { timeout: 120_000 }, async () => {
+    const nvml = await FakeNvmlState.create({ devices: [baseGpu()] });
+    const r = await runServer(nvml, [], ['-c', '4096', '-np', '1']);
+    assert.match(r.stderr, /vram-guard run: llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)\.\n/);
+    // It is told before the server's own first line.
+    assert.ok(r.stderr.indexOf("llama.cpp's own fit") < r.stderr.indexOf('listening on'), r.stderr);
+    assert.doesNotMatch(r.stderr, /differ by/);
+  });
+
+  it('vram-guard run -- llama-server warns when llama.cpp fits something else by more than the margin, and still starts it', { timeout: 120_000 }, async () => {
+    // As in the gate's test: NVML says 1.5 GiB are free, so ours lowers the context; this build fits into RAM and keeps 32768.
+    const nvml = await FakeNvmlState.create({
+      devices: [baseGpu({ used: 8 * GiB - 1536 * MiB, processes: [{ pid: 1187, kind: 'graphics', used: 8 * GiB - 1536 * MiB, name: 'Xorg' }] })],
+    });
+    const r = await runServer(nvml, ['--margin', '64MiB'], []);
+    assert.match(
+      r.stderr,
+      /\nvram-guard run: llama\.cpp's own fit: -c 32768 -ngl -1 \(\d+ MiB by our estimate; ours: -c \d+, \d+ MiB\): the two differ by \d+ MiB, more than the 64 MiB margin\.\n/,
+    );
+    // The warning's advice is in the gate's summary line, the first run prints.
+    assert.match(r.stderr.split('\n')[0] ?? '', /more than the 64 MiB margin\. llama\.cpp sizes for the devices its build sees/);
+    assert.match(r.stderr, /listening on/, 'the warning does not stop the start');
+  });
+
+  it('vram-guard run --model with another command asks the llama-fit-params beside llama-server on PATH; a refused start shows it too', async () => {
+    const nvml = await FakeNvmlState.create({
+      devices: [baseGpu({ used: 8 * GiB - 256 * MiB, processes: [{ pid: 1187, kind: 'graphics', used: 8 * GiB - 256 * MiB, name: 'Xorg' }] })],
+    });
+    const stateDir = await mkdtemp(join(tmpdir(), 'vram-guard-fit-run-'));
+    try {
+      const env = { PATH: `${dirname(programs.server)}:${process.env.PATH}`, FAKE_NVML_STATE: nvml.path, VRAM_GUARD_STATE_DIR: stateDir };
+      const r = await runCli(['run', '--nvml-library', await buildFakeNvml(), '--model', model, '--args', '-c 4096 -np 1', '--', 'true'], env);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /"true" was not started/);
+      assert.match(r.stderr, /\nvram-guard run: llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)/);
+      // --wait looks once a second: llama.cpp is asked at the first look only, and its line told once.
+      const waited = await runCli(
+        ['run', '--nvml-library', await buildFakeNvml(), '--wait', '2s', '--model', model, '--args', '-c 4096 -np 1', '--', 'true'],
+        env,
+      );
+      assert.equal(waited.code, 1, waited.stderr);
+      assert.match(waited.stderr, /no room yet; waiting up to [\d.]+ s/);
+      assert.equal(waited.stderr.match(/llama\.cpp's own fit: -c 4096 -ngl -1/g)?.length, 1, waited.stderr);
     } finally {
       await rm(stateDir, { recursive: true, force: true });
     }

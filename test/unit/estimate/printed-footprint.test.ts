@@ -11,7 +11,14 @@ import { test } from 'node:test';
 import type { VramEstimate } from '../../../src/core/estimate/estimate-types.ts';
 import { LoadReportParser } from '../../../src/core/estimate/load-report.ts';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
-import { partRows, printedFootprint, validPrintedFootprint, withPrintedParts } from '../../../src/core/estimate/printed-footprint.ts';
+import {
+  breakdownText,
+  partRows,
+  printedBreakdown,
+  printedFootprint,
+  validPrintedFootprint,
+  withPrintedParts,
+} from '../../../src/core/estimate/printed-footprint.ts';
 import { MiB } from '../../../src/core/units.ts';
 import { repoRoot } from '../../helpers/fake-nvml.ts';
 
@@ -109,6 +116,40 @@ test('a start whose NVML figure did not settle keeps the measurement before it; 
     e = await store.get(key);
     assert.equal(e?.measuredBytes, 3910 * MiB);
     assert.deepEqual(e?.printed, printed);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a report read at ready keeps the memory breakdown table an earlier stop printed for the same file and settings', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vram-guard-printed-breakdown-'));
+  try {
+    // The published load, then the table llama-server prints as it stops (its own format; the figures are the load's, in whole MiB).
+    const lines = (
+      JSON.parse(readFileSync(join(repoRoot, 'test', 'fixtures', 'estimate-truth', 'qwen3-4b-q4km-server-8k.json'), 'utf8')) as { printed: string[] }
+    ).printed;
+    const p = new LoadReportParser();
+    for (const l of lines) p.push(`${l}\n`);
+    p.push('common_memory_breakdown_print: | memory breakdown [MiB] | total   free    self   model   context   compute    unaccounted |\n');
+    p.push('common_memory_breakdown_print: |   - CUDA0 (RTX 4090)   | 24080 = 20000 + ( 3612 =  2375 +    1152 +      85) +         856 |\n');
+    p.end();
+    const breakdown = printedBreakdown(p.report(), new Date('2026-12-07T11:00:00Z'));
+    assert.ok(breakdown);
+    assert.deepEqual(breakdown.rows, [
+      { kind: 'device', name: 'CUDA0 (RTX 4090)', selfBytes: 3612 * MiB, modelBytes: 2375 * MiB, contextBytes: 1152 * MiB, computeBytes: 85 * MiB },
+    ]);
+    assert.equal(breakdownText(breakdown), 'CUDA0 (RTX 4090) 3612 MiB (model 2375 + context 1152 + compute 85)');
+
+    const store = new FootprintStore(dir);
+    const key = 'e'.repeat(64);
+    const base = { key, modelPath: '/models/Qwen3-4B-Q4_K_M.gguf', estimateBytes: 3846 * MiB, settings: '-c 8192', measuredBytes: null };
+    const printed = published();
+    await store.record({ ...base, measuredAt: '2026-12-07T11:00:00.000Z', printed: { ...printed, breakdown } });
+    // The next start's report, read at ready (no table yet).
+    await store.record({ ...base, measuredAt: '2026-12-07T12:00:00.000Z', printed });
+    const e = await store.get(key);
+    assert.deepEqual(e?.printed, { ...printed, breakdown });
+    assert.ok(validPrintedFootprint(e?.printed));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { LLAMA_DIR, LLAMA_SETUP_HINT } from '../../../scripts/llama/paths.ts';
 import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
+import { MiB } from '../../../src/core/units.ts';
 import { serverCards } from '../../../src/vscode/dashboard/dashboard-data.ts';
 import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
 import { fixtureDir, writeGguf } from '../../helpers/gguf-fixtures.ts';
@@ -119,4 +120,72 @@ test('a loadReport task is started with -lv 4, keeps what llama.cpp printed, and
   assert.equal(code, 0, out.join(''));
   assert.match(out.join(''), /\| Weights \| \d+ MiB \| 0 MiB \| \|/);
   assert.match(out.join(''), /from llama\.cpp's own report of/);
+});
+
+test('a loadReport task stopped by SIGTERM keeps the memory breakdown table llama-server printed as it stopped; the pre-flight report shows it', {
+  timeout: 60_000,
+}, async () => {
+  const s = await h.task('tiny-stop', 'llama-server', [...args(), '--slots'], { command: [SERVER], loadReport: true, startTimeoutSeconds: 30 });
+  let output = '';
+  s.on('output', (text) => {
+    output += text;
+  });
+  const r = await s.start();
+  assert.ok(r.ok, logOf('tiny-stop'));
+  await pollUntil(() => logOf('tiny-stop').includes("llama.cpp's own load report"), 'the load report to be kept', 15_000, 50);
+  // /slots goes through the server's task loop: a SIGTERM before that loop runs is lost in this build.
+  const slots = await fetch(`${s.baseUrl}/slots`);
+  await slots.arrayBuffer();
+  assert.equal(slots.status, 200);
+  await s.stop('test');
+
+  // The table as llama-server printed it last (as it stopped), read here with a pattern of the test's own.
+  // One SIGTERM: a second one makes it quit at once, without the table.
+  assert.doesNotMatch(output, /Received second interrupt/);
+  // It prints one table for --fit's sizing pass as it starts, and one as it stops.
+  const stopping = output.slice(output.indexOf('listening on'));
+  assert.match(stopping, /memory breakdown \[MiB\]/, `no table after "listening on":\n${stopping.slice(-2000)}`);
+  const last = output.slice(output.lastIndexOf('memory breakdown [MiB]'));
+  const printed = [...last.matchAll(/common_memory_breakdown_print: \|\s+- (\S+)\s+\|\s+(\d+) =\s+(\d+) \+\s+(\d+) \+\s+(\d+)\s+\|/g)].map((m) => ({
+    name: m[1]!,
+    mib: [m[2], m[3], m[4], m[5]].map(Number),
+  }));
+  assert.ok(printed.length >= 1 && printed.some((p) => p.name === 'Host'), `the table llama-server printed as it stopped:\n${last.slice(0, 2000)}`);
+  assert.match(
+    logOf('tiny-stop'),
+    /llama\.cpp's memory breakdown as it stopped: Host \d+ MiB \(model \d+ \+ context \d+ \+ compute \d+\).*\. Kept with the measured footprint\./,
+  );
+
+  const stored = JSON.parse(await readFile(h.footprints!.path, 'utf8')) as {
+    footprints: {
+      printed: {
+        buffers: unknown[];
+        breakdown?: { rows: { name: string; selfBytes: number; modelBytes: number; contextBytes: number; computeBytes: number }[] };
+      };
+    }[];
+  };
+  assert.equal(stored.footprints.length, 1, 'the same entry, updated');
+  const entry = stored.footprints[0]!;
+  assert.ok(entry.printed.buffers.length > 0, 'the parts printed at ready are still there');
+  assert.deepEqual(
+    entry.printed.breakdown?.rows.map((row) => ({
+      name: row.name,
+      mib: [row.selfBytes, row.modelBytes, row.contextBytes, row.computeBytes].map((b) => b / MiB),
+    })),
+    printed,
+  );
+
+  // The pre-flight for the same file and settings shows the table beside the printed parts.
+  const out: string[] = [];
+  const code = await runPreflightCommand(['--model', model, '--args', '-c 512', '--nvml-library', await buildFakeNvml()], {
+    stdout: (t) => out.push(t),
+    stderr: (t) => out.push(t),
+    env: { VRAM_GUARD_STATE_DIR: dir, FAKE_NVML_STATE: h.fake.path },
+    interrupted: new Promise(() => {}),
+  });
+  assert.equal(code, 0, out.join(''));
+  const text = out.join('');
+  assert.match(text, /\*\*llama\.cpp's memory breakdown as the server stopped\*\* \(\d{4}-\d\d-\d\d \d\d:\d\d\):/);
+  assert.match(text, /\| Memory \| Self \| Model \| Context \| Compute \|/);
+  for (const p of printed) assert.ok(text.includes(`| ${p.name} | ${p.mib.map((m) => `${m} MiB`).join(' | ')} |`), `${p.name} in:\n${text}`);
 });

@@ -93,6 +93,28 @@ describe('server process', () => {
     for (const pid of tree) assert.equal(await isRunning(pid), false, `PID ${pid} survived`);
   });
 
+  it('SIGTERM reaches the process group once, and a child that left the group (a group of its own) directly', async () => {
+    // Each counts the SIGTERMs that come within 300 ms of the first, then says how many and exits.
+    const counting = (who: string) =>
+      `let n = 0; process.on('SIGTERM', () => { if (++n === 1) setTimeout(() => { console.log('${who} SIGTERM x' + n); process.exit(0); }, 300); }); setInterval(() => {}, 1000);`;
+    const child = `${counting('child')} console.log('child ready');`;
+    const root = `${counting('root')} require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(child)}], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });`;
+    const p = new ServerProcess({ command: process.execPath, args: ['-e', root], healthUrl: null, startTimeoutMs: 10_000, stopTimeoutMs: 5000 });
+    let output = '';
+    p.on('output', (t) => (output += t));
+    const started = p.start();
+    pids.add(p.pid);
+    assert.ok((await started).ok);
+    await pollUntil(() => output.includes('child ready'), 'the child to be ready', 10_000, 20);
+    const tree = await processTree(p.pid!);
+    assert.equal(tree.length, 2, `tree ${tree.join(',')}`);
+    for (const pid of tree) pids.add(pid);
+    const stop = await p.stop();
+    assert.equal(stop.how, 'SIGTERM');
+    assert.match(output, /root SIGTERM x1\n/);
+    assert.match(output, /child SIGTERM x1\n/);
+  });
+
   it('drains a flood of output without stalling', async () => {
     const { p, output } = await llama(['--chatty-kb', '2048']);
     const started = p.start();
