@@ -1,5 +1,7 @@
 /** Spawn, health, early exit, stop (SIGTERM then SIGKILL) against real emulated servers on 127.0.0.1. */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { isRunning, processTree } from '../../../src/core/servers/process-tree.ts';
 import { ServerProcess } from '../../../src/core/servers/server-process.ts';
@@ -137,7 +139,24 @@ describe('server process', () => {
   });
 
   it('times out when health never answers 200, and says how to fix it', async () => {
-    const { p } = await llama(['--load-ms', '5000'], { startTimeoutMs: 1500 });
+    // The health endpoint answers 503 "Loading model" (llama-server's reply while it loads) from this
+    // process from the first poll on, so the start times out on a 503 however slowly a busy machine
+    // starts the server program itself.
+    const health = createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 503, message: 'Loading model', type: 'unavailable_error' } }));
+    });
+    await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+    after(() => health.close());
+    const port = (health.address() as AddressInfo).port;
+    const p = new ServerProcess({
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+      healthUrl: `http://127.0.0.1:${port}/health`,
+      startTimeoutMs: 1500,
+      stopTimeoutMs: 5000,
+      healthIntervalMs: 25,
+    });
     const started = p.start();
     pids.add(p.pid);
     const r = await started;
