@@ -1,6 +1,7 @@
 /**
  * The dashboard in a real VS Code in a real browser: it opens from the command palette, its chart
- * draws the fake GPU's samples, a level change appears as a marker while it is open, "Run this step
+ * draws the fake GPU's samples, a level change appears as a marker while it is open, its process table
+ * names the GPU processes VRAM Guard did not start (real stand-ins under real server names), "Run this step
  * now" on an emulated Ollama (a vram-guard task) unloads its model and the chart shows the drop,
  * screenshots are taken in the dark and the light theme, and once a user setting points it at a real
  * Prometheus (scraping two VRAM Guard exporters and a dcgm-exporter) the Fleet section shows the
@@ -29,6 +30,7 @@ import { startFleet, type FleetHarness } from '../helpers/prometheus-harness.ts'
 import { DGX_A100, GPU_DESK, GPU_LAB } from '../helpers/fleet-machines.ts';
 import { MiB } from '../../src/core/units.ts';
 import { LLAMA_32_3B, writeGguf } from '../helpers/gguf-fixtures.ts';
+import { type OutsideServers, startOutsideServers } from './outside-processes.ts';
 
 const screenshotDir = join(testResults, 'e2e');
 const TASK = 'ollama (emulated)';
@@ -37,10 +39,13 @@ const BIG_TASK = 'llama 3B, 128k context';
 
 const workbench = new StartedWorkbench();
 let fleet: FleetHarness | null = null;
+let outside: OutsideServers | null = null;
 
 async function stopAllStarted(): Promise<void> {
   await fleet?.stop();
   fleet = null;
+  await outside?.stop();
+  outside = null;
   await workbench.stop();
 }
 
@@ -354,6 +359,50 @@ export async function runDashboardE2e(): Promise<Totals> {
         await shoot(page, 'dashboard-dark', true);
         await fake.write(fakeGpu(5.0));
         await waitFor('the chart did not come back down', 10_000, async () => (await chartFacts(frame)).lastMib < 5200);
+      },
+    },
+    {
+      name: 'the process table names the GPU processes VRAM Guard did not start (Ollama runner, llama-server, faster-whisper, Xorg) by kind, model and port',
+      run: async () => {
+        outside = await startOutsideServers();
+        try {
+          // NVML lists them with their VRAM, and 140 MiB that no process accounts for (the driver's own).
+          const state = fakeGpu(5.0);
+          const device = state.devices[0]!;
+          device.processes = outside.nvmlProcesses();
+          device.used = (outside.processes.reduce((sum, p) => sum + p.usedMiB, 0) + 140) * MiB;
+          await fake.write(state);
+          const table = frame.locator('.processes[data-gpu="0"] table');
+          // What a user reads in each row: PID, Process, Task / server, VRAM.
+          const rows = async () => Promise.all((await table.locator('tbody tr').all()).map((r) => r.locator('td').allTextContents()));
+          let seen: string[][] = [];
+          await waitFor('the process table did not name every process VRAM Guard did not start', 30_000, async () => {
+            seen = await rows();
+            return outside!.processes.every((p) =>
+              seen.some(([pid, name, owner, vram]) => pid === String(p.pid) && name?.startsWith(p.shows) && owner === '—' && vram === `${p.usedMiB} MiB`),
+            );
+          }).catch((err: Error) => {
+            throw new Error(`${err.message}; the table says: ${seen.map((r) => r.join(' | ')).join(' / ')}`);
+          });
+          for (const p of outside.processes) console.log(`       ${p.pid} ${p.shows}) ${p.usedMiB} MiB`);
+          const heading = frame.locator('.gpu[data-gpu="0"] h3').filter({ hasText: 'Processes' });
+          await frame.locator('.processes[data-gpu="0"]').scrollIntoViewIfNeeded();
+          const top = await heading.boundingBox();
+          const box = await frame.locator('.processes[data-gpu="0"]').boundingBox();
+          if (!top || !box) throw new Error('the process table is not on the screen');
+          const pad = 8;
+          await page.screenshot({
+            path: join(screenshotDir, 'dashboard-processes.png'),
+            clip: { x: box.x - pad, y: top.y - pad, width: box.width + 2 * pad, height: box.y + box.height - top.y + 2 * pad },
+            timeout: 10_000,
+          });
+        } finally {
+          // The steps after this one know the GPU at 5.0 GB with its one process: put it back, then stop the stand-ins.
+          await fake.write(fakeGpu(5.0));
+          await outside?.stop();
+          outside = null;
+          await page.locator('[id="vram-guard.vram-guard.vramGuard.status"]').filter({ hasText: '5.0/8.0 GiB' }).waitFor({ timeout: 20_000 });
+        }
       },
     },
     {
@@ -749,7 +798,10 @@ export async function runDashboardE2e(): Promise<Totals> {
     // Each step builds on the one before it, except that the fleet's steps need only the open
     // dashboard, not the fallback step's zoom or the reload.
     // The accessibility checks leave the page as they found it, so the rest can go on without them.
-    stopsTheRest: (step) => !/^"Run this step now"|^after a reload|^axe-core|^the dashboard works from the keyboard|^the gate refuses a model/.test(step.name),
+    stopsTheRest: (step) =>
+      !/^"Run this step now"|^after a reload|^the process table names|^axe-core|^the dashboard works from the keyboard|^the gate refuses a model/.test(
+        step.name,
+      ),
     onFailure: async () => {
       if (page) console.log(`       screenshot: ${await shoot(page, 'dashboard-failure')}`);
     },
@@ -763,6 +815,7 @@ export async function runDashboardE2e(): Promise<Totals> {
         ['dashboard-light', 'dashboard-light'],
         ['dashboard-fallback-chart', 'dashboard-fallback'],
         ['dashboard-fleet', 'dashboard-fleet'],
+        ['dashboard-processes', 'dashboard-processes'],
       ]) {
         await copyFile(join(screenshotDir, `${from}.png`), join(repoRoot, 'docs', 'images', `${to}.png`));
       }
