@@ -10,6 +10,7 @@
  * set beside llama.cpp's and held only to the looser COMPUTE_BOUND.
  */
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
+import { mtpKvCacheBytes } from '../../src/core/estimate/kv-cache-size.ts';
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
 import { projectorComputeBytes } from '../../src/core/estimate/projector-size.ts';
 import { parseLlamaServerArgs } from '../../src/core/estimate/server-args.ts';
@@ -28,6 +29,8 @@ export type MatrixPart =
   | 'layers on device'
   | 'output layer on device'
   | 'compute (device)'
+  | 'MTP draft KV (device)'
+  | 'MTP draft compute (device)'
   | 'projector weights (device)'
   | 'projector compute (device)';
 
@@ -40,10 +43,11 @@ export const HELD_PARTS: readonly MatrixPart[] = [
   'layers on device',
   'output layer on device',
   'projector weights (device)',
+  'MTP draft KV (device)',
 ];
 
 /** The backend-specific parts, held only to COMPUTE_BOUND. */
-const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)'];
+const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)', 'MTP draft compute (device)'];
 
 /** Parts that are counts, not bytes (held exactly). */
 export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device'];
@@ -104,6 +108,17 @@ export function matrixCases(): MatrixCase[] {
       settings.push(['-c', '4096', '-np', '1', '--n-cpu-moe', '2']);
       settings.push(['-c', '4096', '-np', '1', '-ot', String.raw`blk\.[0-3]\.ffn_(up|down|gate)_exps=CPU`]);
       settings.push(['-c', '4096', '-np', '1', '-cmoe']);
+    }
+    if (shape.traits.mtp) {
+      // The NextN layers loaded, and the draft context llama-server creates for them.
+      const mtp = ['--spec-type', 'draft-mtp'];
+      settings.push(['-c', '4096', '-np', '1', '-fa', 'on', ...mtp]);
+      settings.push(['-c', '8192', '-np', '2', ...mtp]);
+      settings.push(['-c', '16384', '-np', '4', '-kvu', ...mtp]);
+      settings.push(['-c', '4096', '-np', '1', '-ngl', '1', ...mtp]);
+      settings.push(['-c', '4096', '-np', '1', '-ngl', '2', ...mtp]);
+      settings.push(['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', ...mtp]);
+      settings.push(['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', ...mtp, '-ctkd', 'q4_0', '-ctvd', 'q4_0']);
     }
     if (shape.traits.swa) {
       settings.push(['-c', '16384', '-np', '1', '--swa-full']);
@@ -177,12 +192,23 @@ export async function estimateCase(path: string, args: readonly string[]) {
   const e = estimateVram(model, parsed.settings, projector ? { projector } : {});
   if (e.kind !== 'estimate') throw new Error(e.reason);
   const placement = placeWeights(model, parsed.settings);
+  const mtp = parsed.settings.mtp;
+  const draftKv = mtp
+    ? mtpKvCacheBytes(model, {
+        cells: e.assumptions.contextTokens,
+        swaCells: e.assumptions.contextTokens,
+        cacheTypeK: mtp.cacheTypeK ?? 'f16',
+        cacheTypeV: mtp.cacheTypeV ?? 'f16',
+        firstGpuLayer: model.layers - e.assumptions.gpuLayers,
+        sequences: e.assumptions.parallel,
+      })
+    : 0;
   const offload = projector !== null && parsed.settings.projectorOffload;
   const projectorParts = {
     weights: offload ? projector!.weightsBytes : 0,
     compute: offload ? projectorComputeBytes(projector!, e.assumptions.flashAttention === 'on') : 0,
   };
-  return { estimate: e, placement, projector: projectorParts };
+  return { estimate: e, placement, projector: projectorParts, draft: { kv: draftKv, compute: e.parts.draftBytes - draftKv } };
 }
 
 export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
@@ -192,12 +218,13 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   const report = await llamaDryRun(path, args);
   const dryRunMs = performance.now() - t0;
   const t1 = performance.now();
-  const { estimate, placement, projector } = await estimateCase(path, args);
+  const { estimate, placement, projector, draft } = await estimateCase(path, args);
   const estimateMs = performance.now() - t1;
   const device = deviceTotals(report);
   const host = hostTotals(report);
   const deviceLayer = (l: { device: string }) => !/^(CPU|.*_Host)$/.test(l.device);
-  const n = report.settings.layers;
+  // The output layer is the last one listed (after any NextN layers, which settings.layers leaves out).
+  const n = report.layers.reduce((m, l) => Math.max(m, l.layer), report.settings.layers);
   const onDevice = report.layers.filter((l) => l.layer < n && deviceLayer(l)).length;
   const output = report.layers.find((l) => l.layer === n);
   const layersKnown = report.layers.length > 0;
@@ -210,6 +237,11 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
     ...(output ? [['output layer on device', deviceLayer(output) ? 1 : 0, placement.outputOnGpu ? 1 : 0] as [MatrixPart, number, number]] : []),
     ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
   ];
+  if (report.draft) {
+    const onDevice = report.draft.buffers.filter((b) => !b.host);
+    figures.push(['MTP draft KV (device)', onDevice.reduce((a, b) => a + b.kv, 0), draft.kv]);
+    figures.push(['MTP draft compute (device)', onDevice.reduce((a, b) => a + b.compute, 0), draft.compute]);
+  }
   // Where the device lacks an operation, the projector's graph runs it on the CPU: most of its
   // compute buffer is then host memory, and the device's share says little.
   let projectorNotHeld: string | undefined;

@@ -26,6 +26,11 @@ export interface DryRunReport {
   readonly layers: readonly { layer: number; device: string }[];
   /** With `--mmproj`: the projector's weights and warm-up compute buffer per device (compute to 0.01 MiB). */
   readonly projector: { readonly buffers: readonly { name: string; weights: number; compute: number }[] } | null;
+  /** With `--spec-type draft-mtp`: the MTP draft context's KV cache and compute buffer per buffer type. */
+  readonly draft: {
+    readonly contextTokens: number;
+    readonly buffers: readonly { name: string; host: boolean; kv: number; recurrent: number; compute: number }[];
+  } | null;
   /** The logits/embeddings output buffer (host memory), to 0.01 MiB as llama.cpp logs it. */
   readonly outputBytes: number;
   readonly settings: {

@@ -42,6 +42,12 @@ export interface LlamaSettings {
   /** `--fit on|off` and `--fit-target` (bytes of free memory `--fit` leaves, per device); null = default. */
   readonly fit: boolean | null;
   readonly fitTargetBytes: number | null;
+  /**
+   * `--spec-type draft-mtp` (`LLAMA_ARG_SPEC_TYPE`): llama-server loads the model's
+   * multi-token-prediction layers and runs them in a draft context of the main context's size, whose
+   * cache takes `-ctkd`/`-ctvd` (f16 when not given, not the main cache's type). null: not asked.
+   */
+  readonly mtp: { readonly cacheTypeK: KvCacheType | null; readonly cacheTypeV: KvCacheType | null } | null;
   /** `-md`/`--model-draft` and its own `-ngld`, `-cd`, `-ctkd`, `-ctvd` where given. */
   readonly draft: {
     readonly modelPath: string;
@@ -71,5 +77,6 @@ export const DEFAULT_LLAMA_SETTINGS: LlamaSettings = {
   swaFull: false,
   fit: null,
   fitTargetBytes: null,
+  mtp: null,
   draft: null,
 };

@@ -29,7 +29,24 @@ interface State {
   model: string | null;
   hf: string | null;
   draft: Omit<Mutable<Draft>, 'modelPath'> & { modelPath: string | null };
+  /** The `--spec-type` names given, in order (llama.cpp adds each list to the ones before). */
+  specTypes: string[];
 }
+
+/** llama.cpp's speculative decoding types (common/speculative.cpp `common_speculative_type_from_name_map`). */
+const SPEC_TYPES = [
+  'none',
+  'draft-simple',
+  'draft-eagle3',
+  'draft-mtp',
+  'draft-dflash',
+  'draft-dspark',
+  'ngram-simple',
+  'ngram-map-k',
+  'ngram-map-k4v',
+  'ngram-mod',
+  'ngram-cache',
+];
 
 class ArgError extends Error {}
 
@@ -301,6 +318,18 @@ const OPTIONS: readonly Option[] = [
     },
   },
   {
+    names: ['--spec-type'],
+    env: 'LLAMA_ARG_SPEC_TYPE',
+    value: true,
+    apply: (st, v, f) => {
+      for (const t of v.split(',')) {
+        // llama.cpp looks each name up as written (no spaces trimmed).
+        if (!SPEC_TYPES.includes(t)) throw new ArgError(`${f} must be a comma-separated list of ${SPEC_TYPES.join(', ')}, not "${v}"`);
+        st.specTypes.push(t);
+      }
+    },
+  },
+  {
     names: ['-ctvd', '--cache-type-v-draft'],
     env: 'LLAMA_ARG_CACHE_TYPE_V_DRAFT',
     value: true,
@@ -337,6 +366,7 @@ export function parseLlamaServerArgs(argv: readonly string[], env: Readonly<Reco
     model: null,
     hf: null,
     draft: { modelPath: null, gpuLayers: null, contextTokens: null, cacheTypeK: null, cacheTypeV: null },
+    specTypes: [],
   };
   const given: string[] = [];
   try {
@@ -409,6 +439,7 @@ export function parseLlamaServerArgs(argv: readonly string[], env: Readonly<Reco
   st.s.draft = d.modelPath
     ? { modelPath: d.modelPath, gpuLayers: d.gpuLayers, contextTokens: d.contextTokens, cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV }
     : null;
+  st.s.mtp = st.specTypes.includes('draft-mtp') ? { cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV } : null;
   return { ok: true, settings: st.s as LlamaSettings, modelPath: st.model, hfRepo: st.hf, given };
 }
 

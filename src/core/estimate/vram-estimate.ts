@@ -16,7 +16,7 @@ import { computeBufferBytes, type LlamaGraphEra } from './compute-buffer-size.ts
 import type { EstimateResult, NoEstimate, VramEstimate } from './estimate-types.ts';
 import { isQuantizedKvType } from './ggml-types.ts';
 import { modelLabel, type GgufModel } from './gguf-model.ts';
-import { CONTEXT_PADDING, kvCacheBytes, pad, recurrentStateBytes, swaCells } from './kv-cache-size.ts';
+import { CONTEXT_PADDING, kvCacheBytes, mtpKvCacheBytes, pad, recurrentStateBytes, swaCells } from './kv-cache-size.ts';
 import { DEFAULT_LLAMA_SETTINGS, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
 import { projectorBytes } from './projector-size.ts';
 import type { ProjectorModel } from './projector-model.ts';
@@ -199,6 +199,8 @@ interface Sized {
   kv: number;
   recurrent: number;
   compute: number;
+  /** The `--spec-type draft-mtp` draft context on the GPU: its KV cache and compute buffer. */
+  mtp: number;
   gpuLayers: number;
   cells: number;
 }
@@ -234,7 +236,19 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     sequences: options.graph === 'before-2026-06' && r.unified ? 1 : r.parallel,
     graph: options.graph,
   }).totalBytes;
-  return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
+  // The MTP draft context (common/speculative.cpp): the main context's n_ctx, sequences and
+  // micro-batch, a cache of the NextN layers only, in -ctkd/-ctvd (f16 by default). Its compute
+  // buffer is sized as the main context's: the same logits rows and one layer's attention at the
+  // same context (llama.cpp's dry run on Vulkan reserves 70–90 % of the main one), on the GPU
+  // wherever the main one is.
+  let mtp = 0;
+  if (s.mtp && model.skippedLayers > 0) {
+    const cacheTypeK = s.mtp.cacheTypeK ?? 'f16';
+    const cacheTypeV = s.mtp.cacheTypeV ?? 'f16';
+    mtp = mtpKvCacheBytes(model, { cells, swaCells: swa, cacheTypeK, cacheTypeV, firstGpuLayer, sequences: r.parallel });
+    mtp += compute;
+  }
+  return { weights: placement.gpuBytes, kv, recurrent, compute, mtp, gpuLayers: placement.gpuLayers, cells };
 }
 
 function none(model: GgufModel, reason: string): NoEstimate {
@@ -261,6 +275,16 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
   if ('refused' in resolved)
     return none(model, `llama-server would refuse these settings: llama.cpp says "${resolved.refused}" and does not create the context.`);
   const r = resolved;
+  if (settings.mtp && model.skippedLayers === 0)
+    return none(
+      model,
+      `llama-server would refuse these settings: --spec-type draft-mtp needs multi-token-prediction layers and ${modelLabel(model)} has none (llama.cpp: "context type MTP requested but model doesn't contain MTP layers").`,
+    );
+  if (settings.mtp)
+    r.notes.push(
+      `--spec-type draft-mtp: the ${model.skippedLayers} multi-token-prediction layer(s) are loaded, with a draft context of the main context's size (its KV cache and compute buffer are counted as the draft)`,
+    );
+  else if (model.skippedLayers > 0) r.notes.push(`the ${model.skippedLayers} multi-token-prediction layer(s) are not loaded (no --spec-type draft-mtp)`);
   if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
   const runtime = CUDA_RUNTIME_BYTES;
@@ -290,7 +314,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
   let context = r.contextTokens;
   const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
   let sized = size(model, settings, r, context, options);
-  const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
+  const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + x.mtp + fixed;
   if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
     const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
     const room = options.gpuFreeBytes - target;
@@ -325,7 +349,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
     recurrentStateBytes: sized.recurrent,
     computeBufferBytes: sized.compute,
     projectorBytes: projector,
-    draftBytes: draft,
+    draftBytes: draft + sized.mtp,
     runtimeBytes: runtime,
   };
   const result: VramEstimate = {

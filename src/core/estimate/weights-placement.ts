@@ -12,7 +12,9 @@
  *   output layer, on the output layer's device;
  * - `--cpu-moe`, `--n-cpu-moe N` (the expert tensors of layers 0 … N−1) and `-ot PATTERN=CPU`
  *   keep matching tensors on the CPU (a pattern matches anywhere in the name, as std::regex_search);
- * - multi-token-prediction layers llama.cpp skips are not loaded.
+ * - multi-token-prediction (NextN) layers are placed like any other layer (they are the last ones,
+ *   so on the GPU first) but their tensors are loaded only with `--spec-type draft-mtp`
+ *   (llama_model_params.load_mtp; without it llama.cpp creates them with TENSOR_SKIP).
  * In the CUDA buffer a quantized tensor whose rows are not a multiple of 512 elements gets one
  * padded row more (ggml-cuda `get_alloc_size`), and each tensor starts 128-byte aligned.
  */
@@ -77,7 +79,7 @@ export function offloadsOutputLayerFirst(when: { build?: number | null; date?: s
 
 export function placeWeights(
   model: GgufModel,
-  settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>,
+  settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'> & Partial<Pick<LlamaSettings, 'mtp'>>,
   outputLayerFirst = true,
 ): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
@@ -92,7 +94,7 @@ export function placeWeights(
       badPatterns.push(p);
     }
   }
-  const firstLoadedSkip = model.layers - model.skippedLayers;
+  const firstLoadedSkip = settings.mtp ? model.layers : model.layers - model.skippedLayers;
   let gpuBytes = 0;
   let cpuBytes = 0;
   let cpuOverriddenBytes = 0;
