@@ -31,6 +31,14 @@ export type MatrixPart =
   | 'compute (device)'
   | 'MTP draft KV (device)'
   | 'MTP draft compute (device)'
+  | 'weights (device 0)'
+  | 'weights (device 1)'
+  | 'KV (device 0)'
+  | 'KV (device 1)'
+  | 'layers on device 0'
+  | 'layers on device 1'
+  | 'compute (device 0)'
+  | 'compute (device 1)'
   | 'projector weights (device)'
   | 'projector compute (device)';
 
@@ -44,13 +52,25 @@ export const HELD_PARTS: readonly MatrixPart[] = [
   'output layer on device',
   'projector weights (device)',
   'MTP draft KV (device)',
+  'weights (device 0)',
+  'weights (device 1)',
+  'KV (device 0)',
+  'KV (device 1)',
+  'layers on device 0',
+  'layers on device 1',
 ];
 
 /** The backend-specific parts, held only to COMPUTE_BOUND. */
-const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)', 'MTP draft compute (device)'];
+const COMPUTE_PARTS: readonly MatrixPart[] = [
+  'compute (device)',
+  'projector compute (device)',
+  'MTP draft compute (device)',
+  'compute (device 0)',
+  'compute (device 1)',
+];
 
 /** Parts that are counts, not bytes (held exactly). */
-export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device'];
+export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device', 'layers on device 0', 'layers on device 1'];
 
 /** max(1 %, 16 MiB) of llama.cpp's figure (counts: exact). */
 export function matrixTolerance(part: MatrixPart, truth: number): number {
@@ -73,7 +93,18 @@ export interface MatrixCase {
   /** llama-server's arguments after `-m` (and `--mmproj FILE` when there is a projector). */
   readonly args: readonly string[];
   readonly projector?: ProjectorShape;
+  /** Devices the dry run sees (lavapipe opened that many times): 2 for the `-ts` cases. */
+  readonly devices?: number;
 }
+
+/** Shapes sized over two devices with `-ts` (whole layers per device, `-sm layer`). */
+const TWO_DEVICE_SHAPES = ['llama', 'gemma3', 'qwen3moe', 'deepseek2', 'granitehybrid'];
+const TWO_DEVICE_SETTINGS = [
+  ['-c', '4096', '-np', '1', '-ts', '1,1'],
+  ['-c', '8192', '-np', '1', '-ts', '3,1'],
+  ['-c', '8192', '-np', '2', '-ts', '1,3', '-fa', 'on'],
+  ['-c', '4096', '-np', '1', '-ts', '1,1', '-ngl', '5'],
+];
 
 /** The settings every architecture runs under. */
 function commonSettings(shape: ShapeModel): string[][] {
@@ -125,6 +156,11 @@ export function matrixCases(): MatrixCase[] {
       settings.push(['-c', '16384', '-np', '4', '-kvu', '-ub', '256']);
     }
     for (const args of settings) cases.push({ shape, args });
+  }
+  for (const id of TWO_DEVICE_SHAPES) {
+    const shape = SHAPE_MODELS.find((s) => s.id === id);
+    if (!shape) throw new Error(`no shape ${id}`);
+    for (const args of TWO_DEVICE_SETTINGS) cases.push({ shape, args, devices: 2 });
   }
   for (const projector of PROJECTOR_SHAPES) {
     const shape = SHAPE_MODELS.find((s) => s.id === projector.textModel);
@@ -215,7 +251,7 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   const path = await shapePath(c.shape);
   const args = await fullArgs(c);
   const t0 = performance.now();
-  const report = await llamaDryRun(path, args);
+  const report = await llamaDryRun(path, args, c.devices ?? 1);
   const dryRunMs = performance.now() - t0;
   const t1 = performance.now();
   const { estimate, placement, projector, draft } = await estimateCase(path, args);
@@ -237,6 +273,18 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
     ...(output ? [['output layer on device', deviceLayer(output) ? 1 : 0, placement.outputOnGpu ? 1 : 0] as [MatrixPart, number, number]] : []),
     ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
   ];
+  if (c.devices && c.devices > 1) {
+    const per = estimate.perGpu ?? [];
+    for (let d = 0; d < c.devices && d < 2; d++) {
+      const b = report.buffers.find((x) => x.name === `Vulkan${d}`);
+      const mine = per[d];
+      const i = d as 0 | 1;
+      figures.push([`weights (device ${i})`, b?.weights ?? 0, mine?.weightsBytes ?? 0]);
+      figures.push([`KV (device ${i})`, b?.kv ?? 0, mine?.kvCacheBytes ?? 0]);
+      if (layersKnown) figures.push([`layers on device ${i}`, report.layers.filter((l) => l.layer < n && l.device === `Vulkan${d}`).length, mine?.layers ?? 0]);
+      figures.push([`compute (device ${i})`, b?.compute ?? 0, mine?.computeBufferBytes ?? 0]);
+    }
+  }
   if (report.draft) {
     const onDevice = report.draft.buffers.filter((b) => !b.host);
     figures.push(['MTP draft KV (device)', onDevice.reduce((a, b) => a + b.kv, 0), draft.kv]);
@@ -263,10 +311,18 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
       : faLlama !== faOurs
         ? `flash attention ${faLlama} on Vulkan, ${faOurs} for CUDA`
         : undefined;
+  // llama-context.cpp: several devices, every layer and the output on them, -sm layer.
+  const pipelineParallel = (c.devices ?? 1) > 1 && estimate.assumptions.gpuLayers === estimate.assumptions.totalLayers && placement.outputOnGpu;
   const parts: PartComparison[] = figures.map(([part, llama, ours]) => {
     if (COMPUTE_PARTS.includes(part)) {
       const within = llama === 0 ? ours === 0 : ours <= llama * COMPUTE_BOUND && ours >= llama / COMPUTE_BOUND;
-      const notHeld = part === 'projector compute (device)' ? (projectorNotHeld ?? computeNotHeld) : computeNotHeld;
+      const perDevice = part === 'compute (device 0)' || part === 'compute (device 1)';
+      const notHeld =
+        part === 'projector compute (device)'
+          ? (projectorNotHeld ?? computeNotHeld)
+          : perDevice && pipelineParallel
+            ? "pipeline parallelism (every layer on the devices): ggml's scheduler keeps copies of the inputs per device, which the estimate does not count"
+            : computeNotHeld;
       return { part, llama, ours, tolerance: llama * (COMPUTE_BOUND - 1), ok: notHeld !== undefined || within, notHeld };
     }
     const tolerance = matrixTolerance(part, llama);

@@ -38,6 +38,8 @@ export interface CacheShape {
   /** Layers from this index on are on the GPU (their cache with them). */
   readonly firstGpuLayer: number;
   readonly sequences: number;
+  /** Only the layers this says are on the device (one device of several); absent: every layer from firstGpuLayer. */
+  readonly onDevice?: (il: number) => boolean;
 }
 
 export interface LayerAttentionSize {
@@ -75,7 +77,8 @@ function layerCacheBytes(model: GgufModel, shape: CacheShape, il: number, indexe
 /** The main context's cache on the GPU (the trunk layers from `firstGpuLayer` on). */
 export function kvCacheBytes(model: GgufModel, shape: CacheShape): number {
   let bytes = 0;
-  for (let il = shape.firstGpuLayer; il < model.layers - model.skippedLayers; il++) bytes += layerCacheBytes(model, shape, il, true);
+  for (let il = shape.firstGpuLayer; il < model.layers - model.skippedLayers; il++)
+    if (!shape.onDevice || shape.onDevice(il)) bytes += layerCacheBytes(model, shape, il, true);
   return bytes;
 }
 

@@ -28,6 +28,14 @@ export interface LlamaSettings {
   readonly ubatchTokens: number | null;
   /** `-ngl`/`--n-gpu-layers`: a layer count, 'all', or null = llama.cpp's default (auto/all). */
   readonly gpuLayers: number | 'all' | null;
+  /**
+   * `-ts`/`--tensor-split N0,N1,…`: each device's share of the layers (llama.cpp normalizes the
+   * proportions; a device without an entry gets none). null: one device (llama.cpp would split by
+   * free memory, which the estimate does not know).
+   */
+  readonly tensorSplit: readonly number[] | null;
+  /** `-sm`/`--split-mode`: `layer` (default) splits whole layers; the others are not sized per device. */
+  readonly splitMode: 'none' | 'layer' | 'row' | 'tensor' | null;
   /** `--n-cpu-moe N`: the expert tensors of the first N layers stay on the CPU. */
   readonly cpuMoeLayers: number | null;
   /** `-cmoe`/`--cpu-moe`: every expert tensor stays on the CPU. */
@@ -69,6 +77,8 @@ export const DEFAULT_LLAMA_SETTINGS: LlamaSettings = {
   batchTokens: null,
   ubatchTokens: null,
   gpuLayers: null,
+  tensorSplit: null,
+  splitMode: null,
   cpuMoeLayers: null,
   cpuMoeAll: false,
   cpuTensorPatterns: [],

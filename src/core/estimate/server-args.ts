@@ -33,6 +33,9 @@ interface State {
   specTypes: string[];
 }
 
+/** llama.cpp's LLAMA_MAX_DEVICES (src/llama.cpp `llama_max_devices`): `-ts` takes fewer proportions than this. */
+const MAX_DEVICES = 16;
+
 /** llama.cpp's speculative decoding types (common/speculative.cpp `common_speculative_type_from_name_map`). */
 const SPEC_TYPES = [
   'none',
@@ -216,6 +219,29 @@ const OPTIONS: readonly Option[] = [
     value: true,
     apply: (st, v, f) => {
       st.s.gpuLayers = gpuLayers(f, v);
+    },
+  },
+  {
+    names: ['-ts', '--tensor-split'],
+    env: 'LLAMA_ARG_TENSOR_SPLIT',
+    value: true,
+    apply: (st, v, f) => {
+      // llama.cpp splits on runs of ',' and '/' and reads each part with std::stof.
+      const parts = v.split(/[,/]+/);
+      const shares = parts.map((p) => Number.parseFloat(p));
+      if (shares.some((x, i) => !Number.isFinite(x) || x < 0 || !/^\s*[+]?(\d+\.?\d*|\.\d+)/.test(parts[i] ?? '')))
+        throw new ArgError(`${f} needs proportions like 3,1, not "${v}"`);
+      if (shares.length >= MAX_DEVICES) throw new ArgError(`${f} gives ${shares.length} proportions; llama.cpp takes at most ${MAX_DEVICES - 1}`);
+      st.s.tensorSplit = shares.every((x) => x === 0) ? null : shares;
+    },
+  },
+  {
+    names: ['-sm', '--split-mode'],
+    env: 'LLAMA_ARG_SPLIT_MODE',
+    value: true,
+    apply: (st, v, f) => {
+      if (v !== 'none' && v !== 'layer' && v !== 'row' && v !== 'tensor') throw new ArgError(`${f} must be none, layer, row or tensor, not "${v}"`);
+      st.s.splitMode = v;
     },
   },
   {

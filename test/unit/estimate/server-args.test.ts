@@ -205,3 +205,16 @@ it('--spec-type draft-mtp asks for the NextN layers and their draft context, who
   assert.ok(env.ok);
   assert.deepEqual(env.settings.mtp, { cacheTypeK: null, cacheTypeV: null });
 });
+
+it('-ts splits the layers by proportions (commas or slashes, as llama.cpp splits them); all zeros is no split; -sm is read', () => {
+  const ts = parseLlamaServerArgs(['-ts', '3/1', '-sm', 'layer']);
+  assert.ok(ts.ok);
+  assert.deepEqual(ts.settings.tensorSplit, [3, 1]);
+  assert.equal(ts.settings.splitMode, 'layer');
+  const zeros = parseLlamaServerArgs(['--tensor-split', '0,0']);
+  assert.ok(zeros.ok);
+  assert.equal(zeros.settings.tensorSplit, null);
+  const env = parseLlamaServerArgs([], { LLAMA_ARG_TENSOR_SPLIT: '0.6,0.4' });
+  assert.ok(env.ok);
+  assert.deepEqual(env.settings.tensorSplit, [0.6, 0.4]);
+});
