@@ -171,9 +171,16 @@ async function resolveNeed(spec: NeedSpec, gpu: number, reading: GpuReading, env
         needsBytes: null,
         modelPath: spec.model,
         contextLength: null,
-        run: { server: spec.server, args: spec.args, env: {}, cwd: process.cwd() },
+        // The llama-server on PATH (the one this shell would run) is asked its --version, as llama-fit-params is asked beside it.
+        run: {
+          server: spec.server,
+          args: spec.args,
+          env: {},
+          cwd: process.cwd(),
+          command: spec.server === GGUF_SERVER_KIND ? GGUF_SERVER_EXECUTABLE : undefined,
+        },
       },
-      { footprints, env },
+      { footprints, env, askLlamaFit: spec.server === GGUF_SERVER_KIND },
       '--args',
     );
     return r?.need ?? { kind: 'none' };

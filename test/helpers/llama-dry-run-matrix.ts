@@ -10,6 +10,7 @@
  * set beside llama.cpp's and held only to the looser COMPUTE_BOUND.
  */
 import { readGgufModel } from '../../src/core/estimate/gguf-model.ts';
+import { mtpKvCacheBytes } from '../../src/core/estimate/kv-cache-size.ts';
 import { readProjector } from '../../src/core/estimate/projector-model.ts';
 import { projectorComputeBytes } from '../../src/core/estimate/projector-size.ts';
 import { parseLlamaServerArgs } from '../../src/core/estimate/server-args.ts';
@@ -28,6 +29,16 @@ export type MatrixPart =
   | 'layers on device'
   | 'output layer on device'
   | 'compute (device)'
+  | 'MTP draft KV (device)'
+  | 'MTP draft compute (device)'
+  | 'weights (device 0)'
+  | 'weights (device 1)'
+  | 'KV (device 0)'
+  | 'KV (device 1)'
+  | 'layers on device 0'
+  | 'layers on device 1'
+  | 'compute (device 0)'
+  | 'compute (device 1)'
   | 'projector weights (device)'
   | 'projector compute (device)';
 
@@ -40,13 +51,26 @@ export const HELD_PARTS: readonly MatrixPart[] = [
   'layers on device',
   'output layer on device',
   'projector weights (device)',
+  'MTP draft KV (device)',
+  'weights (device 0)',
+  'weights (device 1)',
+  'KV (device 0)',
+  'KV (device 1)',
+  'layers on device 0',
+  'layers on device 1',
 ];
 
 /** The backend-specific parts, held only to COMPUTE_BOUND. */
-const COMPUTE_PARTS: readonly MatrixPart[] = ['compute (device)', 'projector compute (device)'];
+const COMPUTE_PARTS: readonly MatrixPart[] = [
+  'compute (device)',
+  'projector compute (device)',
+  'MTP draft compute (device)',
+  'compute (device 0)',
+  'compute (device 1)',
+];
 
 /** Parts that are counts, not bytes (held exactly). */
-export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device'];
+export const COUNT_PARTS: readonly MatrixPart[] = ['layers on device', 'output layer on device', 'layers on device 0', 'layers on device 1'];
 
 /** max(1 %, 16 MiB) of llama.cpp's figure (counts: exact). */
 export function matrixTolerance(part: MatrixPart, truth: number): number {
@@ -68,7 +92,18 @@ export interface MatrixCase {
   /** llama-server's arguments after `-m` (and `--mmproj FILE` when there is a projector). */
   readonly args: readonly string[];
   readonly projector?: ProjectorShape;
+  /** Devices the dry run sees (lavapipe opened that many times): 2 for the `-ts` cases. */
+  readonly devices?: number;
 }
+
+/** Shapes sized over two devices with `-ts` (whole layers per device, `-sm layer`). */
+const TWO_DEVICE_SHAPES = ['llama', 'gemma3', 'qwen3moe', 'deepseek2', 'granitehybrid'];
+const TWO_DEVICE_SETTINGS = [
+  ['-c', '4096', '-np', '1', '-ts', '1,1'],
+  ['-c', '8192', '-np', '1', '-ts', '3,1'],
+  ['-c', '8192', '-np', '2', '-ts', '1,3', '-fa', 'on'],
+  ['-c', '4096', '-np', '1', '-ts', '1,1', '-ngl', '5'],
+];
 
 /** The settings every architecture runs under. */
 function commonSettings(shape: ShapeModel): string[][] {
@@ -105,11 +140,27 @@ export function matrixCases(): MatrixCase[] {
       settings.push(['-c', '4096', '-np', '1', '-ot', String.raw`blk\.[0-3]\.ffn_(up|down|gate)_exps=CPU`]);
       settings.push(['-c', '4096', '-np', '1', '-cmoe']);
     }
+    if (shape.traits.mtp) {
+      // The NextN layers loaded, and the draft context llama-server creates for them.
+      const mtp = ['--spec-type', 'draft-mtp'];
+      settings.push(['-c', '4096', '-np', '1', '-fa', 'on', ...mtp]);
+      settings.push(['-c', '8192', '-np', '2', ...mtp]);
+      settings.push(['-c', '16384', '-np', '4', '-kvu', ...mtp]);
+      settings.push(['-c', '4096', '-np', '1', '-ngl', '1', ...mtp]);
+      settings.push(['-c', '4096', '-np', '1', '-ngl', '2', ...mtp]);
+      settings.push(['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', ...mtp]);
+      settings.push(['-c', '8192', '-np', '1', '-fa', 'on', '-ctk', 'q8_0', '-ctv', 'q8_0', ...mtp, '-ctkd', 'q4_0', '-ctvd', 'q4_0']);
+    }
     if (shape.traits.swa) {
       settings.push(['-c', '16384', '-np', '1', '--swa-full']);
       settings.push(['-c', '16384', '-np', '4', '-kvu', '-ub', '256']);
     }
     for (const args of settings) cases.push({ shape, args });
+  }
+  for (const id of TWO_DEVICE_SHAPES) {
+    const shape = SHAPE_MODELS.find((s) => s.id === id);
+    if (!shape) throw new Error(`no shape ${id}`);
+    for (const args of TWO_DEVICE_SETTINGS) cases.push({ shape, args, devices: 2 });
   }
   for (const projector of PROJECTOR_SHAPES) {
     const shape = SHAPE_MODELS.find((s) => s.id === projector.textModel);
@@ -177,27 +228,39 @@ export async function estimateCase(path: string, args: readonly string[]) {
   const e = estimateVram(model, parsed.settings, projector ? { projector } : {});
   if (e.kind !== 'estimate') throw new Error(e.reason);
   const placement = placeWeights(model, parsed.settings);
+  const mtp = parsed.settings.mtp;
+  const draftKv = mtp
+    ? mtpKvCacheBytes(model, {
+        cells: e.assumptions.contextTokens,
+        swaCells: e.assumptions.contextTokens,
+        cacheTypeK: mtp.cacheTypeK ?? 'f16',
+        cacheTypeV: mtp.cacheTypeV ?? 'f16',
+        firstGpuLayer: model.layers - e.assumptions.gpuLayers,
+        sequences: e.assumptions.parallel,
+      })
+    : 0;
   const offload = projector !== null && parsed.settings.projectorOffload;
   const projectorParts = {
     weights: offload ? projector!.weightsBytes : 0,
     compute: offload ? projectorComputeBytes(projector!, e.assumptions.flashAttention === 'on') : 0,
   };
-  return { estimate: e, placement, projector: projectorParts };
+  return { estimate: e, placement, projector: projectorParts, draft: { kv: draftKv, compute: e.parts.draftBytes - draftKv } };
 }
 
 export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   const path = await shapePath(c.shape);
   const args = await fullArgs(c);
   const t0 = performance.now();
-  const report = await llamaDryRun(path, args);
+  const report = await llamaDryRun(path, args, c.devices ?? 1);
   const dryRunMs = performance.now() - t0;
   const t1 = performance.now();
-  const { estimate, placement, projector } = await estimateCase(path, args);
+  const { estimate, placement, projector, draft } = await estimateCase(path, args);
   const estimateMs = performance.now() - t1;
   const device = deviceTotals(report);
   const host = hostTotals(report);
   const deviceLayer = (l: { device: string }) => !/^(CPU|.*_Host)$/.test(l.device);
-  const n = report.settings.layers;
+  // The output layer is the last one listed (after any NextN layers, which settings.layers leaves out).
+  const n = report.layers.reduce((m, l) => Math.max(m, l.layer), report.settings.layers);
   const onDevice = report.layers.filter((l) => l.layer < n && deviceLayer(l)).length;
   const output = report.layers.find((l) => l.layer === n);
   const layersKnown = report.layers.length > 0;
@@ -210,6 +273,23 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
     ...(output ? [['output layer on device', deviceLayer(output) ? 1 : 0, placement.outputOnGpu ? 1 : 0] as [MatrixPart, number, number]] : []),
     ['compute (device)', device.compute, estimate.parts.computeBufferBytes],
   ];
+  if (c.devices && c.devices > 1) {
+    const per = estimate.perGpu ?? [];
+    for (let d = 0; d < c.devices && d < 2; d++) {
+      const b = report.buffers.find((x) => x.name === `Vulkan${d}`);
+      const mine = per[d];
+      const i = d as 0 | 1;
+      figures.push([`weights (device ${i})`, b?.weights ?? 0, mine?.weightsBytes ?? 0]);
+      figures.push([`KV (device ${i})`, b?.kv ?? 0, mine?.kvCacheBytes ?? 0]);
+      if (layersKnown) figures.push([`layers on device ${i}`, report.layers.filter((l) => l.layer < n && l.device === `Vulkan${d}`).length, mine?.layers ?? 0]);
+      figures.push([`compute (device ${i})`, b?.compute ?? 0, mine?.computeBufferBytes ?? 0]);
+    }
+  }
+  if (report.draft) {
+    const onDevice = report.draft.buffers.filter((b) => !b.host);
+    figures.push(['MTP draft KV (device)', onDevice.reduce((a, b) => a + b.kv, 0), draft.kv]);
+    figures.push(['MTP draft compute (device)', onDevice.reduce((a, b) => a + b.compute, 0), draft.compute]);
+  }
   // Where the device lacks an operation, the projector's graph runs it on the CPU: most of its
   // compute buffer is then host memory, and the device's share says little.
   let projectorNotHeld: string | undefined;
@@ -225,11 +305,26 @@ export async function compareCase(c: MatrixCase): Promise<CaseComparison> {
   }
   const faOurs = estimate.assumptions.flashAttention;
   const faLlama = report.settings.flashAttention;
-  const computeNotHeld = faLlama !== faOurs ? `flash attention ${faLlama} on Vulkan, ${faOurs} for CUDA` : undefined;
+  const computeNotHeld =
+    faLlama !== faOurs
+      ? `flash attention ${faLlama} on Vulkan, ${faOurs} for CUDA`
+      : faOurs === 'off'
+        ? "flash attention off: CUDA reserves the whole attention-score matrix, lavapipe's Vulkan backend a fraction of it (the published CUDA logs show it)"
+        : undefined;
+  // llama-context.cpp: several devices, every layer and the output on them, -sm layer.
+  const pipelineParallel = (c.devices ?? 1) > 1 && estimate.assumptions.gpuLayers === estimate.assumptions.totalLayers && placement.outputOnGpu;
   const parts: PartComparison[] = figures.map(([part, llama, ours]) => {
     if (COMPUTE_PARTS.includes(part)) {
       const within = llama === 0 ? ours === 0 : ours <= llama * COMPUTE_BOUND && ours >= llama / COMPUTE_BOUND;
-      const notHeld = part === 'projector compute (device)' ? (projectorNotHeld ?? computeNotHeld) : computeNotHeld;
+      const perDevice = part === 'compute (device 0)' || part === 'compute (device 1)';
+      const notHeld =
+        part === 'projector compute (device)'
+          ? (projectorNotHeld ?? computeNotHeld)
+          : perDevice && pipelineParallel
+            ? "pipeline parallelism (every layer on the devices): ggml's scheduler keeps copies of the inputs per device, which the estimate does not count"
+            : perDevice && estimate.assumptions.gpuLayers < estimate.assumptions.totalLayers
+              ? 'layers on the CPU too: the estimate gives each device a whole compute buffer, more than the scheduler reserves on the last one'
+              : computeNotHeld;
       return { part, llama, ours, tolerance: llama * (COMPUTE_BOUND - 1), ok: notHeld !== undefined || within, notHeld };
     }
     const tolerance = matrixTolerance(part, llama);

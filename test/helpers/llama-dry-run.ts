@@ -3,6 +3,8 @@
  * what llama-server would allocate for a model and its arguments, per buffer type, without
  * allocating it. The GPU-like device is Mesa's software Vulkan device (lavapipe), so any machine
  * can run it; `GGML_VK_VISIBLE_DEVICES=0` makes ggml-vulkan take it (it skips CPU devices otherwise).
+ * `devices` > 1 names it that many times (`0,0`): ggml-vulkan then opens it as that many devices
+ * (Vulkan0, Vulkan1, …), each with its own buffers, as several GPUs.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +28,11 @@ export interface DryRunReport {
   readonly layers: readonly { layer: number; device: string }[];
   /** With `--mmproj`: the projector's weights and warm-up compute buffer per device (compute to 0.01 MiB). */
   readonly projector: { readonly buffers: readonly { name: string; weights: number; compute: number }[] } | null;
+  /** With `--spec-type draft-mtp`: the MTP draft context's KV cache and compute buffer per buffer type. */
+  readonly draft: {
+    readonly contextTokens: number;
+    readonly buffers: readonly { name: string; host: boolean; kv: number; recurrent: number; compute: number }[];
+  } | null;
   /** The logits/embeddings output buffer (host memory), to 0.01 MiB as llama.cpp logs it. */
   readonly outputBytes: number;
   readonly settings: {
@@ -78,18 +85,23 @@ export function dryRunTool(): string {
 }
 
 /** llama.cpp's dry run of `llama-server -m modelPath ...serverArgs`. */
-export function llamaDryRun(modelPath: string, serverArgs: readonly string[]): Promise<DryRunReport> {
+export function llamaDryRun(modelPath: string, serverArgs: readonly string[], devices = 1): Promise<DryRunReport> {
   const tool = dryRunTool();
   const args = ['--backends', llamaPaths.vulkanLibs, '-m', modelPath, ...serverArgs];
   return new Promise((resolve, reject) => {
-    execFile(tool, args, { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: '0' }, maxBuffer: 64 * MiB, timeout: 60_000 }, (err, stdout, stderr) => {
-      const last = stdout.trim().split('\n').pop() ?? '';
-      if (err || !last.startsWith('{')) {
-        const tail = stderr.trim().split('\n').slice(-15).join('\n');
-        reject(new Error(`llama.cpp's dry run failed for ${[...args].join(' ')}: ${err?.message ?? 'no report'}\n${tail}`));
-        return;
-      }
-      resolve({ ...(JSON.parse(last) as Omit<DryRunReport, 'log'>), log: stderr });
-    });
+    execFile(
+      tool,
+      args,
+      { env: { ...process.env, GGML_VK_VISIBLE_DEVICES: Array(devices).fill('0').join(',') }, maxBuffer: 64 * MiB, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const last = stdout.trim().split('\n').pop() ?? '';
+        if (err || !last.startsWith('{')) {
+          const tail = stderr.trim().split('\n').slice(-15).join('\n');
+          reject(new Error(`llama.cpp's dry run failed for ${[...args].join(' ')}: ${err?.message ?? 'no report'}\n${tail}`));
+          return;
+        }
+        resolve({ ...(JSON.parse(last) as Omit<DryRunReport, 'log'>), log: stderr });
+      },
+    );
   });
 }

@@ -14,9 +14,13 @@
 // layer's device (the output layer as layer n_layer); the settings as llama.cpp resolved them (context, sequences, flash attention);
 // and with --mmproj, the projector's weights and warm-up compute buffer per device, sized the way
 // llama-server's --fit sizes them (clip_init with no_alloc, as mtmd_get_memory_usage does).
+// With --spec-type draft-mtp, the multi-token-prediction draft context llama-server creates against
+// the same model (common_speculative_init_result: an MTP context of the main context's n_ctx): its
+// KV cache and compute buffer per buffer type, as "draft".
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -34,6 +38,7 @@
 #include "llama-memory-recurrent.h"
 #include "clip.h"
 #include "mtmd.h"
+#include "speculative.h"
 
 namespace {
 
@@ -158,6 +163,16 @@ int main(int argc, char ** argv) {
         params.kv_unified = true;
     }
     if (params.kv_unified_per_slot > 0 && params.n_ctx == 0) params.n_ctx = params.n_parallel * params.kv_unified_per_slot;
+    // The output rows llama-server reserves (tools/server/server-context.cpp server_output_limits): one
+    // per slot and per draft token, not a row for every token of a micro-batch.
+    if (params.embedding || (params.pooling_type != LLAMA_POOLING_TYPE_UNSPECIFIED && params.pooling_type != LLAMA_POOLING_TYPE_NONE)) {
+        params.n_outputs_max = params.n_batch;
+        params.n_outputs_max_per_seq = 1;
+    } else {
+        const auto limits = common_speculative_get_output_limits(params.n_batch, params.n_parallel, common_speculative_n_max(&params.speculative));
+        params.n_outputs_max = std::max<int32_t>(1, limits.total);
+        params.n_outputs_max_per_seq = std::max<int32_t>(1, limits.per_seq);
+    }
 
     llama_model_params mparams = common_model_params_to_llama(params);
     mparams.no_alloc = true;
@@ -223,6 +238,42 @@ int main(int argc, char ** argv) {
         first = false;
         out += "{\"layer\":" + std::to_string(il) + ",\"device\":" + json_string(dev) + "}";
     }
+    // The MTP draft context, as common_speculative_init_result creates it (common/speculative.cpp).
+    const bool spec_mtp = std::find(params.speculative.types.begin(), params.speculative.types.end(), COMMON_SPECULATIVE_TYPE_DRAFT_MTP) !=
+                          params.speculative.types.end();
+    std::string draft = "null";
+    if (spec_mtp) {
+        common_params params_dft = common_base_params_to_speculative(params);
+        llama_context_params cparams_dft = common_context_params_to_llama(params_dft);
+        cparams_dft.ctx_type = LLAMA_CONTEXT_TYPE_MTP;
+        cparams_dft.n_ctx = llama_n_ctx(ctx);
+        cparams_dft.n_rs_seq = 0;
+        cparams_dft.ctx_other = ctx;
+        llama_context * ctx_dft = llama_init_from_model(model, cparams_dft);
+        if (!ctx_dft) {
+            fprintf(stderr, "llama-dry-run: the MTP draft context was not created\n");
+            return 1;
+        }
+        std::map<std::string, Parts> dparts;
+        std::map<std::string, bool> dhost;
+        for (const auto & [buft, mb] : llama_get_memory_breakdown(ctx_dft)) {
+            dparts[ggml_backend_buft_name(buft)].compute += mb.compute;
+            dhost[ggml_backend_buft_name(buft)] = ggml_backend_buft_is_host(buft);
+        }
+        memory_parts(llama_get_memory(ctx_dft), dparts);
+        draft = "{\"contextTokens\":" + std::to_string(llama_n_ctx(ctx_dft)) + ",\"buffers\":[";
+        bool dfirst = true;
+        for (const auto & [name, p] : dparts) {
+            if (!dfirst) draft += ",";
+            dfirst = false;
+            char b[256];
+            snprintf(b, sizeof b, ",\"host\":%s,\"kv\":%zu,\"recurrent\":%zu,\"compute\":%zu}", dhost[name] ? "true" : "false", p.kv, p.recurrent, p.compute);
+            draft += "{\"name\":" + json_string(name) + b;
+        }
+        draft += "]}";
+        llama_free(ctx_dft);
+    }
+
     std::string projector = "null";
     if (!params.mmproj.path.empty()) {
         size_t log_from;
@@ -237,7 +288,7 @@ int main(int argc, char ** argv) {
             return 1;
         }
     }
-    out += "],\"projector\":" + projector;
+    out += "],\"projector\":" + projector + ",\"draft\":" + draft;
     char b[512];
     snprintf(b, sizeof b,
              ",\"outputBytes\":%zu,\"settings\":{\"contextTokens\":%u,\"sequences\":%u,\"kvUnified\":%s,\"ubatchTokens\":%u,\"batchTokens\":%u,\"flashAttention\":\"%s\",\"cacheTypeK\":\"%s\",\"cacheTypeV\":\"%s\",\"gpuLayers\":%d,\"layers\":%d}}",

@@ -17,6 +17,7 @@ import { resolveModelNeed, type ModelNeed } from '../estimate/server-need.ts';
 import type { SizeSpec } from '../units.ts';
 import type { ThresholdSpec } from '../watch/thresholds.ts';
 import type { Reservation, ReservationBook } from '../servers/reservations.ts';
+import { taskLlamaBuild } from '../estimate/llama-build.ts';
 import { GateInputError, summarize, type GateFootprint, type GateInput, type GateReservation, type VramGate } from '../servers/vram-gate.ts';
 
 export interface PreflightGateSettings {
@@ -48,7 +49,7 @@ export const DEFAULT_RESERVE_MS = 5 * 60_000;
 /** The need of a task's model: its settings, and a measurement with the same key when there is one. */
 export async function modelNeedFor(
   input: GateInput,
-  settings: Pick<PreflightGateSettings, 'footprints' | 'env'>,
+  settings: Pick<PreflightGateSettings, 'footprints' | 'env' | 'askLlamaFit'>,
   from = "the task's arguments",
 ): Promise<{ need: PreflightNeed; key: string | null } | null> {
   const server = input.run?.server ?? null;
@@ -63,10 +64,16 @@ export async function modelNeedFor(
   const reading = input.reading.ok ? input.reading.sample.devices.find((d) => d.index === input.gpu) : undefined;
   const args = readsArgs ? (input.run?.args ?? []) : input.contextLength ? ['-c', String(input.contextLength)] : [];
   if (readsArgs && !input.modelPath && !sizing.namesModel?.(args, [settings.env ?? process.env, input.run?.env ?? {}])) return null;
+  const env = { ...(settings.env ?? process.env), ...(input.run?.env ?? {}) };
+  // The build of the task's llama-server (its --version), so the estimate sizes that build's graph:
+  // it runs an executable, so only where llama-fit-params may run (a trusted workspace).
+  const command = input.run?.command;
+  const build = settings.askLlamaFit && readsArgs && command ? await taskLlamaBuild(command, { env, cwd: input.run?.cwd ?? undefined }) : null;
   const r = await resolveModelNeed({
+    build,
     server: flavour,
     args,
-    env: { ...(settings.env ?? process.env), ...(input.run?.env ?? {}) },
+    env,
     cwd: input.run?.cwd ?? null,
     model: input.modelPath,
     from: sizing.from ?? from,

@@ -274,7 +274,15 @@ function estimateCheck(model: ModelReport, unestimated: PreflightOptions['unesti
     );
   }
   const e = plan.estimate;
-  const parts = `${describeParts(e.parts)} = ${formatMiB(e.totalBytes)}`;
+  const perGpu = e.perGpu
+    ? ` Per GPU (-ts): ${e.perGpu
+        .map(
+          (g, i) =>
+            `device ${i} ${formatMiB(g.weightsBytes + g.kvCacheBytes + g.computeBufferBytes)} (${g.layers} layers${g.outputLayer ? ' and the output layer' : ''}, KV cache ${formatMiB(g.kvCacheBytes)})`,
+        )
+        .join(', ')}; the check sets their sum against one GPU`
+    : '';
+  const parts = `${describeParts(e.parts)} = ${formatMiB(e.totalBytes)}${perGpu}`;
   const assumed = ` Assumed: ${describeAssumptions(e.assumptions)}.`;
   const fit = plan.note ? ` ${plan.note}` : '';
   const data = { ...e.parts, totalBytes: e.totalBytes, measuredBytes: measured?.measuredBytes ?? null };

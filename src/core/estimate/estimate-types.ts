@@ -45,6 +45,20 @@ export interface VramEstimate {
   /** The sum of the parts. */
   readonly totalBytes: number;
   readonly assumptions: EstimateAssumptions;
+  /**
+   * With `-ts` over several devices (`-sm layer`): what each takes, in device order (the parts are
+   * their sum, plus the runtime, projector and draft, which the estimate does not place per device).
+   */
+  readonly perGpu?: readonly GpuShare[];
+}
+
+export interface GpuShare {
+  readonly weightsBytes: number;
+  readonly kvCacheBytes: number;
+  readonly computeBufferBytes: number;
+  /** Repeating layers on the device, and whether it holds the output layer. */
+  readonly layers: number;
+  readonly outputLayer: boolean;
 }
 
 export interface NoEstimate {

@@ -73,8 +73,18 @@ export interface GgufModel {
   readonly recurrentLayers: readonly boolean[];
   readonly recurrent: RecurrentState | null;
   readonly latentAttention: LatentAttention | null;
-  /** Layers at the end that llama.cpp does not load (multi-token-prediction heads it skips). */
+  /**
+   * Multi-token-prediction (NextN) layers at the end (`nextn_predict_layers`): counted in block_count
+   * and by `-ngl`, never part of the main context's KV cache, and their weights loaded only with
+   * `--spec-type draft-mtp` (llama_model_params.load_mtp; otherwise TENSOR_SKIP).
+   */
   readonly skippedLayers: number;
+  /**
+   * DeepSeek sparse attention (DeepSeek V3.2, arch deepseek32): the lightning indexer's key length.
+   * llama.cpp keeps an indexer key cache beside the latent one (llama-kv-cache-dsa.cpp): one K head
+   * of this many elements per cell and trunk layer, in the K cache type, no V. 0: no indexer.
+   */
+  readonly indexerKeyLength: number;
   readonly causal: boolean;
   readonly metadata: ReadonlyMap<string, GgufValue>;
 }
@@ -343,6 +353,7 @@ export function describeModel(path: string, headers: readonly GgufHeader[]): Ggu
     recurrent,
     latentAttention,
     skippedLayers: Math.min(nextn, layers),
+    indexerKeyLength: arch === 'deepseek32' ? (int('attention.indexer.key_length', 0) ?? 0) : 0,
     causal,
     metadata: md,
   };

@@ -12,6 +12,11 @@
  *   dimensions for K, and no V (llama.cpp reads it from K since its V-less cache of January 2026);
  *   a GGUF converted before llama.cpp split `attn_kv_b` caches full heads (n_head × key_length,
  *   n_head × value_length) instead;
+ * - DeepSeek sparse attention adds the lightning indexer's key cache (llama-kv-cache-dsa.cpp): per
+ *   trunk layer, one K head of the indexer's key length per cell, in the K cache type, no V;
+ * - multi-token-prediction (NextN) layers are never in the main context's cache: with
+ *   `--spec-type draft-mtp` they get a cache of their own in the draft context (`mtpKvCacheBytes`),
+ *   of the main context's cells, without an indexer (the MTP head runs dense attention);
  * - recurrent layers keep, per sequence, a conv state and an SSM/WKV state in f32 (`n_embd_r`,
  *   `n_embd_s`), one cell per sequence.
  */
@@ -33,6 +38,8 @@ export interface CacheShape {
   /** Layers from this index on are on the GPU (their cache with them). */
   readonly firstGpuLayer: number;
   readonly sequences: number;
+  /** Only the layers this says are on the device (one device of several); absent: every layer from firstGpuLayer. */
+  readonly onDevice?: (il: number) => boolean;
 }
 
 export interface LayerAttentionSize {
@@ -58,14 +65,27 @@ export function layerAttentionSize(model: GgufModel, il: number): LayerAttention
   return { kElements: kvHeads * (swa ? model.keyLengthSwa : model.keyLength), vElements: kvHeads * (swa ? model.valueLengthSwa : model.valueLength) };
 }
 
+/** One layer's cache: its K and V rows (and the indexer's K row, where `indexer`) for its cells. */
+function layerCacheBytes(model: GgufModel, shape: CacheShape, il: number, indexer: boolean): number {
+  const { kElements, vElements } = layerAttentionSize(model, il);
+  if (kElements === 0 && vElements === 0) return 0;
+  const cells = model.swaLayers[il] ? shape.swaCells : shape.cells;
+  const index = indexer && model.indexerKeyLength > 0 ? kvRowBytes(shape.cacheTypeK, model.indexerKeyLength) : 0;
+  return cells * (kvRowBytes(shape.cacheTypeK, kElements) + (vElements > 0 ? kvRowBytes(shape.cacheTypeV, vElements) : 0) + index);
+}
+
+/** The main context's cache on the GPU (the trunk layers from `firstGpuLayer` on). */
 export function kvCacheBytes(model: GgufModel, shape: CacheShape): number {
   let bytes = 0;
-  for (let il = shape.firstGpuLayer; il < model.layers - model.skippedLayers; il++) {
-    const { kElements, vElements } = layerAttentionSize(model, il);
-    if (kElements === 0 && vElements === 0) continue;
-    const cells = model.swaLayers[il] ? shape.swaCells : shape.cells;
-    bytes += cells * (kvRowBytes(shape.cacheTypeK, kElements) + (vElements > 0 ? kvRowBytes(shape.cacheTypeV, vElements) : 0));
-  }
+  for (let il = shape.firstGpuLayer; il < model.layers - model.skippedLayers; il++)
+    if (!shape.onDevice || shape.onDevice(il)) bytes += layerCacheBytes(model, shape, il, true);
+  return bytes;
+}
+
+/** The `--spec-type draft-mtp` draft context's cache on the GPU: the NextN layers only (llama-model.cpp `create_memory` for LLAMA_CONTEXT_TYPE_MTP). */
+export function mtpKvCacheBytes(model: GgufModel, shape: CacheShape): number {
+  let bytes = 0;
+  for (let il = Math.max(shape.firstGpuLayer, model.layers - model.skippedLayers); il < model.layers; il++) bytes += layerCacheBytes(model, shape, il, false);
   return bytes;
 }
 

@@ -28,6 +28,14 @@ export interface LlamaSettings {
   readonly ubatchTokens: number | null;
   /** `-ngl`/`--n-gpu-layers`: a layer count, 'all', or null = llama.cpp's default (auto/all). */
   readonly gpuLayers: number | 'all' | null;
+  /**
+   * `-ts`/`--tensor-split N0,N1,…`: each device's share of the layers (llama.cpp normalizes the
+   * proportions; a device without an entry gets none). null: one device (llama.cpp would split by
+   * free memory, which the estimate does not know).
+   */
+  readonly tensorSplit: readonly number[] | null;
+  /** `-sm`/`--split-mode`: `layer` (default) splits whole layers; the others are not sized per device. */
+  readonly splitMode: 'none' | 'layer' | 'row' | 'tensor' | null;
   /** `--n-cpu-moe N`: the expert tensors of the first N layers stay on the CPU. */
   readonly cpuMoeLayers: number | null;
   /** `-cmoe`/`--cpu-moe`: every expert tensor stays on the CPU. */
@@ -47,6 +55,12 @@ export interface LlamaSettings {
   /** `--fit on|off` and `--fit-target` (bytes of free memory `--fit` leaves, per device); null = default. */
   readonly fit: boolean | null;
   readonly fitTargetBytes: number | null;
+  /**
+   * `--spec-type draft-mtp` (`LLAMA_ARG_SPEC_TYPE`): llama-server loads the model's
+   * multi-token-prediction layers and runs them in a draft context of the main context's size, whose
+   * cache takes `-ctkd`/`-ctvd` (f16 when not given, not the main cache's type). null: not asked.
+   */
+  readonly mtp: { readonly cacheTypeK: KvCacheType | null; readonly cacheTypeV: KvCacheType | null } | null;
   /** `-md`/`--model-draft` and its own `-ngld`, `-cd`, `-ctkd`, `-ctvd` where given. */
   readonly draft: {
     readonly modelPath: string;
@@ -68,6 +82,8 @@ export const DEFAULT_LLAMA_SETTINGS: LlamaSettings = {
   batchTokens: null,
   ubatchTokens: null,
   gpuLayers: null,
+  tensorSplit: null,
+  splitMode: null,
   cpuMoeLayers: null,
   cpuMoeAll: false,
   cpuTensorPatterns: [],
@@ -77,5 +93,6 @@ export const DEFAULT_LLAMA_SETTINGS: LlamaSettings = {
   opOffload: true,
   fit: null,
   fitTargetBytes: null,
+  mtp: null,
   draft: null,
 };

@@ -63,10 +63,21 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
+/** Settings the key gained later (multi-token prediction, the split over several GPUs, op offload), each with the value that leaves it out. */
+const LATER_SETTINGS: ReadonlyArray<[keyof LlamaSettings, unknown]> = [
+  ['mtp', null],
+  ['tensorSplit', null],
+  ['splitMode', null],
+  ['opOffload', true],
+];
+
 /** The key of a model file and the settings it runs with (plus the projector's and draft's identities). */
 export function footprintKey(model: ModelIdentity, settings: LlamaSettings, others: readonly (ModelIdentity | null)[] = []): string {
+  // Settings added after keys were first stored leave a key unchanged at their default, so measurements kept before still match.
+  const kept: Record<string, unknown> = { ...settings };
+  for (const [k, unset] of LATER_SETTINGS) if (kept[k] === unset) delete kept[k];
   return createHash('sha256')
-    .update(JSON.stringify(canonical({ model, settings, others })))
+    .update(JSON.stringify(canonical({ model, settings: kept, others })))
     .digest('hex');
 }
 

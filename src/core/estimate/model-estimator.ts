@@ -30,12 +30,13 @@ export interface SideFiles {
 
 /**
  * Reads the headers; a file that cannot be read or sized is a NoEstimate with the reason. `runner`:
- * how the program that loads the model reserves its graph (Ollama's runner: `OLLAMA_RUNNER`).
+ * how the program that loads the model reserves its graph (Ollama's runner: `OLLAMA_RUNNER`; a
+ * known llama-server build: its graph era and -ngl placement).
  */
 export async function openModelEstimator(
   modelPath: string,
   side: SideFiles = {},
-  runner: Pick<EstimateOptions, 'outputRows'> = {},
+  runner: Pick<EstimateOptions, 'outputRows' | 'graph' | 'outputLayerFirst'> = {},
 ): Promise<ModelEstimator | NoEstimate> {
   const [model, projector, draft] = await Promise.all([
     readGgufModel(modelPath),

@@ -29,7 +29,27 @@ interface State {
   model: string | null;
   hf: string | null;
   draft: Omit<Mutable<Draft>, 'modelPath'> & { modelPath: string | null };
+  /** The `--spec-type` names given, in order (llama.cpp adds each list to the ones before). */
+  specTypes: string[];
 }
+
+/** llama.cpp's LLAMA_MAX_DEVICES (src/llama.cpp `llama_max_devices`): `-ts` takes fewer proportions than this. */
+const MAX_DEVICES = 16;
+
+/** llama.cpp's speculative decoding types (common/speculative.cpp `common_speculative_type_from_name_map`). */
+const SPEC_TYPES = [
+  'none',
+  'draft-simple',
+  'draft-eagle3',
+  'draft-mtp',
+  'draft-dflash',
+  'draft-dspark',
+  'ngram-simple',
+  'ngram-map-k',
+  'ngram-map-k4v',
+  'ngram-mod',
+  'ngram-cache',
+];
 
 class ArgError extends Error {}
 
@@ -202,6 +222,29 @@ const OPTIONS: readonly Option[] = [
     },
   },
   {
+    names: ['-ts', '--tensor-split'],
+    env: 'LLAMA_ARG_TENSOR_SPLIT',
+    value: true,
+    apply: (st, v, f) => {
+      // llama.cpp splits on runs of ',' and '/' and reads each part with std::stof.
+      const parts = v.split(/[,/]+/);
+      const shares = parts.map((p) => Number.parseFloat(p));
+      if (shares.some((x, i) => !Number.isFinite(x) || x < 0 || !/^\s*[+]?(\d+\.?\d*|\.\d+)/.test(parts[i] ?? '')))
+        throw new ArgError(`${f} needs proportions like 3,1, not "${v}"`);
+      if (shares.length >= MAX_DEVICES) throw new ArgError(`${f} gives ${shares.length} proportions; llama.cpp takes at most ${MAX_DEVICES - 1}`);
+      st.s.tensorSplit = shares.every((x) => x === 0) ? null : shares;
+    },
+  },
+  {
+    names: ['-sm', '--split-mode'],
+    env: 'LLAMA_ARG_SPLIT_MODE',
+    value: true,
+    apply: (st, v, f) => {
+      if (v !== 'none' && v !== 'layer' && v !== 'row' && v !== 'tensor') throw new ArgError(`${f} must be none, layer, row or tensor, not "${v}"`);
+      st.s.splitMode = v;
+    },
+  },
+  {
     names: ['-ncmoe', '--n-cpu-moe'],
     env: 'LLAMA_ARG_N_CPU_MOE',
     value: true,
@@ -310,6 +353,18 @@ const OPTIONS: readonly Option[] = [
     },
   },
   {
+    names: ['--spec-type'],
+    env: 'LLAMA_ARG_SPEC_TYPE',
+    value: true,
+    apply: (st, v, f) => {
+      for (const t of v.split(',')) {
+        // llama.cpp looks each name up as written (no spaces trimmed).
+        if (!SPEC_TYPES.includes(t)) throw new ArgError(`${f} must be a comma-separated list of ${SPEC_TYPES.join(', ')}, not "${v}"`);
+        st.specTypes.push(t);
+      }
+    },
+  },
+  {
     names: ['-ctvd', '--cache-type-v-draft'],
     env: 'LLAMA_ARG_CACHE_TYPE_V_DRAFT',
     value: true,
@@ -346,6 +401,7 @@ export function parseLlamaServerArgs(argv: readonly string[], env: Readonly<Reco
     model: null,
     hf: null,
     draft: { modelPath: null, gpuLayers: null, contextTokens: null, cacheTypeK: null, cacheTypeV: null },
+    specTypes: [],
   };
   const given: string[] = [];
   try {
@@ -418,6 +474,7 @@ export function parseLlamaServerArgs(argv: readonly string[], env: Readonly<Reco
   st.s.draft = d.modelPath
     ? { modelPath: d.modelPath, gpuLayers: d.gpuLayers, contextTokens: d.contextTokens, cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV }
     : null;
+  st.s.mtp = st.specTypes.includes('draft-mtp') ? { cacheTypeK: d.cacheTypeK, cacheTypeV: d.cacheTypeV } : null;
   return { ok: true, settings: st.s as LlamaSettings, modelPath: st.model, hfRepo: st.hf, given };
 }
 

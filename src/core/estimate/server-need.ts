@@ -11,6 +11,7 @@ import type { EstimateResult } from './estimate-types.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { isEstimator, openModelEstimator, type ModelEstimator } from './model-estimator.ts';
 import { findOllamaModel, OLLAMA_RUNNER, ollamaRun } from './ollama-model.ts';
+import { buildNote, buildOptions, type LlamaBuildResult } from './llama-build.ts';
 import { parseLlamaServerArgs } from './server-args.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -29,6 +30,11 @@ export interface ServerNeedRequest {
   from: string;
   /** The GPU's total memory (Ollama's default context depends on it); null when unknown. */
   totalVramBytes: number | null;
+  /**
+   * llama-server's build as its `--version` gave it (`taskLlamaBuild`), or why it could not; absent
+   * or null: not asked (an untrusted workspace, no executable): sized as llama.cpp v0.5.0.
+   */
+  build?: LlamaBuildResult | null;
 }
 
 export interface ModelNeed {
@@ -91,7 +97,13 @@ export async function resolveModelNeed(req: ServerNeedRequest): Promise<ModelNee
   }
   const settings = absolutePaths(parsed.settings, req.cwd);
   const path = at(req.cwd, modelPath);
-  const estimator = await openModelEstimator(path, { projectorPath: settings.projectorPath, draftPath: settings.draft?.modelPath ?? null });
+  const build = req.build ?? null;
+  const estimator = await openModelEstimator(
+    path,
+    { projectorPath: settings.projectorPath, draftPath: settings.draft?.modelPath ?? null },
+    buildOptions(build?.ok ? build.build : null),
+  );
+  const note = buildNote(build);
   return {
     ok: true,
     need: {
@@ -99,7 +111,7 @@ export async function resolveModelNeed(req: ServerNeedRequest): Promise<ModelNee
       settings,
       given: parsed.given,
       from: req.from,
-      notes: [],
+      notes: note ? [note] : [],
       estimator: isEstimator(estimator) ? estimator : null,
       estimate: isEstimator(estimator) ? estimator.estimate(settings) : estimator,
       readable: isEstimator(estimator) || (await readable(path)),

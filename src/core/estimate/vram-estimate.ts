@@ -13,10 +13,10 @@
  * Never throws: what llama.cpp itself would refuse is a `NoEstimate` with the reason.
  */
 import { computeBufferBytes, type LlamaGraphEra } from './compute-buffer-size.ts';
-import type { EstimateResult, NoEstimate, VramEstimate } from './estimate-types.ts';
+import type { EstimateResult, GpuShare, NoEstimate, VramEstimate } from './estimate-types.ts';
 import { isQuantizedKvType } from './ggml-types.ts';
 import { modelLabel, type GgufModel } from './gguf-model.ts';
-import { CONTEXT_PADDING, kvCacheBytes, pad, recurrentStateBytes, swaCells } from './kv-cache-size.ts';
+import { CONTEXT_PADDING, kvCacheBytes, mtpKvCacheBytes, pad, recurrentStateBytes, swaCells } from './kv-cache-size.ts';
 import { DEFAULT_LLAMA_SETTINGS, type KvCacheType, type LlamaSettings } from './llama-settings.ts';
 import { projectorBytes } from './projector-size.ts';
 import type { ProjectorModel } from './projector-model.ts';
@@ -199,8 +199,11 @@ interface Sized {
   kv: number;
   recurrent: number;
   compute: number;
+  /** The `--spec-type draft-mtp` draft context on the GPU: its KV cache and compute buffer. */
+  mtp: number;
   gpuLayers: number;
   cells: number;
+  devices: GpuShare[] | null;
 }
 
 /** The parts at one context size (llama-context.cpp pads n_ctx to 256, and each stream when not unified). */
@@ -222,7 +225,7 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
   const firstGpuLayer = model.layers - placement.gpuLayers;
   const kv = kvCacheBytes(model, { cells, swaCells: swa, cacheTypeK: r.cacheTypeK, cacheTypeV: r.cacheTypeV, firstGpuLayer, sequences: r.parallel });
   const recurrent = recurrentStateBytes(model, { firstGpuLayer, sequences: r.parallel });
-  const compute = computeBufferBytes(model, {
+  const graphShape = {
     tokens: Math.min(r.ubatch, cells),
     outputRows: outputRows === 'ubatch' ? r.ubatch : (outputRows ?? r.parallel),
     kvCells: streamCells,
@@ -235,8 +238,43 @@ function size(model: GgufModel, s: LlamaSettings, r: Resolved, contextTokens: nu
     // v0.5.0 reserves for n_seq_max sequences; builds before June 2026 for one when the cache was unified.
     sequences: options.graph === 'before-2026-06' && r.unified ? 1 : r.parallel,
     graph: options.graph,
-  }).totalBytes;
-  return { weights: placement.gpuBytes, kv, recurrent, compute, gpuLayers: placement.gpuLayers, cells };
+  };
+  let compute = computeBufferBytes(model, graphShape).totalBytes;
+  // Several devices (-ts, -sm layer): each holds its layers' weights and cache, and reserves a
+  // compute buffer of its own for the graph's part on it (the logits on the output layer's device).
+  let devices: GpuShare[] | null = null;
+  if (placement.devices) {
+    devices = placement.devices.map((d, i) => ({
+      weightsBytes: d.weightsBytes,
+      kvCacheBytes: kvCacheBytes(model, {
+        cells,
+        swaCells: swa,
+        cacheTypeK: r.cacheTypeK,
+        cacheTypeV: r.cacheTypeV,
+        firstGpuLayer,
+        sequences: r.parallel,
+        onDevice: (il) => placement.deviceOf(il) === i,
+      }),
+      computeBufferBytes:
+        d.layers > 0 || d.outputLayer ? computeBufferBytes(model, { ...graphShape, outputOnGpu: d.outputLayer, anyLayerOnGpu: d.layers > 0 }).totalBytes : 0,
+      layers: d.layers,
+      outputLayer: d.outputLayer,
+    }));
+    compute = devices.reduce((a, d) => a + d.computeBufferBytes, 0);
+  }
+  // The MTP draft context (common/speculative.cpp): the main context's n_ctx, sequences and
+  // micro-batch, a cache of the NextN layers only, in -ctkd/-ctvd (f16 by default). Its compute
+  // buffer is sized as the main context's: the same logits rows and one layer's attention at the
+  // same context (llama.cpp's dry run on Vulkan reserves 70–90 % of the main one), on the GPU
+  // wherever the main one is.
+  let mtp = 0;
+  if (s.mtp && model.skippedLayers > 0) {
+    const cacheTypeK = s.mtp.cacheTypeK ?? 'f16';
+    const cacheTypeV = s.mtp.cacheTypeV ?? 'f16';
+    mtp = mtpKvCacheBytes(model, { cells, swaCells: swa, cacheTypeK, cacheTypeV, firstGpuLayer, sequences: r.parallel });
+    mtp += compute;
+  }
+  return { weights: placement.gpuBytes, kv, recurrent, compute, mtp, gpuLayers: placement.gpuLayers, cells, devices };
 }
 
 function none(model: GgufModel, reason: string): NoEstimate {
@@ -263,6 +301,24 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
   if ('refused' in resolved)
     return none(model, `llama-server would refuse these settings: llama.cpp says "${resolved.refused}" and does not create the context.`);
   const r = resolved;
+  if (settings.mtp && model.skippedLayers === 0)
+    return none(
+      model,
+      `llama-server would refuse these settings: --spec-type draft-mtp needs multi-token-prediction layers and ${modelLabel(model)} has none (llama.cpp: "context type MTP requested but model doesn't contain MTP layers").`,
+    );
+  if (settings.mtp)
+    r.notes.push(
+      `--spec-type draft-mtp: the ${model.skippedLayers} multi-token-prediction layer(s) are loaded, with a draft context of the main context's size (its KV cache and compute buffer are counted as the draft)`,
+    );
+  else if (model.skippedLayers > 0) r.notes.push(`the ${model.skippedLayers} multi-token-prediction layer(s) are not loaded (no --spec-type draft-mtp)`);
+  const split = settings.tensorSplit;
+  if (split && split.length > 1) {
+    if ((settings.splitMode ?? 'layer') === 'layer')
+      r.notes.push(
+        `-ts ${split.join(',')}: the layers split over ${split.length} devices, each with its own compute buffer (pipeline parallelism's copies of the inputs are not counted)`,
+      );
+    else r.notes.push(`-sm ${settings.splitMode}: not sized per device; the parts are the whole server's`);
+  }
   if (!model.causal) r.notes.push('an embedding model (non-causal attention): llama-server runs it with --embedding and keeps no KV cache');
 
   const runtime = CUDA_RUNTIME_BYTES;
@@ -292,7 +348,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
   let context = r.contextTokens;
   const contextGiven = settings.contextTokens !== null && settings.contextTokens > 0;
   let sized = size(model, settings, r, context, options);
-  const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + fixed;
+  const total = (x: Sized) => x.weights + x.kv + x.recurrent + x.compute + x.mtp + fixed;
   if (settings.fit !== false && !contextGiven && options.gpuFreeBytes !== undefined) {
     const target = settings.fitTargetBytes ?? LLAMA_SERVER_DEFAULTS.fitTargetBytes;
     const room = options.gpuFreeBytes - target;
@@ -327,7 +383,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
     recurrentStateBytes: sized.recurrent,
     computeBufferBytes: sized.compute,
     projectorBytes: projector,
-    draftBytes: draft,
+    draftBytes: draft + sized.mtp,
     runtimeBytes: runtime,
   };
   const result: VramEstimate = {
@@ -348,6 +404,7 @@ function estimate(model: GgufModel, settings: LlamaSettings, options: EstimateOp
       totalLayers: model.layers,
       notes: r.notes,
     },
+    ...(sized.devices ? { perGpu: sized.devices } : {}),
   };
   return result;
 }

@@ -12,7 +12,9 @@
  *   output layer, on the output layer's device;
  * - `--cpu-moe`, `--n-cpu-moe N` (the expert tensors of layers 0 … N−1) and `-ot PATTERN=CPU`
  *   keep matching tensors on the CPU (a pattern matches anywhere in the name, as std::regex_search);
- * - multi-token-prediction layers llama.cpp skips are not loaded.
+ * - multi-token-prediction (NextN) layers are placed like any other layer (they are the last ones,
+ *   so on the GPU first) but their tensors are loaded only with `--spec-type draft-mtp`
+ *   (llama_model_params.load_mtp; without it llama.cpp creates them with TENSOR_SKIP).
  * In the CUDA buffer a quantized tensor whose rows are not a multiple of 512 elements gets one
  * padded row more (ggml-cuda `get_alloc_size`), and each tensor starts 128-byte aligned.
  */
@@ -33,6 +35,34 @@ export interface WeightsPlacement {
   readonly cpuOverriddenBytes: number;
   /** Patterns that are not valid regular expressions (llama.cpp would refuse them). */
   readonly badPatterns: readonly string[];
+  /**
+   * With `-ts` over several devices (`-sm layer`): each device's weights, repeating layers and
+   * whether it holds the output layer, in device order; null for one device.
+   */
+  readonly devices: readonly DeviceShare[] | null;
+  /** The device index of layer `il` (`layers`: the output layer), -1 on the CPU. */
+  readonly deviceOf: (il: number) => number;
+}
+
+export interface DeviceShare {
+  readonly weightsBytes: number;
+  readonly layers: number;
+  readonly outputLayer: boolean;
+}
+
+/**
+ * llama.cpp's split points (llama-model.cpp `load_tensors`): the proportions summed and normalized
+ * in float, a layer going to the first device whose point lies above (il − i_gpu_start) / layers.
+ */
+function splitPoints(shares: readonly number[]): number[] {
+  const f = Math.fround;
+  const points: number[] = [];
+  let sum = f(0);
+  for (const x of shares) {
+    sum = f(sum + f(x));
+    points.push(sum);
+  }
+  return points.map((p) => f(p / sum));
 }
 
 /** Bytes a tensor takes in a CUDA buffer. */
@@ -77,12 +107,26 @@ export function offloadsOutputLayerFirst(when: { build?: number | null; date?: s
 
 export function placeWeights(
   model: GgufModel,
-  settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'>,
+  settings: Pick<LlamaSettings, 'gpuLayers' | 'cpuMoeAll' | 'cpuMoeLayers' | 'cpuTensorPatterns'> &
+    Partial<Pick<LlamaSettings, 'mtp' | 'tensorSplit' | 'splitMode'>>,
   outputLayerFirst = true,
 ): WeightsPlacement {
   const ngl = resolveGpuLayers(model, settings.gpuLayers);
   const firstGpuLayer = outputLayerFirst ? Math.min(model.layers, Math.max(0, model.layers + 1 - ngl)) : Math.max(0, model.layers - ngl);
   const outputOnGpu = outputLayerFirst ? ngl >= 1 : ngl > model.layers;
+  const shares = settings.tensorSplit && settings.tensorSplit.length > 1 && (settings.splitMode ?? 'layer') === 'layer' ? settings.tensorSplit : null;
+  const points = shares ? splitPoints(shares) : null;
+  const iGpuStart = outputLayerFirst ? Math.max(0, model.layers + 1 - ngl) : Math.max(0, model.layers - ngl);
+  const active = Math.min(ngl, model.layers + 1);
+  const deviceOf = (il: number): number => {
+    const onGpu = il === model.layers ? outputOnGpu : il >= firstGpuLayer;
+    if (!onGpu) return -1;
+    if (!points) return 0;
+    const at = Math.fround(Math.fround(il - iGpuStart) / active);
+    const i = points.findIndex((p) => p > at);
+    return i < 0 ? points.length - 1 : i;
+  };
+  const perDevice = shares ? shares.map(() => ({ weightsBytes: 0, layers: 0, outputLayer: false })) : null;
   const patterns: RegExp[] = [];
   const badPatterns: string[] = [];
   for (const p of settings.cpuTensorPatterns) {
@@ -92,7 +136,7 @@ export function placeWeights(
       badPatterns.push(p);
     }
   }
-  const firstLoadedSkip = model.layers - model.skippedLayers;
+  const firstLoadedSkip = settings.mtp ? model.layers : model.layers - model.skippedLayers;
   let gpuBytes = 0;
   let cpuBytes = 0;
   let cpuOverriddenBytes = 0;
@@ -102,10 +146,11 @@ export function placeWeights(
     const layerMatch = LAYER.exec(t.name);
     const layer = layerMatch ? Number(layerMatch[1]) : null;
     if (layer !== null && layer >= firstLoadedSkip && model.skippedLayers > 0) continue;
-    let onGpu: boolean;
-    if (layer !== null) onGpu = layer >= firstGpuLayer;
-    else if (INPUT.test(t.name) && !(t.name === 'token_embd_norm.weight' && OUTPUT_NORM_AS_EMBD_NORM.has(model.architecture))) onGpu = false;
-    else onGpu = outputOnGpu;
+    let where: number;
+    if (layer !== null) where = deviceOf(layer);
+    else if (INPUT.test(t.name) && !(t.name === 'token_embd_norm.weight' && OUTPUT_NORM_AS_EMBD_NORM.has(model.architecture))) where = -1;
+    else where = deviceOf(model.layers);
+    let onGpu = where >= 0;
     if (onGpu) {
       const expertToCpu = EXPERTS.test(t.name) && (settings.cpuMoeAll || (layer !== null && settings.cpuMoeLayers !== null && layer < settings.cpuMoeLayers));
       if (expertToCpu || patterns.some((re) => re.test(t.name))) {
@@ -113,13 +158,28 @@ export function placeWeights(
         onGpu = false;
       }
     }
-    if (onGpu) gpuBytes += cudaTensorBytes(t);
-    else cpuBytes += t.bytes;
+    if (onGpu) {
+      gpuBytes += cudaTensorBytes(t);
+      const d = perDevice?.[where];
+      if (d) d.weightsBytes += cudaTensorBytes(t);
+    } else cpuBytes += t.bytes;
   }
   // Tied embeddings: the output layer is a copy of the token embedding.
   if (!hasOutput && outputOnGpu) {
     const embd = model.tensors.find((t) => t.name === 'token_embd.weight');
-    if (embd) gpuBytes += cudaTensorBytes(embd);
+    if (embd) {
+      gpuBytes += cudaTensorBytes(embd);
+      const d = perDevice?.[deviceOf(model.layers)];
+      if (d) d.weightsBytes += cudaTensorBytes(embd);
+    }
   }
-  return { gpuBytes, cpuBytes, gpuLayers: model.layers - firstGpuLayer, outputOnGpu, cpuOverriddenBytes, badPatterns };
+  if (perDevice) {
+    for (let il = firstGpuLayer; il < model.layers; il++) {
+      const d = perDevice[deviceOf(il)];
+      if (d) d.layers++;
+    }
+    const out = perDevice[deviceOf(model.layers)];
+    if (out) out.outputLayer = true;
+  }
+  return { gpuBytes, cpuBytes, gpuLayers: model.layers - firstGpuLayer, outputOnGpu, cpuOverriddenBytes, badPatterns, devices: perDevice, deviceOf };
 }

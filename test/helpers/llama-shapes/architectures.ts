@@ -24,7 +24,7 @@ export interface ShapeModel {
   readonly layers: number;
   readonly spec: () => FixtureSpec;
   /** Traits the settings matrix picks cases by. */
-  readonly traits: { readonly experts?: boolean; readonly swa?: boolean; readonly recurrent?: boolean; readonly mla?: boolean };
+  readonly traits: { readonly experts?: boolean; readonly swa?: boolean; readonly recurrent?: boolean; readonly mla?: boolean; readonly mtp?: boolean };
 }
 
 const VOCAB = 32000;
@@ -81,9 +81,16 @@ function base(arch: string, layers: number, embd: number, extra: Record<string, 
   };
 }
 
-/** DeepSeek-V2-style multi-head latent attention with the split attn_k_b / attn_v_b (the compressed cache), a dense first layer, shared experts. */
-function deepseek2(): FixtureSpec {
-  const L = 8;
+/**
+ * DeepSeek-V2-style multi-head latent attention with the split attn_k_b / attn_v_b (the compressed cache), a dense first layer, shared experts;
+ * with `nextn`, that many multi-token-prediction layers appended (GLM-4.7-Flash style: a full MoE layer plus its `nextn.*` tensors,
+ * counted in block_count and named by `nextn_predict_layers`).
+ */
+function deepseek2(nextn = 0, arch: 'deepseek2' | 'deepseek32' = 'deepseek2'): FixtureSpec {
+  const dsa = arch === 'deepseek32';
+  const indexerHeads = 8;
+  const indexerHead = 128;
+  const L = 8 + nextn;
   const E = 1024;
   const heads = 16;
   const qLora = 512;
@@ -103,6 +110,11 @@ function deepseek2(): FixtureSpec {
     t.add(`${b}attn_kv_a_mqa.weight`, [E, kvLora + rope]);
     t.add(`${b}attn_k_b.weight`, [kMla - rope, kvLora, heads]).add(`${b}attn_v_b.weight`, [kvLora, vMla, heads]);
     t.add(`${b}attn_output.weight`, [heads * vMla, E]).add(`${b}ffn_norm.weight`, [E]);
+    if (dsa) {
+      t.add(`${b}indexer.k_norm.weight`, [indexerHead]).add(`${b}indexer.k_norm.bias`, [indexerHead]);
+      t.add(`${b}indexer.proj.weight`, [E, indexerHeads], GGML.F32).add(`${b}indexer.attn_k.weight`, [E, indexerHead]);
+      t.add(`${b}indexer.attn_q_b.weight`, [qLora, indexerHeads * indexerHead]);
+    }
     if (i === 0) {
       t.add(`${b}ffn_gate.weight`, [E, ff]).add(`${b}ffn_up.weight`, [E, ff]).add(`${b}ffn_down.weight`, [ff, E]);
     } else {
@@ -112,8 +124,14 @@ function deepseek2(): FixtureSpec {
         .add(`${b}ffn_down_exps.weight`, [ffExp, E, experts]);
       t.add(`${b}ffn_gate_shexp.weight`, [E, ffExp]).add(`${b}ffn_up_shexp.weight`, [E, ffExp]).add(`${b}ffn_down_shexp.weight`, [ffExp, E]);
     }
+    if (i >= L - nextn) {
+      t.add(`${b}nextn.eh_proj.weight`, [2 * E, E])
+        .add(`${b}nextn.enorm.weight`, [E])
+        .add(`${b}nextn.hnorm.weight`, [E]);
+      t.add(`${b}nextn.shared_head_norm.weight`, [E]);
+    }
   }
-  const a = 'deepseek2';
+  const a = arch;
   return {
     metadata: base(a, L, E, {
       [`${a}.feed_forward_length`]: ff,
@@ -132,6 +150,15 @@ function deepseek2(): FixtureSpec {
       [`${a}.expert_shared_count`]: 1,
       [`${a}.expert_feed_forward_length`]: ffExp,
       [`${a}.expert_weights_scale`]: f32(1),
+      ...(nextn > 0 ? { [`${a}.nextn_predict_layers`]: nextn } : {}),
+      ...(dsa
+        ? {
+            [`${a}.attention.indexer.head_count`]: indexerHeads,
+            [`${a}.attention.indexer.key_length`]: indexerHead,
+            [`${a}.attention.indexer.top_k`]: 256,
+            [`${a}.expert_gating_func`]: 2,
+          }
+        : {}),
     }),
     tensors: t.list,
   };
@@ -418,7 +445,23 @@ export const SHAPE_MODELS: readonly ShapeModel[] = [
     covers: 'multi-head latent attention (compressed cache), shared experts',
     layers: 8,
     traits: { experts: true, mla: true },
-    spec: deepseek2,
+    spec: () => deepseek2(),
+  },
+  {
+    id: 'deepseek2-mtp',
+    arch: 'deepseek2',
+    covers: 'multi-token prediction (one NextN layer after 8, loaded only with --spec-type draft-mtp, its own draft KV cache)',
+    layers: 9,
+    traits: { experts: true, mla: true, mtp: true },
+    spec: () => deepseek2(1),
+  },
+  {
+    id: 'deepseek32',
+    arch: 'deepseek32',
+    covers: 'DeepSeek sparse attention: a lightning-indexer key cache beside the latent cache, and a NextN layer',
+    layers: 9,
+    traits: { experts: true, mla: true, mtp: true },
+    spec: () => deepseek2(1, 'deepseek32'),
   },
   {
     id: 'granitehybrid',

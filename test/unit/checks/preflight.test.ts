@@ -337,6 +337,20 @@ describe('pre-flight checks (fake NVML)', () => {
     assert.equal(checkOf(report, 'preflight.free').status, 'pass');
     assert.equal(report.verdict, 'pass');
 
+    // -ts 1,1: llama.cpp's split points 0.5 and 1 over the 29 offloaded layers (28 and the output):
+    // layers 0–14 on device 0, 15–27 and the output on device 1; 16 MiB of KV cache per layer.
+    const split = runPreflight(
+      gpu,
+      options({
+        need: await modelNeed(need.kind === 'model' ? need.need.modelPath : '', ['-c', '4096', '-np', '1', '-fa', 'off', '-ts', '1,1']),
+        thresholds: cardThresholds,
+      }),
+    );
+    assert.match(
+      checkOf(split, 'preflight.estimate').detail,
+      /Per GPU \(-ts\): device 0 \d+ MiB \(15 layers, KV cache 240 MiB\), device 1 \d+ MiB \(13 layers and the output layer, KV cache 208 MiB\); the check sets their sum against one GPU/,
+    );
+
     const { 'general.architecture': _arch, ...noArch } = GEMMA2_2B.metadata;
     const unsized = await modelNeed(await writeGguf('gemma-2-2b-no-arch', { ...GEMMA2_2B, metadata: noArch }, { sparse: true }), ['-c', '4096']);
     const noEstimate = runPreflight(gpu, options({ need: unsized }));

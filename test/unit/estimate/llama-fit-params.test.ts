@@ -76,6 +76,8 @@ describe("llama.cpp's own fit (the real llama-fit-params)", () => {
     assert.ok(r.ok, logOf('fit-agree'));
     assert.match(logOf('fit-agree'), /VRAM gate: PASS/);
     assert.match(logOf('fit-agree'), /llama\.cpp's own fit: -c 4096 -ngl -1 \(\d+ MiB by our estimate; ours: -c 4096, \d+ MiB\)/);
+    // The same trusted gate asked the task's llama-server its build, and the estimate says which it sized for.
+    assert.match(logOf('fit-agree'), /[Ss]ized for llama\.cpp 0\.5\.0\S* \([0-9a-f]+\), from llama-server --version \(v0\.5\.0's graph\)/);
     const check = s.lastGate!.checks.find((c) => c.id === 'preflight.llamaFit');
     assert.equal(check?.status, 'pass');
     await s.stop('test');

@@ -72,3 +72,11 @@ describe('measured footprints', () => {
     assert.deepEqual(paths, ['a', 'b', 'c', 'd'].flatMap((tag) => Array.from({ length: 20 }, (_, i) => `/models/${tag}-${i}.gguf`)).sort());
   });
 });
+
+it('a key stored before multi-token prediction and -ts were settings still matches while they are unset', () => {
+  // The key this identity and llama.cpp's default settings had before those settings existed.
+  const before = '8a29809b91f212935afd36f4de1f2e9fa6b658b154b3132cb91dcfc9ef70cf68';
+  const id = { path: '/a', size: 1, mtimeMs: 2 } as unknown as Parameters<typeof footprintKey>[0];
+  assert.equal(footprintKey(id, DEFAULT_LLAMA_SETTINGS), before);
+  assert.notEqual(footprintKey(id, { ...DEFAULT_LLAMA_SETTINGS, tensorSplit: [1, 1] }), before);
+});

@@ -195,3 +195,32 @@ describe('splitting --args without a shell', () => {
     assert.match((r as { error: string }).error, /unclosed double quote/);
   });
 });
+
+it('--spec-type draft-mtp asks for the NextN layers and their draft context, whose cache takes -ctkd/-ctvd (llama.cpp adds each list to the ones before)', () => {
+  const none = parseLlamaServerArgs(['-c', '4096']);
+  assert.ok(none.ok);
+  assert.equal(none.settings.mtp, null);
+  const ngram = parseLlamaServerArgs(['--spec-type', 'ngram-mod']);
+  assert.ok(ngram.ok);
+  assert.equal(ngram.settings.mtp, null);
+  const mtp = parseLlamaServerArgs(['--spec-type', 'ngram-mod', '--spec-type=draft-mtp', '-ctkd', 'q8_0']);
+  assert.ok(mtp.ok);
+  assert.deepEqual(mtp.settings.mtp, { cacheTypeK: 'q8_0', cacheTypeV: null });
+  assert.equal(mtp.settings.draft, null, 'no draft model: the MTP context runs on the main model');
+  const env = parseLlamaServerArgs([], { LLAMA_ARG_SPEC_TYPE: 'ngram-mod,draft-mtp' });
+  assert.ok(env.ok);
+  assert.deepEqual(env.settings.mtp, { cacheTypeK: null, cacheTypeV: null });
+});
+
+it('-ts splits the layers by proportions (commas or slashes, as llama.cpp splits them); all zeros is no split; -sm is read', () => {
+  const ts = parseLlamaServerArgs(['-ts', '3/1', '-sm', 'layer']);
+  assert.ok(ts.ok);
+  assert.deepEqual(ts.settings.tensorSplit, [3, 1]);
+  assert.equal(ts.settings.splitMode, 'layer');
+  const zeros = parseLlamaServerArgs(['--tensor-split', '0,0']);
+  assert.ok(zeros.ok);
+  assert.equal(zeros.settings.tensorSplit, null);
+  const env = parseLlamaServerArgs([], { LLAMA_ARG_TENSOR_SPLIT: '0.6,0.4' });
+  assert.ok(env.ok);
+  assert.deepEqual(env.settings.tensorSplit, [0.6, 0.4]);
+});
