@@ -40,13 +40,24 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
   const loaded = ctx.historyLoaded;
 
   let session: DashboardSession | undefined;
-  const adopt = (panel: vscode.WebviewPanel): DashboardSession => {
-    const s = new DashboardSession(panel, ctx);
+  const createPanel = (title: string, column: vscode.ViewColumn, preserveFocus: boolean): vscode.WebviewPanel =>
+    vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, title, { viewColumn: column, preserveFocus }, webviewOptions(context.extensionUri));
+  const adopt = (panel: vscode.WebviewPanel, reloadsSoFar = 0): DashboardSession => {
+    const s: DashboardSession = new DashboardSession(panel, ctx, { reloadsSoFar, reload: (attempt) => reopen(s, attempt) });
     session = s;
     s.onDidDispose(() => {
       if (session === s) session = undefined;
     });
     return s;
+  };
+  // A page that never said "ready": a fresh panel in the same place, showing the same history. It is
+  // opened before the stalled one closes, so the editor group stays where it is.
+  const reopen = (stalled: DashboardSession, attempt: number): void => {
+    if (session !== stalled) return;
+    const old = stalled.panel;
+    const fresh = adopt(createPanel(old.title, old.viewColumn ?? vscode.ViewColumn.Active, !old.active), attempt);
+    fresh.takeViewOf(stalled);
+    stalled.dispose();
   };
   const open = async (column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<DashboardSession> => {
     if (session) {
@@ -54,13 +65,7 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(
-      DASHBOARD_VIEW_TYPE,
-      'VRAM Guard',
-      { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active },
-      webviewOptions(context.extensionUri),
-    );
-    return adopt(panel);
+    return adopt(createPanel('VRAM Guard', column, column !== vscode.ViewColumn.Active));
   };
 
   const exportHistory = async (format?: unknown): Promise<void> => {
