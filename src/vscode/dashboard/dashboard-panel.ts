@@ -184,7 +184,10 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
       await firstEditorOpened(STARTUP_EDITOR_WAIT_MS);
       if (session) return;
       const anyOpen = vscode.window.tabGroups.all.some((g) => g.tabs.length > 0);
-      await open(anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One);
+      const opened = await open(
+        anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One,
+      );
+      if (!anyOpen) moveBesideLateEditor(opened.panel);
     },
     dispose: () => {
       session?.dispose();
@@ -194,6 +197,32 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
 }
 
 const STARTUP_EDITOR_WAIT_MS = 5000;
+/** How long after it opened alone the dashboard steps aside for a startup editor that came late. */
+const LATE_EDITOR_MS = 60_000;
+
+/**
+ * On a busy machine the startup editor (a README) can open after the wait, in the dashboard's group,
+ * hiding it: the dashboard then moves to the column beside, as if the editor had come first. Once,
+ * and only for an editor that opens over it in its first minute.
+ */
+function moveBesideLateEditor(panel: vscode.WebviewPanel): void {
+  const done = () => {
+    clearTimeout(timer);
+    listener.dispose();
+    closed.dispose();
+  };
+  const timer = setTimeout(done, LATE_EDITOR_MS);
+  const closed = panel.onDidDispose(done);
+  const listener = vscode.window.tabGroups.onDidChangeTabs((e) => {
+    const column = panel.viewColumn;
+    const over = e.opened.some(
+      (t) => t.group.viewColumn === column && !(t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(DASHBOARD_VIEW_TYPE)),
+    );
+    if (!over || column === undefined) return;
+    done();
+    panel.reveal((column + 1) as vscode.ViewColumn, true);
+  });
+}
 
 /** Resolves once an editor tab is open (at once if one is), or after `timeoutMs`. */
 function firstEditorOpened(timeoutMs: number): Promise<void> {
