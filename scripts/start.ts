@@ -252,7 +252,10 @@ async function checkFirstRun(page: Page, dir: string): Promise<void> {
       .frames()
       .map((f) => f.url().slice(0, 160))
       .join('\n  ');
-    const errors = `${pageErrors.length ? `\n  The page reported:\n  ${pageErrors.slice(-16).join('\n  ')}` : ''}\n  Frames:\n  ${frames}`;
+    // The extension's own account of the page (a page that never loaded is opened again in a fresh panel, and says so).
+    const log = await extensionLog();
+    const said = log ? (await readFile(log, 'utf8')).split('\n').filter((l) => / dashboard: /.test(l)) : [];
+    const errors = `${pageErrors.length ? `\n  The page reported:\n  ${pageErrors.slice(-16).join('\n  ')}` : ''}\n  Frames:\n  ${frames}${said.length ? `\n  The extension's log says:\n  ${said.slice(-4).join('\n  ')}` : ''}`;
     throw new Error(`the dashboard did not open on startup (editor tabs: ${tabs.join(', ') || 'none'}; see ${join(dir, 'first-run-failed.png')})${errors}`);
   }
   if (!tabs.some((t) => /README/.test(t))) throw new Error(`the README is not open (editor tabs: ${tabs.join(', ')})`);

@@ -40,13 +40,24 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
   const loaded = ctx.historyLoaded;
 
   let session: DashboardSession | undefined;
-  const adopt = (panel: vscode.WebviewPanel): DashboardSession => {
-    const s = new DashboardSession(panel, ctx);
+  const createPanel = (title: string, column: vscode.ViewColumn, preserveFocus: boolean): vscode.WebviewPanel =>
+    vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, title, { viewColumn: column, preserveFocus }, webviewOptions(context.extensionUri));
+  const adopt = (panel: vscode.WebviewPanel, reloadsSoFar = 0): DashboardSession => {
+    const s: DashboardSession = new DashboardSession(panel, ctx, { reloadsSoFar, reload: (attempt) => reopen(s, attempt) });
     session = s;
     s.onDidDispose(() => {
       if (session === s) session = undefined;
     });
     return s;
+  };
+  // A page that never said "ready": a fresh panel in the same place, showing the same history. It is
+  // opened before the stalled one closes, so the editor group stays where it is.
+  const reopen = (stalled: DashboardSession, attempt: number): void => {
+    if (session !== stalled) return;
+    const old = stalled.panel;
+    const fresh = adopt(createPanel(old.title, old.viewColumn ?? vscode.ViewColumn.Active, !old.active), attempt);
+    fresh.takeViewOf(stalled);
+    stalled.dispose();
   };
   const open = async (column: vscode.ViewColumn = vscode.ViewColumn.Active): Promise<DashboardSession> => {
     if (session) {
@@ -54,13 +65,7 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
       return session;
     }
     await loaded;
-    const panel = vscode.window.createWebviewPanel(
-      DASHBOARD_VIEW_TYPE,
-      'VRAM Guard',
-      { viewColumn: column, preserveFocus: column !== vscode.ViewColumn.Active },
-      webviewOptions(context.extensionUri),
-    );
-    return adopt(panel);
+    return adopt(createPanel('VRAM Guard', column, column !== vscode.ViewColumn.Active));
   };
 
   const exportHistory = async (format?: unknown): Promise<void> => {
@@ -179,7 +184,10 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
       await firstEditorOpened(STARTUP_EDITOR_WAIT_MS);
       if (session) return;
       const anyOpen = vscode.window.tabGroups.all.some((g) => g.tabs.length > 0);
-      await open(anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One);
+      const opened = await open(
+        anyOpen ? (((vscode.window.tabGroups.activeTabGroup.viewColumn ?? vscode.ViewColumn.One) + 1) as vscode.ViewColumn) : vscode.ViewColumn.One,
+      );
+      if (!anyOpen) moveBesideLateEditor(opened.panel);
     },
     dispose: () => {
       session?.dispose();
@@ -189,6 +197,32 @@ export function activateDashboard(ctx: VramGuardContext): DashboardHandle {
 }
 
 const STARTUP_EDITOR_WAIT_MS = 5000;
+/** How long after it opened alone the dashboard steps aside for a startup editor that came late. */
+const LATE_EDITOR_MS = 60_000;
+
+/**
+ * On a busy machine the startup editor (a README) can open after the wait, in the dashboard's group,
+ * hiding it: the dashboard then moves to the column beside, as if the editor had come first. Once,
+ * and only for an editor that opens over it in its first minute.
+ */
+function moveBesideLateEditor(panel: vscode.WebviewPanel): void {
+  const done = () => {
+    clearTimeout(timer);
+    listener.dispose();
+    closed.dispose();
+  };
+  const timer = setTimeout(done, LATE_EDITOR_MS);
+  const closed = panel.onDidDispose(done);
+  const listener = vscode.window.tabGroups.onDidChangeTabs((e) => {
+    const column = panel.viewColumn;
+    const over = e.opened.some(
+      (t) => t.group.viewColumn === column && !(t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(DASHBOARD_VIEW_TYPE)),
+    );
+    if (!over || column === undefined) return;
+    done();
+    panel.reveal((column + 1) as vscode.ViewColumn, true);
+  });
+}
 
 /** Resolves once an editor tab is open (at once if one is), or after `timeoutMs`. */
 function firstEditorOpened(timeoutMs: number): Promise<void> {

@@ -27,6 +27,8 @@ import { PREFLIGHT_COMMAND } from '../preflight/preflight-command.ts';
 import { SPIKE_COMMAND } from '../spike/spike-command.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { MiB } from '../../core/units.ts';
+import { systemClock } from '../../core/clock.ts';
+import { PageLoadWatch } from './page-load-watch.ts';
 
 export const EXPORT_HISTORY_COMMAND = COMMAND.exportHistory;
 export const IMPORT_HISTORY_COMMAND = COMMAND.importHistory;
@@ -61,6 +63,14 @@ export interface DashboardContext {
   setFallbackMode: (mode: FallbackMode) => Thenable<void>;
 }
 
+/** What the panel does when its page never says "ready" (see page-load-watch.ts). */
+export interface PageReload {
+  /** Fresh panels already opened in a row for this page. */
+  reloadsSoFar: number;
+  /** Opens the page again in a fresh panel in the same column; `attempt` counts from 1. */
+  reload: (attempt: number) => void;
+}
+
 /** Where the page's files may come from, and nothing else. */
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
   return {
@@ -87,17 +97,19 @@ export class DashboardSession implements vscode.Disposable {
   private lastTrendAt = 0;
   private lastTrends = '';
   private disposed = false;
+  private readonly loadWatch: PageLoadWatch | null;
   /** Names the GPU processes from /proc, cached between refreshes of the table. */
   private readonly recogniser = new ProcessRecogniser();
   /** Bytes posted by the last sample update (for the benchmark and tests). */
   lastUpdateBytes = 0;
   readonly onDidDispose: vscode.Event<void>;
 
-  constructor(panel: vscode.WebviewPanel, deps: DashboardContext) {
+  constructor(panel: vscode.WebviewPanel, deps: DashboardContext, reload?: PageReload) {
     this.panel = panel;
     this.deps = deps;
     this.store = deps.history;
     this.onDidDispose = panel.onDidDispose;
+    this.loadWatch = reload ? new PageLoadWatch({ clock: systemClock, log: deps.log, reload: reload.reload, reloadsSoFar: reload.reloadsSoFar }) : null;
     panel.webview.options = webviewOptions(deps.extensionUri);
     panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.png');
     const asUri = (...p: string[]) => panel.webview.asWebviewUri(vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview', ...p)).toString();
@@ -111,11 +123,15 @@ export class DashboardSession implements vscode.Disposable {
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
       panel.onDidChangeViewState(() => {
         // A hidden page is unloaded (retainContextWhenHidden is off): it says "ready" again when shown.
-        if (!panel.visible) this.ready = false;
+        if (!panel.visible) {
+          this.ready = false;
+          this.loadWatch?.hidden();
+        } else this.loadWatch?.shown();
         this.scheduleLedger();
       }),
       panel.onDidDispose(() => this.dispose()),
     );
+    if (panel.visible) this.loadWatch?.shown();
     this.offs.push(
       deps.watcher.on('sample', (w) => {
         if (this.mode.kind !== 'live' || !this.canPost()) return;
@@ -138,6 +154,13 @@ export class DashboardSession implements vscode.Disposable {
         }),
       );
     }
+  }
+
+  /** Shows what `other` showed (the live history or an imported log): `other` is being replaced by this one. */
+  takeViewOf(other: DashboardSession): void {
+    this.store = other.store;
+    this.mode = other.mode;
+    this.panel.title = other.panel.title;
   }
 
   reveal(): void {
@@ -186,6 +209,7 @@ export class DashboardSession implements vscode.Disposable {
     switch (m.type) {
       case 'ready':
         this.ready = true;
+        this.loadWatch?.sawReady();
         this.postInit(m.range);
         this.scheduleLedger();
         void this.refreshLedger();
@@ -347,6 +371,7 @@ export class DashboardSession implements vscode.Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.loadWatch?.dispose();
     if (this.ledgerTimer !== null) clearInterval(this.ledgerTimer);
     this.recogniser.dispose();
     for (const off of this.offs) off();
