@@ -81,6 +81,15 @@ describe('journal lines', () => {
     r.end();
     assert.deepEqual(lines, ['one', 'two', 'six', 'seven'], 'a new second reads again; the last line is finished at the end');
   });
+
+  it('a journal cut off by a stop drops the fragment of its last write instead of reading it as a line', () => {
+    const lines: string[] = [];
+    const r = new JournalLines({ onLine: (l) => lines.push(l.toString()), onLongPiece: () => {} });
+    r.push(Buffer.from('{"MESSAGE":"whole"}\n{"MESSAGE":"cut of'));
+    r.cut();
+    r.push(Buffer.from('next\n'));
+    assert.deepEqual(lines, ['{"MESSAGE":"whole"}', 'next']);
+  });
 });
 
 describe('following a unit journal', () => {

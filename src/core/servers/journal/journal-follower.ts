@@ -127,7 +127,9 @@ export class JournalFollower {
     child.once('close', (code, signal) => {
       // journalctl ended: whatever it left in its group goes with it.
       if (child.pid) signalQuietly(-child.pid, 'SIGKILL');
-      this.lines.end();
+      // Stopped by us, its last write may be cut mid-line: that fragment is not an unreadable entry.
+      if (this.stopping) this.lines.cut();
+      else this.lines.end();
       this.note(true);
       if (this.stopping || this.ended) return;
       const last = this.stderr.last().filter(Boolean).join(' | ');

@@ -70,6 +70,18 @@ export class JournalLines {
     if (this.mode !== 'none') this.take(Buffer.alloc(0), true);
   }
 
+  /**
+   * The journal was cut off (journalctl stopped by us): a last line without its newline is a
+   * fragment of a write the stop interrupted, so it is dropped rather than read as a line. A long
+   * line's pieces already scanned end there.
+   */
+  cut(): void {
+    if (this.mode === 'long') this.onLongPiece(Buffer.alloc(0), true);
+    this.pieces = [];
+    this.pieceBytes = 0;
+    this.mode = 'none';
+  }
+
   /** A new line starts: read it, or skip it when this second's lines are used up. */
   private open(): void {
     const second = Math.floor(this.now() / 1000);
