@@ -45,7 +45,7 @@
  * we know of.
  */
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { type FileHandle, lstat, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { type Clock, systemClock } from './clock.ts';
 import { errorMessage } from './errors.ts';
 
@@ -324,5 +324,23 @@ export async function withFileLock<T>(path: string, fn: (lock: HeldFileLock) => 
     return await fn(lock);
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Replaces the file at `path` with `text` while `lock` is held: written to one temporary name beside
+ * it (only the lock's holder writes it, and a holder killed mid-write leaves one file that the next
+ * overwrites; never through a symbolic link), then renamed over it once the lock is verified still
+ * ours. The temporary file is removed when anything fails.
+ */
+export async function replaceFileUnderLock(lock: HeldFileLock, path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  try {
+    await writeFile(tmp, text, { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0) });
+    await lock.verify();
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
 }

@@ -14,9 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type HeldFileLock, withFileLock } from '../file-lock.ts';
+import { type HeldFileLock, replaceFileUnderLock, withFileLock } from '../file-lock.ts';
 import type { LlamaSettings } from './llama-settings.ts';
 import { openRegularFile } from '../regular-file.ts';
 import { type PrintedFootprint, validPrintedFootprint } from './printed-footprint.ts';
@@ -205,16 +205,7 @@ export class FootprintStore {
             const kept = read.filter((e) => e.key !== entry.key);
             kept.push(merged(entry, read.find((e) => e.key === entry.key) ?? null));
             const body = JSON.stringify({ version: 1, footprints: kept.slice(-MAX_FOOTPRINTS) }, null, 1);
-            // One name: only the lock's holder writes it.
-            const tmp = `${this.path}.tmp`;
-            try {
-              await writeFile(tmp, body, { mode: 0o600 });
-              await lock.verify();
-              await rename(tmp, this.path);
-            } catch (err) {
-              await unlink(tmp).catch(() => {});
-              throw err;
-            }
+            await replaceFileUnderLock(lock, this.path, body);
           },
           { name: 'measured footprints' },
         );

@@ -13,11 +13,10 @@
  * while the lock is verified to be still ours. A change that would hold more than MAX_ENTRIES is
  * refused with an error, never made by dropping the oldest.
  */
-import { constants } from 'node:fs';
-import { lstat, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../clock.ts';
-import { type HeldFileLock, withFileLock } from '../file-lock.ts';
+import { type HeldFileLock, replaceFileUnderLock, withFileLock } from '../file-lock.ts';
 import { isAlive } from './process-tree.ts';
 import { privateFolder, runtimeFolder } from './runtime-folder.ts';
 import { MiB } from '../units.ts';
@@ -123,19 +122,7 @@ export class ReservationBook {
   private async write(entries: Reservation[], lock: HeldFileLock): Promise<void> {
     if (entries.length > MAX_RESERVATIONS)
       throw new Error(`${entries.length} reservations would be in force, more than the ${MAX_RESERVATIONS} this file holds; nothing was changed`);
-    // One name: only the lock's holder writes it, and a holder killed mid-write leaves one file that the next overwrites.
-    const tmp = `${this.path}.tmp`;
-    try {
-      await writeFile(tmp, JSON.stringify({ version: 1, reservations: entries }), {
-        mode: 0o600,
-        flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0),
-      });
-      await lock.verify();
-      await rename(tmp, this.path);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
+    await replaceFileUnderLock(lock, this.path, JSON.stringify({ version: 1, reservations: entries }));
   }
 
   /** Reservations still in force. Throws when the folder or file is not ours (see runtime-folder.ts). */

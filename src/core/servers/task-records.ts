@@ -12,11 +12,10 @@
  * saying why, and the next write replaces it. Records of a window that is gone (its PID not alive)
  * are left out and dropped at the next write.
  */
-import { constants } from 'node:fs';
-import { lstat, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errorMessage } from '../errors.ts';
-import { type HeldFileLock, withFileLock } from '../file-lock.ts';
+import { type HeldFileLock, replaceFileUnderLock, withFileLock } from '../file-lock.ts';
 import { isAlive } from './process-tree.ts';
 import { readBounded } from './recognition/proc-facts.ts';
 import { privateFolder } from './runtime-folder.ts';
@@ -174,17 +173,6 @@ export class TaskRecordBook {
   }
 
   private async write(tasks: TaskRecord[], lock: HeldFileLock): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    try {
-      await writeFile(tmp, JSON.stringify({ version: 1, tasks }), {
-        mode: 0o600,
-        flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0),
-      });
-      await lock.verify();
-      await rename(tmp, this.path);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
+    await replaceFileUnderLock(lock, this.path, JSON.stringify({ version: 1, tasks }));
   }
 }
