@@ -18,6 +18,19 @@ export interface StandInSystemctl {
   calls(): Promise<string[][]>;
 }
 
+/** The calls a stand-in program logged: its arguments one a line, each call ending with "--end--". */
+export async function recordedCalls(log: string): Promise<string[][]> {
+  const out: string[][] = [];
+  let call: string[] = [];
+  for (const line of (await readFile(log, 'utf8')).split('\n').slice(0, -1)) {
+    if (line === '--end--') {
+      out.push(call);
+      call = [];
+    } else call.push(line);
+  }
+  return out;
+}
+
 /** A `systemctl` in a private folder that appends its arguments to a log, each call ending with "--end--". */
 export async function standInSystemctl(): Promise<StandInSystemctl> {
   const dir = await mkdtemp(join(tmpdir(), 'outside-systemctl-'));
@@ -28,17 +41,7 @@ export async function standInSystemctl(): Promise<StandInSystemctl> {
   await chmod(program, 0o755);
   return {
     program,
-    calls: async () => {
-      const out: string[][] = [];
-      let call: string[] = [];
-      for (const line of (await readFile(log, 'utf8')).split('\n').slice(0, -1)) {
-        if (line === '--end--') {
-          out.push(call);
-          call = [];
-        } else call.push(line);
-      }
-      return out;
-    },
+    calls: () => recordedCalls(log),
   };
 }
 

@@ -2,10 +2,11 @@
  * A stand-in `journalctl` in a private folder (test/fixtures/journal/journalctl.ts behind a shell
  * wrapper, given to the follower by path) that records its arguments and writes the plan's lines.
  */
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './fake-nvml.ts';
+import { recordedCalls } from './outside-servers.ts';
 
 export interface JournalPlan {
   mode: 'field-note' | 'flood' | 'long' | 'fail';
@@ -34,17 +35,7 @@ export async function standInJournalctl(plan: JournalPlan): Promise<StandInJourn
   await chmod(program, 0o755);
   return {
     program,
-    calls: async () => {
-      const out: string[][] = [];
-      let call: string[] = [];
-      for (const line of (await readFile(log, 'utf8')).split('\n').slice(0, -1)) {
-        if (line === '--end--') {
-          out.push(call);
-          call = [];
-        } else call.push(line);
-      }
-      return out;
-    },
+    calls: () => recordedCalls(log),
     dispose: () => rm(dir, { recursive: true, force: true }),
   };
 }
