@@ -8,41 +8,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { LLAMA_DIR, LLAMA_SETUP_HINT } from '../../../scripts/llama/paths.ts';
 import { type BreakdownRow, isHostBuffer, type LoadReport, LoadReportParser, type PrintedBuffer } from '../../../src/core/estimate/load-report.ts';
 import { MiB } from '../../../src/core/units.ts';
-import { fixtureDir, writeGguf } from '../../helpers/gguf-fixtures.ts';
-import { spmByteVocab } from '../../helpers/gguf-vocab.ts';
-import { transformerModel } from '../../helpers/truth-models.ts';
+import { fixtureDir } from '../../helpers/gguf-fixtures.ts';
+import { realLlama, tinyLlamaModel } from '../../helpers/real-llama-server.ts';
 
-const SERVER = join(LLAMA_DIR, 'build', 'server-cpu', 'bin', 'llama-server');
+let SERVER = '';
 let model = '';
 
 before(async () => {
-  if (!existsSync(SERVER))
-    assert.fail(
-      `The real llama-server is missing (${SERVER}): ${LLAMA_SETUP_HINT}, then build llama-server (CPU) into ${join(LLAMA_DIR, 'build', 'server-cpu')}.`,
-    );
-  const spec = transformerModel({
-    arch: 'llama',
-    name: 'tiny',
-    layers: 4,
-    embd: 256,
-    vocab: 4096,
-    context: 4096,
-    heads: 4,
-    kvHeads: 2,
-    headDim: 64,
-    ff: 512,
-    recipe: 'q4_0',
-    metadata: { 'llama.rope.dimension_count': 64, 'llama.attention.layer_norm_rms_epsilon': 1e-5 },
-  });
-  Object.assign(spec.metadata as object, spmByteVocab(4096));
-  model = await writeGguf('load-report-tiny', spec, { sparse: true });
+  // The built llama-server (a clear failure naming the setup command when it is missing) and a tiny model it loads.
+  SERVER = realLlama().server;
+  model = await tinyLlamaModel('load-report-tiny', 4096);
 });
 
 after(async () => {

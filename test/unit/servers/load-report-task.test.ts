@@ -7,49 +7,29 @@
  * CPU_REPACK, CPU), so the parts it printed on a GPU are all 0 MiB.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { LLAMA_DIR, LLAMA_SETUP_HINT } from '../../../scripts/llama/paths.ts';
 import { runPreflightCommand } from '../../../src/cli/preflight.ts';
 import { FootprintStore } from '../../../src/core/estimate/measured-footprints.ts';
 import { MiB } from '../../../src/core/units.ts';
 import { serverCards } from '../../../src/vscode/dashboard/dashboard-data.ts';
 import { buildFakeNvml } from '../../helpers/fake-nvml.ts';
-import { fixtureDir, writeGguf } from '../../helpers/gguf-fixtures.ts';
-import { spmByteVocab } from '../../helpers/gguf-vocab.ts';
+import { fixtureDir } from '../../helpers/gguf-fixtures.ts';
 import { baseGpu, ServerHarness } from '../../helpers/server-harness.ts';
 import { pollUntil } from '../../helpers/servers.ts';
-import { transformerModel } from '../../helpers/truth-models.ts';
+import { realLlama, tinyLlamaModel } from '../../helpers/real-llama-server.ts';
 
-const SERVER = join(LLAMA_DIR, 'build', 'server-cpu', 'bin', 'llama-server');
+let SERVER = '';
 let h: ServerHarness;
 let model: string;
 let dir: string;
 
 before(async () => {
-  if (!existsSync(SERVER))
-    assert.fail(
-      `The real llama-server is missing (${SERVER}): ${LLAMA_SETUP_HINT}, then build llama-server (CPU) into ${join(LLAMA_DIR, 'build', 'server-cpu')}.`,
-    );
-  const spec = transformerModel({
-    arch: 'llama',
-    name: 'tiny',
-    layers: 4,
-    embd: 256,
-    vocab: 4096,
-    context: 4096,
-    heads: 4,
-    kvHeads: 2,
-    headDim: 64,
-    ff: 512,
-    recipe: 'q4_0',
-    metadata: { 'llama.rope.dimension_count': 64, 'llama.attention.layer_norm_rms_epsilon': 1e-5 },
-  });
-  Object.assign(spec.metadata as object, spmByteVocab(4096));
-  model = await writeGguf('load-report-task-tiny', spec, { sparse: true });
+  // The built llama-server (a clear failure naming the setup command when it is missing) and a tiny model it loads.
+  SERVER = realLlama().server;
+  model = await tinyLlamaModel('load-report-task-tiny', 4096);
   dir = await mkdtemp(join(tmpdir(), 'vram-guard-load-report-'));
   h = await ServerHarness.create({ devices: [baseGpu()] });
   h.footprints = new FootprintStore(dir);
