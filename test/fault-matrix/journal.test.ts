@@ -5,23 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { JournalFollower } from '../../src/core/servers/journal/journal-follower.ts';
 import { UnitJournals } from '../../src/core/servers/journal/unit-journals.ts';
 import { formatMiB, MiB } from '../../src/core/units.ts';
 import { recognised } from '../helpers/outside-servers.ts';
 import { pollUntil } from '../helpers/servers.ts';
-import { type StandInJournalctl, standInJournalctl } from '../helpers/stand-in-journalctl.ts';
+import { journalctlStandIns } from '../helpers/stand-in-journalctl.ts';
 
-const stands: StandInJournalctl[] = [];
-after(async () => {
-  await Promise.all(stands.map((s) => s.dispose()));
-});
-async function journalctl(plan: Parameters<typeof standInJournalctl>[0]): Promise<StandInJournalctl> {
-  const s = await standInJournalctl(plan);
-  stands.push(s);
-  return s;
-}
+const journalctl = journalctlStandIns();
 
 function follower(program: string, unit = 'speaches.service') {
   const said: string[] = [];

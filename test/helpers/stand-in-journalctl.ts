@@ -4,6 +4,7 @@
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { after } from 'node:test';
 import { join } from 'node:path';
 import { repoRoot } from './fake-nvml.ts';
 import { recordedCalls } from './outside-servers.ts';
@@ -37,5 +38,18 @@ export async function standInJournalctl(plan: JournalPlan): Promise<StandInJourn
     program,
     calls: () => recordedCalls(log),
     dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Stand-ins for one test file: each one made is disposed of once the file's tests are done. */
+export function journalctlStandIns(): (plan: JournalPlan) => Promise<StandInJournalctl> {
+  const stands: StandInJournalctl[] = [];
+  after(async () => {
+    await Promise.all(stands.map((s) => s.dispose()));
+  });
+  return async (plan) => {
+    const s = await standInJournalctl(plan);
+    stands.push(s);
+    return s;
   };
 }

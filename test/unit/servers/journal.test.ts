@@ -7,7 +7,7 @@
  * `systemctl --user restart`.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { FallbackChain } from '../../../src/core/fallback/chain.ts';
 import { emptyDevice } from '../../../src/core/gpu/types.ts';
 import { cascadeEvent } from '../../../src/core/history/events.ts';
@@ -22,17 +22,9 @@ import { GiB } from '../../../src/core/units.ts';
 import type { WatchedSample } from '../../../src/core/watch/watcher.ts';
 import { outsideExecutor, recognised, standInSystemctl } from '../../helpers/outside-servers.ts';
 import { pollUntil } from '../../helpers/servers.ts';
-import { type StandInJournalctl, standInJournalctl } from '../../helpers/stand-in-journalctl.ts';
+import { journalctlStandIns } from '../../helpers/stand-in-journalctl.ts';
 
-const stands: StandInJournalctl[] = [];
-after(async () => {
-  await Promise.all(stands.map((s) => s.dispose()));
-});
-async function journalctl(plan: Parameters<typeof standInJournalctl>[0]): Promise<StandInJournalctl> {
-  const s = await standInJournalctl(plan);
-  stands.push(s);
-  return s;
-}
+const journalctl = journalctlStandIns();
 
 /** The field note's speech burst, 07:14:57 UTC. */
 const BURST = 1_761_894_897_000;
