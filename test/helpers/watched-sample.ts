@@ -1,4 +1,5 @@
 /** One GPU's watched sample, as the watcher hands it to its listeners: the tests' shared builder. */
+import { emptyDevice } from '../../src/core/gpu/types.ts';
 import type { Level } from '../../src/core/watch/levels.ts';
 import type { WatchedSample } from '../../src/core/watch/watcher.ts';
 
@@ -21,16 +22,9 @@ export function oneGpuSample(g: OneGpu): WatchedSample {
       sourceVersion: null,
       devices: [
         {
-          index: 0,
+          ...emptyDevice(0),
           name: g.name,
-          uuid: null,
           memory: { total: g.totalBytes, used: g.usedBytes, free: g.freeBytes ?? g.totalBytes - g.usedBytes, reserved: null },
-          utilization: { gpu: null, memory: null },
-          temperatureC: null,
-          powerW: null,
-          persistenceMode: null,
-          processes: [],
-          error: null,
         },
       ],
     },
