@@ -41,6 +41,16 @@ export function truthArgs(c: TruthCase): string[] {
   return a;
 }
 
+/** Why a dry run failed, in llama.cpp's words: its last error line, without the function's name. */
+function dryRunFailure(err: unknown): string {
+  const last =
+    (err as Error).message
+      .split('\n')
+      .filter((l) => /error|failed/i.test(l))
+      .pop() ?? 'the dry run failed';
+  return last.replace(/^.*?: /, '');
+}
+
 export async function cudaComparisons(): Promise<CudaComparison[]> {
   const out: CudaComparison[] = [];
   for (const c of await loadTruthCases()) {
@@ -56,12 +66,7 @@ export async function cudaComparisons(): Promise<CudaComparison[]> {
         const device = (report.projector?.buffers ?? []).filter((b) => !/^(CPU|.*_Host)$/.test(b.name));
         out.push({ id: c.id, args: [...args, '--mmproj', `${c.id}.gguf`], cudaBytes: cuda, vulkanBytes: device.reduce((a, b) => a + b.compute, 0) });
       } catch (err) {
-        const last =
-          (err as Error).message
-            .split('\n')
-            .filter((l) => /error|failed/i.test(l))
-            .pop() ?? 'the dry run failed';
-        out.push({ id: c.id, args, cudaBytes: cuda, vulkanBytes: null, skipped: last.replace(/^.*?: /, '') });
+        out.push({ id: c.id, args, cudaBytes: cuda, vulkanBytes: null, skipped: dryRunFailure(err) });
       }
       continue;
     }
@@ -87,12 +92,7 @@ export async function cudaComparisons(): Promise<CudaComparison[]> {
       const report = await llamaDryRun(path, args);
       out.push({ id: c.id, args, cudaBytes: cuda, vulkanBytes: deviceTotals(report).compute });
     } catch (err) {
-      const last =
-        (err as Error).message
-          .split('\n')
-          .filter((l) => /error|failed/i.test(l))
-          .pop() ?? 'the dry run failed';
-      out.push({ id: c.id, args, cudaBytes: cuda, vulkanBytes: null, skipped: last.replace(/^.*?: /, '') });
+      out.push({ id: c.id, args, cudaBytes: cuda, vulkanBytes: null, skipped: dryRunFailure(err) });
     }
   }
   return out;
